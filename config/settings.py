@@ -1,0 +1,190 @@
+"""Frozen settings, read once at start from default.toml and HUIMIN_* variables."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOML = Path(__file__).with_name("default.toml")
+ENV_PREFIX = "HUIMIN_"
+PLACEHOLDER_MARK = "dev-only"
+DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE"
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "development"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    mongodb_uri: str = ""
+    mongodb_db: str = "huimin"
+    redis_url: str = ""
+    redis_prefix: str = "huimin:"
+    data_dir: str = "./var"
+    store_timeout_seconds: float = 3.0
+    jwt_secret: str = ""
+    jwt_private_key_file: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = "huimin"
+    jwt_audience: str = "huimin-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 2592000
+    data_key: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    admin_password: str = ""
+    max_json_bytes: int = 1048576
+    max_upload_bytes: int = 5242880
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    background_tasks: bool = True
+    sms_sender: str = "console"
+    sms_api_base: str = ""
+    routing_max_km: float = 50.0
+
+    @property
+    def data_key_bytes(self) -> bytes:
+        """The 32-byte field-encryption key."""
+        return _b64(self.data_key)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (tests and the CLI use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _b64(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _coerce(field: dataclasses.Field[Any], raw: Any, source: str) -> Any:
+    kind = field.type
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(str(raw).strip())
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(str(raw).strip())
+        return str(raw)
+    except ValueError:
+        expected = {"bool": "true or false", "int": "an integer", "float": "a number"}[str(kind)]
+        raise ConfigError(f"{source}: expected {expected}, got {raw!r}") from None
+
+
+def _validate(s: Settings) -> None:
+    def bad(field: str, message: str) -> ConfigError:
+        return ConfigError(f"{_env_name(field)}: {message}")
+
+    if s.env not in ENVIRONMENTS:
+        raise bad("env", f"must be one of {', '.join(ENVIRONMENTS)}, got {s.env!r}")
+    if s.log_level.upper() not in LOG_LEVELS:
+        raise bad("log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
+    if not 0 <= s.port <= 65535:
+        raise bad("port", f"must be between 0 and 65535, got {s.port}")
+    if s.mongodb_uri and not s.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise bad("mongodb_uri", "must start with mongodb:// or mongodb+srv://")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise bad("redis_url", "must start with redis://, rediss:// or unix://")
+    if not s.mongodb_db or any(c in s.mongodb_db for c in '/\\. "$'):
+        raise bad("mongodb_db", f"not a valid database name: {s.mongodb_db!r}")
+    if not s.wechat_api_base.startswith(("http://", "https://")):
+        raise bad("wechat_api_base", "must be an http:// or https:// URL")
+    for name in (
+        "access_token_ttl_seconds",
+        "refresh_token_ttl_seconds",
+        "max_json_bytes",
+        "max_upload_bytes",
+        "login_max_failures",
+        "login_lockout_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            raise bad(name, f"must be positive, got {getattr(s, name)}")
+    if s.store_timeout_seconds <= 0:
+        raise bad("store_timeout_seconds", "must be positive")
+    if s.routing_max_km <= 0:
+        raise bad("routing_max_km", "must be positive")
+    if s.sms_sender not in ("console", "http"):
+        raise bad("sms_sender", f"must be console or http, got {s.sms_sender!r}")
+    if s.sms_sender == "http" and not s.sms_api_base:
+        raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
+    if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
+        raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
+    for name in ("jwt_private_key_file", "jwt_public_key_file"):
+        path = getattr(s, name)
+        if path and not Path(path).is_file():
+            raise bad(name, f"no such file: {path}")
+    if not s.jwt_private_key_file and len(s.jwt_secret) < 32:
+        raise bad("jwt_secret", "must be at least 32 characters")
+    try:
+        key = s.data_key_bytes
+    except (binascii.Error, ValueError):
+        raise bad("data_key", "must be base64url") from None
+    if len(key) != 32:
+        raise bad("data_key", f"must decode to 32 bytes, got {len(key)}")
+    if s.env == "production":
+        if not s.jwt_private_key_file and PLACEHOLDER_MARK in s.jwt_secret:
+            raise bad("jwt_secret", "is the development placeholder; set a real secret in production")
+        if s.data_key == DEV_DATA_KEY:
+            raise bad("data_key", "is the development placeholder; set a real key in production")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    toml_path: Path = DEFAULT_TOML,
+    **overrides: Any,
+) -> Settings:
+    """Read default.toml, overlay HUIMIN_* variables and overrides, validate, freeze."""
+    environ = os.environ if environ is None else environ
+    with toml_path.open("rb") as fh:
+        file_values = tomllib.load(fh)
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(file_values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{toml_path.name}: unknown setting {unknown[0]!r}")
+    known_env = {_env_name(n) for n in fields}
+    stray = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known_env)
+    if stray:
+        raise ConfigError(f"{stray[0]}: unknown setting; see the configuration table in README.md")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name in overrides:
+            values[name] = overrides[name]
+            continue
+        env_name = _env_name(name)
+        if env_name in environ:
+            values[name] = _coerce(field, environ[env_name], env_name)
+        elif name in file_values:
+            values[name] = _coerce(field, file_values[name], f"{toml_path.name}:{name}")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings

@@ -1,0 +1,1 @@
+"""HTTP layer: aiohttp route tables, middlewares and request helpers."""

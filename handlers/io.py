@@ -1,0 +1,95 @@
+"""Reading request bodies and queries safely, writing JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema
+
+from handlers.keys import CTX
+from service.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+
+MAX_DEPTH = 32
+JSON_TYPES = ("application/json",)
+
+
+def _check_keys(value: Any, path: str = "", depth: int = 0) -> None:
+    """Refuse `$`-prefixed keys anywhere (they would be query operators) and deep nesting."""
+    if depth > MAX_DEPTH:
+        raise BadRequestError("too_deeply_nested", f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.startswith("$") or "\x00" in key:
+                where = f"{path}.{key}" if path else key
+                raise BadRequestError(
+                    "operator_not_allowed", f"Field names may not start with '$' (found {where!r}).", field=where
+                )
+            _check_keys(item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keys(item, f"{path}[{i}]", depth + 1)
+
+
+async def read_raw_json(request: web.Request) -> Any:
+    """Parse a JSON body after checking content type, size, nesting and `$` keys."""
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaTypeError(
+            "unsupported_media_type", f"Send the body as application/json (got {request.content_type or 'nothing'})."
+        )
+    limit = request.app[CTX].settings.max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError("payload_too_large", f"The JSON body is larger than {limit} bytes.", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError("payload_too_large", f"The JSON body is larger than {limit} bytes.", limit=limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise BadRequestError("empty_body", "The request body is empty; a JSON object is expected.")
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise BadRequestError("malformed_json", "The body is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(
+            "malformed_json", f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise BadRequestError("too_deeply_nested", "The JSON body is nested too deeply.") from None
+    _check_keys(data)
+    return data
+
+
+async def read_json(request: web.Request, schema: Schema) -> Any:
+    """Load the JSON body through ``schema`` (unknown fields are refused)."""
+    data = await read_raw_json(request)
+    if not isinstance(data, dict):
+        raise BadRequestError("json_object_expected", "The body must be a JSON object.")
+    return schema.load(data)
+
+
+def read_query(request: web.Request, schema: Schema) -> Any:
+    """Load the query string through ``schema``; repeated keys become lists."""
+    data: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        data[key] = values if len(values) > 1 else values[0]
+    return schema.load(data)
+
+
+def json_response(
+    schema: Schema | None, obj: Any, *, status: int = 200, many: bool = False, headers: dict[str, str] | None = None
+) -> web.Response:
+    """Dump ``obj`` through ``schema`` (or as-is) into a JSON response."""
+    body = schema.dump(obj, many=many) if schema is not None else obj
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False, default=str),
+        content_type="application/json",
+        headers=headers,
+    )

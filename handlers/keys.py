@@ -1,0 +1,21 @@
+"""Typed keys for objects kept on the app and on each request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from service.context import Context
+from service.errors import DomainError
+from service.models import Principal
+
+CTX = web.AppKey("CTX", Context)
+# Turns a storage driver exception into a domain error (set by the composition root,
+# so that this layer never imports a driver).
+ERROR_TRANSLATOR = web.AppKey("ERROR_TRANSLATOR", Callable[[BaseException], DomainError | None])
+METRICS = web.AppKey("METRICS", Any)
+
+PRINCIPAL = web.RequestKey("PRINCIPAL", Principal)
+REQUEST_ID = web.RequestKey("REQUEST_ID", str)

@@ -1,0 +1,177 @@
+"""Request id, error-to-problem translation, metrics and authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from handlers import problems
+from handlers.endpoint import endpoint_of
+from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID
+from service import tokens
+from service.errors import AuthenticationError, DomainError, PermissionDeniedError
+from service.models import Principal
+
+log = logging.getLogger("huimin.http")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+from aiohttp.typedefs import Handler  # noqa: E402
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Take X-Request-ID from the caller when it is sane, else make one; echo it back."""
+    incoming = request.headers.get("X-Request-ID", "")
+    rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    token = request_id_var.set(rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-ID"] = rid
+        raise
+    finally:
+        request_id_var.reset(token)
+    response.headers["X-Request-ID"] = rid
+    return response
+
+
+def _validation_problem(exc: ValidationError, instance: str) -> web.Response:
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    flat = [m for v in messages.values() for m in (v if isinstance(v, list) else [v])]
+    if flat and all(m == "Unknown field." for m in flat):
+        return problems.problem_response(
+            status=422,
+            code="unknown_field",
+            instance=instance,
+            errors=messages,
+            detail="The request has fields this operation does not accept: " + ", ".join(sorted(map(str, messages))),
+        )
+    return problems.problem_response(
+        status=422,
+        code="validation_failed",
+        instance=instance,
+        errors=messages,
+        detail="Some fields are missing or invalid; see errors.",
+    )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as an RFC 9457 problem document; nothing leaks a traceback."""
+    instance = request.path
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return problems.from_domain_error(exc, instance)
+    except ValidationError as exc:
+        return _validation_problem(exc, instance)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problems.from_http_exception(exc, instance)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        translated = request.app[ERROR_TRANSLATOR](exc)
+        if translated is not None:
+            log.warning("backing store unavailable: %s", type(exc).__name__)
+            return problems.from_domain_error(translated, instance)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problems.problem_response(
+            status=500,
+            code="internal_error",
+            instance=instance,
+            detail="Something went wrong on our side; it has been logged. Quote the request id when reporting it.",
+            request_id=request.get(REQUEST_ID),
+        )
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests and time them by route template and status."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            metrics.observe(request.method, _route_label(request), status, time.perf_counter() - start)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Verify the bearer token and apply the route's coarse role and scope rules."""
+    meta = endpoint_of(request.match_info.handler)
+    if request.match_info.http_exception is not None:
+        return await handler(request)
+    token = bearer_token(request)
+    if meta is not None and meta.public:
+        if token:
+            with contextlib.suppress(AuthenticationError):  # a public route works without a valid token
+                request[PRINCIPAL] = await tokens.authenticate(ctx=request.app[CTX], token=token)
+        return await handler(request)
+    if not token:
+        raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
+    principal = await tokens.authenticate(ctx=request.app[CTX], token=token)
+    request[PRINCIPAL] = principal
+    if meta is None:
+        raise PermissionDeniedError("forbidden", "This operation has no access rule and is closed.")
+    check_access(principal, roles=meta.roles, scopes=meta.scopes)
+    return await handler(request)
+
+
+def check_access(principal: Principal, *, roles: frozenset[str] | None, scopes: tuple[str, ...]) -> None:
+    """Raise PermissionDeniedError unless the role is allowed and a client holds the scopes."""
+    if roles is not None and principal.role not in roles:
+        raise PermissionDeniedError("role_not_allowed", f"The role {principal.role!r} may not use this operation.")
+    if principal.is_client:
+        missing = [s for s in scopes if not principal.has_scope(s)]
+        if missing:
+            raise PermissionDeniedError(
+                "insufficient_scope", f"The client lacks the scope {missing[0]!r}.", required_scopes=list(scopes)
+            )
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The authenticated caller (the auth middleware guarantees it on non-public routes)."""
+    p = request.get(PRINCIPAL)
+    if p is None:
+        raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
+    return p
+
+
+async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """No server version on the wire; API answers carry personal data, so never cache them."""
+    response.headers["Server"] = "huimin"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith(("/api/", "/oauth/", "/open311/")):
+        response.headers.setdefault("Cache-Control", "no-store")

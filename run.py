@@ -1,0 +1,170 @@
+"""Huimin's composition root and command line.
+
+    python run.py serve            serve the API (default)
+    python run.py seed             load reference data (idempotent)
+    python run.py worker           run background work only (sweeps, deliveries)
+
+This is the only module that imports every layer: it builds the app from its parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+import handlers.health
+from config import ConfigError, Settings, load_settings
+from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
+from handlers.logs import configure_logging
+from handlers.metrics import Metrics
+from handlers.middlewares import (
+    auth_middleware,
+    metrics_middleware,
+    problem_middleware,
+    request_id_middleware,
+    secure_headers,
+)
+from service import bootstrap
+from service.context import Context
+from service.storage.connections import open_stores
+from service.storage.errors import translate_error
+from service.storage.indexes import ensure_indexes
+
+log = logging.getLogger("huimin")
+
+ROUTE_TABLES: list[web.RouteTableDef] = [
+    handlers.health.routes,
+]
+
+
+async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaitable[None]]]:
+    """Open the stores, create indexes and run start-up tasks; returns the context and its closer."""
+    stores = await open_stores(settings)
+    try:
+        db = stores.mongo[settings.mongodb_db]
+        ctx = Context(settings=settings, db=db, redis=stores.redis)
+        await ensure_indexes(db)
+        await bootstrap.on_start(ctx=ctx)
+    except BaseException:
+        await stores.close()
+        raise
+    ctx.extras["stores"] = stores
+    return ctx, stores.close
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp application for ``settings``."""
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, problem_middleware, auth_middleware],
+        client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
+        handler_args={"max_field_size": 16384},
+    )
+    app[ERROR_TRANSLATOR] = translate_error
+    app[METRICS] = Metrics()
+    app.on_response_prepare.append(secure_headers)
+
+    async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        ctx, close = await open_context(settings)
+        app[CTX] = ctx
+        tasks = bootstrap.start_background(ctx=ctx) if settings.background_tasks else []
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await close()
+
+    app.cleanup_ctx.append(context_lifecycle)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    return app
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    app = create_app(settings)
+    log.info("serving", extra={"url": f"http://{settings.host}:{settings.port}", "env": settings.env})
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=30.0,
+        handle_signals=True,
+    )
+    return 0
+
+
+async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) -> int:
+    ctx, close = await open_context(settings)
+    try:
+        return await work(ctx)
+    finally:
+        await close()
+
+
+def _seed(settings: Settings, _args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        report = await bootstrap.seed(ctx=ctx)
+        for line in report:
+            print(line)
+        return 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = bootstrap.start_background(ctx=ctx)
+        log.info("worker running", extra={"tasks": [t.get_name() for t in tasks]})
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Callable[[Any], None] | None]] = {
+    "serve": ("serve the HTTP API", _serve, None),
+    "seed": ("load reference data (idempotent)", _seed, None),
+    "worker": ("run background work without serving HTTP", _worker, None),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run.py", description="Huimin (惠民) civil-affairs service backend")
+    sub = parser.add_subparsers(dest="command")
+    for name, (help_text, _fn, add_args) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if add_args:
+            add_args(p)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    _, fn, _ = COMMANDS[args.command or "serve"]
+    return fn(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""marshmallow schemas: what the API reads and writes, and the source of the OpenAPI document."""

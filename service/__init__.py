@@ -1,0 +1,1 @@
+"""Huimin's domain: what residents, station staff, supervisors and integrators can do."""

@@ -1,0 +1,52 @@
+"""What runs at start, what `seed` loads, and which background loops a process runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from service.context import Context
+
+log = logging.getLogger("huimin")
+
+StartupHook = Callable[[Context], Awaitable[None]]
+Seeder = Callable[[Context], Awaitable[str]]
+Loop = Callable[[Context], Awaitable[None]]
+
+# Run at every start, in order, after indexes exist (cheap and idempotent).
+STARTUP_HOOKS: list[tuple[str, StartupHook]] = []
+# Run by `run.py seed` and by `make run` before serving (idempotent).
+SEEDERS: list[tuple[str, Seeder]] = []
+# Long-running loops, coordinated through the databases so several processes may run them.
+BACKGROUND_LOOPS: list[tuple[str, Loop]] = []
+
+
+async def on_start(*, ctx: Context) -> None:
+    """Run the start-up hooks."""
+    for name, hook in STARTUP_HOOKS:
+        log.debug("start-up hook %s", name)
+        await hook(ctx)
+
+
+async def seed(*, ctx: Context) -> list[str]:
+    """Run every seeder; one report line each."""
+    return [f"{name}: {await seeder(ctx)}" for name, seeder in SEEDERS]
+
+
+async def _supervised(name: str, loop: Loop, ctx: Context) -> None:
+    """Keep a loop alive: log and restart it after an unexpected error."""
+    while True:
+        try:
+            await loop(ctx)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop %s failed; restarting in 2 s", name)
+            await asyncio.sleep(2)
+
+
+def start_background(*, ctx: Context) -> list[asyncio.Task[None]]:
+    """Start every background loop as a task."""
+    return [asyncio.create_task(_supervised(name, loop, ctx), name=name) for name, loop in BACKGROUND_LOOPS]

@@ -1,0 +1,1 @@
+"""MongoDB and Redis access: repositories, indexes, the embedded server, error translation."""

@@ -1,0 +1,93 @@
+"""Opening and closing the MongoDB and Redis clients, embedded defaults included."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient
+
+from config import Settings
+from service.storage.embedded import EmbeddedMongo
+
+log = logging.getLogger("huimin.storage")
+
+
+@dataclass
+class Stores:
+    """Open clients; ``close()`` releases all of them."""
+
+    mongo: AsyncMongoClient[dict[str, Any]]
+    redis: Any  # redis.asyncio.Redis, or the in-process stand-in
+    embedded: EmbeddedMongo | None
+    mongo_mode: str
+    redis_mode: str
+
+    async def close(self) -> None:
+        """Close both clients and stop the embedded server, if any."""
+        await self.mongo.close()
+        try:
+            await self.redis.aclose()
+        except Exception:
+            log.debug("redis close failed", exc_info=True)
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+
+def mongo_client(uri: str, settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+    """An async client whose calls give up after the store timeout instead of hanging."""
+    ms = int(settings.store_timeout_seconds * 1000)
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        socketTimeoutMS=max(ms * 4, 10_000),
+        appname="huimin",
+    )
+
+
+def redis_client(url: str, settings: Settings) -> aioredis.Redis:
+    """A redis.asyncio client with short timeouts so an outage fails fast."""
+    t = settings.store_timeout_seconds
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=t, socket_connect_timeout=t, health_check_interval=15
+    )
+
+
+def in_process_redis() -> Any:
+    """The single-process stand-in used when no Redis URL is configured."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import fakeredis
+
+    return fakeredis.FakeAsyncRedis(decode_responses=True)
+
+
+async def open_stores(settings: Settings) -> Stores:
+    """Connect to MongoDB and Redis, starting the embedded defaults where none is configured."""
+    embedded = None
+    if settings.mongodb_uri:
+        uri, mongo_mode = settings.mongodb_uri, "external"
+    else:
+        path = Path(settings.data_dir).resolve() / "mongo"
+        embedded = EmbeddedMongo(str(path), durable=True)
+        uri = await asyncio.to_thread(embedded.start)
+        mongo_mode = f"embedded SecantusDB on port {embedded.port}, data in {path}"
+    mongo = mongo_client(uri, settings)
+    if settings.redis_url:
+        redis, redis_mode = redis_client(settings.redis_url, settings), "external"
+    else:
+        redis, redis_mode = in_process_redis(), "in-process stand-in"
+        log.warning(
+            "no HUIMIN_REDIS_URL: using an in-process Redis stand-in; "
+            "rate limits, OTP codes and live events are NOT shared between processes. "
+            "Run a single web process in this mode."
+        )
+    log.info("storage ready", extra={"mongodb": mongo_mode, "redis": redis_mode})
+    return Stores(mongo=mongo, redis=redis, embedded=embedded, mongo_mode=mongo_mode, redis_mode=redis_mode)

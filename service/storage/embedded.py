@@ -1,0 +1,120 @@
+"""The embedded MongoDB-wire server (SecantusDB) run as a child process.
+
+SecantusDB is GPL-2.0-only; running it as a separate process keeps its licence apart from
+ours. The child is started on a free loopback port and asked by the kernel to die with
+its parent (PR_SET_PDEATHSIG), so a crashed app leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("huimin.storage")
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgrp()
+
+
+def _executable() -> str:
+    beside = Path(sys.executable).with_name("secantusd-py")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("secantusd-py")
+    if not found:
+        raise EmbeddedServerError("secantusd-py not found: install requirements.txt (SecantusDB)")
+    return found
+
+
+class EmbeddedMongo:
+    """A SecantusDB child process; ``uri`` is valid after ``start()``."""
+
+    def __init__(self, storage_path: str, *, durable: bool = True, port: int | None = None) -> None:
+        self.storage_path = storage_path
+        self.durable = durable
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start the server and wait until it accepts connections; returns its URI."""
+        args = [
+            _executable(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            self.storage_path,
+            "--log-level",
+            "WARNING",
+        ]
+        if self.durable:
+            args.append("--sync-on-commit")
+        log_path = None
+        if self.storage_path != ":memory:":
+            Path(self.storage_path).mkdir(parents=True, exist_ok=True)
+            log_path = Path(self.storage_path).parent / "secantusdb.log"
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
+        self._log_file = out
+        self.process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"secantusd-py exited with {self.process.returncode}" + (f"; see {log_path}" if log_path else "")
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self.uri
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log_file not in (None, subprocess.DEVNULL):
+            with contextlib.suppress(Exception):
+                self._log_file.close()
+        self._log_file = None

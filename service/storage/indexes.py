@@ -1,0 +1,31 @@
+"""Index declarations gathered from every repository module, created at start."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+_DECLARED: dict[str, list[IndexModel]] = {}
+
+
+def declare(collection: str, *indexes: IndexModel) -> None:
+    """Record indexes for a collection; repository modules call this at import."""
+    _DECLARED.setdefault(collection, []).extend(indexes)
+
+
+def _import_repositories() -> None:
+    import service.storage as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    """Create every declared index (idempotent)."""
+    _import_repositories()
+    for collection, indexes in _DECLARED.items():
+        if indexes:
+            await db[collection].create_indexes(indexes)

@@ -1,0 +1,30 @@
+"""Revoked access-token ids (collection ``revoked_tokens``, expired by a TTL index)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from service.storage.indexes import declare
+
+COLLECTION = "revoked_tokens"
+declare(COLLECTION, IndexModel("expires_at", expireAfterSeconds=0))
+
+
+class RevokedTokensRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[COLLECTION]
+
+    async def revoke(self, jti: str, expires_at: datetime) -> None:
+        """Record a revoked token id (idempotent)."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.col.insert_one({"_id": jti, "expires_at": expires_at})
+
+    async def is_revoked(self, jti: str) -> bool:
+        """True if the token id was revoked."""
+        return await self.col.count_documents({"_id": jti}, limit=1) > 0

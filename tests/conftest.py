@@ -1,0 +1,104 @@
+"""Test fixtures: real servers (SecantusDB child process, Redis), one database per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis as sync_redis
+from pymongo import MongoClient
+
+from config import Settings, load_settings
+from run import create_app
+from service.storage.embedded import EmbeddedMongo, free_port
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        with sync_redis.Redis.from_url(url, socket_connect_timeout=0.5) as r:
+            return bool(r.ping())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    """HUIMIN_MONGODB_URI if given, else a SecantusDB started for this test session."""
+    given = os.environ.get("HUIMIN_MONGODB_URI")
+    if given:
+        yield given
+        return
+    server = EmbeddedMongo(":memory:", durable=False)
+    uri = server.start()
+    yield uri
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """HUIMIN_REDIS_URL (default 127.0.0.1:6379), else a redis-server started on a free port."""
+    url = os.environ.get("HUIMIN_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _redis_answers(url):
+        yield url
+        return
+    exe = shutil.which("redis-server")
+    if not exe:
+        pytest.exit(f"No Redis answers at {url} and redis-server is not on PATH; start Redis or set HUIMIN_REDIS_URL.")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.exit("redis-server did not start")
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait()
+
+
+@pytest.fixture
+def settings(mongo_uri: str, redis_url: str, tmp_path: Any) -> Iterator[Settings]:
+    """Settings for one test: its own database and Redis key prefix, no background loops."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    s = load_settings(
+        {},
+        env="test",
+        mongodb_uri=mongo_uri,
+        mongodb_db=name,
+        redis_url=redis_url,
+        redis_prefix=f"{name}:",
+        data_dir=str(tmp_path),
+        background_tasks=False,
+        log_level="WARNING",
+    )
+    yield s
+    with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as mongo:
+        mongo.drop_database(name)
+    with sync_redis.Redis.from_url(redis_url) as r:
+        keys = list(r.scan_iter(match=f"{name}:*", count=1000))
+        if keys:
+            r.delete(*keys)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Any]:
+    """A test client over the real app start-up path."""
+    yield await aiohttp_client(create_app(settings))
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
