@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 import handlers.health
@@ -47,16 +48,22 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
 async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaitable[None]]]:
     """Open the stores, create indexes and run start-up tasks; returns the context and its closer."""
     stores = await open_stores(settings)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+
+    async def close() -> None:
+        await http.aclose()
+        await stores.close()
+
     try:
         db = stores.mongo[settings.mongodb_db]
-        ctx = Context(settings=settings, db=db, redis=stores.redis)
+        ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:
-        await stores.close()
+        await close()
         raise
     ctx.extras["stores"] = stores
-    return ctx, stores.close
+    return ctx, close
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -24,6 +24,7 @@ class Context:
     settings: Settings
     db: AsyncDatabase[dict[str, Any]]
     redis: Any
+    http: Any = None  # httpx.AsyncClient for third parties (WeChat, SMS, webhooks)
     clock: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
