@@ -71,7 +71,8 @@ ClientScopesHook = Callable[[Context, str], Awaitable[frozenset[str] | None]]
 def backoff_seconds(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Delay before retry ``attempt`` (1 = after the first failure): full jitter, capped."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    return max(MIN_RETRY_SECONDS, (rng or random).uniform(0, ceiling))
+    # A floor keeps a near-zero draw from turning into a tight retry loop.
+    return max(min(MIN_RETRY_SECONDS, base), (rng or random).uniform(0, ceiling))
 
 
 def sendable_heads(pending: list[Delivery], now: datetime) -> list[Delivery]:

@@ -23,6 +23,7 @@ class Received:
     body: bytes
     arrived: float  # time.monotonic()
     status: int
+    in_flight_at_arrival: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def json(self) -> Any:
@@ -43,6 +44,7 @@ class WebhookReceiver:
         self.delay = 0.0
         self._in_flight: dict[str, int] = defaultdict(int)
         self.overlaps: list[str] = []
+        self.in_flight_by_path: dict[str, int] = defaultdict(int)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self._arrived = asyncio.Condition()
@@ -100,6 +102,8 @@ class WebhookReceiver:
         body = await request.read()
         event_id = request.headers.get("Huimin-Event-Id", "")
         self._in_flight[event_id] += 1
+        self.in_flight_by_path[name] += 1
+        snapshot = dict(self.in_flight_by_path)
         if self._in_flight[event_id] > 1:
             self.overlaps.append(event_id)
         try:
@@ -108,9 +112,10 @@ class WebhookReceiver:
             if self.delay:
                 await asyncio.sleep(self.delay)
             status = self._fail[name].pop(0) if self._fail[name] else self._status.get(name, 200)
-            self.requests.append(Received(name, dict(request.headers), body, time.monotonic(), status))
+            self.requests.append(Received(name, dict(request.headers), body, time.monotonic(), status, snapshot))
             async with self._arrived:
                 self._arrived.notify_all()
             return web.Response(status=status, text="ok" if status < 300 else "receiver error")
         finally:
             self._in_flight[event_id] -= 1
+            self.in_flight_by_path[name] -= 1
