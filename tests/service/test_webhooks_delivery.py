@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import random
 import time
 from collections import Counter
@@ -129,7 +130,7 @@ async def test_full_lifecycle_arrives_in_order_per_case_even_when_an_attempt_fai
         attempts = [r for r in receiver.received("a") if r.json["case_id"] == case_id]
         first_try = {r.event_id: i for i, r in reversed(list(enumerate(attempts)))}
         ok_at = {r.event_id: i for i, r in enumerate(attempts) if r.status == 200}
-        for prev, nxt in zip(ids, ids[1:], strict=False):
+        for prev, nxt in itertools.pairwise(ids):
             assert ok_at[prev] < first_try[nxt]
     assert [r.json["type"] for r in delivered if r.json["case_id"] == "c1"] == list(LIFECYCLE)
     retried = [r for r in receiver.received("a") if r.headers["Huimin-Delivery-Attempt"] == "2"]
