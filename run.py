@@ -21,6 +21,7 @@ import httpx
 from aiohttp import web
 
 import handlers.health
+import handlers.uploads
 import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -43,6 +44,7 @@ log = logging.getLogger("huimin")
 
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
+    handlers.uploads.routes,
     handlers.webhooks.routes,
 ]
 
