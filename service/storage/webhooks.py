@@ -230,7 +230,7 @@ class WebhookDeliveriesRepository:
         """A subscription's pending deliveries in event order."""
         docs = (
             await self.col.find({"subscription_id": subscription_id, "status": "pending"})
-            .sort([("event_created_at", ASCENDING), ("seq", ASCENDING), ("_id", ASCENDING)])
+            .sort([("event_created_at", ASCENDING), ("seq", ASCENDING), ("event_id", ASCENDING)])
             .limit(limit)
             .to_list()
         )

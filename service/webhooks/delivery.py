@@ -82,13 +82,13 @@ def sendable_heads(pending: list[Delivery], now: datetime) -> list[Delivery]:
     only when it is due and nobody holds its lease.
     """
     heads: dict[str, Delivery] = {}
-    for d in sorted(pending, key=lambda d: (d.event_created_at, d.seq, d.id)):
+    for d in sorted(pending, key=lambda d: (d.event_created_at, d.seq, d.event_id)):
         key = d.case_id if d.case_id else f"~{d.id}"
         current = heads.get(key)
         if current is None or d.seq < current.seq:
             heads[key] = d
     ready = [d for d in heads.values() if d.next_attempt_at <= now and d.lease_until <= now]
-    return sorted(ready, key=lambda d: (d.event_created_at, d.seq, d.id))
+    return sorted(ready, key=lambda d: (d.event_created_at, d.seq, d.event_id))
 
 
 def _json_default(value: Any) -> Any:

@@ -373,3 +373,28 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
         assert all(1.0 <= d <= ceiling for d in draws)
         assert max(draws) > ceiling * 0.8  # the whole range is used, not just the top
         assert min(draws) < ceiling * 0.2 + 1.0
+
+
+async def test_events_written_by_the_case_event_log_are_delivered_in_order(
+    client: Any, settings: Any, receiver: WebhookReceiver
+) -> None:
+    from service.storage.events import CaseEvent, EventsRepository
+
+    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    ctx = client.app[CTX]
+    await insert_case(ctx.db, "c9", created_by="client-a")
+    repo = EventsRepository(ctx.db)
+    now = datetime.now(UTC)
+    # One change may log several events with the same seq (created, then unrouted).
+    first = [
+        CaseEvent(type="case.created", case_id="c9", seq=1, actor_subject="client-a", actor_role="client", time=now),
+        CaseEvent(type="case.unrouted", case_id="c9", seq=1, actor_subject="system", actor_role="admin", time=now),
+    ]
+    await repo.append(*first)
+    later = CaseEvent(
+        type="case.dispatched", case_id="c9", seq=2, actor_subject="sup-1", actor_role="supervisor", time=now
+    )
+    await repo.append(later)
+    await deliver_once(ctx=ctx, worker_id="w1")
+    assert [r.event_id for r in receiver.delivered("a")] == [first[0].id, first[1].id, later.id]
+    assert [r.json["seq"] for r in receiver.delivered("a")] == [1, 1, 2]
