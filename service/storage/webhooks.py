@@ -27,6 +27,7 @@ DELIVERIES = "webhook_deliveries"
 STATE = "webhook_state"
 EVENTS = "events"
 CASES = "cases"
+API_CLIENTS = "api_clients"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTEMPT_LOG_KEEP = 20
 FANOUT_CHECKPOINT = "fanout"
@@ -344,11 +345,12 @@ class WebhookStateRepository:
 
 
 class CaseEventsReader:
-    """Reads the cases area's ``events`` and case owners for the fan-out."""
+    """Reads what the fan-out needs from other areas: ``events``, case owners, ``api_clients``."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.events = db[EVENTS]
         self.cases = db[CASES]
+        self.clients = db[API_CLIENTS]
 
     async def events_after(
         self, *, since: datetime, after: tuple[datetime, str] | None, limit: int
@@ -392,3 +394,12 @@ class CaseEventsReader:
         keys: list[Any] = list(wanted) + [ObjectId(c) for c in wanted if ObjectId.is_valid(c)]
         cursor = self.cases.find({"_id": {"$in": keys}}, {"created_by": 1})
         return {str(d["_id"]): d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
+
+    async def client_scopes(self, client_id: str) -> tuple[bool, frozenset[str] | None]:
+        """(known, scopes) of an API client: scopes None when it is disabled; (False, None) if unknown."""
+        doc = await self.clients.find_one({"_id": client_id}, {"scopes": 1, "active": 1})
+        if doc is None:
+            return False, None
+        if not doc.get("active", True):
+            return True, None
+        return True, frozenset(doc.get("scopes") or ())

@@ -130,9 +130,15 @@ def _truncate(text: str) -> str:
 async def _client_scopes(
     ctx: Context, sub: Subscription, cache: dict[str, frozenset[str] | None]
 ) -> frozenset[str] | None:
+    """The client's scopes now (None: disabled), so a disabled client or a lost scope stops deliveries."""
     if sub.client_id not in cache:
         hook: ClientScopesHook | None = ctx.extras.get(CLIENT_SCOPES_HOOK)
-        cache[sub.client_id] = await hook(ctx, sub.client_id) if hook else sub.scopes
+        if hook is not None:
+            cache[sub.client_id] = await hook(ctx, sub.client_id)
+        else:
+            known, scopes = await CaseEventsReader(ctx.db).client_scopes(sub.client_id)
+            # Without a client record, trust the scopes its token had when it last changed the subscription.
+            cache[sub.client_id] = scopes if known else sub.scopes
     return cache[sub.client_id]
 
 

@@ -398,3 +398,27 @@ async def test_events_written_by_the_case_event_log_are_delivered_in_order(
     await deliver_once(ctx=ctx, worker_id="w1")
     assert [r.event_id for r in receiver.delivered("a")] == [first[0].id, first[1].id, later.id]
     assert [r.json["seq"] for r in receiver.delivered("a")] == [1, 1, 2]
+
+
+async def test_disabled_client_or_lost_scope_in_the_client_register_stops_deliveries(
+    client: Any, settings: Any, receiver: WebhookReceiver
+) -> None:
+    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    await subscribe(client, client_headers(settings, "client-b"), receiver.url("b"))
+    ctx = client.app[CTX]
+    now = datetime.now(UTC)
+    clients = ctx.db["api_clients"]
+    await clients.insert_one(
+        {"_id": "client-a", "scopes": ["cases:read", "webhooks:manage"], "active": False, "created_at": now}
+    )
+    await clients.insert_one({"_id": "client-b", "scopes": ["webhooks:manage"], "active": True, "created_at": now})
+    for name in ("a", "b"):
+        await insert_case(ctx.db, f"c{name}", created_by=f"client-{name}")
+        await insert_event(ctx.db, f"c{name}", 1, "case.created")
+    await deliver_once(ctx=ctx, worker_id="w1")
+    assert receiver.received() == []
+    await clients.update_one({"_id": "client-b"}, {"$set": {"scopes": ["cases:read", "webhooks:manage"]}})
+    await insert_event(ctx.db, "cb", 2, "case.dispatched")
+    await deliver_once(ctx=ctx, worker_id="w1")
+    assert "case.dispatched" in [r.json["type"] for r in receiver.received("b")]
+    assert receiver.received("a") == []
