@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,6 +50,7 @@ from service.webhooks.subscriptions import (
 )
 
 log = logging.getLogger("huimin.webhooks")
+T = TypeVar("T")
 
 CASE_VIEW_HOOK = "webhook_case_view"  # (ctx, case_id, client_id) -> the case as that client may see it, or None
 CLIENT_SCOPES_HOOK = "webhook_client_scopes"  # (ctx, client_id) -> current scopes, None when disabled/unknown
@@ -329,12 +330,19 @@ async def _lease_and_send(ctx: Context, sub: Subscription, d: Delivery, *, worke
     return True
 
 
-async def drain_subscription(*, ctx: Context, subscription_id: str, worker_id: str, limiter: asyncio.Semaphore) -> int:
+async def drain_subscription(
+    *,
+    ctx: Context,
+    subscription_id: str,
+    worker_id: str,
+    limiter: asyncio.Semaphore,
+    stopping: asyncio.Event | None = None,
+) -> int:
     """Send a subscription's due deliveries, one at a time in event order; returns attempts made."""
     subs = WebhookSubscriptionsRepository(ctx.db)
     repo = WebhookDeliveriesRepository(ctx.db)
     attempts = 0
-    while True:
+    while stopping is None or not stopping.is_set():
         try:
             sub = await subs.get(subscription_id)
         except NotFoundError:
@@ -344,12 +352,46 @@ async def drain_subscription(*, ctx: Context, subscription_id: str, worker_id: s
         ready = sendable_heads(await repo.pending_for(subscription_id, PENDING_SCAN_LIMIT), ctx.now())
         progressed = False
         for d in ready:
+            if stopping is not None and stopping.is_set():
+                break
             async with limiter:
                 if await _lease_and_send(ctx, sub, d, worker_id=worker_id):
                     attempts += 1
                     progressed = True
         if not progressed:
             return attempts
+    return attempts
+
+
+def _being_cancelled() -> bool:
+    """True when this task was asked to stop, even if a driver turned the cancellation into another error."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("webhook work finished with an error after shutdown", exc_info=task.exception())
+
+
+async def _finish_before_cancel(coro: Awaitable[T], *, grace: float) -> T:
+    """Await ``coro``; if cancelled meanwhile, let it finish (up to ``grace`` s) before stopping.
+
+    A MongoDB operation interrupted by cancellation can leave the driver waiting on a closed
+    connection for ever, so database work is allowed to complete and shutdown stays bounded.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task}, timeout=grace)
+        task.add_done_callback(_retrieve)
+        raise
+
+
+async def _one_pass(ctx: Context) -> list[str]:
+    await fan_out_events(ctx=ctx)
+    return await WebhookDeliveriesRepository(ctx.db).subscriptions_with_due_work(ctx.now())
 
 
 def new_worker_id() -> str:
@@ -359,9 +401,8 @@ def new_worker_id() -> str:
 
 async def deliver_once(*, ctx: Context, worker_id: str) -> int:
     """One full pass: fan out new events, then send everything due; returns attempts made."""
-    await fan_out_events(ctx=ctx)
     limiter = asyncio.Semaphore(ctx.settings.webhook_concurrency)
-    due = await WebhookDeliveriesRepository(ctx.db).subscriptions_with_due_work(ctx.now())
+    due = await _one_pass(ctx)
     counts = await asyncio.gather(
         *(drain_subscription(ctx=ctx, subscription_id=s, worker_id=worker_id, limiter=limiter) for s in due)
     )
@@ -372,37 +413,50 @@ async def run_delivery_loop(ctx: Context) -> None:
     """The background loop: fan out and start a drain task per subscription with due work.
 
     Drain tasks outlive one poll, so a subscription stuck on a slow receiver never holds up
-    the others; at most one task per subscription runs in this process.
+    the others; at most one task per subscription runs in this process. On cancellation the
+    loop stops taking work and gives attempts in flight until their timeout to finish.
     """
     worker_id = new_worker_id()
-    limiter = asyncio.Semaphore(ctx.settings.webhook_concurrency)
+    settings = ctx.settings
+    limiter = asyncio.Semaphore(settings.webhook_concurrency)
+    stopping = asyncio.Event()
     running: dict[str, asyncio.Task[int]] = {}
-    repo = WebhookDeliveriesRepository(ctx.db)
+    grace = settings.store_timeout_seconds * 2
     try:
         while True:
             try:
-                await fan_out_events(ctx=ctx)
-                for sub_id in await repo.subscriptions_with_due_work(ctx.now()):
+                due = await _finish_before_cancel(_one_pass(ctx), grace=grace)
+                for sub_id in due:
                     task = running.get(sub_id)
                     if task is None or task.done():
                         running[sub_id] = asyncio.create_task(
-                            drain_subscription(ctx=ctx, subscription_id=sub_id, worker_id=worker_id, limiter=limiter),
+                            drain_subscription(
+                                ctx=ctx, subscription_id=sub_id, worker_id=worker_id, limiter=limiter, stopping=stopping
+                            ),
                             name=f"webhook-drain-{sub_id}",
                         )
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from None
                 log.exception("webhook delivery pass failed")
             for sub_id, task in list(running.items()):
                 if task.done():
                     del running[sub_id]
-                    if not task.cancelled() and task.exception() is not None:
-                        log.error("webhook drain of %s failed", sub_id, exc_info=task.exception())
-            await asyncio.sleep(ctx.settings.webhook_poll_seconds)
+                    _retrieve(task)
+            await asyncio.sleep(settings.webhook_poll_seconds)
     finally:
-        for task in running.values():
-            task.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
+        stopping.set()
+        tasks = list(running.values())
+        if tasks:
+            # Attempts in flight end by their own timeout; an unfinished one keeps its lease,
+            # which expires, and another worker sends it again.
+            _, late = await asyncio.wait(tasks, timeout=settings.webhook_timeout_seconds + grace)
+            for task in late:
+                task.cancel()
+            for task in tasks:
+                task.add_done_callback(_retrieve)
 
 
 # ---------------------------------------------------------------- API operations

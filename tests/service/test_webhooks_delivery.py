@@ -44,8 +44,17 @@ async def run_loop_until(ctx: Context, condition: Any, timeout: float = 10.0) ->
             assert time.monotonic() < deadline, "deliveries did not arrive in time"
             await asyncio.sleep(0.02)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop(task)
+
+
+async def stop(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel delivery loops; they must end promptly (a loop that ignores cancellation hangs shutdown)."""
+    for t in tasks:
+        t.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=10)
+    for t in pending:
+        t.print_stack()
+    assert not pending, "a delivery loop did not stop when cancelled"
 
 
 def fast(settings: Any, **more: Any) -> Any:
@@ -220,9 +229,7 @@ async def test_two_delivery_loops_never_send_one_event_at_once_and_deliver_each_
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # give a duplicate the chance to show up
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop(*tasks)
     finally:
         await close_one()
         await close_two()
@@ -267,8 +274,7 @@ async def test_hanging_receiver_of_one_client_does_not_hold_up_another(
             assert time.monotonic() < deadline, "the hanging attempt was not timed out"
             await asyncio.sleep(0.05)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop(task)
     assert doc["status"] == "pending"
     assert doc["last_error"] == "timed out after 2 s"
     assert 1900 <= doc["last_latency_ms"] < 4000
