@@ -428,3 +428,50 @@ async def test_disabled_client_or_lost_scope_in_the_client_register_stops_delive
     await deliver_once(ctx=ctx, worker_id="w1")
     assert "case.dispatched" in [r.json["type"] for r in receiver.received("b")]
     assert receiver.received("a") == []
+
+
+def _pending(event_id: str, case_id: str | None, seq: int, *, due_in: float = 0, leased_for: float = 0) -> Any:
+    from service.webhooks.models import Delivery
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return Delivery(
+        id=f"dlv_{event_id}",
+        subscription_id="whk_1",
+        client_id="client-a",
+        event_id=event_id,
+        event_type="case.created",
+        case_id=case_id,
+        seq=seq,
+        event_created_at=now + timedelta(milliseconds=int(event_id[1:])),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now + timedelta(seconds=due_in),
+        lease_until=now + timedelta(seconds=leased_for),
+        lease_owner=None,
+        lease_token=None,
+        last_status_code=None,
+        last_latency_ms=None,
+        last_error=None,
+        delivered_at=None,
+        created_at=now,
+        updated_at=now,
+        window_start=now,
+    )
+
+
+def test_only_the_earliest_pending_event_of_a_case_may_be_sent() -> None:
+    from service.webhooks.delivery import sendable_heads
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    pending = [
+        _pending("e1", "c1", 1, due_in=60),  # waiting for its retry: c1 is blocked behind it
+        _pending("e2", "c1", 2),
+        _pending("e3", "c2", 1, leased_for=30),  # being sent by another worker: c2 is blocked
+        _pending("e4", "c2", 2),
+        _pending("e5", "c3", 2),  # clock skew made c3's later event look older
+        _pending("e6", "c3", 1),
+        _pending("e7", None, 0),
+    ]
+    assert [d.event_id for d in sendable_heads(pending, now)] == ["e6", "e7"]
+    later = now + timedelta(seconds=61)
+    assert [d.event_id for d in sendable_heads(pending, later)] == ["e1", "e3", "e6", "e7"]
