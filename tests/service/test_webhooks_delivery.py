@@ -475,3 +475,17 @@ def test_only_the_earliest_pending_event_of_a_case_may_be_sent() -> None:
     assert [d.event_id for d in sendable_heads(pending, now)] == ["e6", "e7"]
     later = now + timedelta(seconds=61)
     assert [d.event_id for d in sendable_heads(pending, later)] == ["e1", "e3", "e6", "e7"]
+
+
+async def test_app_runs_the_delivery_loop_in_the_background(
+    aiohttp_client: Any, settings: Any, receiver: WebhookReceiver
+) -> None:
+    from run import create_app
+
+    client = await aiohttp_client(create_app(fast(settings, background_tasks=True)))
+    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    ctx = client.app[CTX]
+    await insert_case(ctx.db, "c1", created_by="client-a")
+    event_id = await insert_event(ctx.db, "c1", 1, "case.created")
+    await receiver.wait_for(1, "a", timeout=10)
+    assert [r.event_id for r in receiver.delivered("a")] == [event_id]
