@@ -21,6 +21,7 @@ import httpx
 from aiohttp import web
 
 import handlers.health
+import handlers.uploads
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -42,6 +43,7 @@ log = logging.getLogger("huimin")
 
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
+    handlers.uploads.routes,
 ]
 
 
