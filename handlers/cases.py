@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import Handler, endpoint
-from handlers.idempotency import idempotent
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -33,13 +33,12 @@ STAFF = ("worker", "station_head", "supervisor", "admin")
                       "once and stores the routing decision. Send an Idempotency-Key header to make retries safe.")
 async def submit(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, CaseCreateSchema())
-    principal = principal_of(request)
-    ctx = request.app[CTX]
 
     async def operation() -> tuple[int, dict]:
-        return 201, CaseSchema().dump(await cases.submit_case(ctx=ctx, principal=principal, data=data))
+        case = await cases.submit_case(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        return 201, CaseSchema().dump(case)
 
-    return await idempotent(request, principal=principal, body=data, operation=operation)
+    return await idempotent_json(request, body=data, operation=operation)
 
 
 @routes.get("/api/v1/cases")

@@ -16,7 +16,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from service import catalog, lifecycle, pii, routing, worktime
+from service import catalog, lifecycle, pii, routing, uploads, worktime
+from service.case_numbers import next_case_number
 from service.context import Context
 from service.errors import (
     BadRequestError,
@@ -28,7 +29,7 @@ from service.errors import (
 )
 from service.models import Page, Principal
 from service.storage.cases import OPEN_STATES, CasesRepository
-from service.storage.events import EventsRepository, new_event_id
+from service.storage.events import CaseEvent, EventsRepository
 from service.storage.stations_load import adjust_open_cases
 from service.storage.transactions import in_transaction
 
@@ -157,24 +158,15 @@ def _within_reopen_window(case: dict[str, Any], now: datetime) -> bool:
 # ---------------------------------------------------------------- submission
 
 
-def _event_doc(case: dict[str, Any], *, event_type: str, actor: Principal, from_state: str | None, to_state: str,
-               now: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "_id": new_event_id(),
-        "seq": case["version"],
-        "type": event_type,
-        "case_id": case["_id"],
-        "case_number": case["number"],
-        "station_id": case.get("station_id"),
-        "division": case.get("division"),
-        "scenario": (case.get("service") or {}).get("scenario"),
-        "actor": {"subject": actor.subject, "role": actor.role},
-        "from_state": from_state,
-        "to_state": to_state,
-        "time": now,
-        "data": data,
-        "created_at": now,
-    }
+def _event_doc(case: dict[str, Any], *, event_type: str, actor: Principal | None, from_state: str | None,
+               to_state: str, now: datetime, data: dict[str, Any]) -> CaseEvent:
+    """The outbox event for a change that leaves the case at ``case['version']``."""
+    return CaseEvent(
+        type=event_type, case_id=case["_id"], seq=case["version"],
+        actor_subject=actor.subject if actor else "system", actor_role=actor.role if actor else "system",
+        time=now, case_number=case["number"], station_id=case.get("station_id"), division=case.get("division"),
+        from_state=from_state, to_state=to_state, data=data,
+    )
 
 
 def _history_entry(*, event_id: str, action: str, actor: Principal, from_state: str | None, to_state: str,
@@ -280,7 +272,7 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
     event = _event_doc(case, event_type="case.created", actor=principal, from_state=None,
                        to_state=case["status"], now=now,
                        data={"routing_method": decision.method, "reason": decision.reason})
-    case["history"] = [_history_entry(event_id=event["_id"], action="submit", actor=principal, from_state=None,
+    case["history"] = [_history_entry(event_id=event.id, action="submit", actor=principal, from_state=None,
                                       to_state=case["status"], now=now, note=decision.reason)]
 
     async def write(session: Any) -> None:
@@ -320,21 +312,20 @@ def _protect_answers(ctx: Context, service_type: Any, answers: dict[str, Any]) -
 
 
 async def _check_photos(ctx: Context, principal: Principal, photos: list[str]) -> None:
-    if not photos:
-        return
-    from service import uploads
-
-    missing = await uploads.missing_for(ctx=ctx, principal=principal, upload_ids=photos)
+    missing = []
+    for upload_id in photos:
+        try:
+            await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
+        except NotFoundError:
+            missing.append(upload_id)
     if missing:
         raise ValidationFailedError("unknown_photo", "Some photos were not found; upload them first.",
                                     errors={"photos": [f"Unknown upload id {m!r}." for m in missing]})
 
 
 async def _case_number(ctx: Context, county_code: str, now: datetime) -> str:
-    from service.case_numbers import next_case_number
-
     county = county_code if len(county_code) == 6 and county_code.isdigit() else DIVISION_PROVINCE
-    return await next_case_number(ctx=ctx, county_code=county, local_date=worktime.local_date(now))
+    return await next_case_number(ctx=ctx, county_code=county, local_date=now.astimezone(worktime.TZ).date())
 
 
 # ---------------------------------------------------------------- reading
@@ -452,7 +443,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     post = {**case, **sets, "version": case["version"] + 1}
     event = _event_doc(post, event_type=event_type, actor=principal, from_state=case["status"], to_state=to_state,
                        now=now, data=plan.get("event_data", {}))
-    entry = _history_entry(event_id=event["_id"], action=action, actor=principal, from_state=case["status"],
+    entry = _history_entry(event_id=event.id, action=action, actor=principal, from_state=case["status"],
                            to_state=to_state, now=now, note=plan.get("note"), data=plan.get("event_data"))
     update: dict[str, Any] = {"$set": sets, "$push": {"history": entry}}
     if plan.get("inc"):
@@ -626,11 +617,10 @@ SYSTEM_ACTOR = Principal(subject="system", role="admin")
 async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
     due = doc["sign_due_at"] if kind == "sign" else doc["resolve_due_at"]
-    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.overdue", actor=SYSTEM_ACTOR,
+    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.overdue", actor=None,
                        from_state=doc["status"], to_state=doc["status"], now=now,
                        data={"kind": kind, "due_at": due})
-    event["actor"] = {"subject": "system", "role": "system"}
-    entry = _history_entry(event_id=event["_id"], action="overdue", actor=SYSTEM_ACTOR, from_state=doc["status"],
+    entry = _history_entry(event_id=event.id, action="overdue", actor=SYSTEM_ACTOR, from_state=doc["status"],
                            to_state=doc["status"], now=now, note=f"超时督办 overdue ({kind})", data={"kind": kind})
     entry["actor"] = {"subject": "system", "role": "system"}
 
@@ -647,10 +637,9 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
 
 async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
-    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.closed", actor=SYSTEM_ACTOR,
+    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.closed", actor=None,
                        from_state="resolved", to_state="closed", now=now, data={"auto": True})
-    event["actor"] = {"subject": "system", "role": "system"}
-    entry = _history_entry(event_id=event["_id"], action="auto_close", actor=SYSTEM_ACTOR, from_state="resolved",
+    entry = _history_entry(event_id=event.id, action="auto_close", actor=SYSTEM_ACTOR, from_state="resolved",
                            to_state="closed", now=now, note="7 天未评价，自动归档 auto-closed without a rating")
     entry["actor"] = {"subject": "system", "role": "system"}
 
