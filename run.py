@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.docs
 import handlers.health
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -42,6 +43,7 @@ log = logging.getLogger("huimin")
 
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
+    handlers.docs.routes,
 ]
 
 
