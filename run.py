@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.docs
 import handlers.health
 import handlers.uploads
 from config import ConfigError, Settings, load_settings
@@ -44,6 +45,7 @@ log = logging.getLogger("huimin")
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
     handlers.uploads.routes,
+    handlers.docs.routes,
 ]
 
 
