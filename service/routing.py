@@ -366,6 +366,7 @@ def decide(
             {"division_code": ["Unknown division code."]},
         )
     county: str | None = None
+    given_point = point
     if point is None and division is not None:
         # Without a location, the township's own station stands in for the point.
         holders = index.by_code.get(division, [])
@@ -384,8 +385,8 @@ def decide(
             i = min(held, key=lambda k: index.code_rank[k])
             d = (
                 float("nan")
-                if point is None
-                else float(haversine_many(point.lon, point.lat, index.lons[[i]], index.lats[[i]])[0])
+                if given_point is None
+                else float(haversine_many(given_point.lon, given_point.lat, index.lons[[i]], index.lats[[i]])[0])
             )
             return _decision(index, "division", (i, d, 0), candidates, exclude, county, max_km)
     # 2. a station whose own jurisdiction holds the point (no capacity rule: it is theirs)

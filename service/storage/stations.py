@@ -31,8 +31,9 @@ declare(
     IndexModel("code", unique=True, name="code_unique"),
     IndexModel([("county_code", ASCENDING), ("code", ASCENDING)], name="county_code"),
     IndexModel([("city_code", ASCENDING), ("code", ASCENDING)], name="city_code"),
-    IndexModel([("location", "2dsphere")], name="location_2dsphere"),
 )
+# No 2dsphere index: routing and nearby searches use the in-process index, never a database geo
+# query (and SecantusDB refuses to re-declare an existing 2dsphere index at the next start).
 declare(COUNTIES, IndexModel("city_code", name="city"))
 
 # Fields a station document carries besides _id.
