@@ -69,7 +69,8 @@ def normalize_station_code(value: Any) -> str:
 
 
 def kind_from_name(name: str) -> str:
-    """街道 -> street, 镇 -> town, 乡 -> township, anything else -> other."""
+    """街道 -> street, 镇 -> town, 乡 -> township, anything else -> other (a 社工站 suffix is ignored)."""
+    name = name.removesuffix("社工站").removesuffix("站")
     if name.endswith("街道"):
         return "street"
     if name.endswith("镇"):
@@ -368,6 +369,15 @@ async def list_stations(
     )
 
 
+async def _capability_of(ctx: Context, service_code: str) -> str:
+    try:
+        return (await get_service(ctx=ctx, code=service_code)).capability
+    except NotFoundError:
+        raise ValidationFailedError(
+            "unknown_service", f"There is no service with code {service_code!r}.", {"service": ["Unknown service."]}
+        ) from None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class NearbyStation:
     station: Station
@@ -387,13 +397,7 @@ async def find_nearby_stations(
     point = to_wgs84(lon, lat, coord_system)
     index = await current_index(ctx=ctx)
     if service_code is not None:
-        try:
-            service = await get_service(ctx=ctx, code=service_code)
-        except NotFoundError:
-            raise ValidationFailedError(
-                "unknown_service", f"There is no service with code {service_code!r}.", {"service": ["Unknown service."]}
-            ) from None
-        mask = index.candidate_mask(service.capability, ())
+        mask = index.candidate_mask(await _capability_of(ctx, service_code), ())
     else:
         mask = np.ones(len(index), dtype=bool)
     radius = 25.0
@@ -671,6 +675,6 @@ async def search_stations(
         ctx=ctx, county_code=county, city_code=city, include_inactive=include_inactive, limit=limit, cursor=cursor
     )
     if service is not None:
-        capability = (await get_service(ctx=ctx, code=service)).capability
+        capability = await _capability_of(ctx, service)
         page = Page(items=[s for s in page.items if capability in s.capabilities], next_cursor=page.next_cursor)
     return page
