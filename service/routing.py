@@ -270,13 +270,24 @@ class StationIndex:
         keep = dist <= radius_km
         return idx[keep], dist[keep]
 
-    def top_candidates(self, point: Point | None, mask: np.ndarray, county: str | None) -> list[Candidate]:
-        """The nearest few candidates (or, without a point, the county's first by code)."""
+    def top_candidates(
+        self,
+        point: Point | None,
+        mask: np.ndarray,
+        county: str | None,
+        near: tuple[np.ndarray, np.ndarray, float] | None = None,
+    ) -> list[Candidate]:
+        """The nearest few candidates (or, without a point, the county's first by code).
+
+        ``near`` is an already computed ``nearest()`` answer and its radius, reused when it holds enough.
+        """
         if point is None:
             idx = self.by_county.get(county or "", np.empty(0, dtype=np.int64))
             idx, dist = self.ordered(idx[mask[idx]], None)
+        elif near is not None and len(near[0]) >= TOP_CANDIDATES:
+            idx, dist = near[0], near[1]
         else:
-            radius = 50.0
+            radius = near[2] * 2 if near is not None else 50.0
             while True:
                 idx, dist = self.nearest(point, mask, radius)
                 if len(idx) >= TOP_CANDIDATES or radius >= MAX_CANDIDATE_SEARCH_KM:
@@ -376,7 +387,8 @@ def decide(
         county = division[:6]
     elif point is not None:
         county = index.county_at(point) or (division[:6] if division else None)
-    candidates = index.top_candidates(point, mask, county)
+    near = (*index.nearest(point, mask, max_km), max_km) if point is not None else None
+    candidates = index.top_candidates(point, mask, county, near)
 
     # 1. the township's own station
     if division is not None:
@@ -406,9 +418,8 @@ def decide(
             idx, dist = index.ordered(members, point)
             return _decision(index, "county", _pick(index, idx, dist), candidates, exclude, county, max_km)
     # 4. the nearest within reach
-    if point is not None:
-        idx, dist = index.nearest(point, mask, max_km)
-        chosen = _pick(index, idx, dist)
+    if near is not None:
+        chosen = _pick(index, near[0], near[1])
         if chosen is not None:
             return _decision(index, "nearest", chosen, candidates, exclude, county, max_km)
     return _decision(index, "unrouted", None, candidates, exclude, county, max_km)
