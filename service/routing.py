@@ -504,6 +504,12 @@ async def route_request(
                 f"There is no service with code {service_code!r}.",
                 {"service_code": ["Unknown service code."]},
             ) from None
+        if service.retired:
+            raise ValidationFailedError(
+                "service_retired",
+                f"Service {service_code!r} is no longer offered.",
+                {"service_code": ["This service is retired."]},
+            )
         capability = service.capability
     point: Point | None
     if location is None or isinstance(location, Point):

@@ -101,6 +101,12 @@ async def test_admin_creates_and_retires_a_service(client, settings):
     assert r.status == 200 and (await r.json())["active"] is False
     listed = await (await client.get("/api/v1/services")).json()
     assert "library_delivery" not in [s["code"] for s in listed["items"]]
+    preview = await client.post(
+        "/api/v1/routing/preview",
+        json={"service_code": "library_delivery", "location": {"lon": 117.2, "lat": 31.8}},
+        headers=admin,
+    )
+    assert preview.status == 422 and (await preview.json())["code"] == "service_retired"
 
 
 async def test_only_admins_change_the_catalogue(client, settings):
