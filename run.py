@@ -176,6 +176,7 @@ def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
                     content_type=kind,
                     dry_run=args.dry_run,
                     progress=bar.update,
+                    on_total=lambda n: setattr(bar, "total", n),
                 )
             except DomainError as exc:
                 bar.close()

@@ -528,6 +528,7 @@ async def import_stations(
     content_type: str,
     dry_run: bool,
     progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validate every row of a CSV or GeoJSON station file; unless a dry run, write all or nothing."""
     _require_admin(principal)
@@ -583,6 +584,8 @@ async def import_stations(
         )
     if dry_run or not rows:
         return report
+    if on_total:
+        on_total(len(inserts) + len(updates))
     await repo.apply_import(inserts, updates, progress)
     invalidate_index(ctx=ctx)
     return dataclasses.replace(report, written=True)
