@@ -20,12 +20,13 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.cases
 import handlers.docs
 import handlers.health
-import handlers.uploads
 import handlers.routing
 import handlers.services
 import handlers.stations
+import handlers.uploads
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -52,6 +53,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.services.routes,
     handlers.stations.routes,
     handlers.routing.routes,
+    handlers.cases.routes,
 ]
 
 

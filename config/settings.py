@@ -55,6 +55,7 @@ class Settings:
     sms_sender: str = "console"
     sms_api_base: str = ""
     routing_max_km: float = 50.0
+    case_sweep_seconds: float = 30.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -130,6 +131,8 @@ def _validate(s: Settings) -> None:
             raise bad(name, f"must be positive, got {getattr(s, name)}")
     if s.store_timeout_seconds <= 0:
         raise bad("store_timeout_seconds", "must be positive")
+    if s.case_sweep_seconds <= 0:
+        raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
     if s.sms_sender not in ("console", "http"):

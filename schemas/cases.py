@@ -14,24 +14,33 @@ SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "so
 class LocationSchema(Schema):
     lon = fields.Float(required=True, allow_nan=False, metadata={"description": "Longitude in degrees"})
     lat = fields.Float(required=True, allow_nan=False, metadata={"description": "Latitude in degrees"})
-    coord_system = fields.String(load_default="wgs84", validate=validate.OneOf(COORD_SYSTEMS),
-                                 metadata={"description": "wgs84 (GPS), gcj02 (Chinese maps, wx.getLocation "
-                                                          "type gcj02) or bd09 (Baidu)"})
+    coord_system = fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(COORD_SYSTEMS),
+        metadata={"description": "wgs84 (GPS), gcj02 (Chinese maps, wx.getLocation type gcj02) or bd09 (Baidu)"},
+    )
 
 
 class ContactSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 50), metadata={"description": "联系人 name"})
-    phone = fields.String(required=True, validate=validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$"),
-                          metadata={"description": "Mainland mobile number"})
+    phone = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$"),
+        metadata={"description": "Mainland mobile number"},
+    )
 
 
 class ServedPersonSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 50))
-    relation = fields.String(validate=validate.Length(max=20),
-                             metadata={"description": "Relation to the applicant, e.g. 父亲 father"})
+    relation = fields.String(
+        validate=validate.Length(max=20), metadata={"description": "Relation to the applicant, e.g. 父亲 father"}
+    )
     phone = fields.String(validate=validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$"))
-    id_card = fields.String(validate=validate.Length(15, 18), load_only=True,
-                            metadata={"description": "居民身份证号 (GB 11643); stored encrypted, shown masked"})
+    id_card = fields.String(
+        validate=validate.Length(15, 18),
+        load_only=True,
+        metadata={"description": "居民身份证号 (GB 11643); stored encrypted, shown masked"},
+    )
 
 
 class TimeWindowSchema(Schema):
@@ -46,22 +55,35 @@ class TimeWindowSchema(Schema):
 
 class CaseCreateSchema(Schema):
     service_code = fields.String(required=True, validate=validate.Length(1, 64))
-    answers = fields.Dict(keys=fields.String(), load_default=dict,
-                          metadata={"description": "Answers to the service's form fields, by field code"})
+    answers = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "Answers to the service's form fields, by field code"},
+    )
     description = fields.String(validate=validate.Length(max=2000), load_default=None)
     location = fields.Nested(LocationSchema, load_default=None)
-    division_code = fields.String(validate=validate.Regexp(r"^\d{9}(\d{3})?$"), load_default=None,
-                                  metadata={"description": "Township division code, 9 or 12 digits"})
+    division_code = fields.String(
+        validate=validate.Regexp(r"^\d{9}(\d{3})?$"),
+        load_default=None,
+        metadata={"description": "Township division code, 9 or 12 digits"},
+    )
     address = fields.String(validate=validate.Length(max=200), load_default=None)
     contact = fields.Nested(ContactSchema, load_default=None)
-    served_person = fields.Nested(ServedPersonSchema, load_default=None,
-                                  metadata={"description": "The person served, if not the applicant"})
-    preferred_window = fields.Nested(TimeWindowSchema, load_default=None,
-                                     metadata={"description": "Preferred time for bookings"})
-    anonymous = fields.Boolean(load_default=False,
-                               metadata={"description": "File without identity (confidential services only)"})
-    photos = fields.List(fields.String(validate=validate.Length(1, 64)), load_default=list,
-                         validate=validate.Length(max=9), metadata={"description": "Upload ids from POST /uploads"})
+    served_person = fields.Nested(
+        ServedPersonSchema, load_default=None, metadata={"description": "The person served, if not the applicant"}
+    )
+    preferred_window = fields.Nested(
+        TimeWindowSchema, load_default=None, metadata={"description": "Preferred time for bookings"}
+    )
+    anonymous = fields.Boolean(
+        load_default=False, metadata={"description": "File without identity (confidential services only)"}
+    )
+    photos = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=9),
+        metadata={"description": "Upload ids from POST /uploads"},
+    )
 
 
 class CaseQuerySchema(Schema):
@@ -84,8 +106,11 @@ class CaseQuerySchema(Schema):
 
 
 class _ActionBase(Schema):
-    expected_version = fields.Integer(load_default=None, validate=validate.Range(min=1),
-                                      metadata={"description": "Refuse with 409 if the case has moved on"})
+    expected_version = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "Refuse with 409 if the case has moved on"},
+    )
 
 
 class NoteOptionalSchema(_ActionBase):
@@ -115,8 +140,12 @@ class ScheduleSchema(_ActionBase):
 
 
 class ExtensionRequestSchema(_ActionBase):
-    extra_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 60),
-                                metadata={"description": "Extra working days asked for"})
+    extra_days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 60),
+        metadata={"description": "Extra working days asked for"},
+    )
     reason = fields.String(required=True, validate=validate.Length(1, 1000))
 
 
@@ -202,8 +231,10 @@ class CaseSchema(Schema):
     location = fields.Nested(PointSchema, allow_none=True, metadata={"description": "GeoJSON point, WGS-84"})
     division_code = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
-    contact = fields.Dict(allow_none=True, metadata={"description": "Hidden on confidential cases; phone masked "
-                                                                    "except to the resident and the assignee"})
+    contact = fields.Dict(
+        allow_none=True,
+        metadata={"description": "Hidden on confidential cases; phone masked except to the resident and the assignee"},
+    )
     served_person = fields.Dict(allow_none=True)
     preferred_window = fields.Dict(allow_none=True)
     anonymous = fields.Boolean()

@@ -16,7 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from service import catalog, lifecycle, pii, routing, uploads, worktime
+from service import catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
 from service.case_numbers import next_case_number
 from service.context import Context
 from service.errors import (
@@ -28,9 +28,9 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.models import Page, Principal
-from service.storage.cases import OPEN_STATES, CasesRepository
+from service.storage.audit import AuditRepository
+from service.storage.cases import CasesRepository
 from service.storage.events import CaseEvent, EventsRepository
-from service.storage.stations_load import adjust_open_cases
 from service.storage.transactions import in_transaction
 
 log = logging.getLogger("huimin.cases")
@@ -108,8 +108,9 @@ def _ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
 # ---------------------------------------------------------------- output view
 
 
-def view(case: dict[str, Any], principal: Principal, rel: Access, now: datetime, *, with_history: bool = True
-         ) -> dict[str, Any]:
+def view(
+    case: dict[str, Any], principal: Principal, rel: Access, now: datetime, *, with_history: bool = True
+) -> dict[str, Any]:
     """The case as this caller may see it: reporter hidden on confidential cases, phones masked."""
     out = {k: v for k, v in case.items() if k not in ("_id", "history", "contact", "served_person", "answers_secure")}
     out["id"] = case["_id"]
@@ -158,21 +159,54 @@ def _within_reopen_window(case: dict[str, Any], now: datetime) -> bool:
 # ---------------------------------------------------------------- submission
 
 
-def _event_doc(case: dict[str, Any], *, event_type: str, actor: Principal | None, from_state: str | None,
-               to_state: str, now: datetime, data: dict[str, Any]) -> CaseEvent:
+def _event_doc(
+    case: dict[str, Any],
+    *,
+    event_type: str,
+    actor: Principal | None,
+    from_state: str | None,
+    to_state: str,
+    now: datetime,
+    data: dict[str, Any],
+) -> CaseEvent:
     """The outbox event for a change that leaves the case at ``case['version']``."""
     return CaseEvent(
-        type=event_type, case_id=case["_id"], seq=case["version"],
-        actor_subject=actor.subject if actor else "system", actor_role=actor.role if actor else "system",
-        time=now, case_number=case["number"], station_id=case.get("station_id"), division=case.get("division"),
-        from_state=from_state, to_state=to_state, data=data,
+        type=event_type,
+        case_id=case["_id"],
+        seq=case["version"],
+        actor_subject=actor.subject if actor else "system",
+        actor_role=actor.role if actor else "system",
+        time=now,
+        case_number=case["number"],
+        station_id=case.get("station_id"),
+        division=case.get("division"),
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
     )
 
 
-def _history_entry(*, event_id: str, action: str, actor: Principal, from_state: str | None, to_state: str,
-                   now: datetime, note: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"event_id": event_id, "action": action, "actor": {"subject": actor.subject, "role": actor.role},
-            "from_state": from_state, "to_state": to_state, "at": now, "note": note, "data": data or {}}
+def _history_entry(
+    *,
+    event_id: str,
+    action: str,
+    actor: Principal,
+    from_state: str | None,
+    to_state: str,
+    now: datetime,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "action": action,
+        "actor": {"subject": actor.subject, "role": actor.role},
+        "from_state": from_state,
+        "to_state": to_state,
+        "at": now,
+        "note": note,
+        "data": data or {},
+    }
 
 
 def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
@@ -184,11 +218,22 @@ def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
 def _placement(decision: routing.RoutingDecision) -> dict[str, Any]:
     """Fields that say where a case sits after a routing decision."""
     if decision.station_id:
-        return {"status": "dispatched", "station_id": decision.station_id, "station_code": decision.station_code,
-                "station_name": decision.station_name, "division": decision.station_code,
-                "county_code": decision.county_code}
-    return {"status": "unrouted", "station_id": None, "station_code": None, "station_name": None,
-            "division": decision.county_code or DIVISION_PROVINCE, "county_code": decision.county_code}
+        return {
+            "status": "dispatched",
+            "station_id": decision.station_id,
+            "station_code": decision.station_code,
+            "station_name": decision.station_name,
+            "division": decision.station_code,
+            "county_code": decision.county_code,
+        }
+    return {
+        "status": "unrouted",
+        "station_id": None,
+        "station_code": None,
+        "station_name": None,
+        "division": decision.county_code or DIVISION_PROVINCE,
+        "county_code": decision.county_code,
+    }
 
 
 async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
@@ -198,22 +243,37 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
     try:
         service_type = await catalog.get_service(ctx=ctx, code=data["service_code"])
     except NotFoundError:
-        raise ValidationFailedError("unknown_service", f"No service with code {data['service_code']!r}.",
-                                    errors={"service_code": ["Unknown service code."]}) from None
+        raise ValidationFailedError(
+            "unknown_service",
+            f"No service with code {data['service_code']!r}.",
+            errors={"service_code": ["Unknown service code."]},
+        ) from None
     answers = catalog.validate_answers(service_type, data.get("answers") or {})
     location, division_code = data.get("location"), data.get("division_code")
     if not location and not division_code:
-        raise ValidationFailedError("location_required", "Give a location or a township division code.",
-                                    errors={"location": ["A location or division_code is required."]})
+        raise ValidationFailedError(
+            "location_required",
+            "Give a location or a township division code.",
+            errors={"location": ["A location or division_code is required."]},
+        )
     if service_type.booking and not data.get("preferred_window"):
-        raise ValidationFailedError("preferred_window_required", "This service is a booking: give a preferred time.",
-                                    errors={"preferred_window": ["Required for bookings."]})
+        raise ValidationFailedError(
+            "preferred_window_required",
+            "This service is a booking: give a preferred time.",
+            errors={"preferred_window": ["Required for bookings."]},
+        )
     if data.get("anonymous") and not getattr(service_type, "allows_anonymous", False):
-        raise ValidationFailedError("anonymity_not_allowed", "Only confidential services may be filed anonymously.",
-                                    errors={"anonymous": ["Not allowed for this service."]})
+        raise ValidationFailedError(
+            "anonymity_not_allowed",
+            "Only confidential services may be filed anonymously.",
+            errors={"anonymous": ["Not allowed for this service."]},
+        )
     if principal.role == "resident" and not data.get("anonymous") and not (data.get("contact") or {}).get("phone"):
-        raise ValidationFailedError("contact_required", "Give a contact name and phone so the station can reach you.",
-                                    errors={"contact": ["Required unless filing anonymously."]})
+        raise ValidationFailedError(
+            "contact_required",
+            "Give a contact name and phone so the station can reach you.",
+            errors={"contact": ["Required unless filing anonymously."]},
+        )
     served = data.get("served_person")
     if served and served.get("id_card"):
         served = dict(served)
@@ -224,8 +284,9 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
     answers_out, answers_secure = _protect_answers(ctx, service_type, answers)
     photos = list(data.get("photos") or [])
     await _check_photos(ctx, principal, photos)
-    decision = await routing.route_request(ctx=ctx, service_code=service_type.code, location=location,
-                                           division_code=division_code)
+    decision = await routing.route_request(
+        ctx=ctx, service_code=service_type.code, location=location, division_code=division_code
+    )
     now = ctx.now()
     sign_due, resolve_due = _deadlines(service_type, now)
     placement = _placement(decision)
@@ -235,14 +296,20 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
         "_id": case_id,
         "number": number,
         "version": 1,
-        "service": {"code": service_type.code, "version": service_type.version, "scenario": service_type.scenario,
-                    "name_zh": service_type.name_zh, "name_en": service_type.name_en,
-                    "confidential": service_type.confidential, "booking": service_type.booking,
-                    "urgent": bool(getattr(service_type, "urgent", False) or data.get("urgent"))},
+        "service": {
+            "code": service_type.code,
+            "version": service_type.version,
+            "scenario": service_type.scenario,
+            "name_zh": service_type.name_zh,
+            "name_en": service_type.name_en,
+            "confidential": service_type.confidential,
+            "booking": service_type.booking,
+            "urgent": bool(getattr(service_type, "urgent", False) or data.get("urgent")),
+        },
         "answers": answers_out,
         "answers_secure": answers_secure,
         "description": data.get("description"),
-        "location": _geo_point(decision, location),
+        "location": _geo_point(location),
         "location_input": location,
         "division_code": division_code,
         "address": data.get("address"),
@@ -269,19 +336,47 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
     }
     if data.get("source"):
         case["source"] = {**data["source"], "channel": data["source"].get("channel", _channel(principal))}
-    event = _event_doc(case, event_type="case.created", actor=principal, from_state=None,
-                       to_state=case["status"], now=now,
-                       data={"routing_method": decision.method, "reason": decision.reason})
-    case["history"] = [_history_entry(event_id=event.id, action="submit", actor=principal, from_state=None,
-                                      to_state=case["status"], now=now, note=decision.reason)]
+    event = _event_doc(
+        case,
+        event_type="case.created",
+        actor=principal,
+        from_state=None,
+        to_state=case["status"],
+        now=now,
+        data={"routing_method": decision.method, "reason": decision.reason},
+    )
+    case["history"] = [
+        _history_entry(
+            event_id=event.id,
+            action="submit",
+            actor=principal,
+            from_state=None,
+            to_state=case["status"],
+            now=now,
+            note=decision.reason,
+        )
+    ]
+
+    events = [event]
+    if case["status"] == "unrouted":
+        events.append(
+            _event_doc(
+                case,
+                event_type=lifecycle.EVENT_UNROUTED,
+                actor=principal,
+                from_state=None,
+                to_state="unrouted",
+                now=now,
+                data={"reason": decision.reason},
+            )
+        )
 
     async def write(session: Any) -> None:
         await CasesRepository(ctx.db).insert(case, session=session)
-        await EventsRepository(ctx.db).append(event, session=session)
-        if case["station_id"]:
-            await adjust_open_cases(ctx.db, case["station_id"], +1, session=session)
+        await EventsRepository(ctx.db).append(*events, session=session)
 
     await in_transaction(ctx, write)
+    await _adjust_load(ctx, [(case["station_id"], +1)] if case["station_id"] else [])
     return view(case, principal, access_of(principal, case), now)
 
 
@@ -289,14 +384,12 @@ def _channel(principal: Principal) -> str:
     return {"resident": "mini_program", "client": "api"}.get(principal.role, "staff_entry")
 
 
-def _geo_point(decision: routing.RoutingDecision, location: dict[str, Any] | None) -> dict[str, Any] | None:
-    point = getattr(decision, "point", None)
-    if point:
-        return {"type": "Point", "coordinates": [point[0], point[1]]}
-    if location:
-        lon, lat = routing.to_wgs84(location)
-        return {"type": "Point", "coordinates": [lon, lat]}
-    return None
+def _geo_point(location: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The case's location as a WGS-84 GeoJSON point (input may be GCJ-02 or BD-09)."""
+    if not location:
+        return None
+    point = geo.to_wgs84(location["lon"], location["lat"], location.get("coord_system") or "wgs84")
+    return {"type": "Point", "coordinates": [point.lon, point.lat]}
 
 
 def _protect_answers(ctx: Context, service_type: Any, answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -306,8 +399,10 @@ def _protect_answers(ctx: Context, service_type: Any, answers: dict[str, Any]) -
         if f.type == "id_card" and plain.get(f.code):
             number = plain[f.code]
             plain[f.code] = pii.mask_id_card(number)
-            secure[f.code] = {"enc": pii.encrypt(ctx.settings.data_key_bytes, number),
-                              "hash": pii.lookup_hash(ctx.settings.data_key_bytes, number)}
+            secure[f.code] = {
+                "enc": pii.encrypt(ctx.settings.data_key_bytes, number),
+                "hash": pii.lookup_hash(ctx.settings.data_key_bytes, number),
+            }
     return plain, secure
 
 
@@ -319,8 +414,11 @@ async def _check_photos(ctx: Context, principal: Principal, photos: list[str]) -
         except NotFoundError:
             missing.append(upload_id)
     if missing:
-        raise ValidationFailedError("unknown_photo", "Some photos were not found; upload them first.",
-                                    errors={"photos": [f"Unknown upload id {m!r}." for m in missing]})
+        raise ValidationFailedError(
+            "unknown_photo",
+            "Some photos were not found; upload them first.",
+            errors={"photos": [f"Unknown upload id {m!r}." for m in missing]},
+        )
 
 
 async def _case_number(ctx: Context, county_code: str, now: datetime) -> str:
@@ -340,14 +438,19 @@ async def get_case(*, ctx: Context, principal: Principal, case_id: str) -> dict[
     return result
 
 
-async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: dict[str, Any]) -> None:
-    """Staff who see unmasked phone numbers leave an audit record (PIPL)."""
-    if principal.is_staff and rel.assignee and ((case.get("contact") or {}).get("phone")
-                                                or (case.get("served_person") or {}).get("phone")):
-        await ctx.db["audit_log"].insert_one({
-            "_id": str(ObjectId()), "at": ctx.now(), "actor": {"subject": principal.subject, "role": principal.role},
-            "action": "read_sensitive", "case_id": case["_id"], "fields": ["contact.phone", "served_person.phone"],
-        })
+async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access, case: dict[str, Any]) -> None:
+    """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
+    shown = [f"{part}.phone" for part in ("contact", "served_person") if (case.get(part) or {}).get("phone")]
+    if principal.is_staff and rel.assignee and shown:
+        await AuditRepository(ctx.db).record(
+            at=ctx.now(),
+            actor_subject=principal.subject,
+            actor_role=principal.role,
+            action="read_sensitive",
+            target_kind="case",
+            target_id=case["_id"],
+            fields=shown,
+        )
 
 
 SORTS = {
@@ -394,8 +497,13 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
 async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[dict[str, Any]]:
     """Cases the caller may see, filtered, newest first or by due time, cursor-paginated."""
     conditions: list[dict[str, Any]] = [_scope_filter(principal)]
-    for field, key in (("status", "status"), ("scenario", "service.scenario"), ("service", "service.code"),
-                       ("station", "station_id"), ("assignee", "assignee_id")):
+    for field, key in (
+        ("status", "status"),
+        ("scenario", "service.scenario"),
+        ("service", "service.code"),
+        ("station", "station_id"),
+        ("assignee", "assignee_id"),
+    ):
         value = query.get(field)
         if value:
             conditions.append({key: {"$in": list(value)} if isinstance(value, list) else value})
@@ -430,38 +538,79 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     case = await repo.get(case_id)
     rel = _ensure_visible(principal, case)
     now = ctx.now()
-    transition = lifecycle.check_transition(case["status"], action, principal.role,
-                                            lifecycle_relationship(principal, rel, case))
+    # State before relationship: when a colleague has just signed for the case, "already
+    # accepted" (409) is the answer that tells this caller what happened.
+    transition = lifecycle.check_transition(case["status"], action, principal.role)
+    lifecycle.check_transition(case["status"], action, principal.role, lifecycle_relationship(principal, rel, case))
     lifecycle.check_fields(action, data)
     if data.get("expected_version") is not None and data["expected_version"] != case["version"]:
-        raise ConflictError("case_changed", "The case changed since you read it; reload and try again.",
-                            current_version=case["version"])
+        raise ConflictError(
+            "case_changed", "The case changed since you read it; reload and try again.", current_version=case["version"]
+        )
     plan = await _plan(ctx, principal, case, action, data, now)
     to_state = plan.get("to_state") or transition.target(case["status"])
     event_type = plan.get("event_type") or transition.event
     sets = {**plan.get("set", {}), "status": to_state, "updated_at": now}
     post = {**case, **sets, "version": case["version"] + 1}
-    event = _event_doc(post, event_type=event_type, actor=principal, from_state=case["status"], to_state=to_state,
-                       now=now, data=plan.get("event_data", {}))
-    entry = _history_entry(event_id=event.id, action=action, actor=principal, from_state=case["status"],
-                           to_state=to_state, now=now, note=plan.get("note"), data=plan.get("event_data"))
+    event = _event_doc(
+        post,
+        event_type=event_type,
+        actor=principal,
+        from_state=case["status"],
+        to_state=to_state,
+        now=now,
+        data=plan.get("event_data", {}),
+    )
+    events = [event]
+    if to_state == "unrouted" and case["status"] != "unrouted":
+        events.append(
+            _event_doc(
+                post,
+                event_type=lifecycle.EVENT_UNROUTED,
+                actor=principal,
+                from_state=case["status"],
+                to_state=to_state,
+                now=now,
+                data=plan.get("event_data", {}),
+            )
+        )
+    entry = _history_entry(
+        event_id=event.id,
+        action=action,
+        actor=principal,
+        from_state=case["status"],
+        to_state=to_state,
+        now=now,
+        note=plan.get("note"),
+        data=plan.get("event_data"),
+    )
     update: dict[str, Any] = {"$set": sets, "$push": {"history": entry}}
     if plan.get("inc"):
         update["$inc"] = dict(plan["inc"])
 
     async def write(session: Any) -> bool:
-        if not await repo.apply(case_id, expected_version=case["version"], expected_status=case["status"],
-                                update=update, session=session):
+        if not await repo.apply(
+            case_id, expected_version=case["version"], expected_status=case["status"], update=update, session=session
+        ):
             return False
-        await EventsRepository(ctx.db).append(event, session=session)
-        for station_id, delta in plan.get("load", []):
-            await adjust_open_cases(ctx.db, station_id, delta, session=session)
+        await EventsRepository(ctx.db).append(*events, session=session)
         return True
 
     if not await in_transaction(ctx, write):
         raise ConflictError("case_changed", "Someone else acted on this case at the same moment; reload it.")
+    await _adjust_load(ctx, plan.get("load", []))
     fresh = await repo.get(case_id)
     return view(fresh, principal, access_of(principal, fresh), now)
+
+
+async def _adjust_load(ctx: Context, changes: list[tuple[str, int]]) -> None:
+    """Keep stations' open-case counts (used for capacity) in step; best effort after the commit."""
+    for station_id, delta in changes:
+        if station_id:
+            try:
+                await stations.adjust_open_cases(ctx=ctx, station_id=station_id, delta=delta)
+            except NotFoundError:
+                log.warning("open-case count not adjusted: station %s is gone", station_id)
 
 
 def _require(data: dict[str, Any], field: str, message: str) -> Any:
@@ -471,58 +620,118 @@ def _require(data: dict[str, Any], field: str, message: str) -> Any:
     return value
 
 
-async def _plan(ctx: Context, principal: Principal, case: dict[str, Any], action: str, data: dict[str, Any],
-                now: datetime) -> dict[str, Any]:
+async def _plan(
+    ctx: Context, principal: Principal, case: dict[str, Any], action: str, data: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """What an action changes, beyond the status: pure except for routing and staff look-ups."""
     station = case.get("station_id")
     if action == "accept":
         late = now > case["sign_due_at"]
-        return {"set": {"accepted_at": now, "signed_late": late, "assignee_id": case.get("assignee_id")
-                        or (principal.subject if principal.role == "worker" else None),
-                        "next_due_at": case["resolve_due_at"]},
-                "event_data": {"signed_late": late}}
+        return {
+            "set": {
+                "accepted_at": now,
+                "signed_late": late,
+                "assignee_id": case.get("assignee_id") or (principal.subject if principal.role == "worker" else None),
+                "next_due_at": case["resolve_due_at"],
+            },
+            "event_data": {"signed_late": late},
+        }
     if action == "return":
         reason = _require(data, "reason", "A reason is required to return a case (退单原因).")
         returned = [*case.get("returned_by", []), station] if station else list(case.get("returned_by", []))
         count = case.get("return_count", 0) + 1
         load = [(station, -1)] if station else []
         if count >= MAX_RETURNS:
-            decision = routing.RoutingDecision.unrouted_after_returns(case.get("county_code"), returned)
+            decision = routing.RoutingDecision(
+                method="unrouted",
+                station_id=None,
+                station_code=None,
+                station_name=None,
+                county_code=case.get("county_code"),
+                distance_km=None,
+                candidates=(),
+                excluded=tuple(returned),
+                reason=f"已退单 {count} 次，转县区民政部门人工派单 (returned {count} times: queued for the county "
+                "supervisor to dispatch by hand)",
+            )
         else:
-            decision = await routing.route_request(ctx=ctx, service_code=case["service"]["code"],
-                                                   location=case.get("location_input"),
-                                                   division_code=case.get("division_code"),
-                                                   exclude=frozenset(returned))
+            decision = await routing.route_request(
+                ctx=ctx,
+                service_code=case["service"]["code"],
+                location=case.get("location_input"),
+                division_code=case.get("division_code"),
+                exclude=frozenset(returned),
+            )
         placement = _placement(decision)
         if placement["station_id"]:
             load.append((placement["station_id"], +1))
-        return {"to_state": placement.pop("status"), "event_type": "case.returned", "note": reason,
-                "set": {**placement, "routing": decision.to_dict(), "returned_by": returned,
-                        "assignee_id": None, "accepted_at": None, "next_due_at": case["sign_due_at"]},
-                "inc": {"return_count": 1}, "load": load,
-                "event_data": {"reason": reason, "returned_by_station": station, "next_station": placement["station_id"],
-                               "routing_method": decision.method}}
+        return {
+            "to_state": placement.pop("status"),
+            "event_type": "case.returned",
+            "note": reason,
+            "set": {
+                **placement,
+                "routing": decision.to_dict(),
+                "returned_by": returned,
+                "assignee_id": None,
+                "accepted_at": None,
+                "next_due_at": case["sign_due_at"],
+            },
+            "inc": {"return_count": 1},
+            "load": load,
+            "event_data": {
+                "reason": reason,
+                "returned_by_station": station,
+                "next_station": placement["station_id"],
+                "routing_method": decision.method,
+            },
+        }
     if action == "dispatch":
         station_id = _require(data, "station_id", "Name the station to dispatch to (station_id).")
-        target = await routing.station_for_dispatch(ctx=ctx, station_id=station_id)
+        try:
+            target = await stations.get_station(ctx=ctx, station_id=station_id)
+        except NotFoundError:
+            raise ValidationFailedError(
+                "unknown_station", "No such station.", errors={"station_id": ["Unknown station."]}
+            ) from None
+        if not target.active:
+            raise ValidationFailedError(
+                "station_inactive", "That station is not active.", errors={"station_id": ["Station is inactive."]}
+            )
         if principal.division_prefix and not target.code.startswith(principal.division_prefix):
             raise PermissionDeniedError("station_outside_division", "That station is outside your division.")
         load = [(target.id, +1)]
         if station:
             load.append((station, -1))
-        return {"to_state": "dispatched", "note": data.get("note"), "load": load,
-                "set": {"station_id": target.id, "station_code": target.code, "station_name": target.name,
-                        "division": target.code, "county_code": target.county_code, "assignee_id": None,
-                        "routing": {**(case.get("routing") or {}), "method": "manual",
-                                    "reason": f"人工派单 manual dispatch by supervisor: {target.name}"}},
-                "event_data": {"station_id": target.id, "note": data.get("note")}}
+        return {
+            "to_state": "dispatched",
+            "note": data.get("note"),
+            "load": load,
+            "set": {
+                "station_id": target.id,
+                "station_code": target.code,
+                "station_name": target.name,
+                "division": target.code,
+                "county_code": target.county_code,
+                "assignee_id": None,
+                "routing": {
+                    **(case.get("routing") or {}),
+                    "method": "manual",
+                    "reason": f"人工派单 manual dispatch by supervisor: {target.name}",
+                },
+            },
+            "event_data": {"station_id": target.id, "note": data.get("note")},
+        }
     if action == "assign":
         assignee = _require(data, "assignee_id", "Name the worker to assign (assignee_id).")
         from service.staff_directory import staff_at_station
 
         if not await staff_at_station(ctx=ctx, staff_id=assignee, station_id=station or ""):
-            raise ValidationFailedError("assignee_not_at_station", "The assignee is not a worker of this station.",
-                                        errors={"assignee_id": ["Not a worker of this station."]})
+            raise ValidationFailedError(
+                "assignee_not_at_station",
+                "The assignee is not a worker of this station.",
+                errors={"assignee_id": ["Not a worker of this station."]},
+            )
         return {"set": {"assignee_id": assignee}, "note": data.get("note"), "event_data": {"assignee_id": assignee}}
     if action == "start":
         return {"set": {"started_at": now}, "note": data.get("note")}
@@ -537,53 +746,96 @@ async def _plan(ctx: Context, principal: Principal, case: dict[str, Any], action
         reason = _require(data, "reason", "Give the reason for the extension (reason).")
         if (case.get("extension") or {}).get("status") == "requested":
             raise InvalidStateError("extension_pending", "An extension request is already waiting for a decision.")
-        return {"set": {"extension": {"status": "requested", "days": days, "reason": reason, "requested_at": now,
-                                      "requested_by": principal.subject}},
-                "note": reason, "event_data": {"days": days, "reason": reason}}
+        return {
+            "set": {
+                "extension": {
+                    "status": "requested",
+                    "days": days,
+                    "reason": reason,
+                    "requested_at": now,
+                    "requested_by": principal.subject,
+                }
+            },
+            "note": reason,
+            "event_data": {"days": days, "reason": reason},
+        }
     if action in ("approve_extension", "deny_extension"):
         ext = case.get("extension") or {}
         if ext.get("status") != "requested":
             raise InvalidStateError("no_extension_requested", "There is no pending extension request.")
         if action == "deny_extension":
-            return {"set": {"extension": {**ext, "status": "denied", "decided_at": now}}, "note": data.get("reason"),
-                    "event_data": {"reason": data.get("reason")}}
+            return {
+                "set": {"extension": {**ext, "status": "denied", "decided_at": now}},
+                "note": data.get("reason"),
+                "event_data": {"reason": data.get("reason")},
+            }
         new_due = worktime.add_working_days(case["resolve_due_at"], int(ext["days"]))
-        sets: dict[str, Any] = {"extension": {**ext, "status": "approved", "decided_at": now},
-                                "resolve_due_at": new_due, "overdue.resolve": False}
+        sets: dict[str, Any] = {
+            "extension": {**ext, "status": "approved", "decided_at": now},
+            "resolve_due_at": new_due,
+            "overdue.resolve": False,
+        }
         if case["status"] != "dispatched":
             sets["next_due_at"] = new_due
         return {"set": sets, "note": data.get("note"), "event_data": {"resolve_due_at": new_due}}
     if action == "resolve":
         result = _require(data, "result", "Describe how the case was resolved (result, 办结意见).")
-        return {"set": {"resolved_at": now, "result": result, "resolved_late": now > case["resolve_due_at"],
-                        "next_due_at": None},
-                "note": result, "load": [(station, -1)] if station else [], "event_data": {"result": result}}
+        return {
+            "set": {
+                "resolved_at": now,
+                "result": result,
+                "resolved_late": now > case["resolve_due_at"],
+                "next_due_at": None,
+            },
+            "note": result,
+            "load": [(station, -1)] if station else [],
+            "event_data": {"result": result},
+        }
     if action == "reopen":
         reason = _require(data, "reason", "Say why the case is reopened (reason).")
         if principal.role == "resident" and not _within_reopen_window(case, now):
             raise InvalidStateError("reopen_window_passed", "A case can be reopened within 7 days of resolution.")
-        return {"set": {"reopened_at": now, "resolved_at": None, "result": None, "next_due_at": case["resolve_due_at"]},
-                "inc": {"reopen_count": 1}, "note": reason, "load": [(station, +1)] if station else [],
-                "event_data": {"reason": reason}}
+        return {
+            "set": {"reopened_at": now, "resolved_at": None, "result": None, "next_due_at": case["resolve_due_at"]},
+            "inc": {"reopen_count": 1},
+            "note": reason,
+            "load": [(station, +1)] if station else [],
+            "event_data": {"reason": reason},
+        }
     if action == "rate":
         rating = _require(data, "rating", "Give a rating from 1 to 5.")
         if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-            raise ValidationFailedError("invalid_rating", "The rating must be a whole number from 1 to 5.",
-                                        errors={"rating": ["Must be 1–5."]})
-        return {"event_type": "case.rated", "set": {"rating": rating, "rating_comment": data.get("comment"),
-                                                    "closed_at": now, "rated_at": now},
-                "note": data.get("comment"), "event_data": {"rating": rating}}
+            raise ValidationFailedError(
+                "invalid_rating", "The rating must be a whole number from 1 to 5.", errors={"rating": ["Must be 1–5."]}
+            )
+        return {
+            "event_type": "case.rated",
+            "set": {"rating": rating, "rating_comment": data.get("comment"), "closed_at": now, "rated_at": now},
+            "note": data.get("comment"),
+            "event_data": {"rating": rating},
+        }
     if action == "cancel":
-        return {"set": {"cancelled_at": now, "next_due_at": None}, "note": data.get("reason"),
-                "load": [(station, -1)] if station and case["status"] in ("dispatched", "accepted") else [],
-                "event_data": {"reason": data.get("reason")}}
+        return {
+            "set": {"cancelled_at": now, "next_due_at": None},
+            "note": data.get("reason"),
+            "load": [(station, -1)] if station and case["status"] in ("dispatched", "accepted") else [],
+            "event_data": {"reason": data.get("reason")},
+        }
     if action == "reject":
         reason = _require(data, "reason", "A reason is required to reject a request (不予受理理由).")
-        return {"set": {"rejected_at": now, "next_due_at": None}, "note": reason,
-                "load": [(station, -1)] if station else [], "event_data": {"reason": reason}}
+        return {
+            "set": {"rejected_at": now, "next_due_at": None},
+            "note": reason,
+            "load": [(station, -1)] if station else [],
+            "event_data": {"reason": reason},
+        }
     if action == "urge":
-        return {"set": {"urged_at": now}, "inc": {"urge_count": 1}, "note": data.get("note"),
-                "event_data": {"note": data.get("note")}}
+        return {
+            "set": {"urged_at": now},
+            "inc": {"urge_count": 1},
+            "note": data.get("note"),
+            "event_data": {"note": data.get("note")},
+        }
     raise BadRequestError("unknown_action", f"Unknown action {action!r}.")
 
 
@@ -597,15 +849,16 @@ async def sweep_once(*, ctx: Context, limit: int = 500) -> dict[str, int]:
     counts = {"sign_overdue": 0, "resolve_overdue": 0, "auto_closed": 0}
     checks = (
         ("sign", {"status": "dispatched", "overdue.sign": False, "sign_due_at": {"$lt": now}}),
-        ("resolve", {"status": {"$in": ["accepted", "in_progress"]}, "overdue.resolve": False,
-                     "resolve_due_at": {"$lt": now}}),
+        (
+            "resolve",
+            {"status": {"$in": ["accepted", "in_progress"]}, "overdue.resolve": False, "resolve_due_at": {"$lt": now}},
+        ),
     )
     for kind, query in checks:
         for doc in await repo.due_for(query, limit=limit):
             if await _flag_overdue(ctx, doc, kind, now):
                 counts[f"{kind}_overdue"] += 1
-    for doc in await repo.due_for({"status": "resolved", "resolved_at": {"$lt": now - AUTO_CLOSE_AFTER}},
-                                  limit=limit):
+    for doc in await repo.due_for({"status": "resolved", "resolved_at": {"$lt": now - AUTO_CLOSE_AFTER}}, limit=limit):
         if await _auto_close(ctx, doc, now):
             counts["auto_closed"] += 1
     return counts
@@ -617,17 +870,34 @@ SYSTEM_ACTOR = Principal(subject="system", role="admin")
 async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
     due = doc["sign_due_at"] if kind == "sign" else doc["resolve_due_at"]
-    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.overdue", actor=None,
-                       from_state=doc["status"], to_state=doc["status"], now=now,
-                       data={"kind": kind, "due_at": due})
-    entry = _history_entry(event_id=event.id, action="overdue", actor=SYSTEM_ACTOR, from_state=doc["status"],
-                           to_state=doc["status"], now=now, note=f"超时督办 overdue ({kind})", data={"kind": kind})
+    event = _event_doc(
+        {**doc, "version": doc["version"] + 1},
+        event_type="case.overdue",
+        actor=None,
+        from_state=doc["status"],
+        to_state=doc["status"],
+        now=now,
+        data={"kind": kind, "due_at": due},
+    )
+    entry = _history_entry(
+        event_id=event.id,
+        action="overdue",
+        actor=SYSTEM_ACTOR,
+        from_state=doc["status"],
+        to_state=doc["status"],
+        now=now,
+        note=f"超时督办 overdue ({kind})",
+        data={"kind": kind},
+    )
     entry["actor"] = {"subject": "system", "role": "system"}
 
     async def write(session: Any) -> bool:
-        if not await repo.flag(doc["_id"], condition={"status": doc["status"], f"overdue.{kind}": False},
-                               update={"$set": {f"overdue.{kind}": True, "overdue_flagged_at": now},
-                                       "$push": {"history": entry}}, session=session):
+        if not await repo.flag(
+            doc["_id"],
+            condition={"status": doc["status"], f"overdue.{kind}": False},
+            update={"$set": {f"overdue.{kind}": True, "overdue_flagged_at": now}, "$push": {"history": entry}},
+            session=session,
+        ):
             return False
         await EventsRepository(ctx.db).append(event, session=session)
         return True
@@ -637,16 +907,34 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
 
 async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
-    event = _event_doc({**doc, "version": doc["version"] + 1}, event_type="case.closed", actor=None,
-                       from_state="resolved", to_state="closed", now=now, data={"auto": True})
-    entry = _history_entry(event_id=event.id, action="auto_close", actor=SYSTEM_ACTOR, from_state="resolved",
-                           to_state="closed", now=now, note="7 天未评价，自动归档 auto-closed without a rating")
+    event = _event_doc(
+        {**doc, "version": doc["version"] + 1},
+        event_type="case.closed",
+        actor=None,
+        from_state="resolved",
+        to_state="closed",
+        now=now,
+        data={"auto": True},
+    )
+    entry = _history_entry(
+        event_id=event.id,
+        action="auto_close",
+        actor=SYSTEM_ACTOR,
+        from_state="resolved",
+        to_state="closed",
+        now=now,
+        note="7 天未评价，自动归档 auto-closed without a rating",
+    )
     entry["actor"] = {"subject": "system", "role": "system"}
 
     async def write(session: Any) -> bool:
-        if not await repo.apply(doc["_id"], expected_version=doc["version"], expected_status="resolved",
-                                update={"$set": {"status": "closed", "closed_at": now, "updated_at": now},
-                                        "$push": {"history": entry}}, session=session):
+        if not await repo.apply(
+            doc["_id"],
+            expected_version=doc["version"],
+            expected_status="resolved",
+            update={"$set": {"status": "closed", "closed_at": now, "updated_at": now}, "$push": {"history": entry}},
+            session=session,
+        ):
             return False
         await EventsRepository(ctx.db).append(event, session=session)
         return True
@@ -662,7 +950,7 @@ async def sweep_loop(ctx: Context) -> None:
         counts = await sweep_once(ctx=ctx)
         if any(counts.values()):
             log.info("case sweep", extra=counts)
-        await asyncio.sleep(getattr(ctx.settings, "case_sweep_seconds", 30.0))
+        await asyncio.sleep(ctx.settings.case_sweep_seconds)
 
 
 # ---------------------------------------------------------------- KPIs
@@ -671,8 +959,15 @@ async def sweep_loop(ctx: Context) -> None:
 GROUP_KEYS = {"station": "$station_id", "county": "$county_code", "city": {"$substrCP": ["$county_code", 0, 4]}}
 
 
-async def kpis(*, ctx: Context, principal: Principal, division: str | None, date_from: datetime | None,
-               date_to: datetime | None, group_by: str | None) -> dict[str, Any]:
+async def kpis(
+    *,
+    ctx: Context,
+    principal: Principal,
+    division: str | None,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    group_by: str | None,
+) -> dict[str, Any]:
     """Counts and rates computed by aggregation over the cases the caller may see."""
     if principal.role not in ("supervisor", "admin", "station_head", "worker"):
         raise PermissionDeniedError("role_not_allowed", "Only staff can read KPIs.")
@@ -686,39 +981,70 @@ async def kpis(*, ctx: Context, principal: Principal, division: str | None, date
     if date_to:
         conditions.append({"created_at": {"$lt": date_to}})
     match = {"$and": [c for c in conditions if c]} if any(conditions) else {}
-    key: Any = GROUP_KEYS.get(group_by or "", None)
+    key: Any = GROUP_KEYS.get(group_by or "")
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
-        {"$project": {
-            "k": key if key is not None else "all",
-            "status": 1, "scenario": "$service.scenario", "rating": 1,
-            "signed": {"$cond": [{"$ifNull": ["$accepted_at", False]}, 1, 0]},
-            "signed_on_time": {"$cond": [{"$and": [{"$ifNull": ["$accepted_at", False]},
-                                                    {"$ne": ["$signed_late", True]}]}, 1, 0]},
-            "resolved": {"$cond": [{"$ifNull": ["$resolved_at", False]}, 1, 0]},
-            "resolved_on_time": {"$cond": [{"$and": [{"$ifNull": ["$resolved_at", False]},
-                                                      {"$ne": ["$resolved_late", True]}]}, 1, 0]},
-            "is_closed_or_resolved": {"$cond": [{"$in": ["$status", ["resolved", "closed"]]}, 1, 0]},
-            "sign_ms": {"$cond": [{"$ifNull": ["$accepted_at", False]},
-                                  {"$subtract": ["$accepted_at", "$created_at"]}, None]},
-            "resolve_ms": {"$cond": [{"$ifNull": ["$resolved_at", False]},
-                                     {"$subtract": ["$resolved_at", "$created_at"]}, None]},
-            "overdue": {"$cond": [{"$or": ["$overdue.sign", "$overdue.resolve"]}, 1, 0]},
-            "rated": {"$cond": [{"$ifNull": ["$rating", False]}, 1, 0]},
-            "satisfied": {"$cond": [{"$gte": [{"$ifNull": ["$rating", 0]}, 4]}, 1, 0]},
-        }},
+        {
+            "$project": {
+                "k": key if key is not None else "all",
+                "status": 1,
+                "scenario": "$service.scenario",
+                "rating": 1,
+                "signed": {"$cond": [{"$ifNull": ["$accepted_at", False]}, 1, 0]},
+                "signed_on_time": {
+                    "$cond": [{"$and": [{"$ifNull": ["$accepted_at", False]}, {"$ne": ["$signed_late", True]}]}, 1, 0]
+                },
+                "resolved": {"$cond": [{"$ifNull": ["$resolved_at", False]}, 1, 0]},
+                "resolved_on_time": {
+                    "$cond": [{"$and": [{"$ifNull": ["$resolved_at", False]}, {"$ne": ["$resolved_late", True]}]}, 1, 0]
+                },
+                "is_closed_or_resolved": {"$cond": [{"$in": ["$status", ["resolved", "closed"]]}, 1, 0]},
+                "sign_ms": {
+                    "$cond": [
+                        {"$ifNull": ["$accepted_at", False]},
+                        {"$subtract": ["$accepted_at", "$created_at"]},
+                        None,
+                    ]
+                },
+                "resolve_ms": {
+                    "$cond": [
+                        {"$ifNull": ["$resolved_at", False]},
+                        {"$subtract": ["$resolved_at", "$created_at"]},
+                        None,
+                    ]
+                },
+                "overdue": {"$cond": [{"$or": ["$overdue.sign", "$overdue.resolve"]}, 1, 0]},
+                "rated": {"$cond": [{"$ifNull": ["$rating", False]}, 1, 0]},
+                "satisfied": {"$cond": [{"$gte": [{"$ifNull": ["$rating", 0]}, 4]}, 1, 0]},
+            }
+        },
     ]
-    pipeline.append({"$facet": {
-        "totals": [{"$group": {
-            "_id": "$k", "total": {"$sum": 1}, "signed": {"$sum": "$signed"},
-            "signed_on_time": {"$sum": "$signed_on_time"}, "resolved": {"$sum": "$resolved"},
-            "resolved_on_time": {"$sum": "$resolved_on_time"}, "done": {"$sum": "$is_closed_or_resolved"},
-            "overdue": {"$sum": "$overdue"}, "rated": {"$sum": "$rated"}, "satisfied": {"$sum": "$satisfied"},
-            "sign_ms": {"$push": "$sign_ms"}, "resolve_ms": {"$push": "$resolve_ms"},
-        }}],
-        "by_status": [{"$group": {"_id": {"k": "$k", "v": "$status"}, "n": {"$sum": 1}}}],
-        "by_scenario": [{"$group": {"_id": {"k": "$k", "v": "$scenario"}, "n": {"$sum": 1}}}],
-    }})
+    pipeline.append(
+        {
+            "$facet": {
+                "totals": [
+                    {
+                        "$group": {
+                            "_id": "$k",
+                            "total": {"$sum": 1},
+                            "signed": {"$sum": "$signed"},
+                            "signed_on_time": {"$sum": "$signed_on_time"},
+                            "resolved": {"$sum": "$resolved"},
+                            "resolved_on_time": {"$sum": "$resolved_on_time"},
+                            "done": {"$sum": "$is_closed_or_resolved"},
+                            "overdue": {"$sum": "$overdue"},
+                            "rated": {"$sum": "$rated"},
+                            "satisfied": {"$sum": "$satisfied"},
+                            "sign_ms": {"$push": "$sign_ms"},
+                            "resolve_ms": {"$push": "$resolve_ms"},
+                        }
+                    }
+                ],
+                "by_status": [{"$group": {"_id": {"k": "$k", "v": "$status"}, "n": {"$sum": 1}}}],
+                "by_scenario": [{"$group": {"_id": {"k": "$k", "v": "$scenario"}, "n": {"$sum": 1}}}],
+            }
+        }
+    )
     [facets] = await CasesRepository(ctx.db).aggregate(pipeline) or [{"totals": [], "by_status": [], "by_scenario": []}]
     breakdown: dict[str, dict[str, dict[str, int]]] = {}
     for name in ("by_status", "by_scenario"):

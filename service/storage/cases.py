@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -26,7 +25,9 @@ declare(
     IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
-    IndexModel([("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}),
+    IndexModel(
+        [("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}
+    ),
 )
 
 
@@ -69,8 +70,14 @@ class CasesRepository:
         )
         return result.modified_count == 1
 
-    async def flag(self, case_id: str, *, condition: dict[str, Any], update: dict[str, Any],
-                   session: AsyncClientSession | None = None) -> bool:
+    async def flag(
+        self,
+        case_id: str,
+        *,
+        condition: dict[str, Any],
+        update: dict[str, Any],
+        session: AsyncClientSession | None = None,
+    ) -> bool:
         """A conditional update used by sweeps (flag once); True if this call made the change."""
         update = dict(update)
         update.setdefault("$inc", {})["version"] = 1
@@ -84,8 +91,18 @@ class CasesRepository:
 
     async def due_for(self, query: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
         """Cases matching a sweep condition (ids, status, version and deadlines only)."""
-        projection = {"_id": 1, "status": 1, "version": 1, "sign_due_at": 1, "resolve_due_at": 1, "number": 1,
-                      "station_id": 1, "division": 1, "resolved_at": 1, "overdue": 1}
+        projection = {
+            "_id": 1,
+            "status": 1,
+            "version": 1,
+            "sign_due_at": 1,
+            "resolve_due_at": 1,
+            "number": 1,
+            "station_id": 1,
+            "division": 1,
+            "resolved_at": 1,
+            "overdue": 1,
+        }
         return [doc async for doc in self.col.find(query, projection).limit(limit)]
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,4 +113,3 @@ class CasesRepository:
     async def count_open_at(self, station_id: str) -> int:
         """Open cases currently held by a station."""
         return await self.col.count_documents({"station_id": station_id, "status": {"$in": list(OPEN_STATES)}})
-
