@@ -42,7 +42,12 @@ async def test_first_wechat_login_creates_resident_and_returns_token_pair(wx_cli
     assert "session_key" not in str(me)
     method, path, query, _ = wechat.requests[-1]
     assert (method, path) == ("GET", "/sns/jscode2session")
-    assert query == {"appid": wechat.appid, "secret": wechat.secret, "js_code": "c1", "grant_type": "authorization_code"}
+    assert query == {
+        "appid": wechat.appid,
+        "secret": wechat.secret,
+        "js_code": "c1",
+        "grant_type": "authorization_code",
+    }
     doc = await wx_client.app[CTX].db["residents"].find_one({"openid": "openid-A"})
     assert doc["unionid"] == "union-A"
     assert doc["session_key"] == wechat.issued_session_keys[-1]
