@@ -120,11 +120,15 @@ async def verify_otp(*, ctx: Context, phone: str, code: str) -> None:
 async def _verify_otp(ctx: Context, phone: str, code: str) -> None:
     r = ctx.redis
     code_key = ctx.key("otp", "code", phone)
-    stored = await r.hget(code_key, "hash")
+    # Read and count in one transaction, before comparing, so parallel guesses cannot
+    # exceed the limit and a code expiring in between is seen as gone.
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.hget(code_key, "hash")
+        pipe.hincrby(code_key, "tries", 1)
+        stored, tries = await pipe.execute()
     if not stored:
+        await r.delete(code_key)  # drop the counter the increment may have created
         raise AuthenticationError("otp_invalid", "The code is wrong or has expired; request a new one.")
-    # Counted before comparing, atomically, so parallel guesses cannot exceed the limit.
-    tries = await r.hincrby(code_key, "tries", 1)
     if tries > MAX_ATTEMPTS:
         await r.delete(code_key)
         minute_ttl = await r.ttl(ctx.key("otp", "minute", phone))

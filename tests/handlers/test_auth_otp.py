@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,6 +75,16 @@ async def test_code_works_once(otp_client: Any, sms: FakeSms) -> None:
     resp = await _verify(otp_client, code)
     assert resp.status == 401
     assert (await resp.json())["code"] == "otp_invalid"
+    ctx = otp_client.app[CTX]
+    assert not await ctx.redis.exists(ctx.key("otp", "code", PHONE))
+
+
+async def test_console_sender_logs_the_code_in_development(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="huimin.sms"):
+        assert (await _send(client)).status == 202
+    record = next(r for r in caplog.records if r.name == "huimin.sms")
+    assert record.phone == PHONE  # type: ignore[attr-defined]
+    assert (await _verify(client, record.code)).status == 200  # type: ignore[attr-defined]
 
 
 async def test_wrong_code_is_401_otp_invalid(otp_client: Any, sms: FakeSms) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -61,6 +62,16 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family(client: Any) -> 
     # Other sessions of the same person are untouched.
     other = await login(client, "worker1")
     assert (await _refresh(client, other["refresh_token"])).status == 200
+
+
+async def test_concurrent_use_of_one_refresh_token_lets_exactly_one_through(client: Any) -> None:
+    await make_staff(client, "worker1")
+    pair = await login(client, "worker1")
+    results = await asyncio.gather(*(_refresh(client, pair["refresh_token"]) for _ in range(3)))
+    statuses = sorted(r.status for r in results)
+    assert statuses == [200, 401, 401]
+    codes = {(await r.json())["code"] for r in results if r.status == 401}
+    assert codes == {"refresh_token_reused"}
 
 
 async def test_refresh_tokens_are_stored_hashed(client: Any) -> None:
