@@ -25,6 +25,7 @@ ADMIN = ("admin",)
     response=StaffSchema(),
     status=201,
     problems=(409, 422),
+    idempotent_create=True,
 )
 async def create_staff(request: web.Request) -> web.Response:
     data = await read_json(request, StaffCreateSchema())

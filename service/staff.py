@@ -106,7 +106,8 @@ async def list_staff(
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
     """Change name, role, assignment, active flag or password (admins only).
 
-    Disabling an account or resetting its password ends its sessions.
+    Disabling an account, resetting its password or changing its role or assignment ends
+    its sessions.
     """
     _require_admin(principal)
     repo = StaffRepository(ctx.db)
@@ -128,7 +129,13 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
             password_hash=await passwords.hash_password(changes["password"]), failed_logins=0, locked_until=None
         )
     updated = await repo.update(staff_id, updates, ctx.now())
-    if "password_hash" in updates or updates.get("active") is False or updated.role != current.role:
+    # Tokens carry role, station and division: a change there must not live on in old tokens.
+    scope_changed = (updated.role, updated.station_id, updated.division_prefix) != (
+        current.role,
+        current.station_id,
+        current.division_prefix,
+    )
+    if "password_hash" in updates or updates.get("active") is False or scope_changed:
         await revoke_sessions_of(ctx=ctx, subject=staff_id)
     return updated
 
