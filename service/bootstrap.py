@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from service import catalog, stations
 from service.context import Context
 from service.staff import ensure_first_admin
 
@@ -18,7 +19,10 @@ Loop = Callable[[Context], Awaitable[None]]
 # Run at every start, in order, after indexes exist (cheap and idempotent).
 STARTUP_HOOKS: list[tuple[str, StartupHook]] = [("first admin", ensure_first_admin)]
 # Run by `run.py seed` and by `make run` before serving (idempotent).
-SEEDERS: list[tuple[str, Seeder]] = []
+SEEDERS: list[tuple[str, Seeder]] = [
+    ("catalog", catalog.seed_catalog),
+    ("stations", stations.seed_stations),
+]
 # Long-running loops, coordinated through the databases so several processes may run them.
 BACKGROUND_LOOPS: list[tuple[str, Loop]] = []
 
