@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-import handlers.cases
 import handlers.auth
+import handlers.cases
 import handlers.clients
 import handlers.docs
 import handlers.health

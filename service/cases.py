@@ -31,6 +31,7 @@ from service.models import Page, Principal
 from service.storage.audit import AuditRepository
 from service.storage.cases import CasesRepository
 from service.storage.events import CaseEvent, EventsRepository
+from service.storage.staff import StaffRepository
 from service.storage.transactions import in_transaction
 
 log = logging.getLogger("huimin.cases")
@@ -115,8 +116,10 @@ def view(
     out = {k: v for k, v in case.items() if k not in ("_id", "history", "contact", "served_person", "answers_secure")}
     out["id"] = case["_id"]
     service_type = case.get("service") or {}
-    hide_reporter = (case.get("anonymous") or service_type.get("confidential")) and not (rel.owner or rel.admin)
-    hide_reporter = hide_reporter and not (rel.division and not case.get("anonymous"))
+    # Confidential reports (child protection) hide the reporter from station staff; supervisors
+    # see a named reporter, nobody but the reporter sees an anonymous one.
+    confidential = bool(case.get("anonymous") or service_type.get("confidential"))
+    hide_reporter = confidential and not (rel.owner or rel.admin or (rel.division and not case.get("anonymous")))
     show_phone = rel.owner or rel.assignee
     contact = dict(case.get("contact") or {})
     if hide_reporter:
@@ -603,6 +606,16 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     return view(fresh, principal, access_of(principal, fresh), now)
 
 
+async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool:
+    """True if the staff member is an active worker or head of that station."""
+    try:
+        member = await StaffRepository(ctx.db).get(staff_id)
+    except NotFoundError:
+        return False
+    return bool(station_id) and member.active and member.station_id == station_id and member.role in (
+        "worker", "station_head")
+
+
 async def _adjust_load(ctx: Context, changes: list[tuple[str, int]]) -> None:
     """Keep stations' open-case counts (used for capacity) in step; best effort after the commit."""
     for station_id, delta in changes:
@@ -724,14 +737,9 @@ async def _plan(
         }
     if action == "assign":
         assignee = _require(data, "assignee_id", "Name the worker to assign (assignee_id).")
-        from service.staff_directory import staff_at_station
-
-        if not await staff_at_station(ctx=ctx, staff_id=assignee, station_id=station or ""):
-            raise ValidationFailedError(
-                "assignee_not_at_station",
-                "The assignee is not a worker of this station.",
-                errors={"assignee_id": ["Not a worker of this station."]},
-            )
+        if not await _works_at(ctx, assignee, station):
+            raise ValidationFailedError("assignee_not_at_station", "The assignee is not active staff of this station.",
+                                        errors={"assignee_id": ["Not active staff of this station."]})
         return {"set": {"assignee_id": assignee}, "note": data.get("note"), "event_data": {"assignee_id": assignee}}
     if action == "start":
         return {"set": {"started_at": now}, "note": data.get("note")}

@@ -497,3 +497,51 @@ async def test_kpis_count_and_rate_by_station(world: World) -> None:
     resp = await world.client.get("/api/v1/stats/kpis?division=3401", headers=world.supervisor)
     assert resp.status == 403
     assert (await world.client.get("/api/v1/stats/kpis", headers=world.resident)).status == 403
+
+
+async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -> None:
+    from service import staff
+
+    li = await staff.create_staff(
+        ctx=world.ctx,
+        principal=ADMIN,
+        username="li.worker",
+        password="correct-horse-1",
+        role="worker",
+        name="李社工",
+        station_id=world.station_a.id,
+    )
+    zhao = await staff.create_staff(
+        ctx=world.ctx,
+        principal=ADMIN,
+        username="zhao.worker",
+        password="correct-horse-2",
+        role="worker",
+        station_id=world.station_b.id,
+    )
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.head())
+    problem = await world.act(case["id"], "assign", world.head(), expect=422, assignee_id=zhao.id)
+    assert problem["code"] == "assignee_not_at_station"
+    assigned = await world.act(case["id"], "assign", world.head(), assignee_id=li.id)
+    assert assigned["assignee_id"] == li.id
+    other = world.worker(subject="w-someone-else")
+    problem = await world.act(case["id"], "start", other, expect=403)
+    assert problem["code"] == "not_your_case"
+    li_headers = world.worker(subject=li.id)
+    assert (await world.act(case["id"], "start", li_headers))["status"] == "in_progress"
+    mine = await (await world.client.get(f"/api/v1/cases?assignee={li.id}", headers=li_headers)).json()
+    assert [c["id"] for c in mine["items"]] == [case["id"]]
+
+
+async def test_extension_request_and_approval_moves_the_resolve_due_time(world: World) -> None:
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.head())
+    requested = await world.act(case["id"], "extension-request", world.head(), extra_days=3, reason="需要上门核实")
+    assert requested["extension"]["status"] == "requested"
+    problem = await world.act(case["id"], "extension-approve", world.worker(), expect=403)
+    assert problem["code"] == "action_not_allowed_for_role"
+    approved = await world.act(case["id"], "extension-approve", world.supervisor)
+    assert approved["resolve_due_at"] > case["resolve_due_at"]
+    problem = await world.act(case["id"], "extension-deny", world.supervisor, expect=409, reason="x")
+    assert problem["code"] == "no_extension_requested"
