@@ -456,6 +456,12 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access,
         )
 
 
+async def can_view_photo(*, ctx: Context, principal: Principal, upload_id: str) -> bool:
+    """True when a case the caller may see carries this photo."""
+    docs = await CasesRepository(ctx.db).with_photo(upload_id)
+    return any(access_of(principal, doc).can_view for doc in docs)
+
+
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
     "due": [("next_due_at", 1), ("_id", 1)],
