@@ -59,4 +59,3 @@ async def _supervised(name: str, loop: Loop, ctx: Context) -> None:
 def start_background(*, ctx: Context) -> list[asyncio.Task[None]]:
     """Start every background loop as a task."""
     return [asyncio.create_task(_supervised(name, loop, ctx), name=name) for name, loop in BACKGROUND_LOOPS]
-

@@ -49,8 +49,8 @@ async def insert_case(db: Any, case_id: str, *, created_by: str, role: str = "cl
     await db["cases"].insert_one(
         {
             "_id": case_id,
-            "case_number": f"AH-{case_id}",
-            "state": "dispatched",
+            "number": f"AH-{case_id}",
+            "status": "dispatched",
             "created_by": {"subject": created_by, "role": role},
         }
     )
