@@ -52,6 +52,7 @@ from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
+from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
 
@@ -83,6 +84,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
     try:
         db = stores.mongo[settings.mongodb_db]
         ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
+        ctx.extras[WEBHOOK_CASE_VIEW] = handlers.webhooks.case_view_for_client
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from handlers.endpoint import endpoint
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
+from schemas.cases import CaseSchema
 from schemas.webhooks import (
     DeliveryPageSchema,
     DeliveryQuerySchema,
@@ -19,9 +22,29 @@ from schemas.webhooks import (
     WebhookUpdateSchema,
     WebhookWithSecretSchema,
 )
+from service import cases
+from service.context import Context
+from service.errors import NotFoundError
+from service.models import Principal
 from service.webhooks import delivery, subscriptions
 
 routes = web.RouteTableDef()
+
+
+async def case_view_for_client(ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
+    """The case exactly as GET /api/v1/cases/{id} shows it to that client; None if it may not see it.
+
+    The composition root installs this as ``ctx.extras["webhook_case_view"]`` so webhook
+    payloads carry the same representation as the API.
+    """
+    principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
+    try:
+        case = await cases.get_case(ctx=ctx, principal=principal, case_id=case_id)
+    except NotFoundError:
+        return None
+    return dict(CaseSchema().dump(case))
+
+
 TAGS = ("webhooks",)
 SCOPES = ("webhooks:manage",)
 READERS = ("client", "admin")

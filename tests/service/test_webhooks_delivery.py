@@ -71,6 +71,7 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
 ) -> None:
     sub = await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
+    assert ctx.extras.pop("webhook_case_view") is not None  # installed by the app; without it no case body
     await insert_case(ctx.db, "c1", created_by="client-a")
     event_id = await insert_event(ctx.db, "c1", 1, "case.created", data={"service_code": "elderly.home_visit"})
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
@@ -86,7 +87,7 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     assert (body["case_id"], body["case_number"]) == ("c1", "AH-c1")
     assert body["data"] == {"service_code": "elderly.home_visit"}
     assert datetime.fromisoformat(body["time"]).tzinfo is not None
-    assert "case" not in body  # no case view hook installed
+    assert "case" not in body
     assert "actor" not in body
     assert await deliver_once(ctx=ctx, worker_id="w1") == 0  # delivered once, not again
 
