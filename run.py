@@ -21,6 +21,8 @@ import httpx
 from aiohttp import web
 
 import handlers.health
+import handlers.notifications
+import handlers.stream
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -42,6 +44,8 @@ log = logging.getLogger("huimin")
 
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
+    handlers.notifications.routes,
+    handlers.stream.routes,
 ]
 
 
@@ -76,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)
