@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from bson import ObjectId
 
 from config import Settings
 from service.models import Principal
 from service.tokens import issue_access_token
-from tests.fakes.wechat_api import FakeSmsGateway, FakeWeChatAPI
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
-    fake = await FakeWeChatAPI().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def sms_gateway() -> AsyncIterator[FakeSmsGateway]:
-    fake = await FakeSmsGateway().start()
-    yield fake
-    await fake.close()
+from tests.fakes.wechat_api import FakeWeChatAPI
 
 
 def notify_settings(settings: Settings, wechat: FakeWeChatAPI, **changes: Any) -> Settings:

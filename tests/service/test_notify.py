@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from service.notify import deliver_due, process_events
 from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
 from service.storage.notifications import NotificationsRepository
 from tests.fakes.wechat_api import FakeSmsGateway, FakeWeChatAPI
-from tests.helpers_notify import (  # noqa: F401 - fixtures
+from tests.helpers_notify import (
     add_case,
     add_event,
     add_resident,
@@ -24,12 +25,24 @@ from tests.helpers_notify import (  # noqa: F401 - fixtures
     bearer,
     notify_settings,
     resident,
-    sms_gateway,
-    wechat_api,
     worker,
 )
 
 TEMPLATE_IDS = {"accepted": "AcCePt-Tmpl-01", "scheduled": "ScHeD-Tmpl-02", "resolved": "ReSoLv-Tmpl-03"}
+
+
+@pytest.fixture
+async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
+    fake = await FakeWeChatAPI().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def sms_gateway() -> AsyncIterator[FakeSmsGateway]:
+    fake = await FakeSmsGateway().start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture
