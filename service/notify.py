@@ -565,25 +565,43 @@ async def deliver(*, ctx: Context, notification: Notification) -> str | None:
 async def deliver_due(*, ctx: Context) -> int:
     """Send every outbound record whose time has come; returns how many were attempted."""
     due = await NotificationsRepository(ctx.db).due(now=ctx.now(), limit=ctx.settings.notify_batch_size)
+    # One person's messages go out in order (accepted before resolved); people in parallel.
+    by_person: dict[str, list[Notification]] = {}
+    for n in due:
+        by_person.setdefault(n.recipient, []).append(n)
     sem = asyncio.Semaphore(8)
 
-    async def one(n: Notification) -> None:
+    async def person(items: list[Notification]) -> None:
         async with sem:
-            await deliver(ctx=ctx, notification=n)
+            for n in items:
+                await deliver(ctx=ctx, notification=n)
 
-    await asyncio.gather(*(one(n) for n in due))
+    await asyncio.gather(*(person(items) for items in by_person.values()))
     return len(due)
+
+
+async def pause(seconds: float) -> None:
+    """Sleep between passes, but stop if this task was asked to stop.
+
+    A driver can swallow a cancellation that lands mid-operation (Python 3.11's timeout
+    race); the request still shows in ``Task.cancelling()``, so honour it here rather
+    than loop on and hang shutdown.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    await asyncio.sleep(seconds)
 
 
 async def events_loop(ctx: Context) -> None:
     """Background loop: turn new events into notifications and live-feed messages."""
     while True:
         await process_events(ctx=ctx)
-        await asyncio.sleep(ctx.settings.notify_poll_seconds)
+        await pause(ctx.settings.notify_poll_seconds)
 
 
 async def deliveries_loop(ctx: Context) -> None:
     """Background loop: send WeChat messages and SMS that are due."""
     while True:
         await deliver_due(ctx=ctx)
-        await asyncio.sleep(ctx.settings.notify_poll_seconds)
+        await pause(ctx.settings.notify_poll_seconds)

@@ -155,8 +155,8 @@ class StreamHub:
             self.drop(conn)
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # Bounded: a driver that swallows the cancellation must not stall shutdown.
+            await asyncio.wait({self._task}, timeout=2.0)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

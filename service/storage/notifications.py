@@ -119,7 +119,7 @@ class NotificationsRepository:
         """Outbound records waiting to be sent whose time has come, oldest first."""
         cursor = (
             self.col.find({"status": PENDING, "not_before": {"$lte": now}, "channel": {"$ne": CHANNEL_INBOX}})
-            .sort("not_before", ASCENDING)
+            .sort([("not_before", ASCENDING), ("_id", ASCENDING)])
             .limit(limit)
         )
         return [_from_doc(d) async for d in cursor]
