@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -371,3 +371,63 @@ async def test_staff_inbox_follows_preferences(app_client: Any, nsettings: Setti
     assert [i["event_type"] for i in w1["items"]] == ["case.dispatched"]
     assert [i["event_type"] for i in w2["items"]] == ["case.assigned"]
     assert w2["items"][0]["title_zh"] == "工单指派给您"
+
+
+async def test_access_token_is_refreshed_before_it_expires(
+    app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+) -> None:
+    ctx = app_client.app[CTX]
+    await add_resident(ctx.db)
+    await add_case(ctx.db)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    await grant(app_client, nsettings, TEMPLATE_IDS["resolved"])
+    await add_event(ctx.db, "case.accepted")
+    await run_once(ctx)
+    start = datetime.now(UTC)
+    ctx.clock = lambda: start + timedelta(seconds=7200 * 0.9 + 1)  # 90 % of its life has passed
+    await add_event(ctx.db, "case.resolved")
+    await run_once(ctx)
+    assert wechat_api.token_fetches == 2
+    assert wechat_api.send_attempts == 2  # no send was refused for an old token
+    assert len(wechat_api.sends) == 2
+
+
+async def test_several_processes_handle_and_publish_each_event_once(
+    aiohttp_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+) -> None:
+    apps = [await aiohttp_client(create_app(nsettings)) for _ in range(3)]
+    db = apps[0].app[CTX].db
+    await add_staff(db, "w-1")
+    ids = []
+    for i in range(8):
+        await add_case(db, f"c-{i}", owner=None)
+        ids.append(await add_event(db, "case.dispatched", case_id=f"c-{i}", actor=("system", "admin")))
+    handled = await asyncio.gather(*(process_events(ctx=a.app[CTX]) for a in apps))
+    assert sum(handled) == 8
+    claims = [d async for d in db["notify_claims"].find({})]
+    assert sorted(c["_id"] for c in claims) == sorted(ids)
+    assert sorted(c["feed_seq"] for c in claims) == list(range(1, 9))
+    inbox = [d async for d in db["notifications"].find({"recipient": "staff:w-1"})]
+    assert len(inbox) == 8
+
+
+async def test_an_event_whose_handler_died_is_taken_over_without_sending_twice(
+    app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+) -> None:
+    ctx = app_client.app[CTX]
+    await add_resident(ctx.db)
+    await add_case(ctx.db)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    eid = await add_event(ctx.db, "case.accepted")
+    await process_events(ctx=ctx)
+    # Simulate a process that died mid-way: the claim is unfinished and old, and the WeChat
+    # record had already been handed to WeChat (state "sending").
+    await ctx.db["notify_claims"].update_one(
+        {"_id": eid}, {"$set": {"done": False, "claimed_at": datetime(2020, 1, 1, tzinfo=UTC)}}
+    )
+    await ctx.db["notifications"].update_one({"event_id": eid, "channel": "wechat"}, {"$set": {"status": "sending"}})
+    await run_once(ctx)
+    claim = await ctx.db["notify_claims"].find_one({"_id": eid})
+    assert claim["done"] is True and claim.get("takeovers") == 1
+    assert wechat_api.sends == []  # "sending" may have reached WeChat: never sent again
+    assert await ctx.db["notifications"].count_documents({"event_id": eid}) == 2  # inbox + wechat, no duplicates
