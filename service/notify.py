@@ -76,6 +76,9 @@ CHECKPOINT = "notify"
 # Events can commit slightly out of ``_id`` order (several processes, slow transactions):
 # each pass re-reads this far behind the high-water mark and skips what is finished.
 LOOKBACK_SECONDS = 30
+# The very first pass (no checkpoint yet) starts this far back, so switching notifications
+# on in a running deployment does not message people about last year's cases.
+FIRST_RUN_SECONDS = 3600
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban", "filter")
 DETAIL_PAGE = "pages/cases/detail?id={case_id}"
 
@@ -425,7 +428,10 @@ async def process_events(*, ctx: Context) -> int:
     settings = ctx.settings
     owner = _owner(ctx)
     checkpoint = await reader.checkpoint(CHECKPOINT)
-    after = id_floor(checkpoint, LOOKBACK_SECONDS) if checkpoint else ""
+    if checkpoint:
+        after = id_floor(checkpoint, LOOKBACK_SECONDS)
+    else:
+        after = f"{max(0, int(ctx.now().timestamp()) - FIRST_RUN_SECONDS):08x}" + "0" * 16
     highest = checkpoint
     handled = 0
     while True:
@@ -465,6 +471,8 @@ async def process_events(*, ctx: Context) -> int:
 
 async def _deliver_wechat(ctx: Context, n: Notification, resident_id: str) -> tuple[str, str | None, dict[str, Any]]:
     """Returns (status, reason, extra fields) or raises _Retry."""
+    if not ctx.settings.wechat_appid:
+        return SKIPPED, "wechat_not_configured", {}
     subs = SubscriptionsRepository(ctx.db)
     resident = await PeopleReader(ctx.db).resident(resident_id) or {}
     openid = resident.get("openid")

@@ -431,3 +431,37 @@ async def test_an_event_whose_handler_died_is_taken_over_without_sending_twice(
     assert claim["done"] is True and claim.get("takeovers") == 1
     assert wechat_api.sends == []  # "sending" may have reached WeChat: never sent again
     assert await ctx.db["notifications"].count_documents({"event_id": eid}) == 2  # inbox + wechat, no duplicates
+
+
+async def test_first_pass_ignores_events_older_than_an_hour(
+    app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+) -> None:
+    from bson import ObjectId
+
+    ctx = app_client.app[CTX]
+    await add_resident(ctx.db)
+    await add_case(ctx.db)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    old = await add_event(ctx.db, "case.accepted")
+    # Rewrite its id as if written two hours ago (ids are ObjectIds, time first).
+    doc = await ctx.db["events"].find_one({"_id": old})
+    await ctx.db["events"].delete_one({"_id": old})
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    doc["_id"] = str(ObjectId.from_datetime(two_hours_ago))[:8] + old[8:]
+    await ctx.db["events"].insert_one(doc)
+    await run_once(ctx)
+    assert wechat_api.sends == []
+    assert await ctx.db["notifications"].count_documents({}) == 0
+
+
+async def test_wechat_not_configured_skips_without_spending(aiohttp_client: Any, nsettings: Settings) -> None:
+    client = await aiohttp_client(create_app(nsettings.replace(wechat_appid="")))
+    ctx = client.app[CTX]
+    await add_resident(ctx.db)
+    await add_case(ctx.db)
+    await grant(client, nsettings, TEMPLATE_IDS["accepted"])
+    eid = await add_event(ctx.db, "case.accepted")
+    await run_once(ctx)
+    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    assert records[CHANNEL_WECHAT].reason == "wechat_not_configured"
+    assert (await remaining(client, nsettings))["accepted"] == 1
