@@ -283,7 +283,8 @@ class _Recipient:
 
 async def _staff_recipients(people: PeopleReader, event: OutboxEvent, case: dict[str, Any] | None) -> list[_Recipient]:
     found: dict[str, dict[str, Any]] = {}
-    station = event.station_id or event.data.get("to_station_id")
+    # case.returned carries the station it now sits with (``station_id`` / ``next_station``).
+    station = event.station_id or event.data.get("next_station") or event.data.get("to_station_id")
     t = event.type
 
     async def add_station(roles: tuple[str, ...]) -> None:
@@ -316,7 +317,7 @@ async def _staff_recipients(people: PeopleReader, event: OutboxEvent, case: dict
         await add_station(("station_head",))
         if not await add_assignee((case or {}).get("assignee_id") or event.data.get("assignee_id")):
             await add_station(("worker",))
-    elif t == "case.extension_requested":
+    elif t in ("case.extension_requested", "case.unrouted"):
         await add_supervisors()
     elif t == "visit.missed":
         await add_station(("station_head",))

@@ -17,6 +17,8 @@ STAFF_DEFAULTS: dict[str, dict[str, bool]] = {
     "case.overdue": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.urged": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.extension_requested": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
+    # No station found: waits for a supervisor to dispatch it by hand.
+    "case.unrouted": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     # One per elder per period: the live feed's "visits due today", not an inbox flood.
     "visit.due": {CHANNEL_INBOX: False, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "visit.missed": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
@@ -109,4 +111,4 @@ def stream_visible(event: OutboxEvent, principal: Principal, table: dict[str, di
         return assignee == principal.subject or (
             principal.role == "station_head" and event.station_id == principal.station_id
         )
-    return principal.station_id in (event.station_id, event.data.get("to_station_id"))
+    return principal.station_id in (event.station_id, event.data.get("next_station"), event.data.get("to_station_id"))

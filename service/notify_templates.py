@@ -262,6 +262,7 @@ STAFF_TITLES: dict[str, tuple[str, str]] = {
     "case.overdue": ("工单超期督办", "Case overdue"),
     "case.urged": ("工单催办", "Case urged"),
     "case.extension_requested": ("延期申请待审批", "Extension requested"),
+    "case.unrouted": ("工单待人工派单", "Case awaits manual dispatch"),
     "visit.due": ("今日待探访", "Visit due"),
     "visit.missed": ("探访逾期未完成", "Visit missed"),
 }

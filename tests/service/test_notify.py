@@ -465,3 +465,22 @@ async def test_wechat_not_configured_skips_without_spending(aiohttp_client: Any,
     records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
     assert records[CHANNEL_WECHAT].reason == "wechat_not_configured"
     assert (await remaining(client, nsettings))["accepted"] == 1
+
+
+async def test_returned_case_reaches_the_next_station_and_the_supervisor(app_client: Any, nsettings: Settings) -> None:
+    ctx = app_client.app[CTX]
+    await add_staff(ctx.db, "w-1", station="st-1")
+    await add_staff(ctx.db, "w-2", station="st-2")
+    await add_staff(ctx.db, "sup-1", role="supervisor", station=None, division_prefix="3410")
+    await add_staff(ctx.db, "sup-9", role="supervisor", station=None, division_prefix="3401")
+    await add_case(ctx.db, owner=None, station="st-2")
+    await add_event(
+        ctx.db,
+        "case.returned",
+        station="st-2",
+        actor=("w-1", "worker"),
+        data={"reason": "不属本站辖区", "returned_by_station": "st-1", "next_station": "st-2"},
+    )
+    await process_events(ctx=ctx)
+    recipients = sorted([d["recipient"] async for d in ctx.db["notifications"].find({})])
+    assert recipients == ["staff:sup-1", "staff:w-2"]
