@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,9 +22,18 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.auth
+import handlers.cases
+import handlers.clients
+import handlers.docs
 import handlers.health
 import handlers.notifications
+import handlers.routing
+import handlers.services
+import handlers.staff
+import handlers.stations
 import handlers.stream
+import handlers.uploads
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -34,8 +45,10 @@ from handlers.middlewares import (
     request_id_middleware,
     secure_headers,
 )
-from service import bootstrap
+from service import bootstrap, staff
 from service.context import Context
+from service.errors import DomainError
+from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
@@ -44,6 +57,15 @@ log = logging.getLogger("huimin")
 
 ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.health.routes,
+    handlers.uploads.routes,
+    handlers.docs.routes,
+    handlers.services.routes,
+    handlers.stations.routes,
+    handlers.routing.routes,
+    handlers.cases.routes,
+    handlers.auth.routes,
+    handlers.staff.routes,
+    handlers.clients.routes,
     handlers.notifications.routes,
     handlers.stream.routes,
 ]
@@ -153,10 +175,91 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(_with_context(settings, work))
 
 
+def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from service import stations
+    from service.errors import DomainError
+    from service.models import SYSTEM
+
+    path = Path(args.file)
+    kind = "text/csv" if path.suffix.lower() == ".csv" else "application/geo+json"
+
+    async def work(ctx: Context) -> int:
+        with tqdm(desc=f"importing {path.name}", unit="station", disable=args.dry_run) as bar:
+            try:
+                report = await stations.import_stations(
+                    ctx=ctx,
+                    principal=SYSTEM,
+                    body=path.read_bytes(),
+                    content_type=kind,
+                    dry_run=args.dry_run,
+                    progress=bar.update,
+                    on_total=lambda n: setattr(bar, "total", n),
+                )
+            except DomainError as exc:
+                bar.close()
+                print(f"{exc.code}: {exc.detail}", file=sys.stderr)
+                for row in exc.extra.get("rows", []):
+                    print(f"  row {row['row']}: {row['field']}: {row['message']}", file=sys.stderr)
+                return 1
+        for err in report.errors:
+            print(f"  row {err.row}: {err.field}: {err.message}")
+        verb = "would create" if args.dry_run else "created"
+        print(
+            f"{report.total} rows: {verb} {report.to_create}, update {report.to_update}, {len(report.errors)} problems"
+        )
+        return 1 if report.errors else 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+def _create_staff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=STAFF_ROLES)
+    p.add_argument("--station", help="station id (workers and station heads)")
+    p.add_argument("--division", help="division-code prefix (supervisors), e.g. 3410")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password", help="default: HUIMIN_NEW_STAFF_PASSWORD, else asked for")
+
+
+def _create_staff(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("HUIMIN_NEW_STAFF_PASSWORD") or getpass.getpass("Password: ")
+
+    async def work(ctx: Context) -> int:
+        try:
+            member = await staff.create_staff(
+                ctx=ctx,
+                principal=SYSTEM,
+                username=args.username,
+                password=password,
+                role=args.role,
+                name=args.name,
+                station_id=args.station,
+                division_prefix=args.division,
+            )
+        except DomainError as exc:
+            print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
+            return 1
+        print(f"created {member.role} {member.username} (id {member.id})")
+        return 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+def _import_stations_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="GeoJSON FeatureCollection (.geojson/.json) or CSV (.csv)")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Callable[[Any], None] | None]] = {
     "serve": ("serve the HTTP API", _serve, None),
     "seed": ("load reference data (idempotent)", _seed, None),
     "worker": ("run background work without serving HTTP", _worker, None),
+    "import-stations": ("bulk import stations (all or nothing)", _import_stations, _import_stations_args),
+    "create-staff": ("create a staff account", _create_staff, _create_staff_args),
 }
 
 

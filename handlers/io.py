@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -80,6 +81,20 @@ def read_query(request: web.Request, schema: Schema) -> Any:
         values = request.query.getall(key)
         data[key] = values if len(values) > 1 else values[0]
     return schema.load(data)
+
+
+def _json_default(value: Any) -> Any:
+    """RFC 3339 for times; str for anything else the schemas left as-is (ids)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(body: Any) -> str:
+    """JSON text as the API writes it (UTF-8 Chinese kept readable)."""
+    return json.dumps(body, ensure_ascii=False, default=_json_default)
 
 
 def json_response(

@@ -102,3 +102,6 @@ async def client(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Any]:
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+from tests.seeded import seeded_client, seeded_settings  # noqa: E402, F401  (session-seeded read-only database)

@@ -42,12 +42,20 @@ class Stores:
 def mongo_client(uri: str, settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
     """An async client whose calls give up after the store timeout instead of hanging."""
     ms = int(settings.store_timeout_seconds * 1000)
+    # pymongo's defaults suit batch jobs, not a web API: a request would wait 30 s for a
+    # server to select and 20 s for a connect while MongoDB is down, holding its caller and
+    # our connection slots. With these, an outage becomes a 503 within the store timeout
+    # (a read retried once after a dropped connection selects again: about one timeout more).
+    # socketTimeoutMS stays long: a slow aggregation on a healthy server is not an outage.
+    # heartbeatFrequencyMS (default 10 s) is shorter so a failed or returning server is
+    # noticed sooner by the monitor; pymongo also re-checks at once when an operation fails.
     return AsyncMongoClient(
         uri,
         tz_aware=True,
         serverSelectionTimeoutMS=ms,
         connectTimeoutMS=ms,
         socketTimeoutMS=max(ms * 4, 10_000),
+        heartbeatFrequencyMS=5_000,
         appname="huimin",
     )
 
@@ -77,7 +85,7 @@ async def open_stores(settings: Settings) -> Stores:
     else:
         path = Path(settings.data_dir).resolve() / "mongo"
         embedded = EmbeddedMongo(str(path), durable=True)
-        uri = await asyncio.to_thread(embedded.start)
+        uri = await embedded.start_async()
         mongo_mode = f"embedded SecantusDB on port {embedded.port}, data in {path}"
     mongo = mongo_client(uri, settings)
     if settings.redis_url:

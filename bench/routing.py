@@ -1,0 +1,231 @@
+"""Routing decisions per second and latency, against a brute-force scan and MongoDB's $geoNear.
+
+For 1,523, 40,000 and 400,000 synthetic stations spread over China (70% in the populous
+east, 30% anywhere in China's bounding box), it measures on the same stations and points:
+
+- ``index``: :func:`service.routing.decide` over :class:`StationIndex` (the production path:
+  county polygons of Anhui, capability filter, capacity, grid nearest search);
+- ``brute``: a brute-force great-circle scan, numpy-vectorised haversine over every station
+  with the same capability filter and 50 km limit (the floor a plain implementation gets);
+- ``$geoNear``: the aggregation stage on the same documents in a SecantusDB started here
+  (2dsphere index, same filter and limit), for the sizes it answers in reasonable time.
+
+It prints each ratio and how the cost grows with the station count, and checks that the
+three agree on the chosen station.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.geo import Point
+from service.routing import CountyArea, IndexedStation, StationIndex, decide, haversine_many
+
+SIZES = (1_523, 40_000, 400_000)
+MAX_KM = 50.0
+CAPABILITIES = ("elderly_care", "child_protection", "social_aid", "funeral")
+COUNTIES = Path(__file__).resolve().parents[1] / "data" / "anhui_counties.geojson"
+
+
+def synthetic_stations(n: int, rng: random.Random) -> list[IndexedStation]:
+    out = []
+    for i in range(n):
+        if rng.random() < 0.7:
+            lon, lat = rng.uniform(105, 123), rng.uniform(21, 42)
+        else:
+            lon, lat = rng.uniform(73.5, 135), rng.uniform(18, 53.5)
+        caps = frozenset(c for c in CAPABILITIES if rng.random() < 0.8) or frozenset(CAPABILITIES[:1])
+        out.append(
+            IndexedStation(
+                id=f"s{i:07d}",
+                code=f"{110000000 + i:09d}",
+                name=f"站{i}",
+                county_code=f"{110000 + i // 20:06d}",
+                county_name="",
+                lon=round(lon, 6),
+                lat=round(lat, 6),
+                capabilities=caps,
+                capacity=rng.choice([None, None, None, 10]),
+                open_cases=rng.randint(0, 12),
+            )
+        )
+    return out
+
+
+def query_points(n: int, rng: random.Random) -> list[Point]:
+    return [Point(rng.uniform(105, 123), rng.uniform(21, 42)) for _ in range(n)]
+
+
+def anhui_counties() -> list[CountyArea]:
+    data = json.loads(COUNTIES.read_text(encoding="utf-8"))
+    return [CountyArea(f["properties"]["code"], f["properties"]["name"], f["geometry"]) for f in data["features"]]
+
+
+def timed(fn: Callable[[Point], Any], points: list[Point]) -> tuple[list[float], list[Any]]:
+    latencies, answers = [], []
+    for p in points:
+        t = time.perf_counter()
+        answers.append(fn(p))
+        latencies.append(time.perf_counter() - t)
+    return latencies, answers
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": p99 * 1000,
+        "per_s": len(ordered) / sum(ordered),
+    }
+
+
+class BruteForce:
+    """Every station, every time: numpy haversine, capability mask, 50 km, nearest (ties by code)."""
+
+    def __init__(self, stations: list[IndexedStation], capability: str) -> None:
+        self.ids = [s.id for s in stations]
+        self.lons = np.array([s.lon for s in stations])
+        self.lats = np.array([s.lat for s in stations])
+        self.ok = np.array([capability in s.capabilities for s in stations])
+        self.full = np.array([s.at_capacity for s in stations])
+
+    def __call__(self, p: Point) -> str | None:
+        d = haversine_many(p.lon, p.lat, self.lons, self.lats)
+        eligible = self.ok & (d <= MAX_KM)
+        if not eligible.any():
+            return None
+        room = eligible & ~self.full
+        pool = room if room.any() else eligible
+        d = np.where(pool, d, np.inf)
+        return self.ids[int(np.argmin(d))]  # codes increase with position, so argmin's first = lowest code
+
+
+def geonear_bench(
+    stations: list[IndexedStation], points: list[Point], capability: str
+) -> tuple[list[float], list[Any], float]:
+    from pymongo import InsertOne, MongoClient
+
+    from service.storage.embedded import EmbeddedMongo
+
+    server = EmbeddedMongo(":memory:", durable=False)
+    uri = server.start()
+    try:
+        with MongoClient(uri) as client:
+            col = client["bench"]["stations"]
+            t = time.perf_counter()
+            ops = [
+                InsertOne(
+                    {
+                        "_id": s.id,
+                        "code": s.code,
+                        "location": {"type": "Point", "coordinates": [s.lon, s.lat]},
+                        "capabilities": sorted(s.capabilities),
+                        "active": True,
+                    }
+                )
+                for s in stations
+            ]
+            for start in range(0, len(ops), 5000):
+                col.bulk_write(ops[start : start + 5000], ordered=False)
+            col.create_index([("location", "2dsphere")])
+            load_s = time.perf_counter() - t
+
+            def near(p: Point) -> str | None:
+                pipeline = [
+                    {
+                        "$geoNear": {
+                            "near": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                            "distanceField": "distance_m",
+                            "maxDistance": MAX_KM * 1000,
+                            "spherical": True,
+                            "query": {"active": True, "capabilities": capability},
+                        }
+                    },
+                    {"$limit": 5},
+                ]
+                docs = list(col.aggregate(pipeline))
+                return docs[0]["_id"] if docs else None
+
+            latencies, answers = timed(near, points)
+            return latencies, answers, load_s
+    finally:
+        server.stop()
+
+
+def run(quick: bool = False) -> int:
+    rng = random.Random(20261128)
+    counties = anhui_counties()
+    capability = "elderly_care"
+    n_queries = 300 if quick else 2000
+    geonear_plan = {1_523: 10 if quick else 30, 40_000: 0 if quick else 5}
+    rows = []
+    disagreements = 0
+    print(
+        f"{'stations':>9} | {'build s':>7} | {'index p50 ms':>12} {'p99 ms':>7} {'per s':>8} | "
+        f"{'brute p50 ms':>12} {'per s':>7} {'x':>6} | {'$geoNear p50 ms':>15} {'x':>8}"
+    )
+    for n in SIZES:
+        stations = synthetic_stations(n, rng)
+        t = time.perf_counter()
+        index = StationIndex(stations, counties)
+        build_s = time.perf_counter() - t
+        points = query_points(n_queries, rng)
+
+        def via_index(p: Point, index: StationIndex = index) -> str | None:
+            return decide(index, capability=capability, point=p, max_km=MAX_KM).station_id
+
+        idx_lat, idx_ans = timed(via_index, points)
+        brute = BruteForce(stations, capability)
+        brute_points = points if n < 100_000 else points[: max(100, n_queries // 5)]
+        brute_lat, brute_ans = timed(brute, brute_points)
+        # The brute-force reference mirrors the nearest rule, which applies outside Anhui's counties.
+        for p, a, b in zip(brute_points, idx_ans, brute_ans, strict=False):
+            if index.county_at(p) is None and a != b:
+                disagreements += 1
+        i, b = summary(idx_lat), summary(brute_lat)
+        g_text = "-"
+        g: dict[str, float] | None = None
+        k = geonear_plan.get(n, 0)
+        if k:
+            g_lat, g_ans, load_s = geonear_bench(stations, points[:k], capability)
+            g = summary(g_lat)
+            # $geoNear has no capacity rule: compare only where the nearest station has room.
+            for p, a, c in zip(points[:k], idx_ans, g_ans, strict=False):
+                if index.county_at(p) is None and c is not None and not stations[int(c[1:])].at_capacity and a != c:
+                    disagreements += 1
+            g_text = f"{g['p50_ms']:>15.1f} {g['p50_ms'] / i['p50_ms']:>7.0f}x"
+            print(f"          (loaded {n:,} documents into SecantusDB in {load_s:.1f} s; {k} $geoNear queries)")
+        rows.append((n, i, b, g))
+        print(
+            f"{n:>9,} | {build_s:>7.2f} | {i['p50_ms']:>12.3f} {i['p99_ms']:>7.3f} {i['per_s']:>8.0f} | "
+            f"{b['p50_ms']:>12.3f} {b['per_s']:>7.0f} {b['p50_ms'] / i['p50_ms']:>5.1f}x | {g_text}",
+            flush=True,
+        )
+    first, last = rows[0], rows[-1]
+    growth_n = last[0] / first[0]
+    print(
+        f"\ncost growth from {first[0]:,} to {last[0]:,} stations ({growth_n:.0f}x more): "
+        f"index p50 x{last[1]['p50_ms'] / first[1]['p50_ms']:.1f}, "
+        f"brute force p50 x{last[2]['p50_ms'] / first[2]['p50_ms']:.1f}"
+    )
+    geo = [(n, g) for n, _, _, g in rows if g]
+    if len(geo) >= 2:
+        (n0, g0), (n1, g1) = geo[0], geo[-1]
+        print(f"$geoNear p50 from {n0:,} to {n1:,} stations ({n1 / n0:.0f}x more): x{g1['p50_ms'] / g0['p50_ms']:.1f}")
+    print("x = reference p50 / index p50. brute force = numpy-vectorised haversine over every station.")
+    print(f"answers that differ from the references (outside county polygons): {disagreements}")
+    return 1 if disagreements else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

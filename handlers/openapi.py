@@ -1,0 +1,307 @@
+"""The OpenAPI 3.1 document, generated from the app's routes, their @endpoint metadata and schemas.
+
+Nothing here names a particular resource: every route in the router that carries
+``@endpoint`` metadata (and not ``include_in_schema=False``) is described, so routes added
+later appear without edits. The document is built once per app, on first use, after the
+router is frozen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls, resolve_schema_instance
+from marshmallow import Schema
+
+from handlers.endpoint import Endpoint, endpoint_of
+from schemas.problems import ProblemSchema
+from service.models import ALL_ROLES, CLIENT_SCOPES
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "0.1.0"
+# The serialized document per app. Kept beside the app rather than in it: a started app's
+# state must not change, and the document can only be built once the router is final.
+_CACHE: weakref.WeakKeyDictionary[web.Application, bytes] = weakref.WeakKeyDictionary()
+
+METHODS = ("get", "put", "post", "delete", "options", "patch", "trace")
+# Statuses every operation may answer: bad input, failed validation, our own fault,
+# rate limits and an unreachable backing store.
+GENERAL_PROBLEMS = (400, 422, 429, 500, 503)
+AUTH_PROBLEMS = (401, 403)
+
+SCOPE_DESCRIPTIONS = {
+    "cases:read": "读取工单 Read cases the client created",
+    "cases:write": "提交与更新工单 Submit and update cases",
+    "stations:read": "读取社工站 Read stations and their coverage",
+    "webhooks:manage": "管理事件订阅 Manage webhook subscriptions",
+    "open311": "使用 Open311 GeoReport v2 接口 Use the Open311 GeoReport v2 facade",
+}
+
+TAG_DESCRIPTIONS = {
+    "operations": "运行状态 Operations: liveness, readiness, metrics",
+    "docs": "接口文档 API description",
+    "auth": "登录与令牌 Authentication and tokens",
+    "oauth": "第三方客户端授权 OAuth2 for integrators",
+    "users": "用户 Residents' and staff accounts",
+    "staff": "工作人员 Staff accounts",
+    "catalog": "服务目录 Service catalogue: scenarios and service types",
+    "catalogue": "服务目录 Service catalogue: scenarios and service types",
+    "scenarios": "服务场景 The seven Internet + civil-affairs scenarios",
+    "service_types": "服务事项 Service types",
+    "stations": "社工站 Township social-work stations",
+    "divisions": "行政区划 Administrative divisions",
+    "routing": "派单路由 Routing requests to the responsible station",
+    "cases": "工单 Cases: residents' requests and bookings",
+    "case_actions": "工单办理 Case lifecycle actions",
+    "visits": "探访关爱 Elderly visit programme",
+    "kpis": "考核指标 KPIs for supervisors",
+    "reports": "统计报表 Reports",
+    "clients": "接入客户端 Integrator clients",
+    "integrations": "系统对接 Integrations",
+    "webhooks": "事件订阅 Webhook subscriptions and deliveries",
+    "open311": "Open311 GeoReport v2 接口 facade",
+    "admin": "系统管理 Administration",
+}
+
+PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer challenge", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+}
+
+_PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedRoute:
+    method: str  # lower case
+    path: str  # OpenAPI template, e.g. /api/v1/cases/{case_id}
+    handler: Any
+    meta: Endpoint
+
+
+def documented_routes(app: web.Application) -> Iterator[DocumentedRoute]:
+    """The routes the document describes: every route with metadata, minus HEAD twins and hidden ones."""
+    for route in app.router.routes():
+        if route.method == "HEAD" or route.resource is None:
+            continue
+        meta = endpoint_of(route.handler)
+        if meta is None or not meta.include_in_schema:
+            continue
+        path = route.resource.canonical
+        methods = METHODS[:6] if route.method == "*" else (route.method.lower(),)
+        for method in methods:
+            yield DocumentedRoute(method, path, route.handler, meta)
+
+
+def _schema_name_resolver() -> Any:
+    """Name schemas after their class (minus "Schema"); a clash gets the module name in front.
+
+    Schemas used with modifiers (only, exclude, partial, ...) are inlined rather than given a
+    numbered name, which apispec would otherwise invent with a warning.
+    """
+    owners: dict[str, type] = {}
+
+    def resolve(schema: Any) -> str | None:
+        cls = resolve_schema_cls(schema)
+        cls = cls[0] if isinstance(cls, list) else cls
+        instance = resolve_schema_instance(schema)
+        if any(getattr(instance, m, None) for m in ("only", "exclude", "partial", "load_only", "dump_only")):
+            return None
+        name = cls.__name__.removesuffix("Schema") or cls.__name__
+        if owners.setdefault(name, cls) is not cls:
+            name = cls.__module__.replace(".", "_") + "_" + name
+            owners.setdefault(name, cls)
+        return name
+
+    return resolve
+
+
+def _problem_response_name(status: int) -> str:
+    return f"Problem{status}"
+
+
+def _add_problem_response(spec: APISpec, status: int, added: set[int]) -> str:
+    name = _problem_response_name(status)
+    if status not in added:
+        added.add(status)
+        response: dict[str, Any] = {
+            "description": HTTPStatus(status).phrase + " (problem document, RFC 9457)",
+            "content": {"application/problem+json": {"schema": "Problem"}},
+        }
+        if status in PROBLEM_HEADERS:
+            response["headers"] = PROBLEM_HEADERS[status]
+        spec.components.response(name, response)
+    return name
+
+
+def _content_for(schema: Schema | None, content_type: str) -> dict[str, Any]:
+    if schema is not None:
+        return {content_type: {"schema": schema}}
+    if content_type.endswith("json"):
+        return {content_type: {"schema": {"type": "object"}}}
+    return {content_type: {"schema": {"type": "string"}}}
+
+
+def _request_body(meta: Endpoint) -> dict[str, Any] | None:
+    if meta.body_kind == "none":
+        return None
+    if meta.body_kind == "json":
+        if meta.body is None:
+            return None
+        return {"required": True, "content": {"application/json": {"schema": meta.body}}}
+    if meta.body_kind == "form":
+        schema: Any = meta.body if meta.body is not None else {"type": "object"}
+        return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+    schema = (
+        meta.body
+        if meta.body is not None
+        else {
+            "type": "object",
+            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+        }
+    )
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
+def _security(meta: Endpoint) -> list[dict[str, list[str]]]:
+    if meta.public:
+        return []
+    requirements: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+    if meta.roles is None or "client" in meta.roles:
+        requirements.append({"oauth2": list(meta.scopes)})
+    return requirements
+
+
+def _operation_id(route: DocumentedRoute, taken: set[str]) -> str:
+    base = route.meta.operation_id or getattr(route.handler, "__name__", "") or f"{route.method}_{route.path}"
+    candidate = base
+    if candidate in taken:
+        module = getattr(route.handler, "__module__", "").rsplit(".", 1)[-1]
+        candidate = f"{module}_{base}" if module else base
+    n = 2
+    stem = candidate
+    while candidate in taken:
+        candidate = f"{stem}_{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: set[int]) -> dict[str, Any]:
+    meta = route.meta
+    description = meta.description or (route.handler.__doc__ or "").strip()
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(route.path)
+    ]
+    if meta.query is not None:
+        parameters.append({"in": "query", "schema": meta.query})
+    if meta.idempotent_create:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "description": "Repeat a create safely: the same key and body replays the first response",
+                "schema": {"type": "string", "maxLength": 128},
+            }
+        )
+    success: dict[str, Any] = {"description": HTTPStatus(meta.status).phrase}
+    if meta.status != 204:
+        success["content"] = _content_for(meta.response, meta.response_content_type)
+    responses: dict[str, Any] = {str(meta.status): success}
+    statuses = set(meta.problems) | set(GENERAL_PROBLEMS) | (set() if meta.public else set(AUTH_PROBLEMS))
+    for status in sorted(statuses):
+        responses.setdefault(str(status), _add_problem_response(spec, status, added))
+
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(route, taken),
+        "summary": meta.summary,
+        "tags": list(meta.tags),
+        "responses": responses,
+        "security": _security(meta),
+    }
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    body = _request_body(meta)
+    if body is not None:
+        operation["requestBody"] = body
+    if not meta.public:
+        operation["x-roles"] = sorted(meta.roles) if meta.roles is not None else list(ALL_ROLES)
+    if not operation["tags"]:
+        del operation["tags"]
+    return operation
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for every documented route of ``app``."""
+    spec = APISpec(
+        title="Huimin 惠民 API",
+        version=API_VERSION,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name_resolver())],
+        info={
+            "summary": "互联网+民政服务 Internet + civil-affairs services for Anhui province",
+            "description": (
+                "居民提交服务申请与预约，工单派至乡镇（街道）社工站办理，民政部门督办考核，"
+                "其他政务系统通过 REST、Open311 与 Webhook 对接。\n\n"
+                "Residents file requests and bookings; each lands at the responsible township "
+                "social-work station, is handled under time limits and supervised. Errors are "
+                "RFC 9457 problem documents (application/problem+json) with a stable `code`."
+            ),
+            "license": {"name": "Proprietary"},
+        },
+    )
+    spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "访问令牌 Access token"},
+    )
+    spec.components.security_scheme(
+        "oauth2",
+        {
+            "type": "oauth2",
+            "description": "接入客户端 Integrator clients: client credentials",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/oauth/token",
+                    "scopes": {s: SCOPE_DESCRIPTIONS.get(s, s) for s in CLIENT_SCOPES},
+                }
+            },
+        },
+    )
+    taken: set[str] = set()
+    added: set[int] = set()
+    used_tags: list[str] = []
+    by_path: dict[str, dict[str, Any]] = {}
+    for route in documented_routes(app):
+        by_path.setdefault(route.path, {})[route.method] = _operation(spec, route, taken, added)
+        for tag in route.meta.tags:
+            if tag not in used_tags:
+                used_tags.append(tag)
+    for tag in used_tags:
+        spec.tag({"name": tag, "description": TAG_DESCRIPTIONS.get(tag, tag)})
+    for path, operations in by_path.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def openapi_json(app: web.Application) -> bytes:
+    """The serialized document, built on first use and kept on the app."""
+    cached = _CACHE.get(app)
+    if cached is None:
+        cached = json.dumps(build_openapi(app), ensure_ascii=False).encode()
+        _CACHE[app] = cached
+    return cached

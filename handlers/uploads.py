@@ -1,0 +1,87 @@
+"""Photo uploads: POST multipart/form-data (field ``file``), GET the bytes back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from handlers.endpoint import endpoint
+from handlers.io import json_response
+from handlers.keys import CTX
+from handlers.middlewares import principal_of
+from schemas.uploads import UploadSchema
+from service import uploads
+from service.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationFailedError
+
+routes = web.RouteTableDef()
+UPLOAD_ROLES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
+READ_CHUNK = 64 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+async def _file_part(request: web.Request) -> BodyPartReader:
+    """The ``file`` part of a multipart/form-data body, positioned at its first byte."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            "unsupported_media_type", "Send the photo as multipart/form-data with the image in the field 'file'."
+        )
+    limit = request.app[CTX].settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise PayloadTooLargeError("upload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if isinstance(part, BodyPartReader) and part.name == "file":
+            return part
+        await part.release()
+    raise ValidationFailedError("file_missing", "The form has no field 'file'.", errors={"file": ["Missing file."]})
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(READ_CHUNK):
+        yield chunk
+
+
+@routes.post("/api/v1/uploads")
+@endpoint(
+    "Upload a photo",
+    tags=("uploads",),
+    description="multipart/form-data with the image in the field `file`. JPEG, PNG, WebP, GIF or HEIC, "
+    "recognised from the bytes; at most the configured size.",
+    body_kind="multipart",
+    response=UploadSchema(),
+    status=201,
+    roles=UPLOAD_ROLES,
+    scopes=("cases:write",),
+    problems=(413, 415, 422),
+)
+async def create_upload(request: web.Request) -> web.Response:
+    part = await _file_part(request)
+    upload = await uploads.store_upload(
+        ctx=request.app[CTX], principal=principal_of(request), chunks=_chunks(part), filename=part.filename
+    )
+    return json_response(UploadSchema(), upload, status=201)
+
+
+@routes.get("/api/v1/uploads/{upload_id}")
+@endpoint(
+    "Download a photo",
+    tags=("uploads",),
+    description="The image bytes, for the uploader and staff.",
+    response_content_type="image/*",
+    roles=UPLOAD_ROLES,
+    scopes=("cases:read",),
+    problems=(404,),
+)
+async def read_upload(request: web.Request) -> web.StreamResponse:
+    upload, chunks = await uploads.open_upload(
+        ctx=request.app[CTX], principal=principal_of(request), upload_id=request.match_info["upload_id"]
+    )
+    response = web.StreamResponse(
+        headers={"Content-Type": upload.content_type, "Content-Length": str(upload.size), "ETag": f'"{upload.sha256}"'}
+    )
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response

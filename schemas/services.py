@@ -1,0 +1,138 @@
+"""Schemas of the service catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from service.catalog import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
+
+_CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
+
+
+class ScenarioSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable scenario code", "example": "elderly"})
+    name_zh = fields.String(required=True, metadata={"example": "互联网+养老"})
+    name_en = fields.String(required=True, metadata={"example": "Elderly care"})
+
+
+class ScenarioListSchema(Schema):
+    items = fields.List(fields.Nested(ScenarioSchema), required=True)
+    next_cursor = fields.String(allow_none=True, dump_default=None)
+
+
+class ChoiceSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(1, 64), metadata={"description": "Stored value"})
+    label_zh = fields.String(required=True, validate=validate.Length(1, 100))
+    label_en = fields.String(required=True, validate=validate.Length(1, 100))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> Choice:
+        return Choice(**data)
+
+
+class FormFieldSchema(Schema):
+    code = fields.String(required=True, validate=_CODE, metadata={"description": "Answer key"})
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES), metadata={"description": "Answer type"})
+    label_zh = fields.String(required=True, validate=validate.Length(1, 100))
+    label_en = fields.String(required=True, validate=validate.Length(1, 100))
+    required = fields.Boolean(load_default=False)
+    choices = fields.List(fields.Nested(ChoiceSchema), load_default=list, metadata={"description": "For choice types"})
+    min = fields.Float(allow_none=True, load_default=None, metadata={"description": "Smallest number allowed"})
+    max = fields.Float(allow_none=True, load_default=None, metadata={"description": "Largest number allowed"})
+    max_length = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1, 10000))
+    help_zh = fields.String(load_default="", validate=validate.Length(max=500))
+    help_en = fields.String(load_default="", validate=validate.Length(max=500))
+
+    @validates_schema
+    def check_choices(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("type") in CHOICE_TYPES and not data.get("choices"):
+            raise ValidationError("A choice field needs choices.", "choices")
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> FormField:
+        return FormField(**{**data, "choices": tuple(data.get("choices") or ())})
+
+
+def _common(required: bool) -> dict[str, fields.Field]:
+    def req(**kw: Any) -> dict[str, Any]:
+        return {"required": True, **kw} if required else kw
+
+    return {
+        "scenario": fields.String(validate=validate.OneOf(SCENARIO_CODES), **req()),
+        "name_zh": fields.String(validate=validate.Length(1, 100), **req()),
+        "name_en": fields.String(validate=validate.Length(1, 200), **req()),
+        "description_zh": fields.String(validate=validate.Length(max=2000), **req()),
+        "description_en": fields.String(validate=validate.Length(max=4000), **req()),
+        "fields": fields.List(fields.Nested(FormFieldSchema), **req()),
+        "capability": fields.String(
+            validate=_CODE,
+            metadata={"description": "Station capability that handles it", "example": "elderly_care"},
+            **req(),
+        ),
+        "booking": fields.Boolean(metadata={"description": "Needs a time slot"}),
+        "confidential": fields.Boolean(metadata={"description": "Reporter hidden from station staff"}),
+        "allows_anonymous": fields.Boolean(),
+        "urgent": fields.Boolean(),
+        "sign_within_hours": fields.Integer(
+            validate=validate.Range(1, 720), metadata={"description": "Sign-for limit, working hours"}
+        ),
+        "resolve_within_days": fields.Integer(
+            validate=validate.Range(1, 365), metadata={"description": "Resolution limit, working days"}
+        ),
+    }
+
+
+class ServiceCreateSchema(Schema.from_dict(_common(True))):  # type: ignore[misc]
+    code = fields.String(required=True, validate=_CODE, metadata={"description": "Stable service code"})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ServiceType:
+        data["fields"] = tuple(data["fields"])
+        return ServiceType(version=1, **data)
+
+
+class ServiceUpdateSchema(Schema.from_dict(_common(False))):  # type: ignore[misc]
+    expected_version = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Refuse the change unless this is the current version"}
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "fields" in data:
+            data["fields"] = tuple(data["fields"])
+        return data
+
+
+class ServiceSchema(Schema):
+    code = fields.String(required=True)
+    version = fields.Integer(required=True)
+    scenario = fields.String(required=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(required=True)
+    description_zh = fields.String()
+    description_en = fields.String()
+    fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
+    capability = fields.String()
+    booking = fields.Boolean()
+    confidential = fields.Boolean()
+    allows_anonymous = fields.Boolean()
+    urgent = fields.Boolean()
+    sign_within_hours = fields.Integer()
+    resolve_within_days = fields.Integer()
+    active = fields.Boolean(metadata={"description": "False once retired"})
+    created_at = fields.AwareDateTime(allow_none=True)
+
+
+class ServiceListSchema(Schema):
+    items = fields.List(fields.Nested(ServiceSchema), required=True)
+    next_cursor = fields.String(allow_none=True, dump_default=None)
+
+
+class ServiceQuerySchema(Schema):
+    scenario = fields.String(validate=validate.OneOf(SCENARIO_CODES), metadata={"description": "Only this scenario"})
+
+
+class ServiceVersionQuerySchema(Schema):
+    version = fields.Integer(validate=validate.Range(min=1), metadata={"description": "An older version"})

@@ -1,0 +1,111 @@
+"""Schemas of township social-work stations."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate
+
+from service.geo import COORD_SYSTEMS
+from service.stations_model import KINDS, PRECISIONS
+
+
+def _station_fields(required: bool) -> dict[str, fields.Field]:
+    def req(**kw: Any) -> dict[str, Any]:
+        return {"required": True, **kw} if required else kw
+
+    return {
+        "code": fields.String(
+            metadata={"description": "Township division code, 9 digits (12 accepted with trailing 000)"}, **req()
+        ),
+        "name": fields.String(validate=validate.Length(1, 100), metadata={"example": "富堨镇社工站"}, **req()),
+        "kind": fields.String(
+            validate=validate.OneOf(KINDS), metadata={"description": "street 街道, town 镇, township 乡, other"}
+        ),
+        "county_code": fields.String(metadata={"description": "6 digits; default: the code's first 6"}),
+        "county_name": fields.String(),
+        "city_code": fields.String(metadata={"description": "6 digits; default: the code's first 4 + 00"}),
+        "city_name": fields.String(),
+        "location": fields.Dict(metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"}, **req()),
+        "precision": fields.String(validate=validate.OneOf(PRECISIONS), metadata={"description": "exact or approx"}),
+        "jurisdiction": fields.Dict(
+            allow_none=True, metadata={"description": "GeoJSON Polygon or MultiPolygon the station serves"}
+        ),
+        "capabilities": fields.List(fields.String(), metadata={"description": "What it handles, e.g. elderly_care"}),
+        "capacity": fields.Integer(allow_none=True, metadata={"description": "Open cases it can hold; null: no limit"}),
+        "opening_hours": fields.Raw(
+            allow_none=True, metadata={"description": "Text, or {mon..sun, holidays: 'HH:MM-HH:MM' or 'closed'}"}
+        ),
+        "contact_phone": fields.String(allow_none=True),
+        "active": fields.Boolean(),
+    }
+
+
+StationCreateSchema = Schema.from_dict(_station_fields(True), name="StationCreateSchema")
+StationUpdateSchema = Schema.from_dict(_station_fields(False), name="StationUpdateSchema")
+
+
+class StationSchema(Schema.from_dict(_station_fields(False))):  # type: ignore[misc]
+    id = fields.String(required=True)
+    open_cases = fields.Integer(metadata={"description": "Open cases counted against the capacity"})
+    created_at = fields.AwareDateTime(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+    distance_km = fields.Float(allow_none=True, metadata={"description": "From the point searched near"})
+
+    @pre_dump
+    def flatten(self, obj: Any, **_: Any) -> Any:
+        if hasattr(obj, "station"):  # a search hit: station plus distance
+            return {**dataclasses.asdict(obj.station), "distance_km": obj.distance_km}
+        return obj
+
+
+class StationPageSchema(Schema):
+    items = fields.List(fields.Nested(StationSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class StationQuerySchema(Schema):
+    near = fields.String(
+        metadata={"description": "LON,LAT: nearest first, with distance_km", "example": "117.2272,31.8206"}
+    )
+    coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
+    service = fields.String(metadata={"description": "Only stations offering this service code"})
+    county = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "County code"})
+    city = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "City code, e.g. 340100"})
+    include_inactive = fields.Boolean(load_default=False)
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
+    cursor = fields.String()
+
+    @post_load
+    def split_near(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "near" in data:
+            parts = data["near"].split(",")
+            try:
+                lon, lat = (float(p) for p in parts)
+            except ValueError:
+                raise ValidationError("Use LON,LAT in decimal degrees.", "near") from None
+            if not all(math.isfinite(v) for v in (lon, lat)):
+                raise ValidationError("Use finite numbers.", "near")
+            data["near"] = (lon, lat)
+        return data
+
+
+class ImportQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "Only check; false writes all or nothing"})
+
+
+class RowErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "CSV line number (header = 1) or GeoJSON feature number from 1"})
+    field = fields.String()
+    message = fields.String()
+
+
+class ImportReportSchema(Schema):
+    dry_run = fields.Boolean()
+    total = fields.Integer(metadata={"description": "Rows or features read"})
+    to_create = fields.Integer()
+    to_update = fields.Integer()
+    written = fields.Boolean()
+    errors = fields.List(fields.Nested(RowErrorSchema))

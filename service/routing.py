@@ -1,0 +1,539 @@
+"""Which station handles a request: a pure decision over an in-process index of stations.
+
+The rules (DESIGN.md section 4), first match wins:
+
+1. a division code that a candidate station holds -> that station (``division``);
+2. a point inside a candidate's own jurisdiction polygon -> that station (``jurisdiction``);
+3. a point inside a county polygon -> the nearest candidate of that county (``county``),
+   because territorial responsibility (属地管理) beats a closer station across the line;
+4. the nearest candidate within ``max_km`` (``nearest``);
+5. otherwise ``unrouted``, queued for the supervisor of the county holding the point.
+
+Candidates are active stations offering the capability and not excluded. In steps 3 and 4
+a station at capacity is passed over while another candidate remains; equal distances go
+to the lower station code.
+
+The index is built from MongoDB and kept per process; a version counter in MongoDB, bumped
+on every station write, tells each process to rebuild within about a second. Nearest
+searches use a fixed lat/lon grid (stations sorted by cell, one slice per grid row) and a
+vectorised haversine, so a decision touches the few hundred stations around the point,
+never all of them and never a database geo query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
+from service.context import Context
+from service.errors import NotFoundError, ValidationFailedError
+from service.geo import EARTH_RADIUS_KM, Point
+
+CELL_DEG = 0.2
+TOP_CANDIDATES = 5
+MAX_CANDIDATE_SEARCH_KM = 1000.0
+REFRESH_SECONDS = 1.0
+METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
+_DIVISION = re.compile(r"^\d{9}(\d{3})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedStation:
+    """What routing needs to know about one active station."""
+
+    id: str
+    code: str
+    name: str
+    county_code: str
+    county_name: str
+    lon: float
+    lat: float
+    capabilities: frozenset[str]
+    capacity: int | None = None
+    open_cases: int = 0
+    jurisdiction: dict[str, Any] | None = None
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.capacity is not None and self.open_cases >= self.capacity
+
+
+@dataclass(frozen=True, slots=True)
+class CountyArea:
+    """A county-level jurisdiction polygon."""
+
+    code: str
+    name: str
+    geometry: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    station_id: str
+    station_code: str
+    station_name: str
+    distance_km: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "station_id": self.station_id,
+            "station_code": self.station_code,
+            "station_name": self.station_name,
+            "distance_km": None if self.distance_km is None else round(self.distance_km, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """Where a request goes and why; stored on the case as ``to_dict()``."""
+
+    method: str
+    station_id: str | None
+    station_code: str | None
+    station_name: str | None
+    county_code: str | None
+    distance_km: float | None
+    candidates: tuple[Candidate, ...]
+    reason: str
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def routed(self) -> bool:
+        return self.method != "unrouted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "station_id": self.station_id,
+            "station_code": self.station_code,
+            "station_name": self.station_name,
+            "county_code": self.county_code,
+            "distance_km": None if self.distance_km is None else round(self.distance_km, 3),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "reason": self.reason,
+            "excluded": list(self.excluded),
+        }
+
+
+def normalize_division_code(value: str) -> str:
+    """A township code as 9 digits (12-digit codes lose their village part), or 422."""
+    text = str(value).strip()
+    if not _DIVISION.match(text):
+        raise ValidationFailedError(
+            "invalid_division_code",
+            "A division code is 9 digits (township) or 12 digits (township + 000).",
+            {"division_code": ["Must be 9 or 12 digits."]},
+        )
+    return text[:9]
+
+
+def haversine_many(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Great-circle distances in km from one point to many (vectorised)."""
+    p1 = math.radians(lat)
+    p2 = np.radians(lats)
+    dp = p2 - p1
+    dl = np.radians(lons - lon)
+    h = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+
+
+class StationIndex:
+    """Active stations and county polygons, arranged for fast routing decisions."""
+
+    def __init__(
+        self, stations: Sequence[IndexedStation], counties: Sequence[CountyArea] = (), *, version: int = 0
+    ) -> None:
+        self.version = version
+        self.stations: tuple[IndexedStation, ...] = tuple(stations)
+        n = len(self.stations)
+        self.by_id = {s.id: i for i, s in enumerate(self.stations)}
+        self.by_code: dict[str, list[int]] = {}
+        by_county: dict[str, list[int]] = {}
+        for i, s in enumerate(self.stations):
+            self.by_code.setdefault(s.code, []).append(i)
+            by_county.setdefault(s.county_code, []).append(i)
+        self.by_county = {k: np.asarray(v, dtype=np.int64) for k, v in by_county.items()}
+        self.lons = np.fromiter((s.lon for s in self.stations), dtype=np.float64, count=n)
+        self.lats = np.fromiter((s.lat for s in self.stations), dtype=np.float64, count=n)
+        order = sorted(range(n), key=lambda i: self.stations[i].code)
+        self.code_rank = np.empty(n, dtype=np.int64)
+        self.code_rank[order] = np.arange(n)
+        self.at_capacity = np.fromiter((s.at_capacity for s in self.stations), dtype=bool, count=n)
+        self.capped = {i: s.capacity for i, s in enumerate(self.stations) if s.capacity is not None}
+        capabilities = sorted({c for s in self.stations for c in s.capabilities})
+        if len(capabilities) > 63:
+            raise ValueError("at most 63 distinct capabilities are supported")
+        self.capability_bit = {c: 1 << k for k, c in enumerate(capabilities)}
+        self.capability_mask = np.fromiter(
+            (sum(self.capability_bit[c] for c in s.capabilities) for s in self.stations), dtype=np.int64, count=n
+        )
+        # The grid: stations sorted by cell id, so each grid row's cells form one slice.
+        self.n_cols = round(360 / CELL_DEG)
+        rows = np.clip(((self.lats + 90) // CELL_DEG).astype(np.int64), 0, int(180 / CELL_DEG) - 1)
+        cols = np.clip(((self.lons + 180) // CELL_DEG).astype(np.int64), 0, self.n_cols - 1)
+        cell = rows * self.n_cols + cols
+        self.grid_order = np.argsort(cell, kind="stable")
+        self.grid_cells = cell[self.grid_order]
+        # Station jurisdictions and counties, with prepared geometries for point-in-polygon.
+        own = [(i, shape(s.jurisdiction)) for i, s in enumerate(self.stations) if s.jurisdiction]
+        self.jurisdiction_station = np.asarray([i for i, _ in own], dtype=np.int64)
+        self.jurisdiction_geoms = np.asarray([g for _, g in own], dtype=object)
+        shapely.prepare(self.jurisdiction_geoms)
+        self.jurisdiction_tree = shapely.STRtree(self.jurisdiction_geoms)
+        self.counties = tuple(counties)
+        self.county_names = {c.code: c.name for c in self.counties}
+        self.county_geoms = np.asarray([shape(c.geometry) for c in self.counties], dtype=object)
+        shapely.prepare(self.county_geoms)
+        self.county_tree = shapely.STRtree(self.county_geoms)
+        self.known_counties = set(self.county_names) | set(self.by_county)
+
+    def update_loads(self, open_cases: dict[str, int]) -> None:
+        """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
+        full = self.at_capacity.copy()
+        for i, capacity in self.capped.items():
+            full[i] = open_cases.get(self.stations[i].id, 0) >= capacity
+        self.at_capacity = full
+
+    def __len__(self) -> int:
+        return len(self.stations)
+
+    # ---------------------------------------------------------------- lookups
+
+    def candidate_mask(self, capability: str, exclude: Iterable[str]) -> np.ndarray:
+        """Stations offering ``capability`` and not excluded."""
+        bit = self.capability_bit.get(capability, 0)
+        mask = (self.capability_mask & bit) != 0
+        for station_id in exclude:
+            i = self.by_id.get(station_id)
+            if i is not None:
+                mask[i] = False
+        return mask
+
+    def county_at(self, point: Point) -> str | None:
+        """The code of the county polygon holding the point (lowest code on a shared border)."""
+        if not len(self.county_geoms):
+            return None
+        pt = shapely.Point(point.lon, point.lat)
+        hits = self.county_tree.query(pt)
+        inside = [self.counties[i].code for i in hits if self.county_geoms[i].intersects(pt)]
+        return min(inside) if inside else None
+
+    def jurisdictions_at(self, point: Point) -> np.ndarray:
+        """Station positions whose own jurisdiction polygon holds the point."""
+        if not len(self.jurisdiction_geoms):
+            return np.empty(0, dtype=np.int64)
+        pt = shapely.Point(point.lon, point.lat)
+        hits = self.jurisdiction_tree.query(pt)
+        inside = [self.jurisdiction_station[i] for i in hits if self.jurisdiction_geoms[i].intersects(pt)]
+        return np.asarray(inside, dtype=np.int64)
+
+    def within(self, point: Point, radius_km: float) -> np.ndarray:
+        """Positions of stations in the grid cells covering a circle (a superset of the circle)."""
+        if not len(self.stations):
+            return np.empty(0, dtype=np.int64)
+        dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+        lat0, lat1 = max(-90.0, point.lat - dlat), min(90.0, point.lat + dlat)
+        widest = math.cos(math.radians(max(abs(lat0), abs(lat1))))
+        if widest < 1e-6 or radius_km / (EARTH_RADIUS_KM * widest) >= math.pi:
+            c0, c1 = 0, self.n_cols - 1
+        else:
+            dlon = math.degrees(radius_km / (EARTH_RADIUS_KM * widest))
+            if point.lon - dlon < -180 or point.lon + dlon > 180:
+                c0, c1 = 0, self.n_cols - 1
+            else:
+                c0 = int((point.lon - dlon + 180) // CELL_DEG)
+                c1 = min(self.n_cols - 1, int((point.lon + dlon + 180) // CELL_DEG))
+        r0 = int((lat0 + 90) // CELL_DEG)
+        r1 = min(int(180 / CELL_DEG) - 1, int((lat1 + 90) // CELL_DEG))
+        rows = np.arange(r0, r1 + 1, dtype=np.int64)
+        starts = np.searchsorted(self.grid_cells, rows * self.n_cols + c0, side="left")
+        ends = np.searchsorted(self.grid_cells, rows * self.n_cols + c1, side="right")
+        parts = [self.grid_order[s:e] for s, e in zip(starts, ends, strict=True) if e > s]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def ordered(self, idx: np.ndarray, point: Point | None) -> tuple[np.ndarray, np.ndarray]:
+        """``idx`` sorted by distance from the point, then station code; with the distances."""
+        if point is None:
+            dist = np.full(len(idx), np.nan)
+            order = np.argsort(self.code_rank[idx], kind="stable")
+        else:
+            dist = haversine_many(point.lon, point.lat, self.lons[idx], self.lats[idx])
+            order = np.lexsort((self.code_rank[idx], dist))
+        return idx[order], dist[order]
+
+    def nearest(self, point: Point, mask: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates within ``radius_km``, nearest first (ties by code), with distances."""
+        idx = self.within(point, radius_km)
+        idx = idx[mask[idx]]
+        idx, dist = self.ordered(idx, point)
+        keep = dist <= radius_km
+        return idx[keep], dist[keep]
+
+    def top_candidates(
+        self,
+        point: Point | None,
+        mask: np.ndarray,
+        county: str | None,
+        near: tuple[np.ndarray, np.ndarray, float] | None = None,
+    ) -> list[Candidate]:
+        """The nearest few candidates (or, without a point, the county's first by code).
+
+        ``near`` is an already computed ``nearest()`` answer and its radius, reused when it holds enough.
+        """
+        if point is None:
+            idx = self.by_county.get(county or "", np.empty(0, dtype=np.int64))
+            idx, dist = self.ordered(idx[mask[idx]], None)
+        elif near is not None and len(near[0]) >= TOP_CANDIDATES:
+            idx, dist = near[0], near[1]
+        else:
+            radius = near[2] * 2 if near is not None else 50.0
+            while True:
+                idx, dist = self.nearest(point, mask, radius)
+                if len(idx) >= TOP_CANDIDATES or radius >= MAX_CANDIDATE_SEARCH_KM:
+                    break
+                radius *= 2
+        return [self.candidate(int(i), d) for i, d in zip(idx[:TOP_CANDIDATES], dist[:TOP_CANDIDATES], strict=True)]
+
+    def candidate(self, i: int, distance: float | None) -> Candidate:
+        s = self.stations[i]
+        d = None if distance is None or math.isnan(distance) else float(distance)
+        return Candidate(s.id, s.code, s.name, d)
+
+
+def _pick(index: StationIndex, idx: np.ndarray, dist: np.ndarray) -> tuple[int, float, int] | None:
+    """The first ordered candidate with room, else the first; with how many full ones were skipped."""
+    if not len(idx):
+        return None
+    room = ~index.at_capacity[idx]
+    k = int(np.argmax(room)) if room.any() else 0
+    return int(idx[k]), float(dist[k]), k
+
+
+def _km(d: float | None) -> str:
+    return "" if d is None or math.isnan(d) else f"{d:.1f}"
+
+
+def _decision(
+    index: StationIndex,
+    method: str,
+    chosen: tuple[int, float, int] | None,
+    candidates: list[Candidate],
+    exclude: frozenset[str],
+    county: str | None,
+    max_km: float,
+) -> RoutingDecision:
+    excluded = tuple(sorted(exclude))
+    if chosen is None:
+        county_name = index.county_names.get(county or "", "")
+        where = f"{county_name}民政部门" if county_name else "民政部门"
+        where_en = f"the {county_name} supervisor" if county_name else "a supervisor"
+        reason = (
+            f"{max_km:g} 公里内无提供该服务的社工站，转{where}人工派单 "
+            f"(unrouted: no station offers this service within {max_km:g} km; queued for {where_en})"
+        )
+        return RoutingDecision("unrouted", None, None, None, county, None, tuple(candidates), reason, excluded)
+    i, dist, skipped = chosen
+    s = index.stations[i]
+    d = None if math.isnan(dist) else dist
+    km = _km(d)
+    at = f"，距 {km} 公里" if km else ""
+    at_en = f", {km} km" if km else ""
+    full = f"；跳过满负荷站点 {skipped} 个" if skipped else ""
+    full_en = f"; {skipped} full station(s) passed over" if skipped else ""
+    head = {
+        "division": (f"按行政区划代码派单：{s.county_name} {s.name}", f"division: station of township {s.code}"),
+        "jurisdiction": (f"按社工站服务辖区派单：{s.county_name} {s.name}", "jurisdiction: inside the station's area"),
+        "county": (f"按所在县区就近派单：{s.county_name} {s.name}", f"county: nearest station in {s.county_name}"),
+        "nearest": (f"按距离就近派单：{s.county_name} {s.name}", f"nearest station within {max_km:g} km"),
+    }[method]
+    reason = f"{head[0]}{at}{full} ({head[1]}{at_en}{full_en})"
+    return RoutingDecision(method, s.id, s.code, s.name, s.county_code, d, tuple(candidates), reason, excluded)
+
+
+def decide(
+    index: StationIndex,
+    *,
+    capability: str,
+    point: Point | None = None,
+    division_code: str | None = None,
+    exclude: frozenset[str] = frozenset(),
+    max_km: float = 50.0,
+) -> RoutingDecision:
+    """The routing decision for a request; pure (no I/O), deterministic."""
+    if point is None and division_code is None:
+        raise ValidationFailedError(
+            "location_required",
+            "Give a location or a township division code.",
+            {"location": ["A location or a division code is required."]},
+        )
+    exclude = frozenset(exclude)
+    mask = index.candidate_mask(capability, exclude)
+    division = normalize_division_code(division_code) if division_code is not None else None
+    if division is not None and division not in index.by_code and division[:6] not in index.known_counties:
+        raise ValidationFailedError(
+            "invalid_division_code",
+            f"No township or county is known for division code {division_code}.",
+            {"division_code": ["Unknown division code."]},
+        )
+    county: str | None = None
+    given_point = point
+    if point is None and division is not None:
+        # Without a location, the township's own station stands in for the point.
+        holders = index.by_code.get(division, [])
+        if holders:
+            s = index.stations[holders[0]]
+            point = Point(s.lon, s.lat)
+        county = division[:6]
+    elif point is not None:
+        county = index.county_at(point) or (division[:6] if division else None)
+    near = (*index.nearest(point, mask, max_km), max_km) if point is not None else None
+    candidates = index.top_candidates(point, mask, county, near)
+
+    # 1. the township's own station
+    if division is not None:
+        held = [i for i in index.by_code.get(division, []) if mask[i]]
+        if held:
+            i = min(held, key=lambda k: index.code_rank[k])
+            d = (
+                float("nan")
+                if given_point is None
+                else float(haversine_many(given_point.lon, given_point.lat, index.lons[[i]], index.lats[[i]])[0])
+            )
+            return _decision(index, "division", (i, d, 0), candidates, exclude, county, max_km)
+    # 2. a station whose own jurisdiction holds the point (no capacity rule: it is theirs)
+    if point is not None:
+        inside = index.jurisdictions_at(point)
+        inside = inside[mask[inside]] if len(inside) else inside
+        if len(inside):
+            idx, dist = index.ordered(inside, point)
+            return _decision(
+                index, "jurisdiction", (int(idx[0]), float(dist[0]), 0), candidates, exclude, county, max_km
+            )
+    # 3. the county holding the point (or named by the division code)
+    if county is not None:
+        members = index.by_county.get(county, np.empty(0, dtype=np.int64))
+        members = members[mask[members]]
+        if len(members):
+            idx, dist = index.ordered(members, point)
+            return _decision(index, "county", _pick(index, idx, dist), candidates, exclude, county, max_km)
+    # 4. the nearest within reach
+    if near is not None:
+        chosen = _pick(index, near[0], near[1])
+        if chosen is not None:
+            return _decision(index, "nearest", chosen, candidates, exclude, county, max_km)
+    return _decision(index, "unrouted", None, candidates, exclude, county, max_km)
+
+
+# ---------------------------------------------------------------- the per-process index
+
+
+@dataclass
+class IndexHolder:
+    """The current index of one process and when its version was last checked."""
+
+    index: StationIndex | None = None
+    checked_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+EXTRAS_KEY = "stations_index"
+
+
+async def load_index(*, ctx: Context) -> StationIndex:
+    """Build a fresh index from the stations and counties in MongoDB."""
+    from service.storage.stations import CountiesRepository, StationsRepository, read_stations_version
+
+    version = await read_stations_version(ctx.db)
+    stations = await StationsRepository(ctx.db).list_for_index()
+    counties = await CountiesRepository(ctx.db).list_all()
+    return await asyncio.to_thread(StationIndex, stations, counties, version=version)
+
+
+async def current_index(*, ctx: Context) -> StationIndex:
+    """This process's index, rebuilt when another write bumped the stations version."""
+    from service.storage.stations import StationsRepository, read_stations_version
+
+    holder: IndexHolder = ctx.extras.setdefault(EXTRAS_KEY, IndexHolder())
+    now = time.monotonic()
+    if holder.index is not None and now - holder.checked_at < REFRESH_SECONDS:
+        return holder.index
+    async with holder.lock:
+        if holder.index is not None and time.monotonic() - holder.checked_at < REFRESH_SECONDS:
+            return holder.index
+        version = await read_stations_version(ctx.db)
+        if holder.index is None or holder.index.version != version:
+            holder.index = await load_index(ctx=ctx)
+        elif holder.index.capped:
+            # Open-case counts change with every case; they are re-read here, cheaply, instead
+            # of rebuilding the whole index on each change.
+            holder.index.update_loads(await StationsRepository(ctx.db).loads())
+        holder.checked_at = time.monotonic()
+        return holder.index
+
+
+def invalidate_index(*, ctx: Context) -> None:
+    """Make this process re-check the version on its next use (after its own writes)."""
+    holder = ctx.extras.get(EXTRAS_KEY)
+    if isinstance(holder, IndexHolder):
+        holder.checked_at = 0.0
+
+
+async def route_request(
+    *,
+    ctx: Context,
+    service_code: str | None = None,
+    capability: str | None = None,
+    location: dict[str, Any] | Point | None = None,
+    division_code: str | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> RoutingDecision:
+    """Route a request for a service (or a capability) at a location and/or division code.
+
+    ``location`` is a WGS-84 :class:`Point` or ``{lon, lat, coord_system}``.
+    """
+    from service.catalog import get_service
+    from service.geo import to_wgs84
+
+    if capability is None:
+        if service_code is None:
+            raise ValidationFailedError(
+                "service_required", "Name a service.", {"service_code": ["A service code is required."]}
+            )
+        try:
+            service = await get_service(ctx=ctx, code=service_code)
+        except NotFoundError:
+            raise ValidationFailedError(
+                "unknown_service",
+                f"There is no service with code {service_code!r}.",
+                {"service_code": ["Unknown service code."]},
+            ) from None
+        if service.retired:
+            raise ValidationFailedError(
+                "service_retired",
+                f"Service {service_code!r} is no longer offered.",
+                {"service_code": ["This service is retired."]},
+            )
+        capability = service.capability
+    point: Point | None
+    if location is None or isinstance(location, Point):
+        point = location
+    else:
+        point = to_wgs84(location.get("lon"), location.get("lat"), location.get("coord_system") or "wgs84")  # type: ignore[arg-type]
+    index = await current_index(ctx=ctx)
+    return decide(
+        index,
+        capability=capability,
+        point=point,
+        division_code=division_code,
+        exclude=frozenset(exclude),
+        max_km=ctx.settings.routing_max_km,
+    )

@@ -1,0 +1,131 @@
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import shapely
+from shapely.geometry import shape
+
+from run import create_app
+from service.catalog import seed_catalog
+from tests.helpers import token_for
+
+SHEXIAN = (118.43, 29.86)
+DATA = Path(__file__).resolve().parents[2] / "data" / "anhui_counties.geojson"
+
+
+def county_holding(lon, lat):
+    features = json.loads(DATA.read_text(encoding="utf-8"))["features"]
+    pt = shapely.Point(lon, lat)
+    return [f["properties"]["name"] for f in features if shape(f["geometry"]).contains(pt)]
+
+
+def preview_body(lon, lat, **kw):
+    return {"service_code": "elderly_home_visit", "location": {"lon": lon, "lat": lat}, **kw}
+
+
+async def test_preview_for_a_point_in_shexian_names_a_shexian_station(seeded_client, seeded_settings):
+    assert county_holding(*SHEXIAN) == ["歙县"]
+    r = await seeded_client.post(
+        "/api/v1/routing/preview", json=preview_body(*SHEXIAN), headers=token_for(seeded_settings, "worker")
+    )
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["method"] == "county" and body["county_code"] == "341021"
+    assert body["station_code"].startswith("341021") and body["station_name"].endswith("社工站")
+    assert body["reason"].startswith("按所在县区就近派单：歙县") and "county" in body["reason"]
+    assert 1 <= len(body["candidates"]) <= 5 and body["distance_km"] >= 0
+
+
+async def test_preview_by_twelve_digit_division_code(seeded_client, seeded_settings):
+    r = await seeded_client.post(
+        "/api/v1/routing/preview",
+        json={"service_code": "elderly_home_visit", "division_code": "341021103000"},
+        headers=token_for(seeded_settings, "supervisor"),
+    )
+    body = await r.json()
+    assert r.status == 200 and (body["method"], body["station_code"]) == ("division", "341021103")
+
+
+async def test_preview_with_gcj02_location_in_hefei(seeded_client, seeded_settings):
+    r = await seeded_client.post(
+        "/api/v1/routing/preview",
+        json=preview_body(
+            117.232682, 31.818601, **{"location": {"lon": 117.232682, "lat": 31.818601, "coord_system": "gcj02"}}
+        ),
+        headers=token_for(seeded_settings, "admin"),
+    )
+    body = await r.json()
+    assert r.status == 200 and body["station_code"].startswith("3401")
+
+
+async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_settings):
+    worker = token_for(seeded_settings, "worker")
+    cases = [
+        ({"service_code": "no_such_service", "location": {"lon": 117.2, "lat": 31.8}}, "unknown_service"),
+        ({"service_code": "elderly_home_visit", "division_code": "3410"}, "invalid_division_code"),
+        ({"service_code": "elderly_home_visit", "division_code": "469999001"}, "invalid_division_code"),
+        ({"service_code": "elderly_home_visit", "location": {"lon": 200, "lat": 31.8}}, "invalid_coordinates"),
+        ({"service_code": "elderly_home_visit"}, "location_required"),
+    ]
+    for body, code in cases:
+        r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=worker)
+        problem = await r.json()
+        assert (r.status, problem["code"]) == (422, code), body
+
+
+async def test_preview_access_follows_roles_and_scopes(seeded_client, seeded_settings):
+    body = preview_body(*SHEXIAN)
+    r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=token_for(seeded_settings, "resident"))
+    assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
+    no_scope = token_for(seeded_settings, "client", scopes=("stations:read",))
+    r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=no_scope)
+    assert r.status == 403 and (await r.json())["code"] == "insufficient_scope"
+    with_scope = token_for(seeded_settings, "client", scopes=("cases:read",))
+    r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=with_scope)
+    assert r.status == 200
+
+
+async def _wait_for(client, headers, body, predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        decision = await (await client.post("/api/v1/routing/preview", json=body, headers=headers)).json()
+        if predicate(decision):
+            return time.monotonic()
+        assert time.monotonic() < deadline, f"another process did not see the change: {decision}"
+        await asyncio.sleep(0.2)
+
+
+async def test_station_changes_reach_another_app_instance_within_five_seconds(aiohttp_client, settings):
+    one = await aiohttp_client(create_app(settings))
+    two = await aiohttp_client(create_app(settings))
+    from handlers.keys import CTX
+
+    await seed_catalog(one.app[CTX])
+    admin = token_for(settings, "admin")
+    body = preview_body(121.47, 31.23)  # Shanghai: no station yet
+    first = await (await two.post("/api/v1/routing/preview", json=body, headers=admin)).json()
+    assert first["method"] == "unrouted"
+
+    created = await one.post(
+        "/api/v1/stations",
+        json={
+            "code": "310101002",
+            "name": "南京东路街道社工站",
+            "county_name": "黄浦区",
+            "city_name": "上海市",
+            "location": {"type": "Point", "coordinates": [121.48, 31.24]},
+        },
+        headers=admin,
+    )
+    assert created.status == 201
+    station = await created.json()
+    start = time.monotonic()
+    seen = await _wait_for(two, admin, body, lambda d: d["station_id"] == station["id"])
+    assert seen - start < 5
+
+    r = await one.delete(f"/api/v1/stations/{station['id']}", headers=admin)
+    assert r.status == 200
+    start = time.monotonic()
+    seen = await _wait_for(two, admin, body, lambda d: d["method"] == "unrouted")
+    assert seen - start < 5

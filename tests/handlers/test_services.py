@@ -1,0 +1,125 @@
+from tests.helpers import token_for
+
+NEW_SERVICE = {
+    "code": "library_delivery",
+    "scenario": "community",
+    "name_zh": "送书上门",
+    "name_en": "Library home delivery",
+    "description_zh": "为行动不便的居民送书上门。",
+    "description_en": "Books delivered to residents who cannot get out.",
+    "fields": [
+        {"code": "address", "type": "string", "label_zh": "地址", "label_en": "Address", "required": True},
+        {
+            "code": "genre",
+            "type": "single_choice",
+            "label_zh": "类别",
+            "label_en": "Genre",
+            "choices": [{"code": "novel", "label_zh": "小说", "label_en": "novels"}],
+        },
+    ],
+    "capability": "community",
+    "booking": True,
+    "sign_within_hours": 8,
+    "resolve_within_days": 5,
+}
+
+
+async def seed_catalog(client):
+    from handlers.keys import CTX
+    from service.catalog import seed_catalog as seed
+
+    await seed(client.app[CTX])
+
+
+async def test_catalogue_lists_seven_scenarios_and_at_least_twenty_services(seeded_client):
+    r = await seeded_client.get("/api/v1/scenarios")
+    assert r.status == 200
+    scenarios = (await r.json())["items"]
+    assert [s["code"] for s in scenarios] == [
+        "elderly",
+        "children",
+        "community",
+        "social_aid",
+        "social_org",
+        "social_work",
+        "funeral",
+    ]
+    r = await seeded_client.get("/api/v1/services")
+    services = (await r.json())["items"]
+    assert len(services) >= 20
+    assert {s["scenario"] for s in services} == {s["code"] for s in scenarios}
+
+
+async def test_services_filter_by_scenario(seeded_client):
+    r = await seeded_client.get("/api/v1/services", params={"scenario": "funeral"})
+    items = (await r.json())["items"]
+    assert items and all(s["scenario"] == "funeral" for s in items)
+    r = await seeded_client.get("/api/v1/services", params={"scenario": "space"})
+    assert r.status == 422 and (await r.json())["code"] == "validation_failed"
+
+
+async def test_service_detail_has_typed_fields(seeded_client):
+    r = await seeded_client.get("/api/v1/services/elderly_age_allowance")
+    body = await r.json()
+    assert r.status == 200
+    assert body["name_zh"] == "高龄津贴申领" and body["version"] == 1 and body["active"] is True
+    assert {f["code"]: f["type"] for f in body["fields"]}["id_card"] == "id_card"
+
+
+async def test_unknown_service_is_404(seeded_client):
+    r = await seeded_client.get("/api/v1/services/no_such_service")
+    assert r.status == 404 and (await r.json())["code"] == "service_not_found"
+
+
+async def test_admin_change_makes_a_new_version_and_keeps_the_old(client, settings):
+    await seed_catalog(client)
+    admin = token_for(settings, "admin")
+    r = await client.patch(
+        "/api/v1/services/elderly_home_visit", json={"sign_within_hours": 4, "expected_version": 1}, headers=admin
+    )
+    assert r.status == 200, await r.text()
+    assert (await r.json())["version"] == 2
+    current = await (await client.get("/api/v1/services/elderly_home_visit")).json()
+    old = await (await client.get("/api/v1/services/elderly_home_visit", params={"version": "1"})).json()
+    assert (current["version"], current["sign_within_hours"]) == (2, 4)
+    assert (old["version"], old["sign_within_hours"]) == (1, 8)
+    listed = await (await client.get("/api/v1/services", params={"scenario": "elderly"})).json()
+    assert [s["version"] for s in listed["items"] if s["code"] == "elderly_home_visit"] == [2]
+    stale = await client.patch(
+        "/api/v1/services/elderly_home_visit", json={"urgent": True, "expected_version": 1}, headers=admin
+    )
+    assert stale.status == 409 and (await stale.json())["code"] == "service_version_conflict"
+
+
+async def test_admin_creates_and_retires_a_service(client, settings):
+    admin = token_for(settings, "admin")
+    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
+    assert r.status == 201, await r.text()
+    again = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
+    assert again.status == 409 and (await again.json())["code"] == "service_exists"
+    r = await client.post("/api/v1/services/library_delivery/retire", headers=admin)
+    assert r.status == 200 and (await r.json())["active"] is False
+    listed = await (await client.get("/api/v1/services")).json()
+    assert "library_delivery" not in [s["code"] for s in listed["items"]]
+    preview = await client.post(
+        "/api/v1/routing/preview",
+        json={"service_code": "library_delivery", "location": {"lon": 117.2, "lat": 31.8}},
+        headers=admin,
+    )
+    assert preview.status == 422 and (await preview.json())["code"] == "service_retired"
+
+
+async def test_only_admins_change_the_catalogue(client, settings):
+    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=token_for(settings, "worker"))
+    assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
+    r = await client.post("/api/v1/services", json=NEW_SERVICE)
+    assert r.status == 401
+
+
+async def test_invalid_service_definition_is_refused_and_nothing_stored(client, settings):
+    admin = token_for(settings, "admin")
+    bad = {**NEW_SERVICE, "fields": [{"code": "x", "type": "single_choice", "label_zh": "x", "label_en": "x"}]}
+    r = await client.post("/api/v1/services", json=bad, headers=admin)
+    assert r.status == 422
+    r = await client.get("/api/v1/services/library_delivery")
+    assert r.status == 404

@@ -1,0 +1,137 @@
+import dataclasses
+
+import pytest
+
+from service.catalog import (
+    SCENARIO_CODES,
+    Choice,
+    FormField,
+    ServiceType,
+    check_definition,
+    validate_answers,
+)
+from service.catalog_seed import SEED_SERVICES
+from service.errors import ValidationFailedError
+
+ALLOWANCE = next(s for s in SEED_SERVICES if s.code == "elderly_age_allowance")
+
+FORM = ServiceType(
+    code="sample",
+    version=1,
+    scenario="community",
+    name_zh="样例",
+    name_en="Sample",
+    description_zh="",
+    description_en="",
+    capability="community",
+    fields=(
+        FormField("title", "string", "标题", "Title", required=True, max_length=10),
+        FormField("notes", "text", "备注", "Notes"),
+        FormField("people", "number", "人数", "People", min=1, max=5),
+        FormField("day", "date", "日期", "Day"),
+        FormField("at", "datetime", "时间", "At"),
+        FormField(
+            "size", "single_choice", "大小", "Size", choices=(Choice("s", "小", "small"), Choice("l", "大", "large"))
+        ),
+        FormField("items", "multi_choice", "项目", "Items", choices=(Choice("a", "甲", "A"), Choice("b", "乙", "B"))),
+        FormField("phone", "phone", "电话", "Phone"),
+        FormField("id_card", "id_card", "身份证号", "ID card"),
+    ),
+)
+
+
+def errors_of(answers):
+    with pytest.raises(ValidationFailedError) as info:
+        validate_answers(FORM, answers)
+    assert info.value.code == "invalid_answers"
+    return info.value.errors
+
+
+def test_seed_catalogue_covers_seven_scenarios_with_at_least_twenty_valid_services():
+    for service in SEED_SERVICES:
+        check_definition(service)
+    assert len({s.code for s in SEED_SERVICES}) == len(SEED_SERVICES) >= 20
+    assert {s.scenario for s in SEED_SERVICES} == set(SCENARIO_CODES)
+
+
+def test_child_protection_report_is_confidential_anonymous_and_urgent():
+    report = next(s for s in SEED_SERVICES if s.code == "child_protection_report")
+    assert report.confidential and report.allows_anonymous and report.urgent
+    emergency = next(s for s in SEED_SERVICES if s.code == "elderly_emergency")
+    assert emergency.urgent and emergency.sign_within_hours <= 2
+
+
+def test_old_age_allowance_asks_for_id_card_and_birth_date():
+    types = {f.code: f.type for f in ALLOWANCE.fields}
+    assert types["id_card"] == "id_card"
+    assert types["birth_date"] == "date"
+
+
+def test_valid_answers_come_back_normalised():
+    out = validate_answers(
+        FORM,
+        {
+            "title": "  hi ",
+            "people": 3,
+            "day": "2026-11-28",
+            "at": "2026-11-28T09:30:00",
+            "size": "l",
+            "items": ["b", "a", "b"],
+            "phone": "+86 138 0013 8000",
+            "id_card": "11010519491231002x",
+        },
+    )
+    assert out == {
+        "title": "hi",
+        "people": 3,
+        "day": "2026-11-28",
+        "at": "2026-11-28T09:30:00+08:00",
+        "size": "l",
+        "items": ["a", "b"],
+        "phone": "13800138000",
+        "id_card": "11010519491231002X",
+    }
+
+
+def test_missing_required_answer_is_refused():
+    assert errors_of({}) == {"answers.title": ["Required."]}
+
+
+def test_unknown_answer_keys_are_refused():
+    assert "answers.colour" in errors_of({"title": "x", "colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "x" * 11),
+        ("title", 5),
+        ("people", 0),
+        ("people", 6),
+        ("people", "3"),
+        ("people", True),
+        ("day", "28/11/2026"),
+        ("at", "tomorrow"),
+        ("size", "m"),
+        ("items", ["a", "z"]),
+        ("items", "a"),
+        ("phone", "12345"),
+        ("id_card", "110105194912310021"),
+    ],
+)
+def test_each_bad_answer_is_reported_under_its_field(field, value):
+    answers = {"title": "ok", field: value}
+    assert f"answers.{field}" in errors_of(answers)
+
+
+def test_every_error_is_reported_at_once():
+    errors = errors_of({"people": 9, "size": "m", "extra": 1})
+    assert set(errors) == {"answers.title", "answers.people", "answers.size", "answers.extra"}
+
+
+def test_definition_with_duplicate_fields_or_unknown_scenario_is_refused():
+    bad = dataclasses.replace(FORM, scenario="space", fields=(FORM.fields[0], FORM.fields[0]))
+    with pytest.raises(ValidationFailedError) as info:
+        check_definition(bad)
+    assert info.value.code == "invalid_service"
+    assert "scenario" in info.value.errors and "fields[1]" in info.value.errors

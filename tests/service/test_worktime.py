@@ -1,0 +1,105 @@
+"""Working-time arithmetic against the Chinese statutory calendar, Asia/Shanghai."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service import worktime
+from service.worktime import add_working_days, add_working_hours, calendar_covers, is_working_day
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
+
+
+def test_sign_for_due_skips_the_2026_national_day_holiday() -> None:
+    # Wed 30 Sep 16:00 + 8 h: 1.5 h that day, Oct 1-7 are holidays, then 3.5 h + 3 h on Thu Oct 8.
+    due = add_working_hours(local(2026, 9, 30, 16, 0), 8)
+    assert due == local(2026, 10, 8, 17, 0)
+    assert due.tzinfo == UTC
+
+
+def test_resolve_due_counts_the_make_up_saturday_after_national_day() -> None:
+    # Working days after Sep 30: Oct 8 (Thu), Oct 9 (Fri), Oct 10 (Sat, make-up workday 调休).
+    assert not is_working_day(local(2026, 10, 7, 0, 0).date())
+    assert is_working_day(local(2026, 10, 10, 0, 0).date())
+    assert add_working_days(local(2026, 9, 30, 10, 0), 1) == local(2026, 10, 8, 17, 30)
+    assert add_working_days(local(2026, 9, 30, 10, 0), 3) == local(2026, 10, 10, 17, 30)
+    assert add_working_days(local(2026, 9, 30, 10, 0), 4) == local(2026, 10, 12, 17, 30)
+
+
+def test_resolve_due_counts_the_make_up_sunday_of_january_2026() -> None:
+    assert add_working_days(local(2026, 1, 3, 10, 0), 1) == local(2026, 1, 4, 17, 30)
+
+
+def test_night_submission_starts_counting_at_next_opening() -> None:
+    assert add_working_hours(local(2026, 11, 2, 22, 0), 2) == local(2026, 11, 3, 10, 30)
+    assert add_working_hours(local(2026, 11, 3, 6, 0), 1) == local(2026, 11, 3, 9, 30)
+
+
+def test_weekend_submission_counts_from_monday() -> None:
+    assert add_working_hours(local(2026, 11, 28, 10, 0), 1) == local(2026, 11, 30, 9, 30)
+    assert add_working_days(local(2026, 11, 28, 10, 0), 1) == local(2026, 11, 30, 17, 30)
+
+
+def test_lunch_break_does_not_count() -> None:
+    assert add_working_hours(local(2026, 11, 30, 12, 30), 1) == local(2026, 11, 30, 15, 0)
+    assert add_working_hours(local(2026, 11, 30, 11, 30), 1) == local(2026, 11, 30, 14, 30)
+
+
+def test_after_close_rolls_to_next_working_day() -> None:
+    assert add_working_hours(local(2026, 11, 30, 17, 30), 0.5) == local(2026, 12, 1, 9, 0)
+    assert add_working_hours(local(2026, 11, 30, 17, 0), 0.5) == local(2026, 11, 30, 17, 30)
+
+
+def test_a_full_working_day_is_seven_hours() -> None:
+    assert worktime.working_hours_per_day() == 7
+    assert add_working_hours(local(2026, 11, 30, 8, 30), 7) == local(2026, 11, 30, 17, 30)
+
+
+def test_resolve_due_ignores_hour_of_submission_day() -> None:
+    assert add_working_days(local(2026, 11, 30, 23, 59), 2) == local(2026, 12, 2, 17, 30)
+    assert add_working_days(local(2026, 11, 30, 0, 1), 2) == local(2026, 12, 2, 17, 30)
+
+
+def test_zero_days_is_close_of_the_same_or_next_working_day() -> None:
+    assert add_working_days(local(2026, 11, 30, 9, 0), 0) == local(2026, 11, 30, 17, 30)
+    assert add_working_days(local(2026, 11, 30, 18, 0), 0) == local(2026, 12, 1, 17, 30)
+
+
+def test_utc_input_is_converted_to_shanghai_time() -> None:
+    # 01:00 UTC is 09:00 in Shanghai.
+    assert add_working_hours(datetime(2026, 11, 30, 1, 0, tzinfo=UTC), 1) == local(2026, 11, 30, 10, 0)
+
+
+def test_calendar_coverage_is_reported_per_year() -> None:
+    assert calendar_covers(2026)
+    assert not calendar_covers(2027)
+
+
+def test_uncovered_year_falls_back_to_monday_to_friday_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    worktime._warned_years.discard(2027)
+    with caplog.at_level(logging.WARNING, logger="huimin.worktime"):
+        # Fri 8 Jan 2027 + 1 working day: the weekend is skipped -> Mon 11 Jan.
+        assert add_working_days(local(2027, 1, 8, 10, 0), 1) == local(2027, 1, 11, 17, 30)
+        assert add_working_hours(local(2027, 1, 9, 10, 0), 1) == local(2027, 1, 11, 9, 30)
+    warnings = [r for r in caplog.records if "2027" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_due_time_crossing_into_an_uncovered_year() -> None:
+    # Thu 31 Dec 2026 16:00 + 8 h: 1.5 h on Dec 31, then Fri 1 Jan 2027 counts (fallback), 6.5 h.
+    assert add_working_hours(local(2026, 12, 31, 16, 0), 8) == local(2027, 1, 1, 17, 0)
+
+
+def test_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError):
+        add_working_hours(datetime(2026, 11, 30, 9, 0), 1)
+    with pytest.raises(ValueError):
+        add_working_days(local(2026, 11, 30, 9, 0), -1)
