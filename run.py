@@ -28,10 +28,12 @@ import handlers.clients
 import handlers.docs
 import handlers.health
 import handlers.open311
+import handlers.notifications
 import handlers.routing
 import handlers.services
 import handlers.staff
 import handlers.stations
+import handlers.stream
 import handlers.uploads
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -66,6 +68,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.staff.routes,
     handlers.clients.routes,
     handlers.open311.routes,
+    handlers.notifications.routes,
+    handlers.stream.routes,
 ]
 
 
@@ -106,6 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)

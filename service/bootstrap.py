@@ -57,3 +57,9 @@ async def _supervised(name: str, loop: Loop, ctx: Context) -> None:
 def start_background(*, ctx: Context) -> list[asyncio.Task[None]]:
     """Start every background loop as a task."""
     return [asyncio.create_task(_supervised(name, loop, ctx), name=name) for name, loop in BACKGROUND_LOOPS]
+
+
+from service.notify import deliveries_loop, events_loop  # noqa: E402
+
+BACKGROUND_LOOPS.append(("notify-events", events_loop))
+BACKGROUND_LOOPS.append(("notify-deliveries", deliveries_loop))
