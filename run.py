@@ -27,8 +27,8 @@ import handlers.cases
 import handlers.clients
 import handlers.docs
 import handlers.health
-import handlers.open311
 import handlers.notifications
+import handlers.open311
 import handlers.routing
 import handlers.services
 import handlers.staff
