@@ -119,9 +119,7 @@ def create_app(settings: Settings) -> web.Application:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await bootstrap.stop_background(tasks)
             await close()
 
     app.cleanup_ctx.append(context_lifecycle)
@@ -175,9 +173,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         tasks = bootstrap.start_background(ctx=ctx)
         log.info("worker running", extra={"tasks": [t.get_name() for t in tasks]})
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await bootstrap.stop_background(tasks)
         return 0
 
     return asyncio.run(_with_context(settings, work))

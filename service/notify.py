@@ -25,6 +25,7 @@ from service.errors import (
     UpstreamError,
     ValidationFailedError,
 )
+from service.loops import pause
 from service.models import Page, Principal
 from service.notify_models import (
     CHANNEL_INBOX,
@@ -587,19 +588,6 @@ async def deliver_due(*, ctx: Context) -> int:
 
     await asyncio.gather(*(person(items) for items in by_person.values()))
     return len(due)
-
-
-async def pause(seconds: float) -> None:
-    """Sleep between passes, but stop if this task was asked to stop.
-
-    A driver can swallow a cancellation that lands mid-operation (Python 3.11's timeout
-    race); the request still shows in ``Task.cancelling()``, so honour it here rather
-    than loop on and hang shutdown.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-    await asyncio.sleep(seconds)
 
 
 async def events_loop(ctx: Context) -> None:
