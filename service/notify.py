@@ -22,6 +22,7 @@ from service.context import Context
 from service.errors import (
     BadRequestError,
     PermissionDeniedError,
+    UnavailableError,
     UpstreamError,
     ValidationFailedError,
 )
@@ -53,7 +54,6 @@ from service.notify_rules import (
     recipient_of,
     wants,
 )
-from service.notify_sms import send_sms
 from service.notify_templates import (
     TEMPLATES,
     TEMPLATES_BY_KEY,
@@ -66,6 +66,7 @@ from service.notify_templates import (
     template_ids,
     template_key_for_id,
 )
+from service.sms import sms_sender
 from service.storage.notifications import NotificationsRepository, decode_cursor, new_notification_id
 from service.storage.notify_events import OutboxReader, PeopleReader, id_floor
 from service.storage.preferences import PreferencesRepository
@@ -517,8 +518,8 @@ async def _deliver_sms(
     if not phone:
         return SKIPPED, "no_phone", {}
     try:
-        await send_sms(ctx=ctx, phone=str(phone), template=str(n.payload["template"]), params=n.payload["params"])
-    except UpstreamError as exc:
+        await sms_sender(ctx).send(phone=str(phone), template=str(n.payload["template"]), params=n.payload["params"])
+    except (UpstreamError, UnavailableError) as exc:
         raise _Retry(exc.code) from None
     return SENT, None, {}
 

@@ -105,34 +105,3 @@ class FakeWeChatAPI:
         msgid = next(self._msgids)
         self.sends.append(body | {"msgid": msgid})
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
-
-
-class FakeSmsGateway:
-    """The SMS gateway contract: ``POST /send {phone, template, params}`` -> 200."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.server: TestServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def start(self) -> FakeSmsGateway:
-        app = web.Application()
-        app.router.add_post("/send", self._send)
-        self.server = TestServer(app)
-        await self.server.start_server()
-        return self
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-
-    async def _send(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if not body.get("phone") or not body.get("template"):
-            return web.json_response({"error": "phone and template are required"}, status=400)
-        self.messages.append(body)
-        return web.json_response({"status": "queued"})

@@ -16,7 +16,8 @@ from service.models import Principal
 from service.notify import deliver_due, process_events
 from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
 from service.storage.notifications import NotificationsRepository
-from tests.fakes.wechat_api import FakeSmsGateway, FakeWeChatAPI
+from tests.fakes.sms import FakeSms
+from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers_notify import (
     add_case,
     add_event,
@@ -39,8 +40,9 @@ async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
 
 
 @pytest.fixture
-async def sms_gateway() -> AsyncIterator[FakeSmsGateway]:
-    fake = await FakeSmsGateway().start()
+async def sms_gateway() -> AsyncIterator[FakeSms]:
+    fake = FakeSms()
+    await fake.start()
     yield fake
     await fake.close()
 
@@ -303,10 +305,10 @@ async def test_visit_linked_case_tells_the_resident(
 
 
 async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
-    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSmsGateway, wechat_api: FakeWeChatAPI
+    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms, wechat_api: FakeWeChatAPI
 ) -> None:
     client = await aiohttp_client(
-        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.base_url, quiet_hours="21:00-08:00"))
+        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url, quiet_hours="21:00-08:00"))
     )
     ctx = client.app[CTX]
     night = datetime(2026, 11, 28, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
@@ -331,9 +333,9 @@ async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
 
 
 async def test_urged_case_sms_to_staff_ignores_quiet_hours_when_chosen(
-    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSmsGateway
+    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms
 ) -> None:
-    client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.base_url)))
+    client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url)))
     ctx = client.app[CTX]
     ctx.clock = lambda: datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
     await add_staff(ctx.db, "h-1", role="station_head", phone="13900005678")
