@@ -27,11 +27,13 @@ import handlers.cases
 import handlers.clients
 import handlers.docs
 import handlers.health
+import handlers.notifications
 import handlers.open311
 import handlers.routing
 import handlers.services
 import handlers.staff
 import handlers.stations
+import handlers.stream
 import handlers.uploads
 import handlers.webhooks
 from config import ConfigError, Settings, load_settings
@@ -68,6 +70,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.staff.routes,
     handlers.clients.routes,
     handlers.open311.routes,
+    handlers.notifications.routes,
+    handlers.stream.routes,
     handlers.webhooks.routes,
 ]
 
@@ -110,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)
@@ -118,9 +123,7 @@ def create_app(settings: Settings) -> web.Application:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await bootstrap.stop_background(tasks)
             await close()
 
     app.cleanup_ctx.append(context_lifecycle)
@@ -174,9 +177,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         tasks = bootstrap.start_background(ctx=ctx)
         log.info("worker running", extra={"tasks": [t.get_name() for t in tasks]})
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await bootstrap.stop_background(tasks)
         return 0
 
     return asyncio.run(_with_context(settings, work))
