@@ -37,5 +37,14 @@ lint: $(STAMP_DEV)
 bench: $(STAMP_DEV)
 	$(PY) -m bench
 
+# Mixed load on loopback (about 75 s of load; LOAD_ARGS="--duration 300" for longer).
+load: $(STAMP_DEV)
+	$(PY) -m loadtest $(LOAD_ARGS)
+
+# The same load while MongoDB and Redis are stopped for 10 s each and a web process is
+# killed; ends with the ledger check and a verdict (about 150 s of load).
+chaos: $(STAMP_DEV)
+	$(PY) -m loadtest --chaos $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
