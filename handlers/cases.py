@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import Handler, endpoint
-from handlers.idempotency import idempotent_json
+from handlers.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -43,7 +43,12 @@ async def submit(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, CaseCreateSchema())
 
     async def operation() -> tuple[int, dict]:
-        case = await cases.submit_case(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        case = await cases.submit_case(
+            ctx=request.app[CTX],
+            principal=principal_of(request),
+            data=data,
+            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+        )
         return 201, CaseSchema().dump(case)
 
     return await idempotent_json(request, body=data, operation=operation)

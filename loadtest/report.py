@@ -72,7 +72,14 @@ def summarise(
     for w in windows:
         # a request belongs to the window if it overlaps it or starts within 2 s after (late errors)
         inside = [s for s in rec.samples if _in(s, w["start"], w["end"] + 2)]
-        after = [s for s in rec.samples if w["end"] + 15 <= s.t <= w["end"] + 35]
+        others = [o for o in windows if o is not w]
+        after = [
+            s
+            for s in rec.samples
+            if w["end"] + 15 <= s.t <= w["end"] + 35
+            and not s.op.endswith(".probe")
+            and not any(_in(s, o["start"] - 1, o["end"] + 2) for o in others)
+        ]
         entry = {
             **{k: round(v, 1) if isinstance(v, float) else v for k, v in w.items()},
             "requests": len(inside),
@@ -80,6 +87,10 @@ def summarise(
             "status_500": sum(1 for s in inside if s.status == 500),
             "status_503_without_retry_after": sum(1 for s in inside if s.status == 503 and not s.retry_after),
             "max_latency_ms": round(max((s.latency * 1000 for s in inside), default=0.0), 1),
+            "max_latency_ms_by_op": {
+                op: round(max(s.latency for s in inside if s.op == op) * 1000, 1)
+                for op in sorted({s.op for s in inside})
+            },
             "case_ops_5xx": sum(1 for s in inside if s.op in CASE_OPS and (s.status >= 500 or s.status == 0)),
             "case_ops_2xx": sum(1 for s in inside if s.op in CASE_OPS and 200 <= s.status < 300),
             "recovered_15_35s_after": {

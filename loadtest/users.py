@@ -165,7 +165,9 @@ async def submit(rec: Recorder, *, op: str, token_fn: Any, by: str, body: dict[s
     """POST /cases with an Idempotency-Key, retried with the same key as a careful client would."""
     sub = Submission(key=key, by=by, service_code=body["service_code"])
     rec.submissions.append(sub)
-    for attempt in range(6):
+    # A careful client: same key on every retry, Retry-After honoured, for at most ~90 s.
+    give_up = time.monotonic() + 90
+    for attempt in range(60):
         status, answer, headers = await rec.call(
             op, "POST", "/api/v1/cases", token=await token_fn(), json=body, headers={"Idempotency-Key": key}
         )
@@ -173,8 +175,8 @@ async def submit(rec: Recorder, *, op: str, token_fn: Any, by: str, body: dict[s
         if 200 <= status < 300 and isinstance(answer, dict):
             sub.case_ids.add(answer["id"])
             return str(answer["id"])
-        if status in (0, 409, 429, 502, 503) and rec.running():
-            wait = float(headers.get("Retry-After", 1)) if status in (429, 503) else 0.5 * (attempt + 1)
+        if status in (0, 409, 429, 502, 503) and time.monotonic() < give_up:
+            wait = float(headers.get("Retry-After", 2)) if status in (429, 503, 409) else min(0.5 * (attempt + 1), 5)
             await asyncio.sleep(min(wait, 5.0))
             continue
         return None

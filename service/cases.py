@@ -32,6 +32,7 @@ from service.models import Page, Principal
 from service.storage.audit import AuditRepository
 from service.storage.cases import CasesRepository
 from service.storage.events import CaseEvent, EventsRepository
+from service.storage.idempotency import record_id
 from service.storage.staff import StaffRepository
 from service.storage.transactions import in_transaction
 
@@ -240,10 +241,19 @@ def _placement(decision: routing.RoutingDecision) -> dict[str, Any]:
     }
 
 
-async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
-    """File a new case: validate against its service type, route it, number it, store it and its event."""
+async def submit_case(
+    *, ctx: Context, principal: Principal, data: dict[str, Any], idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """File a new case: validate against its service type, route it, number it, store it and its event.
+
+    With ``idempotency_key`` the case is stored with it, and a second call with the same key
+    by the same caller returns the first case instead of filing another.
+    """
     if principal.role not in ("resident", "client", "worker", "station_head", "supervisor", "admin"):
         raise PermissionDeniedError("role_not_allowed", "This role cannot submit cases.")
+    idempotency_id = record_id(principal.subject, idempotency_key) if idempotency_key else None
+    if idempotency_id and (earlier := await CasesRepository(ctx.db).find_by_idempotency(idempotency_id)):
+        return view(earlier, principal, access_of(principal, earlier), ctx.now())
     try:
         service_type = await catalog.get_service(ctx=ctx, code=data["service_code"])
     except NotFoundError:
@@ -340,6 +350,8 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
     }
     if data.get("source"):
         case["source"] = {**data["source"], "channel": data["source"].get("channel", _channel(principal))}
+    if idempotency_id:
+        case["idempotency_id"] = idempotency_id
     event = _event_doc(
         case,
         event_type="case.created",
@@ -379,7 +391,14 @@ async def submit_case(*, ctx: Context, principal: Principal, data: dict[str, Any
         await CasesRepository(ctx.db).insert(case, session=session)
         await EventsRepository(ctx.db).append(*events, session=session)
 
-    await in_transaction(ctx, write)
+    try:
+        await in_transaction(ctx, write)
+    except ConflictError:
+        # A concurrent or taken-over request with the same key stored its case first.
+        earlier = await CasesRepository(ctx.db).find_by_idempotency(idempotency_id) if idempotency_id else None
+        if earlier is None:
+            raise
+        return view(earlier, principal, access_of(principal, earlier), ctx.now())
     await _adjust_load(ctx, [(case["station_id"], +1)] if case["station_id"] else [])
     return view(case, principal, access_of(principal, case), now)
 

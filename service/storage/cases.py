@@ -29,6 +29,11 @@ declare(
     IndexModel(
         [("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}
     ),
+    # One case per (caller, Idempotency-Key), even when a process died between writing the
+    # case and recording the key's answer and a retry took the key over.
+    IndexModel(
+        [("idempotency_id", ASCENDING)], unique=True, partialFilterExpression={"idempotency_id": {"$exists": True}}
+    ),
 )
 
 
@@ -49,6 +54,10 @@ class CasesRepository:
         if doc is None:
             raise NotFoundError("case_not_found", f"No case with id {case_id!r}.")
         return doc
+
+    async def find_by_idempotency(self, idempotency_id: str) -> dict[str, Any] | None:
+        """The case created under this (caller, Idempotency-Key) id, if one exists."""
+        return await self.col.find_one({"idempotency_id": idempotency_id})
 
     async def find_by_source(self, key: str, value: str) -> dict[str, Any] | None:
         """A case created from another record (e.g. a visit), if one exists."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,8 @@ from service import catalog, stations
 from service.catalog import ServiceType
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal
+from service.storage.idempotency import COLLECTION as IDEMPOTENCY_COLLECTION
+from service.storage.idempotency import PENDING, record_id
 from tests.helpers import token_for
 
 XI_COUNTY = "341021"  # 歙县
@@ -320,6 +322,35 @@ async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: Wo
     assert await world.count("events", {"type": "case.created"}) == 1
     resp = await world.client.post("/api/v1/cases", json={**body, "address": "另一个地址"}, headers=headers)
     assert resp.status == 422 and (await resp.json())["code"] == "idempotency_key_reused"
+
+
+async def test_retry_after_a_crash_between_storing_the_case_and_its_answer_returns_the_same_case(
+    world: World,
+) -> None:
+    # The process died after the case was committed but before the key's answer was recorded:
+    # the key is still pending and its lease has run out, so a retry takes it over.
+    service = await world.service("elderly_home_visit")
+    body = {
+        "service_code": service.code,
+        "answers": answers_for(service),
+        "division_code": world.station_a.code,
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+    headers = {**world.resident, "Idempotency-Key": "crash-then-retry-1"}
+    first = await world.client.post("/api/v1/cases", json=body, headers=headers)
+    assert first.status == 201
+    db = world.client.app[CTX].db
+    changed = await db[IDEMPOTENCY_COLLECTION].update_one(
+        {"_id": record_id("res-1", "crash-then-retry-1")},
+        {"$set": {"state": PENDING, "owner": "dead-process", "lease_until": datetime.now(UTC) - timedelta(seconds=1)},
+         "$unset": {"status": "", "body": ""}},
+    )  # fmt: skip
+    assert changed.modified_count == 1
+    retry = await world.client.post("/api/v1/cases", json=body, headers=headers)
+    assert retry.status == 201
+    assert (await retry.json())["id"] == (await first.json())["id"]
+    assert await world.count("cases") == 1
+    assert await world.count("events", {"type": "case.created"}) == 1
 
 
 async def test_twenty_concurrent_accepts_give_one_winner(world: World) -> None:
