@@ -15,6 +15,9 @@ def translate_error(exc: BaseException) -> DomainError | None:
     """The domain error for a driver exception that escaped a repository, if it is one."""
     if isinstance(exc, _MONGO_DOWN):
         return UnavailableError("database_unavailable", "The database cannot be reached; please retry shortly.")
+    if isinstance(exc, mongo_errors.ExecutionTimeout):
+        # an operation or a conflicting transaction ran past its time limit: busy, not broken
+        return UnavailableError("database_busy", "The database is busy; please retry shortly.", retry_after=2)
     if isinstance(exc, _REDIS_DOWN):
         return UnavailableError("cache_unavailable", "The cache server cannot be reached; please retry shortly.")
     return None

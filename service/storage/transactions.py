@@ -25,10 +25,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import ReadPreference
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import ExecutionTimeout, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -36,6 +37,11 @@ from service.context import Context
 
 T = TypeVar("T")
 OUTER_ATTEMPTS = 3
+# pymongo retries a conflicting transaction for up to 120 s. A transaction left open by a
+# process that died holds its documents until the server's transaction lifetime runs out
+# (60 s by default), so a hot document (a case-number counter) would hold every request
+# that writes it that long. Past this bound the caller gets 503 and retries instead.
+TRANSACTION_TIMEOUT_SECONDS = 10.0
 
 
 async def in_transaction(ctx: Context, fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
@@ -43,20 +49,30 @@ async def in_transaction(ctx: Context, fn: Callable[[AsyncClientSession], Awaita
     return await run_transaction(ctx.db, fn)
 
 
-async def run_transaction(db: AsyncDatabase[Any], fn: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-    """:func:`in_transaction` for repositories that hold a database rather than a context."""
+async def run_transaction(
+    db: AsyncDatabase[Any],
+    fn: Callable[[AsyncClientSession], Awaitable[T]],
+    *,
+    timeout: float = TRANSACTION_TIMEOUT_SECONDS,
+) -> T:
+    """:func:`in_transaction` for repositories that hold a database rather than a context.
+
+    Gives up after ``timeout`` seconds of retries with ``ExecutionTimeout`` (answered 503).
+    """
     client: Any = db.client
     for attempt in range(OUTER_ATTEMPTS):
         try:
             async with client.start_session() as session:
-                return await session.with_transaction(
-                    fn,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
-                    read_preference=ReadPreference.PRIMARY,
-                )
+                with pymongo.timeout(timeout):
+                    return await session.with_transaction(
+                        fn,
+                        read_concern=ReadConcern("snapshot"),
+                        write_concern=WriteConcern("majority"),
+                        read_preference=ReadPreference.PRIMARY,
+                    )
         except PyMongoError as exc:
-            if not exc.has_error_label("TransientTransactionError") or attempt == OUTER_ATTEMPTS - 1:
+            timed_out = isinstance(exc, ExecutionTimeout)
+            if timed_out or not exc.has_error_label("TransientTransactionError") or attempt == OUTER_ATTEMPTS - 1:
                 raise
             await asyncio.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")

@@ -188,3 +188,55 @@ async def test_redis_outage_is_503_and_recovers(redis_client: Any, own_redis: Re
     await eventually(ready, RECOVERY_DEADLINE, "readiness after Redis restart")
     resp, body, _ = await timed_get(client, "/api/v1/_redis_probe")
     assert resp.status == 200 and body == {"value": None}
+
+
+async def test_cases_are_filed_and_handled_while_redis_is_down(
+    redis_client: Any, own_redis: RedisServer, settings: Settings
+) -> None:
+    # Redis holds only rate-limit windows, OTP codes, revocations (mirrored in MongoDB) and the
+    # live feed: none of it may stop a resident filing or a station handling a case.
+    from service import catalog, stations
+    from service.models import SYSTEM
+    from tests.handlers.test_cases import answers_for
+    from tests.helpers import token_for
+
+    client = redis_client
+    ctx = client.app[CTX]
+    await catalog.seed_catalog(ctx)
+    station = await stations.create_station(
+        ctx=ctx,
+        principal=SYSTEM,
+        data={
+            "code": "341021100",
+            "name": "徽城镇社工站",
+            "location": {"type": "Point", "coordinates": [118.41, 29.86]},
+            "precision": "exact",
+        },
+    )
+    service = await catalog.get_service(ctx=ctx, code="elderly_home_visit")
+    body = {
+        "service_code": service.code,
+        "answers": answers_for(service),
+        "division_code": station.code,
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+    resident = token_for(settings, "resident", subject="res-redis-down")
+    integrator = token_for(settings, "client", subject="hmc_redis_down", scopes=("cases:read", "cases:write"))
+    worker = token_for(settings, "worker", subject="w-redis-down", station_id=station.id)
+
+    await asyncio.to_thread(own_redis.stop)
+
+    filed = await client.post("/api/v1/cases", json=body, headers={**resident, "Idempotency-Key": "redis-down-1"})
+    assert filed.status == 201, await filed.text()
+    case = await filed.json()
+    again = await client.post("/api/v1/cases", json=body, headers={**resident, "Idempotency-Key": "redis-down-1"})
+    assert again.status == 201 and (await again.json())["id"] == case["id"]
+    by_client = await client.post("/api/v1/cases", json=body, headers={**integrator, "Idempotency-Key": "c-1"})
+    assert by_client.status == 201, await by_client.text()
+    for action, payload in (("accept", {}), ("resolve", {"result": "已办结 done"})):
+        resp = await client.post(f"/api/v1/cases/{case['id']}/{action}", json=payload, headers=worker)
+        assert resp.status == 200, await resp.text()
+    listed = await client.get("/api/v1/cases", headers=resident)
+    assert listed.status == 200 and [c["id"] for c in (await listed.json())["items"]] == [case["id"]]
+    otp = await client.post("/api/v1/auth/otp", json={"phone": "13912345678"})
+    assert otp.status == 503 and (await otp.json())["code"] == "otp_unavailable"

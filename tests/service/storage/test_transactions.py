@@ -1,0 +1,41 @@
+"""Transactions give up on a document held by another transaction instead of waiting minutes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import ExecutionTimeout
+
+from service.context import Context
+from service.errors import UnavailableError
+from service.storage.errors import translate_error
+from service.storage.transactions import run_transaction
+
+
+async def test_a_document_held_by_an_abandoned_transaction_is_503_within_the_bound(ctx: Context) -> None:
+    # A process that died between its write and its commit leaves the transaction open on the
+    # server; here another session plays that process and simply never commits.
+    col = ctx.db["counters"]
+    await col.insert_one({"_id": "hot", "value": 0})
+    client: Any = ctx.db.client
+    abandoned = client.start_session()
+    await abandoned.start_transaction()
+    await col.update_one({"_id": "hot"}, {"$inc": {"value": 1}}, session=abandoned)
+
+    async def bump(session: AsyncClientSession) -> None:
+        await col.update_one({"_id": "hot"}, {"$inc": {"value": 1}}, session=session)
+
+    start = time.monotonic()
+    with pytest.raises(ExecutionTimeout) as caught:
+        await run_transaction(ctx.db, bump, timeout=1.0)
+    assert time.monotonic() - start < 5.0
+    problem = translate_error(caught.value)
+    assert isinstance(problem, UnavailableError) and problem.code == "database_busy"
+
+    await abandoned.abort_transaction()
+    await abandoned.end_session()
+    await run_transaction(ctx.db, bump, timeout=1.0)
+    assert (await col.find_one({"_id": "hot"}))["value"] == 1
