@@ -28,6 +28,10 @@ from service.storage.errors import is_redis_down
 from service.storage.revoked_tokens import RevokedTokensRepository
 
 LEEWAY_SECONDS = 10
+# Redis key (under "revoked:") saying its copy of the revocations is complete. It expires, so
+# a revocation that reached only MongoDB (Redis was down at the time) counts within a minute.
+LOADED_MARKER = "_complete"
+LOADED_MARKER_SECONDS = 60
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,13 +115,33 @@ def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
 
 
 async def is_revoked(*, ctx: Context, jti: str) -> bool:
-    """True when the token id was revoked (Redis first, MongoDB when Redis is down)."""
+    """True when the token id was revoked (Redis first, MongoDB when Redis is down or lost its copy)."""
+    repo = RevokedTokensRepository(ctx.db)
     try:
-        return bool(await ctx.redis.exists(ctx.key("revoked", jti)))
+        if await ctx.redis.exists(ctx.key("revoked", jti)):
+            return True
+        if await ctx.redis.exists(ctx.key("revoked", LOADED_MARKER)):
+            return False
     except Exception as exc:
         if not is_redis_down(exc):
             raise
-    return await RevokedTokensRepository(ctx.db).is_revoked(jti)
+        return await repo.is_revoked(jti)
+    # Redis came back empty (restart without persistence, flush, fail-over to a stale
+    # replica): MongoDB decides, and Redis is refilled so the next checks are cheap again.
+    await _refill_revocations(ctx)
+    return await repo.is_revoked(jti)
+
+
+async def _refill_revocations(ctx: Context) -> None:
+    now = ctx.now()
+    try:
+        for jti, expires_at in await RevokedTokensRepository(ctx.db).unexpired(now):
+            ttl = max(1, int((expires_at - now).total_seconds()) + LEEWAY_SECONDS)
+            await ctx.redis.set(ctx.key("revoked", jti), "1", ex=ttl)
+        await ctx.redis.set(ctx.key("revoked", LOADED_MARKER), "1", ex=LOADED_MARKER_SECONDS)
+    except Exception as exc:
+        if not is_redis_down(exc):
+            raise
 
 
 async def revoke(*, ctx: Context, jti: str, expires_at: datetime) -> None:

@@ -28,3 +28,8 @@ class RevokedTokensRepository:
     async def is_revoked(self, jti: str) -> bool:
         """True if the token id was revoked."""
         return await self.col.count_documents({"_id": jti}, limit=1) > 0
+
+    async def unexpired(self, now: datetime, *, limit: int = 100_000) -> list[tuple[str, datetime]]:
+        """Token ids still revoked at ``now`` with their expiry, soonest last (bounded by ``limit``)."""
+        cursor = self.col.find({"expires_at": {"$gt": now}}).limit(limit)
+        return [(str(d["_id"]), d["expires_at"]) async for d in cursor]

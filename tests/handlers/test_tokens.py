@@ -265,3 +265,19 @@ async def test_key_pair_tokens_refuse_hs256_signed_with_the_public_key(
         client, jwt.encode(_claims(s, member.id), other_key, algorithm="RS256" if kind == "rsa" else "EdDSA")
     )
     await _assert_refused(client, _tampered(genuine, role="admin"))
+
+
+async def test_revoked_token_stays_revoked_after_redis_loses_its_data(client: Any) -> None:
+    await make_staff(client, "worker1")
+    pair = await login(client, "worker1")
+    resp = await client.post("/api/v1/auth/logout", headers=bearer(pair["access_token"]))
+    assert resp.status == 204
+    ctx = client.app[CTX]
+    # Redis restarted without persistence (or failed over to a replica that lagged)
+    keys = [k async for k in ctx.redis.scan_iter(match=ctx.key("*"))]
+    assert keys
+    await ctx.redis.delete(*keys)
+    resp = await _me(client, pair["access_token"])
+    assert resp.status == 401 and (await resp.json())["code"] == "token_revoked"
+    other = await login(client, "worker1")
+    assert (await _me(client, other["access_token"])).status == 200
