@@ -96,7 +96,7 @@ class Faults:
         self.cluster, self.rec = cluster, rec
         self.windows: list[dict[str, Any]] = []
         self.probes: list[dict[str, Any]] = []
-        self.at = {"mongo": duration * 0.15, "redis": duration * 0.42, "web": duration * 0.68}
+        self.at = {"mongo": duration * 0.15, "redis": duration * 0.4, "web": duration * 0.6}
 
     def now(self) -> float:
         return time.monotonic() - self.rec.t0

@@ -234,9 +234,11 @@ def plot(rec: Recorder, path: Path, *, windows: list[dict[str, Any]], title: str
     groups: dict[str, list[Sample]] = defaultdict(list)
     for s in rec.samples:
         groups[s.op].append(s)
-    for op, samples in sorted(groups.items()):
+    palette = plt.get_cmap("tab20")
+    for i, (op, samples) in enumerate(sorted(groups.items())):
         ok = [s for s in samples if 200 <= s.status < 400]
-        ax.scatter([s.t for s in ok], [max(s.latency * 1000, 0.1) for s in ok], s=4, alpha=0.5, label=op)
+        ys = [max(s.latency * 1000, 0.1) for s in ok]
+        ax.scatter([s.t for s in ok], ys, s=4, alpha=0.5, label=op, color=palette(i % 20))
     bad = [s for s in rec.samples if s.status == 0 or s.status >= 500]
     if bad:
         ax.scatter([s.t for s in bad], [max(s.latency * 1000, 0.1) for s in bad], s=18, marker="x", color="red",
