@@ -11,6 +11,7 @@ import time
 import uuid
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
 from handlers import problems
@@ -79,6 +80,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return problems.from_http_exception(exc, instance)
+    except HttpProcessingError as exc:
+        # A body the parser could not read (e.g. a multipart part with a malformed header) is the
+        # caller's fault, not ours: answer 400 with aiohttp's own reason.
+        if not 400 <= exc.code < 500:
+            raise
+        return problems.problem_response(
+            status=400, code="malformed_body", instance=instance, detail=f"The request body is malformed: {exc.message}"
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:
