@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service.otp import normalise_phone
+from service.pii import mobile_or_none
 
 
 class PhoneField(fields.String):
@@ -14,7 +14,7 @@ class PhoneField(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        phone = normalise_phone(text)
+        phone = mobile_or_none(text)
         if phone is None:
             raise ValidationError("Not a mainland China mobile number (11 digits starting 13-19, optional +86).")
         return phone

@@ -13,7 +13,7 @@ import logging
 import secrets
 from datetime import timedelta
 
-from service import otp, passwords, tokens, wechat
+from service import otp, passwords, pii, tokens, wechat
 from service.accounts import Me, RefreshTokenRecord, StaffMember, TokenPair
 from service.context import Context
 from service.errors import AuthenticationError, NotFoundError, RateLimitedError
@@ -209,7 +209,7 @@ async def describe_me(*, ctx: Context, principal: Principal) -> Me:
         return Me(
             role="resident",
             id=resident.id,
-            phone_masked=otp.mask_phone(resident.phone),
+            phone_masked=pii.mask_phone(resident.phone) if resident.phone else None,
             has_wechat=resident.openid is not None,
             has_phone=resident.phone is not None,
         )

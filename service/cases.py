@@ -456,6 +456,12 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access,
         )
 
 
+async def can_view_photo(*, ctx: Context, principal: Principal, upload_id: str) -> bool:
+    """True when a case the caller may see carries this photo."""
+    docs = await CasesRepository(ctx.db).with_photo(upload_id)
+    return any(access_of(principal, doc).can_view for doc in docs)
+
+
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
     "due": [("next_due_at", 1), ("_id", 1)],
@@ -612,8 +618,12 @@ async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool
         member = await StaffRepository(ctx.db).get(staff_id)
     except NotFoundError:
         return False
-    return bool(station_id) and member.active and member.station_id == station_id and member.role in (
-        "worker", "station_head")
+    return (
+        bool(station_id)
+        and member.active
+        and member.station_id == station_id
+        and member.role in ("worker", "station_head")
+    )
 
 
 async def _adjust_load(ctx: Context, changes: list[tuple[str, int]]) -> None:
@@ -738,8 +748,11 @@ async def _plan(
     if action == "assign":
         assignee = _require(data, "assignee_id", "Name the worker to assign (assignee_id).")
         if not await _works_at(ctx, assignee, station):
-            raise ValidationFailedError("assignee_not_at_station", "The assignee is not active staff of this station.",
-                                        errors={"assignee_id": ["Not active staff of this station."]})
+            raise ValidationFailedError(
+                "assignee_not_at_station",
+                "The assignee is not active staff of this station.",
+                errors={"assignee_id": ["Not active staff of this station."]},
+            )
         return {"set": {"assignee_id": assignee}, "note": data.get("note"), "event_data": {"assignee_id": assignee}}
     if action == "start":
         return {"set": {"started_at": now}, "note": data.get("note")}

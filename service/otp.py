@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,22 +24,6 @@ MIN_INTERVAL_SECONDS = 60
 DAILY_LIMIT = 10
 SMS_TEMPLATE = "login_code"
 CHINA = ZoneInfo("Asia/Shanghai")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
-
-
-def normalise_phone(raw: str) -> str | None:
-    """A mainland mobile number as 11 digits (spaces, dashes and +86/0086 dropped), or None."""
-    text = re.sub(r"[\s\-]", "", raw or "")
-    for prefix in ("+86", "0086", "86"):
-        if text.startswith(prefix) and len(text) == len(prefix) + 11:
-            text = text[len(prefix) :]
-            break
-    return text if _PHONE.match(text) else None
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """138****5678."""
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else None
 
 
 def _code_hash(ctx: Context, phone: str, code: str) -> str:

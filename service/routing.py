@@ -168,6 +168,7 @@ class StationIndex:
         self.code_rank = np.empty(n, dtype=np.int64)
         self.code_rank[order] = np.arange(n)
         self.at_capacity = np.fromiter((s.at_capacity for s in self.stations), dtype=bool, count=n)
+        self.capped = {i: s.capacity for i, s in enumerate(self.stations) if s.capacity is not None}
         capabilities = sorted({c for s in self.stations for c in s.capabilities})
         if len(capabilities) > 63:
             raise ValueError("at most 63 distinct capabilities are supported")
@@ -194,6 +195,13 @@ class StationIndex:
         shapely.prepare(self.county_geoms)
         self.county_tree = shapely.STRtree(self.county_geoms)
         self.known_counties = set(self.county_names) | set(self.by_county)
+
+    def update_loads(self, open_cases: dict[str, int]) -> None:
+        """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
+        full = self.at_capacity.copy()
+        for i, capacity in self.capped.items():
+            full[i] = open_cases.get(self.stations[i].id, 0) >= capacity
+        self.at_capacity = full
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -452,7 +460,7 @@ async def load_index(*, ctx: Context) -> StationIndex:
 
 async def current_index(*, ctx: Context) -> StationIndex:
     """This process's index, rebuilt when another write bumped the stations version."""
-    from service.storage.stations import read_stations_version
+    from service.storage.stations import StationsRepository, read_stations_version
 
     holder: IndexHolder = ctx.extras.setdefault(EXTRAS_KEY, IndexHolder())
     now = time.monotonic()
@@ -464,6 +472,10 @@ async def current_index(*, ctx: Context) -> StationIndex:
         version = await read_stations_version(ctx.db)
         if holder.index is None or holder.index.version != version:
             holder.index = await load_index(ctx=ctx)
+        elif holder.index.capped:
+            # Open-case counts change with every case; they are re-read here, cheaply, instead
+            # of rebuilding the whole index on each change.
+            holder.index.update_loads(await StationsRepository(ctx.db).loads())
         holder.checked_at = time.monotonic()
         return holder.index
 

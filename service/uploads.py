@@ -81,20 +81,27 @@ async def store_upload(
     )
 
 
-def _may_read(principal: Principal, upload: Upload) -> bool:
-    return principal.is_staff or upload.owner == principal.subject
+async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
+    if upload.owner == principal.subject or principal.role == "admin":
+        return True
+    if not (principal.is_staff or principal.is_client):
+        return False
+    # Photos are personal data: staff and integrators see them through a case they may see.
+    from service.cases import can_view_photo  # cases imports this module
+
+    return await can_view_photo(ctx=ctx, principal=principal, upload_id=upload.id)
 
 
 async def get_upload(*, ctx: Context, principal: Principal, upload_id: str) -> Upload:
-    """An upload's description for its owner or staff; NotFoundError for anyone else."""
+    """An upload's description for its owner, or for staff who can see a case it is attached to."""
     upload = await UploadsRepository(ctx.db).get(upload_id)
-    if not _may_read(principal, upload):
+    if not await _may_read(ctx, principal, upload):
         # Not 403: whether someone else's upload exists is not the caller's business.
         raise NotFoundError("upload_not_found", "There is no such upload.")
     return upload
 
 
 async def open_upload(*, ctx: Context, principal: Principal, upload_id: str) -> tuple[Upload, AsyncIterator[bytes]]:
-    """An upload and its bytes as chunks, for its owner or staff."""
+    """An upload and its bytes as chunks, for whoever may read it (see get_upload)."""
     upload = await get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
     return upload, UploadsRepository(ctx.db).chunks(upload.id)
