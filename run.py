@@ -93,7 +93,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, problem_middleware, auth_middleware],
         client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
-        handler_args={"max_field_size": 16384},
+        # keepalive_timeout also closes connections that trickle their request head (slowloris).
+        handler_args={"max_field_size": 16384, "keepalive_timeout": settings.keepalive_timeout_seconds},
     )
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()

@@ -221,6 +221,8 @@ def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: se
         success["content"] = _content_for(meta.response, meta.response_content_type)
     responses: dict[str, Any] = {str(meta.status): success}
     statuses = set(meta.problems) | set(GENERAL_PROBLEMS) | (set() if meta.public else set(AUTH_PROBLEMS))
+    if _request_body(meta) is not None:
+        statuses.add(408)  # the body did not arrive in time (HUIMIN_BODY_READ_TIMEOUT_SECONDS)
     for status in sorted(statuses):
         responses.setdefault(str(status), _add_problem_response(spec, status, added))
 
