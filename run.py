@@ -38,6 +38,7 @@ from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.middlewares import (
     auth_middleware,
+    hide_server_version,
     metrics_middleware,
     problem_middleware,
     request_id_middleware,
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    hide_server_version()
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)

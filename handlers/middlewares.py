@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
@@ -178,9 +178,23 @@ def principal_of(request: web.Request) -> Principal:
     return p
 
 
+SERVER_NAME = "huimin"
+
+
+def hide_server_version() -> None:
+    """Name the server without its version on every response, including aiohttp's own.
+
+    ``secure_headers`` covers responses to routed requests; a request the HTTP parser
+    rejects (bad request line or header) never reaches the app's hooks, and aiohttp would
+    answer it with ``Server: Python/3.x aiohttp/3.y``. Its default comes from this one module
+    attribute, so set it once here (tests/security checks it with a malformed request).
+    """
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
 async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     """No server version on the wire; API answers carry personal data, so never cache them."""
-    response.headers["Server"] = "huimin"
+    response.headers["Server"] = SERVER_NAME
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.path.startswith(("/api/", "/oauth/", "/open311/")):
         response.headers.setdefault("Cache-Control", "no-store")
