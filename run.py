@@ -27,6 +27,7 @@ import handlers.cases
 import handlers.clients
 import handlers.docs
 import handlers.health
+import handlers.open311
 import handlers.routing
 import handlers.services
 import handlers.staff
@@ -65,6 +66,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.auth.routes,
     handlers.staff.routes,
     handlers.clients.routes,
+    handlers.open311.routes,
 ]
 
 
@@ -92,7 +94,13 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings``."""
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            problem_middleware,
+            handlers.open311.open311_error_middleware,
+            auth_middleware,
+        ],
         client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
         # keepalive_timeout also closes connections that trickle their request head (slowloris).
         handler_args={"max_field_size": 16384, "keepalive_timeout": settings.keepalive_timeout_seconds},

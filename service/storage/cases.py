@@ -90,6 +90,10 @@ class CasesRepository:
         cursor = self.col.find(query, {"history": 0}).sort(sort).limit(limit)
         return [doc async for doc in cursor]
 
+    async def find(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` whole documents (history included) in ``sort`` order."""
+        return [doc async for doc in self.col.find(query).sort(sort).limit(limit)]
+
     async def due_for(self, query: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
         """Cases matching a sweep condition (ids, status, version and deadlines only)."""
         projection = {
