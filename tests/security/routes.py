@@ -35,8 +35,25 @@ PUBLIC_ROUTES = frozenset(
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/oauth/token"),
+        # Open311 GeoReport v2: public at the gate as the spec requires; the routes that read or
+        # write requests authenticate with an api_key inside (see API_KEY_FIELD and the matrix).
+        *(
+            (method, f"/open311/v2/{name}{ext}")
+            for method, name in (
+                ("GET", "discovery"),
+                ("GET", "services"),
+                ("GET", "services/{service_code}"),
+                ("POST", "requests"),
+                ("GET", "requests"),
+                ("GET", "requests/{service_request_id}"),
+                ("GET", "tokens/{token}"),
+            )
+            for ext in ("", ".{format}")
+        ),
     }
 )
+# A route whose body or query schema has this field authenticates callers by key, not token.
+API_KEY_FIELD = "api_key"
 
 # A plausible value for a path parameter: ids are 24-hex ObjectIds, codes are snake_case.
 OBJECT_ID = "65a0c0ffee0000000000beef"
@@ -62,6 +79,23 @@ class Route:
             return values.get(name, PARAM_SAMPLES.get(name, OBJECT_ID))
 
         return _PARAM.sub(fill, self.path)
+
+    @property
+    def input_names(self) -> set[str]:
+        """Every field name of the route's body and query schemas."""
+        if self.meta is None:
+            return set()
+        return {
+            f.data_key or name
+            for schema in (self.meta.body, self.meta.query)
+            if schema is not None
+            for name, f in schema.fields.items()
+        }
+
+    @property
+    def keyed(self) -> bool:
+        """Authenticated by an api_key parameter (Open311) rather than a bearer token."""
+        return API_KEY_FIELD in self.input_names
 
     @property
     def denied_roles(self) -> list[str]:

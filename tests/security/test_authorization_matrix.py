@@ -12,8 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from config import Settings
+from handlers.keys import CTX
 from run import create_app
-from service.models import CLIENT_SCOPES
+from service.clients import create_client
+from service.models import CLIENT_SCOPES, SYSTEM
 from tests.helpers import token_for
 from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, role_claims
 
@@ -114,4 +116,35 @@ async def test_allowed_roles_get_past_the_gate(client: Any, settings: Settings) 
             status, body = await _call(client, route, token_for(settings, role, **role_claims(role)))
             if status == 401 or body.get("code") in ("role_not_allowed", "insufficient_scope"):
                 failures.append(f"{route.label} as {role}: {status} {body.get('code')}")
+    assert not failures, "\n".join(failures)
+
+
+async def _keyed_call(client: Any, route: Route, key: str | None) -> tuple[int, str]:
+    params = {"api_key": key} if key is not None else {}
+    if route.method == "GET":
+        resp = await client.get(route.url(), params=params)
+    else:
+        resp = await client.request(route.method, route.url(), data={"service_code": "elderly_home_visit", **params})
+    body = await resp.json()
+    first = body[0]["description"] if isinstance(body, list) and body else repr(body)
+    return resp.status, first
+
+
+async def test_routes_keyed_by_api_key_refuse_missing_wrong_and_unscoped_keys(client: Any) -> None:
+    ctx = client.app[CTX]
+    unscoped = await create_client(
+        ctx=ctx, principal=SYSTEM, name="no open311", scopes=["cases:read"], rate_limit_per_minute=1000
+    )
+    keyed = [r for r in all_routes(client.server.app) if r.keyed]
+    assert keyed, "no route takes an api_key"
+    failures = []
+    for route in keyed:
+        for key, code in (
+            (None, "api_key_required"),
+            ("hmc_0000:hms_wrong", "invalid_api_key"),
+            (f"{unscoped.client.client_id}:{unscoped.client_secret}", "invalid_api_key"),
+        ):
+            status, description = await _keyed_call(client, route, key)
+            if status != 403 or not description.startswith(code):
+                failures.append(f"{route.label} with key {key!r}: {status} {description}")
     assert not failures, "\n".join(failures)
