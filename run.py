@@ -27,11 +27,13 @@ import handlers.cases
 import handlers.clients
 import handlers.docs
 import handlers.health
+import handlers.notifications
 import handlers.open311
 import handlers.routing
 import handlers.services
 import handlers.staff
 import handlers.stations
+import handlers.stream
 import handlers.uploads
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -67,6 +69,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.staff.routes,
     handlers.clients.routes,
     handlers.open311.routes,
+    handlers.notifications.routes,
+    handlers.stream.routes,
 ]
 
 
@@ -109,6 +113,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
     hide_server_version()
+    app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)
@@ -117,9 +122,7 @@ def create_app(settings: Settings) -> web.Application:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await bootstrap.stop_background(tasks)
             await close()
 
     app.cleanup_ctx.append(context_lifecycle)
@@ -173,9 +176,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         tasks = bootstrap.start_background(ctx=ctx)
         log.info("worker running", extra={"tasks": [t.get_name() for t in tasks]})
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await bootstrap.stop_background(tasks)
         return 0
 
     return asyncio.run(_with_context(settings, work))

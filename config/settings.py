@@ -61,6 +61,17 @@ class Settings:
     sms_api_base: str = ""
     routing_max_km: float = 50.0
     case_sweep_seconds: float = 30.0
+    wechat_templates: str = ""
+    wechat_miniprogram_state: str = "formal"
+    notify_poll_seconds: float = 1.0
+    notify_batch_size: int = 200
+    notify_send_attempts: int = 4
+    notify_retry_base_seconds: float = 2.0
+    notify_claim_stale_seconds: float = 120.0
+    quiet_hours: str = "21:00-08:00"
+    stream_heartbeat_seconds: float = 15.0
+    stream_queue_size: int = 256
+    stream_write_timeout_seconds: float = 10.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -150,6 +161,7 @@ def _validate(s: Settings) -> None:
         raise bad("sms_sender", f"must be console or http, got {s.sms_sender!r}")
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
+    _validate_notify(s, bad)
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):
@@ -169,6 +181,35 @@ def _validate(s: Settings) -> None:
             raise bad("jwt_secret", "is the development placeholder; set a real secret in production")
         if s.data_key == DEV_DATA_KEY:
             raise bad("data_key", "is the development placeholder; set a real key in production")
+
+
+def _validate_notify(s: Settings, bad: Any) -> None:
+    import json
+    import re
+
+    if s.wechat_miniprogram_state not in ("formal", "trial", "developer"):
+        raise bad("wechat_miniprogram_state", f"must be formal, trial or developer, got {s.wechat_miniprogram_state!r}")
+    if s.wechat_templates:
+        try:
+            table = json.loads(s.wechat_templates)
+        except ValueError:
+            raise bad("wechat_templates", "must be a JSON object of template key -> WeChat template id") from None
+        if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+            raise bad("wechat_templates", "must be a JSON object of template key -> WeChat template id")
+    if s.quiet_hours and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", s.quiet_hours):
+        raise bad("quiet_hours", f"must look like 21:00-08:00 (Asia/Shanghai) or be empty, got {s.quiet_hours!r}")
+    for name in (
+        "notify_poll_seconds",
+        "notify_retry_base_seconds",
+        "notify_claim_stale_seconds",
+        "stream_heartbeat_seconds",
+        "stream_write_timeout_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            raise bad(name, "must be positive")
+    for name in ("notify_batch_size", "notify_send_attempts", "stream_queue_size"):
+        if getattr(s, name) < 1:
+            raise bad(name, "must be at least 1")
 
 
 def load_settings(

@@ -40,6 +40,9 @@ class Endpoint:
     error_schema: Schema | None = None
     # Other media types the path may select for the same answers (e.g. Open311's text/xml).
     alt_content_types: tuple[str, ...] = ()
+    # Also accept the access token as ``?access_token=`` (only for EventSource streams,
+    # which cannot send an Authorization header).
+    token_in_query: bool = False
 
 
 def endpoint(

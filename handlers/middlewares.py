@@ -143,6 +143,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.match_info.http_exception is not None:
         return await handler(request)
     token = bearer_token(request)
+    if token is None and meta is not None and meta.token_in_query:
+        token = request.query.get("access_token", "").strip() or None
     if meta is not None and meta.public:
         if token:
             with contextlib.suppress(AuthenticationError):  # a public route works without a valid token

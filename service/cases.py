@@ -27,6 +27,7 @@ from service.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.loops import pause
 from service.models import Page, Principal
 from service.storage.audit import AuditRepository
 from service.storage.cases import CasesRepository
@@ -965,13 +966,11 @@ async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
 
 async def sweep_loop(ctx: Context) -> None:
     """Background loop: sweep every ``case_sweep_seconds``."""
-    import asyncio
-
     while True:
         counts = await sweep_once(ctx=ctx)
         if any(counts.values()):
             log.info("case sweep", extra=counts)
-        await asyncio.sleep(ctx.settings.case_sweep_seconds)
+        await pause(ctx.settings.case_sweep_seconds)
 
 
 # ---------------------------------------------------------------- KPIs
