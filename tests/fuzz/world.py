@@ -98,6 +98,7 @@ async def _accounts(server: LiveServer) -> tuple[dict[str, dict[str, Any]], dict
     )
     claims["client"] = {"subject": issued.client.client_id, "scopes": CLIENT_SCOPES}
     ids["client_id"] = issued.client.client_id
+    ids["api_key"] = f"{issued.client.client_id}:{issued.client_secret}"  # Open311's key
     return claims, ids
 
 

@@ -35,6 +35,8 @@ PUBLIC_ROUTES = frozenset(
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/oauth/token"),
+        # The mini program asks for subscription consent before the resident signs in.
+        ("GET", "/api/v1/notification-templates"),
         # Open311 GeoReport v2: public at the gate as the spec requires; the routes that read or
         # write requests authenticate with an api_key inside (see API_KEY_FIELD and the matrix).
         *(
@@ -93,6 +95,11 @@ class Route:
         }
 
     @property
+    def streams(self) -> bool:
+        """Answers with an endless event stream: read its headers, never its body."""
+        return self.meta is not None and self.meta.response_content_type == "text/event-stream"
+
+    @property
     def keyed(self) -> bool:
         """Authenticated by an api_key parameter (Open311) rather than a bearer token."""
         return API_KEY_FIELD in self.input_names
@@ -109,6 +116,17 @@ class Route:
         if self.meta is None:
             return []
         return [r for r in ALL_ROLES if self.meta.roles is None or r in self.meta.roles]
+
+
+async def read_answer(resp: Any, route: Route) -> Any:
+    """The JSON body of an answer (None for other content); a stream is closed after its headers."""
+    if route.streams and resp.status == 200:
+        resp.close()
+        return None
+    if resp.content_type.endswith("json"):
+        return await resp.json()
+    await resp.read()
+    return None
 
 
 def all_routes(app: web.Application) -> list[Route]:

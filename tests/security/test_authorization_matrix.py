@@ -17,7 +17,7 @@ from run import create_app
 from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM
 from tests.helpers import token_for
-from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, role_claims
+from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, read_answer, role_claims
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -32,8 +32,7 @@ async def _call(client: Any, route: Route, headers: dict[str, str]) -> tuple[int
     if route.method in BODY_METHODS:
         kwargs["json"] = {}
     resp = await client.request(route.method, route.url(), **kwargs)
-    body = await resp.json() if resp.content_type.endswith("json") else {}
-    return resp.status, body
+    return resp.status, await read_answer(resp, route) or {}
 
 
 def test_every_route_has_an_access_rule(settings: Settings) -> None:
@@ -63,6 +62,23 @@ async def test_every_protected_route_needs_a_token(client: Any) -> None:
             status, body = await _call(client, route, headers)
             if status != 401 or body.get("code") != code:
                 failures.append(f"{route.label} with {headers or 'no token'}: {status} {body.get('code')}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_a_token_in_the_query_string_is_ignored_except_on_event_streams(client: Any, settings: Settings) -> None:
+    """Query strings end up in logs; only EventSource, which cannot send headers, may use one."""
+    failures = []
+    for route in protected_routes(client.server.app):
+        assert route.meta is not None
+        role = route.allowed_roles[0]
+        token = token_for(settings, role, **role_claims(role))["Authorization"].removeprefix("Bearer ")
+        resp = await client.request(route.method, route.url() + f"?access_token={token}")
+        body = await read_answer(resp, route) or {}
+        if route.meta.token_in_query:
+            if resp.status in (401, 403):
+                failures.append(f"{route.label} refused its query token: {resp.status} {body.get('code')}")
+        elif resp.status != 401 or body.get("code") != "authentication_required":
+            failures.append(f"{route.label} accepted a query token: {resp.status} {body.get('code')}")
     assert not failures, "\n".join(failures)
 
 

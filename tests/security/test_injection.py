@@ -27,7 +27,7 @@ from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM
 from tests.fuzz.world import SERVICE_CODE, answers_for
 from tests.helpers import token_for
-from tests.security.routes import Route, all_routes, best_role, protected_routes, role_claims
+from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer, role_claims
 
 OPERATORS: list[Any] = [{"$gt": ""}, {"$ne": None}, {"$where": "1"}, {"$regex": ".*"}]
 OPERATOR_STRINGS = ("$gt", "$ne", '{"$ne": null}', "$where")
@@ -129,8 +129,7 @@ async def _send(world: Populated, route: Route, *, query: str = "", json: Any = 
     if json is not None:
         kwargs["json"] = json
     resp = await world.client.request(route.method, url, **kwargs)
-    body = await resp.json() if resp.content_type.endswith("json") else await resp.read()
-    return resp.status, body
+    return resp.status, await read_answer(resp, route)
 
 
 def _all_routes(world: Populated) -> list[Route]:
