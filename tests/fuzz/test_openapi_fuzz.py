@@ -43,7 +43,7 @@ from tests.fakes.wechat import FakeWechat
 from tests.fuzz.world import World, build_world
 from tests.live import LiveServer
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 NEGATIVE_EXAMPLES = max(2, EXAMPLES // 2)
 ANONYMOUS = "anonymous"
 OPEN311_PREFIX = "/open311/"
