@@ -35,6 +35,7 @@ import handlers.staff
 import handlers.stations
 import handlers.stream
 import handlers.uploads
+import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -54,6 +55,7 @@ from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
+from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
 
@@ -71,6 +73,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.open311.routes,
     handlers.notifications.routes,
     handlers.stream.routes,
+    handlers.webhooks.routes,
 ]
 
 
@@ -86,6 +89,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
     try:
         db = stores.mongo[settings.mongodb_db]
         ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
+        ctx.extras[WEBHOOK_CASE_VIEW] = handlers.webhooks.case_view_for_client
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:

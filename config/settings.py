@@ -72,6 +72,16 @@ class Settings:
     stream_heartbeat_seconds: float = 15.0
     stream_queue_size: int = 256
     stream_write_timeout_seconds: float = 10.0
+    webhook_allowed_hosts: str = ""
+    webhook_retry_hours: float = 24.0
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
+    webhook_concurrency: int = 16
+    webhook_lease_seconds: float = 60.0
+    webhook_backoff_base_seconds: float = 10.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_fanout_overlap_seconds: float = 30.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -157,6 +167,22 @@ def _validate(s: Settings) -> None:
         raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
+    for name in (
+        "webhook_retry_hours",
+        "webhook_connect_timeout_seconds",
+        "webhook_timeout_seconds",
+        "webhook_poll_seconds",
+        "webhook_concurrency",
+        "webhook_lease_seconds",
+        "webhook_backoff_base_seconds",
+        "webhook_backoff_cap_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            raise bad(name, f"must be positive, got {getattr(s, name)}")
+    if s.webhook_fanout_overlap_seconds < 0:
+        raise bad("webhook_fanout_overlap_seconds", "must not be negative")
+    if s.webhook_lease_seconds <= s.webhook_timeout_seconds:
+        raise bad("webhook_lease_seconds", "must be longer than HUIMIN_WEBHOOK_TIMEOUT_SECONDS")
     if s.sms_sender not in ("console", "http"):
         raise bad("sms_sender", f"must be console or http, got {s.sms_sender!r}")
     if s.sms_sender == "http" and not s.sms_api_base:

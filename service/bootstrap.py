@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from service import cases, catalog, notify, stations
 from service.context import Context
 from service.staff import ensure_first_admin
+from service.webhooks.delivery import run_delivery_loop
 
 log = logging.getLogger("huimin")
 
@@ -28,6 +29,7 @@ BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
     ("case-sweep", cases.sweep_loop),
     ("notify-events", notify.events_loop),
     ("notify-deliveries", notify.deliveries_loop),
+    ("webhook-delivery", run_delivery_loop),
 ]
 
 

@@ -8,7 +8,6 @@ transaction as its event document (the outbox that webhooks and notifications re
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import logging
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 
 from service import catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
+from service.case_access import Access, access_of
 from service.case_numbers import next_case_number
 from service.context import Context
 from service.errors import (
@@ -44,40 +44,6 @@ DIVISION_PROVINCE = "340000"
 
 
 # ---------------------------------------------------------------- who is the caller to this case
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Access:
-    """How the caller relates to one case; drives visibility, masking and allowed actions."""
-
-    owner: bool = False  # the resident who filed it
-    creator: bool = False  # the integrator client (with cases:read) or staff member who created it
-    station: bool = False  # staff of the station that holds it
-    assignee: bool = False  # the worker it is assigned to
-    division: bool = False  # a supervisor whose prefix covers it
-    admin: bool = False
-
-    @property
-    def can_view(self) -> bool:
-        return self.owner or self.creator or self.station or self.division or self.admin
-
-
-def access_of(principal: Principal, case: dict[str, Any]) -> Access:
-    """Pure: the caller's relationship to the case."""
-    role = principal.role
-    created_by = case.get("created_by") or {}
-    staff_at = role in ("worker", "station_head") and bool(principal.station_id)
-    return Access(
-        owner=role == "resident" and case.get("owner") == principal.subject,
-        creator=created_by.get("subject") == principal.subject
-        and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
-        station=staff_at and case.get("station_id") == principal.station_id,
-        assignee=staff_at and case.get("assignee_id") == principal.subject,
-        division=role == "supervisor"
-        and principal.division_prefix is not None
-        and str(case.get("division") or "").startswith(principal.division_prefix),
-        admin=role == "admin",
-    )
 
 
 def lifecycle_relationship(principal: Principal, access: Access, case: dict[str, Any]) -> lifecycle.Relationship:
@@ -455,12 +421,6 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access,
             target_id=case["_id"],
             fields=shown,
         )
-
-
-async def can_view_photo(*, ctx: Context, principal: Principal, upload_id: str) -> bool:
-    """True when a case the caller may see carries this photo."""
-    docs = await CasesRepository(ctx.db).with_photo(upload_id)
-    return any(access_of(principal, doc).can_view for doc in docs)
 
 
 SORTS = {

@@ -19,8 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from service.errors import BadRequestError, ConflictError, NotFoundError
 from service.models import Page
-from service.routing import CountyArea, IndexedStation
-from service.stations_model import Station
+from service.stations_model import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
 
 COLLECTION = "stations"
