@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from config import Settings
 from handlers.keys import CTX
@@ -192,3 +192,33 @@ async def test_the_case_is_there_to_be_leaked(populated: Populated) -> None:
     )
     status, body = await _send(populated, keyed)
     assert status == 200 and len(body) == 1
+
+
+def _integer_inputs(schema: Schema | None) -> list[str]:
+    if schema is None:
+        return []
+    return sorted(
+        f.data_key or name for name, f in schema.fields.items() if isinstance(f, fields.Integer) and not f.dump_only
+    )
+
+
+async def test_integers_beyond_what_the_database_stores_are_refused(populated: Populated) -> None:
+    """MongoDB stores at most 64-bit integers; a bigger number must be a 4xx, not a driver error."""
+    huge = 2**70
+    failures = []
+    checked = 0
+    for route in _all_routes(populated):
+        assert route.meta is not None
+        for name in _integer_inputs(route.meta.query):
+            status, _ = await _send(populated, route, query=f"{name}={huge}")
+            checked += 1
+            if not 400 <= status < 500:
+                failures.append(f"{route.label}?{name}={huge}: {status}")
+        if route.meta.body_kind == "json":
+            for name in _integer_inputs(route.meta.body):
+                status, _ = await _send(populated, route, json={name: huge})
+                checked += 1
+                if not 400 <= status < 500:
+                    failures.append(f"{route.label} {name}={huge}: {status}")
+    assert checked, "no route takes an integer"
+    assert not failures, "\n".join(failures)
