@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from marshmallow import Schema
@@ -13,6 +14,7 @@ from marshmallow import Schema
 from handlers.keys import CTX
 from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
 
+T = TypeVar("T")
 MAX_DEPTH = 32
 JSON_TYPES = ("application/json",)
 
@@ -37,6 +39,16 @@ def _check_keys(value: Any, path: str = "", depth: int = 0) -> None:
 def body_timeout_error(seconds: float) -> RequestTimeoutError:
     """The error for a client that stopped sending its body."""
     return RequestTimeoutError("request_timeout", f"The request body did not arrive within {seconds:g} seconds.")
+
+
+async def within_body_timeout(request: web.Request, reading: Awaitable[T]) -> T:
+    """Await a read of the body (a form, the raw bytes) within the body read timeout; 408 after."""
+    seconds = request.app[CTX].settings.body_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await reading
+    except TimeoutError:
+        raise body_timeout_error(seconds) from None
 
 
 async def read_body(request: web.Request, *, limit: int, what: str = "JSON body") -> bytes:

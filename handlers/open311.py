@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from handlers.auth import basic_credentials
 from handlers.endpoint import endpoint
+from handlers.io import within_body_timeout
 from handlers.keys import CTX, ERROR_TRANSLATOR
 from handlers.problems import HTTP_EXCEPTION_CODES, status_for
 from schemas.open311 import (
@@ -70,7 +71,7 @@ async def read_params(request: web.Request) -> open311.Params:
             )
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
             raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
-        form = await request.post()
+        form = await within_body_timeout(request, request.post())
         for key in form:
             params[key] = [v for v in form.getall(key) if isinstance(v, str)]
     return params

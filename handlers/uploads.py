@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 
 from handlers.endpoint import endpoint
-from handlers.io import body_timeout_error, json_response
+from handlers.io import body_timeout_error, json_response, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.uploads import UploadSchema
@@ -31,10 +31,11 @@ async def _file_part(request: web.Request) -> BodyPartReader:
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLargeError("upload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
+    # Each step waits on the client, so each is bounded like the file's chunks.
+    while (part := await within_body_timeout(request, reader.next())) is not None:
         if isinstance(part, BodyPartReader) and part.name == "file":
             return part
-        await part.release()
+        await within_body_timeout(request, part.release())
     raise ValidationFailedError("file_missing", "The form has no field 'file'.", errors={"file": ["Missing file."]})
 
 

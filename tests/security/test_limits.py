@@ -12,6 +12,7 @@ import pytest
 from config import Settings
 from run import create_app
 from tests.helpers import token_for
+from tests.security.routes import Route, all_routes, best_role, role_claims
 
 LIMIT = 4096
 # Representative JSON routes: a public login, a resident's filing, an admin's write.
@@ -152,3 +153,47 @@ async def test_an_idle_connection_is_closed(api: Any) -> None:
         assert await asyncio.wait_for(reader.read(1), 5) == b""
     finally:
         writer.close()
+
+
+async def _trickle(api: Any, route: Route, headers: dict[str, str]) -> tuple[int, float]:
+    """Send a route its head and the first bytes of a promised body, then stall; the status and how long it took."""
+    assert route.meta is not None
+    kind = {"form": "application/x-www-form-urlencoded", "multipart": "multipart/form-data; boundary=b0undary"}
+    content_type = kind.get(route.meta.body_kind, "application/json")
+    lines = [f"{route.method} {route.url()} HTTP/1.1", "Host: test", f"Content-Type: {content_type}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append("Content-Length: 1000")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await _raw(api, ("\r\n".join(lines) + "\r\n\r\n").encode() + b"--b0undary\r\n")
+    try:
+        raw = await asyncio.wait_for(reader.read(4096), 5)
+    except TimeoutError:
+        raw = b""
+    finally:
+        writer.close()
+    status = _parse(raw)[0] if raw else 0
+    return status, loop.time() - started
+
+
+async def test_no_route_waits_for_a_body_that_never_comes(api: Any, settings: Settings) -> None:
+    """Every route that may take a body answers a stalled one promptly: 408, a 4xx it decided before
+    reading, or its answer when it reads no body at all."""
+    routes = [
+        r
+        for r in all_routes(api.server.app)
+        if r.meta is not None and r.method in ("POST", "PUT", "PATCH", "DELETE") and not r.streams
+    ]
+    assert routes
+    headers = [
+        {} if r.meta is not None and r.meta.public else token_for(settings, best_role(r), **role_claims(best_role(r)))
+        for r in routes
+    ]
+    results = await asyncio.gather(*(_trickle(api, r, h) for r, h in zip(routes, headers, strict=True)))
+    failures = [
+        f"{r.label}: {status or 'no answer'} after {elapsed:.1f}s"
+        for r, (status, elapsed) in zip(routes, results, strict=True)
+        if not 200 <= status < 500 or elapsed > 4
+    ]
+    assert not failures, "\n".join(failures)
+    assert any(status == 408 for status, _ in results)
