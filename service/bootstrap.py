@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service import catalog, stations
+from service import catalog, stations, visits
 from service.context import Context
 
 log = logging.getLogger("huimin")
@@ -23,7 +23,9 @@ SEEDERS: list[tuple[str, Seeder]] = [
     ("stations", stations.seed_stations),
 ]
 # Long-running loops, coordinated through the databases so several processes may run them.
-BACKGROUND_LOOPS: list[tuple[str, Loop]] = []
+BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
+    ("visits", visits.visits_loop),
+]
 
 
 async def on_start(*, ctx: Context) -> None:
