@@ -518,7 +518,12 @@ def rate_pipeline(match: dict[str, Any], group_field: str, max_misses: int = MAX
 
 
 async def visit_stats(
-    *, ctx: Context, principal: Principal, division: str | None, period: str | None, group_by: str = "station"
+    *,
+    ctx: Context,
+    principal: Principal,
+    division: str | None = None,
+    period: str | None = None,
+    group_by: str = "station",
 ) -> dict[str, Any]:
     """People due and visited, the rate by tier, method and station/county/city, and who was missed."""
     if group_by not in GROUPS:
