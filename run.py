@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,11 +22,15 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.auth
+import handlers.cases
+import handlers.clients
 import handlers.docs
 import handlers.elders
 import handlers.health
 import handlers.routing
 import handlers.services
+import handlers.staff
 import handlers.stations
 import handlers.uploads
 import handlers.visits
@@ -39,8 +45,10 @@ from handlers.middlewares import (
     request_id_middleware,
     secure_headers,
 )
-from service import bootstrap
+from service import bootstrap, staff
 from service.context import Context
+from service.errors import DomainError
+from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
@@ -54,6 +62,10 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.services.routes,
     handlers.stations.routes,
     handlers.routing.routes,
+    handlers.cases.routes,
+    handlers.auth.routes,
+    handlers.staff.routes,
+    handlers.clients.routes,
     handlers.elders.routes,
     handlers.visits.routes,
 ]
@@ -203,6 +215,39 @@ def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_context(settings, work))
 
 
+def _create_staff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=STAFF_ROLES)
+    p.add_argument("--station", help="station id (workers and station heads)")
+    p.add_argument("--division", help="division-code prefix (supervisors), e.g. 3410")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password", help="default: HUIMIN_NEW_STAFF_PASSWORD, else asked for")
+
+
+def _create_staff(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("HUIMIN_NEW_STAFF_PASSWORD") or getpass.getpass("Password: ")
+
+    async def work(ctx: Context) -> int:
+        try:
+            member = await staff.create_staff(
+                ctx=ctx,
+                principal=SYSTEM,
+                username=args.username,
+                password=password,
+                role=args.role,
+                name=args.name,
+                station_id=args.station,
+                division_prefix=args.division,
+            )
+        except DomainError as exc:
+            print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)
+            return 1
+        print(f"created {member.role} {member.username} (id {member.id})")
+        return 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
 def _import_stations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="GeoJSON FeatureCollection (.geojson/.json) or CSV (.csv)")
     p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
@@ -256,6 +301,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Ca
     "seed": ("load reference data (idempotent)", _seed, None),
     "worker": ("run background work without serving HTTP", _worker, None),
     "import-stations": ("bulk import stations (all or nothing)", _import_stations, _import_stations_args),
+    "create-staff": ("create a staff account", _create_staff, _create_staff_args),
     "import-elders": ("bulk import the visit register (all or nothing)", _import_elders, _import_elders_args),
 }
 

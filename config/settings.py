@@ -15,6 +15,8 @@ DEFAULT_TOML = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "HUIMIN_"
 PLACEHOLDER_MARK = "dev-only"
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE"
+# HUIMIN_* variables that CLI commands read themselves; they are not settings.
+COMMAND_ENV_VARS = frozenset({"HUIMIN_NEW_STAFF_PASSWORD"})
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -42,6 +44,7 @@ class Settings:
     jwt_audience: str = "huimin-api"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 2592000
+    otp_ttl_seconds: int = 300
     data_key: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_appid: str = ""
@@ -55,6 +58,7 @@ class Settings:
     sms_sender: str = "console"
     sms_api_base: str = ""
     routing_max_km: float = 50.0
+    case_sweep_seconds: float = 30.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -121,6 +125,7 @@ def _validate(s: Settings) -> None:
     for name in (
         "access_token_ttl_seconds",
         "refresh_token_ttl_seconds",
+        "otp_ttl_seconds",
         "max_json_bytes",
         "max_upload_bytes",
         "login_max_failures",
@@ -128,8 +133,12 @@ def _validate(s: Settings) -> None:
     ):
         if getattr(s, name) <= 0:
             raise bad(name, f"must be positive, got {getattr(s, name)}")
+    if s.admin_password and len(s.admin_password) < 10:
+        raise bad("admin_password", "must be at least 10 characters")
     if s.store_timeout_seconds <= 0:
         raise bad("store_timeout_seconds", "must be positive")
+    if s.case_sweep_seconds <= 0:
+        raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
     if s.sms_sender not in ("console", "http"):
@@ -171,7 +180,7 @@ def load_settings(
     unknown = sorted(set(file_values) - set(fields))
     if unknown:
         raise ConfigError(f"{toml_path.name}: unknown setting {unknown[0]!r}")
-    known_env = {_env_name(n) for n in fields}
+    known_env = {_env_name(n) for n in fields} | COMMAND_ENV_VARS
     stray = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known_env)
     if stray:
         raise ConfigError(f"{stray[0]}: unknown setting; see the configuration table in README.md")

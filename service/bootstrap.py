@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service import catalog, stations, visits
+from service import cases, catalog, stations, visits
 from service.context import Context
+from service.staff import ensure_first_admin
 
 log = logging.getLogger("huimin")
 
@@ -16,7 +17,7 @@ Seeder = Callable[[Context], Awaitable[str]]
 Loop = Callable[[Context], Awaitable[None]]
 
 # Run at every start, in order, after indexes exist (cheap and idempotent).
-STARTUP_HOOKS: list[tuple[str, StartupHook]] = []
+STARTUP_HOOKS: list[tuple[str, StartupHook]] = [("first admin", ensure_first_admin)]
 # Run by `run.py seed` and by `make run` before serving (idempotent).
 SEEDERS: list[tuple[str, Seeder]] = [
     ("catalog", catalog.seed_catalog),
@@ -24,6 +25,7 @@ SEEDERS: list[tuple[str, Seeder]] = [
 ]
 # Long-running loops, coordinated through the databases so several processes may run them.
 BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
+    ("case-sweep", cases.sweep_loop),
     ("visits", visits.visits_loop),
 ]
 

@@ -20,8 +20,8 @@ from service.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.idcard import id_card_problem
 from service.models import Principal
+from service.pii import id_card_problem
 
 FieldType = Literal["string", "text", "number", "date", "datetime", "single_choice", "multi_choice", "phone", "id_card"]
 FIELD_TYPES: tuple[str, ...] = (

@@ -60,7 +60,8 @@ def id_card_check_char(first17: str) -> str:
     return ID_CARD_CHECK_CHARS[total % 11]
 
 
-def _id_card_problem(value: str, today: date | None) -> str | None:
+def id_card_problem(value: str, today: date | None = None) -> str | None:
+    """Why ``value`` is not a valid 18-character ID number (already normalised), or None."""
     if not _ID_SHAPE.match(value):
         return "Must be 18 characters: 17 digits and a digit or X."
     if value[:2] not in PROVINCE_CODES:
@@ -79,7 +80,7 @@ def _id_card_problem(value: str, today: date | None) -> str | None:
 def validate_id_card(value: str, *, field: str = "id_card", today: date | None = None) -> str:
     """The normalised (trimmed, upper-case X) ID card number, or ValidationFailedError ``invalid_id_card``."""
     normalised = (value or "").strip().upper()
-    problem = _id_card_problem(normalised, today)
+    problem = id_card_problem(normalised, today)
     if problem:
         raise ValidationFailedError(
             "invalid_id_card", f"The ID card number is not valid: {problem}", errors={field: [problem]}
@@ -89,14 +90,14 @@ def validate_id_card(value: str, *, field: str = "id_card", today: date | None =
 
 def is_valid_id_card(value: str) -> bool:
     """True when ``value`` is a valid 18-character ID card number."""
-    return _id_card_problem((value or "").strip().upper(), None) is None
+    return id_card_problem((value or "").strip().upper(), None) is None
 
 
 # ------------------------------------------------------------------ phones
 
 
-def normalize_phone(value: str, *, field: str = "phone") -> str:
-    """An 11-digit mainland mobile number (+86 and separators removed), or ValidationFailedError."""
+def mobile_or_none(value: str | None) -> str | None:
+    """An 11-digit mainland mobile number (+86 and separators removed), or None."""
     digits = re.sub(r"[\s\-()]", "", value or "")
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
@@ -105,7 +106,13 @@ def normalize_phone(value: str, *, field: str = "phone") -> str:
     else:
         if len(digits) == 13 and digits.startswith("86"):
             digits = digits[2:]
-    if not _MOBILE.match(digits):
+    return digits if _MOBILE.match(digits) else None
+
+
+def normalize_phone(value: str, *, field: str = "phone") -> str:
+    """An 11-digit mainland mobile number (+86 and separators removed), or ValidationFailedError."""
+    digits = mobile_or_none(value)
+    if digits is None:
         raise ValidationFailedError(
             "invalid_phone",
             "The phone number is not a mainland China mobile number.",

@@ -1,7 +1,8 @@
 import pytest
 
 from service.errors import ValidationFailedError
-from service.idcard import check_digit, id_card_problem, validate_id_card
+from service.pii import id_card_check_char as check_digit
+from service.pii import id_card_problem, validate_id_card
 
 # A well-known valid sample number (GB 11643 annex example form).
 VALID = "11010519491231002X"
@@ -21,7 +22,7 @@ def test_valid_number_is_normalised_to_upper_case():
         ("110105194912310021", "check digit"),
         ("11010519491331002X", "not a real date"),
         ("1101051949123100", "18 characters"),
-        ("01010519491231002X", "18 characters"),
+        ("01010519491231002X", "not a Chinese province"),
         ("11010518491231002X", "out of range"),
     ],
 )

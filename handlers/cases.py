@@ -1,0 +1,134 @@
+"""Case routes: submit, list, read, one route per lifecycle action, and KPIs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.endpoint import Handler, endpoint
+from handlers.idempotency import idempotent_json
+from handlers.io import json_response, read_json, read_query
+from handlers.keys import CTX
+from handlers.middlewares import principal_of
+from schemas.cases import (
+    ACTIONS,
+    CaseCreateSchema,
+    CasePageSchema,
+    CaseQuerySchema,
+    CaseSchema,
+    KpiQuerySchema,
+    KpiSchema,
+)
+from service import cases
+
+routes = web.RouteTableDef()
+ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
+STAFF = ("worker", "station_head", "supervisor", "admin")
+
+
+@routes.post("/api/v1/cases")
+@endpoint(
+    "提交诉求 Submit a request or booking",
+    tags=("cases",),
+    body=CaseCreateSchema(),
+    response=CaseSchema(),
+    status=201,
+    roles=ANYONE_ON_CASES,
+    scopes=("cases:write",),
+    problems=(404, 409, 422),
+    idempotent_create=True,
+    description="Validates the answers against the service's form fields, routes the case to a station at "
+    "once and stores the routing decision. Send an Idempotency-Key header to make retries safe.",
+)
+async def submit(request: web.Request) -> web.StreamResponse:
+    data = await read_json(request, CaseCreateSchema())
+
+    async def operation() -> tuple[int, dict]:
+        case = await cases.submit_case(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        return 201, CaseSchema().dump(case)
+
+    return await idempotent_json(request, body=data, operation=operation)
+
+
+@routes.get("/api/v1/cases")
+@endpoint(
+    "查询工单 List cases the caller may see",
+    tags=("cases",),
+    query=CaseQuerySchema(),
+    response=CasePageSchema(),
+    roles=ANYONE_ON_CASES,
+    scopes=("cases:read",),
+)
+async def list_cases(request: web.Request) -> web.Response:
+    query = read_query(request, CaseQuerySchema())
+    page = await cases.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
+    return json_response(CasePageSchema(), page)
+
+
+@routes.get("/api/v1/cases/{case_id}")
+@endpoint(
+    "工单详情 Read one case with its history and allowed actions",
+    tags=("cases",),
+    response=CaseSchema(),
+    roles=ANYONE_ON_CASES,
+    scopes=("cases:read",),
+    problems=(404,),
+)
+async def get_case(request: web.Request) -> web.Response:
+    case = await cases.get_case(
+        ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"]
+    )
+    return json_response(CaseSchema(), case)
+
+
+def _action_handler(segment: str) -> Handler:
+    action, schema_cls, summary = ACTIONS[segment]
+
+    @endpoint(
+        summary,
+        tags=("cases",),
+        body=schema_cls(),
+        response=CaseSchema(),
+        roles=ANYONE_ON_CASES,
+        scopes=("cases:write",),
+        problems=(404, 409, 422),
+        operation_id=f"case_{action}",
+    )
+    async def handler(request: web.Request) -> web.Response:
+        data = await read_json(request, schema_cls())
+        case = await cases.act(
+            ctx=request.app[CTX],
+            principal=principal_of(request),
+            case_id=request.match_info["case_id"],
+            action=action,
+            data=data,
+        )
+        return json_response(CaseSchema(), case)
+
+    handler.__name__ = f"case_{action}"
+    return handler
+
+
+for _segment in ACTIONS:
+    routes.post(f"/api/v1/cases/{{case_id}}/{_segment}")(_action_handler(_segment))
+
+
+@routes.get("/api/v1/stats/kpis")
+@endpoint(
+    "绩效指标 KPIs: counts, response, resolution, on-time and satisfaction rates",
+    tags=("stats",),
+    query=KpiQuerySchema(),
+    response=KpiSchema(),
+    roles=STAFF,
+    problems=(403,),
+)
+async def kpis(request: web.Request) -> web.Response:
+    q = read_query(request, KpiQuerySchema())
+    result = await cases.kpis(
+        ctx=request.app[CTX],
+        principal=principal_of(request),
+        division=q["division"],
+        date_from=q["date_from"],
+        date_to=q["date_to"],
+        group_by=q["group_by"],
+    )
+    return json_response(KpiSchema(), result)

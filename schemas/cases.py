@@ -1,0 +1,300 @@
+"""Schemas for cases: submission, listing queries, actions and the case as returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+STATES = ("unrouted", "dispatched", "accepted", "in_progress", "resolved", "closed", "cancelled", "rejected")
+SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "social_work", "funeral")
+
+
+class LocationSchema(Schema):
+    lon = fields.Float(required=True, allow_nan=False, metadata={"description": "Longitude in degrees"})
+    lat = fields.Float(required=True, allow_nan=False, metadata={"description": "Latitude in degrees"})
+    coord_system = fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(COORD_SYSTEMS),
+        metadata={"description": "wgs84 (GPS), gcj02 (Chinese maps, wx.getLocation type gcj02) or bd09 (Baidu)"},
+    )
+
+
+class ContactSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 50), metadata={"description": "联系人 name"})
+    phone = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$"),
+        metadata={"description": "Mainland mobile number"},
+    )
+
+
+class ServedPersonSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 50))
+    relation = fields.String(
+        validate=validate.Length(max=20), metadata={"description": "Relation to the applicant, e.g. 父亲 father"}
+    )
+    phone = fields.String(validate=validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$"))
+    id_card = fields.String(
+        validate=validate.Length(15, 18),
+        load_only=True,
+        metadata={"description": "居民身份证号 (GB 11643); stored encrypted, shown masked"},
+    )
+
+
+class TimeWindowSchema(Schema):
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if data["end"] <= data["start"]:
+            raise ValidationError("end must be after start", "end")
+
+
+class CaseCreateSchema(Schema):
+    service_code = fields.String(required=True, validate=validate.Length(1, 64))
+    answers = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "Answers to the service's form fields, by field code"},
+    )
+    description = fields.String(validate=validate.Length(max=2000), load_default=None)
+    location = fields.Nested(LocationSchema, load_default=None)
+    division_code = fields.String(
+        validate=validate.Regexp(r"^\d{9}(\d{3})?$"),
+        load_default=None,
+        metadata={"description": "Township division code, 9 or 12 digits"},
+    )
+    address = fields.String(validate=validate.Length(max=200), load_default=None)
+    contact = fields.Nested(ContactSchema, load_default=None)
+    served_person = fields.Nested(
+        ServedPersonSchema, load_default=None, metadata={"description": "The person served, if not the applicant"}
+    )
+    preferred_window = fields.Nested(
+        TimeWindowSchema, load_default=None, metadata={"description": "Preferred time for bookings"}
+    )
+    anonymous = fields.Boolean(
+        load_default=False, metadata={"description": "File without identity (confidential services only)"}
+    )
+    photos = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=9),
+        metadata={"description": "Upload ids from POST /uploads"},
+    )
+
+
+class CaseQuerySchema(Schema):
+    status = fields.List(fields.String(validate=validate.OneOf(STATES)), load_default=None)
+    scenario = fields.String(validate=validate.OneOf(SCENARIOS), load_default=None)
+    service = fields.String(load_default=None)
+    station = fields.String(load_default=None)
+    assignee = fields.String(load_default=None)
+    overdue = fields.Boolean(load_default=None)
+    created_from = fields.AwareDateTime(load_default=None)
+    created_to = fields.AwareDateTime(load_default=None)
+    sort = fields.String(load_default="newest", validate=validate.OneOf(("newest", "due")))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+    def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if isinstance(data, dict) and isinstance(data.get("status"), str):
+            data = {**data, "status": [s for s in data["status"].split(",") if s]}
+        return super().load(data, **kwargs)
+
+
+class _ActionBase(Schema):
+    expected_version = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "Refuse with 409 if the case has moved on"},
+    )
+
+
+class NoteOptionalSchema(_ActionBase):
+    note = fields.String(validate=validate.Length(max=1000), load_default=None)
+
+
+class ReasonRequiredSchema(_ActionBase):
+    reason = fields.String(required=True, validate=validate.Length(1, 1000))
+
+
+class ReasonOptionalSchema(_ActionBase):
+    reason = fields.String(validate=validate.Length(max=1000), load_default=None)
+
+
+class NoteRequiredSchema(_ActionBase):
+    text = fields.String(required=True, validate=validate.Length(1, 2000), metadata={"description": "进展 progress"})
+
+
+class AssignSchema(_ActionBase):
+    assignee_id = fields.String(required=True, validate=validate.Length(1, 64))
+    note = fields.String(validate=validate.Length(max=1000), load_default=None)
+
+
+class ScheduleSchema(_ActionBase):
+    scheduled_at = fields.AwareDateTime(required=True)
+    note = fields.String(validate=validate.Length(max=1000), load_default=None)
+
+
+class ExtensionRequestSchema(_ActionBase):
+    extra_days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 60),
+        metadata={"description": "Extra working days asked for"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(1, 1000))
+
+
+class ResolveSchema(_ActionBase):
+    result = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class RateSchema(_ActionBase):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
+    comment = fields.String(validate=validate.Length(max=500), load_default=None)
+
+
+class DispatchSchema(_ActionBase):
+    station_id = fields.String(required=True, validate=validate.Length(1, 64))
+    note = fields.String(validate=validate.Length(max=1000), load_default=None)
+
+
+# action (URL segment) -> (service action, body schema, summary)
+ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
+    "accept": ("accept", NoteOptionalSchema, "签收 Accept (sign for) a dispatched case"),
+    "return": ("return", ReasonRequiredSchema, "退单 Return a case that is not this station's"),
+    "assign": ("assign", AssignSchema, "分派 Assign the case to a worker of the station"),
+    "start": ("start", NoteOptionalSchema, "开始办理 Start handling"),
+    "schedule": ("schedule", ScheduleSchema, "预约 Schedule an appointment"),
+    "note": ("note", NoteRequiredSchema, "记录进展 Record progress"),
+    "extension-request": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
+    "extension-approve": ("approve_extension", NoteOptionalSchema, "批准延期 Approve an extension"),
+    "extension-deny": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny an extension"),
+    "resolve": ("resolve", ResolveSchema, "办结 Resolve with a result"),
+    "reopen": ("reopen", ReasonRequiredSchema, "重办 Reopen within 7 days"),
+    "rate": ("rate", RateSchema, "评价 Rate the handling (closes the case)"),
+    "cancel": ("cancel", ReasonOptionalSchema, "撤回 Cancel the request"),
+    "reject": ("reject", ReasonRequiredSchema, "不予受理 Reject an ineligible request"),
+    "urge": ("urge", NoteOptionalSchema, "催办 Urge the station"),
+    "dispatch": ("dispatch", DispatchSchema, "人工派单 Dispatch by hand to a station"),
+}
+
+
+class PointSchema(Schema):
+    type = fields.String()
+    coordinates = fields.List(fields.Float())
+
+
+class CandidateSchema(Schema):
+    station_id = fields.String()
+    station_code = fields.String()
+    station_name = fields.String()
+    distance_km = fields.Float(allow_none=True)
+
+
+class RoutingOutSchema(Schema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+    station_id = fields.String(allow_none=True)
+    station_code = fields.String(allow_none=True)
+    station_name = fields.String(allow_none=True)
+    county_code = fields.String(allow_none=True)
+    distance_km = fields.Float(allow_none=True)
+    reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
+    candidates = fields.List(fields.Nested(CandidateSchema))
+    excluded = fields.List(fields.String())
+
+
+class HistoryEntrySchema(Schema):
+    event_id = fields.String()
+    action = fields.String()
+    actor = fields.Dict()
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String()
+    at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    data = fields.Dict()
+
+
+class CaseSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True, metadata={"description": "工单号, HM + county code + date + sequence"})
+    version = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATES))
+    status_label = fields.Dict(allow_none=True, metadata={"description": "{zh, en}"})
+    service = fields.Dict(required=True)
+    answers = fields.Dict()
+    description = fields.String(allow_none=True)
+    location = fields.Nested(PointSchema, allow_none=True, metadata={"description": "GeoJSON point, WGS-84"})
+    division_code = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    contact = fields.Dict(
+        allow_none=True,
+        metadata={"description": "Hidden on confidential cases; phone masked except to the resident and the assignee"},
+    )
+    served_person = fields.Dict(allow_none=True)
+    preferred_window = fields.Dict(allow_none=True)
+    anonymous = fields.Boolean()
+    photos = fields.List(fields.String())
+    created_by = fields.Dict()
+    station_id = fields.String(allow_none=True)
+    station_code = fields.String(allow_none=True)
+    station_name = fields.String(allow_none=True)
+    county_code = fields.String(allow_none=True)
+    division = fields.String(allow_none=True)
+    routing = fields.Nested(RoutingOutSchema)
+    return_count = fields.Integer()
+    assignee_id = fields.String(allow_none=True)
+    sign_due_at = fields.DateTime()
+    resolve_due_at = fields.DateTime()
+    next_due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Dict()
+    urge_count = fields.Integer()
+    accepted_at = fields.DateTime(allow_none=True)
+    scheduled_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    result = fields.String(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+    extension = fields.Dict(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    allowed_actions = fields.List(fields.String(), metadata={"description": "What the caller may do next"})
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSchema(exclude=("history",))))
+    next_cursor = fields.String(allow_none=True)
+
+
+class KpiQuerySchema(Schema):
+    division = fields.String(validate=validate.Regexp(r"^\d{2,12}$"), load_default=None)
+    date_from = fields.AwareDateTime(data_key="from", load_default=None)
+    date_to = fields.AwareDateTime(data_key="to", load_default=None)
+    group_by = fields.String(validate=validate.OneOf(("station", "county", "city")), load_default=None)
+
+
+class KpiGroupSchema(Schema):
+    key = fields.String(allow_none=True)
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_scenario = fields.Dict(keys=fields.String(), values=fields.Integer())
+    response_rate = fields.Float(allow_none=True, metadata={"description": "Signed within the limit / signed"})
+    resolution_rate = fields.Float(allow_none=True)
+    on_time_resolution_rate = fields.Float(allow_none=True)
+    satisfaction_rate = fields.Float(allow_none=True, metadata={"description": "Ratings 4–5 / rated"})
+    median_hours_to_sign = fields.Float(allow_none=True)
+    median_hours_to_resolve = fields.Float(allow_none=True)
+    overdue = fields.Integer()
+
+
+class KpiSchema(Schema):
+    division = fields.String(allow_none=True)
+    date_from = fields.DateTime(data_key="from", attribute="from", allow_none=True)
+    date_to = fields.DateTime(data_key="to", attribute="to", allow_none=True)
+    group_by = fields.String(allow_none=True)
+    groups = fields.List(fields.Nested(KpiGroupSchema))

@@ -1,0 +1,45 @@
+"""Schemas of the integrator-client administration API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from service.models import CLIENT_SCOPES
+
+
+class ClientCreateSchema(Schema):
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=100), metadata={"description": "e.g. 皖事通 Wanshitong"}
+    )
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(CLIENT_SCOPES)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Any of: " + ", ".join(CLIENT_SCOPES)},
+    )
+    rate_limit_per_minute = fields.Integer(load_default=600, validate=validate.Range(min=1, max=100000))
+
+
+class ClientQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class ClientSchema(Schema):
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    rate_limit_per_minute = fields.Integer(required=True)
+    active = fields.Boolean(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class IssuedClientSchema(Schema):
+    client = fields.Nested(ClientSchema, required=True)
+    client_secret = fields.String(required=True, metadata={"description": "Shown only this once; store it safely"})
+
+
+class ClientPageSchema(Schema):
+    items = fields.List(fields.Nested(ClientSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

@@ -1,0 +1,134 @@
+"""Integrator clients and the OAuth2 client-credentials grant (RFC 6749 section 4.4)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from service import tokens
+from service.accounts import ApiClient, IssuedClient, TokenPair
+from service.auth import revoke_sessions_of
+from service.context import Context
+from service.errors import AuthenticationError, BadRequestError, PermissionDeniedError, ValidationFailedError
+from service.models import CLIENT_SCOPES, Page, Principal
+from service.storage.api_clients import ApiClientsRepository
+
+CLIENT_ID_PREFIX = "hmc_"
+SECRET_PREFIX = "hms_"
+
+
+def hash_client_secret(secret: str) -> str:
+    """The stored form of a client secret (256 random bits, so a plain hash suffices)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _require_admin(principal: Principal) -> None:
+    if principal.role != "admin":
+        raise PermissionDeniedError("admin_only", "Only administrators manage API clients.")
+
+
+def _check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(scopes) - set(CLIENT_SCOPES))
+    if unknown:
+        message = f"Unknown scope {unknown[0]!r}; known scopes: {', '.join(CLIENT_SCOPES)}."
+        raise ValidationFailedError("validation_failed", message, errors={"scopes": [message]})
+    return tuple(sorted(set(scopes)))
+
+
+async def create_client(
+    *, ctx: Context, principal: Principal, name: str, scopes: list[str], rate_limit_per_minute: int
+) -> IssuedClient:
+    """Register a client; the secret is returned here once and stored only as a hash."""
+    _require_admin(principal)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    client = await ApiClientsRepository(ctx.db).insert(
+        client_id=CLIENT_ID_PREFIX + secrets.token_hex(8),
+        name=name.strip(),
+        scopes=_check_scopes(scopes),
+        rate_limit_per_minute=rate_limit_per_minute,
+        secret_hash=hash_client_secret(secret),
+        created_by=principal.subject,
+        now=ctx.now(),
+    )
+    return IssuedClient(client=client, client_secret=secret)
+
+
+async def get_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:
+    """One client (admins only)."""
+    _require_admin(principal)
+    return await ApiClientsRepository(ctx.db).get(client_id)
+
+
+async def list_clients(
+    *, ctx: Context, principal: Principal, limit: int = 50, cursor: str | None = None
+) -> Page[ApiClient]:
+    """Clients ordered by id (admins only)."""
+    _require_admin(principal)
+    return await ApiClientsRepository(ctx.db).list(limit=limit, cursor=cursor)
+
+
+async def rotate_client_secret(*, ctx: Context, principal: Principal, client_id: str) -> IssuedClient:
+    """Replace a client's secret; the old one stops working at once."""
+    _require_admin(principal)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    client = await ApiClientsRepository(ctx.db).update(
+        client_id, {"secret_hash": hash_client_secret(secret)}, ctx.now()
+    )
+    return IssuedClient(client=client, client_secret=secret)
+
+
+async def disable_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:
+    """Stop a client from obtaining tokens."""
+    _require_admin(principal)
+    client = await ApiClientsRepository(ctx.db).update(client_id, {"active": False}, ctx.now())
+    await revoke_sessions_of(ctx=ctx, subject=client_id)
+    return client
+
+
+def _oauth_error(family: type[Any], error: str, description: str) -> Exception:
+    return family(error, description, error=error, error_description=description)  # type: ignore[no-any-return]
+
+
+def _single(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name, [])
+    if len(values) > 1:
+        raise _oauth_error(BadRequestError, "invalid_request", f"The parameter {name!r} was sent more than once.")
+    return values[0] if values else None
+
+
+async def issue_client_token(*, ctx: Context, form: dict[str, list[str]], basic: tuple[str, str] | None) -> TokenPair:
+    """The client-credentials grant: authenticate the client and issue a scoped access token.
+
+    ``form`` is the parsed form body; ``basic`` the HTTP Basic credentials, if sent. Errors
+    carry RFC 6749 ``error`` / ``error_description`` members.
+    """
+    grant_type = _single(form, "grant_type")
+    body_id, body_secret = _single(form, "client_id"), _single(form, "client_secret")
+    requested = _single(form, "scope")
+    if basic is not None and (body_id is not None or body_secret is not None):
+        raise _oauth_error(BadRequestError, "invalid_request", "Use one client authentication method, not two.")
+    if not grant_type:
+        raise _oauth_error(BadRequestError, "invalid_request", "The grant_type parameter is required.")
+    if grant_type != "client_credentials":
+        raise _oauth_error(BadRequestError, "unsupported_grant_type", "Only the client_credentials grant is supported.")
+    client_id, secret = basic if basic is not None else (body_id, body_secret)
+    if not client_id or not secret:
+        raise _oauth_error(AuthenticationError, "invalid_client", "Client authentication is required.")
+    found = await ApiClientsRepository(ctx.db).secret_hash(client_id)
+    ok = found is not None and hmac.compare_digest(found[1], hash_client_secret(secret))
+    if found is None or not ok:
+        raise _oauth_error(AuthenticationError, "invalid_client", "Unknown client or wrong secret.")
+    client = found[0]
+    if not client.active:
+        raise _oauth_error(AuthenticationError, "invalid_client", "This client has been disabled.")
+    granted = set(client.scopes)
+    if requested is not None:
+        wanted = {s for s in requested.split(" ") if s}
+        if not wanted or not wanted <= granted:
+            raise _oauth_error(BadRequestError, "invalid_scope", "The requested scope exceeds the client's scopes.")
+        granted = wanted
+    principal = Principal(subject=client.client_id, role="client", scopes=frozenset(granted))
+    access, ttl = tokens.issue_access_token(settings=ctx.settings, principal=principal, now=ctx.now())
+    return TokenPair(access_token=access, expires_in=ttl, role="client", scope=" ".join(sorted(granted)))

@@ -1,0 +1,52 @@
+"""The audit log of staff reads of personal data (collection ``audit_log``, append-only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from service.storage.indexes import declare
+
+COLLECTION = "audit_log"
+declare(
+    COLLECTION,
+    IndexModel([("actor.subject", ASCENDING), ("at", DESCENDING)]),
+    IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("at", DESCENDING)]),
+)
+
+
+class AuditRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[COLLECTION]
+
+    async def record(
+        self,
+        *,
+        at: datetime,
+        actor_subject: str,
+        actor_role: str,
+        action: str,
+        target_kind: str,
+        target_id: str,
+        fields: list[str],
+    ) -> None:
+        """Append one audit entry."""
+        await self.col.insert_one(
+            {
+                "_id": str(ObjectId()),
+                "at": at,
+                "actor": {"subject": actor_subject, "role": actor_role},
+                "action": action,
+                "target": {"kind": target_kind, "id": target_id},
+                "fields": fields,
+            }
+        )
+
+    async def for_target(self, target_kind: str, target_id: str) -> list[dict[str, Any]]:
+        """Entries about one record, newest first."""
+        cursor = self.col.find({"target.kind": target_kind, "target.id": target_id}).sort("at", DESCENDING)
+        return [doc async for doc in cursor]

@@ -1,0 +1,547 @@
+"""Cases end to end through the HTTP API, against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from handlers.keys import CTX
+from service import catalog, stations
+from service.catalog import ServiceType
+from service.catalog_seed import SEED_SERVICES
+from service.models import Principal
+from tests.helpers import token_for
+
+XI_COUNTY = "341021"  # 歙县
+ADMIN = Principal(subject="admin-1", role="admin")
+CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
+
+
+def valid_id_card(birth: str = "19450101") -> str:
+    body = "341021" + birth + "123"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
+
+
+def answers_for(service: ServiceType) -> dict[str, Any]:
+    """Valid answers for every field of a service type."""
+    out: dict[str, Any] = {}
+    for f in service.fields:
+        if f.type in ("string", "text"):
+            out[f.code] = "测试 test"
+        elif f.type == "number":
+            out[f.code] = f.min if f.min is not None else 1
+        elif f.type == "date":
+            out[f.code] = "1945-01-01"
+        elif f.type == "datetime":
+            out[f.code] = "2026-12-01T10:00:00+08:00"
+        elif f.type == "single_choice":
+            out[f.code] = f.choices[0].code
+        elif f.type == "multi_choice":
+            out[f.code] = [f.choices[0].code]
+        elif f.type == "phone":
+            out[f.code] = "13800000001"
+        elif f.type == "id_card":
+            out[f.code] = valid_id_card()
+    return out
+
+
+@dataclasses.dataclass
+class World:
+    client: Any
+    settings: Any
+    ctx: Any
+    station_a: Any
+    station_b: Any
+    station_c: Any
+
+    def headers(self, role: str, **kw: Any) -> dict[str, str]:
+        return token_for(self.settings, role, **kw)
+
+    @property
+    def resident(self) -> dict[str, str]:
+        return self.headers("resident", subject="res-1")
+
+    @property
+    def other_resident(self) -> dict[str, str]:
+        return self.headers("resident", subject="res-2")
+
+    def worker(self, station: Any = None, subject: str = "w-a") -> dict[str, str]:
+        return self.headers("worker", subject=subject, station_id=(station or self.station_a).id)
+
+    def head(self, station: Any = None) -> dict[str, str]:
+        return self.headers("station_head", subject="head-a", station_id=(station or self.station_a).id)
+
+    @property
+    def supervisor(self) -> dict[str, str]:
+        return self.headers("supervisor", subject="sup-xi", division_prefix=XI_COUNTY)
+
+    async def service(self, code: str) -> ServiceType:
+        return await catalog.get_service(ctx=self.ctx, code=code)
+
+    async def submit(
+        self,
+        code: str = "elderly_home_visit",
+        *,
+        headers: dict[str, str] | None = None,
+        expect: int = 201,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        service = await self.service(code)
+        body: dict[str, Any] = {
+            "service_code": code,
+            "answers": answers_for(service),
+            "division_code": self.station_a.code,
+            "address": "徽城镇 新安路 1 号",
+            "contact": {"name": "王芳", "phone": "13912345678"},
+        }
+        if service.booking:
+            body["preferred_window"] = {"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T11:00:00+08:00"}
+        body.update(extra)
+        resp = await self.client.post("/api/v1/cases", json=body, headers=headers or self.resident)
+        payload = await resp.json()
+        assert resp.status == expect, payload
+        return payload
+
+    async def act(
+        self, case_id: str, action: str, headers: dict[str, str], expect: int = 200, **body: Any
+    ) -> dict[str, Any]:
+        resp = await self.client.post(f"/api/v1/cases/{case_id}/{action}", json=body, headers=headers)
+        payload = await resp.json()
+        assert resp.status == expect, payload
+        return payload
+
+    async def count(self, collection: str, query: dict[str, Any] | None = None) -> int:
+        return await self.ctx.db[collection].count_documents(query or {})
+
+
+async def _station(ctx: Any, code: str, name: str, lon: float, lat: float) -> Any:
+    data = {
+        "code": code,
+        "name": name,
+        "location": {"type": "Point", "coordinates": [lon, lat]},
+        "capabilities": CAPABILITIES,
+        "precision": "exact",
+    }
+    return await stations.create_station(ctx=ctx, principal=ADMIN, data=data)
+
+
+@pytest.fixture
+async def world(client: Any, settings: Any) -> World:
+    ctx = client.app[CTX]
+    await catalog.seed_catalog(ctx)
+    a = await _station(ctx, "341021100", "徽城镇社工站", 118.41, 29.86)
+    b = await _station(ctx, "341021101", "深渡镇社工站", 118.60, 29.80)
+    c = await _station(ctx, "341021102", "北岸镇社工站", 118.47, 29.87)
+    return World(client=client, settings=settings, ctx=ctx, station_a=a, station_b=b, station_c=c)
+
+
+# ---------------------------------------------------------------- the whole lifecycle, one service per scenario
+
+SCENARIO_SERVICES = {
+    "elderly": "elderly_home_care",
+    "children": "child_counselling",
+    "community": "neighbourhood_mediation",
+    "social_aid": "temporary_assistance",
+    "social_org": "org_registration_consult",
+    "social_work": "social_worker_booking",
+    "funeral": "funeral_service_booking",
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIO_SERVICES))
+async def test_full_lifecycle_for_each_scenario(world: World, scenario: str) -> None:
+    code = SCENARIO_SERVICES[scenario]
+    case = await world.submit(code)
+    assert case["service"]["scenario"] == scenario
+    assert case["status"] == "dispatched"
+    assert case["station_id"] == world.station_a.id
+    assert case["routing"]["method"] == "division"
+    assert case["number"].startswith("HM" + XI_COUNTY)
+    assert case["sign_due_at"] < case["resolve_due_at"]
+    cid = case["id"]
+    worker = world.worker()
+    as_worker = await (await world.client.get(f"/api/v1/cases/{cid}", headers=worker)).json()
+    assert "accept" in as_worker["allowed_actions"]
+    assert (await world.act(cid, "accept", worker))["status"] == "accepted"
+    assert (await world.act(cid, "start", worker))["status"] == "in_progress"
+    await world.act(cid, "schedule", worker, scheduled_at="2026-12-03T10:00:00+08:00")
+    await world.act(cid, "note", worker, text="已电话联系，约定上门 called and arranged a visit")
+    resolved = await world.act(cid, "resolve", worker, result="已上门服务 served at home")
+    assert resolved["status"] == "resolved"
+    assert (
+        "rate"
+        in (await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.resident)).json())["allowed_actions"]
+    )
+    closed = await world.act(cid, "rate", world.resident, rating=5, comment="很满意")
+    assert closed["status"] == "closed"
+    assert [h["action"] for h in closed["history"]] == [
+        "submit",
+        "accept",
+        "start",
+        "schedule",
+        "note",
+        "resolve",
+        "rate",
+    ]
+    events = [e["type"] async for e in world.ctx.db["events"].find({"case_id": cid}).sort("seq", 1)]
+    assert events == [
+        "case.created",
+        "case.accepted",
+        "case.started",
+        "case.scheduled",
+        "case.noted",
+        "case.resolved",
+        "case.rated",
+    ]
+    assert closed["version"] == 7
+
+
+# ---------------------------------------------------------------- illegal transitions and permissions
+
+
+async def test_illegal_transitions_are_409_with_a_code(world: World) -> None:
+    case = await world.submit()
+    cid = case["id"]
+    for action, headers, body in (
+        ("rate", world.resident, {"rating": 4}),
+        ("resolve", world.worker(), {"result": "x"}),
+        ("start", world.worker(), {}),
+        ("reopen", world.resident, {"reason": "x"}),
+    ):
+        resp = await world.client.post(f"/api/v1/cases/{cid}/{action}", json=body, headers=headers)
+        problem = await resp.json()
+        assert resp.status == 409, (action, problem)
+        assert problem["code"] == "illegal_transition"
+    await world.act(cid, "accept", world.worker())
+    problem = await world.act(cid, "accept", world.worker(), expect=409)
+    assert problem["code"] == "illegal_transition"
+
+
+ROLE_MATRIX = [
+    # (who, method, suffix, body, expected status, expected code)
+    ("other_resident", "get", "", None, 404, "case_not_found"),
+    ("other_resident", "post", "/cancel", {}, 404, "case_not_found"),
+    ("worker_b", "get", "", None, 404, "case_not_found"),
+    ("worker_b", "post", "/accept", {}, 404, "case_not_found"),
+    ("supervisor_hefei", "get", "", None, 404, "case_not_found"),
+    ("supervisor_hefei", "post", "/urge", {}, 404, "case_not_found"),
+    ("other_client", "get", "", None, 404, "case_not_found"),
+    ("resident", "post", "/accept", {}, 403, "action_not_allowed_for_role"),
+    ("worker_a", "post", "/reject", {"reason": "x"}, 403, "action_not_allowed_for_role"),
+    ("worker_a", "post", "/urge", {}, 403, "action_not_allowed_for_role"),
+    ("supervisor_xi", "post", "/accept", {}, 403, "action_not_allowed_for_role"),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "suffix", "body", "status", "code"), ROLE_MATRIX)
+async def test_role_boundaries(
+    world: World, who: str, method: str, suffix: str, body: Any, status: int, code: str
+) -> None:
+    case = await world.submit()
+    headers = {
+        "resident": world.resident,
+        "other_resident": world.other_resident,
+        "worker_a": world.worker(),
+        "worker_b": world.worker(world.station_b, subject="w-b"),
+        "supervisor_xi": world.supervisor,
+        "supervisor_hefei": world.headers("supervisor", subject="sup-hf", division_prefix="3401"),
+        "other_client": world.headers("client", subject="client-x", scopes=("cases:read", "cases:write")),
+    }[who]
+    url = f"/api/v1/cases/{case['id']}{suffix}"
+    resp = await (
+        world.client.get(url, headers=headers)
+        if method == "get"
+        else world.client.post(url, json=body, headers=headers)
+    )
+    problem = await resp.json()
+    assert resp.status == status, problem
+    assert problem["code"] == code
+    assert (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).status == 200
+
+
+async def test_lists_show_only_what_each_role_covers(world: World) -> None:
+    mine = await world.submit()
+    await world.submit(headers=world.other_resident)
+    await world.submit(division_code=world.station_b.code, headers=world.headers("resident", subject="res-3"))
+
+    async def ids(headers: dict[str, str]) -> set[str]:
+        resp = await world.client.get("/api/v1/cases", headers=headers)
+        assert resp.status == 200
+        return {c["id"] for c in (await resp.json())["items"]}
+
+    assert await ids(world.resident) == {mine["id"]}
+    assert len(await ids(world.worker())) == 2
+    assert len(await ids(world.worker(world.station_b, subject="w-b"))) == 1
+    assert len(await ids(world.supervisor)) == 3
+    assert await ids(world.headers("supervisor", subject="s", division_prefix="3401")) == set()
+
+
+async def test_list_pages_with_a_cursor_and_filters(world: World) -> None:
+    for _ in range(3):
+        await world.submit()
+    await world.submit("funeral_subsidy")
+    seen: list[str] = []
+    url = "/api/v1/cases?limit=2&scenario=elderly"
+    while url:
+        page = await (await world.client.get(url, headers=world.supervisor)).json()
+        seen += [c["id"] for c in page["items"]]
+        url = f"/api/v1/cases?limit=2&scenario=elderly&cursor={page['next_cursor']}" if page["next_cursor"] else ""
+    assert len(seen) == len(set(seen)) == 3
+    resp = await world.client.get("/api/v1/cases?cursor=garbage", headers=world.supervisor)
+    assert resp.status == 400 and (await resp.json())["code"] == "invalid_cursor"
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: World) -> None:
+    service = await world.service("elderly_home_visit")
+    body = {
+        "service_code": service.code,
+        "answers": answers_for(service),
+        "division_code": world.station_a.code,
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+    headers = {**world.resident, "Idempotency-Key": "retry-me-0001"}
+
+    async def one() -> tuple[int, str]:
+        resp = await world.client.post("/api/v1/cases", json=body, headers=headers)
+        return resp.status, (await resp.json()).get("id", "")
+
+    results = await asyncio.gather(*(one() for _ in range(50)))
+    assert {status for status, _ in results} == {201}
+    assert len({cid for _, cid in results}) == 1
+    assert await world.count("cases") == 1
+    assert await world.count("events", {"type": "case.created"}) == 1
+    resp = await world.client.post("/api/v1/cases", json={**body, "address": "另一个地址"}, headers=headers)
+    assert resp.status == 422 and (await resp.json())["code"] == "idempotency_key_reused"
+
+
+async def test_twenty_concurrent_accepts_give_one_winner(world: World) -> None:
+    case = await world.submit()
+
+    async def accept(i: int) -> int:
+        resp = await world.client.post(
+            f"/api/v1/cases/{case['id']}/accept", json={}, headers=world.worker(subject=f"w-{i}")
+        )
+        return resp.status
+
+    statuses = await asyncio.gather(*(accept(i) for i in range(20)))
+    assert sorted(statuses) == [200] + [409] * 19
+    assert await world.count("events", {"case_id": case["id"], "type": "case.accepted"}) == 1
+
+
+# ---------------------------------------------------------------- returns and re-routing
+
+
+async def test_return_reroutes_and_two_returns_go_to_the_supervisor(world: World) -> None:
+    case = await world.submit()
+    first = await world.act(case["id"], "return", world.worker(), reason="不属于本站辖区 not our township")
+    assert first["status"] == "dispatched"
+    assert first["station_id"] not in (world.station_a.id, None)
+    assert world.station_a.id in first["routing"]["excluded"]
+    second_station = next(s for s in (world.station_b, world.station_c) if s.id == first["station_id"])
+    second = await world.act(case["id"], "return", world.worker(second_station, subject="w-2"), reason="也不是 no")
+    assert second["status"] == "unrouted"
+    assert second["station_id"] is None
+    assert second["division"] == XI_COUNTY
+    assert second["routing"]["method"] == "unrouted"
+    dispatched = await world.act(case["id"], "dispatch", world.supervisor, station_id=world.station_c.id)
+    assert dispatched["status"] == "dispatched" and dispatched["station_id"] == world.station_c.id
+    types = [e["type"] async for e in world.ctx.db["events"].find({"case_id": case["id"]}).sort("seq", 1)]
+    assert types.count("case.returned") == 2 and "case.unrouted" in types and types[-1] == "case.dispatched"
+
+
+# ---------------------------------------------------------------- time limits: sweeps
+
+
+async def test_sweep_flags_an_overdue_case_once_even_with_two_sweepers(world: World) -> None:
+    from service import cases
+
+    case = await world.submit()
+    world.ctx.clock = lambda: _later(case["sign_due_at"])
+    first, second = await asyncio.gather(cases.sweep_once(ctx=world.ctx), cases.sweep_once(ctx=world.ctx))
+    assert first["sign_overdue"] + second["sign_overdue"] == 1
+    assert (await cases.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
+    assert await world.count("events", {"case_id": case["id"], "type": "case.overdue"}) == 1
+    listed = await (await world.client.get("/api/v1/cases?overdue=true", headers=world.supervisor)).json()
+    assert [c["id"] for c in listed["items"]] == [case["id"]]
+
+
+def _later(iso: str, **delta: float) -> datetime:
+    """A minute (plus ``delta``) after an RFC 3339 time from the API."""
+    return datetime.fromisoformat(iso) + timedelta(minutes=1, **delta)
+
+
+async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> None:
+    from service import cases
+
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.worker())
+    resolved = await world.act(case["id"], "resolve", world.worker(), result="done")
+    resolved_at = resolved["resolved_at"]
+    world.ctx.clock = lambda: _later(resolved_at, days=6)
+    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 0
+    world.ctx.clock = lambda: _later(resolved_at, days=7)
+    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 1
+    got = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
+    assert got["status"] == "closed"
+    assert got["history"][-1]["action"] == "auto_close"
+
+
+# ---------------------------------------------------------------- privacy
+
+
+async def test_phones_are_masked_except_for_the_resident_and_the_assignee(world: World) -> None:
+    case = await world.submit(
+        served_person={"name": "王大爷", "relation": "父亲 father", "phone": "13700001111", "id_card": valid_id_card()}
+    )
+    cid = case["id"]
+    assert case["contact"]["phone"] == "13912345678"
+    assert case["served_person"]["id_card_masked"].startswith("3410") and "*" in case["served_person"]["id_card_masked"]
+    assert "id_card" not in case["served_person"] and "id_card_enc" not in case["served_person"]
+    as_head = await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.head())).json()
+    assert as_head["contact"]["phone"] == "139****5678"
+    assert as_head["served_person"]["phone"] == "137****1111"
+    await world.act(cid, "accept", world.worker())
+    as_assignee = await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.worker())).json()
+    assert as_assignee["contact"]["phone"] == "13912345678"
+    audit = await world.ctx.db["audit_log"].find_one({"target.id": cid})
+    assert audit["actor"]["subject"] == "w-a" and "contact.phone" in audit["fields"]
+    stored = await world.ctx.db["cases"].find_one({"_id": cid})
+    assert valid_id_card() not in str(stored)
+
+
+async def test_confidential_report_hides_the_reporter_from_station_staff(world: World) -> None:
+    case = await world.submit("child_protection_report", anonymous=False)
+    as_worker = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.worker())).json()
+    assert as_worker["contact"] is None
+    assert as_worker["created_by"] == {"role": "resident"}
+    as_owner = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
+    assert as_owner["contact"]["name"] == "王芳"
+
+
+# ---------------------------------------------------------------- bad input writes nothing
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"service_code": "no_such_service"}, "unknown_service"),
+        ({"division_code": None}, "location_required"),
+        ({"answers": {"unknown_field": "x"}}, "invalid_answers"),
+        ({"division_code": "12345"}, "validation_failed"),
+        ({"location": {"lon": 500, "lat": 30}, "division_code": None}, "invalid_coordinates"),
+        ({"photos": ["000000000000000000000000"]}, "unknown_photo"),
+        ({"anonymous": True}, "anonymity_not_allowed"),
+    ],
+)
+async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, change: dict[str, Any], code: str) -> None:
+    service = await world.service("elderly_home_visit")
+    body = {
+        "service_code": service.code,
+        "answers": answers_for(service),
+        "division_code": world.station_a.code,
+        "contact": {"name": "王芳", "phone": "13912345678"},
+        **change,
+    }
+    resp = await world.client.post("/api/v1/cases", json=body, headers=world.resident)
+    problem = await resp.json()
+    assert resp.status == 422, problem
+    assert problem["code"] == code
+    assert await world.count("cases") == 0
+    assert await world.count("events") == 0
+
+
+async def test_rating_out_of_range_and_missing_case(world: World) -> None:
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.worker())
+    await world.act(case["id"], "resolve", world.worker(), result="ok")
+    problem = await world.act(case["id"], "rate", world.resident, expect=422, rating=6)
+    assert problem["code"] == "validation_failed"
+    problem = await world.act("0" * 24, "accept", world.worker(), expect=404)
+    assert problem["code"] == "case_not_found"
+    stored = await world.ctx.db["cases"].find_one({"_id": case["id"]})
+    assert stored["status"] == "resolved" and stored["version"] == 3
+
+
+# ---------------------------------------------------------------- KPIs
+
+
+async def test_kpis_count_and_rate_by_station(world: World) -> None:
+    done = await world.submit()
+    await world.act(done["id"], "accept", world.worker())
+    await world.act(done["id"], "resolve", world.worker(), result="ok")
+    await world.act(done["id"], "rate", world.resident, rating=5)
+    meh = await world.submit()
+    await world.act(meh["id"], "accept", world.worker())
+    await world.act(meh["id"], "resolve", world.worker(), result="ok")
+    await world.act(meh["id"], "rate", world.resident, rating=2)
+    await world.submit(division_code=world.station_b.code)
+    resp = await world.client.get(f"/api/v1/stats/kpis?division={XI_COUNTY}&group_by=station", headers=world.supervisor)
+    body = await resp.json()
+    assert resp.status == 200, body
+    groups = {g["key"]: g for g in body["groups"]}
+    a = groups[world.station_a.id]
+    assert a["total"] == 2
+    assert a["by_status"] == {"closed": 2}
+    assert a["satisfaction_rate"] == 0.5
+    assert a["response_rate"] == 1.0
+    assert a["on_time_resolution_rate"] == 1.0
+    assert groups[world.station_b.id]["by_status"] == {"dispatched": 1}
+    resp = await world.client.get("/api/v1/stats/kpis?division=3401", headers=world.supervisor)
+    assert resp.status == 403
+    assert (await world.client.get("/api/v1/stats/kpis", headers=world.resident)).status == 403
+
+
+async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -> None:
+    from service import staff
+
+    li = await staff.create_staff(
+        ctx=world.ctx,
+        principal=ADMIN,
+        username="li.worker",
+        password="correct-horse-1",
+        role="worker",
+        name="李社工",
+        station_id=world.station_a.id,
+    )
+    zhao = await staff.create_staff(
+        ctx=world.ctx,
+        principal=ADMIN,
+        username="zhao.worker",
+        password="correct-horse-2",
+        role="worker",
+        station_id=world.station_b.id,
+    )
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.head())
+    problem = await world.act(case["id"], "assign", world.head(), expect=422, assignee_id=zhao.id)
+    assert problem["code"] == "assignee_not_at_station"
+    assigned = await world.act(case["id"], "assign", world.head(), assignee_id=li.id)
+    assert assigned["assignee_id"] == li.id
+    other = world.worker(subject="w-someone-else")
+    problem = await world.act(case["id"], "start", other, expect=403)
+    assert problem["code"] == "not_your_case"
+    li_headers = world.worker(subject=li.id)
+    assert (await world.act(case["id"], "start", li_headers))["status"] == "in_progress"
+    mine = await (await world.client.get(f"/api/v1/cases?assignee={li.id}", headers=li_headers)).json()
+    assert [c["id"] for c in mine["items"]] == [case["id"]]
+
+
+async def test_extension_request_and_approval_moves_the_resolve_due_time(world: World) -> None:
+    case = await world.submit()
+    await world.act(case["id"], "accept", world.head())
+    requested = await world.act(case["id"], "extension-request", world.head(), extra_days=3, reason="需要上门核实")
+    assert requested["extension"]["status"] == "requested"
+    problem = await world.act(case["id"], "extension-approve", world.worker(), expect=403)
+    assert problem["code"] == "action_not_allowed_for_role"
+    approved = await world.act(case["id"], "extension-approve", world.supervisor)
+    assert approved["resolve_due_at"] > case["resolve_due_at"]
+    problem = await world.act(case["id"], "extension-deny", world.supervisor, expect=409, reason="x")
+    assert problem["code"] == "no_extension_requested"
