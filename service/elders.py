@@ -27,6 +27,8 @@ from service.visit_periods import TIERS, age_on, local_date, period_of, suggeste
 from service.visit_schedules import schedule_elders
 
 MAX_CONTACTS = 5
+# Personal fields a staff read shows (the ID number only masked).
+READ_FIELDS = ("name", "id_card_masked", "phone", "address", "location", "emergency_contacts")
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 _TOWNSHIP = re.compile(r"^[1-9]\d{8}$")
 STAFF = ("worker", "station_head", "supervisor", "admin")
@@ -358,7 +360,11 @@ async def create_elder(*, ctx: Context, principal: Principal, data: dict[str, An
 
 async def _audit(ctx: Context, principal: Principal, action: str, elder_ids: list[str]) -> None:
     await ElderAuditRepository(ctx.db).record(
-        actor={"subject": principal.subject, "role": principal.role}, action=action, elder_ids=elder_ids, at=ctx.now()
+        actor={"subject": principal.subject, "role": principal.role},
+        action=action,
+        elder_ids=elder_ids,
+        at=ctx.now(),
+        fields=list(READ_FIELDS),
     )
 
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import catalog, pii
+from service import cases, catalog, pii
 from service.context import Context
 from service.elders import can_see, load_visible, present, scope_query
 from service.elders_model import Elder
@@ -35,6 +34,7 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.models import Page, Principal
+from service.storage.cases import CasesRepository
 from service.storage.elders import ElderAuditRepository, EldersRepository
 from service.storage.stations import StationsRepository
 from service.storage.visits import VisitSchedulesRepository, VisitsRepository
@@ -52,11 +52,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 GROUPS = {"station": "station_id", "county": "county_code", "city": "city_code"}
 MAX_MISSES = 1000
 LOOP_SECONDS = 300.0
-
-
-def _cases_module() -> Any:
-    # Imported when needed: the visit register works without the cases module loaded.
-    return importlib.import_module("service.cases")
 
 
 # ---------------------------------------------------------------- referrals (pure parts)
@@ -163,21 +158,23 @@ def _case_data(elder: Elder, visit: dict[str, Any], plan: dict[str, Any], key: s
 async def _open_referrals(ctx: Context, principal: Principal, elder: Elder, visit: dict[str, Any]) -> None:
     """Open the case of every referral of a record that has none yet (safe to repeat)."""
     visits = VisitsRepository(ctx.db)
+    linked = CasesRepository(ctx.db)
     pending = [(i, r) for i, r in enumerate(visit.get("referrals") or []) if not r.get("case_id")]
-    if not pending:
-        return
-    existing = await visits.find_case_ids([r["source_key"] for _, r in pending])
     for i, ref in pending:
-        case_id = existing.get(ref["source_key"])
-        if case_id is None:
+        found = await linked.find_by_source("visit_id", ref["source_key"])
+        if found is not None:
+            case_id = str(found["_id"])
+        else:
             data = _case_data(elder, visit, ref["plan"], ref["source_key"])
             try:
-                case = await _cases_module().submit_case(ctx=ctx, principal=principal, data=data)
+                case = await cases.submit_case(ctx=ctx, principal=principal, data=data)
                 case_id = str(case["id"])
             except ConflictError:
-                case_id = (await visits.find_case_ids([ref["source_key"]])).get(ref["source_key"])
-                if case_id is None:
+                # Another attempt opened it meanwhile: the unique source key kept it to one case.
+                found = await linked.find_by_source("visit_id", ref["source_key"])
+                if found is None:
                     raise
+                case_id = str(found["_id"])
         await visits.set_case_id(visit["_id"], i, case_id)
         ref["case_id"] = case_id
 
@@ -432,6 +429,7 @@ async def list_due(
         action="visit.due_list",
         elder_ids=[d["elder_id"] for d in page],
         at=now,
+        fields=["name", "phone", "address"],
     )
     items = []
     for d in page:

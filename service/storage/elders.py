@@ -189,11 +189,25 @@ class ElderAuditRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[AUDIT]
 
-    async def record(self, *, actor: dict[str, Any], action: str, elder_ids: list[str], at: datetime) -> None:
-        """Log that staff read these people's records (one entry per person)."""
+    async def record(
+        self, *, actor: dict[str, Any], action: str, elder_ids: list[str], at: datetime, fields: list[str]
+    ) -> None:
+        """Log that staff read these people's records (one entry per person, in the shared audit-log shape)."""
         if elder_ids:
             await self.col.insert_many(
-                [{"actor": actor, "action": action, "elder_id": e, "at": at} for e in elder_ids], ordered=False
+                [
+                    {
+                        "_id": str(ObjectId()),
+                        "at": at,
+                        "actor": actor,
+                        "action": action,
+                        "target": {"kind": "elder", "id": e},
+                        "elder_id": e,
+                        "fields": fields,
+                    }
+                    for e in elder_ids
+                ],
+                ordered=False,
             )
 
     async def for_elder(self, elder_id: str) -> list[dict[str, Any]]:

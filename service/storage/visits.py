@@ -171,8 +171,3 @@ class VisitsRepository:
     async def list_for_elder(self, elder_id: str, limit: int) -> list[dict[str, Any]]:
         """A person's records, newest first."""
         return await self.col.find({"elder_id": elder_id}).sort("visited_at", DESCENDING).limit(limit).to_list()
-
-    async def find_case_ids(self, source_keys: list[str]) -> dict[str, str]:
-        """Ids of cases already opened for these referral keys (``source.visit_id`` of the cases collection)."""
-        cursor = self.col.database["cases"].find({"source.visit_id": {"$in": source_keys}}, {"source.visit_id": 1})
-        return {d["source"]["visit_id"]: str(d["_id"]) async for d in cursor}
