@@ -116,6 +116,9 @@ class StatsQuerySchema(Schema):
     division = fields.String(validate=validate.Regexp(r"^\d{2,9}$"), metadata={"description": "Division code prefix"})
     period = fields.String(metadata={"description": "Report period; schedules due in it count. Default: this ISO week"})
     group_by = fields.String(validate=validate.OneOf(("station", "county", "city")), load_default="station")
+    misses_limit = fields.Integer(
+        validate=validate.Range(0, 1000), load_default=100, metadata={"description": "How many misses to list"}
+    )
 
 
 class TierRateSchema(Schema):

@@ -14,6 +14,7 @@ from typing import Any
 
 from service.context import Context
 from service.errors import ConflictError
+from service.pii import mask_name
 from service.storage.elders import EldersRepository
 from service.storage.events import CaseEvent, EventsRepository
 from service.storage.visits import VisitSchedulesRepository
@@ -49,6 +50,8 @@ def schedule_doc(elder: dict[str, Any], at: datetime, now: datetime) -> dict[str
         "township": elder["township"],
         "county_code": elder["county_code"],
         "city_code": elder["city_code"],
+        # Masked, so the misses list needs no read of the register.
+        "name_masked": mask_name(elder["name"]) if elder.get("name") else None,
         "visited": False,
         "visit_id": None,
         "visited_at": None,
@@ -63,7 +66,7 @@ async def schedule_elders(*, ctx: Context, elders: list[dict[str, Any]], at: dat
     repo = VisitSchedulesRepository(ctx.db)
     now = ctx.now()
     docs = [schedule_doc(e, at, now) for e in elders]
-    existing = await repo.existing_ids([d["_id"] for d in docs]) if docs else set()
+    existing = await repo.existing_ids(docs) if docs else set()
     return await repo.insert_missing([d for d in docs if d["_id"] not in existing])
 
 

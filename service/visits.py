@@ -21,7 +21,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import cases, catalog, pii
+from service import cases, catalog
 from service.context import Context
 from service.elders import can_see, load_visible, present, scope_query
 from service.elders_model import Elder
@@ -50,7 +50,7 @@ DANGER_SERVICE = "elderly_emergency"
 DANGER_KINDS = ("fall", "illness", "utilities", "missing", "other")
 CLOCK_SKEW = timedelta(minutes=5)
 GROUPS = {"station": "station_id", "county": "county_code", "city": "city_code"}
-MAX_MISSES = 1000
+MAX_MISSES = 100
 LOOP_SECONDS = 300.0
 
 
@@ -205,6 +205,7 @@ def _elder_schedule_source(elder: Elder) -> dict[str, Any]:
         "township": elder.township,
         "county_code": elder.county_code,
         "city_code": elder.city_code,
+        "name": elder.name,
     }
 
 
@@ -507,6 +508,7 @@ def rate_pipeline(match: dict[str, Any], group_field: str, max_misses: int = MAX
                             "tier": 1,
                             "period": 1,
                             "period_end": 1,
+                            "name_masked": 1,
                         }
                     },
                 ],
@@ -522,6 +524,7 @@ async def visit_stats(
     division: str | None = None,
     period: str | None = None,
     group_by: str = "station",
+    misses_limit: int = 100,
 ) -> dict[str, Any]:
     """People due and visited, the rate by tier, method and station/county/city, and who was missed."""
     if group_by not in GROUPS:
@@ -531,7 +534,7 @@ async def visit_stats(
     now = ctx.now()
     p = _parse(period) if period else period_of("week", now)
     match = {**_stats_scope(principal, division), **_period_scope(p)}
-    [facets] = await VisitSchedulesRepository(ctx.db).aggregate(rate_pipeline(match, GROUPS[group_by]))
+    [facets] = await VisitSchedulesRepository(ctx.db).aggregate(rate_pipeline(match, GROUPS[group_by], misses_limit))
     totals = facets["totals"][0] if facets["totals"] else {"due": 0, "visited": 0}
     by_tier = {r["_id"]: r for r in facets["by_tier"]}
     groups = facets["groups"]
@@ -576,7 +579,7 @@ async def visit_stats(
         "misses": [
             {
                 "elder_id": m["elder_id"],
-                "name_masked": pii.mask_name(elders[m["elder_id"]].name) if m["elder_id"] in elders else None,
+                "name_masked": m.get("name_masked"),
                 "station_id": m["station_id"],
                 "tier": m["tier"],
                 "period": m["period"],

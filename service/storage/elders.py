@@ -174,6 +174,7 @@ class EldersRepository:
         if after is not None:
             q["_id"] = {"$gt": after}
         projection = {
+            "name": 1,
             "tier": 1,
             "previous_tier": 1,
             "tier_from": 1,

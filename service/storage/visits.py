@@ -27,6 +27,7 @@ VISITS = "visits"
 declare(
     SCHEDULES,
     IndexModel([("elder_id", ASCENDING), ("period", ASCENDING)], unique=True, name="elder_period_unique"),
+    IndexModel([("period", ASCENDING), ("elder_id", ASCENDING)], name="period_elder"),
     IndexModel([("station_id", ASCENDING), ("visited", ASCENDING), ("period_end", ASCENDING)], name="station_due"),
     IndexModel([("period_end", ASCENDING), ("visited", ASCENDING), ("missed_event", ASCENDING)], name="closing"),
     IndexModel([("period_end", ASCENDING), ("township", ASCENDING)], name="period_township"),
@@ -46,9 +47,20 @@ class VisitSchedulesRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[SCHEDULES]
 
-    async def existing_ids(self, ids: list[str]) -> set[str]:
-        """Which of these schedule ids exist."""
-        return {d["_id"] async for d in self.col.find({"_id": {"$in": ids}}, {"_id": 1})}
+    async def existing_ids(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Which of these schedules exist already.
+
+        One index range per period over the batch's elder ids rather than a long ``$in``
+        (which the embedded server answers an element at a time).
+        """
+        by_period: dict[str, list[str]] = {}
+        for d in docs:
+            by_period.setdefault(d["period"], []).append(d["elder_id"])
+        found: set[str] = set()
+        for period, elder_ids in by_period.items():
+            q = {"period": period, "elder_id": {"$gte": min(elder_ids), "$lte": max(elder_ids)}}
+            found |= {d["_id"] async for d in self.col.find(q, {"_id": 1})}
+        return found
 
     async def insert_missing(self, docs: list[dict[str, Any]]) -> int:
         """Insert schedules, skipping any another process created first; returns how many were new."""
