@@ -17,7 +17,13 @@ from typing import Any
 from service import pii
 from service.context import Context
 from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS, VERY_OLD_AGE, Elder
-from service.errors import NotFoundError, PermissionDeniedError, UnsupportedMediaTypeError, ValidationFailedError
+from service.errors import (
+    InvalidStateError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
 from service.geo import COORD_SYSTEMS, to_wgs84
 from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
 from service.models import Page, Principal
@@ -418,7 +424,7 @@ async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, cha
     """Change a person's record; a new tier applies from the next period of the tier in force now."""
     elder = await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
     if not elder.active:
-        raise ValidationFailedError("elder_not_active", "An ended record cannot be changed.")
+        raise InvalidStateError("elder_not_active", "An ended record cannot be changed.")
     now = ctx.now()
     today = local_date(now)
     if "id_card" in changes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -482,7 +483,7 @@ def _stats_scope(principal: Principal, division: str | None) -> dict[str, Any]:
     elif principal.role in ("worker", "station_head"):
         query["station_id"] = principal.station_id or ""
     if division:
-        query["township"] = {"$regex": f"^{division}"}
+        query["township"] = {"$regex": f"^{re.escape(division)}"}
     return query
 
 
