@@ -1,6 +1,10 @@
+from datetime import datetime, timedelta
+
 import pytest
 
 from handlers.keys import CTX
+from service.visit_periods import period_of
+from service.visit_schedules import schedule_period
 from tests.helpers import token_for
 from tests.visits_support import age_born, elder_body, id_card, seed_stations
 
@@ -134,14 +138,15 @@ async def test_a_tier_change_applies_from_the_next_period(client, settings, stat
     got = await r.json()
     assert r.status == 200, got
     assert got["tier"] == "high" and got["previous_tier"] == "general"
-    from datetime import datetime
-
-    from service.visit_periods import period_of
-
     tier_from = datetime.fromisoformat(got["tier_from"])
     assert tier_from == period_of("quarter", datetime.now().astimezone()).end
     sched = await client.app[CTX].db["visit_schedules"].find({"elder_id": elder_id}).to_list()
     assert [s["tier"] for s in sched] == ["general"]
+    ctx = client.app[CTX]
+    assert await schedule_period(ctx=ctx, at=tier_from - timedelta(hours=1)) == 0
+    assert await schedule_period(ctx=ctx, at=tier_from + timedelta(hours=1)) == 1
+    after = await ctx.db["visit_schedules"].find_one({"elder_id": elder_id, "tier": "high"})
+    assert after["kind"] == "week" and after["period_end"] > tier_from
 
 
 CSV_HEAD = "name,id_card,township,phone,flags,tier\n"
