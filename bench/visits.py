@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 import uuid
 from typing import Any
@@ -75,34 +76,41 @@ async def insert_chunks(col: Any, docs: list[dict[str, Any]], size: int = 2000) 
 
 
 async def floor_schedule(db: Any, at: Any) -> int:
-    """Find every active person and insert the same schedule documents, straight through pymongo."""
+    """Read every active person and insert the same schedule documents, straight through pymongo."""
     target = db["floor_schedules"]
     await target.create_index([("elder_id", 1), ("period", 1)], unique=True, name="elder_period_unique")
-    written = 0
-    after = None
     projection = {"name": 1, "tier": 1, "previous_tier": 1, "tier_from": 1, "station_id": 1, "township": 1}
     projection |= {"county_code": 1, "city_code": 1}
-    while True:
-        q: dict[str, Any] = {"active": True} if after is None else {"active": True, "_id": {"$gt": after}}
-        batch = await db["elders"].find(q, projection).sort("_id", 1).limit(2000).to_list()
-        if not batch:
-            return written
-        after = batch[-1]["_id"]
-        docs = [schedule_doc(e, at, at) for e in batch]
+    written = 0
+    chunk: list[dict[str, Any]] = []
+
+    async def flush() -> int:
+        docs = [schedule_doc(e, at, at) for e in chunk]
         for d in docs:
             # Preset for the rate query later: about 10% misses (one county in eight).
             missed = d["township"].startswith("340102")
             d.update(visited=not missed, method=None if missed else "phone")
         await target.insert_many(docs, ordered=False)
-        written += len(docs)
+        return len(docs)
+
+    async for e in db["elders"].find({"active": True}, projection).sort("_id", 1).batch_size(2000):
+        chunk.append(e)
+        if len(chunk) >= 2000:
+            written += await flush()
+            chunk = []
+    if chunk:
+        written += await flush()
+    return written
 
 
-async def timed(fn: Any, repeat: int = 1) -> tuple[float, Any]:
+async def timed(fn: Any, repeat: int = 1, label: str = "") -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
         t = time.perf_counter()
         result = await fn()
         times.append(time.perf_counter() - t)
+    if label:
+        print(f"    {label}: {statistics.median(times):.2f} s", file=sys.stderr, flush=True)
     return statistics.median(times), result
 
 
@@ -121,14 +129,15 @@ async def one_size(uri: str, n: int, repeat: int) -> dict[str, float]:
         await insert_chunks(db["elders"], elder_docs(n))
         load_s = time.perf_counter() - t
         at = PERIOD.start
-        ours_s, created = await timed(lambda: schedule_period(ctx=ctx, at=at))
-        again_s, again = await timed(lambda: schedule_period(ctx=ctx, at=at))
-        floor_s, written = await timed(lambda: floor_schedule(db, at))
+        ours_s, created = await timed(lambda: schedule_period(ctx=ctx, at=at), label=f"{n} schedule")
+        again_s, again = await timed(lambda: schedule_period(ctx=ctx, at=at), label=f"{n} rerun")
+        floor_s, written = await timed(lambda: floor_schedule(db, at), label=f"{n} floor")
         assert created == written == n and again == 0, (created, written, again)
         # The rate query reads the floor's documents, which carry visited flags (bulk updates are slow here).
         await db["visit_schedules"].drop()
         await db["floor_schedules"].rename("visit_schedules")
         await ensure_indexes(db)
+        print(f"    {n} rate set-up done", file=sys.stderr, flush=True)
         sched = db["visit_schedules"]
         match = {"township": {"$regex": "^34"}, **_period_scope(PERIOD)}
         rate_s, stats = await timed(

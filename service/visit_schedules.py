@@ -72,17 +72,12 @@ async def schedule_elders(*, ctx: Context, elders: list[dict[str, Any]], at: dat
 
 async def schedule_period(*, ctx: Context, at: datetime, progress: Callable[[int], None] | None = None) -> int:
     """Create the due visit of the period containing ``at`` for every active person; how many were new."""
-    elders = EldersRepository(ctx.db)
     created = 0
-    after = None
-    while True:
-        batch = await elders.active_for_schedule(after, BATCH)
-        if not batch:
-            return created
-        after = batch[-1]["_id"]
+    async for batch in EldersRepository(ctx.db).active_for_schedule(BATCH):
         created += await schedule_elders(ctx=ctx, elders=batch, at=at)
         if progress:
             progress(len(batch))
+    return created
 
 
 def missed_event(schedule: dict[str, Any]) -> CaseEvent:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -168,11 +168,12 @@ class EldersRepository:
         next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
         return Page(items=items, next_cursor=next_cursor)
 
-    async def active_for_schedule(self, after: ObjectId | None, limit: int) -> list[dict[str, Any]]:
-        """Active people, reduced to what scheduling needs, in id order after ``after``."""
-        q: dict[str, Any] = {"active": True}
-        if after is not None:
-            q["_id"] = {"$gt": after}
+    async def active_for_schedule(self, batch: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Active people, reduced to what scheduling needs, in id order, ``batch`` at a time.
+
+        One cursor over the whole register: paging with ``_id > last`` + ``limit`` would make
+        the embedded server sort the rest of the collection for every page.
+        """
         projection = {
             "name": 1,
             "tier": 1,
@@ -183,7 +184,14 @@ class EldersRepository:
             "county_code": 1,
             "city_code": 1,
         }
-        return await self.col.find(q, projection).sort("_id", ASCENDING).limit(limit).to_list()
+        chunk: list[dict[str, Any]] = []
+        async for doc in self.col.find({"active": True}, projection).sort("_id", ASCENDING).batch_size(batch):
+            chunk.append(doc)
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 class ElderAuditRepository:
