@@ -28,12 +28,16 @@ import handlers.clients
 import handlers.docs
 import handlers.elders
 import handlers.health
+import handlers.notifications
+import handlers.open311
 import handlers.routing
 import handlers.services
 import handlers.staff
 import handlers.stations
+import handlers.stream
 import handlers.uploads
 import handlers.visits
+import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import configure_logging
@@ -52,6 +56,7 @@ from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
+from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
 
@@ -66,6 +71,10 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.auth.routes,
     handlers.staff.routes,
     handlers.clients.routes,
+    handlers.open311.routes,
+    handlers.notifications.routes,
+    handlers.stream.routes,
+    handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
 ]
@@ -83,6 +92,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
     try:
         db = stores.mongo[settings.mongodb_db]
         ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
+        ctx.extras[WEBHOOK_CASE_VIEW] = handlers.webhooks.case_view_for_client
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:
@@ -95,13 +105,20 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings``."""
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            problem_middleware,
+            handlers.open311.open311_error_middleware,
+            auth_middleware,
+        ],
         client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
         handler_args={"max_field_size": 16384},
     )
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx, close = await open_context(settings)
@@ -110,9 +127,7 @@ def create_app(settings: Settings) -> web.Application:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await bootstrap.stop_background(tasks)
             await close()
 
     app.cleanup_ctx.append(context_lifecycle)
@@ -166,9 +181,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
         tasks = bootstrap.start_background(ctx=ctx)
         log.info("worker running", extra={"tasks": [t.get_name() for t in tasks]})
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await bootstrap.stop_background(tasks)
         return 0
 
     return asyncio.run(_with_context(settings, work))

@@ -59,6 +59,27 @@ class Settings:
     sms_api_base: str = ""
     routing_max_km: float = 50.0
     case_sweep_seconds: float = 30.0
+    wechat_templates: str = ""
+    wechat_miniprogram_state: str = "formal"
+    notify_poll_seconds: float = 1.0
+    notify_batch_size: int = 200
+    notify_send_attempts: int = 4
+    notify_retry_base_seconds: float = 2.0
+    notify_claim_stale_seconds: float = 120.0
+    quiet_hours: str = "21:00-08:00"
+    stream_heartbeat_seconds: float = 15.0
+    stream_queue_size: int = 256
+    stream_write_timeout_seconds: float = 10.0
+    webhook_allowed_hosts: str = ""
+    webhook_retry_hours: float = 24.0
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
+    webhook_concurrency: int = 16
+    webhook_lease_seconds: float = 60.0
+    webhook_backoff_base_seconds: float = 10.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_fanout_overlap_seconds: float = 30.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -141,10 +162,27 @@ def _validate(s: Settings) -> None:
         raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
+    for name in (
+        "webhook_retry_hours",
+        "webhook_connect_timeout_seconds",
+        "webhook_timeout_seconds",
+        "webhook_poll_seconds",
+        "webhook_concurrency",
+        "webhook_lease_seconds",
+        "webhook_backoff_base_seconds",
+        "webhook_backoff_cap_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            raise bad(name, f"must be positive, got {getattr(s, name)}")
+    if s.webhook_fanout_overlap_seconds < 0:
+        raise bad("webhook_fanout_overlap_seconds", "must not be negative")
+    if s.webhook_lease_seconds <= s.webhook_timeout_seconds:
+        raise bad("webhook_lease_seconds", "must be longer than HUIMIN_WEBHOOK_TIMEOUT_SECONDS")
     if s.sms_sender not in ("console", "http"):
         raise bad("sms_sender", f"must be console or http, got {s.sms_sender!r}")
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
+    _validate_notify(s, bad)
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):
@@ -164,6 +202,35 @@ def _validate(s: Settings) -> None:
             raise bad("jwt_secret", "is the development placeholder; set a real secret in production")
         if s.data_key == DEV_DATA_KEY:
             raise bad("data_key", "is the development placeholder; set a real key in production")
+
+
+def _validate_notify(s: Settings, bad: Any) -> None:
+    import json
+    import re
+
+    if s.wechat_miniprogram_state not in ("formal", "trial", "developer"):
+        raise bad("wechat_miniprogram_state", f"must be formal, trial or developer, got {s.wechat_miniprogram_state!r}")
+    if s.wechat_templates:
+        try:
+            table = json.loads(s.wechat_templates)
+        except ValueError:
+            raise bad("wechat_templates", "must be a JSON object of template key -> WeChat template id") from None
+        if not isinstance(table, dict) or not all(isinstance(v, str) and v for v in table.values()):
+            raise bad("wechat_templates", "must be a JSON object of template key -> WeChat template id")
+    if s.quiet_hours and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", s.quiet_hours):
+        raise bad("quiet_hours", f"must look like 21:00-08:00 (Asia/Shanghai) or be empty, got {s.quiet_hours!r}")
+    for name in (
+        "notify_poll_seconds",
+        "notify_retry_base_seconds",
+        "notify_claim_stale_seconds",
+        "stream_heartbeat_seconds",
+        "stream_write_timeout_seconds",
+    ):
+        if getattr(s, name) <= 0:
+            raise bad(name, "must be positive")
+    for name in ("notify_batch_size", "notify_send_attempts", "stream_queue_size"):
+        if getattr(s, name) < 1:
+            raise bad(name, "must be at least 1")
 
 
 def load_settings(

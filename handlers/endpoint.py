@@ -36,6 +36,9 @@ class Endpoint:
     operation_id: str | None = None
     idempotent_create: bool = False  # honours Idempotency-Key
     include_in_schema: bool = True
+    # Also accept the access token as ``?access_token=`` (only for EventSource streams,
+    # which cannot send an Authorization header).
+    token_in_query: bool = False
 
 
 def endpoint(

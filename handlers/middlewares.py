@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from handlers import problems
 from handlers.endpoint import endpoint_of
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID
-from service import tokens
+from service import rate_limits, tokens
 from service.errors import AuthenticationError, DomainError, PermissionDeniedError
 from service.models import Principal
 
@@ -134,19 +134,30 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.match_info.http_exception is not None:
         return await handler(request)
     token = bearer_token(request)
+    if token is None and meta is not None and meta.token_in_query:
+        token = request.query.get("access_token", "").strip() or None
     if meta is not None and meta.public:
         if token:
             with contextlib.suppress(AuthenticationError):  # a public route works without a valid token
                 request[PRINCIPAL] = await tokens.authenticate(ctx=request.app[CTX], token=token)
+            await _limit_rate(request)
         return await handler(request)
     if not token:
         raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
     principal = await tokens.authenticate(ctx=request.app[CTX], token=token)
     request[PRINCIPAL] = principal
+    await _limit_rate(request)
     if meta is None:
         raise PermissionDeniedError("forbidden", "This operation has no access rule and is closed.")
     check_access(principal, roles=meta.roles, scopes=meta.scopes)
     return await handler(request)
+
+
+async def _limit_rate(request: web.Request) -> None:
+    """Integrator clients are held to their per-minute request limit (429 over it)."""
+    principal = request.get(PRINCIPAL)
+    if principal is not None and principal.is_client:
+        await rate_limits.enforce_client_rate_limit(ctx=request.app[CTX], client_id=principal.subject)
 
 
 def check_access(principal: Principal, *, roles: frozenset[str] | None, scopes: tuple[str, ...]) -> None:

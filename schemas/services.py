@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.catalog import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
+from service.catalog_model import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
 

@@ -6,9 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service import cases, catalog, stations, visits
+from service import cases, catalog, notify, stations, visits
 from service.context import Context
 from service.staff import ensure_first_admin
+from service.webhooks.delivery import run_delivery_loop
 
 log = logging.getLogger("huimin")
 
@@ -26,6 +27,9 @@ SEEDERS: list[tuple[str, Seeder]] = [
 # Long-running loops, coordinated through the databases so several processes may run them.
 BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
     ("case-sweep", cases.sweep_loop),
+    ("notify-events", notify.events_loop),
+    ("notify-deliveries", notify.deliveries_loop),
+    ("webhook-delivery", run_delivery_loop),
     ("visits", visits.visits_loop),
 ]
 
@@ -58,3 +62,14 @@ async def _supervised(name: str, loop: Loop, ctx: Context) -> None:
 def start_background(*, ctx: Context) -> list[asyncio.Task[None]]:
     """Start every background loop as a task."""
     return [asyncio.create_task(_supervised(name, loop, ctx), name=name) for name, loop in BACKGROUND_LOOPS]
+
+
+async def stop_background(tasks: list[asyncio.Task[None]], *, timeout: float = 10.0) -> None:
+    """Cancel the loops and wait for them, but never let one stuck in a driver call hang shutdown."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        log.warning("background loop %s did not stop within %.0f s; leaving it", task.get_name(), timeout)

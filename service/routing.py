@@ -37,6 +37,7 @@ from shapely.geometry import shape
 from service.context import Context
 from service.errors import NotFoundError, ValidationFailedError
 from service.geo import EARTH_RADIUS_KM, Point
+from service.stations_model import CountyArea, IndexedStation
 
 CELL_DEG = 0.2
 TOP_CANDIDATES = 5
@@ -44,36 +45,6 @@ MAX_CANDIDATE_SEARCH_KM = 1000.0
 REFRESH_SECONDS = 1.0
 METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedStation:
-    """What routing needs to know about one active station."""
-
-    id: str
-    code: str
-    name: str
-    county_code: str
-    county_name: str
-    lon: float
-    lat: float
-    capabilities: frozenset[str]
-    capacity: int | None = None
-    open_cases: int = 0
-    jurisdiction: dict[str, Any] | None = None
-
-    @property
-    def at_capacity(self) -> bool:
-        return self.capacity is not None and self.open_cases >= self.capacity
-
-
-@dataclass(frozen=True, slots=True)
-class CountyArea:
-    """A county-level jurisdiction polygon."""
-
-    code: str
-    name: str
-    geometry: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +139,7 @@ class StationIndex:
         self.code_rank = np.empty(n, dtype=np.int64)
         self.code_rank[order] = np.arange(n)
         self.at_capacity = np.fromiter((s.at_capacity for s in self.stations), dtype=bool, count=n)
+        self.capped = {i: s.capacity for i, s in enumerate(self.stations) if s.capacity is not None}
         capabilities = sorted({c for s in self.stations for c in s.capabilities})
         if len(capabilities) > 63:
             raise ValueError("at most 63 distinct capabilities are supported")
@@ -194,6 +166,13 @@ class StationIndex:
         shapely.prepare(self.county_geoms)
         self.county_tree = shapely.STRtree(self.county_geoms)
         self.known_counties = set(self.county_names) | set(self.by_county)
+
+    def update_loads(self, open_cases: dict[str, int]) -> None:
+        """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
+        full = self.at_capacity.copy()
+        for i, capacity in self.capped.items():
+            full[i] = open_cases.get(self.stations[i].id, 0) >= capacity
+        self.at_capacity = full
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -452,7 +431,7 @@ async def load_index(*, ctx: Context) -> StationIndex:
 
 async def current_index(*, ctx: Context) -> StationIndex:
     """This process's index, rebuilt when another write bumped the stations version."""
-    from service.storage.stations import read_stations_version
+    from service.storage.stations import StationsRepository, read_stations_version
 
     holder: IndexHolder = ctx.extras.setdefault(EXTRAS_KEY, IndexHolder())
     now = time.monotonic()
@@ -464,6 +443,10 @@ async def current_index(*, ctx: Context) -> StationIndex:
         version = await read_stations_version(ctx.db)
         if holder.index is None or holder.index.version != version:
             holder.index = await load_index(ctx=ctx)
+        elif holder.index.capped:
+            # Open-case counts change with every case; they are re-read here, cheaply, instead
+            # of rebuilding the whole index on each change.
+            holder.index.update_loads(await StationsRepository(ctx.db).loads())
         holder.checked_at = time.monotonic()
         return holder.index
 

@@ -16,7 +16,8 @@ import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from service.catalog import CAPABILITIES, get_service
+from service.catalog import get_service
+from service.catalog_model import CAPABILITIES
 from service.context import Context
 from service.errors import (
     BadRequestError,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from service.case_access import access_of
 from service.context import Context
 from service.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
 from service.models import Principal
+from service.storage.cases import CasesRepository
 from service.storage.uploads import StoredUpload, UploadsRepository
 
 Upload = StoredUpload
@@ -81,20 +83,26 @@ async def store_upload(
     )
 
 
-def _may_read(principal: Principal, upload: Upload) -> bool:
-    return principal.is_staff or upload.owner == principal.subject
+async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
+    if upload.owner == principal.subject or principal.role == "admin":
+        return True
+    if not (principal.is_staff or principal.is_client):
+        return False
+    # Photos are personal data: staff and integrators see them through a case they may see.
+    cases = await CasesRepository(ctx.db).with_photo(upload.id)
+    return any(access_of(principal, case).can_view for case in cases)
 
 
 async def get_upload(*, ctx: Context, principal: Principal, upload_id: str) -> Upload:
-    """An upload's description for its owner or staff; NotFoundError for anyone else."""
+    """An upload's description for its owner, or for staff who can see a case it is attached to."""
     upload = await UploadsRepository(ctx.db).get(upload_id)
-    if not _may_read(principal, upload):
+    if not await _may_read(ctx, principal, upload):
         # Not 403: whether someone else's upload exists is not the caller's business.
         raise NotFoundError("upload_not_found", "There is no such upload.")
     return upload
 
 
 async def open_upload(*, ctx: Context, principal: Principal, upload_id: str) -> tuple[Upload, AsyncIterator[bytes]]:
-    """An upload and its bytes as chunks, for its owner or staff."""
+    """An upload and its bytes as chunks, for whoever may read it (see get_upload)."""
     upload = await get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
     return upload, UploadsRepository(ctx.db).chunks(upload.id)

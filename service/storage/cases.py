@@ -21,10 +21,14 @@ declare(
     IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING)]),
+    # A station's list in either order (newest, due) is read in index order, never sorted in memory.
+    IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel([("station_id", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("division", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel("photos", sparse=True),
     IndexModel(
         [("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}
     ),
@@ -89,6 +93,10 @@ class CasesRepository:
         cursor = self.col.find(query, {"history": 0}).sort(sort).limit(limit)
         return [doc async for doc in cursor]
 
+    async def find(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` whole documents (history included) in ``sort`` order."""
+        return [doc async for doc in self.col.find(query).sort(sort).limit(limit)]
+
     async def due_for(self, query: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
         """Cases matching a sweep condition (ids, status, version and deadlines only)."""
         projection = {
@@ -104,6 +112,11 @@ class CasesRepository:
             "overdue": 1,
         }
         return [doc async for doc in self.col.find(query, projection).limit(limit)]
+
+    async def with_photo(self, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Cases that carry an upload among their photos (who may see them is decided by the caller)."""
+        projection = {"owner": 1, "created_by": 1, "station_id": 1, "assignee_id": 1, "division": 1}
+        return [doc async for doc in self.col.find({"photos": upload_id}, projection).limit(limit)]
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run an aggregation over cases."""

@@ -85,7 +85,7 @@ async def open_stores(settings: Settings) -> Stores:
     else:
         path = Path(settings.data_dir).resolve() / "mongo"
         embedded = EmbeddedMongo(str(path), durable=True)
-        uri = await asyncio.to_thread(embedded.start)
+        uri = await embedded.start_async()
         mongo_mode = f"embedded SecantusDB on port {embedded.port}, data in {path}"
     mongo = mongo_client(uri, settings)
     if settings.redis_url:

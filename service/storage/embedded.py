@@ -7,6 +7,7 @@ its parent (PR_SET_PDEATHSIG), so a crashed app leaves no server behind.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -61,13 +62,40 @@ class EmbeddedMongo:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
+        self._log_path: Path | None = None
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def start(self, timeout: float = 30.0) -> str:
-        """Start the server and wait until it accepts connections; returns its URI."""
+        """Start the server and wait until it accepts connections; returns its URI.
+
+        Call it from the process's main thread: the kernel's parent-death signal follows the
+        thread that forked, so a child started from a pool thread would die with that thread.
+        """
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
+            time.sleep(0.05)
+        return self.uri
+
+    async def start_async(self, timeout: float = 30.0) -> str:
+        """``start`` for a running event loop: spawns from the loop's thread, waits without blocking it."""
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self.ready):
+            if time.monotonic() > deadline:
+                await asyncio.to_thread(self.stop)
+                raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+        return self.uri
+
+    def spawn(self) -> None:
+        """Start the child process (returns at once)."""
         args = [
             _executable(),
             "--host",
@@ -90,19 +118,19 @@ class EmbeddedMongo:
         self.process = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise EmbeddedServerError(
-                    f"secantusd-py exited with {self.process.returncode}" + (f"; see {log_path}" if log_path else "")
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self.uri
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
+        self._log_path = log_path
+
+    def ready(self) -> bool:
+        """True once the server accepts connections; EmbeddedServerError if it has exited."""
+        if self.process is None or self.process.poll() is not None:
+            code = None if self.process is None else self.process.returncode
+            where = f"; see {self._log_path}" if self._log_path else ""
+            raise EmbeddedServerError(f"secantusd-py exited with {code}{where}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""

@@ -19,8 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from service.errors import ConflictError, NotFoundError
 from service.models import Page
-from service.routing import CountyArea, IndexedStation
-from service.stations_model import Station
+from service.stations_model import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
 
 COLLECTION = "stations"
@@ -152,7 +151,11 @@ class StationsRepository:
         if delta < 0:
             query["open_cases"] = {"$gte": -delta}
         await self.col.update_one(query, {"$inc": {"open_cases": delta}})
-        await bump_stations_version(self.db)
+
+    async def loads(self) -> dict[str, int]:
+        """Open-case counts of the active stations that have a capacity (the only ones that can be full)."""
+        cursor = self.col.find({"active": True, "capacity": {"$ne": None}}, {"open_cases": 1})
+        return {str(d["_id"]): int(d.get("open_cases") or 0) async for d in cursor}
 
     async def list_page(
         self, *, county_code: str | None, city_code: str | None, active: bool | None, limit: int, cursor: str | None

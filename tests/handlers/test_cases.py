@@ -11,7 +11,7 @@ import pytest
 
 from handlers.keys import CTX
 from service import catalog, stations
-from service.catalog import ServiceType
+from service.catalog_model import ServiceType
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal
 from tests.helpers import token_for
@@ -545,3 +545,25 @@ async def test_extension_request_and_approval_moves_the_resolve_due_time(world: 
     assert approved["resolve_due_at"] > case["resolve_due_at"]
     problem = await world.act(case["id"], "extension-deny", world.supervisor, expect=409, reason="x")
     assert problem["code"] == "no_extension_requested"
+
+
+async def test_case_photos_are_visible_to_the_station_of_the_case_only(world: World) -> None:
+    import aiohttp
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+    async def upload() -> str:
+        form = aiohttp.FormData()
+        form.add_field("file", png, filename="p.png", content_type="image/png")
+        resp = await world.client.post("/api/v1/uploads", data=form, headers=world.resident)
+        assert resp.status == 201
+        return str((await resp.json())["id"])
+
+    attached, loose = await upload(), await upload()
+    case = await world.submit(photos=[attached])
+    assert case["photos"] == [attached]
+    assert (await world.client.get(f"/api/v1/uploads/{attached}", headers=world.worker())).status == 200
+    for headers, upload_id in ((world.worker(world.station_b, subject="w-b"), attached), (world.worker(), loose)):
+        resp = await world.client.get(f"/api/v1/uploads/{upload_id}", headers=headers)
+        assert resp.status == 404
+        assert (await resp.json())["code"] == "upload_not_found"

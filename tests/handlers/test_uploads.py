@@ -56,7 +56,7 @@ async def stored_counts(api: Any) -> tuple[int, int]:
     return await db["uploads.files"].count_documents({}), await db["uploads.chunks"].count_documents({})
 
 
-async def test_image_roundtrip_for_owner_and_staff(api: Any, settings: Settings) -> None:
+async def test_image_roundtrip_for_owner_and_admin(api: Any, settings: Settings) -> None:
     image = png()
     resp = await api.post("/api/v1/uploads", data=form(image), headers=bearer(settings, "u1"))
     assert resp.status == 201
@@ -65,7 +65,7 @@ async def test_image_roundtrip_for_owner_and_staff(api: Any, settings: Settings)
     assert body["content_type"] == "image/png"
     assert body["size"] == len(image)
     assert body["sha256"] == hashlib.sha256(image).hexdigest()
-    for headers in (bearer(settings, "u1"), bearer(settings, "w1", "worker")):
+    for headers in (bearer(settings, "u1"), bearer(settings, "a1", "admin")):
         got = await api.get(f"/api/v1/uploads/{body['id']}", headers=headers)
         assert got.status == 200
         assert got.content_type == "image/png"

@@ -1,0 +1,1 @@
+"""Signed webhooks for integrator clients: subscriptions, signing and guaranteed delivery."""
