@@ -100,6 +100,7 @@ def missed_event(schedule: dict[str, Any]) -> CaseEvent:
             "period": schedule["period"],
             "station_id": schedule["station_id"],
             "tier": schedule["tier"],
+            "elder_name": schedule.get("name_masked"),  # masked; staff inboxes show it
         },
     )
 
