@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import endpoint
-from handlers.io import json_response, read_json, read_query
+from handlers.io import json_response, read_json, read_query, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.elders import (
@@ -79,7 +79,7 @@ async def import_elders(request: web.Request) -> web.Response:
     report = await elders.import_elders(
         ctx=request.app[CTX],
         principal=principal_of(request),
-        body=await request.read(),
+        body=await within_body_timeout(request, request.read()),
         content_type=request.content_type,
         dry_run=query["dry_run"],
     )
