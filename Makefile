@@ -34,6 +34,11 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Longer property-based fuzzing of every operation (the bounded run is part of `make test`).
+FUZZ_EXAMPLES ?= 60
+fuzz: $(STAMP_DEV)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=3600 tests/fuzz $(PYTEST_ARGS)
+
 bench: $(STAMP_DEV)
 	$(PY) -m bench
 

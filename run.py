@@ -26,6 +26,7 @@ import handlers.auth
 import handlers.cases
 import handlers.clients
 import handlers.docs
+import handlers.elders
 import handlers.health
 import handlers.notifications
 import handlers.open311
@@ -35,6 +36,7 @@ import handlers.staff
 import handlers.stations
 import handlers.stream
 import handlers.uploads
+import handlers.visits
 import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -42,6 +44,7 @@ from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.middlewares import (
     auth_middleware,
+    hide_server_version,
     metrics_middleware,
     problem_middleware,
     request_id_middleware,
@@ -73,6 +76,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.notifications.routes,
     handlers.stream.routes,
     handlers.webhooks.routes,
+    handlers.elders.routes,
+    handlers.visits.routes,
 ]
 
 
@@ -109,11 +114,13 @@ def create_app(settings: Settings) -> web.Application:
             auth_middleware,
         ],
         client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
-        handler_args={"max_field_size": 16384},
+        # keepalive_timeout also closes connections that trickle their request head (slowloris).
+        handler_args={"max_field_size": 16384, "keepalive_timeout": settings.keepalive_timeout_seconds},
     )
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    hide_server_version()
     app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -262,12 +269,56 @@ def _import_stations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
 
 
+def _import_elders(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from service import elders
+    from service.errors import DomainError
+    from service.models import SYSTEM
+
+    path = Path(args.file)
+
+    async def work(ctx: Context) -> int:
+        with tqdm(desc=f"importing {path.name}", unit="person", disable=args.dry_run) as bar:
+            try:
+                report = await elders.import_elders(
+                    ctx=ctx,
+                    principal=SYSTEM,
+                    body=path.read_bytes(),
+                    content_type="text/csv",
+                    dry_run=args.dry_run,
+                    progress=bar.update,
+                    on_total=lambda n: setattr(bar, "total", n),
+                )
+            except DomainError as exc:
+                bar.close()
+                print(f"{exc.code}: {exc.detail}", file=sys.stderr)
+                for row in exc.extra.get("rows", []):
+                    print(f"  row {row['row']}: {row['field']}: {row['message']}", file=sys.stderr)
+                return 1
+        for err in report.errors:
+            print(f"  row {err.row}: {err.field}: {err.message}")
+        verb = "would register" if args.dry_run else "registered"
+        print(f"{report.total} rows: {verb} {report.to_create}, {len(report.errors)} problems")
+        return 1 if report.errors else 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+def _import_elders_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="register CSV (name,id_card,township,...)")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Callable[[Any], None] | None]] = {
     "serve": ("serve the HTTP API", _serve, None),
     "seed": ("load reference data (idempotent)", _seed, None),
     "worker": ("run background work without serving HTTP", _worker, None),
     "import-stations": ("bulk import stations (all or nothing)", _import_stations, _import_stations_args),
     "create-staff": ("create a staff account", _create_staff, _create_staff_args),
+    "import-elders": ("bulk import the visit register (all or nothing)", _import_elders, _import_elders_args),
 }
 
 

@@ -52,6 +52,8 @@ class Settings:
     admin_password: str = ""
     max_json_bytes: int = 1048576
     max_upload_bytes: int = 5242880
+    body_read_timeout_seconds: float = 10.0
+    keepalive_timeout_seconds: float = 30.0
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     background_tasks: bool = True
@@ -156,6 +158,9 @@ def _validate(s: Settings) -> None:
             raise bad(name, f"must be positive, got {getattr(s, name)}")
     if s.admin_password and len(s.admin_password) < 10:
         raise bad("admin_password", "must be at least 10 characters")
+    for name in ("body_read_timeout_seconds", "keepalive_timeout_seconds"):
+        if getattr(s, name) <= 0:
+            raise bad(name, f"must be positive, got {getattr(s, name)}")
     if s.store_timeout_seconds <= 0:
         raise bad("store_timeout_seconds", "must be positive")
     if s.case_sweep_seconds <= 0:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote_plus
 from aiohttp import web
 
 from handlers.endpoint import endpoint
-from handlers.io import json_response, read_json
+from handlers.io import json_response, read_body, read_json
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.auth import (
@@ -43,11 +43,7 @@ async def read_oauth_form(request: web.Request) -> dict[str, list[str]]:
         raise _invalid_request(f"Send the token request as {FORM_TYPE}.")
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
         raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
-    raw = b""
-    async for chunk in request.content.iter_chunked(4096):
-        raw += chunk
-        if len(raw) > MAX_FORM_BYTES:
-            raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
+    raw = await read_body(request, limit=MAX_FORM_BYTES, what="form")
     try:
         return parse_qs(raw.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):

@@ -36,6 +36,10 @@ class Endpoint:
     operation_id: str | None = None
     idempotent_create: bool = False  # honours Idempotency-Key
     include_in_schema: bool = True
+    # Errors in another form than RFC 9457 problem documents (Open311's error list): their schema.
+    error_schema: Schema | None = None
+    # Other media types the path may select for the same answers (e.g. Open311's text/xml).
+    alt_content_types: tuple[str, ...] = ()
     # Also accept the access token as ``?access_token=`` (only for EventSource streams,
     # which cannot send an Authorization header).
     token_in_query: bool = False

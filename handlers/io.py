@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from marshmallow import Schema
 
 from handlers.keys import CTX
-from service.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
 
+T = TypeVar("T")
 MAX_DEPTH = 32
 JSON_TYPES = ("application/json",)
 
@@ -33,6 +36,40 @@ def _check_keys(value: Any, path: str = "", depth: int = 0) -> None:
             _check_keys(item, f"{path}[{i}]", depth + 1)
 
 
+def body_timeout_error(seconds: float) -> RequestTimeoutError:
+    """The error for a client that stopped sending its body."""
+    return RequestTimeoutError("request_timeout", f"The request body did not arrive within {seconds:g} seconds.")
+
+
+async def within_body_timeout(request: web.Request, reading: Awaitable[T]) -> T:
+    """Await a read of the body (a form, the raw bytes) within the body read timeout; 408 after."""
+    seconds = request.app[CTX].settings.body_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await reading
+    except TimeoutError:
+        raise body_timeout_error(seconds) from None
+
+
+async def read_body(request: web.Request, *, limit: int, what: str = "JSON body") -> bytes:
+    """The whole body, at most ``limit`` bytes, within the body read timeout (a trickling client gets 408)."""
+    seconds = request.app[CTX].settings.body_read_timeout_seconds
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(
+                        "payload_too_large", f"The {what} is larger than {limit} bytes.", limit=limit
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise body_timeout_error(seconds) from None
+    return b"".join(chunks)
+
+
 async def read_raw_json(request: web.Request) -> Any:
     """Parse a JSON body after checking content type, size, nesting and `$` keys."""
     if request.content_type not in JSON_TYPES:
@@ -42,14 +79,7 @@ async def read_raw_json(request: web.Request) -> Any:
     limit = request.app[CTX].settings.max_json_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The JSON body is larger than {limit} bytes.", limit=limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError("payload_too_large", f"The JSON body is larger than {limit} bytes.", limit=limit)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_body(request, limit=limit)
     if not raw.strip():
         raise BadRequestError("empty_body", "The request body is empty; a JSON object is expected.")
     try:

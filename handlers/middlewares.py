@@ -10,7 +10,8 @@ import re
 import time
 import uuid
 
-from aiohttp import web
+from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import ValidationError
 
 from handlers import problems
@@ -79,6 +80,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return problems.from_http_exception(exc, instance)
+    except HttpProcessingError as exc:
+        # A body the parser could not read (e.g. a multipart part with a malformed header) is the
+        # caller's fault, not ours: answer 400 with aiohttp's own reason.
+        if not 400 <= exc.code < 500:
+            raise
+        return problems.problem_response(
+            status=400, code="malformed_body", instance=instance, detail=f"The request body is malformed: {exc.message}"
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -180,9 +189,23 @@ def principal_of(request: web.Request) -> Principal:
     return p
 
 
+SERVER_NAME = "huimin"
+
+
+def hide_server_version() -> None:
+    """Name the server without its version on every response, including aiohttp's own.
+
+    ``secure_headers`` covers responses to routed requests; a request the HTTP parser
+    rejects (bad request line or header) never reaches the app's hooks, and aiohttp would
+    answer it with ``Server: Python/3.x aiohttp/3.y``. Its default comes from this one module
+    attribute, so set it once here (tests/security checks it with a malformed request).
+    """
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
 async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
     """No server version on the wire; API answers carry personal data, so never cache them."""
-    response.headers["Server"] = "huimin"
+    response.headers["Server"] = SERVER_NAME
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.path.startswith(("/api/", "/oauth/", "/open311/")):
         response.headers.setdefault("Cache-Control", "no-store")

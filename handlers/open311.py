@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from handlers.auth import basic_credentials
 from handlers.endpoint import endpoint
+from handlers.io import within_body_timeout
 from handlers.keys import CTX, ERROR_TRANSLATOR
 from handlers.problems import HTTP_EXCEPTION_CODES, status_for
 from schemas.open311 import (
@@ -25,6 +26,7 @@ from schemas.open311 import (
     CreatedRequestSchema,
     CreateRequestFormSchema,
     DiscoverySchema,
+    Open311ErrorSchema,
     Open311QuerySchema,
     Open311ServiceSchema,
     RequestsQuerySchema,
@@ -52,6 +54,8 @@ MAX_FORM_BYTES = 65536
 LIST_ITEMS = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
 XML_TYPE = "text/xml"
 FORMAT_NOTE = " Append .json or .xml for the format (no extension: JSON)."
+# Every Open311 route answers errors as the spec's list, in JSON or XML as the path asks.
+SPEC_FORMS: dict[str, Any] = {"error_schema": Open311ErrorSchema(many=True), "alt_content_types": (XML_TYPE,)}
 
 
 # ---------------------------------------------------------------- reading and writing
@@ -67,7 +71,7 @@ async def read_params(request: web.Request) -> open311.Params:
             )
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
             raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
-        form = await request.post()
+        form = await within_body_timeout(request, request.post())
         for key in form:
             params[key] = [v for v in form.getall(key) if isinstance(v, str)]
     return params
@@ -189,6 +193,7 @@ async def open311_error_middleware(request: web.Request, handler: Handler) -> we
     "Open311 service discovery",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     response=DiscoverySchema(),
     description="Where this GeoReport v2 endpoint is and which formats it speaks." + FORMAT_NOTE,
 )
@@ -203,6 +208,7 @@ async def open311_discovery(request: web.Request) -> web.Response:
     "Open311 GET services: the service types",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     query=Open311QuerySchema(),
     response=Open311ServiceSchema(many=True),
     problems=(404,),
@@ -220,6 +226,7 @@ async def open311_services(request: web.Request) -> web.Response:
     "Open311 GET service definition: a service's attributes",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     query=Open311QuerySchema(),
     response=ServiceDefinitionSchema(),
     problems=(404,),
@@ -238,6 +245,7 @@ async def open311_service_definition(request: web.Request) -> web.Response:
     "Open311 POST requests: file a service request",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     body=CreateRequestFormSchema(),
     body_kind="form",
     response=CreatedRequestSchema(many=True),
@@ -262,6 +270,7 @@ async def open311_create_request(request: web.Request) -> web.Response:
     "Open311 GET requests: the client's service requests",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     query=RequestsQuerySchema(),
     response=ServiceRequestSchema(many=True),
     problems=(403, 404),
@@ -281,6 +290,7 @@ async def open311_list_requests(request: web.Request) -> web.Response:
     "Open311 GET request: one service request",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     query=ByKeyQuerySchema(),
     response=ServiceRequestSchema(many=True),
     problems=(403, 404),
@@ -302,6 +312,7 @@ async def open311_get_request(request: web.Request) -> web.Response:
     "Open311 GET token: the request id for a token",
     tags=TAGS,
     public=True,
+    **SPEC_FORMS,
     query=ByKeyQuerySchema(),
     response=TokenSchema(many=True),
     problems=(403, 404),

@@ -87,6 +87,7 @@ class DocumentedRoute:
     path: str  # OpenAPI template, e.g. /api/v1/cases/{case_id}
     handler: Any
     meta: Endpoint
+    patterns: dict[str, str]  # path parameter -> the regular expression the router matches it with
 
 
 def documented_routes(app: web.Application) -> Iterator[DocumentedRoute]:
@@ -98,9 +99,28 @@ def documented_routes(app: web.Application) -> Iterator[DocumentedRoute]:
         if meta is None or not meta.include_in_schema:
             continue
         path = route.resource.canonical
+        patterns = _param_patterns(route.resource.get_info().get("pattern"))
         methods = METHODS[:6] if route.method == "*" else (route.method.lower(),)
         for method in methods:
-            yield DocumentedRoute(method, path, route.handler, meta)
+            yield DocumentedRoute(method, path, route.handler, meta, patterns)
+
+
+def _param_patterns(pattern: re.Pattern[str] | None) -> dict[str, str]:
+    """Each named group of a dynamic route's pattern, e.g. {"format": "(?:json|xml)"}."""
+    if pattern is None:
+        return {}
+    text = pattern.pattern
+    out: dict[str, str] = {}
+    for match in re.finditer(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>", text):
+        depth, i = 1, match.end()
+        while i < len(text) and depth:
+            if text[i] == "\\":
+                i += 2
+                continue
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        out[match.group(1)] = text[match.end() : i - 1]
+    return out
 
 
 def _schema_name_resolver() -> Any:
@@ -144,12 +164,30 @@ def _add_problem_response(spec: APISpec, status: int, added: set[int]) -> str:
     return name
 
 
-def _content_for(schema: Schema | None, content_type: str) -> dict[str, Any]:
+def _content_for(schema: Schema | None, content_type: str, alt_types: tuple[str, ...] = ()) -> dict[str, Any]:
+    content: dict[str, Any]
     if schema is not None:
-        return {content_type: {"schema": schema}}
-    if content_type.endswith("json"):
-        return {content_type: {"schema": {"type": "object"}}}
-    return {content_type: {"schema": {"type": "string"}}}
+        content = {content_type: {"schema": schema}}
+    elif content_type.endswith("json"):
+        content = {content_type: {"schema": {"type": "object"}}}
+    else:
+        content = {content_type: {"schema": {"type": "string"}}}
+    for alt in alt_types:
+        content.setdefault(alt, {"schema": {"type": "string"}})
+    return content
+
+
+def _error_response(spec: APISpec, meta: Endpoint, status: int, added: set[int]) -> Any:
+    """The shared problem-document response, or the route's own error form."""
+    if meta.error_schema is None:
+        return _add_problem_response(spec, status, added)
+    response: dict[str, Any] = {
+        "description": HTTPStatus(status).phrase,
+        "content": _content_for(meta.error_schema, "application/json", meta.alt_content_types),
+    }
+    if status in PROBLEM_HEADERS:
+        response["headers"] = PROBLEM_HEADERS[status]
+    return response
 
 
 def _request_body(meta: Endpoint) -> dict[str, Any] | None:
@@ -197,11 +235,19 @@ def _operation_id(route: DocumentedRoute, taken: set[str]) -> str:
     return candidate
 
 
+def _path_schema(pattern: str | None) -> dict[str, Any]:
+    """A path parameter's schema: a non-empty string the router's expression matches in full."""
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if pattern is not None:
+        schema["pattern"] = f"^{pattern}$"
+    return schema
+
+
 def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: set[int]) -> dict[str, Any]:
     meta = route.meta
     description = meta.description or (route.handler.__doc__ or "").strip()
     parameters: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        {"in": "path", "name": name, "required": True, "schema": _path_schema(route.patterns.get(name))}
         for name in _PATH_PARAM.findall(route.path)
     ]
     if meta.query is not None:
@@ -218,11 +264,15 @@ def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: se
         )
     success: dict[str, Any] = {"description": HTTPStatus(meta.status).phrase}
     if meta.status != 204:
-        success["content"] = _content_for(meta.response, meta.response_content_type)
+        success["content"] = _content_for(meta.response, meta.response_content_type, meta.alt_content_types)
     responses: dict[str, Any] = {str(meta.status): success}
     statuses = set(meta.problems) | set(GENERAL_PROBLEMS) | (set() if meta.public else set(AUTH_PROBLEMS))
+    if route.patterns or _PATH_PARAM.search(route.path):
+        statuses.add(404)  # a path the parameter's pattern does not match, or an id that does not exist
+    if _request_body(meta) is not None:
+        statuses.add(408)  # the body did not arrive in time (HUIMIN_BODY_READ_TIMEOUT_SECONDS)
     for status in sorted(statuses):
-        responses.setdefault(str(status), _add_problem_response(spec, status, added))
+        responses.setdefault(str(status), _error_response(spec, meta, status, added))
 
     operation: dict[str, Any] = {
         "operationId": _operation_id(route, taken),

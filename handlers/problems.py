@@ -23,6 +23,7 @@ STATUS_BY_FAMILY: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.ConflictError, 409),
     (errors.PayloadTooLargeError, 413),
     (errors.UnsupportedMediaTypeError, 415),
+    (errors.RequestTimeoutError, 408),
     (errors.RateLimitedError, 429),
     (errors.UpstreamError, 502),
     (errors.UnavailableError, 503),

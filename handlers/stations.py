@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import endpoint
-from handlers.io import json_response, read_json, read_query
+from handlers.io import json_response, read_json, read_query, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.stations import (
@@ -108,7 +108,7 @@ async def import_stations(request: web.Request) -> web.Response:
     limit = request.app[CTX].settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
-    body = await request.read()
+    body = await within_body_timeout(request, request.read())
     report = await stations.import_stations(
         ctx=request.app[CTX],
         principal=principal_of(request),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
 from handlers.endpoint import endpoint
-from handlers.io import json_response
+from handlers.io import body_timeout_error, json_response, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.uploads import UploadSchema
@@ -30,15 +31,24 @@ async def _file_part(request: web.Request) -> BodyPartReader:
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLargeError("upload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
+    # Each step waits on the client, so each is bounded like the file's chunks.
+    while (part := await within_body_timeout(request, reader.next())) is not None:
         if isinstance(part, BodyPartReader) and part.name == "file":
             return part
-        await part.release()
+        await within_body_timeout(request, part.release())
     raise ValidationFailedError("file_missing", "The form has no field 'file'.", errors={"file": ["Missing file."]})
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(READ_CHUNK):
+async def _chunks(part: BodyPartReader, stall_seconds: float) -> AsyncIterator[bytes]:
+    """The file's bytes; a client that stalls longer than ``stall_seconds`` between chunks gets 408."""
+    while True:
+        try:
+            async with asyncio.timeout(stall_seconds):
+                chunk = await part.read_chunk(READ_CHUNK)
+        except TimeoutError:
+            raise body_timeout_error(stall_seconds) from None
+        if not chunk:
+            return
         yield chunk
 
 
@@ -53,13 +63,13 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     status=201,
     roles=UPLOAD_ROLES,
     scopes=("cases:write",),
-    problems=(413, 415, 422),
+    problems=(408, 413, 415, 422),
 )
 async def create_upload(request: web.Request) -> web.Response:
     part = await _file_part(request)
-    upload = await uploads.store_upload(
-        ctx=request.app[CTX], principal=principal_of(request), chunks=_chunks(part), filename=part.filename
-    )
+    ctx = request.app[CTX]
+    chunks = _chunks(part, ctx.settings.body_read_timeout_seconds)
+    upload = await uploads.store_upload(ctx=ctx, principal=principal_of(request), chunks=chunks, filename=part.filename)
     return json_response(UploadSchema(), upload, status=201)
 
 

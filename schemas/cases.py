@@ -108,7 +108,7 @@ class CaseQuerySchema(Schema):
 class _ActionBase(Schema):
     expected_version = fields.Integer(
         load_default=None,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=2**31 - 1),
         metadata={"description": "Refuse with 409 if the case has moved on"},
     )
 

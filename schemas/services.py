@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.catalog import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
+from service.catalog_model import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
 
@@ -95,7 +95,8 @@ class ServiceCreateSchema(Schema.from_dict(_common(True))):  # type: ignore[misc
 
 class ServiceUpdateSchema(Schema.from_dict(_common(False))):  # type: ignore[misc]
     expected_version = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "Refuse the change unless this is the current version"}
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "Refuse the change unless this is the current version"},
     )
 
     @post_load
@@ -135,4 +136,7 @@ class ServiceQuerySchema(Schema):
 
 
 class ServiceVersionQuerySchema(Schema):
-    version = fields.Integer(validate=validate.Range(min=1), metadata={"description": "An older version"})
+    # Bounded: MongoDB cannot compare with integers wider than 64 bits (the driver raises).
+    version = fields.Integer(
+        validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "An older version"}
+    )

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service import cases, catalog, notify, stations
+from service import cases, catalog, notify, stations, visits
 from service.context import Context
 from service.staff import ensure_first_admin
 from service.webhooks.delivery import run_delivery_loop
@@ -30,6 +30,7 @@ BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
     ("notify-events", notify.events_loop),
     ("notify-deliveries", notify.deliveries_loop),
     ("webhook-delivery", run_delivery_loop),
+    ("visits", visits.visits_loop),
 ]
 
 

@@ -8,7 +8,6 @@ transaction as its event document (the outbox that webhooks and notifications re
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import logging
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 
 from service import catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
+from service.case_access import Access, access_of
 from service.case_numbers import next_case_number
 from service.context import Context
 from service.errors import (
@@ -45,40 +45,6 @@ DIVISION_PROVINCE = "340000"
 
 
 # ---------------------------------------------------------------- who is the caller to this case
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Access:
-    """How the caller relates to one case; drives visibility, masking and allowed actions."""
-
-    owner: bool = False  # the resident who filed it
-    creator: bool = False  # the integrator client (with cases:read) or staff member who created it
-    station: bool = False  # staff of the station that holds it
-    assignee: bool = False  # the worker it is assigned to
-    division: bool = False  # a supervisor whose prefix covers it
-    admin: bool = False
-
-    @property
-    def can_view(self) -> bool:
-        return self.owner or self.creator or self.station or self.division or self.admin
-
-
-def access_of(principal: Principal, case: dict[str, Any]) -> Access:
-    """Pure: the caller's relationship to the case."""
-    role = principal.role
-    created_by = case.get("created_by") or {}
-    staff_at = role in ("worker", "station_head") and bool(principal.station_id)
-    return Access(
-        owner=role == "resident" and case.get("owner") == principal.subject,
-        creator=created_by.get("subject") == principal.subject
-        and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
-        station=staff_at and case.get("station_id") == principal.station_id,
-        assignee=staff_at and case.get("assignee_id") == principal.subject,
-        division=role == "supervisor"
-        and principal.division_prefix is not None
-        and str(case.get("division") or "").startswith(principal.division_prefix),
-        admin=role == "admin",
-    )
 
 
 def lifecycle_relationship(principal: Principal, access: Access, case: dict[str, Any]) -> lifecycle.Relationship:
@@ -476,12 +442,6 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access,
         )
 
 
-async def can_view_photo(*, ctx: Context, principal: Principal, upload_id: str) -> bool:
-    """True when a case the caller may see carries this photo."""
-    docs = await CasesRepository(ctx.db).with_photo(upload_id)
-    return any(access_of(principal, doc).can_view for doc in docs)
-
-
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
     "due": [("next_due_at", 1), ("_id", 1)],
@@ -498,8 +458,33 @@ def _scope_filter(principal: Principal) -> dict[str, Any]:
     if role in ("worker", "station_head"):
         return {"station_id": principal.station_id or "\x00none"}
     if role == "supervisor":
-        return {"division": {"$regex": "^" + (principal.division_prefix or "") + "[0-9]*$"}}
+        return {"division": division_range(principal.division_prefix or "")}
     return {}
+
+
+def division_range(prefix: str) -> dict[str, str]:
+    """Division codes under ``prefix``, as an index range rather than a regex.
+
+    Division codes are digits only, so every code that starts with the prefix sorts in
+    [prefix, prefix + ":") (":" follows "9"); an index on ``division`` answers this with
+    tight bounds on every server, where a regex may be evaluated document by document.
+    """
+    return {"$gte": prefix, "$lt": prefix + ":"}
+
+
+def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One filter requiring every condition: a plain document when no field repeats, else ``$and``.
+
+    A plain document keeps the filter index-eligible on servers whose planner does not look
+    inside ``$and`` (the embedded server scans the whole collection for ``{"$and": [...]}``).
+    """
+    conditions = [c for c in conditions if c]
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        if any(key in merged for key in condition):
+            return {"$and": conditions}
+        merged.update(condition)
+    return merged
 
 
 def _encode_cursor(doc: dict[str, Any], sort: str) -> str:
@@ -525,6 +510,20 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
 
 async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[dict[str, Any]]:
     """Cases the caller may see, filtered, newest first or by due time, cursor-paginated."""
+    filt, sort_keys, limit = list_query(principal, query)
+    sort = query.get("sort") or "newest"
+    docs = await CasesRepository(ctx.db).page(filt, sort=sort_keys, limit=limit + 1)
+    more = len(docs) > limit
+    docs = docs[:limit]
+    now = ctx.now()
+    items = []
+    for doc in docs:
+        items.append(view(doc, principal, access_of(principal, doc), now, with_history=False))
+    return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort) if more and docs else None)
+
+
+def list_query(principal: Principal, query: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int]], int]:
+    """Pure: the filter, sort and page size a list request becomes (one more is fetched to see if more exist)."""
     conditions: list[dict[str, Any]] = [_scope_filter(principal)]
     for field, key in (
         ("status", "status"),
@@ -547,15 +546,7 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
     if query.get("cursor"):
         conditions.append(_decode_cursor(query["cursor"], sort))
     limit = int(query.get("limit") or 20)
-    filt = {"$and": [c for c in conditions if c]} if any(conditions) else {}
-    docs = await CasesRepository(ctx.db).page(filt, sort=SORTS[sort], limit=limit + 1)
-    more = len(docs) > limit
-    docs = docs[:limit]
-    now = ctx.now()
-    items = []
-    for doc in docs:
-        items.append(view(doc, principal, access_of(principal, doc), now, with_history=False))
-    return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort) if more and docs else None)
+    return all_of(conditions), SORTS[sort], limit
 
 
 # ---------------------------------------------------------------- acting
@@ -1014,12 +1005,12 @@ async def kpis(
     if division:
         if principal.role == "supervisor" and not division.startswith(principal.division_prefix or ""):
             raise PermissionDeniedError("division_outside_scope", "That division is outside yours.")
-        conditions.append({"division": {"$regex": "^" + division + "[0-9]*$"}})
+        conditions.append({"division": division_range(division)})
     if date_from:
         conditions.append({"created_at": {"$gte": date_from}})
     if date_to:
         conditions.append({"created_at": {"$lt": date_to}})
-    match = {"$and": [c for c in conditions if c]} if any(conditions) else {}
+    match = all_of(conditions)
     key: Any = GROUP_KEYS.get(group_by or "")
     pipeline: list[dict[str, Any]] = [
         {"$match": match},

@@ -87,3 +87,9 @@ class PayloadTooLargeError(DomainError):
 
 class UnsupportedMediaTypeError(DomainError):
     title = "Unsupported media type"
+
+
+class RequestTimeoutError(DomainError):
+    """The caller started a request but did not finish sending it in time."""
+
+    title = "Request timeout"

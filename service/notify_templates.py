@@ -135,7 +135,8 @@ def template_key_for_id(settings: Settings, template_id: str) -> str | None:
 
 def is_visit_linked(event: OutboxEvent, case: dict[str, Any] | None) -> bool:
     """A case opened from a home visit (需求转介)."""
-    return bool(event.data.get("visit_id") or (case or {}).get("visit_id") or event.data.get("source") == "visit")
+    source = (case or {}).get("source") or {}
+    return source.get("channel") == "visit"
 
 
 def resident_template_for(event: OutboxEvent, case: dict[str, Any] | None) -> Template | None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service import cases, catalog, lifecycle, rate_limits
+from service.catalog_model import SCENARIOS, ServiceType
 from service.clients import hash_client_secret
 from service.context import Context
 from service.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
@@ -136,15 +137,15 @@ def discovery(*, base_url: str) -> dict[str, Any]:
     }
 
 
-def _service_name(service: catalog.ServiceType) -> str:
+def _service_name(service: ServiceType) -> str:
     return f"{service.name_zh} {service.name_en}"
 
 
 def _scenario_names() -> dict[str, str]:
-    return {s.code: f"{s.name_zh} {s.name_en}" for s in catalog.SCENARIOS}
+    return {s.code: f"{s.name_zh} {s.name_en}" for s in SCENARIOS}
 
 
-def service_entry(service: catalog.ServiceType) -> dict[str, Any]:
+def service_entry(service: ServiceType) -> dict[str, Any]:
     """Pure: one service as GET services lists it."""
     return {
         "service_code": service.code,
@@ -157,7 +158,7 @@ def service_entry(service: catalog.ServiceType) -> dict[str, Any]:
     }
 
 
-def service_definition(service: catalog.ServiceType) -> dict[str, Any]:
+def service_definition(service: ServiceType) -> dict[str, Any]:
     """Pure: the service definition (our form fields as attributes)."""
     attributes = []
     for order, f in enumerate(service.fields, start=1):
@@ -192,7 +193,7 @@ async def get_service_definition(*, ctx: Context, service_code: str, params: Par
     return service_definition(service)
 
 
-async def _current_service(ctx: Context, code: str) -> catalog.ServiceType:
+async def _current_service(ctx: Context, code: str) -> ServiceType:
     try:
         service = await catalog.get_service(ctx=ctx, code=code)
     except NotFoundError:
@@ -215,7 +216,7 @@ def attribute_values(params: Params) -> dict[str, list[str]]:
     return out
 
 
-def answers_from_attributes(service: catalog.ServiceType, raw: dict[str, list[str]]) -> dict[str, Any]:
+def answers_from_attributes(service: ServiceType, raw: dict[str, list[str]]) -> dict[str, Any]:
     """Pure: form-encoded attribute strings turned into typed answers (validated later by the catalogue)."""
     fields = {f.code: f for f in service.fields}
     answers: dict[str, Any] = {}
@@ -249,7 +250,7 @@ def answers_from_attributes(service: catalog.ServiceType, raw: dict[str, list[st
     return answers
 
 
-def booking_window(service: catalog.ServiceType, answers: dict[str, Any]) -> dict[str, datetime] | None:
+def booking_window(service: ServiceType, answers: dict[str, Any]) -> dict[str, datetime] | None:
     """Pure: a booking's preferred window, from its first date-time attribute (two hours from then).
 
     Open311 has no booking fields; the catalogue's booking services ask for the preferred

@@ -37,6 +37,7 @@ from shapely.geometry import shape
 from service.context import Context
 from service.errors import NotFoundError, ValidationFailedError
 from service.geo import EARTH_RADIUS_KM, Point
+from service.stations_model import CountyArea, IndexedStation
 
 CELL_DEG = 0.2
 TOP_CANDIDATES = 5
@@ -44,36 +45,6 @@ MAX_CANDIDATE_SEARCH_KM = 1000.0
 REFRESH_SECONDS = 1.0
 METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedStation:
-    """What routing needs to know about one active station."""
-
-    id: str
-    code: str
-    name: str
-    county_code: str
-    county_name: str
-    lon: float
-    lat: float
-    capabilities: frozenset[str]
-    capacity: int | None = None
-    open_cases: int = 0
-    jurisdiction: dict[str, Any] | None = None
-
-    @property
-    def at_capacity(self) -> bool:
-        return self.capacity is not None and self.open_cases >= self.capacity
-
-
-@dataclass(frozen=True, slots=True)
-class CountyArea:
-    """A county-level jurisdiction polygon."""
-
-    code: str
-    name: str
-    geometry: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import json
 import math
 import re
@@ -17,7 +16,8 @@ import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from service.catalog import CAPABILITIES, get_service
+from service.catalog import get_service
+from service.catalog_model import CAPABILITIES
 from service.context import Context
 from service.errors import (
     BadRequestError,
@@ -27,6 +27,7 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.geo import check_lon_lat, to_wgs84
+from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
 from service.models import Page, Principal
 from service.routing import current_index, invalidate_index
 from service.stations_model import KINDS, PRECISIONS, Station
@@ -421,16 +422,6 @@ async def find_nearby_stations(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class RowError:
-    row: int  # CSV: line number (header is line 1); GeoJSON: feature number from 1
-    field: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class ImportReport:
     dry_run: bool
     total: int
@@ -441,27 +432,7 @@ class ImportReport:
 
 
 def _rows_from_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    missing = [c for c in CSV_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in CSV_COLUMNS and c not in CSV_OPTIONAL]
-    if missing or unknown:
-        errors = {}
-        if missing:
-            errors["columns"] = [f"Missing column(s): {', '.join(missing)}."]
-        if unknown:
-            errors.setdefault("columns", []).append(f"Unknown column(s): {', '.join(unknown)}.")
-        raise ValidationFailedError("invalid_import", "The CSV header is not the stations format.", errors)
-    rows = []
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            rows.append((line, {"__error__": "The row has more values than the header."}))
-            continue
-        row: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
-        row = {k: v for k, v in row.items() if v not in ("", None) or k in CSV_COLUMNS}
-        rows.append((line, row))
-    return rows
+    return csv_rows(text, required=CSV_COLUMNS, optional=CSV_OPTIONAL, what="stations")
 
 
 def _rows_from_geojson(data: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -532,10 +503,7 @@ async def import_stations(
 ) -> ImportReport:
     """Validate every row of a CSV or GeoJSON station file; unless a dry run, write all or nothing."""
     _require_admin(principal)
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequestError("invalid_encoding", "The file must be UTF-8.") from None
+    text = decode_upload(body)
     if content_type == "text/csv":
         rows = _rows_from_csv(text)
     elif content_type in ("application/geo+json", "application/json"):
@@ -575,13 +543,8 @@ async def import_stations(
         written=False,
         errors=tuple(errors),
     )
-    if errors and not dry_run:
-        raise ValidationFailedError(
-            "invalid_import",
-            f"{len(errors)} problem(s) in the file; nothing was written.",
-            {f"rows[{e.row}].{e.field}": [e.message] for e in errors},
-            rows=[e.to_dict() for e in errors],
-        )
+    if not dry_run:
+        refuse_if_errors(errors)
     if dry_run or not rows:
         return report
     if on_total:

@@ -42,3 +42,33 @@ class Station:
     @property
     def lat(self) -> float:
         return float(self.location["coordinates"][1])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IndexedStation:
+    """What routing needs to know about one active station."""
+
+    id: str
+    code: str
+    name: str
+    county_code: str
+    county_name: str
+    lon: float
+    lat: float
+    capabilities: frozenset[str]
+    capacity: int | None = None
+    open_cases: int = 0
+    jurisdiction: dict[str, Any] | None = None
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.capacity is not None and self.open_cases >= self.capacity
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CountyArea:
+    """A county-level jurisdiction polygon."""
+
+    code: str
+    name: str
+    geometry: dict[str, Any]

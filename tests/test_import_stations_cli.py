@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(settings, *args):
+def run_cli(settings, *args, command="import-stations"):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")},
         "HUIMIN_ENV": "test",
@@ -17,7 +17,7 @@ def run_cli(settings, *args):
         "HUIMIN_LOG_LEVEL": "WARNING",
     }
     return subprocess.run(
-        [sys.executable, "run.py", "import-stations", *args],
+        [sys.executable, "run.py", command, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -21,6 +21,9 @@ declare(
     IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING)]),
+    # A station's list in either order (newest, due) is read in index order, never sorted in memory.
+    IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel([("station_id", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("division", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),

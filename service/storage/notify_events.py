@@ -156,7 +156,7 @@ class PeopleReader:
                 "scheduled_at": 1,
                 "resolve_due_at": 1,
                 "result": 1,
-                "visit_id": 1,
+                "source.channel": 1,
             },
         )
 

@@ -17,10 +17,9 @@ from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from service.errors import ConflictError, NotFoundError
+from service.errors import BadRequestError, ConflictError, NotFoundError
 from service.models import Page
-from service.routing import CountyArea, IndexedStation
-from service.stations_model import Station
+from service.stations_model import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
 
 COLLECTION = "stations"
@@ -84,11 +83,17 @@ def encode_cursor(code: str) -> str:
     return base64.urlsafe_b64encode(code.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str | None:
+def decode_cursor(cursor: str) -> str:
+    """The station code a cursor points after; a cursor this server did not write is refused."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
+        padded = cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
+        code = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeError):
+        code = ""
+    if not code.isdigit():
+        # Silently starting again from the first page would loop a client that pages forever.
+        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
+    return code
 
 
 async def read_stations_version(db: AsyncDatabase[dict[str, Any]]) -> int:
@@ -170,9 +175,7 @@ class StationsRepository:
         if active is not None:
             query["active"] = active
         if cursor:
-            after = decode_cursor(cursor)
-            if after is not None:
-                query["code"] = {"$gt": after}
+            query["code"] = {"$gt": decode_cursor(cursor)}
         docs = await self.col.find(query).sort("code", ASCENDING).limit(limit + 1).to_list()
         items = [station_from_doc(d) for d in docs[:limit]]
         next_cursor = encode_cursor(items[-1].code) if len(docs) > limit and items else None

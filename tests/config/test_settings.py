@@ -89,6 +89,8 @@ def test_production_with_real_secrets_loads() -> None:
         ({"HUIMIN_DATA_KEY": "not base64!"}, "HUIMIN_DATA_KEY"),
         ({"HUIMIN_MAX_JSON_BYTES": "0"}, "HUIMIN_MAX_JSON_BYTES"),
         ({"HUIMIN_STORE_TIMEOUT_SECONDS": "-1"}, "HUIMIN_STORE_TIMEOUT_SECONDS"),
+        ({"HUIMIN_BODY_READ_TIMEOUT_SECONDS": "0"}, "HUIMIN_BODY_READ_TIMEOUT_SECONDS"),
+        ({"HUIMIN_KEEPALIVE_TIMEOUT_SECONDS": "-5"}, "HUIMIN_KEEPALIVE_TIMEOUT_SECONDS"),
         ({"HUIMIN_SMS_SENDER": "pigeon"}, "HUIMIN_SMS_SENDER"),
         ({"HUIMIN_SMS_SENDER": "http"}, "HUIMIN_SMS_API_BASE"),
         ({"HUIMIN_JWT_PRIVATE_KEY_FILE": "/nonexistent.pem"}, "HUIMIN_JWT_PRIVATE_KEY_FILE"),

@@ -11,7 +11,7 @@ import pytest
 
 from handlers.keys import CTX
 from service import catalog, stations
-from service.catalog import ServiceType
+from service.catalog_model import ServiceType
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal
 from service.storage.idempotency import COLLECTION as IDEMPOTENCY_COLLECTION

@@ -263,3 +263,24 @@ def test_vendored_swagger_ui_is_version_5_and_small() -> None:
         assert path.is_file(), name
         assert path.stat().st_size < 2 * 1024 * 1024, name
     assert not list(STATIC_DIR.glob("*.map"))
+
+
+async def test_path_parameters_carry_the_pattern_the_router_matches(client: Any) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/open311/v2/discovery.{format}"]["get"]["parameters"]}
+    assert params["format"]["pattern"] == "^(?:json|xml)$"
+    case = doc["paths"]["/api/v1/cases/{case_id}"]["get"]
+    assert case["parameters"][0]["schema"] == {"type": "string", "minLength": 1, "pattern": "^[^{}/]+$"}
+    assert "404" in case["responses"]
+
+
+async def test_routes_with_their_own_error_form_document_it_instead_of_problems(client: Any) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    op = doc["paths"]["/open311/v2/requests.{format}"]["get"]
+    forbidden = op["responses"]["403"]["content"]
+    assert forbidden["application/json"]["schema"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Open311Error"},
+    }
+    assert "text/xml" in forbidden and "text/xml" in op["responses"]["200"]["content"]
+    assert "application/problem+json" not in forbidden

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from handlers.keys import CTX
 from service.errors import ConflictError
 from service.storage.stations import StationsRepository
@@ -69,6 +71,13 @@ async def test_list_by_county_pages_through_in_code_order(seeded_client):
     codes = [s["code"] for s in first["items"] + second["items"]]
     assert codes == sorted(codes) and len(set(codes)) == 10
     assert all(s["county_name"] == "歙县" for s in first["items"] + second["items"])
+
+
+@pytest.mark.parametrize("cursor", ["$gt", "not-a-cursor", "bm90IGEgY29kZQ"])  # the last: base64 of "not a code"
+async def test_list_refuses_a_cursor_it_did_not_write(seeded_client, cursor):
+    r = await seeded_client.get("/api/v1/stations", params={"county": "341021", "cursor": cursor})
+    assert r.status == 400
+    assert (await r.json())["code"] == "invalid_cursor"
 
 
 async def test_station_detail_and_unknown_station(seeded_client):

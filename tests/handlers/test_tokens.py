@@ -70,8 +70,11 @@ async def test_concurrent_use_of_one_refresh_token_lets_exactly_one_through(clie
     results = await asyncio.gather(*(_refresh(client, pair["refresh_token"]) for _ in range(3)))
     statuses = sorted(r.status for r in results)
     assert statuses == [200, 401, 401]
-    codes = {(await r.json())["code"] for r in results if r.status == 401}
-    assert codes == {"refresh_token_reused"}
+    codes = [(await r.json())["code"] for r in results if r.status == 401]
+    # The first loser finds the token spent and revokes the family; a later one may already
+    # find the whole family revoked. Either way, nobody gets a second pair.
+    assert "refresh_token_reused" in codes
+    assert set(codes) <= {"refresh_token_reused", "refresh_token_revoked"}
 
 
 async def test_refresh_tokens_are_stored_hashed(client: Any) -> None:

@@ -143,6 +143,16 @@ async def test_form_without_file_is_422(api: Any, settings: Settings) -> None:
     assert (await resp.json())["code"] == "file_missing"
 
 
+async def test_multipart_part_with_malformed_header_is_400(api: Any, settings: Settings) -> None:
+    boundary = "b0undary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="\x0bfile"\r\n\r\nx\r\n--{boundary}--\r\n').encode()
+    headers = {**bearer(settings, "u1"), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    resp = await api.post("/api/v1/uploads", data=body, headers=headers)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["code"] == "malformed_body"
+
+
 async def test_json_body_is_415(api: Any, settings: Settings) -> None:
     resp = await api.post("/api/v1/uploads", json={"file": "x"}, headers=bearer(settings, "u1"))
     assert resp.status == 415

@@ -297,9 +297,9 @@ async def test_visit_linked_case_tells_the_resident(
 ) -> None:
     ctx = app_client.app[CTX]
     await add_resident(ctx.db)
-    await add_case(ctx.db, visit_id="v-1")
+    await add_case(ctx.db, source={"channel": "visit", "visit_id": "v-1:need:0", "elder_id": "e-1"})
     await grant(app_client, nsettings, "tmpl-visit-followup")
-    await add_event(ctx.db, "case.created", actor=("w-1", "worker"), data={"visit_id": "v-1"})
+    await add_event(ctx.db, "case.created", actor=("w-1", "worker"))
     await run_once(ctx)
     assert [s["template_id"] for s in wechat_api.sends] == ["tmpl-visit-followup"]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service import open311
-from service.catalog import FIELD_TYPES, Choice, FormField, ServiceType
+from service.catalog_model import FIELD_TYPES, Choice, FormField, ServiceType
 from service.catalog_seed import SEED_SERVICES
 from service.errors import ValidationFailedError
 from service.lifecycle import STATES

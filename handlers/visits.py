@@ -1,0 +1,94 @@
+"""Visit records (探访记录), who is still due a visit, and the visit rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from handlers.endpoint import endpoint
+from handlers.idempotency import idempotent_json
+from handlers.io import json_response, read_json, read_query
+from handlers.keys import CTX
+from handlers.middlewares import principal_of
+from schemas.visits import (
+    DuePageSchema,
+    DueQuerySchema,
+    StatsQuerySchema,
+    VisitCreateSchema,
+    VisitListSchema,
+    VisitQuerySchema,
+    VisitSchema,
+    VisitStatsSchema,
+)
+from service import visits
+
+routes = web.RouteTableDef()
+TAGS = ("visits",)
+STAFF = ("worker", "station_head", "supervisor", "admin")
+
+
+@routes.post("/api/v1/visits")
+@endpoint(
+    "Record a visit (append-only; a correction names the record it corrects)",
+    tags=TAGS,
+    roles=STAFF,
+    body=VisitCreateSchema(),
+    response=VisitSchema(),
+    status=201,
+    idempotent_create=True,
+    problems=(404, 409, 422),
+)
+async def record_visit(request: web.Request) -> web.Response:
+    data = await read_json(request, VisitCreateSchema())
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        visit = await visits.record_visit(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        return 201, VisitSchema().dump(visit)
+
+    return await idempotent_json(request, body=data, operation=create)
+
+
+@routes.get("/api/v1/visits")
+@endpoint(
+    "A person's visit records, newest first",
+    tags=TAGS,
+    roles=STAFF,
+    query=VisitQuerySchema(),
+    response=VisitListSchema(),
+    problems=(404, 422),
+)
+async def list_visits(request: web.Request) -> web.Response:
+    query = read_query(request, VisitQuerySchema())
+    items = await visits.list_visits(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(VisitListSchema(), {"items": items})
+
+
+@routes.get("/api/v1/visits/due")
+@endpoint(
+    "Who still needs a visit, soonest due first",
+    tags=TAGS,
+    roles=STAFF,
+    query=DueQuerySchema(),
+    response=DuePageSchema(),
+    problems=(404, 422),
+)
+async def list_due(request: web.Request) -> web.Response:
+    query = read_query(request, DueQuerySchema())
+    page = await visits.list_due(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(DuePageSchema(), page)
+
+
+@routes.get("/api/v1/stats/visits")
+@endpoint(
+    "Visit rate: people due and visited by tier, method and station/county/city, and the misses",
+    tags=TAGS,
+    roles=STAFF,
+    query=StatsQuerySchema(),
+    response=VisitStatsSchema(),
+    problems=(403, 422),
+)
+async def visit_stats(request: web.Request) -> web.Response:
+    query = read_query(request, StatsQuerySchema())
+    stats = await visits.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(VisitStatsSchema(), stats)

@@ -1,0 +1,148 @@
+"""Schemas of the visit register (探访关爱对象)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS
+from service.geo import COORD_SYSTEMS
+from service.visit_periods import TIERS
+
+FLAG_HELP = (
+    "alone 独居, empty_nest 空巢, left_behind 留守, very_old 高龄 (80+), "
+    "disabled 失能, dementia 失智, extreme_poverty 特困"
+)
+TIER_HELP = "high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly)"
+
+
+class LocationInSchema(Schema):
+    lon = fields.Float(required=True)
+    lat = fields.Float(required=True)
+    coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
+
+
+class ContactSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 50))
+    relation = fields.String(required=True, validate=validate.Length(1, 20), metadata={"example": "女儿"})
+    phone = fields.String(required=True)
+
+
+class ConsentInSchema(Schema):
+    given = fields.Boolean(required=True, metadata={"description": "Whether the person agreed to be visited"})
+    method = fields.String(required=True, validate=validate.OneOf(CONSENT_METHODS))
+    at = fields.AwareDateTime(metadata={"description": "Default: now"})
+    recorded_by = fields.String(metadata={"description": "Default: the caller"})
+
+
+class ConsentSchema(Schema):
+    given = fields.Boolean()
+    method = fields.String()
+    at = fields.AwareDateTime()
+    recorded_by = fields.String()
+
+
+def _fields(required: bool) -> dict[str, fields.Field]:
+    req = {"required": True} if required else {}
+    return {
+        "name": fields.String(validate=validate.Length(1, 50), metadata={"example": "王秀英"}, **req),
+        "phone": fields.String(allow_none=True, metadata={"description": "Mobile or landline"}),
+        "address": fields.String(allow_none=True, validate=validate.Length(1, 200)),
+        "location": fields.Nested(LocationInSchema, allow_none=True, metadata={"description": "Stored as WGS-84"}),
+        "township": fields.String(
+            metadata={"description": "9-digit township code; its station becomes responsible"}, **req
+        ),
+        "flags": fields.List(fields.String(validate=validate.OneOf(FLAGS)), metadata={"description": FLAG_HELP}),
+        "tier": fields.String(
+            validate=validate.OneOf(TIERS), metadata={"description": TIER_HELP + "; default: the suggested tier"}
+        ),
+        "visitor_id": fields.String(allow_none=True, metadata={"description": "Staff id of the assigned visitor"}),
+        "emergency_contacts": fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=5)),
+        "consent": fields.Nested(ConsentInSchema, allow_none=True),
+    }
+
+
+class ElderCreateSchema(Schema.from_dict(_fields(True))):  # type: ignore[misc]
+    id_card = fields.String(required=True, metadata={"description": "18-character ID number (GB 11643)"})
+    birth_date = fields.Date(metadata={"description": "Must agree with the ID number; default: from it"})
+
+
+class ElderUpdateSchema(Schema.from_dict(_fields(False))):  # type: ignore[misc]
+    pass
+
+
+class EndedSchema(Schema):
+    reason = fields.String()
+    note = fields.String(allow_none=True)
+    at = fields.AwareDateTime()
+    by = fields.String()
+
+
+class ElderSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    id_card_masked = fields.String(metadata={"description": "ID number, masked; the full number is never returned"})
+    birth_date = fields.String()
+    age = fields.Integer()
+    gender = fields.String()
+    phone = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    location = fields.Dict(allow_none=True, metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"})
+    township = fields.String()
+    station_id = fields.String()
+    county_code = fields.String()
+    city_code = fields.String()
+    flags = fields.List(fields.String())
+    suggested_tier = fields.String(metadata={"description": "The tier the flags suggest"})
+    tier = fields.String(metadata={"description": TIER_HELP})
+    previous_tier = fields.String(allow_none=True, metadata={"description": "Still in force until tier_from"})
+    tier_from = fields.AwareDateTime(allow_none=True, metadata={"description": "When the new tier takes effect"})
+    visitor_id = fields.String(allow_none=True)
+    emergency_contacts = fields.List(fields.Nested(ContactSchema))
+    consent = fields.Nested(ConsentSchema, allow_none=True)
+    active = fields.Boolean()
+    ended = fields.Nested(EndedSchema, allow_none=True)
+    last_visited_at = fields.AwareDateTime(allow_none=True)
+    version = fields.Integer()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class ElderPageSchema(Schema):
+    items = fields.List(fields.Nested(ElderSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class ElderQuerySchema(Schema):
+    station = fields.String(metadata={"description": "Station id"})
+    tier = fields.String(validate=validate.OneOf(TIERS))
+    flag = fields.String(validate=validate.OneOf(FLAGS))
+    active = fields.Boolean(load_default=True, allow_none=True)
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
+    cursor = fields.String()
+
+
+class ElderEndSchema(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(END_REASONS),
+        metadata={"description": "moved 迁出, deceased 去世, other"},
+    )
+    note = fields.String(allow_none=True, validate=validate.Length(max=500))
+
+
+class ElderImportQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "Only check; false writes all or nothing"})
+
+
+class RowErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "CSV line number (header = 1)"})
+    field = fields.String()
+    message = fields.String()
+
+
+class ElderImportReportSchema(Schema):
+    dry_run = fields.Boolean()
+    total = fields.Integer()
+    to_create = fields.Integer()
+    written = fields.Boolean()
+    errors = fields.List(fields.Nested(RowErrorSchema))

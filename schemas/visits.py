@@ -1,0 +1,167 @@
+"""Schemas of visit records, the due list and the visit rate."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from service.visits import DANGER_KINDS, FINDING_AREAS, LEVELS
+
+METHOD_HELP = "phone 电话, video 视频, home 上门"
+
+
+class FindingSchema(Schema):
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS), metadata={"description": "good, fair, poor"})
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+FindingsSchema = Schema.from_dict({area: fields.Nested(FindingSchema) for area in FINDING_AREAS}, name="FindingsSchema")
+
+
+class NeedSchema(Schema):
+    service_code = fields.String(required=True, metadata={"example": "elderly_home_care"})
+    note = fields.String(validate=validate.Length(max=1000))
+    answers = fields.Dict(metadata={"description": "Form answers the register cannot supply (e.g. care_items)"})
+    preferred_window = fields.Dict(allow_none=True, metadata={"description": "For booking services"})
+
+
+class DangerSchema(Schema):
+    found = fields.Boolean(required=True)
+    kind = fields.String(
+        validate=validate.OneOf(DANGER_KINDS), metadata={"description": "fall, illness, utilities, missing, other"}
+    )
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+class VisitCreateSchema(Schema):
+    elder_id = fields.String(required=True)
+    method = fields.String(required=True, metadata={"description": METHOD_HELP})
+    visitor = fields.String(validate=validate.Length(1, 64), metadata={"description": "Staff id; default: the caller"})
+    visited_at = fields.AwareDateTime(required=True, metadata={"description": "Not in the future"})
+    reached = fields.Boolean(required=True, metadata={"description": "Only a visit that reached the person counts"})
+    findings = fields.Nested(FindingsSchema)
+    needs = fields.List(fields.Nested(NeedSchema), validate=validate.Length(max=10))
+    danger = fields.Nested(DangerSchema)
+    corrects = fields.String(metadata={"description": "Id of an earlier record this one corrects"})
+
+
+class ReferralSchema(Schema):
+    kind = fields.String(metadata={"description": "need (需求转介) or danger (紧急求助)"})
+    service_code = fields.String()
+    case_id = fields.String(allow_none=True)
+
+
+class RecordedBySchema(Schema):
+    subject = fields.String()
+    role = fields.String()
+
+
+class VisitSchema(Schema):
+    id = fields.String()
+    elder_id = fields.String()
+    station_id = fields.String()
+    method = fields.String()
+    visitor = fields.String()
+    visited_at = fields.AwareDateTime()
+    reached = fields.Boolean()
+    findings = fields.Nested(FindingsSchema)
+    needs = fields.List(fields.Nested(NeedSchema))
+    danger = fields.Nested(DangerSchema)
+    corrects = fields.String(allow_none=True)
+    counts_for = fields.List(fields.String(), metadata={"description": "Periods this record marked visited"})
+    referrals = fields.List(fields.Nested(ReferralSchema))
+    case_ids = fields.List(fields.String())
+    recorded_by = fields.Nested(RecordedBySchema)
+    created_at = fields.AwareDateTime()
+
+
+class VisitListSchema(Schema):
+    items = fields.List(fields.Nested(VisitSchema))
+
+
+class VisitQuerySchema(Schema):
+    elder_id = fields.String(required=True)
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
+
+
+class DueQuerySchema(Schema):
+    station = fields.String(metadata={"description": "Station id; default: the caller's station or area"})
+    period = fields.String(
+        metadata={"description": "2026-W48, 2026-11 or 2026-Q4: due in that period; default: in progress now"}
+    )
+    limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
+    cursor = fields.String()
+
+
+class DueSchema(Schema):
+    elder_id = fields.String()
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    visitor_id = fields.String(allow_none=True)
+    last_visited_at = fields.AwareDateTime(allow_none=True)
+    station_id = fields.String()
+    township = fields.String()
+    tier = fields.String()
+    period = fields.String()
+    due_by = fields.AwareDateTime(metadata={"description": "End of the period (exclusive)"})
+    overdue = fields.Boolean()
+
+
+class DuePageSchema(Schema):
+    items = fields.List(fields.Nested(DueSchema), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class StatsQuerySchema(Schema):
+    division = fields.String(validate=validate.Regexp(r"^\d{2,9}$"), metadata={"description": "Division code prefix"})
+    period = fields.String(metadata={"description": "Report period; schedules due in it count. Default: this ISO week"})
+    group_by = fields.String(validate=validate.OneOf(("station", "county", "city")), load_default="station")
+    misses_limit = fields.Integer(
+        validate=validate.Range(0, 1000), load_default=100, metadata={"description": "How many misses to list"}
+    )
+
+
+class TierRateSchema(Schema):
+    tier = fields.String()
+    due = fields.Integer()
+    visited = fields.Integer()
+    rate = fields.Float(allow_none=True)
+
+
+class MethodCountSchema(Schema):
+    method = fields.String()
+    visited = fields.Integer()
+
+
+class GroupRateSchema(Schema):
+    key = fields.String(metadata={"description": "Station id, county code or city code"})
+    name = fields.String(allow_none=True)
+    due = fields.Integer()
+    visited = fields.Integer()
+    rate = fields.Float(allow_none=True)
+
+
+class MissSchema(Schema):
+    elder_id = fields.String()
+    name_masked = fields.String(allow_none=True)
+    station_id = fields.String()
+    tier = fields.String()
+    period = fields.String()
+    last_visited_at = fields.AwareDateTime(allow_none=True)
+
+
+class VisitStatsSchema(Schema):
+    period = fields.String()
+    period_start = fields.AwareDateTime()
+    period_end = fields.AwareDateTime()
+    closed = fields.Boolean(metadata={"description": "The report period has ended"})
+    division = fields.String(allow_none=True)
+    group_by = fields.String()
+    due = fields.Integer(metadata={"description": "Person-periods due in the report period"})
+    visited = fields.Integer()
+    rate = fields.Float(allow_none=True, metadata={"description": "visited / due"})
+    by_tier = fields.List(fields.Nested(TierRateSchema))
+    by_method = fields.List(fields.Nested(MethodCountSchema))
+    groups = fields.List(fields.Nested(GroupRateSchema))
+    misses = fields.List(fields.Nested(MissSchema))
+    misses_truncated = fields.Boolean()

@@ -1,0 +1,61 @@
+"""The registered older person (探访关爱对象), shared by the elders service and its repository."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+FLAGS = ("alone", "empty_nest", "left_behind", "very_old", "disabled", "dementia", "extreme_poverty")
+FLAG_NAMES = {
+    "alone": "独居 lives alone",
+    "empty_nest": "空巢 empty nest",
+    "left_behind": "留守 left behind",
+    "very_old": "高龄 80 or older",
+    "disabled": "失能 unable to care for oneself",
+    "dementia": "失智 dementia",
+    "extreme_poverty": "特困 extreme poverty",
+}
+END_REASONS = ("moved", "deceased", "other")
+CONSENT_METHODS = ("written", "verbal")
+VERY_OLD_AGE = 80
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Elder:
+    """One older person in special difficulty on a station's visit register."""
+
+    id: str
+    name: str
+    id_card_masked: str
+    id_card_hash: str
+    birth_date: str  # YYYY-MM-DD
+    gender: str  # male | female, from the ID number
+    township: str  # 9-digit division code of the responsible station
+    station_id: str
+    county_code: str
+    city_code: str
+    flags: list[str]
+    suggested_tier: str
+    tier: str
+    phone: str | None = None
+    address: str | None = None
+    location: dict[str, Any] | None = None  # GeoJSON Point, WGS-84
+    visitor_id: str | None = None
+    emergency_contacts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    consent: dict[str, Any] | None = None
+    previous_tier: str | None = None  # the tier that still applies before ``tier_from``
+    tier_from: datetime | None = None
+    active: bool = True
+    ended: dict[str, Any] | None = None  # {reason, note, at, by}
+    last_visited_at: datetime | None = None
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    age: int | None = None  # filled in when read
+
+    def tier_at(self, at: datetime) -> str:
+        """The tier in force at ``at``: a change takes effect from the next period."""
+        if self.tier_from is not None and self.previous_tier and at < self.tier_from:
+            return self.previous_tier
+        return self.tier

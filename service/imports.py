@@ -1,0 +1,71 @@
+"""Pieces shared by the bulk imports (stations, elders): CSV rows, row problems, all-or-nothing refusal."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from service.errors import BadRequestError, ValidationFailedError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RowError:
+    row: int  # CSV: line number (header is line 1); GeoJSON: feature number from 1
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+def decode_upload(body: bytes) -> str:
+    """The text of an uploaded file (UTF-8, a byte-order mark allowed), else BadRequestError."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequestError("invalid_encoding", "The file must be UTF-8.") from None
+
+
+def csv_rows(
+    text: str, *, required: Sequence[str], optional: Sequence[str], what: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs of a CSV whose header must hold ``required`` and may hold ``optional``.
+
+    Values are stripped; empty optional values are left out; a row with more values than
+    the header becomes ``{"__error__": message}``.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c not in required and c not in optional]
+    if missing or unknown:
+        errors: dict[str, list[str]] = {}
+        if missing:
+            errors["columns"] = [f"Missing column(s): {', '.join(missing)}."]
+        if unknown:
+            errors.setdefault("columns", []).append(f"Unknown column(s): {', '.join(unknown)}.")
+        raise ValidationFailedError("invalid_import", f"The CSV header is not the {what} format.", errors)
+    rows = []
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            rows.append((line, {"__error__": "The row has more values than the header."}))
+            continue
+        row: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
+        row = {k: v for k, v in row.items() if v not in ("", None) or k in required}
+        rows.append((line, row))
+    return rows
+
+
+def refuse_if_errors(errors: Sequence[RowError]) -> None:
+    """Raise the all-or-nothing refusal listing every bad row, if there is any."""
+    if errors:
+        raise ValidationFailedError(
+            "invalid_import",
+            f"{len(errors)} problem(s) in the file; nothing was written.",
+            {f"rows[{e.row}].{e.field}": [e.message] for e in errors},
+            rows=[e.to_dict() for e in errors],
+        )
