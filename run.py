@@ -190,26 +190,27 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(_with_context(settings, work))
 
 
-def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
+def _run_import(
+    settings: Settings, args: argparse.Namespace, *, importer: Any, content_type: str, unit: str, verbs: tuple[str, str]
+) -> int:
+    """Run a bulk import with a progress bar; print every bad row; exit 1 if any."""
     from pathlib import Path
 
     from tqdm import tqdm
 
-    from service import stations
     from service.errors import DomainError
     from service.models import SYSTEM
 
     path = Path(args.file)
-    kind = "text/csv" if path.suffix.lower() == ".csv" else "application/geo+json"
 
     async def work(ctx: Context) -> int:
-        with tqdm(desc=f"importing {path.name}", unit="station", disable=args.dry_run) as bar:
+        with tqdm(desc=f"importing {path.name}", unit=unit, disable=args.dry_run) as bar:
             try:
-                report = await stations.import_stations(
+                report = await importer(
                     ctx=ctx,
                     principal=SYSTEM,
                     body=path.read_bytes(),
-                    content_type=kind,
+                    content_type=content_type,
                     dry_run=args.dry_run,
                     progress=bar.update,
                     on_total=lambda n: setattr(bar, "total", n),
@@ -222,13 +223,26 @@ def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
         for err in report.errors:
             print(f"  row {err.row}: {err.field}: {err.message}")
-        verb = "would create" if args.dry_run else "created"
-        print(
-            f"{report.total} rows: {verb} {report.to_create}, update {report.to_update}, {len(report.errors)} problems"
-        )
+        done = f"would {verbs[0]}" if args.dry_run else verbs[1]
+        updated = f", update {report.to_update}" if hasattr(report, "to_update") else ""
+        print(f"{report.total} rows: {done} {report.to_create}{updated}, {len(report.errors)} problems")
         return 1 if report.errors else 0
 
     return asyncio.run(_with_context(settings, work))
+
+
+def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
+    from service import stations
+
+    kind = "text/csv" if args.file.lower().endswith(".csv") else "application/geo+json"
+    return _run_import(
+        settings,
+        args,
+        importer=stations.import_stations,
+        content_type=kind,
+        unit="station",
+        verbs=("create", "created"),
+    )
 
 
 def _create_staff_args(p: argparse.ArgumentParser) -> None:
@@ -270,41 +284,16 @@ def _import_stations_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import_elders(settings: Settings, args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from tqdm import tqdm
-
     from service import elders
-    from service.errors import DomainError
-    from service.models import SYSTEM
 
-    path = Path(args.file)
-
-    async def work(ctx: Context) -> int:
-        with tqdm(desc=f"importing {path.name}", unit="person", disable=args.dry_run) as bar:
-            try:
-                report = await elders.import_elders(
-                    ctx=ctx,
-                    principal=SYSTEM,
-                    body=path.read_bytes(),
-                    content_type="text/csv",
-                    dry_run=args.dry_run,
-                    progress=bar.update,
-                    on_total=lambda n: setattr(bar, "total", n),
-                )
-            except DomainError as exc:
-                bar.close()
-                print(f"{exc.code}: {exc.detail}", file=sys.stderr)
-                for row in exc.extra.get("rows", []):
-                    print(f"  row {row['row']}: {row['field']}: {row['message']}", file=sys.stderr)
-                return 1
-        for err in report.errors:
-            print(f"  row {err.row}: {err.field}: {err.message}")
-        verb = "would register" if args.dry_run else "registered"
-        print(f"{report.total} rows: {verb} {report.to_create}, {len(report.errors)} problems")
-        return 1 if report.errors else 0
-
-    return asyncio.run(_with_context(settings, work))
+    return _run_import(
+        settings,
+        args,
+        importer=elders.import_elders,
+        content_type="text/csv",
+        unit="person",
+        verbs=("register", "registered"),
+    )
 
 
 def _import_elders_args(p: argparse.ArgumentParser) -> None:
