@@ -60,6 +60,7 @@ from handlers.keys import CTX
 from run import create_app
 from service import catalog, stations
 from service.cases import SORTS, list_query
+from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal, utcnow
 from service.storage.embedded import EmbeddedMongo, free_port
@@ -349,7 +350,7 @@ async def main(quick: bool) -> dict[str, Any]:
             station_objs.append(await stations.create_station(ctx=ctx, principal=ADMIN, data=data))
         xi = [s for s in station_objs if s.code.startswith(COUNTY)]
         service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
-        answers = _answers_for(service)
+        answers = example_answers(service)
 
         def token(role: str, **kw: Any) -> dict[str, str]:
             principal = Principal(subject=kw.pop("subject", f"bench-{role}"), role=role, **kw)  # type: ignore[arg-type]
@@ -540,29 +541,6 @@ async def plan_of(col: Any, filt: dict[str, Any], sort: list[tuple[str, int]]) -
         stages.append(node.get("stage", "?") + (f"({node['indexName']})" if node.get("indexName") else ""))
         node = node.get("inputStage")
     return " <- ".join(stages)
-
-
-def _answers_for(service: Any) -> dict[str, Any]:
-    """Valid answers for every field of a service type."""
-    out: dict[str, Any] = {}
-    for f in service.fields:
-        if f.type in ("string", "text"):
-            out[f.code] = "测试 test"
-        elif f.type == "number":
-            out[f.code] = f.min if f.min is not None else 1
-        elif f.type == "date":
-            out[f.code] = "1945-01-01"
-        elif f.type == "datetime":
-            out[f.code] = "2026-12-01T10:00:00+08:00"
-        elif f.type == "single_choice":
-            out[f.code] = f.choices[0].code
-        elif f.type == "multi_choice":
-            out[f.code] = [f.choices[0].code]
-        elif f.type == "phone":
-            out[f.code] = "13800000001"
-        elif f.type == "id_card":
-            raise ValueError(f"benchmark service {service.code} asks for an ID number; pick another")
-    return out
 
 
 def print_ops(ours: dict[str, list[float]], floors: dict[str, list[float]], results: dict[str, Any]) -> None:

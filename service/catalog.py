@@ -33,7 +33,7 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.models import Principal
-from service.pii import id_card_problem
+from service.pii import id_card_check_char, id_card_problem
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -173,6 +173,35 @@ def _answer(f: FormField, value: Any) -> tuple[Any, str | None]:
         problem = id_card_problem(number)
         return (None, problem) if problem else (number, None)
     return None, f"Unsupported field type {t!r}."
+
+
+def example_id_card(region: str = "341021", birth: str = "19450101", serial: str = "123") -> str:
+    """A valid (check-digit correct) ID number for examples and tests; nobody's real number."""
+    first17 = region + birth + serial
+    return first17 + id_card_check_char(first17)
+
+
+def example_answers(service_type: ServiceType) -> dict[str, Any]:
+    """Valid answers for every field of a service type (documentation, tests, benchmarks)."""
+    samples: dict[str, Any] = {
+        "string": "测试 test",
+        "text": "测试 test",
+        "date": "1945-01-01",
+        "datetime": "2026-12-01T10:00:00+08:00",
+        "phone": "13800000001",
+        "id_card": example_id_card(),
+    }
+    out: dict[str, Any] = {}
+    for f in service_type.fields:
+        if f.type == "number":
+            out[f.code] = f.min if f.min is not None else 1
+        elif f.type == "single_choice":
+            out[f.code] = f.choices[0].code
+        elif f.type == "multi_choice":
+            out[f.code] = [f.choices[0].code]
+        else:
+            out[f.code] = samples[f.type]
+    return out
 
 
 def validate_answers(service_type: ServiceType, answers: Any) -> dict[str, Any]:

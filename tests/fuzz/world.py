@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from service import bootstrap, catalog
-from service.catalog import ServiceType
+from service.catalog import example_answers
 from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM
 from service.staff import create_staff
@@ -47,29 +47,6 @@ class World:
             return {}
         assert self.server.settings is not None
         return token_for(self.server.settings, role, **self.claims[role])
-
-
-def answers_for(service: ServiceType) -> dict[str, Any]:
-    """Valid answers for every field of a service type."""
-    samples: dict[str, Any] = {
-        "string": "测试 test",
-        "text": "测试 test",
-        "date": "1945-01-01",
-        "datetime": "2026-12-01T10:00:00+08:00",
-        "phone": "13800000001",
-        "id_card": "341021194501011234",
-    }
-    out: dict[str, Any] = {}
-    for f in service.fields:
-        if f.type == "number":
-            out[f.code] = f.min if f.min is not None else 1
-        elif f.type == "single_choice":
-            out[f.code] = f.choices[0].code
-        elif f.type == "multi_choice":
-            out[f.code] = [f.choices[0].code]
-        elif f.type in samples:
-            out[f.code] = samples[f.type]
-    return out
 
 
 async def _accounts(server: LiveServer) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -119,7 +96,7 @@ def build_world(server: LiveServer) -> World:
         for role in ("resident", "client"):
             body = {
                 "service_code": SERVICE_CODE,
-                "answers": answers_for(service),
+                "answers": example_answers(service),
                 "division_code": DIVISION,
                 "address": "瑶海区 1 号",
                 "contact": {"name": "王芳", "phone": "13912345678"},

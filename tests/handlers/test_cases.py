@@ -11,6 +11,7 @@ import pytest
 
 from handlers.keys import CTX
 from service import catalog, stations
+from service.catalog import example_answers, example_id_card
 from service.catalog_model import ServiceType
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal
@@ -21,35 +22,6 @@ from tests.helpers import token_for
 XI_COUNTY = "341021"  # 歙县
 ADMIN = Principal(subject="admin-1", role="admin")
 CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
-
-
-def valid_id_card(birth: str = "19450101") -> str:
-    body = "341021" + birth + "123"
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
-
-
-def answers_for(service: ServiceType) -> dict[str, Any]:
-    """Valid answers for every field of a service type."""
-    out: dict[str, Any] = {}
-    for f in service.fields:
-        if f.type in ("string", "text"):
-            out[f.code] = "测试 test"
-        elif f.type == "number":
-            out[f.code] = f.min if f.min is not None else 1
-        elif f.type == "date":
-            out[f.code] = "1945-01-01"
-        elif f.type == "datetime":
-            out[f.code] = "2026-12-01T10:00:00+08:00"
-        elif f.type == "single_choice":
-            out[f.code] = f.choices[0].code
-        elif f.type == "multi_choice":
-            out[f.code] = [f.choices[0].code]
-        elif f.type == "phone":
-            out[f.code] = "13800000001"
-        elif f.type == "id_card":
-            out[f.code] = valid_id_card()
-    return out
 
 
 @dataclasses.dataclass
@@ -96,7 +68,7 @@ class World:
         service = await self.service(code)
         body: dict[str, Any] = {
             "service_code": code,
-            "answers": answers_for(service),
+            "answers": example_answers(service),
             "division_code": self.station_a.code,
             "address": "徽城镇 新安路 1 号",
             "contact": {"name": "王芳", "phone": "13912345678"},
@@ -305,7 +277,7 @@ async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: Wo
     service = await world.service("elderly_home_visit")
     body = {
         "service_code": service.code,
-        "answers": answers_for(service),
+        "answers": example_answers(service),
         "division_code": world.station_a.code,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
@@ -332,7 +304,7 @@ async def test_retry_after_a_crash_between_storing_the_case_and_its_answer_retur
     service = await world.service("elderly_home_visit")
     body = {
         "service_code": service.code,
-        "answers": answers_for(service),
+        "answers": example_answers(service),
         "division_code": world.station_a.code,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
@@ -430,7 +402,12 @@ async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> 
 
 async def test_phones_are_masked_except_for_the_resident_and_the_assignee(world: World) -> None:
     case = await world.submit(
-        served_person={"name": "王大爷", "relation": "父亲 father", "phone": "13700001111", "id_card": valid_id_card()}
+        served_person={
+            "name": "王大爷",
+            "relation": "父亲 father",
+            "phone": "13700001111",
+            "id_card": example_id_card(),
+        }
     )
     cid = case["id"]
     assert case["contact"]["phone"] == "13912345678"
@@ -445,7 +422,7 @@ async def test_phones_are_masked_except_for_the_resident_and_the_assignee(world:
     audit = await world.ctx.db["audit_log"].find_one({"target.id": cid})
     assert audit["actor"]["subject"] == "w-a" and "contact.phone" in audit["fields"]
     stored = await world.ctx.db["cases"].find_one({"_id": cid})
-    assert valid_id_card() not in str(stored)
+    assert example_id_card() not in str(stored)
 
 
 async def test_confidential_report_hides_the_reporter_from_station_staff(world: World) -> None:
@@ -476,7 +453,7 @@ async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, cha
     service = await world.service("elderly_home_visit")
     body = {
         "service_code": service.code,
-        "answers": answers_for(service),
+        "answers": example_answers(service),
         "division_code": world.station_a.code,
         "contact": {"name": "王芳", "phone": "13912345678"},
         **change,

@@ -13,6 +13,7 @@ from config import Settings
 from handlers.keys import CTX
 from run import create_app
 from service import catalog, stations
+from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.models import Principal
 from service.notify import deliver_due, process_events
@@ -52,31 +53,11 @@ async def _world(ctx: Any) -> str:
     return str(station.id)
 
 
-def _answers(service: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in service.fields:
-        if f.type in ("string", "text"):
-            out[f.code] = "测试 test"
-        elif f.type == "number":
-            out[f.code] = f.min if f.min is not None else 1
-        elif f.type == "date":
-            out[f.code] = "1945-01-01"
-        elif f.type == "datetime":
-            out[f.code] = "2026-12-01T10:00:00+08:00"
-        elif f.type == "single_choice":
-            out[f.code] = f.choices[0].code
-        elif f.type == "multi_choice":
-            out[f.code] = [f.choices[0].code]
-        elif f.type == "phone":
-            out[f.code] = "13800000001"
-    return out
-
-
 async def _submit(client: Any, settings: Settings, ctx: Any) -> dict[str, Any]:
     service = await catalog.get_service(ctx=ctx, code="elderly_home_visit")
     body = {
         "service_code": "elderly_home_visit",
-        "answers": _answers(service),
+        "answers": example_answers(service),
         "division_code": "341021100",
         "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},

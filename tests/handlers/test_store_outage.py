@@ -196,8 +196,8 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
     # Redis holds only rate-limit windows, OTP codes, revocations (mirrored in MongoDB) and the
     # live feed: none of it may stop a resident filing or a station handling a case.
     from service import catalog, stations
+    from service.catalog import example_answers
     from service.models import SYSTEM
-    from tests.handlers.test_cases import answers_for
     from tests.helpers import token_for
 
     client = redis_client
@@ -216,7 +216,7 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
     service = await catalog.get_service(ctx=ctx, code="elderly_home_visit")
     body = {
         "service_code": service.code,
-        "answers": answers_for(service),
+        "answers": example_answers(service),
         "division_code": station.code,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }

@@ -22,10 +22,11 @@ from marshmallow import Schema, fields
 from config import Settings
 from handlers.keys import CTX
 from service import catalog, stations
+from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM
-from tests.fuzz.world import SERVICE_CODE, answers_for
+from tests.fuzz.world import SERVICE_CODE
 from tests.helpers import token_for
 from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer, role_claims
 
@@ -69,7 +70,7 @@ async def populated(client: Any, settings: Settings) -> Populated:
     service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
     body = {
         "service_code": SERVICE_CODE,
-        "answers": answers_for(service),
+        "answers": example_answers(service),
         "division_code": DIVISION,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
@@ -93,7 +94,7 @@ async def populated(client: Any, settings: Settings) -> Populated:
 def _form_answers(service: Any) -> dict[str, str]:
     """The service's answers as Open311 attribute[code] form fields."""
     out = {}
-    for code, value in answers_for(service).items():
+    for code, value in example_answers(service).items():
         out[f"attribute[{code}]"] = value[0] if isinstance(value, list) else str(value)
     return out
 
