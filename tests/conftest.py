@@ -7,17 +7,16 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import redis as sync_redis
-from pymongo import MongoClient
 
-from config import Settings, load_settings
+from config import Settings
 from run import create_app
 from service.storage.embedded import EmbeddedMongo, free_port
+from tests.stores import isolated_settings
 
 
 def _redis_answers(url: str) -> bool:
@@ -72,25 +71,8 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def settings(mongo_uri: str, redis_url: str, tmp_path: Any) -> Iterator[Settings]:
     """Settings for one test: its own database and Redis key prefix, no background loops."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    s = load_settings(
-        {},
-        env="test",
-        mongodb_uri=mongo_uri,
-        mongodb_db=name,
-        redis_url=redis_url,
-        redis_prefix=f"{name}:",
-        data_dir=str(tmp_path),
-        background_tasks=False,
-        log_level="WARNING",
-    )
-    yield s
-    with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as mongo:
-        mongo.drop_database(name)
-    with sync_redis.Redis.from_url(redis_url) as r:
-        keys = list(r.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            r.delete(*keys)
+    with isolated_settings(mongo_uri, redis_url, tmp_path) as s:
+        yield s
 
 
 @pytest.fixture

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis as sync_redis
-from pymongo import MongoClient
 
-from config import Settings, load_settings
+from config import Settings
 from run import create_app, open_context
 from service import bootstrap
+from tests.stores import isolated_settings
 
 
 async def _seed(settings: Settings) -> None:
@@ -27,26 +25,9 @@ async def _seed(settings: Settings) -> None:
 @pytest.fixture(scope="session")
 def seeded_settings(mongo_uri: str, redis_url: str, tmp_path_factory: Any) -> Iterator[Settings]:
     """Settings of a database holding the seeded catalogue, counties and township stations (read-only)."""
-    name = "seeded_" + uuid.uuid4().hex[:10]
-    s = load_settings(
-        {},
-        env="test",
-        mongodb_uri=mongo_uri,
-        mongodb_db=name,
-        redis_url=redis_url,
-        redis_prefix=f"{name}:",
-        data_dir=str(tmp_path_factory.mktemp("seeded")),
-        background_tasks=False,
-        log_level="WARNING",
-    )
-    asyncio.run(_seed(s))
-    yield s
-    with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as mongo:
-        mongo.drop_database(name)
-    with sync_redis.Redis.from_url(redis_url) as r:
-        keys = list(r.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            r.delete(*keys)
+    with isolated_settings(mongo_uri, redis_url, tmp_path_factory.mktemp("seeded"), prefix="seeded") as s:
+        asyncio.run(_seed(s))
+        yield s
 
 
 @pytest.fixture

@@ -21,19 +21,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
 import hypothesis
 import pytest
-import redis as sync_redis
 import requests
 import schemathesis
 import schemathesis.checks
 from hypothesis import strategies as st
-from pymongo import MongoClient
 from schemathesis import GenerationMode
 
 from config import Settings, load_settings
@@ -42,6 +39,7 @@ from run import create_app
 from tests.fakes.wechat import FakeWechat
 from tests.fuzz.world import World, build_world
 from tests.live import LiveServer
+from tests.stores import isolated_settings
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 NEGATIVE_EXAMPLES = max(2, EXAMPLES // 2)
@@ -110,24 +108,10 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def fuzz_settings(mongo_uri: str, redis_url: str, tmp_path_factory: Any) -> Iterator[Settings]:
-    name = "fuzz_" + uuid.uuid4().hex[:10]
-    yield load_settings(
-        {},
-        env="test",
-        mongodb_uri=mongo_uri,
-        mongodb_db=name,
-        redis_url=redis_url,
-        redis_prefix=f"{name}:",
-        data_dir=str(tmp_path_factory.mktemp("fuzz")),
-        background_tasks=False,
-        log_level="ERROR",
-    )
-    with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as mongo:
-        mongo.drop_database(name)
-    with sync_redis.Redis.from_url(redis_url) as r:
-        keys = list(r.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            r.delete(*keys)
+    with isolated_settings(
+        mongo_uri, redis_url, tmp_path_factory.mktemp("fuzz"), prefix="fuzz", log_level="ERROR"
+    ) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
