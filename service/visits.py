@@ -15,7 +15,6 @@ retried, while a visit with several findings opens one case per finding.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import re
@@ -34,6 +33,7 @@ from service.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.loops import pause
 from service.models import Page, Principal
 from service.storage.cases import CasesRepository
 from service.storage.elders import ElderAuditRepository, EldersRepository
@@ -604,4 +604,4 @@ async def visits_loop(ctx: Context) -> None:
         retried = await retry_referrals(ctx=ctx)
         if created or missed or retried:
             log.info("visit schedules", extra={"created": created, "missed": missed, "referrals": retried})
-        await asyncio.sleep(LOOP_SECONDS)
+        await pause(LOOP_SECONDS)
