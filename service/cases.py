@@ -33,6 +33,7 @@ from service.storage.audit import AuditRepository
 from service.storage.cases import CasesRepository
 from service.storage.events import CaseEvent, EventsRepository
 from service.storage.idempotency import record_id
+from service.storage.residents import ResidentsRepository
 from service.storage.staff import StaffRepository
 from service.storage.transactions import in_transaction
 
@@ -298,7 +299,7 @@ async def submit_case(
         "preferred_window": data.get("preferred_window"),
         "anonymous": bool(data.get("anonymous")),
         "photos": photos,
-        "owner": principal.subject if principal.role == "resident" else None,
+        "owner": await _owner_for(ctx, principal, data),
         "created_by": {"subject": principal.subject, "role": principal.role},
         "source": data.get("source") or {"channel": _channel(principal)},
         **placement,
@@ -367,6 +368,18 @@ async def submit_case(
         return view(earlier, principal, access_of(principal, earlier), ctx.now())
     await _adjust_load(ctx, [(case["station_id"], +1)] if case["station_id"] else [])
     return view(case, principal, access_of(principal, case), now)
+
+
+async def _owner_for(ctx: Context, principal: Principal, data: dict[str, Any]) -> str | None:
+    """The resident who follows the case: the filer, or for staff entry (代录) the resident with
+    the contact's phone number, so the request appears in their own app."""
+    if principal.role == "resident":
+        return principal.subject
+    phone = pii.mobile_or_none((data.get("contact") or {}).get("phone"))
+    if principal.is_staff and phone:
+        resident = await ResidentsRepository(ctx.db).find_by_phone(phone)
+        return resident.id if resident else None
+    return None
 
 
 def _channel(principal: Principal) -> str:

@@ -65,6 +65,13 @@ class ResidentsRepository:
             raise NotFoundError("resident_not_found", "No such resident.") from None
         return await self._find({"_id": oid})
 
+    async def find_by_phone(self, phone: str) -> Resident | None:
+        """The resident who logged in with this phone number, if any."""
+        try:
+            return await self._find({"phone": phone})
+        except NotFoundError:
+            return None
+
     async def _find(self, query: dict[str, Any]) -> Resident:
         doc = await self.col.find_one(query, {"session_key": 0})
         if doc is None:

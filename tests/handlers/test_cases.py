@@ -575,3 +575,18 @@ async def test_case_photos_are_visible_to_the_station_of_the_case_only(world: Wo
         resp = await world.client.get(f"/api/v1/uploads/{upload_id}", headers=headers)
         assert resp.status == 404
         assert (await resp.json())["code"] == "upload_not_found"
+
+
+async def test_staff_entry_on_behalf_of_a_resident_appears_in_their_app(world: World) -> None:
+    from service.storage.residents import ResidentsRepository
+
+    resident = await ResidentsRepository(world.ctx.db).upsert_phone(phone="13912345678", now=world.ctx.now())
+    case = await world.submit(headers=world.worker())
+    assert case["created_by"]["role"] == "worker"
+    theirs = await (
+        await world.client.get("/api/v1/cases", headers=world.headers("resident", subject=resident.id))
+    ).json()
+    assert [c["id"] for c in theirs["items"]] == [case["id"]]
+    unknown = await world.submit(headers=world.worker(), contact={"name": "赵", "phone": "13700009999"})
+    stored = await world.ctx.db["cases"].find_one({"_id": unknown["id"]})
+    assert stored["owner"] is None
