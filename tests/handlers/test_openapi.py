@@ -59,6 +59,14 @@ async def test_operation_ids_are_unique(client: Any) -> None:
     assert len(ids) == len(set(ids))
 
 
+async def test_every_tag_has_a_bilingual_description(client: Any) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    used = {tag for ops in doc["paths"].values() for op in ops.values() for tag in op.get("tags", [])}
+    described = {t["name"]: t["description"] for t in doc["tags"]}
+    assert used <= set(described)
+    assert [name for name in used if described[name] == name] == []
+
+
 async def test_every_operation_lists_problem_responses(client: Any) -> None:
     doc = await (await client.get("/api/v1/openapi.json")).json()
     for path, ops in doc["paths"].items():
