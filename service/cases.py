@@ -660,17 +660,13 @@ async def _adjust_load(ctx: Context, changes: list[tuple[str, int]]) -> None:
                 log.warning("open-case count not adjusted: station %s is gone", station_id)
 
 
-def _require(data: dict[str, Any], field: str, message: str) -> Any:
-    value = data.get(field)
-    if value in (None, "") or (isinstance(value, str) and not value.strip()):
-        raise ValidationFailedError("missing_field", message, errors={field: [message]})
-    return value
-
-
 async def _plan(
     ctx: Context, principal: Principal, case: dict[str, Any], action: str, data: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    """What an action changes, beyond the status: pure except for routing and staff look-ups."""
+    """What an action changes, beyond the status: pure except for routing and staff look-ups.
+
+    The action's required fields were checked by ``lifecycle.check_fields`` before this runs.
+    """
     station = case.get("station_id")
     if action == "accept":
         late = now > case["sign_due_at"]
@@ -684,7 +680,7 @@ async def _plan(
             "event_data": {"signed_late": late},
         }
     if action == "return":
-        reason = _require(data, "reason", "A reason is required to return a case (退单原因).")
+        reason = data["reason"]
         returned = [*case.get("returned_by", []), station] if station else list(case.get("returned_by", []))
         count = case.get("return_count", 0) + 1
         load = [(station, -1)] if station else []
@@ -734,7 +730,7 @@ async def _plan(
             },
         }
     if action == "dispatch":
-        station_id = _require(data, "station_id", "Name the station to dispatch to (station_id).")
+        station_id = data["station_id"]
         try:
             target = await stations.get_station(ctx=ctx, station_id=station_id)
         except NotFoundError:
@@ -770,7 +766,7 @@ async def _plan(
             "event_data": {"station_id": target.id, "note": data.get("note")},
         }
     if action == "assign":
-        assignee = _require(data, "assignee_id", "Name the worker to assign (assignee_id).")
+        assignee = data["assignee_id"]
         if not await _works_at(ctx, assignee, station):
             raise ValidationFailedError(
                 "assignee_not_at_station",
@@ -781,14 +777,14 @@ async def _plan(
     if action == "start":
         return {"set": {"started_at": now}, "note": data.get("note")}
     if action == "schedule":
-        at = _require(data, "scheduled_at", "Give the appointment time (scheduled_at).")
+        at = data["scheduled_at"]
         return {"set": {"scheduled_at": at}, "note": data.get("note"), "event_data": {"scheduled_at": at}}
     if action == "note":
-        text = _require(data, "text", "Write the progress note (text).")
+        text = data["text"]
         return {"note": text, "event_data": {"text": text}}
     if action == "request_extension":
-        days = _require(data, "extra_days", "Give the number of extra working days (extra_days).")
-        reason = _require(data, "reason", "Give the reason for the extension (reason).")
+        days = data["extra_days"]
+        reason = data["reason"]
         if (case.get("extension") or {}).get("status") == "requested":
             raise InvalidStateError("extension_pending", "An extension request is already waiting for a decision.")
         return {
@@ -824,7 +820,7 @@ async def _plan(
             sets["next_due_at"] = new_due
         return {"set": sets, "note": data.get("note"), "event_data": {"resolve_due_at": new_due}}
     if action == "resolve":
-        result = _require(data, "result", "Describe how the case was resolved (result, 办结意见).")
+        result = data["result"]
         return {
             "set": {
                 "resolved_at": now,
@@ -837,7 +833,7 @@ async def _plan(
             "event_data": {"result": result},
         }
     if action == "reopen":
-        reason = _require(data, "reason", "Say why the case is reopened (reason).")
+        reason = data["reason"]
         if principal.role == "resident" and not _within_reopen_window(case, now):
             raise InvalidStateError("reopen_window_passed", "A case can be reopened within 7 days of resolution.")
         return {
@@ -848,11 +844,7 @@ async def _plan(
             "event_data": {"reason": reason},
         }
     if action == "rate":
-        rating = _require(data, "rating", "Give a rating from 1 to 5.")
-        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-            raise ValidationFailedError(
-                "invalid_rating", "The rating must be a whole number from 1 to 5.", errors={"rating": ["Must be 1–5."]}
-            )
+        rating = data["rating"]
         return {
             "event_type": "case.rated",
             "set": {"rating": rating, "rating_comment": data.get("comment"), "closed_at": now, "rated_at": now},
@@ -867,7 +859,7 @@ async def _plan(
             "event_data": {"reason": data.get("reason")},
         }
     if action == "reject":
-        reason = _require(data, "reason", "A reason is required to reject a request (不予受理理由).")
+        reason = data["reason"]
         return {
             "set": {"rejected_at": now, "next_due_at": None},
             "note": reason,
