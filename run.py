@@ -40,7 +40,7 @@ import handlers.visits
 import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
-from handlers.logs import configure_logging
+from handlers.logs import JsonAccessLogger, configure_logging
 from handlers.metrics import Metrics
 from handlers.middlewares import (
     auth_middleware,
@@ -142,19 +142,66 @@ def create_app(settings: Settings) -> web.Application:
 # ---------------------------------------------------------------- command line
 
 
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    app = create_app(settings)
-    log.info("serving", extra={"url": f"http://{settings.host}:{settings.port}", "env": settings.env})
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=30.0,
-        handle_signals=True,
+def _port_free(host: str, port: int) -> OSError | None:
+    """None if ``host:port`` can be bound now, else why not (checked before anything starts)."""
+    import socket
+
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _cannot_listen(settings: Settings, exc: OSError) -> int:
+    reason = exc.strerror or str(exc)
+    print(
+        f"cannot listen on {settings.host}:{settings.port}: {reason}; "
+        "stop the other server or choose another port with HUIMIN_PORT",
+        file=sys.stderr,
     )
-    return 0
+    return 2
+
+
+async def _serve_until_stopped(app: web.Application, settings: Settings) -> int:
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=JsonAccessLogger,
+        access_log=logging.getLogger("huimin.access"),
+        shutdown_timeout=30.0,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            return _cannot_listen(settings, exc)
+        bound = [s.getsockname() for s in (site._server.sockets if site._server else [])]  # type: ignore[union-attr]
+        port = bound[0][1] if bound else settings.port
+        log.info("serving", extra={"url": f"http://{settings.host}:{port}", "env": settings.env})
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+        return 0
+    finally:
+        await runner.cleanup()
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    busy = _port_free(settings.host, settings.port)
+    if busy is not None:  # say so before starting the database, not after
+        return _cannot_listen(settings, busy)
+    return asyncio.run(_serve_until_stopped(create_app(settings), settings))
 
 
 async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) -> int:

@@ -20,7 +20,7 @@ from handlers.auth import basic_credentials
 from handlers.endpoint import endpoint
 from handlers.io import within_body_timeout
 from handlers.keys import CTX, ERROR_TRANSLATOR
-from handlers.problems import HTTP_EXCEPTION_CODES, status_for
+from handlers.problems import HTTP_EXCEPTION_CODES, allow_header, status_for
 from schemas.open311 import (
     ByKeyQuerySchema,
     CreatedRequestSchema,
@@ -170,6 +170,7 @@ async def open311_error_middleware(request: web.Request, handler: Handler) -> we
         status = exc.status
         code, detail = HTTP_EXCEPTION_CODES.get(status, ("http_error", exc.reason))
         errors = [{"code": status, "description": f"{code}: {detail}"}]
+        headers.update(allow_header(request, exc))
     except Exception as exc:
         translated = request.app[ERROR_TRANSLATOR](exc)
         if translated is None:

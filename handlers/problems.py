@@ -92,9 +92,24 @@ HTTP_EXCEPTION_CODES = {
 }
 
 
-def from_http_exception(exc: web.HTTPException, instance: str | None) -> web.Response:
+def allow_header(request: web.Request, exc: web.HTTPException) -> dict[str, str]:
+    """``Allow`` for a 405 (RFC 9110): the methods this address really answers.
+
+    aiohttp unions the methods of every resource whose pattern matches, so a fixed address
+    such as ``/api/v1/elders/import`` would also list the methods of ``/api/v1/elders/{elder_id}``,
+    although those never reach it. A fixed resource at exactly this path decides alone.
+    """
+    if exc.status != 405 or not isinstance(exc, web.HTTPMethodNotAllowed):
+        return {}
+    methods = set(exc.allowed_methods)
+    exact: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.get_info().get("path") == request.path:
+            exact |= {route.method for route in resource}
+    return {"Allow": ", ".join(sorted(exact or methods))}
+
+
+def from_http_exception(exc: web.HTTPException, instance: str | None, request: web.Request) -> web.Response:
     code, detail = HTTP_EXCEPTION_CODES.get(exc.status, ("http_error", exc.reason))
-    headers = {}
-    if exc.status == 405 and isinstance(exc, web.HTTPMethodNotAllowed):
-        headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+    headers = allow_header(request, exc)
     return problem_response(status=exc.status, code=code, detail=detail, instance=instance, headers=headers)

@@ -147,9 +147,16 @@ async def ensure_first_admin(ctx: Context) -> None:
     sees ``username_taken`` and moves on.
     """
     password = ctx.settings.admin_password
-    if not password:
-        return
     repo = StaffRepository(ctx.db)
+    if not password:
+        if not await repo.any_with_role("admin"):
+            log.warning(
+                "no administrator account yet: restart with HUIMIN_ADMIN_PASSWORD=<a password> to create "
+                "'%s', or run: python run.py create-staff --username %s --role admin",
+                FIRST_ADMIN_USERNAME,
+                FIRST_ADMIN_USERNAME,
+            )
+        return
     if await repo.any_with_role("admin"):
         return
     try:

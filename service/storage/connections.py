@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from config import Settings
-from service.storage.embedded import EmbeddedMongo
+from service.storage.embedded import EmbeddedMongo, running_server
 
 log = logging.getLogger("huimin.storage")
 
@@ -82,6 +82,10 @@ async def open_stores(settings: Settings) -> Stores:
     embedded = None
     if settings.mongodb_uri:
         uri, mongo_mode = settings.mongodb_uri, "external"
+    elif running := running_server(Path(settings.data_dir).resolve()):
+        # Another process (`run.py serve`) runs the embedded server over this data: use it.
+        uri, pid = running
+        mongo_mode = f"embedded SecantusDB of a running process (server pid {pid}) at {uri}"
     else:
         path = Path(settings.data_dir).resolve() / "mongo"
         embedded = EmbeddedMongo(str(path), durable=True)

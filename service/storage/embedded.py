@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -25,8 +26,44 @@ log = logging.getLogger("huimin.storage")
 _PR_SET_PDEATHSIG = 1
 
 
+ADDRESS_FILE = "embedded-mongo.json"
+
+
 class EmbeddedServerError(RuntimeError):
     """The embedded server could not be started."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_server(data_dir: str | Path) -> tuple[str, int] | None:
+    """The URI and pid of an embedded server another process runs over ``data_dir``, if one answers.
+
+    The process that starts the server writes its address to ``<data_dir>/embedded-mongo.json``,
+    so the command line (create-staff, imports) can work while ``run.py serve`` holds the
+    database, instead of starting a second server on files that are locked. A file left by a
+    process that died is ignored.
+    """
+    path = Path(data_dir) / ADDRESS_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        pid, port, uri = int(info["pid"]), int(info["port"]), str(info["uri"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _pid_alive(pid):
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return uri, pid
+    except OSError:
+        return None
 
 
 def free_port() -> int:
@@ -68,6 +105,27 @@ class EmbeddedMongo:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
+    @property
+    def address_file(self) -> Path | None:
+        return None if self.storage_path == ":memory:" else Path(self.storage_path).parent / ADDRESS_FILE
+
+    def _publish(self) -> None:
+        """Write where this server listens, for other processes over the same data (atomically)."""
+        path = self.address_file
+        if path is None or self.process is None:
+            return
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"uri": self.uri, "port": self.port, "pid": self.process.pid}), encoding="utf-8")
+        tmp.replace(path)
+
+    def _unpublish(self, pid: int) -> None:
+        path = self.address_file
+        if path is None:
+            return
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if int(json.loads(path.read_text(encoding="utf-8"))["pid"]) == pid:
+                path.unlink()
+
     def start(self, timeout: float = 30.0) -> str:
         """Start the server and wait until it accepts connections; returns its URI.
 
@@ -81,6 +139,7 @@ class EmbeddedMongo:
                 self.stop()
                 raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
             time.sleep(0.05)
+        self._publish()
         return self.uri
 
     async def start_async(self, timeout: float = 30.0) -> str:
@@ -92,6 +151,7 @@ class EmbeddedMongo:
                 await asyncio.to_thread(self.stop)
                 raise EmbeddedServerError(f"secantusd-py did not listen on port {self.port} within {timeout:.0f}s")
             await asyncio.sleep(0.05)
+        self._publish()
         return self.uri
 
     def spawn(self) -> None:
@@ -135,6 +195,8 @@ class EmbeddedMongo:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
         proc, self.process = self.process, None
+        if proc is not None:
+            self._unpublish(proc.pid)
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
