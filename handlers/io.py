@@ -105,11 +105,16 @@ async def read_json(request: web.Request, schema: Schema) -> Any:
 
 
 def read_query(request: web.Request, schema: Schema) -> Any:
-    """Load the query string through ``schema``; repeated keys become lists."""
+    """Load the query string through ``schema``; repeated keys become lists.
+
+    An empty parameter (``?service=``) means the same as leaving it out, as HTML forms send
+    every field: it never fails validation.
+    """
     data: dict[str, Any] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        data[key] = values if len(values) > 1 else values[0]
+    for key in dict.fromkeys(request.query):
+        values = [v for v in request.query.getall(key) if v != ""]
+        if values:
+            data[key] = values if len(values) > 1 else values[0]
     return schema.load(data)
 
 

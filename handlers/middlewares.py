@@ -71,6 +71,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Every error leaves as an RFC 9457 problem document; nothing leaks a traceback."""
     instance = request.path
     try:
+        problems.check_fixed_address(request)
         return await handler(request)
     except DomainError as exc:
         return problems.from_domain_error(exc, instance)

@@ -37,6 +37,7 @@ from schemas.open311 import (
 from service import open311
 from service.errors import (
     AuthenticationError,
+    BadRequestError,
     DomainError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -69,6 +70,8 @@ async def read_params(request: web.Request) -> open311.Params:
             raise UnsupportedMediaTypeError(
                 "unsupported_media_type", "Send the request as application/x-www-form-urlencoded."
             )
+        if request.content_type == "multipart/form-data" and "boundary=" not in request.headers.get("Content-Type", ""):
+            raise BadRequestError("malformed_body", "A multipart/form-data body needs a boundary parameter.")
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
             raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
         form = await within_body_timeout(request, request.post())

@@ -144,13 +144,49 @@ def _problem_response_name(status: int) -> str:
     return f"Problem{status}"
 
 
+# The example each shared problem response shows (its own status and a code it really carries).
+PROBLEM_EXAMPLES: dict[int, tuple[str, str, str]] = {
+    400: ("malformed_json", "Bad request", "The body is not valid JSON: Expecting value (line 1, column 1)."),
+    401: ("authentication_required", "Unauthorized", "This operation needs a bearer access token."),
+    403: ("role_not_allowed", "Forbidden", "The role 'resident' may not use this operation."),
+    404: ("not_found", "Not found", "No resource at this address."),
+    408: ("request_timeout", "Request timeout", "The request body did not arrive within 10 seconds."),
+    409: ("illegal_transition", "Action not allowed in the current state", "This action is not allowed now."),
+    413: ("payload_too_large", "Payload too large", "The JSON body is larger than 1048576 bytes."),
+    415: ("unsupported_media_type", "Unsupported media type", "Send the body as application/json (got text/plain)."),
+    422: ("validation_failed", "Unprocessable Entity", "Some fields are missing or invalid; see errors."),
+    429: ("rate_limited", "Too many requests", "Over 600 requests a minute; retry after Retry-After seconds."),
+    500: (
+        "internal_error",
+        "Internal Server Error",
+        "Something went wrong on our side; it has been logged. Quote the request id when reporting it.",
+    ),
+    502: ("wechat_error", "Upstream service error", "WeChat did not answer as expected; try again."),
+    503: ("database_unavailable", "Service unavailable", "The database cannot be reached; retry after Retry-After."),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    """A problem document as the API writes it for ``status``."""
+    code, title, detail = PROBLEM_EXAMPLES.get(status, ("http_error", HTTPStatus(status).phrase, "The request failed."))
+    example: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
+    example.update({"code": code, "instance": "/api/v1/cases"})
+    if status == 422:
+        example["errors"] = {"service_code": ["Missing data for required field."]}
+    if status == 413:
+        example["limit"] = 1048576
+    if status == 500:
+        example["request_id"] = "5b1f0c1e9d6a4c0b8f2e7a3d9c4b1e20"
+    return example
+
+
 def _add_problem_response(spec: APISpec, status: int, added: set[int]) -> str:
     name = _problem_response_name(status)
     if status not in added:
         added.add(status)
         response: dict[str, Any] = {
             "description": HTTPStatus(status).phrase + " (problem document, RFC 9457)",
-            "content": {"application/problem+json": {"schema": "Problem"}},
+            "content": {"application/problem+json": {"schema": "Problem", "example": problem_example(status)}},
         }
         if status in PROBLEM_HEADERS:
             response["headers"] = PROBLEM_HEADERS[status]
@@ -265,6 +301,8 @@ def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: se
         statuses.add(404)  # a path the parameter's pattern does not match, or an id that does not exist
     if _request_body(meta) is not None:
         statuses.add(408)  # the body did not arrive in time (HUIMIN_BODY_READ_TIMEOUT_SECONDS)
+        statuses.add(413)  # the body is larger than the limit
+        statuses.add(415)  # the body is of another media type than the one described
     for status in sorted(statuses):
         responses.setdefault(str(status), _error_response(spec, meta, status, added))
 

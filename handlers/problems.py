@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from http import HTTPStatus
 from typing import Any
 
@@ -92,6 +93,38 @@ HTTP_EXCEPTION_CODES = {
 }
 
 
+# Per app: fixed (template-free) address -> the methods routed to it. Built on first use,
+# once the router is frozen.
+_FIXED: weakref.WeakKeyDictionary[web.Application, dict[str, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def fixed_methods(app: web.Application, path: str) -> frozenset[str] | None:
+    """The methods of the fixed resource at exactly ``path`` (e.g. ``/api/v1/elders/import``), if any."""
+    table = _FIXED.get(app)
+    if table is None:
+        table = {}
+        for resource in app.router.resources():
+            fixed = resource.get_info().get("path")
+            if fixed is not None:
+                table[fixed] = table.get(fixed, frozenset()) | {route.method for route in resource}
+        _FIXED[app] = table
+    return table.get(path)
+
+
+def check_fixed_address(request: web.Request) -> None:
+    """A fixed address answers only its own methods: 405, not the template behind it.
+
+    ``GET /api/v1/stations/import`` would otherwise match ``/api/v1/stations/{id}`` and answer
+    404 for a station called "import", although that address exists and takes POST only.
+    """
+    resource = request.match_info.route.resource
+    if request.match_info.http_exception is not None or resource is None or resource.get_info().get("path"):
+        return
+    methods = fixed_methods(request.app, request.path)
+    if methods and request.method not in methods:
+        raise web.HTTPMethodNotAllowed(request.method, sorted(methods))
+
+
 def allow_header(request: web.Request, exc: web.HTTPException) -> dict[str, str]:
     """``Allow`` for a 405 (RFC 9110): the methods this address really answers.
 
@@ -101,12 +134,8 @@ def allow_header(request: web.Request, exc: web.HTTPException) -> dict[str, str]
     """
     if exc.status != 405 or not isinstance(exc, web.HTTPMethodNotAllowed):
         return {}
-    methods = set(exc.allowed_methods)
-    exact: set[str] = set()
-    for resource in request.app.router.resources():
-        if resource.get_info().get("path") == request.path:
-            exact |= {route.method for route in resource}
-    return {"Allow": ", ".join(sorted(exact or methods))}
+    methods = fixed_methods(request.app, request.path) or frozenset(exc.allowed_methods)
+    return {"Allow": ", ".join(sorted(methods))}
 
 
 def from_http_exception(exc: web.HTTPException, instance: str | None, request: web.Request) -> web.Response:

@@ -12,8 +12,18 @@ SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "so
 
 
 class LocationSchema(Schema):
-    lon = fields.Float(required=True, allow_nan=False, metadata={"description": "Longitude in degrees"})
-    lat = fields.Float(required=True, allow_nan=False, metadata={"description": "Latitude in degrees"})
+    lon = fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Range(-180, 180),
+        metadata={"description": "Longitude in degrees"},
+    )
+    lat = fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Range(-90, 90),
+        metadata={"description": "Latitude in degrees"},
+    )
     coord_system = fields.String(
         load_default="wgs84",
         validate=validate.OneOf(COORD_SYSTEMS),

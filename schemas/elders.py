@@ -15,16 +15,25 @@ FLAG_HELP = (
 TIER_HELP = "high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly)"
 
 
+PHONE_PATTERN = r"^(\+?86-?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+# Text that is not only blanks (the register keeps it trimmed).
+NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
+
+
 class LocationInSchema(Schema):
-    lon = fields.Float(required=True)
-    lat = fields.Float(required=True)
+    lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
+    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
 
 
 class ContactSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 50))
-    relation = fields.String(required=True, validate=validate.Length(1, 20), metadata={"example": "女儿"})
-    phone = fields.String(required=True)
+    name = fields.String(required=True, validate=[validate.Length(1, 50), NON_BLANK])
+    relation = fields.String(required=True, validate=[validate.Length(1, 20), NON_BLANK], metadata={"example": "女儿"})
+    phone = fields.String(
+        required=True,
+        validate=validate.Regexp(PHONE_PATTERN),
+        metadata={"description": "Mobile (13800000001) or landline (0551-12345678)"},
+    )
 
 
 class ConsentInSchema(Schema):
@@ -44,25 +53,37 @@ class ConsentSchema(Schema):
 def _fields(required: bool) -> dict[str, fields.Field]:
     req = {"required": True} if required else {}
     return {
-        "name": fields.String(validate=validate.Length(1, 50), metadata={"example": "王秀英"}, **req),
-        "phone": fields.String(allow_none=True, metadata={"description": "Mobile or landline"}),
-        "address": fields.String(allow_none=True, validate=validate.Length(1, 200)),
+        "name": fields.String(validate=[validate.Length(1, 50), NON_BLANK], metadata={"example": "王秀英"}, **req),
+        "phone": fields.String(
+            allow_none=True, validate=validate.Regexp(PHONE_PATTERN), metadata={"description": "Mobile or landline"}
+        ),
+        "address": fields.String(allow_none=True, validate=[validate.Length(1, 200), NON_BLANK]),
         "location": fields.Nested(LocationInSchema, allow_none=True, metadata={"description": "Stored as WGS-84"}),
         "township": fields.String(
-            metadata={"description": "9-digit township code; its station becomes responsible"}, **req
+            validate=validate.Regexp(r"^[1-9]\d{8}$"),
+            metadata={"description": "9-digit township code; its station becomes responsible"},
+            **req,
         ),
         "flags": fields.List(fields.String(validate=validate.OneOf(FLAGS)), metadata={"description": FLAG_HELP}),
         "tier": fields.String(
             validate=validate.OneOf(TIERS), metadata={"description": TIER_HELP + "; default: the suggested tier"}
         ),
-        "visitor_id": fields.String(allow_none=True, metadata={"description": "Staff id of the assigned visitor"}),
+        "visitor_id": fields.String(
+            allow_none=True,
+            validate=[validate.Length(1, 64), NON_BLANK],
+            metadata={"description": "Staff id of the assigned visitor"},
+        ),
         "emergency_contacts": fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=5)),
         "consent": fields.Nested(ConsentInSchema, allow_none=True),
     }
 
 
 class ElderCreateSchema(Schema.from_dict(_fields(True))):  # type: ignore[misc]
-    id_card = fields.String(required=True, metadata={"description": "18-character ID number (GB 11643)"})
+    id_card = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{17}[\dXx]$"),
+        metadata={"description": "18-character ID number (GB 11643; the last character is a check digit)"},
+    )
     birth_date = fields.Date(metadata={"description": "Must agree with the ID number; default: from it"})
 
 

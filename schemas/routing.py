@@ -9,17 +9,25 @@ from service.routing import METHODS
 
 
 class LocationSchema(Schema):
-    lon = fields.Float(required=True, metadata={"description": "Longitude"})
-    lat = fields.Float(required=True, metadata={"description": "Latitude"})
+    lon = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(-180, 180), metadata={"description": "Longitude"}
+    )
+    lat = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(-90, 90), metadata={"description": "Latitude"}
+    )
     coord_system = fields.String(
         validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84", metadata={"description": "wgs84, gcj02 or bd09"}
     )
 
 
 class RoutingPreviewSchema(Schema):
-    service_code = fields.String(required=True, metadata={"example": "elderly_home_visit"})
+    service_code = fields.String(
+        required=True, validate=validate.Length(1, 64), metadata={"example": "elderly_home_visit"}
+    )
     location = fields.Nested(LocationSchema)
-    division_code = fields.String(metadata={"description": "Township code, 9 or 12 digits"})
+    division_code = fields.String(
+        validate=validate.Regexp(r"^\d{9}(\d{3})?$"), metadata={"description": "Township code, 9 or 12 digits"}
+    )
     exclude = fields.List(fields.String(), load_default=list, metadata={"description": "Station ids to pass over"})
 
 

@@ -11,6 +11,23 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, va
 from service.geo import COORD_SYSTEMS
 from service.stations_model import KINDS, PRECISIONS
 
+# The constraints below are the ones service/stations.py enforces, stated so they reach the
+# OpenAPI document; the service still checks everything (CSV and GeoJSON imports bypass these).
+NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
+PHONE_PATTERN = r"^((\+?86-?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}))?$"
+
+
+class PointSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("Point",)))
+    coordinates = fields.Tuple(
+        (
+            fields.Float(allow_nan=False, validate=validate.Range(-180, 180)),
+            fields.Float(allow_nan=False, validate=validate.Range(-90, 90)),
+        ),
+        required=True,
+        metadata={"description": "[lon, lat] in degrees"},
+    )
+
 
 def _station_fields(required: bool) -> dict[str, fields.Field]:
     def req(**kw: Any) -> dict[str, Any]:
@@ -18,27 +35,48 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
 
     return {
         "code": fields.String(
-            metadata={"description": "Township division code, 9 digits (12 accepted with trailing 000)"}, **req()
+            validate=validate.Regexp(r"^[1-9]\d{8}(000)?$"),
+            metadata={"description": "Township division code, 9 digits (12 accepted with trailing 000)"},
+            **req(),
         ),
-        "name": fields.String(validate=validate.Length(1, 100), metadata={"example": "富堨镇社工站"}, **req()),
+        "name": fields.String(
+            validate=[validate.Length(1, 100), NON_BLANK], metadata={"example": "富堨镇社工站"}, **req()
+        ),
         "kind": fields.String(
             validate=validate.OneOf(KINDS), metadata={"description": "street 街道, town 镇, township 乡, other"}
         ),
-        "county_code": fields.String(metadata={"description": "6 digits; default: the code's first 6"}),
-        "county_name": fields.String(),
-        "city_code": fields.String(metadata={"description": "6 digits; default: the code's first 4 + 00"}),
-        "city_name": fields.String(),
-        "location": fields.Dict(metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"}, **req()),
+        "county_code": fields.String(
+            validate=validate.Regexp(r"^\d{6}$"),
+            metadata={"description": "6 digits, the first 6 of the code; default: the code's first 6"},
+        ),
+        "county_name": fields.String(validate=[validate.Length(1, 50), NON_BLANK]),
+        "city_code": fields.String(
+            validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "6 digits; default: the code's first 4 + 00"}
+        ),
+        "city_name": fields.String(validate=[validate.Length(1, 50), NON_BLANK]),
+        "location": fields.Nested(PointSchema, metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"}, **req()),
         "precision": fields.String(validate=validate.OneOf(PRECISIONS), metadata={"description": "exact or approx"}),
         "jurisdiction": fields.Dict(
             allow_none=True, metadata={"description": "GeoJSON Polygon or MultiPolygon the station serves"}
         ),
-        "capabilities": fields.List(fields.String(), metadata={"description": "What it handles, e.g. elderly_care"}),
-        "capacity": fields.Integer(allow_none=True, metadata={"description": "Open cases it can hold; null: no limit"}),
+        "capabilities": fields.List(
+            fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$")),
+            metadata={"description": "What it handles, e.g. elderly_care"},
+        ),
+        "capacity": fields.Integer(
+            allow_none=True,
+            strict=True,
+            validate=validate.Range(0, 1_000_000),
+            metadata={"description": "Open cases it can hold; null: no limit"},
+        ),
         "opening_hours": fields.Raw(
             allow_none=True, metadata={"description": "Text, or {mon..sun, holidays: 'HH:MM-HH:MM' or 'closed'}"}
         ),
-        "contact_phone": fields.String(allow_none=True),
+        "contact_phone": fields.String(
+            allow_none=True,
+            validate=validate.Regexp(PHONE_PATTERN),
+            metadata={"description": "Mobile or landline; empty for none"},
+        ),
         "active": fields.Boolean(),
     }
 
@@ -71,7 +109,9 @@ class StationQuerySchema(Schema):
         metadata={"description": "LON,LAT: nearest first, with distance_km", "example": "117.2272,31.8206"}
     )
     coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
-    service = fields.String(metadata={"description": "Only stations offering this service code"})
+    service = fields.String(
+        validate=validate.Length(max=64), metadata={"description": "Only stations offering this service code"}
+    )
     county = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "County code"})
     city = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "City code, e.g. 340100"})
     include_inactive = fields.Boolean(load_default=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.visits import DANGER_KINDS, FINDING_AREAS, LEVELS
+from service.visits import DANGER_KINDS, FINDING_AREAS, LEVELS, METHODS
 
 METHOD_HELP = "phone 电话, video 视频, home 上门"
 
@@ -33,8 +33,8 @@ class DangerSchema(Schema):
 
 
 class VisitCreateSchema(Schema):
-    elder_id = fields.String(required=True)
-    method = fields.String(required=True, metadata={"description": METHOD_HELP})
+    elder_id = fields.String(required=True, validate=validate.Length(1, 64))
+    method = fields.String(required=True, validate=validate.OneOf(METHODS), metadata={"description": METHOD_HELP})
     visitor = fields.String(validate=validate.Length(1, 64), metadata={"description": "Staff id; default: the caller"})
     visited_at = fields.AwareDateTime(required=True, metadata={"description": "Not in the future"})
     reached = fields.Boolean(required=True, metadata={"description": "Only a visit that reached the person counts"})
@@ -79,7 +79,7 @@ class VisitListSchema(Schema):
 
 
 class VisitQuerySchema(Schema):
-    elder_id = fields.String(required=True)
+    elder_id = fields.String(required=True, validate=validate.Length(1, 64))
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
 
 

@@ -33,13 +33,10 @@ import schemathesis.checks
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from config import Settings, load_settings
+from config import load_settings
 from handlers.openapi import documented_routes
 from run import create_app
-from tests.fakes.wechat import FakeWechat
-from tests.fuzz.world import World, build_world
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.fuzz.world import World
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 NEGATIVE_EXAMPLES = max(2, EXAMPLES // 2)
@@ -104,29 +101,6 @@ CHECKS = [
     schemathesis.checks.response_schema_conformance,
     problem_document,
 ]
-
-
-@pytest.fixture(scope="module")
-def fuzz_settings(mongo_uri: str, redis_url: str, tmp_path_factory: Any) -> Iterator[Settings]:
-    with isolated_settings(
-        mongo_uri, redis_url, tmp_path_factory.mktemp("fuzz"), prefix="fuzz", log_level="ERROR"
-    ) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def world(fuzz_settings: Settings) -> Iterator[World]:
-    server = LiveServer()
-    wechat = FakeWechat()
-    try:
-        server.run(wechat.start())
-        server.serve(
-            fuzz_settings.replace(wechat_api_base=wechat.url, wechat_appid=wechat.appid, wechat_secret=wechat.secret)
-        )
-        yield build_world(server)
-    finally:
-        server.run(wechat.close())
-        server.stop()
 
 
 @pytest.fixture(scope="module")
