@@ -15,7 +15,7 @@ from aiohttp import web
 from marshmallow import Schema
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BodyKind = Literal["json", "form", "multipart", "none"]
+BodyKind = Literal["json", "form", "multipart", "file", "none"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Endpoint:
     description: str = ""
     body: Schema | None = None
     body_kind: BodyKind = "json"
+    # For body_kind "file": the media types a whole-file body may have (e.g. text/csv).
+    body_media_types: tuple[str, ...] = ()
     query: Schema | None = None
     response: Schema | None = None
     status: int = 200

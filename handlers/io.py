@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from handlers.keys import CTX
 from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
@@ -107,14 +107,18 @@ async def read_json(request: web.Request, schema: Schema) -> Any:
 def read_query(request: web.Request, schema: Schema) -> Any:
     """Load the query string through ``schema``; repeated keys become lists.
 
-    An empty parameter (``?service=``) means the same as leaving it out, as HTML forms send
-    every field: it never fails validation.
+    An empty parameter (``?service=``) is refused with 422 rather than read as "any" or as
+    "absent": leave it out instead. The OpenAPI document says so (``minLength: 1``).
     """
     data: dict[str, Any] = {}
+    empty: dict[str, list[str]] = {}
     for key in dict.fromkeys(request.query):
-        values = [v for v in request.query.getall(key) if v != ""]
-        if values:
-            data[key] = values if len(values) > 1 else values[0]
+        values = request.query.getall(key)
+        if "" in values:
+            empty[key] = ["Must not be empty; leave the parameter out instead."]
+        data[key] = values if len(values) > 1 else values[0]
+    if empty:
+        raise ValidationError(empty)
     return schema.load(data)
 
 

@@ -227,6 +227,11 @@ def _request_body(meta: Endpoint) -> dict[str, Any] | None:
         if meta.body is None:
             return None
         return {"required": True, "content": {"application/json": {"schema": meta.body}}}
+    if meta.body_kind == "file":
+        return {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in meta.body_media_types},
+        }
     if meta.body_kind == "form":
         schema: Any = meta.body if meta.body is not None else {"type": "object"}
         return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
@@ -288,8 +293,9 @@ def _operation(spec: APISpec, route: DocumentedRoute, taken: set[str], added: se
                 "in": "header",
                 "name": "Idempotency-Key",
                 "required": False,
-                "description": "Repeat a create safely: the same key and body replays the first response",
-                "schema": {"type": "string", "maxLength": 128},
+                "description": "Repeat a create safely: the same key and body replays the first response "
+                "(1-255 printable ASCII characters)",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[ -~]*[!-~][ -~]*$"},
             }
         )
     success: dict[str, Any] = {"description": HTTPStatus(meta.status).phrase}
@@ -368,8 +374,12 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     added: set[int] = set()
     used_tags: list[str] = []
     by_path: dict[str, dict[str, Any]] = {}
+    own_errors: set[str] = set()  # operations that answer errors in their own form (Open311)
     for route in documented_routes(app):
-        by_path.setdefault(route.path, {})[route.method] = _operation(spec, route, taken, added)
+        operation = _operation(spec, route, taken, added)
+        by_path.setdefault(route.path, {})[route.method] = operation
+        if route.meta.error_schema is not None:
+            own_errors.add(operation["operationId"])
         for tag in route.meta.tags:
             if tag not in used_tags:
                 used_tags.append(tag)
@@ -377,7 +387,27 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         spec.tag({"name": tag, "description": TAG_DESCRIPTIONS.get(tag, tag)})
     for path, operations in by_path.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _refuse_empty_query_values(document, skip=own_errors)
+    return document
+
+
+def _refuse_empty_query_values(document: dict[str, Any], *, skip: set[str]) -> None:
+    """State what ``read_query`` enforces: a query parameter, when given, is not empty.
+
+    Open311 routes (``skip``) read their parameters themselves and are left as their schemas say.
+    """
+    for operations in document["paths"].values():
+        for op in operations.values():
+            if op["operationId"] in skip:
+                continue
+            for param in op.get("parameters", []):
+                if param.get("in") != "query":
+                    continue
+                schema = param.get("schema", {})
+                target = schema.get("items", {}) if schema.get("type") == "array" else schema
+                if target.get("type") == "string" and "enum" not in target:
+                    target["minLength"] = max(1, target.get("minLength", 0))
 
 
 def openapi_json(app: web.Application) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import endpoint
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -29,8 +30,12 @@ ADMIN = ("admin",)
 )
 async def create_staff(request: web.Request) -> web.Response:
     data = await read_json(request, StaffCreateSchema())
-    member = await staff.create_staff(ctx=request.app[CTX], principal=principal_of(request), **data)
-    return json_response(StaffSchema(), member, status=201)
+
+    async def operation() -> tuple[int, dict]:
+        member = await staff.create_staff(ctx=request.app[CTX], principal=principal_of(request), **data)
+        return 201, StaffSchema().dump(member)
+
+    return await idempotent_json(request, body=data, operation=operation)
 
 
 @routes.get("/api/v1/staff")

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.pii import mobile_or_none
 
+MOBILE_ERROR = "Not a mainland China mobile number (11 digits starting 13-19, optional +86)."
+# What service.pii.mobile_or_none accepts, separators ([\s\-()]) allowed anywhere: the digits
+# of an optional +86, 0086 or 86, then 1, 3-9 and nine more.
+_S = r"[\s\-()]*"
+MOBILE_PATTERN = rf"^{_S}(?:\+{_S}8{_S}6{_S}|0{_S}0{_S}8{_S}6{_S}|8{_S}6{_S})?1{_S}[3-9](?:{_S}\d){{9}}{_S}$"
+
 
 class PhoneField(fields.String):
-    """A mainland mobile number; +86 and separators are accepted and dropped."""
+    """A mainland mobile number; +86 and separators are accepted and dropped (the pattern says so)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Regexp(MOBILE_PATTERN, error=MOBILE_ERROR), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        phone = mobile_or_none(text)
+        phone = mobile_or_none(text) if re.fullmatch(MOBILE_PATTERN, text) else None
         if phone is None:
-            raise ValidationError("Not a mainland China mobile number (11 digits starting 13-19, optional +86).")
+            raise ValidationError(MOBILE_ERROR)
         return phone
 
 

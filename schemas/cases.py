@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.common import StrictBoolean
+
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 STATES = ("unrouted", "dispatched", "accepted", "in_progress", "resolved", "closed", "cancelled", "rejected")
 SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "social_work", "funeral")
@@ -85,7 +87,7 @@ class CaseCreateSchema(Schema):
     preferred_window = fields.Nested(
         TimeWindowSchema, load_default=None, metadata={"description": "Preferred time for bookings"}
     )
-    anonymous = fields.Boolean(
+    anonymous = StrictBoolean(
         load_default=False, metadata={"description": "File without identity (confidential services only)"}
     )
     photos = fields.List(

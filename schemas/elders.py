@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import StrictBoolean
 from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS
 from service.geo import COORD_SYSTEMS
 from service.visit_periods import TIERS
@@ -37,7 +38,7 @@ class ContactSchema(Schema):
 
 
 class ConsentInSchema(Schema):
-    given = fields.Boolean(required=True, metadata={"description": "Whether the person agreed to be visited"})
+    given = StrictBoolean(required=True, metadata={"description": "Whether the person agreed to be visited"})
     method = fields.String(required=True, validate=validate.OneOf(CONSENT_METHODS))
     at = fields.AwareDateTime(metadata={"description": "Default: now"})
     recorded_by = fields.String(metadata={"description": "Default: the caller"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import StrictBoolean
+
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban", "filter")
 
 
@@ -87,10 +89,10 @@ class ReadAllSchema(Schema):
 
 
 class ChannelChoiceSchema(Schema):
-    inbox = fields.Boolean()
-    sms = fields.Boolean()
-    stream = fields.Boolean()
-    wechat = fields.Boolean()
+    inbox = StrictBoolean()
+    sms = StrictBoolean()
+    stream = StrictBoolean()
+    wechat = StrictBoolean()
 
 
 class PreferencesUpdateSchema(Schema):
@@ -111,7 +113,7 @@ class PreferencesUpdateSchema(Schema):
 
 
 class PreferencesSchema(Schema):
-    events = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Boolean()))
+    events = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=StrictBoolean()))
     channels = fields.List(fields.String())
     quiet_hours = fields.String()
     timezone = fields.String()

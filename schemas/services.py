@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from schemas.common import StrictBoolean
 from service.catalog_model import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
@@ -37,7 +38,7 @@ class FormFieldSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES), metadata={"description": "Answer type"})
     label_zh = fields.String(required=True, validate=validate.Length(1, 100))
     label_en = fields.String(required=True, validate=validate.Length(1, 100))
-    required = fields.Boolean(load_default=False)
+    required = StrictBoolean(load_default=False)
     choices = fields.List(fields.Nested(ChoiceSchema), load_default=list, metadata={"description": "For choice types"})
     min = fields.Float(allow_none=True, load_default=None, metadata={"description": "Smallest number allowed"})
     max = fields.Float(allow_none=True, load_default=None, metadata={"description": "Largest number allowed"})
@@ -71,10 +72,10 @@ def _common(required: bool) -> dict[str, fields.Field]:
             metadata={"description": "Station capability that handles it", "example": "elderly_care"},
             **req(),
         ),
-        "booking": fields.Boolean(metadata={"description": "Needs a time slot"}),
-        "confidential": fields.Boolean(metadata={"description": "Reporter hidden from station staff"}),
-        "allows_anonymous": fields.Boolean(),
-        "urgent": fields.Boolean(),
+        "booking": StrictBoolean(metadata={"description": "Needs a time slot"}),
+        "confidential": StrictBoolean(metadata={"description": "Reporter hidden from station staff"}),
+        "allows_anonymous": StrictBoolean(),
+        "urgent": StrictBoolean(),
         "sign_within_hours": fields.Integer(
             validate=validate.Range(1, 720), metadata={"description": "Sign-for limit, working hours"}
         ),

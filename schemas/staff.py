@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import StrictBoolean
 from service.models import STAFF_ROLES
 
 _ROLE = validate.OneOf(STAFF_ROLES)
@@ -33,7 +34,7 @@ class StaffUpdateSchema(Schema):
     role = fields.String(validate=_ROLE)
     station_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     division_prefix = fields.String(allow_none=True, validate=_PREFIX)
-    active = fields.Boolean(metadata={"description": "false disables the account and ends its sessions"})
+    active = StrictBoolean(metadata={"description": "false disables the account and ends its sessions"})
     password = fields.String(load_only=True, validate=_PASSWORD, metadata={"description": "Reset the password"})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate
 
+from schemas.common import StrictBoolean
 from service.geo import COORD_SYSTEMS
 from service.stations_model import KINDS, PRECISIONS
 
@@ -77,7 +78,7 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
             validate=validate.Regexp(PHONE_PATTERN),
             metadata={"description": "Mobile or landline; empty for none"},
         ),
-        "active": fields.Boolean(),
+        "active": StrictBoolean(),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.common import StrictBoolean
 from service.visits import DANGER_KINDS, FINDING_AREAS, LEVELS, METHODS
 
 METHOD_HELP = "phone 电话, video 视频, home 上门"
@@ -25,7 +26,7 @@ class NeedSchema(Schema):
 
 
 class DangerSchema(Schema):
-    found = fields.Boolean(required=True)
+    found = StrictBoolean(required=True)
     kind = fields.String(
         validate=validate.OneOf(DANGER_KINDS), metadata={"description": "fall, illness, utilities, missing, other"}
     )
@@ -37,7 +38,7 @@ class VisitCreateSchema(Schema):
     method = fields.String(required=True, validate=validate.OneOf(METHODS), metadata={"description": METHOD_HELP})
     visitor = fields.String(validate=validate.Length(1, 64), metadata={"description": "Staff id; default: the caller"})
     visited_at = fields.AwareDateTime(required=True, metadata={"description": "Not in the future"})
-    reached = fields.Boolean(required=True, metadata={"description": "Only a visit that reached the person counts"})
+    reached = StrictBoolean(required=True, metadata={"description": "Only a visit that reached the person counts"})
     findings = fields.Nested(FindingsSchema)
     needs = fields.List(fields.Nested(NeedSchema), validate=validate.Length(max=10))
     danger = fields.Nested(DangerSchema)

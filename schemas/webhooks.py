@@ -7,11 +7,19 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, pre_dump, validate
 
+from schemas.common import StrictBoolean
 from service.webhooks.models import DELIVERY_STATUSES
-from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
+from service.webhooks.subscriptions import MAX_URL_LENGTH, SubscriptionData, SubscriptionWithSecret
 
+# What service/webhooks/subscriptions.url_problems accepts, as a pattern: http(s), a host, an
+# optional valid port, no credentials, no fragment, no spaces or control characters.
+_PORT = r"(:([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5]))?"
+URL_RULES = [
+    validate.Length(1, MAX_URL_LENGTH),
+    validate.Regexp(rf"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f/?#@:\[\]]+{_PORT}([/?][^\s\x00-\x1f#]*)?$"),
+]
 _EVENT_TYPES = fields.List(
-    fields.String(validate=validate.Length(min=1, max=64)),
+    fields.String(validate=validate.Regexp(r"^(\*|[a-z][a-z_]*\.[a-z][a-z_]*)$")),
     validate=validate.Length(min=1, max=50),
     metadata={"description": 'Event types to receive, e.g. ["case.created", "case.resolved"], or ["*"] for all.'},
 )
@@ -20,13 +28,14 @@ _EVENT_TYPES = fields.List(
 class WebhookCreateSchema(Schema):
     url = fields.String(
         required=True,
+        validate=URL_RULES,
         metadata={
             "description": "Receiver URL (http or https, no credentials).",
             "example": "https://hooks.example.gov.cn/huimin",
         },
     )
     event_types = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
+        fields.String(validate=validate.Regexp(r"^(\*|[a-z][a-z_]*\.[a-z][a-z_]*)$")),
         required=True,
         validate=validate.Length(min=1, max=50),
         metadata={
@@ -37,7 +46,7 @@ class WebhookCreateSchema(Schema):
     description = fields.String(
         load_default="", validate=validate.Length(max=500), metadata={"description": "A note for people (说明)."}
     )
-    active = fields.Boolean(load_default=True, metadata={"description": "Inactive subscriptions receive nothing."})
+    active = StrictBoolean(load_default=True, metadata={"description": "Inactive subscriptions receive nothing."})
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SubscriptionData:
@@ -45,10 +54,10 @@ class WebhookCreateSchema(Schema):
 
 
 class WebhookUpdateSchema(Schema):
-    url = fields.String(metadata={"description": "New receiver URL."})
+    url = fields.String(validate=URL_RULES, metadata={"description": "New receiver URL."})
     event_types = _EVENT_TYPES
     description = fields.String(validate=validate.Length(max=500), metadata={"description": "A note for people."})
-    active = fields.Boolean(metadata={"description": "Pause (false) or resume (true) deliveries."})
+    active = StrictBoolean(metadata={"description": "Pause (false) or resume (true) deliveries."})
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> SubscriptionData:

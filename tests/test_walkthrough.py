@@ -78,4 +78,3 @@ def test_the_readme_walkthrough_files_and_resolves_a_case(server: LiveServer, tm
         sms_log.setLevel(previous)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert done.stdout.split() == ["created", "worker", "zhang.min", "300", "accepted", "resolved"]
-
