@@ -1,6 +1,6 @@
 """Human-readable case numbers: HM + county code + local date + daily sequence.
 
-``HM340102202611280001``-style numbers are what residents quote on the phone, so they are
+``HM3401022026112800001``-style numbers are what residents quote on the phone, so they are
 short, sortable by day and unique: ``HM`` + 6-digit county division code + YYYYMMDD
 (Asia/Shanghai date of submission) + a 5-digit sequence per county and day. Numbers come
 from a transactional counter; a submission that fails after taking a number leaves a gap,

@@ -218,6 +218,7 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
         "service_code": service.code,
         "answers": example_answers(service),
         "division_code": station.code,
+        "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
     resident = token_for(settings, "resident", subject="res-redis-down")
