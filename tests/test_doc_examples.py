@@ -22,7 +22,7 @@ from service.models import SYSTEM
 from tests.helpers import token_for
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 EXAMPLE = re.compile(r"<!-- example: (GET|POST|PUT|PATCH|DELETE) (\S+) as (\w+).*?-->\n```json\n(.*?)```", re.S)
 
 
