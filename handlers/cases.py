@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from handlers.endpoint import Handler, endpoint
@@ -19,8 +21,24 @@ from schemas.cases import (
     KpiSchema,
 )
 from service import cases
+from service.catalog import example_answers
+from service.catalog_seed import SEED_SERVICES
 
 routes = web.RouteTableDef()
+
+
+def _submit_example() -> dict[str, Any]:
+    """A filing that works on a freshly seeded deployment: a home visit (上门探访) in 合肥市瑶海区."""
+    service = next(s for s in SEED_SERVICES if s.code == "elderly_home_visit")
+    return {
+        "service_code": service.code,
+        "answers": example_answers(service),
+        "division_code": "340102001",
+        "address": "明光路 1 号",
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+
+
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 STAFF = ("worker", "station_head", "supervisor", "admin")
 
@@ -36,6 +54,7 @@ STAFF = ("worker", "station_head", "supervisor", "admin")
     scopes=("cases:write",),
     problems=(404, 409, 422),
     idempotent_create=True,
+    body_example=_submit_example(),
     description="Validates the answers against the service's form fields, routes the case to a station at "
     "once and stores the routing decision. Send an Idempotency-Key header to make retries safe.",
 )

@@ -25,6 +25,8 @@ class Endpoint:
     description: str = ""
     body: Schema | None = None
     body_kind: BodyKind = "json"
+    # A request body that works as shipped ("Try it out" in /docs sends it).
+    body_example: dict[str, Any] | None = None
     # For body_kind "file": the media types a whole-file body may have (e.g. text/csv).
     body_media_types: tuple[str, ...] = ()
     query: Schema | None = None

@@ -226,7 +226,10 @@ def _request_body(meta: Endpoint) -> dict[str, Any] | None:
     if meta.body_kind == "json":
         if meta.body is None:
             return None
-        return {"required": True, "content": {"application/json": {"schema": meta.body}}}
+        media: dict[str, Any] = {"schema": meta.body}
+        if meta.body_example is not None:
+            media["example"] = meta.body_example
+        return {"required": True, "content": {"application/json": media}}
     if meta.body_kind == "file":
         return {
             "required": True,
