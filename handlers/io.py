@@ -12,7 +12,13 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from handlers.keys import CTX
-from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
+from service.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
 
 T = TypeVar("T")
 MAX_DEPTH = 32
@@ -96,12 +102,32 @@ async def read_raw_json(request: web.Request) -> Any:
     return data
 
 
+PROBLEM_CODE = "problem_code"  # field metadata: the problem code when only such fields fail
+
+
+def load(schema: Schema, data: Any) -> Any:
+    """``schema.load``; when every failing field names the same ``problem_code`` in its metadata,
+    the 422 carries that code (``invalid_station``, ``unknown_method``) rather than
+    ``validation_failed``, as when the service found the same fault."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {}
+        codes = {
+            (schema.fields[name].metadata.get(PROBLEM_CODE) if name in schema.fields else None) for name in messages
+        }
+        code = codes.pop() if len(codes) == 1 else None
+        if not code:
+            raise
+        raise ValidationFailedError(code, "Some fields are invalid; see errors.", errors=messages) from None
+
+
 async def read_json(request: web.Request, schema: Schema) -> Any:
     """Load the JSON body through ``schema`` (unknown fields are refused)."""
     data = await read_raw_json(request)
     if not isinstance(data, dict):
         raise BadRequestError("json_object_expected", "The body must be a JSON object.")
-    return schema.load(data)
+    return load(schema, data)
 
 
 def read_query(request: web.Request, schema: Schema) -> Any:
@@ -119,7 +145,7 @@ def read_query(request: web.Request, schema: Schema) -> Any:
         data[key] = values if len(values) > 1 else values[0]
     if empty:
         raise ValidationError(empty)
-    return schema.load(data)
+    return load(schema, data)
 
 
 def _json_default(value: Any) -> Any:

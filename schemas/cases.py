@@ -73,7 +73,7 @@ class CaseCreateSchema(Schema):
         metadata={"description": "Answers to the service's form fields, by field code"},
     )
     description = fields.String(validate=validate.Length(max=2000), load_default=None)
-    location = fields.Nested(LocationSchema, load_default=None)
+    location = fields.Nested(LocationSchema, load_default=None, metadata={"problem_code": "invalid_coordinates"})
     division_code = fields.String(
         validate=validate.Regexp(r"^\d{9}(\d{3})?$"),
         load_default=None,

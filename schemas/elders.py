@@ -53,7 +53,7 @@ class ConsentSchema(Schema):
 
 def _fields(required: bool) -> dict[str, fields.Field]:
     req = {"required": True} if required else {}
-    return {
+    out: dict[str, fields.Field] = {
         "name": fields.String(validate=[validate.Length(1, 50), NON_BLANK], metadata={"example": "王秀英"}, **req),
         "phone": fields.String(
             allow_none=True, validate=validate.Regexp(PHONE_PATTERN), metadata={"description": "Mobile or landline"}
@@ -77,13 +77,19 @@ def _fields(required: bool) -> dict[str, fields.Field]:
         "emergency_contacts": fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=5)),
         "consent": fields.Nested(ConsentInSchema, allow_none=True),
     }
+    for field in out.values():  # a fault here is the one the service reports for these fields
+        field.metadata = {**field.metadata, "problem_code": "invalid_elder"}
+    return out
 
 
 class ElderCreateSchema(Schema.from_dict(_fields(True))):  # type: ignore[misc]
     id_card = fields.String(
         required=True,
         validate=validate.Regexp(r"^\d{17}[\dXx]$"),
-        metadata={"description": "18-character ID number (GB 11643; the last character is a check digit)"},
+        metadata={
+            "description": "18-character ID number (GB 11643; the last character is a check digit)",
+            "problem_code": "invalid_id_card",
+        },
     )
     birth_date = fields.Date(metadata={"description": "Must agree with the ID number; default: from it"})
 

@@ -24,9 +24,10 @@ class RoutingPreviewSchema(Schema):
     service_code = fields.String(
         required=True, validate=validate.Length(1, 64), metadata={"example": "elderly_home_visit"}
     )
-    location = fields.Nested(LocationSchema)
+    location = fields.Nested(LocationSchema, metadata={"problem_code": "invalid_coordinates"})
     division_code = fields.String(
-        validate=validate.Regexp(r"^\d{9}(\d{3})?$"), metadata={"description": "Township code, 9 or 12 digits"}
+        validate=validate.Regexp(r"^\d{9}(\d{3})?$"),
+        metadata={"description": "Township code, 9 or 12 digits", "problem_code": "invalid_division_code"},
     )
     exclude = fields.List(fields.String(), load_default=list, metadata={"description": "Station ids to pass over"})
 

@@ -34,7 +34,7 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
     def req(**kw: Any) -> dict[str, Any]:
         return {"required": True, **kw} if required else kw
 
-    return {
+    out: dict[str, fields.Field] = {
         "code": fields.String(
             validate=validate.Regexp(r"^[1-9]\d{8}(000)?$"),
             metadata={"description": "Township division code, 9 digits (12 accepted with trailing 000)"},
@@ -80,6 +80,9 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
         ),
         "active": StrictBoolean(),
     }
+    for field in out.values():  # a fault here is the one the service reports for these fields
+        field.metadata = {**field.metadata, "problem_code": "invalid_station"}
+    return out
 
 
 StationCreateSchema = Schema.from_dict(_station_fields(True), name="StationCreateSchema")

@@ -35,7 +35,11 @@ class DangerSchema(Schema):
 
 class VisitCreateSchema(Schema):
     elder_id = fields.String(required=True, validate=validate.Length(1, 64))
-    method = fields.String(required=True, validate=validate.OneOf(METHODS), metadata={"description": METHOD_HELP})
+    method = fields.String(
+        required=True,
+        validate=validate.OneOf(METHODS),
+        metadata={"description": METHOD_HELP, "problem_code": "unknown_method"},
+    )
     visitor = fields.String(validate=validate.Length(1, 64), metadata={"description": "Staff id; default: the caller"})
     visited_at = fields.AwareDateTime(required=True, metadata={"description": "Not in the future"})
     reached = StrictBoolean(required=True, metadata={"description": "Only a visit that reached the person counts"})

@@ -21,7 +21,10 @@ URL_RULES = [
 _EVENT_TYPES = fields.List(
     fields.String(validate=validate.Regexp(r"^(\*|[a-z][a-z_]*\.[a-z][a-z_]*)$")),
     validate=validate.Length(min=1, max=50),
-    metadata={"description": 'Event types to receive, e.g. ["case.created", "case.resolved"], or ["*"] for all.'},
+    metadata={
+        "description": 'Event types to receive, e.g. ["case.created", "case.resolved"], or ["*"] for all.',
+        "problem_code": "invalid_event_types",
+    },
 )
 
 
@@ -30,6 +33,7 @@ class WebhookCreateSchema(Schema):
         required=True,
         validate=URL_RULES,
         metadata={
+            "problem_code": "invalid_webhook_url",
             "description": "Receiver URL (http or https, no credentials).",
             "example": "https://hooks.example.gov.cn/huimin",
         },
@@ -39,6 +43,7 @@ class WebhookCreateSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=50),
         metadata={
+            "problem_code": "invalid_event_types",
             "description": 'Event types to receive, or ["*"] for all.',
             "example": ["case.created", "case.resolved"],
         },
@@ -54,7 +59,9 @@ class WebhookCreateSchema(Schema):
 
 
 class WebhookUpdateSchema(Schema):
-    url = fields.String(validate=URL_RULES, metadata={"description": "New receiver URL."})
+    url = fields.String(
+        validate=URL_RULES, metadata={"description": "New receiver URL.", "problem_code": "invalid_webhook_url"}
+    )
     event_types = _EVENT_TYPES
     description = fields.String(validate=validate.Length(max=500), metadata={"description": "A note for people."})
     active = StrictBoolean(metadata={"description": "Pause (false) or resume (true) deliveries."})

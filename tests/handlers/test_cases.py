@@ -19,6 +19,9 @@ from service.storage.idempotency import COLLECTION as IDEMPOTENCY_COLLECTION
 from service.storage.idempotency import PENDING, record_id
 from tests.helpers import token_for
 
+# Contact and address are asked once, at the top level: never again as answers.
+HOME_VISIT_ANSWERS = example_answers(next(s for s in SEED_SERVICES if s.code == "elderly_home_visit"))
+
 XI_COUNTY = "341021"  # 歙县
 ADMIN = Principal(subject="admin-1", role="admin")
 CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
@@ -279,6 +282,7 @@ async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: Wo
         "service_code": service.code,
         "answers": example_answers(service),
         "division_code": world.station_a.code,
+        "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
     headers = {**world.resident, "Idempotency-Key": "retry-me-0001"}
@@ -306,6 +310,7 @@ async def test_retry_after_a_crash_between_storing_the_case_and_its_answer_retur
         "service_code": service.code,
         "answers": example_answers(service),
         "division_code": world.station_a.code,
+        "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
     headers = {**world.resident, "Idempotency-Key": "crash-then-retry-1"}
@@ -447,6 +452,8 @@ async def test_confidential_report_hides_the_reporter_from_station_staff(world: 
         ({"location": {"lon": 500, "lat": 30}, "division_code": None}, "invalid_coordinates"),
         ({"photos": ["000000000000000000000000"]}, "unknown_photo"),
         ({"anonymous": True}, "anonymity_not_allowed"),
+        ({"address": None}, "address_required"),
+        ({"answers": {**HOME_VISIT_ANSWERS, "contact_phone": "13912345678"}}, "invalid_answers"),
     ],
 )
 async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, change: dict[str, Any], code: str) -> None:
@@ -455,6 +462,7 @@ async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, cha
         "service_code": service.code,
         "answers": example_answers(service),
         "division_code": world.station_a.code,
+        "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
         **change,
     }

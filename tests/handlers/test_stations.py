@@ -148,7 +148,7 @@ async def test_bad_station_fields_are_each_reported(client, settings):
     bad = {**NEW_STATION, "code": "12345", "location": {"type": "Point", "coordinates": [117, 95]}, "capacity": -1}
     r = await client.post("/api/v1/stations", json=bad, headers=token_for(settings, "admin"))
     body = await r.json()
-    assert r.status == 422 and body["code"] == "validation_failed"  # the schema states these rules
+    assert r.status == 422 and body["code"] == "invalid_station"
     assert {"code", "location", "capacity"} <= set(body["errors"])
 
 

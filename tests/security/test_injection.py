@@ -72,6 +72,7 @@ async def populated(client: Any, settings: Settings) -> Populated:
         "service_code": SERVICE_CODE,
         "answers": example_answers(service),
         "division_code": DIVISION,
+        "address": "瑶海区 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
     resp = await client.post("/api/v1/cases", json=body, headers=token_for(settings, "resident", subject="res-1"))
@@ -84,7 +85,13 @@ async def populated(client: Any, settings: Settings) -> Populated:
     # A request filed through Open311, so the keyed list has something to leak.
     resp = await client.post(
         "/open311/v2/requests.json",
-        data={"api_key": api_key, "service_code": SERVICE_CODE, "address_id": DIVISION, **_form_answers(service)},
+        data={
+            "api_key": api_key,
+            "service_code": SERVICE_CODE,
+            "address_id": DIVISION,
+            "address_string": "瑶海区 1 号",
+            **_form_answers(service),
+        },
     )
     assert resp.status in (200, 201), await resp.text()
     ids = {"case_id": case_id, "id": station.id, "station_id": station.id}
