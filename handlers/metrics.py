@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from service import worktime
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -25,6 +27,13 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        # Read at each scrape: alert when it is below next year (e.g. from October on).
+        self.calendar_last_year = Gauge(
+            "huimin_holiday_calendar_last_year",
+            "Last year whose Chinese public holidays and make-up workdays are known (package or HUIMIN_HOLIDAYS_FILE)",
+            registry=self.registry,
+        )
+        self.calendar_last_year.set_function(worktime.last_covered_year)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

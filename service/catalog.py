@@ -15,6 +15,7 @@ from typing import Any
 from service.catalog_model import (
     CHOICE_TYPES,
     FIELD_TYPES,
+    PERSONAL_KINDS,
     SCENARIO_CODES,
     SCENARIOS,
     SHANGHAI,
@@ -34,6 +35,7 @@ from service.errors import (
 )
 from service.models import Principal
 from service.pii import id_card_check_char, id_card_problem
+from service.worktime import CLOCKS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -74,6 +76,8 @@ def check_definition(service: ServiceType) -> None:
         errors["capability"] = ["Lower-case letters, digits and underscores."]
     if not service.name_zh.strip() or not service.name_en.strip():
         errors["name"] = ["Both name_zh and name_en are required."]
+    if service.clock not in CLOCKS:
+        errors["clock"] = [f"Must be one of {', '.join(CLOCKS)}."]
     if not 1 <= service.sign_within_hours <= 720:
         errors["sign_within_hours"] = ["Must be between 1 and 720 working hours."]
     if not 1 <= service.resolve_within_days <= 365:
@@ -96,6 +100,10 @@ def check_definition(service: ServiceType) -> None:
                 errors.setdefault(where, []).append("Choice codes must be unique.")
         elif f.choices:
             errors.setdefault(where, []).append("Only choice fields have choices.")
+        if f.personal is not None and f.personal not in PERSONAL_KINDS:
+            errors.setdefault(where, []).append(f"personal must be one of {', '.join(PERSONAL_KINDS)}.")
+        elif f.type in ("phone", "id_card") and f.personal != f.type:
+            errors.setdefault(where, []).append(f"A {f.type} field holds personal data of kind {f.type}.")
         if f.min is not None and f.max is not None and f.min > f.max:
             errors.setdefault(where, []).append("min must not exceed max.")
     if errors:
