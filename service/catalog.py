@@ -341,4 +341,35 @@ async def seed_catalog(ctx: Context) -> str:
     for s in SEED_SERVICES:
         check_definition(s)
     added = await _repo(ctx).insert_missing(docs)
-    return f"{added} service types added, {len(SEED_SERVICES)} in the built-in catalogue"
+    upgraded = await _upgrade_built_ins(ctx, SEED_SERVICES)
+    return (
+        f"{added} service types added, {upgraded} upgraded to clocks and personal-field marks, "
+        f"{len(SEED_SERVICES)} in the built-in catalogue"
+    )
+
+
+async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -> int:
+    """Give built-in services stored before service types had a ``clock`` the built-in clock and
+    personal-field marks, as a new version (cases keep the version they were filed with)."""
+    upgraded = 0
+    for built_in in built_ins:
+        doc = await _repo(ctx).get(built_in.code)
+        if "clock" in doc or doc.get("retired"):
+            continue
+        current = service_from_doc(doc)
+        marks = {f.code: f for f in built_in.fields}
+        fields = tuple(
+            dataclasses.replace(f, personal=mark.personal, reporter=mark.reporter)
+            if (mark := marks.get(f.code)) is not None and mark.type == f.type
+            else f
+            for f in current.fields
+        )
+        new = dataclasses.replace(
+            current, clock=built_in.clock, fields=fields, version=current.version + 1, created_at=ctx.now()
+        )
+        try:
+            await _repo(ctx).insert_version(service_to_doc(new))
+        except ConflictError:
+            continue  # another process upgraded it (or an admin changed it) meanwhile
+        upgraded += 1
+    return upgraded

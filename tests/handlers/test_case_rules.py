@@ -300,3 +300,23 @@ async def test_a_station_head_who_signs_for_a_case_becomes_its_assignee(world: W
     assert accepted["assignee_id"] == world.head_id
     assert accepted["answers"]["contact_phone"] == ANSWER_PHONE  # the assignee may call
     assert "resolve" in accepted["allowed_actions"]
+
+
+async def test_seeding_again_upgrades_built_in_services_stored_before_clocks(world: World) -> None:
+    # A catalogue stored by an earlier release: no clock, no personal-field marks.
+    await world.ctx.db["service_types"].update_many(
+        {}, {"$unset": {"clock": "", "fields.$[].personal": "", "fields.$[].reporter": ""}}
+    )
+    assert (await get_service(ctx=world.ctx, code="elderly_emergency")).clock == "working"
+    report = await seed_catalog(world.ctx)
+    assert "upgraded" in report
+    emergency = await get_service(ctx=world.ctx, code="elderly_emergency")
+    assert (emergency.clock, emergency.version) == ("calendar", 2)
+    guardian = next(
+        f
+        for f in (await get_service(ctx=world.ctx, code="child_unsupported_support")).fields
+        if f.code == "guardian_name"
+    )
+    assert (guardian.personal, guardian.reporter) == ("name", True)
+    await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
+    assert (await get_service(ctx=world.ctx, code="elderly_emergency")).version == 2
