@@ -443,3 +443,25 @@ async def test_a_poison_event_is_parked_and_the_events_behind_it_flow_on(
     )
     assert resp.status == 404
     assert (await resp.json())["code"] == "parked_event_not_found"
+
+
+async def test_supervisors_over_the_division_hear_of_a_returned_case(
+    aiohttp_client: Any, live_settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(live_settings))
+    ctx = client.app[CTX]
+    station_id, _ = await _world(client)
+    worker = await make_staff(ctx, role="worker", station_id=station_id)
+    supervisor = await make_staff(ctx, role="supervisor", division_prefix="3410")
+    elsewhere = await make_staff(ctx, role="supervisor", division_prefix="3401")
+    case = await file_case(client, live_settings, await make_phone_resident(ctx))
+    await act(client, live_settings, worker, case["id"], "return", {"reason": "不属于本站辖区"})
+
+    async def supervisor_heard() -> set[str]:
+        types = {n["event_type"] for n in await _inbox(client, bearer_for(live_settings, supervisor))}
+        return types if "case.returned" in types else set()
+
+    await eventually(supervisor_heard, what="case.returned in the supervisor's inbox")
+    assert await _inbox(client, bearer_for(live_settings, elsewhere)) == []
+    # The worker who returned it is not told about their own action.
+    assert "case.returned" not in {n["event_type"] for n in await _inbox(client, bearer_for(live_settings, worker))}
