@@ -342,10 +342,8 @@ async def seed_catalog(ctx: Context) -> str:
         check_definition(s)
     added = await _repo(ctx).insert_missing(docs)
     upgraded = await _upgrade_built_ins(ctx, SEED_SERVICES)
-    return (
-        f"{added} service types added, {upgraded} upgraded to clocks and personal-field marks, "
-        f"{len(SEED_SERVICES)} in the built-in catalogue"
-    )
+    also = f", {upgraded} upgraded to clocks and personal-field marks" if upgraded else ""
+    return f"{added} service types added{also}, {len(SEED_SERVICES)} in the built-in catalogue"
 
 
 async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -> int:
