@@ -11,8 +11,8 @@ from aiohttp import web
 from marshmallow import Schema
 
 from handlers.keys import CTX
-from service.timestamps import json_default
 from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
+from service.timestamps import json_default
 
 T = TypeVar("T")
 MAX_DEPTH = 32

@@ -93,7 +93,9 @@ HTTP_EXCEPTION_CODES = {
 }
 
 
-def from_http_exception(exc: web.HTTPException, instance: str | None, *, max_body_bytes: int | None = None) -> web.Response:
+def from_http_exception(
+    exc: web.HTTPException, instance: str | None, *, max_body_bytes: int | None = None
+) -> web.Response:
     """The problem document for one of aiohttp's own errors; a 413 names the ``limit`` in bytes."""
     code, detail = HTTP_EXCEPTION_CODES.get(exc.status, ("http_error", exc.reason))
     headers = {}

@@ -124,6 +124,10 @@ async def _run_once(
         await repo.release(subject=subject, key=key, owner=owner)
         return status, body, False
     await repo.complete(
-        subject=subject, key=key, owner=owner, status=status, body=json.dumps(body, ensure_ascii=False, default=json_default)
+        subject=subject,
+        key=key,
+        owner=owner,
+        status=status,
+        body=json.dumps(body, ensure_ascii=False, default=json_default),
     )
     return status, body, False

@@ -356,9 +356,7 @@ _NEED_TEXT: dict[str, str] = {
 }
 
 
-def allowed_actions(
-    state: str, role: str, relationship: Relationship, facts: CaseFacts | None = None
-) -> list[str]:
+def allowed_actions(state: str, role: str, relationship: Relationship, facts: CaseFacts | None = None) -> list[str]:
     """The actions ``role`` in ``relationship`` may take now on a case in ``state`` (table order).
 
     Exactly those ``check_transition`` lets through with the same arguments.

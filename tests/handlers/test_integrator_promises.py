@@ -138,19 +138,19 @@ async def test_a_413_names_its_limit(client: Any, settings: Any) -> None:
 # ---------------------------------------------------------------- webhooks
 
 
-async def _staff_of(world: World, username: str, role: str) -> tuple[str, dict[str, str]]:
-    member = await make_staff(world.client, username, role=role, station_id=world.station_a.id)
-    return str(member.id), bearer((await login(world.client, username))["access_token"])
+async def _staff_of(w: World, username: str, role: str) -> tuple[str, dict[str, str]]:
+    member = await make_staff(w.client, username, role=role, station_id=w.station_a.id)
+    return str(member.id), bearer((await login(w.client, username))["access_token"])
 
 
-async def _patch(world: World, headers: dict[str, str], sub_id: str, active: bool) -> None:
-    resp = await world.client.patch(f"/api/v1/webhooks/{sub_id}", json={"active": active}, headers=headers)
+async def _patch(w: World, headers: dict[str, str], sub_id: str, active: bool) -> None:
+    resp = await w.client.patch(f"/api/v1/webhooks/{sub_id}", json={"active": active}, headers=headers)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["active"] is active
 
 
-async def _deliver_all(world: World) -> None:
-    while await deliver_once(ctx=world.ctx, worker_id="w1"):
+async def _deliver_all(w: World) -> None:
+    while await deliver_once(ctx=w.ctx, worker_id="w1"):
         pass
 
 

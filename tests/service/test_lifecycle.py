@@ -171,7 +171,13 @@ PENDING = CaseFacts(extension_pending=True)
             ["return", "assign", "start", "schedule", "note", "resolve", "reject"],
         ),
         ("resolved", "resident", Relationship(owner=True), CaseFacts(within_reopen_window=False), ["rate"]),
-        ("resolved", "supervisor", Relationship(covers_division=True), CaseFacts(within_reopen_window=False), ["reopen"]),
+        (
+            "resolved",
+            "supervisor",
+            Relationship(covers_division=True),
+            CaseFacts(within_reopen_window=False),
+            ["reopen"],
+        ),
     ],
 )
 def test_allowed_actions_follow_the_guards(
@@ -213,7 +219,9 @@ def test_guards_refuse_with_their_own_codes() -> None:
         check_transition("in_progress", "request_extension", "station_head", Relationship(at_station=True), PENDING)
     assert exc.value.code == "extension_pending"
     with pytest.raises(InvalidStateError) as exc:
-        check_transition("resolved", "reopen", "resident", Relationship(owner=True), CaseFacts(within_reopen_window=False))
+        check_transition(
+            "resolved", "reopen", "resident", Relationship(owner=True), CaseFacts(within_reopen_window=False)
+        )
     assert exc.value.code == "reopen_window_passed"
 
 
