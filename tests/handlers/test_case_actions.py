@@ -305,6 +305,13 @@ async def test_every_time_in_a_case_is_rfc3339_with_milliseconds_and_the_same_on
     assert not bad, bad
     assert dict(_times(again)) == dict(times)
     assert answer["scheduled_at"] == "2026-12-03T02:00:00.000+00:00"
+    # A booking: its datetime answer and its preferred window read the same way.
+    booking = await world.submit("elderly_home_care", headers=people.resident)
+    assert RFC3339_MS.match(booking["answers"]["preferred_time"]), booking["answers"]
+    assert set(booking["preferred_window"]) == {"start", "end"}
+    bad = [(path, value) for path, value in _times(booking) if not RFC3339_MS.match(value)]
+    assert not bad, bad
+    assert _times(await _read(world, booking["id"], people.resident)) == _times(booking)
     page = await (await world.client.get("/api/v1/cases", headers=people.supervisor)).json()
     bad = [(path, value) for path, value in _times(page) if not RFC3339_MS.match(value)]
     assert not bad, bad
