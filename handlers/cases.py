@@ -100,7 +100,11 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
         problems=(404, 409, 422),
         operation_id=f"case_{action}",
         include_in_schema=not alias,
-        description="The body may be left out when the action needs no fields.",
+        description=(
+            "Needs no fields: the body may be left out (or be {})."
+            if not any(f.required for f in schema_cls().fields.values())
+            else "Fields marked required must be sent."
+        ),
     )
     async def handler(request: web.Request) -> web.Response:
         # An action that needs no fields needs no body either; one that does answers 422 naming them.
