@@ -29,6 +29,9 @@ class Endpoint:
     body_example: dict[str, Any] | None = None
     # For body_kind "file": the media types a whole-file body may have (e.g. text/csv).
     body_media_types: tuple[str, ...] = ()
+    # The JSON body may be left out; the OpenAPI document then marks it required only when
+    # the body schema has a required field.
+    body_optional: bool = False
     query: Schema | None = None
     response: Schema | None = None
     status: int = 200

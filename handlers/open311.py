@@ -73,7 +73,9 @@ async def read_params(request: web.Request) -> open311.Params:
         if request.content_type == "multipart/form-data" and "boundary=" not in request.headers.get("Content-Type", ""):
             raise BadRequestError("malformed_body", "A multipart/form-data body needs a boundary parameter.")
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-            raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
+            raise PayloadTooLargeError(
+                "payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.", limit=MAX_FORM_BYTES
+            )
         form = await within_body_timeout(request, request.post())
         for key in form:
             params[key] = [v for v in form.getall(key) if isinstance(v, str)]

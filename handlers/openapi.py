@@ -226,10 +226,11 @@ def _request_body(meta: Endpoint) -> dict[str, Any] | None:
     if meta.body_kind == "json":
         if meta.body is None:
             return None
+        required = not meta.body_optional or any(f.required for f in meta.body.fields.values())
         media: dict[str, Any] = {"schema": meta.body}
         if meta.body_example is not None:
             media["example"] = meta.body_example
-        return {"required": True, "content": {"application/json": media}}
+        return {"required": required, "content": {"application/json": media}}
     if meta.body_kind == "file":
         return {
             "required": True,

@@ -79,23 +79,8 @@ class CaseCreateSchema(Schema):
         load_default=None,
         metadata={"description": "Township division code, 9 or 12 digits"},
     )
-    address = fields.String(
-        validate=validate.Length(max=200),
-        load_default=None,
-        metadata={
-            "description": "详细地址 Where the service is delivered; required when the service's "
-            "address_required is true. Asked here only, never as a form field.",
-            "example": "明光路 1 号",
-        },
-    )
-    contact = fields.Nested(
-        ContactSchema,
-        load_default=None,
-        metadata={
-            "description": "联系人 Who the station calls back; required for residents unless filing anonymously. "
-            "Asked here only, never as a form field."
-        },
-    )
+    address = fields.String(validate=validate.Length(max=200), load_default=None)
+    contact = fields.Nested(ContactSchema, load_default=None)
     served_person = fields.Nested(
         ServedPersonSchema, load_default=None, metadata={"description": "The person served, if not the applicant"}
     )
@@ -190,7 +175,8 @@ class DispatchSchema(_ActionBase):
     note = fields.String(validate=validate.Length(max=1000), load_default=None)
 
 
-# action (URL segment) -> (service action, body schema, summary)
+# action -> (service action, body schema, summary). The URL segment is the action's name, the
+# same word ``allowed_actions`` and ``history[].action`` use: POST /cases/{id}/request_extension.
 ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "accept": ("accept", NoteOptionalSchema, "签收 Accept (sign for) a dispatched case"),
     "return": ("return", ReasonRequiredSchema, "退单 Return a case that is not this station's"),
@@ -198,9 +184,9 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "start": ("start", NoteOptionalSchema, "开始办理 Start handling"),
     "schedule": ("schedule", ScheduleSchema, "预约 Schedule an appointment"),
     "note": ("note", NoteRequiredSchema, "记录进展 Record progress"),
-    "extension-request": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
-    "extension-approve": ("approve_extension", NoteOptionalSchema, "批准延期 Approve an extension"),
-    "extension-deny": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny an extension"),
+    "request_extension": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
+    "approve_extension": ("approve_extension", NoteOptionalSchema, "批准延期 Approve the pending extension request"),
+    "deny_extension": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny the pending extension request"),
     "resolve": ("resolve", ResolveSchema, "办结 Resolve with a result"),
     "reopen": ("reopen", ReasonRequiredSchema, "重办 Reopen within 7 days"),
     "rate": ("rate", RateSchema, "评价 Rate the handling (closes the case)"),
@@ -208,6 +194,12 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "reject": ("reject", ReasonRequiredSchema, "不予受理 Reject an ineligible request"),
     "urge": ("urge", NoteOptionalSchema, "催办 Urge the station"),
     "dispatch": ("dispatch", DispatchSchema, "人工派单 Dispatch by hand to a station"),
+}
+# Earlier spellings of three URL segments, still answered (not in the OpenAPI document).
+ACTION_ALIASES: dict[str, str] = {
+    "extension-request": "request_extension",
+    "extension-approve": "approve_extension",
+    "extension-deny": "deny_extension",
 }
 
 
@@ -223,8 +215,8 @@ class CandidateSchema(Schema):
     distance_km = fields.Float(allow_none=True)
 
 
-class RoutingOutSchema(Schema):
-    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+class SystemRoutingSchema(Schema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest or unrouted"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)
@@ -233,6 +225,16 @@ class RoutingOutSchema(Schema):
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     candidates = fields.List(fields.Nested(CandidateSchema))
     excluded = fields.List(fields.String())
+
+
+class RoutingOutSchema(SystemRoutingSchema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+    in_service_area = fields.Boolean(metadata={"description": "Always true on a filed case"})
+    dispatched_at = fields.DateTime(metadata={"description": "manual: when the case was dispatched by hand"})
+    dispatched_by = fields.Dict(metadata={"description": "manual: {role} of who dispatched it"})
+    system = fields.Nested(
+        SystemRoutingSchema, metadata={"description": "manual: the system's own decision, before any dispatch by hand"}
+    )
 
 
 class HistoryEntrySchema(Schema):

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, pre_dump, validate
 
 from schemas.common import StrictBoolean
+from service.timestamps import rfc3339
 from service.webhooks.models import DELIVERY_STATUSES
 from service.webhooks.subscriptions import MAX_URL_LENGTH, SubscriptionData, SubscriptionWithSecret
 
@@ -145,7 +146,7 @@ class DeliverySchema(Schema):
     attempt_log = fields.List(fields.Nested(AttemptSchema), metadata={"description": "The most recent attempts."})
 
     def _next_attempt(self, obj: Any) -> str | None:
-        return obj.next_attempt_at.isoformat() if obj.status == "pending" else None
+        return rfc3339(obj.next_attempt_at) if obj.status == "pending" else None
 
 
 class DeliveryPageSchema(Schema):

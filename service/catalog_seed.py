@@ -13,10 +13,23 @@ def _choices(*items: tuple[str, str, str]) -> tuple[Choice, ...]:
     return tuple(Choice(code, zh, en) for code, zh, en in items)
 
 
+CONTACT = _f("contact_phone", "phone", "联系电话", "Contact phone", required=True)
+ADDRESS = _f("address", "string", "详细地址", "Street address", required=True, max_length=200, personal="address")
 DETAILS = _f("details", "text", "情况说明", "Details", max_length=2000)
 PREFERRED_TIME = _f("preferred_time", "datetime", "期望上门时间", "Preferred time", required=True)
-NAME = _f("applicant_name", "string", "申请人姓名", "Applicant's name", required=True, max_length=50)
-APPLICANT_ID = _f("applicant_id_card", "id_card", "申请人身份证号", "Applicant's ID card number", required=True)
+NAME = _f(
+    "applicant_name",
+    "string",
+    "申请人姓名",
+    "Applicant's name",
+    required=True,
+    max_length=50,
+    personal="name",
+    reporter=True,
+)
+APPLICANT_ID = _f(
+    "applicant_id_card", "id_card", "申请人身份证号", "Applicant's ID card number", required=True, reporter=True
+)
 HOUSEHOLD_SIZE = _f("household_size", "number", "家庭人口数", "Household size", required=True, min=1, max=20)
 MONTHLY_INCOME = _f(
     "monthly_income", "number", "家庭月收入（元）", "Household monthly income (CNY)", min=0, max=1_000_000
@@ -45,12 +58,15 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="为独居、空巢、留守、失能等老年人申请社工上门探访，了解生活状况和需求。",
         description_en="Ask a social worker to visit an older person living alone or in difficulty at home.",
         fields=(
-            _f("elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50),
+            _f(
+                "elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50, personal="name"
+            ),
             _f("elder_age", "number", "老人年龄", "Age", required=True, min=60, max=130),
             LIVING,
+            ADDRESS,
+            CONTACT,
             DETAILS,
         ),
-        address_required=True,
         capability="elderly_care",
         sign_within_hours=8,
         resolve_within_days=5,
@@ -78,9 +94,10 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             PREFERRED_TIME,
+            ADDRESS,
+            CONTACT,
             DETAILS,
         ),
-        address_required=True,
         capability="elderly_care",
         booking=True,
         sign_within_hours=8,
@@ -110,11 +127,13 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("other", "其他", "other"),
                 ),
             ),
+            ADDRESS,
+            CONTACT,
             DETAILS,
         ),
-        address_required=True,
         capability="elderly_care",
         urgent=True,
+        clock="calendar",
         sign_within_hours=1,
         resolve_within_days=1,
     ),
@@ -127,10 +146,13 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="80周岁及以上户籍老年人申领高龄津贴。",
         description_en="Apply for the old-age allowance for residents aged 80 and over.",
         fields=(
-            _f("elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50),
+            _f(
+                "elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50, personal="name"
+            ),
             _f("id_card", "id_card", "老人身份证号", "Older person's ID card number", required=True),
             _f("birth_date", "date", "出生日期", "Date of birth", required=True),
             _f("bank_account", "string", "社保卡或银行账号", "Social security card or bank account", max_length=40),
+            CONTACT,
         ),
         capability="elderly_care",
         sign_within_hours=16,
@@ -162,7 +184,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             _f("child_age", "number", "儿童年龄（估计）", "Child's age (estimate)", min=0, max=17),
-            _f("where", "string", "发现地点", "Where", required=True, max_length=200),
+            _f("where", "string", "发现地点", "Where", required=True, max_length=200, personal="address"),
             _f("details", "text", "具体情况", "What you saw", required=True, max_length=4000),
             _f("reporter_phone", "phone", "举报人电话（可不填）", "Your phone (optional)"),
         ),
@@ -170,6 +192,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         confidential=True,
         allows_anonymous=True,
         urgent=True,
+        clock="calendar",
         sign_within_hours=2,
         resolve_within_days=3,
     ),
@@ -182,7 +205,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="父母双方均符合重残、重病、服刑、失联等情形的儿童，申请纳入基本生活保障。",
         description_en="Apply for basic living support for a child whose parents cannot care for them.",
         fields=(
-            _f("child_name", "string", "儿童姓名", "Child's name", required=True, max_length=50),
+            _f("child_name", "string", "儿童姓名", "Child's name", required=True, max_length=50, personal="name"),
             _f("child_id_card", "id_card", "儿童身份证号", "Child's ID card number", required=True),
             _f(
                 "parent_situation",
@@ -198,7 +221,17 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("deceased", "死亡", "deceased"),
                 ),
             ),
-            _f("guardian_name", "string", "实际监护人姓名", "Guardian's name", required=True, max_length=50),
+            _f(
+                "guardian_name",
+                "string",
+                "实际监护人姓名",
+                "Guardian's name",
+                required=True,
+                max_length=50,
+                personal="name",
+                reporter=True,
+            ),
+            CONTACT,
         ),
         capability="child_protection",
         confidential=True,
@@ -228,6 +261,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("video", "视频", "video call"),
                 ),
             ),
+            CONTACT,
             DETAILS,
         ),
         capability="child_protection",
@@ -259,9 +293,10 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("other", "其他", "other"),
                 ),
             ),
+            ADDRESS,
             _f("details", "text", "诉求内容", "Request", required=True, max_length=2000),
+            CONTACT,
         ),
-        address_required=True,
         capability="community",
         sign_within_hours=8,
         resolve_within_days=10,
@@ -275,8 +310,11 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="邻里之间因噪音、漏水、占道等产生纠纷，申请社区调解。",
         description_en="Ask for mediation in a dispute with neighbours (noise, leaks, blocked access).",
         fields=(
-            _f("other_party", "string", "对方住址或称呼", "Other party", required=True, max_length=100),
+            _f(
+                "other_party", "string", "对方住址或称呼", "Other party", required=True, max_length=100, personal="name"
+            ),
             _f("dispute", "text", "纠纷情况", "The dispute", required=True, max_length=2000),
+            CONTACT,
         ),
         capability="community",
         sign_within_hours=16,
@@ -306,6 +344,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
             _f("start_time", "datetime", "开始时间", "Start", required=True),
             _f("hours", "number", "时长（小时）", "Hours", required=True, min=1, max=8),
             _f("attendees", "number", "人数", "Attendees", required=True, min=1, max=200),
+            CONTACT,
         ),
         capability="community",
         booking=True,
@@ -321,8 +360,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         name_en="Minimum living allowance (dibao) application",
         description_zh="家庭人均收入低于当地低保标准且符合财产规定的，申请城乡最低生活保障。",
         description_en="Apply for the minimum living allowance when household income is below the local line.",
-        fields=(NAME, APPLICANT_ID, HOUSEHOLD_SIZE, MONTHLY_INCOME, DETAILS),
-        address_required=True,
+        fields=(NAME, APPLICANT_ID, HOUSEHOLD_SIZE, MONTHLY_INCOME, ADDRESS, CONTACT, DETAILS),
         capability="social_aid",
         sign_within_hours=16,
         resolve_within_days=30,
@@ -352,6 +390,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             HOUSEHOLD_SIZE,
+            CONTACT,
             DETAILS,
         ),
         capability="social_aid",
@@ -380,8 +419,9 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("at_home", "分散供养（居家）", "at home"), ("institution", "集中供养（敬老院）", "in a care home")
                 ),
             ),
+            ADDRESS,
+            CONTACT,
         ),
-        address_required=True,
         capability="social_aid",
         sign_within_hours=16,
         resolve_within_days=20,
@@ -409,6 +449,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             _f("question", "text", "咨询内容", "Question", required=True, max_length=2000),
+            CONTACT,
         ),
         capability="social_org",
         sign_within_hours=16,
@@ -426,6 +467,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
             NAME,
             _f("project_name", "string", "项目名称", "Project", required=True, max_length=100),
             _f("available_from", "date", "可参加日期", "Available from", required=True),
+            CONTACT,
         ),
         capability="social_org",
         sign_within_hours=24,
@@ -473,6 +515,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             PREFERRED_TIME,
+            CONTACT,
             DETAILS,
         ),
         capability="social_work",
@@ -494,6 +537,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
             _f("period_from", "date", "服务起始日期", "From", required=True),
             _f("period_to", "date", "服务截止日期", "To", required=True),
             _f("hours", "number", "服务时长（小时）", "Hours", required=True, min=1, max=10000),
+            CONTACT,
         ),
         capability="social_work",
         sign_within_hours=16,
@@ -509,7 +553,15 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="预约遗体接运、告别仪式、火化等殡仪服务。",
         description_en="Book body transport, a farewell ceremony or cremation.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f("date_of_death", "date", "逝世日期", "Date of death", required=True),
             _f(
                 "services",
@@ -524,8 +576,9 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             _f("pickup_time", "datetime", "接运时间", "Pick-up time", required=True),
+            ADDRESS,
+            CONTACT,
         ),
-        address_required=True,
         capability="funeral",
         booking=True,
         urgent=True,
@@ -541,10 +594,28 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="户籍居民去世后，家属申领基本殡葬服务费用减免或补贴。",
         description_en="Relatives of a deceased resident apply for the basic funeral cost subsidy.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f("deceased_id_card", "id_card", "逝者身份证号", "ID card number of the deceased", required=True),
             _f("date_of_death", "date", "逝世日期", "Date of death", required=True),
-            _f("applicant_name", "string", "申请人（家属）姓名", "Applicant (relative)", required=True, max_length=50),
+            _f(
+                "applicant_name",
+                "string",
+                "申请人（家属）姓名",
+                "Applicant (relative)",
+                required=True,
+                max_length=50,
+                personal="name",
+                reporter=True,
+            ),
+            CONTACT,
         ),
         capability="funeral",
         sign_within_hours=16,
@@ -559,7 +630,15 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="登记树葬、花葬、草坪葬、海葬等节地生态安葬，可申领奖补。",
         description_en="Register a tree, flower, lawn or sea burial; a reward may be paid.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f(
                 "burial_type",
                 "single_choice",
@@ -574,6 +653,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             _f("planned_date", "date", "计划安葬日期", "Planned date", required=True),
+            CONTACT,
         ),
         capability="funeral",
         booking=True,

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -70,6 +69,9 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
 
 
+MAX_PAUSES = 20
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -86,6 +88,8 @@ def _subscription(doc: dict[str, Any]) -> Subscription:
         scopes=frozenset(doc.get("scopes", ())),
         created_at=_utc(doc["created_at"]),
         updated_at=_utc(doc["updated_at"]),
+        paused_at=_utc(doc["paused_at"]) if doc.get("paused_at") else None,
+        pauses=tuple((_utc(p["from"]), _utc(p["to"])) for p in doc.get("pauses", ())),
     )
 
 
@@ -165,9 +169,16 @@ class WebhookSubscriptionsRepository:
         """Every active subscription (the fan-out matches events against these)."""
         return [_subscription(d) for d in await self.col.find({"active": True}).to_list()]
 
-    async def update(self, subscription_id: str, changes: dict[str, Any]) -> Subscription:
-        """Set fields of a subscription; NotFoundError when it is gone."""
-        result = await self.col.update_one({"_id": subscription_id}, {"$set": changes})
+    async def update(
+        self, subscription_id: str, changes: dict[str, Any], *, pause: tuple[datetime, datetime] | None = None
+    ) -> Subscription:
+        """Set fields of a subscription (and record an ended inactive spell); NotFoundError when it is gone."""
+        update: dict[str, Any] = {"$set": changes}
+        if pause is not None:
+            # The fan-out skips events of these spells; the newest few are enough, since it
+            # never looks further back than the last activation's overlap.
+            update["$push"] = {"pauses": {"$each": [{"from": pause[0], "to": pause[1]}], "$slice": -MAX_PAUSES}}
+        result = await self.col.update_one({"_id": subscription_id}, update)
         if result.matched_count == 0:
             raise NotFoundError("webhook_not_found", "No such webhook subscription.")
         return await self.get(subscription_id)
@@ -378,12 +389,8 @@ class CaseEventsReader:
     async def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event document."""
         doc = await self.events.find_one({"_id": event_id})
-        if doc is None and ObjectId.is_valid(event_id):
-            doc = await self.events.find_one({"_id": ObjectId(event_id)})
-        if doc is not None:
-            doc["_id"] = str(doc["_id"])
-            if isinstance(doc.get("time"), datetime):
-                doc["time"] = _utc(doc["time"])
+        if doc is not None and isinstance(doc.get("time"), datetime):
+            doc["time"] = _utc(doc["time"])
         return doc
 
     async def case_creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -391,9 +398,8 @@ class CaseEventsReader:
         wanted = {c for c in case_ids if c}
         if not wanted:
             return {}
-        keys: list[Any] = list(wanted) + [ObjectId(c) for c in wanted if ObjectId.is_valid(c)]
-        cursor = self.cases.find({"_id": {"$in": keys}}, {"created_by": 1})
-        return {str(d["_id"]): d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
+        cursor = self.cases.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
+        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
 
     async def client_scopes(self, client_id: str) -> tuple[bool, frozenset[str] | None]:
         """(known, scopes) of an API client: scopes None when it is disabled; (False, None) if unknown."""

@@ -29,6 +29,8 @@ HOME_VISIT = [
     ("attribute[elder_name]", "王大爷"),
     ("attribute[elder_age]", "82"),
     ("attribute[living_situation]", "alone"),
+    ("attribute[address]", "徽城镇 新安路 1 号"),
+    ("attribute[contact_phone]", "13912345678"),
     ("first_name", "芳"),
     ("last_name", "王"),
     ("phone", "13912345678"),
@@ -148,7 +150,7 @@ async def test_georeport_client_reads_a_service_definition_in_json_and_xml(world
     assert care["datatype"] == "multivaluelist" and care["required"] is True and care["variable"] is True
     assert {"key": "meals", "name": "助餐 meals"} in care["values"]
     assert attrs["preferred_time"]["datatype"] == "datetime"
-    assert "contact_phone" not in attrs and "address" not in attrs, "asked once: phone and address_string"
+    assert attrs["contact_phone"]["datatype"] == "string"
     assert [a["order"] for a in definition["attributes"]] == list(range(1, len(attrs) + 1))
 
     in_xml = await asyncio.to_thread(world.georeport(output_format="xml").get_service_definition, "elderly_home_care")
@@ -200,8 +202,8 @@ async def test_multi_value_attributes_and_query_string_fields_are_accepted(world
         ("attribute[care_items][]", "meals"),
         ("attribute[care_items][]", "bathing"),
         ("attribute[preferred_time]", "2026-12-02T09:00:00+08:00"),
-        ("address_string", "徽城镇 新安路 3 号"),
-        ("phone", "13912345678"),
+        ("attribute[address]", "徽城镇 新安路 3 号"),
+        ("attribute[contact_phone]", "13912345678"),
     ]
     query = "?service_code=elderly_home_care&lat=29.861&long=118.411&jurisdiction_id=340000"
     resp = await world.post(fields, ext=".xml", query=query)
