@@ -46,7 +46,9 @@ def elder_from_doc(doc: dict[str, Any]) -> Elder:
     values["flags"] = list(values["flags"] or [])
     values["emergency_contacts"] = list(values["emergency_contacts"] or [])
     values["active"] = bool(values["active"])
-    values["tier_pinned"] = bool(values["tier_pinned"])
+    pinned = doc.get("tier_pinned")
+    # Records from before tiers could be pinned: a tier other than the stored suggestion was staff's choice.
+    values["tier_pinned"] = bool(pinned) if pinned is not None else doc.get("tier") != doc.get("suggested_tier")
     values["version"] = int(values["version"] or 1)
     return Elder(id=str(doc["_id"]), **values)
 

@@ -309,3 +309,16 @@ async def test_a_changed_table_is_reapplied_with_a_dry_run_listing_who_moves(aio
     assert (left["tier"], left["suggested_tier"]) == ("general", "high")
     again = await (await client.post("/api/v1/elders/tier-rules/apply?dry_run=true", headers=admin)).json()
     assert again["moving"] == 0
+
+
+async def test_records_from_before_pinning_keep_a_tier_staff_chose(client, stations, admin):
+    followed = (await register(client, admin, A, 1, flags=["extreme_poverty"], born=age_born(70)))["id"]
+    chosen = (await register(client, admin, A, 2, flags=["extreme_poverty"], born=age_born(70), tier="general"))["id"]
+    # Records written before the field existed carry no tier_pinned.
+    await client.app[CTX].db["elders"].update_many({}, {"$unset": {"tier_pinned": ""}})
+    got = {e["id"]: e for e in (await (await client.get("/api/v1/elders", headers=admin)).json())["items"]}
+    assert (got[followed]["tier_pinned"], got[chosen]["tier_pinned"]) == (False, True)
+    r = await client.patch(f"/api/v1/elders/{followed}", json={"flags": ["extreme_poverty", "alone"]}, headers=admin)
+    assert (await r.json())["tier"] == "high"
+    r = await client.patch(f"/api/v1/elders/{chosen}", json={"flags": ["extreme_poverty", "alone"]}, headers=admin)
+    assert (await r.json())["tier"] == "general"
