@@ -38,11 +38,11 @@ import time
 import uuid
 from typing import Any
 
-from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from config import load_settings
 from service.context import Context
+from service.ids import new_id
 from service.models import SYSTEM
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
@@ -59,13 +59,13 @@ COUNTIES = ("340102", "340103", "340104", "340111", "341021", "341022", "341002"
 
 
 def elder_docs(n: int) -> list[dict[str, Any]]:
-    stations = [(str(ObjectId()), f"{COUNTIES[i % len(COUNTIES)]}{i:03d}") for i in range(80)]
+    stations = [(new_id(), f"{COUNTIES[i % len(COUNTIES)]}{i:03d}") for i in range(80)]
     docs = []
     for i in range(n):
         station_id, township = stations[i % len(stations)]
         docs.append(
             {
-                "_id": ObjectId(),
+                "_id": new_id(),
                 "name": f"老人{i}",
                 "id_card_masked": "3401**********0000",
                 "id_card_hash": uuid.uuid4().hex,
@@ -204,13 +204,13 @@ async def main(sizes: tuple[int, ...], repeat: int) -> None:
 
 def province_schedules(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One schedule per person for the report week (80% weekly, 15% monthly, 5% quarterly), and the missed people."""
-    stations = [(str(ObjectId()), f"{COUNTIES[i % len(COUNTIES)]}{i:03d}") for i in range(1_500)]
+    stations = [(new_id(), f"{COUNTIES[i % len(COUNTIES)]}{i:03d}") for i in range(1_500)]
     schedules, missed = [], []
     for i in range(n):
         station_id, township = stations[i % len(stations)]
         tier = "high" if i % 20 < 16 else "key" if i % 20 < 19 else "general"
         elder = {
-            "_id": ObjectId(),
+            "_id": new_id(),
             "name": f"老人{i}",
             "tier": tier,
             "station_id": station_id,
