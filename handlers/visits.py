@@ -98,7 +98,9 @@ async def get_visit(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/stats/visits")
 @endpoint(
-    "Visit rate: people due and visited by tier, method and station/county/city, and the misses",
+    "The plan's weekly visit rate (周探访率, weekly tier only) by station/county/city, other tiers beside it",
+    description="due, visited and rate are the weekly tier's person-weeks; by_tier gives every tier on its own "
+    "period; plan states which visits count (phone, video, home visits that reached the person; not machine calls).",
     tags=TAGS,
     roles=STAFF,
     query=StatsQuerySchema(),
