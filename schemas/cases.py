@@ -196,8 +196,8 @@ class CandidateSchema(Schema):
     distance_km = fields.Float(allow_none=True)
 
 
-class RoutingOutSchema(Schema):
-    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+class SystemRoutingSchema(Schema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest or unrouted"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)
@@ -206,6 +206,16 @@ class RoutingOutSchema(Schema):
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     candidates = fields.List(fields.Nested(CandidateSchema))
     excluded = fields.List(fields.String())
+
+
+class RoutingOutSchema(SystemRoutingSchema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+    in_service_area = fields.Boolean(metadata={"description": "Always true on a filed case"})
+    dispatched_at = fields.DateTime(metadata={"description": "manual: when the case was dispatched by hand"})
+    dispatched_by = fields.Dict(metadata={"description": "manual: {role} of who dispatched it"})
+    system = fields.Nested(
+        SystemRoutingSchema, metadata={"description": "manual: the system's own decision, before any dispatch by hand"}
+    )
 
 
 class HistoryEntrySchema(Schema):
