@@ -248,6 +248,17 @@ class HistoryEntrySchema(Schema):
     data = fields.Dict()
 
 
+class CaseSourceSchema(Schema):
+    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介) ..."})
+    visit_record_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
+    )
+    elder_id = fields.String(metadata={"description": "Cases opened from a visit: the person on the visit register"})
+    visit_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger"}
+    )
+
+
 class CaseSchema(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True, metadata={"description": "工单号, HM + county code + date + sequence"})
@@ -269,6 +280,7 @@ class CaseSchema(Schema):
     anonymous = fields.Boolean()
     photos = fields.List(fields.String())
     created_by = fields.Dict()
+    source = fields.Nested(CaseSourceSchema, allow_none=True, metadata={"description": "Where the case came from"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)
