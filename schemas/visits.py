@@ -88,10 +88,24 @@ class VisitQuerySchema(Schema):
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
 
 
+# Period ids as service/visit_periods.parse_period reads them (years 2000-2099); week 53
+# exists only in some years, which the pattern cannot say (422 invalid_period then).
+_YEAR = r"20\d\d"
+WEEK_ID = validate.Regexp(rf"^{_YEAR}-W(0[1-9]|[1-4]\d|5[0-3])$", error="Use an ISO week id like 2026-W48.")
+PERIOD_ID = validate.Regexp(
+    rf"^{_YEAR}-(W(0[1-9]|[1-4]\d|5[0-3])|0[1-9]|1[0-2]|Q[1-4])$",
+    error="Use a period id like 2026-W48 (ISO week), 2026-11 (month) or 2026-Q4 (quarter).",
+)
+
+
 class DueQuerySchema(Schema):
     station = fields.String(metadata={"description": "Station id; default: the caller's station or area"})
     period = fields.String(
-        metadata={"description": "2026-W48, 2026-11 or 2026-Q4: due in that period; default: in progress now"}
+        validate=PERIOD_ID,
+        metadata={
+            "description": "2026-W48, 2026-11 or 2026-Q4: due in that period; default: in progress now",
+            "problem_code": "invalid_period",
+        },
     )
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=50)
     cursor = fields.String()
@@ -119,7 +133,13 @@ class DuePageSchema(Schema):
 
 class StatsQuerySchema(Schema):
     division = fields.String(validate=validate.Regexp(r"^\d{2,9}$"), metadata={"description": "Division code prefix"})
-    period = fields.String(metadata={"description": "Report period; schedules due in it count. Default: this ISO week"})
+    period = fields.String(
+        validate=PERIOD_ID,
+        metadata={
+            "description": "Report period; schedules due in it count. Default: this ISO week",
+            "problem_code": "invalid_period",
+        },
+    )
     group_by = fields.String(validate=validate.OneOf(("station", "county", "city")), load_default="station")
     misses_limit = fields.Integer(
         validate=validate.Range(1, 1000), load_default=100, metadata={"description": "How many misses to list"}
@@ -129,7 +149,13 @@ class StatsQuerySchema(Schema):
 class WeeklyQuerySchema(Schema):
     division = fields.String(validate=validate.Regexp(r"^\d{2,9}$"), metadata={"description": "Division code prefix"})
     weeks = fields.Integer(validate=validate.Range(1, 104), load_default=12, metadata={"description": "How many weeks"})
-    until = fields.String(metadata={"description": "Last ISO week of the series (2026-W48); default: this week"})
+    until = fields.String(
+        validate=WEEK_ID,
+        metadata={
+            "description": "Last ISO week of the series (2026-W48); default: this week",
+            "problem_code": "invalid_period",
+        },
+    )
 
 
 class TierRateSchema(Schema):
