@@ -61,6 +61,7 @@ export default defineConfig(({ mode }) => {
       root: here('.'),
       environment: 'jsdom',
       include: ['src/**/*.test.ts'],
+      server: { deps: { inline: ['element-plus'] } },
     },
   }
 })

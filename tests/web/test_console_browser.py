@@ -1,0 +1,116 @@
+"""The staff console in a real browser against the real app: login, the live queue, handling a case."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+from playwright.sync_api import expect
+
+from tests.web.conftest import PASSWORD, Deployment, login, shot
+
+
+def test_wrong_password_is_refused_in_chinese_and_the_right_one_opens_the_queue(
+    page: Any, deployment: Deployment
+) -> None:
+    page.goto(deployment.base + "/console/")
+    page.wait_for_url(re.compile(r"/console/login\?redirect="))
+    page.fill("input[name=username]", "wang.wu")
+    page.fill("input[name=password]", "not-the-password")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("用户名或密码不对")
+    shot(page, "01-login")
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")  # usable from the keyboard
+    page.wait_for_url("**/console/queue")
+    expect(page.locator("[data-test=who]")).to_contain_text("王五")
+
+
+def test_a_case_filed_by_a_resident_appears_in_the_open_queue_without_a_reload(
+    page: Any, deployment: Deployment
+) -> None:
+    login(page, deployment.base, "wang.wu")
+    expect(page.locator("[data-test=live]")).to_have_text("实时更新中")
+    page.evaluate("window.__sameDocument = true")
+    case = deployment.file_case()
+    row = page.locator("[data-test=queue] .el-table__row", has_text=case["number"])
+    expect(row).to_be_visible(timeout=10_000)
+    expect(page.locator(".feed-notice")).to_contain_text(case["number"])
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    expect(row).to_contain_text("待签收")
+    expect(row).to_contain_text(re.compile(r"剩 \d"))
+    shot(page, "02-queue")
+
+
+def test_worker_accepts_schedules_and_resolves_a_case(page: Any, deployment: Deployment) -> None:
+    case = deployment.file_case()
+    login(page, deployment.base, "wang.wu")
+    page.locator("[data-test=queue] .el-table__row", has_text=case["number"]).click()
+    page.wait_for_url(f"**/console/cases/{case['id']}")
+    expect(page.locator("[data-test=case-number]")).to_have_text(case["number"])
+    expect(page.locator("[data-test=routing-reason]")).not_to_be_empty()
+    # The answers are shown with the service's labels, not their codes.
+    service = requests.get(f"{deployment.base}/api/v1/services/elderly_home_visit", timeout=10).json()
+    first_label = next(f["label_zh"] for f in service["fields"] if f["code"] in case["answers"])
+    expect(page.locator("[data-test=answers]")).to_contain_text(first_label)
+    shot(page, "03-case-dispatched")
+
+    act(page, "accept")
+    expect(page.locator("[data-test=case-status]")).to_have_text("已签收")
+
+    page.locator("[data-action=schedule]").click()
+    dialog = page.locator(".el-dialog", has_text="预约上门")
+    picker = dialog.locator("input[name=scheduled_at]")
+    picker.fill("2026-12-10 09:30")
+    picker.press("Enter")
+    dialog.locator("textarea[name=note]").fill("电话约好上门时间")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-test=history]")).to_contain_text("预约")
+
+    # Resolving without a result is refused at the field, in Chinese, without a request.
+    page.locator("[data-action=resolve]").click()
+    dialog = page.locator(".el-dialog", has_text="办理结果")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_contain_text("请填写办理结果")
+    dialog.locator("textarea[name=result]").fill("已上门探访，老人身体状况良好，已登记助餐需求。")
+    shot(page, "04-resolve-dialog")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-test=case-status]")).to_have_text("已办结")
+    shot(page, "05-case-resolved")
+
+    done = deployment.case(case["id"])
+    assert done["status"] == "resolved"
+    assert done["result"] == "已上门探访，老人身体状况良好，已登记助餐需求。"
+    assert done["scheduled_at"] is not None and done["scheduled_at"].startswith("2026-12-10")
+
+
+def act(page: Any, action: str) -> None:
+    page.locator(f"[data-action={action}]").click()
+    dialog = page.locator("[data-test=action-dialog]").locator("visible=true").last
+    page.locator(".el-dialog [data-test=action-submit]").locator("visible=true").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_supervisor_dispatches_an_unrouted_case(page: Any, deployment: Deployment) -> None:
+    # A township of 阜阳 with no station and no location: nobody to route it to.
+    case = deployment.file_case(division_code="341202001")
+    assert case["status"] == "unrouted", case["routing"]
+    login(page, deployment.base, "sun.du")
+    page.get_by_role("menuitem", name="派单队列").click()
+    row = page.locator("[data-test=dispatch-queue] .el-table__row", has_text=case["number"])
+    expect(row).to_be_visible()
+    shot(page, "06-dispatch-queue")
+    row.locator("[data-action=dispatch]").click()
+    dialog = page.locator(".el-dialog", has_text="派往社工站")
+    dialog.locator(".el-select").click()
+    page.keyboard.type(deployment.station_b.id)
+    page.keyboard.press("Enter")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_be_hidden()
+    after = deployment.case(case["id"])
+    assert after["status"] == "dispatched"
+    assert after["station_id"] == deployment.station_b.id
