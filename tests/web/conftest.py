@@ -86,12 +86,14 @@ class Deployment:
         return resp.json()
 
 
-async def _station(ctx: Any, code: str, name: str, lon: float, lat: float) -> Any:
+async def _station(
+    ctx: Any, code: str, name: str, lon: float, lat: float, capabilities: list[str] = CAPABILITIES
+) -> Any:
     data = {
         "code": code,
         "name": name,
         "location": {"type": "Point", "coordinates": [lon, lat]},
-        "capabilities": CAPABILITIES,
+        "capabilities": capabilities,
         "precision": "exact",
     }
     return await stations.create_station(ctx=ctx, principal=ADMIN, data=data)
@@ -102,6 +104,9 @@ async def _world(server: LiveServer) -> tuple[Any, Any, dict[str, Any]]:
     await catalog.seed_catalog(ctx)
     a = await _station(ctx, "341021100", "徽城镇社工站", 118.41, 29.86)
     b = await _station(ctx, "341021101", "深渡镇社工站", 118.60, 29.80)
+    # A station in 阜阳 that offers no elderly-care services: such requests there stay unrouted.
+    other = [c for c in CAPABILITIES if c != "elderly_care"]
+    await _station(ctx, "341202002", "文峰街道社工站", 115.80, 32.88, capabilities=other)
     accounts = {}
     for username, role, name, extra in (
         ("wang.wu", "worker", "王五", {"station_id": a.id}),

@@ -106,11 +106,10 @@ def test_supervisor_dispatches_an_unrouted_case(page: Any, deployment: Deploymen
     row.locator("[data-action=dispatch]").click()
     dialog = page.locator(".el-dialog", has_text="派往社工站")
     dialog.locator(".el-select").click()
-    page.keyboard.type(deployment.station_b.id)
-    page.keyboard.press("Enter")
+    page.locator(".el-select-dropdown__item", has_text="文峰街道社工站").click()
     dialog.locator("[data-test=action-submit]").click()
     expect(dialog).to_be_hidden()
     expect(row).to_be_hidden()
     after = deployment.case(case["id"])
     assert after["status"] == "dispatched"
-    assert after["station_id"] == deployment.station_b.id
+    assert after["station_name"] == "文峰街道社工站"

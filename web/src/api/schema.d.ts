@@ -1179,6 +1179,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notification-events/parked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events whose notifications could not be made after every try (dead letters of the events loop) */
+        get: operations["list_parked_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notification-events/parked/{event_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hand a parked event back to the events loop (after its cause was fixed) */
+        post: operations["retry_parked_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stream": {
         parameters: {
             query?: never;
@@ -1485,10 +1519,17 @@ export interface components {
             status: string;
         };
         Readiness: {
-            /** @description ready or not_ready */
-            status: string;
+            /**
+             * @description ready; degraded (still 200: requests are served, a background loop keeps failing); not_ready (503: a store is down)
+             * @enum {string}
+             */
+            status: "ready" | "degraded" | "not_ready";
             /** @description mongodb and redis: ok or down */
             checks?: {
+                [key: string]: string;
+            };
+            /** @description This process's background loops: ok, or degraded after 3 failed passes in a row (see huimin_background_loop_failures_total in /metrics) */
+            loops?: {
                 [key: string]: string;
             };
         };
@@ -2302,6 +2343,8 @@ export interface components {
             station_id?: string | null;
             /** @description Supervisors: division-code prefix */
             division_prefix?: string | null;
+            /** @description Mobile number for SMS notices the person switches on in their preferences (answers show it masked) */
+            phone?: string | null;
         };
         Staff: {
             id: string;
@@ -2310,6 +2353,8 @@ export interface components {
             role: string;
             station_id?: string | null;
             division_prefix?: string | null;
+            /** @description Masked mobile number, e.g. 139****5678 */
+            readonly phone?: string | null;
             active: boolean;
             /**
              * Format: date-time
@@ -2333,6 +2378,8 @@ export interface components {
             division_prefix?: string | null;
             /** @description false disables the account and ends its sessions */
             active?: boolean;
+            /** @description Mobile number for SMS notices the person switches on in their preferences (answers show it masked); null removes it */
+            phone?: string | null;
             /** @description Reset the password */
             password?: string;
         };
@@ -2571,6 +2618,23 @@ export interface components {
              * @default null
              */
             quiet_hours: string | null;
+        };
+        ParkedEvent: {
+            event_id: string;
+            /** @example case.created */
+            event_type: string;
+            case_id?: string | null;
+            case_number?: string | null;
+            /** @description Tries made before it was parked */
+            attempts: number;
+            /** @description The failure of the last try */
+            last_error: string;
+            /** Format: date-time */
+            parked_at: string;
+        };
+        ParkedEventPage: {
+            items: components["schemas"]["ParkedEvent"][];
+            next_cursor: string | null;
         };
         WebhookCreate: {
             /**
@@ -6572,6 +6636,65 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_parked_events: {
+        parameters: {
+            query?: {
+                /** @description next_cursor of a page */
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedEventPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    retry_parked_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
