@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import requests
@@ -113,3 +114,50 @@ def test_supervisor_dispatches_an_unrouted_case(page: Any, deployment: Deploymen
     after = deployment.case(case["id"])
     assert after["status"] == "dispatched"
     assert after["station_name"] == "文峰街道社工站"
+
+
+CANVAS_PAINTED = """(sel) => {
+  const canvas = document.querySelector(sel + ' canvas');
+  if (!canvas || !canvas.width || !canvas.height) return 0;
+  const ctx = canvas.getContext('2d');
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4 * 7) if (data[i] !== 0) painted++;
+  return painted;
+}"""
+
+
+def wait_painted(page: Any, selector: str, timeout: float = 10.0) -> None:
+    """Wait until the chart's canvas has pixels drawn (polled from here: the page's CSP forbids eval)."""
+    deadline = time.monotonic() + timeout
+    while page.evaluate(CANVAS_PAINTED, selector) < 50:
+        assert time.monotonic() < deadline, f"{selector} drew nothing"
+        time.sleep(0.2)
+
+
+def test_dashboard_figures_equal_the_kpi_api_and_its_charts_are_drawn(page: Any, deployment: Deployment) -> None:
+    deployment.file_case()  # at least one case in the figures
+    supervisor = deployment.accounts["sun.du"]
+    api = requests.get(
+        deployment.base + "/api/v1/stats/kpis",
+        params={"division": "34"},
+        headers=deployment.headers("supervisor", subject=supervisor.id, division_prefix="34"),
+        timeout=10,
+    ).json()
+    [overall] = api["groups"]
+    assert overall["total"] >= 1
+    login(page, deployment.base, "sun.du")
+    page.get_by_role("menuitem", name="绩效看板").click()
+    cards = page.locator("[data-test=kpi-cards]")
+    expect(cards.locator("[data-figure=total]")).to_have_text(str(overall["total"]))
+    expect(cards.locator("[data-figure=overdue]")).to_have_text(str(overall["overdue"]))
+    for rate in ("response_rate", "on_time_resolution_rate", "resolution_rate", "satisfaction_rate"):
+        value = overall[rate]
+        expect(cards.locator(f"[data-figure={rate}]")).to_have_text("—" if value is None else f"{value * 100:.1f}%")
+    for chart in ("map", "scenario-chart", "trend-chart", "group-chart"):
+        wait_painted(page, f"[data-test={chart}]")
+    # Export of the grouped table as CSV.
+    with page.expect_download() as download:
+        page.locator("[data-test=export]").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    shot(page, "07-dashboard")
