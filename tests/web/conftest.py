@@ -143,6 +143,17 @@ def deployment(mongo_uri: str, redis_url: str, tmp_path_factory: Any) -> Iterato
 
 
 @pytest.fixture(scope="module")
+def short_sessions(deployment: Deployment) -> Iterator[Deployment]:
+    """A second web process over the same database whose access tokens live 4 seconds."""
+    assert deployment.server.settings is not None
+    server = LiveServer().serve(deployment.server.settings.replace(access_token_ttl_seconds=4, background_tasks=False))
+    try:
+        yield dataclasses.replace(deployment, server=server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     need_browser()
     from playwright.sync_api import sync_playwright

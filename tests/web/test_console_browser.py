@@ -161,3 +161,44 @@ def test_dashboard_figures_equal_the_kpi_api_and_its_charts_are_drawn(page: Any,
         page.locator("[data-test=export]").click()
     assert download.value.suggested_filename.endswith(".csv")
     shot(page, "07-dashboard")
+
+
+def test_an_access_token_that_expires_mid_work_is_refreshed_without_losing_the_dialog_input(
+    page: Any, short_sessions: Deployment
+) -> None:
+    case = short_sessions.file_case()
+    refreshes: list[int] = []
+    page.on("response", lambda r: refreshes.append(r.status) if r.url.endswith("/api/v1/auth/refresh") else None)
+    login(page, short_sessions.base, "zhao.liu")
+    page.locator("[data-test=queue] .el-table__row", has_text=case["number"]).click()
+    page.locator("[data-action=note]").click()
+    dialog = page.locator(".el-dialog", has_text="进展情况")
+    dialog.locator("textarea[name=text]").fill("已电话联系家属，约定周五上门。")
+    time.sleep(5)  # the 4-second access token runs out while the dialog is open
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-test=history]")).to_contain_text("已电话联系家属，约定周五上门。")
+    assert 200 in refreshes
+    assert "login" not in page.url
+    history = short_sessions.case(case["id"])["history"]
+    assert history[-1]["action"] == "note" and history[-1]["note"] == "已电话联系家属，约定周五上门。"
+
+
+def test_every_page_renders_for_its_role(page: Any, deployment: Deployment) -> None:
+    login(page, deployment.base, "admin.e2e")
+    for name, heading, table in (
+        ("visits", "探访关爱", "visits-due"),
+        ("stations", "社工站", "stations"),
+        ("staff", "工作人员", "staff"),
+        ("clients", "接入客户端", "clients"),
+        ("catalogue", "服务目录", "catalogue"),
+    ):
+        page.goto(f"{deployment.base}/console/admin/{name}" if name != "visits" else f"{deployment.base}/console/visits")
+        expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+        expect(page.locator(f"[data-test={table}]")).to_be_visible()
+        shot(page, f"08-{name}")
+    expect(page.locator("[data-test=catalogue] .el-table__row").first).to_be_visible()
+    page.locator("[data-test=logout]").click()
+    page.wait_for_url("**/console/login")
+    page.goto(deployment.base + "/console/queue")
+    page.wait_for_url(re.compile(r"/console/login\?redirect="))

@@ -83,7 +83,7 @@ describe('session', () => {
 
   it('refreshes before sending when the access token is about to expire', async () => {
     const s = server()
-    saveTokens(pair(1, 10)) // 10 s left: inside the early-refresh margin
+    saveTokens(pair(1), Date.now() - 880_000) // 20 s of 900 left: inside the 30 s margin
     await makeAuthFetch(s.fetcher)(new Request('http://localhost/api/v1/me'))
     expect(s.seen.map((x) => x.path)).toEqual(['/api/v1/auth/refresh', '/api/v1/me'])
     expect(s.seen[1].auth).toBe('Bearer access-2')
@@ -91,7 +91,7 @@ describe('session', () => {
 
   it('shares one refresh between concurrent requests (the refresh token is single-use)', async () => {
     const s = server()
-    saveTokens(pair(1, 5))
+    saveTokens(pair(1), Date.now() - 890_000)
     const f = makeAuthFetch(s.fetcher)
     await Promise.all([f(new Request('http://localhost/api/v1/me')), f(new Request('http://localhost/api/v1/cases'))])
     expect(s.seen.filter((x) => x.path === '/api/v1/auth/refresh')).toHaveLength(1)

@@ -14,11 +14,13 @@ interface Stored {
   access: string
   refresh: string
   accessExpiresAt: number // epoch ms
+  earlyMs: number // refresh this long before accessExpiresAt
   role: string
 }
 
 const KEY = 'huimin.console.session'
-// Refresh this long before the access token expires, so no request is sent with a dying token.
+// Refresh this long before the access token expires (at most a quarter of its life), so
+// no request is sent with a dying token.
 const EARLY_MS = 30_000
 
 let state: Stored | null = load()
@@ -46,6 +48,7 @@ export function saveTokens(pair: TokenPair, now = Date.now()): void {
     access: pair.access_token,
     refresh: pair.refresh_token,
     accessExpiresAt: now + pair.expires_in * 1000,
+    earlyMs: Math.min(EARLY_MS, (pair.expires_in * 1000) / 4),
     role: pair.role,
   }
   persist()
@@ -129,7 +132,7 @@ export function makeAuthFetch(base: typeof fetch = (r, i) => globalThis.fetch(r,
   return async function authFetch(input: Request): Promise<Response> {
     const path = new URL(input.url).pathname
     if (NO_AUTH.includes(path)) return base(input)
-    if (state && state.accessExpiresAt - EARLY_MS < Date.now()) await refreshTokens(base)
+    if (state && state.accessExpiresAt - (state.earlyMs ?? EARLY_MS) < Date.now()) await refreshTokens(base)
     const retry = input.clone()
     const first = await base(withToken(input))
     if (first.status !== 401 || !state) return first
@@ -147,8 +150,8 @@ function withToken(req: Request): Request {
 }
 
 /** Make sure the access token is good for a while (the SSE stream carries it in its URL). */
-export async function freshAccessToken(minMs = 60_000): Promise<string | null> {
-  if (state && state.accessExpiresAt - minMs < Date.now()) await refreshTokens()
+export async function freshAccessToken(): Promise<string | null> {
+  if (state && state.accessExpiresAt - (state.earlyMs ?? EARLY_MS) < Date.now()) await refreshTokens()
   return accessToken()
 }
 

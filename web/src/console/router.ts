@@ -1,5 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
-import { hasSession, onSessionEnded } from '@api/session'
+import { hasSession, onSessionEnded, sessionRole } from '@api/session'
 
 // Every page is its own chunk, so the queue loads no chart or admin code.
 const routes: RouteRecordRaw[] = [
@@ -15,6 +15,8 @@ const routes: RouteRecordRaw[] = [
       { path: 'dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { title: '绩效看板', roles: ['supervisor', 'admin'] } },
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访到期' } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
+      { path: 'admin/clients', name: 'clients', component: () => import('./views/ClientsView.vue'), meta: { title: '接入客户端', roles: ['admin'] } },
+      { path: 'admin/catalogue', name: 'catalogue', component: () => import('./views/CatalogueView.vue'), meta: { title: '服务目录' } },
       { path: 'admin/staff', name: 'staff', component: () => import('./views/StaffView.vue'), meta: { title: '工作人员', roles: ['admin'] } },
     ],
   },
@@ -25,6 +27,8 @@ export const router = createRouter({ history: createWebHistory('/console/'), rou
 
 router.beforeEach((to) => {
   if (!to.meta.public && !hasSession()) return { name: 'login', query: { redirect: to.fullPath } }
+  const roles = to.meta.roles as string[] | undefined
+  if (roles && !roles.includes(sessionRole() ?? '')) return { name: 'queue' }
   return true
 })
 
