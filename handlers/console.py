@@ -76,7 +76,12 @@ async def console_counties(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/console/{tail:.*}")
-@endpoint("The staff console: its files, and index.html for its pages", tags=("console",), public=True, include_in_schema=False)
+@endpoint(
+    "The staff console: its files, and index.html for its pages",
+    tags=("console",),
+    public=True,
+    include_in_schema=False,
+)
 async def console_files(request: web.Request) -> web.StreamResponse:
     tail = request.match_info["tail"]
     if tail.startswith("assets/"):

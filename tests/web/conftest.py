@@ -58,7 +58,12 @@ class Deployment:
         return token_for(self.server.settings, role, **kw)
 
     def file_case(
-        self, *, resident: str = "res-e2e", division_code: str | None = None, code: str = "elderly_home_visit", **extra: Any
+        self,
+        *,
+        resident: str = "res-e2e",
+        division_code: str | None = None,
+        code: str = "elderly_home_visit",
+        **extra: Any,
     ) -> dict[str, Any]:
         """A resident files a case through the public API, as the mini program does."""
         service = self.server.run(catalog.get_service(ctx=self.server.ctx, code=code))

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 from playwright.sync_api import expect
 
+from handlers.console import CONSOLE_DIR
 from tests.web.conftest import PASSWORD, Deployment, login, shot
 
 
@@ -193,7 +194,9 @@ def test_every_page_renders_for_its_role(page: Any, deployment: Deployment) -> N
         ("clients", "接入客户端", "clients"),
         ("catalogue", "服务目录", "catalogue"),
     ):
-        page.goto(f"{deployment.base}/console/admin/{name}" if name != "visits" else f"{deployment.base}/console/visits")
+        page.goto(
+            f"{deployment.base}/console/admin/{name}" if name != "visits" else f"{deployment.base}/console/visits"
+        )
         expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
         expect(page.locator(f"[data-test={table}]")).to_be_visible()
         shot(page, f"08-{name}")
@@ -202,3 +205,15 @@ def test_every_page_renders_for_its_role(page: Any, deployment: Deployment) -> N
     page.wait_for_url("**/console/login")
     page.goto(deployment.base + "/console/queue")
     page.wait_for_url(re.compile(r"/console/login\?redirect="))
+
+
+def test_the_queue_loads_under_300_kb_of_gzipped_javascript(page: Any, deployment: Deployment) -> None:
+    scripts: set[str] = set()
+    page.on("response", lambda r: scripts.add(r.url.split("/console/")[1]) if r.url.endswith(".js") else None)
+    login(page, deployment.base, "wang.wu")  # the login page, then the queue
+    expect(page.locator("[data-test=queue]")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    gzipped = sum((CONSOLE_DIR / f"{name}.gz").stat().st_size for name in scripts)
+    assert scripts, "no script was loaded"
+    assert gzipped < 300 * 1024, f"{gzipped / 1024:.0f} KB of gzipped JavaScript for the queue: {sorted(scripts)}"
+    print(f"queue route: {len(scripts)} scripts, {gzipped / 1024:.0f} KB gzipped")
