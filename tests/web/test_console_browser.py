@@ -101,7 +101,7 @@ def test_supervisor_dispatches_an_unrouted_case(page: Any, deployment: Deploymen
     case = deployment.file_case(division_code="341202001")
     assert case["status"] == "unrouted", case["routing"]
     login(page, deployment.base, "sun.du")
-    page.get_by_role("menuitem", name="派单队列").click()
+    page.get_by_role("menuitem", name="派单与审批").click()
     row = page.locator("[data-test=dispatch-queue] .el-table__row", has_text=case["number"])
     expect(row).to_be_visible()
     shot(page, "06-dispatch-queue")
@@ -217,3 +217,38 @@ def test_the_queue_loads_under_300_kb_of_gzipped_javascript(page: Any, deploymen
     assert scripts, "no script was loaded"
     assert gzipped < 300 * 1024, f"{gzipped / 1024:.0f} KB of gzipped JavaScript for the queue: {sorted(scripts)}"
     print(f"queue route: {len(scripts)} scripts, {gzipped / 1024:.0f} KB gzipped")
+
+
+def test_station_head_asks_for_more_time_and_the_supervisor_approves(page: Any, deployment: Deployment) -> None:
+    case = deployment.file_case()
+    head = deployment.accounts["li.zhan"]
+    accepted = requests.post(
+        f"{deployment.base}/api/v1/cases/{case['id']}/accept",
+        json={},
+        headers=deployment.headers("station_head", subject=head.id, station_id=deployment.station_a.id),
+        timeout=10,
+    )
+    assert accepted.status_code == 200, accepted.text
+    login(page, deployment.base, "li.zhan")
+    page.goto(f"{deployment.base}/console/cases/{case['id']}")
+    page.locator("[data-action=request_extension]").click()
+    dialog = page.locator(".el-dialog", has_text="延长工作日")
+    dialog.locator("textarea[name=reason]").fill("需协调医院出具证明")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-test=extension]")).to_contain_text("待审批")
+    page.locator("[data-test=logout]").click()
+    page.wait_for_url("**/console/login")
+
+    login(page, deployment.base, "sun.du")
+    page.get_by_role("menuitem", name="派单与审批").click()
+    page.get_by_role("tab", name=re.compile("延期申请")).click()
+    row = page.locator("[data-test=extensions] .el-table__row", has_text=case["number"])
+    expect(row).to_contain_text("需协调医院出具证明")
+    shot(page, "09-extensions")
+    row.locator("[data-action=approve_extension]").click()
+    page.locator(".el-dialog [data-test=action-submit]").locator("visible=true").click()
+    expect(row).to_be_hidden()
+    after = deployment.case(case["id"])
+    assert after["extension"]["status"] == "approved"
+    assert after["resolve_due_at"] > case["resolve_due_at"]
