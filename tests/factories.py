@@ -12,7 +12,7 @@ from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
-from service import catalog, cases, clients, elders, stations
+from service import cases, catalog, clients, elders, stations
 from service.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from config import Settings
+from service.accounts import StaffMember
 from service.context import Context
-from tests.factories import Who, act_on, bearer_for
+from tests.factories import Who, act_on, bearer_for, make_staff, make_station
 from tests.fakes.wechat_api import FakeWeChatAPI
 
 
@@ -36,6 +37,12 @@ async def happen(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
     """Take one lifecycle action through the service; returns the id of the event it wrote."""
     case = await act_on(ctx, who, case_id, action, **data)
     return str(case["history"][-1]["event_id"])
+
+
+async def station_worker(ctx: Context) -> StaffMember:
+    """A worker of a new station serving the factories' township (where :func:`make_case` files)."""
+    station = await make_station(ctx)
+    return await make_staff(ctx, station_id=station.id)
 
 
 def created_event(case: dict[str, Any]) -> str:

@@ -67,9 +67,7 @@ async def app_client(aiohttp_client: Any, nsettings: Settings) -> Any:
     return await aiohttp_client(create_app(nsettings))
 
 
-async def resident_case(
-    ctx: Context, *, openid: str = "openid-r-1"
-) -> tuple[Resident, StaffMember, dict[str, Any]]:
+async def resident_case(ctx: Context, *, openid: str = "openid-r-1") -> tuple[Resident, StaffMember, dict[str, Any]]:
     """A station with a worker, a WeChat resident, and a case the resident filed there."""
     station = await make_station(ctx)
     worker = await make_staff(ctx, station_id=station.id)
