@@ -15,8 +15,8 @@ import pytest
 
 from handlers.keys import CTX
 from service.webhooks.delivery import deliver_once
-from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.factories import bearer_for, make_case, make_client, make_station
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.helpers_webhooks import subscribe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "webhooks.md"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from service.webhooks.delivery import deliver_once
+from tests.factories import bearer_for, make_client
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.handlers.test_cases import World, world  # noqa: F401 - the shared case-world fixture
-from tests.factories import bearer_for, make_client
 from tests.helpers_webhooks import subscribe, verify
 
 CLIENT_SCOPES = ("cases:read", "cases:write", "webhooks:manage")
