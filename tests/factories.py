@@ -178,8 +178,9 @@ async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, An
     """A case filed through the service's submit function by ``who``; returns the case as they see it.
 
     ``body_options`` are ``service_code`` / ``division_code`` for :func:`case_body`; any other key
-    replaces or adds a field of the filing (``source``, ``contact``, ``urgent`` ...). Needs a
-    station serving the division (:func:`make_station`), else the case is ``unrouted``.
+    replaces or adds a field of the filing (``description``, ``contact``, ``urgent`` ...). Needs a
+    station in the division's county (:func:`make_station`); when none there offers the service,
+    the case is ``unrouted``. Cases opened from a home visit come from ``service.visits.record_visit``.
     """
     body = await case_body(
         ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
