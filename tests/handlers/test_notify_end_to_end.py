@@ -70,6 +70,11 @@ async def test_real_case_life_sends_accepted_scheduled_resolved_once_each(
     assert all(s["touser"] == "o-res-1" for s in wechat_api.sends)
     assert wechat_api.sends[0]["data"]["character_string2"]["value"] == case["number"][:32]
     assert wechat_api.sends[1]["data"]["time3"]["value"] == "2026年12月03日 10:00"
+    inbox = await (await client.get("/api/v1/me/notifications", headers=bearer_for(nsettings, resident))).json()
+    scheduled = next(n for n in inbox["items"] if n["event_type"] == "case.scheduled")
+    # Each language carries its own date: Chinese in the Chinese text, English in the English one.
+    assert "2026年12月03日 10:00" in scheduled["body_zh"]
+    assert "3 Dec 2026, 10:00 (Beijing time)" in scheduled["body_en"] and "年" not in scheduled["body_en"]
     subs = await (await client.get("/api/v1/me/subscriptions", headers=bearer_for(nsettings, resident))).json()
     assert all(i["remaining"] == 0 for i in subs["items"])
 
