@@ -306,7 +306,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 签收 Accept (sign for) a dispatched case */
+        /**
+         * 签收 Accept (sign for) a dispatched case
+         * @description Needs no fields: the body may be left out (or be {}).
+         */
         post: operations["case_accept"];
         delete?: never;
         options?: never;
@@ -323,7 +326,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 退单 Return a case that is not this station's */
+        /**
+         * 退单 Return a case that is not this station's
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_return"];
         delete?: never;
         options?: never;
@@ -340,7 +346,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 分派 Assign the case to a worker of the station */
+        /**
+         * 分派 Assign the case to a worker of the station
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_assign"];
         delete?: never;
         options?: never;
@@ -357,7 +366,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 开始办理 Start handling */
+        /**
+         * 开始办理 Start handling
+         * @description Needs no fields: the body may be left out (or be {}).
+         */
         post: operations["case_start"];
         delete?: never;
         options?: never;
@@ -374,7 +386,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 预约 Schedule an appointment */
+        /**
+         * 预约 Schedule an appointment
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_schedule"];
         delete?: never;
         options?: never;
@@ -391,7 +406,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 记录进展 Record progress */
+        /**
+         * 记录进展 Record progress
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_note"];
         delete?: never;
         options?: never;
@@ -399,7 +417,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/cases/{case_id}/extension-request": {
+    "/api/v1/cases/{case_id}/request_extension": {
         parameters: {
             query?: never;
             header?: never;
@@ -408,7 +426,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 申请延期 Request more time */
+        /**
+         * 申请延期 Request more time
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_request_extension"];
         delete?: never;
         options?: never;
@@ -416,7 +437,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/cases/{case_id}/extension-approve": {
+    "/api/v1/cases/{case_id}/approve_extension": {
         parameters: {
             query?: never;
             header?: never;
@@ -425,7 +446,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 批准延期 Approve an extension */
+        /**
+         * 批准延期 Approve the pending extension request
+         * @description Needs no fields: the body may be left out (or be {}).
+         */
         post: operations["case_approve_extension"];
         delete?: never;
         options?: never;
@@ -433,7 +457,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/cases/{case_id}/extension-deny": {
+    "/api/v1/cases/{case_id}/deny_extension": {
         parameters: {
             query?: never;
             header?: never;
@@ -442,7 +466,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 驳回延期 Deny an extension */
+        /**
+         * 驳回延期 Deny the pending extension request
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_deny_extension"];
         delete?: never;
         options?: never;
@@ -459,7 +486,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 办结 Resolve with a result */
+        /**
+         * 办结 Resolve with a result
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_resolve"];
         delete?: never;
         options?: never;
@@ -476,7 +506,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 重办 Reopen within 7 days */
+        /**
+         * 重办 Reopen within 7 days
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_reopen"];
         delete?: never;
         options?: never;
@@ -493,7 +526,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 评价 Rate the handling (closes the case) */
+        /**
+         * 评价 Rate the handling (closes the case)
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_rate"];
         delete?: never;
         options?: never;
@@ -510,7 +546,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 撤回 Cancel the request */
+        /**
+         * 撤回 Cancel the request
+         * @description Needs no fields: the body may be left out (or be {}).
+         */
         post: operations["case_cancel"];
         delete?: never;
         options?: never;
@@ -527,7 +566,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 不予受理 Reject an ineligible request */
+        /**
+         * 不予受理 Reject an ineligible request
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_reject"];
         delete?: never;
         options?: never;
@@ -544,7 +586,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 催办 Urge the station */
+        /**
+         * 催办 Urge the station
+         * @description Needs no fields: the body may be left out (or be {}).
+         */
         post: operations["case_urge"];
         delete?: never;
         options?: never;
@@ -561,7 +606,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** 人工派单 Dispatch by hand to a station */
+        /**
+         * 人工派单 Dispatch by hand to a station
+         * @description Fields marked required must be sent.
+         */
         post: operations["case_dispatch"];
         delete?: never;
         options?: never;
@@ -1373,6 +1421,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/elders/tier-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The default visit tier rules per province (read-only; set in configuration) */
+        get: operations["tier_rules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/elders/tier-rules/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-apply the tier rules to the register (dry run by default: who moves)
+         * @description Every active person whose tier is not pinned moves to the tier the rules suggest, from the start of the next ISO week. With dry_run=true (the default) nothing is written.
+         */
+        post: operations["apply_tier_rules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/elders/{id}": {
         parameters: {
             query?: never;
@@ -1443,6 +1528,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/visits/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One visit record, with the periods it counts for and the cases it opened */
+        get: operations["get_visit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stats/visits": {
         parameters: {
             query?: never;
@@ -1450,8 +1552,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Visit rate: people due and visited by tier, method and station/county/city, and the misses */
+        /**
+         * The plan's weekly visit rate (周探访率, weekly tier only) by station/county/city, other tiers beside it
+         * @description due, visited and rate are the weekly tier's person-weeks; by_tier gives every tier on its own period; plan states which visits count (phone, video, home visits that reached the person; not machine calls).
+         */
         get: operations["visit_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/visits/weekly": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The plan's weekly visit rate (周探访率) for each of the last N ISO weeks */
+        get: operations["weekly_series"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1599,6 +1721,18 @@ export interface components {
             help_zh: string;
             /** @default  */
             help_en: string;
+            /**
+             * @description Personal data held by the answer: phone, id_card, name or address (phone and id_card fields are so by their type); masked and hidden like the case's contact, see docs/cases.md
+             * @default null
+             * @example name
+             * @enum {string|null}
+             */
+            personal: "phone" | "id_card" | "name" | "address" | null;
+            /**
+             * @description The answer identifies the person filing: hidden from station staff on confidential services and not stored on anonymous reports (default: true for phone fields)
+             * @default null
+             */
+            reporter: boolean | null;
         };
         Service: {
             code: string;
@@ -1614,6 +1748,8 @@ export interface components {
             confidential?: boolean;
             allows_anonymous?: boolean;
             urgent?: boolean;
+            /** @description working or calendar: how the limits count */
+            clock?: string;
             sign_within_hours?: number;
             resolve_within_days?: number;
             /** @description False once retired */
@@ -1643,10 +1779,17 @@ export interface components {
             /** @description Reporter hidden from station staff */
             confidential?: boolean;
             allows_anonymous?: boolean;
+            /** @description Urgent: its notifications are sent at once, SMS quiet hours or not */
             urgent?: boolean;
-            /** @description Sign-for limit, working hours */
+            /**
+             * @description How its limits count: working (office hours of Chinese working days) or calendar (around the clock, for emergencies)
+             * @example working
+             * @enum {string}
+             */
+            clock?: "working" | "calendar";
+            /** @description Sign-for limit, hours on the service's clock */
             sign_within_hours?: number;
-            /** @description Resolution limit, working days */
+            /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
             /** @description Stable service code */
             code: string;
@@ -1669,10 +1812,17 @@ export interface components {
             /** @description Reporter hidden from station staff */
             confidential?: boolean;
             allows_anonymous?: boolean;
+            /** @description Urgent: its notifications are sent at once, SMS quiet hours or not */
             urgent?: boolean;
-            /** @description Sign-for limit, working hours */
+            /**
+             * @description How its limits count: working (office hours of Chinese working days) or calendar (around the clock, for emergencies)
+             * @example working
+             * @enum {string}
+             */
+            clock?: "working" | "calendar";
+            /** @description Sign-for limit, hours on the service's clock */
             sign_within_hours?: number;
-            /** @description Resolution limit, working days */
+            /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
             /** @description Refuse the change unless this is the current version */
             expected_version?: number;
@@ -1859,6 +2009,8 @@ export interface components {
             /** @description One line a worker can read, Chinese first */
             reason?: string;
             excluded?: string[];
+            /** @description False when the place is outside the service area (no Anhui county holds it and no station is within reach): filing a case there answers 422 outside_service_area */
+            in_service_area?: boolean;
         };
         schemas_cases_Location: {
             /** @description Longitude in degrees */
@@ -1933,11 +2085,34 @@ export interface components {
             type?: string;
             coordinates?: number[];
         };
+        CaseSource: {
+            /** @description mini_program, api, staff_entry, open311, visit (需求转介) ... */
+            channel?: string;
+            /** @description Cases opened from a visit: the visit record (GET /api/v1/visits/{id}) */
+            visit_record_id?: string;
+            /** @description Cases opened from a visit: the person on the visit register */
+            elder_id?: string;
+            /** @description Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger */
+            visit_id?: string;
+        };
         schemas_cases_Candidate: {
             station_id?: string;
             station_code?: string;
             station_name?: string;
             distance_km?: number | null;
+        };
+        SystemRouting: {
+            /** @description division, jurisdiction, county, nearest or unrouted */
+            method?: string;
+            station_id?: string | null;
+            station_code?: string | null;
+            station_name?: string | null;
+            county_code?: string | null;
+            distance_km?: number | null;
+            /** @description One line a worker can read, Chinese first */
+            reason?: string;
+            candidates?: components["schemas"]["schemas_cases_Candidate"][];
+            excluded?: string[];
         };
         RoutingOut: {
             /** @description division, jurisdiction, county, nearest, unrouted or manual */
@@ -1951,6 +2126,19 @@ export interface components {
             reason?: string;
             candidates?: components["schemas"]["schemas_cases_Candidate"][];
             excluded?: string[];
+            /** @description Always true on a filed case */
+            in_service_area?: boolean;
+            /**
+             * Format: date-time
+             * @description manual: when the case was dispatched by hand
+             */
+            dispatched_at?: string;
+            /** @description manual: {role} of who dispatched it */
+            dispatched_by?: {
+                [key: string]: unknown;
+            };
+            /** @description manual: the system's own decision, before any dispatch by hand */
+            system?: components["schemas"]["SystemRouting"];
         };
         HistoryEntry: {
             event_id?: string;
@@ -2004,6 +2192,8 @@ export interface components {
             created_by?: {
                 [key: string]: unknown;
             };
+            /** @description Where the case came from */
+            source?: components["schemas"]["CaseSource"] | null;
             station_id?: string | null;
             station_code?: string | null;
             station_name?: string | null;
@@ -2081,6 +2271,8 @@ export interface components {
                 created_by?: {
                     [key: string]: unknown;
                 };
+                /** @description Where the case came from */
+                source?: components["schemas"]["CaseSource"] | null;
                 station_id?: string | null;
                 station_code?: string | null;
                 station_name?: string | null;
@@ -2783,7 +2975,7 @@ export interface components {
             /** @description alone 独居, empty_nest 空巢, left_behind 留守, very_old 高龄 (80+), disabled 失能, dementia 失智, extreme_poverty 特困 */
             flags?: ("alone" | "empty_nest" | "left_behind" | "very_old" | "disabled" | "dementia" | "extreme_poverty")[];
             /**
-             * @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly); default: the suggested tier
+             * @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly); default: the suggested tier. A tier given here is pinned.
              * @enum {string}
              */
             tier?: "high" | "key" | "general";
@@ -2836,11 +3028,13 @@ export interface components {
             suggested_tier?: string;
             /** @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly) */
             tier?: string;
+            /** @description Set by staff; the tier rules and new flags leave it */
+            tier_pinned?: boolean;
             /** @description Still in force until tier_from */
             previous_tier?: string | null;
             /**
              * Format: date-time
-             * @description When the new tier takes effect
+             * @description When the new tier takes effect: the start of the next ISO week
              */
             tier_from?: string | null;
             visitor_id?: string | null;
@@ -2871,7 +3065,61 @@ export interface components {
             total?: number;
             to_create?: number;
             written?: boolean;
+            /** @description As detected: utf-8, utf-8-sig (with BOM) or gb18030 (GBK) */
+            encoding?: string;
             errors?: components["schemas"]["schemas_elders_RowError"][];
+        };
+        TierRule: {
+            /** @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly) */
+            tier?: string;
+            /** @description Matches with at least one of these flags */
+            any_of?: string[];
+            /** @description Matches only with all of these flags */
+            all_of?: string[];
+            note?: string | null;
+        };
+        ProvinceTiers: {
+            /** @description Two-digit province code, or default */
+            province?: string;
+            name?: string;
+            basis?: string | null;
+            /** @description The tier when no rule matches */
+            default?: string;
+            /** @description Tried in order; the first match decides */
+            rules?: components["schemas"]["TierRule"][];
+        };
+        TierTable: {
+            /** @description The configuration file the table was read from */
+            source?: string;
+            /** @description Per province; 'default' applies to provinces without their own table */
+            provinces?: components["schemas"]["ProvinceTiers"][];
+        };
+        TierMove: {
+            elder_id?: string;
+            name_masked?: string;
+            station_id?: string;
+            township?: string;
+            from_tier?: string;
+            to_tier?: string;
+            /**
+             * Format: date-time
+             * @description Start of the next ISO week
+             */
+            effective_from?: string;
+        };
+        TierRulesReport: {
+            dry_run?: boolean;
+            source?: string;
+            /** @description Active people read */
+            checked?: number;
+            /** @description People with a pinned tier, left alone */
+            pinned?: number;
+            /** @description People whose tier moves (or would, in a dry run) */
+            moving?: number;
+            written?: number;
+            /** @description Up to 1,000 of them */
+            moves?: components["schemas"]["TierMove"][];
+            moves_truncated?: boolean;
         };
         ElderUpdate: {
             /** @example 王秀英 */
@@ -2886,7 +3134,7 @@ export interface components {
             /** @description alone 独居, empty_nest 空巢, left_behind 留守, very_old 高龄 (80+), disabled 失能, dementia 失智, extreme_poverty 特困 */
             flags?: ("alone" | "empty_nest" | "left_behind" | "very_old" | "disabled" | "dementia" | "extreme_poverty")[];
             /**
-             * @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly); default: the suggested tier
+             * @description high 高风险 (weekly), key 重点 (monthly), general 一般 (quarterly); default: the suggested tier. A tier given here is pinned.
              * @enum {string}
              */
             tier?: "high" | "key" | "general";
@@ -2894,13 +3142,15 @@ export interface components {
             visitor_id?: string | null;
             emergency_contacts?: components["schemas"]["schemas_elders_Contact"][];
             consent?: components["schemas"]["ConsentIn"] | null;
+            /** @description false: the tier follows the tier rules again; true (with tier): pin it */
+            tier_pinned?: boolean;
         };
         ElderEnd: {
             /**
-             * @description moved 迁出, deceased 去世, other
+             * @description moved 迁出, deceased 去世, in_care 入住养老机构, other 其他
              * @enum {string}
              */
-            reason: "moved" | "deceased" | "other";
+            reason: "moved" | "deceased" | "in_care" | "other";
             note?: string | null;
         };
         Finding: {
@@ -3015,8 +3265,31 @@ export interface components {
             items: components["schemas"]["Due"][];
             next_cursor?: string | null;
         };
+        MethodName: {
+            method?: string;
+            name?: string;
+        };
+        PlanStatement: {
+            /** @example 周探访率 weekly visit rate */
+            name?: string;
+            /** @description The tier the figure measures: high (weekly) */
+            tier?: string;
+            tier_name?: string;
+            /** @description Visits that count */
+            counted_methods?: components["schemas"]["MethodName"][];
+            /** @description What does not count */
+            not_counted?: string[];
+            /** @description The counting rule, Chinese and English */
+            rule?: string;
+            period?: string | null;
+            covers?: string;
+        };
         TierRate: {
             tier?: string;
+            /** @description The tier's own period counted, when one */
+            period?: string | null;
+            /** @description Which of the tier's periods count, e.g. weeks ending in 2026-11 */
+            covers?: string;
             due?: number;
             visited?: number;
             rate?: number | null;
@@ -3029,9 +3302,13 @@ export interface components {
             /** @description Station id, county code or city code */
             key?: string;
             name?: string | null;
+            /** @description Weekly tier: person-weeks due (the plan's figure) */
             due?: number;
             visited?: number;
+            /** @description 周探访率: weekly tier visited / due */
             rate?: number | null;
+            /** @description Every tier on its own period */
+            by_tier?: components["schemas"]["TierRate"][];
         };
         Miss: {
             elder_id?: string;
@@ -3052,16 +3329,50 @@ export interface components {
             closed?: boolean;
             division?: string | null;
             group_by?: string;
-            /** @description Person-periods due in the report period */
+            /** @description What the headline figure counts */
+            plan?: components["schemas"]["PlanStatement"];
+            /** @description Weekly tier: person-weeks due in the report period */
             due?: number;
+            /** @description Weekly tier: person-weeks visited */
             visited?: number;
-            /** @description visited / due */
+            /** @description 周探访率, the plan's figure: visited / due */
             rate?: number | null;
+            /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
+            /** @description Weekly tier, by method */
             by_method?: components["schemas"]["MethodCount"][];
             groups?: components["schemas"]["GroupRate"][];
             misses?: components["schemas"]["Miss"][];
             misses_truncated?: boolean;
+        };
+        WeekRate: {
+            period?: string;
+            /** Format: date-time */
+            period_start?: string;
+            /** Format: date-time */
+            period_end?: string;
+            closed?: boolean;
+            due?: number;
+            visited?: number;
+            rate?: number | null;
+        };
+        WeeklySeries: {
+            division?: string | null;
+            plan?: {
+                /** @example 周探访率 weekly visit rate */
+                name?: string;
+                /** @description The tier the figure measures: high (weekly) */
+                tier?: string;
+                tier_name?: string;
+                /** @description Visits that count */
+                counted_methods?: components["schemas"]["MethodName"][];
+                /** @description What does not count */
+                not_counted?: string[];
+                /** @description The counting rule, Chinese and English */
+                rule?: string;
+            };
+            /** @description Oldest week first */
+            items?: components["schemas"]["WeekRate"][];
         };
     };
     responses: {
@@ -3891,7 +4202,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["NoteOptional"];
             };
@@ -3999,7 +4310,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["NoteOptional"];
             };
@@ -4143,7 +4454,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["NoteOptional"];
             };
@@ -4323,7 +4634,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["ReasonOptional"];
             };
@@ -4395,7 +4706,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["NoteOptional"];
             };
@@ -7122,6 +7433,63 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    tier_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TierTable"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    apply_tier_rules: {
+        parameters: {
+            query?: {
+                /** @description Only list who moves; false applies */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TierRulesReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     get_elder: {
         parameters: {
             query?: never;
@@ -7327,6 +7695,36 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    get_visit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Visit"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     visit_stats: {
         parameters: {
             query?: {
@@ -7351,6 +7749,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VisitStats"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    weekly_series: {
+        parameters: {
+            query?: {
+                /** @description Division code prefix */
+                division?: string;
+                /** @description How many weeks */
+                weeks?: number;
+                /** @description Last ISO week of the series (2026-W48); default: this week */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WeeklySeries"];
                 };
             };
             400: components["responses"]["Problem400"];
