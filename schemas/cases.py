@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.routing import TownshipSchema
+
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 STATES = ("unrouted", "dispatched", "accepted", "in_progress", "resolved", "closed", "cancelled", "rejected")
 SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "social_work", "funeral")
@@ -206,6 +208,12 @@ class RoutingOutSchema(Schema):
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     candidates = fields.List(fields.Nested(CandidateSchema))
     excluded = fields.List(fields.String())
+    needs_township = fields.Boolean(
+        metadata={"description": "The location could not tell the county's townships apart: county dispatch queue"}
+    )
+    townships = fields.List(
+        fields.Nested(TownshipSchema), metadata={"description": "With needs_township: the townships to dispatch to"}
+    )
 
 
 class HistoryEntrySchema(Schema):
