@@ -200,6 +200,7 @@ class StationIndex:
         shapely.prepare(self.county_geoms)
         self.county_tree = shapely.STRtree(self.county_geoms)
         self.known_counties = set(self.county_names) | set(self.by_county)
+        self.queue_townships: dict[tuple[str, str], tuple[Township, ...]] = {}
 
     def update_loads(self, open_cases: dict[str, int]) -> None:
         """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
@@ -329,6 +330,16 @@ class StationIndex:
                 return "coincide"
         return None
 
+    def townships(self, idx: np.ndarray, key: tuple[str, str] | None) -> tuple[Township, ...]:
+        """The townships of these stations by code; remembered under ``key`` (county, capability)."""
+        if key is not None and (hit := self.queue_townships.get(key)) is not None:
+            return hit
+        order = sorted((int(i) for i in idx), key=lambda i: self.stations[i].code)
+        out = tuple(self.township(i) for i in order)
+        if key is not None:
+            self.queue_townships[key] = out
+        return out
+
     def township(self, i: int) -> Township:
         s = self.stations[i]
         name = self.township_names.get(s.code) or s.name.removesuffix(STATION_SUFFIX) or s.name
@@ -398,7 +409,7 @@ _WHY = {
 
 
 def _county_queue(
-    index: StationIndex, idx: np.ndarray, why: str, exclude: frozenset[str], county: str
+    index: StationIndex, idx: np.ndarray, why: str, exclude: frozenset[str], county: str, capability: str
 ) -> RoutingDecision:
     """Unrouted for the county's dispatch queue, with its candidate townships to pick from."""
     county_name = index.county_names.get(county) or index.stations[int(idx[0])].county_name or county
@@ -408,7 +419,7 @@ def _county_queue(
         f"请选择所在乡镇(街道) (the location cannot tell {county_name}'s townships apart: {en}; "
         f"queued for the county's dispatch; name the township to route it directly)"
     )
-    order = sorted((int(i) for i in idx), key=lambda i: index.stations[i].code)
+    townships = index.townships(idx, None if exclude else (county, capability))
     return RoutingDecision(
         "unrouted",
         None,
@@ -420,7 +431,7 @@ def _county_queue(
         reason,
         tuple(sorted(exclude)),
         needs_township=True,
-        townships=tuple(index.township(i) for i in order),
+        townships=townships,
     )
 
 
@@ -493,7 +504,7 @@ def decide(
             idx, dist = index.ordered(members, point)
             why = index.indistinct(idx, dist, point, point_exact)
             if why is not None:
-                return _county_queue(index, idx, why, exclude, county)
+                return _county_queue(index, idx, why, exclude, county, capability)
             return _decision(index, "county", _pick(index, idx, dist), candidates, exclude, county, max_km)
     # 4. the nearest within reach
     if near is not None:
