@@ -25,6 +25,7 @@ from aiohttp import web
 import handlers.auth
 import handlers.cases
 import handlers.clients
+import handlers.divisions
 import handlers.docs
 import handlers.elders
 import handlers.health
@@ -67,6 +68,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.docs.routes,
     handlers.services.routes,
     handlers.stations.routes,
+    handlers.divisions.routes,
     handlers.routing.routes,
     handlers.cases.routes,
     handlers.auth.routes,

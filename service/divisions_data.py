@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pypinyin import Style, pinyin
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 TOWNSHIPS_CSV = DATA_DIR / "anhui_townships.csv"
 TOWNSHIP_LIKE_CSV = DATA_DIR / "anhui_township_like_units.csv"
@@ -59,6 +61,24 @@ def _like_kind(name: str) -> str:
     return "other"
 
 
+MAX_READINGS = 32
+
+
+def _readings(name: str, style: Style) -> tuple[str, ...]:
+    """Every reading of a name in one pinyin style (place names keep old readings: 长丰 is changfeng,
+    六安 lu'an), as lower-case strings without tones; at most ``MAX_READINGS``."""
+    out = [""]
+    for options in pinyin(name, style=style, heteronym=True, errors="ignore"):
+        variants = sorted({o.lower() for o in options if o}) or [""]
+        out = [p + v for p in out for v in variants][:MAX_READINGS]
+    return tuple(dict.fromkeys(out))
+
+
+def pinyin_keys(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(initials, full pinyin) readings of a name: 合肥市 -> (("hfs",), ("hefeishi",))."""
+    return _readings(name, Style.FIRST_LETTER), _readings(name, Style.NORMAL)
+
+
 @dataclass(frozen=True, slots=True)
 class DivisionTable:
     """Every division known from the data files, by code."""
@@ -80,9 +100,7 @@ def division_table() -> DivisionTable:
         f["properties"]["code"]: f["properties"]["name"]
         for f in json.loads(COUNTIES_GEOJSON.read_text(encoding="utf-8"))["features"]
     }
-    by_code: dict[str, Division] = {
-        PROVINCE_CODE: Division(PROVINCE_CODE, PROVINCE_NAME, "province", None, "province")
-    }
+    by_code: dict[str, Division] = {PROVINCE_CODE: Division(PROVINCE_CODE, PROVINCE_NAME, "province", None, "province")}
 
     def add_parents(county_code: str, county_name: str, city_name: str) -> None:
         city = county_code[:4] + "00"
@@ -105,5 +123,7 @@ def division_table() -> DivisionTable:
         for row in csv.DictReader(fh):
             if row["code"] in by_code:
                 continue
-            like[row["code"]] = Division(row["code"], row["name"], "township", row["county_code"], _like_kind(row["name"]))
+            like[row["code"]] = Division(
+                row["code"], row["name"], "township", row["county_code"], _like_kind(row["name"])
+            )
     return DivisionTable(by_code=by_code, township_like=like)

@@ -135,10 +135,13 @@ async def test_location_only_requests_go_to_the_county_queue_until_the_county_ha
     for p in points[SHEXIAN]:
         d = await route_request(ctx=ctx, service_code="elderly_home_visit", location=p)
         nearest = min(
-            zip(rows, precise, strict=True), key=lambda rq: (haversine_km(p.lon, p.lat, rq[1].lon, rq[1].lat), rq[0]["code"])
+            zip(rows, precise, strict=True),
+            key=lambda rq: (haversine_km(p.lon, p.lat, rq[1].lon, rq[1].lat), rq[0]["code"]),
         )
         assert (d.method, d.station_code, d.needs_township) == ("county", nearest[0]["code"], False), d.reason
-        assert math.isclose(d.distance_km or 0, haversine_km(p.lon, p.lat, nearest[1].lon, nearest[1].lat), abs_tol=1e-3)
+        assert math.isclose(
+            d.distance_km or 0, haversine_km(p.lon, p.lat, nearest[1].lon, nearest[1].lat), abs_tol=1e-3
+        )
     # Other counties keep their queue.
     for county in ("340102", "341002", "341881"):
         d = await route_request(ctx=ctx, service_code="elderly_home_visit", location=points[county][0])

@@ -150,8 +150,9 @@ def test_decision_equals_brute_force_reference(stations, point, data, capability
         assert (got.method, got.station_id, got.needs_township) == ("unrouted", None, True)
         assert got.county_code == county and not got.candidates
         wanted = sorted(s.code for s in stations if s.county_code == county and capability in s.capabilities)
-        assert [t.code for t in got.townships] == [c for c in wanted if c not in {
-            s.code for s in stations if s.id in exclude}]
+        assert [t.code for t in got.townships] == [
+            c for c in wanted if c not in {s.code for s in stations if s.id in exclude}
+        ]
         assert "无法区分" in got.reason
         return
     assert not got.needs_township and not got.townships
