@@ -226,6 +226,19 @@ async def test_staff_phone_is_refused_when_not_a_mobile_number(aiohttp_client: A
     assert "phone" in (await resp.json())["errors"]
 
 
+async def _accepted_wechat_case(
+    client: Any, settings: Settings, *grants: str
+) -> tuple[StaffMember, Resident, dict[str, Any]]:
+    """A WeChat resident who granted these templates files a case, which the station head accepts."""
+    _, head = await _world(client)
+    resident = await make_wechat_resident(client.app[CTX])
+    for key in grants:
+        await _grant(client, settings, resident, key)
+    case = await file_case(client, settings, resident)
+    await act(client, settings, head, case["id"], "accept")
+    return head, resident, case
+
+
 # ---------------------------------------------------------------- residents: WeChat
 
 
@@ -234,11 +247,7 @@ async def test_wechat_resident_with_a_grant_gets_exactly_one_message_per_grant(
 ) -> None:
     client = await aiohttp_client(create_app(live_settings))
     ctx = client.app[CTX]
-    _, head = await _world(client)
-    resident = await make_wechat_resident(ctx)
-    await _grant(client, live_settings, resident, "accepted")
-    case = await file_case(client, live_settings, resident)
-    await act(client, live_settings, head, case["id"], "accept")
+    head, resident, case = await _accepted_wechat_case(client, live_settings, "accepted")
 
     async def sent() -> list[dict[str, Any]]:
         return wechat_api.sends
@@ -262,7 +271,7 @@ async def test_wechat_resident_with_a_grant_gets_exactly_one_message_per_grant(
 
     async def finished() -> dict[str, Any] | None:
         doc = await ctx.db["notifications"].find_one({"_id": record["_id"]})
-        return doc if doc and doc["status"] != "pending" else None
+        return doc if doc and doc["status"] not in ("pending", "sending") else None
 
     done = await eventually(finished, what="the resolved record finished")
     assert (done["status"], done["reason"]) == ("skipped", "no_grant")
@@ -291,13 +300,8 @@ async def test_wechat_answers_are_handled_as_documented(
     sends: int,
 ) -> None:
     client = await aiohttp_client(create_app(live_settings))
-    ctx = client.app[CTX]
-    _, head = await _world(client)
-    resident = await make_wechat_resident(ctx)
-    await _grant(client, live_settings, resident, "accepted")
     wechat_api.fail_next_sends(error)
-    case = await file_case(client, live_settings, resident)
-    await act(client, live_settings, head, case["id"], "accept")
+    _, resident, _ = await _accepted_wechat_case(client, live_settings, "accepted")
 
     async def finished() -> list[dict[str, Any]]:
         return [r for r in await _records(client, resident, "wechat") if r["status"] not in ("pending", "sending")]
@@ -312,13 +316,7 @@ async def test_an_invalid_access_token_is_refreshed_once_and_the_message_sent(
     aiohttp_client: Any, live_settings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     client = await aiohttp_client(create_app(live_settings))
-    ctx = client.app[CTX]
-    _, head = await _world(client)
-    resident = await make_wechat_resident(ctx)
-    await _grant(client, live_settings, resident, "accepted")
-    await _grant(client, live_settings, resident, "resolved")
-    case = await file_case(client, live_settings, resident)
-    await act(client, live_settings, head, case["id"], "accept")
+    head, _, case = await _accepted_wechat_case(client, live_settings, "accepted", "resolved")
 
     async def sent(n: int) -> bool:
         return len(wechat_api.sends) >= n
