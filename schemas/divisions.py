@@ -13,7 +13,10 @@ class DivisionQuerySchema(Schema):
         metadata={"description": "List this division's children (the province without it)", "example": "341000"},
     )
     q = fields.String(
-        validate=validate.Length(min=1, max=20),
+        validate=[
+            validate.Length(min=1, max=20),
+            validate.Regexp(r"^[\w·（）()' -]+$", error="Letters and digits only."),
+        ],
         metadata={
             "description": "Search (under parent, if given): part of the Chinese name, or the start of its pinyin "
             "or pinyin initials",
