@@ -4,7 +4,8 @@ Every /api/, /oauth/ and /open311/ answer is marked ``Cache-Control: no-store`` 
 those with personal data (cases, me, staff), but the public catalogue too: one rule that no
 new route can forget is worth more than letting a proxy cache a small list. The
 exceptions: the API description, which holds no data at all and is revalidated
-(``no-cache``) so documentation tools can keep it, and the public division list (place names). Problem responses carry the same headers.
+(``no-cache``) so documentation tools can keep it, and the public division list (place
+names), cached a day. Problem responses carry the same headers.
 """
 
 from __future__ import annotations
