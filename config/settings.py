@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from config.holidays import load_holidays
+
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "HUIMIN_"
 PLACEHOLDER_MARK = "dev-only"
@@ -61,6 +63,7 @@ class Settings:
     sms_api_base: str = ""
     routing_max_km: float = 50.0
     case_sweep_seconds: float = 30.0
+    holidays_file: str = ""
     wechat_templates: str = ""
     wechat_miniprogram_state: str = "formal"
     notify_poll_seconds: float = 1.0
@@ -167,6 +170,10 @@ def _validate(s: Settings) -> None:
         raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
+    try:
+        load_holidays(s.holidays_file)
+    except ValueError as exc:
+        raise bad("holidays_file", str(exc)) from None
     for name in (
         "webhook_retry_hours",
         "webhook_connect_timeout_seconds",

@@ -211,8 +211,8 @@ class CandidateSchema(Schema):
     distance_km = fields.Float(allow_none=True)
 
 
-class RoutingOutSchema(Schema):
-    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+class SystemRoutingSchema(Schema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest or unrouted"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)
@@ -226,6 +226,16 @@ class RoutingOutSchema(Schema):
     )
     townships = fields.List(
         fields.Nested(TownshipSchema), metadata={"description": "With needs_township: the townships to dispatch to"}
+    )
+
+
+class RoutingOutSchema(SystemRoutingSchema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+    in_service_area = fields.Boolean(metadata={"description": "Always true on a filed case"})
+    dispatched_at = fields.DateTime(metadata={"description": "manual: when the case was dispatched by hand"})
+    dispatched_by = fields.Dict(metadata={"description": "manual: {role} of who dispatched it"})
+    system = fields.Nested(
+        SystemRoutingSchema, metadata={"description": "manual: the system's own decision, before any dispatch by hand"}
     )
 
 

@@ -185,4 +185,20 @@ async def test_county_supervisor_dispatches_from_the_queue_and_the_routing_recor
     done = await r.json()
     assert r.status == 200, done
     assert (done["status"], done["station_id"]) == ("dispatched", target["station_id"])
-    assert done["routing"]["method"] == "manual"
+    record = done["routing"]
+    # The supervisor's decision on top, the system's kept under it.
+    assert (record["method"], record["station_id"], record["station_code"]) == (
+        "manual",
+        target["station_id"],
+        target["code"],
+    )
+    assert record["dispatched_by"] == {"role": "supervisor"} and record["dispatched_at"]
+    assert record["reason"].startswith(f"人工派单：{target['station_name']}")
+    system = record["system"]
+    assert (system["method"], system["station_id"], system["county_code"]) == ("unrouted", None, SHEXIAN)
+    assert system["needs_township"] is True and system["reason"].startswith("位置无法区分歙县各乡镇")
+    assert [t["code"] for t in system["townships"]] == [t["code"] for t in case["routing"]["townships"]]
+    r = await client.get(f"/api/v1/cases/{case['id']}", headers=bearer_for(settings, supervisor))
+    history = (await r.json())["history"]
+    assert [h["action"] for h in history][-2:] == ["submit", "dispatch"]
+    assert history[-1]["actor"]["role"] == "supervisor" and history[-1]["note"] == "居民电话确认所在乡镇"
