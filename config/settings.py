@@ -85,6 +85,7 @@ class Settings:
     webhook_backoff_base_seconds: float = 10.0
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_fanout_overlap_seconds: float = 30.0
+    visit_tier_rules_file: str = ""
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -195,6 +196,8 @@ def _validate(s: Settings) -> None:
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
     _validate_notify(s, bad)
+    if s.visit_tier_rules_file and not Path(s.visit_tier_rules_file).is_file():
+        raise bad("visit_tier_rules_file", f"no such file: {s.visit_tier_rules_file}")
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):

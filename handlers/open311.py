@@ -70,7 +70,9 @@ async def read_params(request: web.Request) -> open311.Params:
                 "unsupported_media_type", "Send the request as application/x-www-form-urlencoded."
             )
         if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-            raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
+            raise PayloadTooLargeError(
+                "payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.", limit=MAX_FORM_BYTES
+            )
         form = await within_body_timeout(request, request.post())
         for key in form:
             params[key] = [v for v in form.getall(key) if isinstance(v, str)]

@@ -20,7 +20,7 @@ routes = web.RouteTableDef()
     description="A resident's app calls it before filing: with needs_township true it shows the townships "
     "and files the case with the chosen division_code, so the case reaches the township station directly.",
     roles=("resident", "worker", "station_head", "supervisor", "admin", "client"),
-    scopes=("cases:read",),
+    scopes=("stations:read",),
     body=RoutingPreviewSchema(),
     response=RoutingDecisionSchema(),
     problems=(422,),

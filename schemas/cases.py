@@ -178,7 +178,8 @@ class DispatchSchema(_ActionBase):
     note = fields.String(validate=validate.Length(max=1000), load_default=None)
 
 
-# action (URL segment) -> (service action, body schema, summary)
+# action -> (service action, body schema, summary). The URL segment is the action's name, the
+# same word ``allowed_actions`` and ``history[].action`` use: POST /cases/{id}/request_extension.
 ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "accept": ("accept", NoteOptionalSchema, "签收 Accept (sign for) a dispatched case"),
     "return": ("return", ReasonRequiredSchema, "退单 Return a case that is not this station's"),
@@ -186,9 +187,9 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "start": ("start", NoteOptionalSchema, "开始办理 Start handling"),
     "schedule": ("schedule", ScheduleSchema, "预约 Schedule an appointment"),
     "note": ("note", NoteRequiredSchema, "记录进展 Record progress"),
-    "extension-request": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
-    "extension-approve": ("approve_extension", NoteOptionalSchema, "批准延期 Approve an extension"),
-    "extension-deny": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny an extension"),
+    "request_extension": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
+    "approve_extension": ("approve_extension", NoteOptionalSchema, "批准延期 Approve the pending extension request"),
+    "deny_extension": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny the pending extension request"),
     "resolve": ("resolve", ResolveSchema, "办结 Resolve with a result"),
     "reopen": ("reopen", ReasonRequiredSchema, "重办 Reopen within 7 days"),
     "rate": ("rate", RateSchema, "评价 Rate the handling (closes the case)"),
@@ -196,6 +197,12 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "reject": ("reject", ReasonRequiredSchema, "不予受理 Reject an ineligible request"),
     "urge": ("urge", NoteOptionalSchema, "催办 Urge the station"),
     "dispatch": ("dispatch", DispatchSchema, "人工派单 Dispatch by hand to a station"),
+}
+# Earlier spellings of three URL segments, still answered (not in the OpenAPI document).
+ACTION_ALIASES: dict[str, str] = {
+    "extension-request": "request_extension",
+    "extension-approve": "approve_extension",
+    "extension-deny": "deny_extension",
 }
 
 
@@ -250,6 +257,17 @@ class HistoryEntrySchema(Schema):
     data = fields.Dict()
 
 
+class CaseSourceSchema(Schema):
+    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介) ..."})
+    visit_record_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
+    )
+    elder_id = fields.String(metadata={"description": "Cases opened from a visit: the person on the visit register"})
+    visit_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger"}
+    )
+
+
 class CaseSchema(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True, metadata={"description": "工单号, HM + county code + date + sequence"})
@@ -275,6 +293,7 @@ class CaseSchema(Schema):
     anonymous = fields.Boolean()
     photos = fields.List(fields.String())
     created_by = fields.Dict()
+    source = fields.Nested(CaseSourceSchema, allow_none=True, metadata={"description": "Where the case came from"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)

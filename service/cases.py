@@ -21,7 +21,6 @@ from service.context import Context
 from service.errors import (
     BadRequestError,
     ConflictError,
-    InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
@@ -59,12 +58,19 @@ def lifecycle_relationship(principal: Principal, access: Access, case: dict[str,
     )
 
 
+def case_facts(case: dict[str, Any], now: datetime) -> lifecycle.CaseFacts:
+    """What the lifecycle table's guards need to know about this case now."""
+    return lifecycle.CaseFacts(
+        extension_pending=(case.get("extension") or {}).get("status") == "requested",
+        within_reopen_window=_within_reopen_window(case, now),
+    )
+
+
 def allowed_actions(principal: Principal, access: Access, case: dict[str, Any], now: datetime) -> list[str]:
-    """What the caller may do next on this case."""
-    actions = lifecycle.allowed_actions(case["status"], principal.role, lifecycle_relationship(principal, access, case))
-    if principal.role == "resident" and "reopen" in actions and not _within_reopen_window(case, now):
-        actions.remove("reopen")
-    return actions
+    """What the caller may do next on this case: exactly the actions that would succeed now."""
+    return lifecycle.allowed_actions(
+        case["status"], principal.role, lifecycle_relationship(principal, access, case), case_facts(case, now)
+    )
 
 
 def _ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
@@ -580,7 +586,9 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     # State before relationship: when a colleague has just signed for the case, "already
     # accepted" (409) is the answer that tells this caller what happened.
     transition = lifecycle.check_transition(case["status"], action, principal.role)
-    lifecycle.check_transition(case["status"], action, principal.role, lifecycle_relationship(principal, rel, case))
+    lifecycle.check_transition(
+        case["status"], action, principal.role, lifecycle_relationship(principal, rel, case), case_facts(case, now)
+    )
     lifecycle.check_fields(action, data)
     if data.get("expected_version") is not None and data["expected_version"] != case["version"]:
         raise ConflictError(
@@ -819,25 +827,21 @@ async def _plan(
     if action == "request_extension":
         days = data["extra_days"]
         reason = data["reason"]
-        if (case.get("extension") or {}).get("status") == "requested":
-            raise InvalidStateError("extension_pending", "An extension request is already waiting for a decision.")
         return {
             "set": {
                 "extension": {
                     "status": "requested",
-                    "days": days,
+                    "extra_days": days,
                     "reason": reason,
                     "requested_at": now,
                     "requested_by": principal.subject,
                 }
             },
             "note": reason,
-            "event_data": {"days": days, "reason": reason},
+            "event_data": {"extra_days": days, "reason": reason},
         }
     if action in ("approve_extension", "deny_extension"):
         ext = case.get("extension") or {}
-        if ext.get("status") != "requested":
-            raise InvalidStateError("no_extension_requested", "There is no pending extension request.")
         if action == "deny_extension":
             return {
                 "set": {"extension": {**ext, "status": "denied", "decided_at": now}},
@@ -845,7 +849,8 @@ async def _plan(
                 "event_data": {"reason": data.get("reason")},
             }
         clock = (case.get("service") or {}).get("clock") or "working"
-        new_due = worktime.add_days(case["resolve_due_at"], int(ext["days"]), clock)
+        # Requests stored before the field took the API's name (extra_days) kept it as "days".
+        new_due = worktime.add_days(case["resolve_due_at"], int(ext.get("extra_days") or ext["days"]), clock)
         sets: dict[str, Any] = {
             "extension": {**ext, "status": "approved", "decided_at": now},
             "resolve_due_at": new_due,
@@ -869,8 +874,6 @@ async def _plan(
         }
     if action == "reopen":
         reason = data["reason"]
-        if principal.role == "resident" and not _within_reopen_window(case, now):
-            raise InvalidStateError("reopen_window_passed", "A case can be reopened within 7 days of resolution.")
         return {
             "set": {"reopened_at": now, "resolved_at": None, "result": None, "next_due_at": case["resolve_due_at"]},
             "inc": {"reopen_count": 1},

@@ -35,6 +35,7 @@ from service.errors import (
 )
 from service.models import Principal
 from service.pii import id_card_check_char, id_card_problem
+from service.timestamps import rfc3339
 from service.worktime import CLOCKS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -150,7 +151,7 @@ def _answer(f: FormField, value: Any) -> tuple[Any, str | None]:
             return None, "Must be an ISO 8601 date and time."
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=SHANGHAI)  # local forms give Beijing time
-        return moment.isoformat(), None
+        return rfc3339(moment), None  # kept and shown as every other time in the API
     if t == "single_choice":
         codes = [c.code for c in f.choices]
         if not isinstance(value, str) or value not in codes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -21,12 +22,32 @@ class RowError:
         return {"row": self.row, "field": self.field, "message": self.message}
 
 
-def decode_upload(body: bytes) -> str:
-    """The text of an uploaded file (UTF-8, a byte-order mark allowed), else BadRequestError."""
+def decode_text(body: bytes) -> tuple[str, str]:
+    """The text of an uploaded file and its encoding: UTF-8 (a byte-order mark allowed), else GB18030.
+
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. Valid UTF-8 is taken as
+    UTF-8 (Chinese GBK text is almost never valid UTF-8); anything neither decodes is refused.
+    """
+    if body.startswith(codecs.BOM_UTF8):
+        try:
+            return body[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            raise BadRequestError("invalid_encoding", "The file starts like UTF-8 but is not valid UTF-8.") from None
     try:
-        return body.decode("utf-8-sig")
+        return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        raise BadRequestError("invalid_encoding", "The file must be UTF-8.") from None
+        pass
+    try:
+        return body.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        raise BadRequestError(
+            "invalid_encoding", "The file must be UTF-8 or GBK/GB18030 (as Excel saves CSV)."
+        ) from None
+
+
+def decode_upload(body: bytes) -> str:
+    """The text of an uploaded file (UTF-8 with or without a byte-order mark, or GBK/GB18030)."""
+    return decode_text(body)[0]
 
 
 def csv_rows(
