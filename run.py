@@ -26,6 +26,7 @@ import handlers.auth
 import handlers.cases
 import handlers.clients
 import handlers.console
+import handlers.divisions
 import handlers.docs
 import handlers.elders
 import handlers.health
@@ -69,6 +70,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.docs.routes,
     handlers.services.routes,
     handlers.stations.routes,
+    handlers.divisions.routes,
     handlers.routing.routes,
     handlers.cases.routes,
     handlers.auth.routes,

@@ -28,7 +28,10 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
         "county_name": fields.String(),
         "city_code": fields.String(metadata={"description": "6 digits; default: the code's first 4 + 00"}),
         "city_name": fields.String(),
-        "location": fields.Dict(metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"}, **req()),
+        "location": fields.Dict(
+            metadata={"description": "GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for"},
+            **req(),
+        ),
         "precision": fields.String(validate=validate.OneOf(PRECISIONS), metadata={"description": "exact or approx"}),
         "jurisdiction": fields.Dict(
             allow_none=True, metadata={"description": "GeoJSON Polygon or MultiPolygon the station serves"}
@@ -70,7 +73,11 @@ class StationQuerySchema(Schema):
     near = fields.String(
         metadata={"description": "LON,LAT: nearest first, with distance_km", "example": "117.2272,31.8206"}
     )
-    coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
+    coord_system = fields.String(
+        validate=validate.OneOf(COORD_SYSTEMS),
+        load_default="wgs84",
+        metadata={"description": "System of near= and of the locations returned: wgs84, gcj02 (WeChat/Tencent), bd09"},
+    )
     service = fields.String(metadata={"description": "Only stations offering this service code"})
     county = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "County code"})
     city = fields.String(validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "City code, e.g. 340100"})
@@ -90,6 +97,14 @@ class StationQuerySchema(Schema):
                 raise ValidationError("Use finite numbers.", "near")
             data["near"] = (lon, lat)
         return data
+
+
+class CoordSystemQuerySchema(Schema):
+    coord_system = fields.String(
+        validate=validate.OneOf(COORD_SYSTEMS),
+        load_default="wgs84",
+        metadata={"description": "System of the locations returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09"},
+    )
 
 
 class ImportQuerySchema(Schema):

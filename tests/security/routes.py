@@ -34,6 +34,8 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/api/v1/services/{code}"),
         ("GET", "/api/v1/stations"),
         ("GET", "/api/v1/stations/{id}"),
+        # The address picker (省市县乡) runs before the resident signs in, like the station list.
+        ("GET", "/api/v1/divisions"),
         ("POST", "/api/v1/auth/wechat"),
         ("POST", "/api/v1/auth/otp"),
         ("POST", "/api/v1/auth/otp/verify"),
