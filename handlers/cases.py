@@ -17,6 +17,7 @@ from schemas.cases import (
     CaseCreateSchema,
     CasePageSchema,
     CaseQuerySchema,
+    CaseReadQuerySchema,
     CaseSchema,
     KpiQuerySchema,
     KpiSchema,
@@ -93,14 +94,16 @@ async def list_cases(request: web.Request) -> web.Response:
 @endpoint(
     "工单详情 Read one case with its history and allowed actions",
     tags=("cases",),
+    query=CaseReadQuerySchema(),
     response=CaseSchema(),
     roles=ANYONE_ON_CASES,
     scopes=("cases:read",),
-    problems=(404,),
+    problems=(404, 422),
 )
 async def get_case(request: web.Request) -> web.Response:
+    query = read_query(request, CaseReadQuerySchema())
     case = await cases.get_case(
-        ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"]
+        ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"], **query
     )
     return json_response(CaseSchema(), case)
 

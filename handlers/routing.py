@@ -17,7 +17,9 @@ routes = web.RouteTableDef()
 @endpoint(
     "Preview the routing decision for a service at a location or division code",
     tags=("routing",),
-    roles=("worker", "station_head", "supervisor", "admin", "client"),
+    description="A resident's app calls it before filing: with needs_township true it shows the townships "
+    "and files the case with the chosen division_code, so the case reaches the township station directly.",
+    roles=("resident", "worker", "station_head", "supervisor", "admin", "client"),
     scopes=("stations:read",),
     body=RoutingPreviewSchema(),
     response=RoutingDecisionSchema(),

@@ -9,6 +9,7 @@ from handlers.io import json_response, read_json, read_query, within_body_timeou
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.stations import (
+    CoordSystemQuerySchema,
     ImportQuerySchema,
     ImportReportSchema,
     StationCreateSchema,
@@ -40,9 +41,17 @@ async def list_stations(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/stations/{id}")
-@endpoint("Get a station", tags=TAGS, public=True, response=StationSchema(), problems=(404,))
+@endpoint(
+    "Get a station",
+    tags=TAGS,
+    public=True,
+    query=CoordSystemQuerySchema(),
+    response=StationSchema(),
+    problems=(404, 422),
+)
 async def get_station(request: web.Request) -> web.Response:
-    station = await stations.get_station(ctx=request.app[CTX], station_id=request.match_info["id"])
+    query = read_query(request, CoordSystemQuerySchema())
+    station = await stations.get_station(ctx=request.app[CTX], station_id=request.match_info["id"], **query)
     return json_response(StationSchema(), station)
 
 

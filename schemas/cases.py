@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.common import StrictBoolean
+from schemas.routing import TownshipSchema
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 STATES = ("unrouted", "dispatched", "accepted", "in_progress", "resolved", "closed", "cancelled", "rejected")
@@ -98,6 +99,14 @@ class CaseCreateSchema(Schema):
     )
 
 
+class CaseReadQuerySchema(Schema):
+    coord_system = fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(COORD_SYSTEMS),
+        metadata={"description": "System of the location returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09"},
+    )
+
+
 class CaseQuerySchema(Schema):
     status = fields.List(fields.String(validate=validate.OneOf(STATES)), load_default=None)
     scenario = fields.String(validate=validate.OneOf(SCENARIOS), load_default=None)
@@ -108,6 +117,11 @@ class CaseQuerySchema(Schema):
     created_from = fields.AwareDateTime(load_default=None)
     created_to = fields.AwareDateTime(load_default=None)
     sort = fields.String(load_default="newest", validate=validate.OneOf(("newest", "due")))
+    coord_system = fields.String(
+        load_default="wgs84",
+        validate=validate.OneOf(COORD_SYSTEMS),
+        metadata={"description": "System of the locations returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09"},
+    )
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None, validate=validate.Length(max=500))
 
@@ -225,6 +239,12 @@ class SystemRoutingSchema(Schema):
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     candidates = fields.List(fields.Nested(CandidateSchema))
     excluded = fields.List(fields.String())
+    needs_township = fields.Boolean(
+        metadata={"description": "The location could not tell the county's townships apart: county dispatch queue"}
+    )
+    townships = fields.List(
+        fields.Nested(TownshipSchema), metadata={"description": "With needs_township: the townships to dispatch to"}
+    )
 
 
 class RoutingOutSchema(SystemRoutingSchema):
@@ -268,7 +288,11 @@ class CaseSchema(Schema):
     service = fields.Dict(required=True)
     answers = fields.Dict()
     description = fields.String(allow_none=True)
-    location = fields.Nested(PointSchema, allow_none=True, metadata={"description": "GeoJSON point, WGS-84"})
+    location = fields.Nested(
+        PointSchema,
+        allow_none=True,
+        metadata={"description": "GeoJSON point: WGS-84, or the coord_system asked for on reads"},
+    )
     division_code = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
     contact = fields.Dict(

@@ -39,6 +39,13 @@ class CandidateSchema(Schema):
     distance_km = fields.Float(allow_none=True)
 
 
+class TownshipSchema(Schema):
+    code = fields.String(metadata={"description": "Township division code (9 digits)", "example": "341021103"})
+    name = fields.String(metadata={"description": "Township name (乡镇/街道)", "example": "徽城镇"})
+    station_id = fields.String(metadata={"description": "The township's station"})
+    station_name = fields.String(metadata={"example": "徽城镇社工站"})
+
+
 class RoutingDecisionSchema(Schema):
     method = fields.String(metadata={"description": " | ".join(METHODS)})
     station_id = fields.String(allow_none=True)
@@ -56,4 +63,15 @@ class RoutingDecisionSchema(Schema):
             "description": "False when the place is outside the service area (no Anhui county holds it and no "
             "station is within reach): filing a case there answers 422 outside_service_area"
         }
+    )
+    needs_township = fields.Boolean(
+        metadata={
+            "description": "True when the location cannot tell the county's townships apart (station points "
+            "approximate or coinciding): the request waits in the county's dispatch queue unless it names one "
+            "of `townships` by `division_code`"
+        }
+    )
+    townships = fields.List(
+        fields.Nested(TownshipSchema),
+        metadata={"description": "With needs_township: the county's townships whose station offers the service"},
     )

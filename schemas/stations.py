@@ -55,7 +55,11 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
             validate=validate.Regexp(r"^\d{6}$"), metadata={"description": "6 digits; default: the code's first 4 + 00"}
         ),
         "city_name": fields.String(validate=[validate.Length(1, 50), NON_BLANK]),
-        "location": fields.Nested(PointSchema, metadata={"description": "GeoJSON Point, WGS-84 [lon, lat]"}, **req()),
+        "location": fields.Nested(
+            PointSchema,
+            metadata={"description": "GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for"},
+            **req(),
+        ),
         "precision": fields.String(validate=validate.OneOf(PRECISIONS), metadata={"description": "exact or approx"}),
         "jurisdiction": fields.Dict(
             allow_none=True, metadata={"description": "GeoJSON Polygon or MultiPolygon the station serves"}
@@ -112,7 +116,11 @@ class StationQuerySchema(Schema):
     near = fields.String(
         metadata={"description": "LON,LAT: nearest first, with distance_km", "example": "117.2272,31.8206"}
     )
-    coord_system = fields.String(validate=validate.OneOf(COORD_SYSTEMS), load_default="wgs84")
+    coord_system = fields.String(
+        validate=validate.OneOf(COORD_SYSTEMS),
+        load_default="wgs84",
+        metadata={"description": "System of near= and of the locations returned: wgs84, gcj02 (WeChat/Tencent), bd09"},
+    )
     service = fields.String(
         validate=validate.Length(max=64), metadata={"description": "Only stations offering this service code"}
     )
@@ -134,6 +142,14 @@ class StationQuerySchema(Schema):
                 raise ValidationError("Use finite numbers.", "near")
             data["near"] = (lon, lat)
         return data
+
+
+class CoordSystemQuerySchema(Schema):
+    coord_system = fields.String(
+        validate=validate.OneOf(COORD_SYSTEMS),
+        load_default="wgs84",
+        metadata={"description": "System of the locations returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09"},
+    )
 
 
 class ImportQuerySchema(Schema):

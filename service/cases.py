@@ -432,13 +432,22 @@ async def _case_number(ctx: Context, county_code: str, now: datetime) -> str:
 # ---------------------------------------------------------------- reading
 
 
-async def get_case(*, ctx: Context, principal: Principal, case_id: str) -> dict[str, Any]:
+def in_coord_system(case_view: dict[str, Any], coord_system: str) -> dict[str, Any]:
+    """A case view with its location in ``coord_system`` (gcj02 for WeChat/Tencent maps, bd09 for Baidu)."""
+    if coord_system == "wgs84" or not case_view.get("location"):
+        return case_view
+    return {**case_view, "location": geo.point_doc_in(case_view["location"], coord_system)}
+
+
+async def get_case(
+    *, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84"
+) -> dict[str, Any]:
     """One case with its history, routing reason, deadlines and the caller's allowed actions."""
     case = await CasesRepository(ctx.db).get(case_id)
     rel = _ensure_visible(principal, case)
     result = view(case, principal, rel, ctx.now())
     await _audit_sensitive_read(ctx, principal, rel, case)
-    return result
+    return in_coord_system(result, coord_system)
 
 
 async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access, case: dict[str, Any]) -> None:
@@ -533,6 +542,8 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
     items = []
     for doc in docs:
         items.append(view(doc, principal, access_of(principal, doc), now, with_history=False))
+    coord_system = query.get("coord_system") or "wgs84"
+    items = [in_coord_system(item, coord_system) for item in items]
     return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort) if more and docs else None)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import prcoords
 
@@ -80,6 +80,15 @@ def from_wgs84(point: Point, coord_system: str) -> Point:
     source = prcoords.Coords(point.lat, point.lon)
     out = prcoords.wgs_gcj(source, False) if coord_system == "gcj02" else prcoords.wgs_bd(source, False)
     return Point(float(out.lon), float(out.lat))
+
+
+def point_doc_in(doc: dict[str, Any] | None, coord_system: str) -> dict[str, Any] | None:
+    """A stored GeoJSON Point (WGS-84) as read in ``coord_system`` (a new dict; WGS-84 stays stored)."""
+    if not doc or coord_system == "wgs84" or doc.get("type") != "Point":
+        return doc
+    lon, lat = doc["coordinates"][:2]
+    out = from_wgs84(Point(float(lon), float(lat)), coord_system)
+    return {**doc, "coordinates": [round(out.lon, 7), round(out.lat, 7)]}
 
 
 def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

@@ -6,6 +6,11 @@ The rules (DESIGN.md section 4), first match wins:
 2. a point inside a candidate's own jurisdiction polygon -> that station (``jurisdiction``);
 3. a point inside a county polygon -> the nearest candidate of that county (``county``),
    because territorial responsibility (属地管理) beats a closer station across the line;
+   but only as exact as the data: when the point cannot tell the county's candidates apart
+   (a candidate's point is approximate, the nearest points coincide, or there is no point),
+   no township is picked by tie-break: the request is ``unrouted`` for the county's dispatch
+   queue (区县分中心派单) with ``needs_township`` and the county's candidate townships listed,
+   unless the county has a single candidate;
 4. the nearest candidate within ``max_km`` (``nearest``);
 5. otherwise ``unrouted``, queued for the supervisor of the county holding the point; a
    point that no county holds (outside Anhui) and no station reaches is outside the
@@ -28,7 +33,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +49,9 @@ from service.stations_model import CountyArea, IndexedStation
 CELL_DEG = 0.2
 TOP_CANDIDATES = 5
 MAX_CANDIDATE_SEARCH_KM = 1000.0
+# Station points closer than this are one place: distance cannot choose between them.
+COINCIDE_KM = 0.05
+STATION_SUFFIX = "社工站"
 REFRESH_SECONDS = 1.0
 METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
@@ -66,6 +74,19 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class Township:
+    """A township of a county's dispatch queue: what a resident or a supervisor picks from."""
+
+    code: str
+    name: str
+    station_id: str
+    station_name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "station_id": self.station_id, "station_name": self.station_name}
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingDecision:
     """Where a request goes and why; stored on the case as ``to_dict()``."""
 
@@ -78,6 +99,10 @@ class RoutingDecision:
     candidates: tuple[Candidate, ...]
     reason: str
     excluded: tuple[str, ...] = ()
+    # True when the location could not tell the county's townships apart: the request waits in
+    # the county's dispatch queue, and a client should ask the resident for one of ``townships``.
+    needs_township: bool = False
+    townships: tuple[Township, ...] = ()
 
     @property
     def routed(self) -> bool:
@@ -101,6 +126,8 @@ class RoutingDecision:
             "reason": self.reason,
             "excluded": list(self.excluded),
             "in_service_area": self.in_service_area,
+            "needs_township": self.needs_township,
+            "townships": [t.to_dict() for t in self.townships],
         }
 
 
@@ -130,10 +157,16 @@ class StationIndex:
     """Active stations and county polygons, arranged for fast routing decisions."""
 
     def __init__(
-        self, stations: Sequence[IndexedStation], counties: Sequence[CountyArea] = (), *, version: int = 0
+        self,
+        stations: Sequence[IndexedStation],
+        counties: Sequence[CountyArea] = (),
+        *,
+        version: int = 0,
+        township_names: Mapping[str, str] | None = None,
     ) -> None:
         self.version = version
         self.stations: tuple[IndexedStation, ...] = tuple(stations)
+        self.township_names = dict(township_names or {})
         n = len(self.stations)
         self.by_id = {s.id: i for i, s in enumerate(self.stations)}
         self.by_code: dict[str, list[int]] = {}
@@ -148,6 +181,7 @@ class StationIndex:
         self.code_rank = np.empty(n, dtype=np.int64)
         self.code_rank[order] = np.arange(n)
         self.at_capacity = np.fromiter((s.at_capacity for s in self.stations), dtype=bool, count=n)
+        self.exact = np.fromiter((s.precision == "exact" for s in self.stations), dtype=bool, count=n)
         self.capped = {i: s.capacity for i, s in enumerate(self.stations) if s.capacity is not None}
         capabilities = sorted({c for s in self.stations for c in s.capabilities})
         if len(capabilities) > 63:
@@ -175,6 +209,7 @@ class StationIndex:
         shapely.prepare(self.county_geoms)
         self.county_tree = shapely.STRtree(self.county_geoms)
         self.known_counties = set(self.county_names) | set(self.by_county)
+        self.queue_townships: dict[tuple[str, str], tuple[Township, ...]] = {}
 
     def update_loads(self, open_cases: dict[str, int]) -> None:
         """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
@@ -283,6 +318,42 @@ class StationIndex:
                 radius *= 2
         return [self.candidate(int(i), d) for i, d in zip(idx[:TOP_CANDIDATES], dist[:TOP_CANDIDATES], strict=True)]
 
+    def indistinct(self, idx: np.ndarray, dist: np.ndarray, point: Point | None, point_exact: bool) -> str | None:
+        """Why the point cannot tell these ordered candidates apart (``None`` when it can).
+
+        ``approx``: a candidate's point (or the point standing in for the request) is approximate,
+        so the nearest one may not be the nearest at all; ``coincide``: the nearest points are one
+        place; ``no_point``: there is no point to measure from.
+        """
+        if len(idx) < 2:
+            return None
+        if point is None:
+            return "no_point"
+        if not point_exact or not bool(self.exact[idx].all()):
+            return "approx"
+        first = int(idx[0])
+        tied = idx[1:][dist[1:] - dist[0] <= COINCIDE_KM]
+        if len(tied):
+            apart = haversine_many(self.lons[first], self.lats[first], self.lons[tied], self.lats[tied])
+            if bool((apart <= COINCIDE_KM).any()):
+                return "coincide"
+        return None
+
+    def townships(self, idx: np.ndarray, key: tuple[str, str] | None) -> tuple[Township, ...]:
+        """The townships of these stations by code; remembered under ``key`` (county, capability)."""
+        if key is not None and (hit := self.queue_townships.get(key)) is not None:
+            return hit
+        order = sorted((int(i) for i in idx), key=lambda i: self.stations[i].code)
+        out = tuple(self.township(i) for i in order)
+        if key is not None:
+            self.queue_townships[key] = out
+        return out
+
+    def township(self, i: int) -> Township:
+        s = self.stations[i]
+        name = self.township_names.get(s.code) or s.name.removesuffix(STATION_SUFFIX) or s.name
+        return Township(s.code, name, s.id, s.name)
+
     def candidate(self, i: int, distance: float | None) -> Candidate:
         s = self.stations[i]
         d = None if distance is None or math.isnan(distance) else float(distance)
@@ -346,6 +417,40 @@ def _decision(
     return RoutingDecision(method, s.id, s.code, s.name, s.county_code, d, tuple(candidates), reason, excluded)
 
 
+_WHY = {
+    "approx": ("社工站坐标为近似位置", "station points are approximate"),
+    "coincide": ("多个社工站坐标重合", "station points coincide"),
+    "no_point": ("未提供可用位置", "no usable location"),
+}
+
+
+def _county_queue(
+    index: StationIndex, idx: np.ndarray, why: str, exclude: frozenset[str], county: str, capability: str
+) -> RoutingDecision:
+    """Unrouted for the county's dispatch queue, with its candidate townships to pick from."""
+    county_name = index.county_names.get(county) or index.stations[int(idx[0])].county_name or county
+    zh, en = _WHY[why]
+    reason = (
+        f"位置无法区分{county_name}各乡镇（{zh}），转{county_name}民政部门派单；"
+        f"请选择所在乡镇(街道) (the location cannot tell {county_name}'s townships apart: {en}; "
+        f"queued for the county's dispatch; name the township to route it directly)"
+    )
+    townships = index.townships(idx, None if exclude else (county, capability))
+    return RoutingDecision(
+        "unrouted",
+        None,
+        None,
+        None,
+        county,
+        None,
+        (),
+        reason,
+        tuple(sorted(exclude)),
+        needs_township=True,
+        townships=townships,
+    )
+
+
 def decide(
     index: StationIndex,
     *,
@@ -373,12 +478,14 @@ def decide(
         )
     county: str | None = None
     given_point = point
+    point_exact = True  # a location given with the request is taken as it is
     if point is None and division is not None:
         # Without a location, the township's own station stands in for the point.
         holders = index.by_code.get(division, [])
         if holders:
             s = index.stations[holders[0]]
             point = Point(s.lon, s.lat)
+            point_exact = s.precision == "exact"
         county = division[:6]
     elif point is not None:
         county = index.county_at(point) or (division[:6] if division else None)
@@ -411,6 +518,9 @@ def decide(
         members = members[mask[members]]
         if len(members):
             idx, dist = index.ordered(members, point)
+            why = index.indistinct(idx, dist, point, point_exact)
+            if why is not None:
+                return _county_queue(index, idx, why, exclude, county, capability)
             return _decision(index, "county", _pick(index, idx, dist), candidates, exclude, county, max_km)
     # 4. the nearest within reach
     if near is not None:
@@ -442,7 +552,10 @@ async def load_index(*, ctx: Context) -> StationIndex:
     version = await read_stations_version(ctx.db)
     stations = await StationsRepository(ctx.db).list_for_index()
     counties = await CountiesRepository(ctx.db).list_all()
-    return await asyncio.to_thread(StationIndex, stations, counties, version=version)
+    from service.divisions_data import division_table
+
+    names = division_table().township_names()
+    return await asyncio.to_thread(StationIndex, stations, counties, version=version, township_names=names)
 
 
 async def current_index(*, ctx: Context) -> StationIndex:

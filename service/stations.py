@@ -26,7 +26,7 @@ from service.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.geo import check_lon_lat, to_wgs84
+from service.geo import check_lon_lat, point_doc_in, to_wgs84
 from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
 from service.models import Page, Principal
 from service.routing import current_index, invalidate_index
@@ -346,9 +346,16 @@ async def adjust_open_cases(*, ctx: Context, station_id: str, delta: int) -> Non
 # ---------------------------------------------------------------- reading
 
 
-async def get_station(*, ctx: Context, station_id: str) -> Station:
-    """One station by id."""
-    return await StationsRepository(ctx.db).get(station_id)
+def in_coord_system(station: Station, coord_system: str) -> Station:
+    """The station with its location in ``coord_system`` (WGS-84 stays stored)."""
+    if coord_system == "wgs84":
+        return station
+    return dataclasses.replace(station, location=point_doc_in(station.location, coord_system) or station.location)
+
+
+async def get_station(*, ctx: Context, station_id: str, coord_system: str = "wgs84") -> Station:
+    """One station by id, its location in ``coord_system``."""
+    return in_coord_system(await StationsRepository(ctx.db).get(station_id), coord_system)
 
 
 async def list_stations(
@@ -624,14 +631,17 @@ async def search_stations(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Any]:
-    """Nearest stations to a point (one page, with distances), or the list by code with filters."""
+    """Nearest stations to a point (one page, with distances), or the list by code with filters.
+
+    ``coord_system`` is the system of ``near`` and of the locations returned (WGS-84 stays stored).
+    """
     if near is not None:
         hits = await find_nearby_stations(
             ctx=ctx, lon=near[0], lat=near[1], coord_system=coord_system, service_code=service, limit=limit
         )
         return Page(
             items=[
-                h
+                dataclasses.replace(h, station=in_coord_system(h.station, coord_system))
                 for h in hits
                 if (not county or h.station.county_code == county) and (not city or h.station.city_code == city)
             ],
@@ -643,4 +653,4 @@ async def search_stations(
     if service is not None:
         capability = await _capability_of(ctx, service)
         page = Page(items=[s for s in page.items if capability in s.capabilities], next_cursor=page.next_cursor)
-    return page
+    return Page(items=[in_coord_system(s, coord_system) for s in page.items], next_cursor=page.next_cursor)

@@ -59,6 +59,7 @@ class IndexedStation:
     capacity: int | None = None
     open_cases: int = 0
     jurisdiction: dict[str, Any] | None = None
+    precision: str = "exact"  # exact | approx: whether the point tells this station's township apart
 
     @property
     def at_capacity(self) -> bool:

@@ -197,6 +197,7 @@ class StationsRepository:
             "capacity": 1,
             "open_cases": 1,
             "jurisdiction": 1,
+            "precision": 1,
         }
         out = []
         async for d in self.col.find({"active": True}, projection):
@@ -214,6 +215,7 @@ class StationsRepository:
                     capacity=d.get("capacity"),
                     open_cases=int(d.get("open_cases") or 0),
                     jurisdiction=d.get("jurisdiction"),
+                    precision=d.get("precision") or "approx",
                 )
             )
         return out

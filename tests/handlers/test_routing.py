@@ -24,17 +24,21 @@ def preview_body(lon, lat, **kw):
     return {"service_code": "elderly_home_visit", "location": {"lon": lon, "lat": lat}, **kw}
 
 
-async def test_preview_for_a_point_in_shexian_names_a_shexian_station(seeded_client, seeded_settings):
+async def test_preview_for_a_point_in_shexian_asks_for_the_township_while_points_are_approximate(
+    seeded_client, seeded_settings
+):
     assert county_holding(*SHEXIAN) == ["歙县"]
     r = await seeded_client.post(
         "/api/v1/routing/preview", json=preview_body(*SHEXIAN), headers=token_for(seeded_settings, "worker")
     )
     body = await r.json()
     assert r.status == 200, body
-    assert body["method"] == "county" and body["county_code"] == "341021"
-    assert body["station_code"].startswith("341021") and body["station_name"].endswith("社工站")
-    assert body["reason"].startswith("按所在县区就近派单：歙县") and "county" in body["reason"]
-    assert 1 <= len(body["candidates"]) <= 5 and body["distance_km"] >= 0
+    assert (body["method"], body["station_id"], body["county_code"]) == ("unrouted", None, "341021")
+    assert body["needs_township"] is True and body["candidates"] == []
+    assert body["reason"].startswith("位置无法区分歙县各乡镇（社工站坐标为近似位置）")
+    codes = [t["code"] for t in body["townships"]]
+    assert codes == sorted(codes) and all(c.startswith("341021") for c in codes) and len(codes) == 28
+    assert all(t["station_id"] and t["station_name"] == f"{t['name']}社工站" for t in body["townships"])
 
 
 async def test_preview_by_twelve_digit_division_code(seeded_client, seeded_settings):
@@ -56,7 +60,8 @@ async def test_preview_with_gcj02_location_in_hefei(seeded_client, seeded_settin
         headers=token_for(seeded_settings, "admin"),
     )
     body = await r.json()
-    assert r.status == 200 and body["station_code"].startswith("3401")
+    # Converted to WGS-84 first: the point lies in Shushan district (蜀山区) of Hefei.
+    assert r.status == 200 and body["needs_township"] and body["county_code"].startswith("3401")
 
 
 async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_settings):
@@ -76,8 +81,11 @@ async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_setti
 
 async def test_preview_access_follows_roles_and_the_stations_read_scope(seeded_client, seeded_settings):
     body = preview_body(*SHEXIAN)
+    r = await seeded_client.post("/api/v1/routing/preview", json=body)
+    assert r.status == 401
+    # A resident's app asks before filing, so it can offer the township picker.
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=token_for(seeded_settings, "resident"))
-    assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
+    assert r.status == 200 and (await r.json())["needs_township"] is True
     # docs/integrators.md: stations:read grants routing previews; cases:read alone does not.
     no_scope = token_for(seeded_settings, "client", scopes=("cases:read", "cases:write"))
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=no_scope)

@@ -25,11 +25,18 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/static/{name}"),
+        # The staff console's static files: the app itself signs in through the API.
+        ("GET", "/"),
+        ("GET", "/console"),
+        ("GET", "/console/{tail}"),
+        ("GET", "/console/data/anhui_counties.geojson"),
         ("GET", "/api/v1/scenarios"),
         ("GET", "/api/v1/services"),
         ("GET", "/api/v1/services/{code}"),
         ("GET", "/api/v1/stations"),
         ("GET", "/api/v1/stations/{id}"),
+        # The address picker (省市县乡) runs before the resident signs in, like the station list.
+        ("GET", "/api/v1/divisions"),
         ("POST", "/api/v1/auth/wechat"),
         ("POST", "/api/v1/auth/otp"),
         ("POST", "/api/v1/auth/otp/verify"),

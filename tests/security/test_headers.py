@@ -2,9 +2,10 @@
 
 Every /api/, /oauth/ and /open311/ answer is marked ``Cache-Control: no-store`` — not only
 those with personal data (cases, me, staff), but the public catalogue too: one rule that no
-new route can forget is worth more than letting a proxy cache a small list. The one
-exception is the API description, which holds no data at all and is revalidated
-(``no-cache``) so documentation tools can keep it. Problem responses carry the same headers.
+new route can forget is worth more than letting a proxy cache a small list. The
+exceptions: the API description, which holds no data at all and is revalidated
+(``no-cache``) so documentation tools can keep it, and the public division list (place
+names), cached a day. Problem responses carry the same headers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from tests.helpers import token_for
 from tests.security.routes import all_routes, best_role, read_answer, role_claims
 
 NO_STORE_PREFIXES = ("/api/", "/oauth/", "/open311/")
-REVALIDATED = {"/api/v1/openapi.json": "no-cache"}
+REVALIDATED = {
+    "/api/v1/openapi.json": "no-cache",
+    # Place names, codes and station ids, nothing about people: cached a day (with an ETag) so an
+    # address picker costs one request per level.
+    "/api/v1/divisions": "public, max-age=86400",
+}
 
 
 def _header_problems(label: str, path: str, headers: Any) -> list[str]:

@@ -27,9 +27,11 @@ def reference(stations, counties, *, capability, point, division, exclude, max_k
     cands = [s for s in stations if capability in s.capabilities and s.id not in exclude]
     d9 = division[:9] if division else None
     county = None
+    point_exact = True
     if point is None and d9:
         proxy = [s for s in stations if s.code == d9]
         point = Point(proxy[0].lon, proxy[0].lat) if proxy else None
+        point_exact = not proxy or proxy[0].precision == "exact"
         county = d9[:6]
     elif point is not None:
         inside = [c.code for c in counties if shape(c.geometry).intersects(shapely.Point(point.lon, point.lat))]
@@ -58,6 +60,18 @@ def reference(stations, counties, *, capability, point, division, exclude, max_k
             return "jurisdiction", min(own, key=key), county
     if county is not None:
         members = [s for s in cands if s.county_code == county]
+        if len(members) > 1:
+            # Only as exact as the data: no pick by tie-break when the point cannot tell them apart.
+            if point is None or not point_exact or any(s.precision != "exact" for s in members):
+                return "queue", None, county
+            first = min(members, key=key)
+            if any(
+                s is not first
+                and abs(dist(s) - dist(first)) <= 0.05
+                and haversine_km(s.lon, s.lat, first.lon, first.lat) <= 0.05
+                for s in members
+            ):
+                return "queue", None, county
         if members:
             return "county", pick(members), county
     if point is not None:
@@ -96,6 +110,7 @@ def station_sets(draw):
                 capacity=capacity,
                 open_cases=draw(st.integers(0, 3)),
                 jurisdiction=jurisdiction,
+                precision=draw(st.sampled_from(["exact", "exact", "approx"])),
             )
         )
     unique = {s.code: s for s in stations}  # township codes are unique
@@ -131,6 +146,16 @@ def test_decision_equals_brute_force_reference(stations, point, data, capability
         stations, COUNTIES, capability=capability, point=point, division=division, exclude=exclude, max_km=max_km
     )
     event(f"method={method}")
+    if method == "queue":
+        assert (got.method, got.station_id, got.needs_township) == ("unrouted", None, True)
+        assert got.county_code == county and not got.candidates
+        wanted = sorted(s.code for s in stations if s.county_code == county and capability in s.capabilities)
+        assert [t.code for t in got.townships] == [
+            c for c in wanted if c not in {s.code for s in stations if s.id in exclude}
+        ]
+        assert "无法区分" in got.reason
+        return
+    assert not got.needs_township and not got.townships
     assert got.method == method
     assert got.station_id == (station.id if station else None)
     if method == "unrouted":
@@ -264,3 +289,83 @@ def test_nearest_search_matches_a_full_scan_on_many_stations():
             if haversine_km(p.lon, p.lat, s.lon, s.lat) <= 200
         )
         assert d.station_id == (within[0][2] if within else None)
+
+
+# ---------------------------------------------------------------- only as exact as the data
+
+
+def test_approximate_points_in_a_county_go_to_its_dispatch_queue_with_its_townships():
+    a = st_(1, "340101", 116.5, 31.5, precision="approx")
+    b = st_(2, "340101", 116.5, 31.5, precision="approx")
+    c = st_(3, "340101", 116.6, 31.6, caps=("funeral",), precision="approx")
+    other = st_(4, "340102", 117.5, 31.5, precision="approx")
+    index = StationIndex([b, a, c, other], COUNTIES, township_names={"340101001": "甲镇"})
+    d = decide(index, capability="elderly_care", point=Point(116.2, 31.2))
+    assert (d.method, d.station_id, d.county_code, d.needs_township) == ("unrouted", None, "340101", True)
+    assert [(t.code, t.name, t.station_id) for t in d.townships] == [
+        ("340101001", "甲镇", "id1"),
+        ("340101002", "站2", "id2"),
+    ]
+    assert d.reason.startswith("位置无法区分西县各乡镇（社工站坐标为近似位置）")
+    assert "approximate" in d.reason and not d.candidates
+    assert d.to_dict()["townships"][0] == {
+        "code": "340101001",
+        "name": "甲镇",
+        "station_id": "id1",
+        "station_name": "站1",
+    }
+
+
+def test_one_approximate_station_among_exact_ones_still_sends_the_county_to_its_queue():
+    exact = st_(1, "340101", 116.2, 31.2)
+    approx = st_(2, "340101", 116.5, 31.5, precision="approx")
+    d = decide(StationIndex([exact, approx], COUNTIES), capability="elderly_care", point=Point(116.2, 31.2))
+    assert (d.method, d.needs_township) == ("unrouted", True)
+
+
+def test_coinciding_exact_points_cannot_pick_a_township():
+    a = st_(1, "340101", 116.5, 31.5)
+    b = st_(2, "340101", 116.5002, 31.5)  # ~20 m apart: one place
+    d = decide(StationIndex([a, b], COUNTIES), capability="elderly_care", point=Point(116.3, 31.4))
+    assert d.needs_township and "station points coincide" in d.reason
+
+
+def test_precise_points_route_to_the_nearest_station_of_the_county():
+    a = st_(1, "340101", 116.2, 31.2)
+    b = st_(2, "340101", 116.8, 31.8)
+    d = decide(StationIndex([a, b], COUNTIES), capability="elderly_care", point=Point(116.7, 31.7))
+    assert (d.method, d.station_id, d.needs_township) == ("county", "id2", False)
+    assert d.to_dict()["townships"] == []
+
+
+def test_the_only_candidate_of_a_county_takes_the_case_whatever_its_precision():
+    only = st_(1, "340101", 116.5, 31.5, precision="approx")
+    funeral = st_(2, "340101", 116.5, 31.5, caps=("funeral",), precision="approx")
+    d = decide(StationIndex([only, funeral], COUNTIES), capability="elderly_care", point=Point(116.2, 31.2))
+    assert (d.method, d.station_id, d.needs_township) == ("county", "id1", False)
+
+
+def test_a_named_township_routes_by_division_even_when_points_are_approximate():
+    a = st_(1, "340101", 116.5, 31.5, precision="approx")
+    b = st_(2, "340101", 116.5, 31.5, precision="approx")
+    d = decide(
+        StationIndex([a, b], COUNTIES), capability="elderly_care", point=Point(116.2, 31.2), division_code="340101002"
+    )
+    assert (d.method, d.station_id, d.needs_township) == ("division", "id2", False)
+
+
+def test_a_jurisdiction_polygon_tells_townships_apart_where_points_cannot():
+    area = mapping(box(116.1, 31.1, 116.3, 31.3))
+    a = st_(1, "340101", 116.5, 31.5, precision="approx")
+    b = st_(2, "340101", 116.5, 31.5, precision="approx", jurisdiction=area)
+    index = StationIndex([a, b], COUNTIES)
+    assert decide(index, capability="elderly_care", point=Point(116.2, 31.2)).station_id == "id2"
+    assert decide(index, capability="elderly_care", point=Point(116.6, 31.6)).needs_township
+
+
+def test_a_township_without_the_service_falls_back_to_the_county_queue_when_points_are_approximate():
+    mine = st_(1, "340101", 116.5, 31.5, caps=("funeral",), precision="approx")
+    a = st_(2, "340101", 116.5, 31.5, precision="approx")
+    b = st_(3, "340101", 116.5, 31.5, precision="approx")
+    d = decide(StationIndex([mine, a, b], COUNTIES), capability="elderly_care", division_code="340101001")
+    assert d.needs_township and [t.station_id for t in d.townships] == ["id2", "id3"]
