@@ -261,6 +261,7 @@ def _create_staff_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--station", help="station id (workers and station heads)")
     p.add_argument("--division", help="division-code prefix (supervisors), e.g. 3410")
     p.add_argument("--name", help="display name")
+    p.add_argument("--phone", help="mobile number for SMS notices the person switches on")
     p.add_argument("--password", help="default: HUIMIN_NEW_STAFF_PASSWORD, else asked for")
 
 
@@ -278,6 +279,7 @@ def _create_staff(settings: Settings, args: argparse.Namespace) -> int:
                 name=args.name,
                 station_id=args.station,
                 division_prefix=args.division,
+                phone=args.phone,
             )
         except DomainError as exc:
             print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)

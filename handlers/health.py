@@ -27,11 +27,13 @@ async def healthz(request: web.Request) -> web.Response:
     problems=(503,),
 )
 async def readyz(request: web.Request) -> web.Response:
-    checks = await check_stores(ctx=request.app[CTX])
+    ctx = request.app[CTX]
+    checks = await check_stores(ctx=ctx)
     ready = all(checks.values())
     body = {
-        "status": "ready" if ready else "not_ready",
+        "status": ("degraded" if ctx.loops.degraded else "ready") if ready else "not_ready",
         "checks": {name: "ok" if ok else "down" for name, ok in checks.items()},
+        "loops": ctx.loops.report(),
     }
     headers = {} if ready else {"Retry-After": "5"}
     return web.json_response(body, status=200 if ready else 503, headers=headers)
@@ -41,4 +43,4 @@ async def readyz(request: web.Request) -> web.Response:
 @endpoint("Prometheus metrics", tags=("operations",), public=True, response_content_type="text/plain")
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
+    return web.Response(body=m.render(loops=request.app[CTX].loops), headers={"Content-Type": m.content_type})

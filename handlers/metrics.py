@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from service.loops import LoopHealth
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _LoopCollector(Collector):
+    """The background loops' health, read from the process's LoopHealth at scrape time."""
+
+    def __init__(self) -> None:
+        self.health: LoopHealth | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        passes = CounterMetricFamily(
+            "huimin_background_loop_passes", "Finished passes of a background loop", labels=("loop",)
+        )
+        failures = CounterMetricFamily(
+            "huimin_background_loop_failures",
+            "Failed passes of a background loop, by failure class",
+            labels=("loop", "error"),
+        )
+        parked = CounterMetricFamily(
+            "huimin_background_loop_parked", "Items a loop gave up on and set aside (dead letters)", labels=("loop",)
+        )
+        degraded = GaugeMetricFamily(
+            "huimin_background_loop_degraded", "1 while a loop has failed 3 or more passes in a row", labels=("loop",)
+        )
+        for name, state in sorted((self.health.loops if self.health else {}).items()):
+            passes.add_metric([name], state.passes)
+            parked.add_metric([name], state.parked)
+            degraded.add_metric([name], 1 if state.degraded else 0)
+            for error, count in sorted(state.failures.items()):
+                failures.add_metric([name, error], count)
+        yield from (passes, failures, parked, degraded)
 
 
 class Metrics:
@@ -25,10 +61,13 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.loops = _LoopCollector()
+        self.registry.register(self.loops)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def render(self) -> bytes:
+    def render(self, *, loops: LoopHealth | None = None) -> bytes:
+        self.loops.health = loops
         return generate_latest(self.registry)

@@ -12,6 +12,8 @@ from schemas.notifications import (
     InboxQuerySchema,
     InboxSchema,
     NotificationSchema,
+    ParkedEventPageSchema,
+    ParkedEventQuerySchema,
     PreferencesSchema,
     PreferencesUpdateSchema,
     ReadAllSchema,
@@ -128,3 +130,32 @@ async def update_preferences(request: web.Request) -> web.Response:
         ctx=request.app[CTX], principal=principal_of(request), events=data["events"], quiet_hours=data["quiet_hours"]
     )
     return json_response(PreferencesSchema(), view)
+
+
+@routes.get("/api/v1/notification-events/parked")
+@endpoint(
+    "Events whose notifications could not be made after every try (dead letters of the events loop)",
+    tags=TAGS,
+    roles=("admin",),
+    query=ParkedEventQuerySchema(),
+    response=ParkedEventPageSchema(),
+)
+async def list_parked_events(request: web.Request) -> web.Response:
+    query = read_query(request, ParkedEventQuerySchema())
+    items, next_cursor = await notify.list_parked_events(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(ParkedEventPageSchema(), {"items": items, "next_cursor": next_cursor})
+
+
+@routes.post("/api/v1/notification-events/parked/{event_id}/retry")
+@endpoint(
+    "Hand a parked event back to the events loop (after its cause was fixed)",
+    tags=TAGS,
+    roles=("admin",),
+    status=204,
+    problems=(404,),
+)
+async def retry_parked_event(request: web.Request) -> web.Response:
+    await notify.retry_parked_event(
+        ctx=request.app[CTX], principal=principal_of(request), event_id=request.match_info["event_id"]
+    )
+    return web.Response(status=204)

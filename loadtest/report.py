@@ -8,7 +8,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from bson import ObjectId
 from pymongo import MongoClient
 
 from loadtest.cluster import Cluster
@@ -105,10 +104,6 @@ def summarise(
     return out
 
 
-def _oid(value: str) -> Any:
-    return ObjectId(value)
-
-
 def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, Any]:
     client: MongoClient[dict[str, Any]] = MongoClient(cluster.mongo.uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
     try:
@@ -119,8 +114,7 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
         if split:
             problems.append(f"{len(split)} keys answered with different case ids, e.g. {split[:3]}")
         ids = sorted({cid for x in acked for cid in x.case_ids})
-        wanted_ids = list(ids) + [_oid(i) for i in ids if ObjectId.is_valid(i)]
-        found = {str(d["_id"]): d for d in db.cases.find({"_id": {"$in": wanted_ids}}, {"_id": 1})}
+        found = {d["_id"]: d for d in db.cases.find({"_id": {"$in": ids}}, {"_id": 1})}
         missing = [i for i in ids if i not in found]
         if missing:
             problems.append(f"{len(missing)} acknowledged cases missing, e.g. {missing[:3]}")
@@ -132,7 +126,7 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
         dup_keys = [k for k, n in per_key.items() if n > 1]
         if dup_keys:
             problems.append(f"{len(dup_keys)} keys created more than one case, e.g. {dup_keys[:3]}")
-        all_cases = list(db.cases.find({}, {"history": 1, "status": 1, "station_id": 1, "created_by": 1}))
+        all_cases = list(db.cases.find({}, {"history": 1, "status": 1, "station_id": 1, "created_by": 1, "owner": 1}))
         events_per_case = Counter(str(e["case_id"]) for e in db.events.find({}, {"case_id": 1}))
         bad_history = [
             str(d["_id"]) for d in all_cases if len(d.get("history") or []) != events_per_case.get(str(d["_id"]), 0)
@@ -157,7 +151,7 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
 
         # webhooks: every committed event of the integrator's cases reaches the receiver
         client_cases = [d["_id"] for d in all_cases if (d.get("created_by") or {}).get("role") == "client"]
-        keys = {str(c) for c in client_cases} | {c for c in client_cases if isinstance(c, str)}
+        keys = set(client_cases)
         wanted = {str(e["_id"]) for e in db.events.find({"case_id": {"$in": list(keys)}}, {"_id": 1})}
         deadline = time.monotonic() + catch_up
         waited = 0.0
@@ -171,6 +165,8 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
             problems.append(f"{len(undelivered)} integrator events never reached the receiver, e.g. {undelivered[:3]}")
         if cluster.receiver.bad_signatures:
             problems.append(f"{cluster.receiver.bad_signatures} webhook deliveries had a bad signature")
+        notices = _notice_ledger(db, cluster, all_cases, deadline)
+        problems += notices.pop("problems")
         return {
             "acknowledged_cases": len(ids),
             "cases_in_database": len(all_cases),
@@ -181,11 +177,62 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
             "webhook_events_received": len(cluster.receiver.event_ids & wanted),
             "webhook_deliveries": cluster.receiver.deliveries,
             "webhook_catch_up_s": round(waited, 1),
+            "resident_notices": notices,
             "problems": problems,
             "ok": not problems,
         }
     finally:
         client.close()
+
+
+# Events that tell a case's resident something (docs/notifications.md); case.cancelled only
+# when someone other than the resident cancelled.
+RESIDENT_NOTICE_TYPES = ("case.accepted", "case.scheduled", "case.resolved", "case.rejected", "case.cancelled")
+
+
+def _notice_ledger(db: Any, cluster: Cluster, all_cases: list[dict[str, Any]], deadline: float) -> dict[str, Any]:
+    """Every event that should notify a phone resident produced exactly one SMS at the gateway."""
+    phones = {str(d["_id"]): d.get("phone") for d in db.residents.find({}, {"phone": 1})}
+    owner_phone = {str(d["_id"]): phones.get(str(d.get("owner"))) for d in all_cases if d.get("owner")}
+
+    def expected() -> Counter[tuple[str, str]]:
+        want: Counter[tuple[str, str]] = Counter()
+        for e in db.events.find(
+            {"type": {"$in": list(RESIDENT_NOTICE_TYPES)}}, {"type": 1, "case_id": 1, "case_number": 1, "actor": 1}
+        ):
+            if e["type"] == "case.cancelled" and (e.get("actor") or {}).get("role") == "resident":
+                continue
+            phone = owner_phone.get(str(e.get("case_id")))
+            if phone:
+                want[(phone, str(e.get("case_number")))] += 1
+        return want
+
+    def received() -> Counter[tuple[str, str]]:
+        return Counter(
+            (m["phone"], str((m.get("params") or {}).get("number")))
+            for m in list(cluster.sms.notices)
+            if m.get("template") != "huimin_staff_alert"
+        )
+
+    want = expected()
+    while want - received() and time.monotonic() < deadline:
+        time.sleep(1.0)
+    got = received()
+    missing, duplicated = want - got, got - want
+    problems = []
+    if missing:
+        problems.append(
+            f"{sum(missing.values())} resident notices never reached the SMS gateway, e.g. {list(missing)[:3]}"
+        )
+    if duplicated:
+        problems.append(f"{sum(duplicated.values())} resident notices sent more than once, e.g. {list(duplicated)[:3]}")
+    return {
+        "expected": sum(want.values()),
+        "sent": sum(got.values()),
+        "missing": sum(missing.values()),
+        "duplicated": sum(duplicated.values()),
+        "problems": problems,
+    }
 
 
 async def check_ledger(cluster: Cluster, rec: Recorder, *, catch_up: float) -> dict[str, Any]:

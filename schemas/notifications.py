@@ -127,3 +127,25 @@ class StreamQuerySchema(Schema):
         validate=validate.Length(max=40),
         metadata={"description": "Resume after this message id (same as the Last-Event-ID header)"},
     )
+
+
+class ParkedEventQuerySchema(Schema):
+    cursor = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=64), metadata={"description": "next_cursor of a page"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class ParkedEventSchema(Schema):
+    event_id = fields.String(required=True, attribute="event.id")
+    event_type = fields.String(required=True, attribute="event.type", metadata={"example": "case.created"})
+    case_id = fields.String(allow_none=True, attribute="event.case_id")
+    case_number = fields.String(allow_none=True, attribute="event.case_number")
+    attempts = fields.Integer(required=True, metadata={"description": "Tries made before it was parked"})
+    last_error = fields.String(required=True, metadata={"description": "The failure of the last try"})
+    parked_at = fields.AwareDateTime(required=True)
+
+
+class ParkedEventPageSchema(Schema):
+    items = fields.List(fields.Nested(ParkedEventSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

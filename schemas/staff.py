@@ -5,10 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from service.models import STAFF_ROLES
+from service.pii import mask_phone
 
 _ROLE = validate.OneOf(STAFF_ROLES)
 _PREFIX = validate.Regexp(r"^\d{2,12}$", error="A division-code prefix of 2-12 digits, e.g. 3410.")
 _PASSWORD = validate.Length(min=10, max=256)
+_PHONE = validate.Regexp(r"^(\+?86)?1[3-9]\d{9}$", error="An 11-digit mainland mobile number, e.g. 13912345678.")
+_PHONE_DOC = "Mobile number for SMS notices the person switches on in their preferences (answers show it masked)"
 
 
 class StaffCreateSchema(Schema):
@@ -26,6 +29,7 @@ class StaffCreateSchema(Schema):
     division_prefix = fields.String(
         allow_none=True, validate=_PREFIX, metadata={"description": "Supervisors: division-code prefix"}
     )
+    phone = fields.String(allow_none=True, validate=_PHONE, metadata={"description": _PHONE_DOC})
 
 
 class StaffUpdateSchema(Schema):
@@ -34,6 +38,7 @@ class StaffUpdateSchema(Schema):
     station_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     division_prefix = fields.String(allow_none=True, validate=_PREFIX)
     active = fields.Boolean(metadata={"description": "false disables the account and ends its sessions"})
+    phone = fields.String(allow_none=True, validate=_PHONE, metadata={"description": _PHONE_DOC + "; null removes it"})
     password = fields.String(load_only=True, validate=_PASSWORD, metadata={"description": "Reset the password"})
 
 
@@ -51,6 +56,11 @@ class StaffSchema(Schema):
     role = fields.String(required=True)
     station_id = fields.String(allow_none=True)
     division_prefix = fields.String(allow_none=True)
+    phone = fields.Function(
+        lambda m: mask_phone(m.phone) if m.phone else None,
+        allow_none=True,
+        metadata={"description": "Masked mobile number, e.g. 139****5678", "type": "string"},
+    )
     active = fields.Boolean(required=True)
     locked_until = fields.AwareDateTime(allow_none=True, metadata={"description": "Set while locked after failures"})
     created_at = fields.AwareDateTime(required=True)

@@ -33,6 +33,8 @@ class StaffMember:
     created_at: datetime
     updated_at: datetime
     locked_until: datetime | None = None
+    # Mobile number for SMS notices the person switched on; shown masked (mask_phone).
+    phone: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

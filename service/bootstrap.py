@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from service import cases, catalog, notify, stations, visits
 from service.context import Context
 from service.staff import ensure_first_admin
+from service.storage.migrations import rekey_object_ids
 from service.webhooks.delivery import run_delivery_loop
 
 log = logging.getLogger("huimin")
@@ -17,8 +18,13 @@ StartupHook = Callable[[Context], Awaitable[None]]
 Seeder = Callable[[Context], Awaitable[str]]
 Loop = Callable[[Context], Awaitable[None]]
 
+
+async def _string_ids(ctx: Context) -> None:
+    await rekey_object_ids(ctx.db)
+
+
 # Run at every start, in order, after indexes exist (cheap and idempotent).
-STARTUP_HOOKS: list[tuple[str, StartupHook]] = [("first admin", ensure_first_admin)]
+STARTUP_HOOKS: list[tuple[str, StartupHook]] = [("string ids", _string_ids), ("first admin", ensure_first_admin)]
 # Run by `run.py seed` and by `make run` before serving (idempotent).
 SEEDERS: list[tuple[str, Seeder]] = [
     ("catalog", catalog.seed_catalog),
@@ -47,16 +53,15 @@ async def seed(*, ctx: Context) -> list[str]:
 
 
 async def _supervised(name: str, loop: Loop, ctx: Context) -> None:
-    """Keep a loop alive: log and restart it after an unexpected error."""
+    """Keep a loop alive: a failure that escapes its own pass guard restarts it after a back-off."""
     while True:
         try:
             await loop(ctx)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("background loop %s failed; restarting in 2 s", name)
-            await asyncio.sleep(2)
+        except Exception as exc:  # noqa: BLE001 - counted and logged by the loop health
+            await asyncio.sleep(ctx.loops.failed(name, exc, base_backoff=2.0))
 
 
 def start_background(*, ctx: Context) -> list[asyncio.Task[None]]:

@@ -13,8 +13,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-
 from service import catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
 from service.case_access import Access, access_of
 from service.case_numbers import next_case_number
@@ -27,6 +25,7 @@ from service.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.ids import new_id
 from service.loops import pause
 from service.models import Page, Principal
 from service.storage.audit import AuditRepository
@@ -271,7 +270,7 @@ async def submit_case(
     now = ctx.now()
     sign_due, resolve_due = _deadlines(service_type, now)
     placement = _placement(decision)
-    case_id = str(ObjectId())
+    case_id = new_id()
     number = await _case_number(ctx, placement.get("county_code") or (division_code or "")[:6], now)
     case: dict[str, Any] = {
         "_id": case_id,
@@ -982,9 +981,10 @@ async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
 async def sweep_loop(ctx: Context) -> None:
     """Background loop: sweep every ``case_sweep_seconds``."""
     while True:
-        counts = await sweep_once(ctx=ctx)
-        if any(counts.values()):
-            log.info("case sweep", extra=counts)
+        async with ctx.loops.guard("case-sweep"):
+            counts = await sweep_once(ctx=ctx)
+            if any(counts.values()):
+                log.info("case sweep", extra=counts)
         await pause(ctx.settings.case_sweep_seconds)
 
 

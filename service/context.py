@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from config import Settings
+from service.loops import LoopHealth
 from service.models import utcnow
 
 
@@ -26,6 +27,7 @@ class Context:
     redis: Any
     http: Any = None  # httpx.AsyncClient for third parties (WeChat, SMS, webhooks)
     clock: Callable[[], datetime] = utcnow
+    loops: LoopHealth = field(default_factory=LoopHealth)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def key(self, *parts: str) -> str:

@@ -21,12 +21,13 @@ from service import notify_wechat
 from service.context import Context
 from service.errors import (
     BadRequestError,
+    NotFoundError,
     PermissionDeniedError,
     UnavailableError,
     UpstreamError,
     ValidationFailedError,
 )
-from service.loops import pause
+from service.loops import failure_class, pause
 from service.models import Page, Principal
 from service.notify_models import (
     CHANNEL_INBOX,
@@ -39,6 +40,7 @@ from service.notify_models import (
     SKIPPED,
     Notification,
     OutboxEvent,
+    ParkedEvent,
     Preferences,
     Subscription,
 )
@@ -67,6 +69,7 @@ from service.notify_templates import (
     template_key_for_id,
 )
 from service.sms import sms_sender
+from service.storage.errors import translate_error
 from service.storage.notifications import NotificationsRepository, decode_cursor, new_notification_id
 from service.storage.notify_events import OutboxReader, PeopleReader, id_floor
 from service.storage.preferences import PreferencesRepository
@@ -81,6 +84,8 @@ LOOKBACK_SECONDS = 30
 # The very first pass (no checkpoint yet) starts this far back, so switching notifications
 # on in a running deployment does not message people about last year's cases.
 FIRST_RUN_SECONDS = 3600
+# Tries of one event's handling before it is parked (back-off HUIMIN_NOTIFY_RETRY_BASE_SECONDS, doubling).
+EVENT_ATTEMPTS = 5
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban", "filter")
 DETAIL_PAGE = "pages/cases/detail?id={case_id}"
 
@@ -417,12 +422,65 @@ def _owner(ctx: Context) -> str:
 
 
 async def _handle_claimed(ctx: Context, reader: OutboxReader, event: OutboxEvent) -> None:
+    """Handle one claimed event; a failure of this event alone is retried, then parked, never blocking the rest."""
     from service.stream import publish_event  # the live feed builds on this module's claims
 
-    await handle_event(ctx=ctx, event=event)
-    if event.type in STREAM_TYPES:
-        await publish_event(ctx=ctx, event=event)
+    try:
+        await handle_event(ctx=ctx, event=event)
+        if event.type in STREAM_TYPES:
+            await publish_event(ctx=ctx, event=event)
+    except Exception as exc:
+        if isinstance(exc, UnavailableError) or translate_error(exc) is not None:
+            raise  # the store is down: not the event's fault, the loop backs off and retries it
+        await _event_failed(ctx, reader, event, exc)
+        return
     await reader.release(event.id, now=ctx.now())
+
+
+async def _event_failed(ctx: Context, reader: OutboxReader, event: OutboxEvent, exc: Exception) -> None:
+    now = ctx.now()
+    error = f"{failure_class(exc)}: {exc}"[:500]
+    stale_window = timedelta(seconds=ctx.settings.notify_claim_stale_seconds)
+    base = ctx.settings.notify_retry_base_seconds
+    attempts = await reader.fail(event.id, error=error, stale_at=lambda n: now - stale_window + _event_backoff(base, n))
+    if attempts >= EVENT_ATTEMPTS:
+        await reader.park(event.id, error=error, now=now)
+        ctx.loops.parked("notify-events")
+        log.error(
+            "notification event parked after %d attempts",
+            attempts,
+            extra={"event_id": event.id, "event_type": event.type, "error": error},
+        )
+        return
+    log.warning(
+        "notification event failed; retrying",
+        extra={"event_id": event.id, "event_type": event.type, "attempt": attempts, "error": error},
+    )
+
+
+def _event_backoff(base: float, attempts: int) -> timedelta:
+    return timedelta(seconds=min(300.0, base * 2 ** (attempts - 1)))
+
+
+async def list_parked_events(
+    *, ctx: Context, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[ParkedEvent], str | None]:
+    """Events whose notifications could not be made (admins): the dead letters of the events loop."""
+    if principal.role != "admin":
+        raise PermissionDeniedError("admin_only", "Only administrators see parked notification events.")
+    items = await OutboxReader(ctx.db).parked(after=cursor, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1].event.id if more and items else None)
+
+
+async def retry_parked_event(*, ctx: Context, principal: Principal, event_id: str) -> None:
+    """Put a parked event back for the events loop (admins), e.g. after the cause was fixed."""
+    if principal.role != "admin":
+        raise PermissionDeniedError("admin_only", "Only administrators retry parked notification events.")
+    stale_at = ctx.now() - timedelta(seconds=ctx.settings.notify_claim_stale_seconds + 1)
+    if not await OutboxReader(ctx.db).unpark(event_id, stale_at=stale_at):
+        raise NotFoundError("parked_event_not_found", "No parked notification event with this id.")
 
 
 async def process_events(*, ctx: Context) -> int:
@@ -573,6 +631,14 @@ async def deliver(*, ctx: Context, notification: Notification) -> str | None:
     return status
 
 
+async def _delivery_failed(ctx: Context, n: Notification, exc: Exception) -> None:
+    """A record whose sending raised: failed with the reason, so it neither blocks nor repeats."""
+    reason = f"internal error: {failure_class(exc)}: {exc}"[:500]
+    await NotificationsRepository(ctx.db).finish(n.id, status=FAILED, reason=reason, now=ctx.now())
+    ctx.loops.parked("notify-deliveries")
+    log.error("notification %s failed", n.id, extra={"error": reason}, exc_info=exc)
+
+
 async def deliver_due(*, ctx: Context) -> int:
     """Send every outbound record whose time has come; returns how many were attempted."""
     due = await NotificationsRepository(ctx.db).due(now=ctx.now(), limit=ctx.settings.notify_batch_size)
@@ -585,7 +651,12 @@ async def deliver_due(*, ctx: Context) -> int:
     async def person(items: list[Notification]) -> None:
         async with sem:
             for n in items:
-                await deliver(ctx=ctx, notification=n)
+                try:
+                    await deliver(ctx=ctx, notification=n)
+                except Exception as exc:
+                    if isinstance(exc, UnavailableError) or translate_error(exc) is not None:
+                        raise
+                    await _delivery_failed(ctx, n, exc)
 
     await asyncio.gather(*(person(items) for items in by_person.values()))
     return len(due)
@@ -594,12 +665,14 @@ async def deliver_due(*, ctx: Context) -> int:
 async def events_loop(ctx: Context) -> None:
     """Background loop: turn new events into notifications and live-feed messages."""
     while True:
-        await process_events(ctx=ctx)
+        async with ctx.loops.guard("notify-events"):
+            await process_events(ctx=ctx)
         await pause(ctx.settings.notify_poll_seconds)
 
 
 async def deliveries_loop(ctx: Context) -> None:
     """Background loop: send WeChat messages and SMS that are due."""
     while True:
-        await deliver_due(ctx=ctx)
+        async with ctx.loops.guard("notify-deliveries"):
+            await deliver_due(ctx=ctx)
         await pause(ctx.settings.notify_poll_seconds)

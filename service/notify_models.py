@@ -21,6 +21,16 @@ FAILED = "failed"  # gave up; ``reason`` says why
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event whose notifications could not be made after every attempt (a dead letter)."""
+
+    event: OutboxEvent
+    attempts: int
+    last_error: str
+    parked_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class OutboxEvent:
     """One committed case or visit change, as the notification area reads it from ``events``."""
 

@@ -12,6 +12,7 @@ from service.auth import revoke_sessions_of
 from service.context import Context
 from service.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from service.models import STAFF_ROLES, Page, Principal
+from service.pii import normalize_phone
 from service.storage.staff import StaffRepository
 
 log = logging.getLogger("huimin.staff")
@@ -64,6 +65,7 @@ async def create_staff(
     name: str | None = None,
     station_id: str | None = None,
     division_prefix: str | None = None,
+    phone: str | None = None,
 ) -> StaffMember:
     """Create a staff account (admins only); 409 ``username_taken`` if the name is in use."""
     _require_admin(principal)
@@ -80,6 +82,7 @@ async def create_staff(
         division_prefix=division_prefix,
         password_hash=await passwords.hash_password(password),
         now=ctx.now(),
+        phone=normalize_phone(phone) if phone else None,
     )
 
 
@@ -104,7 +107,7 @@ async def list_staff(
 
 
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
-    """Change name, role, assignment, active flag or password (admins only).
+    """Change name, role, assignment, active flag, phone or password (admins only).
 
     Disabling an account, resetting its password or changing its role or assignment ends
     its sessions.
@@ -113,6 +116,8 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
     repo = StaffRepository(ctx.db)
     current = await repo.get(staff_id)
     updates: dict[str, Any] = {k: changes[k] for k in ("name", "active") if k in changes}
+    if "phone" in changes:
+        updates["phone"] = normalize_phone(changes["phone"]) if changes["phone"] else None
     if updates.get("active") is False and staff_id == principal.subject:
         raise ConflictError("cannot_disable_self", "Administrators cannot disable their own account.")
     if {"role", "station_id", "division_prefix"} & changes.keys():

@@ -598,10 +598,11 @@ async def visit_stats(
 async def visits_loop(ctx: Context) -> None:
     """Every few minutes: schedule the current periods, raise misses of ended ones, retry referrals."""
     while True:
-        now = ctx.now()
-        created = await schedule_period(ctx=ctx, at=now)
-        missed = await close_periods(ctx=ctx, at=now)
-        retried = await retry_referrals(ctx=ctx)
-        if created or missed or retried:
-            log.info("visit schedules", extra={"created": created, "missed": missed, "referrals": retried})
+        async with ctx.loops.guard("visits"):
+            now = ctx.now()
+            created = await schedule_period(ctx=ctx, at=now)
+            missed = await close_periods(ctx=ctx, at=now)
+            retried = await retry_referrals(ctx=ctx)
+            if created or missed or retried:
+                log.info("visit schedules", extra={"created": created, "missed": missed, "referrals": retried})
         await pause(LOOP_SECONDS)

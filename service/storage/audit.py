@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from service.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "audit_log"
@@ -37,7 +37,7 @@ class AuditRepository:
         """Append one audit entry."""
         await self.col.insert_one(
             {
-                "_id": str(ObjectId()),
+                "_id": new_id(),
                 "at": at,
                 "actor": {"subject": actor_subject, "role": actor_role},
                 "action": action,

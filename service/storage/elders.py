@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.elders_model import Elder
 from service.errors import ConflictError, NotFoundError
+from service.ids import is_id, new_id
 from service.models import Page
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
@@ -41,7 +40,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Elder) if f.name not in ("id"
 
 
 def elder_from_doc(doc: dict[str, Any]) -> Elder:
-    """An Elder from its document (ObjectId -> str)."""
+    """An Elder from its document ."""
     values: dict[str, Any] = {k: doc.get(k) for k in _FIELDS}
     values["flags"] = list(values["flags"] or [])
     values["emergency_contacts"] = list(values["emergency_contacts"] or [])
@@ -50,11 +49,10 @@ def elder_from_doc(doc: dict[str, Any]) -> Elder:
     return Elder(id=str(doc["_id"]), **values)
 
 
-def _oid(elder_id: str) -> ObjectId:
-    try:
-        return ObjectId(elder_id)
-    except (InvalidId, TypeError):
-        raise NotFoundError("elder_not_found", f"There is no registered person {elder_id!r}.") from None
+def _oid(elder_id: str) -> str:
+    if not is_id(elder_id):
+        raise NotFoundError("elder_not_found", f"There is no registered person {elder_id!r}.")
+    return elder_id
 
 
 def _taken() -> ConflictError:
@@ -67,12 +65,12 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> ObjectId | None:
+def decode_cursor(cursor: str) -> str | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return ObjectId(text)
-    except (ValueError, UnicodeDecodeError, InvalidId):
+    except (ValueError, UnicodeDecodeError):
         return None
+    return text if is_id(text) else None
 
 
 class EldersRepository:
@@ -82,7 +80,7 @@ class EldersRepository:
 
     async def insert(self, doc: dict[str, Any]) -> Elder:
         """Register a person; an ID number active elsewhere is a conflict."""
-        doc = {**doc, "_id": ObjectId()}
+        doc = {**doc, "_id": new_id()}
         try:
             await self.col.insert_one(doc)
         except DuplicateKeyError:
@@ -91,7 +89,7 @@ class EldersRepository:
 
     async def insert_all(self, docs: list[dict[str, Any]], progress: Callable[[int], None] | None = None) -> list[str]:
         """Register many people in one transaction: all or none; returns their ids."""
-        docs = [{**d, "_id": ObjectId()} for d in docs]
+        docs = [{**d, "_id": new_id()} for d in docs]
 
         async def write(session: Any) -> None:
             for start in range(0, len(docs), 500):
@@ -120,7 +118,7 @@ class EldersRepository:
 
     async def get_many(self, ids: list[str]) -> dict[str, Elder]:
         """People by id (unknown ids left out)."""
-        oids = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
+        oids = [i for i in ids if is_id(i)]
         return {str(d["_id"]): elder_from_doc(d) async for d in self.col.find({"_id": {"$in": oids}})}
 
     async def active_hashes(self, hashes: list[str]) -> set[str]:
@@ -206,7 +204,7 @@ class ElderAuditRepository:
             await self.col.insert_many(
                 [
                     {
-                        "_id": str(ObjectId()),
+                        "_id": new_id(),
                         "at": at,
                         "actor": actor,
                         "action": action,

@@ -20,13 +20,13 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.errors import ConflictError
+from service.ids import new_id
 from service.models import utcnow
 from service.storage.indexes import declare
 
@@ -56,7 +56,7 @@ class CaseEvent:
     from_state: str | None = None
     to_state: str | None = None
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    id: str = dataclasses.field(default_factory=lambda: str(ObjectId()))
+    id: str = dataclasses.field(default_factory=new_id)
     created_at: datetime | None = None
 
 

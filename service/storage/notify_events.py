@@ -11,6 +11,7 @@ claim: the live feed's resumable, strictly increasing message id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.notify_models import OutboxEvent
+from service.notify_models import OutboxEvent, ParkedEvent
 from service.storage.indexes import declare
 
 EVENTS = "events"
@@ -28,6 +29,7 @@ declare(
     CLAIMS,
     IndexModel([("done", ASCENDING), ("claimed_at", ASCENDING)]),
     IndexModel([("feed_seq", ASCENDING)], sparse=True),
+    IndexModel([("parked", ASCENDING), ("_id", ASCENDING)], sparse=True),
 )
 
 
@@ -132,6 +134,52 @@ class OutboxReader:
     async def release(self, event_id: str, *, now: datetime) -> None:
         """Mark an event handled."""
         await self.claims.update_one({"_id": event_id}, {"$set": {"done": True, "done_at": now}})
+
+    async def fail(self, event_id: str, *, error: str, stale_at: Callable[[int], datetime]) -> int:
+        """Record a failed handling by the claim's owner; returns the attempts so far.
+
+        The claim is dated so that it turns stale at ``stale_at(attempts)``, when the
+        stale-claim sweep of any process takes it again.
+        """
+        doc = await self.claims.find_one({"_id": event_id}, {"attempts": 1})
+        attempts = int((doc or {}).get("attempts") or 0) + 1
+        await self.claims.update_one(
+            {"_id": event_id},
+            {"$set": {"claimed_at": stale_at(attempts), "last_error": error, "attempts": attempts}},
+        )
+        return attempts
+
+    async def park(self, event_id: str, *, error: str, now: datetime) -> None:
+        """Give up on an event: finished for the loops, kept with its error for an admin to see and retry."""
+        await self.claims.update_one(
+            {"_id": event_id}, {"$set": {"done": True, "parked": True, "parked_at": now, "last_error": error}}
+        )
+
+    async def parked(self, *, after: str | None, limit: int) -> list[ParkedEvent]:
+        """Parked events in ``_id`` order, after a cursor id."""
+        query: dict[str, Any] = {"parked": True}
+        if after:
+            query["_id"] = {"$gt": after}
+        claims = [d async for d in self.claims.find(query).sort("_id", ASCENDING).limit(limit)]
+        events = await self.by_ids([d["_id"] for d in claims])
+        return [
+            ParkedEvent(
+                event=events[d["_id"]],
+                attempts=int(d.get("attempts") or 0),
+                last_error=str(d.get("last_error") or ""),
+                parked_at=d["parked_at"],
+            )
+            for d in claims
+            if d["_id"] in events
+        ]
+
+    async def unpark(self, event_id: str, *, stale_at: datetime) -> bool:
+        """Put a parked event back for handling (the stale-claim sweep takes it); False when not parked."""
+        res = await self.claims.update_one(
+            {"_id": event_id, "parked": True},
+            {"$set": {"done": False, "claimed_at": stale_at, "attempts": 0}, "$unset": {"parked": "", "parked_at": ""}},
+        )
+        return res.modified_count == 1
 
 
 class PeopleReader:

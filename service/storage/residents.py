@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.accounts import Resident
 from service.errors import NotFoundError
+from service.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "residents"
@@ -44,7 +43,7 @@ class ResidentsRepository:
         if unionid:
             changes["unionid"] = unionid
         try:
-            await self.col.insert_one({"openid": openid, "created_at": now, **changes})
+            await self.col.insert_one({"_id": new_id(), "openid": openid, "created_at": now, **changes})
         except DuplicateKeyError:
             await self.col.update_one({"openid": openid}, {"$set": changes})
         return await self._find({"openid": openid})
@@ -52,18 +51,16 @@ class ResidentsRepository:
     async def upsert_phone(self, *, phone: str, now: datetime) -> Resident:
         """The resident with this phone number, created on first verified login."""
         try:
-            await self.col.insert_one({"phone": phone, "created_at": now, "last_login_at": now})
+            await self.col.insert_one({"_id": new_id(), "phone": phone, "created_at": now, "last_login_at": now})
         except DuplicateKeyError:
             await self.col.update_one({"phone": phone}, {"$set": {"last_login_at": now}})
         return await self._find({"phone": phone})
 
     async def get(self, resident_id: str) -> Resident:
         """One resident by id, or NotFoundError."""
-        try:
-            oid = ObjectId(resident_id)
-        except (InvalidId, TypeError):
-            raise NotFoundError("resident_not_found", "No such resident.") from None
-        return await self._find({"_id": oid})
+        if not isinstance(resident_id, str):
+            raise NotFoundError("resident_not_found", "No such resident.")
+        return await self._find({"_id": resident_id})
 
     async def find_by_phone(self, phone: str) -> Resident | None:
         """The resident who logged in with this phone number, if any."""

@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.errors import ConflictError, NotFoundError
+from service.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "service_types"
@@ -32,7 +33,7 @@ class ServiceTypesRepository:
     async def insert_version(self, doc: dict[str, Any]) -> None:
         """Store a new version and mark it current; a version that exists already is a conflict."""
         try:
-            await self.col.insert_one({**doc, "current": True})
+            await self.col.insert_one({**doc, "_id": new_id(), "current": True})
         except DuplicateKeyError:
             raise ConflictError(
                 "service_version_conflict",
@@ -48,7 +49,7 @@ class ServiceTypesRepository:
         """Insert version-1 documents whose code does not exist yet; returns how many."""
         codes = [d["code"] for d in docs]
         existing = {d["code"] async for d in self.col.find({"code": {"$in": codes}}, {"code": 1})}
-        todo = [{**d, "current": True} for d in docs if d["code"] not in existing]
+        todo = [{**d, "_id": new_id(), "current": True} for d in docs if d["code"] not in existing]
         if not todo:
             return 0
         try:

@@ -6,14 +6,13 @@ import base64
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.accounts import StaffCredentials, StaffMember
 from service.errors import BadRequestError, ConflictError, NotFoundError
+from service.ids import is_id, new_id
 from service.models import Page
 from service.storage.indexes import declare
 
@@ -38,25 +37,28 @@ def _staff(doc: dict[str, Any]) -> StaffMember:
         created_at=doc["created_at"],
         updated_at=doc.get("updated_at", doc["created_at"]),
         locked_until=doc.get("locked_until"),
+        phone=doc.get("phone"),
     )
 
 
-def _oid(staff_id: str) -> ObjectId:
+def _oid(staff_id: str) -> str:
+    if not is_id(staff_id):
+        raise NotFoundError("staff_not_found", "No staff account with this id.")
+    return staff_id
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(bytes.fromhex(last_id)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
     try:
-        return ObjectId(staff_id)
-    except (InvalidId, TypeError):
-        raise NotFoundError("staff_not_found", "No staff account with this id.") from None
-
-
-def encode_cursor(oid: ObjectId) -> str:
-    return base64.urlsafe_b64encode(oid.binary).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> ObjectId:
-    try:
-        return ObjectId(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (InvalidId, ValueError, TypeError):
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 12:
+        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
+    return raw.hex()
 
 
 class StaffRepository:
@@ -73,14 +75,17 @@ class StaffRepository:
         division_prefix: str | None,
         password_hash: str,
         now: datetime,
+        phone: str | None = None,
     ) -> StaffMember:
         """Create an account; ConflictError when the username is taken."""
         doc = {
+            "_id": new_id(),
             "username": username,
             "name": name,
             "role": role,
             "station_id": station_id,
             "division_prefix": division_prefix,
+            "phone": phone,
             "active": True,
             "password_hash": password_hash,
             "failed_logins": 0,
@@ -89,10 +94,9 @@ class StaffRepository:
             "updated_at": now,
         }
         try:
-            result = await self.col.insert_one(doc)
+            await self.col.insert_one(doc)
         except DuplicateKeyError:
             raise ConflictError("username_taken", f"The username {username!r} is already taken.") from None
-        doc["_id"] = result.inserted_id
         return _staff(doc)
 
     async def get(self, staff_id: str) -> StaffMember:

@@ -11,13 +11,12 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from service.errors import BadRequestError, ConflictError, NotFoundError
+from service.ids import is_id, new_id
 from service.models import Page
 from service.stations_model import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
@@ -59,7 +58,7 @@ FIELDS = (
 
 
 def station_from_doc(doc: dict[str, Any]) -> Station:
-    """A Station from its document (ObjectId -> str)."""
+    """A Station from its document."""
     values: dict[str, Any] = {k: doc.get(k) for k in FIELDS}
     values["capabilities"] = list(values["capabilities"] or [])
     values["open_cases"] = int(values["open_cases"] or 0)
@@ -68,15 +67,14 @@ def station_from_doc(doc: dict[str, Any]) -> Station:
 
 
 def station_to_doc(station: Station) -> dict[str, Any]:
-    """The stored fields of a station (without _id)."""
-    return {k: getattr(station, k) for k in FIELDS}
+    """The stored fields of a station, with a new ``_id`` when the station has none yet."""
+    return {"_id": station.id or new_id(), **{k: getattr(station, k) for k in FIELDS}}
 
 
-def _oid(station_id: str) -> ObjectId:
-    try:
-        return ObjectId(station_id)
-    except (InvalidId, TypeError):
-        raise NotFoundError("station_not_found", f"There is no station {station_id!r}.") from None
+def _oid(station_id: str) -> str:
+    if not is_id(station_id):
+        raise NotFoundError("station_not_found", f"There is no station {station_id!r}.")
+    return station_id
 
 
 def encode_cursor(code: str) -> str:
@@ -123,11 +121,11 @@ class StationsRepository:
         """Store a new station; a taken code is a conflict."""
         doc = station_to_doc(station)
         try:
-            result = await self.col.insert_one(doc)
+            await self.col.insert_one(doc)
         except DuplicateKeyError:
             raise ConflictError("station_code_taken", f"A station with code {station.code} exists already.") from None
         await bump_stations_version(self.db)
-        return station_from_doc({**doc, "_id": result.inserted_id})
+        return station_from_doc(doc)
 
     async def get(self, station_id: str) -> Station:
         """One station by id."""
@@ -183,8 +181,8 @@ class StationsRepository:
 
     async def get_many(self, ids: Iterable[str]) -> list[Station]:
         """Stations by id, in the order asked (missing ones left out)."""
-        oids = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
-        found = {str(d["_id"]): station_from_doc(d) async for d in self.col.find({"_id": {"$in": oids}})}
+        wanted = [i for i in ids if is_id(i)]
+        found = {d["_id"]: station_from_doc(d) async for d in self.col.find({"_id": {"$in": wanted}})}
         return [found[i] for i in ids if i in found]
 
     async def list_for_index(self) -> list[IndexedStation]:
@@ -223,7 +221,7 @@ class StationsRepository:
     async def insert_missing(self, docs: list[dict[str, Any]]) -> int:
         """Insert the station documents whose code is not stored yet (seeding); returns how many."""
         existing = {d["code"] async for d in self.col.find({}, {"code": 1})}
-        todo = [d for d in docs if d["code"] not in existing]
+        todo = [{"_id": new_id(), **d} for d in docs if d["code"] not in existing]
         inserted = 0
         for start in range(0, len(todo), 500):
             try:
@@ -265,7 +263,7 @@ class StationsRepository:
         progress: Callable[[int], None] | None,
         session: Any = None,
     ) -> None:
-        ops: list[Any] = [InsertOne(d) for d in inserts] + [
+        ops: list[Any] = [InsertOne({"_id": new_id(), **d}) for d in inserts] + [
             UpdateOne({"code": code}, {"$set": changes}) for code, changes in updates
         ]
         for start in range(0, len(ops), 200):

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from service.errors import NotFoundError
+from service.ids import is_id, new_id
 from service.storage.indexes import declare
 
 BUCKET = "uploads"
@@ -71,8 +71,8 @@ class UploadsRepository:
     ) -> StoredUpload:
         """Write the chunks as one file; an exception from the iterator aborts it and propagates."""
         digest = hashlib.sha256()
-        stream = self.bucket.open_upload_stream(
-            filename, metadata={"owner": owner, "owner_role": owner_role, "content_type": content_type}
+        stream = self.bucket.open_upload_stream_with_id(
+            new_id(), filename, metadata={"owner": owner, "owner_role": owner_role, "content_type": content_type}
         )
         try:
             async for chunk in chunks:
@@ -87,9 +87,9 @@ class UploadsRepository:
 
     async def get(self, upload_id: str) -> StoredUpload:
         """The description of an upload, or NotFoundError ``upload_not_found``."""
-        if not ObjectId.is_valid(upload_id):
+        if not is_id(upload_id):
             raise _not_found()
-        doc = await self.files.find_one({"_id": ObjectId(upload_id)})
+        doc = await self.files.find_one({"_id": upload_id})
         if doc is None:
             raise _not_found()
         return _from_doc(doc)
@@ -97,7 +97,7 @@ class UploadsRepository:
     async def chunks(self, upload_id: str) -> AsyncIterator[bytes]:
         """The file's bytes, chunk by chunk."""
         try:
-            stream = await self.bucket.open_download_stream(ObjectId(upload_id))
+            stream = await self.bucket.open_download_stream(upload_id)
         except NoFile:
             raise _not_found() from None
         try:

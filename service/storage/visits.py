@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.errors import ConflictError, NotFoundError
+from service.ids import new_id
 from service.storage.indexes import declare
 
 SCHEDULES = "visit_schedules"
@@ -138,7 +138,7 @@ class VisitsRepository:
 
     @staticmethod
     def new_id() -> str:
-        return str(ObjectId())
+        return new_id()
 
     async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Append a record; correcting a record that was corrected already is a conflict."""

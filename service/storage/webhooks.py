@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -378,12 +377,8 @@ class CaseEventsReader:
     async def get_event(self, event_id: str) -> dict[str, Any] | None:
         """One event document."""
         doc = await self.events.find_one({"_id": event_id})
-        if doc is None and ObjectId.is_valid(event_id):
-            doc = await self.events.find_one({"_id": ObjectId(event_id)})
-        if doc is not None:
-            doc["_id"] = str(doc["_id"])
-            if isinstance(doc.get("time"), datetime):
-                doc["time"] = _utc(doc["time"])
+        if doc is not None and isinstance(doc.get("time"), datetime):
+            doc["time"] = _utc(doc["time"])
         return doc
 
     async def case_creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -391,9 +386,8 @@ class CaseEventsReader:
         wanted = {c for c in case_ids if c}
         if not wanted:
             return {}
-        keys: list[Any] = list(wanted) + [ObjectId(c) for c in wanted if ObjectId.is_valid(c)]
-        cursor = self.cases.find({"_id": {"$in": keys}}, {"created_by": 1})
-        return {str(d["_id"]): d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
+        cursor = self.cases.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
+        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
 
     async def client_scopes(self, client_id: str) -> tuple[bool, frozenset[str] | None]:
         """(known, scopes) of an API client: scopes None when it is disabled; (False, None) if unknown."""

@@ -409,6 +409,9 @@ async def deliver_once(*, ctx: Context, worker_id: str) -> int:
     return sum(counts)
 
 
+LOOP_NAME = "webhook-delivery"
+
+
 async def run_delivery_loop(ctx: Context) -> None:
     """The background loop: fan out and start a drain task per subscription with due work.
 
@@ -435,12 +438,13 @@ async def run_delivery_loop(ctx: Context) -> None:
                             ),
                             name=f"webhook-drain-{sub_id}",
                         )
+                ctx.loops.succeeded(LOOP_NAME)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - counted and logged by the loop health
                 if _being_cancelled():
                     raise asyncio.CancelledError from None
-                log.exception("webhook delivery pass failed")
+                await asyncio.sleep(ctx.loops.failed(LOOP_NAME, exc))
             for sub_id, task in list(running.items()):
                 if task.done():
                     del running[sub_id]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from service import bootstrap
+from service.loops import LoopHealth
 
 
 async def test_a_loop_that_fails_is_restarted_until_it_returns(monkeypatch: Any) -> None:
@@ -19,8 +21,10 @@ async def test_a_loop_that_fails_is_restarted_until_it_returns(monkeypatch: Any)
 
     real_sleep = asyncio.sleep
     monkeypatch.setattr(bootstrap.asyncio, "sleep", lambda _s: real_sleep(0))
-    await asyncio.wait_for(bootstrap._supervised("flaky", flaky, None), 5)  # type: ignore[arg-type]
+    ctx = SimpleNamespace(loops=LoopHealth())
+    await asyncio.wait_for(bootstrap._supervised("flaky", flaky, ctx), 5)  # type: ignore[arg-type]
     assert len(runs) == 3
+    assert ctx.loops.state("flaky").failures == {"ConnectionError": 2}
 
 
 async def test_stopping_gives_up_on_a_loop_that_ignores_cancellation() -> None:

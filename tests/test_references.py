@@ -1,0 +1,300 @@
+"""Every reference between stored documents finds what it points to (the id convention of service/ids.py).
+
+A whole small world is made through the API and the real code paths (no hand-made ids or
+documents): stations, staff of every role, a WeChat and a phone resident, an upload, cases
+through their lifecycle, a visit register entry with a visit that opens a referral case, an
+integrator with a webhook subscription and deliveries, notifications of every channel, audit
+entries, refresh tokens. Then every document of every collection is walked:
+
+- no value anywhere is a BSON ObjectId (ids are strings, stored the same in their own
+  ``_id`` and wherever they are referred to);
+- every field holding an id (a 24-hex string, or ``resident:<id>`` / ``staff:<id>``) is
+  declared in ``REFERENCES`` below, so a new reference field fails this test until it is
+  declared (and so covered);
+- every declared reference resolves: a document with that ``_id`` exists in its target;
+- every declared reference was seen, so the world really exercises it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+from bson import ObjectId
+
+from config import Settings
+from handlers.keys import CTX
+from run import create_app
+from service import catalog, notify
+from service.catalog import example_answers
+from service.visit_schedules import schedule_period
+from service.webhooks.delivery import drain_subscription, fan_out_events
+from tests.factories import (
+    STAFF_PASSWORD,
+    act,
+    bearer_for,
+    case_body,
+    make_phone_resident,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+)
+from tests.fakes.sms import FakeSms
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.fakes.wechat_api import FakeWeChatAPI
+from tests.handlers.test_uploads import png
+from tests.visits_support import elder_body
+
+ID = re.compile(r"^[0-9a-f]{24}$")
+PERSON = re.compile(r"^(resident|staff):([0-9a-f]{24})$")
+PERSON_TARGETS = {"resident": "residents", "staff": "staff"}
+
+# (collection, dotted path with [] for list items) -> collection(s) the id points into.
+# "person" means a "resident:<id>" / "staff:<id>" key. Keys whose ``_id`` embeds another
+# id are listed with the path "_id" and the part that refers.
+REFERENCES: dict[tuple[str, str], str] = {
+    ("staff", "station_id"): "stations",
+    ("api_clients", "created_by"): "staff",
+    ("cases", "owner"): "residents",
+    ("cases", "created_by.subject"): "person-or-client",
+    ("cases", "station_id"): "stations",
+    ("cases", "assignee_id"): "staff",
+    ("cases", "photos[]"): "uploads.files",
+    ("cases", "routing.station_id"): "stations",
+    ("cases", "routing.candidates[].station_id"): "stations",
+    ("cases", "history[].actor.subject"): "person-or-client",
+    ("cases", "history[].data.assignee_id"): "staff",
+    ("cases", "history[].event_id"): "events",
+    ("cases", "source.visit_record_id"): "visits",
+    ("cases", "source.elder_id"): "elders",
+    ("events", "case_id"): "cases",
+    ("events", "station_id"): "stations",
+    ("events", "actor.subject"): "person-or-client",
+    ("events", "data.assignee_id"): "staff",
+    ("notify_claims", "_id"): "events",
+    ("notify_checkpoints", "last_id"): "events",
+    ("notifications", "event_id"): "events",
+    ("notifications", "case_id"): "cases",
+    ("notifications", "recipient"): "person",
+    ("notification_preferences", "_id"): "person",
+    ("wechat_subscriptions", "resident_id"): "residents",
+    ("elders", "station_id"): "stations",
+    ("elders", "created_by.subject"): "person-or-client",
+    ("elders", "consent.recorded_by"): "staff",
+    ("visit_schedules", "elder_id"): "elders",
+    ("visit_schedules", "station_id"): "stations",
+    ("visit_schedules", "visit_id"): "visits",
+    ("visits", "elder_id"): "elders",
+    ("visits", "station_id"): "stations",
+    ("visits", "visitor"): "staff",
+    ("visits", "recorded_by.subject"): "person-or-client",
+    ("visits", "recorded_by.station_id"): "stations",
+    ("visits", "referrals[].case_id"): "cases",
+    ("audit_log", "actor.subject"): "person-or-client",
+    ("audit_log", "target.id"): "audit-target",
+    ("audit_log", "elder_id"): "elders",
+    ("refresh_tokens", "subject"): "person-or-client",
+    ("idempotency_keys", "subject"): "person-or-client",
+    ("uploads.files", "metadata.owner"): "person-or-client",
+    ("uploads.chunks", "files_id"): "uploads.files",
+    ("webhook_deliveries", "event_id"): "events",
+    ("webhook_deliveries", "case_id"): "cases",
+}
+# GridFS's own chunk ids: made by the driver, never referred to, not ours to shape.
+GRIDFS_INTERNAL = {("uploads.chunks", "_id")}
+# Collections an id may be found in, for the mixed kinds above.
+MIXED = {
+    "person-or-client": ("residents", "staff", "api_clients"),
+    "audit-target": ("elders", "cases", "residents", "staff"),
+}
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item, f"{path}[]")
+    else:
+        yield path, value
+
+
+def _looks_like_reference(value: Any) -> bool:
+    return isinstance(value, str) and bool(ID.match(value) or PERSON.match(value))
+
+
+async def _build_world(client: Any, settings: Settings, receiver: WebhookReceiver) -> None:
+    ctx = client.app[CTX]
+    station = await make_station(ctx, code="340102001", name="明光路街道社工站", point=(117.304, 31.86))
+    admin = await make_staff(ctx, role="admin")
+    as_admin = bearer_for(settings, admin)
+    staff_ids = {}
+    for username, role, extra in (
+        ("head.one", "station_head", {"station_id": station.id, "phone": "13800000001"}),
+        ("worker.one", "worker", {"station_id": station.id}),
+        ("super.one", "supervisor", {"division_prefix": "3401"}),
+    ):
+        resp = await client.post(
+            "/api/v1/staff",
+            json={"username": username, "password": STAFF_PASSWORD, "role": role, **extra},
+            headers=as_admin,
+        )
+        assert resp.status == 201, await resp.text()
+        staff_ids[role] = (await resp.json())["id"]
+    logins = {}
+    for username in ("head.one", "worker.one", "super.one"):
+        resp = await client.post("/api/v1/auth/login", json={"username": username, "password": STAFF_PASSWORD})
+        assert resp.status == 200, await resp.text()
+        logins[username] = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    head, worker, supervisor = logins["head.one"], logins["worker.one"], logins["super.one"]
+    await client.put("/api/v1/me/preferences", json={"events": {"case.created": {"sms": True}}}, headers=head)
+
+    wechat_resident = await make_wechat_resident(ctx)
+    phone_resident = await make_phone_resident(ctx)
+    as_wechat = bearer_for(settings, wechat_resident)
+    await client.post(
+        "/api/v1/me/subscriptions", json={"template_id": "T-ACCEPTED", "result": "accept"}, headers=as_wechat
+    )
+
+    # An integrator with a webhook subscription.
+    resp = await client.post(
+        "/api/v1/clients",
+        json={"name": "12345热线", "scopes": ["cases:read", "cases:write", "webhooks:manage"]},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    resp = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": created["client"]["client_id"],
+            "client_secret": created["client_secret"],
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    as_client = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    resp = await client.post(
+        "/api/v1/webhooks", json={"url": receiver.url("/hooks"), "event_types": ["*"]}, headers=as_client
+    )
+    assert resp.status == 201, await resp.text()
+    subscription_id = (await resp.json())["id"]
+
+    # Cases: one with a photo and an Idempotency-Key through its whole life, one filed by the client.
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="photo.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=as_wechat)
+    assert resp.status == 201, await resp.text()
+    photo = (await resp.json())["id"]
+    body = {**await case_body(ctx, division_code="340102001"), "photos": [photo]}
+    resp = await client.post("/api/v1/cases", json=body, headers={**as_wechat, "Idempotency-Key": "first-filing"})
+    assert resp.status == 201, await resp.text()
+    case_id = (await resp.json())["id"]
+    await act(client, settings, head, case_id, "accept")
+    await act(client, settings, head, case_id, "assign", {"assignee_id": staff_ids["worker"]})
+    await act(client, settings, supervisor, case_id, "urge")
+    await act(client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。"})
+    await act(client, settings, wechat_resident, case_id, "rate", {"rating": 5, "comment": "很满意"})
+    resp = await client.post("/api/v1/cases", json=await case_body(ctx, division_code="340102001"), headers=as_client)
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        "/api/v1/cases",
+        json=await case_body(ctx, division_code="340102001"),
+        headers=bearer_for(settings, phone_resident),
+    )
+    assert resp.status == 201, await resp.text()
+    await act(client, settings, head, (await resp.json())["id"], "accept")
+
+    # The visit register: a person, this period's schedule, a visit whose need opens a case.
+    resp = await client.post("/api/v1/elders", json=elder_body("340102001"), headers=worker)
+    assert resp.status == 201, await resp.text()
+    elder_id = (await resp.json())["id"]
+    await client.get(f"/api/v1/elders/{elder_id}?reveal=true", headers=head)
+    await schedule_period(ctx=ctx, at=ctx.now())
+    care = await catalog.get_service(ctx=ctx, code="elderly_home_visit")
+    need = {"service_code": care.code, "note": "需要助餐服务", "answers": example_answers(care)}
+    resp = await client.post(
+        "/api/v1/visits",
+        json={
+            "elder_id": elder_id,
+            "method": "home",
+            "visited_at": ctx.now().isoformat(),
+            "reached": True,
+            "needs": [need],
+        },
+        headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+
+    # The loops: notifications, their sends, webhook deliveries.
+    await notify.process_events(ctx=ctx)
+    await notify.deliver_due(ctx=ctx)
+    await fan_out_events(ctx=ctx)
+    await drain_subscription(ctx=ctx, subscription_id=subscription_id, worker_id="test", limiter=asyncio.Semaphore(1))
+
+
+async def test_every_reference_finds_the_document_it_names(aiohttp_client: Any, settings: Settings) -> None:
+    wechat = await FakeWeChatAPI().start()
+    sms = FakeSms()
+    await sms.start()
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        live = settings.replace(
+            wechat_api_base=wechat.base_url,
+            wechat_appid=wechat.appid,
+            wechat_secret=wechat.secret,
+            wechat_templates=json.dumps({"accepted": "T-ACCEPTED"}),
+            sms_sender="http",
+            sms_api_base=sms.url,
+            quiet_hours="",
+        )
+        client = await aiohttp_client(create_app(live))
+        await _build_world(client, live, receiver)
+        db = client.app[CTX].db
+
+        ids: dict[str, set[Any]] = {}
+        problems: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        found: list[tuple[str, str, str]] = []
+        for name in sorted(await db.list_collection_names()):
+            ids[name] = set()
+            async for doc in db[name].find({}):
+                ids[name].add(doc["_id"])
+                for path, value in _walk(doc):
+                    if isinstance(value, ObjectId) and (name, path) not in GRIDFS_INTERNAL:
+                        problems.append(f"{name}.{path} holds an ObjectId ({value}); ids are strings")
+                    elif _looks_like_reference(value):
+                        if (name, path) not in REFERENCES:
+                            if path != "_id":
+                                problems.append(
+                                    f"{name}.{path} holds an id ({value}) but is not declared in REFERENCES"
+                                )
+                            continue
+                        seen.add((name, path))
+                        found.append((name, path, value))
+
+        for name, path, value in found:
+            kind = REFERENCES[(name, path)]
+            person = PERSON.match(value)
+            if kind == "person" or (person and kind == "person-or-client"):
+                assert person, f"{name}.{path} = {value!r} is not a person key"
+                targets: tuple[str, ...] = (PERSON_TARGETS[person.group(1)],)
+                value = person.group(2)
+            else:
+                targets = MIXED.get(kind, (kind,))
+            if not any(value in ids.get(t, ()) for t in targets):
+                problems.append(f"{name}.{path} = {value!r}: no document with that _id in {', '.join(targets)}")
+
+        unseen = sorted(set(REFERENCES) - seen)
+        problems += [f"{name}.{path} is declared but the world never wrote it" for name, path in unseen]
+        assert not problems, "\n".join(problems)
+    finally:
+        await wechat.close()
+        await sms.close()
+        await receiver.close()
