@@ -20,16 +20,14 @@ from marshmallow import fields
 
 from config import Settings
 from handlers.keys import CTX
-from service import cases, catalog, stations
+from service import cases, catalog
 from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
 from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM, Principal
-from service.staff import create_staff
-from service.storage.residents import ResidentsRepository
+from tests.factories import bearer_for, make_phone_resident, make_staff, make_station
 from tests.fuzz.world import SERVICE_CODE
 from tests.security.routes import Route, all_routes
-from tests.support import STAFF_PASSWORD, bearer, login
+from tests.support import bearer
 
 DIVISION = "340102001"
 OPEN311 = "/open311/v2"
@@ -46,16 +44,31 @@ class Deployment:
     settings: Settings
     ctx: Any
     station_id: str
-    tokens: dict[str, dict[str, str]]  # role -> Authorization header of a real account
     client_id: str
     api_key: str
+    client_token: dict[str, str]
+    made: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
-    def auth(self, route: Route) -> dict[str, str]:
+    async def token(self, role: str) -> dict[str, str]:
+        """The Authorization header of a real account of ``role``, made on first use (password hashing is slow)."""
+        if role == "client":
+            return self.client_token
+        if role not in self.made:
+            if role == "resident":
+                who: Any = await make_phone_resident(self.ctx)
+            else:
+                station = self.station_id if role in ("worker", "station_head") else None
+                prefix = DIVISION[:4] if role == "supervisor" else None
+                who = await make_staff(self.ctx, role=role, station_id=station, division_prefix=prefix)
+            self.made[role] = bearer_for(self.settings, who)
+        return self.made[role]
+
+    async def auth(self, route: Route) -> dict[str, str]:
         if route.meta is None or route.meta.public:
             return {}
         for role in ("admin", "client", "supervisor", "station_head", "worker", "resident"):
             if role in route.allowed_roles:
-                return self.tokens[role]
+                return await self.token(role)
         raise AssertionError(f"no role may call {route.label}")
 
     async def count(self, collection: str) -> int:
@@ -64,35 +77,9 @@ class Deployment:
 
 @pytest.fixture
 async def deployment(client: Any, settings: Settings) -> Deployment:
-    """A station, an account of every role (made through the service, staff logged in through the API)."""
+    """A station and an integrator client with every scope, made through the real code paths."""
     ctx = client.app[CTX]
-    await catalog.seed_catalog(ctx)
-    station = await stations.create_station(
-        ctx=ctx,
-        principal=SYSTEM,
-        data={
-            "code": DIVISION,
-            "name": "测试街道社工站",
-            "location": {"type": "Point", "coordinates": [117.31, 31.86]},
-            "capabilities": sorted({s.capability for s in SEED_SERVICES}),
-            "precision": "exact",
-        },
-    )
-    tokens: dict[str, dict[str, str]] = {}
-    for role, extra in (
-        ("admin", {}),
-        ("supervisor", {"division_prefix": "3401"}),
-        ("station_head", {"station_id": station.id}),
-        ("worker", {"station_id": station.id}),
-    ):
-        await create_staff(
-            ctx=ctx, principal=SYSTEM, username=f"hostile-{role}", password=STAFF_PASSWORD, role=role, **extra
-        )
-        tokens[role] = bearer((await login(client, f"hostile-{role}"))["access_token"])
-    resident = await ResidentsRepository(ctx.db).upsert_phone(phone="13800000002", now=ctx.now())
-    from tests.helpers import token_for  # a resident's token as the SMS login would issue it
-
-    tokens["resident"] = token_for(settings, "resident", subject=resident.id)
+    station = await make_station(ctx, code=DIVISION, name="测试街道社工站", point=(117.31, 31.86))
     issued = await create_client(
         ctx=ctx, principal=SYSTEM, name="对接 hostile", scopes=list(CLIENT_SCOPES), rate_limit_per_minute=100000
     )
@@ -105,15 +92,14 @@ async def deployment(client: Any, settings: Settings) -> Deployment:
         },
     )
     assert resp.status == 200, await resp.text()
-    tokens["client"] = bearer((await resp.json())["access_token"])
     return Deployment(
         client=client,
         settings=settings,
         ctx=ctx,
         station_id=station.id,
-        tokens=tokens,
         client_id=issued.client.client_id,
         api_key=f"{issued.client.client_id}:{issued.client_secret}",
+        client_token=bearer((await resp.json())["access_token"]),
     )
 
 
@@ -169,7 +155,7 @@ async def test_a_lone_surrogate_in_any_json_route_is_400_invalid_character(deplo
         name = min(loadable, key=lambda n: (not isinstance(loadable[n], fields.String), n))
         # json= escapes the surrogate as \ud800, which is valid JSON syntax for a character no UTF-8 can hold.
         resp = await deployment.client.request(
-            route.method, route.url(), json={name: "before \ud800 after"}, headers=deployment.auth(route)
+            route.method, route.url(), json={name: "before \ud800 after"}, headers=await deployment.auth(route)
         )
         body = await resp.text()
         if resp.status != 400 or json.loads(body).get("code") != "invalid_character":
@@ -183,7 +169,7 @@ async def test_a_case_description_with_a_character_xml_cannot_hold_is_refused_an
 ) -> None:
     service = await catalog.get_service(ctx=deployment.ctx, code=SERVICE_CODE)
     body = _case_body(service, description=f"门口{HOSTILE[label]}台阶破损")
-    resp = await deployment.client.post("/api/v1/cases", json=body, headers=deployment.tokens["resident"])
+    resp = await deployment.client.post("/api/v1/cases", json=body, headers=await deployment.token("resident"))
     problem = await _problem(resp, 400, "invalid_character")
     assert problem["field"] == "description"
     assert problem["character"] == f"U+{ord(HOSTILE[label]):04X}"
@@ -194,14 +180,14 @@ async def test_a_surrogate_pair_is_one_character_and_is_accepted(deployment: Dep
     service = await catalog.get_service(ctx=deployment.ctx, code=SERVICE_CODE)
     raw = json.dumps(_case_body(service, description="老人摔倒 \U0001f198"))  # sent as \ud83c\udd98
     assert "\\ud83c\\udd98" in raw
-    headers = {**deployment.tokens["resident"], "Content-Type": "application/json"}
+    headers = {**await deployment.token("resident"), "Content-Type": "application/json"}
     resp = await deployment.client.post("/api/v1/cases", data=raw, headers=headers)
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["description"] == "老人摔倒 \U0001f198"
 
 
 async def test_a_20000_deep_json_array_is_400_on_a_json_route(deployment: Deployment) -> None:
-    headers = {**deployment.tokens["resident"], "Content-Type": "application/json"}
+    headers = {**await deployment.token("resident"), "Content-Type": "application/json"}
     resp = await deployment.client.post("/api/v1/cases", data="[" * 20000 + "]" * 20000, headers=headers)
     await _problem(resp, 400, "too_deeply_nested")
 
@@ -260,7 +246,7 @@ async def test_an_open311_form_with_a_control_character_is_400_in_xml_too(deploy
     ids=["empty", "closing boundary only", "opening boundary only"],
 )
 async def test_an_empty_or_truncated_multipart_upload_is_a_4xx_problem(deployment: Deployment, body: bytes) -> None:
-    headers = {**deployment.tokens["resident"], "Content-Type": "multipart/form-data; boundary=x"}
+    headers = {**await deployment.token("resident"), "Content-Type": "multipart/form-data; boundary=x"}
     resp = await deployment.client.post("/api/v1/uploads", data=body, headers=headers)
     text = await resp.text()
     assert 400 <= resp.status < 500 and resp.content_type == PROBLEM, text
@@ -269,7 +255,7 @@ async def test_an_empty_or_truncated_multipart_upload_is_a_4xx_problem(deploymen
 
 
 async def test_a_csv_field_over_the_csv_module_limit_is_400_malformed_csv(deployment: Deployment) -> None:
-    admin = {**deployment.tokens["admin"], "Content-Type": "text/csv"}
+    admin = {**await deployment.token("admin"), "Content-Type": "text/csv"}
     huge = "x" * 200_000  # the csv module refuses fields over 131,072 characters
     rows = "340102001,站,340102,瑶海区,合肥市,117.3,31.8\n" + f'340102002,"{huge}",340102,瑶海区,合肥市,117.3,31.8\n'
     resp = await deployment.client.post(
@@ -285,7 +271,7 @@ async def test_a_csv_field_over_the_csv_module_limit_is_400_malformed_csv(deploy
 
 
 async def test_an_import_file_with_a_control_character_names_its_line(deployment: Deployment) -> None:
-    admin = {**deployment.tokens["admin"], "Content-Type": "text/csv"}
+    admin = {**await deployment.token("admin"), "Content-Type": "text/csv"}
     rows = "340102001,站,340102,瑶海区,合肥市,117.3,31.8\n340102002,站\x01,340102,瑶海区,合肥市,117.3,31.8\n"
     resp = await deployment.client.post(
         "/api/v1/stations/import?dry_run=false", data=(STATION_CSV_HEADER + rows).encode(), headers=admin
@@ -303,7 +289,7 @@ async def test_an_import_file_with_a_control_character_names_its_line(deployment
     ids=["20000-deep array", "lone surrogate"],
 )
 async def test_a_hostile_geojson_import_is_400(deployment: Deployment, body: str, code: str) -> None:
-    admin = {**deployment.tokens["admin"], "Content-Type": "application/geo+json"}
+    admin = {**await deployment.token("admin"), "Content-Type": "application/geo+json"}
     resp = await deployment.client.post("/api/v1/stations/import?dry_run=false", data=body.encode(), headers=admin)
     await _problem(resp, 400, code)
 
@@ -409,7 +395,7 @@ async def test_requests_the_parser_refuses_get_a_problem_that_repeats_nothing(
 @pytest.mark.parametrize("digits", [20, 40, 400])
 async def test_a_resume_id_beyond_64_bits_is_422_before_the_stream_opens(deployment: Deployment, digits: int) -> None:
     number = "9" * digits
-    supervisor = deployment.tokens["supervisor"]
+    supervisor = await deployment.token("supervisor")
     by_header = await deployment.client.get("/api/v1/stream", headers={**supervisor, "Last-Event-ID": number})
     await _problem(by_header, 422, "invalid_last_event_id")
     by_query = await deployment.client.get("/api/v1/stream", params={"last_event_id": number}, headers=supervisor)
@@ -418,7 +404,7 @@ async def test_a_resume_id_beyond_64_bits_is_422_before_the_stream_opens(deploym
 
 async def test_the_largest_resume_id_opens_the_stream(deployment: Deployment) -> None:
     resp = await deployment.client.get(
-        "/api/v1/stream", headers={**deployment.tokens["supervisor"], "Last-Event-ID": str(2**63 - 1)}
+        "/api/v1/stream", headers={**await deployment.token("supervisor"), "Last-Event-ID": str(2**63 - 1)}
     )
     assert resp.status == 200 and resp.content_type == "text/event-stream"
     resp.close()
