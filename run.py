@@ -61,6 +61,7 @@ from service.models import STAFF_ROLES, SYSTEM
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
+from service.visit_tiers import tier_table
 from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
@@ -109,6 +110,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings``."""
+    tier_table(settings)  # fail fast on a bad visit tier table
     app = web.Application(
         middlewares=[
             request_id_middleware,
@@ -313,6 +315,30 @@ def _import_elders_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
 
 
+def _apply_tier_rules(settings: Settings, args: argparse.Namespace) -> int:
+    from service import elders
+
+    async def work(ctx: Context) -> int:
+        report = await elders.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)
+        for m in report.moves:
+            print(
+                f"  {m.elder_id} {m.name_masked} {m.township}: {m.from_tier} -> {m.to_tier}"
+                f" from {m.effective_from:%Y-%m-%d}"
+            )
+        verb = "would move" if args.dry_run else "moved"
+        print(
+            f"{report.source}: {report.checked} active people checked, {report.pinned} pinned, "
+            f"{verb} {report.moving if args.dry_run else report.written}"
+        )
+        return 0
+
+    return asyncio.run(_with_context(settings, work))
+
+
+def _apply_tier_rules_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="list who moves, write nothing")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Callable[[Any], None] | None]] = {
     "serve": ("serve the HTTP API", _serve, None),
     "seed": ("load reference data (idempotent)", _seed, None),
@@ -320,6 +346,11 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Ca
     "import-stations": ("bulk import stations (all or nothing)", _import_stations, _import_stations_args),
     "create-staff": ("create a staff account", _create_staff, _create_staff_args),
     "import-elders": ("bulk import the visit register (all or nothing)", _import_elders, _import_elders_args),
+    "apply-tier-rules": (
+        "move the visit register to the tier rules (config/visit_tiers.toml)",
+        _apply_tier_rules,
+        _apply_tier_rules_args,
+    ),
 }
 
 
@@ -333,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        tier_table(settings)  # the visit tier table must be valid before anything starts
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

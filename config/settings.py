@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from config.holidays import load_holidays
+
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "HUIMIN_"
 PLACEHOLDER_MARK = "dev-only"
@@ -61,6 +63,7 @@ class Settings:
     sms_api_base: str = ""
     routing_max_km: float = 50.0
     case_sweep_seconds: float = 30.0
+    holidays_file: str = ""
     wechat_templates: str = ""
     wechat_miniprogram_state: str = "formal"
     notify_poll_seconds: float = 1.0
@@ -82,6 +85,7 @@ class Settings:
     webhook_backoff_base_seconds: float = 10.0
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_fanout_overlap_seconds: float = 30.0
+    visit_tier_rules_file: str = ""
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -167,6 +171,10 @@ def _validate(s: Settings) -> None:
         raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:
         raise bad("routing_max_km", "must be positive")
+    try:
+        load_holidays(s.holidays_file)
+    except ValueError as exc:
+        raise bad("holidays_file", str(exc)) from None
     for name in (
         "webhook_retry_hours",
         "webhook_connect_timeout_seconds",
@@ -188,6 +196,8 @@ def _validate(s: Settings) -> None:
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
     _validate_notify(s, bad)
+    if s.visit_tier_rules_file and not Path(s.visit_tier_rules_file).is_file():
+        raise bad("visit_tier_rules_file", f"no such file: {s.visit_tier_rules_file}")
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):

@@ -42,7 +42,9 @@ async def read_oauth_form(request: web.Request) -> dict[str, list[str]]:
     if request.content_type != FORM_TYPE:
         raise _invalid_request(f"Send the token request as {FORM_TYPE}.")
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise PayloadTooLargeError("payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.")
+        raise PayloadTooLargeError(
+            "payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.", limit=MAX_FORM_BYTES
+        )
     raw = await read_body(request, limit=MAX_FORM_BYTES, what="form")
     try:
         return parse_qs(raw.decode("utf-8"), keep_blank_values=False, strict_parsing=False, max_num_fields=20)

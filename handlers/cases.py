@@ -10,6 +10,7 @@ from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.cases import (
+    ACTION_ALIASES,
     ACTIONS,
     CaseCreateSchema,
     CasePageSchema,
@@ -85,21 +86,29 @@ async def get_case(request: web.Request) -> web.Response:
     return json_response(CaseSchema(), case)
 
 
-def _action_handler(segment: str) -> Handler:
+def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     action, schema_cls, summary = ACTIONS[segment]
 
     @endpoint(
         summary,
         tags=("cases",),
         body=schema_cls(),
+        body_optional=True,
         response=CaseSchema(),
         roles=ANYONE_ON_CASES,
         scopes=("cases:write",),
         problems=(404, 409, 422),
         operation_id=f"case_{action}",
+        include_in_schema=not alias,
+        description=(
+            "Needs no fields: the body may be left out (or be {})."
+            if not any(f.required for f in schema_cls().fields.values())
+            else "Fields marked required must be sent."
+        ),
     )
     async def handler(request: web.Request) -> web.Response:
-        data = await read_json(request, schema_cls())
+        # An action that needs no fields needs no body either; one that does answers 422 naming them.
+        data = await read_json(request, schema_cls(), body_optional=True)
         case = await cases.act(
             ctx=request.app[CTX],
             principal=principal_of(request),
@@ -115,6 +124,8 @@ def _action_handler(segment: str) -> Handler:
 
 for _segment in ACTIONS:
     routes.post(f"/api/v1/cases/{{case_id}}/{_segment}")(_action_handler(_segment))
+for _old, _segment in ACTION_ALIASES.items():
+    routes.post(f"/api/v1/cases/{{case_id}}/{_old}")(_action_handler(_segment, alias=True))
 
 
 @routes.get("/api/v1/stats/kpis")

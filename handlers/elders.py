@@ -17,6 +17,9 @@ from schemas.elders import (
     ElderQuerySchema,
     ElderSchema,
     ElderUpdateSchema,
+    TierRulesApplyQuerySchema,
+    TierRulesReportSchema,
+    TierTableSchema,
 )
 from service import elders
 from service.errors import PayloadTooLargeError
@@ -84,6 +87,36 @@ async def import_elders(request: web.Request) -> web.Response:
         dry_run=query["dry_run"],
     )
     return json_response(ElderImportReportSchema(), report)
+
+
+@routes.get("/api/v1/elders/tier-rules")
+@endpoint(
+    "The default visit tier rules per province (read-only; set in configuration)",
+    tags=TAGS,
+    roles=STAFF,
+    response=TierTableSchema(),
+)
+async def tier_rules(request: web.Request) -> web.Response:
+    table = elders.tier_rules(ctx=request.app[CTX], principal=principal_of(request))
+    return json_response(TierTableSchema(), table)
+
+
+@routes.post("/api/v1/elders/tier-rules/apply")
+@endpoint(
+    "Re-apply the tier rules to the register (dry run by default: who moves)",
+    description="Every active person whose tier is not pinned moves to the tier the rules suggest, "
+    "from the start of the next ISO week. With dry_run=true (the default) nothing is written.",
+    tags=TAGS,
+    roles=("admin",),
+    body_kind="none",
+    query=TierRulesApplyQuerySchema(),
+    response=TierRulesReportSchema(),
+    problems=(403,),
+)
+async def apply_tier_rules(request: web.Request) -> web.Response:
+    query = read_query(request, TierRulesApplyQuerySchema())
+    report = await elders.apply_tier_rules(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(TierRulesReportSchema(), report)
 
 
 @routes.get("/api/v1/elders/{id}")

@@ -25,6 +25,9 @@ class Endpoint:
     description: str = ""
     body: Schema | None = None
     body_kind: BodyKind = "json"
+    # The JSON body may be left out; the OpenAPI document then marks it required only when
+    # the body schema has a required field.
+    body_optional: bool = False
     query: Schema | None = None
     response: Schema | None = None
     status: int = 200

@@ -25,6 +25,7 @@ from aiohttp import web
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from service.idempotency import run_idempotent
+from service.timestamps import json_default
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -65,7 +66,7 @@ async def idempotent_json(
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     return web.Response(
         status=status,
-        text=json.dumps(payload, ensure_ascii=False, default=str),
+        text=json.dumps(payload, ensure_ascii=False, default=json_default),
         content_type="application/json",
         headers=headers,
     )

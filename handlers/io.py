@@ -6,7 +6,6 @@ import asyncio
 import codecs
 import json
 from collections.abc import Awaitable
-from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -16,6 +15,7 @@ from marshmallow import Schema
 from handlers.keys import CTX
 from service.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
 from service.text import MAX_JSON_DEPTH, check_text, parse_json_text
+from service.timestamps import json_default
 
 T = TypeVar("T")
 JSON_TYPES = ("application/json",)
@@ -72,8 +72,18 @@ async def read_body(request: web.Request, *, limit: int, what: str = "JSON body"
     return b"".join(chunks)
 
 
-async def read_raw_json(request: web.Request) -> Any:
-    """Parse a JSON body after checking content type, size, nesting and `$` keys."""
+def _sent_no_body(request: web.Request) -> bool:
+    """True when the request carries no body at all (none announced, or an announced length of 0)."""
+    return not request.body_exists or request.content_length == 0
+
+
+async def read_raw_json(request: web.Request, *, body_optional: bool = False) -> Any:
+    """Parse a JSON body after checking content type, size, nesting and `$` keys.
+
+    With ``body_optional``, a request without a body (or with an empty one) reads as ``{}``.
+    """
+    if body_optional and _sent_no_body(request):
+        return {}
     if request.content_type not in JSON_TYPES:
         raise UnsupportedMediaTypeError(
             "unsupported_media_type", f"Send the body as application/json (got {request.content_type or 'nothing'})."
@@ -83,6 +93,8 @@ async def read_raw_json(request: web.Request) -> Any:
         raise PayloadTooLargeError("payload_too_large", f"The JSON body is larger than {limit} bytes.", limit=limit)
     raw = await read_body(request, limit=limit)
     if not raw.strip():
+        if body_optional:
+            return {}
         raise BadRequestError("empty_body", "The request body is empty; a JSON object is expected.")
     try:
         text = raw.decode("utf-8-sig")
@@ -140,9 +152,13 @@ async def read_form(request: web.Request, *, limit: int) -> dict[str, list[str]]
     return fields
 
 
-async def read_json(request: web.Request, schema: Schema) -> Any:
-    """Load the JSON body through ``schema`` (unknown fields are refused)."""
-    data = await read_raw_json(request)
+async def read_json(request: web.Request, schema: Schema, *, body_optional: bool = False) -> Any:
+    """Load the JSON body through ``schema`` (unknown fields are refused).
+
+    ``body_optional``: no body at all reads as ``{}`` (for operations whose fields are all
+    optional; one with required fields then answers 422 naming them).
+    """
+    data = await read_raw_json(request, body_optional=body_optional)
     if not isinstance(data, dict):
         raise BadRequestError("json_object_expected", "The body must be a JSON object.")
     return schema.load(data)
@@ -157,18 +173,9 @@ def read_query(request: web.Request, schema: Schema) -> Any:
     return schema.load(data)
 
 
-def _json_default(value: Any) -> Any:
-    """RFC 3339 for times; str for anything else the schemas left as-is (ids)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def dumps(body: Any) -> str:
     """JSON text as the API writes it (UTF-8 Chinese kept readable)."""
-    return json.dumps(body, ensure_ascii=False, default=_json_default)
+    return json.dumps(body, ensure_ascii=False, default=json_default)
 
 
 def json_response(
@@ -178,7 +185,7 @@ def json_response(
     body = schema.dump(obj, many=many) if schema is not None else obj
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False, default=str),
+        text=dumps(body),
         content_type="application/json",
         headers=headers,
     )

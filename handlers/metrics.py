@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from service import worktime
 from service.loops import LoopHealth
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -61,6 +62,13 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        # Read at each scrape: alert when it is below next year (e.g. from October on).
+        self.calendar_last_year = Gauge(
+            "huimin_holiday_calendar_last_year",
+            "Last year whose Chinese public holidays and make-up workdays are known (package or HUIMIN_HOLIDAYS_FILE)",
+            registry=self.registry,
+        )
+        self.calendar_last_year.set_function(worktime.last_covered_year)
         self.loops = _LoopCollector()
         self.registry.register(self.loops)
 

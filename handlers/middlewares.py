@@ -81,7 +81,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problems.from_http_exception(exc, instance)
+        return problems.from_http_exception(exc, instance, max_body_bytes=request.client_max_size)
     except HttpProcessingError as exc:
         # A body the parser could not read (e.g. a multipart part with a malformed header) is the
         # caller's fault, not ours: answer 400 with aiohttp's own reason.

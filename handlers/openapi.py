@@ -190,7 +190,8 @@ def _request_body(meta: Endpoint) -> dict[str, Any] | None:
     if meta.body_kind == "json":
         if meta.body is None:
             return None
-        return {"required": True, "content": {"application/json": {"schema": meta.body}}}
+        required = not meta.body_optional or any(f.required for f in meta.body.fields.values())
+        return {"required": required, "content": {"application/json": {"schema": meta.body}}}
     if meta.body_kind == "form":
         schema: Any = meta.body if meta.body is not None else {"type": "object"}
         return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}

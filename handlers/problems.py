@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from service import errors
+from service.timestamps import json_default
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -60,7 +61,7 @@ def problem_response(
     body.update({k: v for k, v in extra.items() if v is not None})
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False, default=str),
+        text=json.dumps(body, ensure_ascii=False, default=json_default),
         content_type=PROBLEM_TYPE,
         headers=headers,
     )
@@ -74,7 +75,7 @@ def from_domain_error(exc: errors.DomainError, instance: str | None) -> web.Resp
     if retry_after:
         headers["Retry-After"] = str(retry_after)
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="huimin"'
+        headers["WWW-Authenticate"] = f'{getattr(exc, "scheme", "Bearer")} realm="huimin"'
     extra = dict(exc.extra)
     if isinstance(exc, errors.ValidationFailedError) and exc.errors:
         extra["errors"] = exc.errors
@@ -98,9 +99,17 @@ HTTP_EXCEPTION_CODES = {
 }
 
 
-def from_http_exception(exc: web.HTTPException, instance: str | None) -> web.Response:
+def from_http_exception(
+    exc: web.HTTPException, instance: str | None, *, max_body_bytes: int | None = None
+) -> web.Response:
+    """The problem document for one of aiohttp's own errors; a 413 names the ``limit`` in bytes."""
     code, detail = HTTP_EXCEPTION_CODES.get(exc.status, ("http_error", exc.reason))
     headers = {}
     if exc.status == 405 and isinstance(exc, web.HTTPMethodNotAllowed):
         headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-    return problem_response(status=exc.status, code=code, detail=detail, instance=instance, headers=headers)
+    limit = max_body_bytes if exc.status == 413 else None
+    if limit is not None:
+        detail = f"The request body is larger than {limit} bytes."
+    return problem_response(
+        status=exc.status, code=code, detail=detail, instance=instance, headers=headers, limit=limit
+    )

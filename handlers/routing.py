@@ -18,7 +18,7 @@ routes = web.RouteTableDef()
     "Preview the routing decision for a service at a location or division code",
     tags=("routing",),
     roles=("worker", "station_head", "supervisor", "admin", "client"),
-    scopes=("cases:read",),
+    scopes=("stations:read",),
     body=RoutingPreviewSchema(),
     response=RoutingDecisionSchema(),
     problems=(422,),

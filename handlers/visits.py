@@ -20,6 +20,8 @@ from schemas.visits import (
     VisitQuerySchema,
     VisitSchema,
     VisitStatsSchema,
+    WeeklyQuerySchema,
+    WeeklySeriesSchema,
 )
 from service import visits
 
@@ -79,9 +81,26 @@ async def list_due(request: web.Request) -> web.Response:
     return json_response(DuePageSchema(), page)
 
 
+@routes.get("/api/v1/visits/{id}")
+@endpoint(
+    "One visit record, with the periods it counts for and the cases it opened",
+    tags=TAGS,
+    roles=STAFF,
+    response=VisitSchema(),
+    problems=(404,),
+)
+async def get_visit(request: web.Request) -> web.Response:
+    visit = await visits.get_visit(
+        ctx=request.app[CTX], principal=principal_of(request), visit_id=request.match_info["id"]
+    )
+    return json_response(VisitSchema(), visit)
+
+
 @routes.get("/api/v1/stats/visits")
 @endpoint(
-    "Visit rate: people due and visited by tier, method and station/county/city, and the misses",
+    "The plan's weekly visit rate (周探访率, weekly tier only) by station/county/city, other tiers beside it",
+    description="due, visited and rate are the weekly tier's person-weeks; by_tier gives every tier on its own "
+    "period; plan states which visits count (phone, video, home visits that reached the person; not machine calls).",
     tags=TAGS,
     roles=STAFF,
     query=StatsQuerySchema(),
@@ -92,3 +111,18 @@ async def visit_stats(request: web.Request) -> web.Response:
     query = read_query(request, StatsQuerySchema())
     stats = await visits.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(VisitStatsSchema(), stats)
+
+
+@routes.get("/api/v1/stats/visits/weekly")
+@endpoint(
+    "The plan's weekly visit rate (周探访率) for each of the last N ISO weeks",
+    tags=TAGS,
+    roles=STAFF,
+    query=WeeklyQuerySchema(),
+    response=WeeklySeriesSchema(),
+    problems=(403, 422),
+)
+async def weekly_series(request: web.Request) -> web.Response:
+    query = read_query(request, WeeklyQuerySchema())
+    series = await visits.weekly_series(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(WeeklySeriesSchema(), series)

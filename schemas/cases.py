@@ -163,7 +163,8 @@ class DispatchSchema(_ActionBase):
     note = fields.String(validate=validate.Length(max=1000), load_default=None)
 
 
-# action (URL segment) -> (service action, body schema, summary)
+# action -> (service action, body schema, summary). The URL segment is the action's name, the
+# same word ``allowed_actions`` and ``history[].action`` use: POST /cases/{id}/request_extension.
 ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "accept": ("accept", NoteOptionalSchema, "签收 Accept (sign for) a dispatched case"),
     "return": ("return", ReasonRequiredSchema, "退单 Return a case that is not this station's"),
@@ -171,9 +172,9 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "start": ("start", NoteOptionalSchema, "开始办理 Start handling"),
     "schedule": ("schedule", ScheduleSchema, "预约 Schedule an appointment"),
     "note": ("note", NoteRequiredSchema, "记录进展 Record progress"),
-    "extension-request": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
-    "extension-approve": ("approve_extension", NoteOptionalSchema, "批准延期 Approve an extension"),
-    "extension-deny": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny an extension"),
+    "request_extension": ("request_extension", ExtensionRequestSchema, "申请延期 Request more time"),
+    "approve_extension": ("approve_extension", NoteOptionalSchema, "批准延期 Approve the pending extension request"),
+    "deny_extension": ("deny_extension", ReasonRequiredSchema, "驳回延期 Deny the pending extension request"),
     "resolve": ("resolve", ResolveSchema, "办结 Resolve with a result"),
     "reopen": ("reopen", ReasonRequiredSchema, "重办 Reopen within 7 days"),
     "rate": ("rate", RateSchema, "评价 Rate the handling (closes the case)"),
@@ -181,6 +182,12 @@ ACTIONS: dict[str, tuple[str, type[Schema], str]] = {
     "reject": ("reject", ReasonRequiredSchema, "不予受理 Reject an ineligible request"),
     "urge": ("urge", NoteOptionalSchema, "催办 Urge the station"),
     "dispatch": ("dispatch", DispatchSchema, "人工派单 Dispatch by hand to a station"),
+}
+# Earlier spellings of three URL segments, still answered (not in the OpenAPI document).
+ACTION_ALIASES: dict[str, str] = {
+    "extension-request": "request_extension",
+    "extension-approve": "approve_extension",
+    "extension-deny": "deny_extension",
 }
 
 
@@ -196,8 +203,8 @@ class CandidateSchema(Schema):
     distance_km = fields.Float(allow_none=True)
 
 
-class RoutingOutSchema(Schema):
-    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+class SystemRoutingSchema(Schema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest or unrouted"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)
@@ -206,6 +213,16 @@ class RoutingOutSchema(Schema):
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     candidates = fields.List(fields.Nested(CandidateSchema))
     excluded = fields.List(fields.String())
+
+
+class RoutingOutSchema(SystemRoutingSchema):
+    method = fields.String(metadata={"description": "division, jurisdiction, county, nearest, unrouted or manual"})
+    in_service_area = fields.Boolean(metadata={"description": "Always true on a filed case"})
+    dispatched_at = fields.DateTime(metadata={"description": "manual: when the case was dispatched by hand"})
+    dispatched_by = fields.Dict(metadata={"description": "manual: {role} of who dispatched it"})
+    system = fields.Nested(
+        SystemRoutingSchema, metadata={"description": "manual: the system's own decision, before any dispatch by hand"}
+    )
 
 
 class HistoryEntrySchema(Schema):
@@ -217,6 +234,17 @@ class HistoryEntrySchema(Schema):
     at = fields.DateTime()
     note = fields.String(allow_none=True)
     data = fields.Dict()
+
+
+class CaseSourceSchema(Schema):
+    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介) ..."})
+    visit_record_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
+    )
+    elder_id = fields.String(metadata={"description": "Cases opened from a visit: the person on the visit register"})
+    visit_id = fields.String(
+        metadata={"description": "Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger"}
+    )
 
 
 class CaseSchema(Schema):
@@ -240,6 +268,7 @@ class CaseSchema(Schema):
     anonymous = fields.Boolean()
     photos = fields.List(fields.String())
     created_by = fields.Dict()
+    source = fields.Nested(CaseSourceSchema, allow_none=True, metadata={"description": "Where the case came from"})
     station_id = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
     station_name = fields.String(allow_none=True)

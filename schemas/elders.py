@@ -53,7 +53,8 @@ def _fields(required: bool) -> dict[str, fields.Field]:
         ),
         "flags": fields.List(fields.String(validate=validate.OneOf(FLAGS)), metadata={"description": FLAG_HELP}),
         "tier": fields.String(
-            validate=validate.OneOf(TIERS), metadata={"description": TIER_HELP + "; default: the suggested tier"}
+            validate=validate.OneOf(TIERS),
+            metadata={"description": TIER_HELP + "; default: the suggested tier. A tier given here is pinned."},
         ),
         "visitor_id": fields.String(allow_none=True, metadata={"description": "Staff id of the assigned visitor"}),
         "emergency_contacts": fields.List(fields.Nested(ContactSchema), validate=validate.Length(max=5)),
@@ -67,7 +68,9 @@ class ElderCreateSchema(Schema.from_dict(_fields(True))):  # type: ignore[misc]
 
 
 class ElderUpdateSchema(Schema.from_dict(_fields(False))):  # type: ignore[misc]
-    pass
+    tier_pinned = fields.Boolean(
+        metadata={"description": "false: the tier follows the tier rules again; true (with tier): pin it"}
+    )
 
 
 class EndedSchema(Schema):
@@ -94,8 +97,11 @@ class ElderSchema(Schema):
     flags = fields.List(fields.String())
     suggested_tier = fields.String(metadata={"description": "The tier the flags suggest"})
     tier = fields.String(metadata={"description": TIER_HELP})
+    tier_pinned = fields.Boolean(metadata={"description": "Set by staff; the tier rules and new flags leave it"})
     previous_tier = fields.String(allow_none=True, metadata={"description": "Still in force until tier_from"})
-    tier_from = fields.AwareDateTime(allow_none=True, metadata={"description": "When the new tier takes effect"})
+    tier_from = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When the new tier takes effect: the start of the next ISO week"}
+    )
     visitor_id = fields.String(allow_none=True)
     emergency_contacts = fields.List(fields.Nested(ContactSchema))
     consent = fields.Nested(ConsentSchema, allow_none=True)
@@ -125,7 +131,7 @@ class ElderEndSchema(Schema):
     reason = fields.String(
         required=True,
         validate=validate.OneOf(END_REASONS),
-        metadata={"description": "moved 迁出, deceased 去世, other"},
+        metadata={"description": "moved 迁出, deceased 去世, in_care 入住养老机构, other 其他"},
     )
     note = fields.String(allow_none=True, validate=validate.Length(max=500))
 
@@ -145,4 +151,56 @@ class ElderImportReportSchema(Schema):
     total = fields.Integer()
     to_create = fields.Integer()
     written = fields.Boolean()
+    encoding = fields.String(metadata={"description": "As detected: utf-8, utf-8-sig (with BOM) or gb18030 (GBK)"})
     errors = fields.List(fields.Nested(RowErrorSchema))
+
+
+class TierRuleSchema(Schema):
+    tier = fields.String(metadata={"description": TIER_HELP})
+    any_of = fields.List(fields.String(), metadata={"description": "Matches with at least one of these flags"})
+    all_of = fields.List(fields.String(), metadata={"description": "Matches only with all of these flags"})
+    note = fields.String(allow_none=True)
+
+
+class ProvinceTiersSchema(Schema):
+    province = fields.String(metadata={"description": "Two-digit province code, or default"})
+    name = fields.String()
+    basis = fields.String(allow_none=True)
+    default = fields.String(metadata={"description": "The tier when no rule matches"})
+    rules = fields.List(
+        fields.Nested(TierRuleSchema), metadata={"description": "Tried in order; the first match decides"}
+    )
+
+
+class TierTableSchema(Schema):
+    source = fields.String(metadata={"description": "The configuration file the table was read from"})
+    provinces = fields.List(
+        fields.Nested(ProvinceTiersSchema),
+        attribute="province_list",
+        metadata={"description": "Per province; 'default' applies to provinces without their own table"},
+    )
+
+
+class TierRulesApplyQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "Only list who moves; false applies"})
+
+
+class TierMoveSchema(Schema):
+    elder_id = fields.String()
+    name_masked = fields.String()
+    station_id = fields.String()
+    township = fields.String()
+    from_tier = fields.String()
+    to_tier = fields.String()
+    effective_from = fields.AwareDateTime(metadata={"description": "Start of the next ISO week"})
+
+
+class TierRulesReportSchema(Schema):
+    dry_run = fields.Boolean()
+    source = fields.String()
+    checked = fields.Integer(metadata={"description": "Active people read"})
+    pinned = fields.Integer(metadata={"description": "People with a pinned tier, left alone"})
+    moving = fields.Integer(metadata={"description": "People whose tier moves (or would, in a dry run)"})
+    written = fields.Integer()
+    moves = fields.List(fields.Nested(TierMoveSchema), metadata={"description": "Up to 1,000 of them"})
+    moves_truncated = fields.Boolean()

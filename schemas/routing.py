@@ -42,3 +42,9 @@ class RoutingDecisionSchema(Schema):
     candidates = fields.List(fields.Nested(CandidateSchema))
     reason = fields.String(metadata={"description": "One line a worker can read, Chinese first"})
     excluded = fields.List(fields.String())
+    in_service_area = fields.Boolean(
+        metadata={
+            "description": "False when the place is outside the service area (no Anhui county holds it and no "
+            "station is within reach): filing a case there answers 422 outside_service_area"
+        }
+    )

@@ -6,7 +6,16 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.catalog_model import CHOICE_TYPES, FIELD_TYPES, SCENARIO_CODES, Choice, FormField, ServiceType
+from service.catalog_model import (
+    CHOICE_TYPES,
+    FIELD_TYPES,
+    PERSONAL_KINDS,
+    SCENARIO_CODES,
+    Choice,
+    FormField,
+    ServiceType,
+)
+from service.worktime import CLOCKS
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
 
@@ -44,6 +53,24 @@ class FormFieldSchema(Schema):
     max_length = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1, 10000))
     help_zh = fields.String(load_default="", validate=validate.Length(max=500))
     help_en = fields.String(load_default="", validate=validate.Length(max=500))
+    personal = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.OneOf(PERSONAL_KINDS),
+        metadata={
+            "description": "Personal data held by the answer: phone, id_card, name or address (phone and id_card "
+            "fields are so by their type); masked and hidden like the case's contact, see docs/cases.md",
+            "example": "name",
+        },
+    )
+    reporter = fields.Boolean(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "The answer identifies the person filing: hidden from station staff on confidential "
+            "services and not stored on anonymous reports (default: true for phone fields)"
+        },
+    )
 
     @validates_schema
     def check_choices(self, data: dict[str, Any], **_: Any) -> None:
@@ -74,12 +101,22 @@ def _common(required: bool) -> dict[str, fields.Field]:
         "booking": fields.Boolean(metadata={"description": "Needs a time slot"}),
         "confidential": fields.Boolean(metadata={"description": "Reporter hidden from station staff"}),
         "allows_anonymous": fields.Boolean(),
-        "urgent": fields.Boolean(),
+        "urgent": fields.Boolean(
+            metadata={"description": "Urgent: its notifications are sent at once, SMS quiet hours or not"}
+        ),
+        "clock": fields.String(
+            validate=validate.OneOf(CLOCKS),
+            metadata={
+                "description": "How its limits count: working (office hours of Chinese working days) or calendar "
+                "(around the clock, for emergencies)",
+                "example": "working",
+            },
+        ),
         "sign_within_hours": fields.Integer(
-            validate=validate.Range(1, 720), metadata={"description": "Sign-for limit, working hours"}
+            validate=validate.Range(1, 720), metadata={"description": "Sign-for limit, hours on the service's clock"}
         ),
         "resolve_within_days": fields.Integer(
-            validate=validate.Range(1, 365), metadata={"description": "Resolution limit, working days"}
+            validate=validate.Range(1, 365), metadata={"description": "Resolution limit, days on the service's clock"}
         ),
     }
 
@@ -120,6 +157,7 @@ class ServiceSchema(Schema):
     confidential = fields.Boolean()
     allows_anonymous = fields.Boolean()
     urgent = fields.Boolean()
+    clock = fields.String(metadata={"description": "working or calendar: how the limits count"})
     sign_within_hours = fields.Integer()
     resolve_within_days = fields.Integer()
     active = fields.Boolean(metadata={"description": "False once retired"})

@@ -117,12 +117,20 @@ class StatsQuerySchema(Schema):
     period = fields.String(metadata={"description": "Report period; schedules due in it count. Default: this ISO week"})
     group_by = fields.String(validate=validate.OneOf(("station", "county", "city")), load_default="station")
     misses_limit = fields.Integer(
-        validate=validate.Range(0, 1000), load_default=100, metadata={"description": "How many misses to list"}
+        validate=validate.Range(1, 1000), load_default=100, metadata={"description": "How many misses to list"}
     )
+
+
+class WeeklyQuerySchema(Schema):
+    division = fields.String(validate=validate.Regexp(r"^\d{2,9}$"), metadata={"description": "Division code prefix"})
+    weeks = fields.Integer(validate=validate.Range(1, 104), load_default=12, metadata={"description": "How many weeks"})
+    until = fields.String(metadata={"description": "Last ISO week of the series (2026-W48); default: this week"})
 
 
 class TierRateSchema(Schema):
     tier = fields.String()
+    period = fields.String(allow_none=True, metadata={"description": "The tier's own period counted, when one"})
+    covers = fields.String(metadata={"description": "Which of the tier's periods count, e.g. weeks ending in 2026-11"})
     due = fields.Integer()
     visited = fields.Integer()
     rate = fields.Float(allow_none=True)
@@ -136,9 +144,26 @@ class MethodCountSchema(Schema):
 class GroupRateSchema(Schema):
     key = fields.String(metadata={"description": "Station id, county code or city code"})
     name = fields.String(allow_none=True)
-    due = fields.Integer()
+    due = fields.Integer(metadata={"description": "Weekly tier: person-weeks due (the plan's figure)"})
     visited = fields.Integer()
-    rate = fields.Float(allow_none=True)
+    rate = fields.Float(allow_none=True, metadata={"description": "周探访率: weekly tier visited / due"})
+    by_tier = fields.List(fields.Nested(TierRateSchema), metadata={"description": "Every tier on its own period"})
+
+
+class MethodNameSchema(Schema):
+    method = fields.String()
+    name = fields.String()
+
+
+class PlanStatementSchema(Schema):
+    name = fields.String(metadata={"example": "周探访率 weekly visit rate"})
+    tier = fields.String(metadata={"description": "The tier the figure measures: high (weekly)"})
+    tier_name = fields.String()
+    counted_methods = fields.List(fields.Nested(MethodNameSchema), metadata={"description": "Visits that count"})
+    not_counted = fields.List(fields.String(), metadata={"description": "What does not count"})
+    rule = fields.String(metadata={"description": "The counting rule, Chinese and English"})
+    period = fields.String(allow_none=True)
+    covers = fields.String()
 
 
 class MissSchema(Schema):
@@ -157,11 +182,28 @@ class VisitStatsSchema(Schema):
     closed = fields.Boolean(metadata={"description": "The report period has ended"})
     division = fields.String(allow_none=True)
     group_by = fields.String()
-    due = fields.Integer(metadata={"description": "Person-periods due in the report period"})
-    visited = fields.Integer()
-    rate = fields.Float(allow_none=True, metadata={"description": "visited / due"})
-    by_tier = fields.List(fields.Nested(TierRateSchema))
-    by_method = fields.List(fields.Nested(MethodCountSchema))
+    plan = fields.Nested(PlanStatementSchema, metadata={"description": "What the headline figure counts"})
+    due = fields.Integer(metadata={"description": "Weekly tier: person-weeks due in the report period"})
+    visited = fields.Integer(metadata={"description": "Weekly tier: person-weeks visited"})
+    rate = fields.Float(allow_none=True, metadata={"description": "周探访率, the plan's figure: visited / due"})
+    by_tier = fields.List(fields.Nested(TierRateSchema), metadata={"description": "Every tier on its own period"})
+    by_method = fields.List(fields.Nested(MethodCountSchema), metadata={"description": "Weekly tier, by method"})
     groups = fields.List(fields.Nested(GroupRateSchema))
     misses = fields.List(fields.Nested(MissSchema))
     misses_truncated = fields.Boolean()
+
+
+class WeekRateSchema(Schema):
+    period = fields.String()
+    period_start = fields.AwareDateTime()
+    period_end = fields.AwareDateTime()
+    closed = fields.Boolean()
+    due = fields.Integer()
+    visited = fields.Integer()
+    rate = fields.Float(allow_none=True)
+
+
+class WeeklySeriesSchema(Schema):
+    division = fields.String(allow_none=True)
+    plan = fields.Nested(PlanStatementSchema(exclude=("period", "covers")))
+    items = fields.List(fields.Nested(WeekRateSchema), metadata={"description": "Oldest week first"})

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, pre_dump, validate
 
+from service.timestamps import rfc3339
 from service.webhooks.models import DELIVERY_STATUSES
 from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 
@@ -129,7 +130,7 @@ class DeliverySchema(Schema):
     attempt_log = fields.List(fields.Nested(AttemptSchema), metadata={"description": "The most recent attempts."})
 
     def _next_attempt(self, obj: Any) -> str | None:
-        return obj.next_attempt_at.isoformat() if obj.status == "pending" else None
+        return rfc3339(obj.next_attempt_at) if obj.status == "pending" else None
 
 
 class DeliveryPageSchema(Schema):

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from service import cases, catalog, notify, stations, visits
+from config.holidays import load_holidays
+from service import cases, catalog, notify, stations, visits, worktime
 from service.context import Context
 from service.staff import ensure_first_admin
 from service.storage.migrations import rekey_object_ids
@@ -19,12 +20,27 @@ Seeder = Callable[[Context], Awaitable[str]]
 Loop = Callable[[Context], Awaitable[None]]
 
 
+async def install_holiday_calendar(ctx: Context) -> None:
+    """Put the deployment's holiday years in place, and say loudly when next year is missing."""
+    worktime.install_overrides(load_holidays(ctx.settings.holidays_file))
+    today = ctx.now().astimezone(worktime.TZ).date()
+    warning = worktime.calendar_warning(today)
+    if warning:
+        log.warning(warning, extra={"holiday_calendar_last_year": worktime.last_covered_year(today)})
+    else:
+        log.info("holiday calendar known up to %s", worktime.last_covered_year(today))
+
+
 async def _string_ids(ctx: Context) -> None:
     await rekey_object_ids(ctx.db)
 
 
 # Run at every start, in order, after indexes exist (cheap and idempotent).
-STARTUP_HOOKS: list[tuple[str, StartupHook]] = [("string ids", _string_ids), ("first admin", ensure_first_admin)]
+STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
+    ("holiday calendar", install_holiday_calendar),
+    ("string ids", _string_ids),
+    ("first admin", ensure_first_admin),
+]
 # Run by `run.py seed` and by `make run` before serving (idempotent).
 SEEDERS: list[tuple[str, Seeder]] = [
     ("catalog", catalog.seed_catalog),

@@ -8,19 +8,19 @@ transaction as its event document (the outbox that webhooks and notifications re
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
+from service import case_privacy, catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
 from service.case_access import Access, access_of
 from service.case_numbers import next_case_number
 from service.context import Context
 from service.errors import (
     BadRequestError,
     ConflictError,
-    InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
@@ -58,12 +58,19 @@ def lifecycle_relationship(principal: Principal, access: Access, case: dict[str,
     )
 
 
+def case_facts(case: dict[str, Any], now: datetime) -> lifecycle.CaseFacts:
+    """What the lifecycle table's guards need to know about this case now."""
+    return lifecycle.CaseFacts(
+        extension_pending=(case.get("extension") or {}).get("status") == "requested",
+        within_reopen_window=_within_reopen_window(case, now),
+    )
+
+
 def allowed_actions(principal: Principal, access: Access, case: dict[str, Any], now: datetime) -> list[str]:
-    """What the caller may do next on this case."""
-    actions = lifecycle.allowed_actions(case["status"], principal.role, lifecycle_relationship(principal, access, case))
-    if principal.role == "resident" and "reopen" in actions and not _within_reopen_window(case, now):
-        actions.remove("reopen")
-    return actions
+    """What the caller may do next on this case: exactly the actions that would succeed now."""
+    return lifecycle.allowed_actions(
+        case["status"], principal.role, lifecycle_relationship(principal, access, case), case_facts(case, now)
+    )
 
 
 def _ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
@@ -80,34 +87,17 @@ def _ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
 def view(
     case: dict[str, Any], principal: Principal, rel: Access, now: datetime, *, with_history: bool = True
 ) -> dict[str, Any]:
-    """The case as this caller may see it: reporter hidden on confidential cases, phones masked."""
-    out = {k: v for k, v in case.items() if k not in ("_id", "history", "contact", "served_person", "answers_secure")}
+    """The case as this caller may see it: one privacy rule (``case_privacy``) for every personal field."""
+    hidden = ("_id", "history", "contact", "served_person", "answers_secure", "personal")
+    out = {k: v for k, v in case.items() if k not in hidden}
     out["id"] = case["_id"]
-    service_type = case.get("service") or {}
-    # Confidential reports (child protection) hide the reporter from station staff; supervisors
-    # see a named reporter, nobody but the reporter sees an anonymous one.
-    confidential = bool(case.get("anonymous") or service_type.get("confidential"))
-    hide_reporter = confidential and not (rel.owner or rel.admin or (rel.division and not case.get("anonymous")))
-    show_phone = rel.owner or rel.assignee
-    contact = dict(case.get("contact") or {})
+    seen = case_privacy.disclosure(rel, case)
+    hide_reporter = not seen.reporter
+    out["contact"] = case_privacy.shown_contact(case, seen)
     if hide_reporter:
-        out["contact"] = None
         out["created_by"] = {"role": (case.get("created_by") or {}).get("role")}
-    else:
-        if contact.get("phone") and not show_phone:
-            contact["phone"] = pii.mask_phone(contact["phone"])
-        out["contact"] = contact or None
-    served = case.get("served_person")
-    if served:
-        served = dict(served)
-        if served.get("phone") and not show_phone:
-            served["phone"] = pii.mask_phone(served["phone"])
-        served.pop("id_card_enc", None)
-        served.pop("id_card_hash", None)
-        out["served_person"] = served
-    else:
-        out["served_person"] = None
-    out["answers"] = dict(case.get("answers") or {})
+    out["served_person"] = case_privacy.shown_served_person(case, seen)
+    out["answers"] = case_privacy.shown_answers(case, seen)
     out["allowed_actions"] = allowed_actions(principal, rel, case, now)
     out["status_label"] = lifecycle.STATE_LABELS.get(case["status"])
     if with_history:
@@ -181,8 +171,8 @@ def _history_entry(
 
 
 def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
-    sign_due = worktime.add_working_hours(start, service_type.sign_within_hours)
-    resolve_due = worktime.add_working_days(start, service_type.resolve_within_days)
+    sign_due = worktime.add_hours(start, service_type.sign_within_hours, service_type.clock)
+    resolve_due = worktime.add_days(start, service_type.resolve_within_days, service_type.clock)
     return sign_due, resolve_due
 
 
@@ -261,12 +251,22 @@ async def submit_case(
         served["id_card_masked"] = pii.mask_id_card(number)
         served["id_card_enc"] = pii.encrypt(ctx.settings.data_key_bytes, number)
         served["id_card_hash"] = pii.lookup_hash(ctx.settings.data_key_bytes, number)
+    # Anonymous means not stored: nothing in the answers that identifies the reporter is kept.
+    answers = case_privacy.stored_answers(service_type, answers, anonymous=bool(data.get("anonymous")))
     answers_out, answers_secure = _protect_answers(ctx, service_type, answers)
     photos = list(data.get("photos") or [])
     await _check_photos(ctx, principal, photos)
     decision = await routing.route_request(
         ctx=ctx, service_code=service_type.code, location=location, division_code=division_code
     )
+    if not decision.in_service_area:
+        # Nobody would ever see a case here: say so now instead of filing it into no queue.
+        raise ValidationFailedError(
+            "outside_service_area",
+            "该位置不在服务范围内（安徽省）。The location is outside the service area (Anhui province): "
+            "no county holds it and no station is within reach.",
+            errors={"location": ["Outside the service area (Anhui province)."]},
+        )
     now = ctx.now()
     sign_due, resolve_due = _deadlines(service_type, now)
     placement = _placement(decision)
@@ -285,9 +285,11 @@ async def submit_case(
             "confidential": service_type.confidential,
             "booking": service_type.booking,
             "urgent": bool(getattr(service_type, "urgent", False) or data.get("urgent")),
+            "clock": service_type.clock,
         },
         "answers": answers_out,
         "answers_secure": answers_secure,
+        "personal": case_privacy.personal_marks(service_type),
         "description": data.get("description"),
         "location": _geo_point(location),
         "location_input": location,
@@ -375,7 +377,7 @@ async def _owner_for(ctx: Context, principal: Principal, data: dict[str, Any]) -
     if principal.role == "resident":
         return principal.subject
     phone = pii.mobile_or_none((data.get("contact") or {}).get("phone"))
-    if principal.is_staff and phone:
+    if principal.is_staff and phone and not data.get("anonymous"):
         resident = await ResidentsRepository(ctx.db).find_by_phone(phone)
         return resident.id if resident else None
     return None
@@ -441,7 +443,7 @@ async def get_case(*, ctx: Context, principal: Principal, case_id: str) -> dict[
 
 async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access, case: dict[str, Any]) -> None:
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
-    shown = [f"{part}.phone" for part in ("contact", "served_person") if (case.get(part) or {}).get("phone")]
+    shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
     if principal.is_staff and rel.assignee and shown:
         await AuditRepository(ctx.db).record(
             at=ctx.now(),
@@ -573,7 +575,9 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     # State before relationship: when a colleague has just signed for the case, "already
     # accepted" (409) is the answer that tells this caller what happened.
     transition = lifecycle.check_transition(case["status"], action, principal.role)
-    lifecycle.check_transition(case["status"], action, principal.role, lifecycle_relationship(principal, rel, case))
+    lifecycle.check_transition(
+        case["status"], action, principal.role, lifecycle_relationship(principal, rel, case), case_facts(case, now)
+    )
     lifecycle.check_fields(action, data)
     if data.get("expected_version") is not None and data["expected_version"] != case["version"]:
         raise ConflictError(
@@ -635,6 +639,29 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     return view(fresh, principal, access_of(principal, fresh), now)
 
 
+def manual_routing(previous: dict[str, Any], target: Any, principal: Principal, now: datetime) -> dict[str, Any]:
+    """Pure: the routing record after a dispatch by hand: where the case went, who sent it and when,
+    with the system's own decision kept under ``system`` (the first one, across repeated dispatches)."""
+    system = previous.get("system") or {
+        k: v for k, v in previous.items() if k not in ("dispatched_at", "dispatched_by")
+    }
+    return {
+        "method": "manual",
+        "station_id": target.id,
+        "station_code": target.code,
+        "station_name": target.name,
+        "county_code": target.county_code,
+        "distance_km": None,
+        "candidates": list(previous.get("candidates") or []),
+        "excluded": list(previous.get("excluded") or []),
+        "reason": f"人工派单：{target.name} (manual dispatch by the {principal.role}: {target.name})",
+        "dispatched_at": now,
+        "dispatched_by": {"role": principal.role},
+        "in_service_area": True,
+        "system": system,
+    }
+
+
 async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool:
     """True if the staff member is an active worker or head of that station."""
     try:
@@ -673,7 +700,8 @@ async def _plan(
             "set": {
                 "accepted_at": now,
                 "signed_late": late,
-                "assignee_id": case.get("assignee_id") or (principal.subject if principal.role == "worker" else None),
+                # Whoever signs for a case holds it, a station head included, until it is assigned on.
+                "assignee_id": case.get("assignee_id") or principal.subject,
                 "next_due_at": case["resolve_due_at"],
             },
             "event_data": {"signed_late": late},
@@ -704,6 +732,14 @@ async def _plan(
                 division_code=case.get("division_code"),
                 exclude=frozenset(returned),
             )
+            if decision.county_code is None:
+                # No other station reaches the place: the county that held it keeps it in its queue.
+                decision = dataclasses.replace(
+                    decision,
+                    county_code=case.get("county_code"),
+                    reason="无其他可派社工站，转县区民政部门人工派单 (no other station can take it: queued for the "
+                    "county supervisor to dispatch by hand)",
+                )
         placement = _placement(decision)
         if placement["station_id"]:
             load.append((placement["station_id"], +1))
@@ -756,11 +792,7 @@ async def _plan(
                 "division": target.code,
                 "county_code": target.county_code,
                 "assignee_id": None,
-                "routing": {
-                    **(case.get("routing") or {}),
-                    "method": "manual",
-                    "reason": f"人工派单 manual dispatch by supervisor: {target.name}",
-                },
+                "routing": manual_routing(case.get("routing") or {}, target, principal, now),
             },
             "event_data": {"station_id": target.id, "note": data.get("note")},
         }
@@ -784,32 +816,30 @@ async def _plan(
     if action == "request_extension":
         days = data["extra_days"]
         reason = data["reason"]
-        if (case.get("extension") or {}).get("status") == "requested":
-            raise InvalidStateError("extension_pending", "An extension request is already waiting for a decision.")
         return {
             "set": {
                 "extension": {
                     "status": "requested",
-                    "days": days,
+                    "extra_days": days,
                     "reason": reason,
                     "requested_at": now,
                     "requested_by": principal.subject,
                 }
             },
             "note": reason,
-            "event_data": {"days": days, "reason": reason},
+            "event_data": {"extra_days": days, "reason": reason},
         }
     if action in ("approve_extension", "deny_extension"):
         ext = case.get("extension") or {}
-        if ext.get("status") != "requested":
-            raise InvalidStateError("no_extension_requested", "There is no pending extension request.")
         if action == "deny_extension":
             return {
                 "set": {"extension": {**ext, "status": "denied", "decided_at": now}},
                 "note": data.get("reason"),
                 "event_data": {"reason": data.get("reason")},
             }
-        new_due = worktime.add_working_days(case["resolve_due_at"], int(ext["days"]))
+        clock = (case.get("service") or {}).get("clock") or "working"
+        # Requests stored before the field took the API's name (extra_days) kept it as "days".
+        new_due = worktime.add_days(case["resolve_due_at"], int(ext.get("extra_days") or ext["days"]), clock)
         sets: dict[str, Any] = {
             "extension": {**ext, "status": "approved", "decided_at": now},
             "resolve_due_at": new_due,
@@ -833,8 +863,6 @@ async def _plan(
         }
     if action == "reopen":
         reason = data["reason"]
-        if principal.role == "resident" and not _within_reopen_window(case, now):
-            raise InvalidStateError("reopen_window_passed", "A case can be reopened within 7 days of resolution.")
         return {
             "set": {"reopened_at": now, "resolved_at": None, "result": None, "next_due_at": case["resolve_due_at"]},
             "inc": {"reopen_count": 1},

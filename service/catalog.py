@@ -15,6 +15,7 @@ from typing import Any
 from service.catalog_model import (
     CHOICE_TYPES,
     FIELD_TYPES,
+    PERSONAL_KINDS,
     SCENARIO_CODES,
     SCENARIOS,
     SHANGHAI,
@@ -34,6 +35,8 @@ from service.errors import (
 )
 from service.models import Principal
 from service.pii import id_card_check_char, id_card_problem
+from service.timestamps import rfc3339
+from service.worktime import CLOCKS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -74,6 +77,8 @@ def check_definition(service: ServiceType) -> None:
         errors["capability"] = ["Lower-case letters, digits and underscores."]
     if not service.name_zh.strip() or not service.name_en.strip():
         errors["name"] = ["Both name_zh and name_en are required."]
+    if service.clock not in CLOCKS:
+        errors["clock"] = [f"Must be one of {', '.join(CLOCKS)}."]
     if not 1 <= service.sign_within_hours <= 720:
         errors["sign_within_hours"] = ["Must be between 1 and 720 working hours."]
     if not 1 <= service.resolve_within_days <= 365:
@@ -96,6 +101,10 @@ def check_definition(service: ServiceType) -> None:
                 errors.setdefault(where, []).append("Choice codes must be unique.")
         elif f.choices:
             errors.setdefault(where, []).append("Only choice fields have choices.")
+        if f.personal is not None and f.personal not in PERSONAL_KINDS:
+            errors.setdefault(where, []).append(f"personal must be one of {', '.join(PERSONAL_KINDS)}.")
+        elif f.type in ("phone", "id_card") and f.personal != f.type:
+            errors.setdefault(where, []).append(f"A {f.type} field holds personal data of kind {f.type}.")
         if f.min is not None and f.max is not None and f.min > f.max:
             errors.setdefault(where, []).append("min must not exceed max.")
     if errors:
@@ -142,7 +151,7 @@ def _answer(f: FormField, value: Any) -> tuple[Any, str | None]:
             return None, "Must be an ISO 8601 date and time."
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=SHANGHAI)  # local forms give Beijing time
-        return moment.isoformat(), None
+        return rfc3339(moment), None  # kept and shown as every other time in the API
     if t == "single_choice":
         codes = [c.code for c in f.choices]
         if not isinstance(value, str) or value not in codes:
@@ -333,4 +342,33 @@ async def seed_catalog(ctx: Context) -> str:
     for s in SEED_SERVICES:
         check_definition(s)
     added = await _repo(ctx).insert_missing(docs)
-    return f"{added} service types added, {len(SEED_SERVICES)} in the built-in catalogue"
+    upgraded = await _upgrade_built_ins(ctx, SEED_SERVICES)
+    also = f", {upgraded} upgraded to clocks and personal-field marks" if upgraded else ""
+    return f"{added} service types added{also}, {len(SEED_SERVICES)} in the built-in catalogue"
+
+
+async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -> int:
+    """Give built-in services stored before service types had a ``clock`` the built-in clock and
+    personal-field marks, as a new version (cases keep the version they were filed with)."""
+    upgraded = 0
+    for built_in in built_ins:
+        doc = await _repo(ctx).get(built_in.code)
+        if "clock" in doc or doc.get("retired"):
+            continue
+        current = service_from_doc(doc)
+        marks = {f.code: f for f in built_in.fields}
+        fields = tuple(
+            dataclasses.replace(f, personal=mark.personal, reporter=mark.reporter)
+            if (mark := marks.get(f.code)) is not None and mark.type == f.type
+            else f
+            for f in current.fields
+        )
+        new = dataclasses.replace(
+            current, clock=built_in.clock, fields=fields, version=current.version + 1, created_at=ctx.now()
+        )
+        try:
+            await _repo(ctx).insert_version(service_to_doc(new))
+        except ConflictError:
+            continue  # another process upgraded it (or an admin changed it) meanwhile
+        upgraded += 1
+    return upgraded

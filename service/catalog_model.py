@@ -19,6 +19,9 @@ FIELD_TYPES: tuple[str, ...] = (
     "id_card",
 )
 CHOICE_TYPES = ("single_choice", "multi_choice")
+# Kinds of personal data a form field may hold (PIPL); docs/cases.md has the rule for each.
+PERSONAL_KINDS: tuple[str, ...] = ("phone", "id_card", "name", "address")
+_TYPE_KINDS = {"phone": "phone", "id_card": "id_card"}
 STRING_MAX = {"string": 200, "text": 4000}
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -73,6 +76,17 @@ class FormField:
     max_length: int | None = None
     help_zh: str = ""
     help_en: str = ""
+    # Personal data: which kind (phone and id_card fields are so by their type), and whether the
+    # answer identifies the person filing (hidden from station staff on confidential services,
+    # never stored on anonymous reports; phone fields do unless marked otherwise).
+    personal: str | None = None
+    reporter: bool | None = None
+
+    def __post_init__(self) -> None:
+        kind = self.personal or _TYPE_KINDS.get(self.type)
+        object.__setattr__(self, "personal", kind)
+        if self.reporter is None:
+            object.__setattr__(self, "reporter", kind == "phone")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +104,9 @@ class ServiceType:
     confidential: bool = False
     allows_anonymous: bool = False
     urgent: bool = False
+    # "working": limits count Chinese office hours and working days; "calendar": elapsed
+    # time around the clock, for emergencies that cannot wait for Monday.
+    clock: str = "working"
     sign_within_hours: int = 8
     resolve_within_days: int = 5
     retired: bool = False

@@ -14,11 +14,22 @@ def _choices(*items: tuple[str, str, str]) -> tuple[Choice, ...]:
 
 
 CONTACT = _f("contact_phone", "phone", "联系电话", "Contact phone", required=True)
-ADDRESS = _f("address", "string", "详细地址", "Street address", required=True, max_length=200)
+ADDRESS = _f("address", "string", "详细地址", "Street address", required=True, max_length=200, personal="address")
 DETAILS = _f("details", "text", "情况说明", "Details", max_length=2000)
 PREFERRED_TIME = _f("preferred_time", "datetime", "期望上门时间", "Preferred time", required=True)
-NAME = _f("applicant_name", "string", "申请人姓名", "Applicant's name", required=True, max_length=50)
-APPLICANT_ID = _f("applicant_id_card", "id_card", "申请人身份证号", "Applicant's ID card number", required=True)
+NAME = _f(
+    "applicant_name",
+    "string",
+    "申请人姓名",
+    "Applicant's name",
+    required=True,
+    max_length=50,
+    personal="name",
+    reporter=True,
+)
+APPLICANT_ID = _f(
+    "applicant_id_card", "id_card", "申请人身份证号", "Applicant's ID card number", required=True, reporter=True
+)
 HOUSEHOLD_SIZE = _f("household_size", "number", "家庭人口数", "Household size", required=True, min=1, max=20)
 MONTHLY_INCOME = _f(
     "monthly_income", "number", "家庭月收入（元）", "Household monthly income (CNY)", min=0, max=1_000_000
@@ -47,7 +58,9 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="为独居、空巢、留守、失能等老年人申请社工上门探访，了解生活状况和需求。",
         description_en="Ask a social worker to visit an older person living alone or in difficulty at home.",
         fields=(
-            _f("elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50),
+            _f(
+                "elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50, personal="name"
+            ),
             _f("elder_age", "number", "老人年龄", "Age", required=True, min=60, max=130),
             LIVING,
             ADDRESS,
@@ -120,6 +133,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         ),
         capability="elderly_care",
         urgent=True,
+        clock="calendar",
         sign_within_hours=1,
         resolve_within_days=1,
     ),
@@ -132,7 +146,9 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="80周岁及以上户籍老年人申领高龄津贴。",
         description_en="Apply for the old-age allowance for residents aged 80 and over.",
         fields=(
-            _f("elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50),
+            _f(
+                "elder_name", "string", "老人姓名", "Older person's name", required=True, max_length=50, personal="name"
+            ),
             _f("id_card", "id_card", "老人身份证号", "Older person's ID card number", required=True),
             _f("birth_date", "date", "出生日期", "Date of birth", required=True),
             _f("bank_account", "string", "社保卡或银行账号", "Social security card or bank account", max_length=40),
@@ -168,7 +184,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                 ),
             ),
             _f("child_age", "number", "儿童年龄（估计）", "Child's age (estimate)", min=0, max=17),
-            _f("where", "string", "发现地点", "Where", required=True, max_length=200),
+            _f("where", "string", "发现地点", "Where", required=True, max_length=200, personal="address"),
             _f("details", "text", "具体情况", "What you saw", required=True, max_length=4000),
             _f("reporter_phone", "phone", "举报人电话（可不填）", "Your phone (optional)"),
         ),
@@ -176,6 +192,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         confidential=True,
         allows_anonymous=True,
         urgent=True,
+        clock="calendar",
         sign_within_hours=2,
         resolve_within_days=3,
     ),
@@ -188,7 +205,7 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="父母双方均符合重残、重病、服刑、失联等情形的儿童，申请纳入基本生活保障。",
         description_en="Apply for basic living support for a child whose parents cannot care for them.",
         fields=(
-            _f("child_name", "string", "儿童姓名", "Child's name", required=True, max_length=50),
+            _f("child_name", "string", "儿童姓名", "Child's name", required=True, max_length=50, personal="name"),
             _f("child_id_card", "id_card", "儿童身份证号", "Child's ID card number", required=True),
             _f(
                 "parent_situation",
@@ -204,7 +221,16 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
                     ("deceased", "死亡", "deceased"),
                 ),
             ),
-            _f("guardian_name", "string", "实际监护人姓名", "Guardian's name", required=True, max_length=50),
+            _f(
+                "guardian_name",
+                "string",
+                "实际监护人姓名",
+                "Guardian's name",
+                required=True,
+                max_length=50,
+                personal="name",
+                reporter=True,
+            ),
             CONTACT,
         ),
         capability="child_protection",
@@ -284,7 +310,9 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="邻里之间因噪音、漏水、占道等产生纠纷，申请社区调解。",
         description_en="Ask for mediation in a dispute with neighbours (noise, leaks, blocked access).",
         fields=(
-            _f("other_party", "string", "对方住址或称呼", "Other party", required=True, max_length=100),
+            _f(
+                "other_party", "string", "对方住址或称呼", "Other party", required=True, max_length=100, personal="name"
+            ),
             _f("dispute", "text", "纠纷情况", "The dispute", required=True, max_length=2000),
             CONTACT,
         ),
@@ -525,7 +553,15 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="预约遗体接运、告别仪式、火化等殡仪服务。",
         description_en="Book body transport, a farewell ceremony or cremation.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f("date_of_death", "date", "逝世日期", "Date of death", required=True),
             _f(
                 "services",
@@ -558,10 +594,27 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="户籍居民去世后，家属申领基本殡葬服务费用减免或补贴。",
         description_en="Relatives of a deceased resident apply for the basic funeral cost subsidy.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f("deceased_id_card", "id_card", "逝者身份证号", "ID card number of the deceased", required=True),
             _f("date_of_death", "date", "逝世日期", "Date of death", required=True),
-            _f("applicant_name", "string", "申请人（家属）姓名", "Applicant (relative)", required=True, max_length=50),
+            _f(
+                "applicant_name",
+                "string",
+                "申请人（家属）姓名",
+                "Applicant (relative)",
+                required=True,
+                max_length=50,
+                personal="name",
+                reporter=True,
+            ),
             CONTACT,
         ),
         capability="funeral",
@@ -577,7 +630,15 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         description_zh="登记树葬、花葬、草坪葬、海葬等节地生态安葬，可申领奖补。",
         description_en="Register a tree, flower, lawn or sea burial; a reward may be paid.",
         fields=(
-            _f("deceased_name", "string", "逝者姓名", "Name of the deceased", required=True, max_length=50),
+            _f(
+                "deceased_name",
+                "string",
+                "逝者姓名",
+                "Name of the deceased",
+                required=True,
+                max_length=50,
+                personal="name",
+            ),
             _f(
                 "burial_type",
                 "single_choice",

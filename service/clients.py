@@ -80,15 +80,16 @@ async def rotate_client_secret(*, ctx: Context, principal: Principal, client_id:
 
 
 async def disable_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:
-    """Stop a client from obtaining tokens."""
+    """End a client's access at once: no new tokens, and the tokens it holds stop working."""
     _require_admin(principal)
     client = await ApiClientsRepository(ctx.db).update(client_id, {"active": False}, ctx.now())
+    await tokens.revoke_subject(ctx=ctx, subject=client_id)
     await revoke_sessions_of(ctx=ctx, subject=client_id)
     return client
 
 
-def _oauth_error(family: type[Any], error: str, description: str) -> Exception:
-    return family(error, description, error=error, error_description=description)  # type: ignore[no-any-return]
+def _oauth_error(family: type[Any], error: str, description: str, **extra: Any) -> Exception:
+    return family(error, description, error=error, error_description=description, **extra)  # type: ignore[no-any-return]
 
 
 def _single(form: dict[str, list[str]], name: str) -> str | None:
@@ -114,15 +115,18 @@ async def issue_client_token(*, ctx: Context, form: dict[str, list[str]], basic:
     if grant_type != "client_credentials":
         raise _oauth_error(BadRequestError, "unsupported_grant_type", "Only the client_credentials grant is supported.")
     client_id, secret = basic if basic is not None else (body_id, body_secret)
+    # The token endpoint takes client credentials, never a bearer token: a 401 challenges
+    # with Basic, the scheme a client that used the Authorization header used (RFC 6749 section 5.2).
+    scheme = "Basic"
     if not client_id or not secret:
-        raise _oauth_error(AuthenticationError, "invalid_client", "Client authentication is required.")
+        raise _oauth_error(AuthenticationError, "invalid_client", "Client authentication is required.", scheme=scheme)
     found = await ApiClientsRepository(ctx.db).secret_hash(client_id)
     ok = found is not None and hmac.compare_digest(found[1], hash_client_secret(secret))
     if found is None or not ok:
-        raise _oauth_error(AuthenticationError, "invalid_client", "Unknown client or wrong secret.")
+        raise _oauth_error(AuthenticationError, "invalid_client", "Unknown client or wrong secret.", scheme=scheme)
     client = found[0]
     if not client.active:
-        raise _oauth_error(AuthenticationError, "invalid_client", "This client has been disabled.")
+        raise _oauth_error(AuthenticationError, "invalid_client", "This client has been disabled.", scheme=scheme)
     granted = set(client.scopes)
     if requested is not None:
         wanted = {s for s in requested.split(" ") if s}

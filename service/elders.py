@@ -9,15 +9,18 @@ person's record is written to ``audit_log``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from service import pii
 from service.context import Context
 from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS, VERY_OLD_AGE, Elder
 from service.errors import (
+    ConflictError,
     InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
@@ -25,14 +28,22 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.geo import COORD_SYSTEMS, to_wgs84
-from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
+from service.imports import RowError, csv_rows, decode_text, refuse_if_errors
 from service.models import Page, Principal
+from service.pii import mask_name
 from service.storage.elders import ElderAuditRepository, EldersRepository
 from service.storage.stations import StationsRepository
-from service.visit_periods import TIERS, age_on, local_date, period_of, suggested_tier
+from service.storage.visits import VisitSchedulesRepository
+from service.visit_periods import TIERS, age_on, local_date, period_of
 from service.visit_schedules import schedule_elders
+from service.visit_tiers import TIER_RANK, TierTable, tier_table
 
+log = logging.getLogger("huimin.elders")
 MAX_CONTACTS = 5
+# Times a record may carry (consent, visits): nothing before the programme's records began,
+# nothing in the future beyond clock skew.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
 # Personal fields a staff read shows (the ID number only masked).
 READ_FIELDS = ("name", "id_card_masked", "phone", "address", "location", "emergency_contacts")
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -97,10 +108,29 @@ def _not_found(elder_id: str) -> NotFoundError:
 # ---------------------------------------------------------------- field checks (pure)
 
 
+def has_control_chars(text: str) -> bool:
+    """True if ``text`` holds a control or format character (a tab, line break, NUL, bidi override ...)."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def sane_time(value: Any, now: datetime, *, earliest: datetime = EARLIEST) -> str | None:
+    """Why ``value`` is not a time a record may carry (before ``earliest`` or in the future), or None."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return "Must be a date-time with a UTC offset."
+    # Compare the year first: converting year 1 or 9999 with an offset to UTC overflows.
+    if not earliest.year - 1 <= value.year <= now.year + 1 or value < earliest:
+        return f"Must be between {earliest.date().isoformat()} and now."
+    if value > now + CLOCK_SKEW:
+        return "Must not be in the future."
+    return None
+
+
 def _text(limit: int) -> Callable[[Any], str]:
     def fn(v: Any) -> str:
         if not isinstance(v, str) or not v.strip():
             raise ValueError("Must be non-empty text.")
+        if has_control_chars(v.strip()):
+            raise ValueError("Must not contain control characters (tabs, line breaks and the like).")
         if len(v.strip()) > limit:
             raise ValueError(f"At most {limit} characters.")
         return v.strip()
@@ -178,7 +208,7 @@ def _date(v: Any) -> str:
 
 
 def check_elder_fields(
-    data: dict[str, Any], *, partial: bool, today: date
+    data: dict[str, Any], *, partial: bool, now: datetime
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Validate and normalise register fields (not the ID number); returns (clean fields, errors by field)."""
     out: dict[str, Any] = {}
@@ -215,6 +245,8 @@ def check_elder_fields(
             errors["consent"] = ["Give {given: true|false, method: written|verbal, at?, recorded_by?}."]
         elif c.get("method") not in CONSENT_METHODS:
             errors["consent"] = [f"method must be one of {', '.join(CONSENT_METHODS)}."]
+        elif c.get("at") is not None and (problem := sane_time(c["at"], now)):
+            errors["consent.at"] = [problem]
         else:
             out["consent"] = dict(c)
     return out, errors
@@ -248,13 +280,19 @@ def _check_age_flags(fields: dict[str, Any], birth: str, today: date, errors: di
         )
 
 
-def present(elder: Elder, today: date) -> Elder:
+def flags_on(elder: Elder, today: date) -> list[str]:
+    """The person's flags as of ``today``: 高龄 (very_old) is added from the birth date."""
+    flags = elder.flags
+    if age_on(date.fromisoformat(elder.birth_date), today) >= VERY_OLD_AGE and "very_old" not in flags:
+        flags = sorted({*flags, "very_old"}, key=FLAGS.index)
+    return flags
+
+
+def present(elder: Elder, today: date, table: TierTable) -> Elder:
     """A record as shown: age, the 80+ flag and the suggested tier as of ``today``."""
     age = age_on(date.fromisoformat(elder.birth_date), today)
-    flags = elder.flags
-    if age >= VERY_OLD_AGE and "very_old" not in flags:
-        flags = sorted({*flags, "very_old"}, key=FLAGS.index)
-    return dataclasses.replace(elder, age=age, flags=flags, suggested_tier=suggested_tier(flags))
+    flags = flags_on(elder, today)
+    return dataclasses.replace(elder, age=age, flags=flags, suggested_tier=table.suggest(flags, elder.township))
 
 
 # ---------------------------------------------------------------- building a new record
@@ -277,7 +315,7 @@ def _new_doc(
     key = ctx.settings.data_key_bytes
     _, gender = id_card_facts(number)
     flags = fields.get("flags") or []
-    suggested = suggested_tier(flags)
+    suggested = tier_table(ctx.settings).suggest(flags, fields["township"])
     consent = fields.get("consent")
     if consent is not None:
         consent = {
@@ -301,6 +339,8 @@ def _new_doc(
         "flags": flags,
         "suggested_tier": suggested,
         "tier": fields.get("tier") or suggested,
+        # A tier staff chose is pinned: neither the tier rules nor new flags change it.
+        "tier_pinned": bool(fields.get("tier")),
         "previous_tier": None,
         "tier_from": None,
         "phone": fields.get("phone"),
@@ -319,9 +359,10 @@ def _new_doc(
     }
 
 
-def _validate_new(data: dict[str, Any], today: date) -> tuple[dict[str, Any], str | None, dict[str, list[str]]]:
+def _validate_new(data: dict[str, Any], now: datetime) -> tuple[dict[str, Any], str | None, dict[str, list[str]]]:
     """Fields, the normalised ID number and the errors of a new person."""
-    fields, errors = check_elder_fields(data, partial=False, today=today)
+    today = local_date(now)
+    fields, errors = check_elder_fields(data, partial=False, now=now)
     number = None
     try:
         number = pii.validate_id_card(str(data.get("id_card") or ""), today=today)
@@ -342,7 +383,7 @@ async def create_elder(*, ctx: Context, principal: Principal, data: dict[str, An
     _require_staff(principal)
     now = ctx.now()
     today = local_date(now)
-    fields, number, errors = _validate_new(data, today)
+    fields, number, errors = _validate_new(data, now)
     if errors:
         code = "invalid_id_card" if list(errors) == ["id_card"] else "invalid_elder"
         raise ValidationFailedError(code, "The record is not valid; see errors.", errors)
@@ -358,7 +399,7 @@ async def create_elder(*, ctx: Context, principal: Principal, data: dict[str, An
     doc = _new_doc(ctx, principal, fields, number, station_id, now)
     elder = await EldersRepository(ctx.db).insert(doc)
     await schedule_elders(ctx=ctx, elders=[{**doc, "_id": elder.id}], at=now)
-    return present(elder, today)
+    return present(elder, today, tier_table(ctx.settings))
 
 
 # ---------------------------------------------------------------- reading
@@ -387,7 +428,7 @@ async def get_elder(*, ctx: Context, principal: Principal, elder_id: str) -> Eld
     """One person's record (ID number masked); the read is audit-logged."""
     elder = await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
     await _audit(ctx, principal, "elder.read", [elder.id])
-    return present(elder, local_date(ctx.now()))
+    return present(elder, local_date(ctx.now()), tier_table(ctx.settings))
 
 
 async def list_elders(
@@ -414,30 +455,39 @@ async def list_elders(
     page = await EldersRepository(ctx.db).list_page(query, limit=limit, cursor=cursor)
     await _audit(ctx, principal, "elder.list", [e.id for e in page.items])
     today = local_date(ctx.now())
-    return Page(items=[present(e, today) for e in page.items], next_cursor=page.next_cursor)
+    table = tier_table(ctx.settings)
+    return Page(items=[present(e, today, table) for e in page.items], next_cursor=page.next_cursor)
 
 
 # ---------------------------------------------------------------- changes
 
 
 async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, changes: dict[str, Any]) -> Elder:
-    """Change a person's record; a new tier applies from the next period of the tier in force now."""
+    """Change a person's record; a new tier applies from the next ISO week.
+
+    ``tier`` given: staff chose it, so it is pinned. ``tier_pinned: false``: the tier follows
+    the tier rules again. New flags whose suggested tier is higher raise an unpinned tier.
+    """
     elder = await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "An ended record cannot be changed.")
     now = ctx.now()
     today = local_date(now)
+    table = tier_table(ctx.settings)
     if "id_card" in changes:
         raise ValidationFailedError(
             "invalid_elder",
             "The ID number cannot be changed; end this record and register the person anew.",
             {"id_card": ["Read-only."]},
         )
-    fields, errors = check_elder_fields(changes, partial=True, today=today)
+    pin = changes.pop("tier_pinned", None)
+    fields, errors = check_elder_fields(changes, partial=True, now=now)
     if "birth_date" in fields and fields["birth_date"] != elder.birth_date:
         errors.setdefault("birth_date", []).append("Does not agree with the birth date in the ID number.")
     if "flags" in fields:
         _check_age_flags(fields, elder.birth_date, today, errors)
+    if pin is True and "tier" not in fields:
+        errors.setdefault("tier_pinned", []).append("To pin a tier, give the tier.")
     if errors:
         raise ValidationFailedError("invalid_elder", "The change is not valid; see errors.", errors)
     fields.pop("birth_date", None)
@@ -456,27 +506,46 @@ async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, cha
     if "consent" in fields and fields["consent"] is not None:
         c = fields["consent"]
         fields["consent"] = {**c, "at": c.get("at") or now, "recorded_by": c.get("recorded_by") or principal.subject}
-    if "flags" in fields:
-        fields["suggested_tier"] = suggested_tier(fields["flags"])
-    if "tier" in fields:
-        fields.update(tier_change(elder, fields["tier"], now))
+    suggested = table.suggest(fields.get("flags", elder.flags), fields.get("township", elder.township))
+    if "flags" in fields or "township" in fields:
+        fields["suggested_tier"] = suggested
+    new_tier = _new_tier(elder, fields, pin, suggested)
+    if new_tier is not None:
+        fields.update(tier_change(elder, new_tier, now))
     fields["updated_at"] = now
     updated = await EldersRepository(ctx.db).update(elder_id, elder.version, fields)
-    return present(updated, today)
+    return present(updated, today, table)
+
+
+def _new_tier(elder: Elder, fields: dict[str, Any], pin: bool | None, suggested: str) -> str | None:
+    """The tier a change sets (None: unchanged); sets ``tier_pinned`` in ``fields`` when that changes."""
+    if "tier" in fields:
+        fields["tier_pinned"] = pin is not False
+        return str(fields.pop("tier"))
+    if pin is False:
+        fields["tier_pinned"] = False
+        return suggested
+    if not elder.tier_pinned and TIER_RANK[suggested] > TIER_RANK[elder.tier]:
+        return suggested
+    return None
 
 
 def tier_change(elder: Elder, new_tier: str, now: datetime) -> dict[str, Any]:
-    """The stored fields of a tier change: the tier in force now keeps its current period."""
+    """The stored fields of a tier change: the tier in force now keeps the current ISO week."""
     in_force = elder.tier_at(now)
     if new_tier == in_force:
         return {"tier": new_tier, "previous_tier": None, "tier_from": None}
-    return {"tier": new_tier, "previous_tier": in_force, "tier_from": period_of(in_force, now).end}
+    return {"tier": new_tier, "previous_tier": in_force, "tier_from": period_of("week", now).end}
 
 
 async def end_elder(
     *, ctx: Context, principal: Principal, elder_id: str, reason: str, note: str | None = None
 ) -> Elder:
-    """Take a person off the active register (moved, deceased, other); no new visits are due."""
+    """Take a person off the active register (moved, deceased, in care, other).
+
+    From this moment they leave the due list and the visit rate: their unvisited schedules of
+    periods not yet over are withdrawn (kept, marked ``withdrawn``); the history stays.
+    """
     await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
     if reason not in END_REASONS:
         raise ValidationFailedError(
@@ -485,7 +554,100 @@ async def end_elder(
     now = ctx.now()
     ended = {"reason": reason, "note": note, "at": now, "by": principal.subject}
     elder = await EldersRepository(ctx.db).end(elder_id, ended, now)
-    return present(elder, local_date(now))
+    await VisitSchedulesRepository(ctx.db).withdraw_open(elder_id, at=now, reason=f"ended:{reason}")
+    return present(elder, local_date(now), tier_table(ctx.settings))
+
+
+# ---------------------------------------------------------------- the tier rules
+
+
+def tier_rules(*, ctx: Context, principal: Principal) -> TierTable:
+    """The per-province table of default tiers in force (read-only)."""
+    _require_staff(principal)
+    return tier_table(ctx.settings)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierMove:
+    elder_id: str
+    name_masked: str
+    station_id: str
+    township: str
+    from_tier: str
+    to_tier: str
+    effective_from: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierRulesReport:
+    dry_run: bool
+    source: str
+    checked: int
+    pinned: int
+    moving: int
+    written: int
+    moves: tuple[TierMove, ...]
+    moves_truncated: bool
+
+
+async def apply_tier_rules(
+    *, ctx: Context, principal: Principal, dry_run: bool, list_limit: int = 1000
+) -> TierRulesReport:
+    """Move every active person whose tier is not pinned to the tier the rules suggest (from the next week).
+
+    A dry run only lists who would move. Flags are taken as of today (高龄 from the birth date).
+    """
+    if principal.role != "admin":
+        raise PermissionDeniedError("admin_only", "Only administrators apply the tier rules to the register.")
+    now = ctx.now()
+    today = local_date(now)
+    table = tier_table(ctx.settings)
+    repo = EldersRepository(ctx.db)
+    checked = pinned = written = 0
+    moves: list[TierMove] = []
+    moving = 0
+    async for batch in repo.active_records(500):
+        for elder in batch:
+            checked += 1
+            suggested = table.suggest(flags_on(elder, today), elder.township)
+            if elder.tier_pinned:
+                pinned += 1
+            if elder.tier_pinned or suggested == elder.tier:
+                if not dry_run and suggested != elder.suggested_tier:
+                    await repo.set_suggested(elder.id, suggested)
+                continue
+            moving += 1
+            change = tier_change(elder, suggested, now)
+            if len(moves) < list_limit:
+                moves.append(
+                    TierMove(
+                        elder_id=elder.id,
+                        name_masked=mask_name(elder.name),
+                        station_id=elder.station_id,
+                        township=elder.township,
+                        from_tier=elder.tier,
+                        to_tier=suggested,
+                        effective_from=change["tier_from"] or now,
+                    )
+                )
+            if not dry_run:
+                try:
+                    await repo.update(
+                        elder.id, elder.version, {**change, "suggested_tier": suggested, "updated_at": now}
+                    )
+                    written += 1
+                except ConflictError:
+                    log.warning("tier rules: %s changed meanwhile; left for the next run", elder.id)
+    return TierRulesReport(
+        dry_run=dry_run,
+        source=table.source,
+        checked=checked,
+        pinned=pinned,
+        moving=moving,
+        written=written,
+        moves=tuple(moves),
+        moves_truncated=moving > len(moves),
+    )
 
 
 # ---------------------------------------------------------------- bulk import
@@ -497,6 +659,7 @@ class ElderImportReport:
     total: int
     to_create: int
     written: bool
+    encoding: str = "utf-8"
     errors: tuple[RowError, ...] = ()
 
 
@@ -536,16 +699,16 @@ async def import_elders(
     _require_staff(principal)
     if content_type != "text/csv":
         raise UnsupportedMediaTypeError("unsupported_media_type", "Send the register as text/csv.")
-    rows = csv_rows(decode_upload(body), required=CSV_REQUIRED, optional=CSV_OPTIONAL, what="elders")
+    text, encoding = decode_text(body)
+    rows = csv_rows(text, required=CSV_REQUIRED, optional=CSV_OPTIONAL, what="elders")
     now = ctx.now()
-    today = local_date(now)
     errors: list[RowError] = []
     checked: list[tuple[int, dict[str, Any], str]] = []
     for line, row in rows:
         if "__error__" in row:
             errors.append(RowError(line, "_row", row["__error__"]))
             continue
-        fields, number, problems = _validate_new(_csv_data(row), today)
+        fields, number, problems = _validate_new(_csv_data(row), now)
         for name, msgs in problems.items():
             errors += [RowError(line, name, m) for m in msgs]
         if not problems and number:
@@ -575,7 +738,12 @@ async def import_elders(
         docs.append(_new_doc(ctx, principal, fields, number, station_id, now))
     errors.sort(key=lambda e: e.row)
     report = ElderImportReport(
-        dry_run=dry_run, total=len(rows), to_create=len(docs), written=False, errors=tuple(errors)
+        dry_run=dry_run,
+        total=len(rows),
+        to_create=len(docs),
+        written=False,
+        encoding=encoding,
+        errors=tuple(errors),
     )
     if dry_run:
         return report

@@ -16,7 +16,7 @@ FLAG_NAMES = {
     "dementia": "失智 dementia",
     "extreme_poverty": "特困 extreme poverty",
 }
-END_REASONS = ("moved", "deceased", "other")
+END_REASONS = ("moved", "deceased", "in_care", "other")
 CONSENT_METHODS = ("written", "verbal")
 VERY_OLD_AGE = 80
 
@@ -44,6 +44,7 @@ class Elder:
     visitor_id: str | None = None
     emergency_contacts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     consent: dict[str, Any] | None = None
+    tier_pinned: bool = False  # set by staff: the tier rules leave it alone
     previous_tier: str | None = None  # the tier that still applies before ``tier_from``
     tier_from: datetime | None = None
     active: bool = True
@@ -55,7 +56,7 @@ class Elder:
     age: int | None = None  # filled in when read
 
     def tier_at(self, at: datetime) -> str:
-        """The tier in force at ``at``: a change takes effect from the next period."""
+        """The tier in force at ``at``: a change takes effect from the next ISO week."""
         if self.tier_from is not None and self.previous_tier and at < self.tier_from:
             return self.previous_tier
         return self.tier

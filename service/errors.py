@@ -54,7 +54,17 @@ class PermissionDeniedError(DomainError):
 
 
 class AuthenticationError(DomainError):
+    """The caller is not (or no longer) authenticated.
+
+    ``scheme`` is the authentication scheme to challenge with (``WWW-Authenticate``): Bearer
+    by default, Basic when the client authenticated with HTTP Basic (RFC 6749 section 5.2).
+    """
+
     title = "Unauthorized"
+
+    def __init__(self, code: str, detail: str, *, scheme: str = "Bearer", **extra: Any) -> None:
+        super().__init__(code, detail, **extra)
+        self.scheme = scheme
 
 
 class RateLimitedError(DomainError):

@@ -27,6 +27,7 @@ from service.context import Context
 from service.errors import BadRequestError, ConflictError, ValidationFailedError
 from service.models import Principal
 from service.storage.idempotency import DONE, IdempotencyRecord, IdempotencyRepository
+from service.timestamps import json_default
 
 RECORD_TTL = timedelta(hours=24)
 LEASE_SECONDS = 60.0
@@ -123,6 +124,10 @@ async def _run_once(
         await repo.release(subject=subject, key=key, owner=owner)
         return status, body, False
     await repo.complete(
-        subject=subject, key=key, owner=owner, status=status, body=json.dumps(body, ensure_ascii=False, default=str)
+        subject=subject,
+        key=key,
+        owner=owner,
+        status=status,
+        body=json.dumps(body, ensure_ascii=False, default=json_default),
     )
     return status, body, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -22,17 +23,32 @@ class RowError:
         return {"row": self.row, "field": self.field, "message": self.message}
 
 
-def decode_upload(body: bytes) -> str:
-    """The text of an uploaded file (UTF-8, a byte-order mark allowed), else BadRequestError.
+def decode_text(body: bytes) -> tuple[str, str]:
+    """The text of an uploaded file and its encoding: UTF-8 (a byte-order mark allowed), else GB18030.
 
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. Valid UTF-8 is taken as
+    UTF-8 (Chinese GBK text is almost never valid UTF-8); anything neither decodes is refused.
     A character no answer format could carry (control characters other than tab and line
     breaks, U+FFFE, U+FFFF) is refused with its line, as JSON bodies refuse it.
     """
+    if body.startswith(codecs.BOM_UTF8):
+        try:
+            return _checked(body[len(codecs.BOM_UTF8) :].decode("utf-8")), "utf-8-sig"
+        except UnicodeDecodeError:
+            raise BadRequestError("invalid_encoding", "The file starts like UTF-8 but is not valid UTF-8.") from None
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = body[: exc.start].count(b"\n") + 1
-        raise BadRequestError("invalid_encoding", f"The file must be UTF-8 (line {line} is not).", line=line) from None
+        return _checked(body.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return _checked(body.decode("gb18030")), "gb18030"
+    except UnicodeDecodeError:
+        raise BadRequestError(
+            "invalid_encoding", "The file must be UTF-8 or GBK/GB18030 (as Excel saves CSV)."
+        ) from None
+
+
+def _checked(text: str) -> str:
     found = UNSAFE_CHARACTERS.search(text)
     if found is not None:
         line = text.count("\n", 0, found.start()) + 1
@@ -44,6 +60,11 @@ def decode_upload(body: bytes) -> str:
             character=codepoint(found.group()),
         )
     return text
+
+
+def decode_upload(body: bytes) -> str:
+    """The text of an uploaded file (UTF-8 with or without a byte-order mark, or GBK/GB18030)."""
+    return decode_text(body)[0]
 
 
 def csv_rows(

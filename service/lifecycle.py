@@ -5,9 +5,12 @@ to, the roles that may take it, the relationship to the case each role needs, th
 it requires and the event it emits. Everything else here is a plain function over that
 table, so the rules are readable in one place and testable without I/O.
 
-Conditions the table cannot see (reopen only within 7 days of resolution, approve only a
-pending extension request) are checked by the cases service, which also does the
-conditional update on the case's expected state and version.
+Conditions on the case beyond its state (approve or deny only a pending extension request,
+request one only when none is pending, a resident reopens only within 7 days of resolution)
+are rows' ``guard``s over :class:`CaseFacts`, which the cases service fills from the case.
+``check_transition`` and ``allowed_actions`` apply the same table, roles, relationships and
+guards, so a case offers exactly the actions that would succeed. The cases service also does
+the conditional update on the case's expected state and version.
 """
 
 from __future__ import annotations
@@ -129,6 +132,32 @@ class Relationship:
         return self.covers_division
 
 
+# ------------------------------------------------------------------ facts about the case beyond its state
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What the guards need to know about a case; the cases service fills it from the case."""
+
+    extension_pending: bool = False  # an extension request waits for a decision
+    within_reopen_window: bool = True  # resolved less than 7 days ago
+
+
+# A guard: a condition on the case, named for the refusal it gives when it does not hold.
+Guard = Literal["extension_pending", "no_extension_pending", "reopen_window"]
+
+
+def _guard_refusal(guard: Guard, facts: CaseFacts, role: str) -> InvalidStateError | None:
+    """The refusal when ``guard`` does not hold for ``role`` on a case with ``facts``, else None."""
+    if guard == "extension_pending" and not facts.extension_pending:
+        return InvalidStateError("no_extension_requested", "There is no pending extension request.")
+    if guard == "no_extension_pending" and facts.extension_pending:
+        return InvalidStateError("extension_pending", "An extension request is already waiting for a decision.")
+    if guard == "reopen_window" and role == "resident" and not facts.within_reopen_window:
+        return InvalidStateError("reopen_window_passed", "A case can be reopened within 7 days of resolution.")
+    return None
+
+
 # ------------------------------------------------------------------ the table
 
 
@@ -143,6 +172,7 @@ class Transition:
     roles: Mapping[str, Need]  # role -> relationship it needs to the case
     event: str
     required: tuple[str, ...] = ()
+    guard: Guard | None = None
 
     def target(self, state: str) -> str:
         """The state after the action from ``state`` (ROUTED stays for routing to decide)."""
@@ -168,8 +198,9 @@ def _t(
     roles: Mapping[str, Need],
     event: str,
     required: tuple[str, ...] = (),
+    guard: Guard | None = None,
 ) -> Transition:
-    return Transition(action, label_zh, frozenset(from_states), to_state, dict(roles), event, required)
+    return Transition(action, label_zh, frozenset(from_states), to_state, dict(roles), event, required, guard)
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -205,9 +236,27 @@ TRANSITIONS: dict[str, Transition] = {
             {"station_head": "station"},
             EVENT_EXTENSION_REQUESTED,
             ("reason", "extra_days"),
+            "no_extension_pending",
         ),
-        _t("approve_extension", "批准延期", _WORKING, SAME, _SUPERVISION, EVENT_EXTENSION_APPROVED),
-        _t("deny_extension", "驳回延期", _WORKING, SAME, _SUPERVISION, EVENT_EXTENSION_DENIED, ("reason",)),
+        _t(
+            "approve_extension",
+            "批准延期",
+            _WORKING,
+            SAME,
+            _SUPERVISION,
+            EVENT_EXTENSION_APPROVED,
+            guard="extension_pending",
+        ),
+        _t(
+            "deny_extension",
+            "驳回延期",
+            _WORKING,
+            SAME,
+            _SUPERVISION,
+            EVENT_EXTENSION_DENIED,
+            ("reason",),
+            "extension_pending",
+        ),
         _t("resolve", "办结", _WORKING, RESOLVED, _WORKER, EVENT_RESOLVED, ("result",)),
         _t(
             "reopen",
@@ -217,6 +266,7 @@ TRANSITIONS: dict[str, Transition] = {
             {"resident": "owner", "supervisor": "division", "admin": "any"},
             EVENT_REOPENED,
             ("reason",),
+            "reopen_window",
         ),
         _t("rate", "评价", {RESOLVED}, CLOSED, {"resident": "owner"}, EVENT_RATED, ("rating",)),
         _t("auto_close", "自动归档", {RESOLVED}, CLOSED, {"system": "any"}, EVENT_CLOSED),
@@ -257,12 +307,19 @@ def transition_for(action: str) -> Transition:
         raise NotFoundError("unknown_action", f"There is no case action {action!r}.") from None
 
 
-def check_transition(state: str, action: str, role: str, relationship: Relationship | None = None) -> Transition:
+def check_transition(
+    state: str,
+    action: str,
+    role: str,
+    relationship: Relationship | None = None,
+    facts: CaseFacts | None = None,
+) -> Transition:
     """The transition for ``action`` by ``role`` from ``state``, or the reason it is refused.
 
     PermissionDeniedError when the role never takes this action (or, with ``relationship``,
     does not stand in the needed relation to the case); InvalidStateError
-    ``illegal_transition`` when the case's state does not allow it.
+    ``illegal_transition`` when the case's state does not allow it, and (with ``facts``) the
+    row's guard's own code when the case does not meet it.
     """
     t = transition_for(action)
     need = t.roles.get(role)
@@ -283,6 +340,10 @@ def check_transition(state: str, action: str, role: str, relationship: Relations
             action=action,
             allowed_from=sorted(t.from_states),
         )
+    if facts is not None and t.guard is not None:
+        refusal = _guard_refusal(t.guard, facts, role)
+        if refusal is not None:
+            raise refusal
     return t
 
 
@@ -295,14 +356,18 @@ _NEED_TEXT: dict[str, str] = {
 }
 
 
-def allowed_actions(state: str, role: str, relationship: Relationship) -> list[str]:
-    """The actions ``role`` in ``relationship`` may take on a case in ``state`` (table order)."""
+def allowed_actions(state: str, role: str, relationship: Relationship, facts: CaseFacts | None = None) -> list[str]:
+    """The actions ``role`` in ``relationship`` may take now on a case in ``state`` (table order).
+
+    Exactly those ``check_transition`` lets through with the same arguments.
+    """
     result = []
     for action in CASE_ACTIONS:
-        t = TRANSITIONS[action]
-        need = t.roles.get(role)
-        if need is not None and state in t.from_states and relationship.satisfies(need):
-            result.append(action)
+        try:
+            check_transition(state, action, role, relationship, facts or CaseFacts())
+        except (PermissionDeniedError, InvalidStateError):
+            continue
+        result.append(action)
     return result
 
 

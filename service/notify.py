@@ -54,6 +54,7 @@ from service.notify_rules import (
     parse_quiet_hours,
     quiet_until,
     recipient_of,
+    urgent_service,
     wants,
 )
 from service.notify_templates import (
@@ -366,6 +367,9 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
     """The records one event should produce (pure of side effects except reads)."""
     people = PeopleReader(ctx.db)
     case = await people.case(event.case_id) if event.case_id else None
+    if urgent_service(case):
+        # The notices of an urgent service carry the urgent flag: no SMS quiet hours for them.
+        event = dataclasses.replace(event, data={**event.data, "urgent": True})
     now = ctx.now()
     out: list[Notification] = []
     template = resident_template_for(event, case)

@@ -6,6 +6,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from service.timestamps import rfc3339
+
 CHANNEL_INBOX = "inbox"
 CHANNEL_WECHAT = "wechat"
 CHANNEL_SMS = "sms"
@@ -63,7 +65,7 @@ class OutboxEvent:
             "actor_role": self.actor_role,
             "from_state": self.from_state,
             "to_state": self.to_state,
-            "time": self.time.isoformat(),
+            "time": rfc3339(self.time),
             "data": _jsonable(self.data),
         }
 
@@ -74,7 +76,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
-        return value.isoformat()
+        return rfc3339(value)
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from service.models import Principal
 from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_STREAM, CHANNEL_WECHAT, OutboxEvent, Preferences
@@ -66,6 +67,11 @@ def wants(prefs: Preferences | None, role: str, event_type: str, channel: str) -
 def is_urgent(event: OutboxEvent) -> bool:
     """Urgent events ignore SMS quiet hours."""
     return event.type in URGENT_TYPES or bool(event.data.get("urgent"))
+
+
+def urgent_service(case: dict[str, Any] | None) -> bool:
+    """Cases of urgent services (emergencies, child protection): every notice goes out at once."""
+    return bool(((case or {}).get("service") or {}).get("urgent"))
 
 
 def parse_quiet_hours(spec: str | None) -> tuple[time, time] | None:

@@ -179,6 +179,28 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")
 
 
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_time_en(value: datetime | None) -> str:
+    """The same moment for English text: Beijing time, e.g. 28 Nov 2026, 09:30 (no locale needed)."""
+    if value is None:
+        return "-"
+    local = value.astimezone(SHANGHAI)
+    return f"{local.day} {MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M}"
+
+
+def scheduled_time(event: OutboxEvent, case: dict[str, Any] | None) -> datetime:
+    """When a ``case.scheduled`` event says the appointment is (the event's time if it cannot tell)."""
+    when = event.data.get("scheduled_at") or (case or {}).get("scheduled_at")
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            when = None
+    return when if isinstance(when, datetime) else event.time
+
+
 PHRASES = {
     "case.accepted": "已受理",
     "case.scheduled": "已预约",
@@ -210,16 +232,10 @@ def template_data(template: Template, event: OutboxEvent, case: dict[str, Any] |
             "phrase5": cut_phrase(PHRASES[event.type]),
         }
     elif template.key == "scheduled":
-        when = event.data.get("scheduled_at") or case.get("scheduled_at")
-        if isinstance(when, str):
-            try:
-                when = datetime.fromisoformat(when)
-            except ValueError:
-                when = None
         values = {
             "thing1": cut_thing(name_zh),
             "character_string2": cut_character_string(number),
-            "time3": format_time(when if isinstance(when, datetime) else event.time),
+            "time3": format_time(scheduled_time(event, case)),
             "thing4": cut_thing(station),
             "phrase5": cut_phrase(PHRASES[event.type]),
         }
@@ -285,9 +301,9 @@ def resident_texts(template: Template, event: OutboxEvent, case: dict[str, Any] 
             f" Reason: {reason}" if reason else ""
         )
     elif template.key == "scheduled":
-        fields = template_data(template, event, case)
-        body_zh = f"您的{name_zh}申请（{number}）已预约：{fields['time3']['value']}。"
-        body_en = f"Your {name_en} request ({number}) is scheduled for {fields['time3']['value']} (Beijing time)."
+        when = scheduled_time(event, case)
+        body_zh = f"您的{name_zh}申请（{number}）已预约：{format_time(when)}。"
+        body_en = f"Your {name_en} request ({number}) is scheduled for {format_time_en(when)} (Beijing time)."
     elif template.key == "visit_followup":
         body_zh = f"探访中了解到的需求已登记为{name_zh}工单（{number}），社工站将跟进。"
         body_en = (

@@ -31,6 +31,7 @@ from service.errors import BadRequestError, NotFoundError, PermissionDeniedError
 from service.models import Principal
 from service.storage.api_clients import ApiClientsRepository
 from service.storage.cases import CasesRepository
+from service.timestamps import rfc3339
 
 JURISDICTION_ID = "340000"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -405,7 +406,7 @@ def status_notes(case: dict[str, Any]) -> str | None:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else None
+    return rfc3339(value) if isinstance(value, datetime) else None
 
 
 def request_view(case: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ The rules (DESIGN.md section 4), first match wins:
 3. a point inside a county polygon -> the nearest candidate of that county (``county``),
    because territorial responsibility (属地管理) beats a closer station across the line;
 4. the nearest candidate within ``max_km`` (``nearest``);
-5. otherwise ``unrouted``, queued for the supervisor of the county holding the point.
+5. otherwise ``unrouted``, queued for the supervisor of the county holding the point; a
+   point that no county holds (outside Anhui) and no station reaches is outside the
+   service area (``in_service_area`` false), and filing refuses it.
 
 Candidates are active stations offering the capability and not excluded. In steps 3 and 4
 a station at capacity is passed over while another candidate remains; equal distances go
@@ -81,6 +83,12 @@ class RoutingDecision:
     def routed(self) -> bool:
         return self.method != "unrouted"
 
+    @property
+    def in_service_area(self) -> bool:
+        """False when no county polygon holds the place and no station is within reach:
+        nobody would ever handle it, so filing refuses it (``outside_service_area``)."""
+        return self.routed or self.county_code is not None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
@@ -92,6 +100,7 @@ class RoutingDecision:
             "candidates": [c.to_dict() for c in self.candidates],
             "reason": self.reason,
             "excluded": list(self.excluded),
+            "in_service_area": self.in_service_area,
         }
 
 
@@ -303,6 +312,13 @@ def _decision(
     max_km: float,
 ) -> RoutingDecision:
     excluded = tuple(sorted(exclude))
+    if chosen is None and county is None:
+        reason = (
+            f"该位置不在服务范围内（安徽省），{max_km:g} 公里内也无提供该服务的社工站，无法受理 "
+            f"(outside the service area: no Anhui county holds this place and no station offers this service "
+            f"within {max_km:g} km, so a request here is refused)"
+        )
+        return RoutingDecision("unrouted", None, None, None, None, None, tuple(candidates), reason, excluded)
     if chosen is None:
         county_name = index.county_names.get(county or "", "")
         where = f"{county_name}民政部门" if county_name else "民政部门"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,30 +114,54 @@ def decode_access_token(*, settings: Settings, token: str) -> dict[str, Any]:
     return claims
 
 
-async def is_revoked(*, ctx: Context, jti: str) -> bool:
-    """True when the token id was revoked (Redis first, MongoDB when Redis is down or lost its copy)."""
-    repo = RevokedTokensRepository(ctx.db)
+def subject_marker(subject: str) -> str:
+    """The revocation key that covers every token of one subject (e.g. a disabled client)."""
+    return f"sub:{subject}"
+
+
+def _stamp(value: datetime) -> int:
+    """Whole seconds since the epoch, as in a token's ``iat`` (naive values are UTC, as stored)."""
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+
+
+async def is_revoked(*, ctx: Context, jti: str, subject: str, issued_at: int) -> bool:
+    """True when the token id was revoked, or its subject was revoked at or after ``issued_at``.
+
+    One Redis round trip (MGET of the token id, the subject marker and the completeness
+    marker); MongoDB decides when Redis is down or lost its copy.
+    """
+    marker = subject_marker(subject)
     try:
-        if await ctx.redis.exists(ctx.key("revoked", jti)):
+        by_jti, subject_cut, complete = await ctx.redis.mget(
+            [ctx.key("revoked", jti), ctx.key("revoked", marker), ctx.key("revoked", LOADED_MARKER)]
+        )
+        if by_jti is not None or (subject_cut is not None and issued_at <= int(subject_cut)):
             return True
-        if await ctx.redis.exists(ctx.key("revoked", LOADED_MARKER)):
+        if complete is not None:
             return False
     except Exception as exc:
         if not is_redis_down(exc):
             raise
-        return await repo.is_revoked(jti)
+        return await _revoked_in_db(ctx, jti, marker, issued_at)
     # Redis came back empty (restart without persistence, flush, fail-over to a stale
     # replica): MongoDB decides, and Redis is refilled so the next checks are cheap again.
     await _refill_revocations(ctx)
-    return await repo.is_revoked(jti)
+    return await _revoked_in_db(ctx, jti, marker, issued_at)
+
+
+async def _revoked_in_db(ctx: Context, jti: str, marker: str, issued_at: int) -> bool:
+    found = await RevokedTokensRepository(ctx.db).find([jti, marker])
+    cut = found.get(marker)
+    return jti in found or (cut is not None and issued_at <= _stamp(cut))
 
 
 async def _refill_revocations(ctx: Context) -> None:
     now = ctx.now()
     try:
-        for jti, expires_at in await RevokedTokensRepository(ctx.db).unexpired(now):
+        for key, expires_at, revoked_at in await RevokedTokensRepository(ctx.db).unexpired(now):
             ttl = max(1, int((expires_at - now).total_seconds()) + LEEWAY_SECONDS)
-            await ctx.redis.set(ctx.key("revoked", jti), "1", ex=ttl)
+            value = str(_stamp(revoked_at)) if revoked_at is not None else "1"
+            await ctx.redis.set(ctx.key("revoked", key), value, ex=ttl)
         await ctx.redis.set(ctx.key("revoked", LOADED_MARKER), "1", ex=LOADED_MARKER_SECONDS)
     except Exception as exc:
         if not is_redis_down(exc):
@@ -155,10 +179,28 @@ async def revoke(*, ctx: Context, jti: str, expires_at: datetime) -> None:
             raise
 
 
+async def revoke_subject(*, ctx: Context, subject: str) -> None:
+    """Revoke every access token issued to ``subject`` so far, at once (tokens issued later work).
+
+    The marker lives as long as the longest token it covers, so it costs nothing afterwards.
+    A token issued in the same second as the revocation counts as revoked.
+    """
+    now = ctx.now()
+    expires_at = now + timedelta(seconds=ctx.settings.access_token_ttl_seconds + LEEWAY_SECONDS)
+    marker = subject_marker(subject)
+    await RevokedTokensRepository(ctx.db).revoke_until(marker, now, expires_at)
+    ttl = int((expires_at - now).total_seconds()) + LEEWAY_SECONDS
+    try:
+        await ctx.redis.set(ctx.key("revoked", marker), str(_stamp(now)), ex=ttl)
+    except Exception as exc:
+        if not is_redis_down(exc):
+            raise
+
+
 async def authenticate(*, ctx: Context, token: str) -> Principal:
     """The principal of a bearer token, or AuthenticationError."""
     claims = decode_access_token(settings=ctx.settings, token=token)
-    if await is_revoked(ctx=ctx, jti=claims["jti"]):
+    if await is_revoked(ctx=ctx, jti=claims["jti"], subject=str(claims["sub"]), issued_at=int(claims["iat"])):
         raise AuthenticationError("token_revoked", "The access token has been revoked.")
     return Principal(
         subject=claims["sub"],

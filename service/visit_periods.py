@@ -20,6 +20,8 @@ TIER_NAMES = {"high": "高风险 high (weekly)", "key": "重点 key (monthly)", 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+# Periods the programme can have: its records start in 2000; nothing is planned past 2099.
+MIN_YEAR, MAX_YEAR = 2000, 2099
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ def period_of(kind: str, at: datetime) -> Period:
 def parse_period(text: str) -> Period:
     """The period named by an id like 2026-W48, 2026-11 or 2026-Q4; ValueError otherwise."""
     value = (text or "").strip()
+    m = _WEEK.match(value) or _MONTH.match(value) or _QUARTER.match(value)
+    if m and not MIN_YEAR <= int(m[1]) <= MAX_YEAR:
+        raise ValueError(f"{value}: the year must be {MIN_YEAR} to {MAX_YEAR}.")
     if m := _WEEK.match(value):
         try:
             return _week(int(m[1]), int(m[2]))
@@ -116,18 +121,3 @@ def periods_between(kind: str, start: datetime, end: datetime) -> list[Period]:
 def age_on(birth: date, day: date) -> int:
     """Completed years of age on ``day``."""
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
-def suggested_tier(flags: set[str] | frozenset[str] | list[str]) -> str:
-    """The risk tier the situation flags suggest (staff may set another).
-
-    high (weekly): unable to care for oneself (失能, 失智), or living alone (独居) while
-    very old (高龄) or in extreme poverty (特困); key (monthly): any one of living alone,
-    very old, extreme poverty or left behind (留守); general (quarterly): otherwise.
-    """
-    f = set(flags)
-    if f & {"disabled", "dementia"} or ("alone" in f and f & {"very_old", "extreme_poverty"}):
-        return "high"
-    if f & {"alone", "very_old", "extreme_poverty", "left_behind"}:
-        return "key"
-    return "general"

@@ -57,6 +57,7 @@ def schedule_doc(elder: dict[str, Any], at: datetime, now: datetime) -> dict[str
         "visited_at": None,
         "method": None,
         "missed_event": False,
+        "withdrawn": None,  # {at, reason} once the person was ended before the period was over
         "created_at": now,
     }
 

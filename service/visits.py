@@ -23,7 +23,7 @@ from typing import Any
 
 from service import cases, catalog
 from service.context import Context
-from service.elders import can_see, load_visible, present, scope_query
+from service.elders import EARLIEST, can_see, load_visible, present, sane_time, scope_query
 from service.elders_model import Elder
 from service.errors import (
     ConflictError,
@@ -39,17 +39,28 @@ from service.storage.cases import CasesRepository
 from service.storage.elders import ElderAuditRepository, EldersRepository
 from service.storage.stations import StationsRepository
 from service.storage.visits import VisitSchedulesRepository, VisitsRepository
-from service.visit_periods import TIERS, Period, local_date, parse_period, period_of
+from service.visit_periods import SHANGHAI, TIER_KIND, TIER_NAMES, TIERS, Period, local_date, parse_period, period_of
 from service.visit_schedules import close_periods, schedule_elders, schedule_period
+from service.visit_tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
 METHODS = ("phone", "video", "home")
 METHOD_NAMES = {"phone": "电话 phone", "video": "视频 video", "home": "上门 home"}
+# What the plan's weekly figure counts, stated beside it.
+PLAN_TIER = "high"
+PLAN_NAME = "周探访率 weekly visit rate"
+COUNTING_RULE = (
+    "本周（周一至周日，北京时间）内至少一次联系到本人的电话、视频或上门探访计为已探访；未联系到本人的、"
+    "智能外呼（机器人电话）不计。A person on the weekly tier counts as visited when, within the ISO week "
+    "(Monday to Sunday, Beijing time), at least one phone, video or home visit reached them; unreached "
+    "attempts and machine (AI) calls do not count."
+)
+KIND_ORDER = {"week": 0, "month": 1, "quarter": 2}
+MAX_SERIES_WEEKS = 104
 FINDING_AREAS = ("health", "safety", "living", "mood")
 LEVELS = ("good", "fair", "poor")
 DANGER_SERVICE = "elderly_emergency"
 DANGER_KINDS = ("fall", "illness", "utilities", "missing", "other")
-CLOCK_SKEW = timedelta(minutes=5)
 GROUPS = {"station": "station_id", "county": "county_code", "city": "city_code"}
 MAX_MISSES = 100
 LOOP_SECONDS = 300.0
@@ -190,9 +201,25 @@ def _check_visit_input(data: dict[str, Any], now: datetime) -> None:
             f"Unknown visit method {data.get('method')!r}.",
             {"method": [f"Must be one of {', '.join(METHODS)}."]},
         )
-    if data["visited_at"] > now + CLOCK_SKEW:
+    problem = sane_time(data["visited_at"], now)
+    if problem == "Must not be in the future.":
+        raise ValidationFailedError("visit_in_future", "The visit time is in the future.", {"visited_at": [problem]})
+    if problem:
         raise ValidationFailedError(
-            "visit_in_future", "The visit time is in the future.", {"visited_at": ["Must not be in the future."]}
+            "visit_time_out_of_range", f"The visit time is out of range: {problem}", {"visited_at": [problem]}
+        )
+
+
+def _check_visit_time(elder: Elder, visited_at: datetime, now: datetime) -> None:
+    """A visit cannot predate the day the person was registered (nor, so, their birth)."""
+    registered = elder.created_at or now
+    day_start = datetime.combine(local_date(registered), datetime.min.time(), SHANGHAI)
+    if visited_at < max(day_start, EARLIEST):
+        message = f"Must not be before the person was registered ({local_date(registered).isoformat()})."
+        raise ValidationFailedError(
+            "visit_before_registration",
+            "The visit time is before the person was registered.",
+            {"visited_at": [message]},
         )
 
 
@@ -230,7 +257,8 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
     elder = await load_visible(ctx=ctx, principal=principal, elder_id=data["elder_id"])
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
-    elder = present(elder, local_date(now))
+    _check_visit_time(elder, data["visited_at"], now)
+    elder = present(elder, local_date(now), tier_table(ctx.settings))
     visits = VisitsRepository(ctx.db)
     corrected = None
     if data.get("corrects"):
@@ -279,17 +307,17 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
     }
     await visits.insert(doc)
     schedules = VisitSchedulesRepository(ctx.db)
-    counts_for: list[str] = []
     if doc["reached"] and not (await schedules.covering(elder.id, doc["visited_at"])):
         await schedule_elders(ctx=ctx, elders=[_elder_schedule_source(elder)], at=doc["visited_at"])
     if corrected is not None:
-        counts_for = await _recompute(ctx, elder, doc["visited_at"])
+        await _recompute(ctx, elder, doc["visited_at"])
         if period_key(corrected["visited_at"]) != period_key(doc["visited_at"]):
             await _recompute(ctx, elder, corrected["visited_at"])
     elif doc["reached"]:
+        # Conditional: only the first counting record of a period claims it.
         for sched in await schedules.covering(elder.id, doc["visited_at"]):
             await schedules.mark_visited(sched["_id"], doc)
-            counts_for.append(sched["period"])
+    counts_for = (await schedules.counted_by(elder.id, [visit_id])).get(visit_id, [])
     if doc["reached"]:
         await EldersRepository(ctx.db).note_visit(elder.id, doc["visited_at"])
     try:
@@ -305,7 +333,7 @@ def period_key(at: datetime) -> str:
 
 
 def visit_view(doc: dict[str, Any], counts_for: list[str] | None = None) -> dict[str, Any]:
-    """A record as the API shows it."""
+    """A record as the API shows it; ``counts_for`` is read from the schedules it marked visited."""
     return {
         "id": doc["_id"],
         "elder_id": doc["elder_id"],
@@ -333,7 +361,25 @@ async def list_visits(*, ctx: Context, principal: Principal, elder_id: str, limi
     """A person's visit records, newest first."""
     await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
     docs = await VisitsRepository(ctx.db).list_for_elder(elder_id, limit)
-    return [visit_view(d) for d in docs]
+    counted = await VisitSchedulesRepository(ctx.db).counted_by(elder_id, [d["_id"] for d in docs])
+    return [visit_view(d, counted.get(d["_id"], [])) for d in docs]
+
+
+async def get_visit(*, ctx: Context, principal: Principal, visit_id: str) -> dict[str, Any]:
+    """One visit record (with the periods it counts for and the cases it opened), if the caller may see the person."""
+    try:
+        doc = await VisitsRepository(ctx.db).get(visit_id)
+    except NotFoundError:
+        doc = None
+    try:
+        if doc is not None:
+            await load_visible(ctx=ctx, principal=principal, elder_id=doc["elder_id"])
+    except NotFoundError:
+        doc = None
+    if doc is None:
+        raise NotFoundError("visit_not_found", f"There is no visit record {visit_id!r}.")
+    counted = await VisitSchedulesRepository(ctx.db).counted_by(doc["elder_id"], [visit_id])
+    return visit_view(doc, counted.get(visit_id, []))
 
 
 async def retry_referrals(*, ctx: Context, older_than: timedelta = timedelta(minutes=1)) -> int:
@@ -355,7 +401,7 @@ async def retry_referrals(*, ctx: Context, older_than: timedelta = timedelta(min
             station_id=by.get("station_id"),
             division_prefix=by.get("division_prefix"),
         )
-        elder = present(await elders.get(doc["elder_id"]), local_date(ctx.now()))
+        elder = present(await elders.get(doc["elder_id"]), local_date(ctx.now()), tier_table(ctx.settings))
         try:
             await _open_referrals(ctx, principal, elder, doc)
             done += 1
@@ -487,17 +533,52 @@ def _stats_scope(principal: Principal, division: str | None) -> dict[str, Any]:
     return query
 
 
-def rate_pipeline(match: dict[str, Any], group_field: str, max_misses: int = MAX_MISSES) -> list[dict[str, Any]]:
-    """The aggregation behind the visit rate: totals, by tier, by method, by group, and the misses."""
+def tier_scopes(p: Period) -> dict[str, dict[str, Any]]:
+    """Per tier, the schedules a report of period ``p`` counts.
+
+    A tier whose periods are as long as ``p`` or shorter counts its periods ending within
+    ``p`` (a week report: that week of the weekly tier); a tier with longer periods counts
+    its period in progress at the end of ``p`` (a week report: the month and the quarter
+    of the week's last day), so each tier is measured on its own period, never mixed.
+    """
+    out = {}
+    for tier in TIERS:
+        kind = TIER_KIND[tier]
+        if KIND_ORDER[kind] <= KIND_ORDER[p.kind]:
+            out[tier] = {"kind": kind, "period_end": {"$gt": p.start, "$lte": p.end}}
+        else:
+            out[tier] = {"kind": kind, "period": period_of(kind, p.end - timedelta(microseconds=1)).id}
+    return out
+
+
+def _covers(p: Period, tier: str) -> tuple[str | None, str]:
+    scope = tier_scopes(p)[tier]
+    if "period" in scope:
+        return scope["period"], scope["period"]
+    kind = TIER_KIND[tier]
+    if kind == p.kind:
+        return p.id, p.id
+    return None, f"{kind}s ending in {p.id}"
+
+
+def rate_pipeline(
+    match: dict[str, Any], scopes: dict[str, dict[str, Any]], group_field: str, max_misses: int = MAX_MISSES
+) -> list[dict[str, Any]]:
+    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses."""
     counts = {"due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}
     return [
-        {"$match": match},
+        {"$match": {**match, "withdrawn": None, "$or": list(scopes.values())}},
         {
             "$facet": {
-                "totals": [{"$group": {"_id": None, **counts}}],
                 "by_tier": [{"$group": {"_id": "$tier", **counts}}],
-                "by_method": [{"$match": {"visited": True}}, {"$group": {"_id": "$method", "visited": {"$sum": 1}}}],
-                "groups": [{"$group": {"_id": f"${group_field}", **counts}}, {"$sort": {"_id": 1}}],
+                "by_method": [
+                    {"$match": {"tier": PLAN_TIER, "visited": True}},
+                    {"$group": {"_id": "$method", "visited": {"$sum": 1}}},
+                ],
+                "groups": [
+                    {"$group": {"_id": {"key": f"${group_field}", "tier": "$tier"}, **counts}},
+                    {"$sort": {"_id.key": 1}},
+                ],
                 "misses": [
                     {"$match": {"visited": False}},
                     {"$sort": {"period_end": 1, "elder_id": 1}},
@@ -518,6 +599,29 @@ def rate_pipeline(match: dict[str, Any], group_field: str, max_misses: int = MAX
     ]
 
 
+def plan_statement() -> dict[str, Any]:
+    """What the plan's figure counts, shown beside it."""
+    return {
+        "name": PLAN_NAME,
+        "tier": PLAN_TIER,
+        "tier_name": TIER_NAMES[PLAN_TIER],
+        "counted_methods": [{"method": m, "name": METHOD_NAMES[m]} for m in METHODS],
+        "not_counted": ["unreached attempts 未联系到本人", "machine_call 智能外呼"],
+        "rule": COUNTING_RULE,
+    }
+
+
+def _tier_rows(p: Period, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for t in TIERS:
+        period, covers = _covers(p, t)
+        due, visited = rows.get(t, {}).get("due", 0), rows.get(t, {}).get("visited", 0)
+        out.append(
+            {"tier": t, "period": period, "covers": covers, "due": due, "visited": visited, "rate": _rate(visited, due)}
+        )
+    return out
+
+
 async def visit_stats(
     *,
     ctx: Context,
@@ -527,23 +631,30 @@ async def visit_stats(
     group_by: str = "station",
     misses_limit: int = 100,
 ) -> dict[str, Any]:
-    """People due and visited, the rate by tier, method and station/county/city, and who was missed."""
+    """The plan's weekly rate (weekly tier only) by station/county/city, the other tiers beside it, and the misses."""
     if group_by not in GROUPS:
         raise ValidationFailedError(
             "invalid_group_by", "Unknown grouping.", {"group_by": [f"Use {', '.join(GROUPS)}."]}
         )
     now = ctx.now()
     p = _parse(period) if period else period_of("week", now)
-    match = {**_stats_scope(principal, division), **_period_scope(p)}
-    [facets] = await VisitSchedulesRepository(ctx.db).aggregate(rate_pipeline(match, GROUPS[group_by], misses_limit))
-    totals = facets["totals"][0] if facets["totals"] else {"due": 0, "visited": 0}
+    scope = _stats_scope(principal, division)
+    scopes = tier_scopes(p)
+    [facets] = await VisitSchedulesRepository(ctx.db).aggregate(
+        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit)
+    )
     by_tier = {r["_id"]: r for r in facets["by_tier"]}
-    groups = facets["groups"]
+    plan = by_tier.get(PLAN_TIER, {"due": 0, "visited": 0})
+    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+    for g in facets["groups"]:
+        grouped.setdefault(g["_id"]["key"], {})[g["_id"]["tier"]] = g
     names: dict[str, str] = {}
     if group_by == "station":
-        names = {s.id: s.name for s in await StationsRepository(ctx.db).get_many([g["_id"] for g in groups])}
+        names = {s.id: s.name for s in await StationsRepository(ctx.db).get_many(list(grouped))}
     misses = facets["misses"]
     elders = await EldersRepository(ctx.db).get_many([m["elder_id"] for m in misses])
+    unvisited = sum(r["due"] - r["visited"] for r in by_tier.values())
+    plan_period, plan_covers = _covers(p, PLAN_TIER)
     return {
         "period": p.id,
         "period_start": p.start,
@@ -551,31 +662,25 @@ async def visit_stats(
         "closed": p.end <= now,
         "division": division or principal.division_prefix,
         "group_by": group_by,
-        "due": totals["due"],
-        "visited": totals["visited"],
-        "rate": _rate(totals["visited"], totals["due"]),
-        "by_tier": [
-            {
-                "tier": t,
-                "due": by_tier.get(t, {}).get("due", 0),
-                "visited": by_tier.get(t, {}).get("visited", 0),
-                "rate": _rate(by_tier.get(t, {}).get("visited", 0), by_tier.get(t, {}).get("due", 0)),
-            }
-            for t in TIERS
-        ],
+        "plan": {**plan_statement(), "period": plan_period, "covers": plan_covers},
+        "due": plan["due"],
+        "visited": plan["visited"],
+        "rate": _rate(plan["visited"], plan["due"]),
+        "by_tier": _tier_rows(p, by_tier),
         "by_method": [
             {"method": m, "visited": next((r["visited"] for r in facets["by_method"] if r["_id"] == m), 0)}
             for m in METHODS
         ],
         "groups": [
             {
-                "key": g["_id"],
-                "name": names.get(g["_id"]),
-                "due": g["due"],
-                "visited": g["visited"],
-                "rate": _rate(g["visited"], g["due"]),
+                "key": key,
+                "name": names.get(key),
+                "due": rows.get(PLAN_TIER, {}).get("due", 0),
+                "visited": rows.get(PLAN_TIER, {}).get("visited", 0),
+                "rate": _rate(rows.get(PLAN_TIER, {}).get("visited", 0), rows.get(PLAN_TIER, {}).get("due", 0)),
+                "by_tier": _tier_rows(p, rows),
             }
-            for g in groups
+            for key, rows in sorted(grouped.items())
         ],
         "misses": [
             {
@@ -588,7 +693,70 @@ async def visit_stats(
             }
             for m in misses
         ],
-        "misses_truncated": totals["due"] - totals["visited"] > len(misses),
+        "misses_truncated": unvisited > len(misses),
+    }
+
+
+def weekly_pipeline(match: dict[str, Any], first: Period, last: Period) -> list[dict[str, Any]]:
+    """The aggregation behind the weekly series: the weekly tier's due and visited per ISO week."""
+    return [
+        {
+            "$match": {
+                **match,
+                "kind": "week",
+                "tier": PLAN_TIER,
+                "withdrawn": None,
+                "period_end": {"$gt": first.start, "$lte": last.end},
+            }
+        },
+        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}},
+        {"$sort": {"_id": 1}},
+    ]
+
+
+async def weekly_series(
+    *,
+    ctx: Context,
+    principal: Principal,
+    division: str | None = None,
+    weeks: int = 12,
+    until: str | None = None,
+) -> dict[str, Any]:
+    """The plan's weekly rate for each of the last ``weeks`` ISO weeks up to ``until`` (default: this week)."""
+    now = ctx.now()
+    last = _parse(until) if until else period_of("week", now)
+    if last.kind != "week":
+        raise ValidationFailedError(
+            "invalid_period", "Give an ISO week such as 2026-W48.", {"until": ["Must be an ISO week."]}
+        )
+    if not 1 <= weeks <= MAX_SERIES_WEEKS:
+        raise ValidationFailedError(
+            "invalid_weeks", "Too many or too few weeks.", {"weeks": [f"Must be 1 to {MAX_SERIES_WEEKS}."]}
+        )
+    series = [last]
+    while len(series) < weeks:
+        series.insert(0, period_of("week", series[0].start - timedelta(days=1)))
+    rows = {
+        r["_id"]: r
+        for r in await VisitSchedulesRepository(ctx.db).aggregate(
+            weekly_pipeline(_stats_scope(principal, division), series[0], last)
+        )
+    }
+    return {
+        "division": division or principal.division_prefix,
+        "plan": plan_statement(),
+        "items": [
+            {
+                "period": w.id,
+                "period_start": w.start,
+                "period_end": w.end,
+                "closed": w.end <= now,
+                "due": rows.get(w.id, {}).get("due", 0),
+                "visited": rows.get(w.id, {}).get("visited", 0),
+                "rate": _rate(rows.get(w.id, {}).get("visited", 0), rows.get(w.id, {}).get("due", 0)),
+            }
+            for w in series
+        ],
     }
 
 

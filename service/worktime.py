@@ -15,13 +15,20 @@ Two kinds of limit:
   of office (17:30 local) of the M-th working day after the day of submission, whatever
   the hour of submission that day.
 
+Two clocks (a service type's ``clock``): ``working`` counts as above; ``calendar`` runs
+around the clock for urgent services (an emergency filed on a Friday evening is due that
+night, not on Monday): N hours are N elapsed hours and M days are M x 24 hours.
+``add_hours`` / ``add_days`` take the clock.
+
 Years the calendar package has no data for: ``chinese_calendar`` covers a fixed range of
 years (1.11.0: 2004-2026) and raises NotImplementedError outside it, because holidays are
-announced only late in the preceding year. For such years this module falls back to
+announced only late in the preceding year. A deployment can supply a year itself, from the
+State Council's notice, in the file named by ``HUIMIN_HOLIDAYS_FILE`` (see
+``config/holidays.py``); ``install_overrides`` puts those years in place at start and they
+take precedence over the package. For years neither knows this module falls back to
 Monday-Friday working days, logs one warning per year, and ``calendar_covers(year)`` says
-whether a year is covered. Due times that fall in an uncovered year may therefore land on a
-holiday until the package is upgraded (pin a release that includes the year as soon as the
-State Council publishes it, usually in November).
+whether a year is covered; ``last_covered_year()`` feeds the start-up warning and the
+``huimin_holiday_calendar_last_year`` metric, so a missing next year is seen in autumn.
 
 All inputs must be timezone-aware; results are timezone-aware UTC (how times are stored).
 """
@@ -43,12 +50,22 @@ OFFICE_HOURS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time
 CLOSE_OF_OFFICE: time = OFFICE_HOURS[-1][1]
 # No real limit spans ten years; the bound stops a runaway loop on absurd input.
 _MAX_DAYS_SCANNED = 3660
+CLOCKS = ("working", "calendar")
 _warned_years: set[int] = set()
+# Years supplied by the deployment (HUIMIN_HOLIDAYS_FILE): year -> (holidays, make-up workdays).
+# Process-wide like the package's own tables; installed once at start by install_overrides().
+_overrides: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
+
+
+def install_overrides(years: dict[int, tuple[frozenset[date], frozenset[date]]]) -> None:
+    """Use these years' holidays and make-up workdays in place of (or beyond) the package's."""
+    _overrides.clear()
+    _overrides.update(years)
+    _package_covers.cache_clear()
 
 
 @lru_cache(maxsize=256)
-def calendar_covers(year: int) -> bool:
-    """True when the calendar package has holiday data for ``year``."""
+def _package_covers(year: int) -> bool:
     try:
         chinese_calendar.is_workday(date(year, 6, 1))
     except NotImplementedError:
@@ -56,17 +73,39 @@ def calendar_covers(year: int) -> bool:
     return True
 
 
+def calendar_covers(year: int) -> bool:
+    """True when holiday data for ``year`` is known (the package or the deployment's file)."""
+    return year in _overrides or _package_covers(year)
+
+
+def last_covered_year(today: date | None = None) -> int:
+    """The last year of the unbroken run of covered years from this one (this year - 1 if it is not)."""
+    year = (today or datetime.now(TZ).date()).year
+    while calendar_covers(year):
+        year += 1
+    return year - 1
+
+
+def calendar_version() -> str:
+    """The installed chinese-calendar release."""
+    return str(getattr(chinese_calendar, "__version__", "?"))
+
+
 def is_working_day(day: date) -> bool:
     """A statutory working day, make-up workdays included (Mon-Fri for uncovered years)."""
-    if calendar_covers(day.year):
+    override = _overrides.get(day.year)
+    if override is not None:
+        holidays, workdays = override
+        return day in workdays or (day.weekday() < 5 and day not in holidays)
+    if _package_covers(day.year):
         return bool(chinese_calendar.is_workday(day))
     if day.year not in _warned_years:
         _warned_years.add(day.year)
         log.warning(
             "no Chinese holiday data for %s in chinese-calendar %s: counting Monday-Friday as working days; "
-            "upgrade the package when the year's holidays are published",
+            "upgrade the package or list the year in HUIMIN_HOLIDAYS_FILE when its holidays are published",
             day.year,
-            getattr(chinese_calendar, "__version__", "?"),
+            calendar_version(),
         )
     return day.weekday() < 5
 
@@ -136,3 +175,43 @@ def working_hours_per_day() -> float:
         )
         / 3600
     )
+
+
+def add_hours(start: datetime, hours: float, clock: str = "working") -> datetime:
+    """``hours`` after ``start`` on the given clock: working hours, or elapsed hours (``calendar``)."""
+    if clock == "calendar":
+        if hours < 0:
+            raise ValueError("hours must not be negative")
+        return _local(start).astimezone(UTC) + timedelta(hours=hours)
+    return add_working_hours(start, hours)
+
+
+def add_days(start: datetime, days: int, clock: str = "working") -> datetime:
+    """``days`` after ``start`` on the given clock: close of the M-th working day, or M x 24 hours."""
+    if clock == "calendar":
+        if days < 0:
+            raise ValueError("days must not be negative")
+        return _local(start).astimezone(UTC) + timedelta(days=days)
+    return add_working_days(start, days)
+
+
+# From October the State Council's notice for next year is due (it usually comes in
+# November): a calendar that does not know next year by then is reported at every start.
+WARN_FROM_MONTH = 10
+
+
+def calendar_warning(today: date) -> str | None:
+    """Pure: what the start-up log should say about holiday data (None when all is well)."""
+    last = last_covered_year(today)
+    if last < today.year:
+        return (
+            f"no Chinese holiday data for {today.year} (chinese-calendar {calendar_version()}): deadlines count "
+            "Monday-Friday and may land on holidays; list the year in HUIMIN_HOLIDAYS_FILE or upgrade the package"
+        )
+    if last == today.year and today.month >= WARN_FROM_MONTH:
+        return (
+            f"no Chinese holiday data for {today.year + 1} yet (chinese-calendar {calendar_version()} knows up to "
+            f"{last}): deadlines reaching into {today.year + 1} count Monday-Friday; once the State Council "
+            "publishes the holidays, list them in HUIMIN_HOLIDAYS_FILE or upgrade the package"
+        )
+    return None

@@ -12,16 +12,18 @@ from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
-from service import catalog, stations
-from service.accounts import Resident, StaffMember
+from service import cases, catalog, clients, elders, stations
+from service.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.context import Context
+from service.elders_model import Elder
 from service.models import SYSTEM, Principal, utcnow
 from service.staff import create_staff
 from service.stations_model import Station
 from service.storage.residents import ResidentsRepository
 from service.tokens import issue_access_token
+from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
 # 屯溪区昱东街道 (Tunxi district, Huangshan): a real township with a real county polygon around it.
@@ -114,14 +116,48 @@ def principal_of_resident(resident: Resident) -> Principal:
     return Principal(subject=resident.id, role="resident")
 
 
-def bearer_for(settings: Settings, who: StaffMember | Resident | Principal) -> dict[str, str]:
-    """An Authorization header for an account made by the factories above."""
+def principal_of_client(client: ApiClient | IssuedClient) -> Principal:
+    """The principal the client-credentials grant gives this client (all its scopes)."""
+    if isinstance(client, IssuedClient):
+        client = client.client
+    return Principal(subject=client.client_id, role="client", scopes=frozenset(client.scopes))
+
+
+Who = StaffMember | Resident | ApiClient | IssuedClient | Principal
+
+
+def principal_of(who: Who) -> Principal:
+    """The principal of any account the factories make (a Principal is passed through)."""
     if isinstance(who, StaffMember):
-        who = principal_of_staff(who)
-    elif isinstance(who, Resident):
-        who = principal_of_resident(who)
-    token, _ = issue_access_token(settings=settings, principal=who, now=utcnow())
+        return principal_of_staff(who)
+    if isinstance(who, Resident):
+        return principal_of_resident(who)
+    if isinstance(who, ApiClient | IssuedClient):
+        return principal_of_client(who)
+    return who
+
+
+def bearer_for(settings: Settings, who: Who) -> dict[str, str]:
+    """An Authorization header for an account made by the factories above."""
+    token, _ = issue_access_token(settings=settings, principal=principal_of(who), now=utcnow())
     return {"Authorization": f"Bearer {token}"}
+
+
+async def make_client(
+    ctx: Context,
+    *,
+    scopes: tuple[str, ...] = ("cases:read", "cases:write"),
+    name: str | None = None,
+    rate_limit_per_minute: int = 600,
+) -> IssuedClient:
+    """An integrator client registered as an admin registers one (the secret is in the answer)."""
+    return await clients.create_client(
+        ctx=ctx,
+        principal=SYSTEM,
+        name=name or f"接入系统 {_n()}",
+        scopes=list(scopes),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
 
 
 async def case_body(
@@ -138,6 +174,48 @@ async def case_body(
     }
 
 
+async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, Any]:
+    """A case filed through the service's submit function by ``who``; returns the case as they see it.
+
+    ``body_options`` are ``service_code`` / ``division_code`` for :func:`case_body`; any other key
+    replaces or adds a field of the filing (``description``, ``contact``, ``urgent`` ...). Needs a
+    station in the division's county (:func:`make_station`); when none there offers the service,
+    the case is ``unrouted``. Cases opened from a home visit come from ``service.visits.record_visit``.
+    """
+    body = await case_body(
+        ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
+    )
+    return await cases.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
+
+
+async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any) -> dict[str, Any]:
+    """Take one lifecycle action through the service's act function; returns the case as ``who`` sees it.
+
+    ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
+    """
+    return await cases.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+
+
+async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM, **fields: Any) -> Elder:
+    """A person put on the visit register as staff register one (their first due visit is scheduled).
+
+    Needs a station for ``township``. ``fields`` replace fields of the registration body.
+    """
+    n = _n()
+    body: dict[str, Any] = {
+        "name": "王秀英",
+        "id_card": id_card("19400101", n % 999 + 1, region=township[:6]),
+        "township": township,
+        "phone": "13800138000",
+        "address": "昱东街道 新安路 2 号",
+        "location": {"lon": TOWNSHIP_POINT[0], "lat": TOWNSHIP_POINT[1]},
+        "flags": ["alone"],
+        "consent": {"given": True, "method": "written"},
+        **fields,
+    }
+    return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=body)
+
+
 async def file_case(client: Any, settings: Settings, resident: Resident, **body_options: Any) -> dict[str, Any]:
     """A case filed by a resident through the API; returns the 201 answer."""
     body = await case_body(client.app[CTX], **body_options)
@@ -150,7 +228,7 @@ async def file_case(client: Any, settings: Settings, resident: Resident, **body_
 async def act(
     client: Any,
     settings: Settings,
-    who: StaffMember | Resident | Principal | dict[str, str],
+    who: Who | dict[str, str],
     case_id: str,
     action: str,
     body: Any = None,

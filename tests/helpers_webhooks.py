@@ -1,4 +1,11 @@
-"""Helpers for webhook tests: client tokens, case and event documents, a settable clock."""
+"""Helpers for webhook tests: subscribing, the receiver-side signature check, a settable clock.
+
+``client_headers``, ``admin_headers``, ``insert_case`` and ``insert_event`` make tokens for
+clients that do not exist and write case and event documents by hand. Only
+tests/handlers/test_webhooks.py still uses them; new tests register clients with
+``tests.factories.make_client`` and get events from real case actions (``make_case``,
+``act_on``). Remove them once that file has moved over.
+"""
 
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ import pytest
 
 from handlers.keys import CTX
 from service.webhooks.delivery import deliver_once
+from tests.factories import bearer_for, make_case, make_client, make_station
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.helpers_webhooks import client_headers, insert_case, insert_event, subscribe
+from tests.helpers_webhooks import subscribe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "webhooks.md"
 
@@ -30,10 +31,11 @@ def snippet(language: str) -> str:
 async def delivered_request(client: Any, settings: Any) -> tuple[str, Any]:
     receiver = await WebhookReceiver().start()
     try:
-        sub = await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
         ctx = client.app[CTX]
-        await insert_case(ctx.db, "c1", created_by="client-a")
-        await insert_event(ctx.db, "c1", 1, "case.created", data={"note": "已受理 received"})
+        await make_station(ctx)
+        integrator = await make_client(ctx, scopes=("cases:read", "cases:write", "webhooks:manage"))
+        sub = await subscribe(client, bearer_for(settings, integrator), receiver.url("a"))
+        await make_case(ctx, integrator)
         await deliver_once(ctx=ctx, worker_id="w1")
         (req,) = receiver.received("a")
         return sub["secret"], req
@@ -47,7 +49,7 @@ async def test_python_snippet_verifies_a_delivery(client: Any, settings: Any) ->
     exec(snippet("python"), scope)
     header = req.headers["Huimin-Signature"]
     assert scope["verify"](secret, header, req.body)
-    assert not scope["verify"](secret, header, req.body.replace(b"c1", b"c2"))
+    assert not scope["verify"](secret, header, req.body.replace(b"case.created", b"case.resolved"))
     assert not scope["verify"]("whsec_wrong", header, req.body)
     stale = re.sub(r"t=\d+", f"t={int(time.time()) - 3600}", header)
     assert not scope["verify"](secret, stale, req.body)

@@ -45,6 +45,9 @@ def elder_from_doc(doc: dict[str, Any]) -> Elder:
     values["flags"] = list(values["flags"] or [])
     values["emergency_contacts"] = list(values["emergency_contacts"] or [])
     values["active"] = bool(values["active"])
+    pinned = doc.get("tier_pinned")
+    # Records from before tiers could be pinned: a tier other than the stored suggestion was staff's choice.
+    values["tier_pinned"] = bool(pinned) if pinned is not None else doc.get("tier") != doc.get("suggested_tier")
     values["version"] = int(values["version"] or 1)
     return Elder(id=str(doc["_id"]), **values)
 
@@ -165,6 +168,21 @@ class EldersRepository:
         items = [elder_from_doc(d) for d in docs[:limit]]
         next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
         return Page(items=items, next_cursor=next_cursor)
+
+    async def active_records(self, batch: int) -> AsyncIterator[list[Elder]]:
+        """Every active person, in id order, ``batch`` at a time, through one cursor."""
+        chunk: list[Elder] = []
+        async for doc in self.col.find({"active": True}).sort("_id", ASCENDING).batch_size(batch):
+            chunk.append(elder_from_doc(doc))
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    async def set_suggested(self, elder_id: str, suggested: str) -> None:
+        """Store the tier the rules now suggest (the tier itself unchanged)."""
+        await self.col.update_one({"_id": _oid(elder_id)}, {"$set": {"suggested_tier": suggested}})
 
     async def active_for_schedule(self, batch: int) -> AsyncIterator[list[dict[str, Any]]]:
         """Active people, reduced to what scheduling needs, in id order, ``batch`` at a time.

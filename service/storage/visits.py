@@ -79,6 +79,16 @@ class VisitSchedulesRepository:
         q = {"elder_id": elder_id, "period_start": {"$lte": at}, "period_end": {"$gt": at}}
         return await self.col.find(q).to_list()
 
+    async def counted_by(self, elder_id: str, visit_ids: list[str]) -> dict[str, list[str]]:
+        """The periods each of these records (of one person) counts for: the schedules it marked visited."""
+        if not visit_ids:
+            return {}
+        out: dict[str, list[str]] = {}
+        q = {"elder_id": elder_id, "visit_id": {"$in": visit_ids}}
+        async for d in self.col.find(q, {"visit_id": 1, "period": 1}).sort("period_start", ASCENDING):
+            out.setdefault(d["visit_id"], []).append(d["period"])
+        return out
+
     async def mark_visited(self, schedule_id: str, visit: dict[str, Any]) -> bool:
         """Mark a schedule visited by ``visit`` unless it already is; True if this call did."""
         result = await self.col.update_one(
@@ -107,9 +117,17 @@ class VisitSchedulesRepository:
             }
         await self.col.update_one({"_id": schedule_id}, {"$set": update})
 
+    async def withdraw_open(self, elder_id: str, *, at: datetime, reason: str) -> int:
+        """Withdraw a person's unvisited schedules of periods not over at ``at`` (kept, marked); how many."""
+        result = await self.col.update_many(
+            {"elder_id": elder_id, "period_end": {"$gt": at}, "visited": False, "withdrawn": None},
+            {"$set": {"withdrawn": {"at": at, "reason": reason}}},
+        )
+        return result.modified_count
+
     async def unvisited_closed(self, at: datetime, limit: int) -> list[dict[str, Any]]:
-        """Schedules whose period ended by ``at`` unvisited and not yet reported missed."""
-        q = {"period_end": {"$lte": at}, "visited": False, "missed_event": False}
+        """Schedules whose period ended by ``at`` unvisited, not withdrawn and not yet reported missed."""
+        q = {"period_end": {"$lte": at}, "visited": False, "missed_event": False, "withdrawn": None}
         return await self.col.find(q).sort("period_end", ASCENDING).limit(limit).to_list()
 
     async def mark_missed_reported(self, schedule_id: str) -> None:
@@ -117,8 +135,8 @@ class VisitSchedulesRepository:
         await self.col.update_one({"_id": schedule_id}, {"$set": {"missed_event": True}})
 
     async def due(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """Unvisited schedules matching ``query``, oldest due first."""
-        q = {**query, "visited": False}
+        """Unvisited, not withdrawn schedules matching ``query``, oldest due first."""
+        q = {**query, "visited": False, "withdrawn": None}
         cursor = self.col.find(q).sort([("period_end", ASCENDING), ("period_start", ASCENDING), ("_id", ASCENDING)])
         return await cursor.limit(limit).to_list()
 

@@ -69,6 +69,9 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
 
 
+MAX_PAUSES = 20
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -85,6 +88,8 @@ def _subscription(doc: dict[str, Any]) -> Subscription:
         scopes=frozenset(doc.get("scopes", ())),
         created_at=_utc(doc["created_at"]),
         updated_at=_utc(doc["updated_at"]),
+        paused_at=_utc(doc["paused_at"]) if doc.get("paused_at") else None,
+        pauses=tuple((_utc(p["from"]), _utc(p["to"])) for p in doc.get("pauses", ())),
     )
 
 
@@ -164,9 +169,16 @@ class WebhookSubscriptionsRepository:
         """Every active subscription (the fan-out matches events against these)."""
         return [_subscription(d) for d in await self.col.find({"active": True}).to_list()]
 
-    async def update(self, subscription_id: str, changes: dict[str, Any]) -> Subscription:
-        """Set fields of a subscription; NotFoundError when it is gone."""
-        result = await self.col.update_one({"_id": subscription_id}, {"$set": changes})
+    async def update(
+        self, subscription_id: str, changes: dict[str, Any], *, pause: tuple[datetime, datetime] | None = None
+    ) -> Subscription:
+        """Set fields of a subscription (and record an ended inactive spell); NotFoundError when it is gone."""
+        update: dict[str, Any] = {"$set": changes}
+        if pause is not None:
+            # The fan-out skips events of these spells; the newest few are enough, since it
+            # never looks further back than the last activation's overlap.
+            update["$push"] = {"pauses": {"$each": [{"from": pause[0], "to": pause[1]}], "$slice": -MAX_PAUSES}}
+        result = await self.col.update_one({"_id": subscription_id}, update)
         if result.matched_count == 0:
             raise NotFoundError("webhook_not_found", "No such webhook subscription.")
         return await self.get(subscription_id)

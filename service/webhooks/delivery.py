@@ -23,7 +23,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -39,6 +39,7 @@ from service.storage.webhooks import (
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
+from service.timestamps import json_default, rfc3339
 from service.webhooks import signing
 from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.subscriptions import (
@@ -92,17 +93,31 @@ def sendable_heads(pending: list[Delivery], now: datetime) -> list[Delivery]:
     return sorted(ready, key=lambda d: (d.event_created_at, d.seq, d.event_id))
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
 def encode_body(payload: dict[str, Any]) -> bytes:
     """The exact bytes sent (and signed)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=json_default).encode()
+
+
+# Keys whose values are staff account ids: never sent to integrators (docs/webhooks.md).
+STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by"})
+
+
+def without_staff_ids(value: Any) -> Any:
+    """A copy of ``value`` with every staff account id removed: ``STAFF_ID_KEYS`` at any depth,
+    and every ``actor`` reduced to its role."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in STAFF_ID_KEYS:
+                continue
+            if key == "actor" and isinstance(item, dict):
+                out[key] = {"role": item.get("role")}
+            else:
+                out[key] = without_staff_ids(item)
+        return out
+    if isinstance(value, list):
+        return [without_staff_ids(v) for v in value]
+    return value
 
 
 def event_payload(event: dict[str, Any]) -> dict[str, Any]:
@@ -111,13 +126,13 @@ def event_payload(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": str(event["_id"]),
         "type": event["type"],
-        "time": when.isoformat() if isinstance(when, datetime) else when,
+        "time": rfc3339(when) if isinstance(when, datetime) else when,
         "case_id": event.get("case_id"),
         "case_number": event.get("case_number"),
         "from_state": event.get("from_state"),
         "to_state": event.get("to_state"),
         "seq": event.get("seq"),
-        "data": event.get("data") or {},
+        "data": without_staff_ids(event.get("data") or {}),
     }
 
 
@@ -175,7 +190,7 @@ async def fan_out_events(*, ctx: Context) -> int:
             if not owner or owner.get("role") != "client":
                 continue
             for sub in by_client.get(str(owner.get("subject")), ()):
-                if not sub.wants(event["type"]) or event["created_at"] < sub.created_at:
+                if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
                 if scopes is not None and READ_SCOPE in scopes:
@@ -261,7 +276,7 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
     if hook is not None and d.case_id:
         view = await hook(ctx, d.case_id, sub.client_id)
         if view is not None:
-            payload["case"] = view
+            payload["case"] = without_staff_ids(view)
     return payload
 
 
@@ -475,7 +490,7 @@ async def ping_subscription(*, ctx: Context, principal: Principal, subscription_
     ping = {
         "id": event_id,
         "type": PING_EVENT_TYPE,
-        "time": now.isoformat(),
+        "time": rfc3339(now),
         "case_id": None,
         "case_number": None,
         "data": {"subscription_id": sub.id},

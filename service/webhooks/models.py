@@ -25,10 +25,20 @@ class Subscription:
     scopes: frozenset[str]  # the client's scopes when the subscription was last changed
     created_at: datetime
     updated_at: datetime
+    paused_at: datetime | None = None  # when it was last made inactive
+    pauses: tuple[tuple[datetime, datetime], ...] = ()  # recent inactive spells, [from, to)
 
     def wants(self, event_type: str) -> bool:
         """True when this subscription asked for events of this type."""
         return "*" in self.event_types or event_type in self.event_types
+
+    def was_active_at(self, moment: datetime) -> bool:
+        """True when the subscription existed and was active at ``moment``: only then is an event owed."""
+        if moment < self.created_at:
+            return False
+        if not self.active and self.paused_at is not None and moment >= self.paused_at:
+            return False
+        return not any(start <= moment < end for start, end in self.pauses)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

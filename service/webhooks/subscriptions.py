@@ -6,6 +6,7 @@ import dataclasses
 import fnmatch
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -166,6 +167,7 @@ async def create_subscription(*, ctx: Context, principal: Principal, data: Subsc
             "scopes": sorted(principal.scopes),
             "created_at": now,
             "updated_at": now,
+            "paused_at": None if data.active is not False else now,
         }
     )
     return SubscriptionWithSecret(sub, secret)
@@ -195,8 +197,10 @@ async def update_subscription(
     *, ctx: Context, principal: Principal, subscription_id: str, data: SubscriptionData
 ) -> Subscription:
     """Change a subscription's URL, event types, description or active flag."""
-    await visible_subscription(ctx, principal, subscription_id, write=True)
+    current = await visible_subscription(ctx, principal, subscription_id, write=True)
+    now = ctx.now()
     changes: dict[str, Any] = {}
+    pause: tuple[datetime, datetime] | None = None
     if data.url is not None:
         changes["url"] = _validate_url(ctx, data.url)
     if data.event_types is not None:
@@ -205,9 +209,15 @@ async def update_subscription(
         changes["description"] = data.description
     if data.active is not None:
         changes["active"] = data.active
+        # Events committed while inactive are never owed (not queued for a re-activation).
+        if current.active and not data.active:
+            changes["paused_at"] = now
+        elif data.active and not current.active:
+            changes["paused_at"] = None
+            pause = (current.paused_at or current.updated_at, now)
     changes["scopes"] = sorted(principal.scopes)
-    changes["updated_at"] = ctx.now()
-    return await WebhookSubscriptionsRepository(ctx.db).update(subscription_id, changes)
+    changes["updated_at"] = now
+    return await WebhookSubscriptionsRepository(ctx.db).update(subscription_id, changes, pause=pause)
 
 
 async def delete_subscription(*, ctx: Context, principal: Principal, subscription_id: str) -> None:

@@ -153,3 +153,14 @@ def test_run_py_with_bad_value_exits_2_with_one_line(env: dict[str, str], variab
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
     assert result.stdout == ""
+
+
+def test_a_holidays_file_that_cannot_be_used_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^HUIMIN_HOLIDAYS_FILE: cannot read"):
+        load_settings({"HUIMIN_HOLIDAYS_FILE": str(tmp_path / "missing.toml")})
+    bad = tmp_path / "holidays.toml"
+    bad.write_text('[2027]\nholidays = ["2027-13-01"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^HUIMIN_HOLIDAYS_FILE: \[2027\] holidays: '2027-13-01' is not a date"):
+        load_settings({"HUIMIN_HOLIDAYS_FILE": str(bad)})
+    bad.write_text('[2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
+    assert load_settings({"HUIMIN_HOLIDAYS_FILE": str(bad)}).holidays_file == str(bad)

@@ -545,13 +545,13 @@ async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -
 async def test_extension_request_and_approval_moves_the_resolve_due_time(world: World) -> None:
     case = await world.submit()
     await world.act(case["id"], "accept", world.head())
-    requested = await world.act(case["id"], "extension-request", world.head(), extra_days=3, reason="需要上门核实")
+    requested = await world.act(case["id"], "request_extension", world.head(), extra_days=3, reason="需要上门核实")
     assert requested["extension"]["status"] == "requested"
-    problem = await world.act(case["id"], "extension-approve", world.worker(), expect=403)
+    problem = await world.act(case["id"], "approve_extension", world.worker(), expect=403)
     assert problem["code"] == "action_not_allowed_for_role"
-    approved = await world.act(case["id"], "extension-approve", world.supervisor)
+    approved = await world.act(case["id"], "approve_extension", world.supervisor)
     assert approved["resolve_due_at"] > case["resolve_due_at"]
-    problem = await world.act(case["id"], "extension-deny", world.supervisor, expect=409, reason="x")
+    problem = await world.act(case["id"], "deny_extension", world.supervisor, expect=409, reason="x")
     assert problem["code"] == "no_extension_requested"
 
 

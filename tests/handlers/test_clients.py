@@ -110,7 +110,8 @@ async def test_token_endpoint_errors_follow_rfc_6749(client: Any) -> None:
 async def test_oversized_token_request_is_413(client: Any) -> None:
     resp = await _token(client, "grant_type=client_credentials&pad=" + "x" * 20000)
     assert resp.status == 413
-    assert (await resp.json())["code"] == "payload_too_large"
+    body = await resp.json()
+    assert body["code"] == "payload_too_large" and body["limit"] == 8192
 
 
 async def test_rotated_secret_replaces_the_old_one(client: Any) -> None:

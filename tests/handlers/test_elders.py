@@ -125,12 +125,12 @@ async def test_list_filters_by_tier_flag_and_active_with_a_cursor(client, settin
     rest = await r.json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     r = await client.get("/api/v1/elders?flag=empty_nest", headers=admin)
-    assert [e["tier"] for e in (await r.json())["items"]] == ["general"]
+    assert [e["tier"] for e in (await r.json())["items"]] == ["key"]
     r = await client.get(f"/api/v1/elders?station={stations['340102001']}&active=false", headers=admin)
     assert (await r.json())["items"] == []
 
 
-async def test_a_tier_change_applies_from_the_next_period(client, settings, stations):
+async def test_a_tier_change_applies_from_the_next_iso_week(client, settings, stations):
     admin = token_for(settings, "admin")
     r = await client.post("/api/v1/elders", json=elder_body(flags=["alone"], tier="general"), headers=admin)
     elder_id = (await r.json())["id"]
@@ -139,7 +139,8 @@ async def test_a_tier_change_applies_from_the_next_period(client, settings, stat
     assert r.status == 200, got
     assert got["tier"] == "high" and got["previous_tier"] == "general"
     tier_from = datetime.fromisoformat(got["tier_from"])
-    assert tier_from == period_of("quarter", datetime.now().astimezone()).end
+    assert tier_from == period_of("week", datetime.now().astimezone()).end
+    assert got["tier_pinned"] is True
     sched = await client.app[CTX].db["visit_schedules"].find({"elder_id": elder_id}).to_list()
     assert [s["tier"] for s in sched] == ["general"]
     ctx = client.app[CTX]

@@ -6,7 +6,8 @@ from typing import Any
 
 from handlers.keys import CTX
 from service.notify import process_events
-from tests.helpers_notify import add_case, add_event, add_resident, add_staff, bearer, resident, worker
+from tests.factories import bearer_for, make_case, make_wechat_resident
+from tests.helpers_notify import happen, station_worker
 
 
 async def test_templates_are_listed_publicly_with_their_fields(client: Any) -> None:
@@ -20,7 +21,7 @@ async def test_templates_are_listed_publicly_with_their_fields(client: Any) -> N
 
 
 async def test_accept_adds_one_grant_each_time(client: Any, settings: Any) -> None:
-    h = bearer(settings, resident())
+    h = bearer_for(settings, await make_wechat_resident(client.app[CTX]))
     for _ in range(2):
         resp = await client.post(
             "/api/v1/me/subscriptions", json={"template_id": "tmpl-case-accepted", "result": "accept"}, headers=h
@@ -36,7 +37,7 @@ async def test_unknown_template_is_422_unknown_template(client: Any, settings: A
     resp = await client.post(
         "/api/v1/me/subscriptions",
         json={"template_id": "someone-elses-template", "result": "accept"},
-        headers=bearer(settings, resident()),
+        headers=bearer_for(settings, await make_wechat_resident(client.app[CTX])),
     )
     assert resp.status == 422
     body = await resp.json()
@@ -48,7 +49,7 @@ async def test_subscription_result_outside_the_four_values_is_422(client: Any, s
     resp = await client.post(
         "/api/v1/me/subscriptions",
         json={"template_id": "tmpl-case-accepted", "result": "maybe"},
-        headers=bearer(settings, resident()),
+        headers=bearer_for(settings, await make_wechat_resident(client.app[CTX])),
     )
     assert resp.status == 422
     body = await resp.json()
@@ -60,7 +61,7 @@ async def test_staff_cannot_record_subscriptions(client: Any, settings: Any) -> 
     resp = await client.post(
         "/api/v1/me/subscriptions",
         json={"template_id": "tmpl-case-accepted", "result": "accept"},
-        headers=bearer(settings, worker()),
+        headers=bearer_for(settings, await station_worker(client.app[CTX])),
     )
     assert resp.status == 403
     assert (await resp.json())["code"] == "role_not_allowed"
@@ -68,12 +69,12 @@ async def test_staff_cannot_record_subscriptions(client: Any, settings: Any) -> 
 
 async def test_inbox_pages_counts_unread_and_marks_read(client: Any, settings: Any) -> None:
     ctx = client.app[CTX]
-    await add_staff(ctx.db, "w-1")
-    for i in range(5):
-        await add_case(ctx.db, f"c-{i}", owner=None)
-        await add_event(ctx.db, "case.dispatched", case_id=f"c-{i}", actor=("system", "admin"))
+    worker = await station_worker(ctx)
+    resident = await make_wechat_resident(ctx)
+    for _ in range(5):
+        await make_case(ctx, resident)  # each case.created reaches the station's inbox
     await process_events(ctx=ctx)
-    h = bearer(settings, worker())
+    h = bearer_for(settings, worker)
     page1 = await (await client.get("/api/v1/me/notifications", params={"limit": "2"}, headers=h)).json()
     assert len(page1["items"]) == 2 and page1["unread_count"] == 5 and page1["next_cursor"]
     page2 = await (
@@ -98,19 +99,24 @@ async def test_inbox_pages_counts_unread_and_marks_read(client: Any, settings: A
 
 async def test_someone_elses_notification_is_404(client: Any, settings: Any) -> None:
     ctx = client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await add_event(ctx.db, "case.accepted")
+    worker = await station_worker(ctx)
+    owner = await make_wechat_resident(ctx)
+    case = await make_case(ctx, owner)
+    await happen(ctx, worker, case["id"], "accept")
     await process_events(ctx=ctx)
-    mine = await (await client.get("/api/v1/me/notifications", headers=bearer(settings, resident()))).json()
+    mine = await (await client.get("/api/v1/me/notifications", headers=bearer_for(settings, owner))).json()
     nid = mine["items"][0]["id"]
-    resp = await client.post(f"/api/v1/me/notifications/{nid}/read", headers=bearer(settings, resident("r-2")))
+    someone_else = await make_wechat_resident(ctx)
+    resp = await client.post(f"/api/v1/me/notifications/{nid}/read", headers=bearer_for(settings, someone_else))
     assert resp.status == 404
     assert (await resp.json())["code"] == "notification_not_found"
+    resp = await client.post(f"/api/v1/me/notifications/{nid}/read", headers=bearer_for(settings, owner))
+    assert resp.status == 200  # the same id is readable by its recipient
 
 
 async def test_bad_cursor_is_400(client: Any, settings: Any) -> None:
-    resp = await client.get("/api/v1/me/notifications", params={"cursor": "!!"}, headers=bearer(settings, worker()))
+    worker = await station_worker(client.app[CTX])
+    resp = await client.get("/api/v1/me/notifications", params={"cursor": "!!"}, headers=bearer_for(settings, worker))
     assert resp.status == 400
     assert (await resp.json())["code"] == "invalid_cursor"
 
@@ -122,7 +128,7 @@ async def test_inbox_needs_a_token(client: Any) -> None:
 
 
 async def test_preferences_default_and_update(client: Any, settings: Any) -> None:
-    h = bearer(settings, worker())
+    h = bearer_for(settings, await station_worker(client.app[CTX]))
     prefs = await (await client.get("/api/v1/me/preferences", headers=h)).json()
     assert prefs["events"]["case.assigned"] == {"inbox": True, "sms": False, "stream": True}
     assert prefs["quiet_hours"] == "21:00-08:00" and prefs["timezone"] == "Asia/Shanghai"
@@ -138,23 +144,22 @@ async def test_preferences_default_and_update(client: Any, settings: Any) -> Non
 
 
 async def test_preferences_refuse_unknown_event_types_and_channels(client: Any, settings: Any) -> None:
+    worker = bearer_for(settings, await station_worker(client.app[CTX]))
     resp = await client.put(
         "/api/v1/me/preferences",
         json={"events": {"case.teleported": {"inbox": True}, "case.accepted": {"stream": True}}},
-        headers=bearer(settings, worker()),
+        headers=worker,
     )
     assert resp.status == 422
     body = await resp.json()
     assert body["code"] == "invalid_preferences"
     assert len(body["errors"]["events"]) == 2
-    resp = await client.put(
-        "/api/v1/me/preferences", json={"quiet_hours": "25:00-08:00"}, headers=bearer(settings, worker())
-    )
+    resp = await client.put("/api/v1/me/preferences", json={"quiet_hours": "25:00-08:00"}, headers=worker)
     assert resp.status == 422
     assert "quiet_hours" in (await resp.json())["errors"]
     resp = await client.put(
         "/api/v1/me/preferences",
         json={"events": {"case.accepted": {"stream": True}}},
-        headers=bearer(settings, resident()),
+        headers=bearer_for(settings, await make_wechat_resident(client.app[CTX])),
     )
     assert resp.status == 422

@@ -9,20 +9,17 @@ import pytest
 
 from handlers.keys import CTX
 from run import create_app
-from service import clients, rate_limits
+from service import rate_limits
+from service.accounts import IssuedClient
 from service.errors import RateLimitedError
-from service.models import Principal
 from service.storage.embedded import free_port
-from tests.helpers import token_for
+from tests.factories import bearer_for, make_client, make_wechat_resident
 
-ADMIN = Principal(subject="admin-1", role="admin")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-async def _client_with_limit(ctx: Any, limit: int, scopes: tuple[str, ...] = ("cases:read",)) -> Any:
-    return await clients.create_client(
-        ctx=ctx, principal=ADMIN, name="测试 test", scopes=list(scopes), rate_limit_per_minute=limit
-    )
+async def _client_with_limit(ctx: Any, limit: int, scopes: tuple[str, ...] = ("cases:read",)) -> IssuedClient:
+    return await make_client(ctx, scopes=scopes, rate_limit_per_minute=limit)
 
 
 async def _token(client: Any, issued: Any) -> dict[str, str]:
@@ -56,7 +53,7 @@ async def test_another_client_is_not_affected(client: Any) -> None:
 
 
 async def test_staff_and_residents_are_not_limited_by_client_limits(client: Any, settings: Any) -> None:
-    headers = token_for(settings, "resident", subject="res-1")
+    headers = bearer_for(settings, await make_wechat_resident(client.app[CTX]))
     for _ in range(5):
         assert (await client.get("/api/v1/cases", headers=headers)).status == 200
 
@@ -97,7 +94,7 @@ async def test_requests_pass_when_redis_is_down(aiohttp_client: Any, settings: A
     down = settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0", store_timeout_seconds=0.5)
     app_client = await aiohttp_client(create_app(down))
     issued = await _client_with_limit(app_client.app[CTX], 1)
-    headers = token_for(down, "client", subject=issued.client.client_id, scopes=("cases:read",))
+    headers = bearer_for(down, issued)  # the token the client-credentials grant would issue
     with caplog.at_level("WARNING", logger="huimin.rate_limits"):
         for _ in range(3):
             resp = await app_client.get("/api/v1/cases", headers=headers)

@@ -74,14 +74,15 @@ async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_setti
         assert (r.status, problem["code"]) == (422, code), body
 
 
-async def test_preview_access_follows_roles_and_scopes(seeded_client, seeded_settings):
+async def test_preview_access_follows_roles_and_the_stations_read_scope(seeded_client, seeded_settings):
     body = preview_body(*SHEXIAN)
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=token_for(seeded_settings, "resident"))
     assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
-    no_scope = token_for(seeded_settings, "client", scopes=("stations:read",))
+    # docs/integrators.md: stations:read grants routing previews; cases:read alone does not.
+    no_scope = token_for(seeded_settings, "client", scopes=("cases:read", "cases:write"))
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=no_scope)
     assert r.status == 403 and (await r.json())["code"] == "insufficient_scope"
-    with_scope = token_for(seeded_settings, "client", scopes=("cases:read",))
+    with_scope = token_for(seeded_settings, "client", scopes=("stations:read",))
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=with_scope)
     assert r.status == 200
 

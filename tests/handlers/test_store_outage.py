@@ -198,7 +198,7 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
     from service import catalog, stations
     from service.catalog import example_answers
     from service.models import SYSTEM
-    from tests.helpers import token_for
+    from tests.factories import bearer_for, make_client, make_staff, make_wechat_resident
 
     client = redis_client
     ctx = client.app[CTX]
@@ -220,9 +220,10 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
         "division_code": station.code,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
-    resident = token_for(settings, "resident", subject="res-redis-down")
-    integrator = token_for(settings, "client", subject="hmc_redis_down", scopes=("cases:read", "cases:write"))
-    worker = token_for(settings, "worker", subject="w-redis-down", station_id=station.id)
+    resident = bearer_for(settings, await make_wechat_resident(ctx))
+    integrator = bearer_for(settings, await make_client(ctx, scopes=("cases:read", "cases:write")))
+    worker_account = await make_staff(ctx, station_id=station.id)
+    worker = bearer_for(settings, worker_account)
 
     await asyncio.to_thread(own_redis.stop)
 
@@ -236,6 +237,7 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
     for action, payload in (("accept", {}), ("resolve", {"result": "已办结 done"})):
         resp = await client.post(f"/api/v1/cases/{case['id']}/{action}", json=payload, headers=worker)
         assert resp.status == 200, await resp.text()
+    assert (await resp.json())["assignee_id"] == worker_account.id
     listed = await client.get("/api/v1/cases", headers=resident)
     assert listed.status == 200 and [c["id"] for c in (await listed.json())["items"]] == [case["id"]]
     otp = await client.post("/api/v1/auth/otp", json={"phone": "13912345678"})

@@ -1,10 +1,15 @@
-"""The staff live feed (SSE) across two app instances sharing MongoDB and Redis."""
+"""The staff live feed (SSE) across two app instances sharing MongoDB and Redis.
+
+The events on the feed come from real case actions and the visit register, by accounts
+made through the factories.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -14,21 +19,22 @@ from aiohttp import web
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.models import Principal
+from service.context import Context
 from service.notify import process_events
 from service.stream import hub_for, open_stream
-from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.helpers_notify import (
-    add_case,
-    add_event,
-    bearer,
-    notify_settings,
-    read_sse,
-    resident,
-    supervisor,
-    token_of,
-    worker,
+from service.visit_schedules import close_periods
+from tests.factories import (
+    bearer_for,
+    make_case,
+    make_client,
+    make_elder,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+    principal_of,
 )
+from tests.fakes.wechat_api import FakeWeChatAPI
+from tests.helpers_notify import created_event, happen, notify_settings, read_sse, station_worker, token_of
 
 STREAM = "/api/v1/stream"
 
@@ -53,63 +59,92 @@ async def two_apps(aiohttp_client: Any, nsettings: Settings) -> tuple[Any, Any]:
     return a, b
 
 
+async def all_handled(ctx: Context, timeout: float = 3.0) -> None:
+    """Wait until the other instance has handled (and published) every event written so far."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = await ctx.db["events"].count_documents({})
+        if await ctx.db["notify_claims"].count_documents({"done": True}) >= events:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the events were not handled in time")
+
+
 async def test_stream_on_one_instance_gets_an_event_processed_by_another_within_2s(
     two_apps: tuple[Any, Any], nsettings: Settings
 ) -> None:
     a, _b = two_apps
-    db = a.app[CTX].db
-    await add_case(db)
-    async with a.get(STREAM, headers=bearer(nsettings, worker())) as resp:
+    ctx = a.app[CTX]
+    worker = await station_worker(ctx)
+    resident = await make_wechat_resident(ctx)
+    async with a.get(STREAM, headers=bearer_for(nsettings, worker)) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         started = time.monotonic()
-        eid = await add_event(db, "case.dispatched", actor=("system", "admin"))
+        case = await make_case(ctx, resident)
         [msg] = await read_sse(resp, count=1, timeout=2.0)
         assert time.monotonic() - started < 2.0
-    assert msg["data"]["event_id"] == eid
-    assert msg["data"]["type"] == "case.dispatched"
-    assert msg["data"]["case_number"] == "HM202611280c-1"
+    assert msg["data"]["event_id"] == created_event(case)
+    assert msg["data"]["type"] == "case.created"
+    assert msg["data"]["case_number"] == case["number"]
     assert msg["id"] == msg["data"]["id"]
 
 
 async def test_stream_shows_only_what_the_staff_member_may_see(two_apps: tuple[Any, Any], nsettings: Settings) -> None:
     a, _b = two_apps
-    db = a.app[CTX].db
-    other = worker("w-2", station="st-2")
+    ctx = a.app[CTX]
+    here = await make_station(ctx)
+    there = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
+    hefei = await make_station(ctx, code="340102001", name="明光路街道社工站", point=(117.304, 31.86))
+    worker = await make_staff(ctx, station_id=here.id)
+    head = await make_staff(ctx, role="station_head", station_id=here.id)
+    other = await make_staff(ctx, station_id=there.id)
+    sup = await make_staff(ctx, role="supervisor", division_prefix="3410")
+    far = await make_staff(ctx, role="supervisor", division_prefix="3401")
+    admin = await make_staff(ctx, role="admin")
+    resident = await make_wechat_resident(ctx)
+    to_assign = await make_case(ctx, resident)
+    to_dispatch = await make_case(ctx, resident)
+    over_there = await make_case(ctx, resident, division_code="341002002")
+    assert (to_assign["station_id"], over_there["station_id"]) == (here.id, there.id)
+    await happen(ctx, head, to_assign["id"], "accept")
+    await make_elder(ctx, township="340102001", location={"lon": 117.304, "lat": 31.86})
+    await all_handled(ctx)  # what happened before anyone listens is not on these feeds
     async with (
-        a.get(STREAM, headers=bearer(nsettings, other)) as other_resp,
-        a.get(STREAM, headers=bearer(nsettings, supervisor(prefix="3410"))) as sup_resp,
-        a.get(STREAM, headers=bearer(nsettings, supervisor("sup-2", prefix="3401"))) as far_resp,
+        a.get(STREAM, headers=bearer_for(nsettings, other)) as other_resp,
+        a.get(STREAM, headers=bearer_for(nsettings, sup)) as sup_resp,
+        a.get(STREAM, headers=bearer_for(nsettings, far)) as far_resp,
     ):
-        await add_event(db, "case.dispatched", station="st-1")
-        await add_event(db, "case.assigned", station="st-1", data={"assignee_id": "w-1"})
-        await add_event(db, "case.noted", station="st-2")  # not a live-feed event type
-        last = await add_event(db, "case.urged", station="st-2", actor=("sup-1", "supervisor"))
+        await happen(ctx, admin, to_dispatch["id"], "dispatch", station_id=here.id)
+        await happen(ctx, head, to_assign["id"], "assign", assignee_id=worker.id)
+        await happen(ctx, other, over_there["id"], "note", text="已电话联系")  # not a live-feed event type
+        last = await happen(ctx, sup, over_there["id"], "urge")
         [only] = await read_sse(other_resp, count=1)
         assert only["data"]["event_id"] == last
         seen = await read_sse(sup_resp, count=3)
         assert [m["data"]["type"] for m in seen] == ["case.dispatched", "case.assigned", "case.urged"]
-        await add_event(
-            db, "visit.due", case_id=None, division="340102003", station="st-9", data={"period": "2026-W48"}
-        )
+        # The register's first period ends unvisited: a miss in Hefei, outside the first supervisor's area.
+        assert await close_periods(ctx=ctx, at=ctx.now() + timedelta(days=400)) == 1
         [visit] = await read_sse(far_resp, count=1)
-        assert visit["data"]["type"] == "visit.due"
+        assert visit["data"]["type"] == "visit.missed"
+        assert visit["data"]["station_id"] == hefei.id
 
 
 async def test_last_event_id_resumes_without_gaps_or_duplicates(two_apps: tuple[Any, Any], nsettings: Settings) -> None:
     a, _b = two_apps
-    db = a.app[CTX].db
-    headers = bearer(nsettings, worker())
-    ids = [await add_event(db, "case.dispatched", case_id=f"c-{i}") for i in range(2)]
+    ctx = a.app[CTX]
+    headers = bearer_for(nsettings, await station_worker(ctx))
+    resident = await make_wechat_resident(ctx)
+    ids = [created_event(await make_case(ctx, resident)) for _ in range(2)]
     async with a.get(STREAM, headers=headers, params={"last_event_id": "0"}) as resp:
         first = await read_sse(resp, count=2)
     assert [m["data"]["event_id"] for m in first] == ids
     # Disconnected: three more happen meanwhile.
-    ids += [await add_event(db, "case.dispatched", case_id=f"c-{i}") for i in range(2, 5)]
+    ids += [created_event(await make_case(ctx, resident)) for _ in range(3)]
     await asyncio.sleep(0.5)  # let the other instance publish them while nobody listens
     async with a.get(STREAM, headers=headers | {"Last-Event-ID": first[-1]["id"]}) as resp:
         replayed = await read_sse(resp, count=3)
-        ids.append(await add_event(db, "case.dispatched", case_id="c-5"))
+        ids.append(created_event(await make_case(ctx, resident)))
         [live] = await read_sse(resp, count=1)
     got = [m["data"]["event_id"] for m in first + replayed + [live]]
     assert got == ids
@@ -121,12 +156,12 @@ async def test_stalled_client_does_not_delay_another_clients_events(
     two_apps: tuple[Any, Any], nsettings: Settings
 ) -> None:
     a, _b = two_apps
-    db = a.app[CTX].db
-    headers = bearer(nsettings, worker())
+    ctx = a.app[CTX]
+    headers = bearer_for(nsettings, await station_worker(ctx))
+    resident = await make_wechat_resident(ctx)
     async with a.get(STREAM, headers=headers) as _stalled, a.get(STREAM, headers=headers) as reader:
-        started = time.monotonic()
-        for i in range(20):
-            await add_event(db, "case.dispatched", case_id=f"c-{i}")
+        await asyncio.gather(*(make_case(ctx, resident) for _ in range(20)))
+        started = time.monotonic()  # the other instance publishes while the cases are filed
         msgs = await read_sse(reader, count=20, timeout=3.0)
         assert time.monotonic() - started < 3.0
         assert len({m["id"] for m in msgs}) == 20
@@ -137,7 +172,8 @@ async def test_a_connection_whose_queue_fills_is_dropped_and_others_go_on(
 ) -> None:
     app = await aiohttp_client(create_app(nsettings))
     ctx = app.app[CTX]
-    principal = worker()
+    principal = principal_of(await station_worker(ctx))
+    resident = await make_wechat_resident(ctx)
     stalled = await open_stream(ctx=ctx, principal=principal, last_event_id=None)
     active = await open_stream(ctx=ctx, principal=principal, last_event_id=None)
     received: list[str] = []
@@ -150,7 +186,7 @@ async def test_a_connection_whose_queue_fills_is_dropped_and_others_go_on(
                     return
 
     consumer = asyncio.create_task(consume())
-    ids = [await add_event(ctx.db, "case.dispatched", case_id=f"c-{i}") for i in range(10)]
+    ids = [created_event(await make_case(ctx, resident)) for _ in range(10)]
     await process_events(ctx=ctx)
     await asyncio.wait_for(consumer, 2.0)
     assert received == ids
@@ -164,7 +200,7 @@ async def test_a_connection_whose_queue_fills_is_dropped_and_others_go_on(
 
 async def test_heartbeats_keep_an_idle_stream_alive(aiohttp_client: Any, nsettings: Settings) -> None:
     a = await aiohttp_client(create_app(nsettings))
-    async with a.get(STREAM, headers=bearer(nsettings, worker())) as resp:
+    async with a.get(STREAM, headers=bearer_for(nsettings, await station_worker(a.app[CTX]))) as resp:
         lines: list[str] = []
         while ": ping" not in lines:
             lines.append((await asyncio.wait_for(resp.content.readline(), 1.0)).decode().strip())
@@ -172,7 +208,8 @@ async def test_heartbeats_keep_an_idle_stream_alive(aiohttp_client: Any, nsettin
 
 async def test_stream_accepts_the_token_as_a_query_parameter(aiohttp_client: Any, nsettings: Settings) -> None:
     a = await aiohttp_client(create_app(nsettings))
-    async with a.get(STREAM, params={"access_token": token_of(nsettings, worker())}) as resp:
+    worker = await station_worker(a.app[CTX])
+    async with a.get(STREAM, params={"access_token": token_of(nsettings, worker)}) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
 
@@ -193,14 +230,16 @@ async def test_stream_with_a_bad_query_token_is_401(aiohttp_client: Any, nsettin
 
 async def test_stream_with_a_residents_token_is_403(aiohttp_client: Any, nsettings: Settings) -> None:
     a = await aiohttp_client(create_app(nsettings))
-    resp = await a.get(STREAM, params={"access_token": token_of(nsettings, resident())})
+    resident = await make_wechat_resident(a.app[CTX])
+    resp = await a.get(STREAM, params={"access_token": token_of(nsettings, resident)})
     assert resp.status == 403
     assert (await resp.json())["code"] == "role_not_allowed"
 
 
 async def test_query_token_is_refused_on_other_routes(aiohttp_client: Any, nsettings: Settings) -> None:
     a = await aiohttp_client(create_app(nsettings))
-    resp = await a.get("/api/v1/me/notifications", params={"access_token": token_of(nsettings, worker())})
+    worker = await station_worker(a.app[CTX])
+    resp = await a.get("/api/v1/me/notifications", params={"access_token": token_of(nsettings, worker)})
     assert resp.status == 401
 
 
@@ -214,7 +253,8 @@ async def test_shutdown_ends_open_streams(nsettings: Settings) -> None:
     await site.start()
     port = runner.addresses[0][1]
     async with aiohttp.ClientSession() as session:
-        resp = await session.get(f"http://127.0.0.1:{port}{STREAM}", headers=bearer(nsettings, worker()))
+        worker = await station_worker(app[CTX])
+        resp = await session.get(f"http://127.0.0.1:{port}{STREAM}", headers=bearer_for(nsettings, worker))
         assert resp.status == 200
         await resp.content.readline()  # the retry: line, so the handler is inside its loop
         started = time.monotonic()
@@ -227,5 +267,6 @@ async def test_open_stream_refuses_non_staff(aiohttp_client: Any, nsettings: Set
     from service.errors import PermissionDeniedError
 
     a = await aiohttp_client(create_app(nsettings))
+    client = await make_client(a.app[CTX])
     with pytest.raises(PermissionDeniedError):
-        await open_stream(ctx=a.app[CTX], principal=Principal(subject="c", role="client"), last_event_id=None)
+        await open_stream(ctx=a.app[CTX], principal=principal_of(client), last_event_id=None)

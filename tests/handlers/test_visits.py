@@ -14,6 +14,8 @@ from tests.visits_support import age_born, elder_body, seed_stations
 CST = timezone(timedelta(hours=8))
 W10 = parse_period("2026-W10")  # 2026-03-02 .. 2026-03-08
 HAS_CASES = importlib.util.find_spec("service.cases") is not None
+# People are registered on this day, so that visits recorded for weeks of 2026 are after it.
+REGISTERED = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
 
 
 @pytest.fixture
@@ -28,8 +30,14 @@ def admin(settings):
     return token_for(settings, "admin", subject="admin-1")
 
 
-async def register(client, headers, township="340102001", seq=1, **kw):
-    r = await client.post("/api/v1/elders", json=elder_body(township, seq=seq, **kw), headers=headers)
+async def register(client, headers, township="340102001", seq=1, at=REGISTERED, **kw):
+    ctx = client.app[CTX]
+    clock = ctx.clock
+    ctx.clock = lambda: at
+    try:
+        r = await client.post("/api/v1/elders", json=elder_body(township, seq=seq, **kw), headers=headers)
+    finally:
+        ctx.clock = clock
     body = await r.json()
     assert r.status == 201, body
     return body["id"]
@@ -81,7 +89,7 @@ async def test_a_correction_recomputes_the_period_from_the_latest_record(client,
 async def test_tiers_give_the_right_number_of_due_visits_over_a_quarter(client, stations, admin):
     ids = {
         "high": await register(client, admin, seq=1, flags=["disabled"]),
-        "key": await register(client, admin, seq=2, flags=["alone"], born=age_born(70)),
+        "key": await register(client, admin, seq=2, flags=["extreme_poverty"], born=age_born(70)),
         "general": await register(client, admin, seq=3, flags=[], born=age_born(70)),
     }
     q1 = parse_period("2026-Q1")
@@ -107,7 +115,7 @@ async def test_the_scheduler_twice_or_two_at_once_creates_no_duplicates(client, 
 
 
 async def test_a_closed_period_raises_one_missed_event_per_miss(client, stations, admin):
-    ids = [await register(client, admin, seq=seq, flags=["disabled"]) for seq in range(1, 4)]
+    ids = [await register(client, admin, seq=seq, at=W10.start, flags=["disabled"]) for seq in range(1, 4)]
     ctx = client.app[CTX]
     await schedule_period(ctx=ctx, at=W10.start)
     await visit(client, admin, ids[0], W10.start + timedelta(days=2))
@@ -163,8 +171,9 @@ async def test_the_rate_by_station_county_and_city_adds_up(client, settings, sta
 
 async def test_due_list_shows_who_still_needs_a_visit_soonest_first(client, settings, stations, admin):
     a = await register(client, admin, seq=1, flags=["disabled"])
-    b = await register(client, admin, seq=2, flags=["alone"], born=age_born(70))
+    b = await register(client, admin, seq=2, flags=["extreme_poverty"], born=age_born(70))
     c = await register(client, admin, seq=3, flags=["disabled"])
+    await schedule_period(ctx=client.app[CTX], at=datetime.now(CST))
     await visit(client, admin, c, datetime.now(CST) - timedelta(minutes=1))
     station = stations["340102001"]
     own = token_for(settings, "worker", station_id=station)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import time
 
 from service.webhooks.delivery import deliver_once
+from tests.factories import bearer_for, make_client
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.handlers.test_cases import World, world  # noqa: F401 - the shared case-world fixture
-from tests.helpers_webhooks import client_headers, subscribe, verify
+from tests.helpers_webhooks import subscribe, verify
 
-CLIENT_SCOPES = frozenset({"cases:read", "cases:write", "webhooks:manage"})
+CLIENT_SCOPES = ("cases:read", "cases:write", "webhooks:manage")
 
 
 async def test_client_receiver_gets_every_event_of_a_full_lifecycle_in_order(world: World) -> None:  # noqa: F811
     receiver = await WebhookReceiver().start()
     try:
-        client_a = client_headers(world.settings, "client-a", CLIENT_SCOPES)
-        client_b = client_headers(world.settings, "client-b", CLIENT_SCOPES)
+        client_a = bearer_for(world.settings, await make_client(world.ctx, scopes=CLIENT_SCOPES))
+        client_b = bearer_for(world.settings, await make_client(world.ctx, scopes=CLIENT_SCOPES))
         sub = await subscribe(world.client, client_a, receiver.url("a"))
         await subscribe(world.client, client_b, receiver.url("b"))
         case = await world.submit(headers=client_a)

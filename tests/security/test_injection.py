@@ -26,6 +26,7 @@ from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.clients import create_client
 from service.models import CLIENT_SCOPES, SYSTEM
+from tests.factories import bearer_for, make_wechat_resident
 from tests.fuzz.world import SERVICE_CODE
 from tests.helpers import token_for
 from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer, role_claims
@@ -74,7 +75,8 @@ async def populated(client: Any, settings: Settings) -> Populated:
         "division_code": DIVISION,
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
-    resp = await client.post("/api/v1/cases", json=body, headers=token_for(settings, "resident", subject="res-1"))
+    resident = await make_wechat_resident(ctx)
+    resp = await client.post("/api/v1/cases", json=body, headers=bearer_for(settings, resident))
     assert resp.status == 201, await resp.text()
     case_id = (await resp.json())["id"]
     issued = await create_client(

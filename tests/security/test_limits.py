@@ -44,7 +44,8 @@ async def test_oversize_json_with_content_length_is_413(api: Any, settings: Sett
     body = json.dumps({"username": "x" * (LIMIT + 10)})
     resp = await api.post(path, data=body, headers={**_headers(settings, role), "Content-Type": "application/json"})
     assert resp.status == 413
-    assert (await _problem(resp))["code"] == "payload_too_large"
+    problem = await _problem(resp)
+    assert problem["code"] == "payload_too_large" and problem["limit"] == LIMIT
 
 
 @pytest.mark.parametrize(("path", "role"), JSON_ROUTES)
@@ -59,7 +60,8 @@ async def test_oversize_chunked_json_is_cut_off_at_the_limit(
 
     resp = await api.post(path, data=chunks(), headers={**_headers(settings, role), "Content-Type": "application/json"})
     assert resp.status == 413
-    assert (await _problem(resp))["code"] == "payload_too_large"
+    problem = await _problem(resp)
+    assert problem["code"] == "payload_too_large" and problem["limit"] == LIMIT
 
 
 @pytest.mark.parametrize("depth", [40, 1500])  # 1500: past the JSON parser's own recursion limit

@@ -8,10 +8,14 @@ import pytest
 
 from service.cases import all_of, division_range, list_query
 from service.context import Context
+from service.ids import new_id
 from service.models import Principal
+from tests.factories import make_case, make_staff, make_station, make_wechat_resident, principal_of
 
-SUPERVISOR = Principal(subject="sup-xi", role="supervisor", division_prefix="341021")
-WORKER = Principal(subject="w-a", role="worker", station_id="st-a")
+# For the pure checks of the filter's shape; the planner test below uses real accounts.
+SUPERVISOR = Principal(subject=new_id(), role="supervisor", division_prefix="341021")
+STATION = new_id()
+WORKER = Principal(subject=new_id(), role="worker", station_id=STATION)
 
 
 def _in_range(code: str, rng: dict[str, str]) -> bool:
@@ -46,7 +50,7 @@ def test_list_query_has_no_regex_and_no_and_for_a_plain_scope() -> None:
     assert filt == {"division": {"$gte": "341021", "$lt": "341021:"}}
     assert sort == [("created_at", -1), ("_id", -1)] and limit == 20
     filt, sort, _ = list_query(WORKER, {"sort": "due"})
-    assert filt == {"station_id": "st-a"}
+    assert filt == {"station_id": STATION}
     assert sort == [("next_due_at", 1), ("_id", 1)]
 
 
@@ -59,33 +63,27 @@ def _stages(plan: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("principal", "query"),
+    ("role", "query"),
     [
-        (SUPERVISOR, {}),
-        (SUPERVISOR, {"sort": "due"}),
-        (WORKER, {}),
-        (WORKER, {"sort": "due"}),
-        (WORKER, {"status": "dispatched", "sort": "due"}),
+        ("supervisor", {}),
+        ("supervisor", {"sort": "due"}),
+        ("worker", {}),
+        ("worker", {"sort": "due"}),
+        ("worker", {"status": "dispatched", "sort": "due"}),
     ],
 )
-async def test_list_queries_are_answered_from_an_index(
-    ctx: Context, principal: Principal, query: dict[str, Any]
-) -> None:
-    filt, sort, limit = list_query(principal, query)
-    await ctx.db["cases"].insert_many(
-        [
-            {
-                "_id": f"c{i}",
-                "number": f"n{i}",
-                "station_id": "st-a" if i % 2 else "st-b",
-                "division": "341021100",
-                "status": "dispatched",
-                "created_at": i,
-                "next_due_at": i,
-            }
-            for i in range(20)
-        ]
-    )
+async def test_list_queries_are_answered_from_an_index(ctx: Context, role: str, query: dict[str, Any]) -> None:
+    # Two stations of 屯溪区 with cases filed at each, as residents file them.
+    here = await make_station(ctx)
+    await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
+    resident = await make_wechat_resident(ctx)
+    for i in range(6):
+        await make_case(ctx, resident, division_code="341002001" if i % 2 else "341002002")
+    if role == "worker":
+        member = await make_staff(ctx, station_id=here.id)
+    else:
+        member = await make_staff(ctx, role="supervisor", division_prefix="341002")
+    filt, sort, limit = list_query(principal_of(member), query)
     explained = await ctx.db.command(
         "explain", {"find": "cases", "filter": filt, "sort": dict(sort), "limit": limit + 1}, verbosity="queryPlanner"
     )

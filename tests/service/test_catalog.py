@@ -85,7 +85,7 @@ def test_valid_answers_come_back_normalised():
         "title": "hi",
         "people": 3,
         "day": "2026-11-28",
-        "at": "2026-11-28T09:30:00+08:00",
+        "at": "2026-11-28T01:30:00.000+00:00",  # Beijing time without an offset, written as every API time
         "size": "l",
         "items": ["a", "b"],
         "phone": "13800138000",

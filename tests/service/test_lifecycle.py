@@ -8,7 +8,16 @@ import pytest
 
 from service import lifecycle as lc
 from service.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.lifecycle import Relationship, allowed_actions, check_fields, check_transition
+from service.lifecycle import (
+    CASE_ACTIONS,
+    ROLES,
+    STATES,
+    CaseFacts,
+    Relationship,
+    allowed_actions,
+    check_fields,
+    check_transition,
+)
 
 OPEN = {"unrouted", "dispatched", "accepted", "in_progress"}
 WORKING = {"accepted", "in_progress"}
@@ -130,12 +139,7 @@ def test_supervisor_outside_the_division_cannot_dispatch() -> None:
             Relationship(at_station=True),
             ["return", "assign", "start", "schedule", "note", "request_extension", "resolve", "reject"],
         ),
-        (
-            "in_progress",
-            "supervisor",
-            Relationship(covers_division=True),
-            ["note", "approve_extension", "deny_extension", "urge"],
-        ),
+        ("in_progress", "supervisor", Relationship(covers_division=True), ["note", "urge"]),
         ("resolved", "resident", Relationship(owner=True), ["reopen", "rate"]),
         ("resolved", "worker", Relationship(at_station=True), []),
         ("closed", "admin", Relationship(), []),
@@ -144,6 +148,81 @@ def test_supervisor_outside_the_division_cannot_dispatch() -> None:
 )
 def test_allowed_actions(state: str, role: str, rel: Relationship, expected: list[str]) -> None:
     assert allowed_actions(state, role, rel) == expected
+
+
+PENDING = CaseFacts(extension_pending=True)
+
+
+@pytest.mark.parametrize(
+    ("state", "role", "rel", "facts", "expected"),
+    [
+        (
+            "in_progress",
+            "supervisor",
+            Relationship(covers_division=True),
+            PENDING,
+            ["note", "approve_extension", "deny_extension", "urge"],
+        ),
+        (
+            "accepted",
+            "station_head",
+            Relationship(at_station=True),
+            PENDING,
+            ["return", "assign", "start", "schedule", "note", "resolve", "reject"],
+        ),
+        ("resolved", "resident", Relationship(owner=True), CaseFacts(within_reopen_window=False), ["rate"]),
+        (
+            "resolved",
+            "supervisor",
+            Relationship(covers_division=True),
+            CaseFacts(within_reopen_window=False),
+            ["reopen"],
+        ),
+    ],
+)
+def test_allowed_actions_follow_the_guards(
+    state: str, role: str, rel: Relationship, facts: CaseFacts, expected: list[str]
+) -> None:
+    assert allowed_actions(state, role, rel, facts) == expected
+
+
+def test_every_allowed_action_passes_check_transition_and_no_other_does() -> None:
+    """One source of truth: allowed_actions lists exactly what check_transition lets through."""
+    relationships = [
+        Relationship(owner=True),
+        Relationship(at_station=True),
+        Relationship(at_station=True, assigned=True),
+        Relationship(at_station=True, assigned=True, assignee=True),
+        Relationship(covers_division=True),
+    ]
+    facts_cases = [CaseFacts(), PENDING, CaseFacts(within_reopen_window=False)]
+    for state in STATES:
+        for role in ROLES:
+            for rel in relationships:
+                for facts in facts_cases:
+                    offered = set(allowed_actions(state, role, rel, facts))
+                    for action in CASE_ACTIONS:
+                        try:
+                            check_transition(state, action, role, rel, facts)
+                            passes = True
+                        except (PermissionDeniedError, InvalidStateError):
+                            passes = False
+                        assert passes == (action in offered), (state, role, rel, facts, action)
+
+
+def test_guards_refuse_with_their_own_codes() -> None:
+    rel = Relationship(covers_division=True)
+    with pytest.raises(InvalidStateError) as exc:
+        check_transition("in_progress", "approve_extension", "supervisor", rel, CaseFacts())
+    assert exc.value.code == "no_extension_requested"
+    with pytest.raises(InvalidStateError) as exc:
+        check_transition("in_progress", "request_extension", "station_head", Relationship(at_station=True), PENDING)
+    assert exc.value.code == "extension_pending"
+    with pytest.raises(InvalidStateError) as exc:
+        check_transition(
+            "resolved", "reopen", "resident", Relationship(owner=True), CaseFacts(within_reopen_window=False)
+        )
+    assert exc.value.code == "reopen_window_passed"
 
 
 def test_required_fields_are_enforced() -> None:

@@ -1,4 +1,8 @@
-"""Notifications from the events outbox: WeChat subscription messages, SMS, the inbox."""
+"""Notifications from the events outbox: WeChat subscription messages, SMS, the inbox.
+
+Every event here comes from a real case action (filing, accepting, ...) by accounts made
+through the factories; times that matter are set with the injectable clock ``ctx.clock``.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,26 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.models import Principal
+from service.accounts import Resident, StaffMember
+from service.context import Context
 from service.notify import deliver_due, process_events
 from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
+from service.notify_templates import cut_character_string
 from service.storage.notifications import NotificationsRepository
+from service.visits import record_visit
+from tests.factories import (
+    bearer_for,
+    make_case,
+    make_elder,
+    make_phone_resident,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+    principal_of,
+)
 from tests.fakes.sms import FakeSms
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.helpers_notify import (
-    add_case,
-    add_event,
-    add_resident,
-    add_staff,
-    bearer,
-    notify_settings,
-    resident,
-    worker,
-)
+from tests.helpers_notify import created_event, happen, notify_settings
 
 TEMPLATE_IDS = {"accepted": "AcCePt-Tmpl-01", "scheduled": "ScHeD-Tmpl-02", "resolved": "ReSoLv-Tmpl-03"}
 
@@ -59,11 +67,19 @@ async def app_client(aiohttp_client: Any, nsettings: Settings) -> Any:
     return await aiohttp_client(create_app(nsettings))
 
 
-async def grant(client: Any, settings: Settings, template_id: str, result: str = "accept", rid: str = "r-1") -> Any:
+async def resident_case(ctx: Context, *, openid: str = "openid-r-1") -> tuple[Resident, StaffMember, dict[str, Any]]:
+    """A station with a worker, a WeChat resident, and a case the resident filed there."""
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    resident = await make_wechat_resident(ctx, openid=openid)
+    return resident, worker, await make_case(ctx, resident)
+
+
+async def grant(client: Any, settings: Settings, template_id: str, who: Resident, result: str = "accept") -> Any:
     resp = await client.post(
         "/api/v1/me/subscriptions",
         json={"template_id": template_id, "result": result},
-        headers=bearer(settings, resident(rid)),
+        headers=bearer_for(settings, who),
     )
     assert resp.status == 201, await resp.text()
     return await resp.json()
@@ -74,27 +90,33 @@ async def run_once(ctx: Any) -> None:
     await deliver_due(ctx=ctx)
 
 
-async def remaining(client: Any, settings: Settings) -> dict[str, int]:
-    resp = await client.get("/api/v1/me/subscriptions", headers=bearer(settings, resident()))
+async def remaining(client: Any, settings: Settings, who: Resident) -> dict[str, int]:
+    resp = await client.get("/api/v1/me/subscriptions", headers=bearer_for(settings, who))
     assert resp.status == 200
     return {i["template_key"]: i["remaining"] for i in (await resp.json())["items"]}
+
+
+async def inbox(client: Any, settings: Settings, who: Resident | StaffMember) -> dict[str, Any]:
+    resp = await client.get("/api/v1/me/notifications", headers=bearer_for(settings, who))
+    assert resp.status == 200
+    return dict(await resp.json())
+
+
+async def channels(ctx: Context, event_id: str) -> dict[str, Any]:
+    return {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(event_id)}
 
 
 async def test_case_life_sends_each_configured_message_once_spending_one_grant_each(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
+    resident, worker, case = await resident_case(ctx)
     for key in ("accepted", "scheduled", "resolved"):
-        await grant(app_client, nsettings, TEMPLATE_IDS[key])
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])  # a second grant stays unused
-    await add_event(ctx.db, "case.created", actor=("r-1", "resident"))
-    await add_event(ctx.db, "case.accepted")
-    await add_event(ctx.db, "case.scheduled", data={"scheduled_at": datetime(2026, 12, 1, 1, 30, tzinfo=UTC)})
-    await add_event(
-        ctx.db, "case.resolved", data={"result": "已上门探访，老人身体状况良好，已协助联系家属安排后续照料"}
-    )
+        await grant(app_client, nsettings, TEMPLATE_IDS[key], resident)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)  # a second grant stays unused
+    await happen(ctx, worker, case["id"], "accept")
+    await happen(ctx, worker, case["id"], "schedule", scheduled_at=datetime(2026, 12, 1, 1, 30, tzinfo=UTC))
+    await happen(ctx, worker, case["id"], "resolve", result="已上门探访，老人身体状况良好，已协助联系家属安排后续照料")
     for _ in range(3):  # repeated passes must not send anything twice
         await run_once(ctx)
 
@@ -105,15 +127,15 @@ async def test_case_life_sends_each_configured_message_once_spending_one_grant_e
     ]
     first = wechat_api.sends[0]
     assert first["touser"] == "openid-r-1"
-    assert first["page"] == "pages/cases/detail?id=c-1"
+    assert first["page"] == f"pages/cases/detail?id={case['id']}"
     assert first["miniprogram_state"] == "formal" and first["lang"] == "zh_CN"
-    assert first["data"]["character_string2"]["value"] == "HM202611280c-1"
+    assert first["data"]["character_string2"]["value"] == cut_character_string(case["number"])
     assert first["data"]["phrase5"]["value"] == "已受理"
     assert wechat_api.sends[1]["data"]["time3"]["value"] == "2026年12月01日 09:30"
     resolved = wechat_api.sends[2]["data"]
     assert len(resolved["thing3"]["value"]) <= 20
     assert "评价" in resolved["thing5"]["value"]
-    assert await remaining(app_client, nsettings) == {
+    assert await remaining(app_client, nsettings, resident) == {
         "accepted": 1,
         "scheduled": 0,
         "resolved": 0,
@@ -122,63 +144,58 @@ async def test_case_life_sends_each_configured_message_once_spending_one_grant_e
     }
     assert wechat_api.token_fetches == 1
 
-    inbox = await (await app_client.get("/api/v1/me/notifications", headers=bearer(nsettings, resident()))).json()
-    assert [i["event_type"] for i in inbox["items"]] == ["case.resolved", "case.scheduled", "case.accepted"]
-    assert inbox["unread_count"] == 3
-    assert inbox["items"][0]["title_zh"] == "已办结" and inbox["items"][0]["title_en"] == "Request resolved"
+    box = await inbox(app_client, nsettings, resident)
+    assert [i["event_type"] for i in box["items"]] == ["case.resolved", "case.scheduled", "case.accepted"]
+    assert box["unread_count"] == 3
+    assert box["items"][0]["title_zh"] == "已办结" and box["items"][0]["title_en"] == "Request resolved"
 
 
 async def test_without_a_grant_nothing_is_sent_and_the_inbox_still_has_it(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], result="reject")
-    eid = await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident, result="reject")
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
 
     assert wechat_api.sends == []
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert records[CHANNEL_WECHAT].status == "skipped" and records[CHANNEL_WECHAT].reason == "no_grant"
-    inbox = await (await app_client.get("/api/v1/me/notifications", headers=bearer(nsettings, resident()))).json()
-    assert [i["event_type"] for i in inbox["items"]] == ["case.accepted"]
-    assert "受理" in inbox["items"][0]["body_zh"]
+    box = await inbox(app_client, nsettings, resident)
+    assert [i["event_type"] for i in box["items"]] == ["case.accepted"]
+    assert "受理" in box["items"][0]["body_zh"]
 
 
 async def test_banned_template_is_never_sent(app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], result="ban")
-    eid = await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident, result="ban")
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
     assert wechat_api.sends == []
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
-    assert records[CHANNEL_WECHAT].reason == "template_banned"
+    assert (await channels(ctx, eid))[CHANNEL_WECHAT].reason == "template_banned"
 
 
 async def test_expired_access_token_is_refreshed_once_and_the_send_succeeds(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    await grant(app_client, nsettings, TEMPLATE_IDS["resolved"])
-    await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    await grant(app_client, nsettings, TEMPLATE_IDS["resolved"], resident)
+    await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
     assert wechat_api.token_fetches == 1
     wechat_api.expire_tokens()  # WeChat now answers 42001 for the cached token
-    eid = await add_event(ctx.db, "case.resolved")
+    eid = await happen(ctx, worker, case["id"], "resolve", result="已办结")
     await run_once(ctx)
 
     assert wechat_api.token_fetches == 2
     assert [s["template_id"] for s in wechat_api.sends] == [TEMPLATE_IDS["accepted"], TEMPLATE_IDS["resolved"]]
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
-    assert records[CHANNEL_WECHAT].status == "sent"
-    assert (await remaining(app_client, nsettings))["resolved"] == 0
+    assert (await channels(ctx, eid))[CHANNEL_WECHAT].status == "sent"
+    assert (await remaining(app_client, nsettings, resident))["resolved"] == 0
 
 
 async def test_two_app_instances_share_one_access_token(
@@ -186,13 +203,15 @@ async def test_two_app_instances_share_one_access_token(
 ) -> None:
     a = await aiohttp_client(create_app(nsettings))
     b = await aiohttp_client(create_app(nsettings))
-    db = a.app[CTX].db
+    ctx = a.app[CTX]
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
     for i in range(6):
-        await add_resident(db, f"r-{i}", openid=f"openid-{i}")
-        await add_case(db, f"c-{i}", owner=f"r-{i}")
-        await grant(a, nsettings, TEMPLATE_IDS["accepted"], rid=f"r-{i}")
-        await add_event(db, "case.accepted", case_id=f"c-{i}")
-    await process_events(ctx=a.app[CTX])
+        resident = await make_wechat_resident(ctx, openid=f"openid-{i}")
+        case = await make_case(ctx, resident)
+        await grant(a, nsettings, TEMPLATE_IDS["accepted"], resident)
+        await happen(ctx, worker, case["id"], "accept")
+    await process_events(ctx=ctx)
     # Both processes send at the same moment, each needing a token it has not got.
     await asyncio.gather(deliver_due(ctx=a.app[CTX]), deliver_due(ctx=b.app[CTX]))
 
@@ -204,70 +223,66 @@ async def test_user_refusal_43101_spends_the_grant_and_is_recorded(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
     wechat_api.fail_next_sends((43101, "user refuse to accept the msg"))
-    eid = await add_event(ctx.db, "case.accepted")
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert records[CHANNEL_WECHAT].status == "failed"
     assert "43101" in str(records[CHANNEL_WECHAT].reason)
-    assert (await remaining(app_client, nsettings))["accepted"] == 0
+    assert (await remaining(app_client, nsettings, resident))["accepted"] == 0
 
 
 async def test_busy_answers_are_retried_with_backoff_then_sent(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
     wechat_api.fail_next_sends((-1, "system error"), (45009, "reach max api daily quota limit"))
-    eid = await add_event(ctx.db, "case.accepted")
+    eid = await happen(ctx, worker, case["id"], "accept")
     for _ in range(20):
         await run_once(ctx)
         if wechat_api.sends:
             break
         await asyncio.sleep(0.02)
     assert len(wechat_api.sends) == 1
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert records[CHANNEL_WECHAT].status == "sent" and records[CHANNEL_WECHAT].attempts == 3
-    assert (await remaining(app_client, nsettings))["accepted"] == 0
+    assert (await remaining(app_client, nsettings, resident))["accepted"] == 0
 
 
 async def test_persistent_busy_gives_up_records_why_and_returns_the_grant(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
     wechat_api.fail_next_sends(*[(-1, "system error")] * 10)
-    eid = await add_event(ctx.db, "case.accepted")
+    eid = await happen(ctx, worker, case["id"], "accept")
     for _ in range(30):
         await run_once(ctx)
         await asyncio.sleep(0.02)
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert records[CHANNEL_WECHAT].status == "failed"
     assert "gave up after 4 attempts" in str(records[CHANNEL_WECHAT].reason)
     assert wechat_api.send_attempts == 4
-    assert (await remaining(app_client, nsettings))["accepted"] == 1
+    assert (await remaining(app_client, nsettings, resident))["accepted"] == 1
 
 
 async def test_bad_template_data_47003_gives_up_at_once(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
     wechat_api.fail_next_sends((47003, "argument invalid! data.thing1.value invalid"))
-    eid = await add_event(ctx.db, "case.accepted")
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
     await run_once(ctx)
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert records[CHANNEL_WECHAT].status == "failed" and "47003" in str(records[CHANNEL_WECHAT].reason)
     assert wechat_api.send_attempts == 1
 
@@ -276,15 +291,13 @@ async def test_rejection_uses_the_returned_template_but_own_cancellation_is_sile
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await add_case(ctx.db, "c-2")
-    await grant(app_client, nsettings, "tmpl-case-returned")
-    await grant(app_client, nsettings, "tmpl-case-returned")
-    await add_event(ctx.db, "case.cancelled", case_id="c-2", actor=("r-1", "resident"))
-    await add_event(
-        ctx.db, "case.rejected", actor=("h-1", "station_head"), data={"reason": "不符合高龄津贴申领年龄条件"}
-    )
+    resident, _worker, case = await resident_case(ctx)
+    head = await make_staff(ctx, role="station_head", station_id=case["station_id"])
+    withdrawn = await make_case(ctx, resident)
+    await grant(app_client, nsettings, "tmpl-case-returned", resident)
+    await grant(app_client, nsettings, "tmpl-case-returned", resident)
+    await happen(ctx, resident, withdrawn["id"], "cancel")
+    await happen(ctx, head, case["id"], "reject", reason="不符合高龄津贴申领年龄条件")
     await run_once(ctx)
     assert len(wechat_api.sends) == 1
     data = wechat_api.sends[0]["data"]
@@ -293,15 +306,34 @@ async def test_rejection_uses_the_returned_template_but_own_cancellation_is_sile
 
 
 async def test_visit_linked_case_tells_the_resident(
-    app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms
 ) -> None:
-    ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db, source={"channel": "visit", "visit_id": "v-1:need:0", "elder_id": "e-1"})
-    await grant(app_client, nsettings, "tmpl-visit-followup")
-    await add_event(ctx.db, "case.created", actor=("w-1", "worker"))
+    # A case opened from a home visit belongs to the resident whose phone the person on the
+    # register gave; the resident hears of it although they did not file it.
+    client = await aiohttp_client(
+        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url, quiet_hours=""))
+    )
+    ctx = client.app[CTX]
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    elder = await make_elder(ctx, phone="13800001234")
+    resident = await make_phone_resident(ctx, phone="13800001234")
+    visit = await record_visit(
+        ctx=ctx,
+        principal=principal_of(worker),
+        data={
+            "elder_id": elder.id,
+            "method": "home",
+            "visited_at": ctx.now() - timedelta(minutes=30),
+            "reached": True,
+            "needs": [{"service_code": "elderly_home_visit", "note": "希望社工每周上门"}],
+        },
+    )
+    [referral] = visit["referrals"]
     await run_once(ctx)
-    assert [s["template_id"] for s in wechat_api.sends] == ["tmpl-visit-followup"]
+    assert [(m["phone"], m["template"]) for m in sms_gateway.messages] == [("13800001234", "huimin_visit_followup")]
+    box = await inbox(client, nsettings, resident)
+    assert [(i["event_type"], i["case_id"]) for i in box["items"]] == [("case.created", referral["case_id"])]
 
 
 async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
@@ -313,12 +345,14 @@ async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
     ctx = client.app[CTX]
     night = datetime(2026, 11, 28, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
     ctx.clock = lambda: night
-    await add_resident(ctx.db, openid=None, phone="13800001234")
-    await add_case(ctx.db)
-    eid = await add_event(ctx.db, "case.accepted")
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    resident = await make_phone_resident(ctx, phone="13800001234")
+    case = await make_case(ctx, resident)
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
     assert sms_gateway.messages == []
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
+    records = await channels(ctx, eid)
     assert CHANNEL_WECHAT not in records
     assert records[CHANNEL_SMS].status == "pending"
     assert records[CHANNEL_SMS].not_before == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 08:00 Shanghai
@@ -338,56 +372,62 @@ async def test_urged_case_sms_to_staff_ignores_quiet_hours_when_chosen(
     client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url)))
     ctx = client.app[CTX]
     ctx.clock = lambda: datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
-    await add_staff(ctx.db, "h-1", role="station_head", phone="13900005678")
-    await add_case(ctx.db)
-    head = Principal(subject="h-1", role="station_head", station_id="st-1")
+    station = await make_station(ctx)
+    head = await make_staff(ctx, role="station_head", station_id=station.id, phone="13900005678")
+    supervisor = await make_staff(ctx, role="supervisor")
+    admin = await make_staff(ctx, role="admin")
+    case = await make_case(ctx, await make_wechat_resident(ctx))
     resp = await client.put(
         "/api/v1/me/preferences",
         json={"events": {"case.urged": {"sms": True}, "case.dispatched": {"sms": True}}},
-        headers=bearer(nsettings, head),
+        headers=bearer_for(nsettings, head),
     )
     assert resp.status == 200, await resp.text()
-    await add_event(ctx.db, "case.urged", actor=("sup-1", "supervisor"), data={"note": "请尽快办理"})
-    await add_event(ctx.db, "case.dispatched", actor=("system", "admin"))
+    await happen(ctx, supervisor, case["id"], "urge", note="请尽快办理")
+    await happen(ctx, admin, case["id"], "dispatch", station_id=station.id)
     await run_once(ctx)
     assert [m["params"]["title"] for m in sms_gateway.messages] == ["工单催办"]
+    assert {m["phone"] for m in sms_gateway.messages} == {"13900005678"}
 
 
 async def test_staff_inbox_follows_preferences(app_client: Any, nsettings: Settings) -> None:
     ctx = app_client.app[CTX]
-    await add_staff(ctx.db, "w-1")
-    await add_staff(ctx.db, "w-2")
-    await add_case(ctx.db)
+    station = await make_station(ctx)
+    w1 = await make_staff(ctx, station_id=station.id)
+    w2 = await make_staff(ctx, station_id=station.id)
+    head = await make_staff(ctx, role="station_head", station_id=station.id)
+    admin = await make_staff(ctx, role="admin")
+    case = await make_case(ctx, await make_wechat_resident(ctx))
     resp = await app_client.put(
         "/api/v1/me/preferences",
         json={"events": {"case.dispatched": {"inbox": False}}},
-        headers=bearer(nsettings, worker("w-2")),
+        headers=bearer_for(nsettings, w2),
     )
     assert resp.status == 200
     assert (await resp.json())["events"]["case.dispatched"] == {"inbox": False, "sms": False, "stream": True}
-    await add_event(ctx.db, "case.dispatched", actor=("system", "admin"))
-    await add_event(ctx.db, "case.assigned", actor=("h-1", "station_head"), data={"assignee_id": "w-2"})
+    await happen(ctx, admin, case["id"], "dispatch", station_id=station.id)
+    await happen(ctx, head, case["id"], "accept")
+    await happen(ctx, head, case["id"], "assign", assignee_id=w2.id)
     await run_once(ctx)
-    w1 = await (await app_client.get("/api/v1/me/notifications", headers=bearer(nsettings, worker("w-1")))).json()
-    w2 = await (await app_client.get("/api/v1/me/notifications", headers=bearer(nsettings, worker("w-2")))).json()
-    assert [i["event_type"] for i in w1["items"]] == ["case.dispatched"]
-    assert [i["event_type"] for i in w2["items"]] == ["case.assigned"]
-    assert w2["items"][0]["title_zh"] == "工单指派给您"
+    one = await inbox(app_client, nsettings, w1)
+    two = await inbox(app_client, nsettings, w2)
+    assert [i["event_type"] for i in one["items"]] == ["case.dispatched", "case.created"]
+    assert [i["event_type"] for i in two["items"]] == ["case.assigned", "case.created"]
+    assert two["items"][0]["title_zh"] == "工单指派给您"
 
 
 async def test_access_token_is_refreshed_before_it_expires(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    await grant(app_client, nsettings, TEMPLATE_IDS["resolved"])
-    await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    await grant(app_client, nsettings, TEMPLATE_IDS["resolved"], resident)
+    await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
     start = datetime.now(UTC)
     ctx.clock = lambda: start + timedelta(seconds=7200 * 0.9 + 1)  # 90 % of its life has passed
-    await add_event(ctx.db, "case.resolved")
+    await happen(ctx, worker, case["id"], "resolve", result="已办结")
     await run_once(ctx)
     assert wechat_api.token_fetches == 2
     assert wechat_api.send_attempts == 2  # no send was refused for an old token
@@ -398,29 +438,27 @@ async def test_several_processes_handle_and_publish_each_event_once(
     aiohttp_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     apps = [await aiohttp_client(create_app(nsettings)) for _ in range(3)]
-    db = apps[0].app[CTX].db
-    await add_staff(db, "w-1")
-    ids = []
-    for i in range(8):
-        await add_case(db, f"c-{i}", owner=None)
-        ids.append(await add_event(db, "case.dispatched", case_id=f"c-{i}", actor=("system", "admin")))
+    ctx = apps[0].app[CTX]
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    resident = await make_wechat_resident(ctx)
+    ids = [created_event(await make_case(ctx, resident)) for _ in range(8)]
     handled = await asyncio.gather(*(process_events(ctx=a.app[CTX]) for a in apps))
     assert sum(handled) == 8
-    claims = [d async for d in db["notify_claims"].find({})]
+    claims = [d async for d in ctx.db["notify_claims"].find({})]
     assert sorted(c["_id"] for c in claims) == sorted(ids)
     assert sorted(c["feed_seq"] for c in claims) == list(range(1, 9))
-    inbox = [d async for d in db["notifications"].find({"recipient": "staff:w-1"})]
-    assert len(inbox) == 8
+    box = [d async for d in ctx.db["notifications"].find({"recipient": f"staff:{worker.id}"})]
+    assert len(box) == 8
 
 
 async def test_an_event_whose_handler_died_is_taken_over_without_sending_twice(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    eid = await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    eid = await happen(ctx, worker, case["id"], "accept")
     await process_events(ctx=ctx)
     # Simulate a process that died mid-way: the claim is unfinished and old, and the WeChat
     # record had already been handed to WeChat (state "sending").
@@ -438,51 +476,54 @@ async def test_an_event_whose_handler_died_is_taken_over_without_sending_twice(
 async def test_first_pass_ignores_events_older_than_an_hour(
     app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
 ) -> None:
-    from bson import ObjectId
-
     ctx = app_client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"])
-    old = await add_event(ctx.db, "case.accepted")
-    # Rewrite its id as if written two hours ago (ids are ObjectIds, time first).
-    doc = await ctx.db["events"].find_one({"_id": old})
-    await ctx.db["events"].delete_one({"_id": old})
-    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
-    doc["_id"] = str(ObjectId.from_datetime(two_hours_ago))[:8] + old[8:]
-    await ctx.db["events"].insert_one(doc)
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    await happen(ctx, worker, case["id"], "accept")
+    # Notifications are switched on two hours later: the first pass starts an hour back.
+    later = datetime.now(UTC) + timedelta(hours=2)
+    ctx.clock = lambda: later
     await run_once(ctx)
     assert wechat_api.sends == []
     assert await ctx.db["notifications"].count_documents({}) == 0
 
 
+async def test_first_pass_takes_events_of_the_last_hour(
+    app_client: Any, nsettings: Settings, wechat_api: FakeWeChatAPI
+) -> None:
+    ctx = app_client.app[CTX]
+    resident, worker, case = await resident_case(ctx)
+    await grant(app_client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    eid = await happen(ctx, worker, case["id"], "accept")
+    later = datetime.now(UTC) + timedelta(minutes=50)
+    ctx.clock = lambda: later
+    await run_once(ctx)
+    assert [s["template_id"] for s in wechat_api.sends] == [TEMPLATE_IDS["accepted"]]
+    assert (await channels(ctx, eid))[CHANNEL_WECHAT].status == "sent"
+
+
 async def test_wechat_not_configured_skips_without_spending(aiohttp_client: Any, nsettings: Settings) -> None:
     client = await aiohttp_client(create_app(nsettings.replace(wechat_appid="")))
     ctx = client.app[CTX]
-    await add_resident(ctx.db)
-    await add_case(ctx.db)
-    await grant(client, nsettings, TEMPLATE_IDS["accepted"])
-    eid = await add_event(ctx.db, "case.accepted")
+    resident, worker, case = await resident_case(ctx)
+    await grant(client, nsettings, TEMPLATE_IDS["accepted"], resident)
+    eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
-    records = {n.channel: n for n in await NotificationsRepository(ctx.db).for_event(eid)}
-    assert records[CHANNEL_WECHAT].reason == "wechat_not_configured"
-    assert (await remaining(client, nsettings))["accepted"] == 1
+    assert (await channels(ctx, eid))[CHANNEL_WECHAT].reason == "wechat_not_configured"
+    assert (await remaining(client, nsettings, resident))["accepted"] == 1
 
 
 async def test_returned_case_reaches_the_next_station_and_the_supervisor(app_client: Any, nsettings: Settings) -> None:
     ctx = app_client.app[CTX]
-    await add_staff(ctx.db, "w-1", station="st-1")
-    await add_staff(ctx.db, "w-2", station="st-2")
-    await add_staff(ctx.db, "sup-1", role="supervisor", station=None, division_prefix="3410")
-    await add_staff(ctx.db, "sup-9", role="supervisor", station=None, division_prefix="3401")
-    await add_case(ctx.db, owner=None, station="st-2")
-    await add_event(
-        ctx.db,
-        "case.returned",
-        station="st-2",
-        actor=("w-1", "worker"),
-        data={"reason": "不属本站辖区", "returned_by_station": "st-1", "next_station": "st-2"},
-    )
+    first = await make_station(ctx)
+    second = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
+    w1 = await make_staff(ctx, station_id=first.id)
+    w2 = await make_staff(ctx, station_id=second.id)
+    near = await make_staff(ctx, role="supervisor", division_prefix="3410")
+    await make_staff(ctx, role="supervisor", division_prefix="3401")
+    case = await make_case(ctx, await make_wechat_resident(ctx))
+    assert case["station_id"] == first.id
+    eid = await happen(ctx, w1, case["id"], "return", reason="不属本站辖区")
     await process_events(ctx=ctx)
-    recipients = sorted([d["recipient"] async for d in ctx.db["notifications"].find({})])
-    assert recipients == ["staff:sup-1", "staff:w-2"]
+    recipients = sorted([d["recipient"] async for d in ctx.db["notifications"].find({"event_id": eid})])
+    assert recipients == sorted([f"staff:{near.id}", f"staff:{w2.id}"])

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service.visit_periods import next_period, parse_period, period_of, periods_between, suggested_tier
+from service.visit_periods import next_period, parse_period, period_of, periods_between
 
 CST = timezone(timedelta(hours=8))
 
@@ -50,19 +50,7 @@ def test_period_numbers_are_distinct_across_kinds():
     assert len({parse_period(i).seq for i in ids}) == len(ids)
 
 
-@pytest.mark.parametrize(
-    ("flags", "tier"),
-    [
-        (["disabled"], "high"),
-        (["dementia"], "high"),
-        (["alone", "very_old"], "high"),
-        (["alone", "extreme_poverty"], "high"),
-        (["alone"], "key"),
-        (["very_old"], "key"),
-        (["left_behind"], "key"),
-        (["empty_nest"], "general"),
-        ([], "general"),
-    ],
-)
-def test_suggested_tier_from_flags(flags, tier):
-    assert suggested_tier(flags) == tier
+@pytest.mark.parametrize("bad", ["0001-W01", "9999-W52", "1999-12", "2100-Q1", "0001-01"])
+def test_periods_outside_the_programme_years_are_refused_not_overflowed(bad):
+    with pytest.raises(ValueError, match="year must be 2000 to 2099"):
+        parse_period(bad)

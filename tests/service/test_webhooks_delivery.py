@@ -1,4 +1,8 @@
-"""Webhook delivery against a local receiver: signatures, order, retries, leases, isolation."""
+"""Webhook delivery against a local receiver: signatures, order, retries, leases, isolation.
+
+Integrator clients are registered through the client service and file their cases through the
+case service; every event delivered comes from filing or acting on such a case.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,74 @@ import pytest
 
 from handlers.keys import CTX
 from run import open_context
+from service.accounts import IssuedClient, StaffMember
+from service.clients import disable_client
 from service.context import Context
+from service.models import SYSTEM
+from service.storage.api_clients import ApiClientsRepository
+from service.storage.cases import CasesRepository
+from service.storage.events import CaseEvent, EventsRepository
+from service.visit_schedules import close_periods
 from service.webhooks.delivery import backoff_seconds, deliver_once, fan_out_events, run_delivery_loop
+from tests.factories import (
+    act_on,
+    bearer_for,
+    make_case,
+    make_client,
+    make_elder,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+)
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.helpers_webhooks import Clock, client_headers, insert_case, insert_event, subscribe, verify
+from tests.helpers_webhooks import Clock, subscribe, verify
 
-LIFECYCLE = ("case.created", "case.dispatched", "case.accepted", "case.resolved", "case.closed")
+# The events of a case's life, in order, and the action (after filing) that writes each.
+LIFECYCLE = ("case.created", "case.dispatched", "case.accepted", "case.started", "case.resolved")
+INTEGRATOR_SCOPES = ("cases:read", "cases:write", "webhooks:manage")
+
+
+@dataclasses.dataclass
+class Staff:
+    """The people who act on integrators' cases: a station's worker and an admin."""
+
+    station_id: str
+    worker: StaffMember
+    admin: StaffMember
+
+    async def step(self, ctx: Context, case: dict[str, Any], event_type: str) -> str:
+        """Take the action that writes ``event_type`` on the case; returns the event's id."""
+        if event_type == "case.dispatched":
+            after = await act_on(ctx, self.admin, case["id"], "dispatch", station_id=self.station_id)
+        elif event_type == "case.resolved":
+            after = await act_on(ctx, self.worker, case["id"], "resolve", result="已办结 resolved")
+        else:
+            action = {"case.accepted": "accept", "case.started": "start"}[event_type]
+            after = await act_on(ctx, self.worker, case["id"], action)
+        return str(after["history"][-1]["event_id"])
+
+    async def live(self, ctx: Context, case: dict[str, Any], upto: int) -> list[str]:
+        """The case's first ``upto`` lifecycle events (filing already wrote the first); their ids."""
+        ids = [created(case)]
+        for event_type in LIFECYCLE[1:upto]:
+            ids.append(await self.step(ctx, case, event_type))
+        return ids
+
+
+async def staff(ctx: Context) -> Staff:
+    station = await make_station(ctx)
+    return Staff(station.id, await make_staff(ctx, station_id=station.id), await make_staff(ctx, role="admin"))
+
+
+async def integrator(client: Any, settings: Any, url: str, **options: Any) -> IssuedClient:
+    """A registered client with a webhook subscription to ``url`` (``event_types``, ``scopes`` in options)."""
+    issued = await make_client(client.app[CTX], scopes=options.pop("scopes", INTEGRATOR_SCOPES))
+    await subscribe(client, bearer_for(settings, issued), url, options.pop("event_types", None))
+    return issued
+
+
+def created(case: dict[str, Any]) -> str:
+    return str(case["history"][0]["event_id"])
 
 
 @pytest.fixture
@@ -69,11 +135,13 @@ def fast(settings: Any, **more: Any) -> Any:
 async def test_event_is_delivered_signed_with_the_documented_payload(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    sub = await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
+    await staff(ctx)
+    issued = await make_client(ctx, scopes=INTEGRATOR_SCOPES)
+    sub = await subscribe(client, bearer_for(settings, issued), receiver.url("a"))
     assert ctx.extras.pop("webhook_case_view") is not None  # installed by the app; without it no case body
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    event_id = await insert_event(ctx.db, "c1", 1, "case.created", data={"service_code": "elderly.home_visit"})
+    case = await make_case(ctx, issued)
+    event_id = created(case)
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
     (req,) = receiver.received("a")
     assert verify(sub["secret"], req.headers["Huimin-Signature"], req.body, int(time.time()))
@@ -84,8 +152,9 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     assert req.headers["Huimin-Delivery-Attempt"] == "1"
     body = req.json
     assert body["id"] == event_id and body["type"] == "case.created"
-    assert (body["case_id"], body["case_number"]) == ("c1", "AH-c1")
-    assert body["data"] == {"service_code": "elderly.home_visit"}
+    assert (body["case_id"], body["case_number"]) == (case["id"], case["number"])
+    [stored] = [e for e in await EventsRepository(ctx.db).list_for_case(case["id"]) if e.id == event_id]
+    assert body["data"] == stored.data and body["data"]["routing_method"] == case["routing"]["method"]
     assert datetime.fromisoformat(body["time"]).tzinfo is not None
     assert "case" not in body
     assert "actor" not in body
@@ -95,8 +164,9 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
 async def test_case_view_hook_adds_the_case_as_the_client_sees_it(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
+    await staff(ctx)
+    issued = await integrator(client, settings, receiver.url("a"))
     seen: list[tuple[str, str]] = []
 
     async def case_view(_ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
@@ -104,28 +174,25 @@ async def test_case_view_hook_adds_the_case_as_the_client_sees_it(
         return {"id": case_id, "state": "dispatched", "state_label": "已派单 dispatched"}
 
     ctx.extras["webhook_case_view"] = case_view
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    await insert_event(ctx.db, "c1", 1, "case.created")
+    case = await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     (req,) = receiver.received("a")
-    assert req.json["case"] == {"id": "c1", "state": "dispatched", "state_label": "已派单 dispatched"}
-    assert seen == [("c1", "client-a")]
+    assert req.json["case"] == {"id": case["id"], "state": "dispatched", "state_label": "已派单 dispatched"}
+    assert seen == [(case["id"], issued.client.client_id)]
 
 
 async def test_full_lifecycle_arrives_in_order_per_case_even_when_an_attempt_fails(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    people = await staff(client.app[CTX])
+    issued = await integrator(client, settings, receiver.url("a"))
     clock = Clock()
     ctx = clocked(client.app[CTX], clock)
-    expected: dict[str, list[str]] = {}
-    for case_id in ("c1", "c2"):
-        await insert_case(ctx.db, case_id, created_by="client-a")
-    base = datetime.now(UTC)
-    for seq, event_type in enumerate(LIFECYCLE, start=1):
-        for n, case_id in enumerate(("c1", "c2")):
-            at = base + timedelta(milliseconds=10 * seq + n)
-            expected.setdefault(case_id, []).append(await insert_event(ctx.db, case_id, seq, event_type, created_at=at))
+    cases = [await make_case(client.app[CTX], issued) for _ in range(2)]
+    expected: dict[str, list[str]] = {case["id"]: [created(case)] for case in cases}
+    for event_type in LIFECYCLE[1:]:
+        for case in cases:  # the two cases' events interleave
+            expected[case["id"]].append(await people.step(client.app[CTX], case, event_type))
     receiver.fail_next("a", 3)
     for _ in range(30):
         await deliver_once(ctx=ctx, worker_id="w1")
@@ -142,7 +209,7 @@ async def test_full_lifecycle_arrives_in_order_per_case_even_when_an_attempt_fai
         ok_at = {r.event_id: i for i, r in enumerate(attempts) if r.status == 200}
         for prev, nxt in itertools.pairwise(ids):
             assert ok_at[prev] < first_try[nxt]
-    assert [r.json["type"] for r in delivered if r.json["case_id"] == "c1"] == list(LIFECYCLE)
+    assert [r.json["type"] for r in delivered if r.json["case_id"] == cases[0]["id"]] == list(LIFECYCLE)
     retried = [r for r in receiver.received("a") if r.headers["Huimin-Delivery-Attempt"] == "2"]
     assert retried, "the failed deliveries were retried with an attempt counter"
 
@@ -153,10 +220,10 @@ async def test_receiver_that_fails_then_recovers_gets_every_event_from_the_loop(
     from run import create_app
 
     client = await aiohttp_client(create_app(fast(settings)))
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    ids = [await insert_event(ctx.db, "c1", seq, t) for seq, t in enumerate(LIFECYCLE[:3], start=1)]
+    people = await staff(ctx)
+    issued = await integrator(client, settings, receiver.url("a"))
+    ids = await people.live(ctx, await make_case(ctx, issued), 3)
     receiver.fail_next("a", 4, status=502)
     await run_loop_until(ctx, lambda: len(receiver.delivered("a")) == 3)
     assert [r.event_id for r in receiver.delivered("a")] == ids
@@ -167,11 +234,11 @@ async def test_receiver_that_fails_then_recovers_gets_every_event_from_the_loop(
 async def test_delivery_leased_by_a_crashed_worker_is_sent_after_the_lease_expires(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    await staff(client.app[CTX])
+    issued = await integrator(client, settings, receiver.url("a"))
     clock = Clock()
     ctx = clocked(client.app[CTX], clock)
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    event_id = await insert_event(ctx.db, "c1", 1, "case.created")
+    event_id = created(await make_case(ctx, issued))
     assert await fan_out_events(ctx=ctx) == 1
     # A worker took the lease and then died before sending.
     await ctx.db["webhook_deliveries"].update_one(
@@ -192,10 +259,12 @@ async def test_delivery_leased_by_a_crashed_worker_is_sent_after_the_lease_expir
 async def test_event_committed_before_a_restart_is_delivered_by_the_next_process(
     settings: Any, receiver: WebhookReceiver, client: Any
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    people = await staff(client.app[CTX])
+    issued = await make_client(client.app[CTX], scopes=INTEGRATOR_SCOPES)
+    case = await make_case(client.app[CTX], issued)  # filed before it subscribed: not delivered
+    await subscribe(client, bearer_for(settings, issued), receiver.url("a"))
     first, close_first = await open_context(settings)
-    await insert_case(first.db, "c1", created_by="client-a")
-    event_id = await insert_event(first.db, "c1", 1, "case.accepted")
+    event_id = await people.step(first, case, "case.accepted")
     await close_first()  # the process ends after the commit, before any delivery
     second, close_second = await open_context(settings)
     try:
@@ -208,19 +277,17 @@ async def test_event_committed_before_a_restart_is_delivered_by_the_next_process
 async def test_two_delivery_loops_never_send_one_event_at_once_and_deliver_each_once(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    for name in ("client-a", "client-b"):
-        await subscribe(client, client_headers(settings, name), receiver.url(name))
+    people = await staff(client.app[CTX])
+    integrators = {name: await integrator(client, settings, receiver.url(name)) for name in ("a", "b")}
     s = fast(settings)
     one, close_one = await open_context(s)
     two, close_two = await open_context(s)
     try:
         expected: set[tuple[str, str]] = set()
-        for name in ("client-a", "client-b"):
-            for c in range(3):
-                case_id = f"{name}-c{c}"
-                await insert_case(one.db, case_id, created_by=name)
-                for seq, event_type in enumerate(LIFECYCLE[:4], start=1):
-                    expected.add((name, await insert_event(one.db, case_id, seq, event_type)))
+        for name, issued in integrators.items():
+            for _ in range(3):
+                ids = await people.live(one, await make_case(one, issued), 4)
+                expected |= {(name, event_id) for event_id in ids}
         receiver.delay = 0.03  # widen the window in which a second sender could slip in
         tasks = [asyncio.create_task(run_delivery_loop(ctx)) for ctx in (one, two)]
         try:
@@ -249,27 +316,26 @@ async def test_hanging_receiver_of_one_client_does_not_hold_up_another(
 
     s = fast(settings, webhook_timeout_seconds=2.0, webhook_connect_timeout_seconds=0.5, webhook_lease_seconds=10.0)
     client = await aiohttp_client(create_app(s))
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
-    await subscribe(client, client_headers(settings, "client-b"), receiver.url("b"))
-    receiver.hang("a")
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "ca", created_by="client-a")
-    await insert_case(ctx.db, "cb", created_by="client-b")
-    await insert_event(ctx.db, "ca", 1, "case.created")
-    await insert_event(ctx.db, "cb", 1, "case.created")
+    people = await staff(ctx)
+    hanging = await integrator(client, settings, receiver.url("a"))
+    other = await integrator(client, settings, receiver.url("b"))
+    receiver.hang("a")
+    await make_case(ctx, hanging)
+    theirs = await make_case(ctx, other)
     task = asyncio.create_task(run_delivery_loop(ctx))
     try:
         await receiver.wait_for(1, "b", timeout=1.5)
-        inserted = time.monotonic()
-        await insert_event(ctx.db, "cb", 2, "case.dispatched")
+        await people.step(ctx, theirs, "case.dispatched")
+        committed = time.monotonic()
         await receiver.wait_for(2, "b", timeout=1.5)
         second = receiver.delivered("b")[1]
-        assert second.arrived - inserted < 1.5
+        assert second.arrived - committed < 1.5
         assert second.in_flight_at_arrival.get("a") == 1, "client A's request was still hanging"
         # The hanging attempt ends at the timeout and is recorded as a failure to retry.
         deadline = time.monotonic() + 5
         while True:
-            doc = await ctx.db["webhook_deliveries"].find_one({"client_id": "client-a"})
+            doc = await ctx.db["webhook_deliveries"].find_one({"client_id": hanging.client.client_id})
             if doc and doc["attempts"] >= 1:
                 break
             assert time.monotonic() < deadline, "the hanging attempt was not timed out"
@@ -284,35 +350,35 @@ async def test_hanging_receiver_of_one_client_does_not_hold_up_another(
 async def test_client_never_receives_events_of_cases_it_did_not_create(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
-    await subscribe(client, client_headers(settings, "client-b"), receiver.url("b"))
-    # client-c may manage webhooks but not read cases: it gets nothing, even of its own case.
-    await subscribe(client, client_headers(settings, "client-c", frozenset({"webhooks:manage"})), receiver.url("c"))
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "ca", created_by="client-a")
-    await insert_case(ctx.db, "cb", created_by="client-b")
-    await insert_case(ctx.db, "cc", created_by="client-c")
-    await insert_case(ctx.db, "cr", created_by="client-a", role="resident")  # same subject, not the client
-    ids = {c: await insert_event(ctx.db, c, 1, "case.created") for c in ("ca", "cb", "cc", "cr")}
-    await insert_event(ctx.db, "missing-case", 1, "case.created")
+    await staff(ctx)
+    a = await integrator(client, settings, receiver.url("a"))
+    b = await integrator(client, settings, receiver.url("b"))
+    # c may manage webhooks and file cases but not read them: it gets nothing, even of its own case.
+    c = await integrator(client, settings, receiver.url("c"), scopes=("cases:write", "webhooks:manage"))
+    ids = {name: created(await make_case(ctx, who)) for name, who in (("a", a), ("b", b), ("c", c))}
+    await make_case(ctx, await make_wechat_resident(ctx))  # a resident's case: no client's
+    # An event that belongs to no case: a visit of the register's first period that was missed.
+    await make_elder(ctx)
+    assert await close_periods(ctx=ctx, at=ctx.now() + timedelta(days=400)) == 1
     await deliver_once(ctx=ctx, worker_id="w1")
-    assert [r.event_id for r in receiver.received("a")] == [ids["ca"]]
-    assert [r.event_id for r in receiver.received("b")] == [ids["cb"]]
+    assert [r.event_id for r in receiver.received("a")] == [ids["a"]]
+    assert [r.event_id for r in receiver.received("b")] == [ids["b"]]
     assert receiver.received("c") == []
 
 
 async def test_client_disabled_through_the_scopes_hook_receives_nothing(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
+    await staff(ctx)
+    issued = await integrator(client, settings, receiver.url("a"))
 
     async def current_scopes(_ctx: Context, client_id: str) -> frozenset[str] | None:
         return None  # the client was disabled
 
     ctx.extras["webhook_client_scopes"] = current_scopes
-    await insert_case(ctx.db, "ca", created_by="client-a")
-    await insert_event(ctx.db, "ca", 1, "case.created")
+    await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     assert receiver.received("a") == []
 
@@ -321,11 +387,12 @@ async def test_subscription_gets_only_its_event_types_and_events_after_it_was_ma
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    await insert_event(ctx.db, "c1", 1, "case.created", created_at=datetime.now(UTC) - timedelta(minutes=5))
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"), ["case.resolved"])
-    await insert_event(ctx.db, "c1", 2, "case.accepted")
-    resolved = await insert_event(ctx.db, "c1", 3, "case.resolved")
+    people = await staff(ctx)
+    issued = await make_client(ctx, scopes=INTEGRATOR_SCOPES)
+    earlier = await make_case(ctx, issued)  # its case.created is older than the subscription
+    await subscribe(client, bearer_for(settings, issued), receiver.url("a"), ["case.created", "case.resolved"])
+    await people.step(ctx, earlier, "case.accepted")  # not a type it asked for
+    resolved = await people.step(ctx, earlier, "case.resolved")
     await deliver_once(ctx=ctx, worker_id="w1")
     assert [r.event_id for r in receiver.received("a")] == [resolved]
 
@@ -333,28 +400,53 @@ async def test_subscription_gets_only_its_event_types_and_events_after_it_was_ma
 async def test_event_committed_late_is_still_fanned_out_within_the_overlap(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    await insert_case(ctx.db, "c2", created_by="client-a")
+    people = await staff(ctx)
+    issued = await integrator(client, settings, receiver.url("a"))
+    slow_case, quick_case = await make_case(ctx, issued), await make_case(ctx, issued)
+    assert await deliver_once(ctx=ctx, worker_id="w1") == 2  # both filings
+    # A worker's acceptance of one case stamps its event, then its transaction is slow to commit...
+    session = ctx.db.client.start_session()
+    await session.start_transaction()
+    assert await CasesRepository(ctx.db).apply(
+        slow_case["id"],
+        expected_version=1,
+        expected_status="dispatched",
+        update={"$set": {"status": "accepted", "assignee_id": people.worker.id}},
+        session=session,
+    )
+    late = CaseEvent(
+        type="case.accepted",
+        case_id=slow_case["id"],
+        seq=2,
+        actor_subject=people.worker.id,
+        actor_role="worker",
+        time=ctx.now(),
+        case_number=slow_case["number"],
+        station_id=slow_case["station_id"],
+        division=slow_case["division"],
+        from_state="dispatched",
+        to_state="accepted",
+    )
+    await EventsRepository(ctx.db).append(late, session=session)
     await asyncio.sleep(0.05)
-    stamped = datetime.now(UTC)  # this transaction took its time stamp first...
-    await asyncio.sleep(0.05)
-    await insert_event(ctx.db, "c1", 1, "case.created")
+    # ...while a later change of the other case commits and is delivered first.
+    await people.step(ctx, quick_case, "case.dispatched")
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
-    late = await insert_event(ctx.db, "c2", 1, "case.created", created_at=stamped)  # ...but committed later
+    await session.commit_transaction()
+    await session.end_session()
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
-    assert receiver.received("a")[-1].event_id == late
+    assert receiver.received("a")[-1].event_id == late.id
     assert await deliver_once(ctx=ctx, worker_id="w1") == 0  # the re-scan creates no duplicates
-    assert await ctx.db["webhook_deliveries"].count_documents({}) == 2
+    assert await ctx.db["webhook_deliveries"].count_documents({}) == 4
 
 
 async def test_delivery_goes_dead_after_the_retry_window(client: Any, settings: Any, receiver: WebhookReceiver) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
+    await staff(client.app[CTX])
+    issued = await integrator(client, settings, receiver.url("a"))
     clock = Clock()
     ctx = clocked(client.app[CTX], clock, webhook_retry_hours=1.0)
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    await insert_event(ctx.db, "c1", 1, "case.created")
+    await make_case(ctx, issued)
     receiver.always("a", 500)
     for _ in range(40):
         await deliver_once(ctx=ctx, worker_id="w1")
@@ -385,47 +477,40 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
 async def test_events_written_by_the_case_event_log_are_delivered_in_order(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    from service.storage.events import CaseEvent, EventsRepository
-
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "c9", created_by="client-a")
-    repo = EventsRepository(ctx.db)
-    now = datetime.now(UTC)
-    # One change may log several events with the same seq (created, then unrouted).
-    first = [
-        CaseEvent(type="case.created", case_id="c9", seq=1, actor_subject="client-a", actor_role="client", time=now),
-        CaseEvent(type="case.unrouted", case_id="c9", seq=1, actor_subject="system", actor_role="admin", time=now),
-    ]
-    await repo.append(*first)
-    later = CaseEvent(
-        type="case.dispatched", case_id="c9", seq=2, actor_subject="sup-1", actor_role="supervisor", time=now
-    )
-    await repo.append(later)
+    await make_station(ctx, capabilities=[])  # the township's station offers nothing: no station found
+    issued = await integrator(client, settings, receiver.url("a"))
+    case = await make_case(ctx, issued)  # one change, two events with the same seq (created, then unrouted)
+    capable = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
+    supervisor = await make_staff(ctx, role="supervisor")
+    after = await act_on(ctx, supervisor, case["id"], "dispatch", station_id=capable.id)
+    first = [e.id for e in await EventsRepository(ctx.db).list_for_case(case["id"])][:2]
     await deliver_once(ctx=ctx, worker_id="w1")
-    assert [r.event_id for r in receiver.delivered("a")] == [first[0].id, first[1].id, later.id]
-    assert [r.json["seq"] for r in receiver.delivered("a")] == [1, 1, 2]
+    delivered = receiver.delivered("a")
+    assert [r.event_id for r in delivered] == [*first, after["history"][-1]["event_id"]]
+    assert [(r.json["type"], r.json["seq"]) for r in delivered] == [
+        ("case.created", 1),
+        ("case.unrouted", 1),
+        ("case.dispatched", 2),
+    ]
 
 
 async def test_disabled_client_or_lost_scope_in_the_client_register_stops_deliveries(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
-    await subscribe(client, client_headers(settings, "client-b"), receiver.url("b"))
     ctx = client.app[CTX]
-    now = datetime.now(UTC)
-    clients = ctx.db["api_clients"]
-    await clients.insert_one(
-        {"_id": "client-a", "scopes": ["cases:read", "webhooks:manage"], "active": False, "created_at": now}
-    )
-    await clients.insert_one({"_id": "client-b", "scopes": ["webhooks:manage"], "active": True, "created_at": now})
-    for name in ("a", "b"):
-        await insert_case(ctx.db, f"c{name}", created_by=f"client-{name}")
-        await insert_event(ctx.db, f"c{name}", 1, "case.created")
+    people = await staff(ctx)
+    a = await integrator(client, settings, receiver.url("a"))
+    b = await integrator(client, settings, receiver.url("b"), scopes=("cases:write", "webhooks:manage"))
+    cases = {"a": await make_case(ctx, a), "b": await make_case(ctx, b)}
+    await disable_client(ctx=ctx, principal=SYSTEM, client_id=a.client.client_id)
     await deliver_once(ctx=ctx, worker_id="w1")
     assert receiver.received() == []
-    await clients.update_one({"_id": "client-b"}, {"$set": {"scopes": ["cases:read", "webhooks:manage"]}})
-    await insert_event(ctx.db, "cb", 2, "case.dispatched")
+    # b is given the read scope in the client register (no admin route changes scopes yet).
+    await ApiClientsRepository(ctx.db).update(
+        b.client.client_id, {"scopes": ["cases:read", "cases:write", "webhooks:manage"]}, ctx.now()
+    )
+    await people.step(ctx, cases["b"], "case.dispatched")
     await deliver_once(ctx=ctx, worker_id="w1")
     assert "case.dispatched" in [r.json["type"] for r in receiver.received("b")]
     assert receiver.received("a") == []
@@ -484,9 +569,9 @@ async def test_app_runs_the_delivery_loop_in_the_background(
     from run import create_app
 
     client = await aiohttp_client(create_app(fast(settings, background_tasks=True)))
-    await subscribe(client, client_headers(settings, "client-a"), receiver.url("a"))
     ctx = client.app[CTX]
-    await insert_case(ctx.db, "c1", created_by="client-a")
-    event_id = await insert_event(ctx.db, "c1", 1, "case.created")
+    await staff(ctx)
+    issued = await integrator(client, settings, receiver.url("a"))
+    event_id = created(await make_case(ctx, issued))
     await receiver.wait_for(1, "a", timeout=10)
     assert [r.event_id for r in receiver.delivered("a")] == [event_id]
