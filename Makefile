@@ -6,7 +6,31 @@ PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run seed test lint bench fuzz load chaos clean
+.PHONY: run seed test lint bench fuzz load chaos clean console api-types
+
+# The staff console (web/, Node 20): npm ci when the lock file changes, vite build when a
+# source changes. The app serves web/dist/console at /console/.
+WEB := web
+WEB_DEPS := $(WEB)/node_modules/.installed
+CONSOLE_STAMP := $(WEB)/dist/.console-built
+CONSOLE_SOURCES := $(shell find $(WEB)/src $(WEB)/vite.config.ts $(WEB)/tsconfig.json -type f ! -name '*.test.ts' 2>/dev/null)
+
+$(WEB_DEPS): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE_STAMP): $(WEB_DEPS) $(CONSOLE_SOURCES)
+	cd $(WEB) && APP=console node_modules/.bin/vite build --logLevel warn
+	touch $@
+
+console: $(CONSOLE_STAMP)
+
+# Regenerate the console's API types from the OpenAPI document (a test fails when they are stale).
+api-types: $(STAMP_RUN) $(WEB_DEPS)
+	mkdir -p var
+	$(PY) run.py openapi -o var/openapi.json
+	cd $(WEB) && node_modules/.bin/openapi-typescript ../var/openapi.json -o src/api/schema.d.ts
+
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +43,14 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
-run: $(STAMP_RUN)
+run: $(STAMP_RUN) $(CONSOLE_STAMP)
 	$(PY) run.py seed
 	$(PY) run.py serve
 
 seed: $(STAMP_RUN)
 	$(PY) run.py seed
 
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(CONSOLE_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
@@ -52,4 +76,4 @@ chaos: $(STAMP_DEV)
 	$(PY) -m loadtest --chaos $(CHAOS_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/dist

@@ -25,6 +25,7 @@ from aiohttp import web
 import handlers.auth
 import handlers.cases
 import handlers.clients
+import handlers.console
 import handlers.docs
 import handlers.elders
 import handlers.health
@@ -83,6 +84,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.console.routes,
 ]
 
 
@@ -315,6 +317,22 @@ def _import_elders_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
 
 
+def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.openapi import openapi_json
+
+    document = openapi_json(create_app(settings))
+    if args.output == "-":
+        sys.stdout.buffer.write(document)
+    else:
+        with open(args.output, "wb") as out:
+            out.write(document)
+    return 0
+
+
+def _openapi_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+
+
 def _apply_tier_rules(settings: Settings, args: argparse.Namespace) -> int:
     from service import elders
 
@@ -346,6 +364,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Settings, argparse.Namespace], int], Ca
     "import-stations": ("bulk import stations (all or nothing)", _import_stations, _import_stations_args),
     "create-staff": ("create a staff account", _create_staff, _create_staff_args),
     "import-elders": ("bulk import the visit register (all or nothing)", _import_elders, _import_elders_args),
+    "openapi": ("write the OpenAPI document (the console's API types are made from it)", _openapi, _openapi_args),
     "apply-tier-rules": (
         "move the visit register to the tier rules (config/visit_tiers.toml)",
         _apply_tier_rules,

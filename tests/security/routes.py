@@ -24,6 +24,11 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/static/{name}"),
+        # The staff console's static files: the app itself signs in through the API.
+        ("GET", "/"),
+        ("GET", "/console"),
+        ("GET", "/console/{tail}"),
+        ("GET", "/console/data/anhui_counties.geojson"),
         ("GET", "/api/v1/scenarios"),
         ("GET", "/api/v1/services"),
         ("GET", "/api/v1/services/{code}"),

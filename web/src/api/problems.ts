@@ -1,0 +1,129 @@
+// RFC 9457 problem documents as readable Chinese: a message for the whole answer, and
+// one per form field (the `errors` member of 422 answers).
+
+const CODES: Record<string, string> = {
+  validation_failed: '有些内容没填或格式不对，请看标红的项。',
+  invalid_credentials: '用户名或密码不对。',
+  account_disabled: '该账号已停用，请联系管理员。',
+  account_locked: '尝试次数过多，账号暂时锁定，请稍后再试。',
+  authentication_required: '请先登录。',
+  token_expired: '登录已过期，请重新登录。',
+  invalid_token: '登录状态无效，请重新登录。',
+  token_revoked: '已退出登录，请重新登录。',
+  refresh_token_expired: '登录已过期，请重新登录。',
+  refresh_token_revoked: '登录已失效，请重新登录。',
+  refresh_token_reused: '登录已失效，请重新登录。',
+  invalid_refresh_token: '登录已失效，请重新登录。',
+  forbidden: '没有权限执行此操作。',
+  role_not_allowed: '您的角色不能执行此操作。',
+  staff_only: '仅限工作人员。',
+  admin_only: '仅限管理员。',
+  outside_your_area: '该工单不在您的管辖范围内。',
+  division_outside_scope: '超出您的管辖区域。',
+  station_outside_division: '该社工站不在您的管辖区域内。',
+  case_not_found: '找不到该工单。',
+  case_changed: '工单已被他人更新，请刷新后再试。',
+  invalid_status: '工单当前状态不允许此操作，请刷新。',
+  unknown_action: '不支持的操作。',
+  illegal_transition: '工单当前状态不允许此操作，请刷新后再看。',
+  action_not_allowed_for_role: '您的角色不能执行此操作。',
+  not_your_case: '这不是您负责的工单。',
+  extension_pending: '已有延期申请待审批。',
+  no_extension_requested: '没有待审批的延期申请。',
+  reopen_window_passed: '已超过可重办期限。',
+  station_not_found: '找不到该社工站。',
+  staff_not_found: '找不到该工作人员。',
+  username_taken: '用户名已被使用。',
+  station_code_taken: '站点编码已被使用。',
+  client_not_found: '找不到该客户端。',
+  cannot_disable_self: '不能停用自己的账号。',
+  upload_not_found: '找不到上传的照片。',
+  upload_too_large: '照片太大。',
+  payload_too_large: '提交的内容太大。',
+  unsupported_media_type: '文件类型不支持。',
+  rate_limited: '操作太频繁，请稍后再试。',
+  database_unavailable: '服务暂时不可用，请稍后再试。',
+  database_busy: '服务繁忙，请稍后再试。',
+  cache_unavailable: '服务暂时不可用，请稍后再试。',
+  request_timeout: '请求超时，请重试。',
+  internal_error: '服务器出错，请稍后再试。',
+  not_found: '找不到。',
+  network_error: '网络连接失败，请检查网络后重试。',
+}
+
+// marshmallow's English messages, most common first; anything else is shown as sent.
+const FIELD_MESSAGES: Array<[RegExp, (m: RegExpMatchArray) => string]> = [
+  [/^Missing data for required field\.?$/, () => '必填'],
+  [/^Field may not be null\.?$/, () => '必填'],
+  [/^Shorter than minimum length (\d+)\.?$/, (m) => (m[1] === '1' ? '不能为空' : `至少 ${m[1]} 个字`)],
+  [/^Longer than maximum length (\d+)\.?$/, (m) => `最多 ${m[1]} 个字`],
+  [/^Length must be between (\d+) and (\d+)\.?$/, (m) => `长度须在 ${m[1]} 到 ${m[2]} 之间`],
+  [/^Not a valid datetime\.?$/, () => '日期时间格式不对'],
+  [/^Not a valid date\.?$/, () => '日期格式不对'],
+  [/^Not a valid (integer|number)\.?$/, () => '请填数字'],
+  [/^Not a valid string\.?$/, () => '请填文字'],
+  [/^Not a valid boolean\.?$/, () => '请选择是或否'],
+  [/^Must be greater than or equal to (\S+?)( and less than or equal to (\S+?))?\.?$/, (m) => (m[3] ? `须在 ${m[1]} 到 ${m[3]} 之间` : `不能小于 ${m[1]}`)],
+  [/^Must be less than or equal to (\S+?)\.?$/, (m) => `不能大于 ${m[1]}`],
+  [/^Must be one of: (.*)\.?$/, (m) => `须为以下之一：${m[1]}`],
+  [/^Unknown field\.?$/, () => '不认识的字段'],
+  [/must be in the future|in the past/i, () => '时间须晚于现在'],
+]
+
+export function fieldMessage(message: string): string {
+  for (const [re, f] of FIELD_MESSAGES) {
+    const m = message.match(re)
+    if (m) return f(m)
+  }
+  return message
+}
+
+/** Flatten `errors` ({field: [msg] | {nested...}}) into {"a.b": "中文"}. */
+export function flattenErrors(errors: unknown, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!errors || typeof errors !== 'object') return out
+  for (const [key, value] of Object.entries(errors as Record<string, unknown>)) {
+    const name = prefix ? `${prefix}.${key}` : key
+    if (Array.isArray(value)) {
+      const texts = value.filter((v) => typeof v === 'string') as string[]
+      if (texts.length) out[name] = texts.map(fieldMessage).join('；')
+      value.forEach((v, i) => {
+        if (v && typeof v === 'object') Object.assign(out, flattenErrors(v, `${name}.${i}`))
+      })
+    } else if (typeof value === 'string') {
+      out[name] = fieldMessage(value)
+    } else if (value && typeof value === 'object') {
+      Object.assign(out, flattenErrors(value, name))
+    }
+  }
+  return out
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    public detail: string,
+    public fields: Record<string, string> = {},
+  ) {
+    super(CODES[code] ?? detail)
+  }
+
+  static from(status: number, body: unknown): ApiError {
+    const p = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>
+    const code = typeof p.code === 'string' ? p.code : status === 0 ? 'network_error' : `http_${status}`
+    const detail = typeof p.detail === 'string' ? p.detail : `HTTP ${status}`
+    return new ApiError(status, code, detail, flattenErrors(p.errors))
+  }
+
+  /** The message for the user: the Chinese for the code, else the server's sentence. */
+  get readable(): string {
+    return this.message
+  }
+}
+
+export function readable(err: unknown): string {
+  if (err instanceof ApiError) return err.readable
+  if (err instanceof TypeError) return CODES.network_error
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest'
+import { ACTIONS, bodyFor, missing, offered } from './actions'
+import { answerRows } from './answers'
+import { countdown, formatTime } from './time'
+import type { Service } from '@api/client'
+
+describe('countdown', () => {
+  const now = Date.parse('2026-11-30T02:00:00Z')
+  it('counts down to a deadline', () => {
+    expect(countdown('2026-11-30T05:20:00Z', now)).toEqual({ text: '剩 3小时20分', overdue: false, soon: false })
+  })
+  it('marks a near deadline as soon and a passed one as overdue', () => {
+    expect(countdown('2026-11-30T02:45:00Z', now)?.soon).toBe(true)
+    expect(countdown('2026-11-28T00:00:00Z', now)).toEqual({ text: '超期 2天2小时', overdue: true, soon: false })
+  })
+  it('shows times in Beijing time', () => {
+    expect(formatTime('2026-11-30T02:00:00Z')).toContain('10:00')
+  })
+})
+
+describe('actions', () => {
+  it('offers only the actions the server allows, in its order', () => {
+    expect(offered(['resolve', 'something_new', 'note'])).toEqual(['resolve', 'note'])
+  })
+  it('asks for the required fields before sending', () => {
+    expect(missing(ACTIONS.resolve, { result: '  ' })).toEqual({ result: '请填写办理结果' })
+    expect(missing(ACTIONS.accept, {})).toEqual({})
+  })
+  it('leaves empty optional fields out of the body and sends the version', () => {
+    expect(bodyFor(ACTIONS.schedule, { scheduled_at: '2026-12-01T09:00:00+08:00', note: '' }, 3)).toEqual({
+      expected_version: 3,
+      scheduled_at: '2026-12-01T09:00:00+08:00',
+    })
+  })
+})
+
+describe('answers', () => {
+  const service = {
+    code: 'elderly_home_visit',
+    name_zh: '上门探访',
+    name_en: 'Home visit',
+    scenario: 'elderly',
+    version: 1,
+    fields: [
+      { code: 'frequency', type: 'single_choice', label_zh: '探访频次', label_en: 'Frequency', choices: [{ code: 'weekly', label_zh: '每周', label_en: 'Weekly' }] },
+      { code: 'needs', type: 'multi_choice', label_zh: '需要', label_en: 'Needs', choices: [{ code: 'meal', label_zh: '助餐', label_en: 'Meals' }, { code: 'bath', label_zh: '助浴', label_en: 'Bathing' }] },
+      { code: 'age', type: 'number', label_zh: '年龄', label_en: 'Age' },
+    ],
+  } as unknown as Service
+  it('renders answers with the field and choice labels, in field order', () => {
+    expect(answerRows(service, { age: 81, needs: ['meal', 'bath'], frequency: 'weekly' })).toEqual([
+      { code: 'frequency', label: '探访频次', value: '每周' },
+      { code: 'needs', label: '需要', value: '助餐、助浴' },
+      { code: 'age', label: '年龄', value: '81' },
+    ])
+  })
+})

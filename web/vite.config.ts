@@ -1,0 +1,67 @@
+// One Vite project, one app per build: APP=console (default) builds src/console into
+// dist/console, served by the backend at /console/. Later apps (the resident H5 app) add
+// their folder under src/ and their entry in APPS.
+import { fileURLToPath, URL } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { defineConfig, type Plugin } from 'vite'
+import vue from '@vitejs/plugin-vue'
+import Components from 'unplugin-vue-components/vite'
+import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
+
+const APPS: Record<string, { base: string }> = {
+  console: { base: '/console/' },
+}
+const app = process.env.APP ?? 'console'
+if (!(app in APPS)) throw new Error(`unknown APP ${app}`)
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+/** Write a .gz next to every JS/CSS asset; aiohttp's FileResponse sends it to gzip clients. */
+function precompress(outDir: string): Plugin {
+  return {
+    name: 'huimin-precompress',
+    apply: 'build',
+    closeBundle() {
+      const dir = join(outDir, 'assets')
+      for (const name of readdirSync(dir)) {
+        if (/\.(js|css|svg)$/.test(name)) writeFileSync(join(dir, name + '.gz'), gzipSync(readFileSync(join(dir, name)), { level: 9 }))
+      }
+    },
+  }
+}
+
+export default defineConfig(({ mode }) => {
+  const outDir = here(`./dist/${app}`)
+  return {
+    root: here(`./src/${app}`),
+    base: APPS[app].base,
+    publicDir: false,
+    resolve: {
+      alias: { '@api': here('./src/api'), '@console': here('./src/console') },
+    },
+    plugins: [
+      vue(),
+      Components({
+        dts: false,
+        dirs: [],
+        resolvers: [ElementPlusResolver({ importStyle: 'css' })],
+      }),
+      ...(mode === 'test' ? [] : [precompress(outDir)]),
+    ],
+    build: {
+      outDir,
+      emptyOutDir: true,
+      assetsDir: 'assets',
+      chunkSizeWarningLimit: 1200,
+      modulePreload: { polyfill: false },
+    },
+    server: { proxy: { '/api': 'http://127.0.0.1:8080' } },
+    test: {
+      root: here('.'),
+      environment: 'jsdom',
+      include: ['src/**/*.test.ts'],
+      server: { deps: { inline: ['element-plus'] } },
+    },
+  }
+})
