@@ -45,11 +45,15 @@ from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import JsonAccessLogger, configure_logging
 from handlers.metrics import Metrics
 from handlers.middlewares import (
+    MAX_HEADER_FIELD_BYTES,
+    MAX_REQUEST_LINE_BYTES,
+    answer_unreadable_requests_with_problems,
     auth_middleware,
     hide_server_version,
     metrics_middleware,
     problem_middleware,
     request_id_middleware,
+    request_target_middleware,
     secure_headers,
 )
 from service import bootstrap, staff
@@ -117,16 +121,22 @@ def create_app(settings: Settings) -> web.Application:
             metrics_middleware,
             problem_middleware,
             handlers.open311.open311_error_middleware,
+            request_target_middleware,
             auth_middleware,
         ],
         client_max_size=max(settings.max_json_bytes, settings.max_upload_bytes) + 65536,
         # keepalive_timeout also closes connections that trickle their request head (slowloris).
-        handler_args={"max_field_size": 16384, "keepalive_timeout": settings.keepalive_timeout_seconds},
+        handler_args={
+            "max_line_size": MAX_REQUEST_LINE_BYTES,
+            "max_field_size": MAX_HEADER_FIELD_BYTES,
+            "keepalive_timeout": settings.keepalive_timeout_seconds,
+        },
     )
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
     hide_server_version()
+    answer_unreadable_requests_with_problems()
     app.on_shutdown.append(handlers.stream.on_shutdown)
 
     async def context_lifecycle(app: web.Application) -> AsyncIterator[None]:

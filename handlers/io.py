@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
@@ -18,17 +20,17 @@ from service.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from service.text import MAX_JSON_DEPTH, check_text, parse_json_text
 from service.timestamps import json_default
 
 T = TypeVar("T")
-MAX_DEPTH = 32
 JSON_TYPES = ("application/json",)
 
 
 def _check_keys(value: Any, path: str = "", depth: int = 0) -> None:
     """Refuse `$`-prefixed keys anywhere (they would be query operators) and deep nesting."""
-    if depth > MAX_DEPTH:
-        raise BadRequestError("too_deeply_nested", f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequestError("too_deeply_nested", f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
     if isinstance(value, dict):
         for key, item in value.items():
             if key.startswith("$") or "\x00" in key:
@@ -101,16 +103,12 @@ async def read_raw_json(request: web.Request, *, body_optional: bool = False) ->
             return {}
         raise BadRequestError("empty_body", "The request body is empty; a JSON object is expected.")
     try:
-        data = json.loads(raw)
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadRequestError("malformed_json", "The body is not valid UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(
-            "malformed_json", f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
-        ) from None
-    except RecursionError:
-        raise BadRequestError("too_deeply_nested", "The JSON body is nested too deeply.") from None
+    data = parse_json_text(text)
     _check_keys(data)
+    check_text(data)  # characters no answer format (JSON, XML, BSON) could carry
     return data
 
 
@@ -132,6 +130,54 @@ def load(schema: Schema, data: Any) -> Any:
         if not code:
             raise
         raise ValidationFailedError(code, "Some fields are invalid; see errors.", errors=messages) from None
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _form_text_error() -> BadRequestError:
+    return BadRequestError("malformed_form", "The form is not valid text in its declared charset (UTF-8 by default).")
+
+
+async def read_form(request: web.Request, *, limit: int) -> dict[str, list[str]]:
+    """A form body's text fields by name, decoded strictly (a byte that is not text is 400, never replaced).
+
+    ``application/x-www-form-urlencoded`` is read here, at most ``limit`` bytes, in the
+    charset the Content-Type names (UTF-8 when it names none); ``multipart/form-data``
+    through aiohttp, keeping its text parts. Values holding characters no answer format
+    could carry are refused (``invalid_character``).
+    """
+    if request.content_type not in FORM_TYPES:
+        raise UnsupportedMediaTypeError(
+            "unsupported_media_type", "Send the request as application/x-www-form-urlencoded."
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError("payload_too_large", f"The form is larger than {limit} bytes.", limit=limit)
+    charset = request.charset or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise UnsupportedMediaTypeError("unsupported_charset", f"The charset {charset!r} is not known.") from None
+    if request.content_type == "multipart/form-data" and "boundary=" not in request.headers.get("Content-Type", ""):
+        raise BadRequestError("malformed_body", "A multipart/form-data body needs a boundary parameter.")
+    fields: dict[str, list[str]] = {}
+    try:
+        if request.content_type == "multipart/form-data":
+            form = await within_body_timeout(request, request.post())
+            for key in form:
+                fields[key] = [v for v in form.getall(key) if isinstance(v, str)]
+        else:
+            raw = await read_body(request, limit=limit, what="form")
+            text = raw.decode(charset)
+            for key, value in parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict"):
+                fields.setdefault(key, []).append(value)
+    except (UnicodeDecodeError, ValueError):
+        raise _form_text_error() from None
+    for key, values in fields.items():
+        check_text(key, key, what="form field name")
+        for value in values:
+            check_text(value, key, what="form field")
+    return fields
 
 
 async def read_json(request: web.Request, schema: Schema, *, body_optional: bool = False) -> Any:

@@ -9,17 +9,19 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
-from aiohttp import web, web_response
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web, web_protocol, web_response
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from marshmallow import ValidationError
 
 from handlers import problems
 from handlers.endpoint import endpoint_of
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID
 from service import rate_limits, tokens
-from service.errors import AuthenticationError, DomainError, PermissionDeniedError
+from service.errors import AuthenticationError, BadRequestError, DomainError, PermissionDeniedError
 from service.models import Principal
+from service.text import check_text
 
 log = logging.getLogger("huimin.http")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -104,6 +106,42 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             detail="Something went wrong on our side; it has been logged. Quote the request id when reporting it.",
             request_id=request.get(REQUEST_ID),
         )
+
+
+# The longest request target (path and query) answered in the route's own error format; a
+# longer one is 414. The HTTP parser reads lines up to MAX_REQUEST_LINE_BYTES, so targets
+# between the two still reach this check (and Open311 callers get Open311's error list).
+MAX_TARGET_BYTES = 8192
+MAX_REQUEST_LINE_BYTES = 65536
+MAX_HEADER_FIELD_BYTES = 16384
+
+
+@web.middleware
+async def request_target_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse over-long addresses and query strings that are not clean UTF-8 text, before authentication.
+
+    Runs inside the problem and Open311 error middlewares, so the refusal has the route's
+    error format; it never repeats the address back (it may hold an ``api_key``).
+    """
+    if len(request.raw_path) > MAX_TARGET_BYTES:
+        raise web.HTTPRequestURITooLong()
+    raw_query = request.raw_path.partition("?")[2]
+    if raw_query:
+        check_query_text(raw_query)
+    return await handler(request)
+
+
+def check_query_text(raw_query: str) -> None:
+    """The query string decodes as UTF-8 without loss, and no value holds a control character."""
+    for pair in raw_query.split("&"):
+        name, _, value = pair.partition("=")
+        try:
+            name_text = unquote_to_bytes(name.replace("+", " ")).decode("utf-8")
+            value_text = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestError("malformed_query", "The query string is not valid UTF-8 once decoded.") from None
+        check_text(name_text, name_text, what="query parameter name")
+        check_text(value_text, name_text, what="query parameter")
 
 
 def _route_label(request: web.Request) -> str:
@@ -202,6 +240,50 @@ def hide_server_version() -> None:
     attribute, so set it once here (tests/security checks it with a malformed request).
     """
     web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+def _unreadable_request_answer(
+    self: web_protocol.RequestHandler,
+    request: web.BaseRequest,
+    status: int = 500,
+    exc: BaseException | None = None,
+    message: str | None = None,
+) -> web.StreamResponse:
+    """aiohttp's answer to a request it could not parse or handle, as a problem document.
+
+    aiohttp's own answer is plain text that repeats the start of the offending line (an
+    over-long address repeats its query string, ``api_key`` included) and logs it. This
+    answer names the fault only, and the log line says what kind of fault it was, never
+    the line itself. The path is unknown here (the request was never parsed), so it is a
+    problem document on every path, Open311's included.
+    """
+    if status >= 500:
+        self.log_exception("Error handling request", exc_info=exc)
+    else:
+        log.warning("unreadable request refused", extra={"status": status, "fault": type(exc).__name__})
+    if request.writer.output_size > 0:
+        raise ConnectionError("Response is sent already, cannot send another response with the error message")
+    if isinstance(exc, LineTooLong):
+        status = 414 if exc.args[1:2] == (MAX_REQUEST_LINE_BYTES,) else 431
+    if status >= 500:
+        code, detail = "internal_error", "Something went wrong on our side; it has been logged."
+    else:
+        code, detail = problems.HTTP_EXCEPTION_CODES.get(status, problems.HTTP_EXCEPTION_CODES[400])
+    response = problems.problem_response(status=status, code=code, detail=detail)
+    response.headers.update({"Server": SERVER_NAME, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    response.headers["X-Request-ID"] = uuid.uuid4().hex
+    response.force_close()
+    return response
+
+
+def answer_unreadable_requests_with_problems() -> None:
+    """Make aiohttp answer requests it cannot parse (bad line, over-long address or header) with problems.
+
+    The HTTP parser runs before any application hook, and aiohttp offers no setting for
+    its error answer, so its one method is replaced, once per process. The limits it
+    enforces are set in ``create_app`` (``handler_args``).
+    """
+    web_protocol.RequestHandler.handle_error = _unreadable_request_answer  # type: ignore[method-assign]
 
 
 async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 
 from handlers.auth import basic_credentials
 from handlers.endpoint import endpoint
-from handlers.io import within_body_timeout
+from handlers.io import read_form
 from handlers.keys import CTX, ERROR_TRANSLATOR
 from handlers.problems import HTTP_EXCEPTION_CODES, allow_header, status_for
 from schemas.open311 import (
@@ -37,19 +37,16 @@ from schemas.open311 import (
 from service import open311
 from service.errors import (
     AuthenticationError,
-    BadRequestError,
     DomainError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from service.text import xml_text
 
 log = logging.getLogger("huimin.open311")
 routes = web.RouteTableDef()
 PREFIX = "/open311/v2"
 TAGS = ("open311",)
 EXT = ".{format:(?:json|xml)}"
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORM_BYTES = 65536
 # Repeated elements: the list's own element and the element of each item.
 LIST_ITEMS = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
@@ -66,19 +63,7 @@ async def read_params(request: web.Request) -> open311.Params:
     """Query-string fields, overlaid with the form body's fields on POST (either place is accepted)."""
     params: open311.Params = {key: request.query.getall(key) for key in request.query}
     if request.method == "POST" and request.body_exists:
-        if request.content_type not in FORM_TYPES:
-            raise UnsupportedMediaTypeError(
-                "unsupported_media_type", "Send the request as application/x-www-form-urlencoded."
-            )
-        if request.content_type == "multipart/form-data" and "boundary=" not in request.headers.get("Content-Type", ""):
-            raise BadRequestError("malformed_body", "A multipart/form-data body needs a boundary parameter.")
-        if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-            raise PayloadTooLargeError(
-                "payload_too_large", f"The form is larger than {MAX_FORM_BYTES} bytes.", limit=MAX_FORM_BYTES
-            )
-        form = await within_body_timeout(request, request.post())
-        for key in form:
-            params[key] = [v for v in form.getall(key) if isinstance(v, str)]
+        params.update(await read_form(request, limit=MAX_FORM_BYTES))
     return params
 
 
@@ -93,7 +78,9 @@ def _xml_append(parent: Element, tag: str, value: Any) -> None:
     elif isinstance(value, bool):
         child.text = "true" if value else "false"
     elif value is not None:
-        child.text = str(value)
+        # Whatever was stored, the document stays well-formed: characters XML 1.0 cannot hold
+        # (control characters, lone surrogates, U+FFFE) are written as U+FFFD.
+        child.text = xml_text(str(value))
 
 
 def to_xml(root: str, item: str, data: Any) -> bytes:

@@ -35,7 +35,7 @@ _CACHE: weakref.WeakKeyDictionary[web.Application, bytes] = weakref.WeakKeyDicti
 METHODS = ("get", "put", "post", "delete", "options", "patch", "trace")
 # Statuses every operation may answer: bad input, failed validation, our own fault,
 # rate limits and an unreachable backing store.
-GENERAL_PROBLEMS = (400, 422, 429, 500, 503)
+GENERAL_PROBLEMS = (400, 414, 422, 429, 500, 503)
 AUTH_PROBLEMS = (401, 403)
 
 SCOPE_DESCRIPTIONS = {

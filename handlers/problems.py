@@ -91,6 +91,12 @@ HTTP_EXCEPTION_CODES = {
     405: ("method_not_allowed", "This method is not allowed here."),
     413: ("payload_too_large", "The request body is too large."),
     400: ("bad_request", "The request could not be understood."),
+    414: (
+        "uri_too_long",
+        "The address (path and query string) is longer than 8192 bytes; send fewer values "
+        "(Open311: at most 200 service_request_id values per request).",
+    ),
+    431: ("header_too_large", "A request header is longer than 16384 bytes."),
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
@@ -13,9 +14,10 @@ from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.uploads import UploadSchema
 from service import uploads
-from service.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationFailedError
+from service.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationFailedError
 
 routes = web.RouteTableDef()
+T = TypeVar("T")
 UPLOAD_ROLES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 READ_CHUNK = 64 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
@@ -32,11 +34,26 @@ async def _file_part(request: web.Request) -> BodyPartReader:
         raise PayloadTooLargeError("upload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
     reader = await request.multipart()
     # Each step waits on the client, so each is bounded like the file's chunks.
-    while (part := await within_body_timeout(request, reader.next())) is not None:
+    while (part := await _multipart_step(request, reader.next())) is not None:
         if isinstance(part, BodyPartReader) and part.name == "file":
             return part
-        await within_body_timeout(request, part.release())
+        await _multipart_step(request, part.release())
     raise ValidationFailedError("file_missing", "The form has no field 'file'.", errors={"file": ["Missing file."]})
+
+
+def _malformed_multipart() -> BadRequestError:
+    return BadRequestError(
+        "malformed_body", "The multipart body is empty or malformed: it has no complete part named 'file'."
+    )
+
+
+async def _multipart_step(request: web.Request, step: Awaitable[T]) -> T:
+    """One read of the multipart body, within the body timeout; aiohttp's ValueError for a body
+    without boundaries or cut short (an empty body among them) is the caller's fault: 400."""
+    try:
+        return await within_body_timeout(request, step)
+    except ValueError:
+        raise _malformed_multipart() from None
 
 
 async def _chunks(part: BodyPartReader, stall_seconds: float) -> AsyncIterator[bytes]:
@@ -47,6 +64,8 @@ async def _chunks(part: BodyPartReader, stall_seconds: float) -> AsyncIterator[b
                 chunk = await part.read_chunk(READ_CHUNK)
         except TimeoutError:
             raise body_timeout_error(stall_seconds) from None
+        except ValueError:  # the body ended inside the file part
+            raise _malformed_multipart() from None
         if not chunk:
             return
         yield chunk

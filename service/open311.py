@@ -38,6 +38,7 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00Z"
 FORMATS = ("application/json", "text/xml")
 MAX_ROWS = 1000
+MAX_IDS = 200  # service_request_id values per GET requests; documented in docs/integrators.md
 DEFAULT_SPAN = timedelta(days=90)
 MAX_TEXT = 2000
 BOOKING_WINDOW = timedelta(hours=2)
@@ -467,8 +468,14 @@ class RequestQuery:
 def parse_request_query(params: Params, now: datetime) -> RequestQuery:
     """Pure: the GET requests filters with the spec's defaults (last 90 days)."""
     ids = _csv(params, "service_request_id")
+    if len(ids) > MAX_IDS:
+        raise ValidationFailedError(
+            "too_many_ids",
+            f"Ask for at most {MAX_IDS} service_request_id values at once ({len(ids)} given); split the list.",
+            {"service_request_id": [f"At most {MAX_IDS} values."]},
+        )
     if ids:  # the spec: service_request_id overrides every other filter
-        return RequestQuery(ids=ids[:MAX_ROWS], service_codes=[], start=None, end=None, statuses=[])
+        return RequestQuery(ids=ids, service_codes=[], start=None, end=None, statuses=[])
     statuses = _csv(params, "status")
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:

@@ -20,7 +20,6 @@ from service.catalog import get_service
 from service.catalog_model import CAPABILITIES
 from service.context import Context
 from service.errors import (
-    BadRequestError,
     NotFoundError,
     PermissionDeniedError,
     UnsupportedMediaTypeError,
@@ -32,6 +31,7 @@ from service.models import Page, Principal
 from service.routing import current_index, invalidate_index
 from service.stations_model import KINDS, PRECISIONS, Station
 from service.storage.stations import CountiesRepository, StationsRepository, bump_stations_version
+from service.text import load_json_text
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 TOWNSHIPS_CSV = DATA_DIR / "anhui_townships.csv"
@@ -514,11 +514,7 @@ async def import_stations(
     if content_type == "text/csv":
         rows = _rows_from_csv(text)
     elif content_type in ("application/geo+json", "application/json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadRequestError("malformed_json", f"The GeoJSON is not valid JSON: {exc.msg}.") from None
-        rows = _rows_from_geojson(data)
+        rows = _rows_from_geojson(load_json_text(text, what="GeoJSON"))
     else:
         raise UnsupportedMediaTypeError(
             "unsupported_media_type", "Send text/csv, application/geo+json or application/json."

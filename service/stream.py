@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from service.context import Context
-from service.errors import PermissionDeniedError
+from service.errors import PermissionDeniedError, ValidationFailedError
 from service.models import Principal
 from service.notify_models import OutboxEvent
 from service.notify_rules import effective, recipient_of, stream_visible
@@ -178,11 +178,25 @@ async def close_streams(*, ctx: Context) -> None:
         await hub.close()
 
 
+MAX_FEED_NUMBER = 2**63 - 1  # feed numbers are stored as 64-bit integers
+
+
 def parse_last_event_id(value: str | None) -> int | None:
-    """The feed number a client last saw; None when absent or not one of ours."""
-    if value is None or not value.strip().isdigit():
+    """The feed number a client last saw; None when absent or not a number.
+
+    A number no feed message can carry (beyond 64 bits) is ValidationFailedError
+    ``invalid_last_event_id``, before the stream opens.
+    """
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()):
         return None
-    return int(value.strip())
+    if len(text) > len(str(MAX_FEED_NUMBER)) or int(text) > MAX_FEED_NUMBER:
+        raise ValidationFailedError(
+            "invalid_last_event_id",
+            "Last-Event-ID (or last_event_id) is larger than any feed message id; reconnect without it.",
+            {"last_event_id": [f"At most {MAX_FEED_NUMBER}."]},
+        )
+    return int(text)
 
 
 class Stream:
@@ -234,6 +248,7 @@ async def open_stream(*, ctx: Context, principal: Principal, last_event_id: str 
     """Open a staff member's live feed, resuming after ``last_event_id`` when given."""
     if not principal.is_staff:
         raise PermissionDeniedError("role_not_allowed", "The live feed is for station and supervision staff.")
+    last_seen = parse_last_event_id(last_event_id)
     prefs = await PreferencesRepository(ctx.db).get(recipient_of(principal))
     hub = await hub_for(ctx)
     conn = _Connection(
@@ -242,4 +257,4 @@ async def open_stream(*, ctx: Context, principal: Principal, last_event_id: str 
         queue=asyncio.Queue(maxsize=ctx.settings.stream_queue_size),
     )
     hub.connections.add(conn)  # before the replay query, so nothing falls between the two
-    return Stream(ctx, hub, conn, parse_last_event_id(last_event_id))
+    return Stream(ctx, hub, conn, last_seen)

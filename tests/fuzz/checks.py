@@ -46,3 +46,11 @@ def _check_open311_errors(content_type: str, content: bytes) -> None:
         assert isinstance(items, list) and items, f"Open311 error is not a GeoReport error list: {items!r}"
     for item in items:
         assert isinstance(item, dict) and {"code", "description"} <= set(item), f"bad Open311 error {item!r}"
+
+
+@schemathesis.check
+def xml_well_formed(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """Every XML answer parses with a strict parser (expat refuses characters XML 1.0 does not allow)."""
+    content_type = response.headers.get("content-type", [""])[0].split(";")[0].strip()
+    if content_type == "text/xml":
+        ElementTree.fromstring(response.content)
