@@ -47,17 +47,6 @@ DOCS_HTML = f"""<!DOCTYPE html>
 """
 
 
-# Where a browser opening the bare address is sent. One constant, so pointing it at the staff
-# console later is a one-line change.
-ROOT_REDIRECT = "/docs"
-
-
-@routes.get("/")
-@endpoint("The front page: redirects to the documentation", tags=("docs",), public=True, include_in_schema=False)
-async def front_page(request: web.Request) -> web.Response:
-    raise web.HTTPFound(ROOT_REDIRECT)
-
-
 @routes.get("/api/v1/openapi.json")
 @endpoint(
     "OpenAPI 3.1 description of this API 接口描述",

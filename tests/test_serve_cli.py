@@ -109,7 +109,7 @@ def test_a_running_server_logs_serving_once_bound_redirects_the_front_page_and_l
             raise AssertionError("/ did not redirect")
         except urllib.error.HTTPError as exc:
             assert exc.code == 302
-            assert exc.headers["Location"] == "/docs"
+            assert exc.headers["Location"] == "/console/"
             exc.close()
 
         # The command line works beside the running server, on the same embedded database.

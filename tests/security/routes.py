@@ -18,7 +18,6 @@ from service.models import ALL_ROLES, CLIENT_SCOPES
 # (METHOD, path template) of every route that answers without a token.
 PUBLIC_ROUTES = frozenset(
     {
-        ("GET", "/"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

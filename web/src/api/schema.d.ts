@@ -242,6 +242,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/divisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Walk or search Anhui's divisions: province, city, county, township (with its station)
+         * @description Without parent: the province. With parent: its children. With q: matching divisions under parent (Chinese name part, pinyin or pinyin initials). Answers carry an ETag and Cache-Control max-age of a day; a conditional GET with If-None-Match answers 304 while the stations and the division data are unchanged.
+         */
+        get: operations["list_divisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/routing/preview": {
         parameters: {
             query?: never;
@@ -251,7 +271,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Preview the routing decision for a service at a location or division code */
+        /**
+         * Preview the routing decision for a service at a location or division code
+         * @description A resident's app calls it before filing: with needs_township true it shows the townships and files the case with the chosen division_code, so the case reaches the township station directly.
+         */
         post: operations["preview"];
         delete?: never;
         options?: never;
@@ -1827,6 +1850,12 @@ export interface components {
             /** @description Refuse the change unless this is the current version */
             expected_version?: number;
         };
+        Point: {
+            /** @enum {string} */
+            type: "Point";
+            /** @description [lon, lat] in degrees */
+            coordinates: unknown;
+        };
         Station: {
             /** @description Township division code, 9 digits (12 accepted with trailing 000) */
             code?: string;
@@ -1837,16 +1866,14 @@ export interface components {
              * @enum {string}
              */
             kind?: "street" | "town" | "township" | "other";
-            /** @description 6 digits; default: the code's first 6 */
+            /** @description 6 digits, the first 6 of the code; default: the code's first 6 */
             county_code?: string;
             county_name?: string;
             /** @description 6 digits; default: the code's first 4 + 00 */
             city_code?: string;
             city_name?: string;
-            /** @description GeoJSON Point, WGS-84 [lon, lat] */
-            location?: {
-                [key: string]: unknown;
-            };
+            /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
+            location?: components["schemas"]["Point"];
             /**
              * @description exact or approx
              * @enum {string}
@@ -1862,6 +1889,7 @@ export interface components {
             capacity?: number | null;
             /** @description Text, or {mon..sun, holidays: 'HH:MM-HH:MM' or 'closed'} */
             opening_hours?: unknown;
+            /** @description Mobile or landline; empty for none */
             contact_phone?: string | null;
             active?: boolean;
             id: string;
@@ -1888,16 +1916,14 @@ export interface components {
              * @enum {string}
              */
             kind?: "street" | "town" | "township" | "other";
-            /** @description 6 digits; default: the code's first 6 */
+            /** @description 6 digits, the first 6 of the code; default: the code's first 6 */
             county_code?: string;
             county_name?: string;
             /** @description 6 digits; default: the code's first 4 + 00 */
             city_code?: string;
             city_name?: string;
-            /** @description GeoJSON Point, WGS-84 [lon, lat] */
-            location: {
-                [key: string]: unknown;
-            };
+            /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
+            location: components["schemas"]["Point"];
             /**
              * @description exact or approx
              * @enum {string}
@@ -1913,6 +1939,7 @@ export interface components {
             capacity?: number | null;
             /** @description Text, or {mon..sun, holidays: 'HH:MM-HH:MM' or 'closed'} */
             opening_hours?: unknown;
+            /** @description Mobile or landline; empty for none */
             contact_phone?: string | null;
             active?: boolean;
         };
@@ -1926,16 +1953,14 @@ export interface components {
              * @enum {string}
              */
             kind?: "street" | "town" | "township" | "other";
-            /** @description 6 digits; default: the code's first 6 */
+            /** @description 6 digits, the first 6 of the code; default: the code's first 6 */
             county_code?: string;
             county_name?: string;
             /** @description 6 digits; default: the code's first 4 + 00 */
             city_code?: string;
             city_name?: string;
-            /** @description GeoJSON Point, WGS-84 [lon, lat] */
-            location?: {
-                [key: string]: unknown;
-            };
+            /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
+            location?: components["schemas"]["Point"];
             /**
              * @description exact or approx
              * @enum {string}
@@ -1951,6 +1976,7 @@ export interface components {
             capacity?: number | null;
             /** @description Text, or {mon..sun, holidays: 'HH:MM-HH:MM' or 'closed'} */
             opening_hours?: unknown;
+            /** @description Mobile or landline; empty for none */
             contact_phone?: string | null;
             active?: boolean;
         };
@@ -1968,6 +1994,28 @@ export interface components {
             to_update?: number;
             written?: boolean;
             errors?: components["schemas"]["RowError"][];
+        };
+        Division: {
+            /**
+             * @description NBS code: 6 digits, 9 for a township
+             * @example 341021100
+             */
+            code?: string;
+            /** @example 徽城镇 */
+            name?: string;
+            /** @description province | city | county | development_zone | township */
+            level?: string;
+            /** @description street (街道), town (镇), township (乡), development_zone, farm, other; or province, city, county */
+            kind?: string;
+            parent?: string | null;
+            /** @description Townships: the active station, if any */
+            station_id?: string | null;
+            has_children?: boolean;
+        };
+        DivisionList: {
+            items?: components["schemas"]["Division"][];
+            /** @description Always null: one answer per level */
+            next_cursor?: string | null;
         };
         Location: {
             /** @description Longitude */
@@ -1996,6 +2044,22 @@ export interface components {
             station_name?: string;
             distance_km?: number | null;
         };
+        Township: {
+            /**
+             * @description Township division code (9 digits)
+             * @example 341021103
+             */
+            code?: string;
+            /**
+             * @description Township name (乡镇/街道)
+             * @example 徽城镇
+             */
+            name?: string;
+            /** @description The township's station */
+            station_id?: string;
+            /** @example 徽城镇社工站 */
+            station_name?: string;
+        };
         RoutingDecision: {
             /** @description division | jurisdiction | county | nearest | unrouted */
             method?: string;
@@ -2011,6 +2075,10 @@ export interface components {
             excluded?: string[];
             /** @description False when the place is outside the service area (no Anhui county holds it and no station is within reach): filing a case there answers 422 outside_service_area */
             in_service_area?: boolean;
+            /** @description True when the location cannot tell the county's townships apart (station points approximate or coinciding): the request waits in the county's dispatch queue unless it names one of `townships` by `division_code` */
+            needs_township?: boolean;
+            /** @description With needs_township: the county's townships whose station offers the service */
+            townships?: components["schemas"]["Township"][];
         };
         schemas_cases_Location: {
             /** @description Longitude in degrees */
@@ -2081,7 +2149,7 @@ export interface components {
             /** @description Upload ids from POST /uploads */
             photos?: string[];
         };
-        Point: {
+        schemas_cases_Point: {
             type?: string;
             coordinates?: number[];
         };
@@ -2113,6 +2181,10 @@ export interface components {
             reason?: string;
             candidates?: components["schemas"]["schemas_cases_Candidate"][];
             excluded?: string[];
+            /** @description The location could not tell the county's townships apart: county dispatch queue */
+            needs_township?: boolean;
+            /** @description With needs_township: the townships to dispatch to */
+            townships?: components["schemas"]["Township"][];
         };
         RoutingOut: {
             /** @description division, jurisdiction, county, nearest, unrouted or manual */
@@ -2126,6 +2198,10 @@ export interface components {
             reason?: string;
             candidates?: components["schemas"]["schemas_cases_Candidate"][];
             excluded?: string[];
+            /** @description The location could not tell the county's townships apart: county dispatch queue */
+            needs_township?: boolean;
+            /** @description With needs_township: the townships to dispatch to */
+            townships?: components["schemas"]["Township"][];
             /** @description Always true on a filed case */
             in_service_area?: boolean;
             /**
@@ -2173,8 +2249,8 @@ export interface components {
                 [key: string]: unknown;
             };
             description?: string | null;
-            /** @description GeoJSON point, WGS-84 */
-            location?: components["schemas"]["Point"] | null;
+            /** @description GeoJSON point: WGS-84, or the coord_system asked for on reads */
+            location?: components["schemas"]["schemas_cases_Point"] | null;
             division_code?: string | null;
             address?: string | null;
             /** @description Hidden on confidential cases; phone masked except to the resident and the assignee */
@@ -2252,8 +2328,8 @@ export interface components {
                     [key: string]: unknown;
                 };
                 description?: string | null;
-                /** @description GeoJSON point, WGS-84 */
-                location?: components["schemas"]["Point"] | null;
+                /** @description GeoJSON point: WGS-84, or the coord_system asked for on reads */
+                location?: components["schemas"]["schemas_cases_Point"] | null;
                 division_code?: string | null;
                 address?: string | null;
                 /** @description Hidden on confidential cases; phone masked except to the resident and the assignee */
@@ -2947,6 +3023,7 @@ export interface components {
             name: string;
             /** @example 女儿 */
             relation: string;
+            /** @description Mobile (13800000001) or landline (0551-12345678) */
             phone: string;
         };
         ConsentIn: {
@@ -2983,7 +3060,7 @@ export interface components {
             visitor_id?: string | null;
             emergency_contacts?: components["schemas"]["schemas_elders_Contact"][];
             consent?: components["schemas"]["ConsentIn"] | null;
-            /** @description 18-character ID number (GB 11643) */
+            /** @description 18-character ID number (GB 11643; the last character is a check digit) */
             id_card: string;
             /**
              * Format: date
@@ -3191,8 +3268,11 @@ export interface components {
         };
         VisitCreate: {
             elder_id: string;
-            /** @description phone 电话, video 视频, home 上门 */
-            method: string;
+            /**
+             * @description phone 电话, video 视频, home 上门
+             * @enum {string}
+             */
+            method: "phone" | "video" | "home";
             /** @description Staff id; default: the caller */
             visitor?: string;
             /**
@@ -3382,6 +3462,35 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/malformed_json",
+                 *       "title": "Bad request",
+                 *       "status": 400,
+                 *       "detail": "The body is not valid JSON: Expecting value (line 1, column 1).",
+                 *       "code": "malformed_json",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Request-URI Too Long (problem document, RFC 9457) */
+        Problem414: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/http_error",
+                 *       "title": "Request-URI Too Long",
+                 *       "status": 414,
+                 *       "detail": "The request failed.",
+                 *       "code": "http_error",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3391,6 +3500,21 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/validation_failed",
+                 *       "title": "Unprocessable Entity",
+                 *       "status": 422,
+                 *       "detail": "Some fields are missing or invalid; see errors.",
+                 *       "code": "validation_failed",
+                 *       "instance": "/api/v1/cases",
+                 *       "errors": {
+                 *         "service_code": [
+                 *           "Missing data for required field."
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3402,6 +3526,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/rate_limited",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "Over 600 requests a minute; retry after Retry-After seconds.",
+                 *       "code": "rate_limited",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3411,6 +3545,17 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/internal_error",
+                 *       "title": "Internal Server Error",
+                 *       "status": 500,
+                 *       "detail": "Something went wrong on our side; it has been logged. Quote the request id when reporting it.",
+                 *       "code": "internal_error",
+                 *       "instance": "/api/v1/cases",
+                 *       "request_id": "5b1f0c1e9d6a4c0b8f2e7a3d9c4b1e20"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3422,6 +3567,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/database_unavailable",
+                 *       "title": "Service unavailable",
+                 *       "status": 503,
+                 *       "detail": "The database cannot be reached; retry after Retry-After.",
+                 *       "code": "database_unavailable",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3433,6 +3588,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/authentication_required",
+                 *       "title": "Unauthorized",
+                 *       "status": 401,
+                 *       "detail": "This operation needs a bearer access token.",
+                 *       "code": "authentication_required",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3442,6 +3607,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/role_not_allowed",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "The role 'resident' may not use this operation.",
+                 *       "code": "role_not_allowed",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3451,6 +3626,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/request_timeout",
+                 *       "title": "Request timeout",
+                 *       "status": 408,
+                 *       "detail": "The request body did not arrive within 10 seconds.",
+                 *       "code": "request_timeout",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3460,6 +3645,17 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/payload_too_large",
+                 *       "title": "Payload too large",
+                 *       "status": 413,
+                 *       "detail": "The JSON body is larger than 1048576 bytes.",
+                 *       "code": "payload_too_large",
+                 *       "instance": "/api/v1/cases",
+                 *       "limit": 1048576
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3469,6 +3665,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/unsupported_media_type",
+                 *       "title": "Unsupported media type",
+                 *       "status": 415,
+                 *       "detail": "Send the body as application/json (got text/plain).",
+                 *       "code": "unsupported_media_type",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3478,6 +3684,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "detail": "No resource at this address.",
+                 *       "code": "not_found",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3487,6 +3703,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/illegal_transition",
+                 *       "title": "Action not allowed in the current state",
+                 *       "status": 409,
+                 *       "detail": "This action is not allowed now.",
+                 *       "code": "illegal_transition",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3496,6 +3722,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/wechat_error",
+                 *       "title": "Upstream service error",
+                 *       "status": 502,
+                 *       "detail": "WeChat did not answer as expected; try again.",
+                 *       "code": "wechat_error",
+                 *       "instance": "/api/v1/cases"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3526,6 +3762,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3551,6 +3788,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3576,6 +3814,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3611,6 +3850,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
@@ -3642,6 +3882,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3667,6 +3908,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3692,6 +3934,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3720,6 +3963,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3753,6 +3997,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3784,6 +4031,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3820,6 +4068,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3851,6 +4102,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3862,6 +4114,7 @@ export interface operations {
             query?: {
                 /** @description LON,LAT: nearest first, with distance_km */
                 near?: string;
+                /** @description System of near= and of the locations returned: wgs84, gcj02 (WeChat/Tencent), bd09 */
                 coord_system?: "wgs84" | "gcj02" | "bd09";
                 /** @description Only stations offering this service code */
                 service?: string;
@@ -3889,6 +4142,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3922,6 +4176,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3930,7 +4187,10 @@ export interface operations {
     };
     get_station: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description System of the locations returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09 */
+                coord_system?: "wgs84" | "gcj02" | "bd09";
+            };
             header?: never;
             path: {
                 id: string;
@@ -3950,6 +4210,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -3980,6 +4241,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4016,6 +4278,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4032,7 +4297,13 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "text/csv": string;
+                "application/geo+json": string;
+                "application/json": string;
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -4046,9 +4317,46 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
             415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_divisions: {
+        parameters: {
+            query?: {
+                /** @description List this division's children (the province without it) */
+                parent?: string;
+                /** @description Search (under parent, if given): part of the Chinese name, or the start of its pinyin or pinyin initials */
+                q?: string;
+                /** @description province | city | county | development_zone | township */
+                level?: "province" | "city" | "county" | "development_zone" | "township";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DivisionList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4081,6 +4389,9 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4099,6 +4410,8 @@ export interface operations {
                 created_from?: string | null;
                 created_to?: string | null;
                 sort?: "newest" | "due";
+                /** @description System of the locations returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09 */
+                coord_system?: "wgs84" | "gcj02" | "bd09";
                 limit?: number;
                 cursor?: string | null;
             };
@@ -4120,6 +4433,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4130,7 +4444,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a create safely: the same key and body replays the first response */
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -4138,6 +4452,25 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "service_code": "elderly_home_visit",
+                 *       "answers": {
+                 *         "elder_name": "测试 test",
+                 *         "elder_age": 60,
+                 *         "living_situation": "alone",
+                 *         "address": "测试 test",
+                 *         "contact_phone": "13800000001",
+                 *         "details": "测试 test"
+                 *       },
+                 *       "division_code": "340102001",
+                 *       "address": "明光路 1 号",
+                 *       "contact": {
+                 *         "name": "王芳",
+                 *         "phone": "13912345678"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CaseCreate"];
             };
         };
@@ -4157,6 +4490,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4165,7 +4501,10 @@ export interface operations {
     };
     get_case: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description System of the location returned: wgs84 (stored), gcj02 (WeChat/Tencent), bd09 */
+                coord_system?: "wgs84" | "gcj02" | "bd09";
+            };
             header?: never;
             path: {
                 case_id: string;
@@ -4187,6 +4526,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4223,6 +4563,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4259,6 +4602,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4295,6 +4641,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4331,6 +4680,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4367,6 +4719,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4403,6 +4758,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4439,6 +4797,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4475,6 +4836,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4511,6 +4875,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4547,6 +4914,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4583,6 +4953,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4619,6 +4992,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4655,6 +5031,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4691,6 +5070,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4727,6 +5109,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4763,6 +5148,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4795,6 +5183,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4827,6 +5216,9 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4858,6 +5250,9 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4890,6 +5285,9 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4921,6 +5319,9 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4952,6 +5353,9 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -4977,6 +5381,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5004,6 +5409,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5036,6 +5442,8 @@ export interface operations {
             401: components["responses"]["Problem401"];
             408: components["responses"]["Problem408"];
             413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5068,6 +5476,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5078,7 +5487,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a create safely: the same key and body replays the first response */
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -5104,6 +5513,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5134,6 +5546,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5170,6 +5583,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5200,6 +5616,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5232,6 +5649,9 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5262,6 +5682,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5292,6 +5713,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5322,6 +5744,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -5349,6 +5772,16 @@ export interface operations {
             };
             /** @description Bad Request */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5444,6 +5877,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -5524,6 +5967,16 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5622,6 +6075,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -5704,6 +6167,16 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5795,6 +6268,16 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5913,6 +6396,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -6014,6 +6507,26 @@ export interface operations {
             };
             /** @description Request Timeout */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6144,6 +6657,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -6247,6 +6770,26 @@ export interface operations {
             };
             /** @description Request Timeout */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6367,6 +6910,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -6470,6 +7023,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -6564,6 +7127,16 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
+            /** @description Request-URI Too Long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6675,6 +7248,16 @@ export interface operations {
                     "text/xml": string;
                 };
             };
+            /** @description Request-URI Too Long */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Open311Error"][];
+                    "text/xml": string;
+                };
+            };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
@@ -6740,6 +7323,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6767,6 +7351,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6799,6 +7384,9 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6831,6 +7419,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6858,6 +7447,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6888,6 +7478,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6915,6 +7506,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6947,6 +7539,9 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -6978,6 +7573,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7006,6 +7602,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7038,6 +7635,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7072,6 +7670,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7105,6 +7704,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7135,6 +7737,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7163,6 +7766,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7198,6 +7802,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7228,6 +7835,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7258,6 +7866,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7295,6 +7904,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7326,6 +7936,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7361,6 +7972,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7394,6 +8006,9 @@ export interface operations {
             403: components["responses"]["Problem403"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7410,7 +8025,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -7424,8 +8043,10 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
@@ -7454,6 +8075,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7484,6 +8106,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7514,6 +8137,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7550,6 +8174,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7586,6 +8213,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7617,6 +8247,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7627,7 +8258,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Repeat a create safely: the same key and body replays the first response */
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -7654,6 +8285,9 @@ export interface operations {
             404: components["responses"]["Problem404"];
             408: components["responses"]["Problem408"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7689,6 +8323,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7719,6 +8354,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7754,6 +8390,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -7788,6 +8425,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
