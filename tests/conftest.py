@@ -16,6 +16,8 @@ import redis as sync_redis
 from config import Settings
 from run import create_app
 from service.storage.embedded import EmbeddedMongo, free_port
+from tests.fakes.sms import FakeSms
+from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.stores import isolated_settings
 
 
@@ -79,6 +81,23 @@ def settings(mongo_uri: str, redis_url: str, tmp_path: Any) -> Iterator[Settings
 async def client(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Any]:
     """A test client over the real app start-up path."""
     yield await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
+    """The local stand-in for WeChat's server API (access tokens, subscription messages)."""
+    fake = await FakeWeChatAPI().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def sms() -> AsyncIterator[FakeSms]:
+    """The local stand-in SMS gateway (the contract of HttpSmsSender)."""
+    fake = FakeSms()
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 def port_is_free(port: int) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from tests.fakes.sms import FakeSms
 from tests.support import bearer
 
 PHONE = "13800138000"
-
-
-@pytest.fixture
-async def sms() -> AsyncIterator[FakeSms]:
-    async with FakeSms() as server:
-        yield server
 
 
 @pytest.fixture

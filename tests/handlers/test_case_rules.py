@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -92,12 +91,6 @@ async def _resident(client: Any, sms: FakeSms, phone: str) -> dict[str, str]:
 async def _staff(client: Any, username: str, role: str, **kw: Any) -> tuple[dict[str, str], str]:
     member = await make_staff(client, username, role=role, **kw)
     return bearer((await login(client, username))["access_token"]), member.id
-
-
-@pytest.fixture
-async def sms() -> AsyncIterator[FakeSms]:
-    async with FakeSms() as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -37,21 +37,6 @@ from tests.helpers_notify import read_sse
 TEMPLATES = {"accepted": "T-ACCEPTED", "scheduled": "T-SCHEDULED", "resolved": "T-RESOLVED", "returned": "T-RETURNED"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
-    fake = await FakeWeChatAPI().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def sms() -> AsyncIterator[FakeSms]:
-    fake = FakeSms()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

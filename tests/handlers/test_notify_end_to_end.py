@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from tests.helpers_notify import notify_settings, read_sse
 
 TEMPLATES = {"accepted": "T-ACCEPTED", "scheduled": "T-SCHEDULED", "resolved": "T-RESOLVED"}
 TOWNSHIP = "341021100"  # 徽城镇, 歙县
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
-    fake = await FakeWeChatAPI().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

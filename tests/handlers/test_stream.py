@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -37,13 +36,6 @@ from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers_notify import created_event, happen, notify_settings, read_sse, station_worker, token_of
 
 STREAM = "/api/v1/stream"
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
-    fake = await FakeWeChatAPI().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

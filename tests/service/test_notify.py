@@ -7,7 +7,6 @@ through the factories; times that matter are set with the injectable clock ``ctx
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,21 +37,6 @@ from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers_notify import created_event, happen, notify_settings
 
 TEMPLATE_IDS = {"accepted": "AcCePt-Tmpl-01", "scheduled": "ScHeD-Tmpl-02", "resolved": "ReSoLv-Tmpl-03"}
-
-
-@pytest.fixture
-async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
-    fake = await FakeWeChatAPI().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def sms_gateway() -> AsyncIterator[FakeSms]:
-    fake = FakeSms()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
@@ -305,13 +289,11 @@ async def test_rejection_uses_the_returned_template_but_own_cancellation_is_sile
     assert data["thing4"]["value"].startswith("不符合")
 
 
-async def test_visit_linked_case_tells_the_resident(
-    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms
-) -> None:
+async def test_visit_linked_case_tells_the_resident(aiohttp_client: Any, nsettings: Settings, sms: FakeSms) -> None:
     # A case opened from a home visit belongs to the resident whose phone the person on the
     # register gave; the resident hears of it although they did not file it.
     client = await aiohttp_client(
-        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url, quiet_hours=""))
+        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms.url, quiet_hours=""))
     )
     ctx = client.app[CTX]
     station = await make_station(ctx)
@@ -331,16 +313,16 @@ async def test_visit_linked_case_tells_the_resident(
     )
     [referral] = visit["referrals"]
     await run_once(ctx)
-    assert [(m["phone"], m["template"]) for m in sms_gateway.messages] == [("13800001234", "huimin_visit_followup")]
+    assert [(m["phone"], m["template"]) for m in sms.messages] == [("13800001234", "huimin_visit_followup")]
     box = await inbox(client, nsettings, resident)
     assert [(i["event_type"], i["case_id"]) for i in box["items"]] == [("case.created", referral["case_id"])]
 
 
 async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
-    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms, wechat_api: FakeWeChatAPI
+    aiohttp_client: Any, nsettings: Settings, sms: FakeSms, wechat_api: FakeWeChatAPI
 ) -> None:
     client = await aiohttp_client(
-        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url, quiet_hours="21:00-08:00"))
+        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms.url, quiet_hours="21:00-08:00"))
     )
     ctx = client.app[CTX]
     night = datetime(2026, 11, 28, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
@@ -351,7 +333,7 @@ async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
     case = await make_case(ctx, resident)
     eid = await happen(ctx, worker, case["id"], "accept")
     await run_once(ctx)
-    assert sms_gateway.messages == []
+    assert sms.messages == []
     records = await channels(ctx, eid)
     assert CHANNEL_WECHAT not in records
     assert records[CHANNEL_SMS].status == "pending"
@@ -359,17 +341,17 @@ async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
 
     ctx.clock = lambda: datetime(2026, 11, 29, 0, 1, tzinfo=UTC)
     await run_once(ctx)
-    assert len(sms_gateway.messages) == 1
-    msg = sms_gateway.messages[0]
+    assert len(sms.messages) == 1
+    msg = sms.messages[0]
     assert msg["phone"] == "13800001234" and msg["template"] == "huimin_accepted"
     assert msg["params"]["status"] == "已受理"
     assert records[CHANNEL_INBOX].status == "delivered"
 
 
 async def test_urged_case_sms_to_staff_ignores_quiet_hours_when_chosen(
-    aiohttp_client: Any, nsettings: Settings, sms_gateway: FakeSms
+    aiohttp_client: Any, nsettings: Settings, sms: FakeSms
 ) -> None:
-    client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms_gateway.url)))
+    client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms.url)))
     ctx = client.app[CTX]
     ctx.clock = lambda: datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
     station = await make_station(ctx)
@@ -386,8 +368,8 @@ async def test_urged_case_sms_to_staff_ignores_quiet_hours_when_chosen(
     await happen(ctx, supervisor, case["id"], "urge", note="请尽快办理")
     await happen(ctx, admin, case["id"], "dispatch", station_id=station.id)
     await run_once(ctx)
-    assert [m["params"]["title"] for m in sms_gateway.messages] == ["工单催办"]
-    assert {m["phone"] for m in sms_gateway.messages} == {"13900005678"}
+    assert [m["params"]["title"] for m in sms.messages] == ["工单催办"]
+    assert {m["phone"] for m in sms.messages} == {"13900005678"}
 
 
 async def test_staff_inbox_follows_preferences(app_client: Any, nsettings: Settings) -> None:
