@@ -80,8 +80,23 @@ class CaseCreateSchema(Schema):
         load_default=None,
         metadata={"description": "Township division code, 9 or 12 digits"},
     )
-    address = fields.String(validate=validate.Length(max=200), load_default=None)
-    contact = fields.Nested(ContactSchema, load_default=None)
+    address = fields.String(
+        validate=validate.Length(max=200),
+        load_default=None,
+        metadata={
+            "description": "详细地址 Where the service is delivered; required when the service's "
+            "address_required is true (422 address_required). Asked here only, never as a form field.",
+            "example": "明光路 1 号",
+        },
+    )
+    contact = fields.Nested(
+        ContactSchema,
+        load_default=None,
+        metadata={
+            "description": "联系人 Who the station calls back; required for residents unless filing anonymously "
+            "(422 contact_required). Asked here only, never as a form field."
+        },
+    )
     served_person = fields.Nested(
         ServedPersonSchema, load_default=None, metadata={"description": "The person served, if not the applicant"}
     )

@@ -100,6 +100,9 @@ def _common(required: bool) -> dict[str, fields.Field]:
             **req(),
         ),
         "booking": StrictBoolean(metadata={"description": "Needs a time slot"}),
+        "address_required": StrictBoolean(
+            metadata={"description": "A filing must give the top-level address (where the service is delivered)"}
+        ),
         "confidential": StrictBoolean(metadata={"description": "Reporter hidden from station staff"}),
         "allows_anonymous": StrictBoolean(),
         "urgent": StrictBoolean(
@@ -155,6 +158,12 @@ class ServiceSchema(Schema):
     fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
     capability = fields.String()
     booking = fields.Boolean()
+    address_required = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "A filing must give the top-level `address`; contact and address are never form fields"
+        }
+    )
     confidential = fields.Boolean()
     allows_anonymous = fields.Boolean()
     urgent = fields.Boolean()

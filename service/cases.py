@@ -226,6 +226,12 @@ async def submit_case(
             "Give a location or a township division code.",
             errors={"location": ["A location or division_code is required."]},
         )
+    if getattr(service_type, "address_required", False) and not (data.get("address") or "").strip():
+        raise ValidationFailedError(
+            "address_required",
+            "This service is delivered at an address: give it as address.",
+            errors={"address": ["Required for this service."]},
+        )
     if service_type.booking and not data.get("preferred_window"):
         raise ValidationFailedError(
             "preferred_window_required",

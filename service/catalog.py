@@ -343,28 +343,44 @@ async def seed_catalog(ctx: Context) -> str:
         check_definition(s)
     added = await _repo(ctx).insert_missing(docs)
     upgraded = await _upgrade_built_ins(ctx, SEED_SERVICES)
-    also = f", {upgraded} upgraded to clocks and personal-field marks" if upgraded else ""
+    also = f", {upgraded} upgraded to the current built-in definition" if upgraded else ""
     return f"{added} service types added{also}, {len(SEED_SERVICES)} in the built-in catalogue"
 
 
+# Form fields the built-in forms once had and no longer ask: where and whom are asked once,
+# as the case's top-level ``address`` and ``contact``.
+_ASKED_AT_TOP_LEVEL = ("address", "contact_phone")
+
+
 async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -> int:
-    """Give built-in services stored before service types had a ``clock`` the built-in clock and
-    personal-field marks, as a new version (cases keep the version they were filed with)."""
+    """Bring built-in services stored by an older release up to date, as a new version (cases
+    keep the version they were filed with): services stored before service types had a ``clock``
+    get the built-in clock and personal-field marks; services stored before ``address_required``
+    lose the ``address`` and ``contact_phone`` form fields the built-in no longer asks and take
+    its ``address_required``."""
     upgraded = 0
     for built_in in built_ins:
         doc = await _repo(ctx).get(built_in.code)
-        if "clock" in doc or doc.get("retired"):
+        if doc.get("retired") or ("clock" in doc and "address_required" in doc):
             continue
         current = service_from_doc(doc)
-        marks = {f.code: f for f in built_in.fields}
-        fields = tuple(
-            dataclasses.replace(f, personal=mark.personal, reporter=mark.reporter)
-            if (mark := marks.get(f.code)) is not None and mark.type == f.type
-            else f
-            for f in current.fields
-        )
+        changes: dict[str, Any] = {}
+        fields = current.fields
+        if "clock" not in doc:
+            marks = {f.code: f for f in built_in.fields}
+            fields = tuple(
+                dataclasses.replace(f, personal=mark.personal, reporter=mark.reporter)
+                if (mark := marks.get(f.code)) is not None and mark.type == f.type
+                else f
+                for f in fields
+            )
+            changes["clock"] = built_in.clock
+        if "address_required" not in doc:
+            kept = {f.code for f in built_in.fields}
+            fields = tuple(f for f in fields if f.code in kept or f.code not in _ASKED_AT_TOP_LEVEL)
+            changes["address_required"] = built_in.address_required
         new = dataclasses.replace(
-            current, clock=built_in.clock, fields=fields, version=current.version + 1, created_at=ctx.now()
+            current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now()
         )
         try:
             await _repo(ctx).insert_version(service_to_doc(new))

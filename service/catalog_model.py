@@ -101,6 +101,9 @@ class ServiceType:
     fields: tuple[FormField, ...]
     capability: str
     booking: bool = False
+    # The case's top-level `address` (where the service is delivered) is required. Contact and
+    # address are asked once, at the top level of a filing, never again as form fields.
+    address_required: bool = False
     confidential: bool = False
     allows_anonymous: bool = False
     urgent: bool = False

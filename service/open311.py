@@ -377,6 +377,8 @@ async def create_request(*, ctx: Context, params: Params, basic: tuple[str, str]
 
 
 def _attribute_name(field: str) -> str:
+    if field == "address":
+        return "address_string"
     return f"attribute[{field[len('answers.') :]}]" if field.startswith("answers.") else field
 
 

@@ -87,6 +87,10 @@ def referral_answers(service_type: Any, elder: Elder, note: str | None, given: d
     return out
 
 
+# A service delivered at an address takes the case's address from the register.
+_NO_ADDRESS = "This service is delivered at an address and the register has none for this person."
+
+
 def _referral_key(visit_id: str, kind: str, index: int) -> str:
     return f"{visit_id}:danger" if kind == "danger" else f"{visit_id}:need:{index}"
 
@@ -112,6 +116,9 @@ async def _plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> l
         if service_type.booking and not need.get("preferred_window"):
             errors[f"needs[{i}].preferred_window"] = ["This service is a booking: give a preferred time."]
             continue
+        if service_type.address_required and not elder.address:
+            errors[f"needs[{i}].address"] = [_NO_ADDRESS]
+            continue
         plans.append(
             {
                 "kind": "need",
@@ -126,6 +133,8 @@ async def _plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> l
     if danger.get("found"):
         service_type = await catalog.get_service(ctx=ctx, code=DANGER_SERVICE)
         given = {"emergency_type": danger.get("kind") or "other"}
+        if service_type.address_required and not elder.address:
+            errors["danger.address"] = [_NO_ADDRESS]
         answers = catalog.validate_answers(
             service_type, referral_answers(service_type, elder, danger.get("note"), given)
         )

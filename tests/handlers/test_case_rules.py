@@ -19,7 +19,8 @@ from handlers.keys import CTX
 from handlers.webhooks import case_view_for_client
 from run import create_app
 from service import notify
-from service.catalog import example_answers, get_service, seed_catalog
+from service.catalog import FormField, example_answers, get_service, seed_catalog, update_service
+from service.models import SYSTEM
 from service.storage.notify_events import OutboxReader
 from tests.fakes.sms import FakeSms
 from tests.support import bearer, login, make_staff
@@ -111,22 +112,24 @@ async def world(aiohttp_client: Any, settings: Any, sms: FakeSms) -> World:
 
 
 async def test_a_phone_in_the_answers_is_masked_wherever_the_contact_phone_is(world: World) -> None:
-    case = await world.submit("elderly_home_visit")
+    # 社会组织投诉举报 still asks a phone of its own on the form (reporter_phone), besides the contact.
+    case = await world.submit("org_complaint")
     cid = case["id"]
-    assert case["answers"]["contact_phone"] == ANSWER_PHONE  # the resident who filed sees their own
+    assert case["answers"]["reporter_phone"] == ANSWER_PHONE  # the resident who filed sees their own
+    assert case["contact"]["phone"] == RESIDENT_PHONE
     for who in (world.head, world.worker, world.supervisor, world.admin):
         seen = await world.read(cid, who)
         assert seen["contact"]["phone"] == "139****5678"
-        assert seen["answers"]["contact_phone"] == "136****4321"
-        assert seen["answers"]["elder_name"] == case["answers"]["elder_name"]  # names are for helping
+        assert seen["answers"]["reporter_phone"] == "136****4321"
+        assert seen["answers"]["org_name"] == case["answers"]["org_name"]  # the rest is for helping
     listed = await (await world.client.get("/api/v1/cases", headers=world.supervisor)).json()
-    assert [item["answers"]["contact_phone"] for item in listed["items"]] == ["136****4321"]
+    assert [item["answers"]["reporter_phone"] for item in listed["items"]] == ["136****4321"]
     await world.act(cid, "accept", world.worker)
     as_assignee = await world.read(cid, world.worker)
-    assert as_assignee["answers"]["contact_phone"] == ANSWER_PHONE
+    assert (as_assignee["answers"]["reporter_phone"], as_assignee["contact"]["phone"]) == (ANSWER_PHONE, RESIDENT_PHONE)
     audit = await world.ctx.db["audit_log"].find_one({"target.id": cid, "actor.subject": world.worker_id})
-    assert {"contact.phone", "answers.contact_phone"} <= set(audit["fields"])
-    assert (await world.read(cid, world.head))["answers"]["contact_phone"] == "136****4321"
+    assert {"contact.phone", "answers.reporter_phone"} <= set(audit["fields"])
+    assert (await world.read(cid, world.head))["answers"]["reporter_phone"] == "136****4321"
 
 
 async def test_a_confidential_report_hides_the_reporters_answers_from_station_staff(world: World) -> None:
@@ -171,14 +174,14 @@ async def test_a_webhook_payload_masks_phones_in_the_answers(world: World) -> No
     )
     assert resp.status == 200, await resp.text()
     token = bearer((await resp.json())["access_token"])
-    case = await world.submit("elderly_home_visit", headers=token)
+    case = await world.submit("org_complaint", headers=token)
     payload = await case_view_for_client(world.ctx, case["id"], client_id)
     assert payload is not None
-    assert payload["answers"]["contact_phone"] == "136****4321"
+    assert payload["answers"]["reporter_phone"] == "136****4321"
     assert payload["contact"]["phone"] == "139****5678"
 
 
-async def test_a_case_opened_from_a_visit_masks_the_register_phone_in_its_answers(world: World) -> None:
+async def test_a_case_opened_from_a_visit_masks_the_register_phone_in_its_contact(world: World) -> None:
     resp = await world.client.post("/api/v1/elders", json=elder_body(TOWNSHIP, flags=["disabled"]), headers=world.admin)
     elder = await resp.json()
     assert resp.status == 201, elder
@@ -195,10 +198,11 @@ async def test_a_case_opened_from_a_visit_masks_the_register_phone_in_its_answer
     [case_id] = recorded["case_ids"]
     register_phone = elder_body(TOWNSHIP)["phone"]
     stored = await world.ctx.db["cases"].find_one({"_id": case_id})
-    assert stored["answers"]["contact_phone"] == register_phone
+    assert (stored["contact"]["phone"], stored["address"]) == (register_phone, elder_body(TOWNSHIP)["address"])
+    assert "contact_phone" not in stored["answers"] and "address" not in stored["answers"]  # asked once
     for who in (world.supervisor, world.head, world.worker):
         seen = await world.read(case_id, who)
-        assert seen["answers"]["contact_phone"] == register_phone[:3] + "****" + register_phone[-4:]
+        assert seen["contact"]["phone"] == register_phone[:3] + "****" + register_phone[-4:]
         assert register_phone not in str(seen)
 
 
@@ -292,7 +296,7 @@ async def test_a_station_head_who_signs_for_a_case_becomes_its_assignee(world: W
     case = await world.submit("elderly_home_visit")
     accepted = await world.act(case["id"], "accept", world.head)
     assert accepted["assignee_id"] == world.head_id
-    assert accepted["answers"]["contact_phone"] == ANSWER_PHONE  # the assignee may call
+    assert accepted["contact"]["phone"] == RESIDENT_PHONE  # the assignee may call
     assert "resolve" in accepted["allowed_actions"]
 
 
@@ -314,3 +318,31 @@ async def test_seeding_again_upgrades_built_in_services_stored_before_clocks(wor
     assert (guardian.personal, guardian.reporter) == ("name", True)
     await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
     assert (await get_service(ctx=world.ctx, code="elderly_emergency")).version == 2
+
+
+async def test_seeding_again_moves_address_and_contact_phone_out_of_built_in_forms(world: World) -> None:
+    # A catalogue stored by an earlier release asked address and contact phone on the form too.
+    old = await get_service(ctx=world.ctx, code="elderly_home_visit")
+    asked_twice = (
+        FormField("address", "string", "详细地址", "Street address", required=True, max_length=200, personal="address"),
+        FormField("contact_phone", "phone", "联系电话", "Contact phone", required=True),
+    )
+    await update_service(
+        ctx=world.ctx, principal=SYSTEM, code=old.code, changes={"fields": old.fields + asked_twice}
+    )
+    await world.ctx.db["service_types"].update_many({}, {"$unset": {"address_required": ""}})
+    before = await get_service(ctx=world.ctx, code="elderly_home_visit")
+    assert (before.address_required, before.version) == (False, 2)
+    assert {"address", "contact_phone"} <= {f.code for f in before.fields}
+    report = await seed_catalog(world.ctx)
+    assert "upgraded" in report
+    after = await get_service(ctx=world.ctx, code="elderly_home_visit")
+    assert (after.address_required, after.version) == (True, 3)
+    assert [f.code for f in after.fields] == [f.code for f in old.fields]
+    allowance = await get_service(ctx=world.ctx, code="elderly_age_allowance")
+    assert (allowance.address_required, allowance.version) == (False, 2)
+    await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
+    assert (await get_service(ctx=world.ctx, code="elderly_home_visit")).version == 3
+    problem = await world.submit("elderly_home_visit", address=None, expect=422)
+    assert problem["code"] == "address_required" and "address" in problem["errors"], problem
+    assert await world.ctx.db["cases"].count_documents({}) == 0

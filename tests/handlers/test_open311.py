@@ -29,8 +29,6 @@ HOME_VISIT = [
     ("attribute[elder_name]", "王大爷"),
     ("attribute[elder_age]", "82"),
     ("attribute[living_situation]", "alone"),
-    ("attribute[address]", "徽城镇 新安路 1 号"),
-    ("attribute[contact_phone]", "13912345678"),
     ("first_name", "芳"),
     ("last_name", "王"),
     ("phone", "13912345678"),
@@ -150,7 +148,7 @@ async def test_georeport_client_reads_a_service_definition_in_json_and_xml(world
     assert care["datatype"] == "multivaluelist" and care["required"] is True and care["variable"] is True
     assert {"key": "meals", "name": "助餐 meals"} in care["values"]
     assert attrs["preferred_time"]["datatype"] == "datetime"
-    assert attrs["contact_phone"]["datatype"] == "string"
+    assert "contact_phone" not in attrs and "address" not in attrs, "asked once: phone and address_string"
     assert [a["order"] for a in definition["attributes"]] == list(range(1, len(attrs) + 1))
 
     in_xml = await asyncio.to_thread(world.georeport(output_format="xml").get_service_definition, "elderly_home_care")
@@ -202,8 +200,8 @@ async def test_multi_value_attributes_and_query_string_fields_are_accepted(world
         ("attribute[care_items][]", "meals"),
         ("attribute[care_items][]", "bathing"),
         ("attribute[preferred_time]", "2026-12-02T09:00:00+08:00"),
-        ("attribute[address]", "徽城镇 新安路 3 号"),
-        ("attribute[contact_phone]", "13912345678"),
+        ("address_string", "徽城镇 新安路 3 号"),
+        ("phone", "13912345678"),
     ]
     query = "?service_code=elderly_home_care&lat=29.861&long=118.411&jurisdiction_id=340000"
     resp = await world.post(fields, ext=".xml", query=query)
@@ -331,6 +329,7 @@ async def _expect_error(resp: Any, status: int, code: str, xml: bool = False) ->
         ({"attribute[favourite_colour]": "red"}, 400, "invalid_attribute"),
         ({"attribute[elder_name]": None}, 400, "invalid_answers"),
         ({"phone": "12345"}, 400, "invalid_phone"),
+        ({"address_string": None}, 400, "address_required"),
         ({"jurisdiction_id": "110000"}, 404, "jurisdiction_not_found"),
     ],
 )
@@ -348,6 +347,12 @@ async def test_bad_attribute_errors_name_the_attribute(world: Open311World) -> N
     fields = [(k, v) for k, v in HOME_VISIT if k != "attribute[elder_age]"] + [("attribute[elder_age]", "12")]
     descriptions = await _expect_error(await world.post(fields), 400, "invalid_answers")
     assert any(d.startswith("attribute[elder_age]:") for d in descriptions)
+
+
+async def test_a_home_visit_without_address_string_names_address_string(world: Open311World) -> None:
+    fields = [(k, v) for k, v in HOME_VISIT if k != "address_string"]
+    descriptions = await _expect_error(await world.post(fields), 400, "address_required")
+    assert any(d.startswith("address_string:") for d in descriptions), descriptions
 
 
 @pytest.mark.parametrize("key_of", ["wrong_secret", "unknown_client", "no_colon", "no_scope", "missing"])

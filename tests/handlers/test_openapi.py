@@ -292,3 +292,14 @@ async def test_routes_with_their_own_error_form_document_it_instead_of_problems(
     }
     assert "text/xml" in forbidden and "text/xml" in op["responses"]["200"]["content"]
     assert "application/problem+json" not in forbidden
+
+
+async def test_the_document_says_how_address_is_decided_and_marks_address_required_required(client: Any) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    [create] = [s for name, s in schemas.items() if name.startswith("CaseCreate")]
+    assert "address_required" in create["properties"]["address"]["description"]
+    assert "address" not in create.get("required", []) and "service_code" in create["required"]
+    [service] = [s for name, s in schemas.items() if name in ("Service", "ServiceSchema")]
+    assert "address_required" in service["required"]
+    assert service["properties"]["address_required"]["type"] == "boolean"

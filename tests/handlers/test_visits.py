@@ -260,3 +260,22 @@ async def test_a_danger_found_opens_an_urgent_emergency_case(client, stations, a
     case = await client.app[CTX].db["cases"].find_one({"source.elder_id": elder_id})
     assert case["service"]["code"] == "elderly_emergency" and case["service"]["urgent"] is True
     assert case["answers"]["emergency_type"] == "fall"
+
+
+async def test_a_need_delivered_at_an_address_is_refused_up_front_when_the_register_has_none(
+    client, stations, admin
+):
+    elder_id = await register(client, admin, flags=["disabled"], address=None)
+    body = {
+        "elder_id": elder_id,
+        "method": "phone",
+        "visited_at": datetime.now(CST).isoformat(),
+        "reached": True,
+        "needs": [{"service_code": "elderly_home_visit", "note": "希望社工上门"}],
+    }
+    r = await client.post("/api/v1/visits", json=body, headers=admin)
+    got = await r.json()
+    assert r.status == 422 and got["code"] == "invalid_needs", got
+    assert "needs[0].address" in got["errors"], got
+    assert await client.app[CTX].db["visits"].count_documents({}) == 0
+    assert await client.app[CTX].db["cases"].count_documents({}) == 0

@@ -24,7 +24,7 @@ PEOPLE_FIELDS = {
     "where",
 }
 REPORT = next(s for s in SEED_SERVICES if s.code == "child_protection_report")
-VISIT = next(s for s in SEED_SERVICES if s.code == "elderly_home_visit")
+COMPLAINT = next(s for s in SEED_SERVICES if s.code == "org_complaint")
 
 
 def _case(service: Any, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -61,25 +61,25 @@ def test_phone_and_id_card_fields_are_personal_by_their_type_and_phones_identify
     ],
 )
 def test_answers_contact_and_served_person_follow_the_same_phone_rule(access: Access, phones_clear: bool) -> None:
-    case = _case(VISIT, {"contact_phone": "13687654321", "elder_name": "王大爷"})
+    case = _case(COMPLAINT, {"reporter_phone": "13687654321", "org_name": "某协会"})
     seen = case_privacy.disclosure(access, case)
     answers = case_privacy.shown_answers(case, seen)
     contact = case_privacy.shown_contact(case, seen)
     served = case_privacy.shown_served_person(case, seen)
     assert contact is not None and served is not None
     if phones_clear:
-        assert (answers["contact_phone"], contact["phone"], served["phone"]) == (
+        assert (answers["reporter_phone"], contact["phone"], served["phone"]) == (
             "13687654321",
             "13912345678",
             "13700001111",
         )
     else:
-        assert (answers["contact_phone"], contact["phone"], served["phone"]) == (
+        assert (answers["reporter_phone"], contact["phone"], served["phone"]) == (
             "136****4321",
             "139****5678",
             "137****1111",
         )
-    assert answers["elder_name"] == "王大爷"
+    assert answers["org_name"] == "某协会"
 
 
 def test_a_confidential_case_hides_the_reporter_but_not_the_child_from_station_staff() -> None:
@@ -110,6 +110,8 @@ def test_cases_filed_before_forms_had_marks_still_mask_their_phone_answers() -> 
 
 def test_every_built_in_phone_or_id_field_is_marked_and_names_and_addresses_are_too() -> None:
     for service in SEED_SERVICES:
+        # Where the service is delivered and whom to call are the case's own address and contact.
+        assert not {"address", "contact_phone"} & {f.code for f in service.fields}, service.code
         for f in service.fields:
             if f.type in ("phone", "id_card"):
                 assert f.personal == f.type, (service.code, f.code)

@@ -1768,6 +1768,8 @@ export interface components {
             fields?: components["schemas"]["FormField"][];
             capability?: string;
             booking?: boolean;
+            /** @description A filing must give the top-level `address`; contact and address are never form fields */
+            address_required: boolean;
             confidential?: boolean;
             allows_anonymous?: boolean;
             urgent?: boolean;
@@ -1799,6 +1801,8 @@ export interface components {
             capability: string;
             /** @description Needs a time slot */
             booking?: boolean;
+            /** @description A filing must give the top-level address (where the service is delivered) */
+            address_required?: boolean;
             /** @description Reporter hidden from station staff */
             confidential?: boolean;
             allows_anonymous?: boolean;
@@ -1832,6 +1836,8 @@ export interface components {
             capability?: string;
             /** @description Needs a time slot */
             booking?: boolean;
+            /** @description A filing must give the top-level address (where the service is delivered) */
+            address_required?: boolean;
             /** @description Reporter hidden from station staff */
             confidential?: boolean;
             allows_anonymous?: boolean;
@@ -2127,9 +2133,16 @@ export interface components {
              * @default null
              */
             division_code: string | null;
-            /** @default null */
+            /**
+             * @description 详细地址 Where the service is delivered; required when the service's address_required is true (422 address_required). Asked here only, never as a form field.
+             * @default null
+             * @example 明光路 1 号
+             */
             address: string | null;
-            /** @default null */
+            /**
+             * @description 联系人 Who the station calls back; required for residents unless filing anonymously (422 contact_required). Asked here only, never as a form field.
+             * @default null
+             */
             contact: components["schemas"]["Contact"] | null;
             /**
              * @description The person served, if not the applicant
@@ -4459,8 +4472,6 @@ export interface operations {
                  *         "elder_name": "测试 test",
                  *         "elder_age": 60,
                  *         "living_situation": "alone",
-                 *         "address": "测试 test",
-                 *         "contact_phone": "13800000001",
                  *         "details": "测试 test"
                  *       },
                  *       "division_code": "340102001",
