@@ -135,6 +135,7 @@ def _case_body(service: Any, **extra: Any) -> dict[str, Any]:
         "service_code": SERVICE_CODE,
         "answers": example_answers(service),
         "division_code": DIVISION,
+        "address": "瑶海区 明光路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
         **extra,
     }
@@ -206,7 +207,12 @@ async def _open311_post(deployment: Deployment, body: bytes, ext: str = ".json")
 def _form_fields(deployment: Deployment, service: Any) -> bytes:
     from urllib.parse import urlencode
 
-    fields = {"api_key": deployment.api_key, "service_code": SERVICE_CODE, "address_id": DIVISION}
+    fields = {
+        "api_key": deployment.api_key,
+        "service_code": SERVICE_CODE,
+        "address_id": DIVISION,
+        "address_string": "瑶海区 明光路 1 号",
+    }
     for code, value in example_answers(service).items():
         fields[f"attribute[{code}]"] = value[0] if isinstance(value, list) else str(value)
     return urlencode(fields).encode()
