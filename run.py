@@ -56,14 +56,15 @@ from handlers.middlewares import (
     request_target_middleware,
     secure_headers,
 )
-from service import bootstrap, staff
-from service.context import Context
-from service.errors import DomainError
-from service.models import STAFF_ROLES, SYSTEM
+from service import bootstrap
+from service.common.context import Context
+from service.common.errors import DomainError
+from service.common.models import STAFF_ROLES, SYSTEM
+from service.identity import staff
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
-from service.visit_tiers import tier_table
+from service.visits.tiers import tier_table
 from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
@@ -261,8 +262,8 @@ def _run_import(
 
     from tqdm import tqdm
 
-    from service.errors import DomainError
-    from service.models import SYSTEM
+    from service.common.errors import DomainError
+    from service.common.models import SYSTEM
 
     path = Path(args.file)
 
@@ -295,7 +296,7 @@ def _run_import(
 
 
 def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
-    from service import stations
+    from service.stations import service as stations
 
     kind = "text/csv" if args.file.lower().endswith(".csv") else "application/geo+json"
     return _run_import(
@@ -349,7 +350,7 @@ def _import_stations_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import_elders(settings: Settings, args: argparse.Namespace) -> int:
-    from service import elders
+    from service.visits import elders
 
     return _run_import(
         settings,
@@ -383,7 +384,7 @@ def _openapi_args(p: argparse.ArgumentParser) -> None:
 
 
 def _apply_tier_rules(settings: Settings, args: argparse.Namespace) -> int:
-    from service import elders
+    from service.visits import elders
 
     async def work(ctx: Context) -> int:
         report = await elders.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)

@@ -22,9 +22,9 @@ from schemas.cases import (
     KpiQuerySchema,
     KpiSchema,
 )
-from service import cases
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
+from service.cases import service as cases
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
 
 routes = web.RouteTableDef()
 

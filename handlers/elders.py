@@ -21,8 +21,8 @@ from schemas.elders import (
     TierRulesReportSchema,
     TierTableSchema,
 )
-from service import elders
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
+from service.visits import elders
 
 routes = web.RouteTableDef()
 TAGS = ("elders",)

@@ -22,7 +22,7 @@ from schemas.notifications import (
     SubscriptionSchema,
     TemplateListSchema,
 )
-from service import notify
+from service.notify import service as notify
 
 routes = web.RouteTableDef()
 PEOPLE = ("resident", "worker", "station_head", "supervisor", "admin")

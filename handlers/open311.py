@@ -34,13 +34,13 @@ from schemas.open311 import (
     ServiceRequestSchema,
     TokenSchema,
 )
-from service import open311
-from service.errors import (
+from service.common.errors import (
     AuthenticationError,
     DomainError,
     ValidationFailedError,
 )
-from service.text import xml_text
+from service.common.text import xml_text
+from service.open311 import service as open311
 
 log = logging.getLogger("huimin.open311")
 routes = web.RouteTableDef()

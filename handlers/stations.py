@@ -18,8 +18,8 @@ from schemas.stations import (
     StationSchema,
     StationUpdateSchema,
 )
-from service import stations
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
+from service.stations import service as stations
 
 routes = web.RouteTableDef()
 TAGS = ("stations",)

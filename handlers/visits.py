@@ -23,7 +23,7 @@ from schemas.visits import (
     WeeklyQuerySchema,
     WeeklySeriesSchema,
 )
-from service import visits
+from service.visits import records as visits
 
 routes = web.RouteTableDef()
 TAGS = ("visits",)

@@ -22,10 +22,10 @@ from schemas.webhooks import (
     WebhookUpdateSchema,
     WebhookWithSecretSchema,
 )
-from service import cases
-from service.context import Context
-from service.errors import NotFoundError
-from service.models import Principal
+from service.cases import service as cases
+from service.common.context import Context
+from service.common.errors import NotFoundError
+from service.common.models import Principal
 from service.webhooks import delivery, subscriptions
 
 routes = web.RouteTableDef()

@@ -7,10 +7,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from config.holidays import load_holidays
-from service import cases, catalog, notify, stations, visits, worktime
-from service.context import Context
-from service.staff import ensure_first_admin
+from service.cases import service as cases
+from service.catalog import service as catalog
+from service.common import worktime
+from service.common.context import Context
+from service.identity.staff import ensure_first_admin
+from service.notify import service as notify
+from service.stations import service as stations
 from service.storage.migrations import rekey_object_ids
+from service.visits import records as visits
 from service.webhooks.delivery import run_delivery_loop
 
 log = logging.getLogger("huimin")

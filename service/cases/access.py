@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from service.models import Principal
+from service.common.models import Principal
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from service.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
 
 # ------------------------------------------------------------------ states
 

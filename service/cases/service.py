@@ -14,27 +14,33 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import case_privacy, catalog, geo, lifecycle, pii, routing, stations, uploads, worktime
-from service.case_access import Access, access_of
-from service.case_numbers import next_case_number
-from service.context import Context
-from service.errors import (
+from service.cases import lifecycle
+from service.cases import privacy as case_privacy
+from service.cases.access import Access, access_of
+from service.cases.numbers import next_case_number
+from service.cases.repository.audit import AuditRepository
+from service.cases.repository.cases import CasesRepository
+from service.cases.repository.events import CaseEvent, EventsRepository
+from service.catalog import service as catalog
+from service.common import geo, pii, worktime
+from service.common.context import Context
+from service.common.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.ids import new_id
-from service.loops import pause
-from service.models import Page, Principal
-from service.storage.audit import AuditRepository
-from service.storage.cases import CasesRepository
-from service.storage.events import CaseEvent, EventsRepository
-from service.storage.idempotency import record_id
-from service.storage.residents import ResidentsRepository
-from service.storage.staff import StaffRepository
+from service.common.ids import new_id
+from service.common.loops import pause
+from service.common.models import Page, Principal
+from service.idempotency.repository import record_id
+from service.identity.repository.residents import ResidentsRepository
+from service.identity.repository.staff import StaffRepository
+from service.stations import routing
+from service.stations import service as stations
 from service.storage.transactions import in_transaction
+from service.uploads import service as uploads
 
 log = logging.getLogger("huimin.cases")
 

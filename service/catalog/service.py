@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from service.catalog_model import (
+from service.catalog.models import (
     CHOICE_TYPES,
     FIELD_TYPES,
     PERSONAL_KINDS,
@@ -25,18 +25,18 @@ from service.catalog_model import (
     Scenario,
     ServiceType,
 )
-from service.context import Context
-from service.errors import (
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.models import Principal
-from service.pii import id_card_check_char, id_card_problem
-from service.timestamps import rfc3339
-from service.worktime import CLOCKS
+from service.common.models import Principal
+from service.common.pii import id_card_check_char, id_card_problem
+from service.common.timestamps import rfc3339
+from service.common.worktime import CLOCKS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -253,7 +253,7 @@ def list_scenarios() -> list[Scenario]:
 
 
 def _repo(ctx: Context) -> Any:
-    from service.storage.service_types import ServiceTypesRepository
+    from service.catalog.repository import ServiceTypesRepository
 
     return ServiceTypesRepository(ctx.db)
 
@@ -335,7 +335,7 @@ async def retire_service(*, ctx: Context, principal: Principal, code: str) -> Se
 
 async def seed_catalog(ctx: Context) -> str:
     """Load the built-in service types that are missing (idempotent)."""
-    from service.catalog_seed import SEED_SERVICES
+    from service.catalog.seed import SEED_SERVICES
 
     now = ctx.now()
     docs = [service_to_doc(dataclasses.replace(s, created_at=now)) for s in SEED_SERVICES]

@@ -10,8 +10,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from config import Settings
-from service.loops import LoopHealth
-from service.models import utcnow
+from service.common.loops import LoopHealth
+from service.common.models import utcnow
 
 
 @dataclass

@@ -7,13 +7,13 @@ import hmac
 import secrets
 from typing import Any
 
-from service import tokens
-from service.accounts import ApiClient, IssuedClient, TokenPair
-from service.auth import revoke_sessions_of
-from service.context import Context
-from service.errors import AuthenticationError, BadRequestError, PermissionDeniedError, ValidationFailedError
-from service.models import CLIENT_SCOPES, Page, Principal
-from service.storage.api_clients import ApiClientsRepository
+from service.common.context import Context
+from service.common.errors import AuthenticationError, BadRequestError, PermissionDeniedError, ValidationFailedError
+from service.common.models import CLIENT_SCOPES, Page, Principal
+from service.identity import tokens
+from service.identity.accounts import ApiClient, IssuedClient, TokenPair
+from service.identity.auth import revoke_sessions_of
+from service.identity.repository.clients import ApiClientsRepository
 
 CLIENT_ID_PREFIX = "hmc_"
 SECRET_PREFIX = "hms_"

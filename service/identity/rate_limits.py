@@ -14,11 +14,11 @@ import logging
 import math
 import time
 
-from service.context import Context
-from service.errors import NotFoundError, RateLimitedError
-from service.storage.api_clients import ApiClientsRepository
+from service.common.context import Context
+from service.common.errors import NotFoundError, RateLimitedError
+from service.identity.repository.clients import ApiClientsRepository
+from service.identity.repository.rate_limits import SlidingWindowLog, WindowResult
 from service.storage.errors import is_redis_down
-from service.storage.rate_limits import SlidingWindowLog, WindowResult
 
 log = logging.getLogger("huimin.rate_limits")
 

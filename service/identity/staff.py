@@ -6,14 +6,14 @@ import logging
 import re
 from typing import Any
 
-from service import passwords
-from service.accounts import StaffMember
-from service.auth import revoke_sessions_of
-from service.context import Context
-from service.errors import ConflictError, PermissionDeniedError, ValidationFailedError
-from service.models import STAFF_ROLES, Page, Principal
-from service.pii import normalize_phone
-from service.storage.staff import StaffRepository
+from service.common.context import Context
+from service.common.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from service.common.models import STAFF_ROLES, Page, Principal
+from service.common.pii import normalize_phone
+from service.identity import passwords
+from service.identity.accounts import StaffMember
+from service.identity.auth import revoke_sessions_of
+from service.identity.repository.staff import StaffRepository
 
 log = logging.getLogger("huimin.staff")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,31}$")

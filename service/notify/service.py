@@ -17,9 +17,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from service import notify_wechat
-from service.context import Context
-from service.errors import (
+from service.common.context import Context
+from service.common.errors import (
     BadRequestError,
     NotFoundError,
     PermissionDeniedError,
@@ -27,9 +26,10 @@ from service.errors import (
     UpstreamError,
     ValidationFailedError,
 )
-from service.loops import failure_class, pause
-from service.models import Page, Principal
-from service.notify_models import (
+from service.common.loops import failure_class, pause
+from service.common.models import Page, Principal
+from service.notify import wechat as notify_wechat
+from service.notify.models import (
     CHANNEL_INBOX,
     CHANNEL_SMS,
     CHANNEL_WECHAT,
@@ -44,7 +44,11 @@ from service.notify_models import (
     Preferences,
     Subscription,
 )
-from service.notify_rules import (
+from service.notify.repository.notifications import NotificationsRepository, decode_cursor, new_notification_id
+from service.notify.repository.outbox import OutboxReader, PeopleReader, id_floor
+from service.notify.repository.preferences import PreferencesRepository
+from service.notify.repository.subscriptions import SubscriptionsRepository
+from service.notify.rules import (
     RESIDENT_CHANNELS,
     STAFF_CHANNELS,
     STREAM_TYPES,
@@ -57,7 +61,8 @@ from service.notify_rules import (
     urgent_service,
     wants,
 )
-from service.notify_templates import (
+from service.notify.sms import sms_sender
+from service.notify.templates import (
     TEMPLATES,
     TEMPLATES_BY_KEY,
     Template,
@@ -69,12 +74,7 @@ from service.notify_templates import (
     template_ids,
     template_key_for_id,
 )
-from service.sms import sms_sender
 from service.storage.errors import translate_error
-from service.storage.notifications import NotificationsRepository, decode_cursor, new_notification_id
-from service.storage.notify_events import OutboxReader, PeopleReader, id_floor
-from service.storage.preferences import PreferencesRepository
-from service.storage.subscriptions import SubscriptionsRepository
 
 log = logging.getLogger("huimin.notify")
 
@@ -427,7 +427,7 @@ def _owner(ctx: Context) -> str:
 
 async def _handle_claimed(ctx: Context, reader: OutboxReader, event: OutboxEvent) -> None:
     """Handle one claimed event; a failure of this event alone is retried, then parked, never blocking the rest."""
-    from service.stream import publish_event  # the live feed builds on this module's claims
+    from service.notify.stream import publish_event  # the live feed builds on this module's claims
 
     try:
         await handle_event(ctx=ctx, event=event)

@@ -23,15 +23,18 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import cases, catalog, lifecycle, rate_limits
-from service.catalog_model import SCENARIOS, ServiceType
-from service.clients import hash_client_secret
-from service.context import Context
-from service.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.models import Principal
-from service.storage.api_clients import ApiClientsRepository
-from service.storage.cases import CasesRepository
-from service.timestamps import rfc3339
+from service.cases import lifecycle
+from service.cases import service as cases
+from service.cases.repository.cases import CasesRepository
+from service.catalog import service as catalog
+from service.catalog.models import SCENARIOS, ServiceType
+from service.common.context import Context
+from service.common.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.models import Principal
+from service.common.timestamps import rfc3339
+from service.identity import rate_limits
+from service.identity.clients import hash_client_secret
+from service.identity.repository.clients import ApiClientsRepository
 
 JURISDICTION_ID = "340000"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"

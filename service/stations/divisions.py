@@ -1,6 +1,6 @@
 """Divisions for address pickers: province -> city -> county -> township, with each township's station.
 
-The names and codes come from the vendored NBS lists (:mod:`service.divisions_data`); which
+The names and codes come from the vendored NBS lists (:mod:`service.stations.divisions_data`); which
 township has an active station, and its id, comes from this process's routing index, so a
 listing changes exactly when the stations do (its ``version`` is the stations version).
 Township-like units (development zones, farms, 类似乡级单位) and stations under codes the
@@ -13,10 +13,10 @@ import asyncio
 import functools
 from dataclasses import dataclass
 
-from service.context import Context
-from service.divisions_data import LEVELS, PROVINCE_CODE, Division, division_table, pinyin_keys
-from service.errors import NotFoundError, ValidationFailedError
-from service.routing import STATION_SUFFIX, StationIndex, current_index
+from service.common.context import Context
+from service.common.errors import NotFoundError, ValidationFailedError
+from service.stations.divisions_data import LEVELS, PROVINCE_CODE, Division, division_table, pinyin_keys
+from service.stations.routing import STATION_SUFFIX, StationIndex, current_index
 
 DATA_VERSION = "nbs2022-1"  # bump when the files under data/ change
 MAX_QUERY = 20

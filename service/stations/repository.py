@@ -15,10 +15,10 @@ from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
-from service.stations_model import CountyArea, IndexedStation, Station
+from service.common.errors import BadRequestError, ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.stations.models import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
 
 COLLECTION = "stations"

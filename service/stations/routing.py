@@ -41,10 +41,10 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from service.context import Context
-from service.errors import NotFoundError, ValidationFailedError
-from service.geo import EARTH_RADIUS_KM, Point
-from service.stations_model import CountyArea, IndexedStation
+from service.common.context import Context
+from service.common.errors import NotFoundError, ValidationFailedError
+from service.common.geo import EARTH_RADIUS_KM, Point
+from service.stations.models import CountyArea, IndexedStation
 
 CELL_DEG = 0.2
 TOP_CANDIDATES = 5
@@ -547,12 +547,12 @@ EXTRAS_KEY = "stations_index"
 
 async def load_index(*, ctx: Context) -> StationIndex:
     """Build a fresh index from the stations and counties in MongoDB."""
-    from service.storage.stations import CountiesRepository, StationsRepository, read_stations_version
+    from service.stations.repository import CountiesRepository, StationsRepository, read_stations_version
 
     version = await read_stations_version(ctx.db)
     stations = await StationsRepository(ctx.db).list_for_index()
     counties = await CountiesRepository(ctx.db).list_all()
-    from service.divisions_data import division_table
+    from service.stations.divisions_data import division_table
 
     names = division_table().township_names()
     return await asyncio.to_thread(StationIndex, stations, counties, version=version, township_names=names)
@@ -560,7 +560,7 @@ async def load_index(*, ctx: Context) -> StationIndex:
 
 async def current_index(*, ctx: Context) -> StationIndex:
     """This process's index, rebuilt when another write bumped the stations version."""
-    from service.storage.stations import StationsRepository, read_stations_version
+    from service.stations.repository import StationsRepository, read_stations_version
 
     holder: IndexHolder = ctx.extras.setdefault(EXTRAS_KEY, IndexHolder())
     now = time.monotonic()
@@ -600,8 +600,8 @@ async def route_request(
 
     ``location`` is a WGS-84 :class:`Point` or ``{lon, lat, coord_system}``.
     """
-    from service.catalog import get_service
-    from service.geo import to_wgs84
+    from service.catalog.service import get_service
+    from service.common.geo import to_wgs84
 
     if capability is None:
         if service_code is None:

@@ -16,24 +16,24 @@ import shapely
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from service.catalog import get_service
-from service.catalog_model import CAPABILITIES
-from service.context import Context
-from service.errors import (
+from service.catalog.models import CAPABILITIES
+from service.catalog.service import get_service
+from service.common.context import Context
+from service.common.errors import (
     NotFoundError,
     PermissionDeniedError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.geo import check_lon_lat, point_doc_in, to_wgs84
-from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
-from service.models import Page, Principal
-from service.routing import current_index, invalidate_index
-from service.stations_model import KINDS, PRECISIONS, Station
-from service.storage.stations import CountiesRepository, StationsRepository, bump_stations_version
-from service.text import load_json_text
+from service.common.geo import check_lon_lat, point_doc_in, to_wgs84
+from service.common.imports import RowError, csv_rows, decode_upload, refuse_if_errors
+from service.common.models import Page, Principal
+from service.common.text import load_json_text
+from service.stations.models import KINDS, PRECISIONS, Station
+from service.stations.repository import CountiesRepository, StationsRepository, bump_stations_version
+from service.stations.routing import current_index, invalidate_index
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 TOWNSHIPS_CSV = DATA_DIR / "anhui_townships.csv"
 COUNTIES_GEOJSON = DATA_DIR / "anhui_counties.geojson"
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")

@@ -1,6 +1,6 @@
 """Start-up migrations of stored data (idempotent, cheap when there is nothing to do).
 
-Ids: documents written before the id convention of ``service.ids`` had BSON ObjectId
+Ids: documents written before the id convention of ``service.common.ids`` had BSON ObjectId
 ``_id`` values in the collections listed in ``REKEYED``, while every reference to them was
 stored as a string, so lookups by a stored reference found nothing. Each such document is
 re-keyed to the string form of its id: deleted and inserted again in one transaction (an
@@ -17,8 +17,12 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.storage import elders, residents, service_types, staff, stations, uploads
+from service.catalog import repository as service_types
+from service.identity.repository import residents, staff
+from service.stations import repository as stations
 from service.storage.transactions import run_transaction
+from service.uploads import repository as uploads
+from service.visits.repository import elders
 
 log = logging.getLogger("huimin.migrations")
 

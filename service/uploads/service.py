@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from service.case_access import access_of
-from service.context import Context
-from service.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
-from service.models import Principal
-from service.storage.cases import CasesRepository
-from service.storage.uploads import StoredUpload, UploadsRepository
+from service.cases.access import access_of
+from service.cases.repository.cases import CasesRepository
+from service.common.context import Context
+from service.common.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
+from service.common.models import Principal
+from service.uploads.repository import StoredUpload, UploadsRepository
 
 Upload = StoredUpload
 SNIFF_BYTES = 16

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from service import pii
-from service.context import Context
-from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS, VERY_OLD_AGE, Elder
-from service.errors import (
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
@@ -27,16 +26,17 @@ from service.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.geo import COORD_SYSTEMS, to_wgs84
-from service.imports import RowError, csv_rows, decode_text, refuse_if_errors
-from service.models import Page, Principal
-from service.pii import mask_name
-from service.storage.elders import ElderAuditRepository, EldersRepository
-from service.storage.stations import StationsRepository
-from service.storage.visits import VisitSchedulesRepository
-from service.visit_periods import TIERS, age_on, local_date, period_of
-from service.visit_schedules import schedule_elders
-from service.visit_tiers import TIER_RANK, TierTable, tier_table
+from service.common.geo import COORD_SYSTEMS, to_wgs84
+from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.models import Page, Principal
+from service.common.pii import mask_name
+from service.stations.repository import StationsRepository
+from service.visits.models import CONSENT_METHODS, END_REASONS, FLAGS, VERY_OLD_AGE, Elder
+from service.visits.periods import TIERS, age_on, local_date, period_of
+from service.visits.repository.elders import ElderAuditRepository, EldersRepository
+from service.visits.repository.visits import VisitSchedulesRepository
+from service.visits.schedules import schedule_elders
+from service.visits.tiers import TIER_RANK, TierTable, tier_table
 
 log = logging.getLogger("huimin.elders")
 MAX_CONTACTS = 5

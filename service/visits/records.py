@@ -6,7 +6,7 @@ the one it corrects, and the period's status is recomputed from the latest recor
 is not superseded.
 
 Referrals: each need found opens a case of its service type, and a danger found opens an
-urgent 紧急求助 case, all through ``service.cases.submit_case`` and routed like any case.
+urgent 紧急求助 case, all through ``service.cases.service.submit_case`` and routed like any case.
 Each case carries ``source = {channel: "visit", visit_id: "<record>:need:<n>" or
 "<record>:danger", visit_record_id, elder_id}``. The cases collection keeps
 ``source.visit_id`` unique, so each finding opens at most one case however often it is
@@ -21,11 +21,11 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import cases, catalog
-from service.context import Context
-from service.elders import EARLIEST, can_see, load_visible, present, sane_time, scope_query
-from service.elders_model import Elder
-from service.errors import (
+from service.cases import service as cases
+from service.cases.repository.cases import CasesRepository
+from service.catalog import service as catalog
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     DomainError,
     InvalidStateError,
@@ -33,15 +33,16 @@ from service.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.loops import pause
-from service.models import Page, Principal
-from service.storage.cases import CasesRepository
-from service.storage.elders import ElderAuditRepository, EldersRepository
-from service.storage.stations import StationsRepository
-from service.storage.visits import VisitSchedulesRepository, VisitsRepository
-from service.visit_periods import SHANGHAI, TIER_KIND, TIER_NAMES, TIERS, Period, local_date, parse_period, period_of
-from service.visit_schedules import close_periods, schedule_elders, schedule_period
-from service.visit_tiers import tier_table
+from service.common.loops import pause
+from service.common.models import Page, Principal
+from service.stations.repository import StationsRepository
+from service.visits.elders import EARLIEST, can_see, load_visible, present, sane_time, scope_query
+from service.visits.models import Elder
+from service.visits.periods import SHANGHAI, TIER_KIND, TIER_NAMES, TIERS, Period, local_date, parse_period, period_of
+from service.visits.repository.elders import ElderAuditRepository, EldersRepository
+from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
+from service.visits.schedules import close_periods, schedule_elders, schedule_period
+from service.visits.tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
 METHODS = ("phone", "video", "home")

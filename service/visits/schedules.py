@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from service.context import Context
-from service.errors import ConflictError
-from service.pii import mask_name
-from service.storage.elders import EldersRepository
-from service.storage.events import CaseEvent, EventsRepository
-from service.storage.visits import VisitSchedulesRepository
-from service.visit_periods import parse_period, period_of
+from service.cases.repository.events import CaseEvent, EventsRepository
+from service.common.context import Context
+from service.common.errors import ConflictError
+from service.common.pii import mask_name
+from service.visits.periods import parse_period, period_of
+from service.visits.repository.elders import EldersRepository
+from service.visits.repository.visits import VisitSchedulesRepository
 
 log = logging.getLogger("huimin.visits")
 BATCH = 2000

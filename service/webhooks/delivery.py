@@ -29,19 +29,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from service.context import Context
-from service.errors import NotFoundError, ValidationFailedError
-from service.models import Page, Principal
-from service.storage.webhooks import (
+from service.common.context import Context
+from service.common.errors import NotFoundError, ValidationFailedError
+from service.common.models import Page, Principal
+from service.common.timestamps import json_default, rfc3339
+from service.webhooks import signing
+from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
+from service.webhooks.repository import (
     EPOCH,
     CaseEventsReader,
     WebhookDeliveriesRepository,
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.timestamps import json_default, rfc3339
-from service.webhooks import signing
-from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.subscriptions import (
     READ_SCOPE,
     allowed_host_patterns,

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.errors import BadRequestError, NotFoundError
+from service.common.errors import BadRequestError, NotFoundError
 from service.storage.indexes import declare
 from service.webhooks.models import Attempt, Delivery, Subscription
 

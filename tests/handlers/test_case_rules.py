@@ -18,10 +18,10 @@ import pytest
 from handlers.keys import CTX
 from handlers.webhooks import case_view_for_client
 from run import create_app
-from service import notify
-from service.catalog import FormField, example_answers, get_service, seed_catalog, update_service
-from service.models import SYSTEM
-from service.storage.notify_events import OutboxReader
+from service.catalog.service import FormField, example_answers, get_service, seed_catalog, update_service
+from service.common.models import SYSTEM
+from service.notify import service as notify
+from service.notify.repository.outbox import OutboxReader
 from tests.fakes.sms import FakeSms
 from tests.support import bearer, login, make_staff
 from tests.visits_support import elder_body, seed_stations

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from handlers.keys import CTX
-from service import catalog, stations
-from service.catalog import example_answers, example_id_card
-from service.catalog_model import ServiceType
-from service.catalog_seed import SEED_SERVICES
-from service.models import Principal
-from service.storage.idempotency import COLLECTION as IDEMPOTENCY_COLLECTION
-from service.storage.idempotency import PENDING, record_id
+from service.catalog import service as catalog
+from service.catalog.models import ServiceType
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers, example_id_card
+from service.common.models import Principal
+from service.idempotency.repository import COLLECTION as IDEMPOTENCY_COLLECTION
+from service.idempotency.repository import PENDING, record_id
+from service.stations import service as stations
 from tests.helpers import token_for
 
 XI_COUNTY = "341021"  # 歙县
@@ -366,7 +367,7 @@ async def test_return_reroutes_and_two_returns_go_to_the_supervisor(world: World
 
 
 async def test_sweep_flags_an_overdue_case_once_even_with_two_sweepers(world: World) -> None:
-    from service import cases
+    from service.cases import service as cases
 
     case = await world.submit()
     world.ctx.clock = lambda: _later(case["sign_due_at"])
@@ -384,7 +385,7 @@ def _later(iso: str, **delta: float) -> datetime:
 
 
 async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> None:
-    from service import cases
+    from service.cases import service as cases
 
     case = await world.submit()
     await world.act(case["id"], "accept", world.worker())
@@ -511,7 +512,7 @@ async def test_kpis_count_and_rate_by_station(world: World) -> None:
 
 
 async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -> None:
-    from service import staff
+    from service.identity import staff
 
     li = await staff.create_staff(
         ctx=world.ctx,
@@ -581,7 +582,7 @@ async def test_case_photos_are_visible_to_the_station_of_the_case_only(world: Wo
 
 
 async def test_staff_entry_on_behalf_of_a_resident_appears_in_their_app(world: World) -> None:
-    from service.storage.residents import ResidentsRepository
+    from service.identity.repository.residents import ResidentsRepository
 
     resident = await ResidentsRepository(world.ctx.db).upsert_phone(phone="13912345678", now=world.ctx.now())
     case = await world.submit(headers=world.worker())

@@ -20,10 +20,11 @@ from marshmallow import fields
 
 from config import Settings
 from handlers.keys import CTX
-from service import cases, catalog
-from service.catalog import example_answers
-from service.clients import create_client
-from service.models import CLIENT_SCOPES, SYSTEM, Principal
+from service.cases import service as cases
+from service.catalog import service as catalog
+from service.catalog.service import example_answers
+from service.common.models import CLIENT_SCOPES, SYSTEM, Principal
+from service.identity.clients import create_client
 from tests.factories import bearer_for, make_phone_resident, make_staff, make_station
 from tests.fuzz.world import SERVICE_CODE
 from tests.security.routes import Route, all_routes

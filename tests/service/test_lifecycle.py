@@ -6,9 +6,8 @@ import itertools
 
 import pytest
 
-from service import lifecycle as lc
-from service.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.lifecycle import (
+from service.cases import lifecycle as lc
+from service.cases.lifecycle import (
     CASE_ACTIONS,
     ROLES,
     STATES,
@@ -18,6 +17,7 @@ from service.lifecycle import (
     check_fields,
     check_transition,
 )
+from service.common.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
 
 OPEN = {"unrouted", "dispatched", "accepted", "in_progress"}
 WORKING = {"accepted", "in_progress"}

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import open311
-from service.catalog_model import FIELD_TYPES, Choice, FormField, ServiceType
-from service.catalog_seed import SEED_SERVICES
-from service.errors import ValidationFailedError
-from service.lifecycle import STATES
+from service.cases.lifecycle import STATES
+from service.catalog.models import FIELD_TYPES, Choice, FormField, ServiceType
+from service.catalog.seed import SEED_SERVICES
+from service.common.errors import ValidationFailedError
+from service.open311 import service as open311
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 

@@ -20,14 +20,14 @@ import pytest
 
 from handlers.keys import CTX
 from run import open_context
-from service.accounts import IssuedClient, StaffMember
-from service.clients import disable_client
-from service.context import Context
-from service.models import SYSTEM
-from service.storage.api_clients import ApiClientsRepository
-from service.storage.cases import CasesRepository
-from service.storage.events import CaseEvent, EventsRepository
-from service.visit_schedules import close_periods
+from service.cases.repository.cases import CasesRepository
+from service.cases.repository.events import CaseEvent, EventsRepository
+from service.common.context import Context
+from service.common.models import SYSTEM
+from service.identity.accounts import IssuedClient, StaffMember
+from service.identity.clients import disable_client
+from service.identity.repository.clients import ApiClientsRepository
+from service.visits.schedules import close_periods
 from service.webhooks.delivery import backoff_seconds, deliver_once, fan_out_events, run_delivery_loop
 from tests.factories import (
     act_on,

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.ids import new_id
+from service.common.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "audit_log"

@@ -25,9 +25,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import ConflictError
-from service.ids import new_id
-from service.models import utcnow
+from service.common.errors import ConflictError
+from service.common.ids import new_id
+from service.common.models import utcnow
 from service.storage.indexes import declare
 
 COLLECTION = "events"

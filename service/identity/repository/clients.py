@@ -11,9 +11,9 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.accounts import ApiClient
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.models import Page
+from service.common.errors import BadRequestError, ConflictError, NotFoundError
+from service.common.models import Page
+from service.identity.accounts import ApiClient
 from service.storage.indexes import declare
 
 COLLECTION = "api_clients"

@@ -10,10 +10,10 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.accounts import StaffCredentials, StaffMember
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
+from service.common.errors import BadRequestError, ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.identity.accounts import StaffCredentials, StaffMember
 from service.storage.indexes import declare
 
 COLLECTION = "staff"

@@ -16,9 +16,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import NotFoundError
-from service.models import Page
-from service.notify_models import CHANNEL_INBOX, DELIVERED, PENDING, SENDING, Notification
+from service.common.errors import NotFoundError
+from service.common.models import Page
+from service.notify.models import CHANNEL_INBOX, DELIVERED, PENDING, SENDING, Notification
 from service.storage.indexes import declare
 
 COLLECTION = "notifications"

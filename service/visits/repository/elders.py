@@ -16,12 +16,12 @@ from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.elders_model import Elder
-from service.errors import ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
+from service.visits.models import Elder
 
 COLLECTION = "elders"
 AUDIT = "audit_log"

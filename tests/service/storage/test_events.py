@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from service.context import Context
-from service.errors import ConflictError
-from service.storage.cases import CasesRepository
-from service.storage.events import CaseEvent, EventsRepository
+from service.cases.repository.cases import CasesRepository
+from service.cases.repository.events import CaseEvent, EventsRepository
+from service.common.context import Context
+from service.common.errors import ConflictError
 from service.storage.transactions import in_transaction
 from tests.factories import act_on, make_case, make_staff, make_station, make_wechat_resident
 
