@@ -296,13 +296,13 @@ def _run_import(
 
 
 def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
-    from service.stations import service as stations
+    from service.stations import imports as station_imports
 
     kind = "text/csv" if args.file.lower().endswith(".csv") else "application/geo+json"
     return _run_import(
         settings,
         args,
-        importer=stations.import_stations,
+        importer=station_imports.import_stations,
         content_type=kind,
         unit="station",
         verbs=("create", "created"),
@@ -350,12 +350,12 @@ def _import_stations_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import_elders(settings: Settings, args: argparse.Namespace) -> int:
-    from service.visits import elders
+    from service.visits import elder_imports
 
     return _run_import(
         settings,
         args,
-        importer=elders.import_elders,
+        importer=elder_imports.import_elders,
         content_type="text/csv",
         unit="person",
         verbs=("register", "registered"),
@@ -384,10 +384,10 @@ def _openapi_args(p: argparse.ArgumentParser) -> None:
 
 
 def _apply_tier_rules(settings: Settings, args: argparse.Namespace) -> int:
-    from service.visits import elders
+    from service.visits import tier_rules
 
     async def work(ctx: Context) -> int:
-        report = await elders.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)
+        report = await tier_rules.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)
         for m in report.moves:
             print(
                 f"  {m.elder_id} {m.name_masked} {m.township}: {m.from_tier} -> {m.to_tier}"

@@ -58,7 +58,7 @@ from pymongo.write_concern import WriteConcern
 from config import load_settings
 from handlers.keys import CTX
 from run import create_app
-from service.cases.service import SORTS, list_query
+from service.cases.queries import SORTS, list_query
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
@@ -525,7 +525,7 @@ async def main(quick: bool) -> dict[str, Any]:
 
 
 def _service_filter(principal: Principal) -> dict[str, Any]:
-    """The filter ``service.cases.service.list_cases`` issues for a caller with no other filters."""
+    """The filter ``service.cases.queries.list_cases`` issues for a caller with no other filters."""
     return list_query(principal, {})[0]
 
 

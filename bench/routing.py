@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from service.common.geo import Point
-from service.stations.routing import CountyArea, IndexedStation, StationIndex, decide, haversine_many
+from service.stations.index import StationIndex, haversine_many
+from service.stations.models import CountyArea, IndexedStation
+from service.stations.routing import decide
 
 SIZES = (1_523, 40_000, 400_000)
 MAX_KM = 50.0

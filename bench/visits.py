@@ -47,7 +47,8 @@ from service.common.models import SYSTEM
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
 from service.visits.periods import parse_period
-from service.visits.records import (
+from service.visits.schedules import schedule_doc, schedule_period
+from service.visits.stats import (
     GROUPS,
     _stats_scope,
     rate_pipeline,
@@ -56,7 +57,6 @@ from service.visits.records import (
     weekly_pipeline,
     weekly_series,
 )
-from service.visits.schedules import schedule_doc, schedule_period
 
 SIZES = (10_000, 100_000)
 QUICK_SIZES = (2_000, 10_000)

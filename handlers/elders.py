@@ -22,7 +22,8 @@ from schemas.elders import (
     TierTableSchema,
 )
 from service.common.errors import PayloadTooLargeError
-from service.visits import elders
+from service.visits import elder_imports, elders
+from service.visits import tier_rules as visit_tier_rules
 
 routes = web.RouteTableDef()
 TAGS = ("elders",)
@@ -80,7 +81,7 @@ async def import_elders(request: web.Request) -> web.Response:
     limit = request.app[CTX].settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
-    report = await elders.import_elders(
+    report = await elder_imports.import_elders(
         ctx=request.app[CTX],
         principal=principal_of(request),
         body=await within_body_timeout(request, request.read()),
@@ -98,7 +99,7 @@ async def import_elders(request: web.Request) -> web.Response:
     response=TierTableSchema(),
 )
 async def tier_rules(request: web.Request) -> web.Response:
-    table = elders.tier_rules(ctx=request.app[CTX], principal=principal_of(request))
+    table = visit_tier_rules.tier_rules(ctx=request.app[CTX], principal=principal_of(request))
     return json_response(TierTableSchema(), table)
 
 
@@ -116,7 +117,7 @@ async def tier_rules(request: web.Request) -> web.Response:
 )
 async def apply_tier_rules(request: web.Request) -> web.Response:
     query = read_query(request, TierRulesApplyQuerySchema())
-    report = await elders.apply_tier_rules(ctx=request.app[CTX], principal=principal_of(request), **query)
+    report = await visit_tier_rules.apply_tier_rules(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(TierRulesReportSchema(), report)
 
 

@@ -24,6 +24,7 @@ from schemas.visits import (
     WeeklySeriesSchema,
 )
 from service.visits import records as visits
+from service.visits import stats as visit_rates
 
 routes = web.RouteTableDef()
 TAGS = ("visits",)
@@ -109,7 +110,7 @@ async def get_visit(request: web.Request) -> web.Response:
 )
 async def visit_stats(request: web.Request) -> web.Response:
     query = read_query(request, StatsQuerySchema())
-    stats = await visits.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
+    stats = await visit_rates.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(VisitStatsSchema(), stats)
 
 
@@ -124,5 +125,5 @@ async def visit_stats(request: web.Request) -> web.Response:
 )
 async def weekly_series(request: web.Request) -> web.Response:
     query = read_query(request, WeeklyQuerySchema())
-    series = await visits.weekly_series(ctx=request.app[CTX], principal=principal_of(request), **query)
+    series = await visit_rates.weekly_series(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(WeeklySeriesSchema(), series)

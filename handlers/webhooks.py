@@ -22,11 +22,11 @@ from schemas.webhooks import (
     WebhookUpdateSchema,
     WebhookWithSecretSchema,
 )
-from service.cases import service as cases
+from service.cases import queries as case_queries
 from service.common.context import Context
 from service.common.errors import NotFoundError
 from service.common.models import Principal
-from service.webhooks import delivery, subscriptions
+from service.webhooks import operations, subscriptions
 
 routes = web.RouteTableDef()
 
@@ -39,7 +39,7 @@ async def case_view_for_client(ctx: Context, case_id: str, client_id: str) -> di
     """
     principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
     try:
-        case = await cases.get_case(ctx=ctx, principal=principal, case_id=case_id)
+        case = await case_queries.get_case(ctx=ctx, principal=principal, case_id=case_id)
     except NotFoundError:
         return None
     return dict(CaseSchema().dump(case))
@@ -140,7 +140,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def ping_webhook(request: web.Request) -> web.Response:
-    result = await delivery.ping_subscription(
+    result = await operations.ping_subscription(
         ctx=request.app[CTX], principal=principal_of(request), subscription_id=request.match_info["webhook_id"]
     )
     return json_response(DeliverySchema(), result)
@@ -174,7 +174,7 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
 )
 async def list_webhook_deliveries(request: web.Request) -> web.Response:
     q = read_query(request, DeliveryQuerySchema())
-    page = await delivery.list_deliveries(
+    page = await operations.list_deliveries(
         ctx=request.app[CTX], principal=principal_of(request), subscription_id=request.match_info["webhook_id"], **q
     )
     return json_response(DeliveryPageSchema(), page)
@@ -191,7 +191,7 @@ async def list_webhook_deliveries(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def redeliver_webhook_delivery(request: web.Request) -> web.Response:
-    result = await delivery.redeliver(
+    result = await operations.redeliver(
         ctx=request.app[CTX],
         principal=principal_of(request),
         subscription_id=request.match_info["webhook_id"],

@@ -12,7 +12,8 @@ from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
-from service.cases import service as cases
+from service.cases import actions as case_actions
+from service.cases import submit as case_submit
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
@@ -189,7 +190,7 @@ async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, An
     body = await case_body(
         ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
     )
-    return await cases.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
+    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
 
 
 async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any) -> dict[str, Any]:
@@ -197,7 +198,7 @@ async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
 
     ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
     """
-    return await cases.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
 
 
 async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM, **fields: Any) -> Elder:

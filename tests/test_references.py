@@ -31,6 +31,7 @@ from handlers.keys import CTX
 from run import create_app
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
+from service.notify import delivery
 from service.notify import service as notify
 from service.visits.schedules import schedule_period
 from service.webhooks.delivery import drain_subscription, fan_out_events
@@ -234,7 +235,7 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
 
     # The loops: notifications, their sends, webhook deliveries.
     await notify.process_events(ctx=ctx)
-    await notify.deliver_due(ctx=ctx)
+    await delivery.deliver_due(ctx=ctx)
     await fan_out_events(ctx=ctx)
     await drain_subscription(ctx=ctx, subscription_id=subscription_id, worker_id="test", limiter=asyncio.Semaphore(1))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
 from service.stations.divisions_data import LEVELS, PROVINCE_CODE, Division, division_table, pinyin_keys
-from service.stations.routing import STATION_SUFFIX, StationIndex, current_index
+from service.stations.index import STATION_SUFFIX, StationIndex, current_index
 
 DATA_VERSION = "nbs2022-1"  # bump when the files under data/ change
 MAX_QUERY = 20

@@ -367,13 +367,13 @@ async def test_return_reroutes_and_two_returns_go_to_the_supervisor(world: World
 
 
 async def test_sweep_flags_an_overdue_case_once_even_with_two_sweepers(world: World) -> None:
-    from service.cases import service as cases
+    from service.cases import sweeps as case_sweeps
 
     case = await world.submit()
     world.ctx.clock = lambda: _later(case["sign_due_at"])
-    first, second = await asyncio.gather(cases.sweep_once(ctx=world.ctx), cases.sweep_once(ctx=world.ctx))
+    first, second = await asyncio.gather(case_sweeps.sweep_once(ctx=world.ctx), case_sweeps.sweep_once(ctx=world.ctx))
     assert first["sign_overdue"] + second["sign_overdue"] == 1
-    assert (await cases.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
     assert await world.count("events", {"case_id": case["id"], "type": "case.overdue"}) == 1
     listed = await (await world.client.get("/api/v1/cases?overdue=true", headers=world.supervisor)).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]]
@@ -385,16 +385,16 @@ def _later(iso: str, **delta: float) -> datetime:
 
 
 async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> None:
-    from service.cases import service as cases
+    from service.cases import sweeps as case_sweeps
 
     case = await world.submit()
     await world.act(case["id"], "accept", world.worker())
     resolved = await world.act(case["id"], "resolve", world.worker(), result="done")
     resolved_at = resolved["resolved_at"]
     world.ctx.clock = lambda: _later(resolved_at, days=6)
-    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 0
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 0
     world.ctx.clock = lambda: _later(resolved_at, days=7)
-    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 1
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 1
     got = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
     assert got["status"] == "closed"
     assert got["history"][-1]["action"] == "auto_close"

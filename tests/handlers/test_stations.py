@@ -266,7 +266,7 @@ async def test_import_that_fails_while_writing_leaves_nothing_behind(client, set
     ctx = client.app[CTX]
     admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
     await client.post("/api/v1/stations/import?dry_run=false", data=(CSV_HEADER + GOOD_ROWS).encode(), headers=admin)
-    from service.stations.service import complete_station
+    from service.stations.fields import complete_station
 
     fresh = complete_station(
         {"code": "340102009", "name": "新站", "location": {"type": "Point", "coordinates": [117.3, 31.8]}}, ctx.now()

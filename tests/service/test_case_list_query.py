@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.cases.service import all_of, division_range, list_query
+from service.cases.queries import all_of, division_range, list_query
 from service.common.context import Context
 from service.common.ids import new_id
 from service.common.models import Principal

@@ -17,9 +17,10 @@ from handlers.keys import CTX
 from run import create_app
 from service.common.context import Context
 from service.identity.accounts import Resident, StaffMember
+from service.notify.delivery import deliver_due
 from service.notify.models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
 from service.notify.repository.notifications import NotificationsRepository
-from service.notify.service import deliver_due, process_events
+from service.notify.service import process_events
 from service.notify.templates import cut_character_string
 from service.visits.records import record_visit
 from tests.factories import (

@@ -12,7 +12,9 @@ from shapely.geometry import box, mapping, shape
 
 from service.common.errors import ValidationFailedError
 from service.common.geo import Point, haversine_km
-from service.stations.routing import CountyArea, IndexedStation, StationIndex, decide
+from service.stations.index import StationIndex
+from service.stations.models import CountyArea, IndexedStation
+from service.stations.routing import decide
 
 # Two adjacent county rectangles; stations of a third county (340103) have no polygon.
 WEST = CountyArea("340101", "西县", mapping(box(116.0, 31.0, 117.0, 32.0)))

@@ -28,7 +28,8 @@ from service.identity.accounts import IssuedClient, StaffMember
 from service.identity.clients import disable_client
 from service.identity.repository.clients import ApiClientsRepository
 from service.visits.schedules import close_periods
-from service.webhooks.delivery import backoff_seconds, deliver_once, fan_out_events, run_delivery_loop
+from service.webhooks.delivery import deliver_once, fan_out_events, run_delivery_loop
+from service.webhooks.payloads import backoff_seconds
 from tests.factories import (
     act_on,
     bearer_for,
@@ -546,7 +547,7 @@ def _pending(event_id: str, case_id: str | None, seq: int, *, due_in: float = 0,
 
 
 def test_only_the_earliest_pending_event_of_a_case_may_be_sent() -> None:
-    from service.webhooks.delivery import sendable_heads
+    from service.webhooks.payloads import sendable_heads
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     pending = [
