@@ -65,7 +65,6 @@ from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
 from service.visits.tiers import tier_table
-from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
 
 log = logging.getLogger("huimin")
 
@@ -102,14 +101,15 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 
     try:
         db = stores.mongo[settings.mongodb_db]
-        ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
-        ctx.extras[WEBHOOK_CASE_VIEW] = handlers.webhooks.case_view_for_client
+        ctx = Context(
+            settings=settings, db=db, redis=stores.redis, http=http, case_views=handlers.webhooks.ClientCaseViews()
+        )
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:
         await close()
         raise
-    ctx.extras["stores"] = stores
+    ctx.stores = stores
     return ctx, close
 
 

@@ -31,18 +31,20 @@ from service.webhooks import operations, subscriptions
 routes = web.RouteTableDef()
 
 
-async def case_view_for_client(ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
-    """The case exactly as GET /api/v1/cases/{id} shows it to that client; None if it may not see it.
+class ClientCaseViews:
+    """The case exactly as GET /api/v1/cases/{id} shows it to a client (``service.webhooks.ports.CaseViews``).
 
-    The composition root installs this as ``ctx.extras["webhook_case_view"]`` so webhook
-    payloads carry the same representation as the API.
+    The composition root installs it as ``ctx.case_views`` so webhook payloads carry the same
+    representation as the API.
     """
-    principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
-    try:
-        case = await case_queries.get_case(ctx=ctx, principal=principal, case_id=case_id)
-    except NotFoundError:
-        return None
-    return dict(CaseSchema().dump(case))
+
+    async def case_for_client(self, ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
+        principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
+        try:
+            case = await case_queries.get_case(ctx=ctx, principal=principal, case_id=case_id)
+        except NotFoundError:
+            return None
+        return dict(CaseSchema().dump(case))
 
 
 TAGS = ("webhooks",)

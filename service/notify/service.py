@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -221,7 +220,7 @@ async def handle_event(*, ctx: Context, event: OutboxEvent) -> int:
 
 
 def _owner(ctx: Context) -> str:
-    return str(ctx.extras.setdefault("notify_owner", uuid.uuid4().hex))
+    return ctx.process.notify_owner
 
 
 async def _handle_claimed(ctx: Context, reader: OutboxReader, event: OutboxEvent) -> None:

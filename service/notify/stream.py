@@ -32,7 +32,6 @@ from service.notify.repository.preferences import PreferencesRepository
 from service.notify.rules import effective, recipient_of, stream_visible
 
 log = logging.getLogger("huimin.stream")
-HUB = "stream_hub"
 REPLAY_PAGE = 500
 
 
@@ -164,16 +163,16 @@ class StreamHub:
 
 async def hub_for(ctx: Context) -> StreamHub:
     """This process's hub, subscribed."""
-    hub = ctx.extras.get(HUB)
+    hub = ctx.process.stream_hub
     if hub is None or hub.closed:
-        hub = ctx.extras[HUB] = StreamHub(ctx)
+        hub = ctx.process.stream_hub = StreamHub(ctx)
     await hub.start()
     return hub
 
 
 async def close_streams(*, ctx: Context) -> None:
     """End all live-feed streams of this process (graceful shutdown)."""
-    hub = ctx.extras.pop(HUB, None)
+    hub, ctx.process.stream_hub = ctx.process.stream_hub, None
     if hub is not None:
         await hub.close()
 

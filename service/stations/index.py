@@ -291,9 +291,6 @@ class IndexHolder:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-EXTRAS_KEY = "stations_index"
-
-
 async def load_index(*, ctx: Context) -> StationIndex:
     """Build a fresh index from the stations and counties in MongoDB."""
     from service.stations.repository import CountiesRepository, StationsRepository, read_stations_version
@@ -311,7 +308,9 @@ async def current_index(*, ctx: Context) -> StationIndex:
     """This process's index, rebuilt when another write bumped the stations version."""
     from service.stations.repository import StationsRepository, read_stations_version
 
-    holder: IndexHolder = ctx.extras.setdefault(EXTRAS_KEY, IndexHolder())
+    holder = ctx.process.station_index
+    if holder is None:
+        holder = ctx.process.station_index = IndexHolder()
     now = time.monotonic()
     if holder.index is not None and now - holder.checked_at < REFRESH_SECONDS:
         return holder.index
@@ -331,6 +330,6 @@ async def current_index(*, ctx: Context) -> StationIndex:
 
 def invalidate_index(*, ctx: Context) -> None:
     """Make this process re-check the version on its next use (after its own writes)."""
-    holder = ctx.extras.get(EXTRAS_KEY)
+    holder = ctx.process.station_index
     if isinstance(holder, IndexHolder):
         holder.checked_at = 0.0

@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -56,16 +56,12 @@ from service.webhooks.subscriptions import (
 log = logging.getLogger("huimin.webhooks")
 T = TypeVar("T")
 
-CASE_VIEW_HOOK = "webhook_case_view"  # (ctx, case_id, client_id) -> the case as that client may see it, or None
-CLIENT_SCOPES_HOOK = "webhook_client_scopes"  # (ctx, client_id) -> current scopes, None when disabled/unknown
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
 PENDING_SCAN_LIMIT = 200
 MAX_RESPONSE_BYTES = 2048
 USER_AGENT = "Huimin-Webhooks/1"
 
-CaseViewHook = Callable[[Context, str, str], Awaitable[dict[str, Any] | None]]
-ClientScopesHook = Callable[[Context, str], Awaitable[frozenset[str] | None]]
 
 
 # ---------------------------------------------------------------- pure decisions
@@ -79,9 +75,8 @@ async def _client_scopes(
 ) -> frozenset[str] | None:
     """The client's scopes now (None: disabled), so a disabled client or a lost scope stops deliveries."""
     if sub.client_id not in cache:
-        hook: ClientScopesHook | None = ctx.extras.get(CLIENT_SCOPES_HOOK)
-        if hook is not None:
-            cache[sub.client_id] = await hook(ctx, sub.client_id)
+        if ctx.client_scopes is not None:
+            cache[sub.client_id] = await ctx.client_scopes.scopes_of(ctx, sub.client_id)
         else:
             known, scopes = await CaseEventsReader(ctx.db).client_scopes(sub.client_id)
             # Without a client record, trust the scopes its token had when it last changed the subscription.
@@ -203,9 +198,8 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
     if event is None:
         return None
     payload = event_payload(event)
-    hook: CaseViewHook | None = ctx.extras.get(CASE_VIEW_HOOK)
-    if hook is not None and d.case_id:
-        view = await hook(ctx, d.case_id, sub.client_id)
+    if ctx.case_views is not None and d.case_id:
+        view = await ctx.case_views.case_for_client(ctx, d.case_id, sub.client_id)
         if view is not None:
             payload["case"] = without_staff_ids(view)
     return payload

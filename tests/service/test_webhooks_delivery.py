@@ -140,7 +140,8 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     await staff(ctx)
     issued = await make_client(ctx, scopes=INTEGRATOR_SCOPES)
     sub = await subscribe(client, bearer_for(settings, issued), receiver.url("a"))
-    assert ctx.extras.pop("webhook_case_view") is not None  # installed by the app; without it no case body
+    assert ctx.case_views is not None  # installed by the app; without it no case body
+    ctx.case_views = None
     case = await make_case(ctx, issued)
     event_id = created(case)
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
@@ -170,11 +171,12 @@ async def test_case_view_hook_adds_the_case_as_the_client_sees_it(
     issued = await integrator(client, settings, receiver.url("a"))
     seen: list[tuple[str, str]] = []
 
-    async def case_view(_ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
-        seen.append((case_id, client_id))
-        return {"id": case_id, "state": "dispatched", "state_label": "已派单 dispatched"}
+    class CaseViews:
+        async def case_for_client(self, _ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
+            seen.append((case_id, client_id))
+            return {"id": case_id, "state": "dispatched", "state_label": "已派单 dispatched"}
 
-    ctx.extras["webhook_case_view"] = case_view
+    ctx.case_views = CaseViews()
     case = await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     (req,) = receiver.received("a")
@@ -375,10 +377,11 @@ async def test_client_disabled_through_the_scopes_hook_receives_nothing(
     await staff(ctx)
     issued = await integrator(client, settings, receiver.url("a"))
 
-    async def current_scopes(_ctx: Context, client_id: str) -> frozenset[str] | None:
-        return None  # the client was disabled
+    class ClientScopes:
+        async def scopes_of(self, _ctx: Context, client_id: str) -> frozenset[str] | None:
+            return None  # the client was disabled
 
-    ctx.extras["webhook_client_scopes"] = current_scopes
+    ctx.client_scopes = ClientScopes()
     await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     assert receiver.received("a") == []
