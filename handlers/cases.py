@@ -28,6 +28,7 @@ from service.cases import queries as case_queries
 from service.cases import submit as case_submit
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
+from service.common.models import STAFF_ROLES
 
 routes = web.RouteTableDef()
 
@@ -45,7 +46,6 @@ def _submit_example() -> dict[str, Any]:
 
 
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 @routes.post("/api/v1/cases")
@@ -159,7 +159,7 @@ for _old, _segment in ACTION_ALIASES.items():
     tags=("stats",),
     query=KpiQuerySchema(),
     response=KpiSchema(),
-    roles=STAFF,
+    roles=STAFF_ROLES,
     problems=(403,),
 )
 async def kpis(request: web.Request) -> web.Response:

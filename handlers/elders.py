@@ -22,19 +22,19 @@ from schemas.elders import (
     TierTableSchema,
 )
 from service.common.errors import PayloadTooLargeError
+from service.common.models import STAFF_ROLES
 from service.visits import elder_imports, elders
 from service.visits import tier_rules as visit_tier_rules
 
 routes = web.RouteTableDef()
 TAGS = ("elders",)
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 @routes.post("/api/v1/elders")
 @endpoint(
     "Register an older person for visits",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderCreateSchema(),
     response=ElderSchema(),
     status=201,
@@ -50,7 +50,7 @@ async def create_elder(request: web.Request) -> web.Response:
 @endpoint(
     "List registered people (audit-logged)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=ElderQuerySchema(),
     response=ElderPageSchema(),
     problems=(403, 422),
@@ -69,7 +69,7 @@ async def list_elders(request: web.Request) -> web.Response:
     "emergency_contact_name, emergency_contact_relation, emergency_contact_phone. Every bad row is reported; "
     "with dry_run=false all rows are written or none.",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body_kind="file",
     body_media_types=("text/csv",),
     query=ElderImportQuerySchema(),
@@ -95,7 +95,7 @@ async def import_elders(request: web.Request) -> web.Response:
 @endpoint(
     "The default visit tier rules per province (read-only; set in configuration)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     response=TierTableSchema(),
 )
 async def tier_rules(request: web.Request) -> web.Response:
@@ -122,7 +122,9 @@ async def apply_tier_rules(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/elders/{id}")
-@endpoint("Get a registered person (audit-logged)", tags=TAGS, roles=STAFF, response=ElderSchema(), problems=(404,))
+@endpoint(
+    "Get a registered person (audit-logged)", tags=TAGS, roles=STAFF_ROLES, response=ElderSchema(), problems=(404,)
+)
 async def get_elder(request: web.Request) -> web.Response:
     elder = await elders.get_elder(
         ctx=request.app[CTX], principal=principal_of(request), elder_id=request.match_info["id"]
@@ -134,7 +136,7 @@ async def get_elder(request: web.Request) -> web.Response:
 @endpoint(
     "Change a registered person's record (a new tier applies from the next period)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderUpdateSchema(),
     response=ElderSchema(),
     problems=(403, 404, 409, 422),
@@ -151,7 +153,7 @@ async def update_elder(request: web.Request) -> web.Response:
 @endpoint(
     "Take a person off the register (moved, deceased, other)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderEndSchema(),
     response=ElderSchema(),
     problems=(404, 409, 422),

@@ -14,6 +14,8 @@ from config import Settings
 from handlers.keys import CTX
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
+from service.cases.models import CaseEvent
+from service.cases.repository.events import EventsRepository
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
@@ -199,6 +201,15 @@ async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
     ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
     """
     return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+
+
+async def events_of(ctx: Context, case_id: str) -> list[CaseEvent]:
+    """A case's events in the order they were written, read the way outbox consumers read them."""
+    repo, out, last = EventsRepository(ctx.db), [], None
+    while batch := await repo.after(last, limit=500):
+        out += [e for e in batch if e.case_id == case_id]
+        last = batch[-1].id
+    return out
 
 
 async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM, **fields: Any) -> Elder:

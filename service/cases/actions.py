@@ -22,7 +22,7 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.models import Principal
-from service.identity.repository.staff import StaffRepository
+from service.identity import directory
 from service.stations import routing
 from service.stations import service as stations
 from service.storage.transactions import in_transaction
@@ -129,7 +129,7 @@ def manual_routing(previous: dict[str, Any], target: Any, principal: Principal, 
 async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool:
     """True if the staff member is an active worker or head of that station."""
     try:
-        member = await StaffRepository(ctx.db).get(staff_id)
+        member = await directory.staff_member(ctx=ctx, staff_id=staff_id)
     except NotFoundError:
         return False
     return (

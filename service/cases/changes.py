@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.cases.repository.events import CaseEvent
+from service.cases.models import CaseEvent
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,

@@ -399,11 +399,6 @@ def check_fields(action: str, data: Mapping[str, Any]) -> None:
         )
 
 
-def routed_events(event: str, to_state: str) -> list[str]:
-    """Event types for a routing transition: the action's own, plus case.unrouted when no station was found."""
-    return [event, EVENT_UNROUTED] if to_state == UNROUTED else [event]
-
-
 def state_label(state: str) -> str:
     """People-facing label, Chinese first: "已派单 dispatched"."""
     label = STATE_LABELS[state]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +12,8 @@ from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common import geo
 from service.common.context import Context
-from service.common.errors import (
-    BadRequestError,
-)
 from service.common.models import Page, Principal
+from service.common.paging import decode_cursor, encode_cursor
 
 
 def in_coord_system(case_view: dict[str, Any], coord_system: str) -> dict[str, Any]:
@@ -101,17 +97,11 @@ def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
 def _encode_cursor(doc: dict[str, Any], sort: str) -> str:
     key = "created_at" if sort == "newest" else "next_due_at"
     value = doc.get(key)
-    payload = {"v": value.isoformat() if isinstance(value, datetime) else None, "id": doc["_id"]}
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return encode_cursor(value if isinstance(value, datetime) else None, doc["_id"])
 
 
 def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        value = datetime.fromisoformat(payload["v"]) if payload["v"] else None
-        case_id = str(payload["id"])
-    except (ValueError, KeyError, TypeError):
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
+    value, case_id = decode_cursor(cursor, datetime | None, str)
     key = "created_at" if sort == "newest" else "next_due_at"
     op = "$lt" if sort == "newest" else "$gt"
     if value is None:

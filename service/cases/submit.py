@@ -24,8 +24,8 @@ from service.common.errors import (
 )
 from service.common.ids import new_id
 from service.common.models import Principal
-from service.idempotency.repository import record_id
-from service.identity.repository.residents import ResidentsRepository
+from service.idempotency.keys import record_id
+from service.identity import directory
 from service.stations import routing
 from service.storage.transactions import in_transaction
 from service.uploads import service as uploads
@@ -224,7 +224,7 @@ async def _owner_for(ctx: Context, principal: Principal, data: dict[str, Any]) -
         return principal.subject
     phone = pii.mobile_or_none((data.get("contact") or {}).get("phone"))
     if principal.is_staff and phone and not data.get("anonymous"):
-        resident = await ResidentsRepository(ctx.db).find_by_phone(phone)
+        resident = await directory.resident_by_phone(ctx=ctx, phone=phone)
         return resident.id if resident else None
     return None
 

@@ -30,13 +30,14 @@ from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
-    PermissionDeniedError,
     ValidationFailedError,
 )
-from service.common.models import Principal
+from service.common.models import Principal, require_role
 from service.common.pii import id_card_check_char, id_card_problem
 from service.common.timestamps import rfc3339
 from service.common.worktime import CLOCKS
+
+ADMIN_ONLY = "Only an administrator may change the catalogue."
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -258,10 +259,6 @@ def _repo(ctx: Context) -> Any:
     return ServiceTypesRepository(ctx.db)
 
 
-def _require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only an administrator may change the catalogue.")
-
 
 async def list_services(
     *, ctx: Context, scenario: str | None = None, include_retired: bool = False
@@ -282,7 +279,7 @@ async def get_service(*, ctx: Context, code: str, version: int | None = None) ->
 
 async def create_service(*, ctx: Context, principal: Principal, service: ServiceType) -> ServiceType:
     """Add a service type as version 1."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     service = dataclasses.replace(service, version=1, retired=False, created_at=ctx.now())
     check_definition(service)
     try:
@@ -302,7 +299,7 @@ async def update_service(
     *, ctx: Context, principal: Principal, code: str, changes: dict[str, Any], expected_version: int | None = None
 ) -> ServiceType:
     """Store the changed definition as the next version; older versions stay as they were."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     current = await get_service(ctx=ctx, code=code)
     if current.retired:
         raise InvalidStateError("service_retired", f"Service {code!r} is retired and cannot be changed.")
@@ -324,7 +321,7 @@ async def update_service(
 
 async def retire_service(*, ctx: Context, principal: Principal, code: str) -> ServiceType:
     """Stop offering a service; filed cases keep their version."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     current = await get_service(ctx=ctx, code=code)
     if current.retired:
         return current

@@ -26,9 +26,6 @@ class Point:
     lon: float
     lat: float
 
-    def to_geojson(self) -> dict[str, object]:
-        return {"type": "Point", "coordinates": [self.lon, self.lat]}
-
 
 def in_china(lon: float, lat: float) -> bool:
     """True inside the rough bounding box where the Chinese datums apply (prcoords' test)."""

@@ -7,13 +7,16 @@ import re
 from typing import Any
 
 from service.common.context import Context
-from service.common.errors import ConflictError, PermissionDeniedError, ValidationFailedError
-from service.common.models import STAFF_ROLES, Page, Principal
+from service.common.errors import ConflictError, ValidationFailedError
+from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.common.pii import normalize_phone
 from service.identity import passwords
 from service.identity.accounts import StaffMember
 from service.identity.auth import revoke_sessions_of
 from service.identity.repository.staff import StaffRepository
+
+ADMIN_ONLY = "Only administrators manage staff accounts."
+
 
 log = logging.getLogger("huimin.staff")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,31}$")
@@ -50,11 +53,6 @@ def normalise_assignment(
     return None, None
 
 
-def _require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only administrators manage staff accounts.")
-
-
 async def create_staff(
     *,
     ctx: Context,
@@ -68,7 +66,7 @@ async def create_staff(
     phone: str | None = None,
 ) -> StaffMember:
     """Create a staff account (admins only); 409 ``username_taken`` if the name is in use."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise _invalid("username", "Usernames are 3-32 characters: lower-case letters, digits, '_', '.', '-'.")
@@ -88,7 +86,7 @@ async def create_staff(
 
 async def get_staff(*, ctx: Context, principal: Principal, staff_id: str) -> StaffMember:
     """One staff account (admins only)."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     return await StaffRepository(ctx.db).get(staff_id)
 
 
@@ -102,7 +100,7 @@ async def list_staff(
     cursor: str | None = None,
 ) -> Page[StaffMember]:
     """Staff accounts in creation order, filtered by role and/or station (admins only)."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     return await StaffRepository(ctx.db).list(role=role, station_id=station_id, limit=limit, cursor=cursor)
 
 
@@ -112,7 +110,7 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
     Disabling an account, resetting its password or changing its role or assignment ends
     its sessions.
     """
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     repo = StaffRepository(ctx.db)
     current = await repo.get(staff_id)
     updates: dict[str, Any] = {k: changes[k] for k in ("name", "active") if k in changes}

@@ -6,17 +6,18 @@ import dataclasses
 
 from service.common.context import Context
 from service.common.errors import (
-    BadRequestError,
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.common.ids import is_id
 from service.common.models import Page, Principal
+from service.common.paging import decode_cursor
 from service.notify.models import (
     Notification,
     Preferences,
     Subscription,
 )
-from service.notify.repository.notifications import NotificationsRepository, decode_cursor
+from service.notify.repository.notifications import NotificationsRepository
 from service.notify.repository.preferences import PreferencesRepository
 from service.notify.repository.subscriptions import SubscriptionsRepository
 from service.notify.rules import (
@@ -142,9 +143,7 @@ async def list_inbox(
     recipient = _inbox_recipient(principal)
     after = None
     if cursor:
-        after = decode_cursor(cursor)
-        if after is None:
-            raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
+        after = decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]
     repo = NotificationsRepository(ctx.db)
     page: Page[Notification] = await repo.inbox(recipient=recipient, unread=unread, after_id=after, limit=limit)
     return InboxPage(

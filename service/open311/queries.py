@@ -7,14 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from service.cases import lifecycle
-from service.cases.repository.cases import CasesRepository
+from service.cases import reads as case_reads
+from service.cases.lifecycle import OPEN_STATES, STATES
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
 from service.common.models import Principal
 from service.common.timestamps import rfc3339
 from service.open311.service import DEFAULT_SPAN, MAX_IDS, MAX_ROWS, Params, authenticate, check_jurisdiction, one
 
-CLOSED_STATES = frozenset({"resolved", "closed", "cancelled", "rejected"})
+CLOSED_STATES = frozenset(STATES) - OPEN_STATES
 
 
 def status_of(state: str) -> str:
@@ -146,8 +147,9 @@ async def list_requests(*, ctx: Context, params: Params, basic: tuple[str, str] 
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
     query = parse_request_query(params, ctx.now())
-    docs = await CasesRepository(ctx.db).find(
-        _filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
+    docs = await case_reads.find_cases(
+        ctx=ctx,
+        query=_filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
     )
     return [request_view(d) for d in docs]
 
@@ -158,8 +160,9 @@ async def get_request(
     """GET requests/{id}: one of the client's requests (a one-element list, as the spec has it)."""
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await CasesRepository(ctx.db).find(
-        {"number": service_request_id, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
+    docs = await case_reads.find_cases(
+        ctx=ctx,
+        query={"number": service_request_id, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
     )
     if not docs:
         raise NotFoundError("request_not_found", f"No service request {service_request_id!r}.")
@@ -170,8 +173,9 @@ async def get_token(*, ctx: Context, token: str, params: Params, basic: tuple[st
     """GET tokens/{token}: requests are created at once, so a token is a case id mapped to its number."""
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await CasesRepository(ctx.db).find(
-        {"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
+    docs = await case_reads.find_cases(
+        ctx=ctx,
+        query={"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
     )
     if not docs:
         raise NotFoundError("token_not_found", f"No service request for token {token!r}.")

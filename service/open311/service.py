@@ -28,9 +28,8 @@ from service.catalog.models import SCENARIOS, ServiceType
 from service.common.context import Context
 from service.common.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from service.common.models import Principal
-from service.identity import rate_limits
+from service.identity import directory, rate_limits
 from service.identity.clients import hash_client_secret
-from service.identity.repository.clients import ApiClientsRepository
 
 JURISDICTION_ID = "340000"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -106,7 +105,7 @@ async def authenticate(*, ctx: Context, params: Params, basic: tuple[str, str] |
         client_id, secret = basic
     else:
         raise PermissionDeniedError("api_key_required", "This method needs an api_key.")
-    found = await ApiClientsRepository(ctx.db).secret_hash(client_id) if client_id and secret else None
+    found = await directory.client_secret_hash(ctx=ctx, client_id=client_id) if client_id and secret else None
     if found is None or not hmac.compare_digest(found[1], hash_client_secret(secret)):
         raise _invalid_key()
     client = found[0]

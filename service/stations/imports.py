@@ -19,12 +19,12 @@ from service.common.errors import (
 )
 from service.common.geo import check_lon_lat
 from service.common.imports import RowError, csv_rows, decode_upload, refuse_if_errors
-from service.common.models import Principal
+from service.common.models import Principal, require_role
 from service.common.text import load_json_text
 from service.stations.fields import check_station_fields, complete_station, kind_from_name
 from service.stations.index import invalidate_index
 from service.stations.repository import CountiesRepository, StationsRepository, bump_stations_version
-from service.stations.service import require_admin
+from service.stations.service import ADMIN_ONLY
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -134,7 +134,7 @@ async def import_stations(
     on_total: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validate every row of a CSV or GeoJSON station file; unless a dry run, write all or nothing."""
-    require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     text = decode_upload(body)
     if content_type == "text/csv":
         rows = _rows_from_csv(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -11,22 +12,19 @@ from service.catalog.service import get_service
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
-    PermissionDeniedError,
     ValidationFailedError,
 )
 from service.common.geo import point_doc_in, to_wgs84
-from service.common.models import Page, Principal
+from service.common.models import Page, Principal, require_role
 from service.stations.fields import check_station_fields, complete_station
 from service.stations.index import current_index, invalidate_index
 from service.stations.models import Station
 from service.stations.repository import CountiesRepository, StationsRepository
 
+ADMIN_ONLY = "Only an administrator may change stations."
+
 # ---------------------------------------------------------------- field checks (pure)
 
-
-def require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only an administrator may change stations.")
 
 
 # ---------------------------------------------------------------- admin changes
@@ -44,7 +42,7 @@ async def _fill_names(ctx: Context, doc: dict[str, Any]) -> None:
 
 async def create_station(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Station:
     """Add a station; routing in every process sees it within a few seconds."""
-    require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     fields, errors = check_station_fields(data, partial=False)
     if errors:
         raise ValidationFailedError("invalid_station", "The station is not valid; see errors.", errors)
@@ -57,7 +55,7 @@ async def create_station(*, ctx: Context, principal: Principal, data: dict[str, 
 
 async def update_station(*, ctx: Context, principal: Principal, station_id: str, changes: dict[str, Any]) -> Station:
     """Change some fields of a station."""
-    require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     repo = StationsRepository(ctx.db)
     current = await repo.get(station_id)
     for frozen in ("open_cases", "id", "created_at", "updated_at"):
@@ -79,7 +77,7 @@ async def update_station(*, ctx: Context, principal: Principal, station_id: str,
 
 async def deactivate_station(*, ctx: Context, principal: Principal, station_id: str) -> Station:
     """Take a station out of routing (it is kept for its cases)."""
-    require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     station = await StationsRepository(ctx.db).update(station_id, {"active": False, "updated_at": ctx.now()})
     invalidate_index(ctx=ctx)
     return station
@@ -111,14 +109,16 @@ async def list_stations(
     county_code: str | None = None,
     city_code: str | None = None,
     include_inactive: bool = False,
+    capability: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Station]:
-    """Stations by code, optionally of one county or city."""
+    """Stations by code, optionally of one county or city, or offering one capability."""
     return await StationsRepository(ctx.db).list_page(
         county_code=county_code,
         city_code=city_code,
         active=None if include_inactive else True,
+        capability=capability,
         limit=limit,
         cursor=cursor,
     )
@@ -206,10 +206,24 @@ async def search_stations(
             ],
             next_cursor=None,
         )
+    # The capability is part of the query, so every page is full until the last.
     page = await list_stations(
-        ctx=ctx, county_code=county, city_code=city, include_inactive=include_inactive, limit=limit, cursor=cursor
+        ctx=ctx,
+        county_code=county,
+        city_code=city,
+        include_inactive=include_inactive,
+        capability=await _capability_of(ctx, service) if service is not None else None,
+        limit=limit,
+        cursor=cursor,
     )
-    if service is not None:
-        capability = await _capability_of(ctx, service)
-        page = Page(items=[s for s in page.items if capability in s.capabilities], next_cursor=page.next_cursor)
     return Page(items=[in_coord_system(s, coord_system) for s in page.items], next_cursor=page.next_cursor)
+
+
+async def station_ids_by_code(*, ctx: Context, codes: Iterable[str]) -> dict[str, str]:
+    """Map of station code -> station id for the codes that name a station."""
+    return await StationsRepository(ctx.db).codes(codes)
+
+
+async def stations_by_id(*, ctx: Context, ids: Iterable[str]) -> list[Station]:
+    """Stations by id, in the order asked (unknown ids left out)."""
+    return await StationsRepository(ctx.db).get_many(ids)

@@ -17,23 +17,14 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.catalog import repository as service_types
-from service.identity.repository import residents, staff
-from service.stations import repository as stations
 from service.storage.transactions import run_transaction
-from service.uploads import repository as uploads
-from service.visits.repository import elders
 
 log = logging.getLogger("huimin.migrations")
 
-REKEYED = (
-    staff.COLLECTION,
-    residents.COLLECTION,
-    stations.COLLECTION,
-    elders.COLLECTION,
-    service_types.COLLECTION,
-)
-GRIDFS_BUCKETS = (uploads.BUCKET,)
+# Named here, not imported from the areas that own them: storage sits below every area, and a
+# migration describes the data as it was stored, which does not follow later renames.
+REKEYED = ("staff", "residents", "stations", "elders", "service_types")
+GRIDFS_BUCKETS = ("uploads",)
 OBJECT_ID = {"$type": "objectId"}
 # One document per finished migration, so a start after it reads one document, not every collection.
 MIGRATIONS = "migrations"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from service.cases import reads as case_reads
 from service.cases.access import access_of
-from service.cases.repository.cases import CasesRepository
 from service.common.context import Context
 from service.common.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
 from service.common.models import Principal
@@ -89,7 +89,7 @@ async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
     if not (principal.is_staff or principal.is_client):
         return False
     # Photos are personal data: staff and integrators see them through a case they may see.
-    cases = await CasesRepository(ctx.db).with_photo(upload.id)
+    cases = await case_reads.cases_with_photo(ctx=ctx, upload_id=upload.id)
     return any(access_of(principal, case).can_view for case in cases)
 
 

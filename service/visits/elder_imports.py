@@ -13,7 +13,7 @@ from service.common.errors import (
 )
 from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
 from service.common.models import Principal
-from service.stations.repository import StationsRepository
+from service.stations import service as station_service
 from service.visits.elders import can_see, new_doc, require_staff, validate_new
 from service.visits.repository.elders import EldersRepository
 from service.visits.schedules import schedule_elders
@@ -99,7 +99,7 @@ async def import_elders(
             errors += [RowError(line, name, m) for m in msgs]
         if not problems and number:
             checked.append((line, fields, number))
-    stations = await StationsRepository(ctx.db).codes({f["township"] for _, f, _ in checked})
+    stations = await station_service.station_ids_by_code(ctx=ctx, codes={f["township"] for _, f, _ in checked})
     key = ctx.settings.data_key_bytes
     hashes = {n: pii.lookup_hash(key, n) for _, _, n in checked}
     taken = await EldersRepository(ctx.db).active_hashes(list(hashes.values())) if hashes else set()

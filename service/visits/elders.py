@@ -21,8 +21,8 @@ from service.common.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.common.models import Page, Principal
-from service.stations.repository import StationsRepository
+from service.common.models import STAFF_ROLES, Page, Principal, require_role
+from service.stations import service as stations
 from service.visits.elder_fields import check_age_flags, check_elder_fields, id_card_facts, present
 from service.visits.models import END_REASONS, Elder
 from service.visits.periods import local_date, period_of
@@ -34,15 +34,17 @@ from service.visits.tiers import TIER_RANK, tier_table
 log = logging.getLogger("huimin.elders")
 # Personal fields a staff read shows (the ID number only masked).
 READ_FIELDS = ("name", "id_card_masked", "phone", "address", "location", "emergency_contacts")
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 # ---------------------------------------------------------------- who sees whom
 
 
+STAFF_ONLY = "Only station staff and supervisors manage the visit register."
+
+
 def require_staff(principal: Principal) -> None:
-    if principal.role not in STAFF:
-        raise PermissionDeniedError("staff_only", "Only station staff and supervisors manage the visit register.")
+    """PermissionDeniedError unless the caller is staff (the register is staff-only)."""
+    require_role(principal, STAFF_ROLES, code="staff_only", detail=STAFF_ONLY)
 
 
 def scope_query(principal: Principal) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def _not_found(elder_id: str) -> NotFoundError:
 
 
 async def _station_of(ctx: Context, township: str) -> str | None:
-    return (await StationsRepository(ctx.db).codes([township])).get(township)
+    return (await stations.station_ids_by_code(ctx=ctx, codes=[township])).get(township)
 
 
 def _check_area(principal: Principal, station_id: str, township: str) -> None:

@@ -15,7 +15,6 @@ retried, while a visit with several findings opens one case per finding.
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,8 @@ from service.common.errors import (
 )
 from service.common.loops import pause
 from service.common.models import Page, Principal
-from service.stations.repository import StationsRepository
+from service.common.paging import decode_cursor, encode_cursor
+from service.stations import service as stations
 from service.visits.elder_fields import EARLIEST, present, sane_time
 from service.visits.elders import can_see, load_visible, scope_query
 from service.visits.models import Elder
@@ -247,17 +247,11 @@ async def get_visit(*, ctx: Context, principal: Principal, visit_id: str) -> dic
 
 
 def _cursor(doc: dict[str, Any]) -> str:
-    raw = f"{doc['period_end'].isoformat()}|{doc['period_start'].isoformat()}|{doc['_id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_cursor(doc["period_end"], doc["period_start"], doc["_id"])
 
 
-def _after(cursor: str) -> dict[str, Any] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        end_s, start_s, sid = raw.split("|", 2)
-        end, start = datetime.fromisoformat(end_s), datetime.fromisoformat(start_s)
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _after(cursor: str) -> dict[str, Any]:
+    end, start, sid = decode_cursor(cursor, datetime, datetime, str)
     return {
         "$or": [
             {"period_end": {"$gt": end}},
@@ -276,7 +270,7 @@ async def _station_scope(ctx: Context, principal: Principal, station: str | None
     if station is None:
         return scope_query(principal)
     try:
-        st = await StationsRepository(ctx.db).get(station)
+        st = await stations.get_station(ctx=ctx, station_id=station)
     except NotFoundError:
         raise NotFoundError("station_not_found", f"There is no station {station!r}.") from None
     if not can_see(principal, station_id=st.id, township=st.code):
@@ -300,8 +294,8 @@ async def list_due(
         query.update(_period_scope(parse(period)))
     else:
         query.update({"period_start": {"$lte": now}, "period_end": {"$gt": now}})
-    if cursor and (after := _after(cursor)):
-        query = {"$and": [query, after]}
+    if cursor:
+        query = {"$and": [query, _after(cursor)]}
     docs = await VisitSchedulesRepository(ctx.db).due(query, limit + 1)
     page, more = docs[:limit], len(docs) > limit
     elders = await EldersRepository(ctx.db).get_many([d["elder_id"] for d in page])

@@ -6,8 +6,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from service.cases import reads as case_reads
 from service.cases import submit as case_submit
-from service.cases.repository.cases import CasesRepository
 from service.catalog import service as catalog
 from service.common.context import Context
 from service.common.errors import (
@@ -143,10 +143,9 @@ def _case_data(elder: Elder, visit: dict[str, Any], plan: dict[str, Any], key: s
 async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit: dict[str, Any]) -> None:
     """Open the case of every referral of a record that has none yet (safe to repeat)."""
     visits = VisitsRepository(ctx.db)
-    linked = CasesRepository(ctx.db)
     pending = [(i, r) for i, r in enumerate(visit.get("referrals") or []) if not r.get("case_id")]
     for i, ref in pending:
-        found = await linked.find_by_source("visit_id", ref["source_key"])
+        found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref["source_key"])
         if found is not None:
             case_id = str(found["_id"])
         else:
@@ -156,7 +155,7 @@ async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit
                 case_id = str(case["id"])
             except ConflictError:
                 # Another attempt opened it meanwhile: the unique source key kept it to one case.
-                found = await linked.find_by_source("visit_id", ref["source_key"])
+                found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref["source_key"])
                 if found is None:
                     raise
                 case_id = str(found["_id"])

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from service.cases.repository.events import CaseEvent, EventsRepository
+from service.cases import reads as case_reads
+from service.cases.models import CaseEvent
 from service.common.context import Context
 from service.common.errors import ConflictError
 from service.common.pii import mask_name
@@ -109,7 +110,6 @@ def missed_event(schedule: dict[str, Any]) -> CaseEvent:
 async def close_periods(*, ctx: Context, at: datetime) -> int:
     """Raise one ``visit.missed`` per person and period that ended by ``at`` unvisited; how many were new."""
     schedules = VisitSchedulesRepository(ctx.db)
-    events = EventsRepository(ctx.db)
     raised = 0
     while True:
         batch = await schedules.unvisited_closed(at, 500)
@@ -117,7 +117,7 @@ async def close_periods(*, ctx: Context, at: datetime) -> int:
             return raised
         for doc in batch:
             try:
-                await events.append(missed_event(doc))
+                await case_reads.append_event(ctx=ctx, event=missed_event(doc))
                 raised += 1
             except ConflictError:
                 pass  # another process raised it first

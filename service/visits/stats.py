@@ -12,7 +12,7 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.models import Principal
-from service.stations.repository import StationsRepository
+from service.stations import service as stations
 from service.visits.periods import TIER_KIND, TIER_NAMES, TIERS, Period, period_of
 from service.visits.records import MAX_MISSES, METHOD_NAMES, METHODS, parse
 from service.visits.repository.elders import EldersRepository
@@ -181,7 +181,7 @@ async def visit_stats(
         grouped.setdefault(g["_id"]["key"], {})[g["_id"]["tier"]] = g
     names: dict[str, str] = {}
     if group_by == "station":
-        names = {s.id: s.name for s in await StationsRepository(ctx.db).get_many(list(grouped))}
+        names = {s.id: s.name for s in await stations.stations_by_id(ctx=ctx, ids=list(grouped))}
     misses = facets["misses"]
     elders = await EldersRepository(ctx.db).get_many([m["elder_id"] for m in misses])
     unvisited = sum(r["due"] - r["visited"] for r in by_tier.values())

@@ -15,8 +15,9 @@ from service.catalog.models import ServiceType
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers, example_id_card
 from service.common.models import Principal
+from service.idempotency.keys import record_id
 from service.idempotency.repository import COLLECTION as IDEMPOTENCY_COLLECTION
-from service.idempotency.repository import PENDING, record_id
+from service.idempotency.repository import PENDING
 from service.stations import service as stations
 from tests.helpers import token_for
 

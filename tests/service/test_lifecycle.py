@@ -245,8 +245,3 @@ def test_rating_must_be_one_to_five(rating: object) -> None:
 @pytest.mark.parametrize("rating", [1, 5])
 def test_rating_bounds_are_accepted(rating: int) -> None:
     check_fields("rate", {"rating": rating})
-
-
-def test_routing_transitions_add_unrouted_event() -> None:
-    assert lc.routed_events("case.created", "unrouted") == ["case.created", "case.unrouted"]
-    assert lc.routed_events("case.returned", "dispatched") == ["case.returned"]

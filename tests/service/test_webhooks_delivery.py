@@ -20,8 +20,9 @@ import pytest
 
 from handlers.keys import CTX
 from run import open_context
+from service.cases.models import CaseEvent
 from service.cases.repository.cases import CasesRepository
-from service.cases.repository.events import CaseEvent, EventsRepository
+from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 from service.common.models import SYSTEM
 from service.identity.accounts import IssuedClient, StaffMember
@@ -33,6 +34,7 @@ from service.webhooks.payloads import backoff_seconds
 from tests.factories import (
     act_on,
     bearer_for,
+    events_of,
     make_case,
     make_client,
     make_elder,
@@ -155,7 +157,7 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     body = req.json
     assert body["id"] == event_id and body["type"] == "case.created"
     assert (body["case_id"], body["case_number"]) == (case["id"], case["number"])
-    [stored] = [e for e in await EventsRepository(ctx.db).list_for_case(case["id"]) if e.id == event_id]
+    [stored] = [e for e in await events_of(ctx, case["id"]) if e.id == event_id]
     assert body["data"] == stored.data and body["data"]["routing_method"] == case["routing"]["method"]
     assert datetime.fromisoformat(body["time"]).tzinfo is not None
     assert "case" not in body
@@ -488,7 +490,7 @@ async def test_events_written_by_the_case_event_log_are_delivered_in_order(
     capable = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
     supervisor = await make_staff(ctx, role="supervisor")
     after = await act_on(ctx, supervisor, case["id"], "dispatch", station_id=capable.id)
-    first = [e.id for e in await EventsRepository(ctx.db).list_for_case(case["id"])][:2]
+    first = [e.id for e in await events_of(ctx, case["id"])][:2]
     await deliver_once(ctx=ctx, worker_id="w1")
     delivered = receiver.delivered("a")
     assert [r.event_id for r in delivered] == [*first, after["history"][-1]["event_id"]]

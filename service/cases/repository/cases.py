@@ -13,7 +13,6 @@ from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 
 COLLECTION = "cases"
-OPEN_STATES = ("unrouted", "dispatched", "accepted", "in_progress")
 
 declare(
     COLLECTION,
@@ -131,7 +130,3 @@ class CasesRepository:
         """Run an aggregation over cases."""
         cursor = await self.col.aggregate(pipeline)
         return [doc async for doc in cursor]
-
-    async def count_open_at(self, station_id: str) -> int:
-        """Open cases currently held by a station."""
-        return await self.col.count_documents({"station_id": station_id, "status": {"$in": list(OPEN_STATES)}})

@@ -193,11 +193,6 @@ class VisitsRepository:
                 return d
         return None
 
-    async def with_pending_referrals(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Records written before ``before`` with a referral whose case is not opened yet."""
-        q = {"referrals": {"$elemMatch": {"case_id": None}}, "created_at": {"$lt": before}}
-        return await self.col.find(q).limit(limit).to_list()
-
     async def list_for_elder(self, elder_id: str, limit: int) -> list[dict[str, Any]]:
         """A person's records, newest first."""
         return await self.col.find({"elder_id": elder_id}).sort("visited_at", DESCENDING).limit(limit).to_list()
