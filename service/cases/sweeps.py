@@ -11,7 +11,7 @@ from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 from service.common.loops import pause
-from service.common.models import Principal
+from service.common.models import SYSTEM
 from service.storage.transactions import in_transaction
 
 log = logging.getLogger("huimin.cases")
@@ -42,9 +42,6 @@ async def sweep_once(*, ctx: Context, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-SYSTEM_ACTOR = Principal(subject="system", role="admin")
-
-
 async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
     due = doc["sign_due_at"] if kind == "sign" else doc["resolve_due_at"]
@@ -60,7 +57,7 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
     entry = history_entry(
         event_id=event.id,
         action="overdue",
-        actor=SYSTEM_ACTOR,
+        actor=SYSTEM,
         from_state=doc["status"],
         to_state=doc["status"],
         now=now,
@@ -97,7 +94,7 @@ async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
     entry = history_entry(
         event_id=event.id,
         action="auto_close",
-        actor=SYSTEM_ACTOR,
+        actor=SYSTEM,
         from_state="resolved",
         to_state="closed",
         now=now,

@@ -148,8 +148,7 @@ async def list_requests(*, ctx: Context, params: Params, basic: tuple[str, str] 
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
     query = parse_request_query(params, ctx.now())
     docs = await case_reads.find_cases(
-        ctx=ctx,
-        query=_filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
+        ctx=ctx, query=_filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
     )
     return [request_view(d) for d in docs]
 
@@ -162,7 +161,9 @@ async def get_request(
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
     docs = await case_reads.find_cases(
         ctx=ctx,
-        query={"number": service_request_id, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
+        query={"number": service_request_id, "created_by.subject": principal.subject},
+        sort=[("_id", 1)],
+        limit=1,
     )
     if not docs:
         raise NotFoundError("request_not_found", f"No service request {service_request_id!r}.")
@@ -174,8 +175,7 @@ async def get_token(*, ctx: Context, token: str, params: Params, basic: tuple[st
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
     docs = await case_reads.find_cases(
-        ctx=ctx,
-        query={"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
+        ctx=ctx, query={"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
     )
     if not docs:
         raise NotFoundError("token_not_found", f"No service request for token {token!r}.")

@@ -26,7 +26,6 @@ ADMIN_ONLY = "Only an administrator may change stations."
 # ---------------------------------------------------------------- field checks (pure)
 
 
-
 # ---------------------------------------------------------------- admin changes
 
 

@@ -63,7 +63,6 @@ MAX_RESPONSE_BYTES = 2048
 USER_AGENT = "Huimin-Webhooks/1"
 
 
-
 # ---------------------------------------------------------------- pure decisions
 
 
