@@ -26,6 +26,7 @@ import handlers.auth
 import handlers.cases
 import handlers.clients
 import handlers.console
+import handlers.h5
 import handlers.divisions
 import handlers.docs
 import handlers.elders
@@ -87,6 +88,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.elders.routes,
     handlers.visits.routes,
     handlers.console.routes,
+    handlers.h5.routes,
 ]
 
 

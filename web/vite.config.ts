@@ -1,6 +1,7 @@
 // One Vite project, one app per build: APP=console (default) builds src/console into
-// dist/console, served by the backend at /console/. Later apps (the resident H5 app) add
-// their folder under src/ and their entry in APPS.
+// dist/console, served by the backend at /console/; APP=h5 builds the resident app in
+// src/h5 into dist/h5, served at /h5/. Each app's UI library is imported per component
+// (unplugin-vue-components with its resolver), so a page loads only what it draws.
 import { fileURLToPath, URL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -9,9 +10,11 @@ import { defineConfig, type Plugin } from 'vite'
 import vue from '@vitejs/plugin-vue'
 import Components from 'unplugin-vue-components/vite'
 import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
+import { VantResolver } from '@vant/auto-import-resolver'
 
 const APPS: Record<string, { base: string }> = {
   console: { base: '/console/' },
+  h5: { base: '/h5/' },
 }
 const app = process.env.APP ?? 'console'
 if (!(app in APPS)) throw new Error(`unknown APP ${app}`)
@@ -38,14 +41,18 @@ export default defineConfig(({ mode }) => {
     base: APPS[app].base,
     publicDir: false,
     resolve: {
-      alias: { '@api': here('./src/api'), '@console': here('./src/console') },
+      alias: { '@api': here('./src/api'), '@console': here('./src/console'), '@h5': here('./src/h5') },
     },
     plugins: [
       vue(),
       Components({
         dts: false,
         dirs: [],
-        resolvers: [ElementPlusResolver({ importStyle: 'css' })],
+        // Vitest renders components of both apps, so both resolvers are on in test mode.
+        resolvers: [
+          ...(app === 'console' || mode === 'test' ? [ElementPlusResolver({ importStyle: 'css' })] : []),
+          ...(app === 'h5' || mode === 'test' ? [VantResolver({ importStyle: 'css' })] : []),
+        ],
       }),
       ...(mode === 'test' ? [] : [precompress(outDir)]),
     ],
@@ -61,7 +68,7 @@ export default defineConfig(({ mode }) => {
       root: here('.'),
       environment: 'jsdom',
       include: ['src/**/*.test.ts'],
-      server: { deps: { inline: ['element-plus'] } },
+      server: { deps: { inline: ['element-plus', 'vant'] } },
     },
   }
 })
