@@ -34,6 +34,22 @@ function precompress(outDir: string): Plugin {
   }
 }
 
+/**
+ * Vant's icon font names a copy on a CDN after its inline (data:) one; browsers may still
+ * ask the CDN, which the CSP refuses and a resident's phone should never be sent to.
+ * Keep the inline font only.
+ */
+function inlineIconFontOnly(): Plugin {
+  return {
+    name: 'huimin-inline-icon-font',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!/[\\/]vant[\\/].*\.css$/.test(id.split('?')[0])) return null
+      return code.replace(/,\s*url\(["']?(https?:)?\/\/[^)]*\)\s*format\([^)]*\)/g, '')
+    },
+  }
+}
+
 export default defineConfig(({ mode }) => {
   const outDir = here(`./dist/${app}`)
   return {
@@ -44,6 +60,7 @@ export default defineConfig(({ mode }) => {
       alias: { '@api': here('./src/api'), '@console': here('./src/console'), '@h5': here('./src/h5') },
     },
     plugins: [
+      inlineIconFontOnly(),
       vue(),
       Components({
         dts: false,
