@@ -26,10 +26,10 @@ import handlers.auth
 import handlers.cases
 import handlers.clients
 import handlers.console
-import handlers.h5
 import handlers.divisions
 import handlers.docs
 import handlers.elders
+import handlers.h5
 import handlers.health
 import handlers.notifications
 import handlers.open311
