@@ -12,7 +12,12 @@ export function fitWithin(w: number, h: number, max = MAX_SIDE): { width: number
 }
 
 export async function shrinkPhoto(file: File, max = MAX_SIDE): Promise<Blob> {
-  const bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' })
+  let bitmap: ImageBitmap
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' })
+  } catch {
+    return file // a format the browser cannot draw (HEIC on most phones' browsers): sent as it is
+  }
   const { width, height } = fitWithin(bitmap.width, bitmap.height, max)
   const canvas = document.createElement('canvas')
   canvas.width = width
