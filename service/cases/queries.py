@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.cases import privacy as case_privacy
@@ -12,6 +13,7 @@ from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common import geo
 from service.common.context import Context
+from service.common.errors import BadRequestError
 from service.common.models import Page, Principal
 from service.common.paging import decode_cursor, encode_cursor
 
@@ -92,14 +94,26 @@ def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _encode_cursor(doc: dict[str, Any], sort: str) -> str:
+def _encode_cursor(doc: dict[str, Any], sort: str, width: timedelta | None = None) -> str:
     key = "created_at" if sort == "newest" else "next_due_at"
     value = doc.get(key)
+    if width is not None and isinstance(value, datetime):
+        return encode_cursor(value, doc["_id"], int(width.total_seconds()))
     return encode_cursor(value if isinstance(value, datetime) else None, doc["_id"])
 
 
+def _read_cursor(cursor: str) -> tuple[datetime | None, str, timedelta | None]:
+    """The sort values of a cursor and, for newest-first pages, the time window that filled the last page."""
+    try:
+        value, case_id, seconds = decode_cursor(cursor, datetime | None, str, int, check=lambda v: v[2] > 0)
+        return value, case_id, timedelta(seconds=min(seconds, MAX_WINDOW_SECONDS))
+    except BadRequestError:
+        value, case_id = decode_cursor(cursor, datetime | None, str)
+        return value, case_id, None
+
+
 def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
-    value, case_id = decode_cursor(cursor, datetime | None, str)
+    value, case_id, _width = _read_cursor(cursor)
     key = "created_at" if sort == "newest" else "next_due_at"
     op = "$lt" if sort == "newest" else "$gt"
     if value is None:
@@ -107,11 +121,111 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
     return {"$or": [{key: {op: value}}, {key: value, "_id": {op: case_id}}]}
 
 
+# Newest-first pages are read in time windows on ``created_at``: the first window is the last
+# WINDOW_START before the page's upper end, and each next one reaches further back, WINDOW_GROWTH
+# times as wide (WINDOW_GROWTH_EMPTY after a window with nothing in it), until the page is full.
+# Every query thus carries a range bound on the index's sort key, so a server that reads every
+# matching key before applying ``limit`` (the embedded one) reads about a page of keys, not the
+# whole scope; on MongoDB each window is the same index-ordered scan, stopped at the limit.
+WINDOW_START = timedelta(minutes=15)
+WINDOW_GROWTH = 4
+WINDOW_GROWTH_EMPTY = 16
+# Below this no window is drawn: the last query has no lower bound, so nothing older is missed.
+WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_WINDOW_SECONDS = 200 * 365 * 86400
+
+Find = Callable[[dict[str, Any], list[tuple[str, int]], int], Awaitable[list[dict[str, Any]]]]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _with_created(created: dict[str, Any], conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    # ``created_at`` first: a planner that serves one clause of a filter from an index takes
+    # the first it can, and the time bound is the one that keeps the read to a page.
+    return {"created_at": created, **all_of(conditions)} if created else all_of(conditions)
+
+
+async def newest_first(
+    find: Find,
+    *,
+    conditions: list[dict[str, Any]],
+    want: int,
+    now: datetime,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    width: timedelta | None = None,
+) -> tuple[list[dict[str, Any]], timedelta]:
+    """Up to ``want`` documents matching ``conditions``, newest first (``created_at``, ``_id``), after ``after``.
+
+    The same documents, in the same order, as one ``find`` sorted newest first with the cursor's
+    ``$or`` (for documents that have a ``created_at``, as every case has); read as the cursor's
+    ties (same time, smaller ``_id``), then time windows that widen until ``want`` are found.
+    Returns them and the width of the last window, which the next page starts from.
+    ``created_from`` is inclusive and ``created_to`` exclusive, as in the API.
+    """
+    sort = SORTS["newest"]
+    docs: list[dict[str, Any]] = []
+    upper = _aware(created_to) if created_to is not None else None
+    lowest = _aware(created_from) if created_from is not None else None
+    if after is not None:
+        at, after_id = _aware(after[0]), after[1]
+        if (lowest is None or at >= lowest) and (upper is None or at < upper):
+            docs += await find({"created_at": at, "_id": {"$lt": after_id}, **all_of(conditions)}, sort, want)
+        upper = at if upper is None else min(upper, at)
+    width = width or WINDOW_START
+    top = upper if upper is not None else _aware(now)
+    while len(docs) < want:
+        floor = lowest if lowest is not None else WINDOW_FLOOR
+        final = top - floor <= width
+        created: dict[str, Any] = {}
+        if not final:
+            created["$gte"] = top - width
+        elif lowest is not None:
+            created["$gte"] = lowest
+        if upper is not None:
+            created["$lt"] = upper
+        batch = await find(_with_created(created, conditions), sort, want - len(docs))
+        docs += batch
+        if final or len(docs) >= want:
+            break
+        top = upper = top - width
+        width = width * (WINDOW_GROWTH if batch else WINDOW_GROWTH_EMPTY)
+    return docs, width
+
+
 async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[dict[str, Any]]:
     """Cases the caller may see, filtered, newest first or by due time, cursor-paginated."""
-    filt, sort_keys, limit = list_query(principal, query)
     sort = query.get("sort") or "newest"
-    docs = await CasesRepository(ctx.db).page(filt, sort=sort_keys, limit=limit + 1)
+    limit = int(query.get("limit") or 20)
+    repo = CasesRepository(ctx.db)
+    after: tuple[datetime, str] | None = None
+    hint: timedelta | None = None
+    if query.get("cursor"):
+        value, case_id, hint = _read_cursor(query["cursor"])
+        after = (value, case_id) if value is not None else None
+    width: timedelta | None = None
+    if sort == "newest" and (after is not None or not query.get("cursor")):
+
+        async def find(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+            return await repo.page(filt, sort=sort_keys, limit=n)
+
+        docs, width = await newest_first(
+            find,
+            conditions=filter_conditions(principal, query),
+            want=limit + 1,
+            now=ctx.now(),
+            created_from=query.get("created_from"),
+            created_to=query.get("created_to"),
+            after=after,
+            width=hint,
+        )
+    else:
+        # By due time, or after a case with no creation time (none is written so): one query.
+        filt, sort_keys, limit = list_query(principal, query)
+        docs = await repo.page(filt, sort=sort_keys, limit=limit + 1)
     more = len(docs) > limit
     docs = docs[:limit]
     now = ctx.now()
@@ -120,11 +234,11 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
         items.append(view(doc, principal, access_of(principal, doc), now, with_history=False))
     coord_system = query.get("coord_system") or "wgs84"
     items = [in_coord_system(item, coord_system) for item in items]
-    return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort) if more and docs else None)
+    return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort, width) if more and docs else None)
 
 
-def list_query(principal: Principal, query: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int]], int]:
-    """Pure: the filter, sort and page size a list request becomes (one more is fetched to see if more exist)."""
+def filter_conditions(principal: Principal, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pure: the scope and the filters of a list request, except its creation-time range and cursor."""
     conditions: list[dict[str, Any]] = [scope_filter(principal)]
     for field, key in (
         ("status", "status"),
@@ -139,6 +253,16 @@ def list_query(principal: Principal, query: dict[str, Any]) -> tuple[dict[str, A
     if query.get("overdue") is not None:
         flag = {"$or": [{"overdue.sign": True}, {"overdue.resolve": True}]}
         conditions.append(flag if query["overdue"] else {"overdue.sign": False, "overdue.resolve": False})
+    return conditions
+
+
+def list_query(principal: Principal, query: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int]], int]:
+    """Pure: the whole list as one filter, sort and page size (one more is fetched to see if more exist).
+
+    Pages by due time are read with it; newest-first pages are read in time windows
+    (:func:`newest_first`) and hold the same documents in the same order.
+    """
+    conditions = filter_conditions(principal, query)
     if query.get("created_from"):
         conditions.append({"created_at": {"$gte": query["created_from"]}})
     if query.get("created_to"):

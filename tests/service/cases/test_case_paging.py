@@ -1,0 +1,140 @@
+"""Newest-first pages read in time windows hold exactly what one plain sorted query holds, page by page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.cases import queries
+from service.common.context import Context
+from service.common.models import Principal
+from tests.factories import make_case, make_staff, make_station, make_wechat_resident, principal_of
+
+OTHER_TOWNSHIP = "341002002"
+NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+# Filing times: ties (several cases at one instant), gaps of seconds, hours, weeks and a year,
+# and one case filed "after" the listing clock (a clock running ahead on another process).
+OFFSETS = [
+    timedelta(minutes=5),
+    timedelta(0),
+    timedelta(0),
+    -timedelta(seconds=1),
+    -timedelta(minutes=3),
+    -timedelta(minutes=3),
+    -timedelta(minutes=3),
+    -timedelta(hours=2),
+    -timedelta(hours=9),
+    -timedelta(days=1),
+    -timedelta(days=1),
+    -timedelta(days=3, hours=4),
+    -timedelta(days=20),
+    -timedelta(days=20),
+    -timedelta(days=21),
+    -timedelta(days=90),
+    -timedelta(days=400),
+    -timedelta(days=400),
+    -timedelta(days=401),
+]
+
+
+@pytest.fixture
+async def filed(ctx: Context) -> dict[str, Any]:
+    here = await make_station(ctx)
+    there = await make_station(ctx, code=OTHER_TOWNSHIP, name="老街街道社工站", point=(118.33, 29.71))
+    residents = [await make_wechat_resident(ctx), await make_wechat_resident(ctx)]
+    for i, offset in enumerate(OFFSETS):
+        ctx.clock = lambda at=NOW + offset: at
+        await make_case(ctx, residents[i % 2], division_code=OTHER_TOWNSHIP if i % 3 == 0 else "341002001")
+    ctx.clock = lambda: NOW
+    return {
+        "worker": principal_of(await make_staff(ctx, station_id=here.id)),
+        "other_worker": principal_of(await make_staff(ctx, station_id=there.id)),
+        "supervisor": principal_of(await make_staff(ctx, role="supervisor", division_prefix="341002")),
+        "resident": principal_of(residents[0]),
+        "admin": Principal(subject="admin-paging", role="admin"),
+    }
+
+
+async def _plain(ctx: Context, principal: Principal, query: dict[str, Any]) -> list[str]:
+    """The straightforward answer: every matching case in one query, sorted newest first."""
+    filt, sort, _ = queries.list_query(principal, query)
+    return [d["_id"] async for d in ctx.db["cases"].find(filt, {"_id": 1}).sort(sort)]
+
+
+async def _pages(ctx: Context, principal: Principal, query: dict[str, Any]) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = await queries.list_cases(
+            ctx=ctx, principal=principal, query={**query, **({"cursor": cursor} if cursor else {})}
+        )
+        pages.append([item["id"] for item in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) <= 100, "paging does not end"
+
+
+async def test_newest_first_pages_match_one_sorted_query(ctx: Context, filed: dict[str, Any]) -> None:
+    for who in ("worker", "other_worker", "supervisor", "resident", "admin"):
+        expected = await _plain(ctx, filed[who], {})
+        assert expected, "the fixture files cases in every scope"
+        for limit in (1, 2, 3, 5, 7, 100):
+            pages = await _pages(ctx, filed[who], {"limit": limit})
+            assert pages == [expected[i : i + limit] for i in range(0, len(expected), limit)], (who, limit)
+
+
+FILTERS = [
+    {"created_from": NOW - timedelta(days=21), "created_to": NOW},
+    {"created_from": NOW - timedelta(days=3, hours=4)},
+    {"created_to": NOW - timedelta(minutes=3)},
+    {"created_to": NOW - timedelta(days=20), "created_from": NOW - timedelta(days=400)},
+    {"status": ["dispatched", "unrouted"], "created_to": NOW + timedelta(days=1)},
+    {"station": "no-such-station"},
+]
+
+
+async def test_newest_first_pages_with_filters_match_one_sorted_query(ctx: Context, filed: dict[str, Any]) -> None:
+    for query in FILTERS:
+        for who in ("supervisor", "admin"):
+            expected = await _plain(ctx, filed[who], query)
+            for limit in (1, 2, 4):
+                pages = await _pages(ctx, filed[who], {**query, "limit": limit})
+                want = [expected[i : i + limit] for i in range(0, len(expected), limit)] or [[]]
+                assert pages == want, (query, who, limit)
+
+
+async def test_a_cursor_of_the_earlier_shape_still_pages(ctx: Context, filed: dict[str, Any]) -> None:
+    from service.common.paging import encode_cursor
+
+    principal = filed["admin"]
+    expected = await _plain(ctx, principal, {})
+    doc = await ctx.db["cases"].find_one({"_id": expected[4]})
+    assert doc is not None
+    page = await queries.list_cases(
+        ctx=ctx, principal=principal, query={"limit": 3, "cursor": encode_cursor(doc["created_at"], doc["_id"])}
+    )
+    assert [item["id"] for item in page.items] == expected[5:8]
+
+
+async def test_every_window_but_the_last_carries_a_bound_on_the_creation_time(
+    ctx: Context, filed: dict[str, Any]
+) -> None:
+    issued: list[dict[str, Any]] = []
+
+    async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        issued.append(filt)
+        return [d async for d in ctx.db["cases"].find(filt).sort(sort).limit(n)]
+
+    conditions = queries.filter_conditions(filed["supervisor"], {})
+    docs, width = await queries.newest_first(find, conditions=conditions, want=3, now=NOW)
+    assert len(docs) == 3 and width >= queries.WINDOW_START
+    assert all("$gte" in f["created_at"] for f in issued), issued
+    # The first filter a planner meets is the time bound (see _with_created).
+    assert all(next(iter(f)) == "created_at" for f in issued)
+    issued.clear()
+    docs, _ = await queries.newest_first(find, conditions=conditions, want=1000, now=NOW)
+    assert len(docs) == len(await _plain(ctx, filed["supervisor"], {}))
+    assert all("$gte" in f["created_at"] for f in issued[:-1]) and "$gte" not in issued[-1].get("created_at", {})
+    assert len(issued) <= 12, "windows widen geometrically"
