@@ -122,13 +122,15 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
 
 
 # Newest-first pages are read in time windows on ``created_at``: the first window is the last
-# WINDOW_START before the page's upper end, and each next one reaches further back, WINDOW_GROWTH
-# times as wide (WINDOW_GROWTH_EMPTY after a window with nothing in it), until the page is full.
+# WINDOW_START before the page's upper end (or as wide as the window that ended the last page),
+# and each next one reaches further back, as wide as the density met so far says the rest of the
+# page needs, at least WINDOW_GROWTH_MIN and at most WINDOW_GROWTH_EMPTY times the last one (the
+# most after a window with nothing in it), until the page is full.
 # Every query thus carries a range bound on the index's sort key, so a server that reads every
 # matching key before applying ``limit`` (the embedded one) reads about a page of keys, not the
 # whole scope; on MongoDB each window is the same index-ordered scan, stopped at the limit.
 WINDOW_START = timedelta(minutes=15)
-WINDOW_GROWTH = 4
+WINDOW_GROWTH_MIN = 2
 WINDOW_GROWTH_EMPTY = 16
 # Below this no window is drawn: the last query has no lower bound, so nothing older is missed.
 WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
@@ -177,6 +179,7 @@ async def newest_first(
         upper = at if upper is None else min(upper, at)
     width = width or WINDOW_START
     top = upper if upper is not None else _aware(now)
+    start, found = top, 0
     while len(docs) < want:
         floor = lowest if lowest is not None else WINDOW_FLOOR
         final = top - floor <= width
@@ -189,11 +192,21 @@ async def newest_first(
             created["$lt"] = upper
         batch = await find(_with_created(created, conditions), sort, want - len(docs))
         docs += batch
+        found += len(batch)
         if final or len(docs) >= want:
             break
         top = upper = top - width
-        width = width * (WINDOW_GROWTH if batch else WINDOW_GROWTH_EMPTY)
+        width = _next_width(width, covered=start - top, found=found, missing=want - len(docs))
     return docs, width
+
+
+def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:
+    """The next window: as wide as the density seen so far says the missing documents need, with a
+    margin, and within [WINDOW_GROWTH_MIN, WINDOW_GROWTH_EMPTY] times the last; the widest after nothing."""
+    if not found:
+        return width * WINDOW_GROWTH_EMPTY
+    estimate = covered * (missing / found) * 1.5
+    return min(max(estimate, width * WINDOW_GROWTH_MIN), width * WINDOW_GROWTH_EMPTY)
 
 
 async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[dict[str, Any]]:
