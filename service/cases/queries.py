@@ -116,8 +116,11 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
     value, case_id, _width = _read_cursor(cursor)
     key = "created_at" if sort == "newest" else "next_due_at"
     op = "$lt" if sort == "newest" else "$gt"
-    if value is None:
+    if value is None and sort == "newest":
         return {key: None, "_id": {op: case_id}}
+    if value is None:
+        # Ascending, the cases with no due time come first: after them come all that have one.
+        return {"$or": [{key: None, "_id": {op: case_id}}, {key: {"$ne": None}}]}
     return {"$or": [{key: {op: value}}, {key: value, "_id": {op: case_id}}]}
 
 

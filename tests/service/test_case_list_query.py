@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.cases.queries import all_of, division_range, list_query
+from service.cases.queries import SORTS, all_of, division_range, filter_conditions, list_query, newest_first
 from service.common.context import Context
 from service.common.ids import new_id
 from service.common.models import Principal
@@ -86,6 +86,34 @@ async def test_list_queries_are_answered_from_an_index(ctx: Context, role: str, 
     filt, sort, limit = list_query(principal_of(member), query)
     explained = await ctx.db.command(
         "explain", {"find": "cases", "filter": filt, "sort": dict(sort), "limit": limit + 1}, verbosity="queryPlanner"
+    )
+    stages = _stages(explained["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in stages and "COLLSCAN" not in stages, stages
+
+
+@pytest.mark.parametrize("role", ["worker", "resident", "admin"])
+async def test_newest_first_windows_are_answered_from_an_index(ctx: Context, role: str) -> None:
+    here = await make_station(ctx)
+    resident = await make_wechat_resident(ctx)
+    for _ in range(3):
+        await make_case(ctx, resident)
+    if role == "worker":
+        principal = principal_of(await make_staff(ctx, station_id=here.id))
+    elif role == "resident":
+        principal = principal_of(resident)
+    else:
+        principal = Principal(subject=new_id(), role="admin")
+    issued: list[dict[str, Any]] = []
+
+    async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        issued.append(filt)
+        return [d async for d in ctx.db["cases"].find(filt).sort(sort).limit(n)]
+
+    await newest_first(find, conditions=filter_conditions(principal, {}), want=2, now=ctx.now())
+    explained = await ctx.db.command(
+        "explain",
+        {"find": "cases", "filter": issued[0], "sort": dict(SORTS["newest"]), "limit": 2},
+        verbosity="queryPlanner",
     )
     stages = _stages(explained["queryPlanner"]["winningPlan"])
     assert "IXSCAN" in stages and "COLLSCAN" not in stages, stages

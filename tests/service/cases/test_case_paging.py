@@ -10,7 +10,7 @@ import pytest
 from service.cases import queries
 from service.common.context import Context
 from service.common.models import Principal
-from tests.factories import make_case, make_staff, make_station, make_wechat_resident, principal_of
+from tests.factories import act_on, make_case, make_staff, make_station, make_wechat_resident, principal_of
 
 OTHER_TOWNSHIP = "341002002"
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -46,7 +46,9 @@ async def filed(ctx: Context) -> dict[str, Any]:
     residents = [await make_wechat_resident(ctx), await make_wechat_resident(ctx)]
     for i, offset in enumerate(OFFSETS):
         ctx.clock = lambda at=NOW + offset: at
-        await make_case(ctx, residents[i % 2], division_code=OTHER_TOWNSHIP if i % 3 == 0 else "341002001")
+        case = await make_case(ctx, residents[i % 2], division_code=OTHER_TOWNSHIP if i % 3 == 0 else "341002001")
+        if i % 4 == 1:  # a cancelled case has no due time: sorted by due time, those come first
+            await act_on(ctx, residents[i % 2], case["id"], "cancel")
     ctx.clock = lambda: NOW
     return {
         "worker": principal_of(await make_staff(ctx, station_id=here.id)),
@@ -138,3 +140,11 @@ async def test_every_window_but_the_last_carries_a_bound_on_the_creation_time(
     assert len(docs) == len(await _plain(ctx, filed["supervisor"], {}))
     assert all("$gte" in f["created_at"] for f in issued[:-1]) and "$gte" not in issued[-1].get("created_at", {})
     assert len(issued) <= 12, "windows widen geometrically"
+
+
+async def test_pages_by_due_time_match_one_sorted_query(ctx: Context, filed: dict[str, Any]) -> None:
+    for who in ("worker", "supervisor", "admin"):
+        expected = await _plain(ctx, filed[who], {"sort": "due"})
+        for limit in (1, 2, 5):
+            pages = await _pages(ctx, filed[who], {"sort": "due", "limit": limit})
+            assert pages == [expected[i : i + limit] for i in range(0, len(expected), limit)], (who, limit)
