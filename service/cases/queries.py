@@ -132,9 +132,9 @@ def _decode_cursor(cursor: str, sort: str) -> dict[str, Any]:
 # Every query thus carries a range bound on the index's sort key, so a server that reads every
 # matching key before applying ``limit`` (the embedded one) reads about a page of keys, not the
 # whole scope; on MongoDB each window is the same index-ordered scan, stopped at the limit.
-WINDOW_START = timedelta(minutes=15)
+WINDOW_START = timedelta(minutes=5)
 WINDOW_GROWTH_MIN = 2
-WINDOW_GROWTH_EMPTY = 16
+WINDOW_GROWTH_EMPTY = 8
 # Below this no window is drawn: the last query has no lower bound, so nothing older is missed.
 WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_WINDOW_SECONDS = 200 * 365 * 86400
