@@ -39,6 +39,7 @@ import handlers.stations
 import handlers.stream
 import handlers.uploads
 import handlers.visits
+import handlers.volunteers
 import handlers.webhooks
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
@@ -86,6 +87,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.volunteers.routes,
     handlers.console.routes,
 ]
 

@@ -8,6 +8,7 @@ would. Never write documents or ids by hand in a test; add a factory here instea
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 from config import Settings
@@ -23,6 +24,8 @@ from service.staff import create_staff
 from service.stations_model import Station
 from service.storage.residents import ResidentsRepository
 from service.tokens import issue_access_token
+from service.volunteers import service as volunteers
+from service.volunteers.models import Activity, Volunteer
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -239,3 +242,45 @@ async def act(
     payload = await resp.json()
     assert resp.status == 200, payload
     return dict(payload)
+
+
+async def make_volunteer(
+    ctx: Context, *, resident: Resident | None = None, township: str = TOWNSHIP, **fields: Any
+) -> tuple[Resident, Volunteer]:
+    """A resident who registered as a volunteer from the resident app (a new resident unless given)."""
+    n = _n()
+    resident = resident or await make_phone_resident(ctx)
+    body: dict[str, Any] = {
+        "name": "李志愿",
+        "id_card": id_card("19900101", n % 999 + 1, region=township[:6]),
+        "phone": f"137{n:08d}",
+        "skills": ["companionship"],
+        "township": township,
+        **fields,
+    }
+    volunteer = await volunteers.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    return resident, volunteer
+
+
+async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity:
+    """An activity published by ``organiser`` (station staff or a team organiser): running now, 3 hours long."""
+    now = utcnow()
+    body: dict[str, Any] = {
+        "title": "重阳节敬老院陪伴",
+        "scenario": "elderly",
+        "content": "陪老人聊天、读报",
+        "location": "昱东街道敬老院",
+        "start_at": now - timedelta(minutes=30),
+        "end_at": now + timedelta(hours=2, minutes=30),
+        "slots": 10,
+        **fields,
+    }
+    return await volunteers.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+
+
+async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
+    """A new volunteer signed up for ``activity`` and confirmed by its organiser."""
+    resident, volunteer = await make_volunteer(ctx)
+    signup = await volunteers.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+    await volunteers.decide_signup(ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm")
+    return resident, volunteer

@@ -41,6 +41,14 @@ KNOWN_EVENT_TYPES = (
     "case.urged",
     "case.overdue",
     "visit.missed",
+    "volunteer.registered",
+    "activity.published",
+    "activity.cancelled",
+    "volunteer.hours_confirmed",
+    "volunteer.hours_corrected",
+    "volunteer.correction_requested",
+    "certificate.issued",
+    "certificate.revoked",
 )
 
 
