@@ -121,10 +121,6 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(subject=principal.subject, role=principal.role)
 
 
-def _invalid(code: str, field: str, message: str, detail: str | None = None) -> ValidationFailedError:
-    return ValidationFailedError(code, detail or message, errors={field: [message]})
-
-
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -147,7 +143,9 @@ async def _station(ctx: Context, station_id: str, *, field: str = "station_id") 
     try:
         return await stations.get_station(ctx=ctx, station_id=station_id)
     except NotFoundError:
-        raise _invalid("unknown_station", field, "No such station.", f"There is no station {station_id!r}.") from None
+        raise ValidationFailedError(
+            "unknown_station", f"There is no station {station_id!r}.", errors={field: ["No such station."]}
+        ) from None
 
 
 async def _append_event(
@@ -228,13 +226,21 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
         raise PermissionDeniedError("not_allowed", "Residents and station staff register volunteers.")
     township = data["township"]
     if not _TOWNSHIP.match(township):
-        raise _invalid("invalid_volunteer", "township", "Must be a 9-digit township code.")
+        raise ValidationFailedError(
+            "invalid_volunteer",
+            "Must be a 9-digit township code.",
+            errors={"township": ["Must be a 9-digit township code."]},
+        )
     id_card = pii.validate_id_card(data["id_card"])
     phone = pii.normalize_phone(data["phone"])
     skills = list(dict.fromkeys(data.get("skills") or []))
     bad = [s for s in skills if s not in SKILLS]
     if bad:
-        raise _invalid("invalid_volunteer", "skills", f"Unknown skill {bad[0]!r}; use {', '.join(SKILLS)}.")
+        raise ValidationFailedError(
+            "invalid_volunteer",
+            f"Unknown skill {bad[0]!r}; use {', '.join(SKILLS)}.",
+            errors={"skills": [f"Unknown skill {bad[0]!r}; use {', '.join(SKILLS)}."]},
+        )
     station = await _station_of_township(ctx, township)
     if principal.role in STATION_STAFF and (station is None or station.id != principal.station_id):
         raise PermissionDeniedError(
@@ -333,10 +339,16 @@ async def add_record_entry(
     if principal.role not in (*STATION_STAFF, "admin"):
         raise PermissionDeniedError("not_recording_organisation", "Only station staff write volunteers' records.")
     if kind not in RECORD_KINDS:
-        raise _invalid("invalid_record", "kind", f"Must be one of {', '.join(RECORD_KINDS)}.")
+        raise ValidationFailedError(
+            "invalid_record",
+            f"Must be one of {', '.join(RECORD_KINDS)}.",
+            errors={"kind": [f"Must be one of {', '.join(RECORD_KINDS)}."]},
+        )
     volunteer = await _visible_volunteer(ctx, principal, volunteer_id)
     if on > ctx.now().astimezone(LOCAL).date():
-        raise _invalid("invalid_record", "on", "Must not be in the future.")
+        raise ValidationFailedError(
+            "invalid_record", "Must not be in the future.", errors={"on": ["Must not be in the future."]}
+        )
     entry = RecordEntry(
         kind=kind,
         text=text.strip(),
@@ -357,7 +369,11 @@ async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any
         raise PermissionDeniedError("not_allowed", "Station staff form volunteer teams.")
     station_id = data.get("station_id") or principal.station_id
     if not station_id:
-        raise _invalid("unknown_station", "station_id", "Name the station the team is attached to.")
+        raise ValidationFailedError(
+            "unknown_station",
+            "Name the station the team is attached to.",
+            errors={"station_id": ["Name the station the team is attached to."]},
+        )
     if principal.role in STATION_STAFF and station_id != principal.station_id:
         raise PermissionDeniedError("other_station", "Teams are attached to your own station.")
     await _station(ctx, station_id)
@@ -365,7 +381,11 @@ async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any
     found = await VolunteersRepository(ctx.db).many(organisers)
     missing = [o for o in organisers if o not in found]
     if missing:
-        raise _invalid("unknown_volunteer", "organiser_ids", f"No such volunteer: {missing[0]!r}.")
+        raise ValidationFailedError(
+            "unknown_volunteer",
+            f"No such volunteer: {missing[0]!r}.",
+            errors={"organiser_ids": [f"No such volunteer: {missing[0]!r}."]},
+        )
     now = ctx.now()
     return await TeamsRepository(ctx.db).insert(
         {
@@ -420,16 +440,24 @@ async def publish_activity(
     start, end = _aware(data["start_at"]), _aware(data["end_at"])
     _check_activity_times(start, end, now)
     if data["scenario"] not in SCENARIO_CODES:
-        raise _invalid("invalid_activity", "scenario", f"Must be one of {', '.join(SCENARIO_CODES)}.")
+        raise ValidationFailedError(
+            "invalid_activity",
+            f"Must be one of {', '.join(SCENARIO_CODES)}.",
+            errors={"scenario": [f"Must be one of {', '.join(SCENARIO_CODES)}."]},
+        )
     bad = [s for s in data.get("skills_wanted") or [] if s not in SKILLS]
     if bad:
-        raise _invalid("invalid_activity", "skills_wanted", f"Unknown skill {bad[0]!r}.")
+        raise ValidationFailedError(
+            "invalid_activity", f"Unknown skill {bad[0]!r}.", errors={"skills_wanted": [f"Unknown skill {bad[0]!r}."]}
+        )
     team_id = data.get("team_id")
     team: Team | None = None
     if team_id:
         team = await TeamsRepository(ctx.db).find(team_id)
         if team is None:
-            raise _invalid("unknown_team", "team_id", "No such volunteer team.", f"There is no team {team_id!r}.")
+            raise ValidationFailedError(
+                "unknown_team", f"There is no team {team_id!r}.", errors={"team_id": ["No such volunteer team."]}
+            )
     if principal.role in STATION_STAFF:
         station_id = principal.station_id or ""
         if team and team.station_id != station_id:
@@ -437,7 +465,11 @@ async def publish_activity(
     elif principal.role == "admin":
         station_id = data.get("station_id") or (team.station_id if team else "")
         if not station_id:
-            raise _invalid("unknown_station", "station_id", "Name the station (or a team) the activity belongs to.")
+            raise ValidationFailedError(
+                "unknown_station",
+                "Name the station (or a team) the activity belongs to.",
+                errors={"station_id": ["Name the station (or a team) the activity belongs to."]},
+            )
     elif principal.role == "resident" and team is not None and await _is_team_organiser(ctx, principal, team.id):
         station_id = team.station_id
     else:
@@ -695,8 +727,8 @@ async def check_in_by_code(*, ctx: Context, principal: Principal, code: str) -> 
         parsed = rules.verify_checkin_code(rules.code_key(ctx.settings.data_key_bytes), code, now=now)
     except rules.CodeProblem as problem:
         if problem.code == "checkin_code_expired":
-            raise InvalidStateError(problem.code, problem.detail) from None
-        raise ValidationFailedError(problem.code, problem.detail, errors={"code": [problem.detail]}) from None
+            raise InvalidStateError("checkin_code_expired", problem.detail) from None
+        raise ValidationFailedError("checkin_code_invalid", problem.detail, errors={"code": [problem.detail]}) from None
     activity = await ActivitiesRepository(ctx.db).get(parsed.activity_id)
     signup = await SignupsRepository(ctx.db).find(activity.id, volunteer.id)
     if signup is None or signup.status != "confirmed":
@@ -778,14 +810,18 @@ async def record_attendance(
     volunteer_id = data["volunteer_id"]
     signup = await SignupsRepository(ctx.db).find(activity.id, volunteer_id)
     if signup is None or signup.status != "confirmed":
-        raise _invalid(
+        raise ValidationFailedError(
             "unknown_volunteer",
-            "volunteer_id",
             "Not a volunteer confirmed for this activity.",
+            errors={"volunteer_id": ["Not a volunteer confirmed for this activity."]},
         )
     check_in, check_out = _aware(data["check_in_at"]), _aware(data["check_out_at"])
     if check_out > ctx.now() + timedelta(minutes=5):
-        raise _invalid("invalid_attendance_time", "check_out_at", "Must not be in the future.")
+        raise ValidationFailedError(
+            "invalid_attendance_time",
+            "Must not be in the future.",
+            errors={"check_out_at": ["Must not be in the future."]},
+        )
     rules.check_attendance_window(
         check_in, check_out, start=activity.start_at, end=activity.end_at, grace=CHECKIN_GRACE
     )
@@ -1067,11 +1103,19 @@ async def issue_certificate(
             )
         station_id = principal.station_id
     if not station_id:
-        raise _invalid("unknown_station", "station_id", "Name the recording station.")
+        raise ValidationFailedError(
+            "unknown_station", "Name the recording station.", errors={"station_id": ["Name the recording station."]}
+        )
     if period_to < period_from:
-        raise _invalid("invalid_period", "period_to", "Must not be before period_from.")
+        raise ValidationFailedError(
+            "invalid_period",
+            "Must not be before period_from.",
+            errors={"period_to": ["Must not be before period_from."]},
+        )
     if period_to > _local_date(ctx.now()):
-        raise _invalid("invalid_period", "period_to", "Must not be in the future.")
+        raise ValidationFailedError(
+            "invalid_period", "Must not be in the future.", errors={"period_to": ["Must not be in the future."]}
+        )
     station = await _station(ctx, station_id)
     volunteers = VolunteersRepository(ctx.db)
     volunteer = await volunteers.get(volunteer_id)

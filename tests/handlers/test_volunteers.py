@@ -112,9 +112,10 @@ def _pdf_text(data: bytes) -> str:
             elif operator in (b"Tj", b"TJ"):
                 strings = operands[0] if operator == b"TJ" else [operands[0]]
                 for item in strings:
-                    if isinstance(item, bytes | str) and not isinstance(item, int | float):
-                        raw = item if isinstance(item, bytes) else item.get_original_bytes()  # type: ignore[attr-defined]
-                        out.extend(current.get(int.from_bytes(raw[i : i + 2], "big"), "") for i in range(0, len(raw), 2))
+                    if not isinstance(item, bytes | str):
+                        continue  # a TJ kerning number
+                    raw = item if isinstance(item, bytes) else item.get_original_bytes()  # type: ignore[attr-defined]
+                    out.extend(current.get(int.from_bytes(raw[i : i + 2], "big"), "") for i in range(0, len(raw), 2))
     return re.sub(r"\s+", "", "".join(out))
 
 
