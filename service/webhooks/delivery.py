@@ -98,6 +98,8 @@ def encode_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=json_default).encode()
 
 
+# Event families of other areas than cases, and the scope a client needs to receive them.
+AREA_EVENT_SCOPES = {"volunteer": "volunteers:read", "activity": "volunteers:read", "certificate": "volunteers:read"}
 # Keys whose values are staff account ids: never sent to integrators (docs/webhooks.md).
 STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by"})
 
@@ -186,6 +188,17 @@ async def fan_out_events(*, ctx: Context) -> int:
         creators = await reader.case_creators(e.get("case_id") or "" for e in events)
         pairs: list[tuple[Subscription, dict[str, Any]]] = []
         for event in events:
+            area_scope = AREA_EVENT_SCOPES.get(str(event["type"]).split(".", 1)[0])
+            if area_scope is not None:
+                # Events of an area other than cases (volunteer service): every subscription that
+                # asks for the type, from a client holding the area's read scope.
+                for sub in subs:
+                    if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
+                        continue
+                    scopes = await _client_scopes(ctx, sub, scopes_cache)
+                    if scopes is not None and area_scope in scopes:
+                        pairs.append((sub, event))
+                continue
             owner = creators.get(event.get("case_id") or "")
             if not owner or owner.get("role") != "client":
                 continue

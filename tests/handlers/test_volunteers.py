@@ -20,17 +20,21 @@ from handlers.keys import CTX
 from service.context import Context
 from service.storage.events import EventsRepository
 from service.volunteers.models import Activity
+from service.webhooks.delivery import deliver_once
 from tests.factories import (
     TOWNSHIP,
     bearer_for,
     make_activity,
     make_case,
+    make_client,
     make_confirmed_volunteer,
     make_phone_resident,
     make_staff,
     make_station,
     make_volunteer,
 )
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.helpers_webhooks import subscribe
 from tests.visits_support import id_card
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -539,3 +543,31 @@ async def test_kpis_and_csv_export_count_confirmed_hours(world: World) -> None:
     assert rows[0]["organisation"] == w.station.name and rows[0]["activity_title"] == "重阳节敬老院陪伴"
     status, nothing = await w.call("GET", "/api/v1/volunteer-records.csv", w.other_worker)
     assert len(nothing.decode("utf-8").strip().splitlines()) == 1
+
+
+async def test_an_integrator_with_volunteers_read_receives_certificate_events(world: World) -> None:
+    w = world
+    receiver = await WebhookReceiver().start()
+    try:
+        reader = await make_client(w.ctx, scopes=("volunteers:read", "webhooks:manage"))
+        cases_only = await make_client(w.ctx, scopes=("cases:read", "webhooks:manage"))
+        await subscribe(w.client, bearer_for(w.settings, reader), receiver.url("reader"), ["certificate.issued"])
+        await subscribe(w.client, bearer_for(w.settings, cases_only), receiver.url("cases"), ["*"])
+        activity = await make_activity(w.ctx, w.worker)
+        _, volunteer, attendance = await _checked_out(w, activity)
+        await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+        today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+        status, cert = await w.call(
+            "POST", f"/api/v1/volunteers/{volunteer.id}/certificates", w.worker,
+            json={"period_from": today, "period_to": today},
+        )  # fmt: skip
+        assert status == 201, cert
+        while await deliver_once(ctx=w.ctx, worker_id="w1"):
+            pass
+    finally:
+        await receiver.close()
+    (got,) = receiver.delivered("reader")
+    assert got.json["type"] == "certificate.issued" and got.json["case_id"] == f"certificate:{cert['id']}"
+    assert got.json["data"]["number"] == cert["number"] and got.json["data"]["total_hours"] == 2.0
+    assert "case" not in got.json and "actor" not in got.json
+    assert receiver.delivered("cases") == [], "without volunteers:read a client gets none of the area's events"

@@ -3160,8 +3160,8 @@ export interface components {
         ClientCreate: {
             /** @description e.g. 皖事通 Wanshitong */
             name: string;
-            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311 */
-            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311")[];
+            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311, volunteers:read */
+            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311" | "volunteers:read")[];
             /** @default 600 */
             rate_limit_per_minute: number;
         };
