@@ -103,8 +103,11 @@ class TeamSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
+ID_PATTERN = validate.Regexp(r"^[0-9a-f]{24}$", error="Must be an id (24 hex characters).")
+
+
 class TeamQuerySchema(Schema):
-    station = fields.String()
+    station = fields.String(validate=ID_PATTERN, metadata={"description": "Station id"})
 
 
 class TeamListSchema(Schema):
@@ -167,7 +170,7 @@ class ActivityPageSchema(Schema):
 
 
 class ActivityQuerySchema(Schema):
-    station = fields.String()
+    station = fields.String(validate=ID_PATTERN, metadata={"description": "Station id"})
     township = fields.String(validate=validate.Regexp(r"^[1-9]\d{8}$"))
     status = fields.String(validate=validate.OneOf(("published", "cancelled")))
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
@@ -340,7 +343,7 @@ class VerifyQuerySchema(Schema):
 
 
 class KpiQuerySchema(Schema):
-    station = fields.String()
+    station = fields.String(validate=ID_PATTERN, metadata={"description": "Station id"})
     county = fields.String(validate=validate.Regexp(r"^\d{2,12}$"), metadata={"description": "Division code prefix"})
     period_from = fields.Date(data_key="from")
     period_to = fields.Date(data_key="to")

@@ -660,9 +660,8 @@ async def cancel_signup(*, ctx: Context, principal: Principal, signup_id: str) -
             "cancellation_too_late",
             "A confirmed place can be given up until 2 hours before the start; call the organiser.",
         )
-    if not await signups.move(signup.id, expected=(signup.status,), status="cancelled", now=now) or signup.status in (
-        "cancelled",
-        "declined",
+    if signup.status not in ("pending", "waitlisted", "confirmed") or not await signups.move(
+        signup.id, expected=(signup.status,), status="cancelled", now=now
     ):
         raise InvalidStateError("signup_not_active", "This sign-up is no longer active.")
     if signup.status == "confirmed":

@@ -571,3 +571,48 @@ async def test_an_integrator_with_volunteers_read_receives_certificate_events(wo
     assert got.json["data"]["number"] == cert["number"] and got.json["data"]["total_hours"] == 2.0
     assert "case" not in got.json and "actor" not in got.json
     assert receiver.delivered("cases") == [], "without volunteers:read a client gets none of the area's events"
+
+
+async def test_a_team_organiser_runs_the_teams_activity_but_not_another_stations(world: World) -> None:
+    w = world
+    leader, leader_volunteer = await make_volunteer(w.ctx)
+    status, team = await w.call(
+        "POST",
+        "/api/v1/volunteer-teams",
+        w.worker,
+        json={"name": "昱东助老志愿服务队", "organiser_ids": [leader_volunteer.id]},
+    )
+    assert (status, team["station_id"]) == (201, w.station.id), team
+    status, body = await w.call(
+        "POST", "/api/v1/volunteer-teams", w.worker, json={"name": "x", "organiser_ids": [UNKNOWN_ID]}
+    )
+    assert (status, body["code"]) == (422, "unknown_volunteer")
+    now = datetime.now(UTC)
+    body_json = {
+        "title": "社区助老理发",
+        "scenario": "community",
+        "content": "为高龄老人理发",
+        "start_at": (now + timedelta(days=1)).isoformat(),
+        "end_at": (now + timedelta(days=1, hours=2)).isoformat(),
+        "slots": 2,
+        "team_id": team["id"],
+    }
+    status, activity = await w.call("POST", "/api/v1/volunteer-activities", leader, json=body_json)
+    assert (status, activity["station_id"], activity["team_id"]) == (201, w.station.id, team["id"]), activity
+    member, _ = await make_volunteer(w.ctx)
+    status, signup = await w.call("POST", f"/api/v1/volunteer-activities/{activity['id']}/signups", member)
+    assert status == 201
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", member, json={"decision": "confirm"}
+    )
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", leader, json={"decision": "confirm"}
+    )
+    assert (status, body["status"]) == (200, "confirmed")
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", w.other_worker, json={"decision": "decline"}
+    )
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call("POST", "/api/v1/volunteer-activities", member, json=body_json)
+    assert (status, body["code"]) == (403, "not_organiser")

@@ -9503,6 +9503,7 @@ export interface operations {
     list_teams: {
         parameters: {
             query?: {
+                /** @description Station id */
                 station?: string;
             };
             header?: never;
@@ -9599,6 +9600,7 @@ export interface operations {
     list_activities: {
         parameters: {
             query?: {
+                /** @description Station id */
                 station?: string;
                 township?: string;
                 status?: "published" | "cancelled";
@@ -10339,6 +10341,7 @@ export interface operations {
     volunteer_kpis: {
         parameters: {
             query?: {
+                /** @description Station id */
                 station?: string;
                 /** @description Division code prefix */
                 county?: string;
@@ -10373,6 +10376,7 @@ export interface operations {
     export_records: {
         parameters: {
             query?: {
+                /** @description Station id */
                 station?: string;
                 /** @description Division code prefix */
                 county?: string;
