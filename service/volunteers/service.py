@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import re
@@ -308,9 +309,16 @@ async def _visible_volunteer(ctx: Context, principal: Principal, volunteer_id: s
     raise NotFoundError("volunteer_not_found", f"There is no volunteer {volunteer_id!r}.")
 
 
+def shown_to(principal: Principal, volunteer: Volunteer) -> Volunteer:
+    """The volunteer as this caller sees them: the phone in full only to the volunteer and station staff."""
+    if principal.role in ("resident", *STATION_STAFF):
+        return volunteer
+    return dataclasses.replace(volunteer, phone=pii.mask_phone(volunteer.phone))
+
+
 async def get_volunteer(*, ctx: Context, principal: Principal, volunteer_id: str) -> Volunteer:
     """One volunteer, if the caller may see them."""
-    return await _visible_volunteer(ctx, principal, volunteer_id)
+    return shown_to(principal, await _visible_volunteer(ctx, principal, volunteer_id))
 
 
 async def list_volunteers(
@@ -329,7 +337,7 @@ async def list_volunteers(
     items = await VolunteersRepository(ctx.db).find_page(query, after=cursor, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
-    return Page(items=items, next_cursor=items[-1].id if more and items else None)
+    return Page(items=[shown_to(principal, v) for v in items], next_cursor=items[-1].id if more and items else None)
 
 
 async def add_record_entry(
@@ -1049,7 +1057,7 @@ async def volunteer_record(*, ctx: Context, principal: Principal, volunteer_id: 
     lines = await _service_lines(ctx, volunteer.id, station_id=None, start=None, end=None)
     certificates = await CertificatesRepository(ctx.db).for_volunteer(volunteer.id)
     return {
-        "volunteer": volunteer,
+        "volunteer": shown_to(principal, volunteer),
         "services": [
             {**_line_dict(line), "attendance_id": att.id, "station_id": att.station_id, "evaluation": att.evaluation}
             for att, line in lines

@@ -532,6 +532,10 @@ async def test_kpis_and_csv_export_count_confirmed_hours(world: World) -> None:
     assert (status, county["hours"]) == (200, 1.5)
     status, body = await w.call("GET", "/api/v1/volunteer-kpis?county=340102", supervisor)
     assert (status, body["code"]) == (403, "outside_division")
+    status, seen = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}", supervisor)
+    assert status == 200 and seen["phone"] == volunteer.phone[:3] + "****" + volunteer.phone[-4:]
+    status, seen = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}", w.worker)
+    assert seen["phone"] == volunteer.phone, "the volunteer's station calls them"
 
     status, raw = await w.call("GET", "/api/v1/volunteer-records.csv", w.worker)
     assert status == 200
