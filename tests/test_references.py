@@ -22,8 +22,8 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from bson import ObjectId
