@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from aiohttp import web
 
 from handlers.endpoint import endpoint
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -157,14 +159,19 @@ async def add_record_entry(request: web.Request) -> web.Response:
     body=CertificateCreateSchema(),
     response=CertificateSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 404, 422),
 )
 async def issue_certificate(request: web.Request) -> web.Response:
     data = await read_json(request, CertificateCreateSchema())
-    cert = await volunteers.issue_certificate(
-        ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"], **data
-    )
-    return json_response(CertificateSchema(), cert, status=201)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        cert = await volunteers.issue_certificate(
+            ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"], **data
+        )
+        return 201, CertificateSchema().dump(cert)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 # ---------------------------------------------------------------- teams
@@ -178,12 +185,17 @@ async def issue_certificate(request: web.Request) -> web.Response:
     body=TeamCreateSchema(),
     response=TeamSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 422),
 )
 async def create_team(request: web.Request) -> web.Response:
     data = await read_json(request, TeamCreateSchema())
-    team = await volunteers.create_team(ctx=_ctx(request), principal=principal_of(request), data=data)
-    return json_response(TeamSchema(), team, status=201)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        team = await volunteers.create_team(ctx=_ctx(request), principal=principal_of(request), data=data)
+        return 201, TeamSchema().dump(team)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/volunteer-teams")
@@ -216,12 +228,17 @@ async def get_team(request: web.Request) -> web.Response:
     body=ActivityCreateSchema(),
     response=ActivitySchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 422),
 )
 async def publish_activity(request: web.Request) -> web.Response:
     data = await read_json(request, ActivityCreateSchema())
-    activity = await volunteers.publish_activity(ctx=_ctx(request), principal=principal_of(request), data=data)
-    return json_response(ActivitySchema(), activity, status=201)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        activity = await volunteers.publish_activity(ctx=_ctx(request), principal=principal_of(request), data=data)
+        return 201, ActivitySchema().dump(activity)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.post("/api/v1/volunteer-activities/from-case")
@@ -232,15 +249,20 @@ async def publish_activity(request: web.Request) -> web.Response:
     body=TaskFromCaseSchema(),
     response=ActivitySchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 404, 409, 422),
 )
 async def task_from_case(request: web.Request) -> web.Response:
     data = await read_json(request, TaskFromCaseSchema())
-    case_id = data.pop("case_id")
-    activity = await volunteers.task_from_case(
-        ctx=_ctx(request), principal=principal_of(request), case_id=case_id, data=data
-    )
-    return json_response(ActivitySchema(), activity, status=201)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        fields = {k: v for k, v in data.items() if k != "case_id"}
+        activity = await volunteers.task_from_case(
+            ctx=_ctx(request), principal=principal_of(request), case_id=data["case_id"], data=fields
+        )
+        return 201, ActivitySchema().dump(activity)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/volunteer-activities")

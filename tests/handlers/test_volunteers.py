@@ -620,3 +620,24 @@ async def test_a_team_organiser_runs_the_teams_activity_but_not_another_stations
     assert (status, body["code"]) == (403, "not_organiser")
     status, body = await w.call("POST", "/api/v1/volunteer-activities", member, json=body_json)
     assert (status, body["code"]) == (403, "not_organiser")
+
+
+async def test_publishing_again_with_the_same_idempotency_key_creates_one_activity(world: World) -> None:
+    w = world
+    now = datetime.now(UTC)
+    body = {
+        "title": "社区义诊",
+        "scenario": "community",
+        "content": "量血压",
+        "start_at": (now + timedelta(days=3)).isoformat(),
+        "end_at": (now + timedelta(days=3, hours=3)).isoformat(),
+        "slots": 4,
+    }
+    headers = {"Idempotency-Key": "publish-yidong-clinic"}
+    answers = await asyncio.gather(
+        *(w.call("POST", "/api/v1/volunteer-activities", w.worker, json=body, headers=headers) for _ in range(3))
+    )
+    assert {status for status, _ in answers} == {201}
+    assert len({a["id"] for _, a in answers}) == 1
+    _, listed = await w.call("GET", "/api/v1/volunteer-activities", w.worker)
+    assert [a["id"] for a in listed["items"]] == [answers[0][1]["id"]]

@@ -9465,7 +9465,10 @@ export interface operations {
     issue_certificate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -9534,7 +9537,10 @@ export interface operations {
     create_team: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9635,7 +9641,10 @@ export interface operations {
     publish_activity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9670,7 +9679,10 @@ export interface operations {
     task_from_case: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
