@@ -22,15 +22,13 @@ from schemas.volunteers import (
     AttendanceSchema,
     CertificateCreateSchema,
     CertificateSchema,
+    CertificateVerificationSchema,
     CheckinCodeQuerySchema,
     CheckinCodeSchema,
     CheckinSchema,
     ConfirmHoursSchema,
     CorrectionRequestSchema,
     CorrectionSchema,
-    KpiQuerySchema,
-    KpiSchema,
-    ReasonSchema,
     RecordEntryCreateSchema,
     SignupCreateSchema,
     SignupDecisionSchema,
@@ -41,11 +39,13 @@ from schemas.volunteers import (
     TeamListSchema,
     TeamQuerySchema,
     TeamSchema,
-    VerificationSchema,
     VerifyQuerySchema,
     VolunteerCreateSchema,
+    VolunteerKpiQuerySchema,
+    VolunteerKpiSchema,
     VolunteerPageSchema,
     VolunteerQuerySchema,
+    VolunteerReasonSchema,
     VolunteerRecordSchema,
     VolunteerSchema,
 )
@@ -302,12 +302,12 @@ async def get_activity(request: web.Request) -> web.Response:
     "Cancel an activity before it starts",
     tags=TAGS,
     roles=ORGANISERS,
-    body=ReasonSchema(),
+    body=VolunteerReasonSchema(),
     response=ActivitySchema(),
     problems=(403, 404, 409, 422),
 )
 async def cancel_activity(request: web.Request) -> web.Response:
-    data = await read_json(request, ReasonSchema())
+    data = await read_json(request, VolunteerReasonSchema())
     activity = await volunteers.cancel_activity(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], **data
     )
@@ -543,12 +543,12 @@ async def certificate_pdf(request: web.Request) -> web.Response:
     "Revoke a certificate with a reason (the issuing station)",
     tags=TAGS,
     roles=STATION,
-    body=ReasonSchema(),
+    body=VolunteerReasonSchema(),
     response=CertificateSchema(),
     problems=(403, 404, 409, 422),
 )
 async def revoke_certificate(request: web.Request) -> web.Response:
-    data = await read_json(request, ReasonSchema())
+    data = await read_json(request, VolunteerReasonSchema())
     cert = await volunteers.revoke_certificate(
         ctx=_ctx(request), principal=principal_of(request), certificate_id=request.match_info["id"], **data
     )
@@ -580,7 +580,7 @@ _PAGE = """<!doctype html>
     tags=TAGS,
     public=True,
     query=VerifyQuerySchema(),
-    response=VerificationSchema(),
+    response=CertificateVerificationSchema(),
     response_content_type="text/html",
     alt_content_types=("application/json",),
     problems=(404, 422),
@@ -593,7 +593,7 @@ async def verify_page(request: web.Request) -> web.Response:
         query.get("format") is None and "application/json" in request.headers.get("Accept", "")
     )
     if wants_json:
-        return json_response(VerificationSchema(), result, headers=headers)
+        return json_response(CertificateVerificationSchema(), result, headers=headers)
     revoked = ""
     if not result["valid"]:
         revoked = f"<tr><th>撤销原因 Reason</th><td>{html.escape(result['revoked_reason'] or '')}</td></tr>"
@@ -620,12 +620,12 @@ async def verify_page(request: web.Request) -> web.Response:
     "Volunteer KPIs: registered and active volunteers, hours, activities held (station, county, all)",
     tags=TAGS,
     roles=STAFF,
-    query=KpiQuerySchema(),
-    response=KpiSchema(),
+    query=VolunteerKpiQuerySchema(),
+    response=VolunteerKpiSchema(),
     problems=(403, 422),
 )
 async def volunteer_kpis(request: web.Request) -> web.Response:
-    q = read_query(request, KpiQuerySchema())
+    q = read_query(request, VolunteerKpiQuerySchema())
     result = await volunteers.kpis(
         ctx=_ctx(request),
         principal=principal_of(request),
@@ -634,7 +634,7 @@ async def volunteer_kpis(request: web.Request) -> web.Response:
         period_from=q.get("period_from"),
         period_to=q.get("period_to"),
     )
-    return json_response(KpiSchema(), result)
+    return json_response(VolunteerKpiSchema(), result)
 
 
 @routes.get("/api/v1/volunteer-records.csv")
@@ -643,12 +643,12 @@ async def volunteer_kpis(request: web.Request) -> web.Response:
     description="UTF-8 with BOM; columns as listed in docs/volunteers.md.",
     tags=TAGS,
     roles=STAFF,
-    query=KpiQuerySchema(),
+    query=VolunteerKpiQuerySchema(),
     response_content_type="text/csv",
     problems=(403, 422),
 )
 async def export_records(request: web.Request) -> web.Response:
-    q = read_query(request, KpiQuerySchema())
+    q = read_query(request, VolunteerKpiQuerySchema())
     text = await volunteers.export_records_csv(
         ctx=_ctx(request),
         principal=principal_of(request),

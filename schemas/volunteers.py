@@ -16,7 +16,7 @@ def _text(max_len: int, **kw: object) -> fields.String:
     return fields.String(validate=[validate.Length(1, max_len), NON_BLANK], **kw)  # type: ignore[arg-type]
 
 
-class ActorSchema(Schema):
+class VolunteerActorSchema(Schema):
     role = fields.String()
 
 
@@ -62,7 +62,7 @@ class VolunteerSchema(Schema):
     availability = fields.String(allow_none=True)
     township = fields.String()
     station_id = fields.String(allow_none=True)
-    registered_by = fields.Nested(ActorSchema)
+    registered_by = fields.Nested(VolunteerActorSchema)
     records = fields.List(fields.Nested(RecordEntrySchema))
     created_at = fields.AwareDateTime()
 
@@ -177,7 +177,7 @@ class ActivityQuerySchema(Schema):
     cursor = fields.String(validate=validate.Regexp(r"^[0-9a-f]{24}$"))
 
 
-class ReasonSchema(Schema):
+class VolunteerReasonSchema(Schema):
     reason = _text(500, required=True)
 
 
@@ -221,9 +221,9 @@ class CheckinSchema(Schema):
     code = fields.String(required=True, validate=validate.Length(1, 400))
 
 
-class HistoryEntrySchema(Schema):
+class AttendanceHistoryEntrySchema(Schema):
     at = fields.AwareDateTime()
-    by = fields.Nested(ActorSchema)
+    by = fields.Nested(VolunteerActorSchema)
     action = fields.String()
     changes = fields.Dict(metadata={"description": "field -> {old, new}"})
     reason = fields.String(allow_none=True)
@@ -240,7 +240,7 @@ class AttendanceSchema(Schema):
     hours = fields.Float(allow_none=True)
     status = fields.String(metadata={"description": "checked_in, checked_out, confirmed"})
     evaluation = fields.String(allow_none=True)
-    history = fields.List(fields.Nested(HistoryEntrySchema), metadata={"description": "Append-only"})
+    history = fields.List(fields.Nested(AttendanceHistoryEntrySchema), metadata={"description": "Append-only"})
     version = fields.Integer()
 
 
@@ -324,7 +324,7 @@ class CertificateCreateSchema(Schema):
     station_id = fields.String(metadata={"description": "The recording station (staff: their own)"})
 
 
-class VerificationSchema(Schema):
+class CertificateVerificationSchema(Schema):
     number = fields.String()
     status = fields.String()
     valid = fields.Boolean()
@@ -342,20 +342,20 @@ class VerifyQuerySchema(Schema):
     format = fields.String(validate=validate.OneOf(("html", "json")), metadata={"description": "Default: by Accept"})
 
 
-class KpiQuerySchema(Schema):
+class VolunteerKpiQuerySchema(Schema):
     station = fields.String(validate=ID_PATTERN, metadata={"description": "Station id"})
     county = fields.String(validate=validate.Regexp(r"^\d{2,12}$"), metadata={"description": "Division code prefix"})
     period_from = fields.Date(data_key="from")
     period_to = fields.Date(data_key="to")
 
 
-class KpiStationSchema(Schema):
+class VolunteerKpiStationSchema(Schema):
     station_id = fields.String()
     hours = fields.Float()
     active_volunteers = fields.Integer()
 
 
-class KpiSchema(Schema):
+class VolunteerKpiSchema(Schema):
     scope = fields.String()
     registered_volunteers = fields.Integer()
     active_volunteers = fields.Integer(metadata={"description": "With confirmed hours in the period"})
@@ -363,4 +363,4 @@ class KpiSchema(Schema):
     activities_held = fields.Integer(metadata={"description": "Published activities that have started"})
     activities_published = fields.Integer()
     certificates_issued = fields.Integer(metadata={"description": "Valid certificates issued in the period"})
-    by_station = fields.List(fields.Nested(KpiStationSchema))
+    by_station = fields.List(fields.Nested(VolunteerKpiStationSchema))

@@ -3977,7 +3977,7 @@ export interface components {
             /** @description Home township (9 digits) */
             township: string;
         };
-        Actor: {
+        VolunteerActor: {
             role?: string;
         };
         RecordEntry: {
@@ -3999,7 +3999,7 @@ export interface components {
             availability?: string | null;
             township?: string;
             station_id?: string | null;
-            registered_by?: components["schemas"]["Actor"];
+            registered_by?: components["schemas"]["VolunteerActor"];
             records?: components["schemas"]["RecordEntry"][];
             /** Format: date-time */
             created_at?: string;
@@ -4164,7 +4164,7 @@ export interface components {
             skills_wanted?: ("companionship" | "errands" | "medical" | "counselling" | "legal" | "teaching" | "repair" | "cleaning" | "cooking" | "driving" | "photography" | "other")[];
             team_id?: string | null;
         };
-        Reason: {
+        VolunteerReason: {
             reason: string;
         };
         SignupCreate: {
@@ -4200,10 +4200,10 @@ export interface components {
         Checkin: {
             code: string;
         };
-        schemas_volunteers_HistoryEntry: {
+        AttendanceHistoryEntry: {
             /** Format: date-time */
             at?: string;
-            by?: components["schemas"]["Actor"];
+            by?: components["schemas"]["VolunteerActor"];
             action?: string;
             /** @description field -> {old, new} */
             changes?: {
@@ -4227,7 +4227,7 @@ export interface components {
             status?: string;
             evaluation?: string | null;
             /** @description Append-only */
-            history?: components["schemas"]["schemas_volunteers_HistoryEntry"][];
+            history?: components["schemas"]["AttendanceHistoryEntry"][];
             version?: number;
         };
         AttendanceCreate: {
@@ -4256,7 +4256,7 @@ export interface components {
             reason: string;
             proposed_hours?: number | null;
         };
-        Verification: {
+        CertificateVerification: {
             number?: string;
             status?: string;
             valid?: boolean;
@@ -4271,12 +4271,12 @@ export interface components {
             revoked_at?: string | null;
             revoked_reason?: string | null;
         };
-        KpiStation: {
+        VolunteerKpiStation: {
             station_id?: string;
             hours?: number;
             active_volunteers?: number;
         };
-        schemas_volunteers_Kpi: {
+        VolunteerKpi: {
             scope?: string;
             registered_volunteers?: number;
             /** @description With confirmed hours in the period */
@@ -4288,7 +4288,7 @@ export interface components {
             activities_published?: number;
             /** @description Valid certificates issued in the period */
             certificates_issued?: number;
-            by_station?: components["schemas"]["KpiStation"][];
+            by_station?: components["schemas"]["VolunteerKpiStation"][];
         };
     };
     responses: {
@@ -9758,7 +9758,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Reason"];
+                "application/json": components["schemas"]["VolunteerReason"];
             };
         };
         responses: {
@@ -10289,7 +10289,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Reason"];
+                "application/json": components["schemas"]["VolunteerReason"];
             };
         };
         responses: {
@@ -10337,7 +10337,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/html": components["schemas"]["Verification"];
+                    "text/html": components["schemas"]["CertificateVerification"];
                     "application/json": string;
                 };
             };
@@ -10372,7 +10372,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["schemas_volunteers_Kpi"];
+                    "application/json": components["schemas"]["VolunteerKpi"];
                 };
             };
             400: components["responses"]["Problem400"];
