@@ -49,7 +49,7 @@ from schemas.volunteers import (
     VolunteerRecordSchema,
     VolunteerSchema,
 )
-from service.context import Context
+from service.common.context import Context
 from service.volunteers import service as volunteers
 
 routes = web.RouteTableDef()

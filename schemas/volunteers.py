@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.catalog_model import SCENARIO_CODES
+from service.catalog.models import SCENARIO_CODES
 from service.volunteers.models import RECORD_KINDS, SIGNUP_STATUSES, SKILLS
 
 NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
@@ -75,7 +75,7 @@ class VolunteerPageSchema(Schema):
 class VolunteerQuerySchema(Schema):
     skill = fields.String(validate=validate.OneOf(SKILLS))
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9a-f]{24}$"))
+    cursor = fields.String(validate=validate.Length(max=200))
 
 
 class RecordEntryCreateSchema(Schema):
@@ -174,7 +174,7 @@ class ActivityQuerySchema(Schema):
     township = fields.String(validate=validate.Regexp(r"^[1-9]\d{8}$"))
     status = fields.String(validate=validate.OneOf(("published", "cancelled")))
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9a-f]{24}$"))
+    cursor = fields.String(validate=validate.Length(max=200))
 
 
 class VolunteerReasonSchema(Schema):

@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import ConflictError, NotFoundError
+from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 from service.volunteers.models import (
     Activity,

@@ -9,7 +9,7 @@ import json
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from service.errors import ValidationFailedError
+from service.common.errors import ValidationFailedError
 from service.volunteers.models import CheckinCode
 
 CODE_PURPOSES = ("in", "out")

@@ -21,21 +21,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from service import cases, pii, stations
-from service.catalog_model import SCENARIO_CODES
-from service.context import Context
-from service.errors import (
+from service.cases import actions as case_actions
+from service.cases import queries as case_queries
+from service.cases import reads as case_reads
+from service.cases.models import CaseEvent
+from service.catalog.models import SCENARIO_CODES
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
     ValidationFailedError,
 )
-from service.ids import new_id
-from service.models import Page, Principal
-from service.stations_model import Station
-from service.storage.events import CaseEvent, EventsRepository
-from service.timestamps import rfc3339
+from service.common.ids import is_id, new_id
+from service.common.models import STATION_STAFF_ROLES, Page, Principal, require_role
+from service.common.paging import decode_cursor, encode_cursor, paged
+from service.common.timestamps import rfc3339
+from service.stations import service as stations
+from service.stations.models import Station
 from service.volunteers import rules
 from service.volunteers.models import (
     RECORD_KINDS,
@@ -68,7 +73,6 @@ from service.volunteers.repository import (
 
 log = logging.getLogger("huimin.volunteers")
 LOCAL = ZoneInfo("Asia/Shanghai")
-STATION_STAFF = ("worker", "station_head")
 CHECKIN_GRACE = timedelta(hours=1)  # check-in opens this long before the start; check-out closes this long after
 CANCEL_BEFORE = timedelta(hours=2)  # a confirmed volunteer may withdraw until this long before the start
 MAX_ACTIVITY_LENGTH = timedelta(days=7)
@@ -122,6 +126,11 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(subject=principal.subject, role=principal.role)
 
 
+def _after(cursor: str | None) -> str | None:
+    """The id a page continues after (400 ``invalid_cursor`` for a cursor this server did not write)."""
+    return decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0] if cursor else None
+
+
 def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -173,12 +182,13 @@ async def _append_event(
         data=data,
     )
     with contextlib.suppress(ConflictError):  # the same change was already recorded
-        await EventsRepository(ctx.db).append(event)
+        await case_reads.append_event(ctx=ctx, event=event)
 
 
 async def _my_volunteer(ctx: Context, principal: Principal) -> Volunteer:
-    if principal.role != "resident":
-        raise PermissionDeniedError("residents_only", "Only a resident signed in as a volunteer can do this.")
+    require_role(
+        principal, ("resident",), code="residents_only", detail="Only a resident signed in as a volunteer can do this."
+    )
     found = await VolunteersRepository(ctx.db).by_resident(principal.subject)
     if found is None:
         raise PermissionDeniedError("not_a_volunteer", "Register as a volunteer first (POST /api/v1/volunteers).")
@@ -190,7 +200,7 @@ def _can_see_station(principal: Principal, station_id: str | None, township: str
         return True
     if principal.role == "supervisor":
         return bool(principal.division_prefix) and (township or "").startswith(principal.division_prefix or "")
-    if principal.role in STATION_STAFF:
+    if principal.role in STATION_STAFF_ROLES:
         return principal.station_id is not None and principal.station_id == station_id
     return False
 
@@ -207,7 +217,7 @@ async def _require_organiser(ctx: Context, principal: Principal, activity: Activ
     """The caller organises this activity (its station's staff, its team's organisers, or an admin)."""
     if principal.role == "admin":
         return
-    if principal.role in STATION_STAFF and principal.station_id == activity.station_id:
+    if principal.role in STATION_STAFF_ROLES and principal.station_id == activity.station_id:
         return
     if await _is_team_organiser(ctx, principal, activity.team_id):
         return
@@ -223,8 +233,12 @@ async def _require_organiser(ctx: Context, principal: Principal, activity: Activ
 
 async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Volunteer:
     """A resident registers themself, or station staff register a person on their behalf."""
-    if principal.role not in ("resident", *STATION_STAFF, "admin"):
-        raise PermissionDeniedError("not_allowed", "Residents and station staff register volunteers.")
+    require_role(
+        principal,
+        ("resident", *STATION_STAFF_ROLES, "admin"),
+        code="not_allowed",
+        detail="Residents and station staff register volunteers.",
+    )
     township = data["township"]
     if not _TOWNSHIP.match(township):
         raise ValidationFailedError(
@@ -243,7 +257,7 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
             errors={"skills": [f"Unknown skill {bad[0]!r}; use {', '.join(SKILLS)}."]},
         )
     station = await _station_of_township(ctx, township)
-    if principal.role in STATION_STAFF and (station is None or station.id != principal.station_id):
+    if principal.role in STATION_STAFF_ROLES and (station is None or station.id != principal.station_id):
         raise PermissionDeniedError(
             "other_station", "Station staff register volunteers who live in their own station's township."
         )
@@ -291,7 +305,7 @@ async def _visible_volunteer(ctx: Context, principal: Principal, volunteer_id: s
         if volunteer.resident_id != principal.subject:
             raise NotFoundError("volunteer_not_found", f"There is no volunteer {volunteer_id!r}.")
         return volunteer
-    if principal.role in STATION_STAFF:
+    if principal.role in STATION_STAFF_ROLES:
         # A station sees its residents and everyone who served at its activities.
         if volunteer.station_id == principal.station_id:
             return volunteer
@@ -311,7 +325,7 @@ async def _visible_volunteer(ctx: Context, principal: Principal, volunteer_id: s
 
 def shown_to(principal: Principal, volunteer: Volunteer) -> Volunteer:
     """The volunteer as this caller sees them: the phone in full only to the volunteer and station staff."""
-    if principal.role in ("resident", *STATION_STAFF):
+    if principal.role in ("resident", *STATION_STAFF_ROLES):
         return volunteer
     return dataclasses.replace(volunteer, phone=pii.mask_phone(volunteer.phone))
 
@@ -326,7 +340,7 @@ async def list_volunteers(
 ) -> Page[Volunteer]:
     """Volunteers of the caller's station (staff), division (supervisor) or all (admin)."""
     query: dict[str, Any] = {}
-    if principal.role in STATION_STAFF:
+    if principal.role in STATION_STAFF_ROLES:
         query["station_id"] = principal.station_id
     elif principal.role == "supervisor":
         query["township"] = {"$regex": f"^{re.escape(principal.division_prefix or '-')}"}
@@ -334,18 +348,24 @@ async def list_volunteers(
         raise PermissionDeniedError("staff_only", "Only staff list volunteers.")
     if skill:
         query["skills"] = skill
-    items = await VolunteersRepository(ctx.db).find_page(query, after=cursor, limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=[shown_to(principal, v) for v in items], next_cursor=items[-1].id if more and items else None)
+    items, next_cursor = paged(
+        await VolunteersRepository(ctx.db).find_page(query, after=_after(cursor), limit=limit + 1),
+        limit,
+        lambda v: encode_cursor(v.id),
+    )
+    return Page(items=[shown_to(principal, v) for v in items], next_cursor=next_cursor)
 
 
 async def add_record_entry(
     *, ctx: Context, principal: Principal, volunteer_id: str, kind: str, text: str, on: date
 ) -> Volunteer:
     """Station staff enter a training, award or evaluation on a volunteer's record."""
-    if principal.role not in (*STATION_STAFF, "admin"):
-        raise PermissionDeniedError("not_recording_organisation", "Only station staff write volunteers' records.")
+    require_role(
+        principal,
+        (*STATION_STAFF_ROLES, "admin"),
+        code="not_recording_organisation",
+        detail="Only station staff write volunteers' records.",
+    )
     if kind not in RECORD_KINDS:
         raise ValidationFailedError(
             "invalid_record",
@@ -373,8 +393,9 @@ async def add_record_entry(
 
 async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Team:
     """Station staff form a volunteer team (志愿服务队) attached to their station as its service point."""
-    if principal.role not in (*STATION_STAFF, "admin"):
-        raise PermissionDeniedError("not_allowed", "Station staff form volunteer teams.")
+    require_role(
+        principal, (*STATION_STAFF_ROLES, "admin"), code="not_allowed", detail="Station staff form volunteer teams."
+    )
     station_id = data.get("station_id") or principal.station_id
     if not station_id:
         raise ValidationFailedError(
@@ -382,7 +403,7 @@ async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any
             "Name the station the team is attached to.",
             errors={"station_id": ["Name the station the team is attached to."]},
         )
-    if principal.role in STATION_STAFF and station_id != principal.station_id:
+    if principal.role in STATION_STAFF_ROLES and station_id != principal.station_id:
         raise PermissionDeniedError("other_station", "Teams are attached to your own station.")
     await _station(ctx, station_id)
     organisers = list(dict.fromkeys(data.get("organiser_ids") or []))
@@ -413,7 +434,7 @@ async def list_teams(*, ctx: Context, principal: Principal, station_id: str | No
     query: dict[str, Any] = {}
     if station_id:
         query["station_id"] = station_id
-    elif principal.role in STATION_STAFF:
+    elif principal.role in STATION_STAFF_ROLES:
         query["station_id"] = principal.station_id
     return await TeamsRepository(ctx.db).find_page(query)
 
@@ -466,7 +487,7 @@ async def publish_activity(
             raise ValidationFailedError(
                 "unknown_team", f"There is no team {team_id!r}.", errors={"team_id": ["No such volunteer team."]}
             )
-    if principal.role in STATION_STAFF:
+    if principal.role in STATION_STAFF_ROLES:
         station_id = principal.station_id or ""
         if team and team.station_id != station_id:
             raise PermissionDeniedError("other_station", "This team belongs to another station.")
@@ -522,12 +543,16 @@ async def publish_activity(
 
 async def task_from_case(*, ctx: Context, principal: Principal, case_id: str, data: dict[str, Any]) -> Activity:
     """Turn a case (a home visit, an errand) into a volunteer task; the case's history notes it."""
-    if principal.role not in (*STATION_STAFF, "admin"):
-        raise PermissionDeniedError("not_allowed", "Station staff turn cases into volunteer tasks.")
-    case = await cases.get_case(ctx=ctx, principal=principal, case_id=case_id)
+    require_role(
+        principal,
+        (*STATION_STAFF_ROLES, "admin"),
+        code="not_allowed",
+        detail="Station staff turn cases into volunteer tasks.",
+    )
+    case = await case_queries.get_case(ctx=ctx, principal=principal, case_id=case_id)
     if "note" not in case.get("allowed_actions", []):
         raise InvalidStateError("case_not_open", "Only an open case of your station can become a volunteer task.")
-    if principal.role in STATION_STAFF and case.get("station_id") != principal.station_id:
+    if principal.role in STATION_STAFF_ROLES and case.get("station_id") != principal.station_id:
         raise PermissionDeniedError("other_station", "The case is not your station's.")
     service = case.get("service") or {}
     body = {
@@ -540,7 +565,7 @@ async def task_from_case(*, ctx: Context, principal: Principal, case_id: str, da
         body["content"] = body["title"]
     activity = await publish_activity(ctx=ctx, principal=principal, data=body, case_id=case_id)
     try:
-        await cases.act(
+        await case_actions.act(
             ctx=ctx,
             principal=principal,
             case_id=case_id,
@@ -572,7 +597,7 @@ async def list_activities(
     query: dict[str, Any] = {}
     if station_id:
         query["station_id"] = station_id
-    elif principal.role in STATION_STAFF:
+    elif principal.role in STATION_STAFF_ROLES:
         query["station_id"] = principal.station_id
     elif principal.role == "supervisor":
         query["township"] = {"$regex": f"^{re.escape(principal.division_prefix or '-')}"}
@@ -580,10 +605,12 @@ async def list_activities(
         query["township"] = township
     if status:
         query["status"] = status
-    items = await ActivitiesRepository(ctx.db).find_page(query, after=cursor, limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items=items, next_cursor=items[-1].id if more and items else None)
+    items, next_cursor = paged(
+        await ActivitiesRepository(ctx.db).find_page(query, after=_after(cursor), limit=limit + 1),
+        limit,
+        lambda a: encode_cursor(a.id),
+    )
+    return Page(items=items, next_cursor=next_cursor)
 
 
 async def cancel_activity(*, ctx: Context, principal: Principal, activity_id: str, reason: str) -> Activity:
@@ -1098,11 +1125,13 @@ async def issue_certificate(
     station_id: str | None = None,
 ) -> Certificate:
     """The recording station issues a certificate (志愿服务记录证明) of the hours it recorded in a period."""
-    if principal.role not in (*STATION_STAFF, "admin"):
-        raise PermissionDeniedError(
-            "not_recording_organisation", "Only the station that recorded the service issues its certificate."
-        )
-    if principal.role in STATION_STAFF:
+    require_role(
+        principal,
+        (*STATION_STAFF_ROLES, "admin"),
+        code="not_recording_organisation",
+        detail="Only the station that recorded the service issues its certificate.",
+    )
+    if principal.role in STATION_STAFF_ROLES:
         if station_id and station_id != principal.station_id:
             raise PermissionDeniedError(
                 "not_recording_organisation",
@@ -1198,7 +1227,7 @@ async def _visible_certificate(ctx: Context, principal: Principal, certificate_i
         if certificate.number.split("-")[1].startswith(principal.division_prefix or "-"):
             return certificate
     elif principal.role == "admin" or (
-        principal.role in STATION_STAFF and principal.station_id == certificate.station_id
+        principal.role in STATION_STAFF_ROLES and principal.station_id == certificate.station_id
     ):
         return certificate
     raise NotFoundError("certificate_not_found", f"There is no certificate {certificate_id!r}.")
@@ -1221,8 +1250,12 @@ async def certificate_pdf(*, ctx: Context, principal: Principal, certificate_id:
 async def revoke_certificate(*, ctx: Context, principal: Principal, certificate_id: str, reason: str) -> Certificate:
     """The issuing station revokes a certificate with a reason; the verify page then says so."""
     certificate = await _visible_certificate(ctx, principal, certificate_id)
-    if principal.role not in (*STATION_STAFF, "admin"):
-        raise PermissionDeniedError("not_recording_organisation", "Only the issuing station revokes its certificates.")
+    require_role(
+        principal,
+        (*STATION_STAFF_ROLES, "admin"),
+        code="not_recording_organisation",
+        detail="Only the issuing station revokes its certificates.",
+    )
     repo = CertificatesRepository(ctx.db)
     if not await repo.revoke(certificate.id, reason=reason.strip(), by=actor_of(principal), now=ctx.now()):
         raise InvalidStateError("certificate_revoked", "This certificate is already revoked.")
@@ -1269,7 +1302,7 @@ async def verify_certificate(*, ctx: Context, code: str) -> dict[str, Any]:
 
 def _scope(principal: Principal, station_id: str | None, county: str | None) -> tuple[str, dict[str, Any]]:
     """(label, filter) of what the caller may count: a station, a division prefix, or everything."""
-    if principal.role in STATION_STAFF:
+    if principal.role in STATION_STAFF_ROLES:
         if station_id and station_id != principal.station_id:
             raise PermissionDeniedError("other_station", "Staff read their own station's figures.")
         return f"station:{principal.station_id}", {"station_id": principal.station_id}

@@ -17,8 +17,8 @@ from pypdf.generic import ContentStream
 
 from config import Settings
 from handlers.keys import CTX
-from service.context import Context
-from service.storage.events import EventsRepository
+from service.cases.repository.events import EventsRepository
+from service.common.context import Context
 from service.volunteers.models import Activity
 from service.webhooks.delivery import deliver_once
 from tests.factories import (

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.errors import ValidationFailedError
+from service.common.errors import ValidationFailedError
 from service.volunteers import rules
 
 T0 = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
