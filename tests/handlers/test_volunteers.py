@@ -17,13 +17,13 @@ from pypdf.generic import ContentStream
 
 from config import Settings
 from handlers.keys import CTX
-from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 from service.volunteers.models import Activity
 from service.webhooks.delivery import deliver_once
 from tests.factories import (
     TOWNSHIP,
     bearer_for,
+    events_of,
     make_activity,
     make_case,
     make_client,
@@ -247,14 +247,11 @@ async def test_an_activity_from_publication_to_a_revoked_certificate(world: Worl
     )
     assert (status, again["code"]) == (409, "certificate_revoked")
 
-    events = EventsRepository(w.ctx.db)
-    assert [e.type for e in await events.list_for_case(f"certificate:{cert['id']}")] == [
+    assert [e.type for e in await events_of(w.ctx, f"certificate:{cert['id']}")] == [
         "certificate.issued",
         "certificate.revoked",
     ]
-    assert [e.type for e in await events.list_for_case(f"attendance:{attendance['id']}")] == [
-        "volunteer.hours_confirmed"
-    ]
+    assert [e.type for e in await events_of(w.ctx, f"attendance:{attendance['id']}")] == ["volunteer.hours_confirmed"]
     status, missing = await w.call("GET", "/verify/ABCDEFGHJKMN")
     assert (status, missing["code"]) == (404, "certificate_not_found")
 
@@ -362,7 +359,7 @@ async def test_a_correction_keeps_the_old_value_in_the_history(world: World) -> 
     last = history[-1]
     assert last["changes"]["hours"] == {"old": 2.0, "new": 1.5}
     assert last["reason"] == "志愿者申请更正：提前离开" and last["by"]["role"] == "worker"
-    events = await EventsRepository(w.ctx.db).list_for_case(f"attendance:{attendance['id']}")
+    events = await events_of(w.ctx, f"attendance:{attendance['id']}")
     assert [e.type for e in events] == [
         "volunteer.hours_confirmed",
         "volunteer.correction_requested",
