@@ -91,7 +91,7 @@ async def register_volunteer(request: web.Request) -> web.Response:
     roles=STAFF,
     query=VolunteerQuerySchema(),
     response=VolunteerPageSchema(),
-    problems=(403, 422),
+    problems=(400, 403, 422),
 )
 async def list_volunteers(request: web.Request) -> web.Response:
     query = read_query(request, VolunteerQuerySchema())
@@ -272,7 +272,7 @@ async def task_from_case(request: web.Request) -> web.Response:
     roles=PEOPLE,
     query=ActivityQuerySchema(),
     response=ActivityPageSchema(),
-    problems=(422,),
+    problems=(400, 422),
 )
 async def list_activities(request: web.Request) -> web.Response:
     query = read_query(request, ActivityQuerySchema())

@@ -638,3 +638,32 @@ async def test_publishing_again_with_the_same_idempotency_key_creates_one_activi
     assert len({a["id"] for _, a in answers}) == 1
     _, listed = await w.call("GET", "/api/v1/volunteer-activities", w.worker)
     assert [a["id"] for a in listed["items"]] == [answers[0][1]["id"]]
+
+
+async def test_lists_page_with_opaque_cursors_and_refuse_a_forged_one(world: World) -> None:
+    made = [await make_activity(world.ctx, world.worker, title=f"活动{i}") for i in range(3)]
+    for _ in range(3):
+        await make_volunteer(world.ctx)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, body = await world.call("GET", f"/api/v1/volunteer-activities?{query}", world.worker)
+        assert status == 200, body
+        seen += [a["id"] for a in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert not re.fullmatch(r"[0-9a-f]{24}", cursor)  # opaque, not a bare id
+    assert seen == [a.id for a in reversed(made)]  # newest first, each once
+
+    status, first = await world.call("GET", "/api/v1/volunteers?limit=2", world.worker)
+    assert status == 200 and len(first["items"]) == 2 and first["next_cursor"], first
+    status, rest = await world.call("GET", f"/api/v1/volunteers?limit=2&cursor={first['next_cursor']}", world.worker)
+    assert status == 200 and rest["next_cursor"] is None, rest
+    ids = [v["id"] for v in first["items"] + rest["items"]]
+    assert len(ids) == len(set(ids)) == 3
+
+    for path in ("/api/v1/volunteer-activities", "/api/v1/volunteers"):
+        status, body = await world.call("GET", f"{path}?cursor={made[0].id}", world.worker)
+        assert status == 400 and body["code"] == "invalid_cursor", body
