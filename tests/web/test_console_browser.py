@@ -36,7 +36,7 @@ def test_a_case_filed_by_a_resident_appears_in_the_open_queue_without_a_reload(
     expect(page.locator("[data-test=live]")).to_have_text("实时更新中")
     page.evaluate("window.__sameDocument = true")
     case = deployment.file_case()
-    row = page.locator("[data-test=queue] .el-table__row", has_text=case["number"])
+    row = page.locator("[data-test=queue] .el-table-v2__row", has_text=case["number"])
     expect(row).to_be_visible(timeout=10_000)
     expect(page.locator(".feed-notice")).to_contain_text(case["number"])
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
@@ -48,7 +48,7 @@ def test_a_case_filed_by_a_resident_appears_in_the_open_queue_without_a_reload(
 def test_worker_accepts_schedules_and_resolves_a_case(page: Any, deployment: Deployment) -> None:
     case = deployment.file_case()
     login(page, deployment.base, "wang.wu")
-    page.locator("[data-test=queue] .el-table__row", has_text=case["number"]).click()
+    page.locator("[data-test=queue] .el-table-v2__row", has_text=case["number"]).click()
     page.wait_for_url(f"**/console/cases/{case['id']}")
     expect(page.locator("[data-test=case-number]")).to_have_text(case["number"])
     expect(page.locator("[data-test=routing-reason]")).not_to_be_empty()
@@ -171,7 +171,7 @@ def test_an_access_token_that_expires_mid_work_is_refreshed_without_losing_the_d
     refreshes: list[int] = []
     page.on("response", lambda r: refreshes.append(r.status) if r.url.endswith("/api/v1/auth/refresh") else None)
     login(page, short_sessions.base, "zhao.liu")
-    page.locator("[data-test=queue] .el-table__row", has_text=case["number"]).click()
+    page.locator("[data-test=queue] .el-table-v2__row", has_text=case["number"]).click()
     page.locator("[data-action=note]").click()
     dialog = page.locator(".el-dialog", has_text="进展情况")
     dialog.locator("textarea[name=text]").fill("已电话联系家属，约定周五上门。")
