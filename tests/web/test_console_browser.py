@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from handlers.console import CONSOLE_DIR
+from tests.handlers.test_uploads import png
 from tests.web.conftest import PASSWORD, Deployment, login, shot
 
 
@@ -45,8 +46,8 @@ def test_a_case_filed_by_a_resident_appears_in_the_open_queue_without_a_reload(
     shot(page, "02-queue")
 
 
-def test_worker_accepts_schedules_and_resolves_a_case(page: Any, deployment: Deployment) -> None:
-    case = deployment.file_case()
+def test_worker_accepts_schedules_and_resolves_a_case_with_a_photo(page: Any, deployment: Deployment) -> None:
+    case = deployment.file_case(location={"lon": 118.4312, "lat": 29.8675})
     login(page, deployment.base, "wang.wu")
     page.locator("[data-test=queue] .el-table-v2__row", has_text=case["number"]).click()
     page.wait_for_url(f"**/console/cases/{case['id']}")
@@ -56,6 +57,10 @@ def test_worker_accepts_schedules_and_resolves_a_case(page: Any, deployment: Dep
     service = requests.get(f"{deployment.base}/api/v1/services/elderly_home_visit", timeout=10).json()
     first_label = next(f["label_zh"] for f in service["fields"] if f["code"] in case["answers"])
     expect(page.locator("[data-test=answers]")).to_contain_text(first_label)
+    # The location on the small map of the county polygons (歙县 shaded), drawn on a canvas.
+    expect(page.locator("[data-test=case-map]")).to_contain_text("歙县")
+    expect(page.locator("[data-test=case-map]")).to_contain_text("118.4312, 29.8675")
+    wait_painted(page, "[data-test=case-map]")
     shot(page, "03-case-dispatched")
 
     act(page, "accept")
@@ -77,15 +82,26 @@ def test_worker_accepts_schedules_and_resolves_a_case(page: Any, deployment: Dep
     dialog.locator("[data-test=action-submit]").click()
     expect(dialog).to_contain_text("请填写办理结果")
     dialog.locator("textarea[name=result]").fill("已上门探访，老人身体状况良好，已登记助餐需求。")
+    # A photo of the visit: uploaded when picked, sent with the resolution by its upload id.
+    dialog.locator("input[name=photos]").set_input_files(
+        {"name": "visit.png", "mimeType": "image/png", "buffer": png(32, 24)}
+    )
+    expect(dialog.locator("[data-test=photo-picker] [data-uploaded=true]")).to_have_count(1)
     shot(page, "04-resolve-dialog")
     dialog.locator("[data-test=action-submit]").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("[data-test=case-status]")).to_have_text("已办结")
+    photo = page.locator("[data-test=result-photos] img")
+    expect(photo).to_have_count(1)
+    expect(photo).to_have_attribute("src", re.compile(r"^blob:"))  # fetched with the bearer token
+    assert photo.evaluate("img => img.complete && img.naturalWidth") == 32
     shot(page, "05-case-resolved")
 
     done = deployment.case(case["id"])
     assert done["status"] == "resolved"
     assert done["result"] == "已上门探访，老人身体状况良好，已登记助餐需求。"
+    [photo_id] = done["result_photos"]
+    assert done["history"][-1]["data"]["photos"] == [photo_id]
     assert done["scheduled_at"] is not None and done["scheduled_at"].startswith("2026-12-10")
 
 

@@ -39,6 +39,12 @@ const CODES: Record<string, string> = {
   cannot_disable_self: '不能停用自己的账号。',
   upload_not_found: '找不到上传的照片。',
   upload_too_large: '照片太大。',
+  unknown_photo: '照片未找到，请重新上传。',
+  unsupported_upload_type: '只能上传图片（JPEG、PNG、WebP、GIF 或 HEIC）。',
+  assignee_not_at_station: '所选人员不是本站在岗工作人员。',
+  station_outside_scope: '只能查看本站的工作人员。',
+  invalid_import: '导入文件有错误，未写入任何数据。',
+  import_conflict: '导入期间有社工站被修改，未写入任何数据，请重新预览。',
   payload_too_large: '提交的内容太大。',
   unsupported_media_type: '文件类型不支持。',
   rate_limited: '操作太频繁，请稍后再试。',
@@ -54,6 +60,7 @@ const CODES: Record<string, string> = {
 // marshmallow's English messages, most common first; anything else is shown as sent.
 const FIELD_MESSAGES: Array<[RegExp, (m: RegExpMatchArray) => string]> = [
   [/^Missing data for required field\.?$/, () => '必填'],
+  [/^Unknown upload id /, () => '照片未找到（须是您本人上传的照片），请重新上传'],
   [/^Field may not be null\.?$/, () => '必填'],
   [/^Shorter than minimum length (\d+)\.?$/, (m) => (m[1] === '1' ? '不能为空' : `至少 ${m[1]} 个字`)],
   [/^Longer than maximum length (\d+)\.?$/, (m) => `最多 ${m[1]} 个字`],

@@ -2278,6 +2278,8 @@ export interface components {
             } | null;
             anonymous?: boolean;
             photos?: string[];
+            /** @description Photos of the result, given with the resolution (upload ids) */
+            result_photos?: string[];
             created_by?: {
                 [key: string]: unknown;
             };
@@ -2357,6 +2359,8 @@ export interface components {
                 } | null;
                 anonymous?: boolean;
                 photos?: string[];
+                /** @description Photos of the result, given with the resolution (upload ids) */
+                result_photos?: string[];
                 created_by?: {
                     [key: string]: unknown;
                 };
@@ -2466,6 +2470,8 @@ export interface components {
              */
             expected_version: number | null;
             result: string;
+            /** @description Up to 9 photos of the result: ids of images the resolver uploaded first (POST /api/v1/uploads), or photos already on the case */
+            photos?: string[];
         };
         Rate: {
             /**
