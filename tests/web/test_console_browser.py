@@ -268,3 +268,77 @@ def test_station_head_asks_for_more_time_and_the_supervisor_approves(page: Any, 
     after = deployment.case(case["id"])
     assert after["extension"]["status"] == "approved"
     assert after["resolve_due_at"] > case["resolve_due_at"]
+
+
+def _station_by_code(deployment: Deployment, code: str) -> dict[str, Any] | None:
+    page = requests.get(
+        deployment.base + "/api/v1/stations", params={"county": code[:6], "limit": 100, "include_inactive": "true"}, timeout=10
+    ).json()
+    return next((s for s in page["items"] if s["code"] == code), None)
+
+
+STATIONS_CSV = "code,name,county_code,county_name,city_name,lon,lat,capabilities,capacity\n"
+
+
+def test_admin_edits_a_station_and_imports_after_a_dry_run_that_shows_every_bad_row(
+    page: Any, deployment: Deployment
+) -> None:
+    login(page, deployment.base, "admin.e2e")
+    page.goto(deployment.base + "/console/admin/stations")
+    county = page.get_by_label("县区代码")
+    county.fill("341021")
+    county.press("Enter")
+    row = page.locator("[data-test=stations] .el-table__row", has_text="深渡镇社工站")
+    row.locator("[data-action=edit-station]").click()
+    dialog = page.locator("[data-test=station-dialog]").locator("visible=true")
+    dialog.locator("input[name=contact_phone]").fill("0559-651234")  # a digit short
+    dialog.locator("[data-test=station-save]").click()
+    # The server's field error, in Chinese at the field, and what it means above the buttons.
+    expect(dialog.locator(".el-form-item", has=page.locator("input[name=contact_phone]"))).to_contain_text("格式不对")
+    expect(dialog.locator(".el-alert")).to_contain_text("社工站信息有误")
+    dialog.locator("input[name=contact_phone]").fill("0559-6512345")
+    capacity = dialog.locator("input[name=capacity]")
+    capacity.fill("30")
+    capacity.press("Tab")
+    shot(page, "11-station-edit")
+    dialog.locator("[data-test=station-save]").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_contain_text("0559-6512345")
+    saved = _station_by_code(deployment, deployment.station_b.code)
+    assert saved is not None
+    assert (saved["contact_phone"], saved["capacity"], saved["name"]) == ("0559-6512345", 30, "深渡镇社工站")
+
+    # Import: the dry run lists every bad row and nothing can be written until the file is right.
+    bad = (
+        STATIONS_CSV
+        + "341021102,街口镇社工站,341021,歙县,黄山市,118.55,29.78,elderly_care,20\n"
+        + "34102,坏代码,341021,歙县,黄山市,118.5,29.8,,\n"
+        + "341021103,经度坏,341021,歙县,黄山市,east,29.8,,\n"
+        + "341021100,徽城镇社工站,341021,歙县,黄山市,118.41,29.86,,lots\n"
+    )
+    page.locator("[data-test=import-open]").click()
+    dialog = page.locator("[data-test=import-dialog]").locator("visible=true")
+    file_input = dialog.locator("input[name=stations-file]")
+    file_input.set_input_files({"name": "stations.csv", "mimeType": "text/csv", "buffer": bad.encode()})
+    dialog.locator("[data-test=import-preview]").click()
+    expect(dialog.locator("[data-test=import-error-count]")).to_have_text("3 个问题")
+    problems = dialog.locator("[data-test=import-errors] .el-table__row")
+    expect(problems).to_have_count(3)
+    for n, (line, field) in enumerate(((3, "code"), (4, "lon"), (5, "capacity"))):
+        expect(problems.nth(n)).to_contain_text(str(line))
+        expect(problems.nth(n)).to_contain_text(field)
+    expect(dialog.locator("[data-test=import-apply]")).to_be_disabled()
+    shot(page, "12-station-import-preview")
+    assert _station_by_code(deployment, "341021102") is None  # a preview writes nothing
+
+    good = STATIONS_CSV + "341021102,街口镇社工站,341021,歙县,黄山市,118.55,29.78,elderly_care,20\n"
+    file_input.set_input_files({"name": "stations.csv", "mimeType": "text/csv", "buffer": good.encode()})
+    expect(dialog.locator("[data-test=import-report]")).to_have_count(0)  # a new file needs its own preview
+    dialog.locator("[data-test=import-preview]").click()
+    expect(dialog.locator("[data-test=import-error-count]")).to_have_text("0 个问题")
+    expect(dialog.locator("[data-test=import-create]")).to_have_text("1")
+    dialog.locator("[data-test=import-apply]").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("[data-test=stations] .el-table__row", has_text="街口镇社工站")).to_be_visible()
+    imported = _station_by_code(deployment, "341021102")
+    assert imported is not None and imported["capacity"] == 20 and imported["capabilities"] == ["elderly_care"]
