@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from handlers.console import CONSOLE_DIR
+from tests.factories import make_elder
 from tests.handlers.test_uploads import png
 from tests.web.conftest import PASSWORD, Deployment, login, shot
 
@@ -342,3 +343,36 @@ def test_admin_edits_a_station_and_imports_after_a_dry_run_that_shows_every_bad_
     expect(page.locator("[data-test=stations] .el-table__row", has_text="街口镇社工站")).to_be_visible()
     imported = _station_by_code(deployment, "341021102")
     assert imported is not None and imported["capacity"] == 20 and imported["capabilities"] == ["elderly_care"]
+
+
+def test_worker_reads_the_elder_register_masked_and_opens_one_record(page: Any, deployment: Deployment) -> None:
+    elder = deployment.server.run(
+        make_elder(
+            deployment.server.ctx,
+            township=deployment.station_a.code,
+            name="王秀英",
+            phone="13800138000",
+            address="徽城镇 新安路 12 号",
+            location={"lon": 118.41, "lat": 29.86},
+        )
+    )
+    login(page, deployment.base, "wang.wu")
+    page.get_by_role("menuitem", name="探访到期").click()
+    due = page.locator("[data-test=visits-due] .el-table__row", has_text="王秀英")
+    expect(due).to_contain_text("每周（高风险）")  # 独居: the weekly tier, by its Chinese name
+    page.get_by_role("tab", name="老人名册").click()
+    register = page.locator("[data-test=elders]")
+    row = register.locator(".el-table__row", has_text=elder.id_card_masked)
+    expect(row).to_be_visible()
+    expect(row.locator("[data-field=name]")).to_have_text("王**")
+    expect(row.locator("[data-field=phone]")).to_have_text("138****8000")
+    expect(row).to_contain_text("新安路 *号")
+    expect(row).to_contain_text("独居")
+    assert "*" in elder.id_card_masked
+    for clear in ("王秀英", "13800138000", "12 号"):
+        expect(register).not_to_contain_text(clear)
+    shot(page, "13-elder-register")
+    row.locator("[data-action=elder-detail]").click()
+    dialog = page.locator("[data-test=elder-dialog]").locator("visible=true")
+    expect(dialog).to_contain_text("王秀英")
+    expect(dialog).to_contain_text(elder.id_card_masked)

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ACTIONS, bodyFor, missing, offered } from './actions'
 import { answerRows } from './answers'
 import { bboxOf, mapView } from './anhuiMap'
+import { maskAddress, maskName, maskPhone } from './mask'
 import { countdown, formatTime } from './time'
 import type { Service } from '@api/client'
 
@@ -80,5 +81,19 @@ describe('the case map view', () => {
       geometry: { type: 'MultiPolygon', coordinates: [[[[118, 29.5], [118.5, 30], [118, 30]]], [[[118.9, 29.6], [118.7, 30.3], [118.8, 29.9]]]] },
     })
     expect(box).toEqual([118, 29.5, 118.9, 30.3])
+  })
+})
+
+describe('masking personal data in lists', () => {
+  it('keeps the first character of a name and the ends of a phone number', () => {
+    expect(maskName('王秀英')).toBe('王**')
+    expect(maskName(' 李 ')).toBe('*')
+    expect(maskName(null)).toBe('')
+    expect(maskPhone('13800138000')).toBe('138****8000')
+    expect(maskPhone('0559-6512345')).toBe('055*****2345')
+    expect(maskPhone('12345')).toBe('*****')
+  })
+  it('hides house numbers in an address', () => {
+    expect(maskAddress('昱东街道 新安路 2 号 3 栋 401 室')).toBe('昱东街道 新安路 *号 *栋 *室')
   })
 })
