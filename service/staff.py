@@ -101,9 +101,20 @@ async def list_staff(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[StaffMember]:
-    """Staff accounts in creation order, filtered by role and/or station (admins only)."""
-    _require_admin(principal)
+    """Staff accounts in creation order, filtered by role and/or station (admins; station heads their own station)."""
+    station_id = listing_station(principal, station_id)
     return await StaffRepository(ctx.db).list(role=role, station_id=station_id, limit=limit, cursor=cursor)
+
+
+def listing_station(principal: Principal, station_id: str | None) -> str | None:
+    """The station whose staff the caller may list: as asked for admins (None: all), a station head's own only."""
+    if principal.role == "admin":
+        return station_id
+    if principal.role == "station_head" and principal.station_id:
+        if station_id is not None and station_id != principal.station_id:
+            raise PermissionDeniedError("station_outside_scope", "Station heads list only their own station's staff.")
+        return principal.station_id
+    raise PermissionDeniedError("admin_only", "Only administrators manage staff accounts.")
 
 
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:

@@ -376,3 +376,31 @@ def test_worker_reads_the_elder_register_masked_and_opens_one_record(page: Any, 
     dialog = page.locator("[data-test=elder-dialog]").locator("visible=true")
     expect(dialog).to_contain_text("王秀英")
     expect(dialog).to_contain_text(elder.id_card_masked)
+
+
+def test_station_head_assigns_a_case_to_a_worker_picked_from_the_station_staff(
+    page: Any, deployment: Deployment
+) -> None:
+    case = deployment.file_case()
+    head = deployment.accounts["li.zhan"]
+    accepted = requests.post(
+        f"{deployment.base}/api/v1/cases/{case['id']}/accept",
+        json={},
+        headers=deployment.headers("station_head", subject=head.id, station_id=deployment.station_a.id),
+        timeout=10,
+    )
+    assert accepted.status_code == 200, accepted.text
+    login(page, deployment.base, "li.zhan")
+    page.goto(f"{deployment.base}/console/cases/{case['id']}")
+    page.locator("[data-action=assign]").click()
+    dialog = page.locator(".el-dialog", has_text="工作人员").locator("visible=true")
+    dialog.locator("[data-test=assignee-select]").click()
+    options = page.locator(".el-select-dropdown__item").locator("visible=true")
+    expect(options).to_have_count(3)  # 王五, 赵六 and the head: the station's active staff, nobody else's
+    options.filter(has_text="赵六").click()
+    dialog.locator("textarea[name=note]").fill("赵六熟悉该户情况")
+    shot(page, "14-assign")
+    dialog.locator("[data-test=action-submit]").click()
+    expect(dialog).to_be_hidden()
+    after = deployment.case(case["id"])
+    assert after["assignee_id"] == deployment.accounts["zhao.liu"].id

@@ -800,7 +800,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List staff accounts */
+        /**
+         * List staff accounts
+         * @description Admins list every account. A station head lists the staff of their own station (to assign cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.
+         */
         get: operations["list_staff"];
         put?: never;
         /** Create a staff account */
