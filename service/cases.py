@@ -430,7 +430,9 @@ async def _check_photos(ctx: Context, principal: Principal, photos: list[str]) -
         )
 
 
-async def _check_result_photos(ctx: Context, principal: Principal, case: dict[str, Any], photos: list[str]) -> list[str]:
+async def _check_result_photos(
+    ctx: Context, principal: Principal, case: dict[str, Any], photos: list[str]
+) -> list[str]:
     """The photos a resolution shows: uploads by the resolver, or already on this case; 422 ``unknown_photo`` else."""
     wanted = list(dict.fromkeys(photos))  # the same photo twice is shown once
     refused = []

@@ -206,7 +206,9 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
     resp = await client.post("/api/v1/uploads", data=form, headers=worker)
     assert resp.status == 201, await resp.text()
     result_photo = (await resp.json())["id"]
-    await act(client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。", "photos": [result_photo]})
+    await act(
+        client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。", "photos": [result_photo]}
+    )
     await act(client, settings, wechat_resident, case_id, "rate", {"rating": 5, "comment": "很满意"})
     resp = await client.post("/api/v1/cases", json=await case_body(ctx, division_code="340102001"), headers=as_client)
     assert resp.status == 201, await resp.text()

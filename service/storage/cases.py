@@ -124,7 +124,7 @@ class CasesRepository:
         return [doc async for doc in self.col.find(query, projection).limit(limit)]
 
     async def with_photo(self, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Cases that carry an upload among their photos or their resolution's photos (who may see them is decided by the caller)."""
+        """Cases with an upload among their photos or their resolution's (who may see them is the caller's call)."""
         projection = {"owner": 1, "created_by": 1, "station_id": 1, "assignee_id": 1, "division": 1}
         query = {"$or": [{"photos": upload_id}, {"result_photos": upload_id}]}
         return [doc async for doc in self.col.find(query, projection).limit(limit)]

@@ -273,7 +273,9 @@ def test_station_head_asks_for_more_time_and_the_supervisor_approves(page: Any, 
 
 def _station_by_code(deployment: Deployment, code: str) -> dict[str, Any] | None:
     page = requests.get(
-        deployment.base + "/api/v1/stations", params={"county": code[:6], "limit": 100, "include_inactive": "true"}, timeout=10
+        deployment.base + "/api/v1/stations",
+        params={"county": code[:6], "limit": 100, "include_inactive": "true"},
+        timeout=10,
     ).json()
     return next((s for s in page["items"] if s["code"] == code), None)
 
