@@ -359,7 +359,7 @@ def test_worker_reads_the_elder_register_masked_and_opens_one_record(page: Any, 
         )
     )
     login(page, deployment.base, "wang.wu")
-    page.get_by_role("menuitem", name="探访到期").click()
+    page.get_by_role("menuitem", name="探访关爱").click()
     due = page.locator("[data-test=visits-due] .el-table__row", has_text="王秀英")
     expect(due).to_contain_text("每周（高风险）")  # 独居: the weekly tier, by its Chinese name
     page.get_by_role("tab", name="老人名册").click()
