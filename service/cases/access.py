@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 from typing import Any
 
-from service.models import Principal
+from service.cases import lifecycle
+from service.common.errors import (
+    NotFoundError,
+)
+from service.common.models import Principal
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,3 +45,45 @@ def access_of(principal: Principal, case: dict[str, Any]) -> Access:
         and str(case.get("division") or "").startswith(principal.division_prefix),
         admin=role == "admin",
     )
+
+
+REOPEN_WINDOW = timedelta(days=7)
+
+
+def lifecycle_relationship(principal: Principal, access: Access, case: dict[str, Any]) -> lifecycle.Relationship:
+    """The lifecycle table's view of the caller: owner, at station, assignee, division."""
+    return lifecycle.Relationship(
+        owner=access.owner or (principal.is_client and access.creator),
+        at_station=access.station,
+        assignee=access.assignee,
+        assigned=bool(case.get("assignee_id")),
+        covers_division=access.division,
+    )
+
+
+def case_facts(case: dict[str, Any], now: datetime) -> lifecycle.CaseFacts:
+    """What the lifecycle table's guards need to know about this case now."""
+    return lifecycle.CaseFacts(
+        extension_pending=(case.get("extension") or {}).get("status") == "requested",
+        within_reopen_window=within_reopen_window(case, now),
+    )
+
+
+def allowed_actions(principal: Principal, access: Access, case: dict[str, Any], now: datetime) -> list[str]:
+    """What the caller may do next on this case: exactly the actions that would succeed now."""
+    return lifecycle.allowed_actions(
+        case["status"], principal.role, lifecycle_relationship(principal, access, case), case_facts(case, now)
+    )
+
+
+def ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
+    rel = access_of(principal, case)
+    if not rel.can_view:
+        # Same answer as a missing case: do not reveal that the id exists.
+        raise NotFoundError("case_not_found", f"No case with id {case['_id']!r}.")
+    return rel
+
+
+def within_reopen_window(case: dict[str, Any], now: datetime) -> bool:
+    resolved_at = case.get("resolved_at")
+    return case.get("status") == "resolved" and resolved_at is not None and now - resolved_at <= REOPEN_WINDOW

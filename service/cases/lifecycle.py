@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from service.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
 
 # ------------------------------------------------------------------ states
 
@@ -397,11 +397,6 @@ def check_fields(action: str, data: Mapping[str, Any]) -> None:
         raise ValidationFailedError(
             f"{action}_fields_invalid", f"The {action} action needs valid {', '.join(sorted(errors))}.", errors=errors
         )
-
-
-def routed_events(event: str, to_state: str) -> list[str]:
-    """Event types for a routing transition: the action's own, plus case.unrouted when no station was found."""
-    return [event, EVENT_UNROUTED] if to_state == UNROUTED else [event]
 
 
 def state_label(state: str) -> str:

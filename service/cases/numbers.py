@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from service.context import Context
-from service.storage.counters import CountersRepository
+from service.cases.repository.counters import CountersRepository
+from service.common.context import Context
 
 PREFIX = "HM"
 _COUNTY = re.compile(r"^\d{6}$")

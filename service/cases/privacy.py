@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from service import pii
-from service.case_access import Access
+from service.cases.access import Access
+from service.common import pii
 
 # The fixed parts of a case and the kind of each personal key in them.
 CONTACT_KINDS = {"name": "name", "phone": "phone"}

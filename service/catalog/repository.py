@@ -8,8 +8,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.errors import ConflictError, NotFoundError
-from service.ids import new_id
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "service_types"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.catalog_model import Choice, FormField, ServiceType
+from service.catalog.models import Choice, FormField, ServiceType
 
 
 def _f(code: str, type_: str, zh: str, en: str, *, required: bool = False, **kw: object) -> FormField:

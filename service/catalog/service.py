@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from service.catalog_model import (
+from service.catalog.models import (
     CHOICE_TYPES,
     FIELD_TYPES,
     PERSONAL_KINDS,
@@ -25,18 +25,19 @@ from service.catalog_model import (
     Scenario,
     ServiceType,
 )
-from service.context import Context
-from service.errors import (
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
-    PermissionDeniedError,
     ValidationFailedError,
 )
-from service.models import Principal
-from service.pii import id_card_check_char, id_card_problem
-from service.timestamps import rfc3339
-from service.worktime import CLOCKS
+from service.common.models import Principal, require_role
+from service.common.pii import id_card_check_char, id_card_problem
+from service.common.timestamps import rfc3339
+from service.common.worktime import CLOCKS
+
+ADMIN_ONLY = "Only an administrator may change the catalogue."
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -253,14 +254,9 @@ def list_scenarios() -> list[Scenario]:
 
 
 def _repo(ctx: Context) -> Any:
-    from service.storage.service_types import ServiceTypesRepository
+    from service.catalog.repository import ServiceTypesRepository
 
     return ServiceTypesRepository(ctx.db)
-
-
-def _require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only an administrator may change the catalogue.")
 
 
 async def list_services(
@@ -282,7 +278,7 @@ async def get_service(*, ctx: Context, code: str, version: int | None = None) ->
 
 async def create_service(*, ctx: Context, principal: Principal, service: ServiceType) -> ServiceType:
     """Add a service type as version 1."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     service = dataclasses.replace(service, version=1, retired=False, created_at=ctx.now())
     check_definition(service)
     try:
@@ -302,7 +298,7 @@ async def update_service(
     *, ctx: Context, principal: Principal, code: str, changes: dict[str, Any], expected_version: int | None = None
 ) -> ServiceType:
     """Store the changed definition as the next version; older versions stay as they were."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     current = await get_service(ctx=ctx, code=code)
     if current.retired:
         raise InvalidStateError("service_retired", f"Service {code!r} is retired and cannot be changed.")
@@ -324,7 +320,7 @@ async def update_service(
 
 async def retire_service(*, ctx: Context, principal: Principal, code: str) -> ServiceType:
     """Stop offering a service; filed cases keep their version."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     current = await get_service(ctx=ctx, code=code)
     if current.retired:
         return current
@@ -335,7 +331,7 @@ async def retire_service(*, ctx: Context, principal: Principal, code: str) -> Se
 
 async def seed_catalog(ctx: Context) -> str:
     """Load the built-in service types that are missing (idempotent)."""
-    from service.catalog_seed import SEED_SERVICES
+    from service.catalog.seed import SEED_SERVICES
 
     now = ctx.now()
     docs = [service_to_doc(dataclasses.replace(s, created_at=now)) for s in SEED_SERVICES]
@@ -379,9 +375,7 @@ async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -
             kept = {f.code for f in built_in.fields}
             fields = tuple(f for f in fields if f.code in kept or f.code not in _ASKED_AT_TOP_LEVEL)
             changes["address_required"] = built_in.address_required
-        new = dataclasses.replace(
-            current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now()
-        )
+        new = dataclasses.replace(current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now())
         try:
             await _repo(ctx).insert_version(service_to_doc(new))
         except ConflictError:

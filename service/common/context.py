@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from config import Settings
-from service.loops import LoopHealth
-from service.models import utcnow
+from service.common.loops import LoopHealth
+from service.common.models import utcnow
+
+if TYPE_CHECKING:  # typing only: the areas own these types, the context only holds them
+    from service.identity.rate_limits import CachedLimit
+    from service.notify.stream import StreamHub
+    from service.stations.divisions import DivisionTree
+    from service.stations.index import IndexHolder
+    from service.storage.connections import Stores
+    from service.webhooks.ports import CaseViews, ClientScopes
+
+
+@dataclass
+class ProcessState:
+    """Caches and handles this process keeps, each rebuilt from MongoDB or Redis when lost.
+
+    One object shared by every copy of a :class:`Context` (``dataclasses.replace``), so a copy
+    with another clock still sees the same station index and live-feed hub.
+    """
+
+    station_index: IndexHolder | None = None
+    division_tree: DivisionTree | None = None
+    stream_hub: StreamHub | None = None
+    client_limits: dict[str, CachedLimit] = field(default_factory=dict)
+    notify_owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -28,7 +52,10 @@ class Context:
     http: Any = None  # httpx.AsyncClient for third parties (WeChat, SMS, webhooks)
     clock: Callable[[], datetime] = utcnow
     loops: LoopHealth = field(default_factory=LoopHealth)
-    extras: dict[str, Any] = field(default_factory=dict)
+    process: ProcessState = field(default_factory=ProcessState)
+    stores: Stores | None = None  # the open connections, closed by the composition root
+    case_views: CaseViews | None = None  # webhook payloads carry the case as the API shows it
+    client_scopes: ClientScopes | None = None  # overrides the stored scopes of clients (tests)
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import prcoords
 
-from service.errors import ValidationFailedError
+from service.common.errors import ValidationFailedError
 
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
 COORD_SYSTEMS: tuple[CoordSystem, ...] = ("wgs84", "gcj02", "bd09")
@@ -25,9 +25,6 @@ class Point:
 
     lon: float
     lat: float
-
-    def to_geojson(self) -> dict[str, object]:
-        return {"type": "Point", "coordinates": [self.lon, self.lat]}
 
 
 def in_china(lon: float, lat: float) -> bool:

@@ -9,8 +9,8 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from service.errors import BadRequestError, ValidationFailedError
-from service.text import UNSAFE_CHARACTERS, codepoint
+from service.common.errors import BadRequestError, ValidationFailedError
+from service.common.text import UNSAFE_CHARACTERS, codepoint
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

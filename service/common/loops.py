@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from service.models import utcnow
+from service.common.models import utcnow
 
 log = logging.getLogger("huimin.loops")
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
+
+from service.common.errors import PermissionDeniedError
 
 T = TypeVar("T")
 
@@ -42,6 +45,12 @@ class Principal:
 
 
 SYSTEM = Principal(subject="system", role="admin")
+
+
+def require_role(principal: Principal, roles: Iterable[Role], *, code: str, detail: str) -> None:
+    """PermissionDeniedError ``code`` unless the caller holds one of ``roles``."""
+    if principal.role not in tuple(roles):
+        raise PermissionDeniedError(code, detail)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from service.errors import BadRequestError
+from service.common.errors import BadRequestError
 
 # C0 controls other than TAB, LF, CR; UTF-16 surrogates; the two noncharacters XML excludes.
 UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

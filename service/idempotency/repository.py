@@ -17,6 +17,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from service.idempotency.keys import record_id
 from service.storage.indexes import declare
 
 COLLECTION = "idempotency_keys"
@@ -36,11 +37,6 @@ class IdempotencyRecord:
     lease_until: datetime
     status: int | None = None
     body: str | None = None  # the response body as JSON text, replayed byte for byte
-
-
-def record_id(subject: str, key: str) -> str:
-    """Unambiguous id for (subject, key): the subject's length prefixes it."""
-    return f"{len(subject)}:{subject}:{key}"
 
 
 def _from_doc(d: dict[str, Any]) -> IdempotencyRecord:

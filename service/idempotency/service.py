@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from service.context import Context
-from service.errors import BadRequestError, ConflictError, ValidationFailedError
-from service.models import Principal
-from service.storage.idempotency import DONE, IdempotencyRecord, IdempotencyRepository
-from service.timestamps import json_default
+from service.common.context import Context
+from service.common.errors import BadRequestError, ConflictError, ValidationFailedError
+from service.common.models import Principal
+from service.common.timestamps import json_default
+from service.idempotency.repository import DONE, IdempotencyRecord, IdempotencyRepository
 
 RECORD_TTL = timedelta(hours=24)
 LEASE_SECONDS = 60.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from service.models import Role
+from service.common.models import Role
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

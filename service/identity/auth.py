@@ -13,15 +13,17 @@ import logging
 import secrets
 from datetime import timedelta
 
-from service import otp, passwords, pii, tokens, wechat
-from service.accounts import Me, RefreshTokenRecord, StaffMember, TokenPair
-from service.context import Context
-from service.errors import AuthenticationError, NotFoundError, RateLimitedError
-from service.models import Principal
-from service.storage.api_clients import ApiClientsRepository
-from service.storage.refresh_tokens import RefreshTokensRepository
-from service.storage.residents import ResidentsRepository
-from service.storage.staff import StaffRepository
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import AuthenticationError, NotFoundError, RateLimitedError
+from service.common.models import Principal
+from service.identity import otp, passwords, tokens
+from service.identity import wechat_login as wechat
+from service.identity.accounts import Me, RefreshTokenRecord, StaffMember, TokenPair
+from service.identity.repository.clients import ApiClientsRepository
+from service.identity.repository.refresh_tokens import RefreshTokensRepository
+from service.identity.repository.residents import ResidentsRepository
+from service.identity.repository.staff import StaffRepository
 
 log = logging.getLogger("huimin.auth")
 

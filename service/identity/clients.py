@@ -7,13 +7,16 @@ import hmac
 import secrets
 from typing import Any
 
-from service import tokens
-from service.accounts import ApiClient, IssuedClient, TokenPair
-from service.auth import revoke_sessions_of
-from service.context import Context
-from service.errors import AuthenticationError, BadRequestError, PermissionDeniedError, ValidationFailedError
-from service.models import CLIENT_SCOPES, Page, Principal
-from service.storage.api_clients import ApiClientsRepository
+from service.common.context import Context
+from service.common.errors import AuthenticationError, BadRequestError, ValidationFailedError
+from service.common.models import CLIENT_SCOPES, Page, Principal, require_role
+from service.identity import tokens
+from service.identity.accounts import ApiClient, IssuedClient, TokenPair
+from service.identity.auth import revoke_sessions_of
+from service.identity.repository.clients import ApiClientsRepository
+
+ADMIN_ONLY = "Only administrators manage API clients."
+
 
 CLIENT_ID_PREFIX = "hmc_"
 SECRET_PREFIX = "hms_"
@@ -22,11 +25,6 @@ SECRET_PREFIX = "hms_"
 def hash_client_secret(secret: str) -> str:
     """The stored form of a client secret (256 random bits, so a plain hash suffices)."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only administrators manage API clients.")
 
 
 def _check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -41,7 +39,7 @@ async def create_client(
     *, ctx: Context, principal: Principal, name: str, scopes: list[str], rate_limit_per_minute: int
 ) -> IssuedClient:
     """Register a client; the secret is returned here once and stored only as a hash."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     client = await ApiClientsRepository(ctx.db).insert(
         client_id=CLIENT_ID_PREFIX + secrets.token_hex(8),
@@ -57,7 +55,7 @@ async def create_client(
 
 async def get_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:
     """One client (admins only)."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     return await ApiClientsRepository(ctx.db).get(client_id)
 
 
@@ -65,13 +63,13 @@ async def list_clients(
     *, ctx: Context, principal: Principal, limit: int = 50, cursor: str | None = None
 ) -> Page[ApiClient]:
     """Clients ordered by id (admins only)."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     return await ApiClientsRepository(ctx.db).list(limit=limit, cursor=cursor)
 
 
 async def rotate_client_secret(*, ctx: Context, principal: Principal, client_id: str) -> IssuedClient:
     """Replace a client's secret; the old one stops working at once."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     client = await ApiClientsRepository(ctx.db).update(
         client_id, {"secret_hash": hash_client_secret(secret)}, ctx.now()
@@ -81,7 +79,7 @@ async def rotate_client_secret(*, ctx: Context, principal: Principal, client_id:
 
 async def disable_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:
     """End a client's access at once: no new tokens, and the tokens it holds stop working."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     client = await ApiClientsRepository(ctx.db).update(client_id, {"active": False}, ctx.now())
     await tokens.revoke_subject(ctx=ctx, subject=client_id)
     await revoke_sessions_of(ctx=ctx, subject=client_id)

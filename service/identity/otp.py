@@ -13,9 +13,9 @@ import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from service.context import Context
-from service.errors import AuthenticationError, RateLimitedError, UnavailableError
-from service.sms import sms_sender
+from service.common.context import Context
+from service.common.errors import AuthenticationError, RateLimitedError, UnavailableError
+from service.notify.sms import sms_sender
 from service.storage.errors import is_redis_down
 
 CODE_DIGITS = 6

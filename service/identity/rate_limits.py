@@ -14,29 +14,30 @@ import logging
 import math
 import time
 
-from service.context import Context
-from service.errors import NotFoundError, RateLimitedError
-from service.storage.api_clients import ApiClientsRepository
+from service.common.context import Context
+from service.common.errors import NotFoundError, RateLimitedError
+from service.identity.repository.clients import ApiClientsRepository
+from service.identity.repository.rate_limits import SlidingWindowLog, WindowResult
 from service.storage.errors import is_redis_down
-from service.storage.rate_limits import SlidingWindowLog, WindowResult
 
 log = logging.getLogger("huimin.rate_limits")
 
 WINDOW_SECONDS = 60
 LIMIT_CACHE_SECONDS = 5.0
 DEFAULT_LIMIT_PER_MINUTE = 600  # for a token whose client record is gone
-_CACHE_KEY = "client_rate_limits"
 
 
 @dataclasses.dataclass(slots=True)
-class _Cached:
+class CachedLimit:
+    """A client's limit as read from MongoDB, kept until ``expires`` (monotonic seconds)."""
+
     limit: int
     expires: float
 
 
 async def client_limit(*, ctx: Context, client_id: str) -> int:
     """The client's requests-per-minute limit, cached in this process for a few seconds."""
-    cache: dict[str, _Cached] = ctx.extras.setdefault(_CACHE_KEY, {})
+    cache = ctx.process.client_limits
     now = time.monotonic()
     hit = cache.get(client_id)
     if hit is not None and hit.expires > now:
@@ -47,7 +48,7 @@ async def client_limit(*, ctx: Context, client_id: str) -> int:
         limit = DEFAULT_LIMIT_PER_MINUTE
     if len(cache) > 10_000:  # bounded: stale entries of many clients are simply dropped
         cache.clear()
-    cache[client_id] = _Cached(limit, now + LIMIT_CACHE_SECONDS)
+    cache[client_id] = CachedLimit(limit, now + LIMIT_CACHE_SECONDS)
     return limit
 
 

@@ -1,4 +1,4 @@
-"""Staff accounts: creation (API, CLI, first admin at start), listing and changes by admins."""
+"""Staff accounts: creation (API, CLI, first admin at start), changes by admins; listing by admins and station heads."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import logging
 import re
 from typing import Any
 
-from service import passwords
-from service.accounts import StaffMember
-from service.auth import revoke_sessions_of
-from service.context import Context
-from service.errors import ConflictError, PermissionDeniedError, ValidationFailedError
-from service.models import STAFF_ROLES, Page, Principal
-from service.pii import normalize_phone
-from service.storage.staff import StaffRepository
+from service.common.context import Context
+from service.common.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from service.common.models import STAFF_ROLES, Page, Principal, require_role
+from service.common.pii import normalize_phone
+from service.identity import passwords
+from service.identity.accounts import StaffMember
+from service.identity.auth import revoke_sessions_of
+from service.identity.repository.staff import StaffRepository
+
+ADMIN_ONLY = "Only administrators manage staff accounts."
+
 
 log = logging.getLogger("huimin.staff")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,31}$")
@@ -50,11 +53,6 @@ def normalise_assignment(
     return None, None
 
 
-def _require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only administrators manage staff accounts.")
-
-
 async def create_staff(
     *,
     ctx: Context,
@@ -68,7 +66,7 @@ async def create_staff(
     phone: str | None = None,
 ) -> StaffMember:
     """Create a staff account (admins only); 409 ``username_taken`` if the name is in use."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise _invalid("username", "Usernames are 3-32 characters: lower-case letters, digits, '_', '.', '-'.")
@@ -88,7 +86,7 @@ async def create_staff(
 
 async def get_staff(*, ctx: Context, principal: Principal, staff_id: str) -> StaffMember:
     """One staff account (admins only)."""
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     return await StaffRepository(ctx.db).get(staff_id)
 
 
@@ -108,13 +106,12 @@ async def list_staff(
 
 def listing_station(principal: Principal, station_id: str | None) -> str | None:
     """The station whose staff the caller may list: as asked for admins (None: all), a station head's own only."""
+    require_role(principal, ("admin", "station_head"), code="admin_only", detail=ADMIN_ONLY)
     if principal.role == "admin":
         return station_id
-    if principal.role == "station_head" and principal.station_id:
-        if station_id is not None and station_id != principal.station_id:
-            raise PermissionDeniedError("station_outside_scope", "Station heads list only their own station's staff.")
-        return principal.station_id
-    raise PermissionDeniedError("admin_only", "Only administrators manage staff accounts.")
+    if principal.station_id is None or station_id not in (None, principal.station_id):
+        raise PermissionDeniedError("station_outside_scope", "Station heads list only their own station's staff.")
+    return principal.station_id
 
 
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
@@ -123,7 +120,7 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
     Disabling an account, resetting its password or changing its role or assignment ends
     its sessions.
     """
-    _require_admin(principal)
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     repo = StaffRepository(ctx.db)
     current = await repo.get(staff_id)
     updates: dict[str, Any] = {k: changes[k] for k in ("name", "active") if k in changes}

@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from config import Settings
-from service.context import Context
-from service.errors import AuthenticationError
-from service.models import Principal
+from service.common.context import Context
+from service.common.errors import AuthenticationError
+from service.common.models import Principal
+from service.identity.repository.revoked_tokens import RevokedTokensRepository
 from service.storage.errors import is_redis_down
-from service.storage.revoked_tokens import RevokedTokensRepository
 
 LEEWAY_SECONDS = 10
 # Redis key (under "revoked:") saying its copy of the revocations is complete. It expires, so

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from service.context import Context
-from service.errors import (
+from service.common.context import Context
+from service.common.errors import (
     AuthenticationError,
     PermissionDeniedError,
     RateLimitedError,

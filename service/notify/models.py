@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from service.timestamps import rfc3339
+from service.common.timestamps import rfc3339
 
 CHANNEL_INBOX = "inbox"
 CHANNEL_WECHAT = "wechat"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from service.models import Principal
-from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_STREAM, CHANNEL_WECHAT, OutboxEvent, Preferences
-from service.notify_templates import SHANGHAI
+from service.common.models import Principal
+from service.notify.models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_STREAM, CHANNEL_WECHAT, OutboxEvent, Preferences
+from service.notify.templates import SHANGHAI
 
 # Event types staff can hear about, and the channels they reach by default.
 STAFF_DEFAULTS: dict[str, dict[str, bool]] = {

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from service.context import Context
-from service.errors import UnavailableError, UpstreamError
+from service.common.context import Context
+from service.common.errors import UnavailableError, UpstreamError
 
 log = logging.getLogger("huimin.sms")
 

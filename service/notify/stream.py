@@ -1,6 +1,6 @@
 """The staff live feed: events fanned out across processes through Redis pub/sub.
 
-The process whose events loop claims an event (see service/notify.py) numbers it with
+The process whose events loop claims an event (see service/notify/service.py) numbers it with
 the next ``feed_seq`` (a Redis counter, re-seeded from MongoDB if Redis lost it), stores
 that number on the claim and publishes the event once. Every web process keeps one
 subscription (a :class:`StreamHub`) and hands each message to its local connections,
@@ -23,16 +23,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from service.context import Context
-from service.errors import PermissionDeniedError, ValidationFailedError
-from service.models import Principal
-from service.notify_models import OutboxEvent
-from service.notify_rules import effective, recipient_of, stream_visible
-from service.storage.notify_events import OutboxReader
-from service.storage.preferences import PreferencesRepository
+from service.common.context import Context
+from service.common.errors import PermissionDeniedError, ValidationFailedError
+from service.common.models import Principal
+from service.notify.models import OutboxEvent
+from service.notify.repository.outbox import OutboxReader
+from service.notify.repository.preferences import PreferencesRepository
+from service.notify.rules import effective, recipient_of, stream_visible
 
 log = logging.getLogger("huimin.stream")
-HUB = "stream_hub"
 REPLAY_PAGE = 500
 
 
@@ -164,16 +163,16 @@ class StreamHub:
 
 async def hub_for(ctx: Context) -> StreamHub:
     """This process's hub, subscribed."""
-    hub = ctx.extras.get(HUB)
+    hub = ctx.process.stream_hub
     if hub is None or hub.closed:
-        hub = ctx.extras[HUB] = StreamHub(ctx)
+        hub = ctx.process.stream_hub = StreamHub(ctx)
     await hub.start()
     return hub
 
 
 async def close_streams(*, ctx: Context) -> None:
     """End all live-feed streams of this process (graceful shutdown)."""
-    hub = ctx.extras.pop(HUB, None)
+    hub, ctx.process.stream_hub = ctx.process.stream_hub, None
     if hub is not None:
         await hub.close()
 

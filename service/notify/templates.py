@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from config import Settings
-from service.notify_models import OutboxEvent
+from service.notify.models import OutboxEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

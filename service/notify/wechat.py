@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from service.context import Context
-from service.errors import UpstreamError
+from service.common.context import Context
+from service.common.errors import UpstreamError
 
 log = logging.getLogger("huimin.notify")
 

@@ -1,6 +1,6 @@
 """The Open311 GeoReport v2 facade: the catalogue as services, cases as service requests.
 
-Requests filed here are ordinary cases (``cases.submit_case`` with the client as principal),
+Requests filed here are ordinary cases (``case_submit.submit_case`` with the client as principal),
 so routing, deadlines, events and webhooks treat them like any other. Decisions:
 
 - ``api_key`` is ``<client_id>:<client_secret>`` of an API client holding the ``open311``
@@ -16,22 +16,20 @@ so routing, deadlines, events and webhooks treat them like any other. Decisions:
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import cases, catalog, lifecycle, rate_limits
-from service.catalog_model import SCENARIOS, ServiceType
-from service.clients import hash_client_secret
-from service.context import Context
-from service.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.models import Principal
-from service.storage.api_clients import ApiClientsRepository
-from service.storage.cases import CasesRepository
-from service.timestamps import rfc3339
+from service.cases import submit as case_submit
+from service.catalog import service as catalog
+from service.catalog.models import SCENARIOS, ServiceType
+from service.common.context import Context
+from service.common.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.models import Principal
+from service.identity import directory, rate_limits
+from service.identity.clients import hash_client_secret
 
 JURISDICTION_ID = "340000"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -61,7 +59,6 @@ DATATYPE_DESCRIPTIONS = {
     "id_card": "居民身份证号 Chinese resident ID number (18 characters)",
     "number": "数字 a number",
 }
-CLOSED_STATES = frozenset({"resolved", "closed", "cancelled", "rejected"})
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
 _PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
@@ -73,7 +70,7 @@ Params = dict[str, list[str]]
 # ---------------------------------------------------------------- input helpers
 
 
-def _one(params: Params, name: str) -> str | None:
+def one(params: Params, name: str) -> str | None:
     values = [v for v in params.get(name, []) if v != ""]
     if len(set(values)) > 1:
         raise BadRequestError("duplicate_parameter", f"{name} was given more than once with different values.")
@@ -82,7 +79,7 @@ def _one(params: Params, name: str) -> str | None:
 
 def check_jurisdiction(params: Params) -> None:
     """A given jurisdiction_id must be ours (Anhui, 340000); others are not found."""
-    given = _one(params, "jurisdiction_id")
+    given = one(params, "jurisdiction_id")
     if given is not None and given != JURISDICTION_ID:
         raise NotFoundError(
             "jurisdiction_not_found", f"jurisdiction_id {given!r} is not served here; use {JURISDICTION_ID}."
@@ -99,7 +96,7 @@ async def authenticate(*, ctx: Context, params: Params, basic: tuple[str, str] |
     PermissionDeniedError("invalid_api_key") unless the client exists, is active, the secret
     matches and it holds the ``open311`` scope; counts the request against its rate limit.
     """
-    key = _one(params, "api_key")
+    key = one(params, "api_key")
     if key is not None:
         client_id, sep, secret = key.partition(":")
         if not sep:
@@ -108,7 +105,7 @@ async def authenticate(*, ctx: Context, params: Params, basic: tuple[str, str] |
         client_id, secret = basic
     else:
         raise PermissionDeniedError("api_key_required", "This method needs an api_key.")
-    found = await ApiClientsRepository(ctx.db).secret_hash(client_id) if client_id and secret else None
+    found = await directory.client_secret_hash(ctx=ctx, client_id=client_id) if client_id and secret else None
     if found is None or not hmac.compare_digest(found[1], hash_client_secret(secret)):
         raise _invalid_key()
     client = found[0]
@@ -273,7 +270,7 @@ def booking_window(service: ServiceType, answers: dict[str, Any]) -> dict[str, d
 
 
 def _coordinate(params: Params, name: str, low: float, high: float) -> float | None:
-    raw = _one(params, name)
+    raw = one(params, name)
     if raw is None:
         return None
     try:
@@ -288,8 +285,8 @@ def _coordinate(params: Params, name: str, low: float, high: float) -> float | N
 
 
 def _contact(params: Params) -> dict[str, Any] | None:
-    first, last = _one(params, "first_name"), _one(params, "last_name")
-    phone, email = _one(params, "phone"), _one(params, "email")
+    first, last = one(params, "first_name"), one(params, "last_name")
+    phone, email = one(params, "phone"), one(params, "email")
     parts = [p for p in (last, first) if p]
     joiner = "" if any(_CJK.search(p) for p in parts) else " "
     name = joiner.join(parts if joiner == "" else reversed(parts))
@@ -307,7 +304,7 @@ def _contact(params: Params) -> dict[str, Any] | None:
 
 
 def _text(params: Params, name: str, limit: int) -> str | None:
-    value = _one(params, name)
+    value = one(params, name)
     if value is not None and len(value) > limit:
         raise ValidationFailedError("too_long", f"{name} is longer than {limit} characters.", {name: ["Too long."]})
     return value
@@ -326,7 +323,7 @@ async def create_request(*, ctx: Context, params: Params, basic: tuple[str, str]
     """POST requests: file a case for the api_key's client; returns the spec's one-element list."""
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    code = _one(params, "service_code")
+    code = one(params, "service_code")
     if code is None:
         raise ValidationFailedError(
             "service_code_required", "service_code is required.", {"service_code": ["Required."]}
@@ -337,7 +334,7 @@ async def create_request(*, ctx: Context, params: Params, basic: tuple[str, str]
     lon = _coordinate(params, "long", -180, 180)
     if (lat is None) != (lon is None):
         raise ValidationFailedError("invalid_location", "Give lat and long together.", {"lat": ["Give both."]})
-    address_id = _one(params, "address_id")
+    address_id = one(params, "address_id")
     division = address_id if address_id and _DIVISION.match(address_id) else None
     if lat is None and division is None:
         raise ValidationFailedError(
@@ -368,7 +365,7 @@ async def create_request(*, ctx: Context, params: Params, basic: tuple[str, str]
     if window is not None:
         data["preferred_window"] = window
     try:
-        case = await cases.submit_case(ctx=ctx, principal=principal, data=data)
+        case = await case_submit.submit_case(ctx=ctx, principal=principal, data=data)
     except ValidationFailedError as exc:
         # Name the fields as the caller sent them: answers.<code> is attribute[<code>] here.
         exc.errors = {_attribute_name(k): v for k, v in exc.errors.items()}
@@ -389,164 +386,3 @@ def _notice(case: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- GET requests
-
-
-def status_of(state: str) -> str:
-    """Pure: our case state as the spec's open/closed."""
-    return "closed" if state in CLOSED_STATES else "open"
-
-
-def status_notes(case: dict[str, Any]) -> str | None:
-    """Pure: the latest note, reason or result in the case's history, else the state's label."""
-    for entry in reversed(case.get("history") or []):
-        data = entry.get("data") or {}
-        for text in (entry.get("note"), data.get("result"), data.get("reason")):
-            if text:
-                return str(text)
-    label = lifecycle.STATE_LABELS.get(case.get("status", ""))
-    return f"{label['zh']} {label['en']}" if label else None
-
-
-def _iso(value: Any) -> str | None:
-    return rfc3339(value) if isinstance(value, datetime) else None
-
-
-def request_view(case: dict[str, Any]) -> dict[str, Any]:
-    """Pure: one case as a GeoReport service request."""
-    service = case.get("service") or {}
-    coords = ((case.get("location") or {}).get("coordinates")) or [None, None]
-    source = case.get("source") or {}
-    return {
-        "service_request_id": case["number"],
-        "status": status_of(case["status"]),
-        "status_notes": status_notes(case),
-        "service_name": " ".join(p for p in (service.get("name_zh"), service.get("name_en")) if p),
-        "service_code": service.get("code"),
-        "description": case.get("description"),
-        "agency_responsible": case.get("station_name"),
-        "service_notice": None,
-        "requested_datetime": _iso(case.get("created_at")),
-        "updated_datetime": _iso(case.get("updated_at")),
-        "expected_datetime": _iso(case.get("resolve_due_at")),
-        "address": case.get("address"),
-        "address_id": case.get("division_code") or source.get("address_id"),
-        "zipcode": None,
-        "lat": coords[1],
-        "long": coords[0],
-        "media_url": source.get("media_url"),
-    }
-
-
-def _date(params: Params, name: str) -> datetime | None:
-    raw = _one(params, name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailedError(
-            "invalid_date",
-            f"{name} must be an RFC 3339 time with an offset, e.g. 2026-01-01T00:00:00Z.",
-            {name: ["Bad."]},
-        )
-    return value
-
-
-def _csv(params: Params, name: str) -> list[str]:
-    return [p.strip() for v in params.get(name, []) for p in v.split(",") if p.strip()]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RequestQuery:
-    ids: list[str]
-    service_codes: list[str]
-    start: datetime | None
-    end: datetime | None
-    statuses: list[str]
-
-
-def parse_request_query(params: Params, now: datetime) -> RequestQuery:
-    """Pure: the GET requests filters with the spec's defaults (last 90 days)."""
-    ids = _csv(params, "service_request_id")
-    if len(ids) > MAX_IDS:
-        raise ValidationFailedError(
-            "too_many_ids",
-            f"Ask for at most {MAX_IDS} service_request_id values at once ({len(ids)} given); split the list.",
-            {"service_request_id": [f"At most {MAX_IDS} values."]},
-        )
-    if ids:  # the spec: service_request_id overrides every other filter
-        return RequestQuery(ids=ids, service_codes=[], start=None, end=None, statuses=[])
-    statuses = _csv(params, "status")
-    bad = [s for s in statuses if s not in ("open", "closed")]
-    if bad:
-        raise ValidationFailedError("invalid_status", "status is open, closed or both.", {"status": ["open|closed"]})
-    start, end = _date(params, "start_date"), _date(params, "end_date")
-    if start is None and end is None:
-        end, start = now, now - DEFAULT_SPAN
-    elif start is None:
-        assert end is not None
-        start = end - DEFAULT_SPAN
-    elif end is None:
-        end = start + DEFAULT_SPAN
-    if end < start:
-        raise ValidationFailedError("invalid_date", "end_date is before start_date.", {"end_date": ["Too early."]})
-    if end - start > DEFAULT_SPAN:
-        raise ValidationFailedError(
-            "date_range_too_long", "start_date to end_date may not span more than 90 days.", {"end_date": ["Too far."]}
-        )
-    return RequestQuery(ids=[], service_codes=_csv(params, "service_code"), start=start, end=end, statuses=statuses)
-
-
-def _filter(principal: Principal, q: RequestQuery) -> dict[str, Any]:
-    conditions: list[dict[str, Any]] = [{"created_by.subject": principal.subject}]
-    if q.ids:
-        conditions.append({"number": {"$in": q.ids}})
-    if q.service_codes:
-        conditions.append({"service.code": {"$in": q.service_codes}})
-    if q.start is not None:
-        conditions.append({"created_at": {"$gte": q.start}})
-    if q.end is not None:
-        conditions.append({"created_at": {"$lte": q.end}})
-    if q.statuses and set(q.statuses) != {"open", "closed"}:
-        closed = sorted(CLOSED_STATES)
-        conditions.append({"status": {"$in": closed} if q.statuses == ["closed"] else {"$nin": closed}})
-    return {"$and": conditions}
-
-
-async def list_requests(*, ctx: Context, params: Params, basic: tuple[str, str] | None) -> list[dict[str, Any]]:
-    """GET requests: the client's own requests, newest first, at most 1,000."""
-    check_jurisdiction(params)
-    principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    query = parse_request_query(params, ctx.now())
-    docs = await CasesRepository(ctx.db).find(
-        _filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
-    )
-    return [request_view(d) for d in docs]
-
-
-async def get_request(
-    *, ctx: Context, service_request_id: str, params: Params, basic: tuple[str, str] | None
-) -> list[dict[str, Any]]:
-    """GET requests/{id}: one of the client's requests (a one-element list, as the spec has it)."""
-    check_jurisdiction(params)
-    principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await CasesRepository(ctx.db).find(
-        {"number": service_request_id, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
-    )
-    if not docs:
-        raise NotFoundError("request_not_found", f"No service request {service_request_id!r}.")
-    return [request_view(docs[0])]
-
-
-async def get_token(*, ctx: Context, token: str, params: Params, basic: tuple[str, str] | None) -> list[dict[str, Any]]:
-    """GET tokens/{token}: requests are created at once, so a token is a case id mapped to its number."""
-    check_jurisdiction(params)
-    principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await CasesRepository(ctx.db).find(
-        {"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
-    )
-    if not docs:
-        raise NotFoundError("token_not_found", f"No service request for token {token!r}.")
-    return [{"service_request_id": docs[0]["number"], "token": token}]

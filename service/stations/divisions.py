@@ -1,6 +1,6 @@
 """Divisions for address pickers: province -> city -> county -> township, with each township's station.
 
-The names and codes come from the vendored NBS lists (:mod:`service.divisions_data`); which
+The names and codes come from the vendored NBS lists (:mod:`service.stations.divisions_data`); which
 township has an active station, and its id, comes from this process's routing index, so a
 listing changes exactly when the stations do (its ``version`` is the stations version).
 Township-like units (development zones, farms, 类似乡级单位) and stations under codes the
@@ -13,10 +13,10 @@ import asyncio
 import functools
 from dataclasses import dataclass
 
-from service.context import Context
-from service.divisions_data import LEVELS, PROVINCE_CODE, Division, division_table, pinyin_keys
-from service.errors import NotFoundError, ValidationFailedError
-from service.routing import STATION_SUFFIX, StationIndex, current_index
+from service.common.context import Context
+from service.common.errors import NotFoundError, ValidationFailedError
+from service.stations.divisions_data import LEVELS, PROVINCE_CODE, Division, division_table, pinyin_keys
+from service.stations.index import STATION_SUFFIX, StationIndex, current_index
 
 DATA_VERSION = "nbs2022-1"  # bump when the files under data/ change
 MAX_QUERY = 20
@@ -42,7 +42,7 @@ class DivisionListing:
 
 
 @dataclass(frozen=True, slots=True)
-class _Tree:
+class DivisionTree:
     """The divisions with stations of one index version, arranged by parent."""
 
     version: int
@@ -51,7 +51,7 @@ class _Tree:
     station_of: dict[str, str]
 
 
-def _tree(index: StationIndex) -> _Tree:
+def _tree(index: StationIndex) -> DivisionTree:
     table = division_table()
     by_code = dict(table.by_code)
     station_of: dict[str, str] = {}
@@ -70,7 +70,7 @@ def _tree(index: StationIndex) -> _Tree:
     for d in by_code.values():
         if d.parent is not None:
             children.setdefault(d.parent, []).append(d.code)
-    return _Tree(index.version, by_code, {k: tuple(sorted(v)) for k, v in children.items()}, station_of)
+    return DivisionTree(index.version, by_code, {k: tuple(sorted(v)) for k, v in children.items()}, station_of)
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,20 +81,17 @@ def _pinyin_index() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     return {name: pinyin_keys(name) for name in names}
 
 
-TREE_KEY = "divisions_tree"
-
-
-async def _current_tree(ctx: Context) -> _Tree:
+async def _current_tree(ctx: Context) -> DivisionTree:
     index = await current_index(ctx=ctx)
-    held = ctx.extras.get(TREE_KEY)
-    if isinstance(held, _Tree) and held.version == index.version:
+    held = ctx.process.division_tree
+    if held is not None and held.version == index.version:
         return held
     tree = await asyncio.to_thread(_tree, index)
-    ctx.extras[TREE_KEY] = tree
+    ctx.process.division_tree = tree
     return tree
 
 
-def _item(tree: _Tree, d: Division) -> DivisionItem:
+def _item(tree: DivisionTree, d: Division) -> DivisionItem:
     return DivisionItem(
         code=d.code,
         name=d.name,

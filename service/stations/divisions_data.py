@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pypinyin import Style, pinyin
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 TOWNSHIPS_CSV = DATA_DIR / "anhui_townships.csv"
 TOWNSHIP_LIKE_CSV = DATA_DIR / "anhui_township_like_units.csv"
 COUNTIES_GEOJSON = DATA_DIR / "anhui_counties.geojson"

@@ -6,7 +6,6 @@ process compares it with the version of its in-process routing index and rebuild
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,10 +14,11 @@ from pymongo import ASCENDING, DeleteOne, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
-from service.stations_model import CountyArea, IndexedStation, Station
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor
+from service.stations.models import CountyArea, IndexedStation, Station
 from service.storage.indexes import declare
 
 COLLECTION = "stations"
@@ -75,23 +75,6 @@ def _oid(station_id: str) -> str:
     if not is_id(station_id):
         raise NotFoundError("station_not_found", f"There is no station {station_id!r}.")
     return station_id
-
-
-def encode_cursor(code: str) -> str:
-    return base64.urlsafe_b64encode(code.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The station code a cursor points after; a cursor this server did not write is refused."""
-    try:
-        padded = cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
-        code = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeError):
-        code = ""
-    if not code.isdigit():
-        # Silently starting again from the first page would loop a client that pages forever.
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
-    return code
 
 
 async def read_stations_version(db: AsyncDatabase[dict[str, Any]]) -> int:
@@ -162,7 +145,14 @@ class StationsRepository:
         return {str(d["_id"]): int(d.get("open_cases") or 0) async for d in cursor}
 
     async def list_page(
-        self, *, county_code: str | None, city_code: str | None, active: bool | None, limit: int, cursor: str | None
+        self,
+        *,
+        county_code: str | None,
+        city_code: str | None,
+        active: bool | None,
+        limit: int,
+        cursor: str | None,
+        capability: str | None = None,
     ) -> Page[Station]:
         """Stations by code, filtered, one page."""
         query: dict[str, Any] = {}
@@ -172,8 +162,10 @@ class StationsRepository:
             query["city_code"] = city_code
         if active is not None:
             query["active"] = active
+        if capability is not None:
+            query["capabilities"] = capability
         if cursor:
-            query["code"] = {"$gt": decode_cursor(cursor)}
+            query["code"] = {"$gt": decode_cursor(cursor, str, check=lambda v: v[0].isdigit())[0]}
         docs = await self.col.find(query).sort("code", ASCENDING).limit(limit + 1).to_list()
         items = [station_from_doc(d) for d in docs[:limit]]
         next_cursor = encode_cursor(items[-1].code) if len(docs) > limit and items else None

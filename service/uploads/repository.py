@@ -19,8 +19,8 @@ from gridfs.errors import NoFile
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.errors import NotFoundError
-from service.ids import is_id, new_id
+from service.common.errors import NotFoundError
+from service.common.ids import is_id, new_id
 from service.storage.indexes import declare
 
 BUCKET = "uploads"

@@ -1,4 +1,4 @@
-"""Photo uploads: images only, recognised by their bytes, size-limited, readable by owner and staff.
+"""Photo uploads: images only, recognised by their bytes, size-limited, readable by owner and case viewers.
 
 The declared content type and file name are not trusted: the first bytes decide whether
 the file is a JPEG, PNG, WebP, GIF or HEIC/HEIF image. The size limit
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from service.case_access import access_of
-from service.context import Context
-from service.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
-from service.models import Principal
-from service.storage.cases import CasesRepository
-from service.storage.uploads import StoredUpload, UploadsRepository
+from service.cases import reads as case_reads
+from service.cases.access import access_of
+from service.common.context import Context
+from service.common.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError
+from service.common.models import Principal
+from service.uploads.repository import StoredUpload, UploadsRepository
 
 Upload = StoredUpload
 SNIFF_BYTES = 16
@@ -88,7 +88,7 @@ async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
         return True
     # Photos are personal data: staff, integrators and residents see them through a case they may
     # see (a resident the photos of the resolution of their own case).
-    cases = await CasesRepository(ctx.db).with_photo(upload.id)
+    cases = await case_reads.cases_with_photo(ctx=ctx, upload_id=upload.id)
     return any(access_of(principal, case).can_view for case in cases)
 
 

@@ -1,1 +1,1 @@
-"""Home visits to elders: elders, periods, schedules, tiers and visit records; owns `visits`, `elders`, `elder_audit`."""
+"""Home visits to elders: the register, periods, schedules, tiers and visit records; owns `visits` and `elders`."""

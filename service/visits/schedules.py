@@ -12,13 +12,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from service.context import Context
-from service.errors import ConflictError
-from service.pii import mask_name
-from service.storage.elders import EldersRepository
-from service.storage.events import CaseEvent, EventsRepository
-from service.storage.visits import VisitSchedulesRepository
-from service.visit_periods import parse_period, period_of
+from service.cases import reads as case_reads
+from service.cases.models import CaseEvent
+from service.common.context import Context
+from service.common.errors import ConflictError
+from service.common.pii import mask_name
+from service.visits.periods import parse_period, period_of
+from service.visits.repository.elders import EldersRepository
+from service.visits.repository.visits import VisitSchedulesRepository
 
 log = logging.getLogger("huimin.visits")
 BATCH = 2000
@@ -109,7 +110,6 @@ def missed_event(schedule: dict[str, Any]) -> CaseEvent:
 async def close_periods(*, ctx: Context, at: datetime) -> int:
     """Raise one ``visit.missed`` per person and period that ended by ``at`` unvisited; how many were new."""
     schedules = VisitSchedulesRepository(ctx.db)
-    events = EventsRepository(ctx.db)
     raised = 0
     while True:
         batch = await schedules.unvisited_closed(at, 500)
@@ -117,7 +117,7 @@ async def close_periods(*, ctx: Context, at: datetime) -> int:
             return raised
         for doc in batch:
             try:
-                await events.append(missed_event(doc))
+                await case_reads.append_event(ctx=ctx, event=missed_event(doc))
                 raised += 1
             except ConflictError:
                 pass  # another process raised it first

@@ -4,7 +4,7 @@ Pure apart from reading the table file. The table lives in ``config/visit_tiers.
 the file ``settings.visit_tier_rules_file`` names); a province is the first two digits of
 the township code, and a province without its own table uses ``default``. Each process
 reads the file again when its modification time changes, so the table changes without a
-code change; ``service.elders.apply_tier_rules`` then moves the register to it.
+code change; ``service.visits.elders.apply_tier_rules`` then moves the register to it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from config import ConfigError, Settings
 from config.settings import DEFAULT_TOML
-from service.elders_model import FLAGS
-from service.visit_periods import TIERS
+from service.visits.models import FLAGS
+from service.visits.periods import TIERS
 
 DEFAULT_FILE = DEFAULT_TOML.with_name("visit_tiers.toml")
 # Higher number: more frequent visits.

@@ -7,9 +7,7 @@ to the cases area; this module only reads them.
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +15,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.errors import BadRequestError, NotFoundError
+from service.common.errors import NotFoundError
+from service.common.paging import decode_cursor, encode_cursor
 from service.storage.indexes import declare
 from service.webhooks.models import Attempt, Delivery, Subscription
 
@@ -42,31 +41,6 @@ declare(
 )
 # The fan-out scans events in creation order.
 declare(EVENTS, IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]))
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor from the sort values of the last item."""
-    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
-    """The sort values in a cursor; BadRequestError when it was not made by us."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(raw, list) or len(raw) != len(kinds):
-            raise ValueError
-        out: list[Any] = []
-        for value, kind in zip(raw, kinds, strict=True):
-            if kind is datetime:
-                out.append(datetime.fromisoformat(value))
-            elif not isinstance(value, kind):
-                raise ValueError
-            else:
-                out.append(value)
-        return out
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
 
 
 MAX_PAUSES = 20
@@ -158,11 +132,11 @@ class WebhookSubscriptionsRepository:
         if client_id is not None:
             query["client_id"] = client_id
         if cursor:
-            (after,) = decode_cursor(cursor, (str,))
+            (after,) = decode_cursor(cursor, str)
             query["_id"] = {"$gt": after}
         docs = await self.col.find(query).sort("_id", ASCENDING).limit(limit + 1).to_list()
         items = [_subscription(d) for d in docs[:limit]]
-        next_cursor = encode_cursor([items[-1].id]) if len(docs) > limit else None
+        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit else None
         return items, next_cursor
 
     async def list_active(self) -> list[Subscription]:
@@ -321,7 +295,7 @@ class WebhookDeliveriesRepository:
         if status:
             query["status"] = status
         if cursor:
-            created, after = decode_cursor(cursor, (datetime, str))
+            created, after = decode_cursor(cursor, datetime, str)
             query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": after}}]
         docs = (
             await self.col.find(query)
@@ -330,7 +304,7 @@ class WebhookDeliveriesRepository:
             .to_list()
         )
         items = [_delivery(d) for d in docs[:limit]]
-        next_cursor = encode_cursor([items[-1].created_at, items[-1].id]) if len(docs) > limit else None
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(docs) > limit else None
         return items, next_cursor
 
     async def delete_for_subscription(self, subscription_id: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.ids import new_id
+from service.common.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "audit_log"
@@ -45,8 +45,3 @@ class AuditRepository:
                 "fields": fields,
             }
         )
-
-    async def for_target(self, target_kind: str, target_id: str) -> list[dict[str, Any]]:
-        """Entries about one record, newest first."""
-        cursor = self.col.find({"target.kind": target_kind, "target.id": target_id}).sort("at", DESCENDING)
-        return [doc async for doc in cursor]

@@ -9,11 +9,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import ConflictError, NotFoundError
+from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 
 COLLECTION = "cases"
-OPEN_STATES = ("unrouted", "dispatched", "accepted", "in_progress")
 
 declare(
     COLLECTION,
@@ -133,7 +132,3 @@ class CasesRepository:
         """Run an aggregation over cases."""
         cursor = await self.col.aggregate(pipeline)
         return [doc async for doc in cursor]
-
-    async def count_open_at(self, station_id: str) -> int:
-        """Open cases currently held by a station."""
-        return await self.col.count_documents({"station_id": station_id, "status": {"$in": list(OPEN_STATES)}})

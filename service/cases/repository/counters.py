@@ -19,7 +19,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import UnavailableError
+from service.common.errors import UnavailableError
 
 COLLECTION = "counters"
 MAX_ATTEMPTS = 500  # of compare-and-set; each miss means another caller got a value

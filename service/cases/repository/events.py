@@ -16,7 +16,6 @@ seq, e.g. case.created + case.unrouted), ``type`` (case.created ...), ``case_id`
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +24,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import ConflictError
-from service.ids import new_id
-from service.models import utcnow
+from service.cases.models import CaseEvent
+from service.common.errors import ConflictError
+from service.common.models import utcnow
 from service.storage.indexes import declare
 
 COLLECTION = "events"
@@ -38,26 +37,6 @@ declare(
     IndexModel([("type", ASCENDING), ("time", ASCENDING)], name="type_time"),
     IndexModel([("division", ASCENDING), ("time", ASCENDING)], name="division_time"),
 )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CaseEvent:
-    """One entry of a case's history."""
-
-    type: str
-    case_id: str
-    seq: int
-    actor_subject: str
-    actor_role: str
-    time: datetime
-    case_number: str | None = None
-    station_id: str | None = None
-    division: str | None = None
-    from_state: str | None = None
-    to_state: str | None = None
-    data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    id: str = dataclasses.field(default_factory=new_id)
-    created_at: datetime | None = None
 
 
 def _to_doc(e: CaseEvent, now: datetime) -> dict[str, Any]:
@@ -115,11 +94,6 @@ class EventsRepository:
                 await self.col.insert_many(docs, ordered=True, session=session)
         except DuplicateKeyError:
             raise ConflictError("event_already_recorded", "This change of the case was already recorded.") from None
-
-    async def list_for_case(self, case_id: str) -> list[CaseEvent]:
-        """A case's history, oldest first."""
-        cursor = self.col.find({"case_id": case_id}).sort([("seq", ASCENDING), ("_id", ASCENDING)])
-        return [_from_doc(d) async for d in cursor]
 
     async def after(self, last_id: str | None, *, limit: int = 100) -> list[CaseEvent]:
         """Events written after ``last_id`` in ``_id`` order (for outbox consumers).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +9,10 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.accounts import ApiClient
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.models import Page
+from service.common.errors import ConflictError, NotFoundError
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor, paged
+from service.identity.accounts import ApiClient
 from service.storage.indexes import declare
 
 COLLECTION = "api_clients"
@@ -30,17 +29,6 @@ def _client(doc: dict[str, Any]) -> ApiClient:
         created_at=doc["created_at"],
         updated_at=doc.get("updated_at", doc["created_at"]),
     )
-
-
-def _encode_cursor(client_id: str) -> str:
-    return base64.urlsafe_b64encode(client_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError):
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.") from None
 
 
 class ApiClientsRepository:
@@ -90,11 +78,10 @@ class ApiClientsRepository:
 
     async def list(self, *, limit: int, cursor: str | None) -> Page[ApiClient]:
         """A page of clients ordered by id."""
-        query: dict[str, Any] = {"_id": {"$gt": _decode_cursor(cursor)}} if cursor else {}
+        query: dict[str, Any] = {"_id": {"$gt": decode_cursor(cursor, str)[0]}} if cursor else {}
         docs = [d async for d in self.col.find(query).sort("_id", 1).limit(limit + 1)]
-        more = len(docs) > limit
-        docs = docs[:limit]
-        return Page([_client(d) for d in docs], _encode_cursor(docs[-1]["_id"]) if more else None)
+        page, next_cursor = paged(docs, limit, lambda d: encode_cursor(d["_id"]))
+        return Page([_client(d) for d in page], next_cursor)
 
     async def update(self, client_id: str, changes: dict[str, Any], now: datetime) -> ApiClient:
         """Apply field changes; NotFoundError when the client does not exist."""

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.accounts import RefreshTokenRecord
+from service.identity.accounts import RefreshTokenRecord
 from service.storage.indexes import declare
 
 COLLECTION = "refresh_tokens"

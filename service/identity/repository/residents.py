@@ -9,9 +9,9 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.accounts import Resident
-from service.errors import NotFoundError
-from service.ids import new_id
+from service.common.errors import NotFoundError
+from service.common.ids import new_id
+from service.identity.accounts import Resident
 from service.storage.indexes import declare
 
 COLLECTION = "residents"

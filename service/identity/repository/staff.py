@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,10 +9,11 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.accounts import StaffCredentials, StaffMember
-from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor
+from service.identity.accounts import StaffCredentials, StaffMember
 from service.storage.indexes import declare
 
 COLLECTION = "staff"
@@ -45,20 +45,6 @@ def _oid(staff_id: str) -> str:
     if not is_id(staff_id):
         raise NotFoundError("staff_not_found", "No staff account with this id.")
     return staff_id
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(bytes.fromhex(last_id)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (ValueError, TypeError):
-        raw = b""
-    if len(raw) != 12:
-        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
-    return raw.hex()
 
 
 class StaffRepository:
@@ -132,7 +118,7 @@ class StaffRepository:
         if station_id is not None:
             query["station_id"] = station_id
         if cursor:
-            query["_id"] = {"$gt": decode_cursor(cursor)}
+            query["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
         docs = [d async for d in self.col.find(query).sort("_id", 1).limit(limit + 1)]
         more = len(docs) > limit
         docs = docs[:limit]

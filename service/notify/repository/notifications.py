@@ -7,7 +7,6 @@ a record is inserted before anything is sent, and only the process that moves it
 
 from __future__ import annotations
 
-import base64
 import os
 from datetime import datetime
 from typing import Any
@@ -16,9 +15,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import NotFoundError
-from service.models import Page
-from service.notify_models import CHANNEL_INBOX, DELIVERED, PENDING, SENDING, Notification
+from service.common.errors import NotFoundError
+from service.common.models import Page
+from service.common.paging import encode_cursor
+from service.notify.models import CHANNEL_INBOX, DELIVERED, PENDING, SENDING, Notification
 from service.storage.indexes import declare
 
 COLLECTION = "notifications"
@@ -34,19 +34,6 @@ declare(
 def new_notification_id(now: datetime) -> str:
     """A sortable id: milliseconds since the epoch in hex, then randomness."""
     return f"{int(now.timestamp() * 1000):012x}{os.urandom(6).hex()}"
-
-
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str | None:
-    """The notification id a cursor points after, or None when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return raw if len(raw) == 24 and all(c in "0123456789abcdef" for c in raw) else None
 
 
 def _from_doc(doc: dict[str, Any]) -> Notification:
@@ -176,7 +163,7 @@ class NotificationsRepository:
             query["_id"] = {"$lt": after_id}
         docs = [d async for d in self.col.find(query).sort("_id", DESCENDING).limit(limit + 1)]
         items = [_from_doc(d) for d in docs[:limit]]
-        next_cursor = _encode_cursor(items[-1].id) if len(docs) > limit and items else None
+        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
         return Page(items=items, next_cursor=next_cursor)
 
     async def unread_count(self, *, recipient: str) -> int:
@@ -200,4 +187,4 @@ class NotificationsRepository:
         return res.modified_count
 
 
-__all__ = ["DELIVERED", "NotificationsRepository", "decode_cursor", "new_notification_id"]
+__all__ = ["DELIVERED", "NotificationsRepository", "new_notification_id"]

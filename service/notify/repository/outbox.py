@@ -19,7 +19,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.notify_models import OutboxEvent, ParkedEvent
+from service.notify.models import OutboxEvent, ParkedEvent
 from service.storage.indexes import declare
 
 EVENTS = "events"

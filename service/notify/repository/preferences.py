@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.notify_models import Preferences
+from service.notify.models import Preferences
 
 COLLECTION = "notification_preferences"
 

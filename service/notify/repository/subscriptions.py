@@ -14,7 +14,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.notify_models import Subscription
+from service.notify.models import Subscription
 from service.storage.indexes import declare
 
 COLLECTION = "wechat_subscriptions"

@@ -6,7 +6,6 @@ The ID number is stored only encrypted (``id_card_enc``) with a keyed hash for l
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -16,12 +15,13 @@ from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.elders_model import Elder
-from service.errors import ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
+from service.visits.models import Elder
 
 COLLECTION = "elders"
 AUDIT = "audit_log"
@@ -64,18 +64,6 @@ def _taken() -> ConflictError:
     )
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str | None:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return text if is_id(text) else None
-
-
 class EldersRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
@@ -113,11 +101,6 @@ class EldersRepository:
         if doc is None:
             raise NotFoundError("elder_not_found", f"There is no registered person {elder_id!r}.")
         return elder_from_doc(doc)
-
-    async def get_enc_id_card(self, elder_id: str) -> str | None:
-        """The encrypted ID number (for server-side use such as referrals; never returned to callers)."""
-        doc = await self.col.find_one({"_id": _oid(elder_id)}, {"id_card_enc": 1})
-        return doc.get("id_card_enc") if doc else None
 
     async def get_many(self, ids: list[str]) -> dict[str, Elder]:
         """People by id (unknown ids left out)."""
@@ -161,9 +144,7 @@ class EldersRepository:
         """People matching ``query`` in registration order, one page."""
         q = dict(query)
         if cursor:
-            after = decode_cursor(cursor)
-            if after is not None:
-                q["_id"] = {"$gt": after}
+            q["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
         docs = await self.col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
         items = [elder_from_doc(d) for d in docs[:limit]]
         next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
@@ -234,10 +215,3 @@ class ElderAuditRepository:
                 ],
                 ordered=False,
             )
-
-    async def for_elder(self, elder_id: str) -> list[dict[str, Any]]:
-        """The read log of one person, oldest first."""
-        return [
-            {k: v for k, v in d.items() if k != "_id"}
-            async for d in self.col.find({"elder_id": elder_id}).sort("at", ASCENDING)
-        ]

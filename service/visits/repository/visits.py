@@ -18,8 +18,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.errors import ConflictError, NotFoundError
-from service.ids import new_id
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import new_id
 from service.storage.indexes import declare
 
 SCHEDULES = "visit_schedules"
@@ -192,11 +192,6 @@ class VisitsRepository:
             if d["_id"] not in superseded and d["reached"]:
                 return d
         return None
-
-    async def with_pending_referrals(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Records written before ``before`` with a referral whose case is not opened yet."""
-        q = {"referrals": {"$elemMatch": {"case_id": None}}, "created_at": {"$lt": before}}
-        return await self.col.find(q).limit(limit).to_list()
 
     async def list_for_elder(self, elder_id: str, limit: int) -> list[dict[str, Any]]:
         """A person's records, newest first."""

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from service.context import Context
-from service.errors import ConflictError
-from service.storage.cases import CasesRepository
-from service.storage.events import CaseEvent, EventsRepository
+from service.cases.models import CaseEvent
+from service.cases.repository.cases import CasesRepository
+from service.cases.repository.events import EventsRepository
+from service.common.context import Context
+from service.common.errors import ConflictError
 from service.storage.transactions import in_transaction
-from tests.factories import act_on, make_case, make_staff, make_station, make_wechat_resident
+from tests.factories import act_on, events_of, make_case, make_staff, make_station, make_wechat_resident
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -54,10 +55,9 @@ async def test_events_are_listed_in_case_order_with_all_fields(ctx: Context) -> 
     station = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
     admin = await make_staff(ctx, role="admin")
     await act_on(ctx, admin, case["id"], "dispatch", station_id=station.id)
-    repo = EventsRepository(ctx.db)
-    history = await repo.list_for_case(case["id"])
+    history = await events_of(ctx, case["id"])
     assert [(e.seq, e.type) for e in history] == [(1, "case.created"), (1, "case.unrouted"), (2, "case.dispatched")]
-    assert [e.type for e in await repo.list_for_case(other["id"])] == ["case.created", "case.unrouted"]
+    assert [e.type for e in await events_of(ctx, other["id"])] == ["case.created", "case.unrouted"]
     first = history[0]
     assert first.id == case["history"][0]["event_id"]
     assert first.case_number == case["number"]
@@ -77,10 +77,10 @@ async def test_the_same_change_cannot_be_logged_twice(ctx: Context) -> None:
     with pytest.raises(ConflictError) as exc:
         await repo.append(accepted_event(case, worker))  # a retry of the same change, with a new event id
     assert exc.value.code == "event_already_recorded"
-    created = (await repo.list_for_case(case["id"]))[0]
+    created = (await events_of(ctx, case["id"]))[0]
     with pytest.raises(ConflictError):
         await repo.append(created)  # the filing's own event, logged again
-    assert len(await repo.list_for_case(case["id"])) == 2
+    assert len(await events_of(ctx, case["id"])) == 2
 
 
 async def test_outbox_reads_forward_from_a_mark(ctx: Context) -> None:
@@ -112,7 +112,7 @@ async def test_case_update_and_event_commit_together(ctx: Context) -> None:
     assert await in_transaction(ctx, accept) == "done"
     stored = await cases.get(case["id"])
     assert (stored["status"], stored["version"], stored["assignee_id"]) == ("accepted", 2, worker.id)
-    assert [e.type for e in await repo.list_for_case(case["id"])] == ["case.created", "case.accepted"]
+    assert [e.type for e in await events_of(ctx, case["id"])] == ["case.created", "case.accepted"]
 
 
 async def test_an_error_inside_the_transaction_leaves_neither_write(ctx: Context) -> None:
@@ -135,5 +135,5 @@ async def test_an_error_inside_the_transaction_leaves_neither_write(ctx: Context
         await in_transaction(ctx, accept_then_fail)
     stored = await cases.get(case["id"])
     assert (stored["status"], stored["version"]) == ("dispatched", 1)
-    assert [e.type for e in await repo.list_for_case(case["id"])] == ["case.created"]
+    assert [e.type for e in await events_of(ctx, case["id"])] == ["case.created"]
     assert await ctx.db["events"].count_documents({}) == 1

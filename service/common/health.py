@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from service.context import Context
+from service.common.context import Context
 
 PING_TIMEOUT = 1.5
 
