@@ -11,7 +11,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from service.context import Context
+from service.common.context import Context
 from tests.factories import STAFF_PASSWORD, bearer_for, make_case, make_phone_resident, make_staff, make_station
 from tests.live import LiveServer
 from tests.stores import isolated_settings
