@@ -305,13 +305,13 @@ def _scope(ctx: Context, principal: Principal, division: str | None, year: int |
     if principal.role == "supervisor" and not principal.division_prefix:
         raise PermissionDeniedError("no_division", "Your account has no division assigned.")
     if division is None:
-        code = rules.code_of(principal.division_prefix or "34") if principal.role == "supervisor" else "340000"
+        division_code = rules.code_of(principal.division_prefix or "34") if principal.role == "supervisor" else "340000"
     else:
         try:
-            code = rules.normalise_division(division)
+            division_code = rules.normalise_division(division)
         except ValueError as exc:
             raise ValidationFailedError("invalid_division", str(exc), {"division": [str(exc)]}) from None
-    prefix = rules.prefix_of(code)
+    prefix = rules.prefix_of(division_code)
     if principal.role == "supervisor" and not rules.may_see_division(principal, prefix):
         raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
     now = ctx.now()
@@ -326,11 +326,11 @@ def _scope(ctx: Context, principal: Principal, division: str | None, year: int |
             f"No plan period in config/plan_targets.toml covers {year}.",
             {"year": ["No plan period covers this year."]},
         )
-    known = division_table().by_code.get(code)
+    known = division_table().by_code.get(division_code)
     level = known.level if known else rules.level_of(prefix)
     return Scope(
         principal=principal,
-        code=code,
+        code=division_code,
         prefix=prefix,
         level=level,
         year=year,

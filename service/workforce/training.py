@@ -24,7 +24,6 @@ from service.models import Page, Principal
 from service.visit_periods import local_date
 from service.workforce import rules
 from service.workforce.models import (
-    TRAINING_CATEGORIES,
     ImportReport,
     Programme,
     Session,
@@ -348,8 +347,6 @@ async def list_records(
         if principal.role == "supervisor" and not rules.may_see_division(principal, prefix):
             raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
         conditions.append(rules.scope_match(prefix))
-    if category is not None and category not in TRAINING_CATEGORIES:
-        raise ValidationFailedError("invalid_category", "Unknown category.", {"category": list(TRAINING_CATEGORIES)})
     simple = {"category": category, "status": status, "session_id": session}
     conditions.append({k: v for k, v in simple.items() if v is not None})
     if completed_from or completed_to:
