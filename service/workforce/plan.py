@@ -123,7 +123,7 @@ async def station_coverage(ctx: Context, scope: Scope) -> Figure:
             "sources": ["stations (the stations service)", "data/anhui_townships.csv"],
             "inputs": {"townships_with_station": len(covered), "townships": len(townships)},
             "note": note,
-            "records": "/api/v1/stations" + (f"?{query}&limit=100" if query else "?limit=100"),
+            "records": "/api/v1/stations" + (f"?{query}" if query else ""),
         },
         reason=None if townships else "No townships of this division are in the division list.",
     )

@@ -223,12 +223,15 @@ async def test_each_indicator_equals_a_hand_count_for_a_county_and_its_city(
 async def test_the_drill_down_lists_the_counted_records(client: Any, settings: Any, world: dict[str, Any]) -> None:
     headers = bearer_for(settings, SYSTEM)
     got = await get_plan(client, headers, f"division={CITY}&year=2025")
-    for code in ("social_workers_total", "trained_certified"):
+    for code in ("social_workers_total", "trained_certified", "station_coverage"):
         resp = await client.get(got[code]["computation"]["records"] + "&limit=100", headers=headers)
+        assert resp.status == 200, await resp.text()
         page = await resp.json()
         assert resp.status == 200, page
         if code == "social_workers_total":
             assert len(page["items"]) == got[code]["actual"]
+        elif code == "station_coverage":
+            assert len(page["items"]) == got[code]["computation"]["inputs"]["townships_with_station"]
         else:
             assert len({r["person_id"] for r in page["items"]}) == got[code]["actual"]
 
