@@ -401,8 +401,9 @@ async def import_people(
             if current
             else {"occupation": "social_work", "qualification_level": "none", "status": "active", **fields}
         )
-        if current is not None and record["employer_kind"] != "station":
-            record["station_id"] = None
+        record["station_id"] = None  # a CSV names the township; its station is found from it
+        if record["employer_kind"] == "station" and "employer_name" not in fields:
+            record["employer_name"] = None  # the station's own name
         problems = rules.check_person_whole(record, today)
         name, station_id, place_problems = await _place(ctx, principal, record, known)
         for f, msgs in place_problems.items():

@@ -267,3 +267,17 @@ async def test_only_administrators_import_reference_figures(client: Any, setting
         client, bearer_for(settings, supervisor), "/api/v1/reference-figures/import", b"division\n", False
     )
     assert status == 403 and problem["code"] == "role_not_allowed"
+
+
+async def test_an_import_row_moves_a_person_to_another_townships_station(client: Any, settings: Any) -> None:
+    ctx = client.app[CTX]
+    await make_station(ctx)  # 341002001
+    other = await make_station(ctx, code="341002002", name="昱中街道社工站")
+    await import_register(ctx, [worker_row(1)])
+    report = await import_register(ctx, [worker_row(1, division="341002002")])
+    assert report.written and report.to_update == 1 and not report.errors, report
+    [person] = (await (await client.get("/api/v1/workforce/people", headers=bearer_for(settings, SYSTEM))).json())[
+        "items"
+    ]
+    assert person["division"] == "341002002" and person["employer"]["station_id"] == other.id
+    assert person["employer"]["name"] == "昱中街道社工站"
