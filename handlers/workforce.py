@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.endpoint import endpoint
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -63,12 +64,17 @@ async def _file(request: web.Request) -> bytes:
     body=PersonCreateSchema(),
     response=PersonSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 409, 422),
 )
 async def create_person(request: web.Request) -> web.Response:
     data = await read_json(request, PersonCreateSchema())
-    person = await register.create_person(ctx=request.app[CTX], principal=principal_of(request), data=data)
-    return json_response(PersonSchema(), person, status=201)
+
+    async def create() -> tuple[int, dict]:
+        person = await register.create_person(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        return 201, PersonSchema().dump(person)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/workforce/people")
@@ -168,12 +174,17 @@ async def person_training(request: web.Request) -> web.Response:
     body=ProgrammeCreateSchema(),
     response=ProgrammeSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 422),
 )
 async def create_programme(request: web.Request) -> web.Response:
     data = await read_json(request, ProgrammeCreateSchema())
-    programme = await training.create_programme(ctx=request.app[CTX], principal=principal_of(request), data=data)
-    return json_response(ProgrammeSchema(), programme, status=201)
+
+    async def create() -> tuple[int, dict]:
+        programme = await training.create_programme(ctx=request.app[CTX], principal=principal_of(request), data=data)
+        return 201, ProgrammeSchema().dump(programme)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/training/programmes")
@@ -208,14 +219,19 @@ async def get_programme(request: web.Request) -> web.Response:
     body=SessionCreateSchema(),
     response=SessionSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 404, 422),
 )
 async def create_session(request: web.Request) -> web.Response:
     data = await read_json(request, SessionCreateSchema())
-    session = await training.create_session(
-        ctx=request.app[CTX], principal=principal_of(request), programme_id=request.match_info["id"], data=data
-    )
-    return json_response(SessionSchema(), session, status=201)
+
+    async def create() -> tuple[int, dict]:
+        session = await training.create_session(
+            ctx=request.app[CTX], principal=principal_of(request), programme_id=request.match_info["id"], data=data
+        )
+        return 201, SessionSchema().dump(session)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/training/programmes/{id}/sessions")
@@ -235,19 +251,24 @@ async def list_sessions(request: web.Request) -> web.Response:
     body=EnrolmentCreateSchema(),
     response=TrainingRecordSchema(),
     status=201,
+    idempotent_create=True,
     problems=(403, 404, 409, 422),
 )
 async def enrol_person(request: web.Request) -> web.Response:
     data = await read_json(request, EnrolmentCreateSchema())
-    person_id = data.pop("person_id")
-    record = await training.enrol_person(
-        ctx=request.app[CTX],
-        principal=principal_of(request),
-        session_id=request.match_info["id"],
-        person_id=person_id,
-        data=data,
-    )
-    return json_response(TrainingRecordSchema(), record, status=201)
+
+    async def create() -> tuple[int, dict]:
+        fields = dict(data)
+        record = await training.enrol_person(
+            ctx=request.app[CTX],
+            principal=principal_of(request),
+            session_id=request.match_info["id"],
+            person_id=fields.pop("person_id"),
+            data=fields,
+        )
+        return 201, TrainingRecordSchema().dump(record)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.post("/api/v1/training/sessions/{id}/records/import")

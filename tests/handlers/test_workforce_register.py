@@ -281,3 +281,12 @@ async def test_an_import_row_moves_a_person_to_another_townships_station(client:
     ]
     assert person["division"] == "341002002" and person["employer"]["station_id"] == other.id
     assert person["employer"]["name"] == "昱中街道社工站"
+
+
+async def test_the_same_idempotency_key_registers_a_person_once(client: Any, settings: Any, station: Any) -> None:
+    headers = {**bearer_for(settings, SYSTEM), "Idempotency-Key": "register-once"}
+    first = await client.post("/api/v1/workforce/people", json=worker_row(1), headers=headers)
+    again = await client.post("/api/v1/workforce/people", json=worker_row(1), headers=headers)
+    assert first.status == again.status == 201 and again.headers.get("Idempotency-Replayed") == "true"
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert await count(client, "workforce_people") == 1

@@ -9109,7 +9109,10 @@ export interface operations {
     create_person: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9349,7 +9352,10 @@ export interface operations {
     create_programme: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9446,7 +9452,10 @@ export interface operations {
     create_session: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -9484,7 +9493,10 @@ export interface operations {
     enrol_person: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
