@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import sys
 import time
@@ -30,15 +31,15 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from config import load_settings
-from service import pii
-from service.context import Context
-from service.divisions_data import division_table
-from service.ids import new_id
-from service.models import SYSTEM
+from service.common import pii
+from service.common.context import Context
+from service.common.ids import new_id
+from service.common.models import SYSTEM
+from service.stations.divisions_data import division_table
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
-from service.visit_periods import period_of
-from service.visits import GROUPS, _stats_scope, rate_pipeline, tier_scopes
+from service.visits.periods import period_of
+from service.visits.stats import GROUPS, rate_pipeline, tier_scopes
 from service.workforce import rules
 from service.workforce.models import Session
 from service.workforce.plan import plan_indicators
@@ -178,7 +179,8 @@ async def floor(db: Any, code: str) -> dict[str, Any]:
     week = period_of("week", datetime(YEAR, 12, 28, 12, tzinfo=UTC))
     await (
         await db["visit_schedules"].aggregate(
-            rate_pipeline(_stats_scope(SYSTEM, prefix), tier_scopes(week), GROUPS["station"], 1)
+            # the schedules of the division, as the visits service matches them for an admin
+            rate_pipeline({"township": {"$regex": "^" + re.escape(prefix)}}, tier_scopes(week), GROUPS["station"], 1)
         )
     ).to_list()
     return {"people": people, "trained": trained}

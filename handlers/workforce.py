@@ -36,7 +36,7 @@ from schemas.workforce import (
     TrainingRecordSchema,
     WorkforceImportReportSchema,
 )
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
 from service.workforce import figures, plan, register, training
 
 routes = web.RouteTableDef()

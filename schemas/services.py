@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from schemas.common import StrictBoolean
-from service.catalog_model import (
+from service.catalog.models import (
     CHOICE_TYPES,
     FIELD_TYPES,
     PERSONAL_KINDS,
@@ -16,7 +16,7 @@ from service.catalog_model import (
     FormField,
     ServiceType,
 )
-from service.worktime import CLOCKS
+from service.common.worktime import CLOCKS
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from service.context import Context
-from service.errors import PermissionDeniedError, UnsupportedMediaTypeError
-from service.imports import RowError, csv_rows, decode_text, refuse_if_errors
-from service.models import Page, Principal
-from service.visit_periods import local_date
+from service.common.context import Context
+from service.common.errors import PermissionDeniedError, UnsupportedMediaTypeError
+from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.models import Page, Principal, require_role
+from service.visits.periods import local_date
 from service.workforce import rules
 from service.workforce.models import ImportReport, ReferenceFigure
 from service.workforce.repository import WorkforceRepository
@@ -71,8 +71,7 @@ async def import_figures(
 ) -> ImportReport:
     """Check a figures CSV (division, year, older_population, care_home_beds, source); unless a dry run,
     write all rows or none (a row replaces the earlier figure of its division and year)."""
-    if principal.role != "admin":
-        raise PermissionDeniedError("admin_only", "Only administrators import reference figures.")
+    require_role(principal, ("admin",), code="admin_only", detail="Only administrators import reference figures.")
     if content_type != "text/csv":
         raise UnsupportedMediaTypeError("unsupported_media_type", "Send the figures as text/csv.")
     text, encoding = decode_text(body)
@@ -127,10 +126,12 @@ async def list_figures(
     cursor: str | None = None,
 ) -> Page[ReferenceFigure]:
     """Reference figures under a division (supervisors: their own), optionally of one year."""
-    if principal.role not in ("admin", "supervisor"):
-        raise PermissionDeniedError(
-            "workforce_managers_only", "Reference figures are read by supervisors and administrators."
-        )
+    require_role(
+        principal,
+        rules.MANAGERS,
+        code="workforce_managers_only",
+        detail="Reference figures are read by supervisors and administrators.",
+    )
     prefix = (
         rules.prefix_of(division)
         if division

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from service import stations, visits
-from service.context import Context
-from service.divisions_data import division_table
-from service.errors import PermissionDeniedError, ValidationFailedError
-from service.models import Principal
-from service.visit_periods import local_date, period_of
+from service.common.context import Context
+from service.common.errors import PermissionDeniedError, ValidationFailedError
+from service.common.models import Principal
+from service.stations import service as stations
+from service.stations.divisions_data import division_table
+from service.visits import stats as visits
+from service.visits.periods import local_date, period_of
 from service.workforce import rules
 from service.workforce.figures import figure_total
 from service.workforce.models import Indicator, PlanReport
@@ -298,14 +299,9 @@ async def plan_indicators(
 
 
 def _scope(ctx: Context, principal: Principal, division: str | None, year: int | None) -> Scope:
-    if principal.role not in ("admin", "supervisor"):
-        raise PermissionDeniedError(
-            "workforce_managers_only", "The plan's figures are for supervisors and administrators."
-        )
-    if principal.role == "supervisor" and not principal.division_prefix:
-        raise PermissionDeniedError("no_division", "Your account has no division assigned.")
+    rules.require_manager(principal, detail="The plan's figures are for supervisors and administrators.")
     if division is None:
-        division_code = rules.code_of(principal.division_prefix or "34") if principal.role == "supervisor" else "340000"
+        division_code = rules.home_division(principal)
     else:
         try:
             division_code = rules.normalise_division(division)

@@ -12,18 +12,20 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from service import pii, staff, stations
-from service.context import Context
-from service.errors import (
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import (
     NotFoundError,
     PermissionDeniedError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.imports import RowError, csv_rows, decode_text, refuse_if_errors
-from service.models import SYSTEM, Page, Principal
-from service.stations_model import Station
-from service.visit_periods import local_date
+from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.models import Page, Principal
+from service.identity import directory
+from service.stations import service as stations
+from service.stations.models import Station
+from service.visits.periods import local_date
 from service.workforce import rules
 from service.workforce.models import HistoryEntry, ImportReport, Person
 from service.workforce.repository import (
@@ -42,18 +44,8 @@ STATION_PAGE = 100
 # ---------------------------------------------------------------- who may do what
 
 
-def _require_manager(principal: Principal) -> None:
-    if principal.role not in ("admin", "supervisor"):
-        raise PermissionDeniedError(
-            "workforce_managers_only", "Only administrators and supervisors change the register."
-        )
-    if principal.role == "supervisor" and not principal.division_prefix:
-        raise PermissionDeniedError("no_division", "Your account has no division assigned.")
-
-
-def _require_reader(principal: Principal) -> None:
-    if principal.role not in ("admin", "supervisor", "station_head", "worker"):
-        raise PermissionDeniedError("staff_only", "The register is for staff.")
+MANAGERS_ONLY = "Only administrators and supervisors change the register."
+STAFF_ONLY = "The register is for staff."
 
 
 def _actor(principal: Principal) -> dict[str, str]:
@@ -74,12 +66,12 @@ def present(principal: Principal, person: Person) -> Person:
 
 def read_scope(principal: Principal) -> dict[str, Any]:
     """The register filter for what ``principal`` may read."""
-    _require_reader(principal)
+    rules.require_staff(principal, detail=STAFF_ONLY)
     if principal.role == "admin":
         return {}
     if principal.role == "supervisor":
         if not principal.division_prefix:
-            raise PermissionDeniedError("no_division", "Your account has no division assigned.")
+            raise PermissionDeniedError("no_division", rules.NO_DIVISION)
         return rules.scope_match(principal.division_prefix)
     if not principal.station_id:
         raise PermissionDeniedError("no_station", "Your account has no station assigned.")
@@ -112,9 +104,9 @@ async def _station(ctx: Context, station_id: str) -> Station | None:
 
 
 async def _staff_exists(ctx: Context, staff_id: str) -> bool:
-    # An existence check of the link only (nothing of the account is shown), so it runs as the system.
+    # An existence check of the link only (nothing of the account is shown), through identity's read port.
     try:
-        await staff.get_staff(ctx=ctx, principal=SYSTEM, staff_id=staff_id)
+        await directory.staff_member(ctx=ctx, staff_id=staff_id)
     except NotFoundError:
         return False
     return True
@@ -187,7 +179,7 @@ def _invalid(errors: dict[str, list[str]]) -> ValidationFailedError:
 
 async def create_person(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Person:
     """Put one person on the register (supervisors: only in their division)."""
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     now = ctx.now()
     today = local_date(now)
     fields, number, errors = _check_new(data, today)
@@ -239,7 +231,7 @@ def _document(
 
 async def load_visible(ctx: Context, principal: Principal, person_id: str) -> Person:
     """An entry if ``principal`` may read it, else 404 (so other divisions' people stay unknown)."""
-    _require_reader(principal)
+    rules.require_staff(principal, detail=STAFF_ONLY)
     person = await WorkforceRepository(ctx.db).get_person(person_id)
     if not visible(principal, person):
         raise NotFoundError("person_not_found", f"There is no person {person_id!r} on the register.")
@@ -292,7 +284,7 @@ async def list_people(
 
 async def update_person(*, ctx: Context, principal: Principal, person_id: str, changes: dict[str, Any]) -> Person:
     """Change an entry (its division stays the caller's); the change is kept in its history."""
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     person = await load_visible(ctx, principal, person_id)
     if not rules.may_manage_division(principal, person.division):
         raise PermissionDeniedError("outside_your_area", "You may change entries only in your own division.")
@@ -354,7 +346,7 @@ async def import_people(
     A row whose ID number is on the register changes that entry (the columns it fills);
     any other row adds a person. Each bad row is reported with its line and field.
     """
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     if content_type != "text/csv":
         raise UnsupportedMediaTypeError("unsupported_media_type", "Send the register as text/csv.")
     text, encoding = decode_text(body)

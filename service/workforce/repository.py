@@ -10,7 +10,6 @@ collections hold; the benchmark loads its data through them too.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
@@ -20,9 +19,10 @@ from pymongo import ASCENDING, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service.errors import ConflictError, NotFoundError
-from service.ids import is_id, new_id
-from service.models import Page
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor, paged
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
 from service.workforce.models import (
@@ -255,28 +255,14 @@ def _build(cls: Any, doc: dict[str, Any]) -> Any:
     return cls(id=str(doc["_id"]), **{k: doc.get(k) for k in _fields_of(cls)})
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return text if is_id(text) else None
-
-
 async def _page(col: Any, query: dict[str, Any], limit: int, cursor: str | None, build: Any) -> Page[Any]:
     q = dict(query)
-    after = decode_cursor(cursor)
-    if after is not None:
+    if cursor:
+        [after] = decode_cursor(cursor, str, check=lambda values: is_id(values[0]))
         q["_id"] = {"$gt": after}
     docs = await col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
-    items = [build(d) for d in docs[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(docs) > limit and items else None)
+    items, next_cursor = paged([build(d) for d in docs], limit, lambda item: encode_cursor(item.id))
+    return Page(items=items, next_cursor=next_cursor)
 
 
 def _person_taken(exc: BaseException) -> ConflictError:

@@ -9,8 +9,9 @@ import re
 from datetime import date
 from typing import Any
 
-from service import pii
-from service.models import Principal
+from service.common import pii
+from service.common.errors import PermissionDeniedError
+from service.common.models import STAFF_ROLES, Principal, Role, require_role
 from service.workforce.models import (
     EMPLOYER_KINDS,
     OCCUPATIONS,
@@ -99,6 +100,27 @@ def division_fields(division: str) -> dict[str, str]:
         "city_code": division[:4] + "00",
         "province_code": division[:2] + "0000",
     }
+
+
+MANAGERS: tuple[Role, ...] = ("admin", "supervisor")
+NO_DIVISION = "Your account has no division assigned."
+
+
+def require_manager(principal: Principal, *, detail: str) -> None:
+    """PermissionDeniedError unless an administrator, or a supervisor with a division assigned."""
+    require_role(principal, MANAGERS, code="workforce_managers_only", detail=detail)
+    if principal.role == "supervisor" and not principal.division_prefix:
+        raise PermissionDeniedError("no_division", NO_DIVISION)
+
+
+def require_staff(principal: Principal, *, detail: str) -> None:
+    """PermissionDeniedError ``staff_only`` unless a member of staff."""
+    require_role(principal, STAFF_ROLES, code="staff_only", detail=detail)
+
+
+def home_division(principal: Principal) -> str:
+    """The division a manager acts for when none is named: a supervisor's own, else the province."""
+    return code_of(principal.division_prefix or "34") if principal.role == "supervisor" else "340000"
 
 
 def may_see_division(principal: Principal, prefix: str) -> bool:

@@ -12,16 +12,16 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from service import pii
-from service.context import Context
-from service.errors import (
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import (
     PermissionDeniedError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.imports import RowError, csv_rows, decode_text, refuse_if_errors
-from service.models import Page, Principal
-from service.visit_periods import local_date
+from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.models import Page, Principal
+from service.visits.periods import local_date
 from service.workforce import rules
 from service.workforce.models import (
     ImportReport,
@@ -36,15 +36,12 @@ RECORD_CSV_REQUIRED = ("id_card", "status")
 RECORD_CSV_OPTIONAL = ("name", "attended_hours", "completed_on", "certificate_no")
 
 
-def _require_manager(principal: Principal) -> None:
-    if principal.role not in ("admin", "supervisor"):
-        raise PermissionDeniedError("workforce_managers_only", "Only administrators and supervisors run training.")
-    if principal.role == "supervisor" and not principal.division_prefix:
-        raise PermissionDeniedError("no_division", "Your account has no division assigned.")
+MANAGERS_ONLY = "Only administrators and supervisors run training."
+STAFF_ONLY = "Training is for staff."
 
 
 def _require_organiser(principal: Principal, programme: Programme | Session) -> None:
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     if not rules.may_manage_division(principal, programme.organiser_division):
         raise PermissionDeniedError(
             "not_the_organiser", "Only the organising division's supervisors and administrators run this programme."
@@ -60,10 +57,10 @@ def _occupation_fits(category: str, occupation: str) -> bool:
 
 async def create_programme(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Programme:
     """Add a programme organised by the caller's division (administrators: any division, default the province)."""
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     organiser = data.get("organiser_division")
     if organiser is None:
-        organiser = rules.code_of(principal.division_prefix or "34") if principal.role == "supervisor" else "340000"
+        organiser = rules.home_division(principal)
     try:
         organiser = rules.normalise_division(organiser)
     except ValueError as exc:
@@ -82,14 +79,9 @@ async def create_programme(*, ctx: Context, principal: Principal, data: dict[str
     return await WorkforceRepository(ctx.db).insert_programme(doc)
 
 
-def _require_staff(principal: Principal) -> None:
-    if principal.role not in ("admin", "supervisor", "station_head", "worker"):
-        raise PermissionDeniedError("staff_only", "Training is for staff.")
-
-
 async def get_programme(*, ctx: Context, principal: Principal, programme_id: str) -> Programme:
     """One programme (programmes are open to every staff member)."""
-    _require_staff(principal)
+    rules.require_staff(principal, detail=STAFF_ONLY)
     return await WorkforceRepository(ctx.db).get_programme(programme_id)
 
 
@@ -103,7 +95,7 @@ async def list_programmes(
     cursor: str | None = None,
 ) -> Page[Programme]:
     """Programmes, filtered by category and tier."""
-    _require_staff(principal)
+    rules.require_staff(principal, detail=STAFF_ONLY)
     query = {k: v for k, v in {"category": category, "tier": tier}.items() if v is not None}
     return await WorkforceRepository(ctx.db).list_programmes(query, limit=limit, cursor=cursor)
 
@@ -135,7 +127,7 @@ async def create_session(*, ctx: Context, principal: Principal, programme_id: st
 
 async def list_sessions(*, ctx: Context, principal: Principal, programme_id: str) -> list[Session]:
     """The sessions of a programme, by start date."""
-    _require_staff(principal)
+    rules.require_staff(principal, detail=STAFF_ONLY)
     repo = WorkforceRepository(ctx.db)
     await repo.get_programme(programme_id)
     return await repo.sessions_of(programme_id)
@@ -160,7 +152,7 @@ async def enrol_person(
     *, ctx: Context, principal: Principal, session_id: str, person_id: str, data: dict[str, Any]
 ) -> TrainingRecord:
     """Enrol a person the caller may see in a session (and record attendance or completion at once if given)."""
-    _require_manager(principal)
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
     repo = WorkforceRepository(ctx.db)
     session = await repo.get_session(session_id)
     person = await load_visible(ctx, principal, person_id)

@@ -16,12 +16,11 @@ from urllib.parse import quote
 import pytest
 
 from handlers.keys import CTX
-from handlers.webhooks import case_view_for_client
 from run import create_app
-from service import notify
-from service.catalog import FormField, example_answers, get_service, seed_catalog, update_service
-from service.models import SYSTEM
-from service.storage.notify_events import OutboxReader
+from service.catalog.service import FormField, example_answers, get_service, seed_catalog, update_service
+from service.common.models import SYSTEM
+from service.notify import service as notify
+from service.notify.repository.outbox import OutboxReader
 from tests.fakes.sms import FakeSms
 from tests.support import bearer, login, make_staff
 from tests.visits_support import elder_body, seed_stations
@@ -175,7 +174,8 @@ async def test_a_webhook_payload_masks_phones_in_the_answers(world: World) -> No
     assert resp.status == 200, await resp.text()
     token = bearer((await resp.json())["access_token"])
     case = await world.submit("org_complaint", headers=token)
-    payload = await case_view_for_client(world.ctx, case["id"], client_id)
+    assert world.ctx.case_views is not None
+    payload = await world.ctx.case_views.case_for_client(world.ctx, case["id"], client_id)
     assert payload is not None
     assert payload["answers"]["reporter_phone"] == "136****4321"
     assert payload["contact"]["phone"] == "139****5678"

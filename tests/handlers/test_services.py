@@ -26,7 +26,7 @@ NEW_SERVICE = {
 
 async def seed_catalog(client):
     from handlers.keys import CTX
-    from service.catalog import seed_catalog as seed
+    from service.catalog.service import seed_catalog as seed
 
     await seed(client.app[CTX])
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handlers.keys import CTX
-from service.catalog import seed_catalog
-from service.models import SYSTEM
-from service.visits import visit_stats
+from service.catalog.service import seed_catalog
+from service.common.models import SYSTEM
+from service.visits.stats import visit_stats
 from service.workforce import plan
 from tests.factories import (
     bearer_for,

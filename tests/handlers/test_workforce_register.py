@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from handlers.keys import CTX
-from service.models import SYSTEM
+from service.common.models import SYSTEM
 from tests.factories import (
     REGISTER_COLUMNS,
     TOWNSHIP,

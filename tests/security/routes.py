@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.endpoint import Endpoint, endpoint_of
-from service.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES, CLIENT_SCOPES
 
 # (METHOD, path template) of every route that answers without a token.
 PUBLIC_ROUTES = frozenset(

@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from service.catalog import (
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import (
     SCENARIO_CODES,
     Choice,
     FormField,
@@ -10,8 +11,7 @@ from service.catalog import (
     check_definition,
     validate_answers,
 )
-from service.catalog_seed import SEED_SERVICES
-from service.errors import ValidationFailedError
+from service.common.errors import ValidationFailedError
 
 ALLOWANCE = next(s for s in SEED_SERVICES if s.code == "elderly_age_allowance")
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from service.models import Principal
+from service.common.models import Principal
 from service.workforce import rules
 from service.workforce.targets import DEFAULT_FILE, TargetsError, parse_targets, plan_targets
 
