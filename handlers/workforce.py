@@ -37,13 +37,12 @@ from schemas.workforce import (
     WorkforceImportReportSchema,
 )
 from service.common.errors import PayloadTooLargeError
-from service.workforce import figures, plan, register, training
+from service.common.models import STAFF_ROLES
+from service.workforce import figures, plan, register, rules, training
 
 routes = web.RouteTableDef()
 TAGS = ("workforce",)
 TRAINING = ("training",)
-STAFF = ("worker", "station_head", "supervisor", "admin")
-MANAGERS = ("supervisor", "admin")
 
 
 async def _file(request: web.Request) -> bytes:
@@ -60,7 +59,7 @@ async def _file(request: web.Request) -> bytes:
 @endpoint(
     "Put a person on the social-work workforce register",
     tags=TAGS,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=PersonCreateSchema(),
     response=PersonSchema(),
     status=201,
@@ -81,7 +80,7 @@ async def create_person(request: web.Request) -> web.Response:
 @endpoint(
     "List the register (supervisors: their division; station staff: their station)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=PersonQuerySchema(),
     response=PersonPageSchema(),
     problems=(403, 422),
@@ -100,7 +99,7 @@ async def list_people(request: web.Request) -> web.Response:
     "status, end_date, staff_id. A row whose ID number is on the register changes that entry. Every bad row is "
     "reported with its line and field; with dry_run=false all rows are written or none.",
     tags=TAGS,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body_kind="file",
     body_media_types=("text/csv",),
     query=ImportQuerySchema(),
@@ -120,7 +119,7 @@ async def import_people(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/workforce/people/{id}")
-@endpoint("Get a register entry", tags=TAGS, roles=STAFF, response=PersonSchema(), problems=(403, 404))
+@endpoint("Get a register entry", tags=TAGS, roles=STAFF_ROLES, response=PersonSchema(), problems=(403, 404))
 async def get_person(request: web.Request) -> web.Response:
     person = await register.get_person(
         ctx=request.app[CTX], principal=principal_of(request), person_id=request.match_info["id"]
@@ -132,7 +131,7 @@ async def get_person(request: web.Request) -> web.Response:
 @endpoint(
     "Change a register entry (kept in its history)",
     tags=TAGS,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=PersonUpdateSchema(),
     response=PersonSchema(),
     problems=(403, 404, 409, 422),
@@ -146,7 +145,9 @@ async def update_person(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/workforce/people/{id}/history")
-@endpoint("The changes of a register entry", tags=TAGS, roles=STAFF, response=HistorySchema(), problems=(403, 404))
+@endpoint(
+    "The changes of a register entry", tags=TAGS, roles=STAFF_ROLES, response=HistorySchema(), problems=(403, 404)
+)
 async def person_history(request: web.Request) -> web.Response:
     items = await register.person_history(
         ctx=request.app[CTX], principal=principal_of(request), person_id=request.match_info["id"]
@@ -155,7 +156,9 @@ async def person_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/workforce/people/{id}/training")
-@endpoint("A person's training record", tags=TRAINING, roles=STAFF, response=RecordListSchema(), problems=(403, 404))
+@endpoint(
+    "A person's training record", tags=TRAINING, roles=STAFF_ROLES, response=RecordListSchema(), problems=(403, 404)
+)
 async def person_training(request: web.Request) -> web.Response:
     items = await training.person_training(
         ctx=request.app[CTX], principal=principal_of(request), person_id=request.match_info["id"]
@@ -170,7 +173,7 @@ async def person_training(request: web.Request) -> web.Response:
 @endpoint(
     "Add a training programme (category and tier)",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=ProgrammeCreateSchema(),
     response=ProgrammeSchema(),
     status=201,
@@ -191,7 +194,7 @@ async def create_programme(request: web.Request) -> web.Response:
 @endpoint(
     "List training programmes",
     tags=TRAINING,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=ProgrammeQuerySchema(),
     response=ProgrammePageSchema(),
     problems=(403, 422),
@@ -203,7 +206,7 @@ async def list_programmes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/training/programmes/{id}")
-@endpoint("Get a training programme", tags=TRAINING, roles=STAFF, response=ProgrammeSchema(), problems=(403, 404))
+@endpoint("Get a training programme", tags=TRAINING, roles=STAFF_ROLES, response=ProgrammeSchema(), problems=(403, 404))
 async def get_programme(request: web.Request) -> web.Response:
     programme = await training.get_programme(
         ctx=request.app[CTX], principal=principal_of(request), programme_id=request.match_info["id"]
@@ -215,7 +218,7 @@ async def get_programme(request: web.Request) -> web.Response:
 @endpoint(
     "Add a session to a programme (dates, place, hours, trainer)",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=SessionCreateSchema(),
     response=SessionSchema(),
     status=201,
@@ -235,7 +238,9 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/training/programmes/{id}/sessions")
-@endpoint("The sessions of a programme", tags=TRAINING, roles=STAFF, response=SessionListSchema(), problems=(403, 404))
+@endpoint(
+    "The sessions of a programme", tags=TRAINING, roles=STAFF_ROLES, response=SessionListSchema(), problems=(403, 404)
+)
 async def list_sessions(request: web.Request) -> web.Response:
     items = await training.list_sessions(
         ctx=request.app[CTX], principal=principal_of(request), programme_id=request.match_info["id"]
@@ -247,7 +252,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 @endpoint(
     "Enrol a person in a session",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=EnrolmentCreateSchema(),
     response=TrainingRecordSchema(),
     status=201,
@@ -278,7 +283,7 @@ async def enrol_person(request: web.Request) -> web.Response:
     "completed_on, certificate_no. status: enrolled, attended, completed, not_completed. People not yet "
     "enrolled are enrolled. Every bad row is reported; with dry_run=false all rows are written or none.",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body_kind="file",
     body_media_types=("text/csv",),
     query=ImportQuerySchema(),
@@ -302,7 +307,7 @@ async def import_records(request: web.Request) -> web.Response:
 @endpoint(
     "List training records (supervisors: their division)",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     query=RecordQuerySchema(),
     response=RecordPageSchema(),
     problems=(403, 422),
@@ -317,7 +322,7 @@ async def list_records(request: web.Request) -> web.Response:
 @endpoint(
     "Record attendance or completion",
     tags=TRAINING,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     body=RecordUpdateSchema(),
     response=TrainingRecordSchema(),
     problems=(403, 404, 409, 422),
@@ -337,7 +342,7 @@ async def update_record(request: web.Request) -> web.Response:
 @endpoint(
     "Reference figures per division and year (older population, care-home beds)",
     tags=TAGS,
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     query=FigureQuerySchema(),
     response=FigurePageSchema(),
     problems=(403, 422),
@@ -379,7 +384,7 @@ async def import_figures(request: web.Request) -> web.Response:
     description="Targets come from config/plan_targets.toml (per plan period). A figure with no source yet "
     "(the stations' six-haves compliance) is answered with actual null, available false and the reason.",
     tags=("stats",),
-    roles=MANAGERS,
+    roles=rules.MANAGERS,
     query=PlanQuerySchema(),
     response=PlanReportSchema(),
     problems=(403, 422),

@@ -13,7 +13,7 @@ from typing import Any
 
 from service.common.context import Context
 from service.common.errors import PermissionDeniedError, UnsupportedMediaTypeError
-from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal, require_role
 from service.visits.periods import local_date
 from service.workforce import rules
@@ -97,20 +97,15 @@ async def import_figures(
         docs[key] = {**fields, "imported_at": now, "imported_by": principal.subject}
     repo = WorkforceRepository(ctx.db)
     existing = await repo.figures_for(docs) if docs else {}
-    errors.sort(key=lambda e: (e.row, e.field))
-    report = ImportReport(
+    report, write = rules.import_outcome(
         dry_run=dry_run,
         total=len(rows),
         to_create=sum(1 for k in docs if k not in existing),
         to_update=sum(1 for k in docs if k in existing),
-        written=False,
         encoding=encoding,
-        errors=tuple(errors),
+        errors=errors,
     )
-    if dry_run:
-        return report
-    refuse_if_errors(errors)
-    if not docs:
+    if not write:
         return report
     await repo.apply_figures(list(docs.values()))
     return dataclasses.replace(report, written=True)

@@ -20,7 +20,7 @@ from service.common.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
 from service.identity import directory
 from service.stations import service as stations
@@ -438,20 +438,15 @@ async def import_people(
                     at=now,
                 )
             )
-    errors.sort(key=lambda e: (e.row, e.field))
-    report = ImportReport(
+    report, write = rules.import_outcome(
         dry_run=dry_run,
         total=len(rows),
         to_create=len(inserts),
         to_update=len(updates),
-        written=False,
         encoding=encoding,
-        errors=tuple(errors),
+        errors=errors,
     )
-    if dry_run:
-        return report
-    refuse_if_errors(errors)
-    if not inserts and not updates:
+    if not write:
         return report
     await repo.apply_people_import(inserts, updates, history)
     return dataclasses.replace(report, written=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from service.common import pii
 from service.common.errors import PermissionDeniedError
+from service.common.imports import RowError, refuse_if_errors
 from service.common.models import STAFF_ROLES, Principal, Role, require_role
 from service.workforce.models import (
     EMPLOYER_KINDS,
@@ -19,6 +20,7 @@ from service.workforce.models import (
     RECORD_STATUSES,
     ROLES,
     STATUSES,
+    ImportReport,
 )
 
 FIRST_CERTIFICATE_YEAR = 2008  # the national social-work qualification exams began in 2008
@@ -102,7 +104,7 @@ def division_fields(division: str) -> dict[str, str]:
     }
 
 
-MANAGERS: tuple[Role, ...] = ("admin", "supervisor")
+MANAGERS: tuple[Role, ...] = ("supervisor", "admin")
 NO_DIVISION = "Your account has no division assigned."
 
 
@@ -414,3 +416,27 @@ def training_pipeline(match: dict[str, Any], year_start: str, period_start: str,
             }
         },
     ]
+
+
+def import_outcome(
+    *, dry_run: bool, total: int, to_create: int, to_update: int, encoding: str, errors: list[RowError]
+) -> tuple[ImportReport, bool]:
+    """The report of a checked CSV import and whether to write it.
+
+    A dry run only reports; otherwise any row error refuses every row (ValidationFailedError),
+    and an import that changes nothing writes nothing.
+    """
+    ordered = sorted(errors, key=lambda e: (e.row, e.field))
+    report = ImportReport(
+        dry_run=dry_run,
+        total=total,
+        to_create=to_create,
+        to_update=to_update,
+        written=False,
+        encoding=encoding,
+        errors=tuple(ordered),
+    )
+    if dry_run:
+        return report, False
+    refuse_if_errors(ordered)
+    return report, bool(to_create or to_update)

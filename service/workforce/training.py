@@ -19,7 +19,7 @@ from service.common.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
+from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
 from service.visits.periods import local_date
 from service.workforce import rules
@@ -283,20 +283,15 @@ async def import_records(
         }
         if any(getattr(current, k) != v for k, v in change.items()):
             updates.append((current.id, current.version, {**change, "updated_at": now}))
-    errors.sort(key=lambda e: (e.row, e.field))
-    report = ImportReport(
+    report, write = rules.import_outcome(
         dry_run=dry_run,
         total=len(rows),
         to_create=len(inserts),
         to_update=len(updates),
-        written=False,
         encoding=encoding,
-        errors=tuple(errors),
+        errors=errors,
     )
-    if dry_run:
-        return report
-    refuse_if_errors(errors)
-    if not inserts and not updates:
+    if not write:
         return report
     await repo.apply_records(inserts, updates)
     return dataclasses.replace(report, written=True)

@@ -290,3 +290,27 @@ async def test_the_same_idempotency_key_registers_a_person_once(client: Any, set
     assert first.status == again.status == 201 and again.headers.get("Idempotency-Replayed") == "true"
     assert (await first.json())["id"] == (await again.json())["id"]
     assert await count(client, "workforce_people") == 1
+
+
+async def test_the_register_pages_by_cursor_and_refuses_a_cursor_it_did_not_write(
+    client: Any, settings: Any, station: Any
+) -> None:
+    admin = bearer_for(settings, SYSTEM)
+    body = csv_text(REGISTER_COLUMNS, [worker_row(n) for n in (1, 2, 3)])
+    status, report = await post_csv(client, admin, "/api/v1/workforce/people/import", body, dry_run=False)
+    assert status == 200 and report["written"] is True, report
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        resp = await client.get(f"/api/v1/workforce/people?{query}", headers=admin)
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        seen += [p["id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 3 and len(set(seen)) == 3
+    for forged in ("bm90LWFuLWlk", "not-base64!", "WyJhIiwgImIiXQ"):
+        resp = await client.get(f"/api/v1/workforce/people?cursor={forged}", headers=admin)
+        assert resp.status == 400 and (await resp.json())["code"] == "invalid_cursor", forged
