@@ -29,6 +29,7 @@ import handlers.console
 import handlers.divisions
 import handlers.docs
 import handlers.elders
+import handlers.h5
 import handlers.health
 import handlers.notifications
 import handlers.open311
@@ -90,6 +91,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.visits.routes,
     handlers.workforce.routes,
     handlers.console.routes,
+    handlers.h5.routes,
 ]
 
 

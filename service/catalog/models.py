@@ -112,6 +112,15 @@ class ServiceType:
     clock: str = "working"
     sign_within_hours: int = 8
     resolve_within_days: int = 5
+    # What a resident reads before filing (service page): an icon key, who may apply, what to
+    # prepare, how long it takes. Built-ins get them from service/catalog_guides.py.
+    icon: str = ""
+    conditions_zh: str = ""
+    conditions_en: str = ""
+    materials_zh: tuple[str, ...] = ()
+    materials_en: tuple[str, ...] = ()
+    time_limit_zh: str = ""
+    time_limit_en: str = ""
     retired: bool = False
     created_at: datetime | None = None
 

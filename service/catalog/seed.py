@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.catalog.guides import with_guide
 from service.catalog.models import Choice, FormField, ServiceType
 
 
@@ -642,3 +643,6 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         resolve_within_days=10,
     ),
 )
+
+# Every built-in carries its service-page texts (conditions, materials, time limits, icon).
+SEED_SERVICES = tuple(with_guide(s) for s in SEED_SERVICES)

@@ -56,6 +56,8 @@ def service_from_doc(doc: dict[str, Any]) -> ServiceType:
     names = {f.name for f in dataclasses.fields(ServiceType)}
     values = {k: v for k, v in doc.items() if k in names}
     values["fields"] = tuple(_field_from(f) for f in doc.get("fields") or ())
+    for key in ("materials_zh", "materials_en"):
+        values[key] = tuple(doc.get(key) or ())
     return ServiceType(**values)
 
 
@@ -346,6 +348,15 @@ async def seed_catalog(ctx: Context) -> str:
 # Form fields the built-in forms once had and no longer ask: where and whom are asked once,
 # as the case's top-level ``address`` and ``contact``.
 _ASKED_AT_TOP_LEVEL = ("address", "contact_phone")
+GUIDE_KEYS = (
+    "icon",
+    "conditions_zh",
+    "conditions_en",
+    "materials_zh",
+    "materials_en",
+    "time_limit_zh",
+    "time_limit_en",
+)
 
 
 async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -> int:
@@ -353,11 +364,12 @@ async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -
     keep the version they were filed with): services stored before service types had a ``clock``
     get the built-in clock and personal-field marks; services stored before ``address_required``
     lose the ``address`` and ``contact_phone`` form fields the built-in no longer asks and take
-    its ``address_required``."""
+    its ``address_required``; services stored before the service-page texts take the built-in's
+    icon, conditions, materials, time-limit texts and field hints."""
     upgraded = 0
     for built_in in built_ins:
         doc = await _repo(ctx).get(built_in.code)
-        if doc.get("retired") or ("clock" in doc and "address_required" in doc):
+        if doc.get("retired") or ("clock" in doc and "address_required" in doc and "icon" in doc):
             continue
         current = service_from_doc(doc)
         changes: dict[str, Any] = {}
@@ -375,7 +387,19 @@ async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -
             kept = {f.code for f in built_in.fields}
             fields = tuple(f for f in fields if f.code in kept or f.code not in _ASKED_AT_TOP_LEVEL)
             changes["address_required"] = built_in.address_required
-        new = dataclasses.replace(current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now())
+        if "icon" not in doc:
+            # Stored before services carried their service-page texts: take the built-in's.
+            changes.update({key: getattr(built_in, key) for key in GUIDE_KEYS})
+            helps = {f.code: f for f in built_in.fields}
+            fields = tuple(
+                dataclasses.replace(f, help_zh=mark.help_zh, help_en=mark.help_en)
+                if not f.help_zh and (mark := helps.get(f.code)) is not None
+                else f
+                for f in fields
+            )
+        new = dataclasses.replace(
+            current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now()
+        )
         try:
             await _repo(ctx).insert_version(service_to_doc(new))
         except ConflictError:

@@ -320,6 +320,34 @@ async def test_seeding_again_upgrades_built_in_services_stored_before_clocks(wor
     assert (await get_service(ctx=world.ctx, code="elderly_emergency")).version == 2
 
 
+async def test_seeding_again_gives_built_in_services_stored_before_service_pages_their_texts(world: World) -> None:
+    # A catalogue stored by an earlier release: no icon, conditions, materials or hints.
+    await world.ctx.db["service_types"].update_many(
+        {},
+        {
+            "$unset": {
+                "icon": "",
+                "conditions_zh": "",
+                "conditions_en": "",
+                "materials_zh": "",
+                "materials_en": "",
+                "time_limit_zh": "",
+                "time_limit_en": "",
+                "fields.$[].help_zh": "",
+            }
+        },
+    )
+    before = await get_service(ctx=world.ctx, code="dibao_application")
+    assert (before.icon, before.materials_zh, before.version) == ("", (), 1)
+    assert "upgraded" in await seed_catalog(world.ctx)
+    after = await get_service(ctx=world.ctx, code="dibao_application")
+    assert (after.icon, after.version) == ("dibao", 2)
+    assert "户口簿" in after.materials_zh and after.time_limit_zh.endswith("30 个工作日内办结")
+    assert next(f for f in after.fields if f.code == "applicant_id_card").help_zh == "18 位，最后一位可能是 X"
+    await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
+    assert (await get_service(ctx=world.ctx, code="dibao_application")).version == 2
+
+
 async def test_seeding_again_moves_address_and_contact_phone_out_of_built_in_forms(world: World) -> None:
     # A catalogue stored by an earlier release asked address and contact phone on the form too.
     old = await get_service(ctx=world.ctx, code="elderly_home_visit")

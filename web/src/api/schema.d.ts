@@ -800,7 +800,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List staff accounts */
+        /**
+         * List staff accounts
+         * @description Admins list every account. A station head lists the staff of their own station (to assign cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.
+         */
         get: operations["list_staff"];
         put?: never;
         /** Create a staff account */
@@ -2048,6 +2051,17 @@ export interface components {
             clock?: string;
             sign_within_hours?: number;
             resolve_within_days?: number;
+            /** @description Icon key the apps map to a picture */
+            icon: string;
+            /** @description Who may apply (申请条件) */
+            conditions_zh: string;
+            conditions_en: string;
+            /** @description What to prepare (所需材料) */
+            materials_zh: string[];
+            materials_en: string[];
+            /** @description How long handling takes (办理时限) */
+            time_limit_zh: string;
+            time_limit_en: string;
             /** @description False once retired */
             active?: boolean;
             /** Format: date-time */
@@ -2089,6 +2103,20 @@ export interface components {
             sign_within_hours?: number;
             /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
+            /**
+             * @description Icon key the apps map to a picture
+             * @example home-visit
+             */
+            icon?: string;
+            /** @description Who may apply */
+            conditions_zh?: string;
+            conditions_en?: string;
+            /** @description What to prepare, one item each */
+            materials_zh?: string[];
+            materials_en?: string[];
+            /** @description How long handling takes, in plain words */
+            time_limit_zh?: string;
+            time_limit_en?: string;
             /** @description Stable service code */
             code: string;
         };
@@ -2124,6 +2152,20 @@ export interface components {
             sign_within_hours?: number;
             /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
+            /**
+             * @description Icon key the apps map to a picture
+             * @example home-visit
+             */
+            icon?: string;
+            /** @description Who may apply */
+            conditions_zh?: string;
+            conditions_en?: string;
+            /** @description What to prepare, one item each */
+            materials_zh?: string[];
+            materials_en?: string[];
+            /** @description How long handling takes, in plain words */
+            time_limit_zh?: string;
+            time_limit_en?: string;
             /** @description Refuse the change unless this is the current version */
             expected_version?: number;
         };
@@ -2549,6 +2591,8 @@ export interface components {
             } | null;
             anonymous?: boolean;
             photos?: string[];
+            /** @description Photos of the result, given with the resolution (upload ids) */
+            result_photos?: string[];
             created_by?: {
                 [key: string]: unknown;
             };
@@ -2628,6 +2672,8 @@ export interface components {
                 } | null;
                 anonymous?: boolean;
                 photos?: string[];
+                /** @description Photos of the result, given with the resolution (upload ids) */
+                result_photos?: string[];
                 created_by?: {
                     [key: string]: unknown;
                 };
@@ -2737,6 +2783,8 @@ export interface components {
              */
             expected_version: number | null;
             result: string;
+            /** @description Up to 9 photos of the result: ids of images the resolver uploaded first (POST /api/v1/uploads), or photos already on the case */
+            photos?: string[];
         };
         Rate: {
             /**
