@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.alerts
 import handlers.auth
 import handlers.cases
 import handlers.clients
@@ -86,6 +87,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.alerts.routes,
     handlers.console.routes,
 ]
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from config.holidays import load_holidays
 from service import cases, catalog, notify, stations, visits, worktime
+from service.alerts.escalation import escalation_loop
 from service.context import Context
 from service.staff import ensure_first_admin
 from service.storage.migrations import rekey_object_ids
@@ -53,6 +54,7 @@ BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
     ("notify-deliveries", notify.deliveries_loop),
     ("webhook-delivery", run_delivery_loop),
     ("visits", visits.visits_loop),
+    ("alert-escalation", escalation_loop),
 ]
 
 

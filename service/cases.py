@@ -445,9 +445,7 @@ def in_coord_system(case_view: dict[str, Any], coord_system: str) -> dict[str, A
     return {**case_view, "location": geo.point_doc_in(case_view["location"], coord_system)}
 
 
-async def get_case(
-    *, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84"
-) -> dict[str, Any]:
+async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84") -> dict[str, Any]:
     """One case with its history, routing reason, deadlines and the caller's allowed actions."""
     case = await CasesRepository(ctx.db).get(case_id)
     rel = _ensure_visible(principal, case)

@@ -379,9 +379,7 @@ async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -
             kept = {f.code for f in built_in.fields}
             fields = tuple(f for f in fields if f.code in kept or f.code not in _ASKED_AT_TOP_LEVEL)
             changes["address_required"] = built_in.address_required
-        new = dataclasses.replace(
-            current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now()
-        )
+        new = dataclasses.replace(current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now())
         try:
             await _repo(ctx).insert_version(service_to_doc(new))
         except ConflictError:

@@ -21,6 +21,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from config.county_rules import CountyRules, load_county_rules
 from service import cases, catalog
 from service.context import Context
 from service.elders import EARLIEST, can_see, load_visible, present, sane_time, scope_query
@@ -34,26 +35,45 @@ from service.errors import (
     ValidationFailedError,
 )
 from service.loops import pause
-from service.models import Page, Principal
+from service.models import SYSTEM, Page, Principal
 from service.storage.cases import CasesRepository
 from service.storage.elders import ElderAuditRepository, EldersRepository
 from service.storage.stations import StationsRepository
 from service.storage.visits import VisitSchedulesRepository, VisitsRepository
 from service.visit_periods import SHANGHAI, TIER_KIND, TIER_NAMES, TIERS, Period, local_date, parse_period, period_of
-from service.visit_schedules import close_periods, schedule_elders, schedule_period
+from service.visit_schedules import checkup_doc, close_periods, schedule_elders, schedule_period
 from service.visit_tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
-METHODS = ("phone", "video", "home")
-METHOD_NAMES = {"phone": "电话 phone", "video": "视频 video", "home": "上门 home"}
+HUMAN_METHODS = ("phone", "video", "home")
+# A machine (AI) call posted by a calling platform: counted toward the weekly rate only where
+# the county says so (config/county_rules.toml), and the rate is shown both ways.
+MACHINE_METHOD = "ai_call"
+METHODS = (*HUMAN_METHODS, MACHINE_METHOD)
+METHOD_NAMES = {
+    "phone": "电话 phone",
+    "video": "视频 video",
+    "home": "上门 home",
+    "ai_call": "智能外呼 machine (AI) call",
+}
+# What a calling platform may flag, and the case each flag opens (as a visitor's finding would).
+AI_FLAGS = ("needs_help", "feels_unwell", "asked_for_callback")
+AI_FLAG_NAMES = {
+    "needs_help": "需要帮助 needs help",
+    "feels_unwell": "身体不适 feels unwell",
+    "asked_for_callback": "要求回电 asked for a call back",
+}
+CHECKUP_KIND = "checkup"
 # What the plan's weekly figure counts, stated beside it.
 PLAN_TIER = "high"
 PLAN_NAME = "周探访率 weekly visit rate"
 COUNTING_RULE = (
-    "本周（周一至周日，北京时间）内至少一次联系到本人的电话、视频或上门探访计为已探访；未联系到本人的、"
-    "智能外呼（机器人电话）不计。A person on the weekly tier counts as visited when, within the ISO week "
-    "(Monday to Sunday, Beijing time), at least one phone, video or home visit reached them; unreached "
-    "attempts and machine (AI) calls do not count."
+    "本周（周一至周日，北京时间）内至少一次联系到本人的电话、视频或上门探访计为已探访；未联系到本人的不计；"
+    "智能外呼（机器人电话）接通是否计入由各县（市、区）设定，并与不计智能外呼的探访率并列显示。"
+    "A person on the weekly tier counts as visited when, within the ISO week (Monday to Sunday, Beijing "
+    "time), at least one phone, video or home visit reached them; unreached attempts do not count; whether "
+    "an answered machine (AI) call counts is each county's setting, and the rate without machine calls is "
+    "always shown beside it."
 )
 KIND_ORDER = {"week": 0, "month": 1, "quarter": 2}
 MAX_SERIES_WEEKS = 104
@@ -93,6 +113,27 @@ _NO_ADDRESS = "This service is delivered at an address and the register has none
 
 def _referral_key(visit_id: str, kind: str, index: int) -> str:
     return f"{visit_id}:danger" if kind == "danger" else f"{visit_id}:need:{index}"
+
+
+def machine_findings(data: dict[str, Any]) -> dict[str, Any]:
+    """Pure: a machine call's flags as a visitor's findings: "needs help" is a danger (an urgent
+    紧急求助 case), "feels unwell" or "asked for a call back" a need for a home visit (上门探访)."""
+    flags = list(data.get("flags") or [])
+    if data.get("method") != MACHINE_METHOD or not flags:
+        return data
+    note = "智能外呼：" + "、".join(AI_FLAG_NAMES[f] for f in flags)
+    if data.get("summary"):
+        note += f"。{data['summary']}"
+    note = note[:1000]
+    out = dict(data)
+    if "needs_help" in flags:
+        out["danger"] = {"found": True, "kind": "other", "note": note}
+    else:
+        out["needs"] = [{"service_code": MACHINE_NEED_SERVICE, "note": note}]
+    return out
+
+
+MACHINE_NEED_SERVICE = "elderly_home_visit"
 
 
 async def _plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -203,12 +244,28 @@ async def _open_referrals(ctx: Context, principal: Principal, elder: Elder, visi
 # ---------------------------------------------------------------- recording a visit
 
 
-def _check_visit_input(data: dict[str, Any], now: datetime) -> None:
+def _check_visit_input(data: dict[str, Any], now: datetime, principal: Principal | None = None) -> None:
     if data.get("method") not in METHODS:
         raise ValidationFailedError(
             "unknown_method",
             f"Unknown visit method {data.get('method')!r}.",
             {"method": [f"Must be one of {', '.join(METHODS)}."]},
+        )
+    if principal is not None and principal.is_client and data["method"] != MACHINE_METHOD:
+        raise PermissionDeniedError(
+            "machine_calls_only", "An integrator client records machine (AI) calls only: method must be ai_call."
+        )
+    if data["method"] != MACHINE_METHOD and (data.get("flags") or data.get("summary")):
+        raise ValidationFailedError(
+            "flags_for_machine_calls",
+            "flags and summary belong to machine (AI) calls; a visitor records needs and danger.",
+            {"flags": ["Only with method ai_call."]},
+        )
+    if data["method"] == MACHINE_METHOD and (data.get("needs") or data.get("danger") or data.get("findings")):
+        raise ValidationFailedError(
+            "findings_for_visitors",
+            "A machine call reports flags and a summary; needs, danger and findings are a visitor's.",
+            {"flags": ["Use flags (needs_help, feels_unwell, asked_for_callback) for a machine call."]},
         )
     problem = sane_time(data["visited_at"], now)
     if problem == "Must not be in the future.":
@@ -262,8 +319,11 @@ async def _recompute(ctx: Context, elder: Elder, at: datetime) -> list[str]:
 async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Append a visit record, count it for its period if the person was reached, and refer what it found."""
     now = ctx.now()
-    _check_visit_input(data, now)
-    elder = await load_visible(ctx=ctx, principal=principal, elder_id=data["elder_id"])
+    _check_visit_input(data, now, principal)
+    # A calling platform works from the county's call list (elder ids), not the register itself.
+    reader = SYSTEM if principal.is_client else principal
+    elder = await load_visible(ctx=ctx, principal=reader, elder_id=data["elder_id"])
+    data = machine_findings(data)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
     _check_visit_time(elder, data["visited_at"], now)
@@ -289,12 +349,14 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         "station_id": elder.station_id,
         "township": elder.township,
         "method": data["method"],
-        "visitor": data.get("visitor") or principal.subject,
+        "visitor": principal.subject if principal.is_client else data.get("visitor") or principal.subject,
         "visited_at": data["visited_at"],
         "reached": bool(data["reached"]),
         "findings": data.get("findings") or {},
         "needs": data.get("needs") or [],
         "danger": data.get("danger") or {"found": False},
+        "summary": data.get("summary"),
+        "flags": list(data.get("flags") or []),
         "corrects": data.get("corrects"),
         "referrals": [
             {
@@ -322,12 +384,16 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         await _recompute(ctx, elder, doc["visited_at"])
         if period_key(corrected["visited_at"]) != period_key(doc["visited_at"]):
             await _recompute(ctx, elder, corrected["visited_at"])
+    elif doc["reached"] and doc["method"] == MACHINE_METHOD:
+        # Kept apart from a visitor's visit: whether it counts is the county's setting, read with the rate.
+        for sched in await schedules.covering(elder.id, doc["visited_at"]):
+            await schedules.mark_machine_reached(sched["_id"], doc)
     elif doc["reached"]:
         # Conditional: only the first counting record of a period claims it.
         for sched in await schedules.covering(elder.id, doc["visited_at"]):
             await schedules.mark_visited(sched["_id"], doc)
     counts_for = (await schedules.counted_by(elder.id, [visit_id])).get(visit_id, [])
-    if doc["reached"]:
+    if doc["reached"] and doc["method"] != MACHINE_METHOD:
         await EldersRepository(ctx.db).note_visit(elder.id, doc["visited_at"])
     try:
         await _open_referrals(ctx, principal, elder, doc)
@@ -335,6 +401,30 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         # The record stands; the referral loop retries cases that could not be opened now.
         log.exception("visit %s: a referral could not be opened yet", visit_id)
     return visit_view(doc, counts_for)
+
+
+async def request_checkup(
+    *, ctx: Context, principal: Principal, elder_id: str, reason: str, source: dict[str, Any]
+) -> dict[str, Any]:
+    """Put a check-up visit due today on the person's due list (one per person and day); returns it.
+
+    For staff of the person's station and above, and for the system acting on an alert.
+    """
+    elder = await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
+    if not elder.active:
+        raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
+    now = ctx.now()
+    doc = checkup_doc(_elder_schedule_source(elder), now, reason, source)
+    schedules = VisitSchedulesRepository(ctx.db)
+    created = await schedules.insert_one_new(doc)
+    return {
+        "id": doc["_id"],
+        "elder_id": elder.id,
+        "station_id": elder.station_id,
+        "period": doc["period"],
+        "due_by": doc["period_end"],
+        "created": created,
+    }
 
 
 def period_key(at: datetime) -> str:
@@ -354,6 +444,8 @@ def visit_view(doc: dict[str, Any], counts_for: list[str] | None = None) -> dict
         "findings": doc.get("findings") or {},
         "needs": doc.get("needs") or [],
         "danger": doc.get("danger") or {"found": False},
+        "summary": doc.get("summary"),
+        "flags": doc.get("flags") or [],
         "corrects": doc.get("corrects"),
         "counts_for": counts_for or [],
         "referrals": [
@@ -570,26 +662,70 @@ def _covers(p: Period, tier: str) -> tuple[str | None, str]:
     return None, f"{kind}s ending in {p.id}"
 
 
+def machine_counts_expr(rules: CountyRules) -> Any:
+    """Pure: the aggregation expression "a machine call counts in this schedule's county"."""
+    own = [c for c in rules.counties if c != "default"]
+    if rules.counties["default"].machine_calls_count:
+        return {"$not": [{"$in": ["$county_code", [c for c in own if not rules.counties[c].machine_calls_count]]}]}
+    return {"$in": ["$county_code", [c for c in own if rules.counties[c].machine_calls_count]]}
+
+
+def counted_expr(rules: CountyRules) -> Any:
+    """Pure: visited by a person, or reached by a machine call where the county counts those."""
+    machine = {"$and": [{"$eq": ["$machine_reached", True]}, machine_counts_expr(rules)]}
+    return {"$or": [{"$eq": ["$visited", True]}, machine]}
+
+
+def _with_counted(rules: CountyRules) -> dict[str, Any]:
+    return {
+        "$addFields": {
+            "counted": counted_expr(rules),
+            "human": {"$eq": ["$visited", True]},
+            "any_contact": {"$or": [{"$eq": ["$visited", True]}, {"$eq": ["$machine_reached", True]}]},
+        }
+    }
+
+
 def rate_pipeline(
-    match: dict[str, Any], scopes: dict[str, dict[str, Any]], group_field: str, max_misses: int = MAX_MISSES
+    match: dict[str, Any],
+    scopes: dict[str, dict[str, Any]],
+    group_field: str,
+    max_misses: int = MAX_MISSES,
+    rules: CountyRules | None = None,
 ) -> list[dict[str, Any]]:
-    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses."""
-    counts = {"due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}
+    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses.
+
+    ``visited`` follows each county's setting for machine calls; ``visited_human`` never counts
+    them and ``visited_with_machine`` always does, so the figure is shown both ways.
+    """
+    rules = rules or load_county_rules()
+    counts = {
+        "due": {"$sum": 1},
+        "visited": {"$sum": {"$cond": ["$counted", 1, 0]}},
+        "visited_human": {"$sum": {"$cond": ["$human", 1, 0]}},
+        "visited_with_machine": {"$sum": {"$cond": ["$any_contact", 1, 0]}},
+    }
     return [
         {"$match": {**match, "withdrawn": None, "$or": list(scopes.values())}},
+        _with_counted(rules),
         {
             "$facet": {
                 "by_tier": [{"$group": {"_id": "$tier", **counts}}],
                 "by_method": [
-                    {"$match": {"tier": PLAN_TIER, "visited": True}},
-                    {"$group": {"_id": "$method", "visited": {"$sum": 1}}},
+                    {"$match": {"tier": PLAN_TIER, "counted": True}},
+                    {
+                        "$group": {
+                            "_id": {"$cond": ["$human", "$method", MACHINE_METHOD]},
+                            "visited": {"$sum": 1},
+                        }
+                    },
                 ],
                 "groups": [
                     {"$group": {"_id": {"key": f"${group_field}", "tier": "$tier"}, **counts}},
                     {"$sort": {"_id.key": 1}},
                 ],
                 "misses": [
-                    {"$match": {"visited": False}},
+                    {"$match": {"counted": False}},
                     {"$sort": {"period_end": 1, "elder_id": 1}},
                     {"$limit": max_misses},
                     {
@@ -608,15 +744,39 @@ def rate_pipeline(
     ]
 
 
-def plan_statement() -> dict[str, Any]:
-    """What the plan's figure counts, shown beside it."""
+def plan_statement(rules: CountyRules | None = None) -> dict[str, Any]:
+    """What the plan's figure counts, shown beside it, with the counties that count machine calls."""
+    rules = rules or load_county_rules()
+    default = rules.counties["default"].machine_calls_count
     return {
         "name": PLAN_NAME,
         "tier": PLAN_TIER,
         "tier_name": TIER_NAMES[PLAN_TIER],
-        "counted_methods": [{"method": m, "name": METHOD_NAMES[m]} for m in METHODS],
-        "not_counted": ["unreached attempts 未联系到本人", "machine_call 智能外呼"],
+        "counted_methods": [{"method": m, "name": METHOD_NAMES[m]} for m in HUMAN_METHODS],
+        "not_counted": ["unreached attempts 未联系到本人"],
+        "machine_calls": {
+            "method": MACHINE_METHOD,
+            "name": METHOD_NAMES[MACHINE_METHOD],
+            "counted_by_default": default,
+            "counties": [
+                {"county": c, "name": r.name, "counted": r.machine_calls_count}
+                for c, r in sorted(rules.counties.items())
+                if c != "default"
+            ],
+        },
         "rule": COUNTING_RULE,
+    }
+
+
+def _both_ways(row: dict[str, Any]) -> dict[str, Any]:
+    """The figure without and with machine calls, shown beside the county's own setting."""
+    due = row.get("due", 0)
+    human, machine = row.get("visited_human", 0), row.get("visited_with_machine", 0)
+    return {
+        "visited_without_machine": human,
+        "rate_without_machine": _rate(human, due),
+        "visited_with_machine": machine,
+        "rate_with_machine": _rate(machine, due),
     }
 
 
@@ -626,7 +786,15 @@ def _tier_rows(p: Period, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any
         period, covers = _covers(p, t)
         due, visited = rows.get(t, {}).get("due", 0), rows.get(t, {}).get("visited", 0)
         out.append(
-            {"tier": t, "period": period, "covers": covers, "due": due, "visited": visited, "rate": _rate(visited, due)}
+            {
+                "tier": t,
+                "period": period,
+                "covers": covers,
+                "due": due,
+                "visited": visited,
+                "rate": _rate(visited, due),
+                **_both_ways(rows.get(t, {})),
+            }
         )
     return out
 
@@ -649,8 +817,9 @@ async def visit_stats(
     p = _parse(period) if period else period_of("week", now)
     scope = _stats_scope(principal, division)
     scopes = tier_scopes(p)
+    rules = load_county_rules(ctx.settings.county_rules_file)
     [facets] = await VisitSchedulesRepository(ctx.db).aggregate(
-        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit)
+        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit, rules)
     )
     by_tier = {r["_id"]: r for r in facets["by_tier"]}
     plan = by_tier.get(PLAN_TIER, {"due": 0, "visited": 0})
@@ -671,10 +840,11 @@ async def visit_stats(
         "closed": p.end <= now,
         "division": division or principal.division_prefix,
         "group_by": group_by,
-        "plan": {**plan_statement(), "period": plan_period, "covers": plan_covers},
+        "plan": {**plan_statement(rules), "period": plan_period, "covers": plan_covers},
         "due": plan["due"],
         "visited": plan["visited"],
         "rate": _rate(plan["visited"], plan["due"]),
+        **_both_ways(plan),
         "by_tier": _tier_rows(p, by_tier),
         "by_method": [
             {"method": m, "visited": next((r["visited"] for r in facets["by_method"] if r["_id"] == m), 0)}
@@ -687,6 +857,7 @@ async def visit_stats(
                 "due": rows.get(PLAN_TIER, {}).get("due", 0),
                 "visited": rows.get(PLAN_TIER, {}).get("visited", 0),
                 "rate": _rate(rows.get(PLAN_TIER, {}).get("visited", 0), rows.get(PLAN_TIER, {}).get("due", 0)),
+                **_both_ways(rows.get(PLAN_TIER, {})),
                 "by_tier": _tier_rows(p, rows),
             }
             for key, rows in sorted(grouped.items())
@@ -706,7 +877,9 @@ async def visit_stats(
     }
 
 
-def weekly_pipeline(match: dict[str, Any], first: Period, last: Period) -> list[dict[str, Any]]:
+def weekly_pipeline(
+    match: dict[str, Any], first: Period, last: Period, rules: CountyRules | None = None
+) -> list[dict[str, Any]]:
     """The aggregation behind the weekly series: the weekly tier's due and visited per ISO week."""
     return [
         {
@@ -718,7 +891,8 @@ def weekly_pipeline(match: dict[str, Any], first: Period, last: Period) -> list[
                 "period_end": {"$gt": first.start, "$lte": last.end},
             }
         },
-        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}},
+        _with_counted(rules or load_county_rules()),
+        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$counted", 1, 0]}}}},
         {"$sort": {"_id": 1}},
     ]
 
@@ -742,18 +916,19 @@ async def weekly_series(
         raise ValidationFailedError(
             "invalid_weeks", "Too many or too few weeks.", {"weeks": [f"Must be 1 to {MAX_SERIES_WEEKS}."]}
         )
+    rules = load_county_rules(ctx.settings.county_rules_file)
     series = [last]
     while len(series) < weeks:
         series.insert(0, period_of("week", series[0].start - timedelta(days=1)))
     rows = {
         r["_id"]: r
         for r in await VisitSchedulesRepository(ctx.db).aggregate(
-            weekly_pipeline(_stats_scope(principal, division), series[0], last)
+            weekly_pipeline(_stats_scope(principal, division), series[0], last, rules)
         )
     }
     return {
         "division": division or principal.division_prefix,
-        "plan": plan_statement(),
+        "plan": plan_statement(rules),
         "items": [
             {
                 "period": w.id,

@@ -43,6 +43,7 @@ from service.timestamps import json_default, rfc3339
 from service.webhooks import signing
 from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.subscriptions import (
+    ALERTS_SCOPE,
     READ_SCOPE,
     allowed_host_patterns,
     host_allowed,
@@ -99,7 +100,7 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 # Keys whose values are staff account ids: never sent to integrators (docs/webhooks.md).
-STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by"})
+STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by", "notify_staff"})
 
 
 def without_staff_ids(value: Any) -> Any:
@@ -187,13 +188,17 @@ async def fan_out_events(*, ctx: Context) -> int:
         pairs: list[tuple[Subscription, dict[str, Any]]] = []
         for event in events:
             owner = creators.get(event.get("case_id") or "")
+            is_alert = str(event.get("type") or "").startswith("alert.")
+            if owner is None and is_alert:
+                owner = event.get("actor")  # an alert belongs to the vendor client that reported it
             if not owner or owner.get("role") != "client":
                 continue
+            needed = ALERTS_SCOPE if is_alert else READ_SCOPE
             for sub in by_client.get(str(owner.get("subject")), ()):
                 if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and READ_SCOPE in scopes:
+                if scopes is not None and needed in scopes:
                     pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e["_id"] for e in events)
         now = ctx.now()
