@@ -62,6 +62,7 @@ TAG_DESCRIPTIONS = {
     "stats": "统计 KPIs and visit rates for staff and supervisors",
     "elders": "特殊困难老年人 Register of elderly people in special difficulty",
     "visits": "探访关爱 Elderly visit programme",
+    "alerts": "物联网报警 Devices, alerts from vendors, the duty rota and the maintenance list",
     "notifications": "消息通知 Subscription messages, inbox, live feed and preferences",
     "webhooks": "事件订阅 Webhook subscriptions and deliveries",
     "open311": "Open311 GeoReport v2 接口 facade",

@@ -284,7 +284,9 @@ class HistoryEntrySchema(Schema):
 
 
 class CaseSourceSchema(Schema):
-    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ..."})
+    channel = fields.String(
+        metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ..."}
+    )
     visit_record_id = fields.String(
         metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
     )

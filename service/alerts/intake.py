@@ -52,13 +52,13 @@ MAX_PAGE = 100
 NO_ADDRESS = "地址未登记 (no address on the register)"
 
 
-def _refusal(code: str, vendor_device_id: str) -> tuple[str, str]:
+def _refusal(code: str, vendor_device_id: str) -> str:
     if code == "device_inactive":
-        return code, (
+        return (
             f"设备 {vendor_device_id} 已停用，报警未受理。Device {vendor_device_id} is taken off the register; "
             "the alert was recorded but not acted on."
         )
-    return code, (
+    return (
         f"设备 {vendor_device_id} 未登记，报警未受理，请联系社工站登记设备。Device {vendor_device_id} is not on the "
         "register for your client: the alert was recorded as refused and not acted on. Ask the station to "
         "register the device."
@@ -117,8 +117,8 @@ async def receive_alert(*, ctx: Context, principal: Principal, data: dict[str, A
         "notified": [],
     }
     if device is None or not device.active:
-        code, detail = _refusal("device_inactive" if device else "device_not_registered", data["device_id"])
-        doc.update({"outcome": REFUSED, "refusal": {"code": code, "detail": detail}})
+        code = "device_inactive" if device else "device_not_registered"
+        doc.update({"outcome": REFUSED, "refusal": {"code": code, "detail": _refusal(code, data["device_id"])}})
     stored = await alerts.insert(doc)
     if stored is None:  # the same alert id arrived at the same moment: answer the first
         first = await alerts.find_by_vendor(principal.subject, data["alert_id"])

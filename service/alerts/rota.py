@@ -16,7 +16,6 @@ from service.models import SYSTEM, Principal
 from service.pii import mobile_or_none
 
 MAX_SHIFT = timedelta(days=7)
-ROTA_MANAGERS = "rota_managers_only"
 MAX_LISTED = 200
 
 
@@ -35,7 +34,9 @@ async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str,
     require_staff(principal)
     station = await _station(ctx, principal, station_id)
     if not manages_rota(principal, station_id=station.id, township=station.code):
-        raise PermissionDeniedError(ROTA_MANAGERS, "Only the station head, a supervisor or an admin sets the rota.")
+        raise PermissionDeniedError(
+            "rota_managers_only", "Only the station head, a supervisor or an admin sets the rota."
+        )
     starts, ends = data["starts_at"], data["ends_at"]
     errors: dict[str, list[str]] = {}
     if ends <= starts:
@@ -94,7 +95,9 @@ async def remove_rota_entry(*, ctx: Context, principal: Principal, entry_id: str
     entry = await repo.get(entry_id)
     station = await _station(ctx, principal, entry.station_id)
     if not manages_rota(principal, station_id=station.id, township=station.code):
-        raise PermissionDeniedError(ROTA_MANAGERS, "Only the station head, a supervisor or an admin sets the rota.")
+        raise PermissionDeniedError(
+            "rota_managers_only", "Only the station head, a supervisor or an admin sets the rota."
+        )
     await repo.delete(entry_id)
 
 

@@ -145,9 +145,7 @@ def _last_3am() -> datetime:
 # ---------------------------------------------------------------- urgent alerts
 
 
-async def test_sos_opens_an_urgent_case_at_the_persons_station_within_a_second(
-    client: Any, settings: Settings
-) -> None:
+async def test_sos_opens_an_urgent_case_at_the_persons_station_within_a_second(client: Any, settings: Settings) -> None:
     ctx = client.app[CTX]
     w = await _world(ctx)
     # A process's first routing loads the division table once (~0.6 s); the promise is about a running server.
@@ -396,7 +394,9 @@ async def test_only_heads_set_the_rota_and_a_worker_of_another_station_cannot_be
     w = await _world(ctx, rota=False)
     now = datetime.now(UTC)
     shift = {"staff_id": w.off_duty.id, "starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=8)).isoformat()}
-    resp = await client.post(f"/api/v1/stations/{w.station_id}/rota", json=shift, headers=bearer_for(settings, w.on_duty))
+    resp = await client.post(
+        f"/api/v1/stations/{w.station_id}/rota", json=shift, headers=bearer_for(settings, w.on_duty)
+    )
     assert resp.status == 403 and (await resp.json())["code"] == "rota_managers_only"
     resp = await client.post(f"/api/v1/stations/{w.station_id}/rota", json=shift, headers=bearer_for(settings, w.head))
     assert resp.status == 201, await resp.text()

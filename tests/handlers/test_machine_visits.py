@@ -69,7 +69,9 @@ async def test_ai_call_flagged_unwell_asks_for_a_home_visit(client: Any, setting
     elder = await make_elder(ctx)
     platform = await make_vendor(ctx, scopes=("visits:write",))
     resp = await client.post(
-        "/api/v1/visits", json=_call(elder.id, reached=True, flags=["feels_unwell"]), headers=bearer_for(settings, platform)
+        "/api/v1/visits",
+        json=_call(elder.id, reached=True, flags=["feels_unwell"]),
+        headers=bearer_for(settings, platform),
     )
     visit = await resp.json()
     assert resp.status == 201, visit
@@ -88,7 +90,9 @@ async def test_a_platform_records_machine_calls_only(client: Any, settings: Sett
     resp = await client.post("/api/v1/visits", json=human, headers=bearer_for(settings, platform))
     assert resp.status == 403 and (await resp.json())["code"] == "machine_calls_only"
     no_scope = await make_vendor(ctx, scopes=("cases:write",))
-    resp = await client.post("/api/v1/visits", json=_call(elder.id, reached=True), headers=bearer_for(settings, no_scope))
+    resp = await client.post(
+        "/api/v1/visits", json=_call(elder.id, reached=True), headers=bearer_for(settings, no_scope)
+    )
     assert resp.status == 403 and (await resp.json())["code"] == "insufficient_scope"
 
 
@@ -114,7 +118,12 @@ async def test_visit_rate_with_and_without_machine_calls_matches_a_hand_count(
     human, machine_reached, machine_missed = {0, 1, 2, 6}, {3, 4, 5, 6}, {7}
     for i, person in enumerate(people):
         if i in human:
-            body = {"elder_id": person.id, "method": "home", "visited_at": datetime.now(UTC).isoformat(), "reached": True}
+            body = {
+                "elder_id": person.id,
+                "method": "home",
+                "visited_at": datetime.now(UTC).isoformat(),
+                "reached": True,
+            }
             resp = await client.post("/api/v1/visits", json=body, headers=bearer_for(settings, worker))
             assert resp.status == 201, await resp.text()
         if i in machine_reached | machine_missed:
