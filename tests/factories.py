@@ -14,9 +14,9 @@ from typing import Any
 from config import Settings
 from handlers.keys import CTX
 from service import cases, catalog, clients, elders, stations
+from service.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.alerts import devices, rota
 from service.alerts.models import Device, RotaEntry
-from service.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.catalog import example_answers
 from service.catalog_seed import SEED_SERVICES
 from service.context import Context
