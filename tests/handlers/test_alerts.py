@@ -23,6 +23,7 @@ from run import create_app
 from service.accounts import IssuedClient, StaffMember
 from service.alerts.models import Device
 from service.elders_model import Elder
+from service.webhooks.delivery import deliver_once
 from tests.factories import (
     TOWNSHIP,
     alert_body,
@@ -35,6 +36,8 @@ from tests.factories import (
     make_vendor,
 )
 from tests.fakes.sms import FakeSms
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.helpers_webhooks import subscribe
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -406,3 +409,44 @@ async def test_only_heads_set_the_rota_and_a_worker_of_another_station_cannot_be
     assert resp.status == 422 and "staff_id" in (await resp.json())["errors"]
     resp = await client.get(f"/api/v1/stations/{w.station_id}/rota", headers=bearer_for(settings, w.on_duty))
     assert [e["staff_id"] for e in (await resp.json())["items"]] == [w.off_duty.id]
+
+
+# ---------------------------------------------------------------- after the case, and webhooks
+
+
+async def test_after_the_case_is_resolved_the_next_alert_opens_a_new_case(client: Any, settings: Settings) -> None:
+    w = await _world(client.app[CTX])
+    _, first = await _post(client, settings, w.vendor, alert_body(w.device, type="sos"))
+    for action, body in (("accept", {}), ("resolve", {"result": "已上门，老人误触按钮 pressed by mistake"})):
+        resp = await client.post(
+            f"/api/v1/cases/{first['case_id']}/{action}", json=body, headers=bearer_for(settings, w.on_duty)
+        )
+        assert resp.status == 200, await resp.text()
+    status, second = await _post(client, settings, w.vendor, alert_body(w.device, type="sos"))
+    assert status == 201 and second["outcome"] == "case_opened"
+    assert second["case_id"] != first["case_id"]
+
+
+async def test_the_vendor_receives_alert_received_and_not_the_staff_it_notified(
+    client: Any, settings: Settings
+) -> None:
+    ctx = client.app[CTX]
+    w = await _world(ctx)
+    vendor = await make_vendor(ctx, scopes=("alerts:write", "webhooks:manage"))
+    device = await make_device(ctx, w.elder, vendor)
+    receiver = await WebhookReceiver().start()
+    try:
+        await subscribe(client, bearer_for(settings, vendor), receiver.url("v"), ["alert.received"])
+        _, alert = await _post(client, settings, vendor, alert_body(device, type="sos"))
+        _, battery = await _post(client, settings, vendor, alert_body(device, type="low_battery"))
+        while await deliver_once(ctx=ctx, worker_id="w1"):
+            pass
+    finally:
+        await receiver.close()
+    got = {r.json["data"]["alert_id"]: r.json for r in receiver.delivered("v")}
+    assert set(got) == {alert["id"], battery["id"]}
+    sos = got[alert["id"]]
+    assert sos["type"] == "alert.received" and sos["case_id"] == alert["case_id"]
+    assert sos["data"]["alert_type"] == "sos" and sos["data"]["device_id"] == device.vendor_device_id
+    assert "notify_staff" not in sos["data"] and ON_DUTY_PHONE not in str(sos)
+    assert got[battery["id"]]["case_id"] == f"alert:{battery['id']}"
