@@ -12,6 +12,7 @@ so the vendor can list what was refused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,9 +89,6 @@ async def receive_alert(*, ctx: Context, principal: Principal, data: dict[str, A
         )
     alerts = AlertsRepository(ctx.db)
     print_ = rules.fingerprint(data)
-    earlier = await alerts.find_by_vendor(principal.subject, data["alert_id"])
-    if earlier is not None:
-        return _replay(earlier, print_), False
     now = ctx.now()
     device = await DevicesRepository(ctx.db).find_by_vendor(principal.subject, data["device_id"])
     doc: dict[str, Any] = {
@@ -119,8 +117,9 @@ async def receive_alert(*, ctx: Context, principal: Principal, data: dict[str, A
     if device is None or not device.active:
         code = "device_inactive" if device else "device_not_registered"
         doc.update({"outcome": REFUSED, "refusal": {"code": code, "detail": _refusal(code, data["device_id"])}})
+    # Insert first: a new alert (the usual case) costs no read; a repeated id fails the unique index.
     stored = await alerts.insert(doc)
-    if stored is None:  # the same alert id arrived at the same moment: answer the first
+    if stored is None:  # the vendor sent this alert id before (or at the same moment): answer the first
         first = await alerts.find_by_vendor(principal.subject, data["alert_id"])
         if first is None:
             raise ConflictError("alert_changed", "The alert is being recorded; send it again.")
@@ -183,7 +182,7 @@ async def _urgent(ctx: Context, principal: Principal, alert: Alert, device: Devi
 async def _collapse(ctx: Context, alert: Alert, *, into: str, case_id: str | None) -> Alert:
     repo = AlertsRepository(ctx.db)
     await repo.add_repeat(into, alert.received_at)
-    return await repo.set(alert.id, {"outcome": COLLAPSED, "collapsed_into": into, "case_id": case_id})
+    return await repo.settle(alert, {"outcome": COLLAPSED, "collapsed_into": into, "case_id": case_id})
 
 
 def _case_data(alert: Alert, device: Device, elder: Any) -> dict[str, Any]:
@@ -248,7 +247,7 @@ async def _open_case(ctx: Context, principal: Principal, alert: Alert, device: D
         },
     )
     await announce(ctx=ctx, alert=alert, case=case, recipients=responders)
-    return await alerts.get(alert.id)
+    return dataclasses.replace(alert, announced=True)
 
 
 # ---------------------------------------------------------------- check-up and maintenance
@@ -266,15 +265,16 @@ async def _checkup(ctx: Context, alert: Alert, device: Device) -> Alert:
     )
     outcome = CHECKUP_DUE if checkup["created"] else COLLAPSED
     changes = {"outcome": outcome, "checkup_id": checkup["id"], "announced": not checkup["created"]}
-    alert = await alerts.set(alert.id, changes)
+    alert = await alerts.settle(alert, changes)
     if checkup["created"]:
         await announce(ctx=ctx, alert=alert, case=None, recipients=[])
-    return await alerts.get(alert.id)
+        alert = dataclasses.replace(alert, announced=True)
+    return alert
 
 
 async def _maintenance(ctx: Context, alert: Alert, device: Device) -> Alert:
     alerts = AlertsRepository(ctx.db)
-    item, opened = await MaintenanceRepository(ctx.db).open_or_count(
+    item_id, opened = await MaintenanceRepository(ctx.db).open_or_count(
         {
             "station_id": device.station_id,
             "township": device.township,
@@ -285,13 +285,14 @@ async def _maintenance(ctx: Context, alert: Alert, device: Device) -> Alert:
         },
         alert.received_at,
     )
-    alert = await alerts.set(
-        alert.id,
-        {"outcome": MAINTENANCE_LISTED if opened else COLLAPSED, "maintenance_id": item.id, "announced": not opened},
+    alert = await alerts.settle(
+        alert,
+        {"outcome": MAINTENANCE_LISTED if opened else COLLAPSED, "maintenance_id": item_id, "announced": not opened},
     )
     if opened:
         await announce(ctx=ctx, alert=alert, case=None, recipients=[])
-    return await alerts.get(alert.id)
+        alert = dataclasses.replace(alert, announced=True)
+    return alert
 
 
 # ---------------------------------------------------------------- events
@@ -341,7 +342,7 @@ async def announce(*, ctx: Context, alert: Alert, case: dict[str, Any] | None, r
     event = alert_event(alert, event_type=RECEIVED, seq=1, case=case, recipients=recipients, now=ctx.now())
     with contextlib.suppress(ConflictError):  # written before a process stopped; the log keeps one
         await EventsRepository(ctx.db).append(event)
-    await AlertsRepository(ctx.db).set(alert.id, {"announced": True})
+    await AlertsRepository(ctx.db).settle(alert, {"announced": True})
 
 
 # ---------------------------------------------------------------- reading

@@ -9,6 +9,7 @@ conditional update, so of several alerts arriving together exactly one opens the
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -245,6 +246,11 @@ class AlertsRepository:
         await self.col.update_one({"_id": alert_id}, {"$set": changes})
         return await self.get(alert_id)
 
+    async def settle(self, alert: Alert, changes: dict[str, Any]) -> Alert:
+        """Set top-level fields of an alert this process holds; returns it with them (no read back)."""
+        await self.col.update_one({"_id": alert.id}, {"$set": changes})
+        return dataclasses.replace(alert, **changes)
+
     async def add_repeat(self, alert_id: str, at: datetime) -> None:
         """Count one more alert collapsed into this one."""
         await self.col.update_one({"_id": alert_id}, {"$inc": {"repeats": 1}, "$max": {"last_repeat_at": at}})
@@ -308,19 +314,25 @@ class MaintenanceRepository:
     def __init__(self, db: Db) -> None:
         self.col = db[MAINTENANCE]
 
-    async def open_or_count(self, doc: dict[str, Any], at: datetime) -> tuple[MaintenanceItem, bool]:
-        """Open an item for (device, kind), or count one more report on the open one; (item, opened)."""
+    async def open_or_count(self, doc: dict[str, Any], at: datetime) -> tuple[str, bool]:
+        """Count one more report on the open item of (device, kind), or open one; (item id, opened)."""
         key = f"{doc['device_id']}:{doc['kind']}"
+        # Most reports repeat an open item: count first, open only when none is open.
+        counted = await self.col.update_one({"open_key": key}, {"$inc": {"count": 1}, "$max": {"last_at": at}})
+        if counted.matched_count:
+            found = await self.col.find_one({"open_key": key}, {"_id": 1})
+            if found is not None:
+                return str(found["_id"]), False
         fresh = {"_id": new_id(), "open_key": key, "status": "open", "first_at": at, "last_at": at, "count": 1, **doc}
         try:
             await self.col.insert_one(fresh)
-            return _item(fresh), True
-        except DuplicateKeyError:
+            return str(fresh["_id"]), True
+        except DuplicateKeyError:  # another report opened it at the same moment
             await self.col.update_one({"open_key": key}, {"$inc": {"count": 1}, "$max": {"last_at": at}})
-        found = await self.col.find_one({"open_key": key})
+        found = await self.col.find_one({"open_key": key}, {"_id": 1})
         if found is None:  # closed in between: the next report opens a new one
             raise ConflictError("maintenance_changed", "The maintenance item changed; send the report again.")
-        return _item(found), False
+        return str(found["_id"]), False
 
     async def get(self, item_id: str) -> MaintenanceItem:
         doc = await self.col.find_one({"_id": item_id})
