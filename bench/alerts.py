@@ -2,7 +2,8 @@
 
 The cluster of ``make load`` (loopback only): a SecantusDB and a Redis started for the run,
 two ``run.py serve`` processes with their background loops behind a round-robin proxy, and
-the local SMS gateway stand-in, which notes when each text arrives. Set-up: one worker per
+the local SMS gateway stand-in, which notes when each text arrives. ``BENCH_ALERTS_DEVICES``,
+``BENCH_ALERTS_WINDOW`` (seconds) and ``BENCH_ALERTS_BURST`` set another size or rate. Set-up: one worker per
 station of the county on the duty rota with an on-call phone, and a vendor client with
 ``alerts:write`` (all through the admin API); the register's people and their devices are
 bulk-loaded (registering 20,000 people through the API would take longer than the run).
@@ -27,7 +28,9 @@ request fails, or an SOS is not texted within 60 s of the burst's end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import re
 import time
@@ -47,6 +50,7 @@ STATIONS = 20
 BURST = 500
 BURST_SECONDS = 60.0
 NOTIFY_WAIT = 60.0
+REQUEST_TIMEOUT = 30.0
 DEVICE_IN_SMS = re.compile(r"设备 (\S+?)，")
 
 
@@ -153,10 +157,16 @@ async def _setup(cluster: Cluster, devices: int) -> tuple[str, list[dict[str, An
 
 
 async def _post(s: aiohttp.ClientSession, url: str, token: str, body: dict[str, Any]) -> tuple[int, float]:
+    """(status, seconds); a request not answered within REQUEST_TIMEOUT counts as status 0."""
     t = time.perf_counter()
-    async with s.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as r:
-        await r.read()
-        return r.status, time.perf_counter() - t
+    try:
+        async with s.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=aiohttp.ClientTimeout(REQUEST_TIMEOUT)
+        ) as r:
+            await r.read()
+            return r.status, time.perf_counter() - t
+    except (TimeoutError, aiohttp.ClientError):
+        return 0, time.perf_counter() - t
 
 
 async def _paced(count: int, seconds: float, send: Any) -> None:
@@ -173,6 +183,10 @@ async def _paced(count: int, seconds: float, send: Any) -> None:
 
 async def _run(quick: bool) -> int:
     devices, window = (2_000, 60.0) if quick else (20_000, 600.0)
+    # A smaller box than a county's servers: the same shape at a lower rate.
+    devices = int(os.environ.get("BENCH_ALERTS_DEVICES", devices))
+    window = float(os.environ.get("BENCH_ALERTS_WINDOW", window))
+    burst_size = int(os.environ.get("BENCH_ALERTS_BURST", BURST))
     workdir = ROOT / "var" / "bench-alerts"
     sms = TimedSms()
     cluster = await Cluster.start(workdir, webs=2, sms=sms)
@@ -185,7 +199,7 @@ async def _run(quick: bool) -> int:
         floor_lat: list[float] = []
         failures: list[str] = []
         sent_at: dict[str, float] = {}
-        burst_devices = devs[-BURST:]
+        burst_devices = devs[-burst_size:]
         connector = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(connector=connector) as s:
 
@@ -222,20 +236,25 @@ async def _run(quick: bool) -> int:
             async def floor() -> None:
                 while True:
                     t = time.perf_counter()
-                    async with s.get(cluster.base_url + "/healthz") as r:
-                        await r.read()
-                    floor_lat.append(time.perf_counter() - t)
+                    try:
+                        async with s.get(cluster.base_url + "/healthz", timeout=aiohttp.ClientTimeout(30)) as r:
+                            await r.read()
+                        floor_lat.append(time.perf_counter() - t)
+                    except (TimeoutError, aiohttp.ClientError):
+                        failures.append("floor timeout")
                     await asyncio.sleep(0.5)
 
             async def delayed_burst() -> None:
                 await asyncio.sleep(window / 4)
-                await _paced(BURST, BURST_SECONDS, burst)
+                await _paced(burst_size, BURST_SECONDS, burst)
 
-            print(f"    {devices} devices over {window:.0f} s, {BURST} SOS in {BURST_SECONDS:.0f} s", flush=True)
+            print(f"    {devices} devices over {window:.0f} s, {burst_size} SOS in {BURST_SECONDS:.0f} s", flush=True)
             floor_task = asyncio.create_task(floor())
             t0 = time.perf_counter()
             await asyncio.gather(_paced(devices, window, steady), delayed_burst())
             floor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await floor_task
             elapsed = time.perf_counter() - t0
         deadline = time.perf_counter() + NOTIFY_WAIT
         while time.perf_counter() < deadline and len([d for d in sent_at if d in sms.arrived]) < len(sent_at):
@@ -246,6 +265,8 @@ async def _run(quick: bool) -> int:
         await cluster.close()
     result = {
         "devices": devices,
+        "burst": burst_size,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "window_s": window,
         "elapsed_s": round(elapsed, 1),
         "steady_intake": _summary(steady_lat),
