@@ -285,14 +285,11 @@ async def _maintenance(ctx: Context, alert: Alert, device: Device) -> Alert:
         },
         alert.received_at,
     )
-    alert = await alerts.settle(
-        alert,
-        {"outcome": MAINTENANCE_LISTED if opened else COLLAPSED, "maintenance_id": item_id, "announced": not opened},
+    # No event: a flat battery is the maintenance list's business, and the events loop that
+    # texts on-duty workers about SOS alerts should not queue behind a county's battery reports.
+    return await alerts.settle(
+        alert, {"outcome": MAINTENANCE_LISTED if opened else COLLAPSED, "maintenance_id": item_id}
     )
-    if opened:
-        await announce(ctx=ctx, alert=alert, case=None, recipients=[])
-        alert = dataclasses.replace(alert, announced=True)
-    return alert
 
 
 # ---------------------------------------------------------------- events
