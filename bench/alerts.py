@@ -43,7 +43,7 @@ from aiohttp import web
 from pymongo import AsyncMongoClient
 
 from loadtest.cluster import ROOT, Cluster, FakeSmsGateway
-from service.ids import new_id
+from service.common.ids import new_id
 
 COUNTY = "341021"  # 歙县
 STATIONS = 20

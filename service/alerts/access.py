@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.errors import PermissionDeniedError
-from service.models import Principal
+from service.common.errors import PermissionDeniedError
+from service.common.models import Principal
 
 STAFF = ("worker", "station_head", "supervisor", "admin")
 ALERTS_SCOPE = "alerts:write"

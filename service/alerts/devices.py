@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import clients, elders
 from service.alerts.access import ALERTS_SCOPE, require_staff, sees_station, staff_scope
 from service.alerts.models import DEVICE_TYPES, Device
 from service.alerts.repository import DevicesRepository
-from service.context import Context
-from service.errors import InvalidStateError, NotFoundError, ValidationFailedError
-from service.models import SYSTEM, Page, Principal
+from service.common.context import Context
+from service.common.errors import InvalidStateError, NotFoundError, ValidationFailedError
+from service.common.models import SYSTEM, Page, Principal
+from service.identity import clients
+from service.visits import elders
 
 MAX_PAGE = 100
 

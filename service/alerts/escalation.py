@@ -15,17 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 from config.county_rules import load_county_rules
-from service import cases
 from service.alerts import rules
 from service.alerts.intake import ESCALATED, alert_event, announce
 from service.alerts.models import Alert, Recipient
 from service.alerts.repository import AlertsRepository
 from service.alerts.rota import escalation_targets
-from service.context import Context
-from service.errors import ConflictError, NotFoundError
-from service.loops import pause
-from service.models import SYSTEM
-from service.storage.events import EventsRepository
+from service.cases import queries as cases
+from service.cases import reads as case_reads
+from service.common.context import Context
+from service.common.errors import ConflictError, NotFoundError
+from service.common.loops import pause
+from service.common.models import SYSTEM
 
 log = logging.getLogger("huimin.alerts")
 BATCH = 100
@@ -97,7 +97,7 @@ async def escalate_alert(*, ctx: Context, alert: Alert) -> str:
         level_to=step.to,
     )
     with contextlib.suppress(ConflictError):  # another sweeper wrote it
-        await EventsRepository(ctx.db).append(event)
+        await case_reads.append_event(ctx=ctx, event=event)
     log.warning(
         "urgent alert escalated", extra={"alert_id": alert.id, "level": level, "to": step.to, "notified": len(targets)}
     )

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.county_rules import load_county_rules
-from service import cases, elders, visits
 from service.alerts import rules
 from service.alerts.access import require_vendor, staff_scope
 from service.alerts.models import (
@@ -37,10 +36,15 @@ from service.alerts.models import (
 )
 from service.alerts.repository import AlertsRepository, DevicesRepository, MaintenanceRepository
 from service.alerts.rota import first_responders
-from service.context import Context
-from service.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
-from service.models import SYSTEM, Page, Principal
-from service.storage.events import CaseEvent, EventsRepository
+from service.cases import queries as cases
+from service.cases import reads as case_reads
+from service.cases import submit as case_submit
+from service.cases.models import CaseEvent
+from service.common.context import Context
+from service.common.errors import ConflictError, DomainError, NotFoundError, ValidationFailedError
+from service.common.models import SYSTEM, Page, Principal
+from service.visits import elders
+from service.visits import records as visits
 
 log = logging.getLogger("huimin.alerts")
 
@@ -218,7 +222,7 @@ async def _open_case(ctx: Context, principal: Principal, alert: Alert, device: D
     alerts, devices = AlertsRepository(ctx.db), DevicesRepository(ctx.db)
     try:
         elder = await elders.load_visible(ctx=ctx, principal=SYSTEM, elder_id=device.elder_id)
-        case = await cases.submit_case(ctx=ctx, principal=principal, data=_case_data(alert, device, elder))
+        case = await case_submit.submit_case(ctx=ctx, principal=principal, data=_case_data(alert, device, elder))
     except DomainError as exc:
         await devices.release_incident(device.id, alert.id)
         await alerts.set(alert.id, {"outcome": FAILED, "refusal": {"code": exc.code, "detail": exc.detail}})
@@ -338,7 +342,7 @@ async def announce(*, ctx: Context, alert: Alert, case: dict[str, Any] | None, r
     """Write ``alert.received`` (once: the events log keys it), then mark the alert announced."""
     event = alert_event(alert, event_type=RECEIVED, seq=1, case=case, recipients=recipients, now=ctx.now())
     with contextlib.suppress(ConflictError):  # written before a process stopped; the log keeps one
-        await EventsRepository(ctx.db).append(event)
+        await case_reads.append_event(ctx=ctx, event=event)
     await AlertsRepository(ctx.db).settle(alert, {"announced": True})
 
 

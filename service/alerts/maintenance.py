@@ -5,9 +5,9 @@ from __future__ import annotations
 from service.alerts.access import require_staff, sees_station, staff_scope
 from service.alerts.models import MaintenanceItem
 from service.alerts.repository import MaintenanceRepository
-from service.context import Context
-from service.errors import ConflictError, NotFoundError
-from service.models import Page, Principal
+from service.common.context import Context
+from service.common.errors import ConflictError, NotFoundError
+from service.common.models import Page, Principal
 
 MAX_PAGE = 100
 

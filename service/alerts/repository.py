@@ -18,8 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.alerts.models import Alert, Device, Escalation, Incident, MaintenanceItem, RotaEntry
-from service.errors import ConflictError, NotFoundError
-from service.ids import new_id
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import new_id
 from service.storage.indexes import declare
 
 DEVICES, ALERTS, ROTA, MAINTENANCE = "devices", "alerts", "rota", "maintenance"

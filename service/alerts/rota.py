@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import staff, stations
 from service.alerts import rules
 from service.alerts.access import manages_rota, require_staff, sees_station
 from service.alerts.models import Recipient, RotaEntry
 from service.alerts.repository import RotaRepository
-from service.context import Context
-from service.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.models import SYSTEM, Principal
-from service.pii import mobile_or_none
+from service.common.context import Context
+from service.common.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.models import SYSTEM, Principal
+from service.common.pii import mobile_or_none
+from service.identity import staff
+from service.stations import service as stations
 
 MAX_SHIFT = timedelta(days=7)
 MAX_LISTED = 200

@@ -20,9 +20,9 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.accounts import IssuedClient, StaffMember
 from service.alerts.models import Device
-from service.elders_model import Elder
+from service.identity.accounts import IssuedClient, StaffMember
+from service.visits.models import Elder
 from service.webhooks.delivery import deliver_once
 from tests.factories import (
     TOWNSHIP,

@@ -10,7 +10,7 @@ import pytest
 from config.county_rules import load_county_rules, parse_county_rules
 from service.alerts import rules
 from service.alerts.models import RotaEntry
-from service.visits import counted_expr
+from service.visits.stats import counted_expr
 
 T0 = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai
 
