@@ -188,7 +188,7 @@ class ServiceSchema(Schema):
         required=True,
         metadata={
             "description": "A filing must give the top-level `address`; contact and address are never form fields"
-        },
+        }
     )
     confidential = fields.Boolean()
     allows_anonymous = fields.Boolean()
