@@ -23,6 +23,7 @@ MANAGE_SCOPE = "webhooks:manage"
 READ_SCOPE = "cases:read"
 # Event families of other areas than cases, and the scope a client needs to receive them.
 AREA_EVENT_SCOPES = {"volunteer": "volunteers:read", "activity": "volunteers:read", "certificate": "volunteers:read"}
+ALERTS_SCOPE = "alerts:write"  # alert events reach the vendor client that reported the alert
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (
     "case.created",
@@ -51,6 +52,8 @@ KNOWN_EVENT_TYPES = (
     "volunteer.correction_requested",
     "certificate.issued",
     "certificate.revoked",
+    "alert.received",
+    "alert.escalated",
 )
 
 

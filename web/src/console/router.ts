@@ -14,6 +14,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'dispatch', name: 'dispatch', component: () => import('./views/DispatchView.vue'), meta: { title: '派单队列', roles: ['supervisor', 'admin'] } },
       { path: 'dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { title: '绩效看板', roles: ['supervisor', 'admin'] } },
       { path: 'volunteers', name: 'volunteers', component: () => import('./views/VolunteersView.vue'), meta: { title: '志愿服务', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
+      { path: 'plan', name: 'plan', component: () => import('./views/PlanView.vue'), meta: { title: '规划指标', roles: ['supervisor', 'admin'] } },
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访关爱' } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
       { path: 'admin/clients', name: 'clients', component: () => import('./views/ClientsView.vue'), meta: { title: '接入客户端', roles: ['admin'] } },
