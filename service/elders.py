@@ -685,6 +685,14 @@ def _csv_data(row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def import_doc(*, ctx: Context, principal: Principal, row: dict[str, Any], station_id: str) -> dict[str, Any]:
+    """The register document the CSV import writes for one row (checked the same way); for bulk loaders."""
+    fields, number, errors = _validate_new(_csv_data(row), ctx.now())
+    if errors or number is None:
+        raise ValidationFailedError("invalid_elder", "The row is not valid; see errors.", errors)
+    return _new_doc(ctx, principal, fields, number, station_id, ctx.now())
+
+
 async def import_elders(
     *,
     ctx: Context,
