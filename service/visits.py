@@ -40,7 +40,7 @@ from service.storage.elders import ElderAuditRepository, EldersRepository
 from service.storage.stations import StationsRepository
 from service.storage.visits import VisitSchedulesRepository, VisitsRepository
 from service.visit_periods import SHANGHAI, TIER_KIND, TIER_NAMES, TIERS, Period, local_date, parse_period, period_of
-from service.visit_schedules import close_periods, schedule_elders, schedule_period
+from service.visit_schedules import close_periods, remind_due, schedule_elders, schedule_period
 from service.visit_tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
@@ -773,13 +773,15 @@ async def weekly_series(
 
 
 async def visits_loop(ctx: Context) -> None:
-    """Every few minutes: schedule the current periods, raise misses of ended ones, retry referrals."""
+    """Every few minutes: schedule the current periods, raise due reminders and misses, retry referrals."""
     while True:
         async with ctx.loops.guard("visits"):
             now = ctx.now()
             created = await schedule_period(ctx=ctx, at=now)
             missed = await close_periods(ctx=ctx, at=now)
+            due = await remind_due(ctx=ctx, at=now)
             retried = await retry_referrals(ctx=ctx)
-            if created or missed or retried:
-                log.info("visit schedules", extra={"created": created, "missed": missed, "referrals": retried})
+            if created or missed or due or retried:
+                extra = {"created": created, "missed": missed, "due": due, "referrals": retried}
+                log.info("visit schedules", extra=extra)
         await pause(LOOP_SECONDS)
