@@ -11,7 +11,7 @@ T = TypeVar("T")
 Role = Literal["resident", "worker", "station_head", "supervisor", "admin", "client"]
 STAFF_ROLES: tuple[Role, ...] = ("worker", "station_head", "supervisor", "admin")
 ALL_ROLES: tuple[Role, ...] = ("resident", "worker", "station_head", "supervisor", "admin", "client")
-CLIENT_SCOPES = ("cases:read", "cases:write", "stations:read", "webhooks:manage", "open311")
+CLIENT_SCOPES = ("cases:read", "cases:write", "stations:read", "visits:read", "webhooks:manage", "open311")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ from service.webhooks import signing
 from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.subscriptions import (
     READ_SCOPE,
+    VISIT_EVENT_TYPES,
+    VISITS_SCOPE,
     allowed_host_patterns,
     host_allowed,
     secret_of,
@@ -186,14 +188,18 @@ async def fan_out_events(*, ctx: Context) -> int:
         creators = await reader.case_creators(e.get("case_id") or "" for e in events)
         pairs: list[tuple[Subscription, dict[str, Any]]] = []
         for event in events:
-            owner = creators.get(event.get("case_id") or "")
-            if not owner or owner.get("role") != "client":
-                continue
-            for sub in by_client.get(str(owner.get("subject")), ()):
+            if event["type"] in VISIT_EVENT_TYPES:
+                candidates, needed = subs, VISITS_SCOPE
+            else:
+                owner = creators.get(event.get("case_id") or "")
+                if not owner or owner.get("role") != "client":
+                    continue
+                candidates, needed = by_client.get(str(owner.get("subject")), []), READ_SCOPE
+            for sub in candidates:
                 if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and READ_SCOPE in scopes:
+                if scopes is not None and needed in scopes:
                     pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e["_id"] for e in events)
         now = ctx.now()
@@ -273,7 +279,7 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
         return None
     payload = event_payload(event)
     hook: CaseViewHook | None = ctx.extras.get(CASE_VIEW_HOOK)
-    if hook is not None and d.case_id:
+    if hook is not None and d.case_id and d.event_type not in VISIT_EVENT_TYPES:
         view = await hook(ctx, d.case_id, sub.client_id)
         if view is not None:
             payload["case"] = without_staff_ids(view)

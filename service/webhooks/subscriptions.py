@@ -21,6 +21,9 @@ MAX_URL_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_CLIENT = 20
 MANAGE_SCOPE = "webhooks:manage"
 READ_SCOPE = "cases:read"
+# The visit programme's events (visit.missed) belong to no case: clients granted this scope receive them.
+VISITS_SCOPE = "visits:read"
+VISIT_EVENT_TYPES = ("visit.missed",)
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (
     "case.created",
