@@ -14,6 +14,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'dispatch', name: 'dispatch', component: () => import('./views/DispatchView.vue'), meta: { title: '派单队列', roles: ['supervisor', 'admin'] } },
       { path: 'dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { title: '绩效看板', roles: ['supervisor', 'admin'] } },
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访到期' } },
+      { path: 'visits/tier-rules', name: 'tier-rules', component: () => import('./views/TierRulesView.vue'), meta: { title: '探访频次规则', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
       { path: 'admin/clients', name: 'clients', component: () => import('./views/ClientsView.vue'), meta: { title: '接入客户端', roles: ['admin'] } },
       { path: 'admin/catalogue', name: 'catalogue', component: () => import('./views/CatalogueView.vue'), meta: { title: '服务目录' } },
