@@ -24,7 +24,7 @@ from marshmallow import Schema
 
 from handlers.endpoint import Endpoint, endpoint_of
 from schemas.problems import ProblemSchema
-from service.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES, CLIENT_SCOPES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"
@@ -63,6 +63,9 @@ TAG_DESCRIPTIONS = {
     "stats": "统计 KPIs and visit rates for staff and supervisors",
     "elders": "特殊困难老年人 Register of elderly people in special difficulty",
     "visits": "探访关爱 Elderly visit programme",
+    "workforce": "社会工作人才 Social-work workforce register and reference figures",
+    "training": "培训 Training programmes, sessions and records",
+    "alerts": "物联网报警 Devices, alerts from vendors, the duty rota and the maintenance list",
     "notifications": "消息通知 Subscription messages, inbox, live feed and preferences",
     "webhooks": "事件订阅 Webhook subscriptions and deliveries",
     "open311": "Open311 GeoReport v2 接口 facade",

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.context import Context
-from service.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.models import Page, Principal
-from service.storage.webhooks import WebhookDeliveriesRepository, WebhookSubscriptionsRepository
+from service.common.context import Context
+from service.common.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.models import Page, Principal
 from service.webhooks import signing
 from service.webhooks.models import Subscription
+from service.webhooks.repository import WebhookDeliveriesRepository, WebhookSubscriptionsRepository
 
 MAX_URL_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_CLIENT = 20
@@ -24,6 +24,7 @@ READ_SCOPE = "cases:read"
 # The visit programme's events (visit.missed) belong to no case: clients granted this scope receive them.
 VISITS_SCOPE = "visits:read"
 VISIT_EVENT_TYPES = ("visit.missed",)
+ALERTS_SCOPE = "alerts:write"  # alert events reach the vendor client that reported the alert
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (
     "case.created",
@@ -44,6 +45,8 @@ KNOWN_EVENT_TYPES = (
     "case.urged",
     "case.overdue",
     "visit.missed",
+    "alert.received",
+    "alert.escalated",
 )
 
 
