@@ -24,11 +24,11 @@ grows from a fifth of that size to all of it:
   pipeline through pymongo.
 
 The register is loaded as the CSV import builds it: each row goes through
-:func:`service.elders.import_doc` (the import's checks, encrypted ID number, lookup hash,
+:func:`service.visits.elder_imports.import_doc` (the import's checks, encrypted ID number, lookup hash,
 tier from the Anhui table: 80% weekly, 15% monthly, 5% quarterly) and is written with
 ``insert_many`` in chunks of 2,000, the next chunk being built in a thread while the server
 writes the current one; each person's schedule of the report week is
-:func:`service.visit_schedules.schedule_doc` of that document, about 90% marked visited
+:func:`service.visits.schedules.schedule_doc` of that document, about 90% marked visited
 the way ``mark_visited`` marks them.
 """
 
