@@ -20,6 +20,7 @@ CLIENT_SCOPES = (
     "cases:read",
     "cases:write",
     "stations:read",
+    "visits:read",
     "webhooks:manage",
     "open311",
     "alerts:write",

@@ -776,6 +776,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/phone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Residents: add a verified phone number to the account (code from POST /api/v1/auth/otp) */
+        post: operations["add_phone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth/token": {
         parameters: {
             query?: never;
@@ -3631,8 +3648,8 @@ export interface components {
         ClientCreate: {
             /** @description e.g. 皖事通 Wanshitong */
             name: string;
-            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311, alerts:write, visits:write, volunteers:read */
-            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write" | "volunteers:read")[];
+            /** @description Any of: cases:read, cases:write, stations:read, visits:read, webhooks:manage, open311, alerts:write, visits:write, volunteers:read */
+            scopes: ("cases:read" | "cases:write" | "stations:read" | "visits:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write" | "volunteers:read")[];
             /** @default 600 */
             rate_limit_per_minute: number;
         };
@@ -7303,6 +7320,42 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_phone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OtpVerify"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];

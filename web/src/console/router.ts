@@ -16,6 +16,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'volunteers', name: 'volunteers', component: () => import('./views/VolunteersView.vue'), meta: { title: '志愿服务', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
       { path: 'plan', name: 'plan', component: () => import('./views/PlanView.vue'), meta: { title: '规划指标', roles: ['supervisor', 'admin'] } },
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访关爱' } },
+      { path: 'visits/tier-rules', name: 'tier-rules', component: () => import('./views/TierRulesView.vue'), meta: { title: '探访频次规则', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
       { path: 'admin/clients', name: 'clients', component: () => import('./views/ClientsView.vue'), meta: { title: '接入客户端', roles: ['admin'] } },
       { path: 'admin/catalogue', name: 'catalogue', component: () => import('./views/CatalogueView.vue'), meta: { title: '服务目录' } },
