@@ -30,6 +30,7 @@ import handlers.divisions
 import handlers.docs
 import handlers.elders
 import handlers.health
+import handlers.network
 import handlers.notifications
 import handlers.open311
 import handlers.routing
@@ -86,6 +87,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.network.routes,
     handlers.console.routes,
 ]
 

@@ -106,6 +106,11 @@ async def list_staff(
     return await StaffRepository(ctx.db).list(role=role, station_id=station_id, limit=limit, cursor=cursor)
 
 
+async def count_station_staff(*, ctx: Context, station_ids: list[str]) -> dict[str, int]:
+    """Read port: active worker and station-head accounts per station id (for the station network)."""
+    return await StaffRepository(ctx.db).count_by_station(station_ids, ("worker", "station_head"))
+
+
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
     """Change name, role, assignment, active flag, phone or password (admins only).
 

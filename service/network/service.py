@@ -1,0 +1,412 @@
+"""The station network against the plan: service functions, each enforcing who may do what.
+
+Stations are read through the stations service, staff through the staff service, uploads
+through the uploads service; this area owns only its own collections (see repository.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service import stations, uploads
+from service.context import Context
+from service.divisions_data import division_table
+from service.errors import (
+    ConflictError,
+    InvalidStateError,
+    NotFoundError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
+from service.models import Page, Principal
+from service.network import rules
+from service.network.models import (
+    GROUPINGS,
+    STATUSES,
+    Actor,
+    DivisionFigures,
+    NetworkImportReport,
+    NetworkRecord,
+    NetworkStats,
+    StationNetwork,
+    StationRef,
+    Verification,
+)
+from service.network.repository import NetworkRepository
+from service.network.staffing import station_staffing
+from service.stations_model import Station
+from service.storage.stations import decode_cursor, encode_cursor
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAGE_READ = 1000
+
+
+def _ref(station: Station) -> StationRef:
+    return StationRef(
+        id=station.id,
+        code=station.code,
+        name=station.name,
+        county_code=station.county_code,
+        county_name=station.county_name,
+        city_code=station.city_code,
+        city_name=station.city_name,
+        capabilities=tuple(station.capabilities),
+        active=station.active,
+    )
+
+
+def _today(ctx: Context) -> date:
+    return ctx.now().astimezone(SHANGHAI).date()
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.subject, principal.role)
+
+
+async def _station(ctx: Context, station_id: str) -> StationRef:
+    return _ref(await stations.get_station(ctx=ctx, station_id=station_id))
+
+
+async def _stations_under(ctx: Context, prefix: str, *, include_inactive: bool = False) -> list[StationRef]:
+    """The stations whose code starts with ``prefix``, by code, read page by page through the stations service."""
+    county = prefix if len(prefix) == 6 else None
+    city = prefix + "00" if len(prefix) == 4 else None
+    out: list[StationRef] = []
+    cursor: str | None = None
+    while True:
+        page = await stations.list_stations(
+            ctx=ctx,
+            county_code=county,
+            city_code=city,
+            include_inactive=include_inactive,
+            limit=PAGE_READ,
+            cursor=cursor,
+        )
+        out += [_ref(s) for s in page.items if s.code.startswith(prefix)]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+async def _networks(ctx: Context, refs: list[StationRef]) -> list[StationNetwork]:
+    ids = [r.id for r in refs]
+    repo = NetworkRepository(ctx.db)
+    records = await repo.get_many(ids)
+    latest = await repo.latest_verifications(ids)
+    staffing = await station_staffing(ctx=ctx, station_ids=ids)
+    return [
+        rules.station_network(r, records.get(r.id) or NetworkRecord(station_id=r.id), staffing[r.id], latest.get(r.id))
+        for r in refs
+    ]
+
+
+async def _network_of(ctx: Context, station: StationRef) -> StationNetwork:
+    return (await _networks(ctx, [station]))[0]
+
+
+# ---------------------------------------------------------------- one station
+
+
+async def get_station_network(*, ctx: Context, principal: Principal, station_id: str) -> StationNetwork:
+    """A station's construction record, six-haves checklist and latest verification."""
+    station = await _station(ctx, station_id)
+    rules.check_may_read(principal, station)
+    return await _network_of(ctx, station)
+
+
+def _changed() -> ConflictError:
+    return ConflictError(
+        "network_record_changed", "The station's record changed since you read it; reload and try again."
+    )
+
+
+def _invalid(errors: dict[str, list[str]]) -> ValidationFailedError:
+    return ValidationFailedError("invalid_network_record", "The station's record is not valid; see errors.", errors)
+
+
+async def _check_uploads(ctx: Context, principal: Principal, upload_ids: list[str]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for upload_id in upload_ids:
+        try:
+            await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
+        except NotFoundError:
+            errors.setdefault("uploads", []).append(f"No upload {upload_id} of yours exists; upload the file first.")
+    return errors
+
+
+async def update_station_network(
+    *,
+    ctx: Context,
+    principal: Principal,
+    station_id: str,
+    changes: dict[str, Any],
+    expected_revision: int | None = None,
+) -> StationNetwork:
+    """Change a station's record: its head keeps it, supervisors of its division set status and dates.
+
+    ``changes`` may hold status, dates (merged; None removes one), site (merged), equipment,
+    workflows and rules (replaced). ``expected_revision``: refuse with 409 when the record moved on.
+    """
+    station = await _station(ctx, station_id)
+    repo = NetworkRepository(ctx.db)
+    current = await repo.get(station.id) or NetworkRecord(station_id=station.id)
+    rules.check_may_keep(principal, station, current, changes)
+    if expected_revision is not None and expected_revision != current.revision:
+        raise _changed()
+    changed = rules.apply_changes(current, changes)
+    errors = rules.check_dates(changed.status, changed.dates, _today(ctx))
+    errors.update(await _check_uploads(ctx, principal, rules.new_uploads(current, changed)))
+    if errors:
+        raise _invalid(errors)
+    changed = dataclasses.replace(
+        changed, revision=current.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
+    )
+    await repo.save(changed, expected_revision=current.revision)
+    return await _network_of(ctx, station)
+
+
+async def verify_station_network(
+    *,
+    ctx: Context,
+    principal: Principal,
+    station_id: str,
+    outcome: str,
+    note: str | None = None,
+    revision: int | None = None,
+) -> Verification:
+    """A supervisor of the station's division signs off (approved) or returns its record; kept forever.
+
+    Approval needs all six haves met. ``revision``: the revision the supervisor looked at
+    (409 when the record changed since).
+    """
+    station = await _station(ctx, station_id)
+    rules.check_may_verify(principal, station)
+    if outcome not in ("approved", "returned"):
+        raise ValidationFailedError("invalid_verification", "Unknown outcome.", {"outcome": ["approved or returned."]})
+    network = await _network_of(ctx, station)
+    record = network.record
+    if record.revision == 0:
+        raise InvalidStateError("nothing_to_verify", "The station has recorded nothing yet.")
+    if revision is not None and revision != record.revision:
+        raise _changed()
+    if outcome == "approved" and not network.compliant:
+        missing = [c.have for c in network.checklist if not c.met]
+        raise InvalidStateError(
+            "six_haves_incomplete",
+            f"The record does not meet all six haves yet (missing: {', '.join(missing)}); return it instead.",
+            missing=missing,
+        )
+    if outcome == "returned" and not (note or "").strip():
+        raise ValidationFailedError(
+            "invalid_verification", "Say what is missing when returning a record.", {"note": ["Required to return."]}
+        )
+    return await NetworkRepository(ctx.db).add_verification(
+        station_id=station.id,
+        revision=record.revision,
+        outcome=outcome,
+        note=(note or "").strip() or None,
+        by=_actor(principal),
+        at=ctx.now(),
+    )
+
+
+async def list_verifications(*, ctx: Context, principal: Principal, station_id: str) -> list[Verification]:
+    """The station's verifications, newest first (who, when, which revision, outcome)."""
+    station = await _station(ctx, station_id)
+    rules.check_may_read(principal, station)
+    return await NetworkRepository(ctx.db).verifications_of(station.id)
+
+
+async def open_station_photo(
+    *, ctx: Context, principal: Principal, station_id: str, upload_id: str
+) -> tuple[uploads.Upload, AsyncIterator[bytes]]:
+    """An image the station's record refers to (site photo or document scan), for whoever may read the record."""
+    station = await _station(ctx, station_id)
+    rules.check_may_read(principal, station)
+    record = await NetworkRepository(ctx.db).get(station.id)
+    if record is None or upload_id not in rules.upload_ids(record):
+        raise NotFoundError("upload_not_found", "There is no such upload.")
+    return await uploads.open_referenced_upload(ctx=ctx, upload_id=upload_id)
+
+
+# ---------------------------------------------------------------- the network of a division
+
+
+async def list_station_network(
+    *,
+    ctx: Context,
+    principal: Principal,
+    division: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[StationNetwork]:
+    """The network table of a division (a supervisor's own by default), by station code."""
+    prefix = rules.scope_of(principal, division)
+    _known_division(division)
+    after = decode_cursor(cursor) if cursor else ""
+    networks = [n for n in await _networks(ctx, await _stations_under(ctx, prefix)) if n.station.code > after]
+    if status is not None:
+        networks = [n for n in networks if n.status == status]
+    items = networks[:limit]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].station.code) if len(networks) > limit else None)
+
+
+def _known_division(code: str | None) -> None:
+    if code is not None and code not in division_table().by_code:
+        raise NotFoundError("division_not_found", f"No division has code {code}.")
+
+
+def _township_universe(prefix: str, refs: list[StationRef]) -> set[str]:
+    """Every township under the prefix (the NBS list), and township-like units or other codes that hold a station."""
+    table = division_table()
+    codes = {c for c, d in table.by_code.items() if d.level == "township" and c.startswith(prefix)}
+    return codes | {r.code for r in refs}
+
+
+def _name_of(code: str) -> tuple[str, str]:
+    d = division_table().by_code.get(code)
+    return (d.name, d.level) if d else ("", "division")
+
+
+def _group_of(code: str, group_by: str) -> str:
+    """The city or county-level division a township code belongs to."""
+    if group_by == "city":
+        return code[:4] + "00"
+    d = division_table().by_code.get(code) or division_table().township_like.get(code)
+    return d.parent if d is not None and d.parent else code[:6]
+
+
+async def _figures(ctx: Context, prefix: str, group_by: str | None) -> NetworkStats:
+    refs = await _stations_under(ctx, prefix)
+    networks = await _networks(ctx, refs)
+    townships = _township_universe(prefix, refs)
+    code = rules.division_code_of(prefix)
+    name, level = _name_of(code)
+    total = rules.figures(code, name, level, townships, networks)
+    groups: list[DivisionFigures] = []
+    if group_by is not None:
+        keys = sorted({_group_of(t, group_by) for t in townships})
+        for key in keys:
+            in_group = {t for t in townships if _group_of(t, group_by) == key}
+            gname, glevel = _name_of(key)
+            groups.append(
+                rules.figures(key, gname, glevel, in_group, [n for n in networks if n.station.code in in_group])
+            )
+    return NetworkStats(division=total, group_by=group_by, groups=tuple(groups))
+
+
+async def get_station_stats(
+    *, ctx: Context, principal: Principal, division: str | None = None, group_by: str | None = None
+) -> NetworkStats:
+    """Townships, stations by status, coverage and six-haves compliance against the 100% target,
+    for a division within the caller's (supervisors: their own by default; admins: the province)."""
+    prefix = rules.scope_of(principal, division)
+    _known_division(division)
+    if group_by is not None and group_by not in GROUPINGS:
+        raise ValidationFailedError("invalid_group_by", "Unknown grouping.", {"group_by": ["city or county."]})
+    return await _figures(ctx, prefix, group_by)
+
+
+async def division_coverage(*, ctx: Context, division_code: str) -> DivisionFigures:
+    """Read port for other areas (workforce, plan indicators): coverage and six-haves compliance of a
+    division (6-digit code: province, city or county). No caller check: the calling area decides who
+    may see what it builds from these figures."""
+    _known_division(division_code)
+    return (await _figures(ctx, rules.scope_prefix(division_code), None)).division
+
+
+# ---------------------------------------------------------------- CSV import and export
+
+
+async def import_station_network(
+    *, ctx: Context, principal: Principal, body: bytes, content_type: str, dry_run: bool
+) -> NetworkImportReport:
+    """Check every row of a network CSV; unless a dry run, write all rows or none.
+
+    Supervisors import the stations of their own division, admins any station.
+    """
+    prefix = rules.scope_of(principal, None)
+    if content_type != "text/csv":
+        raise UnsupportedMediaTypeError("unsupported_media_type", "Send the file as text/csv.")
+    rows = csv_rows(
+        decode_upload(body),
+        required=rules.CSV_REQUIRED,
+        optional=(*rules.CSV_OPTIONAL, *rules.CSV_EXPORT_ONLY),
+        what="station network",
+    )
+    refs = {r.code: r for r in await _stations_under(ctx, prefix, include_inactive=True)}
+    repo = NetworkRepository(ctx.db)
+    today = _today(ctx)
+    errors: list[RowError] = []
+    wanted: dict[str, tuple[int, dict[str, Any]]] = {}
+    for line, row in rows:
+        if "__error__" in row:
+            errors.append(RowError(line, "_row", row["__error__"]))
+            continue
+        changes, problems = rules.parse_row(row, today)
+        code = str(row.get("station_code") or "")
+        if code and code not in refs:
+            problems.append(("station_code", f"No station {code} in your division."))
+        elif code in wanted:
+            problems.append(("station_code", f"Station {code} appears twice in the file (line {wanted[code][0]})."))
+        errors += [RowError(line, f, m) for f, m in problems]
+        if not problems:
+            wanted[code] = (line, changes)
+    current = await repo.get_many([refs[c].id for c in wanted])
+    writes: list[tuple[NetworkRecord, int]] = []
+    for code, (line, changes) in wanted.items():
+        before = current.get(refs[code].id) or NetworkRecord(station_id=refs[code].id)
+        after = rules.apply_changes(before, changes)
+        date_errors = rules.check_dates(after.status, after.dates, today)
+        if date_errors:
+            errors += [RowError(line, _column_of(field), msgs[0]) for field, msgs in date_errors.items()]
+            continue
+        after = dataclasses.replace(
+            after, revision=before.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
+        )
+        writes.append((after, before.revision))
+    errors.sort(key=lambda e: e.row)
+    report = NetworkImportReport(
+        dry_run=dry_run,
+        total=len(rows),
+        to_create=sum(1 for _, rev in writes if rev == 0),
+        to_update=sum(1 for _, rev in writes if rev > 0),
+        written=False,
+        errors=tuple(errors),
+    )
+    if not dry_run:
+        refuse_if_errors(errors)
+    if dry_run or not writes:
+        return report
+    await repo.save_all(writes)
+    return dataclasses.replace(report, written=True)
+
+
+_COLUMN_OF_DATE = {f"dates.{status}": f"{status}_on" for status in STATUSES}
+
+
+def _column_of(field: str) -> str:
+    return _COLUMN_OF_DATE.get(field, field)
+
+
+async def export_station_network(*, ctx: Context, principal: Principal, division: str | None = None) -> str:
+    """The network of a division as CSV (UTF-8 with a byte-order mark, so Excel reads the Chinese);
+    its first columns are the import's, so an edited export can be imported again."""
+    prefix = rules.scope_of(principal, division)
+    _known_division(division)
+    networks = await _networks(ctx, await _stations_under(ctx, prefix))
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(rules.CSV_COLUMNS)
+    for n in networks:
+        writer.writerow(rules.export_row(n))
+    return out.getvalue()
