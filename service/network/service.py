@@ -48,15 +48,21 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_READ = 1000
 
 
+def _division_name(code: str) -> str:
+    found = division_table().by_code.get(code)
+    return found.name if found else ""
+
+
 def _ref(station: Station) -> StationRef:
+    """What the network reads of a station (names the station lacks come from the division list)."""
     return StationRef(
         id=station.id,
         code=station.code,
         name=station.name,
         county_code=station.county_code,
-        county_name=station.county_name,
+        county_name=station.county_name or _division_name(station.county_code),
         city_code=station.city_code,
-        city_name=station.city_name,
+        city_name=station.city_name or _division_name(station.city_code),
         capabilities=tuple(station.capabilities),
         active=station.active,
     )
@@ -343,10 +349,13 @@ async def import_station_network(
         what="station network",
     )
     refs = {r.code: r for r in await _stations_under(ctx, prefix, include_inactive=True)}
+    in_file = {str(row.get("station_code") or "") for _, row in rows} & set(refs)
     repo = NetworkRepository(ctx.db)
+    current = await repo.get_many([refs[c].id for c in in_file])
     today = _today(ctx)
     errors: list[RowError] = []
-    wanted: dict[str, tuple[int, dict[str, Any]]] = {}
+    seen: dict[str, int] = {}
+    writes: list[tuple[NetworkRecord, int]] = []
     for line, row in rows:
         if "__error__" in row:
             errors.append(RowError(line, "_row", row["__error__"]))
@@ -355,24 +364,21 @@ async def import_station_network(
         code = str(row.get("station_code") or "")
         if code and code not in refs:
             problems.append(("station_code", f"No station {code} in your division."))
-        elif code in wanted:
-            problems.append(("station_code", f"Station {code} appears twice in the file (line {wanted[code][0]})."))
+        elif code in seen:
+            problems.append(("station_code", f"Station {code} appears twice in the file (line {seen[code]})."))
+        seen.setdefault(code, line)
+        if code in refs:
+            before = current.get(refs[code].id) or NetworkRecord(station_id=refs[code].id)
+            after = rules.apply_changes(before, changes)
+            if "status" in changes:  # an unknown status is reported once, above
+                for field, msgs in rules.check_dates(after.status, after.dates, today).items():
+                    problems.append((_column_of(field), msgs[0]))
+            if not problems:
+                after = dataclasses.replace(
+                    after, revision=before.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
+                )
+                writes.append((after, before.revision))
         errors += [RowError(line, f, m) for f, m in problems]
-        if not problems:
-            wanted[code] = (line, changes)
-    current = await repo.get_many([refs[c].id for c in wanted])
-    writes: list[tuple[NetworkRecord, int]] = []
-    for code, (line, changes) in wanted.items():
-        before = current.get(refs[code].id) or NetworkRecord(station_id=refs[code].id)
-        after = rules.apply_changes(before, changes)
-        date_errors = rules.check_dates(after.status, after.dates, today)
-        if date_errors:
-            errors += [RowError(line, _column_of(field), msgs[0]) for field, msgs in date_errors.items()]
-            continue
-        after = dataclasses.replace(
-            after, revision=before.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
-        )
-        writes.append((after, before.revision))
     errors.sort(key=lambda e: e.row)
     report = NetworkImportReport(
         dry_run=dry_run,
