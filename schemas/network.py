@@ -8,9 +8,7 @@ from marshmallow import Schema, fields, post_load, validate
 
 from service.network.models import (
     GROUPINGS,
-    HAVE_NAMES,
     OUTCOMES,
-    STATUS_NAMES,
     STATUSES,
     UNREPORTED,
     Document,
@@ -165,7 +163,7 @@ class StaffingSchema(Schema):
 
 class HaveCheckSchema(Schema):
     have = fields.String(metadata={"description": "site, equipment, staff, services, workflows, rules"})
-    name = fields.Function(lambda c: HAVE_NAMES[c.have], metadata={"description": "有场地 ..."})
+    name = fields.String(metadata={"description": "有场地, 有设备, 有人员, 有服务功能, 有工作流程, 有规章制度"})
     met = fields.Boolean()
     missing = fields.List(fields.String())
 
@@ -187,8 +185,8 @@ class VerificationListSchema(Schema):
 class StationNetworkSchema(Schema):
     station = fields.Nested(StationRefSchema)
     status = fields.String(metadata={"description": "planned, built, operating, model, or unreported"})
-    status_name = fields.Function(lambda n: STATUS_NAMES.get(n.status, "未填报"))
-    dates = fields.Function(lambda n: {k: v.isoformat() for k, v in n.record.dates.items()})
+    status_name = fields.String(metadata={"description": "规划中, 已建成, 运营中, 示范站, 未填报"})
+    dates = fields.Nested(DatesSchema, attribute="record.dates")
     site = fields.Nested(SiteSchema, attribute="record.site")
     equipment = fields.List(fields.Nested(EquipmentItemSchema), attribute="record.equipment")
     workflows = fields.List(fields.Nested(DocumentSchema), attribute="record.workflows")

@@ -13,6 +13,7 @@ STATUS_NAMES = {"planned": "规划中", "built": "已建成", "operating": "运�
 COVERING = frozenset({"operating", "model"})
 # Stations nobody has reported on yet are counted under this key, not guessed into a status.
 UNREPORTED = "unreported"
+STATUS_NAMES[UNREPORTED] = "未填报"
 
 # The six haves (六有): 有场地、有设备、有人员、有服务功能、有工作流程、有规章制度.
 HAVES = ("site", "equipment", "staff", "services", "workflows", "rules")
@@ -126,6 +127,10 @@ class HaveCheck:
     met: bool
     missing: tuple[str, ...] = ()
 
+    @property
+    def name(self) -> str:
+        return HAVE_NAMES[self.have]
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StationNetwork:
@@ -142,6 +147,10 @@ class StationNetwork:
     @property
     def status(self) -> str:
         return self.record.status or UNREPORTED
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES.get(self.status, "未填报")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
