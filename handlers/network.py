@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from handlers.endpoint import endpoint
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -149,14 +152,19 @@ async def update_network(request: web.Request) -> web.Response:
     body_example={"outcome": "returned", "note": "场地照片不清晰，请补充。"},
     response=VerificationSchema(),
     status=201,
-    problems=(403, 404, 409, 422),
+    idempotent_create=True,
+    problems=(400, 403, 404, 409, 422),
 )
 async def verify_network(request: web.Request) -> web.Response:
     data = await read_json(request, VerificationCreateSchema())
-    verification = await network.verify_station_network(
-        ctx=request.app[CTX], principal=principal_of(request), station_id=request.match_info["station_id"], **data
-    )
-    return json_response(VerificationSchema(), verification, status=201)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        verification = await network.verify_station_network(
+            ctx=request.app[CTX], principal=principal_of(request), station_id=request.match_info["station_id"], **data
+        )
+        return 201, VerificationSchema().dump(verification)
+
+    return await idempotent_json(request, body=data, operation=create)
 
 
 @routes.get("/api/v1/network/stations/{station_id}/verifications")

@@ -191,11 +191,12 @@ async def test_verification_is_recorded_with_who_and_when_and_lapses_when_the_re
     assert "site" in body["missing"]
     r = await client.post(url, json={"outcome": "returned"}, headers=bearer_for(settings, supervisor))
     assert r.status == 422
-    r = await client.post(
-        url, json={"outcome": "returned", "note": "缺少场地照片。"}, headers=bearer_for(settings, supervisor)
-    )
+    once = {**bearer_for(settings, supervisor), "Idempotency-Key": "return-1"}
+    r = await client.post(url, json={"outcome": "returned", "note": "缺少场地照片。"}, headers=once)
     returned = await r.json()
     assert r.status == 201, returned
+    r = await client.post(url, json={"outcome": "returned", "note": "缺少场地照片。"}, headers=once)
+    assert r.status == 201 and (await r.json())["id"] == returned["id"]  # replayed, not recorded twice
 
     done = await make_compliant_station(ctx, station, head)
     r = await client.post(url, json={"outcome": "approved"}, headers=bearer_for(settings, far_supervisor))
@@ -341,3 +342,21 @@ def _p(member: Any) -> Any:
     from tests.factories import principal_of
 
     return principal_of(member)
+
+
+async def test_the_seeded_province_counts_every_township_and_reports_nothing_as_done(seeded_client):
+    from tests.helpers import token_for
+
+    admin = token_for(seeded_client.app[CTX].settings, "admin")
+    r = await seeded_client.get("/api/v1/stats/stations?group_by=city", headers=admin)
+    body = await r.json()
+    assert r.status == 200, body
+    province = body["division"]
+    assert (province["code"], province["name"], province["townships"], province["stations"]) == (
+        "340000",
+        "安徽省",
+        1523,
+        1523,
+    )
+    assert province["by_status"]["unreported"] == 1523 and province["coverage_pct"] == 0.0
+    assert len(body["groups"]) == 16 and sum(g["townships"] for g in body["groups"]) == 1523
