@@ -137,13 +137,24 @@ def _invalid(errors: dict[str, list[str]]) -> ValidationFailedError:
     return ValidationFailedError("invalid_network_record", "The station's record is not valid; see errors.", errors)
 
 
-async def _check_uploads(ctx: Context, principal: Principal, upload_ids: list[str]) -> dict[str, list[str]]:
+def _where(record: NetworkRecord, upload_id: str) -> str:
+    if upload_id in record.site.photos:
+        return "site.photos"
+    return "workflows" if any(upload_id in d.uploads for d in record.workflows) else "rules"
+
+
+async def _check_uploads(
+    ctx: Context, principal: Principal, changed: NetworkRecord, upload_ids: list[str]
+) -> dict[str, list[str]]:
+    """Problems of uploads newly referred to: each must be an upload the caller may read (their own)."""
     errors: dict[str, list[str]] = {}
     for upload_id in upload_ids:
         try:
             await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
         except NotFoundError:
-            errors.setdefault("uploads", []).append(f"No upload {upload_id} of yours exists; upload the file first.")
+            errors.setdefault(_where(changed, upload_id), []).append(
+                f"No upload {upload_id} of yours exists; upload the file first."
+            )
     return errors
 
 
@@ -168,7 +179,7 @@ async def update_station_network(
         raise _changed()
     changed = rules.apply_changes(current, changes)
     errors = rules.check_dates(changed.status, changed.dates, _today(ctx))
-    errors.update(await _check_uploads(ctx, principal, rules.new_uploads(current, changed)))
+    errors.update(await _check_uploads(ctx, principal, changed, rules.new_uploads(current, changed)))
     if errors:
         raise _invalid(errors)
     changed = dataclasses.replace(
@@ -327,6 +338,14 @@ async def division_coverage(*, ctx: Context, division_code: str) -> DivisionFigu
     may see what it builds from these figures."""
     _known_division(division_code)
     return (await _figures(ctx, rules.scope_prefix(division_code), None)).division
+
+
+async def division_coverage_by(*, ctx: Context, division_code: str, group_by: str) -> tuple[DivisionFigures, ...]:
+    """Read port: the same figures for each city or county (``group_by``) under a division."""
+    _known_division(division_code)
+    if group_by not in GROUPINGS:
+        raise ValidationFailedError("invalid_group_by", "Unknown grouping.", {"group_by": ["city or county."]})
+    return (await _figures(ctx, rules.scope_prefix(division_code), group_by)).groups
 
 
 # ---------------------------------------------------------------- CSV import and export

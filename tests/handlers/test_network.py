@@ -86,6 +86,8 @@ async def test_coverage_statistics_match_a_hand_count(client, settings):
     # The read port other areas call gives the same figures.
     port = await network.division_coverage(ctx=client.app[CTX], division_code=TUNXI)
     assert (port.coverage_pct, port.compliance_pct, port.townships) == (22.2, 25.0, 9)
+    parts = await network.division_coverage_by(ctx=client.app[CTX], division_code=HUANGSHAN, group_by="county")
+    assert {g.code: g.covered_townships for g in parts if g.covered_townships} == {TUNXI: 2, "341003": 1}
 
 
 async def test_figures_are_scoped_to_the_supervisors_division(client, settings):
@@ -151,7 +153,8 @@ async def test_a_head_keeps_the_own_stations_record_and_a_head_of_another_statio
         json={"site": {"photos": [photo.id, stranger_photo.id]}},
         headers=bearer_for(settings, head),
     )
-    assert r.status == 422 and (await r.json())["code"] == "invalid_network_record"
+    body = await r.json()
+    assert r.status == 422 and body["code"] == "invalid_network_record" and list(body["errors"]) == ["site.photos"]
     r = await client.patch(
         f"/api/v1/network/stations/{mine.id}",
         json={"status": "model", "dates": {"operating": "2024-04-01", "model": "2024-09-01"}},
