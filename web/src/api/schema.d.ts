@@ -2014,7 +2014,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2064,7 +2064,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2101,7 +2101,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -8999,7 +8999,10 @@ export interface operations {
     verify_network: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 station_id: string;
             };
