@@ -360,6 +360,7 @@ def format_equipment(items: Iterable[EquipmentItem]) -> str:
 
 def parse_row(row: Mapping[str, Any], today: date) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The changes one CSV row asks for (the API's change shape), and (column, message) problems."""
+    row = {k: unsafe_cell(v) if isinstance(v, str) else v for k, v in row.items()}
     problems: list[tuple[str, str]] = []
     changes: dict[str, Any] = {}
     for name in CSV_REQUIRED:
@@ -405,8 +406,21 @@ def parse_row(row: Mapping[str, Any], today: date) -> tuple[dict[str, Any], list
     return changes, problems
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection): a leading ``'`` before =, +, -, @."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unsafe_cell(text: str) -> str:
+    """The value :func:`safe_cell` protected, as it was."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+
+
 def export_row(n: StationNetwork) -> list[str]:
-    """One CSV line of the export, in :data:`CSV_COLUMNS` order."""
+    """One CSV line of the export, in :data:`CSV_COLUMNS` order (text cells safe from formula injection)."""
     r, s = n.record, n.station
     v = n.verification
 
@@ -417,7 +431,7 @@ def export_row(n: StationNetwork) -> list[str]:
         return "; ".join(f"{d.title} ({d.issued_on.isoformat()})" for d in items)
 
     met = [c.have for c in n.checklist if c.met]
-    return [
+    cells = [
         s.code,
         r.status or "",
         day("planned"),
@@ -442,3 +456,4 @@ def export_row(n: StationNetwork) -> list[str]:
         v.at.isoformat() if v else "",
         v.by.subject if v else "",
     ]
+    return [safe_cell(c) for c in cells]

@@ -178,6 +178,8 @@ async def update_station_network(
     if expected_revision is not None and expected_revision != current.revision:
         raise _changed()
     changed = rules.apply_changes(current, changes)
+    if changed == current:  # nothing new: no revision, and a sign-off stays valid
+        return await _network_of(ctx, station)
     errors = rules.check_dates(changed.status, changed.dates, _today(ctx))
     errors.update(await _check_uploads(ctx, principal, changed, rules.new_uploads(current, changed)))
     if errors:

@@ -230,6 +230,8 @@ async def test_verification_is_recorded_with_who_and_when_and_lapses_when_the_re
     history = (await r.json())["items"]
     assert [(v["id"], v["outcome"]) for v in history] == [(approved["id"], "approved"), (returned["id"], "returned")]
     assert history[1]["note"] == "缺少场地照片。"
+    same = await keep_network_record(ctx, station, head, site={"floor_area_m2": 120.0})  # as recorded already
+    assert (same.record.revision, same.verified) == (done.record.revision, True)
     await keep_network_record(ctx, station, head, site={"floor_area_m2": 150.0})
     r = await client.get(f"/api/v1/network/stations/{station.id}", headers=bearer_for(settings, supervisor))
     body = await r.json()

@@ -133,3 +133,12 @@ def test_division_scopes():
         rules.scope_of(SUPERVISOR, "340100")
     assert refused.value.code == "division_outside_scope"
     assert rules.scope_of(Principal(subject="a", role="admin"), None) == "34"
+
+
+def test_exported_cells_cannot_run_as_formulas_and_import_back_unchanged():
+    assert rules.safe_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert rules.safe_cell("新安路 8 号") == "新安路 8 号"
+    changes, problems = rules.parse_row(
+        {"station_code": "341002001", "status": "planned", "planned_on": "2024-01-02", "site_address": "'=1+1"}, TODAY
+    )
+    assert problems == [] and changes["site"] == {"address": "=1+1"}
