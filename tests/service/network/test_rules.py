@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from service.errors import PermissionDeniedError
+from service.ids import new_id
 from service.models import Principal
 from service.network import rules
 from service.network.models import (
@@ -21,20 +22,20 @@ from service.network.models import (
 )
 
 TODAY = date(2026, 11, 29)
-STATION = StationRef("a" * 24, "341002001", "昱东街道社工站", "341002", "屯溪区", "341000", "黄山市", ("elderly_care",))
-HEAD = Principal(subject="h" * 24, role="station_head", station_id=STATION.id)
-OTHER_HEAD = Principal(subject="o" * 24, role="station_head", station_id="b" * 24)
-SUPERVISOR = Principal(subject="s" * 24, role="supervisor", division_prefix="3410")
-FAR_SUPERVISOR = Principal(subject="f" * 24, role="supervisor", division_prefix="3401")
+STATION = StationRef(new_id(), "341002001", "昱东街道社工站", "341002", "屯溪区", "341000", "黄山市", ("elderly_care",))
+HEAD = Principal(subject=new_id(), role="station_head", station_id=STATION.id)
+OTHER_HEAD = Principal(subject=new_id(), role="station_head", station_id=new_id())
+SUPERVISOR = Principal(subject=new_id(), role="supervisor", division_prefix="3410")
+FAR_SUPERVISOR = Principal(subject=new_id(), role="supervisor", division_prefix="3401")
 
 
 def full_record(revision: int = 3) -> NetworkRecord:
-    doc = Document("工作制度", date(2024, 1, 1), ("c" * 24,))
+    doc = Document("工作制度", date(2024, 1, 1), (new_id(),))
     return NetworkRecord(
         station_id=STATION.id,
         status="operating",
         dates={"built": date(2024, 1, 1), "operating": date(2024, 2, 1)},
-        site=Site("新安路 8 号", 120.0, ("d" * 24,)),
+        site=Site("新安路 8 号", 120.0, (new_id(),)),
         equipment=(EquipmentItem("电脑", 2),),
         workflows=(doc,),
         rules=(doc,),
@@ -91,7 +92,7 @@ def test_the_checklist_says_what_each_have_is_missing():
 
 def test_a_sign_off_holds_only_for_the_revision_it_saw():
     record = full_record(revision=3)
-    approved = Verification("v" * 24, STATION.id, 3, "approved", None, Actor(SUPERVISOR.subject, "supervisor"), None)  # type: ignore[arg-type]
+    approved = Verification(new_id(), STATION.id, 3, "approved", None, Actor(SUPERVISOR.subject, "supervisor"), None)  # type: ignore[arg-type]
     assert rules.station_network(STATION, record, Staffing(1), approved).verified
     later = full_record(revision=4)
     assert not rules.station_network(STATION, later, Staffing(1), approved).verified
@@ -100,8 +101,8 @@ def test_a_sign_off_holds_only_for_the_revision_it_saw():
 
 def test_coverage_counts_townships_with_an_operating_or_model_station():
     def net(code: str, status: str | None):
-        ref = StationRef(code, code, code, code[:6], "", code[:4] + "00", "", ("x",))
-        return rules.station_network(ref, NetworkRecord(station_id=code, status=status), Staffing(0), None)
+        ref = StationRef(new_id(), code, code, code[:6], "", code[:4] + "00", "", ("x",))
+        return rules.station_network(ref, NetworkRecord(station_id=ref.id, status=status), Staffing(0), None)
 
     townships = {"341002001", "341002002", "341002003", "341002004"}
     nets = [net("341002001", "operating"), net("341002002", "model"), net("341002003", "built"), net("341002004", None)]
