@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import io
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,12 @@ def _today(ctx: Context) -> date:
     return ctx.now().astimezone(SHANGHAI).date()
 
 
+def _stamp(ctx: Context) -> datetime:
+    """Now, to the millisecond the database keeps, so what a change returns is what a read gives."""
+    now = ctx.now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def _actor(principal: Principal) -> Actor:
     return Actor(principal.subject, principal.role)
 
@@ -113,8 +119,13 @@ async def _networks(ctx: Context, refs: list[StationRef]) -> list[StationNetwork
     ]
 
 
-async def _network_of(ctx: Context, station: StationRef) -> StationNetwork:
-    return (await _networks(ctx, [station]))[0]
+async def _network_of(ctx: Context, station: StationRef, record: NetworkRecord | None = None) -> StationNetwork:
+    """A station's network view; with ``record``, of that record (the one just written) rather than a re-read."""
+    if record is None:
+        return (await _networks(ctx, [station]))[0]
+    latest = (await NetworkRepository(ctx.db).latest_verifications([station.id])).get(station.id)
+    staffing = (await station_staffing(ctx=ctx, station_ids=[station.id]))[station.id]
+    return rules.station_network(station, record, staffing, latest)
 
 
 # ---------------------------------------------------------------- one station
@@ -185,10 +196,10 @@ async def update_station_network(
     if errors:
         raise _invalid(errors)
     changed = dataclasses.replace(
-        changed, revision=current.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
+        changed, revision=current.revision + 1, updated_at=_stamp(ctx), updated_by=_actor(principal)
     )
     await repo.save(changed, expected_revision=current.revision)
-    return await _network_of(ctx, station)
+    return await _network_of(ctx, station, changed)
 
 
 async def verify_station_network(
@@ -232,7 +243,7 @@ async def verify_station_network(
         outcome=outcome,
         note=(note or "").strip() or None,
         by=_actor(principal),
-        at=ctx.now(),
+        at=_stamp(ctx),
     )
 
 
@@ -396,7 +407,7 @@ async def import_station_network(
                     problems.append((_column_of(field), msgs[0]))
             if not problems:
                 after = dataclasses.replace(
-                    after, revision=before.revision + 1, updated_at=ctx.now(), updated_by=_actor(principal)
+                    after, revision=before.revision + 1, updated_at=_stamp(ctx), updated_by=_actor(principal)
                 )
                 writes.append((after, before.revision))
         errors += [RowError(line, f, m) for f, m in problems]
