@@ -157,12 +157,15 @@ def _where(record: NetworkRecord, upload_id: str) -> str:
 async def _check_uploads(
     ctx: Context, principal: Principal, changed: NetworkRecord, upload_ids: list[str]
 ) -> dict[str, list[str]]:
-    """Problems of uploads newly referred to: each must be an upload the caller may read (their own)."""
+    """Problems of uploads newly referred to: each must be the caller's own (not, say, a case's photo)."""
     errors: dict[str, list[str]] = {}
     for upload_id in upload_ids:
         try:
-            await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
+            upload = await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
+            mine = upload.owner == principal.subject or principal.role == "admin"
         except NotFoundError:
+            mine = False
+        if not mine:
             errors.setdefault(_where(changed, upload_id), []).append(
                 f"No upload {upload_id} of yours exists; upload the file first."
             )

@@ -12,7 +12,9 @@ from service.network import service as network
 from tests.factories import (
     bearer_for,
     keep_network_record,
+    make_case,
     make_compliant_station,
+    make_phone_resident,
     make_photo,
     make_staff,
     make_station,
@@ -155,6 +157,18 @@ async def test_a_head_keeps_the_own_stations_record_and_a_head_of_another_statio
     )
     body = await r.json()
     assert r.status == 422 and body["code"] == "invalid_network_record" and list(body["errors"]) == ["site.photos"]
+    # Nor can a resident's photo the head sees through a case at the station (personal data).
+    resident = await make_phone_resident(ctx)
+    case_photo = await make_photo(ctx, resident)
+    await make_case(ctx, resident, photos=[case_photo.id])
+    r = await client.get(f"/api/v1/uploads/{case_photo.id}", headers=bearer_for(settings, head))
+    assert r.status == 200  # the head may see it on the case...
+    r = await client.patch(
+        f"/api/v1/network/stations/{mine.id}",
+        json={"site": {"photos": [photo.id, case_photo.id]}},
+        headers=bearer_for(settings, head),
+    )
+    assert r.status == 422 and list((await r.json())["errors"]) == ["site.photos"]  # ...not claim it as evidence
     r = await client.patch(
         f"/api/v1/network/stations/{mine.id}",
         json={"status": "model", "dates": {"operating": "2024-04-01", "model": "2024-09-01"}},
