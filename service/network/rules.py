@@ -5,6 +5,7 @@ Nothing here does I/O; the service functions read what these need and write what
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import itertools
 import re
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from service.errors import PermissionDeniedError
+from service.errors import BadRequestError, PermissionDeniedError
 from service.models import Principal
 from service.network.models import (
     COVERING,
@@ -308,6 +309,25 @@ def figures(code: str, name: str, level: str, townships: set[str], networks: lis
         compliance_pct=pct(verified, stations),
         reported_compliance_pct=pct(compliant, stations),
     )
+
+
+# ---------------------------------------------------------------- paging
+
+
+def encode_cursor(station_code: str) -> str:
+    """The opaque cursor of a page of the network table that ended at ``station_code``."""
+    return base64.urlsafe_b64encode(station_code.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The station code a cursor continues after; one this server did not write is 400 ``invalid_cursor``."""
+    try:
+        code = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeError):
+        code = ""
+    if not code.isdigit():
+        raise BadRequestError("invalid_cursor", "The cursor is not valid; start again without it.")
+    return code
 
 
 # ---------------------------------------------------------------- CSV rows

@@ -42,7 +42,6 @@ from service.network.models import (
 from service.network.repository import NetworkRepository
 from service.network.staffing import station_staffing
 from service.stations_model import Station
-from service.storage.stations import decode_cursor, encode_cursor
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_READ = 1000
@@ -284,12 +283,12 @@ async def list_station_network(
     """The network table of a division (a supervisor's own by default), by station code."""
     prefix = rules.scope_of(principal, division)
     _known_division(division)
-    after = decode_cursor(cursor) if cursor else ""
+    after = rules.decode_cursor(cursor) if cursor else ""
     networks = [n for n in await _networks(ctx, await _stations_under(ctx, prefix)) if n.station.code > after]
     if status is not None:
         networks = [n for n in networks if n.status == status]
     items = networks[:limit]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].station.code) if len(networks) > limit else None)
+    return Page(items=items, next_cursor=rules.encode_cursor(items[-1].station.code) if len(networks) > limit else None)
 
 
 def _known_division(code: str | None) -> None:

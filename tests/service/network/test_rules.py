@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from service.errors import PermissionDeniedError
+from service.errors import BadRequestError, PermissionDeniedError
 from service.ids import new_id
 from service.models import Principal
 from service.network import rules
@@ -143,3 +143,10 @@ def test_exported_cells_cannot_run_as_formulas_and_import_back_unchanged():
         {"station_code": "341002001", "status": "planned", "planned_on": "2024-01-02", "site_address": "'=1+1"}, TODAY
     )
     assert problems == [] and changes["site"] == {"address": "=1+1"}
+
+
+def test_a_cursor_the_server_did_not_write_is_refused():
+    assert rules.decode_cursor(rules.encode_cursor("341002001")) == "341002001"
+    with pytest.raises(BadRequestError) as refused:
+        rules.decode_cursor("bm90LWEtY29kZQ")
+    assert refused.value.code == "invalid_cursor"
