@@ -6,13 +6,15 @@ PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run seed test lint bench fuzz load chaos clean console api-types
+.PHONY: run seed test lint bench fuzz load chaos clean console h5 api-types
 
-# The staff console (web/, Node 20): npm ci when the lock file changes, vite build when a
-# source changes. The app serves web/dist/console at /console/.
+# The front ends (web/, Node 20): npm ci when the lock file changes, vite build when a
+# source changes. The app serves web/dist/console at /console/ (staff console) and
+# web/dist/h5 at /h5/ (resident app).
 WEB := web
 WEB_DEPS := $(WEB)/node_modules/.installed
 CONSOLE_STAMP := $(WEB)/dist/.console-built
+H5_STAMP := $(WEB)/dist/.h5-built
 CONSOLE_SOURCES := $(shell find $(WEB)/src $(WEB)/vite.config.ts $(WEB)/tsconfig.json -type f ! -name '*.test.ts' 2>/dev/null)
 
 $(WEB_DEPS): $(WEB)/package.json $(WEB)/package-lock.json
@@ -24,6 +26,12 @@ $(CONSOLE_STAMP): $(WEB_DEPS) $(CONSOLE_SOURCES)
 	touch $@
 
 console: $(CONSOLE_STAMP)
+
+$(H5_STAMP): $(WEB_DEPS) $(CONSOLE_SOURCES)
+	cd $(WEB) && APP=h5 node_modules/.bin/vite build --logLevel warn
+	touch $@
+
+h5: $(H5_STAMP)
 
 # Regenerate the console's API types from the OpenAPI document (a test fails when they are stale).
 api-types: $(STAMP_RUN) $(WEB_DEPS)
@@ -43,14 +51,14 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
-run: $(STAMP_RUN) $(CONSOLE_STAMP)
+run: $(STAMP_RUN) $(CONSOLE_STAMP) $(H5_STAMP)
 	$(PY) run.py seed
 	$(PY) run.py serve
 
 seed: $(STAMP_RUN)
 	$(PY) run.py seed
 
-test: $(STAMP_DEV) $(CONSOLE_STAMP)
+test: $(STAMP_DEV) $(CONSOLE_STAMP) $(H5_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)

@@ -29,6 +29,7 @@ import handlers.console
 import handlers.divisions
 import handlers.docs
 import handlers.elders
+import handlers.h5
 import handlers.health
 import handlers.network
 import handlers.notifications
@@ -57,15 +58,15 @@ from handlers.middlewares import (
     request_target_middleware,
     secure_headers,
 )
-from service import bootstrap, staff
-from service.context import Context
-from service.errors import DomainError
-from service.models import STAFF_ROLES, SYSTEM
+from service import bootstrap
+from service.common.context import Context
+from service.common.errors import DomainError
+from service.common.models import STAFF_ROLES, SYSTEM
+from service.identity import staff
 from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
-from service.visit_tiers import tier_table
-from service.webhooks.delivery import CASE_VIEW_HOOK as WEBHOOK_CASE_VIEW
+from service.visits.tiers import tier_table
 
 log = logging.getLogger("huimin")
 
@@ -89,6 +90,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.visits.routes,
     handlers.network.routes,
     handlers.console.routes,
+    handlers.h5.routes,
 ]
 
 
@@ -103,14 +105,15 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 
     try:
         db = stores.mongo[settings.mongodb_db]
-        ctx = Context(settings=settings, db=db, redis=stores.redis, http=http)
-        ctx.extras[WEBHOOK_CASE_VIEW] = handlers.webhooks.case_view_for_client
+        ctx = Context(
+            settings=settings, db=db, redis=stores.redis, http=http, case_views=handlers.webhooks.ClientCaseViews()
+        )
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:
         await close()
         raise
-    ctx.extras["stores"] = stores
+    ctx.stores = stores
     return ctx, close
 
 
@@ -263,8 +266,8 @@ def _run_import(
 
     from tqdm import tqdm
 
-    from service.errors import DomainError
-    from service.models import SYSTEM
+    from service.common.errors import DomainError
+    from service.common.models import SYSTEM
 
     path = Path(args.file)
 
@@ -297,13 +300,13 @@ def _run_import(
 
 
 def _import_stations(settings: Settings, args: argparse.Namespace) -> int:
-    from service import stations
+    from service.stations import imports as station_imports
 
     kind = "text/csv" if args.file.lower().endswith(".csv") else "application/geo+json"
     return _run_import(
         settings,
         args,
-        importer=stations.import_stations,
+        importer=station_imports.import_stations,
         content_type=kind,
         unit="station",
         verbs=("create", "created"),
@@ -351,12 +354,12 @@ def _import_stations_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import_elders(settings: Settings, args: argparse.Namespace) -> int:
-    from service import elders
+    from service.visits import elder_imports
 
     return _run_import(
         settings,
         args,
-        importer=elders.import_elders,
+        importer=elder_imports.import_elders,
         content_type="text/csv",
         unit="person",
         verbs=("register", "registered"),
@@ -385,10 +388,10 @@ def _openapi_args(p: argparse.ArgumentParser) -> None:
 
 
 def _apply_tier_rules(settings: Settings, args: argparse.Namespace) -> int:
-    from service import elders
+    from service.visits import tier_rules
 
     async def work(ctx: Context) -> int:
-        report = await elders.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)
+        report = await tier_rules.apply_tier_rules(ctx=ctx, principal=SYSTEM, dry_run=args.dry_run, list_limit=100_000)
         for m in report.moves:
             print(
                 f"  {m.elder_id} {m.name_masked} {m.township}: {m.from_tier} -> {m.to_tier}"

@@ -10,7 +10,7 @@ In one run, against one SecantusDB started here (in memory, not durable) and Red
 - **floor**: the MongoDB operations those requests cannot do without, issued through
   pymongo's ``AsyncMongoClient`` against the same server (in a database of its own with the
   same indexes): for submit the case-number counter (upsert, then ``$inc`` + read back in a
-  transaction, as ``service/storage/counters.py``) and the case + event inserts in one
+  transaction, as ``service/cases/repository/counters.py``) and the case + event inserts in one
   transaction; for get ``find_one`` by ``_id``; for list the same find/sort/limit the service
   issues; for accept the conditional ``update_one`` + event insert in a transaction and the
   read back;
@@ -58,14 +58,15 @@ from pymongo.write_concern import WriteConcern
 from config import load_settings
 from handlers.keys import CTX
 from run import create_app
-from service import catalog, stations
-from service.cases import SORTS, list_query
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
-from service.models import Principal, utcnow
+from service.cases.queries import SORTS, list_query
+from service.catalog import service as catalog
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
+from service.common.models import Principal, utcnow
+from service.identity.tokens import issue_access_token
+from service.stations import service as stations
 from service.storage.embedded import EmbeddedMongo, free_port
 from service.storage.indexes import ensure_indexes
-from service.tokens import issue_access_token
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 OUT = Path(__file__).resolve().parents[1] / "var" / "bench-cases.json"
@@ -524,7 +525,7 @@ async def main(quick: bool) -> dict[str, Any]:
 
 
 def _service_filter(principal: Principal) -> dict[str, Any]:
-    """The filter ``service.cases.list_cases`` issues for a caller with no other filters."""
+    """The filter ``service.cases.queries.list_cases`` issues for a caller with no other filters."""
     return list_query(principal, {})[0]
 
 

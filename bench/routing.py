@@ -3,7 +3,7 @@
 For 1,523, 40,000 and 400,000 synthetic stations spread over China (70% in the populous
 east, 30% anywhere in China's bounding box), it measures on the same stations and points:
 
-- ``index``: :func:`service.routing.decide` over :class:`StationIndex` (the production path:
+- ``index``: :func:`service.stations.routing.decide` over :class:`StationIndex` (the production path:
   county polygons of Anhui, capability filter, capacity, grid nearest search);
 - ``brute``: a brute-force great-circle scan, numpy-vectorised haversine over every station
   with the same capability filter and 50 km limit (the floor a plain implementation gets);
@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from service.geo import Point
-from service.routing import CountyArea, IndexedStation, StationIndex, decide, haversine_many
+from service.common.geo import Point
+from service.stations.index import StationIndex, haversine_many
+from service.stations.models import CountyArea, IndexedStation
+from service.stations.routing import decide
 
 SIZES = (1_523, 40_000, 400_000)
 MAX_KM = 50.0

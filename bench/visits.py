@@ -2,12 +2,12 @@
 
 For each size, on a SecantusDB started here, it measures:
 
-- ``schedule``: :func:`service.visit_schedules.schedule_period` creating one due visit per
+- ``schedule``: :func:`service.visits.schedules.schedule_period` creating one due visit per
   active person (the production path: read the register in batches, skip existing
   schedules, insert the rest), then the same call again (nothing left to create);
 - ``floor``: the same reads and inserts issued directly through pymongo (find the active
   people, insert_many the same documents into a fresh collection with the same indexes);
-- ``rate``: :func:`service.visits.visit_stats` for a county grouping with about 10% misses
+- ``rate``: :func:`service.visits.records.visit_stats` for a county grouping with about 10% misses
   (aggregation plus the names of up to 1,000 misses) against the same aggregation pipeline
   sent directly through pymongo.
 
@@ -16,10 +16,10 @@ It prints each ratio (ours / floor) and how the cost grows with the number of pe
 Then, for a province-sized register (500,000 people by default; ``BENCH_VISITS_PROVINCE=N``
 sets another size, ``--quick`` uses 20,000), the plan's figure on its own:
 
-- ``weekly rate``: :func:`service.visits.visit_stats` for one ISO week grouped by county
+- ``weekly rate``: :func:`service.visits.records.visit_stats` for one ISO week grouped by county
   (the weekly tier's rate with the monthly and quarterly tiers beside it, and the first
   100 misses named) against the same aggregation pipeline sent directly through pymongo;
-- ``series``: :func:`service.visits.weekly_series` for the last 12 weeks against its
+- ``series``: :func:`service.visits.records.weekly_series` for the last 12 weeks against its
   pipeline through pymongo.
 
 Only the schedules the query reads are loaded for it (one per person: 80% weekly for the
@@ -41,14 +41,22 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from config import load_settings
-from service.context import Context
-from service.ids import new_id
-from service.models import SYSTEM
+from service.common.context import Context
+from service.common.ids import new_id
+from service.common.models import SYSTEM
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
-from service.visit_periods import parse_period
-from service.visit_schedules import schedule_doc, schedule_period
-from service.visits import GROUPS, _stats_scope, rate_pipeline, tier_scopes, visit_stats, weekly_pipeline, weekly_series
+from service.visits.periods import parse_period
+from service.visits.schedules import schedule_doc, schedule_period
+from service.visits.stats import (
+    GROUPS,
+    _stats_scope,
+    rate_pipeline,
+    tier_scopes,
+    visit_stats,
+    weekly_pipeline,
+    weekly_series,
+)
 
 SIZES = (10_000, 100_000)
 QUICK_SIZES = (2_000, 10_000)

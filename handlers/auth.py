@@ -24,8 +24,8 @@ from schemas.auth import (
     TokenPairSchema,
     WechatLoginSchema,
 )
-from service import auth, clients
-from service.errors import BadRequestError, PayloadTooLargeError
+from service.common.errors import BadRequestError, PayloadTooLargeError
+from service.identity import auth, clients
 
 routes = web.RouteTableDef()
 TAGS = ("auth",)

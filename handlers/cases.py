@@ -22,9 +22,13 @@ from schemas.cases import (
     KpiQuerySchema,
     KpiSchema,
 )
-from service import cases
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
+from service.cases import actions as case_actions
+from service.cases import kpis as case_kpis
+from service.cases import queries as case_queries
+from service.cases import submit as case_submit
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
+from service.common.models import STAFF_ROLES
 
 routes = web.RouteTableDef()
 
@@ -42,7 +46,6 @@ def _submit_example() -> dict[str, Any]:
 
 
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 @routes.post("/api/v1/cases")
@@ -64,7 +67,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, CaseCreateSchema())
 
     async def operation() -> tuple[int, dict]:
-        case = await cases.submit_case(
+        case = await case_submit.submit_case(
             ctx=request.app[CTX],
             principal=principal_of(request),
             data=data,
@@ -86,7 +89,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
 )
 async def list_cases(request: web.Request) -> web.Response:
     query = read_query(request, CaseQuerySchema())
-    page = await cases.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
+    page = await case_queries.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
     return json_response(CasePageSchema(), page)
 
 
@@ -102,7 +105,7 @@ async def list_cases(request: web.Request) -> web.Response:
 )
 async def get_case(request: web.Request) -> web.Response:
     query = read_query(request, CaseReadQuerySchema())
-    case = await cases.get_case(
+    case = await case_queries.get_case(
         ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"], **query
     )
     return json_response(CaseSchema(), case)
@@ -131,7 +134,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         # An action that needs no fields needs no body either; one that does answers 422 naming them.
         data = await read_json(request, schema_cls(), body_optional=True)
-        case = await cases.act(
+        case = await case_actions.act(
             ctx=request.app[CTX],
             principal=principal_of(request),
             case_id=request.match_info["case_id"],
@@ -156,12 +159,12 @@ for _old, _segment in ACTION_ALIASES.items():
     tags=("stats",),
     query=KpiQuerySchema(),
     response=KpiSchema(),
-    roles=STAFF,
+    roles=STAFF_ROLES,
     problems=(403,),
 )
 async def kpis(request: web.Request) -> web.Response:
     q = read_query(request, KpiQuerySchema())
-    result = await cases.kpis(
+    result = await case_kpis.kpis(
         ctx=request.app[CTX],
         principal=principal_of(request),
         division=q["division"],

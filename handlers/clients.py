@@ -9,7 +9,7 @@ from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.clients import ClientCreateSchema, ClientPageSchema, ClientQuerySchema, ClientSchema, IssuedClientSchema
-from service import clients
+from service.identity import clients
 
 routes = web.RouteTableDef()
 TAGS = ("clients",)

@@ -10,6 +10,7 @@ gets ``index.html`` (the router in the browser draws the page).
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -83,11 +84,17 @@ async def console_counties(request: web.Request) -> web.StreamResponse:
     include_in_schema=False,
 )
 async def console_files(request: web.Request) -> web.StreamResponse:
-    tail = request.match_info["tail"]
+    return built_app_file(CONSOLE_DIR, request.match_info["tail"], _index)
+
+
+def built_app_file(
+    app_dir: Path, tail: str, index: Callable[[], web.StreamResponse]
+) -> web.StreamResponse:
+    """One file of a built app (console or H5): a hashed asset, a top-level file, or its index page."""
     if tail.startswith("assets/"):
-        path = (CONSOLE_DIR / tail).resolve()
+        path = (app_dir / tail).resolve()
         # Only regular files inside the build's assets folder; '..' or symlinks out are a 404.
-        if not path.is_relative_to(CONSOLE_DIR / "assets") or not path.is_file():
+        if not path.is_relative_to(app_dir / "assets") or not path.is_file():
             raise web.HTTPNotFound()
         ctype, _ = mimetypes.guess_type(path.name)
         if path.suffix == ".js":
@@ -95,10 +102,10 @@ async def console_files(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(
             path, headers={"Cache-Control": ASSET_CACHE, "Content-Type": ctype or "application/octet-stream"}
         )
-    top = (CONSOLE_DIR / tail).resolve()
-    if tail and "/" not in tail and top.parent == CONSOLE_DIR and top.is_file() and top.name != "index.html":
+    top = (app_dir / tail).resolve()
+    if tail and "/" not in tail and top.parent == app_dir and top.is_file() and top.name != "index.html":
         # Files the build puts next to index.html (favicon): short cache, the name is not hashed.
         return web.FileResponse(top, headers={"Cache-Control": "public, max-age=3600"})
     if tail.startswith(("api/", "data/")) or Path(tail).suffix in {".js", ".css", ".map", ".json"}:
         raise web.HTTPNotFound()
-    return _index()
+    return index()

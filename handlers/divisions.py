@@ -11,7 +11,7 @@ from handlers.endpoint import endpoint
 from handlers.io import read_query
 from handlers.keys import CTX
 from schemas.divisions import DivisionListSchema, DivisionQuerySchema
-from service import divisions
+from service.stations import divisions
 
 routes = web.RouteTableDef()
 CACHE_CONTROL = "public, max-age=86400"

@@ -21,19 +21,20 @@ from schemas.elders import (
     TierRulesReportSchema,
     TierTableSchema,
 )
-from service import elders
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
+from service.common.models import STAFF_ROLES
+from service.visits import elder_imports, elders
+from service.visits import tier_rules as visit_tier_rules
 
 routes = web.RouteTableDef()
 TAGS = ("elders",)
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 @routes.post("/api/v1/elders")
 @endpoint(
     "Register an older person for visits",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderCreateSchema(),
     response=ElderSchema(),
     status=201,
@@ -49,7 +50,7 @@ async def create_elder(request: web.Request) -> web.Response:
 @endpoint(
     "List registered people (audit-logged)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=ElderQuerySchema(),
     response=ElderPageSchema(),
     problems=(403, 422),
@@ -68,7 +69,7 @@ async def list_elders(request: web.Request) -> web.Response:
     "emergency_contact_name, emergency_contact_relation, emergency_contact_phone. Every bad row is reported; "
     "with dry_run=false all rows are written or none.",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body_kind="file",
     body_media_types=("text/csv",),
     query=ElderImportQuerySchema(),
@@ -80,7 +81,7 @@ async def import_elders(request: web.Request) -> web.Response:
     limit = request.app[CTX].settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
-    report = await elders.import_elders(
+    report = await elder_imports.import_elders(
         ctx=request.app[CTX],
         principal=principal_of(request),
         body=await within_body_timeout(request, request.read()),
@@ -94,11 +95,11 @@ async def import_elders(request: web.Request) -> web.Response:
 @endpoint(
     "The default visit tier rules per province (read-only; set in configuration)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     response=TierTableSchema(),
 )
 async def tier_rules(request: web.Request) -> web.Response:
-    table = elders.tier_rules(ctx=request.app[CTX], principal=principal_of(request))
+    table = visit_tier_rules.tier_rules(ctx=request.app[CTX], principal=principal_of(request))
     return json_response(TierTableSchema(), table)
 
 
@@ -116,12 +117,14 @@ async def tier_rules(request: web.Request) -> web.Response:
 )
 async def apply_tier_rules(request: web.Request) -> web.Response:
     query = read_query(request, TierRulesApplyQuerySchema())
-    report = await elders.apply_tier_rules(ctx=request.app[CTX], principal=principal_of(request), **query)
+    report = await visit_tier_rules.apply_tier_rules(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(TierRulesReportSchema(), report)
 
 
 @routes.get("/api/v1/elders/{id}")
-@endpoint("Get a registered person (audit-logged)", tags=TAGS, roles=STAFF, response=ElderSchema(), problems=(404,))
+@endpoint(
+    "Get a registered person (audit-logged)", tags=TAGS, roles=STAFF_ROLES, response=ElderSchema(), problems=(404,)
+)
 async def get_elder(request: web.Request) -> web.Response:
     elder = await elders.get_elder(
         ctx=request.app[CTX], principal=principal_of(request), elder_id=request.match_info["id"]
@@ -133,7 +136,7 @@ async def get_elder(request: web.Request) -> web.Response:
 @endpoint(
     "Change a registered person's record (a new tier applies from the next period)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderUpdateSchema(),
     response=ElderSchema(),
     problems=(403, 404, 409, 422),
@@ -150,7 +153,7 @@ async def update_elder(request: web.Request) -> web.Response:
 @endpoint(
     "Take a person off the register (moved, deceased, other)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=ElderEndSchema(),
     response=ElderSchema(),
     problems=(404, 409, 422),

@@ -7,7 +7,7 @@ from aiohttp import web
 from handlers.endpoint import endpoint
 from handlers.keys import CTX, METRICS
 from schemas.health import HealthSchema, ReadinessSchema
-from service.health import check_stores
+from service.common.health import check_stores
 
 routes = web.RouteTableDef()
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key on creating POSTs: the HTTP side of service.idempotency.
+"""Idempotency-Key on creating POSTs: the HTTP side of service.idempotency.service.
 
     data = await read_json(request, CaseCreateSchema())
 
@@ -24,8 +24,8 @@ from aiohttp import web
 
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
-from service.idempotency import run_idempotent
-from service.timestamps import json_default
+from service.common.timestamps import json_default
+from service.idempotency.service import run_idempotent
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"

@@ -13,15 +13,15 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from handlers.keys import CTX
-from service.errors import (
+from service.common.errors import (
     BadRequestError,
     PayloadTooLargeError,
     RequestTimeoutError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.text import MAX_JSON_DEPTH, check_text, parse_json_text
-from service.timestamps import json_default
+from service.common.text import MAX_JSON_DEPTH, check_text, parse_json_text
+from service.common.timestamps import json_default
 
 T = TypeVar("T")
 JSON_TYPES = ("application/json",)

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from service.context import Context
-from service.errors import DomainError
-from service.models import Principal
+from service.common.context import Context
+from service.common.errors import DomainError
+from service.common.models import Principal
 
 CTX = web.AppKey("CTX", Context)
 # Turns a storage driver exception into a domain error (set by the composition root,

@@ -18,10 +18,10 @@ from marshmallow import ValidationError
 from handlers import problems
 from handlers.endpoint import endpoint_of
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID
-from service import rate_limits, tokens
-from service.errors import AuthenticationError, BadRequestError, DomainError, PermissionDeniedError
-from service.models import Principal
-from service.text import check_text
+from service.common.errors import AuthenticationError, BadRequestError, DomainError, PermissionDeniedError
+from service.common.models import Principal
+from service.common.text import check_text
+from service.identity import rate_limits, tokens
 
 log = logging.getLogger("huimin.http")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

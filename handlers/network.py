@@ -24,7 +24,7 @@ from schemas.network import (
     VerificationSchema,
 )
 from schemas.stations import ImportQuerySchema, ImportReportSchema
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
 from service.network import service as network
 
 routes = web.RouteTableDef()

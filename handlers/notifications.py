@@ -22,7 +22,8 @@ from schemas.notifications import (
     SubscriptionSchema,
     TemplateListSchema,
 )
-from service import notify
+from service.notify import inbox
+from service.notify import service as notify
 
 routes = web.RouteTableDef()
 PEOPLE = ("resident", "worker", "station_head", "supervisor", "admin")
@@ -34,7 +35,7 @@ TAGS = ("notifications",)
     "WeChat subscription-message templates to ask consent for", tags=TAGS, public=True, response=TemplateListSchema()
 )
 async def list_templates(request: web.Request) -> web.Response:
-    return json_response(TemplateListSchema(), {"items": notify.list_templates(ctx=request.app[CTX])})
+    return json_response(TemplateListSchema(), {"items": inbox.list_templates(ctx=request.app[CTX])})
 
 
 @routes.post("/api/v1/me/subscriptions")
@@ -49,7 +50,7 @@ async def list_templates(request: web.Request) -> web.Response:
 )
 async def record_subscription(request: web.Request) -> web.Response:
     data = await read_json(request, SubscriptionCreateSchema())
-    view = await notify.record_subscription(
+    view = await inbox.record_subscription(
         ctx=request.app[CTX], principal=principal_of(request), template_id=data["template_id"], result=data["result"]
     )
     return json_response(SubscriptionSchema(), view, status=201)
@@ -64,7 +65,7 @@ async def record_subscription(request: web.Request) -> web.Response:
     problems=(401, 403),
 )
 async def list_subscriptions(request: web.Request) -> web.Response:
-    items = await notify.list_subscriptions(ctx=request.app[CTX], principal=principal_of(request))
+    items = await inbox.list_subscriptions(ctx=request.app[CTX], principal=principal_of(request))
     return json_response(SubscriptionListSchema(), {"items": items})
 
 
@@ -79,7 +80,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 )
 async def list_inbox(request: web.Request) -> web.Response:
     q = read_query(request, InboxQuerySchema())
-    page = await notify.list_inbox(
+    page = await inbox.list_inbox(
         ctx=request.app[CTX], principal=principal_of(request), unread=q["unread"], cursor=q["cursor"], limit=q["limit"]
     )
     return json_response(InboxSchema(), page)
@@ -88,7 +89,7 @@ async def list_inbox(request: web.Request) -> web.Response:
 @routes.post("/api/v1/me/notifications/read-all")
 @endpoint("Mark my whole inbox read", tags=TAGS, roles=PEOPLE, body_kind="none", response=ReadAllSchema())
 async def mark_all_read(request: web.Request) -> web.Response:
-    marked = await notify.mark_all_read(ctx=request.app[CTX], principal=principal_of(request))
+    marked = await inbox.mark_all_read(ctx=request.app[CTX], principal=principal_of(request))
     return json_response(ReadAllSchema(), {"marked": marked})
 
 
@@ -102,7 +103,7 @@ async def mark_all_read(request: web.Request) -> web.Response:
     problems=(401, 403, 404),
 )
 async def mark_read(request: web.Request) -> web.Response:
-    n = await notify.mark_read(
+    n = await inbox.mark_read(
         ctx=request.app[CTX], principal=principal_of(request), notification_id=request.match_info["notification_id"]
     )
     return json_response(NotificationSchema(), n)
@@ -111,7 +112,7 @@ async def mark_read(request: web.Request) -> web.Response:
 @routes.get("/api/v1/me/preferences")
 @endpoint("My notification preferences", tags=TAGS, roles=PEOPLE, response=PreferencesSchema(), problems=(401, 403))
 async def get_preferences(request: web.Request) -> web.Response:
-    view = await notify.get_preferences(ctx=request.app[CTX], principal=principal_of(request))
+    view = await inbox.get_preferences(ctx=request.app[CTX], principal=principal_of(request))
     return json_response(PreferencesSchema(), view)
 
 
@@ -126,7 +127,7 @@ async def get_preferences(request: web.Request) -> web.Response:
 )
 async def update_preferences(request: web.Request) -> web.Response:
     data = await read_json(request, PreferencesUpdateSchema())
-    view = await notify.update_preferences(
+    view = await inbox.update_preferences(
         ctx=request.app[CTX], principal=principal_of(request), events=data["events"], quiet_hours=data["quiet_hours"]
     )
     return json_response(PreferencesSchema(), view)

@@ -34,13 +34,14 @@ from schemas.open311 import (
     ServiceRequestSchema,
     TokenSchema,
 )
-from service import open311
-from service.errors import (
+from service.common.errors import (
     AuthenticationError,
     DomainError,
     ValidationFailedError,
 )
-from service.text import xml_text
+from service.common.text import xml_text
+from service.open311 import queries
+from service.open311 import service as open311
 
 log = logging.getLogger("huimin.open311")
 routes = web.RouteTableDef()
@@ -271,7 +272,7 @@ async def open311_create_request(request: web.Request) -> web.Response:
     "by default from the last 90 days." + FORMAT_NOTE,
 )
 async def open311_list_requests(request: web.Request) -> web.Response:
-    found = await open311.list_requests(
+    found = await queries.list_requests(
         ctx=request.app[CTX], params=await read_params(request), basic=basic_credentials(request)
     )
     return render(request, ServiceRequestSchema(many=True).dump(found), root="service_requests", item="request")
@@ -290,7 +291,7 @@ async def open311_list_requests(request: web.Request) -> web.Response:
     description="One of the calling client's requests, as a one-element list." + FORMAT_NOTE,
 )
 async def open311_get_request(request: web.Request) -> web.Response:
-    found = await open311.get_request(
+    found = await queries.get_request(
         ctx=request.app[CTX],
         service_request_id=request.match_info["service_request_id"],
         params=await read_params(request),
@@ -313,7 +314,7 @@ async def open311_get_request(request: web.Request) -> web.Response:
     "used as token maps to its number." + FORMAT_NOTE,
 )
 async def open311_token(request: web.Request) -> web.Response:
-    found = await open311.get_token(
+    found = await queries.get_token(
         ctx=request.app[CTX],
         token=request.match_info["token"],
         params=await read_params(request),

@@ -24,7 +24,7 @@ from marshmallow import Schema
 
 from handlers.endpoint import Endpoint, endpoint_of
 from schemas.problems import ProblemSchema
-from service.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES, CLIENT_SCOPES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"

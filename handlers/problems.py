@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service import errors
-from service.timestamps import json_default
+from service.common import errors
+from service.common.timestamps import json_default
 
 PROBLEM_TYPE = "application/problem+json"
 

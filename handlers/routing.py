@@ -8,7 +8,7 @@ from handlers.endpoint import endpoint
 from handlers.io import json_response, read_json
 from handlers.keys import CTX
 from schemas.routing import RoutingDecisionSchema, RoutingPreviewSchema
-from service.routing import route_request
+from service.stations.routing import route_request
 
 routes = web.RouteTableDef()
 

@@ -17,7 +17,7 @@ from schemas.services import (
     ServiceUpdateSchema,
     ServiceVersionQuerySchema,
 )
-from service import catalog
+from service.catalog import service as catalog
 
 routes = web.RouteTableDef()
 TAGS = ("catalogue",)

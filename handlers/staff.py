@@ -10,7 +10,7 @@ from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.staff import StaffCreateSchema, StaffPageSchema, StaffQuerySchema, StaffSchema, StaffUpdateSchema
-from service import staff
+from service.identity import staff
 
 routes = web.RouteTableDef()
 TAGS = ("staff",)

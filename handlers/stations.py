@@ -18,8 +18,9 @@ from schemas.stations import (
     StationSchema,
     StationUpdateSchema,
 )
-from service import stations
-from service.errors import PayloadTooLargeError
+from service.common.errors import PayloadTooLargeError
+from service.stations import imports as station_imports
+from service.stations import service as stations
 
 routes = web.RouteTableDef()
 TAGS = ("stations",)
@@ -119,7 +120,7 @@ async def import_stations(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
     body = await within_body_timeout(request, request.read())
-    report = await stations.import_stations(
+    report = await station_imports.import_stations(
         ctx=request.app[CTX],
         principal=principal_of(request),
         body=body,

@@ -19,7 +19,7 @@ from handlers.io import read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.notifications import StreamQuerySchema
-from service.stream import close_streams, open_stream
+from service.notify.stream import close_streams, open_stream
 
 routes = web.RouteTableDef()
 

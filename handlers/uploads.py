@@ -13,8 +13,13 @@ from handlers.io import body_timeout_error, json_response, within_body_timeout
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
 from schemas.uploads import UploadSchema
-from service import uploads
-from service.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationFailedError
+from service.common.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from service.uploads import service as uploads
 
 routes = web.RouteTableDef()
 T = TypeVar("T")

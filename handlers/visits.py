@@ -23,18 +23,19 @@ from schemas.visits import (
     WeeklyQuerySchema,
     WeeklySeriesSchema,
 )
-from service import visits
+from service.common.models import STAFF_ROLES
+from service.visits import records as visits
+from service.visits import stats as visit_rates
 
 routes = web.RouteTableDef()
 TAGS = ("visits",)
-STAFF = ("worker", "station_head", "supervisor", "admin")
 
 
 @routes.post("/api/v1/visits")
 @endpoint(
     "Record a visit (append-only; a correction names the record it corrects)",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     body=VisitCreateSchema(),
     response=VisitSchema(),
     status=201,
@@ -55,7 +56,7 @@ async def record_visit(request: web.Request) -> web.Response:
 @endpoint(
     "A person's visit records, newest first",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=VisitQuerySchema(),
     response=VisitListSchema(),
     problems=(404, 422),
@@ -70,7 +71,7 @@ async def list_visits(request: web.Request) -> web.Response:
 @endpoint(
     "Who still needs a visit, soonest due first",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=DueQuerySchema(),
     response=DuePageSchema(),
     problems=(404, 422),
@@ -85,7 +86,7 @@ async def list_due(request: web.Request) -> web.Response:
 @endpoint(
     "One visit record, with the periods it counts for and the cases it opened",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     response=VisitSchema(),
     problems=(404,),
 )
@@ -102,14 +103,14 @@ async def get_visit(request: web.Request) -> web.Response:
     description="due, visited and rate are the weekly tier's person-weeks; by_tier gives every tier on its own "
     "period; plan states which visits count (phone, video, home visits that reached the person; not machine calls).",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=StatsQuerySchema(),
     response=VisitStatsSchema(),
     problems=(403, 422),
 )
 async def visit_stats(request: web.Request) -> web.Response:
     query = read_query(request, StatsQuerySchema())
-    stats = await visits.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
+    stats = await visit_rates.visit_stats(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(VisitStatsSchema(), stats)
 
 
@@ -117,12 +118,12 @@ async def visit_stats(request: web.Request) -> web.Response:
 @endpoint(
     "The plan's weekly visit rate (周探访率) for each of the last N ISO weeks",
     tags=TAGS,
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=WeeklyQuerySchema(),
     response=WeeklySeriesSchema(),
     problems=(403, 422),
 )
 async def weekly_series(request: web.Request) -> web.Response:
     query = read_query(request, WeeklyQuerySchema())
-    series = await visits.weekly_series(ctx=request.app[CTX], principal=principal_of(request), **query)
+    series = await visit_rates.weekly_series(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(WeeklySeriesSchema(), series)

@@ -22,27 +22,29 @@ from schemas.webhooks import (
     WebhookUpdateSchema,
     WebhookWithSecretSchema,
 )
-from service import cases
-from service.context import Context
-from service.errors import NotFoundError
-from service.models import Principal
-from service.webhooks import delivery, subscriptions
+from service.cases import queries as case_queries
+from service.common.context import Context
+from service.common.errors import NotFoundError
+from service.common.models import Principal
+from service.webhooks import operations, subscriptions
 
 routes = web.RouteTableDef()
 
 
-async def case_view_for_client(ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
-    """The case exactly as GET /api/v1/cases/{id} shows it to that client; None if it may not see it.
+class ClientCaseViews:
+    """The case exactly as GET /api/v1/cases/{id} shows it to a client (``service.webhooks.ports.CaseViews``).
 
-    The composition root installs this as ``ctx.extras["webhook_case_view"]`` so webhook
-    payloads carry the same representation as the API.
+    The composition root installs it as ``ctx.case_views`` so webhook payloads carry the same
+    representation as the API.
     """
-    principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
-    try:
-        case = await cases.get_case(ctx=ctx, principal=principal, case_id=case_id)
-    except NotFoundError:
-        return None
-    return dict(CaseSchema().dump(case))
+
+    async def case_for_client(self, ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
+        principal = Principal(subject=client_id, role="client", scopes=frozenset({"cases:read"}))
+        try:
+            case = await case_queries.get_case(ctx=ctx, principal=principal, case_id=case_id)
+        except NotFoundError:
+            return None
+        return dict(CaseSchema().dump(case))
 
 
 TAGS = ("webhooks",)
@@ -140,7 +142,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def ping_webhook(request: web.Request) -> web.Response:
-    result = await delivery.ping_subscription(
+    result = await operations.ping_subscription(
         ctx=request.app[CTX], principal=principal_of(request), subscription_id=request.match_info["webhook_id"]
     )
     return json_response(DeliverySchema(), result)
@@ -174,7 +176,7 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
 )
 async def list_webhook_deliveries(request: web.Request) -> web.Response:
     q = read_query(request, DeliveryQuerySchema())
-    page = await delivery.list_deliveries(
+    page = await operations.list_deliveries(
         ctx=request.app[CTX], principal=principal_of(request), subscription_id=request.match_info["webhook_id"], **q
     )
     return json_response(DeliveryPageSchema(), page)
@@ -191,7 +193,7 @@ async def list_webhook_deliveries(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def redeliver_webhook_delivery(request: web.Request) -> web.Response:
-    result = await delivery.redeliver(
+    result = await operations.redeliver(
         ctx=request.app[CTX],
         principal=principal_of(request),
         subscription_id=request.match_info["webhook_id"],

@@ -2,7 +2,7 @@
 
 from marshmallow import fields
 
-from service.timestamps import rfc3339
+from service.common.timestamps import rfc3339
 
 # Every DateTime field of every schema writes times the one way the API does (reading is
 # unchanged: any RFC 3339 / ISO 8601 time with an offset).

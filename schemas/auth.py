@@ -7,10 +7,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service.pii import mobile_or_none
+from service.common.pii import mobile_or_none
 
 MOBILE_ERROR = "Not a mainland China mobile number (11 digits starting 13-19, optional +86)."
-# What service.pii.mobile_or_none accepts, separators ([\s\-()]) allowed anywhere: the digits
+# What service.common.pii.mobile_or_none accepts, separators ([\s\-()]) allowed anywhere: the digits
 # of an optional +86, 0086 or 86, then 1, 3-9 and nine more.
 _S = r"[\s\-()]*"
 MOBILE_PATTERN = rf"^{_S}(?:\+{_S}8{_S}6{_S}|0{_S}0{_S}8{_S}6{_S}|8{_S}6{_S})?1{_S}[3-9](?:{_S}\d){{9}}{_S}$"

@@ -8,9 +8,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.common import StrictBoolean
 from schemas.routing import TownshipSchema
+from service.cases.lifecycle import STATES
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
-STATES = ("unrouted", "dispatched", "accepted", "in_progress", "resolved", "closed", "cancelled", "rejected")
 SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "social_work", "funeral")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.models import CLIENT_SCOPES
+from service.common.models import CLIENT_SCOPES
 
 
 class ClientCreateSchema(Schema):

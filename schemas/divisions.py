@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.divisions_data import LEVELS
+from service.stations.divisions_data import LEVELS
 
 
 class DivisionQuerySchema(Schema):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.common import StrictBoolean
-from service.elders_model import CONSENT_METHODS, END_REASONS, FLAGS
-from service.geo import COORD_SYSTEMS
-from service.visit_periods import TIERS
+from service.common.geo import COORD_SYSTEMS
+from service.visits.models import CONSENT_METHODS, END_REASONS, FLAGS
+from service.visits.periods import TIERS
 
 FLAG_HELP = (
     "alone 独居, empty_nest 空巢, left_behind 留守, very_old 高龄 (80+), "

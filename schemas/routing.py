@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.geo import COORD_SYSTEMS
-from service.routing import METHODS
+from service.common.geo import COORD_SYSTEMS
+from service.stations.routing import METHODS
 
 
 class LocationSchema(Schema):

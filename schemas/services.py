@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from schemas.common import StrictBoolean
-from service.catalog_model import (
+from service.catalog.models import (
     CHOICE_TYPES,
     FIELD_TYPES,
     PERSONAL_KINDS,
@@ -16,7 +16,7 @@ from service.catalog_model import (
     FormField,
     ServiceType,
 )
-from service.worktime import CLOCKS
+from service.common.worktime import CLOCKS
 
 _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="Lower-case letters, digits and underscores.")
 
@@ -122,7 +122,36 @@ def _common(required: bool) -> dict[str, fields.Field]:
         "resolve_within_days": fields.Integer(
             validate=validate.Range(1, 365), metadata={"description": "Resolution limit, days on the service's clock"}
         ),
+        **_guide_fields(),
     }
+
+
+def _guide_fields() -> dict[str, fields.Field]:
+    """The service-page texts a resident reads before filing (all optional)."""
+    material = fields.String(validate=validate.Length(1, 200))
+    return {
+        "icon": fields.String(
+            validate=validate.Regexp(r"^([a-z][a-z0-9-]{0,39})?$"),
+            metadata={"description": "Icon key the apps map to a picture", "example": "home-visit"},
+        ),
+        "conditions_zh": fields.String(validate=validate.Length(max=1000), metadata={"description": "Who may apply"}),
+        "conditions_en": fields.String(validate=validate.Length(max=2000)),
+        "materials_zh": fields.List(
+            material, validate=validate.Length(max=20), metadata={"description": "What to prepare, one item each"}
+        ),
+        "materials_en": fields.List(material, validate=validate.Length(max=20)),
+        "time_limit_zh": fields.String(
+            validate=validate.Length(max=200), metadata={"description": "How long handling takes, in plain words"}
+        ),
+        "time_limit_en": fields.String(validate=validate.Length(max=400)),
+    }
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    for key in ("fields", "materials_zh", "materials_en"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return data
 
 
 class ServiceCreateSchema(Schema.from_dict(_common(True))):  # type: ignore[misc]
@@ -130,8 +159,7 @@ class ServiceCreateSchema(Schema.from_dict(_common(True))):  # type: ignore[misc
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> ServiceType:
-        data["fields"] = tuple(data["fields"])
-        return ServiceType(version=1, **data)
+        return ServiceType(version=1, **_tuples(data))
 
 
 class ServiceUpdateSchema(Schema.from_dict(_common(False))):  # type: ignore[misc]
@@ -142,9 +170,7 @@ class ServiceUpdateSchema(Schema.from_dict(_common(False))):  # type: ignore[mis
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if "fields" in data:
-            data["fields"] = tuple(data["fields"])
-        return data
+        return _tuples(data)
 
 
 class ServiceSchema(Schema):
@@ -170,6 +196,13 @@ class ServiceSchema(Schema):
     clock = fields.String(metadata={"description": "working or calendar: how the limits count"})
     sign_within_hours = fields.Integer()
     resolve_within_days = fields.Integer()
+    icon = fields.String(required=True, metadata={"description": "Icon key the apps map to a picture"})
+    conditions_zh = fields.String(required=True, metadata={"description": "Who may apply (申请条件)"})
+    conditions_en = fields.String(required=True)
+    materials_zh = fields.List(fields.String(), required=True, metadata={"description": "What to prepare (所需材料)"})
+    materials_en = fields.List(fields.String(), required=True)
+    time_limit_zh = fields.String(required=True, metadata={"description": "How long handling takes (办理时限)"})
+    time_limit_en = fields.String(required=True)
     active = fields.Boolean(metadata={"description": "False once retired"})
     created_at = fields.AwareDateTime(allow_none=True)
 

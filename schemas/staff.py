@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.common import StrictBoolean
-from service.models import STAFF_ROLES
-from service.pii import mask_phone
+from service.common.models import STAFF_ROLES
+from service.common.pii import mask_phone
 
 _ROLE = validate.OneOf(STAFF_ROLES)
 _PREFIX = validate.Regexp(r"^\d{2,12}$", error="A division-code prefix of 2-12 digits, e.g. 3410.")

@@ -9,10 +9,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, validate
 
 from schemas.common import StrictBoolean
-from service.geo import COORD_SYSTEMS
-from service.stations_model import KINDS, PRECISIONS
+from service.common.geo import COORD_SYSTEMS
+from service.stations.models import KINDS, PRECISIONS
 
-# The constraints below are the ones service/stations.py enforces, stated so they reach the
+# The constraints below are the ones service/stations/service.py enforces, stated so they reach the
 # OpenAPI document; the service still checks everything (CSV and GeoJSON imports bypass these).
 NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
 PHONE_PATTERN = r"^((\+?86-?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}))?$"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.common import StrictBoolean
-from service.visits import DANGER_KINDS, FINDING_AREAS, LEVELS, METHODS
+from service.visits.records import FINDING_AREAS, LEVELS, METHODS
+from service.visits.referrals import DANGER_KINDS
 
 METHOD_HELP = "phone 电话, video 视频, home 上门"
 

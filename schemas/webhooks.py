@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, pre_dump, validate
 
 from schemas.common import StrictBoolean
-from service.timestamps import rfc3339
+from service.common.timestamps import rfc3339
 from service.webhooks.models import DELIVERY_STATUSES
 from service.webhooks.subscriptions import MAX_URL_LENGTH, SubscriptionData, SubscriptionWithSecret
 

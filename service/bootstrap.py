@@ -7,10 +7,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from config.holidays import load_holidays
-from service import cases, catalog, notify, stations, visits, worktime
-from service.context import Context
-from service.staff import ensure_first_admin
+from service.cases import sweeps as case_sweeps
+from service.catalog import service as catalog
+from service.common import worktime
+from service.common.context import Context
+from service.identity.staff import ensure_first_admin
+from service.notify import delivery
+from service.notify import service as notify
+from service.stations import imports as station_imports
 from service.storage.migrations import rekey_object_ids
+from service.visits import records as visits
 from service.webhooks.delivery import run_delivery_loop
 
 log = logging.getLogger("huimin")
@@ -44,13 +50,13 @@ STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
 # Run by `run.py seed` and by `make run` before serving (idempotent).
 SEEDERS: list[tuple[str, Seeder]] = [
     ("catalog", catalog.seed_catalog),
-    ("stations", stations.seed_stations),
+    ("stations", station_imports.seed_stations),
 ]
 # Long-running loops, coordinated through the databases so several processes may run them.
 BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
-    ("case-sweep", cases.sweep_loop),
+    ("case-sweep", case_sweeps.sweep_loop),
     ("notify-events", notify.events_loop),
-    ("notify-deliveries", notify.deliveries_loop),
+    ("notify-deliveries", delivery.deliveries_loop),
     ("webhook-delivery", run_delivery_loop),
     ("visits", visits.visits_loop),
 ]

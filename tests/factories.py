@@ -1,6 +1,6 @@
 """Test data made through the real code paths: the service functions, repositories and API.
 
-Every id here comes from the code that makes ids in production (``service.ids.new_id`` via
+Every id here comes from the code that makes ids in production (``service.common.ids.new_id`` via
 the repositories), so a test that follows a reference meets the same values a deployment
 would. Never write documents or ids by hand in a test; add a factory here instead.
 """
@@ -15,20 +15,28 @@ from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
-from service import cases, catalog, clients, elders, stations, uploads
-from service.accounts import ApiClient, IssuedClient, Resident, StaffMember
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
-from service.context import Context
-from service.elders_model import Elder
-from service.models import SYSTEM, Principal, utcnow
+from service.cases import actions as case_actions
+from service.cases import submit as case_submit
+from service.cases.models import CaseEvent
+from service.cases.repository.events import EventsRepository
+from service.catalog import service as catalog
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
+from service.common.context import Context
+from service.common.models import SYSTEM, Principal, utcnow
+from service.identity import clients
+from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMember
+from service.identity.repository.residents import ResidentsRepository
+from service.identity.staff import create_staff
+from service.identity.tokens import issue_access_token
 from service.network import service as network
 from service.network.models import Document, EquipmentItem, StationNetwork, Verification
-from service.staff import create_staff
-from service.stations_model import Station
-from service.storage.residents import ResidentsRepository
-from service.tokens import issue_access_token
-from service.uploads import Upload
+from service.stations import service as stations
+from service.stations.models import Station
+from service.uploads import service as uploads
+from service.uploads.service import Upload
+from service.visits import elders
+from service.visits.models import Elder
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -186,12 +194,12 @@ async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, An
     ``body_options`` are ``service_code`` / ``division_code`` for :func:`case_body`; any other key
     replaces or adds a field of the filing (``description``, ``contact``, ``urgent`` ...). Needs a
     station in the division's county (:func:`make_station`); when none there offers the service,
-    the case is ``unrouted``. Cases opened from a home visit come from ``service.visits.record_visit``.
+    the case is ``unrouted``. Cases opened from a home visit come from ``service.visits.records.record_visit``.
     """
     body = await case_body(
         ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
     )
-    return await cases.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
+    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
 
 
 async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any) -> dict[str, Any]:
@@ -199,7 +207,16 @@ async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
 
     ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
     """
-    return await cases.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+
+
+async def events_of(ctx: Context, case_id: str) -> list[CaseEvent]:
+    """A case's events in the order they were written, read the way outbox consumers read them."""
+    repo, out, last = EventsRepository(ctx.db), [], None
+    while batch := await repo.after(last, limit=500):
+        out += [e for e in batch if e.case_id == case_id]
+        last = batch[-1].id
+    return out
 
 
 async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM, **fields: Any) -> Elder:

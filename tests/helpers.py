@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from service.models import Principal, utcnow
-from service.tokens import issue_access_token
+from service.common.models import Principal, utcnow
+from service.identity.tokens import issue_access_token
 
 
 def token_for(settings: Settings, role: str, **kw: Any) -> dict[str, str]:

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from config import Settings
-from service.accounts import StaffMember
-from service.context import Context
+from service.common.context import Context
+from service.identity.accounts import StaffMember
 from tests.factories import Who, act_on, bearer_for, make_staff, make_station
 from tests.fakes.wechat_api import FakeWeChatAPI
 

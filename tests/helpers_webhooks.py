@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
-from service.models import Principal
-from service.tokens import issue_access_token
+from service.common.models import Principal
+from service.identity.tokens import issue_access_token
 
 CLIENT_SCOPES = frozenset({"webhooks:manage", "cases:read"})
 

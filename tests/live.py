@@ -16,7 +16,7 @@ from aiohttp import web
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.context import Context
+from service.common.context import Context
 
 T = TypeVar("T")
 

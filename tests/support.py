@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.keys import CTX
-from service.accounts import StaffMember
-from service.models import SYSTEM
-from service.staff import create_staff
+from service.common.models import SYSTEM
+from service.identity.accounts import StaffMember
+from service.identity.staff import create_staff
 
 STAFF_PASSWORD = "correct-horse-battery"
 

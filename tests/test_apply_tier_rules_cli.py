@@ -4,7 +4,7 @@ import sys
 
 from pymongo import MongoClient
 
-from service.visit_tiers import DEFAULT_FILE
+from service.visits.tiers import DEFAULT_FILE
 from tests.test_import_stations_cli import ROOT, run_cli
 from tests.visits_support import age_born, id_card
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from handlers.keys import CTX
-from service import catalog, stations
-from service.case_numbers import CASE_NUMBER
-from service.models import SYSTEM
+from service.cases.numbers import CASE_NUMBER
+from service.catalog import service as catalog
+from service.common.models import SYSTEM
+from service.stations import service as stations
 from tests.helpers import token_for
 
 ROOT = Path(__file__).resolve().parents[1]

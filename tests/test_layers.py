@@ -54,8 +54,8 @@ def test_driver_import_in_a_handler_breaks_the_http_contract(tree_copy: Path) ->
 
 
 def test_web_framework_import_in_the_domain_breaks_the_domain_contract(tree_copy: Path) -> None:
-    _append_import(tree_copy / "service" / "health.py", "import aiohttp")
+    _append_import(tree_copy / "service" / "common" / "health.py", "import aiohttp")
     result = _lint_imports(tree_copy)
     assert result.returncode != 0
     assert "The domain never imports the web framework or the schema library BROKEN" in result.stdout
-    assert "service.health -> aiohttp" in result.stdout
+    assert "service.common.health -> aiohttp" in result.stdout

@@ -1,4 +1,4 @@
-"""Every reference between stored documents finds what it points to (the id convention of service/ids.py).
+"""Every reference between stored documents finds what it points to (the id convention of service/common/ids.py).
 
 A whole small world is made through the API and the real code paths (no hand-made ids or
 documents): stations, staff of every role, a WeChat and a phone resident, an upload, cases
@@ -29,9 +29,11 @@ from bson import ObjectId
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service import catalog, notify
-from service.catalog import example_answers
-from service.visit_schedules import schedule_period
+from service.catalog import service as catalog
+from service.catalog.service import example_answers
+from service.notify import delivery
+from service.notify import service as notify
+from service.visits.schedules import schedule_period
 from service.webhooks.delivery import drain_subscription, fan_out_events
 from tests.factories import (
     STAFF_PASSWORD,
@@ -266,7 +268,7 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
 
     # The loops: notifications, their sends, webhook deliveries.
     await notify.process_events(ctx=ctx)
-    await notify.deliver_due(ctx=ctx)
+    await delivery.deliver_due(ctx=ctx)
     await fan_out_events(ctx=ctx)
     await drain_subscription(ctx=ctx, subscription_id=subscription_id, worker_id="test", limiter=asyncio.Semaphore(1))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from service.models import SYSTEM
-from service.pii import id_card_check_char
-from service.stations import create_station
+from service.common.models import SYSTEM
+from service.common.pii import id_card_check_char
+from service.stations.service import create_station
 
 # Two stations in one Hefei county, one in another Hefei county, one in Huangshan.
 STATIONS = (

@@ -11,8 +11,8 @@ from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.errors import ConflictError
-from service.ids import new_id
+from service.common.errors import ConflictError
+from service.common.ids import new_id
 from service.network.models import Actor, Document, EquipmentItem, NetworkRecord, Site, Verification
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from service.errors import BadRequestError, PermissionDeniedError
-from service.models import Principal
+from service.common.errors import BadRequestError, PermissionDeniedError
+from service.common.models import Principal
 from service.network.models import (
     COVERING,
     HAVES,

@@ -14,18 +14,16 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from service import stations, uploads
-from service.context import Context
-from service.divisions_data import division_table
-from service.errors import (
+from service.common.context import Context
+from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.imports import RowError, csv_rows, decode_upload, refuse_if_errors
-from service.models import Page, Principal
+from service.common.imports import RowError, csv_rows, decode_upload, refuse_if_errors
+from service.common.models import Page, Principal
 from service.network import rules
 from service.network.models import (
     GROUPINGS,
@@ -41,7 +39,10 @@ from service.network.models import (
 )
 from service.network.repository import NetworkRepository
 from service.network.staffing import station_staffing
-from service.stations_model import Station
+from service.stations import service as stations
+from service.stations.divisions_data import division_table
+from service.stations.models import Station
+from service.uploads import service as uploads
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_READ = 1000

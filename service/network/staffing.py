@@ -9,8 +9,8 @@ nothing else in the network changes (the checklist reads :attr:`Staffing.people`
 
 from __future__ import annotations
 
-from service import staff
-from service.context import Context
+from service.common.context import Context
+from service.identity import staff
 from service.network.models import Staffing
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.exceptions
 from pymongo import errors as mongo_errors
 
-from service.errors import DomainError, UnavailableError
+from service.common.errors import DomainError, UnavailableError
 
 _MONGO_DOWN = (mongo_errors.ConnectionFailure, mongo_errors.ServerSelectionTimeoutError, mongo_errors.NetworkTimeout)
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)

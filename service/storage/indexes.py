@@ -1,4 +1,4 @@
-"""Index declarations gathered from every repository module, created at start."""
+"""Index declarations gathered from every area's repository modules, created at start."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ def declare(collection: str, *indexes: IndexModel) -> None:
 
 
 def _import_repositories() -> None:
-    import service.storage as package
+    """Import every ``service.<area>.repository`` module or package (each declares its indexes)."""
+    import service as package
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    for info in pkgutil.walk_packages(package.__path__, prefix="service."):
+        if ".repository" in info.name:
+            importlib.import_module(info.name)
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:

@@ -1,6 +1,6 @@
 """Start-up migrations of stored data (idempotent, cheap when there is nothing to do).
 
-Ids: documents written before the id convention of ``service.ids`` had BSON ObjectId
+Ids: documents written before the id convention of ``service.common.ids`` had BSON ObjectId
 ``_id`` values in the collections listed in ``REKEYED``, while every reference to them was
 stored as a string, so lookups by a stored reference found nothing. Each such document is
 re-keyed to the string form of its id: deleted and inserted again in one transaction (an
@@ -17,19 +17,14 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.storage import elders, residents, service_types, staff, stations, uploads
 from service.storage.transactions import run_transaction
 
 log = logging.getLogger("huimin.migrations")
 
-REKEYED = (
-    staff.COLLECTION,
-    residents.COLLECTION,
-    stations.COLLECTION,
-    elders.COLLECTION,
-    service_types.COLLECTION,
-)
-GRIDFS_BUCKETS = (uploads.BUCKET,)
+# Named here, not imported from the areas that own them: storage sits below every area, and a
+# migration describes the data as it was stored, which does not follow later renames.
+REKEYED = ("staff", "residents", "stations", "elders", "service_types")
+GRIDFS_BUCKETS = ("uploads",)
 OBJECT_ID = {"$type": "objectId"}
 # One document per finished migration, so a start after it reads one document, not every collection.
 MIGRATIONS = "migrations"

@@ -33,7 +33,7 @@ from pymongo.errors import ExecutionTimeout, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from service.context import Context
+from service.common.context import Context
 
 T = TypeVar("T")
 OUTER_ATTEMPTS = 3

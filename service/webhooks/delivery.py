@@ -15,129 +15,55 @@ Guarantees (see docs/webhooks.md):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from service.context import Context
-from service.errors import NotFoundError, ValidationFailedError
-from service.models import Page, Principal
-from service.storage.webhooks import (
+from service.common.context import Context
+from service.common.errors import NotFoundError
+from service.webhooks import signing
+from service.webhooks.models import Attempt, AttemptOutcome, Delivery, Subscription
+from service.webhooks.payloads import (
+    backoff_seconds,
+    encode_body,
+    event_payload,
+    sendable_heads,
+    truncate,
+    without_staff_ids,
+)
+from service.webhooks.repository import (
     EPOCH,
     CaseEventsReader,
     WebhookDeliveriesRepository,
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.timestamps import json_default, rfc3339
-from service.webhooks import signing
-from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.subscriptions import (
     READ_SCOPE,
     allowed_host_patterns,
     host_allowed,
     secret_of,
-    visible_subscription,
 )
 
 log = logging.getLogger("huimin.webhooks")
 T = TypeVar("T")
 
-CASE_VIEW_HOOK = "webhook_case_view"  # (ctx, case_id, client_id) -> the case as that client may see it, or None
-CLIENT_SCOPES_HOOK = "webhook_client_scopes"  # (ctx, client_id) -> current scopes, None when disabled/unknown
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
 PENDING_SCAN_LIMIT = 200
-MAX_ERROR_CHARS = 300
 MAX_RESPONSE_BYTES = 2048
-MIN_RETRY_SECONDS = 1.0
 USER_AGENT = "Huimin-Webhooks/1"
-
-CaseViewHook = Callable[[Context, str, str], Awaitable[dict[str, Any] | None]]
-ClientScopesHook = Callable[[Context, str], Awaitable[frozenset[str] | None]]
 
 
 # ---------------------------------------------------------------- pure decisions
-
-
-def backoff_seconds(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Delay before retry ``attempt`` (1 = after the first failure): full jitter, capped."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    # A floor keeps a near-zero draw from turning into a tight retry loop.
-    return max(min(MIN_RETRY_SECONDS, base), (rng or random).uniform(0, ceiling))
-
-
-def sendable_heads(pending: list[Delivery], now: datetime) -> list[Delivery]:
-    """Of pending deliveries in event order, those that may be sent now.
-
-    Only the earliest pending delivery of each case may go (the rest wait behind it), and
-    only when it is due and nobody holds its lease.
-    """
-    heads: dict[str, Delivery] = {}
-    for d in sorted(pending, key=lambda d: (d.event_created_at, d.seq, d.event_id)):
-        key = d.case_id if d.case_id else f"~{d.id}"
-        current = heads.get(key)
-        if current is None or d.seq < current.seq:
-            heads[key] = d
-    ready = [d for d in heads.values() if d.next_attempt_at <= now and d.lease_until <= now]
-    return sorted(ready, key=lambda d: (d.event_created_at, d.seq, d.event_id))
-
-
-def encode_body(payload: dict[str, Any]) -> bytes:
-    """The exact bytes sent (and signed)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=json_default).encode()
-
-
-# Keys whose values are staff account ids: never sent to integrators (docs/webhooks.md).
-STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by"})
-
-
-def without_staff_ids(value: Any) -> Any:
-    """A copy of ``value`` with every staff account id removed: ``STAFF_ID_KEYS`` at any depth,
-    and every ``actor`` reduced to its role."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key in STAFF_ID_KEYS:
-                continue
-            if key == "actor" and isinstance(item, dict):
-                out[key] = {"role": item.get("role")}
-            else:
-                out[key] = without_staff_ids(item)
-        return out
-    if isinstance(value, list):
-        return [without_staff_ids(v) for v in value]
-    return value
-
-
-def event_payload(event: dict[str, Any]) -> dict[str, Any]:
-    """The public part of an event document (no actor: staff identities are not shared)."""
-    when = event.get("time") or event.get("created_at")
-    return {
-        "id": str(event["_id"]),
-        "type": event["type"],
-        "time": rfc3339(when) if isinstance(when, datetime) else when,
-        "case_id": event.get("case_id"),
-        "case_number": event.get("case_number"),
-        "from_state": event.get("from_state"),
-        "to_state": event.get("to_state"),
-        "seq": event.get("seq"),
-        "data": without_staff_ids(event.get("data") or {}),
-    }
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 # ---------------------------------------------------------------- fan-out
@@ -148,9 +74,8 @@ async def _client_scopes(
 ) -> frozenset[str] | None:
     """The client's scopes now (None: disabled), so a disabled client or a lost scope stops deliveries."""
     if sub.client_id not in cache:
-        hook: ClientScopesHook | None = ctx.extras.get(CLIENT_SCOPES_HOOK)
-        if hook is not None:
-            cache[sub.client_id] = await hook(ctx, sub.client_id)
+        if ctx.client_scopes is not None:
+            cache[sub.client_id] = await ctx.client_scopes.scopes_of(ctx, sub.client_id)
         else:
             known, scopes = await CaseEventsReader(ctx.db).client_scopes(sub.client_id)
             # Without a client record, trust the scopes its token had when it last changed the subscription.
@@ -256,11 +181,11 @@ async def post_signed(*, ctx: Context, url: str, body: bytes, headers: dict[str,
                         break
         if not 200 <= status < 300:
             text = excerpt.decode("utf-8", "replace").strip()
-            error = _truncate(f"HTTP {status}" + (f": {text}" if text else ""))
+            error = truncate(f"HTTP {status}" + (f": {text}" if text else ""))
     except TimeoutError:
         error = f"timed out after {total:g} s"
     except httpx.HTTPError as exc:
-        error = _truncate(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        error = truncate(f"{type(exc).__name__}: {exc}".rstrip(": "))
     latency = int((time.perf_counter() - start) * 1000)
     return AttemptOutcome(error is None and status is not None, status, latency, error)
 
@@ -272,9 +197,8 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
     if event is None:
         return None
     payload = event_payload(event)
-    hook: CaseViewHook | None = ctx.extras.get(CASE_VIEW_HOOK)
-    if hook is not None and d.case_id:
-        view = await hook(ctx, d.case_id, sub.client_id)
+    if ctx.case_views is not None and d.case_id:
+        view = await ctx.case_views.case_for_client(ctx, d.case_id, sub.client_id)
         if view is not None:
             payload["case"] = without_staff_ids(view)
     return payload
@@ -292,7 +216,7 @@ def _headers(*, secret: str, body: bytes, d: Delivery, attempt: int, timestamp: 
     }
 
 
-async def _attempt_leased(
+async def attempt_leased(
     ctx: Context, sub: Subscription, d: Delivery, *, token: str, worker_id: str, retry: bool
 ) -> Delivery:
     """Send a delivery whose lease this worker holds, record the outcome, release the lease."""
@@ -304,7 +228,7 @@ async def _attempt_leased(
         payload = await _build_payload(ctx, sub, d)
     except Exception as exc:
         log.exception("webhook payload for %s failed", d.id)
-        payload, build_error = None, _truncate(f"payload could not be built: {type(exc).__name__}")
+        payload, build_error = None, truncate(f"payload could not be built: {type(exc).__name__}")
     if payload is None:
         gone = build_error is None
         outcome = AttemptOutcome(False, None, 0, build_error or "the event no longer exists")
@@ -341,7 +265,7 @@ async def _lease_and_send(ctx: Context, sub: Subscription, d: Delivery, *, worke
     )
     if leased is None:
         return False
-    await _attempt_leased(ctx, sub, leased, token=token, worker_id=worker_id, retry=True)
+    await attempt_leased(ctx, sub, leased, token=token, worker_id=worker_id, retry=True)
     return True
 
 
@@ -479,73 +403,3 @@ async def run_delivery_loop(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------- API operations
-
-
-async def ping_subscription(*, ctx: Context, principal: Principal, subscription_id: str) -> Delivery:
-    """Send a ``webhook.ping`` now and return its delivery record (pings are not retried)."""
-    sub = await visible_subscription(ctx, principal, subscription_id, write=True)
-    now = ctx.now()
-    event_id = "ping_" + uuid.uuid4().hex
-    token = uuid.uuid4().hex
-    ping = {
-        "id": event_id,
-        "type": PING_EVENT_TYPE,
-        "time": rfc3339(now),
-        "case_id": None,
-        "case_number": None,
-        "data": {"subscription_id": sub.id},
-    }
-    d = await WebhookDeliveriesRepository(ctx.db).insert(
-        {
-            "_id": "dlv_" + uuid.uuid4().hex,
-            "subscription_id": sub.id,
-            "client_id": sub.client_id,
-            "event_id": event_id,
-            "event_type": PING_EVENT_TYPE,
-            "case_id": None,
-            "seq": 0,
-            "event_created_at": now,
-            "status": "pending",
-            "attempts": 0,
-            "attempt_log": [],
-            "next_attempt_at": now,
-            # Held from the start, so the background loop leaves it alone while we send it.
-            "lease_until": now + timedelta(seconds=ctx.settings.webhook_lease_seconds),
-            "lease_owner": "ping",
-            "lease_token": token,
-            "window_start": now,
-            "created_at": now,
-            "updated_at": now,
-            "ping": ping,
-        }
-    )
-    return await _attempt_leased(ctx, sub, d, token=token, worker_id="ping", retry=False)
-
-
-async def list_deliveries(
-    *,
-    ctx: Context,
-    principal: Principal,
-    subscription_id: str,
-    status: str | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Delivery]:
-    """A subscription's delivery log, newest first."""
-    await visible_subscription(ctx, principal, subscription_id, write=False)
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise ValidationFailedError(
-            "invalid_status", "Unknown delivery status.", errors={"status": [f"One of {', '.join(DELIVERY_STATUSES)}."]}
-        )
-    items, next_cursor = await WebhookDeliveriesRepository(ctx.db).list_page(
-        subscription_id=subscription_id, status=status, cursor=cursor, limit=limit
-    )
-    return Page(items, next_cursor)
-
-
-async def redeliver(*, ctx: Context, principal: Principal, subscription_id: str, delivery_id: str) -> Delivery:
-    """Queue a delivery again now, even a delivered or dead one (with a fresh retry window)."""
-    await visible_subscription(ctx, principal, subscription_id, write=True)
-    return await WebhookDeliveriesRepository(ctx.db).requeue(
-        delivery_id, subscription_id=subscription_id, now=ctx.now()
-    )

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.context import Context
-from service.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.models import Page, Principal
-from service.storage.webhooks import WebhookDeliveriesRepository, WebhookSubscriptionsRepository
+from service.common.context import Context
+from service.common.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.models import Page, Principal
 from service.webhooks import signing
 from service.webhooks.models import Subscription
+from service.webhooks.repository import WebhookDeliveriesRepository, WebhookSubscriptionsRepository
 
 MAX_URL_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_CLIENT = 20

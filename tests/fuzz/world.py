@@ -11,13 +11,14 @@ from typing import Any
 
 import requests
 
-from service import bootstrap, catalog
-from service.catalog import example_answers
-from service.clients import create_client
-from service.models import CLIENT_SCOPES, SYSTEM
-from service.staff import create_staff
-from service.storage.residents import ResidentsRepository
-from service.storage.stations import StationsRepository
+from service import bootstrap
+from service.catalog import service as catalog
+from service.catalog.service import example_answers
+from service.common.models import CLIENT_SCOPES, SYSTEM
+from service.identity.clients import create_client
+from service.identity.repository.residents import ResidentsRepository
+from service.identity.staff import create_staff
+from service.stations.repository import StationsRepository
 from tests.helpers import token_for
 from tests.live import LiveServer
 

@@ -8,7 +8,7 @@ from typing import Any
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.models import utcnow
+from service.common.models import utcnow
 from tests.support import STAFF_PASSWORD, admin_token, bearer, login, make_staff
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from schemas.cases import ACTIONS
-from service import auth
-from service.models import Principal
-from service.storage.residents import ResidentsRepository
+from service.common.models import Principal
+from service.identity import auth
+from service.identity.repository.residents import ResidentsRepository
 from tests.handlers.test_cases import XI_COUNTY, World, world  # noqa: F401 - the shared case-world fixture
 from tests.support import bearer, login, make_staff
 

@@ -16,12 +16,11 @@ from urllib.parse import quote
 import pytest
 
 from handlers.keys import CTX
-from handlers.webhooks import case_view_for_client
 from run import create_app
-from service import notify
-from service.catalog import FormField, example_answers, get_service, seed_catalog, update_service
-from service.models import SYSTEM
-from service.storage.notify_events import OutboxReader
+from service.catalog.service import FormField, example_answers, get_service, seed_catalog, update_service
+from service.common.models import SYSTEM
+from service.notify import service as notify
+from service.notify.repository.outbox import OutboxReader
 from tests.fakes.sms import FakeSms
 from tests.support import bearer, login, make_staff
 from tests.visits_support import elder_body, seed_stations
@@ -175,7 +174,8 @@ async def test_a_webhook_payload_masks_phones_in_the_answers(world: World) -> No
     assert resp.status == 200, await resp.text()
     token = bearer((await resp.json())["access_token"])
     case = await world.submit("org_complaint", headers=token)
-    payload = await case_view_for_client(world.ctx, case["id"], client_id)
+    assert world.ctx.case_views is not None
+    payload = await world.ctx.case_views.case_for_client(world.ctx, case["id"], client_id)
     assert payload is not None
     assert payload["answers"]["reporter_phone"] == "136****4321"
     assert payload["contact"]["phone"] == "139****5678"
@@ -318,6 +318,34 @@ async def test_seeding_again_upgrades_built_in_services_stored_before_clocks(wor
     assert (guardian.personal, guardian.reporter) == ("name", True)
     await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
     assert (await get_service(ctx=world.ctx, code="elderly_emergency")).version == 2
+
+
+async def test_seeding_again_gives_built_in_services_stored_before_service_pages_their_texts(world: World) -> None:
+    # A catalogue stored by an earlier release: no icon, conditions, materials or hints.
+    await world.ctx.db["service_types"].update_many(
+        {},
+        {
+            "$unset": {
+                "icon": "",
+                "conditions_zh": "",
+                "conditions_en": "",
+                "materials_zh": "",
+                "materials_en": "",
+                "time_limit_zh": "",
+                "time_limit_en": "",
+                "fields.$[].help_zh": "",
+            }
+        },
+    )
+    before = await get_service(ctx=world.ctx, code="dibao_application")
+    assert (before.icon, before.materials_zh, before.version) == ("", (), 1)
+    assert "upgraded" in await seed_catalog(world.ctx)
+    after = await get_service(ctx=world.ctx, code="dibao_application")
+    assert (after.icon, after.version) == ("dibao", 2)
+    assert "户口簿" in after.materials_zh and after.time_limit_zh.endswith("30 个工作日内办结")
+    assert next(f for f in after.fields if f.code == "applicant_id_card").help_zh == "18 位，最后一位可能是 X"
+    await seed_catalog(world.ctx)  # idempotent: nothing more to upgrade
+    assert (await get_service(ctx=world.ctx, code="dibao_application")).version == 2
 
 
 async def test_seeding_again_moves_address_and_contact_phone_out_of_built_in_forms(world: World) -> None:

@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 from handlers.keys import CTX
-from service import catalog, stations
-from service.catalog import example_answers, example_id_card
-from service.catalog_model import ServiceType
-from service.catalog_seed import SEED_SERVICES
-from service.models import Principal
-from service.storage.idempotency import COLLECTION as IDEMPOTENCY_COLLECTION
-from service.storage.idempotency import PENDING, record_id
+from service.catalog import service as catalog
+from service.catalog.models import ServiceType
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers, example_id_card
+from service.common.models import Principal
+from service.idempotency.keys import record_id
+from service.idempotency.repository import COLLECTION as IDEMPOTENCY_COLLECTION
+from service.idempotency.repository import PENDING
+from service.stations import service as stations
 from tests.helpers import token_for
 
 XI_COUNTY = "341021"  # 歙县
@@ -366,13 +368,13 @@ async def test_return_reroutes_and_two_returns_go_to_the_supervisor(world: World
 
 
 async def test_sweep_flags_an_overdue_case_once_even_with_two_sweepers(world: World) -> None:
-    from service import cases
+    from service.cases import sweeps as case_sweeps
 
     case = await world.submit()
     world.ctx.clock = lambda: _later(case["sign_due_at"])
-    first, second = await asyncio.gather(cases.sweep_once(ctx=world.ctx), cases.sweep_once(ctx=world.ctx))
+    first, second = await asyncio.gather(case_sweeps.sweep_once(ctx=world.ctx), case_sweeps.sweep_once(ctx=world.ctx))
     assert first["sign_overdue"] + second["sign_overdue"] == 1
-    assert (await cases.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
     assert await world.count("events", {"case_id": case["id"], "type": "case.overdue"}) == 1
     listed = await (await world.client.get("/api/v1/cases?overdue=true", headers=world.supervisor)).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]]
@@ -384,16 +386,16 @@ def _later(iso: str, **delta: float) -> datetime:
 
 
 async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> None:
-    from service import cases
+    from service.cases import sweeps as case_sweeps
 
     case = await world.submit()
     await world.act(case["id"], "accept", world.worker())
     resolved = await world.act(case["id"], "resolve", world.worker(), result="done")
     resolved_at = resolved["resolved_at"]
     world.ctx.clock = lambda: _later(resolved_at, days=6)
-    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 0
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 0
     world.ctx.clock = lambda: _later(resolved_at, days=7)
-    assert (await cases.sweep_once(ctx=world.ctx))["auto_closed"] == 1
+    assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 1
     got = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
     assert got["status"] == "closed"
     assert got["history"][-1]["action"] == "auto_close"
@@ -511,7 +513,7 @@ async def test_kpis_count_and_rate_by_station(world: World) -> None:
 
 
 async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -> None:
-    from service import staff
+    from service.identity import staff
 
     li = await staff.create_staff(
         ctx=world.ctx,
@@ -581,7 +583,7 @@ async def test_case_photos_are_visible_to_the_station_of_the_case_only(world: Wo
 
 
 async def test_staff_entry_on_behalf_of_a_resident_appears_in_their_app(world: World) -> None:
-    from service.storage.residents import ResidentsRepository
+    from service.identity.repository.residents import ResidentsRepository
 
     resident = await ResidentsRepository(world.ctx.db).upsert_phone(phone="13912345678", now=world.ctx.now())
     case = await world.submit(headers=world.worker())

@@ -3,8 +3,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from handlers.keys import CTX
-from service.visit_periods import period_of
-from service.visit_schedules import schedule_period
+from service.visits.periods import period_of
+from service.visits.schedules import schedule_period
 from tests.helpers import token_for
 from tests.visits_support import age_born, elder_body, id_card, seed_stations
 

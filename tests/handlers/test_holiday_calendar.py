@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from run import create_app
-from service import worktime
+from service.common import worktime
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from handlers.idempotency import idempotent_json
 from handlers.io import read_raw_json
 from handlers.keys import CTX
 from run import create_app
-from service.models import Principal, utcnow
-from service.tokens import issue_access_token
+from service.common.models import Principal, utcnow
+from service.identity.tokens import issue_access_token
 
 routes = web.RouteTableDef()
 

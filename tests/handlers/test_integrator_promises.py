@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers.keys import CTX
-from service import tokens
+from service.identity import tokens
 from service.webhooks.delivery import deliver_once
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.handlers.test_cases import World, world  # noqa: F401 - the shared case-world fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.keys import CTX
-from service.notify import process_events
+from service.notify.service import process_events
 from tests.factories import bearer_for, make_case, make_wechat_resident
 from tests.helpers_notify import happen, station_worker
 

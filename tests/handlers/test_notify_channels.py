@@ -19,7 +19,7 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.accounts import Resident, StaffMember
+from service.identity.accounts import Resident, StaffMember
 from tests.factories import (
     STAFF_PASSWORD,
     act,

@@ -11,9 +11,10 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.accounts import StaffMember
-from service.context import Context
-from service.notify import deliver_due, process_events
+from service.common.context import Context
+from service.identity.accounts import StaffMember
+from service.notify.delivery import deliver_due
+from service.notify.service import process_events
 from tests.factories import act, bearer_for, file_case, make_staff, make_station, make_wechat_resident
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers_notify import notify_settings, read_sse

@@ -12,9 +12,11 @@ import pytest
 from georeport import GeoReport
 
 from handlers.keys import CTX
-from service import catalog, clients, stations
-from service.catalog_seed import SEED_SERVICES
-from service.models import Principal
+from service.catalog import service as catalog
+from service.catalog.seed import SEED_SERVICES
+from service.common.models import Principal
+from service.identity import clients
+from service.stations import service as stations
 from tests.helpers import token_for
 
 ADMIN = Principal(subject="admin-1", role="admin")

@@ -15,7 +15,7 @@ from handlers.docs import STATIC_FILES
 from handlers.endpoint import endpoint, endpoint_of
 from handlers.openapi import build_openapi, openapi_json
 from run import create_app
-from service.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES, CLIENT_SCOPES
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "handlers" / "static" / "swagger-ui"
 

@@ -9,9 +9,9 @@ import pytest
 
 from handlers.keys import CTX
 from run import create_app
-from service import rate_limits
-from service.accounts import IssuedClient
-from service.errors import RateLimitedError
+from service.common.errors import RateLimitedError
+from service.identity import rate_limits
+from service.identity.accounts import IssuedClient
 from service.storage.embedded import free_port
 from tests.factories import bearer_for, make_client, make_wechat_resident
 

@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import shape
 
 from run import create_app
-from service.catalog import seed_catalog
+from service.catalog.service import seed_catalog
 from tests.helpers import token_for
 
 SHEXIAN = (118.43, 29.86)

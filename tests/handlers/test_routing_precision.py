@@ -15,8 +15,8 @@ from shapely.geometry import shape
 
 from handlers.keys import CTX
 from service import bootstrap
-from service.geo import Point, haversine_km
-from service.routing import route_request
+from service.common.geo import Point, haversine_km
+from service.stations.routing import route_request
 from tests.factories import bearer_for, case_body, make_phone_resident, make_staff
 from tests.helpers import token_for
 

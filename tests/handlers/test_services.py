@@ -26,7 +26,7 @@ NEW_SERVICE = {
 
 async def seed_catalog(client):
     from handlers.keys import CTX
-    from service.catalog import seed_catalog as seed
+    from service.catalog.service import seed_catalog as seed
 
     await seed(client.app[CTX])
 
@@ -64,6 +64,30 @@ async def test_service_detail_has_typed_fields(seeded_client):
     assert r.status == 200
     assert body["name_zh"] == "高龄津贴申领" and body["version"] == 1 and body["active"] is True
     assert {f["code"]: f["type"] for f in body["fields"]}["id_card"] == "id_card"
+
+
+async def test_service_detail_tells_who_may_apply_what_to_prepare_and_how_long(seeded_client):
+    r = await seeded_client.get("/api/v1/services/elderly_age_allowance")
+    body = await r.json()
+    assert body["icon"] == "allowance"
+    assert "80" in body["conditions_zh"] and body["conditions_en"]
+    assert "户口簿" in body["materials_zh"] and len(body["materials_en"]) == len(body["materials_zh"])
+    assert body["time_limit_zh"] == "16 个工作小时内受理，15 个工作日内办结"
+
+
+async def test_admin_sets_and_changes_a_services_page_texts(client, settings):
+    await seed_catalog(client)
+    admin = token_for(settings, "admin")
+    r = await client.patch(
+        "/api/v1/services/facility_booking",
+        json={"materials_zh": ["活动方案"], "materials_en": ["the plan"], "icon": "room"},
+        headers=admin,
+    )
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    assert (body["materials_zh"], body["icon"], body["version"]) == (["活动方案"], "room", 2)
+    r = await client.patch("/api/v1/services/facility_booking", json={"icon": "Not An Icon!"}, headers=admin)
+    assert r.status == 422 and "icon" in (await r.json())["errors"]
 
 
 async def test_unknown_service_is_404(seeded_client):

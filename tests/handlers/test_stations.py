@@ -3,8 +3,8 @@ import json
 import pytest
 
 from handlers.keys import CTX
-from service.errors import ConflictError
-from service.storage.stations import StationsRepository
+from service.common.errors import ConflictError
+from service.stations.repository import StationsRepository
 from tests.helpers import token_for
 
 CSV_HEADER = "code,name,county_code,county_name,city_name,lon,lat,capabilities,capacity\n"
@@ -266,7 +266,7 @@ async def test_import_that_fails_while_writing_leaves_nothing_behind(client, set
     ctx = client.app[CTX]
     admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
     await client.post("/api/v1/stations/import?dry_run=false", data=(CSV_HEADER + GOOD_ROWS).encode(), headers=admin)
-    from service.stations import complete_station
+    from service.stations.fields import complete_station
 
     fresh = complete_station(
         {"code": "340102009", "name": "新站", "location": {"type": "Point", "coordinates": [117.3, 31.8]}}, ctx.now()

@@ -195,9 +195,10 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
 ) -> None:
     # Redis holds only rate-limit windows, OTP codes, revocations (mirrored in MongoDB) and the
     # live feed: none of it may stop a resident filing or a station handling a case.
-    from service import catalog, stations
-    from service.catalog import example_answers
-    from service.models import SYSTEM
+    from service.catalog import service as catalog
+    from service.catalog.service import example_answers
+    from service.common.models import SYSTEM
+    from service.stations import service as stations
     from tests.factories import bearer_for, make_client, make_staff, make_wechat_resident
 
     client = redis_client

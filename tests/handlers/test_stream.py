@@ -18,10 +18,10 @@ from aiohttp import web
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.context import Context
-from service.notify import process_events
-from service.stream import hub_for, open_stream
-from service.visit_schedules import close_periods
+from service.common.context import Context
+from service.notify.service import process_events
+from service.notify.stream import hub_for, open_stream
+from service.visits.schedules import close_periods
 from tests.factories import (
     bearer_for,
     make_case,
@@ -256,7 +256,7 @@ async def test_shutdown_ends_open_streams(nsettings: Settings) -> None:
 
 
 async def test_open_stream_refuses_non_staff(aiohttp_client: Any, nsettings: Settings) -> None:
-    from service.errors import PermissionDeniedError
+    from service.common.errors import PermissionDeniedError
 
     a = await aiohttp_client(create_app(nsettings))
     client = await make_client(a.app[CTX])

@@ -21,8 +21,8 @@ from config import Settings
 from handlers.endpoint import endpoint
 from handlers.keys import CTX
 from run import create_app
-from service.models import Principal, utcnow
-from service.tokens import issue_access_token
+from service.common.models import Principal, utcnow
+from service.identity.tokens import issue_access_token
 from tests.support import admin_token, bearer, login, make_staff
 
 

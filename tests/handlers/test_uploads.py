@@ -14,8 +14,8 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.models import Principal, Role, utcnow
-from service.tokens import issue_access_token
+from service.common.models import Principal, Role, utcnow
+from service.identity.tokens import issue_access_token
 
 LIMIT = 4096
 

@@ -8,10 +8,10 @@ import pytest
 
 from handlers.keys import CTX
 from run import create_app
-from service.catalog import seed_catalog
-from service.visit_periods import parse_period
-from service.visit_schedules import close_periods, schedule_period
-from service.visit_tiers import DEFAULT_FILE
+from service.catalog.service import seed_catalog
+from service.visits.periods import parse_period
+from service.visits.schedules import close_periods, schedule_period
+from service.visits.tiers import DEFAULT_FILE
 from tests.helpers import token_for
 from tests.visits_support import age_born, elder_body, seed_stations
 

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from handlers.keys import CTX
-from service.catalog import seed_catalog
-from service.pii import id_card_check_char
+from service.catalog.service import seed_catalog
+from service.common.pii import id_card_check_char
 from tests.helpers import token_for
 from tests.visits_support import elder_body, id_card, seed_stations
 

@@ -5,15 +5,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from handlers.keys import CTX
-from service.catalog import seed_catalog
-from service.visit_periods import parse_period
-from service.visit_schedules import close_periods, schedule_period
+from service.catalog.service import seed_catalog
+from service.visits.periods import parse_period
+from service.visits.schedules import close_periods, schedule_period
 from tests.helpers import token_for
 from tests.visits_support import age_born, elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
 W10 = parse_period("2026-W10")  # 2026-03-02 .. 2026-03-08
-HAS_CASES = importlib.util.find_spec("service.cases") is not None
+HAS_CASES = importlib.util.find_spec("service.cases.submit") is not None
 # People are registered on this day, so that visits recorded for weeks of 2026 are after it.
 REGISTERED = datetime(2026, 1, 1, 9, 0, tzinfo=CST)
 
@@ -232,7 +232,7 @@ async def test_the_idempotency_key_replays_a_recorded_visit(client, stations, ad
     assert await client.app[CTX].db["visits"].count_documents({}) == 1
 
 
-@pytest.mark.skipif(not HAS_CASES, reason="needs service.cases (the cases module)")
+@pytest.mark.skipif(not HAS_CASES, reason="needs service.cases.submit (the cases module)")
 async def test_a_need_found_opens_exactly_one_linked_routed_case(client, stations, admin):
     elder_id = await register(client, admin, flags=["disabled"])
     headers = {**admin, "Idempotency-Key": "visit-need"}
@@ -250,7 +250,7 @@ async def test_a_need_found_opens_exactly_one_linked_routed_case(client, station
     assert case["status"] == "dispatched" and case["station_id"] == stations["340102001"]
 
 
-@pytest.mark.skipif(not HAS_CASES, reason="needs service.cases (the cases module)")
+@pytest.mark.skipif(not HAS_CASES, reason="needs service.cases.submit (the cases module)")
 async def test_a_danger_found_opens_an_urgent_emergency_case(client, stations, admin):
     elder_id = await register(client, admin, flags=["disabled"])
     danger = {"found": True, "kind": "fall", "note": "老人摔倒无法起身"}

@@ -105,8 +105,8 @@ async def test_client_without_manage_scope_is_forbidden(client: Any, settings: A
 
 
 async def test_resident_cannot_subscribe(client: Any, settings: Any) -> None:
-    from service.models import Principal, utcnow
-    from service.tokens import issue_access_token
+    from service.common.models import Principal, utcnow
+    from service.identity.tokens import issue_access_token
 
     token, _ = issue_access_token(settings=settings, principal=Principal(subject="r-1", role="resident"), now=utcnow())
     resp = await client.post(

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.endpoint import Endpoint, endpoint_of
-from service.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES, CLIENT_SCOPES
 
 # (METHOD, path template) of every route that answers without a token.
 PUBLIC_ROUTES = frozenset(
@@ -29,6 +29,9 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/console"),
         ("GET", "/console/{tail}"),
         ("GET", "/console/data/anhui_counties.geojson"),
+        # The resident app's static files (H5): it too signs in through the API.
+        ("GET", "/h5"),
+        ("GET", "/h5/{tail}"),
         ("GET", "/api/v1/scenarios"),
         ("GET", "/api/v1/services"),
         ("GET", "/api/v1/services/{code}"),

@@ -14,8 +14,8 @@ from aiohttp import web
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.clients import create_client
-from service.models import CLIENT_SCOPES, SYSTEM
+from service.common.models import CLIENT_SCOPES, SYSTEM
+from service.identity.clients import create_client
 from tests.helpers import token_for
 from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, read_answer, role_claims
 

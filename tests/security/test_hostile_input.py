@@ -20,10 +20,11 @@ from marshmallow import fields
 
 from config import Settings
 from handlers.keys import CTX
-from service import cases, catalog
-from service.catalog import example_answers
-from service.clients import create_client
-from service.models import CLIENT_SCOPES, SYSTEM, Principal
+from service.cases import submit as case_submit
+from service.catalog import service as catalog
+from service.catalog.service import example_answers
+from service.common.models import CLIENT_SCOPES, SYSTEM, Principal
+from service.identity.clients import create_client
 from tests.factories import bearer_for, make_phone_resident, make_staff, make_station
 from tests.fuzz.world import SERVICE_CODE
 from tests.security.routes import Route, all_routes
@@ -309,7 +310,7 @@ async def test_open311_xml_stays_well_formed_whatever_text_was_stored(deployment
     service = await catalog.get_service(ctx=deployment.ctx, code=SERVICE_CODE)
     stored = "求助\x00\x01\x08\ufffe完"
     principal = Principal(subject=deployment.client_id, role="client", scopes=frozenset(CLIENT_SCOPES))
-    case = await cases.submit_case(
+    case = await case_submit.submit_case(
         ctx=deployment.ctx, principal=principal, data=_case_body(service, description=stored)
     )
     key = {"api_key": deployment.api_key}

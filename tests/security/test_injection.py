@@ -21,11 +21,12 @@ from marshmallow import Schema, fields
 
 from config import Settings
 from handlers.keys import CTX
-from service import catalog, stations
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
-from service.clients import create_client
-from service.models import CLIENT_SCOPES, SYSTEM
+from service.catalog import service as catalog
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
+from service.common.models import CLIENT_SCOPES, SYSTEM
+from service.identity.clients import create_client
+from service.stations import service as stations
 from tests.factories import bearer_for, make_wechat_resident
 from tests.fuzz.world import SERVICE_CODE
 from tests.helpers import token_for

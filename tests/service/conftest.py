@@ -8,7 +8,7 @@ import pytest
 
 from config import Settings
 from run import open_context
-from service.context import Context
+from service.common.context import Context
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from service import bootstrap
-from service.loops import LoopHealth
+from service.common.loops import LoopHealth
 
 
 async def test_a_loop_that_fails_is_restarted_until_it_returns(monkeypatch: Any) -> None:

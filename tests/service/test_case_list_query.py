@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from service.cases import all_of, division_range, list_query
-from service.context import Context
-from service.ids import new_id
-from service.models import Principal
+from service.cases.queries import all_of, division_range, list_query
+from service.common.context import Context
+from service.common.ids import new_id
+from service.common.models import Principal
 from tests.factories import make_case, make_staff, make_station, make_wechat_resident, principal_of
 
 # For the pure checks of the filter's shape; the planner test below uses real accounts.

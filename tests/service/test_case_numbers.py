@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from service.case_numbers import CASE_NUMBER, next_case_number
-from service.context import Context
+from service.cases.numbers import CASE_NUMBER, next_case_number
+from service.common.context import Context
 
 
 async def test_numbers_count_per_county_and_day(ctx: Context) -> None:

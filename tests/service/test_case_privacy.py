@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from service import case_privacy
-from service.case_access import Access
-from service.catalog_model import FormField
-from service.catalog_seed import SEED_SERVICES
+from service.cases import privacy as case_privacy
+from service.cases.access import Access
+from service.catalog.models import FormField
+from service.catalog.seed import SEED_SERVICES
 
 # Fields of the built-in forms that name a person or give where they live.
 PEOPLE_FIELDS = {

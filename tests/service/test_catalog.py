@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from service.catalog import (
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import (
     SCENARIO_CODES,
     Choice,
     FormField,
@@ -10,8 +11,7 @@ from service.catalog import (
     check_definition,
     validate_answers,
 )
-from service.catalog_seed import SEED_SERVICES
-from service.errors import ValidationFailedError
+from service.common.errors import ValidationFailedError
 
 ALLOWANCE = next(s for s in SEED_SERVICES if s.code == "elderly_age_allowance")
 
@@ -135,3 +135,23 @@ def test_definition_with_duplicate_fields_or_unknown_scenario_is_refused():
         check_definition(bad)
     assert info.value.code == "invalid_service"
     assert "scenario" in info.value.errors and "fields[1]" in info.value.errors
+
+
+def test_every_built_in_service_has_its_service_page_texts_and_an_icon():
+    for service in SEED_SERVICES:
+        assert service.icon and service.conditions_zh and service.conditions_en, service.code
+        assert service.materials_zh and len(service.materials_zh) == len(service.materials_en), service.code
+        assert str(service.resolve_within_days) in service.time_limit_zh, service.code
+    assert len({s.icon for s in SEED_SERVICES}) == len(SEED_SERVICES)
+
+
+def test_time_limit_text_follows_the_services_clock():
+    emergency = next(s for s in SEED_SERVICES if s.code == "elderly_emergency")
+    assert emergency.time_limit_zh == "1 小时内响应，1 天内办结（节假日照常）"
+    assert ALLOWANCE.time_limit_zh == "16 个工作小时内受理，15 个工作日内办结"
+
+
+def test_common_questions_carry_a_plain_hint():
+    dibao = next(s for s in SEED_SERVICES if s.code == "dibao_application")
+    hints = {f.code: f.help_zh for f in dibao.fields}
+    assert hints["applicant_id_card"] == "18 位，最后一位可能是 X"

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from service.errors import ValidationFailedError
-from service.geo import Point, from_wgs84, haversine_km, to_wgs84
+from service.common.errors import ValidationFailedError
+from service.common.geo import Point, from_wgs84, haversine_km, to_wgs84
 
 HEFEI_WGS = Point(117.2272, 31.8206)
 HEFEI_GCJ = Point(117.232682, 31.818601)

@@ -1,8 +1,8 @@
 import pytest
 
-from service.errors import ValidationFailedError
-from service.pii import id_card_check_char as check_digit
-from service.pii import id_card_problem, validate_id_card
+from service.common.errors import ValidationFailedError
+from service.common.pii import id_card_check_char as check_digit
+from service.common.pii import id_card_problem, validate_id_card
 
 # A well-known valid sample number (GB 11643 annex example form).
 VALID = "11010519491231002X"

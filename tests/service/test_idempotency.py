@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from service.accounts import Resident
-from service.context import Context
-from service.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
-from service.idempotency import run_idempotent
-from service.storage.idempotency import IdempotencyRepository
+from service.common.context import Context
+from service.common.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
+from service.idempotency.repository import IdempotencyRepository
+from service.idempotency.service import run_idempotent
+from service.identity.accounts import Resident
 from tests.factories import make_case, make_station, make_wechat_resident, principal_of
 
 

@@ -6,9 +6,8 @@ import itertools
 
 import pytest
 
-from service import lifecycle as lc
-from service.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
-from service.lifecycle import (
+from service.cases import lifecycle as lc
+from service.cases.lifecycle import (
     CASE_ACTIONS,
     ROLES,
     STATES,
@@ -18,6 +17,7 @@ from service.lifecycle import (
     check_fields,
     check_transition,
 )
+from service.common.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
 
 OPEN = {"unrouted", "dispatched", "accepted", "in_progress"}
 WORKING = {"accepted", "in_progress"}
@@ -245,8 +245,3 @@ def test_rating_must_be_one_to_five(rating: object) -> None:
 @pytest.mark.parametrize("rating", [1, 5])
 def test_rating_bounds_are_accepted(rating: int) -> None:
     check_fields("rate", {"rating": rating})
-
-
-def test_routing_transitions_add_unrouted_event() -> None:
-    assert lc.routed_events("case.created", "unrouted") == ["case.created", "case.unrouted"]
-    assert lc.routed_events("case.returned", "dispatched") == ["case.returned"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service import loops
-from service.loops import DEGRADED_AFTER, MAX_BACKOFF_SECONDS, LoopHealth
+from service.common import loops
+from service.common.loops import DEGRADED_AFTER, MAX_BACKOFF_SECONDS, LoopHealth
 
 
 def _fail(exc: Exception) -> Exception:

@@ -15,13 +15,14 @@ import pytest
 from config import Settings
 from handlers.keys import CTX
 from run import create_app
-from service.accounts import Resident, StaffMember
-from service.context import Context
-from service.notify import deliver_due, process_events
-from service.notify_models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
-from service.notify_templates import cut_character_string
-from service.storage.notifications import NotificationsRepository
-from service.visits import record_visit
+from service.common.context import Context
+from service.identity.accounts import Resident, StaffMember
+from service.notify.delivery import deliver_due
+from service.notify.models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
+from service.notify.repository.notifications import NotificationsRepository
+from service.notify.service import process_events
+from service.notify.templates import cut_character_string
+from service.visits.records import record_visit
 from tests.factories import (
     bearer_for,
     make_case,

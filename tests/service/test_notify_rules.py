@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from config import ConfigError, load_settings
-from service.models import Principal
-from service.notify_models import OutboxEvent
-from service.notify_rules import STAFF_DEFAULTS, quiet_until, stream_visible
-from service.notify_templates import cut_character_string, cut_phrase, cut_thing, format_time, template_ids
+from service.common.models import Principal
+from service.notify.models import OutboxEvent
+from service.notify.rules import STAFF_DEFAULTS, quiet_until, stream_visible
+from service.notify.templates import cut_character_string, cut_phrase, cut_thing, format_time, template_ids
 
 
 def test_quiet_hours_across_midnight_end_at_eight_shanghai() -> None:

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import open311
-from service.catalog_model import FIELD_TYPES, Choice, FormField, ServiceType
-from service.catalog_seed import SEED_SERVICES
-from service.errors import ValidationFailedError
-from service.lifecycle import STATES
+from service.cases.lifecycle import STATES
+from service.catalog.models import FIELD_TYPES, Choice, FormField, ServiceType
+from service.catalog.seed import SEED_SERVICES
+from service.common.errors import ValidationFailedError
+from service.open311 import queries
+from service.open311 import service as open311
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def test_every_field_type_has_a_spec_datatype() -> None:
 
 
 def test_every_state_maps_to_open_or_closed() -> None:
-    mapped = {state: open311.status_of(state) for state in STATES}
+    mapped = {state: queries.status_of(state) for state in STATES}
     assert {s for s, v in mapped.items() if v == "open"} == {"unrouted", "dispatched", "accepted", "in_progress"}
     assert {s for s, v in mapped.items() if v == "closed"} == {"resolved", "closed", "cancelled", "rejected"}
 
@@ -92,23 +93,23 @@ def test_status_notes_take_the_latest_note_reason_or_result() -> None:
             {"note": None, "data": {}},
         ],
     }
-    assert open311.status_notes(case) == "已办结 done"
-    assert open311.status_notes({"status": "dispatched", "history": []}) == "已派单 dispatched"
+    assert queries.status_notes(case) == "已办结 done"
+    assert queries.status_notes({"status": "dispatched", "history": []}) == "已派单 dispatched"
 
 
 def test_request_query_defaults_to_the_last_90_days() -> None:
-    q = open311.parse_request_query({}, NOW)
+    q = queries.parse_request_query({}, NOW)
     assert (q.start, q.end) == (NOW - timedelta(days=90), NOW)
-    q = open311.parse_request_query({"start_date": ["2026-01-01T00:00:00Z"]}, NOW)
+    q = queries.parse_request_query({"start_date": ["2026-01-01T00:00:00Z"]}, NOW)
     assert q.end == datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def test_request_ids_override_every_other_filter() -> None:
-    q = open311.parse_request_query({"service_request_id": ["A,B"], "status": ["bogus"]}, NOW)
+    q = queries.parse_request_query({"service_request_id": ["A,B"], "status": ["bogus"]}, NOW)
     assert q.ids == ["A", "B"] and q.statuses == [] and q.start is None
 
 
 def test_dates_without_an_offset_are_refused() -> None:
     with pytest.raises(ValidationFailedError) as bad:
-        open311.parse_request_query({"start_date": ["2026-01-01T00:00:00"]}, NOW)
+        queries.parse_request_query({"start_date": ["2026-01-01T00:00:00"]}, NOW)
     assert bad.value.code == "invalid_date"

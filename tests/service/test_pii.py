@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from service import pii
-from service.errors import ValidationFailedError
+from service.common import pii
+from service.common.errors import ValidationFailedError
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

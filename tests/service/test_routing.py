@@ -10,9 +10,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box, mapping, shape
 
-from service.errors import ValidationFailedError
-from service.geo import Point, haversine_km
-from service.routing import CountyArea, IndexedStation, StationIndex, decide
+from service.common.errors import ValidationFailedError
+from service.common.geo import Point, haversine_km
+from service.stations.index import StationIndex
+from service.stations.models import CountyArea, IndexedStation
+from service.stations.routing import decide
 
 # Two adjacent county rectangles; stations of a third county (340103) have no polygon.
 WEST = CountyArea("340101", "西县", mapping(box(116.0, 31.0, 117.0, 32.0)))

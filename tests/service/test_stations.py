@@ -2,9 +2,11 @@ import time
 
 from run import open_context
 from service import bootstrap
-from service.models import SYSTEM
-from service.routing import current_index, invalidate_index, route_request
-from service.stations import adjust_open_cases, create_station, kind_from_name, normalize_station_code
+from service.common.models import SYSTEM
+from service.stations.fields import kind_from_name, normalize_station_code
+from service.stations.index import current_index, invalidate_index
+from service.stations.routing import route_request
+from service.stations.service import adjust_open_cases, create_station
 
 
 def test_kind_and_code_normalisation():

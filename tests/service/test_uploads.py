@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.uploads import sniff_image_type
+from service.uploads.service import sniff_image_type
 
 
 @pytest.mark.parametrize(

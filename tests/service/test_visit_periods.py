@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service.visit_periods import next_period, parse_period, period_of, periods_between
+from service.visits.periods import next_period, parse_period, period_of, periods_between
 
 CST = timezone(timedelta(hours=8))
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError
-from service.visit_tiers import DEFAULT_FILE, parse_tier_table, tier_table
+from service.visits.tiers import DEFAULT_FILE, parse_tier_table, tier_table
 
 ANHUI = "340102001"
 JIANGSU = "320102001"

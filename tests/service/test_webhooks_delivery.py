@@ -20,18 +20,21 @@ import pytest
 
 from handlers.keys import CTX
 from run import open_context
-from service.accounts import IssuedClient, StaffMember
-from service.clients import disable_client
-from service.context import Context
-from service.models import SYSTEM
-from service.storage.api_clients import ApiClientsRepository
-from service.storage.cases import CasesRepository
-from service.storage.events import CaseEvent, EventsRepository
-from service.visit_schedules import close_periods
-from service.webhooks.delivery import backoff_seconds, deliver_once, fan_out_events, run_delivery_loop
+from service.cases.models import CaseEvent
+from service.cases.repository.cases import CasesRepository
+from service.cases.repository.events import EventsRepository
+from service.common.context import Context
+from service.common.models import SYSTEM
+from service.identity.accounts import IssuedClient, StaffMember
+from service.identity.clients import disable_client
+from service.identity.repository.clients import ApiClientsRepository
+from service.visits.schedules import close_periods
+from service.webhooks.delivery import deliver_once, fan_out_events, run_delivery_loop
+from service.webhooks.payloads import backoff_seconds
 from tests.factories import (
     act_on,
     bearer_for,
+    events_of,
     make_case,
     make_client,
     make_elder,
@@ -139,7 +142,8 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     await staff(ctx)
     issued = await make_client(ctx, scopes=INTEGRATOR_SCOPES)
     sub = await subscribe(client, bearer_for(settings, issued), receiver.url("a"))
-    assert ctx.extras.pop("webhook_case_view") is not None  # installed by the app; without it no case body
+    assert ctx.case_views is not None  # installed by the app; without it no case body
+    ctx.case_views = None
     case = await make_case(ctx, issued)
     event_id = created(case)
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
@@ -153,7 +157,7 @@ async def test_event_is_delivered_signed_with_the_documented_payload(
     body = req.json
     assert body["id"] == event_id and body["type"] == "case.created"
     assert (body["case_id"], body["case_number"]) == (case["id"], case["number"])
-    [stored] = [e for e in await EventsRepository(ctx.db).list_for_case(case["id"]) if e.id == event_id]
+    [stored] = [e for e in await events_of(ctx, case["id"]) if e.id == event_id]
     assert body["data"] == stored.data and body["data"]["routing_method"] == case["routing"]["method"]
     assert datetime.fromisoformat(body["time"]).tzinfo is not None
     assert "case" not in body
@@ -169,11 +173,12 @@ async def test_case_view_hook_adds_the_case_as_the_client_sees_it(
     issued = await integrator(client, settings, receiver.url("a"))
     seen: list[tuple[str, str]] = []
 
-    async def case_view(_ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
-        seen.append((case_id, client_id))
-        return {"id": case_id, "state": "dispatched", "state_label": "已派单 dispatched"}
+    class CaseViews:
+        async def case_for_client(self, _ctx: Context, case_id: str, client_id: str) -> dict[str, Any] | None:
+            seen.append((case_id, client_id))
+            return {"id": case_id, "state": "dispatched", "state_label": "已派单 dispatched"}
 
-    ctx.extras["webhook_case_view"] = case_view
+    ctx.case_views = CaseViews()
     case = await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     (req,) = receiver.received("a")
@@ -374,10 +379,11 @@ async def test_client_disabled_through_the_scopes_hook_receives_nothing(
     await staff(ctx)
     issued = await integrator(client, settings, receiver.url("a"))
 
-    async def current_scopes(_ctx: Context, client_id: str) -> frozenset[str] | None:
-        return None  # the client was disabled
+    class ClientScopes:
+        async def scopes_of(self, _ctx: Context, client_id: str) -> frozenset[str] | None:
+            return None  # the client was disabled
 
-    ctx.extras["webhook_client_scopes"] = current_scopes
+    ctx.client_scopes = ClientScopes()
     await make_case(ctx, issued)
     await deliver_once(ctx=ctx, worker_id="w1")
     assert receiver.received("a") == []
@@ -484,7 +490,7 @@ async def test_events_written_by_the_case_event_log_are_delivered_in_order(
     capable = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
     supervisor = await make_staff(ctx, role="supervisor")
     after = await act_on(ctx, supervisor, case["id"], "dispatch", station_id=capable.id)
-    first = [e.id for e in await EventsRepository(ctx.db).list_for_case(case["id"])][:2]
+    first = [e.id for e in await events_of(ctx, case["id"])][:2]
     await deliver_once(ctx=ctx, worker_id="w1")
     delivered = receiver.delivered("a")
     assert [r.event_id for r in delivered] == [*first, after["history"][-1]["event_id"]]
@@ -546,7 +552,7 @@ def _pending(event_id: str, case_id: str | None, seq: int, *, due_in: float = 0,
 
 
 def test_only_the_earliest_pending_event_of_a_case_may_be_sent() -> None:
-    from service.webhooks.delivery import sendable_heads
+    from service.webhooks.payloads import sendable_heads
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     pending = [

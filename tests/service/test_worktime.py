@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.holidays import parse_holidays
-from service import worktime
-from service.worktime import add_working_days, add_working_hours, calendar_covers, is_working_day
+from service.common import worktime
+from service.common.worktime import add_working_days, add_working_hours, calendar_covers, is_working_day
 
 SH = ZoneInfo("Asia/Shanghai")
 

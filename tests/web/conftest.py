@@ -12,11 +12,12 @@ import pytest
 import requests
 
 from handlers.console import console_built
-from service import catalog, stations
-from service.catalog import example_answers
-from service.catalog_seed import SEED_SERVICES
-from service.models import SYSTEM, Principal
-from service.staff import create_staff
+from service.catalog import service as catalog
+from service.catalog.seed import SEED_SERVICES
+from service.catalog.service import example_answers
+from service.common.models import SYSTEM, Principal
+from service.identity.staff import create_staff
+from service.stations import service as stations
 from tests.helpers import token_for
 from tests.live import LiveServer
 from tests.stores import isolated_settings

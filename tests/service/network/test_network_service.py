@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from service.errors import ConflictError
+from service.common.errors import ConflictError
 from service.network import service as network
 from tests.factories import keep_network_record, make_staff, make_station, principal_of
 

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from service.errors import BadRequestError, PermissionDeniedError
-from service.ids import new_id
-from service.models import Principal
+from service.common.errors import BadRequestError, PermissionDeniedError
+from service.common.ids import new_id
+from service.common.models import Principal
 from service.network import rules
 from service.network.models import (
     Actor,

@@ -8,9 +8,9 @@ from bson import ObjectId
 
 from handlers.keys import CTX
 from run import create_app
+from service.identity.repository.residents import ResidentsRepository
+from service.identity.repository.staff import StaffRepository
 from service.storage.migrations import MIGRATIONS, STRING_IDS, rekey_object_ids
-from service.storage.residents import ResidentsRepository
-from service.storage.staff import StaffRepository
 from tests.factories import make_staff, make_station
 from tests.handlers.test_uploads import png
 

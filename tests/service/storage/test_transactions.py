@@ -9,8 +9,8 @@ import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ExecutionTimeout
 
-from service.context import Context
-from service.errors import UnavailableError
+from service.common.context import Context
+from service.common.errors import UnavailableError
 from service.storage.errors import translate_error
 from service.storage.transactions import run_transaction
 from tests.factories import make_case, make_station, make_wechat_resident

@@ -1910,6 +1910,17 @@ export interface components {
             clock?: string;
             sign_within_hours?: number;
             resolve_within_days?: number;
+            /** @description Icon key the apps map to a picture */
+            icon: string;
+            /** @description Who may apply (申请条件) */
+            conditions_zh: string;
+            conditions_en: string;
+            /** @description What to prepare (所需材料) */
+            materials_zh: string[];
+            materials_en: string[];
+            /** @description How long handling takes (办理时限) */
+            time_limit_zh: string;
+            time_limit_en: string;
             /** @description False once retired */
             active?: boolean;
             /** Format: date-time */
@@ -1951,6 +1962,20 @@ export interface components {
             sign_within_hours?: number;
             /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
+            /**
+             * @description Icon key the apps map to a picture
+             * @example home-visit
+             */
+            icon?: string;
+            /** @description Who may apply */
+            conditions_zh?: string;
+            conditions_en?: string;
+            /** @description What to prepare, one item each */
+            materials_zh?: string[];
+            materials_en?: string[];
+            /** @description How long handling takes, in plain words */
+            time_limit_zh?: string;
+            time_limit_en?: string;
             /** @description Stable service code */
             code: string;
         };
@@ -1986,6 +2011,20 @@ export interface components {
             sign_within_hours?: number;
             /** @description Resolution limit, days on the service's clock */
             resolve_within_days?: number;
+            /**
+             * @description Icon key the apps map to a picture
+             * @example home-visit
+             */
+            icon?: string;
+            /** @description Who may apply */
+            conditions_zh?: string;
+            conditions_en?: string;
+            /** @description What to prepare, one item each */
+            materials_zh?: string[];
+            materials_en?: string[];
+            /** @description How long handling takes, in plain words */
+            time_limit_zh?: string;
+            time_limit_en?: string;
             /** @description Refuse the change unless this is the current version */
             expected_version?: number;
         };

@@ -18,7 +18,8 @@ interface Stored {
   role: string
 }
 
-const KEY = 'huimin.console.session'
+// Each app keeps its own session (a resident and a worker may share one browser).
+let KEY = 'huimin.console.session'
 // Refresh this long before the access token expires (at most a quarter of its life), so
 // no request is sent with a dying token.
 const EARLY_MS = 30_000
@@ -41,6 +42,13 @@ function persist(): void {
   if (state) globalThis.localStorage?.setItem(KEY, JSON.stringify(state))
   else globalThis.localStorage?.removeItem(KEY)
   changedListeners.forEach((f) => f())
+}
+
+/** Keep this app's session under another storage key (call before the first request). */
+export function useSessionKey(key: string): void {
+  KEY = key
+  state = load()
+  refreshing = null
 }
 
 export function saveTokens(pair: TokenPair, now = Date.now()): void {
@@ -122,7 +130,13 @@ export function absolute(path: string): string {
   return new URL(path, globalThis.location?.origin ?? 'http://localhost').toString()
 }
 
-const NO_AUTH = ['/api/v1/auth/login', '/api/v1/auth/refresh']
+const NO_AUTH = [
+  '/api/v1/auth/login',
+  '/api/v1/auth/refresh',
+  '/api/v1/auth/otp',
+  '/api/v1/auth/otp/verify',
+  '/api/v1/auth/wechat',
+]
 
 /**
  * fetch with the bearer token: refreshes shortly before expiry, and once after a 401

@@ -1,0 +1,1 @@
+"""The service catalogue (service types and their forms); owns `service_types`."""

@@ -1,0 +1,1 @@
+"""What every area shares: errors, Principal and roles, Page and its cursor codec, context, geo, PII, working time."""

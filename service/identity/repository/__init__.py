@@ -1,0 +1,1 @@
+"""The collections the identity area owns."""

@@ -1,0 +1,1 @@
+"""Stations, their areas, routing of cases to stations and administrative divisions; owns `stations`."""

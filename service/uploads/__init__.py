@@ -1,0 +1,1 @@
+"""Photo uploads; owns the GridFS bucket `uploads`."""

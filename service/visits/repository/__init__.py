@@ -1,0 +1,1 @@
+"""The collections the visits area owns."""

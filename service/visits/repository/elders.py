@@ -1,0 +1,217 @@
+"""The visit register (collection ``elders``) and the staff read log (collection ``audit_log``).
+
+The ID number is stored only encrypted (``id_card_enc``) with a keyed hash for lookup
+(``id_card_hash``, unique among active people) and a masked copy for display.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, InsertOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor
+from service.storage.indexes import declare
+from service.storage.transactions import run_transaction
+from service.visits.models import Elder
+
+COLLECTION = "elders"
+AUDIT = "audit_log"
+declare(
+    COLLECTION,
+    IndexModel(
+        "id_card_hash", unique=True, partialFilterExpression={"active": True}, name="id_card_hash_active_unique"
+    ),
+    IndexModel([("station_id", ASCENDING), ("_id", ASCENDING)], name="station_id"),
+    IndexModel([("township", ASCENDING), ("_id", ASCENDING)], name="township"),
+    IndexModel([("active", ASCENDING), ("_id", ASCENDING)], name="active"),
+)
+declare(AUDIT, IndexModel([("elder_id", ASCENDING), ("at", ASCENDING)], name="elder_at"))
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Elder) if f.name not in ("id", "age"))
+
+
+def elder_from_doc(doc: dict[str, Any]) -> Elder:
+    """An Elder from its document ."""
+    values: dict[str, Any] = {k: doc.get(k) for k in _FIELDS}
+    values["flags"] = list(values["flags"] or [])
+    values["emergency_contacts"] = list(values["emergency_contacts"] or [])
+    values["active"] = bool(values["active"])
+    pinned = doc.get("tier_pinned")
+    # Records from before tiers could be pinned: a tier other than the stored suggestion was staff's choice.
+    values["tier_pinned"] = bool(pinned) if pinned is not None else doc.get("tier") != doc.get("suggested_tier")
+    values["version"] = int(values["version"] or 1)
+    return Elder(id=str(doc["_id"]), **values)
+
+
+def _oid(elder_id: str) -> str:
+    if not is_id(elder_id):
+        raise NotFoundError("elder_not_found", f"There is no registered person {elder_id!r}.")
+    return elder_id
+
+
+def _taken() -> ConflictError:
+    return ConflictError(
+        "elder_already_registered", "A person with this ID number is already on an active visit register."
+    )
+
+
+class EldersRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
+        self.col = db[COLLECTION]
+
+    async def insert(self, doc: dict[str, Any]) -> Elder:
+        """Register a person; an ID number active elsewhere is a conflict."""
+        doc = {**doc, "_id": new_id()}
+        try:
+            await self.col.insert_one(doc)
+        except DuplicateKeyError:
+            raise _taken() from None
+        return elder_from_doc(doc)
+
+    async def insert_all(self, docs: list[dict[str, Any]], progress: Callable[[int], None] | None = None) -> list[str]:
+        """Register many people in one transaction: all or none; returns their ids."""
+        docs = [{**d, "_id": new_id()} for d in docs]
+
+        async def write(session: Any) -> None:
+            for start in range(0, len(docs), 500):
+                chunk = docs[start : start + 500]
+                try:
+                    await self.col.bulk_write([InsertOne(d) for d in chunk], ordered=True, session=session)
+                except BulkWriteError as exc:
+                    raise _taken() from exc
+                if progress:
+                    progress(len(chunk))
+
+        await run_transaction(self.db, write)
+        return [str(d["_id"]) for d in docs]
+
+    async def get(self, elder_id: str) -> Elder:
+        """One person by id."""
+        doc = await self.col.find_one({"_id": _oid(elder_id)})
+        if doc is None:
+            raise NotFoundError("elder_not_found", f"There is no registered person {elder_id!r}.")
+        return elder_from_doc(doc)
+
+    async def get_many(self, ids: list[str]) -> dict[str, Elder]:
+        """People by id (unknown ids left out)."""
+        oids = [i for i in ids if is_id(i)]
+        return {str(d["_id"]): elder_from_doc(d) async for d in self.col.find({"_id": {"$in": oids}})}
+
+    async def active_hashes(self, hashes: list[str]) -> set[str]:
+        """Which of these ID-number hashes belong to an active person."""
+        cursor = self.col.find({"id_card_hash": {"$in": hashes}, "active": True}, {"id_card_hash": 1})
+        return {d["id_card_hash"] async for d in cursor}
+
+    async def update(self, elder_id: str, version: int, changes: dict[str, Any]) -> Elder:
+        """Apply changes if the record is still at ``version`` (else 409 ``elder_changed``)."""
+        try:
+            result = await self.col.update_one(
+                {"_id": _oid(elder_id), "version": version}, {"$set": changes, "$inc": {"version": 1}}
+            )
+        except DuplicateKeyError:
+            raise _taken() from None
+        if result.matched_count == 0:
+            await self.get(elder_id)
+            raise ConflictError("elder_changed", "The record was changed meanwhile; reload and retry.")
+        return await self.get(elder_id)
+
+    async def end(self, elder_id: str, ended: dict[str, Any], now: datetime) -> Elder:
+        """Take an active person off the register (conditional on being active)."""
+        result = await self.col.update_one(
+            {"_id": _oid(elder_id), "active": True},
+            {"$set": {"active": False, "ended": ended, "updated_at": now}, "$inc": {"version": 1}},
+        )
+        if result.matched_count == 0:
+            await self.get(elder_id)
+            raise ConflictError("elder_not_active", "This person is no longer on the active register.")
+        return await self.get(elder_id)
+
+    async def note_visit(self, elder_id: str, visited_at: datetime) -> None:
+        """Remember the latest reached visit."""
+        await self.col.update_one({"_id": _oid(elder_id)}, {"$max": {"last_visited_at": visited_at}})
+
+    async def list_page(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Elder]:
+        """People matching ``query`` in registration order, one page."""
+        q = dict(query)
+        if cursor:
+            q["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
+        docs = await self.col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
+        items = [elder_from_doc(d) for d in docs[:limit]]
+        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def active_records(self, batch: int) -> AsyncIterator[list[Elder]]:
+        """Every active person, in id order, ``batch`` at a time, through one cursor."""
+        chunk: list[Elder] = []
+        async for doc in self.col.find({"active": True}).sort("_id", ASCENDING).batch_size(batch):
+            chunk.append(elder_from_doc(doc))
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    async def set_suggested(self, elder_id: str, suggested: str) -> None:
+        """Store the tier the rules now suggest (the tier itself unchanged)."""
+        await self.col.update_one({"_id": _oid(elder_id)}, {"$set": {"suggested_tier": suggested}})
+
+    async def active_for_schedule(self, batch: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Active people, reduced to what scheduling needs, in id order, ``batch`` at a time.
+
+        One cursor over the whole register: paging with ``_id > last`` + ``limit`` would make
+        the embedded server sort the rest of the collection for every page.
+        """
+        projection = {
+            "name": 1,
+            "tier": 1,
+            "previous_tier": 1,
+            "tier_from": 1,
+            "station_id": 1,
+            "township": 1,
+            "county_code": 1,
+            "city_code": 1,
+        }
+        chunk: list[dict[str, Any]] = []
+        async for doc in self.col.find({"active": True}, projection).sort("_id", ASCENDING).batch_size(batch):
+            chunk.append(doc)
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+class ElderAuditRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[AUDIT]
+
+    async def record(
+        self, *, actor: dict[str, Any], action: str, elder_ids: list[str], at: datetime, fields: list[str]
+    ) -> None:
+        """Log that staff read these people's records (one entry per person, in the shared audit-log shape)."""
+        if elder_ids:
+            await self.col.insert_many(
+                [
+                    {
+                        "_id": new_id(),
+                        "at": at,
+                        "actor": actor,
+                        "action": action,
+                        "target": {"kind": "elder", "id": e},
+                        "elder_id": e,
+                        "fields": fields,
+                    }
+                    for e in elder_ids
+                ],
+                ordered=False,
+            )

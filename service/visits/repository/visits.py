@@ -1,0 +1,198 @@
+"""Due visits (collection ``visit_schedules``) and visit records (collection ``visits``).
+
+A schedule document is one person's due visit in one period; its ``_id`` is
+``"<elder_id>:<period>"`` and (elder_id, period) is unique, so any number of schedulers
+may insert the same period at once and exactly one document results.
+
+Visit records are append-only: a correction is a new record whose ``corrects`` names the
+record it replaces (unique, so a record is corrected at most once and corrections form a
+chain). The only later write to a record fills in the ids of the cases it opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import new_id
+from service.storage.indexes import declare
+
+SCHEDULES = "visit_schedules"
+VISITS = "visits"
+declare(
+    SCHEDULES,
+    IndexModel([("elder_id", ASCENDING), ("period", ASCENDING)], unique=True, name="elder_period_unique"),
+    IndexModel([("period", ASCENDING), ("elder_id", ASCENDING)], name="period_elder"),
+    IndexModel([("station_id", ASCENDING), ("visited", ASCENDING), ("period_end", ASCENDING)], name="station_due"),
+    IndexModel([("period_end", ASCENDING), ("visited", ASCENDING), ("missed_event", ASCENDING)], name="closing"),
+    IndexModel([("period_end", ASCENDING), ("township", ASCENDING)], name="period_township"),
+)
+declare(
+    VISITS,
+    IndexModel([("elder_id", ASCENDING), ("visited_at", DESCENDING)], name="elder_time"),
+    IndexModel("corrects", unique=True, partialFilterExpression={"corrects": {"$type": "string"}}, name="corrects"),
+)
+
+
+def _only_duplicates(exc: BulkWriteError) -> bool:
+    return all(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
+
+
+class VisitSchedulesRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[SCHEDULES]
+
+    async def existing_ids(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Which of these schedules exist already.
+
+        One index range per period over the batch's elder ids rather than a long ``$in``
+        (which the embedded server answers an element at a time).
+        """
+        by_period: dict[str, list[str]] = {}
+        for d in docs:
+            by_period.setdefault(d["period"], []).append(d["elder_id"])
+        found: set[str] = set()
+        for period, elder_ids in by_period.items():
+            q = {"period": period, "elder_id": {"$gte": min(elder_ids), "$lte": max(elder_ids)}}
+            found |= {d["_id"] async for d in self.col.find(q, {"_id": 1})}
+        return found
+
+    async def insert_missing(self, docs: list[dict[str, Any]]) -> int:
+        """Insert schedules, skipping any another process created first; returns how many were new."""
+        if not docs:
+            return 0
+        try:
+            result = await self.col.insert_many(docs, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            if not _only_duplicates(exc):
+                raise
+            return int(exc.details.get("nInserted", 0))
+
+    async def covering(self, elder_id: str, at: datetime) -> list[dict[str, Any]]:
+        """The person's schedules whose period contains ``at``."""
+        q = {"elder_id": elder_id, "period_start": {"$lte": at}, "period_end": {"$gt": at}}
+        return await self.col.find(q).to_list()
+
+    async def counted_by(self, elder_id: str, visit_ids: list[str]) -> dict[str, list[str]]:
+        """The periods each of these records (of one person) counts for: the schedules it marked visited."""
+        if not visit_ids:
+            return {}
+        out: dict[str, list[str]] = {}
+        q = {"elder_id": elder_id, "visit_id": {"$in": visit_ids}}
+        async for d in self.col.find(q, {"visit_id": 1, "period": 1}).sort("period_start", ASCENDING):
+            out.setdefault(d["visit_id"], []).append(d["period"])
+        return out
+
+    async def mark_visited(self, schedule_id: str, visit: dict[str, Any]) -> bool:
+        """Mark a schedule visited by ``visit`` unless it already is; True if this call did."""
+        result = await self.col.update_one(
+            {"_id": schedule_id, "visited": False},
+            {
+                "$set": {
+                    "visited": True,
+                    "visit_id": visit["_id"],
+                    "visited_at": visit["visited_at"],
+                    "method": visit["method"],
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def set_status(self, schedule_id: str, visit: dict[str, Any] | None) -> None:
+        """Set a schedule's visited status from the record that now counts (None: not visited)."""
+        if visit is None:
+            update = {"visited": False, "visit_id": None, "visited_at": None, "method": None}
+        else:
+            update = {
+                "visited": True,
+                "visit_id": visit["_id"],
+                "visited_at": visit["visited_at"],
+                "method": visit["method"],
+            }
+        await self.col.update_one({"_id": schedule_id}, {"$set": update})
+
+    async def withdraw_open(self, elder_id: str, *, at: datetime, reason: str) -> int:
+        """Withdraw a person's unvisited schedules of periods not over at ``at`` (kept, marked); how many."""
+        result = await self.col.update_many(
+            {"elder_id": elder_id, "period_end": {"$gt": at}, "visited": False, "withdrawn": None},
+            {"$set": {"withdrawn": {"at": at, "reason": reason}}},
+        )
+        return result.modified_count
+
+    async def unvisited_closed(self, at: datetime, limit: int) -> list[dict[str, Any]]:
+        """Schedules whose period ended by ``at`` unvisited, not withdrawn and not yet reported missed."""
+        q = {"period_end": {"$lte": at}, "visited": False, "missed_event": False, "withdrawn": None}
+        return await self.col.find(q).sort("period_end", ASCENDING).limit(limit).to_list()
+
+    async def mark_missed_reported(self, schedule_id: str) -> None:
+        """Remember that the miss of this schedule was raised as an event."""
+        await self.col.update_one({"_id": schedule_id}, {"$set": {"missed_event": True}})
+
+    async def due(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Unvisited, not withdrawn schedules matching ``query``, oldest due first."""
+        q = {**query, "visited": False, "withdrawn": None}
+        cursor = self.col.find(q).sort([("period_end", ASCENDING), ("period_start", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list()
+
+    async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run an aggregation over the schedules."""
+        cursor = await self.col.aggregate(pipeline)
+        return await cursor.to_list()
+
+    async def count(self, query: dict[str, Any]) -> int:
+        """How many schedules match."""
+        return await self.col.count_documents(query)
+
+
+class VisitsRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[VISITS]
+
+    @staticmethod
+    def new_id() -> str:
+        return new_id()
+
+    async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Append a record; correcting a record that was corrected already is a conflict."""
+        try:
+            await self.col.insert_one(doc)
+        except DuplicateKeyError:
+            raise ConflictError(
+                "visit_already_corrected", "That record was corrected already; correct the latest correction instead."
+            ) from None
+        return doc
+
+    async def get(self, visit_id: str) -> dict[str, Any]:
+        """One record by id."""
+        doc = await self.col.find_one({"_id": visit_id})
+        if doc is None:
+            raise NotFoundError("visit_not_found", f"There is no visit record {visit_id!r}.")
+        return doc
+
+    async def set_case_id(self, visit_id: str, index: int, case_id: str) -> None:
+        """Link the case opened for referral ``index`` of a record."""
+        await self.col.update_one({"_id": visit_id}, {"$set": {f"referrals.{index}.case_id": case_id}})
+
+    async def counting_in(self, elder_id: str, start: datetime, end: datetime) -> dict[str, Any] | None:
+        """The latest reached, not superseded record of a person in ``[start, end)``."""
+        q = {"elder_id": elder_id, "visited_at": {"$gte": start, "$lt": end}}
+        docs = await self.col.find(q).sort("visited_at", DESCENDING).to_list()
+        superseded = {d["corrects"] for d in docs if d.get("corrects")}
+        # A correction may move a record out of the window: consult the whole chain.
+        if docs:
+            ids = [d["_id"] for d in docs if d["_id"] not in superseded]
+            superseded |= {d["corrects"] async for d in self.col.find({"corrects": {"$in": ids}}, {"corrects": 1})}
+        for d in docs:
+            if d["_id"] not in superseded and d["reached"]:
+                return d
+        return None
+
+    async def list_for_elder(self, elder_id: str, limit: int) -> list[dict[str, Any]]:
+        """A person's records, newest first."""
+        return await self.col.find({"elder_id": elder_id}).sort("visited_at", DESCENDING).limit(limit).to_list()
