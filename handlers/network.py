@@ -26,6 +26,7 @@ from schemas.network import (
 from schemas.stations import ImportQuerySchema, ImportReportSchema
 from service.common.errors import PayloadTooLargeError
 from service.network import service as network
+from service.network import transfer
 
 routes = web.RouteTableDef()
 TAGS = ("network",)
@@ -47,7 +48,7 @@ SUPERVISION = ("supervisor", "admin")
 )
 async def export_network(request: web.Request) -> web.Response:
     query = read_query(request, ExportQuerySchema())
-    text = await network.export_station_network(ctx=request.app[CTX], principal=principal_of(request), **query)
+    text = await transfer.export_station_network(ctx=request.app[CTX], principal=principal_of(request), **query)
     return web.Response(
         text=text,
         content_type="text/csv",
@@ -77,7 +78,7 @@ async def import_network(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("payload_too_large", f"The file is larger than {limit} bytes.", limit=limit)
     body = await within_body_timeout(request, request.read())
-    report = await network.import_station_network(
+    report = await transfer.import_station_network(
         ctx=request.app[CTX],
         principal=principal_of(request),
         body=body,

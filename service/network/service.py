@@ -6,9 +6,7 @@ through the uploads service; this area owns only its own collections (see reposi
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
@@ -19,18 +17,14 @@ from service.common.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
-    UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.common.imports import RowError, csv_rows, decode_upload, refuse_if_errors
 from service.common.models import Page, Principal
 from service.network import rules
 from service.network.models import (
     GROUPINGS,
-    STATUSES,
     Actor,
     DivisionFigures,
-    NetworkImportReport,
     NetworkRecord,
     NetworkStats,
     StationNetwork,
@@ -68,17 +62,19 @@ def _ref(station: Station) -> StationRef:
     )
 
 
-def _today(ctx: Context) -> date:
+def today_in_china(ctx: Context) -> date:
+    """Today in Asia/Shanghai (dates of the record are days there)."""
     return ctx.now().astimezone(SHANGHAI).date()
 
 
-def _stamp(ctx: Context) -> datetime:
+def stamp(ctx: Context) -> datetime:
     """Now, to the millisecond the database keeps, so what a change returns is what a read gives."""
     now = ctx.now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _actor(principal: Principal) -> Actor:
+def actor_of(principal: Principal) -> Actor:
+    """Who acts, as the record keeps it."""
     return Actor(principal.subject, principal.role)
 
 
@@ -86,7 +82,7 @@ async def _station(ctx: Context, station_id: str) -> StationRef:
     return _ref(await stations.get_station(ctx=ctx, station_id=station_id))
 
 
-async def _stations_under(ctx: Context, prefix: str, *, include_inactive: bool = False) -> list[StationRef]:
+async def stations_under(ctx: Context, prefix: str, *, include_inactive: bool = False) -> list[StationRef]:
     """The stations whose code starts with ``prefix``, by code, read page by page through the stations service."""
     county = prefix if len(prefix) == 6 else None
     city = prefix + "00" if len(prefix) == 4 else None
@@ -107,7 +103,8 @@ async def _stations_under(ctx: Context, prefix: str, *, include_inactive: bool =
         cursor = page.next_cursor
 
 
-async def _networks(ctx: Context, refs: list[StationRef]) -> list[StationNetwork]:
+async def networks_of(ctx: Context, refs: list[StationRef]) -> list[StationNetwork]:
+    """The network view of each station: its record, staffing and latest verification."""
     ids = [r.id for r in refs]
     repo = NetworkRepository(ctx.db)
     records = await repo.get_many(ids)
@@ -122,7 +119,7 @@ async def _networks(ctx: Context, refs: list[StationRef]) -> list[StationNetwork
 async def _network_of(ctx: Context, station: StationRef, record: NetworkRecord | None = None) -> StationNetwork:
     """A station's network view; with ``record``, of that record (the one just written) rather than a re-read."""
     if record is None:
-        return (await _networks(ctx, [station]))[0]
+        return (await networks_of(ctx, [station]))[0]
     latest = (await NetworkRepository(ctx.db).latest_verifications([station.id])).get(station.id)
     staffing = (await station_staffing(ctx=ctx, station_ids=[station.id]))[station.id]
     return rules.station_network(station, record, staffing, latest)
@@ -194,12 +191,12 @@ async def update_station_network(
     changed = rules.apply_changes(current, changes)
     if changed == current:  # nothing new: no revision, and a sign-off stays valid
         return await _network_of(ctx, station)
-    errors = rules.check_dates(changed.status, changed.dates, _today(ctx))
+    errors = rules.check_dates(changed.status, changed.dates, today_in_china(ctx))
     errors.update(await _check_uploads(ctx, principal, changed, rules.new_uploads(current, changed)))
     if errors:
         raise _invalid(errors)
     changed = dataclasses.replace(
-        changed, revision=current.revision + 1, updated_at=_stamp(ctx), updated_by=_actor(principal)
+        changed, revision=current.revision + 1, updated_at=stamp(ctx), updated_by=actor_of(principal)
     )
     await repo.save(changed, expected_revision=current.revision)
     return await _network_of(ctx, station, changed)
@@ -245,8 +242,8 @@ async def verify_station_network(
         revision=record.revision,
         outcome=outcome,
         note=(note or "").strip() or None,
-        by=_actor(principal),
-        at=_stamp(ctx),
+        by=actor_of(principal),
+        at=stamp(ctx),
     )
 
 
@@ -283,16 +280,17 @@ async def list_station_network(
 ) -> Page[StationNetwork]:
     """The network table of a division (a supervisor's own by default), by station code."""
     prefix = rules.scope_of(principal, division)
-    _known_division(division)
+    check_division(division)
     after = rules.decode_cursor(cursor) if cursor else ""
-    networks = [n for n in await _networks(ctx, await _stations_under(ctx, prefix)) if n.station.code > after]
+    networks = [n for n in await networks_of(ctx, await stations_under(ctx, prefix)) if n.station.code > after]
     if status is not None:
         networks = [n for n in networks if n.status == status]
     items = networks[:limit]
     return Page(items=items, next_cursor=rules.encode_cursor(items[-1].station.code) if len(networks) > limit else None)
 
 
-def _known_division(code: str | None) -> None:
+def check_division(code: str | None) -> None:
+    """Refuse a division code the division list does not know (404 ``division_not_found``)."""
     if code is not None and code not in division_table().by_code:
         raise NotFoundError("division_not_found", f"No division has code {code}.")
 
@@ -318,8 +316,8 @@ def _group_of(code: str, group_by: str) -> str:
 
 
 async def _figures(ctx: Context, prefix: str, group_by: str | None) -> NetworkStats:
-    refs = await _stations_under(ctx, prefix)
-    networks = await _networks(ctx, refs)
+    refs = await stations_under(ctx, prefix)
+    networks = await networks_of(ctx, refs)
     townships = _township_universe(prefix, refs)
     code = rules.division_code_of(prefix)
     name, level = _name_of(code)
@@ -342,7 +340,7 @@ async def get_station_stats(
     """Townships, stations by status, coverage and six-haves compliance against the 100% target,
     for a division within the caller's (supervisors: their own by default; admins: the province)."""
     prefix = rules.scope_of(principal, division)
-    _known_division(division)
+    check_division(division)
     if group_by is not None and group_by not in GROUPINGS:
         raise ValidationFailedError("invalid_group_by", "Unknown grouping.", {"group_by": ["city or county."]})
     return await _figures(ctx, prefix, group_by)
@@ -352,102 +350,13 @@ async def division_coverage(*, ctx: Context, division_code: str) -> DivisionFigu
     """Read port for other areas (workforce, plan indicators): coverage and six-haves compliance of a
     division (6-digit code: province, city or county). No caller check: the calling area decides who
     may see what it builds from these figures."""
-    _known_division(division_code)
+    check_division(division_code)
     return (await _figures(ctx, rules.scope_prefix(division_code), None)).division
 
 
 async def division_coverage_by(*, ctx: Context, division_code: str, group_by: str) -> tuple[DivisionFigures, ...]:
     """Read port: the same figures for each city or county (``group_by``) under a division."""
-    _known_division(division_code)
+    check_division(division_code)
     if group_by not in GROUPINGS:
         raise ValidationFailedError("invalid_group_by", "Unknown grouping.", {"group_by": ["city or county."]})
     return (await _figures(ctx, rules.scope_prefix(division_code), group_by)).groups
-
-
-# ---------------------------------------------------------------- CSV import and export
-
-
-async def import_station_network(
-    *, ctx: Context, principal: Principal, body: bytes, content_type: str, dry_run: bool
-) -> NetworkImportReport:
-    """Check every row of a network CSV; unless a dry run, write all rows or none.
-
-    Supervisors import the stations of their own division, admins any station.
-    """
-    prefix = rules.scope_of(principal, None)
-    if content_type != "text/csv":
-        raise UnsupportedMediaTypeError("unsupported_media_type", "Send the file as text/csv.")
-    rows = csv_rows(
-        decode_upload(body),
-        required=rules.CSV_REQUIRED,
-        optional=(*rules.CSV_OPTIONAL, *rules.CSV_EXPORT_ONLY),
-        what="station network",
-    )
-    refs = {r.code: r for r in await _stations_under(ctx, prefix, include_inactive=True)}
-    in_file = {str(row.get("station_code") or "") for _, row in rows} & set(refs)
-    repo = NetworkRepository(ctx.db)
-    current = await repo.get_many([refs[c].id for c in in_file])
-    today = _today(ctx)
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    writes: list[tuple[NetworkRecord, int]] = []
-    for line, row in rows:
-        if "__error__" in row:
-            errors.append(RowError(line, "_row", row["__error__"]))
-            continue
-        changes, problems = rules.parse_row(row, today)
-        code = str(row.get("station_code") or "")
-        if code and code not in refs:
-            problems.append(("station_code", f"No station {code} in your division."))
-        elif code in seen:
-            problems.append(("station_code", f"Station {code} appears twice in the file (line {seen[code]})."))
-        seen.setdefault(code, line)
-        if code in refs:
-            before = current.get(refs[code].id) or NetworkRecord(station_id=refs[code].id)
-            after = rules.apply_changes(before, changes)
-            if "status" in changes:  # an unknown status is reported once, above
-                for field, msgs in rules.check_dates(after.status, after.dates, today).items():
-                    problems.append((_column_of(field), msgs[0]))
-            if not problems:
-                after = dataclasses.replace(
-                    after, revision=before.revision + 1, updated_at=_stamp(ctx), updated_by=_actor(principal)
-                )
-                writes.append((after, before.revision))
-        errors += [RowError(line, f, m) for f, m in problems]
-    errors.sort(key=lambda e: e.row)
-    report = NetworkImportReport(
-        dry_run=dry_run,
-        total=len(rows),
-        to_create=sum(1 for _, rev in writes if rev == 0),
-        to_update=sum(1 for _, rev in writes if rev > 0),
-        written=False,
-        errors=tuple(errors),
-    )
-    if not dry_run:
-        refuse_if_errors(errors)
-    if dry_run or not writes:
-        return report
-    await repo.save_all(writes)
-    return dataclasses.replace(report, written=True)
-
-
-_COLUMN_OF_DATE = {f"dates.{status}": f"{status}_on" for status in STATUSES}
-
-
-def _column_of(field: str) -> str:
-    return _COLUMN_OF_DATE.get(field, field)
-
-
-async def export_station_network(*, ctx: Context, principal: Principal, division: str | None = None) -> str:
-    """The network of a division as CSV (UTF-8 with a byte-order mark, so Excel reads the Chinese);
-    its first columns are the import's, so an edited export can be imported again."""
-    prefix = rules.scope_of(principal, division)
-    _known_division(division)
-    networks = await _networks(ctx, await _stations_under(ctx, prefix))
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(rules.CSV_COLUMNS)
-    for n in networks:
-        writer.writerow(rules.export_row(n))
-    return out.getvalue()

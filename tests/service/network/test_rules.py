@@ -9,7 +9,7 @@ import pytest
 from service.common.errors import BadRequestError, PermissionDeniedError
 from service.common.ids import new_id
 from service.common.models import Principal
-from service.network import rules
+from service.network import files, rules
 from service.network.models import (
     Actor,
     Document,
@@ -113,11 +113,11 @@ def test_coverage_counts_townships_with_an_operating_or_model_station():
 
 
 def test_csv_rows_name_each_bad_column():
-    changes, problems = rules.parse_row(
+    changes, problems = files.parse_row(
         {"station_code": "341002001", "status": "open", "built_on": "2024-13-01", "floor_area_m2": "-3"}, TODAY
     )
     assert sorted(f for f, _ in problems) == ["built_on", "floor_area_m2", "status"]
-    changes, problems = rules.parse_row(
+    changes, problems = files.parse_row(
         {"station_code": "341002001", "status": "built", "built_on": "2024-01-02", "equipment": "电脑:2；档案柜"}, TODAY
     )
     assert problems == []
@@ -137,9 +137,9 @@ def test_division_scopes():
 
 
 def test_exported_cells_cannot_run_as_formulas_and_import_back_unchanged():
-    assert rules.safe_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
-    assert rules.safe_cell("新安路 8 号") == "新安路 8 号"
-    changes, problems = rules.parse_row(
+    assert files.safe_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert files.safe_cell("新安路 8 号") == "新安路 8 号"
+    changes, problems = files.parse_row(
         {"station_code": "341002001", "status": "planned", "planned_on": "2024-01-02", "site_address": "'=1+1"}, TODAY
     )
     assert problems == [] and changes["site"] == {"address": "=1+1"}
