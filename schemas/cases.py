@@ -192,6 +192,15 @@ class ExtensionRequestSchema(_ActionBase):
 
 class ResolveSchema(_ActionBase):
     result = fields.String(required=True, validate=validate.Length(1, 2000))
+    photos = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=9),
+        metadata={
+            "description": "Up to 9 photos of the result: ids of images the resolver uploaded first "
+            "(POST /api/v1/uploads), or photos already on the case"
+        },
+    )
 
 
 class RateSchema(_ActionBase):
@@ -318,6 +327,9 @@ class CaseSchema(Schema):
     preferred_window = fields.Dict(allow_none=True)
     anonymous = fields.Boolean()
     photos = fields.List(fields.String())
+    result_photos = fields.List(
+        fields.String(), metadata={"description": "Photos of the result, given with the resolution (upload ids)"}
+    )
     created_by = fields.Dict()
     source = fields.Nested(CaseSourceSchema, allow_none=True, metadata={"description": "Where the case came from"})
     station_id = fields.String(allow_none=True)

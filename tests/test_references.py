@@ -66,6 +66,8 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("cases", "station_id"): "stations",
     ("cases", "assignee_id"): "staff",
     ("cases", "photos[]"): "uploads.files",
+    ("cases", "result_photos[]"): "uploads.files",
+    ("cases", "history[].data.photos[]"): "uploads.files",
     ("cases", "routing.station_id"): "stations",
     ("cases", "routing.candidates[].station_id"): "stations",
     ("cases", "history[].actor.subject"): "person-or-client",
@@ -77,6 +79,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("events", "station_id"): "stations",
     ("events", "actor.subject"): "person-or-client",
     ("events", "data.assignee_id"): "staff",
+    ("events", "data.photos[]"): "uploads.files",
     ("notify_claims", "_id"): "events",
     ("notify_checkpoints", "last_id"): "events",
     ("notifications", "event_id"): "events",
@@ -207,7 +210,14 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
     await act(client, settings, head, case_id, "accept")
     await act(client, settings, head, case_id, "assign", {"assignee_id": staff_ids["worker"]})
     await act(client, settings, supervisor, case_id, "urge")
-    await act(client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。"})
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="result.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=worker)
+    assert resp.status == 201, await resp.text()
+    result_photo = (await resp.json())["id"]
+    await act(
+        client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。", "photos": [result_photo]}
+    )
     await act(client, settings, wechat_resident, case_id, "rate", {"rating": 5, "comment": "很满意"})
     resp = await client.post("/api/v1/cases", json=await case_body(ctx, division_code="340102001"), headers=as_client)
     assert resp.status == 201, await resp.text()

@@ -800,7 +800,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List staff accounts */
+        /**
+         * List staff accounts
+         * @description Admins list every account. A station head lists the staff of their own station (to assign cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.
+         */
         get: operations["list_staff"];
         put?: never;
         /** Create a staff account */
@@ -2450,6 +2453,8 @@ export interface components {
             } | null;
             anonymous?: boolean;
             photos?: string[];
+            /** @description Photos of the result, given with the resolution (upload ids) */
+            result_photos?: string[];
             created_by?: {
                 [key: string]: unknown;
             };
@@ -2529,6 +2534,8 @@ export interface components {
                 } | null;
                 anonymous?: boolean;
                 photos?: string[];
+                /** @description Photos of the result, given with the resolution (upload ids) */
+                result_photos?: string[];
                 created_by?: {
                     [key: string]: unknown;
                 };
@@ -2638,6 +2645,8 @@ export interface components {
              */
             expected_version: number | null;
             result: string;
+            /** @description Up to 9 photos of the result: ids of images the resolver uploaded first (POST /api/v1/uploads), or photos already on the case */
+            photos?: string[];
         };
         Rate: {
             /**
