@@ -42,6 +42,7 @@ import handlers.stream
 import handlers.uploads
 import handlers.visits
 import handlers.webhooks
+import handlers.workforce
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import JsonAccessLogger, configure_logging
@@ -67,6 +68,7 @@ from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
 from service.visits.tiers import tier_table
+from service.workforce.targets import plan_targets
 
 log = logging.getLogger("huimin")
 
@@ -89,6 +91,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.elders.routes,
     handlers.visits.routes,
     handlers.network.routes,
+    handlers.workforce.routes,
     handlers.console.routes,
     handlers.h5.routes,
 ]
@@ -120,6 +123,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings``."""
     tier_table(settings)  # fail fast on a bad visit tier table
+    plan_targets()  # and on a bad plan target table
     app = web.Application(
         middlewares=[
             request_id_middleware,

@@ -63,6 +63,8 @@ TAG_DESCRIPTIONS = {
     "stats": "统计 KPIs and visit rates for staff and supervisors",
     "elders": "特殊困难老年人 Register of elderly people in special difficulty",
     "visits": "探访关爱 Elderly visit programme",
+    "workforce": "社会工作人才 Social-work workforce register and reference figures",
+    "training": "培训 Training programmes, sessions and records",
     "notifications": "消息通知 Subscription messages, inbox, live feed and preferences",
     "webhooks": "事件订阅 Webhook subscriptions and deliveries",
     "open311": "Open311 GeoReport v2 接口 facade",

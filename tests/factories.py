@@ -37,6 +37,7 @@ from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
 from service.visits.models import Elder
+from service.workforce import figures, register, training
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -317,4 +318,109 @@ async def verify_network_record(ctx: Context, station: Station, by: Who, outcome
         station_id=station.id,
         outcome=outcome,
         note=None if outcome == "approved" else "请补充材料。",
+    )
+
+
+# ---------------------------------------------------------------- the workforce register and training
+
+REGISTER_COLUMNS = (
+    "name",
+    "id_card",
+    "employer_kind",
+    "division",
+    "role",
+    "start_date",
+    "occupation",
+    "qualification_level",
+    "certificate_no",
+    "employer_name",
+    "status",
+    "end_date",
+    "phone",
+    "staff_id",
+)
+
+
+def csv_text(columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> bytes:
+    """A CSV file (UTF-8) with these columns; values missing from a row are left empty."""
+    lines = [",".join(columns)]
+    lines += [",".join(str(row.get(c, "") if row.get(c) is not None else "") for c in columns) for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def worker_row(seq: int, **fields: Any) -> dict[str, Any]:
+    """A valid register CSV row: a frontline social worker at the station of ``TOWNSHIP`` unless told."""
+    return {
+        "name": f"社工{seq}",
+        "id_card": id_card("19900101", seq, region="341002"),
+        "employer_kind": "station",
+        "division": TOWNSHIP,
+        "role": "frontline",
+        "start_date": "2023-01-01",
+        **fields,
+    }
+
+
+async def import_register(ctx: Context, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False) -> Any:
+    """Rows put on the workforce register through the register's CSV import (all or nothing)."""
+    return await register.import_people(
+        ctx=ctx,
+        principal=principal_of(by),
+        body=csv_text(REGISTER_COLUMNS, rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def make_training_session(
+    ctx: Context,
+    *,
+    category: str = "certified",
+    tier: str = "beginner",
+    starts_on: str = "2025-04-01",
+    ends_on: str = "2025-04-03",
+    by: Who = SYSTEM,
+) -> Any:
+    """A programme of ``category`` and one session of it, as an organiser adds them."""
+    programme = await training.create_programme(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={"name": f"{category} 培训班 {_n()}", "category": category, "tier": tier},
+    )
+    return await training.create_session(
+        ctx=ctx,
+        principal=principal_of(by),
+        programme_id=programme.id,
+        data={
+            "starts_on": date.fromisoformat(starts_on),
+            "ends_on": date.fromisoformat(ends_on),
+            "place": "合肥市 省民政厅培训中心",
+            "hours": 24.0,
+            "trainer": "王教授",
+        },
+    )
+
+
+async def import_training_records(
+    ctx: Context, session_id: str, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False
+) -> Any:
+    """A session's attendance and results sheet, through the training-record CSV import."""
+    return await training.import_records(
+        ctx=ctx,
+        principal=principal_of(by),
+        session_id=session_id,
+        body=csv_text(("id_card", "status", "attended_hours", "completed_on"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def import_reference_figures(ctx: Context, rows: list[dict[str, Any]], *, dry_run: bool = False) -> Any:
+    """Reference figures (older population, care-home beds) as an administrator imports them."""
+    return await figures.import_figures(
+        ctx=ctx,
+        principal=SYSTEM,
+        body=csv_text(("division", "year", "older_population", "care_home_beds", "source"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
     )

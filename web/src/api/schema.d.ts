@@ -1741,6 +1741,277 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workforce/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the register (supervisors: their division; station staff: their station) */
+        get: operations["list_people"];
+        put?: never;
+        /** Put a person on the social-work workforce register */
+        post: operations["create_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk import the register from CSV (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns name,id_card,employer_kind,division,role,start_date and optional phone, occupation, qualification_level, certificate_no, certificate_year, employer_name, post, status, end_date, staff_id. A row whose ID number is on the register changes that entry. Every bad row is reported with its line and field; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_people"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a register entry */
+        get: operations["get_person"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a register entry (kept in its history) */
+        patch: operations["update_person"];
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The changes of a register entry */
+        get: operations["person_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/training": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's training record */
+        get: operations["person_training"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training programmes */
+        get: operations["list_programmes"];
+        put?: never;
+        /** Add a training programme (category and tier) */
+        post: operations["create_programme"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a training programme */
+        get: operations["get_programme"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sessions of a programme */
+        get: operations["list_sessions"];
+        put?: never;
+        /** Add a session to a programme (dates, place, hours, trainer) */
+        post: operations["create_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/enrolments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enrol a person in a session */
+        post: operations["enrol_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/records/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a session's attendance and results sheet (CSV; dry run, then all or nothing)
+         * @description Send the file as text/csv with columns id_card,status and optional name, attended_hours, completed_on, certificate_no. status: enrolled, attended, completed, not_completed. People not yet enrolled are enrolled. Every bad row is reported; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_records"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training records (supervisors: their division) */
+        get: operations["list_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Record attendance or completion */
+        patch: operations["update_record"];
+        trace?: never;
+    };
+    "/api/v1/reference-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reference figures per division and year (older population, care-home beds) */
+        get: operations["list_figures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reference-figures/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import reference figures from CSV, with their source (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns division,year,source and older_population and/or care_home_beds. A row replaces the earlier figure of its division and year.
+         */
+        post: operations["import_figures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plan's indicators: target, actual, gap and how each was computed
+         * @description Targets come from config/plan_targets.toml (per plan period). A figure with no source yet (the stations' six-haves compliance) is answered with actual null, available false and the reason.
+         */
+        get: operations["plan_indicators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3837,6 +4108,356 @@ export interface components {
             division?: components["schemas"]["DivisionFigures"];
             group_by?: string | null;
             groups?: components["schemas"]["DivisionFigures"][];
+        };
+        PersonCreate: {
+            /** @example 李娜 */
+            name: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date: string;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+            /** @description 18-character ID number (GB 11643) */
+            id_card: string;
+        };
+        Qualification: {
+            level?: string;
+            certificate_no?: string | null;
+            year?: number | null;
+        };
+        Employer: {
+            kind?: string;
+            name?: string;
+            station_id?: string | null;
+        };
+        Person: {
+            id?: string;
+            name?: string;
+            /** @description ID number, masked; the full number is never returned */
+            id_card_masked?: string;
+            gender?: string;
+            birth_date?: string;
+            /** @description Masked, except to the person themselves */
+            phone?: string | null;
+            occupation?: string;
+            qualification?: components["schemas"]["Qualification"];
+            employer?: components["schemas"]["Employer"];
+            division?: string;
+            county_code?: string;
+            city_code?: string;
+            post?: string | null;
+            role?: string;
+            status?: string;
+            start_date?: string;
+            end_date?: string | null;
+            staff_id?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        PersonPage: {
+            items: components["schemas"]["Person"][];
+            next_cursor?: string | null;
+        };
+        WorkforceImportReport: {
+            dry_run?: boolean;
+            /** @description Rows read */
+            total?: number;
+            to_create?: number;
+            to_update?: number;
+            written?: boolean;
+            /** @description As detected: utf-8, utf-8-sig (with BOM) or gb18030 (GBK) */
+            encoding?: string;
+            errors?: components["schemas"]["schemas_elders_RowError"][];
+        };
+        PersonUpdate: {
+            /** @example 李娜 */
+            name?: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division?: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role?: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date?: string | null;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+        };
+        schemas_workforce_HistoryEntry: {
+            id?: string;
+            /** Format: date-time */
+            at?: string;
+            actor?: {
+                [key: string]: string;
+            };
+            /** @description created, updated or imported */
+            action?: string;
+            /** @description field -> {from, to}; phones masked, ID numbers never shown */
+            changes?: {
+                [key: string]: unknown;
+            };
+        };
+        History: {
+            items: components["schemas"]["schemas_workforce_HistoryEntry"][];
+        };
+        TrainingRecord: {
+            id?: string;
+            person_id?: string;
+            person_name?: string;
+            session_id?: string;
+            programme_id?: string;
+            programme_name?: string;
+            category?: string;
+            tier?: string;
+            /** @description Where the person worked when enrolled */
+            division?: string;
+            status?: string;
+            attended_hours?: number;
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        RecordList: {
+            items: components["schemas"]["TrainingRecord"][];
+        };
+        ProgrammeCreate: {
+            /** @example 2026年全省社会工作督导人才培训班 */
+            name: string;
+            /**
+             * @description certified 持证社工, manager 管理人才, supervisor 督导人才, elderly_care 养老护理员
+             * @enum {string}
+             */
+            category: "certified" | "manager" | "supervisor" | "elderly_care";
+            /**
+             * @description beginner 初级, intermediate 中级, senior 高级
+             * @enum {string}
+             */
+            tier: "beginner" | "intermediate" | "senior";
+            /** @description Default: the caller's division (administrators: the province) */
+            organiser_division?: string;
+            description?: string | null;
+        };
+        Programme: {
+            id?: string;
+            name?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            description?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        ProgrammePage: {
+            items: components["schemas"]["Programme"][];
+            next_cursor?: string | null;
+        };
+        SessionCreate: {
+            /** Format: date */
+            starts_on: string;
+            /** Format: date */
+            ends_on: string;
+            /** @example 合肥市 安徽省民政厅培训中心 */
+            place: string;
+            hours: number;
+            /** @example 王教授 */
+            trainer: string;
+        };
+        Session: {
+            id?: string;
+            programme_id?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            starts_on?: string;
+            ends_on?: string;
+            place?: string;
+            hours?: number;
+            trainer?: string;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        SessionList: {
+            items: components["schemas"]["Session"][];
+        };
+        EnrolmentCreate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            person_id: string;
+        };
+        RecordPage: {
+            items: components["schemas"]["TrainingRecord"][];
+            next_cursor?: string | null;
+        };
+        RecordUpdate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+        };
+        Figure: {
+            id?: string;
+            division?: string;
+            year?: number;
+            /** @description 老年人口 (60 and over) */
+            older_population?: number | null;
+            /** @description 养老机构床位 */
+            care_home_beds?: number | null;
+            /** @description Where the figure comes from */
+            source?: string;
+            /** Format: date-time */
+            imported_at?: string;
+            imported_by?: string;
+        };
+        FigurePage: {
+            items: components["schemas"]["Figure"][];
+            next_cursor?: string | null;
+        };
+        PlanPeriod: {
+            id?: string;
+            name?: string;
+            basis?: string | null;
+            start_year?: number;
+            end_year?: number;
+            targets_source?: string;
+        };
+        Indicator: {
+            code?: string;
+            name?: string;
+            name_en?: string;
+            unit?: string;
+            /** @description From config/plan_targets.toml; null: none set */
+            target?: number | null;
+            target_note?: string | null;
+            /** @description null: not available (see reason) */
+            actual?: number | null;
+            /** @description How far short of the target (0 when met) */
+            gap?: number | null;
+            /** @description actual / target */
+            progress?: number | null;
+            met?: boolean | null;
+            available?: boolean;
+            /** @description Why there is no actual figure */
+            reason?: string | null;
+            /** @description method, sources, inputs, as_of, computed_at and records (the drill-down address) */
+            computation?: {
+                [key: string]: unknown;
+            };
+        };
+        PlanReport: {
+            division?: string;
+            division_name?: string | null;
+            level?: string;
+            year?: number;
+            /** @description 31 December, or today for the year in progress */
+            as_of?: string;
+            /** Format: date-time */
+            computed_at?: string;
+            plan_period?: components["schemas"]["PlanPeriod"];
+            indicators?: components["schemas"]["Indicator"][];
         };
     };
     responses: {
@@ -9151,6 +9772,699 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                /** @description Station id */
+                station?: string;
+                status?: "active" | "suspended" | "left";
+                role?: "frontline" | "manager" | "supervisor";
+                occupation?: "social_work" | "elderly_care";
+                employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+                qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+                /** @description Only people in post that day (as the plan's figures count) */
+                in_post_on?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_people: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_training: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_programmes: {
+        parameters: {
+            query?: {
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                tier?: "beginner" | "intermediate" | "senior";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgrammePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_programme: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgrammeCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_programme: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_session: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    enrol_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolmentCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_records: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_records: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                status?: "enrolled" | "attended" | "completed" | "not_completed";
+                completed_from?: string;
+                completed_to?: string;
+                /** @description Session id */
+                session?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_figures: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                year?: number;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FigurePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_figures: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    plan_indicators: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code; default: the caller's division (administrators: the province) */
+                division?: string;
+                /** @description Default: this year */
+                year?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];

@@ -13,6 +13,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'cases/:id', name: 'case', component: () => import('./views/CaseView.vue'), props: true, meta: { title: '工单详情' } },
       { path: 'dispatch', name: 'dispatch', component: () => import('./views/DispatchView.vue'), meta: { title: '派单队列', roles: ['supervisor', 'admin'] } },
       { path: 'dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { title: '绩效看板', roles: ['supervisor', 'admin'] } },
+      { path: 'plan', name: 'plan', component: () => import('./views/PlanView.vue'), meta: { title: '规划指标', roles: ['supervisor', 'admin'] } },
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访关爱' } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
       { path: 'network', name: 'network', component: () => import('./views/NetworkView.vue'), meta: { title: '社工站建设', roles: ['supervisor', 'admin'] } },
