@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.alerts
 import handlers.auth
 import handlers.cases
 import handlers.clients
@@ -92,6 +93,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.visits.routes,
     handlers.network.routes,
     handlers.workforce.routes,
+    handlers.alerts.routes,
     handlers.console.routes,
     handlers.h5.routes,
 ]

@@ -65,6 +65,7 @@ TAG_DESCRIPTIONS = {
     "visits": "探访关爱 Elderly visit programme",
     "workforce": "社会工作人才 Social-work workforce register and reference figures",
     "training": "培训 Training programmes, sessions and records",
+    "alerts": "物联网报警 Devices, alerts from vendors, the duty rota and the maintenance list",
     "notifications": "消息通知 Subscription messages, inbox, live feed and preferences",
     "webhooks": "事件订阅 Webhook subscriptions and deliveries",
     "open311": "Open311 GeoReport v2 接口 facade",

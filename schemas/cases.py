@@ -293,7 +293,9 @@ class HistoryEntrySchema(Schema):
 
 
 class CaseSourceSchema(Schema):
-    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介) ..."})
+    channel = fields.String(
+        metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ..."}
+    )
     visit_record_id = fields.String(
         metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
     )
@@ -301,6 +303,9 @@ class CaseSourceSchema(Schema):
     visit_id = fields.String(
         metadata={"description": "Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger"}
     )
+    alert_id = fields.String(metadata={"description": "Cases opened by a device alert: GET /api/v1/alerts/{id}"})
+    alert_type = fields.String(metadata={"description": "Cases opened by a device alert: sos, fall or smoke"})
+    device_id = fields.String(metadata={"description": "Cases opened by a device alert: the registered device"})
 
 
 class CaseSchema(Schema):

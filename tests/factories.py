@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
+from service.alerts import devices, rota
+from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
 from service.cases.models import CaseEvent
@@ -424,3 +426,67 @@ async def import_reference_figures(ctx: Context, rows: list[dict[str, Any]], *, 
         content_type="text/csv",
         dry_run=dry_run,
     )
+
+
+async def make_vendor(
+    ctx: Context, *, scopes: tuple[str, ...] = ("alerts:write", "visits:write", "cases:read"), name: str | None = None
+) -> IssuedClient:
+    """A device or AI-calling vendor's integrator client, registered as an admin registers one."""
+    return await make_client(ctx, scopes=scopes, name=name or f"设备厂商 {_n()}")
+
+
+async def make_device(
+    ctx: Context,
+    elder: Elder,
+    vendor: ApiClient | IssuedClient,
+    *,
+    type: str = "sos_button",
+    vendor_device_id: str | None = None,
+    by: Who = SYSTEM,
+    **fields: Any,
+) -> Device:
+    """A device on the register, linked to ``elder`` and reported by ``vendor``, as station staff register one."""
+    client = vendor.client if isinstance(vendor, IssuedClient) else vendor
+    return await devices.register_device(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={
+            "elder_id": elder.id,
+            "type": type,
+            "vendor_client_id": client.client_id,
+            "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
+            "location_note": "卧室床头 bedside",
+            "installed_by": "厂商安装员",
+            **fields,
+        },
+    )
+
+
+async def make_rota_entry(
+    ctx: Context,
+    member: StaffMember,
+    *,
+    phone: str | None = None,
+    starts_at: datetime | None = None,
+    hours: float = 24,
+    by: Who = SYSTEM,
+) -> RotaEntry:
+    """Put ``member`` on duty at their station (from ``starts_at``, default an hour ago, for ``hours``)."""
+    start = starts_at or utcnow() - timedelta(hours=1)
+    data: dict[str, Any] = {"staff_id": member.id, "starts_at": start, "ends_at": start + timedelta(hours=hours)}
+    if phone:
+        data["phone"] = phone
+    assert member.station_id
+    return await rota.add_rota_entry(ctx=ctx, principal=principal_of(by), station_id=member.station_id, data=data)
+
+
+def alert_body(device: Device, *, type: str = "sos", alert_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A vendor's alert for a registered device, as POST /api/v1/alerts takes it (JSON-ready)."""
+    return {
+        "alert_id": alert_id or f"ALM-{_n():08d}",
+        "type": type,
+        "device_id": device.vendor_device_id,
+        "occurred_at": utcnow().isoformat(),
+        "details": {"message": "按下紧急按钮 button pressed"},
+        **fields,
+    }

@@ -47,6 +47,7 @@ from service.webhooks.repository import (
     WebhookSubscriptionsRepository,
 )
 from service.webhooks.subscriptions import (
+    ALERTS_SCOPE,
     READ_SCOPE,
     allowed_host_patterns,
     host_allowed,
@@ -112,13 +113,17 @@ async def fan_out_events(*, ctx: Context) -> int:
         pairs: list[tuple[Subscription, dict[str, Any]]] = []
         for event in events:
             owner = creators.get(event.get("case_id") or "")
+            is_alert = str(event.get("type") or "").startswith("alert.")
+            if owner is None and is_alert:
+                owner = event.get("actor")  # an alert belongs to the vendor client that reported it
             if not owner or owner.get("role") != "client":
                 continue
+            needed = ALERTS_SCOPE if is_alert else READ_SCOPE
             for sub in by_client.get(str(owner.get("subject")), ()):
                 if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and READ_SCOPE in scopes:
+                if scopes is not None and needed in scopes:
                     pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e["_id"] for e in events)
         now = ctx.now()

@@ -1529,7 +1529,10 @@ export interface paths {
         /** A person's visit records, newest first */
         get: operations["list_visits"];
         put?: never;
-        /** Record a visit (append-only; a correction names the record it corrects) */
+        /**
+         * Record a visit (append-only; a correction names the record it corrects)
+         * @description Staff record phone, video and home visits. An AI calling platform (an integrator client with the visits:write scope) records machine calls with method ai_call, answered or not (reached), a summary and flags: needs_help opens an urgent 紧急求助 case, feels_unwell or asked_for_callback a home visit request. Whether a reached machine call counts toward the weekly rate is the county's setting.
+         */
         post: operations["record_visit"];
         delete?: never;
         options?: never;
@@ -2006,6 +2009,149 @@ export interface paths {
         get: operations["plan_indicators"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alerts, newest first (the alert board: staff see their station or division, a vendor its own) */
+        get: operations["list_alerts"];
+        put?: never;
+        /**
+         * Report a device alert (vendors; idempotent by the vendor's alert id)
+         * @description SOS, fall and smoke open an urgent case at the person's station at once and text the on-duty worker (no quiet hours), escalating while nobody signs for it; no_activity puts a check-up due today on the visit due list; low_battery and offline go to the station's maintenance list. Repeats from a device collapse into its open case. 201 for a new alert, 200 with the same record when the alert id was already received. A device not on the register is refused (422 device_not_registered) and the alert kept as refused.
+         */
+        post: operations["receive_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One alert with its outcome and escalation */
+        get: operations["get_alert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered devices of the caller's station or division */
+        get: operations["list_devices"];
+        put?: never;
+        /** Register a device for a person on the visit register */
+        post: operations["register_device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One registered device */
+        get: operations["get_device"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change where a device is installed, or take it off the register */
+        patch: operations["update_device"];
+        trace?: never;
+    };
+    "/api/v1/stations/{id}/rota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The station's on-duty rota (值班表): shifts not over yet */
+        get: operations["list_rota"];
+        put?: never;
+        /** Put a worker on duty for a shift (station heads, supervisors, admins) */
+        post: operations["add_rota_entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rota/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take a shift off the rota */
+        delete: operations["remove_rota_entry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The maintenance list: devices reporting low battery or offline */
+        get: operations["list_maintenance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance/{id}/done": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a maintenance item fixed */
+        post: operations["close_maintenance_item"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2613,7 +2759,7 @@ export interface components {
             coordinates?: number[];
         };
         CaseSource: {
-            /** @description mini_program, api, staff_entry, open311, visit (需求转介) ... */
+            /** @description mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ... */
             channel?: string;
             /** @description Cases opened from a visit: the visit record (GET /api/v1/visits/{id}) */
             visit_record_id?: string;
@@ -2621,6 +2767,12 @@ export interface components {
             elder_id?: string;
             /** @description Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger */
             visit_id?: string;
+            /** @description Cases opened by a device alert: GET /api/v1/alerts/{id} */
+            alert_id?: string;
+            /** @description Cases opened by a device alert: sos, fall or smoke */
+            alert_type?: string;
+            /** @description Cases opened by a device alert: the registered device */
+            device_id?: string;
         };
         schemas_cases_Candidate: {
             station_id?: string;
@@ -3119,8 +3271,8 @@ export interface components {
         ClientCreate: {
             /** @description e.g. 皖事通 Wanshitong */
             name: string;
-            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311 */
-            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311")[];
+            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311, alerts:write, visits:write */
+            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write")[];
             /** @default 600 */
             rate_limit_per_minute: number;
         };
@@ -3734,10 +3886,10 @@ export interface components {
         VisitCreate: {
             elder_id: string;
             /**
-             * @description phone 电话, video 视频, home 上门
+             * @description phone 电话, video 视频, home 上门, ai_call 智能外呼 (machine call, integrator clients)
              * @enum {string}
              */
-            method: "phone" | "video" | "home";
+            method: "phone" | "video" | "home" | "ai_call";
             /** @description Staff id; default: the caller */
             visitor?: string;
             /**
@@ -3752,6 +3904,10 @@ export interface components {
             danger?: components["schemas"]["Danger"];
             /** @description Id of an earlier record this one corrects */
             corrects?: string;
+            /** @description ai_call: the transcript summary */
+            summary?: string;
+            /** @description ai_call: needs_help, feels_unwell, asked_for_callback */
+            flags?: ("needs_help" | "feels_unwell" | "asked_for_callback")[];
         };
         Referral: {
             /** @description need (需求转介) or danger (紧急求助) */
@@ -3776,6 +3932,8 @@ export interface components {
             needs?: components["schemas"]["Need"][];
             danger?: components["schemas"]["Danger"];
             corrects?: string | null;
+            summary?: string | null;
+            flags?: string[];
             /** @description Periods this record marked visited */
             counts_for?: string[];
             referrals?: components["schemas"]["Referral"][];
@@ -3814,6 +3972,19 @@ export interface components {
             method?: string;
             name?: string;
         };
+        CountyMachine: {
+            county?: string;
+            name?: string;
+            /** @description Reached machine calls count toward this county's rate */
+            counted?: boolean;
+        };
+        MachineCalls: {
+            method?: string;
+            name?: string;
+            /** @description Counties without their own setting */
+            counted_by_default?: boolean;
+            counties?: components["schemas"]["CountyMachine"][];
+        };
         PlanStatement: {
             /** @example 周探访率 weekly visit rate */
             name?: string;
@@ -3824,6 +3995,8 @@ export interface components {
             counted_methods?: components["schemas"]["MethodName"][];
             /** @description What does not count */
             not_counted?: string[];
+            /** @description Whether machine (AI) calls count, per county */
+            machine_calls?: components["schemas"]["MachineCalls"];
             /** @description The counting rule, Chinese and English */
             rule?: string;
             period?: string | null;
@@ -3838,6 +4011,14 @@ export interface components {
             due?: number;
             visited?: number;
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
         };
         MethodCount: {
             method?: string;
@@ -3852,6 +4033,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率: weekly tier visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
         };
@@ -3882,6 +4071,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率, the plan's figure: visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
             /** @description Weekly tier, by method */
@@ -3913,6 +4110,8 @@ export interface components {
                 counted_methods?: components["schemas"]["MethodName"][];
                 /** @description What does not count */
                 not_counted?: string[];
+                /** @description Whether machine (AI) calls count, per county */
+                machine_calls?: components["schemas"]["MachineCalls"];
                 /** @description The counting rule, Chinese and English */
                 rule?: string;
             };
@@ -4458,6 +4657,197 @@ export interface components {
             computed_at?: string;
             plan_period?: components["schemas"]["PlanPeriod"];
             indicators?: components["schemas"]["Indicator"][];
+        };
+        AlertCreate: {
+            /** @description The vendor's own alert id (resending is safe) */
+            alert_id: string;
+            /**
+             * @description sos 紧急呼叫, fall 跌倒, smoke 烟雾 (open an urgent case); no_activity 无活动 (a check-up due today); low_battery 电量低, offline 离线 (the station's maintenance list)
+             * @enum {string}
+             */
+            type: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+            /** @description The vendor's device id, as registered */
+            device_id: string;
+            /**
+             * Format: date-time
+             * @description When the device raised it
+             */
+            occurred_at: string;
+            /**
+             * @description Flat key/value details (message, battery_percent, ...)
+             * @example {}
+             */
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        Refusal: {
+            code?: string;
+            detail?: string;
+        };
+        EscalationStep: {
+            level?: number;
+            to?: string;
+            /** Format: date-time */
+            at?: string;
+            stopped?: string;
+        };
+        Escalation: {
+            /** @description Steps taken so far */
+            level?: number;
+            /**
+             * Format: date-time
+             * @description When the next step fires if unsigned
+             */
+            next_at?: string | null;
+            done?: boolean;
+            reason?: string | null;
+            history?: components["schemas"]["EscalationStep"][];
+        };
+        Alert: {
+            id?: string;
+            /** @description The vendor's alert id */
+            alert_id?: string;
+            type?: string;
+            /** @description The vendor's device id */
+            device_id?: string;
+            /** Format: date-time */
+            occurred_at?: string;
+            /** Format: date-time */
+            received_at?: string;
+            details?: {
+                [key: string]: unknown;
+            };
+            /** @description case_opened | collapsed | checkup_due | maintenance_listed | refused | failed */
+            outcome?: string;
+            station_id?: string | null;
+            /** @description The urgent case opened, or collapsed into */
+            case_id?: string | null;
+            /** @description The alert this one repeated */
+            collapsed_into?: string | null;
+            /** @description The check-up due today */
+            checkup_id?: string | null;
+            maintenance_id?: string | null;
+            /** @description Later alerts collapsed into this one */
+            repeats?: number;
+            refusal?: components["schemas"]["Refusal"] | null;
+            escalation?: components["schemas"]["Escalation"] | null;
+        };
+        AlertPage: {
+            items: components["schemas"]["Alert"][];
+            next_cursor?: string | null;
+        };
+        DeviceCreate: {
+            /** @description The person on the visit register */
+            elder_id: string;
+            /**
+             * @description sos_button, fall_detector, smoke_sensor, door_sensor, water_meter, power_meter, wearable, other
+             * @enum {string}
+             */
+            type: "sos_button" | "fall_detector" | "smoke_sensor" | "door_sensor" | "water_meter" | "power_meter" | "wearable" | "other";
+            /** @description The vendor's integrator client (alerts:write) */
+            vendor_client_id: string;
+            /** @description The device id the vendor reports alerts under */
+            vendor_device_id: string;
+            /** @description Installed where */
+            location_note?: string;
+            /** @description Installed by whom */
+            installed_by?: string;
+            /** Format: date-time */
+            installed_at?: string;
+        };
+        Incident: {
+            alert_id?: string;
+            case_id?: string | null;
+            /** Format: date-time */
+            opened_at?: string;
+        };
+        Device: {
+            id?: string;
+            elder_id?: string;
+            station_id?: string;
+            township?: string;
+            county_code?: string;
+            type?: string;
+            vendor_client_id?: string;
+            vendor_device_id?: string;
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            active?: boolean;
+            open_incident?: components["schemas"]["Incident"] | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        DevicePage: {
+            items: components["schemas"]["Device"][];
+            next_cursor?: string | null;
+        };
+        DeviceUpdate: {
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            /** @description false takes the device off: its alerts are refused */
+            active?: boolean;
+        };
+        RotaEntry: {
+            id?: string;
+            station_id?: string;
+            staff_id?: string;
+            phone?: string;
+            /** Format: date-time */
+            starts_at?: string;
+            /** Format: date-time */
+            ends_at?: string;
+            note?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        RotaList: {
+            items: components["schemas"]["RotaEntry"][];
+        };
+        RotaEntryCreate: {
+            /** @description A worker or head of the station */
+            staff_id: string;
+            /** Format: date-time */
+            starts_at: string;
+            /**
+             * Format: date-time
+             * @description At most 7 days after starts_at
+             */
+            ends_at: string;
+            /** @description On-call mobile; default: the account's phone */
+            phone?: string;
+            note?: string;
+        };
+        MaintenanceItem: {
+            id?: string;
+            station_id?: string;
+            device_id?: string;
+            vendor_device_id?: string;
+            elder_id?: string;
+            /** @description low_battery | offline */
+            kind?: string;
+            /** @description open | done */
+            status?: string;
+            /** Format: date-time */
+            first_at?: string;
+            /** Format: date-time */
+            last_at?: string;
+            /** @description Reports while open */
+            count?: number;
+            /** Format: date-time */
+            done_at?: string | null;
+            note?: string | null;
+        };
+        MaintenancePage: {
+            items: components["schemas"]["MaintenanceItem"][];
+            next_cursor?: string | null;
+        };
+        MaintenanceDone: {
+            note?: string;
         };
     };
     responses: {
@@ -10466,6 +10856,421 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_alerts: {
+        parameters: {
+            query?: {
+                /** @description Station id (staff) */
+                station?: string;
+                outcome?: "case_opened" | "collapsed" | "checkup_due" | "maintenance_listed" | "refused" | "failed";
+                type?: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    receive_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_devices: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                elder_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    register_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_rota: {
+        parameters: {
+            query?: {
+                /** @description Shifts not over at this time (default now) */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotaEntryCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaEntry"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    remove_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_maintenance: {
+        parameters: {
+            query?: {
+                station?: string;
+                status?: "open" | "done";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenancePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    close_maintenance_item: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MaintenanceDone"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceItem"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
