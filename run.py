@@ -32,6 +32,7 @@ import handlers.docs
 import handlers.elders
 import handlers.h5
 import handlers.health
+import handlers.network
 import handlers.notifications
 import handlers.open311
 import handlers.routing
@@ -92,6 +93,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.elders.routes,
     handlers.visits.routes,
     handlers.volunteers.routes,
+    handlers.network.routes,
     handlers.workforce.routes,
     handlers.alerts.routes,
     handlers.console.routes,

@@ -57,6 +57,7 @@ TAG_DESCRIPTIONS = {
     "clients": "接入客户端 Integrator clients",
     "catalogue": "服务目录 Service catalogue: scenarios and service types",
     "stations": "社工站 Township social-work stations",
+    "network": "社工站建设 The station network against the plan: status, six haves, verification, coverage",
     "divisions": "行政区划 Divisions for address pickers: province, city, county, township",
     "routing": "派单路由 Routing requests to the responsible station",
     "uploads": "照片上传 Photos attached to requests",

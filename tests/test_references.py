@@ -108,6 +108,13 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("idempotency_keys", "subject"): "person-or-client",
     ("uploads.files", "metadata.owner"): "person-or-client",
     ("uploads.chunks", "files_id"): "uploads.files",
+    ("station_network", "_id"): "stations",
+    ("station_network", "site.photos[]"): "uploads.files",
+    ("station_network", "workflows[].uploads[]"): "uploads.files",
+    ("station_network", "rules[].uploads[]"): "uploads.files",
+    ("station_network", "updated_by.subject"): "staff",
+    ("station_network_verifications", "station_id"): "stations",
+    ("station_network_verifications", "by.subject"): "staff",
     ("webhook_deliveries", "event_id"): "events",
     ("webhook_deliveries", "case_id"): "cases",
     ("volunteers", "station_id"): "stations",
@@ -343,6 +350,31 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
         headers=worker,
     )
     assert resp.status == 200, await resp.text()
+    # The station network: the head's record with a site photo and dated documents, a supervisor's return.
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="site.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=head)
+    assert resp.status == 201, await resp.text()
+    site_photo = (await resp.json())["id"]
+    document = {"title": "个案服务流程", "issued_on": "2024-03-01", "uploads": [site_photo]}
+    resp = await client.patch(
+        f"/api/v1/network/stations/{station.id}",
+        json={
+            "status": "built",
+            "dates": {"built": "2024-03-01"},
+            "site": {"address": "明光路 8 号", "floor_area_m2": 90, "photos": [site_photo]},
+            "workflows": [document],
+            "rules": [{**document, "title": "社工站工作制度"}],
+        },
+        headers=head,
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/network/stations/{station.id}/verifications",
+        json={"outcome": "returned", "note": "请补充设备清单。"},
+        headers=supervisor,
+    )
+    assert resp.status == 201, await resp.text()
 
     # The workforce register: the worker's own entry, a programme and session, an enrolment, a figure.
     resp = await client.post(

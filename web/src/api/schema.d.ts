@@ -2121,6 +2121,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/network/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the station network as CSV
+         * @description UTF-8 CSV (with a byte-order mark for Excel) of the division's stations: the import's columns first, then names, staff, services, documents and the six-haves and verification state.
+         */
+        get: operations["export_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import construction status and site details of stations from CSV
+         * @description Send the file as text/csv with columns station_code,status and optional planned_on, built_on, operating_on, model_on (YYYY-MM-DD), site_address, floor_area_m2, equipment (name:quantity separated by ;). The export's other columns are accepted and ignored. Every bad row is reported with its line and column; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_network"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The station network of a division: status, six haves and verification of each station */
+        get: operations["list_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A station's construction record and six-haves checklist */
+        get: operations["get_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Keep a station's construction record
+         * @description The station's head keeps the record (status up to operating, dates, site, equipment, workflow and rule documents); supervisors of its division set the status and its dates (they designate model stations). Dates and site merge field by field (null removes a date); lists replace.
+         */
+        patch: operations["update_network"];
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}/verifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The verification history of a station's record, newest first */
+        get: operations["list_verifications"];
+        put?: never;
+        /** Verify a station's record: sign off (approved) or return it */
+        post: operations["verify_network"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}/photos/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An image the station's record refers to (site photo or document page) */
+        get: operations["read_photo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/stations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Station network figures: townships, stations by status, coverage and six-haves compliance
+         * @description Coverage = townships with an operating or model station / all townships (the NBS list, plus township-like units that have a station); compliance = stations whose six haves a supervisor signed off at their current revision / stations; both against the 100% target. Supervisors read their own division (the default) or a part of it; group_by=city|county adds one row per city or county.
+         */
+        get: operations["station_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workforce/people": {
         parameters: {
             query?: never;
@@ -2850,7 +2983,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2900,7 +3033,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2937,7 +3070,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -4824,6 +4957,196 @@ export interface components {
             /** @description Valid certificates issued in the period */
             certificates_issued?: number;
             by_station?: components["schemas"]["VolunteerKpiStation"][];
+        };
+        StationRef: {
+            id?: string;
+            code?: string;
+            name?: string;
+            county_code?: string;
+            county_name?: string;
+            city_code?: string;
+            city_name?: string;
+        };
+        Dates: {
+            /**
+             * Format: date
+             * @description 规划 planned on
+             */
+            planned?: string | null;
+            /**
+             * Format: date
+             * @description 建成 built on
+             */
+            built?: string | null;
+            /**
+             * Format: date
+             * @description 投入运营 operating since
+             */
+            operating?: string | null;
+            /**
+             * Format: date
+             * @description 评为示范站 model station since
+             */
+            model?: string | null;
+        };
+        Site: {
+            address?: string | null;
+            floor_area_m2?: number | null;
+            photos?: string[];
+        };
+        EquipmentItem: {
+            name: string;
+            /** @default 1 */
+            quantity: number;
+        };
+        Document: {
+            title?: string;
+            /** Format: date */
+            issued_on?: string;
+            uploads?: string[];
+        };
+        Staffing: {
+            /** @description The figure the checklist uses */
+            people?: number;
+            /** @description Active worker and station-head accounts */
+            staff_accounts?: number;
+            /** @description Social-worker register (not yet kept) */
+            register?: number | null;
+            sources?: string[];
+        };
+        HaveCheck: {
+            /** @description site, equipment, staff, services, workflows, rules */
+            have?: string;
+            /** @description 有场地, 有设备, 有人员, 有服务功能, 有工作流程, 有规章制度 */
+            name?: string;
+            met?: boolean;
+            missing?: string[];
+        };
+        Actor: {
+            /** @description Staff account id */
+            subject?: string;
+            role?: string;
+        };
+        Verification: {
+            id?: string;
+            station_id?: string;
+            /** @description The record revision that was checked */
+            revision?: number;
+            outcome?: string;
+            note?: string | null;
+            by?: components["schemas"]["Actor"];
+            /** Format: date-time */
+            at?: string;
+        };
+        StationNetwork: {
+            station?: components["schemas"]["StationRef"];
+            /** @description planned, built, operating, model, or unreported */
+            status?: string;
+            /** @description 规划中, 已建成, 运营中, 示范站, 未填报 */
+            status_name?: string;
+            dates?: components["schemas"]["Dates"];
+            site?: components["schemas"]["Site"];
+            equipment?: components["schemas"]["EquipmentItem"][];
+            workflows?: components["schemas"]["Document"][];
+            rules?: components["schemas"]["Document"][];
+            services?: string[];
+            staffing?: components["schemas"]["Staffing"];
+            checklist?: components["schemas"]["HaveCheck"][];
+            /** @description All six haves met, as recorded */
+            compliant?: boolean;
+            /** @description Compliant and signed off at this revision */
+            verified?: boolean;
+            /** @description The latest */
+            verification?: components["schemas"]["Verification"] | null;
+            revision?: number;
+            /** Format: date-time */
+            updated_at?: string | null;
+            updated_by?: components["schemas"]["Actor"] | null;
+        };
+        NetworkPage: {
+            items: components["schemas"]["StationNetwork"][];
+            next_cursor?: string | null;
+        };
+        SiteInput: {
+            address?: string | null;
+            floor_area_m2?: number | null;
+            /** @description Upload ids of photos of the site (POST /api/v1/uploads first) */
+            photos?: string[];
+        };
+        DocumentInput: {
+            title: string;
+            /**
+             * Format: date
+             * @description The day it took effect
+             */
+            issued_on: string;
+            /** @description Upload ids of the document's pages (images) */
+            uploads: string[];
+        };
+        NetworkUpdate: {
+            /**
+             * @description planned, built, operating, model
+             * @enum {string}
+             */
+            status?: "planned" | "built" | "operating" | "model";
+            dates?: components["schemas"]["Dates"];
+            /** @description 有场地; the fields given replace theirs */
+            site?: components["schemas"]["SiteInput"];
+            equipment?: components["schemas"]["EquipmentItem"][];
+            workflows?: components["schemas"]["DocumentInput"][];
+            rules?: components["schemas"]["DocumentInput"][];
+            /** @description The revision you read; 409 network_record_changed when it moved on */
+            expected_revision?: number;
+        };
+        VerificationCreate: {
+            /**
+             * @description approved (签字确认: all six haves met) or returned (退回, say why in note)
+             * @enum {string}
+             */
+            outcome: "approved" | "returned";
+            note?: string | null;
+            /** @description The revision you checked */
+            revision?: number;
+        };
+        VerificationList: {
+            items?: components["schemas"]["Verification"][];
+        };
+        StatusCounts: {
+            planned?: number;
+            built?: number;
+            operating?: number;
+            model?: number;
+            unreported?: number;
+        };
+        DivisionFigures: {
+            code?: string;
+            name?: string;
+            level?: string;
+            /** @description Townships (乡镇街道), township-like units with a station */
+            townships?: number;
+            /** @description With an operating or model station */
+            covered_townships?: number;
+            coverage_pct?: number;
+            coverage_gap_pct?: number;
+            /** @description Active stations */
+            stations?: number;
+            by_status?: components["schemas"]["StatusCounts"];
+            model_stations?: number;
+            /** @description Stations meeting all six haves, as recorded */
+            compliant?: number;
+            /** @description Of those, signed off at their current revision */
+            verified?: number;
+            /** @description verified / stations */
+            compliance_pct?: number;
+            compliance_gap_pct?: number;
+            /** @description compliant / stations */
+            reported_compliance_pct?: number;
+            target_pct?: number;
+        };
+        NetworkStats: {
+            division?: components["schemas"]["DivisionFigures"];
+            group_by?: string | null;
+            groups?: components["schemas"]["DivisionFigures"][];
         };
         PersonCreate: {
             /** @example 李娜 */
@@ -11525,6 +11848,350 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    export_network: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_network: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_network: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+                status?: "planned" | "built" | "operating" | "model" | "unreported";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_network: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StationNetwork"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_network: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "operating",
+                 *       "dates": {
+                 *         "built": "2024-03-01",
+                 *         "operating": "2024-05-20"
+                 *       },
+                 *       "site": {
+                 *         "address": "昱东街道新安路 8 号",
+                 *         "floor_area_m2": 120
+                 *       },
+                 *       "equipment": [
+                 *         {
+                 *           "name": "办公电脑",
+                 *           "quantity": 2
+                 *         },
+                 *         {
+                 *           "name": "档案柜",
+                 *           "quantity": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["NetworkUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StationNetwork"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_verifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    verify_network: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "outcome": "returned",
+                 *       "note": "场地照片不清晰，请补充。"
+                 *     }
+                 */
+                "application/json": components["schemas"]["VerificationCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verification"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    read_photo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    station_stats: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+                /** @description city or county */
+                group_by?: "city" | "county";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkStats"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             414: components["responses"]["Problem414"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];

@@ -18,6 +18,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'visits', name: 'visits', component: () => import('./views/VisitsView.vue'), meta: { title: '探访关爱' } },
       { path: 'visits/tier-rules', name: 'tier-rules', component: () => import('./views/TierRulesView.vue'), meta: { title: '探访频次规则', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
       { path: 'admin/stations', name: 'stations', component: () => import('./views/StationsView.vue'), meta: { title: '社工站', roles: ['admin', 'supervisor'] } },
+      { path: 'network', name: 'network', component: () => import('./views/NetworkView.vue'), meta: { title: '社工站建设', roles: ['supervisor', 'admin'] } },
       { path: 'admin/clients', name: 'clients', component: () => import('./views/ClientsView.vue'), meta: { title: '接入客户端', roles: ['admin'] } },
       { path: 'admin/catalogue', name: 'catalogue', component: () => import('./views/CatalogueView.vue'), meta: { title: '服务目录' } },
       { path: 'admin/staff', name: 'staff', component: () => import('./views/StaffView.vue'), meta: { title: '工作人员', roles: ['admin'] } },
