@@ -39,7 +39,9 @@ from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
 from service.visits.models import Elder
-from service.volunteers import service as volunteers
+from service.volunteers import activities as volunteer_activities
+from service.volunteers import registration as volunteer_registration
+from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
 from service.workforce import figures, register, training
 from tests.visits_support import id_card
@@ -283,7 +285,7 @@ async def make_volunteer(
         "township": township,
         **fields,
     }
-    volunteer = await volunteers.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
     return resident, volunteer
 
 
@@ -300,14 +302,16 @@ async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity
         "slots": 10,
         **fields,
     }
-    return await volunteers.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
 
 
 async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
     """A new volunteer signed up for ``activity`` and confirmed by its organiser."""
     resident, volunteer = await make_volunteer(ctx)
-    signup = await volunteers.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
-    await volunteers.decide_signup(ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm")
+    signup = await volunteer_signups.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+    await volunteer_signups.decide_signup(
+        ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm"
+    )
     return resident, volunteer
 
 
