@@ -43,7 +43,7 @@ from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
-from service.workforce import figures, register, training
+from service.workforce import figures, register_import, training
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -413,7 +413,7 @@ def worker_row(seq: int, **fields: Any) -> dict[str, Any]:
 
 async def import_register(ctx: Context, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False) -> Any:
     """Rows put on the workforce register through the register's CSV import (all or nothing)."""
-    return await register.import_people(
+    return await register_import.import_people(
         ctx=ctx,
         principal=principal_of(by),
         body=csv_text(REGISTER_COLUMNS, rows),
