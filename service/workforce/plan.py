@@ -25,7 +25,7 @@ from service.visits.periods import local_date, period_of
 from service.workforce import rules
 from service.workforce.figures import figure_total
 from service.workforce.models import Indicator, PlanReport
-from service.workforce.repository import WorkforceRepository
+from service.workforce.repository.store import WorkforceRepository
 from service.workforce.targets import PlanPeriod, plan_targets
 
 NAMES: dict[str, tuple[str, str, str]] = {
