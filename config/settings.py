@@ -6,11 +6,13 @@ import base64
 import binascii
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from config.county_rules import load_county_rules
 from config.holidays import load_holidays
 
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
@@ -86,6 +88,10 @@ class Settings:
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_fanout_overlap_seconds: float = 30.0
     visit_tier_rules_file: str = ""
+    public_base_url: str = ""
+    volunteer_checkin_code_seconds: int = 60
+    county_rules_file: str = ""
+    alert_sweep_seconds: float = 10.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -196,8 +202,18 @@ def _validate(s: Settings) -> None:
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
     _validate_notify(s, bad)
+    if s.public_base_url and not re.match(r"^https?://[^/\s]+$", s.public_base_url):
+        raise bad("public_base_url", "must be http(s)://host[:port] without a path or trailing slash")
+    if not 10 <= s.volunteer_checkin_code_seconds <= 600:
+        raise bad("volunteer_checkin_code_seconds", "must be from 10 to 600 seconds")
     if s.visit_tier_rules_file and not Path(s.visit_tier_rules_file).is_file():
         raise bad("visit_tier_rules_file", f"no such file: {s.visit_tier_rules_file}")
+    if s.alert_sweep_seconds <= 0:
+        raise bad("alert_sweep_seconds", "must be positive")
+    try:
+        load_county_rules(s.county_rules_file)
+    except (OSError, ValueError) as exc:
+        raise bad("county_rules_file", str(exc)) from None
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):

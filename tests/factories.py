@@ -8,10 +8,15 @@ would. Never write documents or ids by hand in a test; add a factory here instea
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
+from service.alerts import devices, rota
+from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
 from service.cases.models import CaseEvent
@@ -26,10 +31,19 @@ from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMe
 from service.identity.repository.residents import ResidentsRepository
 from service.identity.staff import create_staff
 from service.identity.tokens import issue_access_token
+from service.network import service as network
+from service.network.models import Document, EquipmentItem, StationNetwork, Verification
 from service.stations import service as stations
 from service.stations.models import Station
+from service.uploads import service as uploads
+from service.uploads.service import Upload
 from service.visits import elders
 from service.visits.models import Elder
+from service.volunteers import activities as volunteer_activities
+from service.volunteers import registration as volunteer_registration
+from service.volunteers import signups as volunteer_signups
+from service.volunteers.models import Activity, Volunteer
+from service.workforce import figures, register_import, training
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -255,3 +269,272 @@ async def act(
     payload = await resp.json()
     assert resp.status == 200, payload
     return dict(payload)
+
+
+async def make_volunteer(
+    ctx: Context, *, resident: Resident | None = None, township: str = TOWNSHIP, **fields: Any
+) -> tuple[Resident, Volunteer]:
+    """A resident who registered as a volunteer from the resident app (a new resident unless given)."""
+    n = _n()
+    resident = resident or await make_phone_resident(ctx)
+    body: dict[str, Any] = {
+        "name": "李志愿",
+        "id_card": id_card("19900101", n % 999 + 1, region=township[:6]),
+        "phone": f"137{n:08d}",
+        "skills": ["companionship"],
+        "township": township,
+        **fields,
+    }
+    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    return resident, volunteer
+
+
+async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity:
+    """An activity published by ``organiser`` (station staff or a team organiser): running now, 3 hours long."""
+    now = utcnow()
+    body: dict[str, Any] = {
+        "title": "重阳节敬老院陪伴",
+        "scenario": "elderly",
+        "content": "陪老人聊天、读报",
+        "location": "昱东街道敬老院",
+        "start_at": now - timedelta(minutes=30),
+        "end_at": now + timedelta(hours=2, minutes=30),
+        "slots": 10,
+        **fields,
+    }
+    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+
+
+async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
+    """A new volunteer signed up for ``activity`` and confirmed by its organiser."""
+    resident, volunteer = await make_volunteer(ctx)
+    signup = await volunteer_signups.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+    await volunteer_signups.decide_signup(
+        ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm"
+    )
+    return resident, volunteer
+
+
+def png_bytes(width: int = 4, height: int = 4) -> bytes:
+    """A real, minimal RGB PNG (a photo as a phone would upload one, only smaller)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(range(width * 3)) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+async def make_photo(ctx: Context, who: Who) -> Upload:
+    """An image uploaded by ``who`` through the uploads service."""
+
+    async def chunks() -> Any:
+        yield png_bytes()
+
+    return await uploads.store_upload(ctx=ctx, principal=principal_of(who), chunks=chunks(), filename="photo.png")
+
+
+async def keep_network_record(ctx: Context, station: Station, by: Who, **changes: Any) -> StationNetwork:
+    """A station's construction record changed as ``by`` changes it (``changes`` in the API's shape,
+    equipment and documents as dataclasses)."""
+    return await network.update_station_network(
+        ctx=ctx, principal=principal_of(by), station_id=station.id, changes=changes
+    )
+
+
+async def make_compliant_station(ctx: Context, station: Station, head: StaffMember, **changes: Any) -> StationNetwork:
+    """A station whose head recorded all six haves (a worker account gives it staff); ``changes`` override."""
+    await make_staff(ctx, role="worker", station_id=station.id)
+    photo = await make_photo(ctx, head)
+    scan = await make_photo(ctx, head)
+    record: dict[str, Any] = {
+        "status": "operating",
+        "dates": {"built": date(2024, 3, 1), "operating": date(2024, 5, 20)},
+        "site": {"address": "新安路 8 号", "floor_area_m2": 120.0, "photos": [photo.id]},
+        "equipment": [EquipmentItem("办公电脑", 2)],
+        "workflows": [Document("个案服务流程", date(2024, 5, 1), (scan.id,))],
+        "rules": [Document("社工站工作制度", date(2024, 5, 1), (scan.id,))],
+        **changes,
+    }
+    return await keep_network_record(ctx, station, head, **record)
+
+
+async def verify_network_record(ctx: Context, station: Station, by: Who, outcome: str = "approved") -> Verification:
+    """A supervisor's sign-off (or return, with a note) of the station's current record."""
+    return await network.verify_station_network(
+        ctx=ctx,
+        principal=principal_of(by),
+        station_id=station.id,
+        outcome=outcome,
+        note=None if outcome == "approved" else "请补充材料。",
+    )
+
+
+# ---------------------------------------------------------------- the workforce register and training
+
+REGISTER_COLUMNS = (
+    "name",
+    "id_card",
+    "employer_kind",
+    "division",
+    "role",
+    "start_date",
+    "occupation",
+    "qualification_level",
+    "certificate_no",
+    "employer_name",
+    "status",
+    "end_date",
+    "phone",
+    "staff_id",
+)
+
+
+def csv_text(columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> bytes:
+    """A CSV file (UTF-8) with these columns; values missing from a row are left empty."""
+    lines = [",".join(columns)]
+    lines += [",".join(str(row.get(c, "") if row.get(c) is not None else "") for c in columns) for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def worker_row(seq: int, **fields: Any) -> dict[str, Any]:
+    """A valid register CSV row: a frontline social worker at the station of ``TOWNSHIP`` unless told."""
+    return {
+        "name": f"社工{seq}",
+        "id_card": id_card("19900101", seq, region="341002"),
+        "employer_kind": "station",
+        "division": TOWNSHIP,
+        "role": "frontline",
+        "start_date": "2023-01-01",
+        **fields,
+    }
+
+
+async def import_register(ctx: Context, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False) -> Any:
+    """Rows put on the workforce register through the register's CSV import (all or nothing)."""
+    return await register_import.import_people(
+        ctx=ctx,
+        principal=principal_of(by),
+        body=csv_text(REGISTER_COLUMNS, rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def make_training_session(
+    ctx: Context,
+    *,
+    category: str = "certified",
+    tier: str = "beginner",
+    starts_on: str = "2025-04-01",
+    ends_on: str = "2025-04-03",
+    by: Who = SYSTEM,
+) -> Any:
+    """A programme of ``category`` and one session of it, as an organiser adds them."""
+    programme = await training.create_programme(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={"name": f"{category} 培训班 {_n()}", "category": category, "tier": tier},
+    )
+    return await training.create_session(
+        ctx=ctx,
+        principal=principal_of(by),
+        programme_id=programme.id,
+        data={
+            "starts_on": date.fromisoformat(starts_on),
+            "ends_on": date.fromisoformat(ends_on),
+            "place": "合肥市 省民政厅培训中心",
+            "hours": 24.0,
+            "trainer": "王教授",
+        },
+    )
+
+
+async def import_training_records(
+    ctx: Context, session_id: str, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False
+) -> Any:
+    """A session's attendance and results sheet, through the training-record CSV import."""
+    return await training.import_records(
+        ctx=ctx,
+        principal=principal_of(by),
+        session_id=session_id,
+        body=csv_text(("id_card", "status", "attended_hours", "completed_on"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def import_reference_figures(ctx: Context, rows: list[dict[str, Any]], *, dry_run: bool = False) -> Any:
+    """Reference figures (older population, care-home beds) as an administrator imports them."""
+    return await figures.import_figures(
+        ctx=ctx,
+        principal=SYSTEM,
+        body=csv_text(("division", "year", "older_population", "care_home_beds", "source"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def make_vendor(
+    ctx: Context, *, scopes: tuple[str, ...] = ("alerts:write", "visits:write", "cases:read"), name: str | None = None
+) -> IssuedClient:
+    """A device or AI-calling vendor's integrator client, registered as an admin registers one."""
+    return await make_client(ctx, scopes=scopes, name=name or f"设备厂商 {_n()}")
+
+
+async def make_device(
+    ctx: Context,
+    elder: Elder,
+    vendor: ApiClient | IssuedClient,
+    *,
+    type: str = "sos_button",
+    vendor_device_id: str | None = None,
+    by: Who = SYSTEM,
+    **fields: Any,
+) -> Device:
+    """A device on the register, linked to ``elder`` and reported by ``vendor``, as station staff register one."""
+    client = vendor.client if isinstance(vendor, IssuedClient) else vendor
+    return await devices.register_device(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={
+            "elder_id": elder.id,
+            "type": type,
+            "vendor_client_id": client.client_id,
+            "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
+            "location_note": "卧室床头 bedside",
+            "installed_by": "厂商安装员",
+            **fields,
+        },
+    )
+
+
+async def make_rota_entry(
+    ctx: Context,
+    member: StaffMember,
+    *,
+    phone: str | None = None,
+    starts_at: datetime | None = None,
+    hours: float = 24,
+    by: Who = SYSTEM,
+) -> RotaEntry:
+    """Put ``member`` on duty at their station (from ``starts_at``, default an hour ago, for ``hours``)."""
+    start = starts_at or utcnow() - timedelta(hours=1)
+    data: dict[str, Any] = {"staff_id": member.id, "starts_at": start, "ends_at": start + timedelta(hours=hours)}
+    if phone:
+        data["phone"] = phone
+    assert member.station_id
+    return await rota.add_rota_entry(ctx=ctx, principal=principal_of(by), station_id=member.station_id, data=data)
+
+
+def alert_body(device: Device, *, type: str = "sos", alert_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A vendor's alert for a registered device, as POST /api/v1/alerts takes it (JSON-ready)."""
+    return {
+        "alert_id": alert_id or f"ALM-{_n():08d}",
+        "type": type,
+        "device_id": device.vendor_device_id,
+        "occurred_at": utcnow().isoformat(),
+        "details": {"message": "按下紧急按钮 button pressed"},
+        **fields,
+    }

@@ -21,7 +21,9 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from bson import ObjectId
@@ -49,7 +51,7 @@ from tests.fakes.sms import FakeSms
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.handlers.test_uploads import png
-from tests.visits_support import elder_body
+from tests.visits_support import elder_body, id_card
 
 ID = re.compile(r"^[0-9a-f]{24}$")
 PERSON = re.compile(r"^(resident|staff):([0-9a-f]{24})$")
@@ -66,6 +68,8 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("cases", "station_id"): "stations",
     ("cases", "assignee_id"): "staff",
     ("cases", "photos[]"): "uploads.files",
+    ("cases", "result_photos[]"): "uploads.files",
+    ("cases", "history[].data.photos[]"): "uploads.files",
     ("cases", "routing.station_id"): "stations",
     ("cases", "routing.candidates[].station_id"): "stations",
     ("cases", "history[].actor.subject"): "person-or-client",
@@ -77,6 +81,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("events", "station_id"): "stations",
     ("events", "actor.subject"): "person-or-client",
     ("events", "data.assignee_id"): "staff",
+    ("events", "data.photos[]"): "uploads.files",
     ("notify_claims", "_id"): "events",
     ("notify_checkpoints", "last_id"): "events",
     ("notifications", "event_id"): "events",
@@ -103,8 +108,59 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("idempotency_keys", "subject"): "person-or-client",
     ("uploads.files", "metadata.owner"): "person-or-client",
     ("uploads.chunks", "files_id"): "uploads.files",
+    ("station_network", "_id"): "stations",
+    ("station_network", "site.photos[]"): "uploads.files",
+    ("station_network", "workflows[].uploads[]"): "uploads.files",
+    ("station_network", "rules[].uploads[]"): "uploads.files",
+    ("station_network", "updated_by.subject"): "staff",
+    ("station_network_verifications", "station_id"): "stations",
+    ("station_network_verifications", "by.subject"): "staff",
     ("webhook_deliveries", "event_id"): "events",
     ("webhook_deliveries", "case_id"): "cases",
+    ("volunteers", "station_id"): "stations",
+    ("volunteers", "resident_id"): "residents",
+    ("volunteers", "registered_by.subject"): "person-or-client",
+    ("volunteers", "records[].station_id"): "stations",
+    ("volunteers", "records[].by.subject"): "person-or-client",
+    ("volunteer_teams", "station_id"): "stations",
+    ("volunteer_teams", "organiser_ids[]"): "volunteers",
+    ("volunteer_teams", "created_by.subject"): "person-or-client",
+    ("volunteer_activities", "station_id"): "stations",
+    ("volunteer_activities", "team_id"): "volunteer_teams",
+    ("volunteer_activities", "case_id"): "cases",
+    ("volunteer_activities", "organiser.subject"): "person-or-client",
+    ("volunteer_signups", "activity_id"): "volunteer_activities",
+    ("volunteer_signups", "volunteer_id"): "volunteers",
+    ("volunteer_attendance", "activity_id"): "volunteer_activities",
+    ("volunteer_attendance", "volunteer_id"): "volunteers",
+    ("volunteer_attendance", "station_id"): "stations",
+    ("volunteer_attendance", "history[].by.subject"): "person-or-client",
+    ("volunteer_attendance", "confirmed_by.subject"): "person-or-client",
+    ("volunteer_certificates", "volunteer_id"): "volunteers",
+    ("volunteer_certificates", "station_id"): "stations",
+    ("volunteer_certificates", "services[].activity_id"): "volunteer_activities",
+    ("volunteer_certificates", "records[].station_id"): "stations",
+    ("volunteer_certificates", "records[].by.subject"): "person-or-client",
+    ("volunteer_certificates", "issued_by.subject"): "person-or-client",
+    ("volunteer_certificates", "revoked_by.subject"): "person-or-client",
+    ("events", "data.volunteer_id"): "volunteers",
+    ("events", "data.activity_id"): "volunteer_activities",
+    ("events", "data.attendance_id"): "volunteer_attendance",
+    ("events", "data.certificate_id"): "volunteer_certificates",
+    ("events", "data.case_id"): "cases",
+    ("workforce_people", "employer.station_id"): "stations",
+    ("workforce_people", "staff_id"): "staff",
+    ("workforce_people", "created_by.subject"): "person-or-client",
+    ("workforce_history", "person_id"): "workforce_people",
+    ("workforce_history", "actor.subject"): "person-or-client",
+    ("workforce_history", "changes.station_id.to"): "stations",
+    ("workforce_history", "changes.staff_id.to"): "staff",
+    ("training_programmes", "created_by.subject"): "person-or-client",
+    ("training_sessions", "programme_id"): "training_programmes",
+    ("training_records", "person_id"): "workforce_people",
+    ("training_records", "session_id"): "training_sessions",
+    ("training_records", "programme_id"): "training_programmes",
+    ("reference_figures", "imported_by"): "person-or-client",
 }
 # GridFS's own chunk ids: made by the driver, never referred to, not ours to shape.
 GRIDFS_INTERNAL = {("uploads.chunks", "_id")}
@@ -200,7 +256,14 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
     await act(client, settings, head, case_id, "accept")
     await act(client, settings, head, case_id, "assign", {"assignee_id": staff_ids["worker"]})
     await act(client, settings, supervisor, case_id, "urge")
-    await act(client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。"})
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="result.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=worker)
+    assert resp.status == 201, await resp.text()
+    result_photo = (await resp.json())["id"]
+    await act(
+        client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。", "photos": [result_photo]}
+    )
     await act(client, settings, wechat_resident, case_id, "rate", {"rating": 5, "comment": "很满意"})
     resp = await client.post("/api/v1/cases", json=await case_body(ctx, division_code="340102001"), headers=as_client)
     assert resp.status == 201, await resp.text()
@@ -210,7 +273,8 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
         headers=bearer_for(settings, phone_resident),
     )
     assert resp.status == 201, await resp.text()
-    await act(client, settings, head, (await resp.json())["id"], "accept")
+    case_id_open = (await resp.json())["id"]
+    await act(client, settings, head, case_id_open, "accept")
 
     # The visit register: a person, this period's schedule, a visit whose need opens a case.
     resp = await client.post("/api/v1/elders", json=elder_body("340102001"), headers=worker)
@@ -232,6 +296,128 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
         headers=worker,
     )
     assert resp.status == 201, await resp.text()
+
+    # The volunteer service: a volunteer, a team, an activity from a case, attendance, hours, a certificate.
+    resp = await client.post("/api/v1/volunteers", headers=bearer_for(settings, phone_resident), json={
+        "name": "李志愿", "id_card": id_card("19900101", 77),
+        "phone": "13712345678", "township": "340102001",
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    volunteer_id = (await resp.json())["id"]
+    resp = await client.post(
+        "/api/v1/volunteer-teams", json={"name": "明光路志愿服务队", "organiser_ids": [volunteer_id]}, headers=worker
+    )
+    assert resp.status == 201, await resp.text()
+    team_id = (await resp.json())["id"]
+    now = ctx.now()
+    resp = await client.post("/api/v1/volunteer-activities/from-case", headers=worker, json={
+        "case_id": case_id_open, "title": "代买药品", "team_id": team_id, "slots": 2,
+        "start_at": (now - timedelta(hours=2)).isoformat(), "end_at": (now + timedelta(hours=1)).isoformat(),
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    activity_id = (await resp.json())["id"]
+    resp = await client.post(
+        f"/api/v1/volunteer-activities/{activity_id}/signups", headers=bearer_for(settings, phone_resident)
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteer-signups/{(await resp.json())['id']}/decision", json={"decision": "confirm"}, headers=worker
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"/api/v1/volunteer-activities/{activity_id}/attendance", headers=worker, json={
+        "volunteer_id": volunteer_id, "check_in_at": (now - timedelta(hours=2)).isoformat(),
+        "check_out_at": (now - timedelta(minutes=30)).isoformat(),
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(f"/api/v1/volunteer-attendance/{(await resp.json())['id']}/confirm", headers=worker)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteers/{volunteer_id}/record-entries",
+        json={"kind": "training", "text": "应急救护培训", "on": now.date().isoformat()},
+        headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    resp = await client.post(
+        f"/api/v1/volunteers/{volunteer_id}/certificates",
+        json={"period_from": "2026-01-01", "period_to": today},
+        headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteer-certificates/{(await resp.json())['id']}/revoke",
+        json={"reason": "重新出具"},
+        headers=worker,
+    )
+    assert resp.status == 200, await resp.text()
+    # The station network: the head's record with a site photo and dated documents, a supervisor's return.
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="site.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=head)
+    assert resp.status == 201, await resp.text()
+    site_photo = (await resp.json())["id"]
+    document = {"title": "个案服务流程", "issued_on": "2024-03-01", "uploads": [site_photo]}
+    resp = await client.patch(
+        f"/api/v1/network/stations/{station.id}",
+        json={
+            "status": "built",
+            "dates": {"built": "2024-03-01"},
+            "site": {"address": "明光路 8 号", "floor_area_m2": 90, "photos": [site_photo]},
+            "workflows": [document],
+            "rules": [{**document, "title": "社工站工作制度"}],
+        },
+        headers=head,
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/network/stations/{station.id}/verifications",
+        json={"outcome": "returned", "note": "请补充设备清单。"},
+        headers=supervisor,
+    )
+    assert resp.status == 201, await resp.text()
+
+    # The workforce register: the worker's own entry, a programme and session, an enrolment, a figure.
+    resp = await client.post(
+        "/api/v1/workforce/people",
+        json={
+            "name": "张敏",
+            "id_card": id_card("19900101", 7),
+            "employer_kind": "station",
+            "division": "340102001",
+            "role": "frontline",
+            "start_date": "2024-01-01",
+            "staff_id": staff_ids["worker"],
+        },
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    person_id = (await resp.json())["id"]
+    resp = await client.patch(f"/api/v1/workforce/people/{person_id}", json={"role": "manager"}, headers=as_admin)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        "/api/v1/training/programmes",
+        json={"name": "持证社工初级班", "category": "certified", "tier": "beginner"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/training/programmes/{(await resp.json())['id']}/sessions",
+        json={"starts_on": "2025-04-01", "ends_on": "2025-04-03", "place": "合肥", "hours": 24, "trainer": "王教授"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/training/sessions/{(await resp.json())['id']}/enrolments",
+        json={"person_id": person_id, "status": "completed"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        "/api/v1/reference-figures/import?dry_run=false",
+        data="division,year,older_population,source\n340102,2025,120000,统计年鉴\n".encode(),
+        headers={**as_admin, "Content-Type": "text/csv"},
+    )
+    assert resp.status == 200, await resp.text()
 
     # The loops: notifications, their sends, webhook deliveries.
     await notify.process_events(ctx=ctx)

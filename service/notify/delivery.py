@@ -77,7 +77,7 @@ async def _deliver_sms(
 ) -> tuple[str, str | None, dict[str, Any]]:
     people = PeopleReader(ctx.db)
     person = await (people.resident(person_id) if kind == "resident" else people.staff_member(person_id)) or {}
-    phone = person.get("phone")
+    phone = n.payload.get("phone") or person.get("phone")
     if not phone:
         return SKIPPED, "no_phone", {}
     try:

@@ -47,9 +47,11 @@ from service.webhooks.repository import (
     WebhookSubscriptionsRepository,
 )
 from service.webhooks.subscriptions import (
+    ALERTS_SCOPE,
     READ_SCOPE,
     allowed_host_patterns,
     host_allowed,
+    scope_for_area_event,
     secret_of,
 )
 
@@ -111,14 +113,26 @@ async def fan_out_events(*, ctx: Context) -> int:
         creators = await reader.case_creators(e.get("case_id") or "" for e in events)
         pairs: list[tuple[Subscription, dict[str, Any]]] = []
         for event in events:
-            owner = creators.get(event.get("case_id") or "")
-            if not owner or owner.get("role") != "client":
-                continue
-            for sub in by_client.get(str(owner.get("subject")), ()):
+            area_scope = scope_for_area_event(str(event["type"]))
+            if area_scope is not None:
+                # Events of an area other than cases (visits, volunteer service) belong to no
+                # case: every subscription that asks for the type, from a client holding the
+                # area's read scope.
+                candidates, needed = subs, area_scope
+            else:
+                owner = creators.get(event.get("case_id") or "")
+                is_alert = str(event.get("type") or "").startswith("alert.")
+                if owner is None and is_alert:
+                    owner = event.get("actor")  # an alert belongs to the vendor client that reported it
+                if not owner or owner.get("role") != "client":
+                    continue
+                needed = ALERTS_SCOPE if is_alert else READ_SCOPE
+                candidates = by_client.get(str(owner.get("subject")), [])
+            for sub in candidates:
                 if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and READ_SCOPE in scopes:
+                if scopes is not None and needed in scopes:
                     pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e["_id"] for e in events)
         now = ctx.now()
@@ -197,7 +211,7 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
     if event is None:
         return None
     payload = event_payload(event)
-    if ctx.case_views is not None and d.case_id:
+    if ctx.case_views is not None and d.case_id and scope_for_area_event(d.event_type) is None:
         view = await ctx.case_views.case_for_client(ctx, d.case_id, sub.client_id)
         if view is not None:
             payload["case"] = without_staff_ids(view)

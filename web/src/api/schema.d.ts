@@ -776,6 +776,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/phone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Residents: add a verified phone number to the account (code from POST /api/v1/auth/otp) */
+        post: operations["add_phone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth/token": {
         parameters: {
             query?: never;
@@ -800,7 +817,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List staff accounts */
+        /**
+         * List staff accounts
+         * @description Admins list every account. A station head lists the staff of their own station (to assign cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.
+         */
         get: operations["list_staff"];
         put?: never;
         /** Create a staff account */
@@ -1526,7 +1546,10 @@ export interface paths {
         /** A person's visit records, newest first */
         get: operations["list_visits"];
         put?: never;
-        /** Record a visit (append-only; a correction names the record it corrects) */
+        /**
+         * Record a visit (append-only; a correction names the record it corrects)
+         * @description Staff record phone, video and home visits. An AI calling platform (an integrator client with the visits:write scope) records machine calls with method ai_call, answered or not (reached), a summary and flags: needs_help opens an urgent 紧急求助 case, feels_unwell or asked_for_callback a home visit request. Whether a reached machine call counts toward the weekly rate is the county's setting.
+         */
         post: operations["record_visit"];
         delete?: never;
         options?: never;
@@ -1599,6 +1622,1046 @@ export interface paths {
         get: operations["weekly_series"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List volunteers (a station's, a division's, or all) */
+        get: operations["list_volunteers"];
+        put?: never;
+        /** Register as a volunteer (a resident), or register a resident of the station's township (staff) */
+        post: operations["register_volunteer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My volunteer registration */
+        get: operations["my_volunteer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a volunteer */
+        get: operations["get_volunteer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/{id}/record": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A volunteer's record: confirmed services with hours, training, awards, evaluations, certificates */
+        get: operations["volunteer_record"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/{id}/record-entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enter a training, award or evaluation on a volunteer's record */
+        post: operations["add_record_entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/{id}/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a certificate of volunteer service records (志愿服务记录证明) for a period
+         * @description Only the station that recorded the services issues it (谁记录谁证明): it lists that station's confirmed services in the period. The PDF is at /api/v1/volunteer-certificates/{id}/pdf; anyone can check it at /verify/{verification_code}.
+         */
+        post: operations["issue_certificate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List volunteer teams */
+        get: operations["list_teams"];
+        put?: never;
+        /** Form a volunteer team (志愿服务队) attached to a station */
+        post: operations["create_team"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-teams/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a volunteer team */
+        get: operations["get_team"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List volunteer activities, newest first */
+        get: operations["list_activities"];
+        put?: never;
+        /** Publish a volunteer activity (项目) at a station */
+        post: operations["publish_activity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/from-case": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Turn a case into a volunteer task (the case's history notes it) */
+        post: operations["task_from_case"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a volunteer activity */
+        get: operations["get_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel an activity before it starts */
+        post: operations["cancel_activity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/{id}/signups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sign-ups of an activity (the organisers; a volunteer sees their own) */
+        get: operations["list_signups"];
+        put?: never;
+        /** Sign up for an activity (pending the organiser, or on the waiting list when full) */
+        post: operations["sign_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-signups/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm or decline a sign-up (the organiser) */
+        post: operations["decide_signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-signups/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw my sign-up (a confirmed place until 2 hours before the start) */
+        post: operations["cancel_signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/{id}/checkin-code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A short-lived signed check-in (or check-out) code for the organiser's screen
+         * @description Show the code as a QR code; volunteers scan it with the resident app. It expires after HUIMIN_VOLUNTEER_CHECKIN_CODE_SECONDS (60 s by default) and each volunteer can use it once.
+         */
+        get: operations["checkin_code"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-checkins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check in or out by the scanned code (a confirmed volunteer) */
+        post: operations["check_in"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-activities/{id}/attendance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Attendance of an activity */
+        get: operations["list_attendance"];
+        put?: never;
+        /** Record a volunteer's attendance (the organiser confirms presence) */
+        post: operations["record_attendance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-attendance/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One attendance record with its history */
+        get: operations["get_attendance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-attendance/{id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm the hours (the organiser; never the volunteer) */
+        post: operations["confirm_hours"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-attendance/{id}/corrections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Correct a record (the recording organisation); the old values stay in the history */
+        post: operations["correct_attendance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-attendance/{id}/correction-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask the recording organisation to correct my record */
+        post: operations["request_correction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-certificates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a certificate */
+        get: operations["get_certificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-certificates/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The certificate as a PDF (Chinese, with its QR code) */
+        get: operations["certificate_pdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-certificates/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a certificate with a reason (the issuing station) */
+        post: operations["revoke_certificate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify a certificate by its verification code (public; no login)
+         * @description An HTML page for people who scanned the QR code, or JSON with Accept: application/json or ?format=json. It shows the masked name, the organisation, the hours and period, and whether the certificate is valid or revoked; nothing more.
+         */
+        get: operations["verify_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-kpis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Volunteer KPIs: registered and active volunteers, hours, activities held (station, county, all) */
+        get: operations["volunteer_kpis"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-records.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export confirmed service records as CSV (for the national volunteer information system)
+         * @description UTF-8 with BOM; columns as listed in docs/volunteers.md.
+         */
+        get: operations["export_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the station network as CSV
+         * @description UTF-8 CSV (with a byte-order mark for Excel) of the division's stations: the import's columns first, then names, staff, services, documents and the six-haves and verification state.
+         */
+        get: operations["export_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import construction status and site details of stations from CSV
+         * @description Send the file as text/csv with columns station_code,status and optional planned_on, built_on, operating_on, model_on (YYYY-MM-DD), site_address, floor_area_m2, equipment (name:quantity separated by ;). The export's other columns are accepted and ignored. Every bad row is reported with its line and column; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_network"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The station network of a division: status, six haves and verification of each station */
+        get: operations["list_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A station's construction record and six-haves checklist */
+        get: operations["get_network"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Keep a station's construction record
+         * @description The station's head keeps the record (status up to operating, dates, site, equipment, workflow and rule documents); supervisors of its division set the status and its dates (they designate model stations). Dates and site merge field by field (null removes a date); lists replace.
+         */
+        patch: operations["update_network"];
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}/verifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The verification history of a station's record, newest first */
+        get: operations["list_verifications"];
+        put?: never;
+        /** Verify a station's record: sign off (approved) or return it */
+        post: operations["verify_network"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/network/stations/{station_id}/photos/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An image the station's record refers to (site photo or document page) */
+        get: operations["read_photo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/stations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Station network figures: townships, stations by status, coverage and six-haves compliance
+         * @description Coverage = townships with an operating or model station / all townships (the NBS list, plus township-like units that have a station); compliance = stations whose six haves a supervisor signed off at their current revision / stations; both against the 100% target. Supervisors read their own division (the default) or a part of it; group_by=city|county adds one row per city or county.
+         */
+        get: operations["station_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the register (supervisors: their division; station staff: their station) */
+        get: operations["list_people"];
+        put?: never;
+        /** Put a person on the social-work workforce register */
+        post: operations["create_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk import the register from CSV (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns name,id_card,employer_kind,division,role,start_date and optional phone, occupation, qualification_level, certificate_no, certificate_year, employer_name, post, status, end_date, staff_id. A row whose ID number is on the register changes that entry. Every bad row is reported with its line and field; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_people"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a register entry */
+        get: operations["get_person"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a register entry (kept in its history) */
+        patch: operations["update_person"];
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The changes of a register entry */
+        get: operations["person_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/training": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's training record */
+        get: operations["person_training"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training programmes */
+        get: operations["list_programmes"];
+        put?: never;
+        /** Add a training programme (category and tier) */
+        post: operations["create_programme"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a training programme */
+        get: operations["get_programme"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sessions of a programme */
+        get: operations["list_sessions"];
+        put?: never;
+        /** Add a session to a programme (dates, place, hours, trainer) */
+        post: operations["create_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/enrolments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enrol a person in a session */
+        post: operations["enrol_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/records/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a session's attendance and results sheet (CSV; dry run, then all or nothing)
+         * @description Send the file as text/csv with columns id_card,status and optional name, attended_hours, completed_on, certificate_no. status: enrolled, attended, completed, not_completed. People not yet enrolled are enrolled. Every bad row is reported; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_records"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training records (supervisors: their division) */
+        get: operations["list_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Record attendance or completion */
+        patch: operations["update_record"];
+        trace?: never;
+    };
+    "/api/v1/reference-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reference figures per division and year (older population, care-home beds) */
+        get: operations["list_figures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reference-figures/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import reference figures from CSV, with their source (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns division,year,source and older_population and/or care_home_beds. A row replaces the earlier figure of its division and year.
+         */
+        post: operations["import_figures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plan's indicators: target, actual, gap and how each was computed
+         * @description Targets come from config/plan_targets.toml (per plan period). A figure with no source yet (the stations' six-haves compliance) is answered with actual null, available false and the reason.
+         */
+        get: operations["plan_indicators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alerts, newest first (the alert board: staff see their station or division, a vendor its own) */
+        get: operations["list_alerts"];
+        put?: never;
+        /**
+         * Report a device alert (vendors; idempotent by the vendor's alert id)
+         * @description SOS, fall and smoke open an urgent case at the person's station at once and text the on-duty worker (no quiet hours), escalating while nobody signs for it; no_activity puts a check-up due today on the visit due list; low_battery and offline go to the station's maintenance list. Repeats from a device collapse into its open case. 201 for a new alert, 200 with the same record when the alert id was already received. A device not on the register is refused (422 device_not_registered) and the alert kept as refused.
+         */
+        post: operations["receive_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One alert with its outcome and escalation */
+        get: operations["get_alert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered devices of the caller's station or division */
+        get: operations["list_devices"];
+        put?: never;
+        /** Register a device for a person on the visit register */
+        post: operations["register_device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One registered device */
+        get: operations["get_device"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change where a device is installed, or take it off the register */
+        patch: operations["update_device"];
+        trace?: never;
+    };
+    "/api/v1/stations/{id}/rota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The station's on-duty rota (值班表): shifts not over yet */
+        get: operations["list_rota"];
+        put?: never;
+        /** Put a worker on duty for a shift (station heads, supervisors, admins) */
+        post: operations["add_rota_entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rota/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take a shift off the rota */
+        delete: operations["remove_rota_entry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The maintenance list: devices reporting low battery or offline */
+        get: operations["list_maintenance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance/{id}/done": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a maintenance item fixed */
+        post: operations["close_maintenance_item"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1920,7 +2983,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -1970,7 +3033,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2007,7 +3070,7 @@ export interface components {
             /** @description GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for */
             location?: components["schemas"]["Point"];
             /**
-             * @description exact or approx
+             * @description exact (geocoded, surveyed) or approx (a stand-in such as the county seat): routing picks a township by distance only when its county's candidates are all exact; otherwise a location-only request goes to the county's dispatch queue (needs_township)
              * @enum {string}
              */
             precision?: "exact" | "approx";
@@ -2206,7 +3269,7 @@ export interface components {
             coordinates?: number[];
         };
         CaseSource: {
-            /** @description mini_program, api, staff_entry, open311, visit (需求转介) ... */
+            /** @description mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ... */
             channel?: string;
             /** @description Cases opened from a visit: the visit record (GET /api/v1/visits/{id}) */
             visit_record_id?: string;
@@ -2214,6 +3277,12 @@ export interface components {
             elder_id?: string;
             /** @description Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger */
             visit_id?: string;
+            /** @description Cases opened by a device alert: GET /api/v1/alerts/{id} */
+            alert_id?: string;
+            /** @description Cases opened by a device alert: sos, fall or smoke */
+            alert_type?: string;
+            /** @description Cases opened by a device alert: the registered device */
+            device_id?: string;
         };
         schemas_cases_Candidate: {
             station_id?: string;
@@ -2317,6 +3386,8 @@ export interface components {
             } | null;
             anonymous?: boolean;
             photos?: string[];
+            /** @description Photos of the result, given with the resolution (upload ids) */
+            result_photos?: string[];
             created_by?: {
                 [key: string]: unknown;
             };
@@ -2396,6 +3467,8 @@ export interface components {
                 } | null;
                 anonymous?: boolean;
                 photos?: string[];
+                /** @description Photos of the result, given with the resolution (upload ids) */
+                result_photos?: string[];
                 created_by?: {
                     [key: string]: unknown;
                 };
@@ -2505,6 +3578,8 @@ export interface components {
              */
             expected_version: number | null;
             result: string;
+            /** @description Up to 9 photos of the result: ids of images the resolver uploaded first (POST /api/v1/uploads), or photos already on the case */
+            photos?: string[];
         };
         Rate: {
             /**
@@ -2706,8 +3781,8 @@ export interface components {
         ClientCreate: {
             /** @description e.g. 皖事通 Wanshitong */
             name: string;
-            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311 */
-            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311")[];
+            /** @description Any of: cases:read, cases:write, stations:read, visits:read, webhooks:manage, open311, alerts:write, visits:write, volunteers:read */
+            scopes: ("cases:read" | "cases:write" | "stations:read" | "visits:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write" | "volunteers:read")[];
             /** @default 600 */
             rate_limit_per_minute: number;
         };
@@ -3321,10 +4396,10 @@ export interface components {
         VisitCreate: {
             elder_id: string;
             /**
-             * @description phone 电话, video 视频, home 上门
+             * @description phone 电话, video 视频, home 上门, ai_call 智能外呼 (machine call, integrator clients)
              * @enum {string}
              */
-            method: "phone" | "video" | "home";
+            method: "phone" | "video" | "home" | "ai_call";
             /** @description Staff id; default: the caller */
             visitor?: string;
             /**
@@ -3339,6 +4414,10 @@ export interface components {
             danger?: components["schemas"]["Danger"];
             /** @description Id of an earlier record this one corrects */
             corrects?: string;
+            /** @description ai_call: the transcript summary */
+            summary?: string;
+            /** @description ai_call: needs_help, feels_unwell, asked_for_callback */
+            flags?: ("needs_help" | "feels_unwell" | "asked_for_callback")[];
         };
         Referral: {
             /** @description need (需求转介) or danger (紧急求助) */
@@ -3363,6 +4442,8 @@ export interface components {
             needs?: components["schemas"]["Need"][];
             danger?: components["schemas"]["Danger"];
             corrects?: string | null;
+            summary?: string | null;
+            flags?: string[];
             /** @description Periods this record marked visited */
             counts_for?: string[];
             referrals?: components["schemas"]["Referral"][];
@@ -3401,6 +4482,19 @@ export interface components {
             method?: string;
             name?: string;
         };
+        CountyMachine: {
+            county?: string;
+            name?: string;
+            /** @description Reached machine calls count toward this county's rate */
+            counted?: boolean;
+        };
+        MachineCalls: {
+            method?: string;
+            name?: string;
+            /** @description Counties without their own setting */
+            counted_by_default?: boolean;
+            counties?: components["schemas"]["CountyMachine"][];
+        };
         PlanStatement: {
             /** @example 周探访率 weekly visit rate */
             name?: string;
@@ -3411,6 +4505,8 @@ export interface components {
             counted_methods?: components["schemas"]["MethodName"][];
             /** @description What does not count */
             not_counted?: string[];
+            /** @description Whether machine (AI) calls count, per county */
+            machine_calls?: components["schemas"]["MachineCalls"];
             /** @description The counting rule, Chinese and English */
             rule?: string;
             period?: string | null;
@@ -3425,6 +4521,14 @@ export interface components {
             due?: number;
             visited?: number;
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
         };
         MethodCount: {
             method?: string;
@@ -3439,6 +4543,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率: weekly tier visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
         };
@@ -3469,6 +4581,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率, the plan's figure: visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
             /** @description Weekly tier, by method */
@@ -3500,11 +4620,1074 @@ export interface components {
                 counted_methods?: components["schemas"]["MethodName"][];
                 /** @description What does not count */
                 not_counted?: string[];
+                /** @description Whether machine (AI) calls count, per county */
+                machine_calls?: components["schemas"]["MachineCalls"];
                 /** @description The counting rule, Chinese and English */
                 rule?: string;
             };
             /** @description Oldest week first */
             items?: components["schemas"]["WeekRate"][];
+        };
+        VolunteerCreate: {
+            /**
+             * @description Real name (实名)
+             * @example 李志愿
+             */
+            name: string;
+            /** @description 18-character ID number; stored encrypted, shown masked */
+            id_card: string;
+            /** @example 13912345678 */
+            phone: string;
+            /** @description Skills: companionship, errands, medical, counselling, legal, teaching, repair, cleaning, cooking, driving, photography, other */
+            skills?: ("companionship" | "errands" | "medical" | "counselling" | "legal" | "teaching" | "repair" | "cleaning" | "cooking" | "driving" | "photography" | "other")[];
+            /** @example 周末上午 weekend mornings */
+            availability?: string | null;
+            /** @description Home township (9 digits) */
+            township: string;
+        };
+        VolunteerActor: {
+            role?: string;
+        };
+        RecordEntry: {
+            /** @description training 培训, award 表彰奖励, evaluation 评价 */
+            kind?: string;
+            text?: string;
+            /** @description ISO date */
+            on?: string;
+            station_id?: string;
+            /** Format: date-time */
+            at?: string;
+        };
+        Volunteer: {
+            id?: string;
+            name?: string;
+            id_card_masked?: string;
+            phone?: string;
+            skills?: string[];
+            availability?: string | null;
+            township?: string;
+            station_id?: string | null;
+            registered_by?: components["schemas"]["VolunteerActor"];
+            records?: components["schemas"]["RecordEntry"][];
+            /** Format: date-time */
+            created_at?: string;
+        };
+        VolunteerPage: {
+            items: components["schemas"]["Volunteer"][];
+            next_cursor?: string | null;
+        };
+        RecordService: {
+            activity_id?: string;
+            title?: string;
+            content?: string;
+            place?: string;
+            /** Format: date-time */
+            start_at?: string;
+            /** Format: date-time */
+            end_at?: string;
+            hours?: number;
+            attendance_id?: string;
+            station_id?: string;
+            evaluation?: string | null;
+        };
+        ServiceLine: {
+            activity_id?: string;
+            title?: string;
+            content?: string;
+            place?: string;
+            /** Format: date-time */
+            start_at?: string;
+            /** Format: date-time */
+            end_at?: string;
+            hours?: number;
+        };
+        Certificate: {
+            id?: string;
+            number?: string;
+            verification_code?: string;
+            volunteer_id?: string;
+            volunteer_name?: string;
+            id_card_masked?: string;
+            station_id?: string;
+            organisation?: string;
+            period_from?: string;
+            period_to?: string;
+            total_hours?: number;
+            services?: components["schemas"]["ServiceLine"][];
+            records?: components["schemas"]["RecordEntry"][];
+            /** Format: date-time */
+            issued_at?: string;
+            /** @description valid 有效 or revoked 已撤销 */
+            status?: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            revoked_reason?: string | null;
+        };
+        VolunteerRecord: {
+            volunteer?: components["schemas"]["Volunteer"];
+            services?: components["schemas"]["RecordService"][];
+            total_hours?: number;
+            records?: components["schemas"]["RecordEntry"][];
+            certificates?: components["schemas"]["Certificate"][];
+        };
+        RecordEntryCreate: {
+            /** @enum {string} */
+            kind: "training" | "award" | "evaluation";
+            /** @example 完成应急救护培训 first-aid training */
+            text: string;
+            /** Format: date */
+            on: string;
+        };
+        CertificateCreate: {
+            /** Format: date */
+            period_from: string;
+            /** Format: date */
+            period_to: string;
+            /** @description The recording station (staff: their own) */
+            station_id?: string;
+        };
+        TeamCreate: {
+            /** @example 昱东街道助老志愿服务队 */
+            name: string;
+            /** @description Default: the caller's station */
+            station_id?: string;
+            organiser_ids?: string[];
+            description?: string | null;
+        };
+        Team: {
+            id?: string;
+            name?: string;
+            station_id?: string;
+            organiser_ids?: string[];
+            description?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        TeamList: {
+            items?: components["schemas"]["Team"][];
+        };
+        ActivityCreate: {
+            /** @example 重阳节敬老院陪伴 */
+            title: string;
+            /** @enum {string} */
+            scenario: "elderly" | "children" | "community" | "social_aid" | "social_org" | "social_work" | "funeral";
+            /** @example 陪老人聊天、读报 keep company, read aloud */
+            content: string;
+            /** @description Default: the station */
+            location?: string;
+            /** Format: date-time */
+            start_at: string;
+            /** Format: date-time */
+            end_at: string;
+            slots: number;
+            skills_wanted?: ("companionship" | "errands" | "medical" | "counselling" | "legal" | "teaching" | "repair" | "cleaning" | "cooking" | "driving" | "photography" | "other")[];
+            /** @description The organising team (its station hosts it) */
+            team_id?: string | null;
+            /** @description Admins only: the hosting station */
+            station_id?: string;
+        };
+        Activity: {
+            id?: string;
+            title?: string;
+            scenario?: string;
+            content?: string;
+            station_id?: string;
+            station_name?: string;
+            township?: string;
+            team_id?: string | null;
+            location?: string;
+            /** Format: date-time */
+            start_at?: string;
+            /** Format: date-time */
+            end_at?: string;
+            slots?: number;
+            confirmed_count?: number;
+            skills_wanted?: string[];
+            /** @description published 已发布, cancelled 已取消 */
+            status?: string;
+            cancel_reason?: string | null;
+            /** @description The case this task came from */
+            case_id?: string | null;
+            length_hours?: number;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        ActivityPage: {
+            items: components["schemas"]["Activity"][];
+            next_cursor?: string | null;
+        };
+        TaskFromCase: {
+            case_id: string;
+            /** @example 为独居老人代买药品 */
+            title: string;
+            /** @description Default: the case's text */
+            content?: string;
+            location?: string;
+            /** Format: date-time */
+            start_at: string;
+            /** Format: date-time */
+            end_at: string;
+            /** @default 1 */
+            slots: number;
+            skills_wanted?: ("companionship" | "errands" | "medical" | "counselling" | "legal" | "teaching" | "repair" | "cleaning" | "cooking" | "driving" | "photography" | "other")[];
+            team_id?: string | null;
+        };
+        VolunteerReason: {
+            reason: string;
+        };
+        SignupCreate: {
+            note?: string | null;
+        };
+        Signup: {
+            id?: string;
+            activity_id?: string;
+            volunteer_id?: string;
+            /** @description pending, confirmed, waitlisted, declined, cancelled */
+            status?: string;
+            note?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        SignupList: {
+            items?: components["schemas"]["Signup"][];
+        };
+        SignupDecision: {
+            /** @enum {string} */
+            decision: "confirm" | "decline";
+        };
+        CheckinCode: {
+            /** @description Show it as a QR code; it expires in about a minute */
+            code?: string;
+            purpose?: string;
+            /** Format: date-time */
+            expires_at?: string;
+            activity_id?: string;
+        };
+        Checkin: {
+            code: string;
+        };
+        AttendanceHistoryEntry: {
+            /** Format: date-time */
+            at?: string;
+            by?: components["schemas"]["VolunteerActor"];
+            action?: string;
+            /** @description field -> {old, new} */
+            changes?: {
+                [key: string]: unknown;
+            };
+            reason?: string | null;
+        };
+        Attendance: {
+            id?: string;
+            activity_id?: string;
+            volunteer_id?: string;
+            station_id?: string;
+            /** Format: date-time */
+            check_in_at?: string | null;
+            /** Format: date-time */
+            check_out_at?: string | null;
+            /** @description code (scanned) or organiser (recorded) */
+            method?: string;
+            hours?: number | null;
+            /** @description checked_in, checked_out, confirmed */
+            status?: string;
+            evaluation?: string | null;
+            /** @description Append-only */
+            history?: components["schemas"]["AttendanceHistoryEntry"][];
+            version?: number;
+        };
+        AttendanceCreate: {
+            volunteer_id: string;
+            /** Format: date-time */
+            check_in_at: string;
+            /** Format: date-time */
+            check_out_at: string;
+        };
+        AttendanceList: {
+            items?: components["schemas"]["Attendance"][];
+        };
+        ConfirmHours: {
+            hours?: number | null;
+            evaluation?: string | null;
+        };
+        Correction: {
+            reason: string;
+            hours?: number | null;
+            /** Format: date-time */
+            check_in_at?: string | null;
+            /** Format: date-time */
+            check_out_at?: string | null;
+        };
+        CorrectionRequest: {
+            reason: string;
+            proposed_hours?: number | null;
+        };
+        CertificateVerification: {
+            number?: string;
+            status?: string;
+            valid?: boolean;
+            name_masked?: string;
+            organisation?: string;
+            total_hours?: number;
+            period_from?: string;
+            period_to?: string;
+            /** Format: date-time */
+            issued_at?: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            revoked_reason?: string | null;
+        };
+        VolunteerKpiStation: {
+            station_id?: string;
+            hours?: number;
+            active_volunteers?: number;
+        };
+        VolunteerKpi: {
+            scope?: string;
+            registered_volunteers?: number;
+            /** @description With confirmed hours in the period */
+            active_volunteers?: number;
+            /** @description Confirmed hours in the period */
+            hours?: number;
+            /** @description Published activities that have started */
+            activities_held?: number;
+            activities_published?: number;
+            /** @description Valid certificates issued in the period */
+            certificates_issued?: number;
+            by_station?: components["schemas"]["VolunteerKpiStation"][];
+        };
+        StationRef: {
+            id?: string;
+            code?: string;
+            name?: string;
+            county_code?: string;
+            county_name?: string;
+            city_code?: string;
+            city_name?: string;
+        };
+        Dates: {
+            /**
+             * Format: date
+             * @description 规划 planned on
+             */
+            planned?: string | null;
+            /**
+             * Format: date
+             * @description 建成 built on
+             */
+            built?: string | null;
+            /**
+             * Format: date
+             * @description 投入运营 operating since
+             */
+            operating?: string | null;
+            /**
+             * Format: date
+             * @description 评为示范站 model station since
+             */
+            model?: string | null;
+        };
+        Site: {
+            address?: string | null;
+            floor_area_m2?: number | null;
+            photos?: string[];
+        };
+        EquipmentItem: {
+            name: string;
+            /** @default 1 */
+            quantity: number;
+        };
+        Document: {
+            title?: string;
+            /** Format: date */
+            issued_on?: string;
+            uploads?: string[];
+        };
+        Staffing: {
+            /** @description The figure the checklist uses */
+            people?: number;
+            /** @description Active worker and station-head accounts */
+            staff_accounts?: number;
+            /** @description Social-worker register (not yet kept) */
+            register?: number | null;
+            sources?: string[];
+        };
+        HaveCheck: {
+            /** @description site, equipment, staff, services, workflows, rules */
+            have?: string;
+            /** @description 有场地, 有设备, 有人员, 有服务功能, 有工作流程, 有规章制度 */
+            name?: string;
+            met?: boolean;
+            missing?: string[];
+        };
+        Actor: {
+            /** @description Staff account id */
+            subject?: string;
+            role?: string;
+        };
+        Verification: {
+            id?: string;
+            station_id?: string;
+            /** @description The record revision that was checked */
+            revision?: number;
+            outcome?: string;
+            note?: string | null;
+            by?: components["schemas"]["Actor"];
+            /** Format: date-time */
+            at?: string;
+        };
+        StationNetwork: {
+            station?: components["schemas"]["StationRef"];
+            /** @description planned, built, operating, model, or unreported */
+            status?: string;
+            /** @description 规划中, 已建成, 运营中, 示范站, 未填报 */
+            status_name?: string;
+            dates?: components["schemas"]["Dates"];
+            site?: components["schemas"]["Site"];
+            equipment?: components["schemas"]["EquipmentItem"][];
+            workflows?: components["schemas"]["Document"][];
+            rules?: components["schemas"]["Document"][];
+            services?: string[];
+            staffing?: components["schemas"]["Staffing"];
+            checklist?: components["schemas"]["HaveCheck"][];
+            /** @description All six haves met, as recorded */
+            compliant?: boolean;
+            /** @description Compliant and signed off at this revision */
+            verified?: boolean;
+            /** @description The latest */
+            verification?: components["schemas"]["Verification"] | null;
+            revision?: number;
+            /** Format: date-time */
+            updated_at?: string | null;
+            updated_by?: components["schemas"]["Actor"] | null;
+        };
+        NetworkPage: {
+            items: components["schemas"]["StationNetwork"][];
+            next_cursor?: string | null;
+        };
+        SiteInput: {
+            address?: string | null;
+            floor_area_m2?: number | null;
+            /** @description Upload ids of photos of the site (POST /api/v1/uploads first) */
+            photos?: string[];
+        };
+        DocumentInput: {
+            title: string;
+            /**
+             * Format: date
+             * @description The day it took effect
+             */
+            issued_on: string;
+            /** @description Upload ids of the document's pages (images) */
+            uploads: string[];
+        };
+        NetworkUpdate: {
+            /**
+             * @description planned, built, operating, model
+             * @enum {string}
+             */
+            status?: "planned" | "built" | "operating" | "model";
+            dates?: components["schemas"]["Dates"];
+            /** @description 有场地; the fields given replace theirs */
+            site?: components["schemas"]["SiteInput"];
+            equipment?: components["schemas"]["EquipmentItem"][];
+            workflows?: components["schemas"]["DocumentInput"][];
+            rules?: components["schemas"]["DocumentInput"][];
+            /** @description The revision you read; 409 network_record_changed when it moved on */
+            expected_revision?: number;
+        };
+        VerificationCreate: {
+            /**
+             * @description approved (签字确认: all six haves met) or returned (退回, say why in note)
+             * @enum {string}
+             */
+            outcome: "approved" | "returned";
+            note?: string | null;
+            /** @description The revision you checked */
+            revision?: number;
+        };
+        VerificationList: {
+            items?: components["schemas"]["Verification"][];
+        };
+        StatusCounts: {
+            planned?: number;
+            built?: number;
+            operating?: number;
+            model?: number;
+            unreported?: number;
+        };
+        DivisionFigures: {
+            code?: string;
+            name?: string;
+            level?: string;
+            /** @description Townships (乡镇街道), township-like units with a station */
+            townships?: number;
+            /** @description With an operating or model station */
+            covered_townships?: number;
+            coverage_pct?: number;
+            coverage_gap_pct?: number;
+            /** @description Active stations */
+            stations?: number;
+            by_status?: components["schemas"]["StatusCounts"];
+            model_stations?: number;
+            /** @description Stations meeting all six haves, as recorded */
+            compliant?: number;
+            /** @description Of those, signed off at their current revision */
+            verified?: number;
+            /** @description verified / stations */
+            compliance_pct?: number;
+            compliance_gap_pct?: number;
+            /** @description compliant / stations */
+            reported_compliance_pct?: number;
+            target_pct?: number;
+        };
+        NetworkStats: {
+            division?: components["schemas"]["DivisionFigures"];
+            group_by?: string | null;
+            groups?: components["schemas"]["DivisionFigures"][];
+        };
+        PersonCreate: {
+            /** @example 李娜 */
+            name: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date: string;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+            /** @description 18-character ID number (GB 11643) */
+            id_card: string;
+        };
+        Qualification: {
+            level?: string;
+            certificate_no?: string | null;
+            year?: number | null;
+        };
+        Employer: {
+            kind?: string;
+            name?: string;
+            station_id?: string | null;
+        };
+        Person: {
+            id?: string;
+            name?: string;
+            /** @description ID number, masked; the full number is never returned */
+            id_card_masked?: string;
+            gender?: string;
+            birth_date?: string;
+            /** @description Masked, except to the person themselves */
+            phone?: string | null;
+            occupation?: string;
+            qualification?: components["schemas"]["Qualification"];
+            employer?: components["schemas"]["Employer"];
+            division?: string;
+            county_code?: string;
+            city_code?: string;
+            post?: string | null;
+            role?: string;
+            status?: string;
+            start_date?: string;
+            end_date?: string | null;
+            staff_id?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        PersonPage: {
+            items: components["schemas"]["Person"][];
+            next_cursor?: string | null;
+        };
+        WorkforceImportReport: {
+            dry_run?: boolean;
+            /** @description Rows read */
+            total?: number;
+            to_create?: number;
+            to_update?: number;
+            written?: boolean;
+            /** @description As detected: utf-8, utf-8-sig (with BOM) or gb18030 (GBK) */
+            encoding?: string;
+            errors?: components["schemas"]["schemas_elders_RowError"][];
+        };
+        PersonUpdate: {
+            /** @example 李娜 */
+            name?: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division?: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role?: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date?: string | null;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+        };
+        schemas_workforce_HistoryEntry: {
+            id?: string;
+            /** Format: date-time */
+            at?: string;
+            actor?: {
+                [key: string]: string;
+            };
+            /** @description created, updated or imported */
+            action?: string;
+            /** @description field -> {from, to}; phones masked, ID numbers never shown */
+            changes?: {
+                [key: string]: unknown;
+            };
+        };
+        History: {
+            items: components["schemas"]["schemas_workforce_HistoryEntry"][];
+        };
+        TrainingRecord: {
+            id?: string;
+            person_id?: string;
+            person_name?: string;
+            session_id?: string;
+            programme_id?: string;
+            programme_name?: string;
+            category?: string;
+            tier?: string;
+            /** @description Where the person worked when enrolled */
+            division?: string;
+            status?: string;
+            attended_hours?: number;
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        RecordList: {
+            items: components["schemas"]["TrainingRecord"][];
+        };
+        ProgrammeCreate: {
+            /** @example 2026年全省社会工作督导人才培训班 */
+            name: string;
+            /**
+             * @description certified 持证社工, manager 管理人才, supervisor 督导人才, elderly_care 养老护理员
+             * @enum {string}
+             */
+            category: "certified" | "manager" | "supervisor" | "elderly_care";
+            /**
+             * @description beginner 初级, intermediate 中级, senior 高级
+             * @enum {string}
+             */
+            tier: "beginner" | "intermediate" | "senior";
+            /** @description Default: the caller's division (administrators: the province) */
+            organiser_division?: string;
+            description?: string | null;
+        };
+        Programme: {
+            id?: string;
+            name?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            description?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        ProgrammePage: {
+            items: components["schemas"]["Programme"][];
+            next_cursor?: string | null;
+        };
+        SessionCreate: {
+            /** Format: date */
+            starts_on: string;
+            /** Format: date */
+            ends_on: string;
+            /** @example 合肥市 安徽省民政厅培训中心 */
+            place: string;
+            hours: number;
+            /** @example 王教授 */
+            trainer: string;
+        };
+        Session: {
+            id?: string;
+            programme_id?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            starts_on?: string;
+            ends_on?: string;
+            place?: string;
+            hours?: number;
+            trainer?: string;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        SessionList: {
+            items: components["schemas"]["Session"][];
+        };
+        EnrolmentCreate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            person_id: string;
+        };
+        RecordPage: {
+            items: components["schemas"]["TrainingRecord"][];
+            next_cursor?: string | null;
+        };
+        RecordUpdate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+        };
+        Figure: {
+            id?: string;
+            division?: string;
+            year?: number;
+            /** @description 老年人口 (60 and over) */
+            older_population?: number | null;
+            /** @description 养老机构床位 */
+            care_home_beds?: number | null;
+            /** @description Where the figure comes from */
+            source?: string;
+            /** Format: date-time */
+            imported_at?: string;
+            imported_by?: string;
+        };
+        FigurePage: {
+            items: components["schemas"]["Figure"][];
+            next_cursor?: string | null;
+        };
+        PlanPeriod: {
+            id?: string;
+            name?: string;
+            basis?: string | null;
+            start_year?: number;
+            end_year?: number;
+            targets_source?: string;
+        };
+        Indicator: {
+            code?: string;
+            name?: string;
+            name_en?: string;
+            unit?: string;
+            /** @description From config/plan_targets.toml; null: none set */
+            target?: number | null;
+            target_note?: string | null;
+            /** @description null: not available (see reason) */
+            actual?: number | null;
+            /** @description How far short of the target (0 when met) */
+            gap?: number | null;
+            /** @description actual / target */
+            progress?: number | null;
+            met?: boolean | null;
+            available?: boolean;
+            /** @description Why there is no actual figure */
+            reason?: string | null;
+            /** @description method, sources, inputs, as_of, computed_at and records (the drill-down address) */
+            computation?: {
+                [key: string]: unknown;
+            };
+        };
+        PlanReport: {
+            division?: string;
+            division_name?: string | null;
+            level?: string;
+            year?: number;
+            /** @description 31 December, or today for the year in progress */
+            as_of?: string;
+            /** Format: date-time */
+            computed_at?: string;
+            plan_period?: components["schemas"]["PlanPeriod"];
+            indicators?: components["schemas"]["Indicator"][];
+        };
+        AlertCreate: {
+            /** @description The vendor's own alert id (resending is safe) */
+            alert_id: string;
+            /**
+             * @description sos 紧急呼叫, fall 跌倒, smoke 烟雾 (open an urgent case); no_activity 无活动 (a check-up due today); low_battery 电量低, offline 离线 (the station's maintenance list)
+             * @enum {string}
+             */
+            type: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+            /** @description The vendor's device id, as registered */
+            device_id: string;
+            /**
+             * Format: date-time
+             * @description When the device raised it
+             */
+            occurred_at: string;
+            /**
+             * @description Flat key/value details (message, battery_percent, ...)
+             * @example {}
+             */
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        Refusal: {
+            code?: string;
+            detail?: string;
+        };
+        EscalationStep: {
+            level?: number;
+            to?: string;
+            /** Format: date-time */
+            at?: string;
+            stopped?: string;
+        };
+        Escalation: {
+            /** @description Steps taken so far */
+            level?: number;
+            /**
+             * Format: date-time
+             * @description When the next step fires if unsigned
+             */
+            next_at?: string | null;
+            done?: boolean;
+            reason?: string | null;
+            history?: components["schemas"]["EscalationStep"][];
+        };
+        Alert: {
+            id?: string;
+            /** @description The vendor's alert id */
+            alert_id?: string;
+            type?: string;
+            /** @description The vendor's device id */
+            device_id?: string;
+            /** Format: date-time */
+            occurred_at?: string;
+            /** Format: date-time */
+            received_at?: string;
+            details?: {
+                [key: string]: unknown;
+            };
+            /** @description case_opened | collapsed | checkup_due | maintenance_listed | refused | failed */
+            outcome?: string;
+            station_id?: string | null;
+            /** @description The urgent case opened, or collapsed into */
+            case_id?: string | null;
+            /** @description The alert this one repeated */
+            collapsed_into?: string | null;
+            /** @description The check-up due today */
+            checkup_id?: string | null;
+            maintenance_id?: string | null;
+            /** @description Later alerts collapsed into this one */
+            repeats?: number;
+            refusal?: components["schemas"]["Refusal"] | null;
+            escalation?: components["schemas"]["Escalation"] | null;
+        };
+        AlertPage: {
+            items: components["schemas"]["Alert"][];
+            next_cursor?: string | null;
+        };
+        DeviceCreate: {
+            /** @description The person on the visit register */
+            elder_id: string;
+            /**
+             * @description sos_button, fall_detector, smoke_sensor, door_sensor, water_meter, power_meter, wearable, other
+             * @enum {string}
+             */
+            type: "sos_button" | "fall_detector" | "smoke_sensor" | "door_sensor" | "water_meter" | "power_meter" | "wearable" | "other";
+            /** @description The vendor's integrator client (alerts:write) */
+            vendor_client_id: string;
+            /** @description The device id the vendor reports alerts under */
+            vendor_device_id: string;
+            /** @description Installed where */
+            location_note?: string;
+            /** @description Installed by whom */
+            installed_by?: string;
+            /** Format: date-time */
+            installed_at?: string;
+        };
+        Incident: {
+            alert_id?: string;
+            case_id?: string | null;
+            /** Format: date-time */
+            opened_at?: string;
+        };
+        Device: {
+            id?: string;
+            elder_id?: string;
+            station_id?: string;
+            township?: string;
+            county_code?: string;
+            type?: string;
+            vendor_client_id?: string;
+            vendor_device_id?: string;
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            active?: boolean;
+            open_incident?: components["schemas"]["Incident"] | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        DevicePage: {
+            items: components["schemas"]["Device"][];
+            next_cursor?: string | null;
+        };
+        DeviceUpdate: {
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            /** @description false takes the device off: its alerts are refused */
+            active?: boolean;
+        };
+        RotaEntry: {
+            id?: string;
+            station_id?: string;
+            staff_id?: string;
+            phone?: string;
+            /** Format: date-time */
+            starts_at?: string;
+            /** Format: date-time */
+            ends_at?: string;
+            note?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        RotaList: {
+            items: components["schemas"]["RotaEntry"][];
+        };
+        RotaEntryCreate: {
+            /** @description A worker or head of the station */
+            staff_id: string;
+            /** Format: date-time */
+            starts_at: string;
+            /**
+             * Format: date-time
+             * @description At most 7 days after starts_at
+             */
+            ends_at: string;
+            /** @description On-call mobile; default: the account's phone */
+            phone?: string;
+            note?: string;
+        };
+        MaintenanceItem: {
+            id?: string;
+            station_id?: string;
+            device_id?: string;
+            vendor_device_id?: string;
+            elder_id?: string;
+            /** @description low_battery | offline */
+            kind?: string;
+            /** @description open | done */
+            status?: string;
+            /** Format: date-time */
+            first_at?: string;
+            /** Format: date-time */
+            last_at?: string;
+            /** @description Reports while open */
+            count?: number;
+            /** Format: date-time */
+            done_at?: string | null;
+            note?: string | null;
+        };
+        MaintenancePage: {
+            items: components["schemas"]["MaintenanceItem"][];
+            next_cursor?: string | null;
+        };
+        MaintenanceDone: {
+            note?: string;
         };
     };
     responses: {
@@ -5460,6 +7643,42 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_phone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OtpVerify"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
@@ -8476,6 +10695,2612 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_volunteers: {
+        parameters: {
+            query?: {
+                skill?: "companionship" | "errands" | "medical" | "counselling" | "legal" | "teaching" | "repair" | "cleaning" | "cooking" | "driving" | "photography" | "other";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolunteerPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    register_volunteer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VolunteerCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Volunteer"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_volunteer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Volunteer"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_volunteer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Volunteer"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    volunteer_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolunteerRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_record_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordEntryCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Volunteer"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    issue_certificate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CertificateCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_teams: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_team: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_team: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_activities: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                township?: string;
+                status?: "published" | "cancelled";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    publish_activity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActivityCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    task_from_case: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskFromCase"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_activity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    cancel_activity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VolunteerReason"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_signups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignupList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    sign_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SignupCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signup"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    decide_signup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignupDecision"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signup"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    cancel_signup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signup"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    checkin_code: {
+        parameters: {
+            query?: {
+                purpose?: "in" | "out";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckinCode"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    check_in: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Checkin"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_attendance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttendanceList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    record_attendance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AttendanceCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_attendance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    confirm_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ConfirmHours"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    correct_attendance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Correction"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    request_correction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CorrectionRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    certificate_pdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    revoke_certificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VolunteerReason"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    verify_page: {
+        parameters: {
+            query?: {
+                /** @description Default: by Accept */
+                format?: "html" | "json";
+            };
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": components["schemas"]["CertificateVerification"];
+                    "application/json": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    volunteer_kpis: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                /** @description Division code prefix */
+                county?: string;
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolunteerKpi"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    export_records: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                /** @description Division code prefix */
+                county?: string;
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    export_network: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_network: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_network: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+                status?: "planned" | "built" | "operating" | "model" | "unreported";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_network: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StationNetwork"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_network: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "operating",
+                 *       "dates": {
+                 *         "built": "2024-03-01",
+                 *         "operating": "2024-05-20"
+                 *       },
+                 *       "site": {
+                 *         "address": "昱东街道新安路 8 号",
+                 *         "floor_area_m2": 120
+                 *       },
+                 *       "equipment": [
+                 *         {
+                 *           "name": "办公电脑",
+                 *           "quantity": 2
+                 *         },
+                 *         {
+                 *           "name": "档案柜",
+                 *           "quantity": 1
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["NetworkUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StationNetwork"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_verifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    verify_network: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                station_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "outcome": "returned",
+                 *       "note": "场地照片不清晰，请补充。"
+                 *     }
+                 */
+                "application/json": components["schemas"]["VerificationCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Verification"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    read_photo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                station_id: string;
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    station_stats: {
+        parameters: {
+            query?: {
+                /** @description Division code: 340000 (province), a city (341000) or a county (341002) */
+                division?: string;
+                /** @description city or county */
+                group_by?: "city" | "county";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkStats"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                /** @description Station id */
+                station?: string;
+                status?: "active" | "suspended" | "left";
+                role?: "frontline" | "manager" | "supervisor";
+                occupation?: "social_work" | "elderly_care";
+                employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+                qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+                /** @description Only people in post that day (as the plan's figures count) */
+                in_post_on?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_people: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_training: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_programmes: {
+        parameters: {
+            query?: {
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                tier?: "beginner" | "intermediate" | "senior";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgrammePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_programme: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgrammeCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_programme: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_session: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    enrol_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolmentCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_records: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_records: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                status?: "enrolled" | "attended" | "completed" | "not_completed";
+                completed_from?: string;
+                completed_to?: string;
+                /** @description Session id */
+                session?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_figures: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                year?: number;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FigurePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_figures: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    plan_indicators: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code; default: the caller's division (administrators: the province) */
+                division?: string;
+                /** @description Default: this year */
+                year?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_alerts: {
+        parameters: {
+            query?: {
+                /** @description Station id (staff) */
+                station?: string;
+                outcome?: "case_opened" | "collapsed" | "checkup_due" | "maintenance_listed" | "refused" | "failed";
+                type?: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    receive_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_devices: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                elder_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    register_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_rota: {
+        parameters: {
+            query?: {
+                /** @description Shifts not over at this time (default now) */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotaEntryCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaEntry"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    remove_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_maintenance: {
+        parameters: {
+            query?: {
+                station?: string;
+                status?: "open" | "done";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenancePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    close_maintenance_item: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MaintenanceDone"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceItem"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];

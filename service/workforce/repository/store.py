@@ -1,0 +1,310 @@
+"""Reading and writing the workforce collections: the register, its history, training and reference figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ASCENDING, InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service.common.errors import ConflictError, NotFoundError
+from service.common.ids import is_id, new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor, paged
+from service.storage.transactions import run_transaction
+from service.workforce.models import (
+    HistoryEntry,
+    Person,
+    Programme,
+    ReferenceFigure,
+    Session,
+    TrainingRecord,
+)
+from service.workforce.repository.indexes import FIGURES, HISTORY, PEOPLE, PROGRAMMES, RECORDS, SESSIONS
+from service.workforce.repository.people import person_from_doc, person_taken
+from service.workforce.repository.training import record_from
+
+CHUNK = 1000
+
+
+def _fields_of(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "id")
+
+
+def _build(cls: Any, doc: dict[str, Any]) -> Any:
+    return cls(id=str(doc["_id"]), **{k: doc.get(k) for k in _fields_of(cls)})
+
+
+async def _page(col: Any, query: dict[str, Any], limit: int, cursor: str | None, build: Any) -> Page[Any]:
+    q = dict(query)
+    if cursor:
+        [after] = decode_cursor(cursor, str, check=lambda values: is_id(values[0]))
+        q["_id"] = {"$gt": after}
+    docs = await col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
+    items, next_cursor = paged([build(d) for d in docs], limit, lambda item: encode_cursor(item.id))
+    return Page(items=items, next_cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- the repository
+
+
+class WorkforceRepository:
+    """The register, its history, training and reference figures."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.db = db
+        self.people = db[PEOPLE]
+        self.history = db[HISTORY]
+        self.programmes = db[PROGRAMMES]
+        self.sessions = db[SESSIONS]
+        self.records = db[RECORDS]
+        self.figures = db[FIGURES]
+
+    # -- register
+
+    async def insert_person(self, doc: dict[str, Any], history: dict[str, Any]) -> Person:
+        """Put one person on the register with their first history entry (together or not at all)."""
+        doc = {**doc, "_id": new_id()}
+
+        async def write(session: Any) -> None:
+            try:
+                await self.people.insert_one(doc, session=session)
+            except DuplicateKeyError as exc:
+                raise person_taken(exc) from None
+            await self.history.insert_one({**history, "_id": new_id(), "person_id": doc["_id"]}, session=session)
+
+        await run_transaction(self.db, write)
+        return person_from_doc(doc)
+
+    async def get_person(self, person_id: str) -> Person:
+        """One register entry by id."""
+        doc = await self.people.find_one({"_id": person_id}) if is_id(person_id) else None
+        if doc is None:
+            raise NotFoundError("person_not_found", f"There is no person {person_id!r} on the register.")
+        return person_from_doc(doc)
+
+    async def update_person(
+        self, person_id: str, version: int, changes: dict[str, Any], history: dict[str, Any]
+    ) -> Person:
+        """Apply stored changes if the entry is still at ``version`` (else 409 ``person_changed``), with history."""
+
+        async def write(session: Any) -> None:
+            try:
+                result = await self.people.update_one(
+                    {"_id": person_id, "version": version}, {"$set": changes, "$inc": {"version": 1}}, session=session
+                )
+            except DuplicateKeyError as exc:
+                raise person_taken(exc) from None
+            if result.matched_count == 0:
+                raise ConflictError("person_changed", "The entry was changed meanwhile; reload and retry.")
+            await self.history.insert_one({**history, "_id": new_id()}, session=session)
+
+        await self.get_person(person_id)
+        await run_transaction(self.db, write)
+        return await self.get_person(person_id)
+
+    async def people_by_hash(self, hashes: Iterable[str]) -> dict[str, Person]:
+        """Register entries by ID-number hash (unknown hashes left out)."""
+        wanted = list(set(hashes))
+        out: dict[str, Person] = {}
+        for start in range(0, len(wanted), CHUNK):
+            async for doc in self.people.find({"id_card_hash": {"$in": wanted[start : start + CHUNK]}}):
+                out[doc["id_card_hash"]] = person_from_doc(doc)
+        return out
+
+    async def list_people(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Person]:
+        """Register entries matching ``query`` in registration order, one page."""
+        return await _page(self.people, query, limit, cursor, person_from_doc)
+
+    async def apply_people_import(
+        self,
+        inserts: list[dict[str, Any]],
+        updates: list[tuple[str, int, dict[str, Any]]],
+        history: list[dict[str, Any]],
+    ) -> None:
+        """Write an import's new entries, changes and history entries in one transaction: all or none.
+
+        ``history`` entries of new people carry the index of their document in ``inserts``
+        under ``person_id`` as ``("new", i)``; the id is filled in here.
+        """
+        ids = [new_id() for _ in inserts]
+        docs = [{**d, "_id": i} for d, i in zip(inserts, ids, strict=True)]
+        entries = []
+        for h in history:
+            pid = h["person_id"]
+            entries.append({**h, "_id": new_id(), "person_id": ids[pid[1]] if isinstance(pid, tuple) else pid})
+
+        async def write(session: Any) -> None:
+            try:
+                for start in range(0, len(docs), CHUNK):
+                    await self.people.bulk_write([InsertOne(d) for d in docs[start : start + CHUNK]], session=session)
+                for person_id, version, changes in updates:
+                    result = await self.people.update_one(
+                        {"_id": person_id, "version": version},
+                        {"$set": changes, "$inc": {"version": 1}},
+                        session=session,
+                    )
+                    if result.matched_count == 0:
+                        raise ConflictError("person_changed", "An entry was changed during the import; run it again.")
+            except (BulkWriteError, DuplicateKeyError) as exc:
+                raise person_taken(exc) from None
+            for start in range(0, len(entries), CHUNK):
+                await self.history.insert_many(entries[start : start + CHUNK], session=session)
+
+        await run_transaction(self.db, write)
+
+    async def person_history(self, person_id: str) -> list[HistoryEntry]:
+        """Every change of one entry, oldest first."""
+        docs = await self.history.find({"person_id": person_id}).sort([("at", ASCENDING), ("_id", ASCENDING)]).to_list()
+        return [_build(HistoryEntry, d) for d in docs]
+
+    async def aggregate_people(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run an aggregation over the register."""
+        return await (await self.people.aggregate(pipeline)).to_list()
+
+    # -- training
+
+    async def insert_programme(self, doc: dict[str, Any]) -> Programme:
+        """Add a training programme."""
+        doc = {**doc, "_id": new_id()}
+        await self.programmes.insert_one(doc)
+        return _build(Programme, doc)
+
+    async def get_programme(self, programme_id: str) -> Programme:
+        """One programme by id."""
+        doc = await self.programmes.find_one({"_id": programme_id}) if is_id(programme_id) else None
+        if doc is None:
+            raise NotFoundError("programme_not_found", f"There is no training programme {programme_id!r}.")
+        return _build(Programme, doc)
+
+    async def list_programmes(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Programme]:
+        """Programmes matching ``query``, one page."""
+        return await _page(self.programmes, query, limit, cursor, lambda d: _build(Programme, d))
+
+    async def insert_session(self, doc: dict[str, Any]) -> Session:
+        """Add a session of a programme."""
+        doc = {**doc, "_id": new_id()}
+        await self.sessions.insert_one(doc)
+        return _build(Session, doc)
+
+    async def get_session(self, session_id: str) -> Session:
+        """One session by id."""
+        doc = await self.sessions.find_one({"_id": session_id}) if is_id(session_id) else None
+        if doc is None:
+            raise NotFoundError("session_not_found", f"There is no training session {session_id!r}.")
+        return _build(Session, doc)
+
+    async def sessions_of(self, programme_id: str) -> list[Session]:
+        """The sessions of one programme by start date."""
+        docs = await self.sessions.find({"programme_id": programme_id}).sort("starts_on", ASCENDING).to_list()
+        return [_build(Session, d) for d in docs]
+
+    async def records_of_session(self, session_id: str, person_ids: Iterable[str]) -> dict[str, TrainingRecord]:
+        """The records of a session for these people, by person id."""
+        ids = list(set(person_ids))
+        out: dict[str, TrainingRecord] = {}
+        for start in range(0, len(ids), CHUNK):
+            query = {"session_id": session_id, "person_id": {"$in": ids[start : start + CHUNK]}}
+            async for doc in self.records.find(query):
+                out[doc["person_id"]] = record_from(doc)
+        return out
+
+    async def apply_records(
+        self, inserts: list[dict[str, Any]], updates: list[tuple[str, int, dict[str, Any]]]
+    ) -> None:
+        """Write new training records and changes in one transaction: all or none."""
+        docs = [{**d, "_id": new_id()} for d in inserts]
+
+        async def write(session: Any) -> None:
+            try:
+                for start in range(0, len(docs), CHUNK):
+                    await self.records.bulk_write([InsertOne(d) for d in docs[start : start + CHUNK]], session=session)
+            except (BulkWriteError, DuplicateKeyError):
+                raise ConflictError(
+                    "already_enrolled", "A person in the file was enrolled meanwhile; run it again."
+                ) from None
+            for start in range(0, len(updates), CHUNK):
+                ops = [
+                    UpdateOne({"_id": rid, "version": v}, {"$set": changes, "$inc": {"version": 1}})
+                    for rid, v, changes in updates[start : start + CHUNK]
+                ]
+                result = await self.records.bulk_write(ops, session=session)  # type: ignore[arg-type]
+                if result.matched_count != len(ops):
+                    raise ConflictError("record_changed", "A record was changed during the import; run it again.")
+
+        await run_transaction(self.db, write)
+
+    async def get_record(self, record_id: str) -> TrainingRecord:
+        """One training record by id."""
+        doc = await self.records.find_one({"_id": record_id}) if is_id(record_id) else None
+        if doc is None:
+            raise NotFoundError("record_not_found", f"There is no training record {record_id!r}.")
+        return record_from(doc)
+
+    async def update_record(self, record_id: str, version: int, changes: dict[str, Any]) -> TrainingRecord:
+        """Change a record still at ``version`` (409 ``record_changed``)."""
+        result = await self.records.update_one(
+            {"_id": record_id, "version": version}, {"$set": changes, "$inc": {"version": 1}}
+        )
+        if result.matched_count == 0:
+            await self.get_record(record_id)
+            raise ConflictError("record_changed", "The record was changed meanwhile; reload and retry.")
+        return await self.get_record(record_id)
+
+    async def insert_record(self, doc: dict[str, Any]) -> TrainingRecord:
+        """Enrol one person in a session (409 ``already_enrolled``)."""
+        doc = {**doc, "_id": new_id()}
+        try:
+            await self.records.insert_one(doc)
+        except DuplicateKeyError:
+            raise ConflictError("already_enrolled", "The person is already enrolled in this session.") from None
+        return record_from(doc)
+
+    async def list_records(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[TrainingRecord]:
+        """Training records matching ``query``, one page."""
+        return await _page(self.records, query, limit, cursor, record_from)
+
+    async def aggregate_records(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run an aggregation over the training records."""
+        return await (await self.records.aggregate(pipeline)).to_list()
+
+    # -- reference figures
+
+    async def figures_for(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], ReferenceFigure]:
+        """Stored figures by (division, year)."""
+        wanted = list(set(keys))
+        out: dict[tuple[str, int], ReferenceFigure] = {}
+        for start in range(0, len(wanted), CHUNK):
+            ors = [{"division": d, "year": y} for d, y in wanted[start : start + CHUNK]]
+            async for doc in self.figures.find({"$or": ors}):
+                out[(doc["division"], doc["year"])] = _build(ReferenceFigure, doc)
+        return out
+
+    async def apply_figures(self, docs: list[dict[str, Any]]) -> None:
+        """Write imported figures (one per division and year, replacing the earlier one) in one transaction."""
+
+        async def write(session: Any) -> None:
+            for start in range(0, len(docs), CHUNK):
+                ops = [
+                    UpdateOne(
+                        {"division": d["division"], "year": d["year"]},
+                        {"$set": d, "$setOnInsert": {"_id": new_id()}},
+                        upsert=True,
+                    )
+                    for d in docs[start : start + CHUNK]
+                ]
+                await self.figures.bulk_write(ops, session=session)
+
+        await run_transaction(self.db, write)
+
+    async def list_figures(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[ReferenceFigure]:
+        """Reference figures matching ``query``, one page."""
+        return await _page(self.figures, query, limit, cursor, lambda d: _build(ReferenceFigure, d))
+
+    async def figures_under(self, prefix: str, year: int) -> list[ReferenceFigure]:
+        """Every figure of ``year`` whose division starts with ``prefix``."""
+        query = {"year": year, "division": {"$regex": "^" + prefix}} if prefix.isdigit() else {"_id": None}
+        return [_build(ReferenceFigure, d) async for d in self.figures.find(query).sort("division", ASCENDING)]
