@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from service.audit import service as audit
 from service.cases import privacy as case_privacy
 from service.cases.access import Access, access_of, ensure_visible
-from service.cases.repository.audit import AuditRepository
 from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common import geo
@@ -36,13 +36,12 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access,
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
     shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
     if principal.is_staff and rel.assignee and shown:
-        await AuditRepository(ctx.db).record(
-            at=ctx.now(),
-            actor_subject=principal.subject,
-            actor_role=principal.role,
+        await audit.record_reads(
+            ctx=ctx,
+            principal=principal,
             action="read_sensitive",
             target_kind="case",
-            target_id=case["_id"],
+            target_ids=[case["_id"]],
             fields=shown,
         )
 

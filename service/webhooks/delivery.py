@@ -27,8 +27,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from service.cases import reads as case_reads
+from service.cases.models import CaseEvent
 from service.common.context import Context
 from service.common.errors import NotFoundError
+from service.identity import directory
 from service.webhooks import signing
 from service.webhooks.models import Attempt, AttemptOutcome, Delivery, Subscription
 from service.webhooks.payloads import (
@@ -38,10 +41,10 @@ from service.webhooks.payloads import (
     sendable_heads,
     truncate,
     without_staff_ids,
+    written_at,
 )
 from service.webhooks.repository import (
     EPOCH,
-    CaseEventsReader,
     WebhookDeliveriesRepository,
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
@@ -77,9 +80,12 @@ async def _client_scopes(
         if ctx.client_scopes is not None:
             cache[sub.client_id] = await ctx.client_scopes.scopes_of(ctx, sub.client_id)
         else:
-            known, scopes = await CaseEventsReader(ctx.db).client_scopes(sub.client_id)
+            client = await directory.client_or_none(ctx=ctx, client_id=sub.client_id)
             # Without a client record, trust the scopes its token had when it last changed the subscription.
-            cache[sub.client_id] = scopes if known else sub.scopes
+            if client is None:
+                cache[sub.client_id] = sub.scopes
+            else:
+                cache[sub.client_id] = frozenset(client.scopes) if client.active else None
     return cache[sub.client_id]
 
 
@@ -92,7 +98,6 @@ async def fan_out_events(*, ctx: Context) -> int:
     for sub in subs:
         by_client.setdefault(sub.client_id, []).append(sub)
     state = WebhookStateRepository(ctx.db)
-    reader = CaseEventsReader(ctx.db)
     deliveries = WebhookDeliveriesRepository(ctx.db)
     checkpoint = await state.checkpoint()
     earliest = min(s.created_at for s in subs)
@@ -105,33 +110,33 @@ async def fan_out_events(*, ctx: Context) -> int:
     seen = 0
     after: tuple[datetime, str] | None = None
     while seen < FANOUT_MAX_EVENTS_PER_PASS:
-        events = await reader.events_after(since=since, after=after, limit=FANOUT_BATCH)
+        events = await case_reads.events_created_since(ctx=ctx, since=since, after=after, limit=FANOUT_BATCH)
         if not events:
             break
-        creators = await reader.case_creators(e.get("case_id") or "" for e in events)
-        pairs: list[tuple[Subscription, dict[str, Any]]] = []
+        creators = await case_reads.case_creators(ctx=ctx, case_ids=(e.case_id for e in events))
+        pairs: list[tuple[Subscription, CaseEvent]] = []
         for event in events:
-            owner = creators.get(event.get("case_id") or "")
+            owner = creators.get(event.case_id)
             if not owner or owner.get("role") != "client":
                 continue
             for sub in by_client.get(str(owner.get("subject")), ()):
-                if not sub.wants(event["type"]) or not sub.was_active_at(event["created_at"]):
+                if not sub.wants(event.type) or not sub.was_active_at(written_at(event)):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
                 if scopes is not None and READ_SCOPE in scopes:
                     pairs.append((sub, event))
-        existing = await deliveries.existing_pairs(e["_id"] for e in events)
+        existing = await deliveries.existing_pairs(e.id for e in events)
         now = ctx.now()
-        docs = [
+        docs: list[dict[str, Any]] = [
             {
                 "_id": "dlv_" + uuid.uuid4().hex,
                 "subscription_id": sub.id,
                 "client_id": sub.client_id,
-                "event_id": event["_id"],
-                "event_type": event["type"],
-                "case_id": event.get("case_id"),
-                "seq": int(event.get("seq") or 0),
-                "event_created_at": event["created_at"],
+                "event_id": event.id,
+                "event_type": event.type,
+                "case_id": event.case_id,
+                "seq": event.seq,
+                "event_created_at": written_at(event),
                 "status": "pending",
                 "attempts": 0,
                 "attempt_log": [],
@@ -144,11 +149,11 @@ async def fan_out_events(*, ctx: Context) -> int:
                 "updated_at": now,
             }
             for sub, event in pairs
-            if (sub.id, event["_id"]) not in existing
+            if (sub.id, event.id) not in existing
         ]
         created += await deliveries.insert_many_new(docs)
         seen += len(events)
-        after = (events[-1]["created_at"], events[-1]["_id"])
+        after = (written_at(events[-1]), events[-1].id)
         if len(events) < FANOUT_BATCH:
             break
     if after is not None:
@@ -193,7 +198,7 @@ async def post_signed(*, ctx: Context, url: str, body: bytes, headers: dict[str,
 async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[str, Any] | None:
     if d.ping is not None:
         return d.ping
-    event = await CaseEventsReader(ctx.db).get_event(d.event_id)
+    event = (await case_reads.events_by_ids(ctx=ctx, event_ids=[d.event_id])).get(d.event_id)
     if event is None:
         return None
     payload = event_payload(event)
