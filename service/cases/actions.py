@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
+from service.cases import lifecycle, states
 from service.cases.access import access_of, case_facts, ensure_visible, lifecycle_relationship
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
 from service.cases.repository.cases import CasesRepository
@@ -66,7 +66,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         events.append(
             event_doc(
                 post,
-                event_type=lifecycle.EVENT_UNROUTED,
+                event_type=states.EVENT_UNROUTED,
                 actor=principal,
                 from_state=case["status"],
                 to_state=to_state,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
 from service.cases import privacy as case_privacy
+from service.cases import states
 from service.cases.access import Access, allowed_actions
 from service.common.models import Principal
 
@@ -26,7 +26,7 @@ def view(
     out["served_person"] = case_privacy.shown_served_person(case, seen)
     out["answers"] = case_privacy.shown_answers(case, seen)
     out["allowed_actions"] = allowed_actions(principal, rel, case, now)
-    out["status_label"] = lifecycle.STATE_LABELS.get(case["status"])
+    out["status_label"] = states.STATE_LABELS.get(case["status"])
     if with_history:
         out["history"] = [_history_view(h, hide_reporter) for h in case.get("history", [])]
     return out

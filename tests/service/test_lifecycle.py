@@ -7,10 +7,10 @@ import itertools
 import pytest
 
 from service.cases import lifecycle as lc
+from service.cases import states
 from service.cases.lifecycle import (
     CASE_ACTIONS,
     ROLES,
-    STATES,
     CaseFacts,
     Relationship,
     allowed_actions,
@@ -58,7 +58,7 @@ EVERYONE = Relationship(owner=True, at_station=True, assignee=True, assigned=Tru
 
 def test_table_has_exactly_the_designed_actions_and_states() -> None:
     assert set(lc.TRANSITIONS) == set(EXPECTED)
-    assert set(lc.STATES) == {
+    assert set(states.STATES) == {
         "unrouted",
         "dispatched",
         "accepted",
@@ -68,12 +68,12 @@ def test_table_has_exactly_the_designed_actions_and_states() -> None:
         "cancelled",
         "rejected",
     }
-    assert set(lc.STATE_LABELS) == set(lc.STATES)
-    assert lc.state_label("dispatched") == "已派单 dispatched"
-    assert {t.event for t in lc.TRANSITIONS.values()} | {"case.unrouted"} == set(lc.EVENT_TYPES)
+    assert set(states.STATE_LABELS) == set(states.STATES)
+    assert states.state_label("dispatched") == "已派单 dispatched"
+    assert {t.event for t in lc.TRANSITIONS.values()} | {"case.unrouted"} == set(states.EVENT_TYPES)
 
 
-@pytest.mark.parametrize(("state", "action"), list(itertools.product(lc.STATES, EXPECTED)))
+@pytest.mark.parametrize(("state", "action"), list(itertools.product(states.STATES, EXPECTED)))
 def test_every_state_and_action_follows_the_design(state: str, action: str) -> None:
     from_states, to_state, roles, event, required = EXPECTED[action]
     for role in lc.ROLES:
@@ -196,7 +196,7 @@ def test_every_allowed_action_passes_check_transition_and_no_other_does() -> Non
         Relationship(covers_division=True),
     ]
     facts_cases = [CaseFacts(), PENDING, CaseFacts(within_reopen_window=False)]
-    for state in STATES:
+    for state in states.STATES:
         for role in ROLES:
             for rel in relationships:
                 for facts in facts_cases:
