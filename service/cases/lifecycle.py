@@ -72,25 +72,34 @@ Need = Literal["owner", "station", "assignee", "division", "any"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Relationship:
-    """How the caller stands to one case; the cases service fills it from the case and principal."""
+    """How the caller stands to one case: what it may see, which personal data in clear, and what
+    the table lets it do. The cases service fills it from the case and principal (``access_of``)."""
 
-    owner: bool = False  # filed the case (resident) or created it (integrator)
-    at_station: bool = False  # works at the case's station
+    owner: bool = False  # the resident who filed it
+    creator: bool = False  # the integrator client (with cases:read) or staff member who created it
+    client_creator: bool = False  # the creator is this integrator client: it acts on the case as its owner
+    station: bool = False  # works at the case's station
     assignee: bool = False  # is the case's assigned worker
     assigned: bool = False  # the case has an assigned worker at all
-    covers_division: bool = False  # supervisor whose division prefix covers the case
+    division: bool = False  # supervisor whose division prefix covers the case
+    admin: bool = False
+
+    @property
+    def can_view(self) -> bool:
+        """Whether the caller may see the case at all."""
+        return self.owner or self.creator or self.station or self.division or self.admin
 
     def satisfies(self, need: Need) -> bool:
         """Whether this relationship meets ``need``."""
         if need == "any":
             return True
         if need == "owner":
-            return self.owner
+            return self.owner or self.client_creator
         if need == "station":
-            return self.at_station
+            return self.station
         if need == "assignee":
-            return self.at_station and (self.assignee or not self.assigned)
-        return self.covers_division
+            return self.station and (self.assignee or not self.assigned)
+        return self.division
 
 
 # ------------------------------------------------------------------ facts about the case beyond its state

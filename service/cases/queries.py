@@ -7,7 +7,8 @@ from typing import Any
 
 from service.audit import service as audit
 from service.cases import privacy as case_privacy
-from service.cases.access import Access, access_of, ensure_visible
+from service.cases.access import access_of, ensure_visible
+from service.cases.lifecycle import Relationship
 from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common import geo
@@ -32,7 +33,7 @@ async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_sy
     return in_coord_system(result, coord_system)
 
 
-async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access, case: dict[str, Any]) -> None:
+async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: dict[str, Any]) -> None:
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
     shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
     if principal.is_staff and rel.assignee and shown:

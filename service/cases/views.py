@@ -7,12 +7,13 @@ from typing import Any
 
 from service.cases import privacy as case_privacy
 from service.cases import states
-from service.cases.access import Access, allowed_actions
+from service.cases.access import allowed_actions
+from service.cases.lifecycle import Relationship
 from service.common.models import Principal
 
 
 def view(
-    case: dict[str, Any], principal: Principal, rel: Access, now: datetime, *, with_history: bool = True
+    case: dict[str, Any], principal: Principal, rel: Relationship, now: datetime, *, with_history: bool = True
 ) -> dict[str, Any]:
     """The case as this caller may see it: one privacy rule (``case_privacy``) for every personal field."""
     hidden = ("_id", "history", "contact", "served_person", "answers_secure", "personal")
