@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+import handlers.alerts
 import handlers.auth
 import handlers.cases
 import handlers.clients
@@ -41,6 +42,7 @@ import handlers.stream
 import handlers.uploads
 import handlers.visits
 import handlers.webhooks
+import handlers.workforce
 from config import ConfigError, Settings, load_settings
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import JsonAccessLogger, configure_logging
@@ -66,6 +68,7 @@ from service.storage.connections import open_stores
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
 from service.visits.tiers import tier_table
+from service.workforce.targets import plan_targets
 
 log = logging.getLogger("huimin")
 
@@ -87,6 +90,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.workforce.routes,
+    handlers.alerts.routes,
     handlers.console.routes,
     handlers.h5.routes,
 ]
@@ -118,6 +123,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application for ``settings``."""
     tier_table(settings)  # fail fast on a bad visit tier table
+    plan_targets()  # and on a bad plan target table
     app = web.Application(
         middlewares=[
             request_id_middleware,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from config.county_rules import load_county_rules
 from config.holidays import load_holidays
 
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
@@ -86,6 +87,8 @@ class Settings:
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_fanout_overlap_seconds: float = 30.0
     visit_tier_rules_file: str = ""
+    county_rules_file: str = ""
+    alert_sweep_seconds: float = 10.0
 
     @property
     def data_key_bytes(self) -> bytes:
@@ -198,6 +201,12 @@ def _validate(s: Settings) -> None:
     _validate_notify(s, bad)
     if s.visit_tier_rules_file and not Path(s.visit_tier_rules_file).is_file():
         raise bad("visit_tier_rules_file", f"no such file: {s.visit_tier_rules_file}")
+    if s.alert_sweep_seconds <= 0:
+        raise bad("alert_sweep_seconds", "must be positive")
+    try:
+        load_county_rules(s.county_rules_file)
+    except (OSError, ValueError) as exc:
+        raise bad("county_rules_file", str(exc)) from None
     if bool(s.jwt_private_key_file) != bool(s.jwt_public_key_file):
         raise bad("jwt_private_key_file", "set it together with HUIMIN_JWT_PUBLIC_KEY_FILE, or neither")
     for name in ("jwt_private_key_file", "jwt_public_key_file"):

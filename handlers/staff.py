@@ -39,7 +39,15 @@ async def create_staff(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/staff")
-@endpoint("List staff accounts", tags=TAGS, roles=ADMIN, query=StaffQuerySchema(), response=StaffPageSchema())
+@endpoint(
+    "List staff accounts",
+    description="Admins list every account. A station head lists the staff of their own station (to assign "
+    "cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.",
+    tags=TAGS,
+    roles=("admin", "station_head"),
+    query=StaffQuerySchema(),
+    response=StaffPageSchema(),
+)
 async def list_staff(request: web.Request) -> web.Response:
     query = read_query(request, StaffQuerySchema())
     page = await staff.list_staff(ctx=request.app[CTX], principal=principal_of(request), **query)

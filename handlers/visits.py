@@ -35,7 +35,12 @@ TAGS = ("visits",)
 @endpoint(
     "Record a visit (append-only; a correction names the record it corrects)",
     tags=TAGS,
-    roles=STAFF_ROLES,
+    description="Staff record phone, video and home visits. An AI calling platform (an integrator client with "
+    "the visits:write scope) records machine calls with method ai_call, answered or not (reached), a summary "
+    "and flags: needs_help opens an urgent 紧急求助 case, feels_unwell or asked_for_callback a home visit "
+    "request. Whether a reached machine call counts toward the weekly rate is the county's setting.",
+    roles=(*STAFF_ROLES, "client"),
+    scopes=("visits:write",),
     body=VisitCreateSchema(),
     response=VisitSchema(),
     status=201,

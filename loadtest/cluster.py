@@ -310,7 +310,7 @@ class Cluster:
     admin_password: str = "load-admin-Passw0rd!"
 
     @classmethod
-    async def start(cls, workdir: Path, *, webs: int = 2) -> Cluster:
+    async def start(cls, workdir: Path, *, webs: int = 2, sms: FakeSmsGateway | None = None) -> Cluster:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -318,7 +318,7 @@ class Cluster:
         await mongo.start_async()
         redis = RedisServer(workdir / "redis")
         await redis.start()
-        sms, receiver = FakeSmsGateway(), WebhookReceiver()
+        sms, receiver = sms or FakeSmsGateway(), WebhookReceiver()
         await sms.start()
         await receiver.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUIMIN_")}

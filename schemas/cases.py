@@ -192,6 +192,15 @@ class ExtensionRequestSchema(_ActionBase):
 
 class ResolveSchema(_ActionBase):
     result = fields.String(required=True, validate=validate.Length(1, 2000))
+    photos = fields.List(
+        fields.String(validate=validate.Length(1, 64)),
+        load_default=list,
+        validate=validate.Length(max=9),
+        metadata={
+            "description": "Up to 9 photos of the result: ids of images the resolver uploaded first "
+            "(POST /api/v1/uploads), or photos already on the case"
+        },
+    )
 
 
 class RateSchema(_ActionBase):
@@ -284,7 +293,9 @@ class HistoryEntrySchema(Schema):
 
 
 class CaseSourceSchema(Schema):
-    channel = fields.String(metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介) ..."})
+    channel = fields.String(
+        metadata={"description": "mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ..."}
+    )
     visit_record_id = fields.String(
         metadata={"description": "Cases opened from a visit: the visit record (GET /api/v1/visits/{id})"}
     )
@@ -292,6 +303,9 @@ class CaseSourceSchema(Schema):
     visit_id = fields.String(
         metadata={"description": "Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger"}
     )
+    alert_id = fields.String(metadata={"description": "Cases opened by a device alert: GET /api/v1/alerts/{id}"})
+    alert_type = fields.String(metadata={"description": "Cases opened by a device alert: sos, fall or smoke"})
+    device_id = fields.String(metadata={"description": "Cases opened by a device alert: the registered device"})
 
 
 class CaseSchema(Schema):
@@ -318,6 +332,9 @@ class CaseSchema(Schema):
     preferred_window = fields.Dict(allow_none=True)
     anonymous = fields.Boolean()
     photos = fields.List(fields.String())
+    result_photos = fields.List(
+        fields.String(), metadata={"description": "Photos of the result, given with the resolution (upload ids)"}
+    )
     created_by = fields.Dict()
     source = fields.Nested(CaseSourceSchema, allow_none=True, metadata={"description": "Where the case came from"})
     station_id = fields.String(allow_none=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.common import StrictBoolean
-from service.visits.records import FINDING_AREAS, LEVELS, METHODS
+from service.visits.records import AI_FLAGS, FINDING_AREAS, LEVELS, METHODS
 from service.visits.referrals import DANGER_KINDS
 
-METHOD_HELP = "phone 电话, video 视频, home 上门"
+METHOD_HELP = "phone 电话, video 视频, home 上门, ai_call 智能外呼 (machine call, integrator clients)"
 
 
 class FindingSchema(Schema):
@@ -48,6 +48,14 @@ class VisitCreateSchema(Schema):
     needs = fields.List(fields.Nested(NeedSchema), validate=validate.Length(max=10))
     danger = fields.Nested(DangerSchema)
     corrects = fields.String(metadata={"description": "Id of an earlier record this one corrects"})
+    summary = fields.String(
+        validate=validate.Length(max=2000), metadata={"description": "ai_call: the transcript summary"}
+    )
+    flags = fields.List(
+        fields.String(validate=validate.OneOf(AI_FLAGS)),
+        validate=validate.Length(max=len(AI_FLAGS)),
+        metadata={"description": "ai_call: needs_help, feels_unwell, asked_for_callback"},
+    )
 
 
 class ReferralSchema(Schema):
@@ -73,6 +81,8 @@ class VisitSchema(Schema):
     needs = fields.List(fields.Nested(NeedSchema))
     danger = fields.Nested(DangerSchema)
     corrects = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True)
+    flags = fields.List(fields.String())
     counts_for = fields.List(fields.String(), metadata={"description": "Periods this record marked visited"})
     referrals = fields.List(fields.Nested(ReferralSchema))
     case_ids = fields.List(fields.String())
@@ -166,6 +176,10 @@ class TierRateSchema(Schema):
     due = fields.Integer()
     visited = fields.Integer()
     rate = fields.Float(allow_none=True)
+    visited_without_machine = fields.Integer(metadata={"description": "Visited by people only"})
+    rate_without_machine = fields.Float(allow_none=True, metadata={"description": "The rate without machine calls"})
+    visited_with_machine = fields.Integer(metadata={"description": "Visited, or reached by a machine call"})
+    rate_with_machine = fields.Float(allow_none=True, metadata={"description": "The rate with machine calls"})
 
 
 class MethodCountSchema(Schema):
@@ -179,6 +193,10 @@ class GroupRateSchema(Schema):
     due = fields.Integer(metadata={"description": "Weekly tier: person-weeks due (the plan's figure)"})
     visited = fields.Integer()
     rate = fields.Float(allow_none=True, metadata={"description": "周探访率: weekly tier visited / due"})
+    visited_without_machine = fields.Integer(metadata={"description": "Visited by people only"})
+    rate_without_machine = fields.Float(allow_none=True, metadata={"description": "The rate without machine calls"})
+    visited_with_machine = fields.Integer(metadata={"description": "Visited, or reached by a machine call"})
+    rate_with_machine = fields.Float(allow_none=True, metadata={"description": "The rate with machine calls"})
     by_tier = fields.List(fields.Nested(TierRateSchema), metadata={"description": "Every tier on its own period"})
 
 
@@ -187,12 +205,28 @@ class MethodNameSchema(Schema):
     name = fields.String()
 
 
+class CountyMachineSchema(Schema):
+    county = fields.String()
+    name = fields.String()
+    counted = fields.Boolean(metadata={"description": "Reached machine calls count toward this county's rate"})
+
+
+class MachineCallsSchema(Schema):
+    method = fields.String()
+    name = fields.String()
+    counted_by_default = fields.Boolean(metadata={"description": "Counties without their own setting"})
+    counties = fields.List(fields.Nested(CountyMachineSchema))
+
+
 class PlanStatementSchema(Schema):
     name = fields.String(metadata={"example": "周探访率 weekly visit rate"})
     tier = fields.String(metadata={"description": "The tier the figure measures: high (weekly)"})
     tier_name = fields.String()
     counted_methods = fields.List(fields.Nested(MethodNameSchema), metadata={"description": "Visits that count"})
     not_counted = fields.List(fields.String(), metadata={"description": "What does not count"})
+    machine_calls = fields.Nested(
+        MachineCallsSchema, metadata={"description": "Whether machine (AI) calls count, per county"}
+    )
     rule = fields.String(metadata={"description": "The counting rule, Chinese and English"})
     period = fields.String(allow_none=True)
     covers = fields.String()
@@ -218,6 +252,10 @@ class VisitStatsSchema(Schema):
     due = fields.Integer(metadata={"description": "Weekly tier: person-weeks due in the report period"})
     visited = fields.Integer(metadata={"description": "Weekly tier: person-weeks visited"})
     rate = fields.Float(allow_none=True, metadata={"description": "周探访率, the plan's figure: visited / due"})
+    visited_without_machine = fields.Integer(metadata={"description": "Visited by people only"})
+    rate_without_machine = fields.Float(allow_none=True, metadata={"description": "The rate without machine calls"})
+    visited_with_machine = fields.Integer(metadata={"description": "Visited, or reached by a machine call"})
+    rate_with_machine = fields.Float(allow_none=True, metadata={"description": "The rate with machine calls"})
     by_tier = fields.List(fields.Nested(TierRateSchema), metadata={"description": "Every tier on its own period"})
     by_method = fields.List(fields.Nested(MethodCountSchema), metadata={"description": "Weekly tier, by method"})
     groups = fields.List(fields.Nested(GroupRateSchema))

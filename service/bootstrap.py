@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from config.holidays import load_holidays
+from service.alerts.escalation import escalation_loop
 from service.cases import sweeps as case_sweeps
 from service.catalog import service as catalog
 from service.common import worktime
@@ -59,6 +60,7 @@ BACKGROUND_LOOPS: list[tuple[str, Loop]] = [
     ("notify-deliveries", delivery.deliveries_loop),
     ("webhook-delivery", run_delivery_loop),
     ("visits", visits.visits_loop),
+    ("alert-escalation", escalation_loop),
 ]
 
 

@@ -8,10 +8,13 @@ would. Never write documents or ids by hand in a test; add a factory here instea
 from __future__ import annotations
 
 import itertools
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from config import Settings
 from handlers.keys import CTX
+from service.alerts import devices, rota
+from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
 from service.cases.models import CaseEvent
@@ -30,6 +33,7 @@ from service.stations import service as stations
 from service.stations.models import Station
 from service.visits import elders
 from service.visits.models import Elder
+from service.workforce import figures, register, training
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -255,3 +259,172 @@ async def act(
     payload = await resp.json()
     assert resp.status == 200, payload
     return dict(payload)
+
+
+# ---------------------------------------------------------------- the workforce register and training
+
+REGISTER_COLUMNS = (
+    "name",
+    "id_card",
+    "employer_kind",
+    "division",
+    "role",
+    "start_date",
+    "occupation",
+    "qualification_level",
+    "certificate_no",
+    "employer_name",
+    "status",
+    "end_date",
+    "phone",
+    "staff_id",
+)
+
+
+def csv_text(columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> bytes:
+    """A CSV file (UTF-8) with these columns; values missing from a row are left empty."""
+    lines = [",".join(columns)]
+    lines += [",".join(str(row.get(c, "") if row.get(c) is not None else "") for c in columns) for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def worker_row(seq: int, **fields: Any) -> dict[str, Any]:
+    """A valid register CSV row: a frontline social worker at the station of ``TOWNSHIP`` unless told."""
+    return {
+        "name": f"社工{seq}",
+        "id_card": id_card("19900101", seq, region="341002"),
+        "employer_kind": "station",
+        "division": TOWNSHIP,
+        "role": "frontline",
+        "start_date": "2023-01-01",
+        **fields,
+    }
+
+
+async def import_register(ctx: Context, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False) -> Any:
+    """Rows put on the workforce register through the register's CSV import (all or nothing)."""
+    return await register.import_people(
+        ctx=ctx,
+        principal=principal_of(by),
+        body=csv_text(REGISTER_COLUMNS, rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def make_training_session(
+    ctx: Context,
+    *,
+    category: str = "certified",
+    tier: str = "beginner",
+    starts_on: str = "2025-04-01",
+    ends_on: str = "2025-04-03",
+    by: Who = SYSTEM,
+) -> Any:
+    """A programme of ``category`` and one session of it, as an organiser adds them."""
+    programme = await training.create_programme(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={"name": f"{category} 培训班 {_n()}", "category": category, "tier": tier},
+    )
+    return await training.create_session(
+        ctx=ctx,
+        principal=principal_of(by),
+        programme_id=programme.id,
+        data={
+            "starts_on": date.fromisoformat(starts_on),
+            "ends_on": date.fromisoformat(ends_on),
+            "place": "合肥市 省民政厅培训中心",
+            "hours": 24.0,
+            "trainer": "王教授",
+        },
+    )
+
+
+async def import_training_records(
+    ctx: Context, session_id: str, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False
+) -> Any:
+    """A session's attendance and results sheet, through the training-record CSV import."""
+    return await training.import_records(
+        ctx=ctx,
+        principal=principal_of(by),
+        session_id=session_id,
+        body=csv_text(("id_card", "status", "attended_hours", "completed_on"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def import_reference_figures(ctx: Context, rows: list[dict[str, Any]], *, dry_run: bool = False) -> Any:
+    """Reference figures (older population, care-home beds) as an administrator imports them."""
+    return await figures.import_figures(
+        ctx=ctx,
+        principal=SYSTEM,
+        body=csv_text(("division", "year", "older_population", "care_home_beds", "source"), rows),
+        content_type="text/csv",
+        dry_run=dry_run,
+    )
+
+
+async def make_vendor(
+    ctx: Context, *, scopes: tuple[str, ...] = ("alerts:write", "visits:write", "cases:read"), name: str | None = None
+) -> IssuedClient:
+    """A device or AI-calling vendor's integrator client, registered as an admin registers one."""
+    return await make_client(ctx, scopes=scopes, name=name or f"设备厂商 {_n()}")
+
+
+async def make_device(
+    ctx: Context,
+    elder: Elder,
+    vendor: ApiClient | IssuedClient,
+    *,
+    type: str = "sos_button",
+    vendor_device_id: str | None = None,
+    by: Who = SYSTEM,
+    **fields: Any,
+) -> Device:
+    """A device on the register, linked to ``elder`` and reported by ``vendor``, as station staff register one."""
+    client = vendor.client if isinstance(vendor, IssuedClient) else vendor
+    return await devices.register_device(
+        ctx=ctx,
+        principal=principal_of(by),
+        data={
+            "elder_id": elder.id,
+            "type": type,
+            "vendor_client_id": client.client_id,
+            "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
+            "location_note": "卧室床头 bedside",
+            "installed_by": "厂商安装员",
+            **fields,
+        },
+    )
+
+
+async def make_rota_entry(
+    ctx: Context,
+    member: StaffMember,
+    *,
+    phone: str | None = None,
+    starts_at: datetime | None = None,
+    hours: float = 24,
+    by: Who = SYSTEM,
+) -> RotaEntry:
+    """Put ``member`` on duty at their station (from ``starts_at``, default an hour ago, for ``hours``)."""
+    start = starts_at or utcnow() - timedelta(hours=1)
+    data: dict[str, Any] = {"staff_id": member.id, "starts_at": start, "ends_at": start + timedelta(hours=hours)}
+    if phone:
+        data["phone"] = phone
+    assert member.station_id
+    return await rota.add_rota_entry(ctx=ctx, principal=principal_of(by), station_id=member.station_id, data=data)
+
+
+def alert_body(device: Device, *, type: str = "sos", alert_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A vendor's alert for a registered device, as POST /api/v1/alerts takes it (JSON-ready)."""
+    return {
+        "alert_id": alert_id or f"ALM-{_n():08d}",
+        "type": type,
+        "device_id": device.vendor_device_id,
+        "occurred_at": utcnow().isoformat(),
+        "details": {"message": "按下紧急按钮 button pressed"},
+        **fields,
+    }

@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # collection -> the area (package under service/) whose repository owns it.
 OWNERS: dict[str, str] = {
+    "alerts": "alerts",
+    "devices": "alerts",
+    "maintenance": "alerts",
+    "rota": "alerts",
     "audit_log": "audit",
     "cases": "cases",
     "counters": "cases",
@@ -45,6 +49,12 @@ OWNERS: dict[str, str] = {
     "webhook_deliveries": "webhooks",
     "webhook_state": "webhooks",
     "webhook_subscriptions": "webhooks",
+    "reference_figures": "workforce",
+    "training_programmes": "workforce",
+    "training_records": "workforce",
+    "training_sessions": "workforce",
+    "workforce_history": "workforce",
+    "workforce_people": "workforce",
 }
 
 # Infrastructure allowed to name every collection, and why.
@@ -61,15 +71,24 @@ def _is_db(node: ast.expr) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "db"
 
 
+def _assigned_texts(stmt: ast.stmt) -> list[tuple[str, str]]:
+    """(name, text) of a module-level ``NAME = "text"`` or ``A, B = "a", "b"``."""
+    if not isinstance(stmt, ast.Assign):
+        return []
+    pairs: list[tuple[str, str]] = []
+    for target in stmt.targets:
+        if isinstance(target, ast.Name) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            pairs.append((target.id, stmt.value.value))
+        elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple):
+            for name, value in zip(target.elts, stmt.value.elts, strict=False):
+                if isinstance(name, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    pairs.append((name.id, value.value))
+    return pairs
+
+
 def _constants(tree: ast.Module) -> dict[str, str]:
     """Module-level ``NAME = "text"`` assignments."""
-    found: dict[str, str] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = stmt.value.value
-    return found
+    return {name: text for stmt in tree.body for name, text in _assigned_texts(stmt)}
 
 
 def _text(node: ast.expr, constants: dict[str, str]) -> str | None:
@@ -86,13 +105,9 @@ def named_collections(source: str) -> list[tuple[int, str]]:
     constants = _constants(tree)
     hits: list[tuple[int, str]] = []
     for stmt in tree.body:
-        if (
-            isinstance(stmt, ast.Assign)
-            and isinstance(stmt.value, ast.Constant)
-            and stmt.value.value in OWNERS
-            and any(isinstance(t, ast.Name) and t.id.isupper() for t in stmt.targets)
-        ):
-            hits.append((stmt.lineno, str(stmt.value.value)))
+        for name, text in _assigned_texts(stmt):
+            if text in OWNERS and name.isupper():
+                hits.append((stmt.lineno, text))
     for node in ast.walk(tree):
         name: str | None = None
         if isinstance(node, ast.Subscript) and _is_db(node.value):
@@ -166,6 +181,7 @@ def test_each_owned_collection_is_opened_by_its_owner() -> None:
         'async def f(db):\n    return await db["events"].find_one({})\n',
         "async def f(self):\n    return await self.db.cases.find_one({})\n",
         'EVENTS = "events"\n',
+        'CLAIMS, EVENTS = "notify_claims", "events"\n',
         'CLIENTS = "api_clients"\n\nasync def f(ctx):\n    return ctx.db[CLIENTS]\n',
         'from service.storage.indexes import declare\n\ndeclare("staff")\n',
     ],

@@ -50,7 +50,7 @@ from tests.fakes.sms import FakeSms
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.handlers.test_uploads import png
-from tests.visits_support import elder_body
+from tests.visits_support import elder_body, id_card
 
 ID = re.compile(r"^[0-9a-f]{24}$")
 PERSON = re.compile(r"^(resident|staff):([0-9a-f]{24})$")
@@ -67,6 +67,8 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("cases", "station_id"): "stations",
     ("cases", "assignee_id"): "staff",
     ("cases", "photos[]"): "uploads.files",
+    ("cases", "result_photos[]"): "uploads.files",
+    ("cases", "history[].data.photos[]"): "uploads.files",
     ("cases", "routing.station_id"): "stations",
     ("cases", "routing.candidates[].station_id"): "stations",
     ("cases", "history[].actor.subject"): "person-or-client",
@@ -78,6 +80,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("events", "station_id"): "stations",
     ("events", "actor.subject"): "person-or-client",
     ("events", "data.assignee_id"): "staff",
+    ("events", "data.photos[]"): "uploads.files",
     ("notify_claims", "_id"): "events",
     ("notify_checkpoints", "last_id"): "events",
     ("notifications", "event_id"): "events",
@@ -106,6 +109,19 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("uploads.chunks", "files_id"): "uploads.files",
     ("webhook_deliveries", "event_id"): "events",
     ("webhook_deliveries", "case_id"): "cases",
+    ("workforce_people", "employer.station_id"): "stations",
+    ("workforce_people", "staff_id"): "staff",
+    ("workforce_people", "created_by.subject"): "person-or-client",
+    ("workforce_history", "person_id"): "workforce_people",
+    ("workforce_history", "actor.subject"): "person-or-client",
+    ("workforce_history", "changes.station_id.to"): "stations",
+    ("workforce_history", "changes.staff_id.to"): "staff",
+    ("training_programmes", "created_by.subject"): "person-or-client",
+    ("training_sessions", "programme_id"): "training_programmes",
+    ("training_records", "person_id"): "workforce_people",
+    ("training_records", "session_id"): "training_sessions",
+    ("training_records", "programme_id"): "training_programmes",
+    ("reference_figures", "imported_by"): "person-or-client",
 }
 # GridFS's own chunk ids: made by the driver, never referred to, not ours to shape.
 GRIDFS_INTERNAL = {("uploads.chunks", "_id")}
@@ -201,7 +217,14 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
     await act(client, settings, head, case_id, "accept")
     await act(client, settings, head, case_id, "assign", {"assignee_id": staff_ids["worker"]})
     await act(client, settings, supervisor, case_id, "urge")
-    await act(client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。"})
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="result.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=worker)
+    assert resp.status == 201, await resp.text()
+    result_photo = (await resp.json())["id"]
+    await act(
+        client, settings, worker, case_id, "resolve", {"result": "已上门，问题已解决。", "photos": [result_photo]}
+    )
     await act(client, settings, wechat_resident, case_id, "rate", {"rating": 5, "comment": "很满意"})
     resp = await client.post("/api/v1/cases", json=await case_body(ctx, division_code="340102001"), headers=as_client)
     assert resp.status == 201, await resp.text()
@@ -233,6 +256,49 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
         headers=worker,
     )
     assert resp.status == 201, await resp.text()
+
+    # The workforce register: the worker's own entry, a programme and session, an enrolment, a figure.
+    resp = await client.post(
+        "/api/v1/workforce/people",
+        json={
+            "name": "张敏",
+            "id_card": id_card("19900101", 7),
+            "employer_kind": "station",
+            "division": "340102001",
+            "role": "frontline",
+            "start_date": "2024-01-01",
+            "staff_id": staff_ids["worker"],
+        },
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    person_id = (await resp.json())["id"]
+    resp = await client.patch(f"/api/v1/workforce/people/{person_id}", json={"role": "manager"}, headers=as_admin)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        "/api/v1/training/programmes",
+        json={"name": "持证社工初级班", "category": "certified", "tier": "beginner"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/training/programmes/{(await resp.json())['id']}/sessions",
+        json={"starts_on": "2025-04-01", "ends_on": "2025-04-03", "place": "合肥", "hours": 24, "trainer": "王教授"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/training/sessions/{(await resp.json())['id']}/enrolments",
+        json={"person_id": person_id, "status": "completed"},
+        headers=as_admin,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        "/api/v1/reference-figures/import?dry_run=false",
+        data="division,year,older_population,source\n340102,2025,120000,统计年鉴\n".encode(),
+        headers={**as_admin, "Content-Type": "text/csv"},
+    )
+    assert resp.status == 200, await resp.text()
 
     # The loops: notifications, their sends, webhook deliveries.
     await notify.process_events(ctx=ctx)

@@ -26,6 +26,7 @@ from service.identity import directory
 from service.stations import routing
 from service.stations import service as stations
 from service.storage.transactions import in_transaction
+from service.uploads import service as uploads
 
 MAX_RETURNS = 2
 
@@ -136,6 +137,32 @@ async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool
         and member.station_id == station_id
         and member.role in ("worker", "station_head")
     )
+
+
+async def _check_result_photos(
+    ctx: Context, principal: Principal, case: dict[str, Any], photos: list[str]
+) -> list[str]:
+    """The photos a resolution shows: uploads by the resolver, or already on this case; 422 ``unknown_photo`` else."""
+    wanted = list(dict.fromkeys(photos))  # the same photo twice is shown once
+    refused = []
+    for upload_id in wanted:
+        if upload_id in (case.get("photos") or []):
+            continue
+        try:
+            upload = await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
+        except NotFoundError:
+            refused.append(upload_id)
+            continue
+        if upload.owner != principal.subject:
+            # Someone else's upload is not evidence of this handling: the same answer as an unknown id.
+            refused.append(upload_id)
+    if refused:
+        raise ValidationFailedError(
+            "unknown_photo",
+            "Some photos were not found among your uploads; upload them first (POST /api/v1/uploads).",
+            errors={"photos": [f"Unknown upload id {m!r}." for m in refused]},
+        )
+    return wanted
 
 
 async def _plan(
@@ -302,21 +329,29 @@ async def _plan(
         return {"set": sets, "note": data.get("note"), "event_data": {"resolve_due_at": new_due}}
     if action == "resolve":
         result = data["result"]
+        photos = await _check_result_photos(ctx, principal, case, list(data.get("photos") or []))
         return {
             "set": {
                 "resolved_at": now,
                 "result": result,
+                "result_photos": photos,
                 "resolved_late": now > case["resolve_due_at"],
                 "next_due_at": None,
             },
             "note": result,
             "load": [(station, -1)] if station else [],
-            "event_data": {"result": result},
+            "event_data": {"result": result, "photos": photos} if photos else {"result": result},
         }
     if action == "reopen":
         reason = data["reason"]
         return {
-            "set": {"reopened_at": now, "resolved_at": None, "result": None, "next_due_at": case["resolve_due_at"]},
+            "set": {
+                "reopened_at": now,
+                "resolved_at": None,
+                "result": None,
+                "result_photos": [],
+                "next_due_at": case["resolve_due_at"],
+            },
             "inc": {"reopen_count": 1},
             "note": reason,
             "load": [(station, +1)] if station else [],

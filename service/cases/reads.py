@@ -17,7 +17,7 @@ from service.common.context import Context
 
 
 async def cases_with_photo(*, ctx: Context, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Cases that carry an upload among their photos (who may see them is decided by the caller)."""
+    """Cases with an upload among their photos or their resolution's (who may see them is the caller's call)."""
     return await CasesRepository(ctx.db).with_photo(upload_id, limit)
 
 

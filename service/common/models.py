@@ -14,7 +14,15 @@ T = TypeVar("T")
 Role = Literal["resident", "worker", "station_head", "supervisor", "admin", "client"]
 STAFF_ROLES: tuple[Role, ...] = ("worker", "station_head", "supervisor", "admin")
 ALL_ROLES: tuple[Role, ...] = ("resident", "worker", "station_head", "supervisor", "admin", "client")
-CLIENT_SCOPES = ("cases:read", "cases:write", "stations:read", "webhooks:manage", "open311")
+CLIENT_SCOPES = (
+    "cases:read",
+    "cases:write",
+    "stations:read",
+    "webhooks:manage",
+    "open311",
+    "alerts:write",
+    "visits:write",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Staff accounts: creation (API, CLI, first admin at start), listing and changes by admins."""
+"""Staff accounts: creation (API, CLI, first admin at start), changes by admins; listing by admins and station heads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from service.common.context import Context
-from service.common.errors import ConflictError, ValidationFailedError
+from service.common.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.common.pii import normalize_phone
 from service.identity import passwords
@@ -99,9 +99,19 @@ async def list_staff(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[StaffMember]:
-    """Staff accounts in creation order, filtered by role and/or station (admins only)."""
-    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
+    """Staff accounts in creation order, filtered by role and/or station (admins; station heads their own station)."""
+    station_id = listing_station(principal, station_id)
     return await StaffRepository(ctx.db).list(role=role, station_id=station_id, limit=limit, cursor=cursor)
+
+
+def listing_station(principal: Principal, station_id: str | None) -> str | None:
+    """The station whose staff the caller may list: as asked for admins (None: all), a station head's own only."""
+    require_role(principal, ("admin", "station_head"), code="admin_only", detail=ADMIN_ONLY)
+    if principal.role == "admin":
+        return station_id
+    if principal.station_id is None or station_id not in (None, principal.station_id):
+        raise PermissionDeniedError("station_outside_scope", "Station heads list only their own station's staff.")
+    return principal.station_id
 
 
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:

@@ -81,7 +81,7 @@ async def _deliver_sms(
         person = await directory.resident_or_none(ctx=ctx, resident_id=person_id)
     else:
         person = await directory.staff_or_none(ctx=ctx, staff_id=person_id)
-    phone = person.phone if person is not None else None
+    phone = n.payload.get("phone") or (person.phone if person is not None else None)
     if not phone:
         return SKIPPED, "no_phone", {}
     try:

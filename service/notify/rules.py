@@ -23,6 +23,9 @@ STAFF_DEFAULTS: dict[str, dict[str, bool]] = {
     # One per elder per period: the live feed's "visits due today", not an inbox flood.
     "visit.due": {CHANNEL_INBOX: False, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "visit.missed": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
+    # Urgent device alerts (SOS, fall, smoke): to the people the alerts area names, by SMS too.
+    "alert.received": {CHANNEL_INBOX: True, CHANNEL_SMS: True, CHANNEL_STREAM: True},
+    "alert.escalated": {CHANNEL_INBOX: True, CHANNEL_SMS: True, CHANNEL_STREAM: True},
 }
 STAFF_CHANNELS = (CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_STREAM)
 
@@ -35,7 +38,7 @@ RESIDENT_CHANNELS = (CHANNEL_WECHAT, CHANNEL_SMS)
 
 STREAM_TYPES = frozenset(STAFF_DEFAULTS)
 # Sent at any hour: a supervisor's urging and a breached deadline cannot wait for morning.
-URGENT_TYPES = frozenset({"case.urged", "case.overdue"})
+URGENT_TYPES = frozenset({"case.urged", "case.overdue", "alert.received", "alert.escalated"})
 
 
 def recipient_of(principal: Principal) -> str:

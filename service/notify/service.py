@@ -132,6 +132,10 @@ async def _staff_recipients(ctx: Context, event: OutboxEvent, case: dict[str, An
     elif t == "visit.missed":
         await add_station(("station_head",))
         await add_supervisors()
+    elif t in ("alert.received", "alert.escalated"):
+        # The alerts area names who hears about it (the on-duty worker, then up the chain).
+        for target in event.data.get("notify_staff") or []:
+            await add_assignee(target.get("staff_id"))
     # Nobody is told about what they did themselves.
     found.pop(str(event.actor_subject), None)
     return [_Recipient("staff:" + sid, str(s.role), s) for sid, s in found.items()]
@@ -209,6 +213,13 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
             if wants(prefs, r.role, event.type, CHANNEL_SMS):
                 n = _base(event, r.key, CHANNEL_SMS, now, texts)
                 payload = {"template": "huimin_staff_alert", "params": {"title": texts[0], "body": texts[2][:60]}}
+                # An on-call phone from the duty rota goes before the account's own number.
+                phone = next(
+                    (t.get("phone") for t in event.data.get("notify_staff") or [] if t.get("staff_id") == r.key[6:]),
+                    None,
+                )
+                if phone:
+                    payload["phone"] = phone
                 out.append(dataclasses.replace(n, payload=payload, not_before=_sms_not_before(ctx, event, prefs, now)))
     return out
 

@@ -282,6 +282,8 @@ STAFF_TITLES: dict[str, tuple[str, str]] = {
     "case.unrouted": ("工单待人工派单", "Case awaits manual dispatch"),
     "visit.due": ("今日待探访", "Visit due"),
     "visit.missed": ("探访逾期未完成", "Visit missed"),
+    "alert.received": ("紧急报警", "Urgent device alert"),
+    "alert.escalated": ("紧急报警无人签收，已升级", "Urgent alert unsigned: escalated to you"),
 }
 
 
@@ -319,6 +321,8 @@ def resident_texts(template: Template, event: OutboxEvent, case: dict[str, Any] 
 def staff_texts(event: OutboxEvent, case: dict[str, Any] | None) -> tuple[str, str, str, str]:
     """(title_zh, title_en, body_zh, body_en) of a staff member's inbox entry."""
     title_zh, title_en = STAFF_TITLES.get(event.type, ("工单动态", "Case update"))
+    if event.type.startswith("alert."):
+        return title_zh, title_en, str(event.data.get("summary_zh") or ""), str(event.data.get("summary_en") or "")
     if event.type.startswith("visit."):
         period = str(event.data.get("period") or "")
         elder = str(event.data.get("elder_name") or event.data.get("elder_id") or "")

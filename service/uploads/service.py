@@ -1,4 +1,4 @@
-"""Photo uploads: images only, recognised by their bytes, size-limited, readable by owner and staff.
+"""Photo uploads: images only, recognised by their bytes, size-limited, readable by owner and case viewers.
 
 The declared content type and file name are not trusted: the first bytes decide whether
 the file is a JPEG, PNG, WebP, GIF or HEIC/HEIF image. The size limit
@@ -86,15 +86,14 @@ async def store_upload(
 async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
     if upload.owner == principal.subject or principal.role == "admin":
         return True
-    if not (principal.is_staff or principal.is_client):
-        return False
-    # Photos are personal data: staff and integrators see them through a case they may see.
+    # Photos are personal data: staff, integrators and residents see them through a case they may
+    # see (a resident the photos of the resolution of their own case).
     cases = await case_reads.cases_with_photo(ctx=ctx, upload_id=upload.id)
     return any(access_of(principal, case).can_view for case in cases)
 
 
 async def get_upload(*, ctx: Context, principal: Principal, upload_id: str) -> Upload:
-    """An upload's description for its owner, or for staff who can see a case it is attached to."""
+    """An upload's description for its owner, or for whoever can see a case it is attached to."""
     upload = await UploadsRepository(ctx.db).get(upload_id)
     if not await _may_read(ctx, principal, upload):
         # Not 403: whether someone else's upload exists is not the caller's business.

@@ -25,10 +25,11 @@ from service.common.errors import (
     DomainError,
     InvalidStateError,
     NotFoundError,
+    PermissionDeniedError,
     ValidationFailedError,
 )
 from service.common.loops import pause
-from service.common.models import Page, Principal
+from service.common.models import SYSTEM, Page, Principal
 from service.common.paging import decode_cursor, encode_cursor
 from service.stations import service as stations
 from service.visits.elder_fields import EARLIEST, present, sane_time
@@ -38,12 +39,29 @@ from service.visits.periods import SHANGHAI, Period, local_date, parse_period, p
 from service.visits.referrals import open_referrals, plan_referrals, referral_key, retry_referrals
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
-from service.visits.schedules import close_periods, schedule_elders, schedule_period
+from service.visits.schedules import checkup_doc, close_periods, schedule_elders, schedule_period
 from service.visits.tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
-METHODS = ("phone", "video", "home")
-METHOD_NAMES = {"phone": "电话 phone", "video": "视频 video", "home": "上门 home"}
+HUMAN_METHODS = ("phone", "video", "home")
+# A machine (AI) call posted by a calling platform: counted toward the weekly rate only where
+# the county says so (config/county_rules.toml), and the rate is shown both ways.
+MACHINE_METHOD = "ai_call"
+METHODS = (*HUMAN_METHODS, MACHINE_METHOD)
+METHOD_NAMES = {
+    "phone": "电话 phone",
+    "video": "视频 video",
+    "home": "上门 home",
+    "ai_call": "智能外呼 machine (AI) call",
+}
+# What a calling platform may flag, and the case each flag opens (as a visitor's finding would).
+AI_FLAGS = ("needs_help", "feels_unwell", "asked_for_callback")
+AI_FLAG_NAMES = {
+    "needs_help": "需要帮助 needs help",
+    "feels_unwell": "身体不适 feels unwell",
+    "asked_for_callback": "要求回电 asked for a call back",
+}
+MACHINE_NEED_SERVICE = "elderly_home_visit"
 FINDING_AREAS = ("health", "safety", "living", "mood")
 LEVELS = ("good", "fair", "poor")
 MAX_MISSES = 100
@@ -56,12 +74,46 @@ LOOP_SECONDS = 300.0
 # ---------------------------------------------------------------- recording a visit
 
 
-def _check_visit_input(data: dict[str, Any], now: datetime) -> None:
+def machine_findings(data: dict[str, Any]) -> dict[str, Any]:
+    """Pure: a machine call's flags as a visitor's findings: "needs help" is a danger (an urgent
+    紧急求助 case), "feels unwell" or "asked for a call back" a need for a home visit (上门探访)."""
+    flags = list(data.get("flags") or [])
+    if data.get("method") != MACHINE_METHOD or not flags:
+        return data
+    note = "智能外呼：" + "、".join(AI_FLAG_NAMES[f] for f in flags)
+    if data.get("summary"):
+        note += f"。{data['summary']}"
+    note = note[:1000]
+    out = dict(data)
+    if "needs_help" in flags:
+        out["danger"] = {"found": True, "kind": "other", "note": note}
+    else:
+        out["needs"] = [{"service_code": MACHINE_NEED_SERVICE, "note": note}]
+    return out
+
+
+def _check_visit_input(data: dict[str, Any], now: datetime, principal: Principal | None = None) -> None:
     if data.get("method") not in METHODS:
         raise ValidationFailedError(
             "unknown_method",
             f"Unknown visit method {data.get('method')!r}.",
             {"method": [f"Must be one of {', '.join(METHODS)}."]},
+        )
+    if principal is not None and principal.is_client and data["method"] != MACHINE_METHOD:
+        raise PermissionDeniedError(
+            "machine_calls_only", "An integrator client records machine (AI) calls only: method must be ai_call."
+        )
+    if data["method"] != MACHINE_METHOD and (data.get("flags") or data.get("summary")):
+        raise ValidationFailedError(
+            "flags_for_machine_calls",
+            "flags and summary belong to machine (AI) calls; a visitor records needs and danger.",
+            {"flags": ["Only with method ai_call."]},
+        )
+    if data["method"] == MACHINE_METHOD and (data.get("needs") or data.get("danger") or data.get("findings")):
+        raise ValidationFailedError(
+            "findings_for_visitors",
+            "A machine call reports flags and a summary; needs, danger and findings are a visitor's.",
+            {"flags": ["Use flags (needs_help, feels_unwell, asked_for_callback) for a machine call."]},
         )
     problem = sane_time(data["visited_at"], now)
     if problem == "Must not be in the future.":
@@ -115,8 +167,11 @@ async def _recompute(ctx: Context, elder: Elder, at: datetime) -> list[str]:
 async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Append a visit record, count it for its period if the person was reached, and refer what it found."""
     now = ctx.now()
-    _check_visit_input(data, now)
-    elder = await load_visible(ctx=ctx, principal=principal, elder_id=data["elder_id"])
+    _check_visit_input(data, now, principal)
+    # A calling platform works from the county's call list (elder ids), not the register itself.
+    reader = SYSTEM if principal.is_client else principal
+    elder = await load_visible(ctx=ctx, principal=reader, elder_id=data["elder_id"])
+    data = machine_findings(data)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
     _check_visit_time(elder, data["visited_at"], now)
@@ -142,12 +197,14 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         "station_id": elder.station_id,
         "township": elder.township,
         "method": data["method"],
-        "visitor": data.get("visitor") or principal.subject,
+        "visitor": principal.subject if principal.is_client else data.get("visitor") or principal.subject,
         "visited_at": data["visited_at"],
         "reached": bool(data["reached"]),
         "findings": data.get("findings") or {},
         "needs": data.get("needs") or [],
         "danger": data.get("danger") or {"found": False},
+        "summary": data.get("summary"),
+        "flags": list(data.get("flags") or []),
         "corrects": data.get("corrects"),
         "referrals": [
             {
@@ -175,12 +232,16 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         await _recompute(ctx, elder, doc["visited_at"])
         if period_key(corrected["visited_at"]) != period_key(doc["visited_at"]):
             await _recompute(ctx, elder, corrected["visited_at"])
+    elif doc["reached"] and doc["method"] == MACHINE_METHOD:
+        # Kept apart from a visitor's visit: whether it counts is the county's setting, read with the rate.
+        for sched in await schedules.covering(elder.id, doc["visited_at"]):
+            await schedules.mark_machine_reached(sched["_id"], doc)
     elif doc["reached"]:
         # Conditional: only the first counting record of a period claims it.
         for sched in await schedules.covering(elder.id, doc["visited_at"]):
             await schedules.mark_visited(sched["_id"], doc)
     counts_for = (await schedules.counted_by(elder.id, [visit_id])).get(visit_id, [])
-    if doc["reached"]:
+    if doc["reached"] and doc["method"] != MACHINE_METHOD:
         await EldersRepository(ctx.db).note_visit(elder.id, doc["visited_at"])
     try:
         await open_referrals(ctx, principal, elder, doc)
@@ -188,6 +249,29 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         # The record stands; the referral loop retries cases that could not be opened now.
         log.exception("visit %s: a referral could not be opened yet", visit_id)
     return visit_view(doc, counts_for)
+
+
+async def request_checkup(
+    *, ctx: Context, principal: Principal, elder_id: str, reason: str, source: dict[str, Any]
+) -> dict[str, Any]:
+    """Put a check-up visit due today on the person's due list (one per person and day); returns it.
+
+    For staff of the person's station and above, and for the system acting on an alert.
+    """
+    elder = await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
+    if not elder.active:
+        raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
+    now = ctx.now()
+    doc = checkup_doc(_elder_schedule_source(elder), now, reason, source)
+    created = await VisitSchedulesRepository(ctx.db).insert_one_new(doc)
+    return {
+        "id": doc["_id"],
+        "elder_id": elder.id,
+        "station_id": elder.station_id,
+        "period": doc["period"],
+        "due_by": doc["period_end"],
+        "created": created,
+    }
 
 
 def period_key(at: datetime) -> str:
@@ -207,6 +291,8 @@ def visit_view(doc: dict[str, Any], counts_for: list[str] | None = None) -> dict
         "findings": doc.get("findings") or {},
         "needs": doc.get("needs") or [],
         "danger": doc.get("danger") or {"found": False},
+        "summary": doc.get("summary"),
+        "flags": doc.get("flags") or [],
         "corrects": doc.get("corrects"),
         "counts_for": counts_for or [],
         "referrals": [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from service.cases import reads as case_reads
@@ -17,7 +17,7 @@ from service.cases.models import CaseEvent
 from service.common.context import Context
 from service.common.errors import ConflictError
 from service.common.pii import mask_name
-from service.visits.periods import parse_period, period_of
+from service.visits.periods import SHANGHAI, local_date, parse_period, period_of
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository
 
@@ -59,8 +59,42 @@ def schedule_doc(elder: dict[str, Any], at: datetime, now: datetime) -> dict[str
         "method": None,
         "missed_event": False,
         "withdrawn": None,  # {at, reason} once the person was ended before the period was over
+        "machine_reached": False,  # a machine (AI) call reached them; counted where the county says so
         "created_at": now,
     }
+
+
+CHECKUP = "checkup"
+
+
+def checkup_doc(elder: dict[str, Any], now: datetime, reason: str, source: dict[str, Any]) -> dict[str, Any]:
+    """A check-up visit due by the end of today (Asia/Shanghai), e.g. after a no-activity alert.
+
+    One per person and day (its id), so repeated alerts make one check-up. Its kind ``checkup``
+    keeps it out of the tiers' rates; it shows on the due list, and a visit that day marks it.
+    """
+    day = local_date(now)
+    end = datetime.combine(day + timedelta(days=1), time(0), SHANGHAI).astimezone(UTC)
+    doc = schedule_doc(elder, now, now)
+    doc.update(
+        {
+            "_id": f"{elder['_id']}:{CHECKUP}-{day.isoformat()}",
+            "period": f"{CHECKUP}-{day.isoformat()}",
+            "kind": CHECKUP,
+            "period_start": now,
+            "period_end": end,
+            "reason": reason,
+            "source": source,
+        }
+    )
+    return doc
+
+
+def _missed_seq(schedule: dict[str, Any]) -> int:
+    """A stable sequence number of a schedule's period: a check-up's day (YYYYMMDD) never meets a period's."""
+    if schedule.get("kind") == CHECKUP:
+        return int(str(schedule["period"]).removeprefix(f"{CHECKUP}-").replace("-", ""))
+    return parse_period(schedule["period"]).seq
 
 
 async def schedule_elders(*, ctx: Context, elders: list[dict[str, Any]], at: datetime) -> int:
@@ -85,13 +119,12 @@ async def schedule_period(*, ctx: Context, at: datetime, progress: Callable[[int
 def missed_event(schedule: dict[str, Any]) -> CaseEvent:
     """The ``visit.missed`` event of an unvisited schedule (stable keys, so raising it twice is harmless)."""
 
-    period = parse_period(schedule["period"])
     return CaseEvent(
         type=MISSED,
         # The events log is keyed by case; a miss belongs to a person, so it uses a
         # "visit:<elder_id>" key and the period's stable number as its sequence.
         case_id=f"visit:{schedule['elder_id']}",
-        seq=period.seq,
+        seq=_missed_seq(schedule),
         actor_subject="system",
         actor_role="system",
         time=schedule["period_end"],

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from config.county_rules import CountyRules, load_county_rules
 from service.common.context import Context
 from service.common.errors import (
     PermissionDeniedError,
@@ -14,7 +15,7 @@ from service.common.errors import (
 from service.common.models import Principal
 from service.stations import service as stations
 from service.visits.periods import TIER_KIND, TIER_NAMES, TIERS, Period, period_of
-from service.visits.records import MAX_MISSES, METHOD_NAMES, METHODS, parse
+from service.visits.records import HUMAN_METHODS, MACHINE_METHOD, MAX_MISSES, METHOD_NAMES, METHODS, parse
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository
 
@@ -26,10 +27,12 @@ PLAN_NAME = "周探访率 weekly visit rate"
 
 
 COUNTING_RULE = (
-    "本周（周一至周日，北京时间）内至少一次联系到本人的电话、视频或上门探访计为已探访；未联系到本人的、"
-    "智能外呼（机器人电话）不计。A person on the weekly tier counts as visited when, within the ISO week "
-    "(Monday to Sunday, Beijing time), at least one phone, video or home visit reached them; unreached "
-    "attempts and machine (AI) calls do not count."
+    "本周（周一至周日，北京时间）内至少一次联系到本人的电话、视频或上门探访计为已探访；未联系到本人的不计；"
+    "智能外呼（机器人电话）接通是否计入由各县（市、区）设定，并与不计智能外呼的探访率并列显示。"
+    "A person on the weekly tier counts as visited when, within the ISO week (Monday to Sunday, Beijing "
+    "time), at least one phone, video or home visit reached them; unreached attempts do not count; whether "
+    "an answered machine (AI) call counts is each county's setting, and the rate without machine calls is "
+    "always shown beside it."
 )
 
 
@@ -92,26 +95,70 @@ def _covers(p: Period, tier: str) -> tuple[str | None, str]:
     return None, f"{kind}s ending in {p.id}"
 
 
+def machine_counts_expr(rules: CountyRules) -> Any:
+    """Pure: the aggregation expression "a machine call counts in this schedule's county"."""
+    own = [c for c in rules.counties if c != "default"]
+    if rules.counties["default"].machine_calls_count:
+        return {"$not": [{"$in": ["$county_code", [c for c in own if not rules.counties[c].machine_calls_count]]}]}
+    return {"$in": ["$county_code", [c for c in own if rules.counties[c].machine_calls_count]]}
+
+
+def counted_expr(rules: CountyRules) -> Any:
+    """Pure: visited by a person, or reached by a machine call where the county counts those."""
+    machine = {"$and": [{"$eq": ["$machine_reached", True]}, machine_counts_expr(rules)]}
+    return {"$or": [{"$eq": ["$visited", True]}, machine]}
+
+
+def _with_counted(rules: CountyRules) -> dict[str, Any]:
+    return {
+        "$addFields": {
+            "counted": counted_expr(rules),
+            "human": {"$eq": ["$visited", True]},
+            "any_contact": {"$or": [{"$eq": ["$visited", True]}, {"$eq": ["$machine_reached", True]}]},
+        }
+    }
+
+
 def rate_pipeline(
-    match: dict[str, Any], scopes: dict[str, dict[str, Any]], group_field: str, max_misses: int = MAX_MISSES
+    match: dict[str, Any],
+    scopes: dict[str, dict[str, Any]],
+    group_field: str,
+    max_misses: int = MAX_MISSES,
+    rules: CountyRules | None = None,
 ) -> list[dict[str, Any]]:
-    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses."""
-    counts = {"due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}
+    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses.
+
+    ``visited`` follows each county's setting for machine calls; ``visited_human`` never counts
+    them and ``visited_with_machine`` always does, so the figure is shown both ways.
+    """
+    rules = rules or load_county_rules()
+    counts = {
+        "due": {"$sum": 1},
+        "visited": {"$sum": {"$cond": ["$counted", 1, 0]}},
+        "visited_human": {"$sum": {"$cond": ["$human", 1, 0]}},
+        "visited_with_machine": {"$sum": {"$cond": ["$any_contact", 1, 0]}},
+    }
     return [
         {"$match": {**match, "withdrawn": None, "$or": list(scopes.values())}},
+        _with_counted(rules),
         {
             "$facet": {
                 "by_tier": [{"$group": {"_id": "$tier", **counts}}],
                 "by_method": [
-                    {"$match": {"tier": PLAN_TIER, "visited": True}},
-                    {"$group": {"_id": "$method", "visited": {"$sum": 1}}},
+                    {"$match": {"tier": PLAN_TIER, "counted": True}},
+                    {
+                        "$group": {
+                            "_id": {"$cond": ["$human", "$method", MACHINE_METHOD]},
+                            "visited": {"$sum": 1},
+                        }
+                    },
                 ],
                 "groups": [
                     {"$group": {"_id": {"key": f"${group_field}", "tier": "$tier"}, **counts}},
                     {"$sort": {"_id.key": 1}},
                 ],
                 "misses": [
-                    {"$match": {"visited": False}},
+                    {"$match": {"counted": False}},
                     {"$sort": {"period_end": 1, "elder_id": 1}},
                     {"$limit": max_misses},
                     {
@@ -130,15 +177,39 @@ def rate_pipeline(
     ]
 
 
-def plan_statement() -> dict[str, Any]:
-    """What the plan's figure counts, shown beside it."""
+def plan_statement(rules: CountyRules | None = None) -> dict[str, Any]:
+    """What the plan's figure counts, shown beside it, with the counties that count machine calls."""
+    rules = rules or load_county_rules()
+    default = rules.counties["default"].machine_calls_count
     return {
         "name": PLAN_NAME,
         "tier": PLAN_TIER,
         "tier_name": TIER_NAMES[PLAN_TIER],
-        "counted_methods": [{"method": m, "name": METHOD_NAMES[m]} for m in METHODS],
-        "not_counted": ["unreached attempts 未联系到本人", "machine_call 智能外呼"],
+        "counted_methods": [{"method": m, "name": METHOD_NAMES[m]} for m in HUMAN_METHODS],
+        "not_counted": ["unreached attempts 未联系到本人"],
+        "machine_calls": {
+            "method": MACHINE_METHOD,
+            "name": METHOD_NAMES[MACHINE_METHOD],
+            "counted_by_default": default,
+            "counties": [
+                {"county": c, "name": r.name, "counted": r.machine_calls_count}
+                for c, r in sorted(rules.counties.items())
+                if c != "default"
+            ],
+        },
         "rule": COUNTING_RULE,
+    }
+
+
+def _both_ways(row: dict[str, Any]) -> dict[str, Any]:
+    """The figure without and with machine calls, shown beside the county's own setting."""
+    due = row.get("due", 0)
+    human, machine = row.get("visited_human", 0), row.get("visited_with_machine", 0)
+    return {
+        "visited_without_machine": human,
+        "rate_without_machine": _rate(human, due),
+        "visited_with_machine": machine,
+        "rate_with_machine": _rate(machine, due),
     }
 
 
@@ -148,7 +219,15 @@ def _tier_rows(p: Period, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any
         period, covers = _covers(p, t)
         due, visited = rows.get(t, {}).get("due", 0), rows.get(t, {}).get("visited", 0)
         out.append(
-            {"tier": t, "period": period, "covers": covers, "due": due, "visited": visited, "rate": _rate(visited, due)}
+            {
+                "tier": t,
+                "period": period,
+                "covers": covers,
+                "due": due,
+                "visited": visited,
+                "rate": _rate(visited, due),
+                **_both_ways(rows.get(t, {})),
+            }
         )
     return out
 
@@ -171,8 +250,9 @@ async def visit_stats(
     p = parse(period) if period else period_of("week", now)
     scope = _stats_scope(principal, division)
     scopes = tier_scopes(p)
+    rules = load_county_rules(ctx.settings.county_rules_file)
     [facets] = await VisitSchedulesRepository(ctx.db).aggregate(
-        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit)
+        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit, rules)
     )
     by_tier = {r["_id"]: r for r in facets["by_tier"]}
     plan = by_tier.get(PLAN_TIER, {"due": 0, "visited": 0})
@@ -193,10 +273,11 @@ async def visit_stats(
         "closed": p.end <= now,
         "division": division or principal.division_prefix,
         "group_by": group_by,
-        "plan": {**plan_statement(), "period": plan_period, "covers": plan_covers},
+        "plan": {**plan_statement(rules), "period": plan_period, "covers": plan_covers},
         "due": plan["due"],
         "visited": plan["visited"],
         "rate": _rate(plan["visited"], plan["due"]),
+        **_both_ways(plan),
         "by_tier": _tier_rows(p, by_tier),
         "by_method": [
             {"method": m, "visited": next((r["visited"] for r in facets["by_method"] if r["_id"] == m), 0)}
@@ -209,6 +290,7 @@ async def visit_stats(
                 "due": rows.get(PLAN_TIER, {}).get("due", 0),
                 "visited": rows.get(PLAN_TIER, {}).get("visited", 0),
                 "rate": _rate(rows.get(PLAN_TIER, {}).get("visited", 0), rows.get(PLAN_TIER, {}).get("due", 0)),
+                **_both_ways(rows.get(PLAN_TIER, {})),
                 "by_tier": _tier_rows(p, rows),
             }
             for key, rows in sorted(grouped.items())
@@ -228,7 +310,9 @@ async def visit_stats(
     }
 
 
-def weekly_pipeline(match: dict[str, Any], first: Period, last: Period) -> list[dict[str, Any]]:
+def weekly_pipeline(
+    match: dict[str, Any], first: Period, last: Period, rules: CountyRules | None = None
+) -> list[dict[str, Any]]:
     """The aggregation behind the weekly series: the weekly tier's due and visited per ISO week."""
     return [
         {
@@ -240,7 +324,8 @@ def weekly_pipeline(match: dict[str, Any], first: Period, last: Period) -> list[
                 "period_end": {"$gt": first.start, "$lte": last.end},
             }
         },
-        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$visited", 1, 0]}}}},
+        _with_counted(rules or load_county_rules()),
+        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$counted", 1, 0]}}}},
         {"$sort": {"_id": 1}},
     ]
 
@@ -264,18 +349,19 @@ async def weekly_series(
         raise ValidationFailedError(
             "invalid_weeks", "Too many or too few weeks.", {"weeks": [f"Must be 1 to {MAX_SERIES_WEEKS}."]}
         )
+    rules = load_county_rules(ctx.settings.county_rules_file)
     series = [last]
     while len(series) < weeks:
         series.insert(0, period_of("week", series[0].start - timedelta(days=1)))
     rows = {
         r["_id"]: r
         for r in await VisitSchedulesRepository(ctx.db).aggregate(
-            weekly_pipeline(_stats_scope(principal, division), series[0], last)
+            weekly_pipeline(_stats_scope(principal, division), series[0], last, rules)
         )
     }
     return {
         "division": division or principal.division_prefix,
-        "plan": plan_statement(),
+        "plan": plan_statement(rules),
         "items": [
             {
                 "period": w.id,

@@ -23,7 +23,7 @@ from service.webhooks.repository import (
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.webhooks.subscriptions import READ_SCOPE
+from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE
 
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
@@ -74,13 +74,18 @@ async def fan_out_events(*, ctx: Context) -> int:
         pairs: list[tuple[Subscription, CaseEvent]] = []
         for event in events:
             owner = creators.get(event.case_id)
+            is_alert = event.type.startswith("alert.")
+            if owner is None and is_alert:
+                # An alert belongs to the vendor client that reported it.
+                owner = {"subject": event.actor_subject, "role": event.actor_role}
             if not owner or owner.get("role") != "client":
                 continue
+            needed = ALERTS_SCOPE if is_alert else READ_SCOPE
             for sub in by_client.get(str(owner.get("subject")), ()):
                 if not sub.wants(event.type) or not sub.was_active_at(written_at(event)):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and READ_SCOPE in scopes:
+                if scopes is not None and needed in scopes:
                     pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e.id for e in events)
         now = ctx.now()

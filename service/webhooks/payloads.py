@@ -46,7 +46,7 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 # Keys whose values are staff account ids: never sent to integrators (docs/webhooks.md).
-STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by"})
+STAFF_ID_KEYS = frozenset({"assignee_id", "requested_by", "decided_by", "notify_staff"})
 
 
 def without_staff_ids(value: Any) -> Any:

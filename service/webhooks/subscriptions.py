@@ -21,6 +21,7 @@ MAX_URL_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_CLIENT = 20
 MANAGE_SCOPE = "webhooks:manage"
 READ_SCOPE = "cases:read"
+ALERTS_SCOPE = "alerts:write"  # alert events reach the vendor client that reported the alert
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (
     "case.created",
@@ -41,6 +42,8 @@ KNOWN_EVENT_TYPES = (
     "case.urged",
     "case.overdue",
     "visit.missed",
+    "alert.received",
+    "alert.escalated",
 )
 
 

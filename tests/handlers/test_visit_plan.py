@@ -107,7 +107,8 @@ async def test_the_weekly_rate_equals_a_hand_count_across_a_month_boundary(clien
     assert (body["due"], body["visited"], body["rate"]) == (8, 4, 0.5)
     assert body["plan"]["tier"] == "high" and body["plan"]["period"] == "2026-W49"
     assert [m["method"] for m in body["plan"]["counted_methods"]] == ["phone", "video", "home"]
-    assert any("machine_call" in x for x in body["plan"]["not_counted"]) and "智能外呼" in body["plan"]["rule"]
+    # Machine (AI) calls: each county's setting, stated beside the figure (the shipped table: not counted).
+    assert body["plan"]["machine_calls"]["counted_by_default"] is False and "智能外呼" in body["plan"]["rule"]
     by_station = {g["key"]: (g["due"], g["visited"]) for g in body["groups"]}
     assert by_station == {stations[A]: (3, 2), stations[B]: (2, 1), stations[C]: (2, 0), stations[D]: (1, 1)}
     assert {g["name"] for g in body["groups"]} >= {"明光路街道社工站"}
@@ -116,7 +117,7 @@ async def test_the_weekly_rate_equals_a_hand_count_across_a_month_boundary(clien
     assert tiers == {"high": ("2026-W49", 8, 4), "key": ("2026-12", 1, 1), "general": ("2026-Q4", 1, 0)}
     station_a = next(g for g in body["groups"] if g["key"] == stations[A])
     assert {t["tier"]: t["due"] for t in station_a["by_tier"]} == {"high": 3, "key": 1, "general": 0}
-    assert {m["method"]: m["visited"] for m in body["by_method"]} == {"phone": 1, "video": 1, "home": 2}
+    assert {m["method"]: m["visited"] for m in body["by_method"]} == {"phone": 1, "video": 1, "home": 2, "ai_call": 0}
     county = await stats(client, admin, "period=2026-W49&group_by=county")
     assert {g["key"]: (g["due"], g["visited"]) for g in county["groups"]} == {
         "340102": (5, 3),

@@ -156,7 +156,8 @@ async def test_the_rate_by_station_county_and_city_adds_up(client, settings, sta
         totals[group_by] = {g["key"]: (g["due"], g["visited"]) for g in body["groups"]}
         assert len(body["misses"]) == 4 and all("*" in m["name_masked"] for m in body["misses"])
         assert {t["tier"]: t["due"] for t in body["by_tier"]} == {"high": 8, "key": 0, "general": 0}
-        assert {m["method"]: m["visited"] for m in body["by_method"]} == {"phone": 0, "video": 1, "home": 3}
+        by_method = {m["method"]: m["visited"] for m in body["by_method"]}
+        assert by_method == {"phone": 0, "video": 1, "home": 3, "ai_call": 0}
     assert totals["county"] == {"340102": (4, 3), "340104": (1, 0), "341021": (3, 1)}
     assert totals["city"] == {"340100": (5, 3), "341000": (3, 1)}
     assert totals["station"][stations["340102002"]] == (2, 2)
@@ -262,9 +263,7 @@ async def test_a_danger_found_opens_an_urgent_emergency_case(client, stations, a
     assert case["answers"]["emergency_type"] == "fall"
 
 
-async def test_a_need_delivered_at_an_address_is_refused_up_front_when_the_register_has_none(
-    client, stations, admin
-):
+async def test_a_need_delivered_at_an_address_is_refused_up_front_when_the_register_has_none(client, stations, admin):
     elder_id = await register(client, admin, flags=["disabled"], address=None)
     body = {
         "elder_id": elder_id,

@@ -29,6 +29,7 @@ declare(
     IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
     IndexModel("photos", sparse=True),
+    IndexModel("result_photos", sparse=True),
     IndexModel(
         [("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}
     ),
@@ -135,9 +136,10 @@ class CasesRepository:
         return [doc async for doc in self.col.find(query, projection).limit(limit)]
 
     async def with_photo(self, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Cases that carry an upload among their photos (who may see them is decided by the caller)."""
+        """Cases with an upload among their photos or their resolution's (who may see them is the caller's call)."""
         projection = {"owner": 1, "created_by": 1, "station_id": 1, "assignee_id": 1, "division": 1}
-        return [doc async for doc in self.col.find({"photos": upload_id}, projection).limit(limit)]
+        query = {"$or": [{"photos": upload_id}, {"result_photos": upload_id}]}
+        return [doc async for doc in self.col.find(query, projection).limit(limit)]
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run an aggregation over cases."""

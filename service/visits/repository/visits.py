@@ -104,6 +104,22 @@ class VisitSchedulesRepository:
         )
         return result.modified_count == 1
 
+    async def mark_machine_reached(self, schedule_id: str, visit: dict[str, Any]) -> bool:
+        """Note that a machine (AI) call reached the person in this schedule's period (first call wins)."""
+        result = await self.col.update_one(
+            {"_id": schedule_id, "machine_reached": {"$ne": True}},
+            {"$set": {"machine_reached": True, "machine_visit_id": visit["_id"], "machine_at": visit["visited_at"]}},
+        )
+        return result.modified_count == 1
+
+    async def insert_one_new(self, doc: dict[str, Any]) -> bool:
+        """Insert a schedule unless one with its id exists; True if this call created it."""
+        try:
+            await self.col.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
     async def set_status(self, schedule_id: str, visit: dict[str, Any] | None) -> None:
         """Set a schedule's visited status from the record that now counts (None: not visited)."""
         if visit is None:
@@ -189,7 +205,8 @@ class VisitsRepository:
             ids = [d["_id"] for d in docs if d["_id"] not in superseded]
             superseded |= {d["corrects"] async for d in self.col.find({"corrects": {"$in": ids}}, {"corrects": 1})}
         for d in docs:
-            if d["_id"] not in superseded and d["reached"]:
+            # Machine calls are counted apart (``machine_reached``), never as a visitor's visit.
+            if d["_id"] not in superseded and d["reached"] and d.get("method") != "ai_call":
                 return d
         return None
 

@@ -39,6 +39,13 @@ const CODES: Record<string, string> = {
   cannot_disable_self: '不能停用自己的账号。',
   upload_not_found: '找不到上传的照片。',
   upload_too_large: '照片太大。',
+  unknown_photo: '照片未找到，请重新上传。',
+  unsupported_upload_type: '只能上传图片（JPEG、PNG、WebP、GIF 或 HEIC）。',
+  assignee_not_at_station: '所选人员不是本站在岗工作人员。',
+  station_outside_scope: '只能查看本站的工作人员。',
+  invalid_import: '导入文件有错误，未写入任何数据。',
+  invalid_station: '社工站信息有误，请看标红的项。',
+  import_conflict: '导入期间有社工站被修改，未写入任何数据，请重新预览。',
   payload_too_large: '提交的内容太大。',
   unsupported_media_type: '文件类型不支持。',
   rate_limited: '操作太频繁，请稍后再试。',
@@ -54,6 +61,7 @@ const CODES: Record<string, string> = {
 // marshmallow's English messages, most common first; anything else is shown as sent.
 const FIELD_MESSAGES: Array<[RegExp, (m: RegExpMatchArray) => string]> = [
   [/^Missing data for required field\.?$/, () => '必填'],
+  [/^Unknown upload id /, () => '照片未找到（须是您本人上传的照片），请重新上传'],
   [/^Field may not be null\.?$/, () => '必填'],
   [/^Shorter than minimum length (\d+)\.?$/, (m) => (m[1] === '1' ? '不能为空' : `至少 ${m[1]} 个字`)],
   [/^Longer than maximum length (\d+)\.?$/, (m) => `最多 ${m[1]} 个字`],
@@ -67,6 +75,14 @@ const FIELD_MESSAGES: Array<[RegExp, (m: RegExpMatchArray) => string]> = [
   [/^Must be less than or equal to (\S+?)\.?$/, (m) => `不能大于 ${m[1]}`],
   [/^Must be one of: (.*)\.?$/, (m) => `须为以下之一：${m[1]}`],
   [/^Unknown field\.?$/, () => '不认识的字段'],
+  [/^Required\.?$/, () => '必填'],
+  [/^String does not match expected pattern\.?$/, () => '格式不对'],
+  [/^Must be a number\.?$/, () => '须为数字'],
+  [/^Must be a 9-digit township division code/, () => '须为 9 位乡镇区划代码（或以 000 结尾的 12 位）'],
+  [/^Must be a whole number of open cases/, () => '须为整数（可容纳的在办件数），留空为不限'],
+  [/^The row has more values than the header\.?$/, () => '这一行的值比表头多'],
+  [/^Code (\S+) appears twice in the file\.?$/, (m) => `编码 ${m[1]} 在文件中出现了两次`],
+  [/^Cannot be removed\.?$/, () => '不能删除'],
   [/must be in the future|in the past/i, () => '时间须晚于现在'],
 ]
 

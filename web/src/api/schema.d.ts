@@ -800,7 +800,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List staff accounts */
+        /**
+         * List staff accounts
+         * @description Admins list every account. A station head lists the staff of their own station (to assign cases): station_id defaults to theirs, another station is 403 `station_outside_scope`.
+         */
         get: operations["list_staff"];
         put?: never;
         /** Create a staff account */
@@ -1526,7 +1529,10 @@ export interface paths {
         /** A person's visit records, newest first */
         get: operations["list_visits"];
         put?: never;
-        /** Record a visit (append-only; a correction names the record it corrects) */
+        /**
+         * Record a visit (append-only; a correction names the record it corrects)
+         * @description Staff record phone, video and home visits. An AI calling platform (an integrator client with the visits:write scope) records machine calls with method ai_call, answered or not (reached), a summary and flags: needs_help opens an urgent 紧急求助 case, feels_unwell or asked_for_callback a home visit request. Whether a reached machine call counts toward the weekly rate is the county's setting.
+         */
         post: operations["record_visit"];
         delete?: never;
         options?: never;
@@ -1599,6 +1605,420 @@ export interface paths {
         get: operations["weekly_series"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the register (supervisors: their division; station staff: their station) */
+        get: operations["list_people"];
+        put?: never;
+        /** Put a person on the social-work workforce register */
+        post: operations["create_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk import the register from CSV (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns name,id_card,employer_kind,division,role,start_date and optional phone, occupation, qualification_level, certificate_no, certificate_year, employer_name, post, status, end_date, staff_id. A row whose ID number is on the register changes that entry. Every bad row is reported with its line and field; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_people"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a register entry */
+        get: operations["get_person"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a register entry (kept in its history) */
+        patch: operations["update_person"];
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The changes of a register entry */
+        get: operations["person_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workforce/people/{id}/training": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A person's training record */
+        get: operations["person_training"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training programmes */
+        get: operations["list_programmes"];
+        put?: never;
+        /** Add a training programme (category and tier) */
+        post: operations["create_programme"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a training programme */
+        get: operations["get_programme"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/programmes/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sessions of a programme */
+        get: operations["list_sessions"];
+        put?: never;
+        /** Add a session to a programme (dates, place, hours, trainer) */
+        post: operations["create_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/enrolments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enrol a person in a session */
+        post: operations["enrol_person"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/sessions/{id}/records/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a session's attendance and results sheet (CSV; dry run, then all or nothing)
+         * @description Send the file as text/csv with columns id_card,status and optional name, attended_hours, completed_on, certificate_no. status: enrolled, attended, completed, not_completed. People not yet enrolled are enrolled. Every bad row is reported; with dry_run=false all rows are written or none.
+         */
+        post: operations["import_records"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List training records (supervisors: their division) */
+        get: operations["list_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/training/records/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Record attendance or completion */
+        patch: operations["update_record"];
+        trace?: never;
+    };
+    "/api/v1/reference-figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reference figures per division and year (older population, care-home beds) */
+        get: operations["list_figures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reference-figures/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import reference figures from CSV, with their source (dry run, then all or nothing)
+         * @description Send the file as text/csv with columns division,year,source and older_population and/or care_home_beds. A row replaces the earlier figure of its division and year.
+         */
+        post: operations["import_figures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plan's indicators: target, actual, gap and how each was computed
+         * @description Targets come from config/plan_targets.toml (per plan period). A figure with no source yet (the stations' six-haves compliance) is answered with actual null, available false and the reason.
+         */
+        get: operations["plan_indicators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alerts, newest first (the alert board: staff see their station or division, a vendor its own) */
+        get: operations["list_alerts"];
+        put?: never;
+        /**
+         * Report a device alert (vendors; idempotent by the vendor's alert id)
+         * @description SOS, fall and smoke open an urgent case at the person's station at once and text the on-duty worker (no quiet hours), escalating while nobody signs for it; no_activity puts a check-up due today on the visit due list; low_battery and offline go to the station's maintenance list. Repeats from a device collapse into its open case. 201 for a new alert, 200 with the same record when the alert id was already received. A device not on the register is refused (422 device_not_registered) and the alert kept as refused.
+         */
+        post: operations["receive_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One alert with its outcome and escalation */
+        get: operations["get_alert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered devices of the caller's station or division */
+        get: operations["list_devices"];
+        put?: never;
+        /** Register a device for a person on the visit register */
+        post: operations["register_device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One registered device */
+        get: operations["get_device"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change where a device is installed, or take it off the register */
+        patch: operations["update_device"];
+        trace?: never;
+    };
+    "/api/v1/stations/{id}/rota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The station's on-duty rota (值班表): shifts not over yet */
+        get: operations["list_rota"];
+        put?: never;
+        /** Put a worker on duty for a shift (station heads, supervisors, admins) */
+        post: operations["add_rota_entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rota/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take a shift off the rota */
+        delete: operations["remove_rota_entry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The maintenance list: devices reporting low battery or offline */
+        get: operations["list_maintenance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance/{id}/done": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a maintenance item fixed */
+        post: operations["close_maintenance_item"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2206,7 +2626,7 @@ export interface components {
             coordinates?: number[];
         };
         CaseSource: {
-            /** @description mini_program, api, staff_entry, open311, visit (需求转介) ... */
+            /** @description mini_program, api, staff_entry, open311, visit (需求转介), device (设备报警) ... */
             channel?: string;
             /** @description Cases opened from a visit: the visit record (GET /api/v1/visits/{id}) */
             visit_record_id?: string;
@@ -2214,6 +2634,12 @@ export interface components {
             elder_id?: string;
             /** @description Cases opened from a visit: the finding's key, <record id>:need:<n> or :danger */
             visit_id?: string;
+            /** @description Cases opened by a device alert: GET /api/v1/alerts/{id} */
+            alert_id?: string;
+            /** @description Cases opened by a device alert: sos, fall or smoke */
+            alert_type?: string;
+            /** @description Cases opened by a device alert: the registered device */
+            device_id?: string;
         };
         schemas_cases_Candidate: {
             station_id?: string;
@@ -2317,6 +2743,8 @@ export interface components {
             } | null;
             anonymous?: boolean;
             photos?: string[];
+            /** @description Photos of the result, given with the resolution (upload ids) */
+            result_photos?: string[];
             created_by?: {
                 [key: string]: unknown;
             };
@@ -2396,6 +2824,8 @@ export interface components {
                 } | null;
                 anonymous?: boolean;
                 photos?: string[];
+                /** @description Photos of the result, given with the resolution (upload ids) */
+                result_photos?: string[];
                 created_by?: {
                     [key: string]: unknown;
                 };
@@ -2505,6 +2935,8 @@ export interface components {
              */
             expected_version: number | null;
             result: string;
+            /** @description Up to 9 photos of the result: ids of images the resolver uploaded first (POST /api/v1/uploads), or photos already on the case */
+            photos?: string[];
         };
         Rate: {
             /**
@@ -2706,8 +3138,8 @@ export interface components {
         ClientCreate: {
             /** @description e.g. 皖事通 Wanshitong */
             name: string;
-            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311 */
-            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311")[];
+            /** @description Any of: cases:read, cases:write, stations:read, webhooks:manage, open311, alerts:write, visits:write */
+            scopes: ("cases:read" | "cases:write" | "stations:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write")[];
             /** @default 600 */
             rate_limit_per_minute: number;
         };
@@ -3321,10 +3753,10 @@ export interface components {
         VisitCreate: {
             elder_id: string;
             /**
-             * @description phone 电话, video 视频, home 上门
+             * @description phone 电话, video 视频, home 上门, ai_call 智能外呼 (machine call, integrator clients)
              * @enum {string}
              */
-            method: "phone" | "video" | "home";
+            method: "phone" | "video" | "home" | "ai_call";
             /** @description Staff id; default: the caller */
             visitor?: string;
             /**
@@ -3339,6 +3771,10 @@ export interface components {
             danger?: components["schemas"]["Danger"];
             /** @description Id of an earlier record this one corrects */
             corrects?: string;
+            /** @description ai_call: the transcript summary */
+            summary?: string;
+            /** @description ai_call: needs_help, feels_unwell, asked_for_callback */
+            flags?: ("needs_help" | "feels_unwell" | "asked_for_callback")[];
         };
         Referral: {
             /** @description need (需求转介) or danger (紧急求助) */
@@ -3363,6 +3799,8 @@ export interface components {
             needs?: components["schemas"]["Need"][];
             danger?: components["schemas"]["Danger"];
             corrects?: string | null;
+            summary?: string | null;
+            flags?: string[];
             /** @description Periods this record marked visited */
             counts_for?: string[];
             referrals?: components["schemas"]["Referral"][];
@@ -3401,6 +3839,19 @@ export interface components {
             method?: string;
             name?: string;
         };
+        CountyMachine: {
+            county?: string;
+            name?: string;
+            /** @description Reached machine calls count toward this county's rate */
+            counted?: boolean;
+        };
+        MachineCalls: {
+            method?: string;
+            name?: string;
+            /** @description Counties without their own setting */
+            counted_by_default?: boolean;
+            counties?: components["schemas"]["CountyMachine"][];
+        };
         PlanStatement: {
             /** @example 周探访率 weekly visit rate */
             name?: string;
@@ -3411,6 +3862,8 @@ export interface components {
             counted_methods?: components["schemas"]["MethodName"][];
             /** @description What does not count */
             not_counted?: string[];
+            /** @description Whether machine (AI) calls count, per county */
+            machine_calls?: components["schemas"]["MachineCalls"];
             /** @description The counting rule, Chinese and English */
             rule?: string;
             period?: string | null;
@@ -3425,6 +3878,14 @@ export interface components {
             due?: number;
             visited?: number;
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
         };
         MethodCount: {
             method?: string;
@@ -3439,6 +3900,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率: weekly tier visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
         };
@@ -3469,6 +3938,14 @@ export interface components {
             visited?: number;
             /** @description 周探访率, the plan's figure: visited / due */
             rate?: number | null;
+            /** @description Visited by people only */
+            visited_without_machine?: number;
+            /** @description The rate without machine calls */
+            rate_without_machine?: number | null;
+            /** @description Visited, or reached by a machine call */
+            visited_with_machine?: number;
+            /** @description The rate with machine calls */
+            rate_with_machine?: number | null;
             /** @description Every tier on its own period */
             by_tier?: components["schemas"]["TierRate"][];
             /** @description Weekly tier, by method */
@@ -3500,11 +3977,554 @@ export interface components {
                 counted_methods?: components["schemas"]["MethodName"][];
                 /** @description What does not count */
                 not_counted?: string[];
+                /** @description Whether machine (AI) calls count, per county */
+                machine_calls?: components["schemas"]["MachineCalls"];
                 /** @description The counting rule, Chinese and English */
                 rule?: string;
             };
             /** @description Oldest week first */
             items?: components["schemas"]["WeekRate"][];
+        };
+        PersonCreate: {
+            /** @example 李娜 */
+            name: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date: string;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+            /** @description 18-character ID number (GB 11643) */
+            id_card: string;
+        };
+        Qualification: {
+            level?: string;
+            certificate_no?: string | null;
+            year?: number | null;
+        };
+        Employer: {
+            kind?: string;
+            name?: string;
+            station_id?: string | null;
+        };
+        Person: {
+            id?: string;
+            name?: string;
+            /** @description ID number, masked; the full number is never returned */
+            id_card_masked?: string;
+            gender?: string;
+            birth_date?: string;
+            /** @description Masked, except to the person themselves */
+            phone?: string | null;
+            occupation?: string;
+            qualification?: components["schemas"]["Qualification"];
+            employer?: components["schemas"]["Employer"];
+            division?: string;
+            county_code?: string;
+            city_code?: string;
+            post?: string | null;
+            role?: string;
+            status?: string;
+            start_date?: string;
+            end_date?: string | null;
+            staff_id?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        PersonPage: {
+            items: components["schemas"]["Person"][];
+            next_cursor?: string | null;
+        };
+        WorkforceImportReport: {
+            dry_run?: boolean;
+            /** @description Rows read */
+            total?: number;
+            to_create?: number;
+            to_update?: number;
+            written?: boolean;
+            /** @description As detected: utf-8, utf-8-sig (with BOM) or gb18030 (GBK) */
+            encoding?: string;
+            errors?: components["schemas"]["schemas_elders_RowError"][];
+        };
+        PersonUpdate: {
+            /** @example 李娜 */
+            name?: string;
+            /** @example 13905591234 */
+            phone?: string | null;
+            /**
+             * @description social_work 社会工作者 (default), elderly_care 养老护理员
+             * @enum {string}
+             */
+            occupation?: "social_work" | "elderly_care";
+            /**
+             * @description none (default), assistant 助理社会工作师, intermediate 社会工作师, senior 高级社会工作师
+             * @enum {string}
+             */
+            qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+            /** @description Required with a qualification */
+            certificate_no?: string | null;
+            certificate_year?: number | null;
+            /**
+             * @description station 社工站, care_home 养老机构, child_welfare 儿童福利机构, social_org 社会组织
+             * @enum {string}
+             */
+            employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+            /** @description Default for a station: its name */
+            employer_name?: string | null;
+            /** @description For a station employer: the station (else found from the township) */
+            station_id?: string | null;
+            /** @description Where the person works: the township (9 digits) or county (6 digits) */
+            division?: string;
+            /** @description 岗位 post */
+            post?: string | null;
+            /**
+             * @description frontline 一线, manager 管理, supervisor 督导
+             * @enum {string}
+             */
+            role?: "frontline" | "manager" | "supervisor";
+            /**
+             * @description default active
+             * @enum {string}
+             */
+            status?: "active" | "suspended" | "left";
+            /** Format: date */
+            start_date?: string | null;
+            /**
+             * Format: date
+             * @description Given exactly when the status is left
+             */
+            end_date?: string | null;
+            /** @description The person's staff account */
+            staff_id?: string | null;
+        };
+        schemas_workforce_HistoryEntry: {
+            id?: string;
+            /** Format: date-time */
+            at?: string;
+            actor?: {
+                [key: string]: string;
+            };
+            /** @description created, updated or imported */
+            action?: string;
+            /** @description field -> {from, to}; phones masked, ID numbers never shown */
+            changes?: {
+                [key: string]: unknown;
+            };
+        };
+        History: {
+            items: components["schemas"]["schemas_workforce_HistoryEntry"][];
+        };
+        TrainingRecord: {
+            id?: string;
+            person_id?: string;
+            person_name?: string;
+            session_id?: string;
+            programme_id?: string;
+            programme_name?: string;
+            category?: string;
+            tier?: string;
+            /** @description Where the person worked when enrolled */
+            division?: string;
+            status?: string;
+            attended_hours?: number;
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
+        RecordList: {
+            items: components["schemas"]["TrainingRecord"][];
+        };
+        ProgrammeCreate: {
+            /** @example 2026年全省社会工作督导人才培训班 */
+            name: string;
+            /**
+             * @description certified 持证社工, manager 管理人才, supervisor 督导人才, elderly_care 养老护理员
+             * @enum {string}
+             */
+            category: "certified" | "manager" | "supervisor" | "elderly_care";
+            /**
+             * @description beginner 初级, intermediate 中级, senior 高级
+             * @enum {string}
+             */
+            tier: "beginner" | "intermediate" | "senior";
+            /** @description Default: the caller's division (administrators: the province) */
+            organiser_division?: string;
+            description?: string | null;
+        };
+        Programme: {
+            id?: string;
+            name?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            description?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        ProgrammePage: {
+            items: components["schemas"]["Programme"][];
+            next_cursor?: string | null;
+        };
+        SessionCreate: {
+            /** Format: date */
+            starts_on: string;
+            /** Format: date */
+            ends_on: string;
+            /** @example 合肥市 安徽省民政厅培训中心 */
+            place: string;
+            hours: number;
+            /** @example 王教授 */
+            trainer: string;
+        };
+        Session: {
+            id?: string;
+            programme_id?: string;
+            category?: string;
+            tier?: string;
+            organiser_division?: string;
+            starts_on?: string;
+            ends_on?: string;
+            place?: string;
+            hours?: number;
+            trainer?: string;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        SessionList: {
+            items: components["schemas"]["Session"][];
+        };
+        EnrolmentCreate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+            person_id: string;
+        };
+        RecordPage: {
+            items: components["schemas"]["TrainingRecord"][];
+            next_cursor?: string | null;
+        };
+        RecordUpdate: {
+            /**
+             * @description enrolled 已报名, attended 已参训, completed 已结业, not_completed 未结业
+             * @enum {string}
+             */
+            status?: "enrolled" | "attended" | "completed" | "not_completed";
+            attended_hours?: number | null;
+            /**
+             * Format: date
+             * @description Default: the session's last day
+             */
+            completed_on?: string | null;
+            certificate_no?: string | null;
+        };
+        Figure: {
+            id?: string;
+            division?: string;
+            year?: number;
+            /** @description 老年人口 (60 and over) */
+            older_population?: number | null;
+            /** @description 养老机构床位 */
+            care_home_beds?: number | null;
+            /** @description Where the figure comes from */
+            source?: string;
+            /** Format: date-time */
+            imported_at?: string;
+            imported_by?: string;
+        };
+        FigurePage: {
+            items: components["schemas"]["Figure"][];
+            next_cursor?: string | null;
+        };
+        PlanPeriod: {
+            id?: string;
+            name?: string;
+            basis?: string | null;
+            start_year?: number;
+            end_year?: number;
+            targets_source?: string;
+        };
+        Indicator: {
+            code?: string;
+            name?: string;
+            name_en?: string;
+            unit?: string;
+            /** @description From config/plan_targets.toml; null: none set */
+            target?: number | null;
+            target_note?: string | null;
+            /** @description null: not available (see reason) */
+            actual?: number | null;
+            /** @description How far short of the target (0 when met) */
+            gap?: number | null;
+            /** @description actual / target */
+            progress?: number | null;
+            met?: boolean | null;
+            available?: boolean;
+            /** @description Why there is no actual figure */
+            reason?: string | null;
+            /** @description method, sources, inputs, as_of, computed_at and records (the drill-down address) */
+            computation?: {
+                [key: string]: unknown;
+            };
+        };
+        PlanReport: {
+            division?: string;
+            division_name?: string | null;
+            level?: string;
+            year?: number;
+            /** @description 31 December, or today for the year in progress */
+            as_of?: string;
+            /** Format: date-time */
+            computed_at?: string;
+            plan_period?: components["schemas"]["PlanPeriod"];
+            indicators?: components["schemas"]["Indicator"][];
+        };
+        AlertCreate: {
+            /** @description The vendor's own alert id (resending is safe) */
+            alert_id: string;
+            /**
+             * @description sos 紧急呼叫, fall 跌倒, smoke 烟雾 (open an urgent case); no_activity 无活动 (a check-up due today); low_battery 电量低, offline 离线 (the station's maintenance list)
+             * @enum {string}
+             */
+            type: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+            /** @description The vendor's device id, as registered */
+            device_id: string;
+            /**
+             * Format: date-time
+             * @description When the device raised it
+             */
+            occurred_at: string;
+            /**
+             * @description Flat key/value details (message, battery_percent, ...)
+             * @example {}
+             */
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        Refusal: {
+            code?: string;
+            detail?: string;
+        };
+        EscalationStep: {
+            level?: number;
+            to?: string;
+            /** Format: date-time */
+            at?: string;
+            stopped?: string;
+        };
+        Escalation: {
+            /** @description Steps taken so far */
+            level?: number;
+            /**
+             * Format: date-time
+             * @description When the next step fires if unsigned
+             */
+            next_at?: string | null;
+            done?: boolean;
+            reason?: string | null;
+            history?: components["schemas"]["EscalationStep"][];
+        };
+        Alert: {
+            id?: string;
+            /** @description The vendor's alert id */
+            alert_id?: string;
+            type?: string;
+            /** @description The vendor's device id */
+            device_id?: string;
+            /** Format: date-time */
+            occurred_at?: string;
+            /** Format: date-time */
+            received_at?: string;
+            details?: {
+                [key: string]: unknown;
+            };
+            /** @description case_opened | collapsed | checkup_due | maintenance_listed | refused | failed */
+            outcome?: string;
+            station_id?: string | null;
+            /** @description The urgent case opened, or collapsed into */
+            case_id?: string | null;
+            /** @description The alert this one repeated */
+            collapsed_into?: string | null;
+            /** @description The check-up due today */
+            checkup_id?: string | null;
+            maintenance_id?: string | null;
+            /** @description Later alerts collapsed into this one */
+            repeats?: number;
+            refusal?: components["schemas"]["Refusal"] | null;
+            escalation?: components["schemas"]["Escalation"] | null;
+        };
+        AlertPage: {
+            items: components["schemas"]["Alert"][];
+            next_cursor?: string | null;
+        };
+        DeviceCreate: {
+            /** @description The person on the visit register */
+            elder_id: string;
+            /**
+             * @description sos_button, fall_detector, smoke_sensor, door_sensor, water_meter, power_meter, wearable, other
+             * @enum {string}
+             */
+            type: "sos_button" | "fall_detector" | "smoke_sensor" | "door_sensor" | "water_meter" | "power_meter" | "wearable" | "other";
+            /** @description The vendor's integrator client (alerts:write) */
+            vendor_client_id: string;
+            /** @description The device id the vendor reports alerts under */
+            vendor_device_id: string;
+            /** @description Installed where */
+            location_note?: string;
+            /** @description Installed by whom */
+            installed_by?: string;
+            /** Format: date-time */
+            installed_at?: string;
+        };
+        Incident: {
+            alert_id?: string;
+            case_id?: string | null;
+            /** Format: date-time */
+            opened_at?: string;
+        };
+        Device: {
+            id?: string;
+            elder_id?: string;
+            station_id?: string;
+            township?: string;
+            county_code?: string;
+            type?: string;
+            vendor_client_id?: string;
+            vendor_device_id?: string;
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            active?: boolean;
+            open_incident?: components["schemas"]["Incident"] | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        DevicePage: {
+            items: components["schemas"]["Device"][];
+            next_cursor?: string | null;
+        };
+        DeviceUpdate: {
+            location_note?: string | null;
+            installed_by?: string | null;
+            /** Format: date-time */
+            installed_at?: string | null;
+            /** @description false takes the device off: its alerts are refused */
+            active?: boolean;
+        };
+        RotaEntry: {
+            id?: string;
+            station_id?: string;
+            staff_id?: string;
+            phone?: string;
+            /** Format: date-time */
+            starts_at?: string;
+            /** Format: date-time */
+            ends_at?: string;
+            note?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        RotaList: {
+            items: components["schemas"]["RotaEntry"][];
+        };
+        RotaEntryCreate: {
+            /** @description A worker or head of the station */
+            staff_id: string;
+            /** Format: date-time */
+            starts_at: string;
+            /**
+             * Format: date-time
+             * @description At most 7 days after starts_at
+             */
+            ends_at: string;
+            /** @description On-call mobile; default: the account's phone */
+            phone?: string;
+            note?: string;
+        };
+        MaintenanceItem: {
+            id?: string;
+            station_id?: string;
+            device_id?: string;
+            vendor_device_id?: string;
+            elder_id?: string;
+            /** @description low_battery | offline */
+            kind?: string;
+            /** @description open | done */
+            status?: string;
+            /** Format: date-time */
+            first_at?: string;
+            /** Format: date-time */
+            last_at?: string;
+            /** @description Reports while open */
+            count?: number;
+            /** Format: date-time */
+            done_at?: string | null;
+            note?: string | null;
+        };
+        MaintenancePage: {
+            items: components["schemas"]["MaintenanceItem"][];
+            next_cursor?: string | null;
+        };
+        MaintenanceDone: {
+            note?: string;
         };
     };
     responses: {
@@ -8476,6 +9496,1114 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                /** @description Station id */
+                station?: string;
+                status?: "active" | "suspended" | "left";
+                role?: "frontline" | "manager" | "supervisor";
+                occupation?: "social_work" | "elderly_care";
+                employer_kind?: "station" | "care_home" | "child_welfare" | "social_org";
+                qualification_level?: "none" | "assistant" | "intermediate" | "senior";
+                /** @description Only people in post that day (as the plan's figures count) */
+                in_post_on?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_people: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_person: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    person_training: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_programmes: {
+        parameters: {
+            query?: {
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                tier?: "beginner" | "intermediate" | "senior";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgrammePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_programme: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgrammeCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_programme: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Programme"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    create_session: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    enrol_person: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat a create safely: the same key and body replays the first response (1-255 printable ASCII characters) */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolmentCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_records: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_records: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                category?: "certified" | "manager" | "supervisor" | "elderly_care";
+                status?: "enrolled" | "attended" | "completed" | "not_completed";
+                completed_from?: string;
+                completed_to?: string;
+                /** @description Session id */
+                session?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRecord"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_figures: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code */
+                division?: string;
+                year?: number;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FigurePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    import_figures: {
+        parameters: {
+            query?: {
+                /** @description Only check; false writes all or nothing */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkforceImportReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    plan_indicators: {
+        parameters: {
+            query?: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code; default: the caller's division (administrators: the province) */
+                division?: string;
+                /** @description Default: this year */
+                year?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_alerts: {
+        parameters: {
+            query?: {
+                /** @description Station id (staff) */
+                station?: string;
+                outcome?: "case_opened" | "collapsed" | "checkup_due" | "maintenance_listed" | "refused" | "failed";
+                type?: "sos" | "fall" | "smoke" | "no_activity" | "low_battery" | "offline";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    receive_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Alert"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_devices: {
+        parameters: {
+            query?: {
+                /** @description Station id */
+                station?: string;
+                elder_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    register_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_rota: {
+        parameters: {
+            query?: {
+                /** @description Shifts not over at this time (default now) */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    add_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotaEntryCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotaEntry"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    remove_rota_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_maintenance: {
+        parameters: {
+            query?: {
+                station?: string;
+                status?: "open" | "done";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenancePage"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    close_maintenance_item: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MaintenanceDone"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceItem"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];

@@ -1,7 +1,7 @@
 // The case actions a person can take from the console: the endpoint of each, and the
 // fields its dialog asks for. The server says which are allowed (`allowed_actions`).
 
-export type FieldKind = 'text' | 'textarea' | 'datetime' | 'days' | 'station' | 'staff'
+export type FieldKind = 'text' | 'textarea' | 'datetime' | 'days' | 'station' | 'staff' | 'photos'
 
 export interface ActionField {
   name: string
@@ -47,7 +47,10 @@ export const ACTIONS: Record<string, ActionSpec> = {
     title: '办结',
     path: 'resolve',
     type: 'success',
-    fields: [{ name: 'result', label: '办理结果', kind: 'textarea', required: true, placeholder: '写明为居民做了什么、结果如何' }],
+    fields: [
+      { name: 'result', label: '办理结果', kind: 'textarea', required: true, placeholder: '写明为居民做了什么、结果如何' },
+      { name: 'photos', label: '现场照片（可选，最多 9 张）', kind: 'photos', required: false },
+    ],
   },
   return: { title: '退单', path: 'return', type: 'danger', fields: [reason('退单理由（为什么不属于本站）')] },
   reject: { title: '不予受理', path: 'reject', type: 'danger', fields: [reason('不予受理的理由（居民会看到）')] },
@@ -78,7 +81,7 @@ export function bodyFor(spec: ActionSpec, values: Record<string, unknown>, versi
   if (version) body.expected_version = version
   for (const f of spec.fields) {
     const v = values[f.name]
-    if (v === undefined || v === null || v === '') continue
+    if (v === undefined || v === null || v === '' || (Array.isArray(v) && !v.length)) continue
     body[f.name] = typeof v === 'string' ? v.trim() : v
   }
   return body

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ACTIONS, bodyFor, missing, offered } from './actions'
 import { answerRows } from './answers'
+import { bboxOf, mapView } from './anhuiMap'
+import { maskAddress, maskName, maskPhone } from './mask'
 import { countdown, formatTime } from './time'
 import type { Service } from '@api/client'
 
@@ -32,6 +34,11 @@ describe('actions', () => {
       scheduled_at: '2026-12-01T09:00:00+08:00',
     })
   })
+  it('sends the resolution photos by upload id, and no empty list', () => {
+    expect(bodyFor(ACTIONS.resolve, { result: ' 已办结 ', photos: ['6b0c'] })).toEqual({ result: '已办结', photos: ['6b0c'] })
+    expect(bodyFor(ACTIONS.resolve, { result: '已办结', photos: [] })).toEqual({ result: '已办结' })
+    expect(missing(ACTIONS.resolve, { result: '已办结' })).toEqual({})
+  })
 })
 
 describe('answers', () => {
@@ -53,5 +60,40 @@ describe('answers', () => {
       { code: 'needs', label: '需要', value: '助餐、助浴' },
       { code: 'age', label: '年龄', value: '81' },
     ])
+  })
+})
+
+describe('the case map view', () => {
+  const county = [118.0, 29.5, 118.9, 30.3] as [number, number, number, number]
+  it('centres on the county and zooms so it fills the map', () => {
+    const v = mapView([118.43, 29.87], county)
+    expect(v.center[0]).toBeCloseTo(118.45)
+    expect(v.center[1]).toBeCloseTo(29.9)
+    expect(v.zoom).toBeCloseTo(4.6 / 0.9)
+  })
+  it('falls back to the point, then to the whole province', () => {
+    expect(mapView([117.1, 31.9], null)).toEqual({ center: [117.1, 31.9], zoom: 6 })
+    expect(mapView(null, null).zoom).toBe(1)
+  })
+  it('takes the bounding box of every ring of a multipolygon', () => {
+    const box = bboxOf({
+      properties: { code: '341021', name: '歙县' },
+      geometry: { type: 'MultiPolygon', coordinates: [[[[118, 29.5], [118.5, 30], [118, 30]]], [[[118.9, 29.6], [118.7, 30.3], [118.8, 29.9]]]] },
+    })
+    expect(box).toEqual([118, 29.5, 118.9, 30.3])
+  })
+})
+
+describe('masking personal data in lists', () => {
+  it('keeps the first character of a name and the ends of a phone number', () => {
+    expect(maskName('王秀英')).toBe('王**')
+    expect(maskName(' 李 ')).toBe('*')
+    expect(maskName(null)).toBe('')
+    expect(maskPhone('13800138000')).toBe('138****8000')
+    expect(maskPhone('0559-6512345')).toBe('055*****2345')
+    expect(maskPhone('12345')).toBe('*****')
+  })
+  it('hides house numbers in an address', () => {
+    expect(maskAddress('昱东街道 新安路 2 号 3 栋 401 室')).toBe('昱东街道 新安路 *号 *栋 *室')
   })
 })

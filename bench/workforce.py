@@ -1,0 +1,241 @@
+"""The plan's indicators for a province-sized workforce, against the same aggregations sent through the driver.
+
+A synthetic register of 150,000 people (80% social workers, 20% elderly-care workers, in
+every county of Anhui, about a tenth of them left) and 1,000,000 training records over the
+2021-2025 plan period is loaded in bulk, in the document shape the repository writes
+(:func:`service.workforce.repository.person_document` and ``record_document``), with the
+repository's indexes built after the load. Then, for the province, a city and a county:
+
+- ``ours``: :func:`service.workforce.plan.plan_indicators` for 2025, the whole answer (the
+  register and training aggregations, the reference figures, station coverage through the
+  stations service and the weekly visit rate through the visits service);
+- ``floor``: the same aggregations issued directly through pymongo: the people and
+  training pipelines, the figures query twice, the active stations under the division, and
+  the visit-rate pipeline.
+
+It prints each ratio (ours / floor). ``--quick`` loads 15,000 people and 100,000 records;
+``BENCH_WORKFORCE_PEOPLE`` and ``BENCH_WORKFORCE_RECORDS`` set other sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from config import load_settings
+from service.common import pii
+from service.common.context import Context
+from service.common.ids import new_id
+from service.common.models import SYSTEM
+from service.stations.divisions_data import division_table
+from service.storage.embedded import EmbeddedMongo
+from service.storage.indexes import ensure_indexes
+from service.visits.periods import period_of
+from service.visits.stats import GROUPS, rate_pipeline, tier_scopes
+from service.workforce import rules
+from service.workforce.models import Session
+from service.workforce.plan import plan_indicators
+from service.workforce.repository import PEOPLE, RECORDS, person_document, record_document
+
+PEOPLE_N = int(os.environ.get("BENCH_WORKFORCE_PEOPLE", "150000"))
+RECORDS_N = int(os.environ.get("BENCH_WORKFORCE_RECORDS", "1000000"))
+QUICK = (15_000, 100_000)
+NOW = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)  # 2025 is over: its figures are taken on 31 December
+YEAR = 2025
+ROUNDS = 7  # sessions a person can be in per category, at most
+SCOPES = (("province", "340000"), ("city", "341000"), ("county", "341002"))
+CATEGORIES = ("certified", "manager", "supervisor")
+
+
+def people_docs(n: int, key: bytes) -> list[dict[str, Any]]:
+    counties = sorted(c for c, d in division_table().by_code.items() if d.level == "county")
+    kinds = ("station", "care_home", "child_welfare", "social_org", "station")
+    actor = {"subject": "bench", "role": "admin"}
+    docs = []
+    for i in range(n):
+        county = counties[i % len(counties)]
+        elderly = i % 5 == 4
+        kind = "care_home" if elderly else kinds[i % len(kinds)]
+        left = i % 10 == 7
+        # unique for up to 1,260,000 people: sequence, birth year and day taken from i
+        number = f"{county}{1960 + (i // 1000) % 45}01{1 + (i // 45_000) % 28:02d}{i % 1000:03d}"
+        number += pii.id_card_check_char(number)
+        fields = {
+            "name": f"社工{i}",
+            "occupation": "elderly_care" if elderly else "social_work",
+            "qualification_level": "none" if elderly else ("assistant", "intermediate", "senior", "none")[i % 4],
+            "certificate_no": None if elderly or i % 4 == 3 else f"SW{i:07d}",
+            "employer_kind": kind,
+            "division": county,
+            "role": ("frontline", "frontline", "manager", "supervisor")[i % 4],
+            "status": "left" if left else "active",
+            "start_date": f"{2015 + i % 11}-{1 + i % 12:02d}-01",
+            "end_date": f"{2021 + i % 5}-06-30" if left else None,
+            "phone": f"139{i:08d}",
+        }
+        doc = person_document(
+            fields=fields,
+            id_card_enc=pii.encrypt(key, number, aad="workforce.id_card"),
+            id_card_hash=pii.lookup_hash(key, number),
+            id_card_masked=pii.mask_id_card(number),
+            birth_date=f"{number[6:10]}-01-01",
+            gender="female",
+            employer_name=f"单位{i % 500}",
+            station_id=new_id() if kind == "station" else None,
+            actor=actor,
+            now=NOW,
+        )
+        docs.append({**doc, "_id": new_id()})
+    return docs
+
+
+def sessions_for() -> dict[str, list[Session]]:
+    out: dict[str, list[Session]] = {}
+    for category in (*CATEGORIES, "elderly_care"):
+        out[category] = [
+            Session(
+                id=new_id(),
+                programme_id=new_id(),
+                category=category,
+                tier=("beginner", "intermediate", "senior")[k % 3],
+                organiser_division="340000",
+                starts_on=f"{2021 + k % 5}-05-01",
+                ends_on=f"{2021 + k % 5}-05-03",
+                place="合肥",
+                hours=24.0,
+                trainer="王教授",
+                created_at=NOW,
+            )
+            for k in range(ROUNDS * ROUNDS)
+        ]
+    return out
+
+
+def record_docs(n: int, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``n`` records; person i appears once per round, in a session of a category fitting their occupation."""
+    sessions = sessions_for()
+    docs = []
+    for i in range(n):
+        p = people[i % len(people)]
+        r = i // len(people)
+        category = "elderly_care" if p["occupation"] == "elderly_care" else CATEGORIES[(r + i) % 3]
+        session = sessions[category][(r * ROUNDS + i % ROUNDS) % len(sessions[category])]
+        status = ("completed", "completed", "completed", "attended", "not_completed")[i % 5]
+        fields = {
+            "status": status,
+            "attended_hours": 24.0 if status != "enrolled" else 0.0,
+            "completed_on": session.ends_on if status == "completed" else None,
+        }
+        doc = record_document(
+            person={"id": p["_id"], "name": p["name"], "division": p["division"]},
+            session=session,
+            programme_name=f"{category} 培训班",
+            fields=fields,
+            now=NOW,
+        )
+        docs.append({**doc, "_id": new_id()})
+    return docs
+
+
+async def insert_chunks(col: Any, docs: list[dict[str, Any]], size: int = 5000) -> None:
+    for k in range(0, len(docs), size):
+        await col.insert_many(docs[k : k + size], ordered=False)
+
+
+async def timed(fn: Any, repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = await fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+async def floor(db: Any, code: str) -> dict[str, Any]:
+    """The same aggregations and reads the plan makes, issued directly through pymongo."""
+    prefix = rules.prefix_of(code)
+    match = rules.scope_match(prefix)
+    as_of, before = f"{YEAR}-12-31", f"{YEAR - 1}-12-31"
+    [people] = await (await db[PEOPLE].aggregate(rules.people_pipeline(match, as_of, before))).to_list()
+    [trained] = await (
+        await db[RECORDS].aggregate(rules.training_pipeline(match, f"{YEAR}-01-01", "2021-01-01", as_of))
+    ).to_list()
+    for _ in range(2):  # older population, care-home beds
+        await db["reference_figures"].find({"year": YEAR, "division": {"$regex": "^" + prefix}}).to_list()
+    stations_query: dict[str, Any] = {"active": True}
+    if len(prefix) == 4:
+        stations_query["city_code"] = code
+    elif len(prefix) >= 6:
+        stations_query["county_code"] = prefix[:6]
+    await db["stations"].find(stations_query).sort("code", 1).to_list()
+    week = period_of("week", datetime(YEAR, 12, 28, 12, tzinfo=UTC))
+    await (
+        await db["visit_schedules"].aggregate(
+            # the schedules of the division, as the visits service matches them for an admin
+            rate_pipeline({"township": {"$regex": "^" + re.escape(prefix)}}, tier_scopes(week), GROUPS["station"], 1)
+        )
+    ).to_list()
+    return {"people": people, "trained": trained}
+
+
+async def main(n_people: int, n_records: int, repeat: int) -> None:
+    server = EmbeddedMongo(":memory:", durable=False)
+    uri = await asyncio.to_thread(server.start)
+    name = "bench_workforce"
+    settings = load_settings(
+        {}, env="test", mongodb_uri=uri, mongodb_db=name, redis_url="redis://127.0.0.1:1/0", log_level="WARNING"
+    )
+    client: Any = AsyncMongoClient(uri, tz_aware=True, socketTimeoutMS=1_800_000)
+    try:
+        db = client[name]
+        ctx = Context(settings=settings, db=db, redis=None, clock=lambda: NOW)
+        t = time.perf_counter()
+        people = people_docs(n_people, settings.data_key_bytes)
+        records = record_docs(n_records, people)
+        build_s = time.perf_counter() - t
+        t = time.perf_counter()
+        await insert_chunks(db[PEOPLE], people)
+        await insert_chunks(db[RECORDS], records)
+        await ensure_indexes(db)  # after the bulk load, as a bulk load is done: one index build per index
+        load_s = time.perf_counter() - t
+        print(
+            f"register {n_people:,} people, {n_records:,} training records: built in {build_s:.0f} s, "
+            f"loaded and indexed in {load_s:.0f} s (bulk, the repository's document shape and indexes)",
+            flush=True,
+        )
+        print(f"{'scope':>8} | {'ours ms':>9} {'floor ms':>9} {'ratio':>7} | workers trained(certified)")
+        for label, code in SCOPES:
+            await floor(db, code)  # warm the cache once
+
+            async def ours(code: str = code) -> Any:
+                return await plan_indicators(ctx=ctx, principal=SYSTEM, division=code, year=YEAR)
+
+            ours_s, report = await timed(ours, repeat)
+            floor_s, raw = await timed(lambda code=code: floor(db, code), repeat)
+            figures = {i.code: i.actual for i in report.indicators}
+            expected_total = sum(r["n"] for r in raw["people"]["now"])
+            assert figures["social_workers_total"] == expected_total, (figures, expected_total)
+            print(
+                f"{label:>8} | {ours_s * 1000:>9.0f} {floor_s * 1000:>9.0f} {ours_s / floor_s:>6.2f}x | "
+                f"{figures['social_workers_total']:,.0f} {figures['trained_certified']:,.0f}",
+                file=sys.stdout,
+                flush=True,
+            )
+        print("ratio = ours (the whole plan answer) / the same aggregations issued directly through pymongo.")
+    finally:
+        await client.close()
+        await asyncio.to_thread(server.stop)
+
+
+def run(quick: bool = False) -> int:
+    n_people, n_records = QUICK if quick else (PEOPLE_N, RECORDS_N)
+    asyncio.run(main(n_people, n_records, 3))
+    return 0

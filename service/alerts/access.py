@@ -1,0 +1,60 @@
+"""Who may see and change what in the alerts area (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.common.errors import PermissionDeniedError
+from service.common.models import Principal
+
+STAFF = ("worker", "station_head", "supervisor", "admin")
+ALERTS_SCOPE = "alerts:write"
+
+
+def require_staff(principal: Principal) -> None:
+    if principal.role not in STAFF:
+        raise PermissionDeniedError("staff_only", "Only staff manage devices, the duty rota and maintenance.")
+
+
+def require_vendor(principal: Principal) -> None:
+    if not principal.is_client or not principal.has_scope(ALERTS_SCOPE):
+        raise PermissionDeniedError(
+            "alerts_clients_only", "Alerts are reported by integrator clients holding the alerts:write scope."
+        )
+
+
+def sees_station(principal: Principal, *, station_id: str | None, township: str | None) -> bool:
+    """Staff of the station, supervisors over its division, and admins."""
+    if principal.role == "admin":
+        return True
+    if principal.role == "supervisor":
+        return bool(principal.division_prefix) and (township or "").startswith(principal.division_prefix or "")
+    if principal.role in ("worker", "station_head"):
+        return principal.station_id is not None and principal.station_id == station_id
+    return False
+
+
+def manages_rota(principal: Principal, *, station_id: str, township: str) -> bool:
+    """Station heads of the station, supervisors over it, and admins set who is on duty."""
+    if principal.role == "worker":
+        return False
+    return sees_station(principal, station_id=station_id, township=township)
+
+
+def division_range(prefix: str) -> dict[str, str]:
+    """Division codes under ``prefix`` as an index range (codes are digits; ":" follows "9")."""
+    return {"$gte": prefix, "$lt": prefix + ":"}
+
+
+def staff_scope(principal: Principal) -> dict[str, Any]:
+    """The filter of records (with ``station_id`` and ``township``) a staff member may list."""
+    require_staff(principal)
+    if principal.role == "admin":
+        return {}
+    if principal.role == "supervisor":
+        if not principal.division_prefix:
+            raise PermissionDeniedError("no_division", "Your account has no division assigned.")
+        return {"township": division_range(principal.division_prefix)}
+    if not principal.station_id:
+        raise PermissionDeniedError("no_station", "Your account has no station assigned.")
+    return {"station_id": principal.station_id}

@@ -1,0 +1,452 @@
+"""The social-worker register (社会工作人才库): who, what qualification, where they work, in what role.
+
+Administrators manage every entry, supervisors those working in their division; station
+staff read their own station's people. The ID number is validated (GB 11643), stored
+encrypted with a keyed hash for lookup, and only ever shown masked; the phone is shown in
+full only to the person themselves. Every change is kept in the entry's history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from service.common import pii
+from service.common.context import Context
+from service.common.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from service.common.imports import RowError, csv_rows, decode_text
+from service.common.models import Page, Principal
+from service.identity import directory
+from service.stations import service as stations
+from service.stations.models import Station
+from service.visits.periods import local_date
+from service.workforce import rules
+from service.workforce.models import HistoryEntry, ImportReport, Person
+from service.workforce.repository import (
+    WorkforceRepository,
+    flat_of,
+    history_document,
+    person_changes,
+    person_document,
+)
+
+CSV_REQUIRED = rules.REQUIRED_PERSON_FIELDS
+CSV_OPTIONAL = tuple(f for f in rules.PERSON_FIELDS if f not in CSV_REQUIRED and f != "station_id")
+STATION_PAGE = 100
+
+
+# ---------------------------------------------------------------- who may do what
+
+
+MANAGERS_ONLY = "Only administrators and supervisors change the register."
+STAFF_ONLY = "The register is for staff."
+
+
+def _actor(principal: Principal) -> dict[str, str]:
+    return {"subject": principal.subject, "role": principal.role}
+
+
+def visible(principal: Principal, person: Person) -> bool:
+    """True if ``principal`` may read this entry."""
+    return rules.may_see_person(
+        principal, division=person.division, station_id=person.employer.station_id, staff_id=person.staff_id
+    )
+
+
+def present(principal: Principal, person: Person) -> Person:
+    """An entry as ``principal`` sees it (phone masked except to the person themselves)."""
+    return dataclasses.replace(person, phone=rules.show_phone(principal, person.phone, person.staff_id))
+
+
+def read_scope(principal: Principal) -> dict[str, Any]:
+    """The register filter for what ``principal`` may read."""
+    rules.require_staff(principal, detail=STAFF_ONLY)
+    if principal.role == "admin":
+        return {}
+    if principal.role == "supervisor":
+        if not principal.division_prefix:
+            raise PermissionDeniedError("no_division", rules.NO_DIVISION)
+        return rules.scope_match(principal.division_prefix)
+    if not principal.station_id:
+        raise PermissionDeniedError("no_station", "Your account has no station assigned.")
+    return {"employer.station_id": principal.station_id}
+
+
+# ---------------------------------------------------------------- reading other areas
+
+
+async def stations_by_code(ctx: Context, codes: set[str]) -> dict[str, Station]:
+    """Active stations by township code, read through the stations service (one county at a time)."""
+    found: dict[str, Station] = {}
+    for county in sorted({c[:6] for c in codes}):
+        cursor = None
+        while True:
+            page = await stations.list_stations(ctx=ctx, county_code=county, limit=STATION_PAGE, cursor=cursor)
+            found.update({s.code: s for s in page.items if s.code in codes})
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return found
+
+
+async def _station(ctx: Context, station_id: str) -> Station | None:
+    try:
+        station = await stations.get_station(ctx=ctx, station_id=station_id)
+    except NotFoundError:
+        return None
+    return station if station.active else None
+
+
+async def _staff_exists(ctx: Context, staff_id: str) -> bool:
+    # An existence check of the link only (nothing of the account is shown), through identity's read port.
+    try:
+        await directory.staff_member(ctx=ctx, staff_id=staff_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- checks
+
+
+def id_card_facts(number: str) -> tuple[str, str]:
+    """Birth date (YYYY-MM-DD) and gender written in an ID number."""
+    return f"{number[6:10]}-{number[10:12]}-{number[12:14]}", "male" if int(number[16]) % 2 else "female"
+
+
+def _check_new(data: dict[str, Any], today: date) -> tuple[dict[str, Any], str | None, dict[str, list[str]]]:
+    fields, errors = rules.check_person_fields(data, today=today, partial=False)
+    number = None
+    if "id_card" not in errors:
+        try:
+            number = pii.validate_id_card(str(data.get("id_card") or ""), today=today)
+        except ValidationFailedError as exc:
+            errors.setdefault("id_card", []).extend(m for ms in exc.errors.values() for m in ms)
+    if not errors:
+        fields.setdefault("occupation", "social_work")
+        fields.setdefault("qualification_level", "none")
+        fields.setdefault("status", "active")
+        for name, msgs in rules.check_person_whole(fields, today).items():
+            errors.setdefault(name, []).extend(msgs)
+    return fields, number, errors
+
+
+async def _place(
+    ctx: Context, principal: Principal, fields: dict[str, Any], known: dict[str, Station] | None = None
+) -> tuple[str, str | None, dict[str, list[str]]]:
+    """(employer name, station id, errors) of a record's workplace; the caller must manage its division."""
+    errors: dict[str, list[str]] = {}
+    division = fields.get("division") or ""
+    station_id = None
+    name = fields.get("employer_name") or ""
+    if fields.get("employer_kind") == "station":
+        station = None
+        if fields.get("station_id"):
+            station = await _station(ctx, fields["station_id"])
+            if station is None:
+                errors["station_id"] = ["Not an active station."]
+            elif station.code != division:
+                errors["division"] = [f"The station is in township {station.code}, not {division}."]
+        else:
+            station = (
+                (known or {}).get(division)
+                if known is not None
+                else (await stations_by_code(ctx, {division})).get(division)
+            )
+            if station is None:
+                errors["division"] = [f"No active station serves township {division}."]
+        if station is not None:
+            station_id = station.id
+            name = name or station.name
+    if division and not rules.may_manage_division(principal, division):
+        errors.setdefault("division", []).append("Outside your division.")
+    return name, station_id, errors
+
+
+def _invalid(errors: dict[str, list[str]]) -> ValidationFailedError:
+    code = "invalid_id_card" if list(errors) == ["id_card"] else "invalid_person"
+    return ValidationFailedError(code, "The register entry is not valid; see errors.", errors)
+
+
+# ---------------------------------------------------------------- one entry
+
+
+async def create_person(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Person:
+    """Put one person on the register (supervisors: only in their division)."""
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
+    now = ctx.now()
+    today = local_date(now)
+    fields, number, errors = _check_new(data, today)
+    if errors:
+        raise _invalid(errors)
+    assert number is not None
+    name, station_id, problems = await _place(ctx, principal, fields)
+    if fields.get("staff_id") and not await _staff_exists(ctx, fields["staff_id"]):
+        problems.setdefault("staff_id", []).append("No staff account has this id.")
+    if problems:
+        if problems.get("division") == ["Outside your division."]:
+            raise PermissionDeniedError("outside_your_area", "You may register people only in your own division.")
+        raise _invalid(problems)
+    doc = _document(ctx, principal, fields, number, name, station_id, now)
+    flat = {**fields, "employer_name": name, "station_id": station_id}
+    entry = history_document("", action="created", actor=_actor(principal), changes=rules.diff({}, _flat(flat)), at=now)
+    person = await WorkforceRepository(ctx.db).insert_person(doc, entry)
+    return present(principal, person)
+
+
+def _flat(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: fields.get(k) for k in rules.PERSON_FIELDS if k != "id_card"}
+
+
+def _document(
+    ctx: Context,
+    principal: Principal,
+    fields: dict[str, Any],
+    number: str,
+    employer_name: str,
+    station_id: str | None,
+    now: Any,
+) -> dict[str, Any]:
+    key = ctx.settings.data_key_bytes
+    born, gender = id_card_facts(number)
+    return person_document(
+        fields=fields,
+        id_card_enc=pii.encrypt(key, number, aad="workforce.id_card"),
+        id_card_hash=pii.lookup_hash(key, number),
+        id_card_masked=pii.mask_id_card(number),
+        birth_date=born,
+        gender=gender,
+        employer_name=employer_name,
+        station_id=station_id,
+        actor=_actor(principal),
+        now=now,
+    )
+
+
+async def load_visible(ctx: Context, principal: Principal, person_id: str) -> Person:
+    """An entry if ``principal`` may read it, else 404 (so other divisions' people stay unknown)."""
+    rules.require_staff(principal, detail=STAFF_ONLY)
+    person = await WorkforceRepository(ctx.db).get_person(person_id)
+    if not visible(principal, person):
+        raise NotFoundError("person_not_found", f"There is no person {person_id!r} on the register.")
+    return person
+
+
+async def get_person(*, ctx: Context, principal: Principal, person_id: str) -> Person:
+    """One register entry the caller may see (ID number masked)."""
+    return present(principal, await load_visible(ctx, principal, person_id))
+
+
+async def list_people(
+    *,
+    ctx: Context,
+    principal: Principal,
+    division: str | None = None,
+    station: str | None = None,
+    status: str | None = None,
+    role: str | None = None,
+    occupation: str | None = None,
+    employer_kind: str | None = None,
+    qualification_level: str | None = None,
+    in_post_on: date | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[Person]:
+    """Register entries the caller may see, filtered; ``in_post_on`` lists those a plan figure of that day counts."""
+    conditions = [read_scope(principal)]
+    if division:
+        prefix = rules.prefix_of(division)
+        if principal.role == "supervisor" and not rules.may_see_division(principal, prefix):
+            raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
+        conditions.append(rules.scope_match(prefix))
+    filters = {
+        "employer.station_id": station,
+        "status": status,
+        "role": role,
+        "occupation": occupation,
+        "employer.kind": employer_kind,
+        "qualification.level": qualification_level,
+    }
+    conditions.append({k: v for k, v in filters.items() if v is not None})
+    if in_post_on is not None:
+        day = in_post_on.isoformat()
+        conditions.append({"start_date": {"$lte": day}, "$or": [{"end_date": None}, {"end_date": {"$gt": day}}]})
+    query = {"$and": [c for c in conditions if c]} if any(conditions) else {}
+    page = await WorkforceRepository(ctx.db).list_people(query, limit=limit, cursor=cursor)
+    return Page(items=[present(principal, p) for p in page.items], next_cursor=page.next_cursor)
+
+
+async def update_person(*, ctx: Context, principal: Principal, person_id: str, changes: dict[str, Any]) -> Person:
+    """Change an entry (its division stays the caller's); the change is kept in its history."""
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
+    person = await load_visible(ctx, principal, person_id)
+    if not rules.may_manage_division(principal, person.division):
+        raise PermissionDeniedError("outside_your_area", "You may change entries only in your own division.")
+    if "id_card" in changes:
+        raise ValidationFailedError("invalid_person", "The ID number cannot be changed.", {"id_card": ["Read-only."]})
+    now = ctx.now()
+    today = local_date(now)
+    fields, errors = rules.check_person_fields(changes, today=today, partial=True)
+    if errors:
+        raise _invalid(errors)
+    before = flat_of(person)
+    after = {**before, **fields}
+    if fields.get("employer_kind", before["employer_kind"]) != "station":
+        after["station_id"] = None
+    elif "division" in fields and "station_id" not in fields:
+        after["station_id"] = None  # found again from the new township
+        after["employer_name"] = fields.get("employer_name")
+    errors = rules.check_person_whole(after, today)
+    if errors:
+        raise _invalid(errors)
+    name, station_id, problems = await _place(ctx, principal, after)
+    if (
+        after.get("staff_id")
+        and after["staff_id"] != before["staff_id"]
+        and not await _staff_exists(ctx, after["staff_id"])
+    ):
+        problems.setdefault("staff_id", []).append("No staff account has this id.")
+    if problems:
+        if problems.get("division") == ["Outside your division."]:
+            raise PermissionDeniedError("outside_your_area", "You may move people only within your own division.")
+        raise _invalid(problems)
+    after.update(employer_name=name, station_id=station_id)
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    if not changed:
+        return present(principal, person)
+    entry = history_document(
+        person.id, action="updated", actor=_actor(principal), changes=rules.diff(before, after), at=now
+    )
+    updated = await WorkforceRepository(ctx.db).update_person(
+        person.id, person.version, {**person_changes(changed), "updated_at": now}, entry
+    )
+    return present(principal, updated)
+
+
+async def person_history(*, ctx: Context, principal: Principal, person_id: str) -> list[HistoryEntry]:
+    """Every change of an entry the caller may see, oldest first."""
+    person = await load_visible(ctx, principal, person_id)
+    return await WorkforceRepository(ctx.db).person_history(person.id)
+
+
+# ---------------------------------------------------------------- bulk import
+
+
+async def import_people(
+    *, ctx: Context, principal: Principal, body: bytes, content_type: str, dry_run: bool
+) -> ImportReport:
+    """Check every row of a register CSV; unless a dry run, write all of them or none.
+
+    A row whose ID number is on the register changes that entry (the columns it fills);
+    any other row adds a person. Each bad row is reported with its line and field.
+    """
+    rules.require_manager(principal, detail=MANAGERS_ONLY)
+    if content_type != "text/csv":
+        raise UnsupportedMediaTypeError("unsupported_media_type", "Send the register as text/csv.")
+    text, encoding = decode_text(body)
+    rows = csv_rows(text, required=CSV_REQUIRED, optional=CSV_OPTIONAL, what="workforce register")
+    now = ctx.now()
+    today = local_date(now)
+    key = ctx.settings.data_key_bytes
+    errors: list[RowError] = []
+    checked: list[tuple[int, dict[str, Any], str]] = []
+    for line, row in rows:
+        if "__error__" in row:
+            errors.append(RowError(line, "_row", row["__error__"]))
+            continue
+        fields, problems = rules.check_person_fields(row, today=today, partial=False)
+        number = None
+        if "id_card" not in problems:
+            try:
+                number = pii.validate_id_card(str(row.get("id_card") or ""), today=today)
+            except ValidationFailedError as exc:
+                problems.setdefault("id_card", []).extend(m for ms in exc.errors.values() for m in ms)
+        for name, msgs in problems.items():
+            errors += [RowError(line, name, m) for m in msgs]
+        if not problems and number:
+            checked.append((line, fields, number))
+    repo = WorkforceRepository(ctx.db)
+    hashes = {n: pii.lookup_hash(key, n) for _, _, n in checked}
+    existing = await repo.people_by_hash(hashes.values())
+    known = await stations_by_code(ctx, {f["division"] for _, f, _ in checked if f["employer_kind"] == "station"})
+    staff_ok = {s: await _staff_exists(ctx, s) for s in {f["staff_id"] for _, f, _ in checked if f.get("staff_id")}}
+    seen: dict[str, int] = {}
+    linked: dict[str, int] = {}
+    inserts: list[dict[str, Any]] = []
+    updates: list[tuple[str, int, dict[str, Any]]] = []
+    history: list[dict[str, Any]] = []
+    for line, fields, number in checked:
+        h = hashes[number]
+        if h in seen:
+            errors.append(RowError(line, "id_card", f"The same ID number is on line {seen[h]}."))
+            continue
+        seen[h] = line
+        current = existing.get(h)
+        record = (
+            {**flat_of(current), **fields}
+            if current
+            else {"occupation": "social_work", "qualification_level": "none", "status": "active", **fields}
+        )
+        record["station_id"] = None  # a CSV names the township; its station is found from it
+        if record["employer_kind"] == "station" and "employer_name" not in fields:
+            record["employer_name"] = None  # the station's own name
+        problems = rules.check_person_whole(record, today)
+        name, station_id, place_problems = await _place(ctx, principal, record, known)
+        for f, msgs in place_problems.items():
+            problems.setdefault(f, []).extend(msgs)
+        if current is not None and not rules.may_manage_division(principal, current.division):
+            problems.setdefault("id_card", []).append("This person is on the register outside your division.")
+        staff_id = record.get("staff_id")
+        if staff_id and fields.get("staff_id"):
+            if not staff_ok.get(staff_id):
+                problems.setdefault("staff_id", []).append("No staff account has this id.")
+            elif staff_id in linked:
+                problems.setdefault("staff_id", []).append(f"The same staff account is on line {linked[staff_id]}.")
+            linked.setdefault(staff_id, line)
+        if problems:
+            errors += [RowError(line, f, m) for f, msgs in problems.items() for m in msgs]
+            continue
+        record.update(employer_name=name, station_id=station_id)
+        if current is None:
+            history.append(
+                history_document(
+                    ("new", len(inserts)),
+                    action="imported",
+                    actor=_actor(principal),
+                    changes=rules.diff({}, _flat(record)),
+                    at=now,
+                )
+            )
+            inserts.append(_document(ctx, principal, record, number, name, station_id, now))
+            continue
+        before = flat_of(current)
+        changed = {k: v for k, v in _flat(record).items() if before.get(k) != v}
+        if changed:
+            updates.append((current.id, current.version, {**person_changes(changed), "updated_at": now}))
+            history.append(
+                history_document(
+                    current.id,
+                    action="imported",
+                    actor=_actor(principal),
+                    changes=rules.diff(before, _flat(record)),
+                    at=now,
+                )
+            )
+    report, write = rules.import_outcome(
+        dry_run=dry_run,
+        total=len(rows),
+        to_create=len(inserts),
+        to_update=len(updates),
+        encoding=encoding,
+        errors=errors,
+    )
+    if not write:
+        return report
+    await repo.apply_people_import(inserts, updates, history)
+    return dataclasses.replace(report, written=True)

@@ -1,0 +1,289 @@
+"""The plan's indicators from an imported register, training records and reference figures, for a county
+(屯溪区 341002) and its city (黄山市 341000): every figure equals a hand count of the fixture."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from handlers.keys import CTX
+from service.catalog.service import seed_catalog
+from service.common.models import SYSTEM
+from service.visits.stats import visit_stats
+from service.workforce import plan
+from tests.factories import (
+    bearer_for,
+    import_reference_figures,
+    import_register,
+    import_training_records,
+    make_elder,
+    make_staff,
+    make_station,
+    make_training_session,
+)
+from tests.visits_support import id_card
+
+CST = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2025, 11, 20, 10, 0, tzinfo=CST)  # Thursday of 2025-W47
+LATER = NOW + timedelta(days=7)  # 2025-W48: W47 is the last complete week
+TUNXI, HUANGSHAN_DISTRICT, CITY = "341002", "341003", "341000"
+
+
+def person(seq: int, region: str = TUNXI, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": f"社工{seq}",
+        "id_card": id_card("19900101", seq, region=region),
+        "role": "frontline",
+        "occupation": "social_work",
+        **fields,
+    }
+
+
+P1 = person(
+    1,
+    employer_kind="station",
+    division="341002001",
+    start_date="2023-03-01",
+    qualification_level="intermediate",
+    certificate_no="SW2023001",
+)
+P2 = person(
+    2,
+    employer_kind="care_home",
+    division=TUNXI,
+    employer_name="屯溪区社会福利院",
+    role="manager",
+    start_date="2024-06-01",
+)
+P3 = person(3, employer_kind="station", division="341002002", role="supervisor", start_date="2025-02-01")
+P4 = person(
+    4, employer_kind="station", division="341002001", start_date="2022-01-01", status="left", end_date="2025-05-31"
+)
+P5 = person(
+    5,
+    HUANGSHAN_DISTRICT,
+    employer_kind="care_home",
+    division=HUANGSHAN_DISTRICT,
+    employer_name="黄山区颐养院",
+    start_date="2021-05-01",
+)
+P6 = person(
+    6,
+    HUANGSHAN_DISTRICT,
+    employer_kind="care_home",
+    division=HUANGSHAN_DISTRICT,
+    employer_name="黄山区颐养院",
+    occupation="elderly_care",
+    start_date="2024-01-01",
+)
+P7 = person(7, HUANGSHAN_DISTRICT, employer_kind="station", division="341003100", start_date="2025-10-01")
+P8 = person(
+    8,
+    "340102",
+    employer_kind="social_org",
+    division="340102",
+    employer_name="合肥社工服务中心",
+    start_date="2020-01-01",
+)  # another city: never counted below
+
+
+def done(p: dict[str, Any], status: str = "completed", **kw: Any) -> dict[str, Any]:
+    return {"id_card": p["id_card"], "status": status, **kw}
+
+
+@pytest.fixture
+async def world(client: Any) -> dict[str, Any]:
+    ctx = client.app[CTX]
+    ctx.clock = lambda: NOW
+    await seed_catalog(ctx)
+    for code, name in (("341002001", "昱东街道社工站"), ("341002002", "昱中街道社工站"), ("341003100", "甘棠镇社工站")):
+        await make_station(ctx, code=code, name=name)
+    report = await import_register(ctx, [P1, P2, P3, P4, P5, P6, P7, P8])
+    assert report.written and report.to_create == 8, report
+    certified_a = await make_training_session(ctx, category="certified", starts_on="2025-04-01", ends_on="2025-04-03")
+    certified_b = await make_training_session(ctx, category="certified", starts_on="2025-09-01", ends_on="2025-09-02")
+    supervisors = await make_training_session(ctx, category="supervisor", starts_on="2025-06-01", ends_on="2025-06-05")
+    managers_2024 = await make_training_session(ctx, category="manager", starts_on="2024-10-10", ends_on="2024-10-12")
+    care_2024 = await make_training_session(ctx, category="elderly_care", starts_on="2024-05-01", ends_on="2024-05-03")
+    care_2025 = await make_training_session(ctx, category="elderly_care", starts_on="2025-03-01", ends_on="2025-03-03")
+    sheets = [
+        (certified_a, [done(P1), done(P3), done(P5, "not_completed"), done(P7, "attended", attended_hours=8)]),
+        (certified_b, [done(P1), done(P5)]),
+        (supervisors, [done(P3)]),
+        (managers_2024, [done(P2)]),
+        (care_2024, [done(P6)]),
+        (care_2025, [done(P6)]),
+    ]
+    for session, rows in sheets:
+        report = await import_training_records(ctx, session.id, rows)
+        assert report.written and not report.errors, report
+    report = await import_reference_figures(
+        ctx,
+        [
+            {
+                "division": TUNXI,
+                "year": 2025,
+                "older_population": 60000,
+                "care_home_beds": 400,
+                "source": "2025年统计年鉴",
+            },
+            {
+                "division": HUANGSHAN_DISTRICT,
+                "year": 2025,
+                "older_population": 30000,
+                "care_home_beds": 200,
+                "source": "2025年统计年鉴",
+            },
+        ],
+    )
+    assert report.written, report
+    # Weekly-tier people (独居): two in 屯溪区, one visited in W47; one in 黄山区, not visited.
+    a = await make_elder(ctx, township="341002001")
+    await make_elder(ctx, township="341002001")
+    await make_elder(ctx, township="341003100")
+    ctx.clock = lambda: NOW + timedelta(hours=2)
+    visit = {"elder_id": a.id, "method": "phone", "visited_at": (NOW + timedelta(hours=1)).isoformat(), "reached": True}
+    resp = await client.post("/api/v1/visits", json=visit, headers=bearer_for(client.app[CTX].settings, SYSTEM))
+    assert resp.status == 201, await resp.json()
+    ctx.clock = lambda: LATER
+    return {"ctx": ctx}
+
+
+def townships_under(prefix: str) -> int:
+    with open("data/anhui_townships.csv", encoding="utf-8") as fh:
+        return sum(1 for row in csv.DictReader(fh) if row["code"].startswith(prefix))
+
+
+async def get_plan(client: Any, headers: dict[str, str], query: str) -> dict[str, Any]:
+    resp = await client.get(f"/api/v1/stats/plan?{query}", headers=headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    return {i["code"]: i for i in body["indicators"]} | {"_report": body}
+
+
+@pytest.mark.parametrize(
+    ("division", "expected"),
+    [
+        (
+            TUNXI,
+            {
+                # in post on 2025-11-27: P1, P2, P3 (P4 left in May); at the end of 2024: P1, P2, P4
+                "social_workers_total": 3,
+                "social_workers_growth": 0.0,
+                "trained_certified": 2,  # P1 (twice), P3
+                "trained_managers": 0,  # P2 completed in 2024
+                "trained_supervisors": 1,  # P3
+                "trained_elderly_care": 0,
+                "social_workers_per_1000_older": round(3 * 1000 / 60000, 4),
+                "social_workers_per_100_beds": round(1 * 100 / 400, 4),  # P2 works in a care home
+                "station_coverage": round(2 / townships_under(TUNXI), 4),
+                "weekly_visit_rate": 0.5,
+            },
+        ),
+        (
+            CITY,
+            {
+                # in post: P1, P2, P3, P5, P7; end of 2024: P1, P2, P4, P5
+                "social_workers_total": 5,
+                "social_workers_growth": 0.25,
+                "trained_certified": 3,  # P1, P3, P5 (P7 only attended)
+                "trained_managers": 0,
+                "trained_supervisors": 1,
+                "trained_elderly_care": 2,  # P6 in 2024 and 2025: person-times over the plan period
+                "social_workers_per_1000_older": round(5 * 1000 / 90000, 4),  # the sum of the county figures
+                "social_workers_per_100_beds": round(2 * 100 / 600, 4),  # P2 and P5
+                "station_coverage": round(3 / townships_under("3410"), 4),
+                "weekly_visit_rate": round(1 / 3, 4),
+            },
+        ),
+    ],
+)
+async def test_each_indicator_equals_a_hand_count_for_a_county_and_its_city(
+    client: Any, settings: Any, world: dict[str, Any], division: str, expected: dict[str, float]
+) -> None:
+    got = await get_plan(client, bearer_for(settings, SYSTEM), f"division={division}&year=2025")
+    report = got.pop("_report")
+    assert report["as_of"] == "2025-11-27" and report["plan_period"]["id"] == "2021-2025"
+    assert {code: got[code]["actual"] for code in expected} == pytest.approx(expected)
+    six = got["six_haves_compliance"]
+    assert six["actual"] is None and six["available"] is False and "六有" in six["reason"]
+    assert six["target"] == 1.0 and six["gap"] is None
+    growth = got["social_workers_growth"]
+    assert growth["target"] == pytest.approx(0.106) and growth["met"] is (growth["actual"] >= 0.106)
+    assert growth["gap"] == pytest.approx(max(0.0, 0.106 - growth["actual"]))
+    # province-wide totals are not split onto a county or city by guesswork
+    assert got["social_workers_total"]["target"] is None and "province" in got["social_workers_total"]["target_note"]
+    assert got["trained_certified"]["computation"]["records"].startswith("/api/v1/training/records?")
+
+
+async def test_the_drill_down_lists_the_counted_records(client: Any, settings: Any, world: dict[str, Any]) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    got = await get_plan(client, headers, f"division={CITY}&year=2025")
+    for code in ("social_workers_total", "trained_certified", "station_coverage"):
+        resp = await client.get(got[code]["computation"]["records"] + "&limit=100", headers=headers)
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        assert resp.status == 200, page
+        if code == "social_workers_total":
+            assert len(page["items"]) == got[code]["actual"]
+        elif code == "station_coverage":
+            assert len(page["items"]) == got[code]["computation"]["inputs"]["townships_with_station"]
+        else:
+            assert len({r["person_id"] for r in page["items"]}) == got[code]["actual"]
+
+
+async def test_the_province_gets_the_province_wide_targets(client: Any, settings: Any, world: dict[str, Any]) -> None:
+    got = await get_plan(client, bearer_for(settings, SYSTEM), "year=2025")
+    assert got["_report"]["division"] == "340000" and got["_report"]["level"] == "province"
+    total = got["social_workers_total"]
+    assert total["target"] == 131000 and total["actual"] == 6  # the city's five and 合肥's P8
+    assert total["gap"] == 131000 - 6 and total["met"] is False
+    assert got["trained_certified"]["target"] == 500
+
+
+async def test_the_visit_rate_is_the_visits_services_own_figure(client: Any, world: dict[str, Any]) -> None:
+    ctx = world["ctx"]
+    report = await plan.plan_indicators(ctx=ctx, principal=SYSTEM, division=TUNXI, year=2025)
+    rate = next(i for i in report.indicators if i.code == "weekly_visit_rate")
+    stats = await visit_stats(ctx=ctx, principal=SYSTEM, division=TUNXI, period="2025-W47")
+    assert rate.actual == stats["rate"] and rate.computation["inputs"]["due"] == stats["due"] == 2
+
+
+async def test_a_supervisor_sees_only_their_division(client: Any, settings: Any, world: dict[str, Any]) -> None:
+    ctx = world["ctx"]
+    supervisor = await make_staff(ctx, role="supervisor", division_prefix=TUNXI)
+    headers = bearer_for(settings, supervisor)
+    own = await get_plan(client, headers, "year=2025")
+    assert own["_report"]["division"] == TUNXI and own["social_workers_total"]["actual"] == 3
+    resp = await client.get("/api/v1/stats/plan?division=341000&year=2025", headers=headers)
+    assert resp.status == 403 and (await resp.json())["code"] == "outside_your_area"
+    resp = await client.get("/api/v1/workforce/people?limit=100", headers=headers)
+    names = {p["name"] for p in (await resp.json())["items"]}
+    assert names == {"社工1", "社工2", "社工3", "社工4"}
+    resp = await client.get("/api/v1/workforce/people?division=341003", headers=headers)
+    assert resp.status == 403 and (await resp.json())["code"] == "outside_your_area"
+    resp = await client.get("/api/v1/training/records?limit=100", headers=headers)
+    assert {r["division"][:6] for r in (await resp.json())["items"]} == {TUNXI}
+    resp = await client.get("/api/v1/reference-figures", headers=headers)
+    assert [f["division"] for f in (await resp.json())["items"]] == [TUNXI]
+
+
+async def test_a_worker_may_not_read_the_plan(client: Any, settings: Any, world: dict[str, Any]) -> None:
+    ctx = world["ctx"]
+    station = (await make_station(ctx, code="341002003", name="昱西街道社工站")).id
+    worker = await make_staff(ctx, role="worker", station_id=station)
+    resp = await client.get("/api/v1/stats/plan", headers=bearer_for(settings, worker))
+    assert resp.status == 403 and (await resp.json())["code"] == "role_not_allowed"
+
+
+async def test_a_year_outside_every_plan_period_or_in_the_future_is_refused(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    for year, code in ((2019, "no_plan_period"), (2026, "invalid_year")):
+        resp = await client.get(f"/api/v1/stats/plan?year={year}", headers=headers)
+        assert resp.status == 422 and (await resp.json())["code"] == code
