@@ -178,9 +178,10 @@ class Accounts:
     factories' township; clients hold every scope unless ``scopes`` says otherwise.
     """
 
-    def __init__(self, ctx: Context, settings: Settings) -> None:
+    def __init__(self, ctx: Context, settings: Settings, *, client_rate_limit: int = 600) -> None:
         self.ctx = ctx
         self.settings = settings
+        self.client_rate_limit = client_rate_limit
         self._made: dict[tuple[str, tuple[str, ...] | None], Who] = {}
         self._station: Station | None = None
 
@@ -199,7 +200,11 @@ class Accounts:
         if role == "resident":
             return await make_wechat_resident(self.ctx)
         if role == "client":
-            return await make_client(self.ctx, scopes=tuple(CLIENT_SCOPES) if scopes is None else scopes)
+            return await make_client(
+                self.ctx,
+                scopes=tuple(CLIENT_SCOPES) if scopes is None else scopes,
+                rate_limit_per_minute=self.client_rate_limit,
+            )
         station_id = None
         if role in ("worker", "station_head"):
             if self._station is None:
