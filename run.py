@@ -32,6 +32,7 @@ import handlers.docs
 import handlers.elders
 import handlers.h5
 import handlers.health
+import handlers.network
 import handlers.notifications
 import handlers.open311
 import handlers.routing
@@ -41,6 +42,7 @@ import handlers.stations
 import handlers.stream
 import handlers.uploads
 import handlers.visits
+import handlers.volunteers
 import handlers.webhooks
 import handlers.workforce
 from config import ConfigError, Settings, load_settings
@@ -90,6 +92,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     handlers.webhooks.routes,
     handlers.elders.routes,
     handlers.visits.routes,
+    handlers.volunteers.routes,
+    handlers.network.routes,
     handlers.workforce.routes,
     handlers.alerts.routes,
     handlers.console.routes,

@@ -6,6 +6,7 @@ import base64
 import binascii
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,6 +88,8 @@ class Settings:
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_fanout_overlap_seconds: float = 30.0
     visit_tier_rules_file: str = ""
+    public_base_url: str = ""
+    volunteer_checkin_code_seconds: int = 60
     county_rules_file: str = ""
     alert_sweep_seconds: float = 10.0
 
@@ -199,6 +202,10 @@ def _validate(s: Settings) -> None:
     if s.sms_sender == "http" and not s.sms_api_base:
         raise bad("sms_api_base", "is required when HUIMIN_SMS_SENDER=http")
     _validate_notify(s, bad)
+    if s.public_base_url and not re.match(r"^https?://[^/\s]+$", s.public_base_url):
+        raise bad("public_base_url", "must be http(s)://host[:port] without a path or trailing slash")
+    if not 10 <= s.volunteer_checkin_code_seconds <= 600:
+        raise bad("volunteer_checkin_code_seconds", "must be from 10 to 600 seconds")
     if s.visit_tier_rules_file and not Path(s.visit_tier_rules_file).is_file():
         raise bad("visit_tier_rules_file", f"no such file: {s.visit_tier_rules_file}")
     if s.alert_sweep_seconds <= 0:

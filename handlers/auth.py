@@ -157,6 +157,23 @@ async def me(request: web.Request) -> web.Response:
     return json_response(MeSchema(), who)
 
 
+@routes.post("/api/v1/me/phone")
+@endpoint(
+    "Residents: add a verified phone number to the account (code from POST /api/v1/auth/otp)",
+    tags=TAGS,
+    roles=("resident",),
+    body=OtpVerifySchema(),
+    response=MeSchema(),
+    problems=(401, 403, 409, 422, 429, 503),
+)
+async def add_phone(request: web.Request) -> web.Response:
+    data = await read_json(request, OtpVerifySchema())
+    who = await auth.add_phone(
+        ctx=request.app[CTX], principal=principal_of(request), phone=data["phone"], code=data["code"]
+    )
+    return json_response(MeSchema(), who)
+
+
 @routes.post("/oauth/token")
 @endpoint(
     "OAuth2 token endpoint: client credentials grant (RFC 6749 section 4.4)",

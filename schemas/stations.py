@@ -60,7 +60,14 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
             metadata={"description": "GeoJSON Point [lon, lat]: WGS-84, or on reads the coord_system asked for"},
             **req(),
         ),
-        "precision": fields.String(validate=validate.OneOf(PRECISIONS), metadata={"description": "exact or approx"}),
+        "precision": fields.String(
+            validate=validate.OneOf(PRECISIONS),
+            metadata={
+                "description": "exact (geocoded, surveyed) or approx (a stand-in such as the county seat): "
+                "routing picks a township by distance only when its county's candidates are all exact; "
+                "otherwise a location-only request goes to the county's dispatch queue (needs_township)"
+            },
+        ),
         "jurisdiction": fields.Dict(
             allow_none=True, metadata={"description": "GeoJSON Polygon or MultiPolygon the station serves"}
         ),

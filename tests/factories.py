@@ -8,6 +8,8 @@ would. Never write documents or ids by hand in a test; add a factory here instea
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,10 +31,16 @@ from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMe
 from service.identity.repository.residents import ResidentsRepository
 from service.identity.staff import create_staff
 from service.identity.tokens import issue_access_token
+from service.network import service as network
+from service.network.models import Document, EquipmentItem, StationNetwork, Verification
 from service.stations import service as stations
 from service.stations.models import Station
+from service.uploads import service as uploads
+from service.uploads.service import Upload
 from service.visits import elders
 from service.visits.models import Elder
+from service.volunteers import service as volunteers
+from service.volunteers.models import Activity, Volunteer
 from service.workforce import figures, register, training
 from tests.visits_support import id_card
 
@@ -301,6 +309,104 @@ async def act(
     payload = await resp.json()
     assert resp.status == 200, payload
     return dict(payload)
+
+
+async def make_volunteer(
+    ctx: Context, *, resident: Resident | None = None, township: str = TOWNSHIP, **fields: Any
+) -> tuple[Resident, Volunteer]:
+    """A resident who registered as a volunteer from the resident app (a new resident unless given)."""
+    n = _n()
+    resident = resident or await make_phone_resident(ctx)
+    body: dict[str, Any] = {
+        "name": "李志愿",
+        "id_card": id_card("19900101", n % 999 + 1, region=township[:6]),
+        "phone": f"137{n:08d}",
+        "skills": ["companionship"],
+        "township": township,
+        **fields,
+    }
+    volunteer = await volunteers.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    return resident, volunteer
+
+
+async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity:
+    """An activity published by ``organiser`` (station staff or a team organiser): running now, 3 hours long."""
+    now = utcnow()
+    body: dict[str, Any] = {
+        "title": "重阳节敬老院陪伴",
+        "scenario": "elderly",
+        "content": "陪老人聊天、读报",
+        "location": "昱东街道敬老院",
+        "start_at": now - timedelta(minutes=30),
+        "end_at": now + timedelta(hours=2, minutes=30),
+        "slots": 10,
+        **fields,
+    }
+    return await volunteers.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+
+
+async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
+    """A new volunteer signed up for ``activity`` and confirmed by its organiser."""
+    resident, volunteer = await make_volunteer(ctx)
+    signup = await volunteers.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+    await volunteers.decide_signup(ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm")
+    return resident, volunteer
+
+
+def png_bytes(width: int = 4, height: int = 4) -> bytes:
+    """A real, minimal RGB PNG (a photo as a phone would upload one, only smaller)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(range(width * 3)) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+async def make_photo(ctx: Context, who: Who) -> Upload:
+    """An image uploaded by ``who`` through the uploads service."""
+
+    async def chunks() -> Any:
+        yield png_bytes()
+
+    return await uploads.store_upload(ctx=ctx, principal=principal_of(who), chunks=chunks(), filename="photo.png")
+
+
+async def keep_network_record(ctx: Context, station: Station, by: Who, **changes: Any) -> StationNetwork:
+    """A station's construction record changed as ``by`` changes it (``changes`` in the API's shape,
+    equipment and documents as dataclasses)."""
+    return await network.update_station_network(
+        ctx=ctx, principal=principal_of(by), station_id=station.id, changes=changes
+    )
+
+
+async def make_compliant_station(ctx: Context, station: Station, head: StaffMember, **changes: Any) -> StationNetwork:
+    """A station whose head recorded all six haves (a worker account gives it staff); ``changes`` override."""
+    await make_staff(ctx, role="worker", station_id=station.id)
+    photo = await make_photo(ctx, head)
+    scan = await make_photo(ctx, head)
+    record: dict[str, Any] = {
+        "status": "operating",
+        "dates": {"built": date(2024, 3, 1), "operating": date(2024, 5, 20)},
+        "site": {"address": "新安路 8 号", "floor_area_m2": 120.0, "photos": [photo.id]},
+        "equipment": [EquipmentItem("办公电脑", 2)],
+        "workflows": [Document("个案服务流程", date(2024, 5, 1), (scan.id,))],
+        "rules": [Document("社工站工作制度", date(2024, 5, 1), (scan.id,))],
+        **changes,
+    }
+    return await keep_network_record(ctx, station, head, **record)
+
+
+async def verify_network_record(ctx: Context, station: Station, by: Who, outcome: str = "approved") -> Verification:
+    """A supervisor's sign-off (or return, with a note) of the station's current record."""
+    return await network.verify_station_network(
+        ctx=ctx,
+        principal=principal_of(by),
+        station_id=station.id,
+        outcome=outcome,
+        note=None if outcome == "approved" else "请补充材料。",
+    )
 
 
 # ---------------------------------------------------------------- the workforce register and training

@@ -45,6 +45,11 @@ def _raised_codes() -> dict[str, set[int]]:
                 first = node.args[0] if node.args else None
                 if name in FAMILIES and isinstance(first, ast.Constant) and isinstance(first.value, str):
                     found.setdefault(first.value, set()).add(STATUS.get(name, 400))
+                if name == "require_role":
+                    # service.common.models.require_role raises PermissionDeniedError with its ``code``
+                    role_code = {k.arg: k.value for k in node.keywords}.get("code")
+                    if isinstance(role_code, ast.Constant) and isinstance(role_code.value, str):
+                        found.setdefault(role_code.value, set()).add(STATUS["PermissionDeniedError"])
                 if name == "problem_response":
                     kw = {k.arg: k.value for k in node.keywords}
                     code, status = kw.get("code"), kw.get("status")
@@ -64,6 +69,7 @@ def _documented() -> dict[str, set[int]]:
 def test_the_code_finds_the_codes_it_raises() -> None:
     raised = _raised_codes()
     assert {"case_not_found", "unknown_field", "not_found", "illegal_transition"} <= set(raised)
+    assert raised["residents_only"] == {403}  # raised only through require_role(code=...)
 
 
 def test_every_code_the_service_can_answer_is_documented_with_its_status() -> None:

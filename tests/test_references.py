@@ -21,7 +21,9 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from bson import ObjectId
@@ -107,8 +109,46 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("idempotency_keys", "subject"): "person-or-client",
     ("uploads.files", "metadata.owner"): "person-or-client",
     ("uploads.chunks", "files_id"): "uploads.files",
+    ("station_network", "_id"): "stations",
+    ("station_network", "site.photos[]"): "uploads.files",
+    ("station_network", "workflows[].uploads[]"): "uploads.files",
+    ("station_network", "rules[].uploads[]"): "uploads.files",
+    ("station_network", "updated_by.subject"): "staff",
+    ("station_network_verifications", "station_id"): "stations",
+    ("station_network_verifications", "by.subject"): "staff",
     ("webhook_deliveries", "event_id"): "events",
     ("webhook_deliveries", "case_id"): "cases",
+    ("volunteers", "station_id"): "stations",
+    ("volunteers", "resident_id"): "residents",
+    ("volunteers", "registered_by.subject"): "person-or-client",
+    ("volunteers", "records[].station_id"): "stations",
+    ("volunteers", "records[].by.subject"): "person-or-client",
+    ("volunteer_teams", "station_id"): "stations",
+    ("volunteer_teams", "organiser_ids[]"): "volunteers",
+    ("volunteer_teams", "created_by.subject"): "person-or-client",
+    ("volunteer_activities", "station_id"): "stations",
+    ("volunteer_activities", "team_id"): "volunteer_teams",
+    ("volunteer_activities", "case_id"): "cases",
+    ("volunteer_activities", "organiser.subject"): "person-or-client",
+    ("volunteer_signups", "activity_id"): "volunteer_activities",
+    ("volunteer_signups", "volunteer_id"): "volunteers",
+    ("volunteer_attendance", "activity_id"): "volunteer_activities",
+    ("volunteer_attendance", "volunteer_id"): "volunteers",
+    ("volunteer_attendance", "station_id"): "stations",
+    ("volunteer_attendance", "history[].by.subject"): "person-or-client",
+    ("volunteer_attendance", "confirmed_by.subject"): "person-or-client",
+    ("volunteer_certificates", "volunteer_id"): "volunteers",
+    ("volunteer_certificates", "station_id"): "stations",
+    ("volunteer_certificates", "services[].activity_id"): "volunteer_activities",
+    ("volunteer_certificates", "records[].station_id"): "stations",
+    ("volunteer_certificates", "records[].by.subject"): "person-or-client",
+    ("volunteer_certificates", "issued_by.subject"): "person-or-client",
+    ("volunteer_certificates", "revoked_by.subject"): "person-or-client",
+    ("events", "data.volunteer_id"): "volunteers",
+    ("events", "data.activity_id"): "volunteer_activities",
+    ("events", "data.attendance_id"): "volunteer_attendance",
+    ("events", "data.certificate_id"): "volunteer_certificates",
+    ("events", "data.case_id"): "cases",
     ("workforce_people", "employer.station_id"): "stations",
     ("workforce_people", "staff_id"): "staff",
     ("workforce_people", "created_by.subject"): "person-or-client",
@@ -234,7 +274,8 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
         headers=bearer_for(settings, phone_resident),
     )
     assert resp.status == 201, await resp.text()
-    await act(client, settings, head, (await resp.json())["id"], "accept")
+    case_id_open = (await resp.json())["id"]
+    await act(client, settings, head, case_id_open, "accept")
 
     # The visit register: a person, this period's schedule, a visit whose need opens a case.
     resp = await client.post("/api/v1/elders", json=elder_body("340102001"), headers=worker)
@@ -254,6 +295,85 @@ async def _build_world(client: Any, settings: Settings, receiver: WebhookReceive
             "needs": [need],
         },
         headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+
+    # The volunteer service: a volunteer, a team, an activity from a case, attendance, hours, a certificate.
+    resp = await client.post("/api/v1/volunteers", headers=bearer_for(settings, phone_resident), json={
+        "name": "李志愿", "id_card": id_card("19900101", 77),
+        "phone": "13712345678", "township": "340102001",
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    volunteer_id = (await resp.json())["id"]
+    resp = await client.post(
+        "/api/v1/volunteer-teams", json={"name": "明光路志愿服务队", "organiser_ids": [volunteer_id]}, headers=worker
+    )
+    assert resp.status == 201, await resp.text()
+    team_id = (await resp.json())["id"]
+    now = ctx.now()
+    resp = await client.post("/api/v1/volunteer-activities/from-case", headers=worker, json={
+        "case_id": case_id_open, "title": "代买药品", "team_id": team_id, "slots": 2,
+        "start_at": (now - timedelta(hours=2)).isoformat(), "end_at": (now + timedelta(hours=1)).isoformat(),
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    activity_id = (await resp.json())["id"]
+    resp = await client.post(
+        f"/api/v1/volunteer-activities/{activity_id}/signups", headers=bearer_for(settings, phone_resident)
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteer-signups/{(await resp.json())['id']}/decision", json={"decision": "confirm"}, headers=worker
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"/api/v1/volunteer-activities/{activity_id}/attendance", headers=worker, json={
+        "volunteer_id": volunteer_id, "check_in_at": (now - timedelta(hours=2)).isoformat(),
+        "check_out_at": (now - timedelta(minutes=30)).isoformat(),
+    })  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(f"/api/v1/volunteer-attendance/{(await resp.json())['id']}/confirm", headers=worker)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteers/{volunteer_id}/record-entries",
+        json={"kind": "training", "text": "应急救护培训", "on": now.date().isoformat()},
+        headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    resp = await client.post(
+        f"/api/v1/volunteers/{volunteer_id}/certificates",
+        json={"period_from": "2026-01-01", "period_to": today},
+        headers=worker,
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(
+        f"/api/v1/volunteer-certificates/{(await resp.json())['id']}/revoke",
+        json={"reason": "重新出具"},
+        headers=worker,
+    )
+    assert resp.status == 200, await resp.text()
+    # The station network: the head's record with a site photo and dated documents, a supervisor's return.
+    form = aiohttp.FormData()
+    form.add_field("file", png(), filename="site.png", content_type="image/png")
+    resp = await client.post("/api/v1/uploads", data=form, headers=head)
+    assert resp.status == 201, await resp.text()
+    site_photo = (await resp.json())["id"]
+    document = {"title": "个案服务流程", "issued_on": "2024-03-01", "uploads": [site_photo]}
+    resp = await client.patch(
+        f"/api/v1/network/stations/{station.id}",
+        json={
+            "status": "built",
+            "dates": {"built": "2024-03-01"},
+            "site": {"address": "明光路 8 号", "floor_area_m2": 90, "photos": [site_photo]},
+            "workflows": [document],
+            "rules": [{**document, "title": "社工站工作制度"}],
+        },
+        headers=head,
+    )
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/network/stations/{station.id}/verifications",
+        json={"outcome": "returned", "note": "请补充设备清单。"},
+        headers=supervisor,
     )
     assert resp.status == 201, await resp.text()
 

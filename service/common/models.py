@@ -13,15 +13,19 @@ T = TypeVar("T")
 
 Role = Literal["resident", "worker", "station_head", "supervisor", "admin", "client"]
 STAFF_ROLES: tuple[Role, ...] = ("worker", "station_head", "supervisor", "admin")
+# Staff who belong to one station (a supervisor and an admin do not).
+STATION_STAFF_ROLES: tuple[Role, ...] = ("worker", "station_head")
 ALL_ROLES: tuple[Role, ...] = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 CLIENT_SCOPES = (
     "cases:read",
     "cases:write",
     "stations:read",
+    "visits:read",
     "webhooks:manage",
     "open311",
     "alerts:write",
     "visits:write",
+    "volunteers:read",
 )
 
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from service.common import pii
 from service.common.context import Context
-from service.common.errors import AuthenticationError, NotFoundError, RateLimitedError
+from service.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError, RateLimitedError
 from service.common.models import Principal
 from service.identity import otp, passwords, tokens
 from service.identity import wechat_login as wechat
@@ -96,6 +96,19 @@ async def login_with_phone(*, ctx: Context, phone: str, code: str) -> TokenPair:
     await otp.verify_otp(ctx=ctx, phone=phone, code=code)
     resident = await ResidentsRepository(ctx.db).upsert_phone(phone=phone, now=ctx.now())
     return await issue_token_pair(ctx=ctx, principal=Principal(subject=resident.id, role="resident"))
+
+
+async def add_phone(*, ctx: Context, principal: Principal, phone: str, code: str) -> Me:
+    """Add a verified phone number to a resident's account (WeChat login first, then a texted code).
+
+    Staff who register a case for a resident (代录, referrals from home visits) find them by
+    this number, so the resident hears of it in WeChat as well as in the inbox.
+    """
+    if principal.role != "resident":
+        raise PermissionDeniedError("residents_only", "Only residents add a phone number to their account.")
+    await otp.verify_otp(ctx=ctx, phone=phone, code=code)
+    await ResidentsRepository(ctx.db).set_phone(principal.subject, phone)
+    return await describe_me(ctx=ctx, principal=principal)
 
 
 def _bad_credentials() -> AuthenticationError:

@@ -114,6 +114,11 @@ def listing_station(principal: Principal, station_id: str | None) -> str | None:
     return principal.station_id
 
 
+async def count_station_staff(*, ctx: Context, station_ids: list[str]) -> dict[str, int]:
+    """Read port: active worker and station-head accounts per station id (for the station network)."""
+    return await StaffRepository(ctx.db).count_by_station(station_ids, ("worker", "station_head"))
+
+
 async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
     """Change name, role, assignment, active flag, phone or password (admins only).
 

@@ -105,3 +105,10 @@ async def open_upload(*, ctx: Context, principal: Principal, upload_id: str) -> 
     """An upload and its bytes as chunks, for whoever may read it (see get_upload)."""
     upload = await get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
     return upload, UploadsRepository(ctx.db).chunks(upload.id)
+
+
+async def open_referenced_upload(*, ctx: Context, upload_id: str) -> tuple[Upload, AsyncIterator[bytes]]:
+    """Read port for an area that has decided access itself (a station's evidence photos): the upload and its bytes."""
+    repo = UploadsRepository(ctx.db)
+    upload = await repo.get(upload_id)
+    return upload, repo.chunks(upload.id)

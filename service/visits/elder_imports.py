@@ -10,6 +10,7 @@ from service.common import pii
 from service.common.context import Context
 from service.common.errors import (
     UnsupportedMediaTypeError,
+    ValidationFailedError,
 )
 from service.common.imports import RowError, csv_rows, decode_text, refuse_if_errors
 from service.common.models import Principal
@@ -69,6 +70,14 @@ def _csv_data(row: dict[str, Any]) -> dict[str, Any]:
         given = str(row["consent_given"]).lower() in ("1", "true", "yes", "y", "是")
         data["consent"] = {"given": given, "method": row.get("consent_method") or "written"}
     return data
+
+
+def import_doc(*, ctx: Context, principal: Principal, row: dict[str, Any], station_id: str) -> dict[str, Any]:
+    """The register document the CSV import writes for one row (checked the same way); for bulk loaders."""
+    fields, number, errors = validate_new(_csv_data(row), ctx.now())
+    if errors or number is None:
+        raise ValidationFailedError("invalid_elder", "The row is not valid; see errors.", errors)
+    return new_doc(ctx, principal, fields, number, station_id, ctx.now())
 
 
 async def import_elders(

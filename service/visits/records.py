@@ -39,7 +39,7 @@ from service.visits.periods import SHANGHAI, Period, local_date, parse_period, p
 from service.visits.referrals import open_referrals, plan_referrals, referral_key, retry_referrals
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
-from service.visits.schedules import checkup_doc, close_periods, schedule_elders, schedule_period
+from service.visits.schedules import checkup_doc, close_periods, remind_due, schedule_elders, schedule_period
 from service.visits.tiers import tier_table
 
 log = logging.getLogger("huimin.visits")
@@ -431,13 +431,15 @@ def parse(period: str) -> Period:
 
 
 async def visits_loop(ctx: Context) -> None:
-    """Every few minutes: schedule the current periods, raise misses of ended ones, retry referrals."""
+    """Every few minutes: schedule the current periods, raise due reminders and misses, retry referrals."""
     while True:
         async with ctx.loops.guard("visits"):
             now = ctx.now()
             created = await schedule_period(ctx=ctx, at=now)
             missed = await close_periods(ctx=ctx, at=now)
+            due = await remind_due(ctx=ctx, at=now)
             retried = await retry_referrals(ctx=ctx)
-            if created or missed or retried:
-                log.info("visit schedules", extra={"created": created, "missed": missed, "referrals": retried})
+            if created or missed or due or retried:
+                extra = {"created": created, "missed": missed, "due": due, "referrals": retried}
+                log.info("visit schedules", extra=extra)
         await pause(LOOP_SECONDS)

@@ -1,8 +1,8 @@
-"""The visit scheduler: one due visit per active person and period, and misses raised as events.
+"""The visit scheduler: one due visit per active person and period, reminders and misses raised as events.
 
-Both steps are idempotent and safe with several processes running them: schedules have a
-unique (elder_id, period) key and a deterministic ``_id``, and each ``visit.missed`` event
-has a unique (case_id, seq, type) key in the events log.
+Every step is idempotent and safe with several processes running it: schedules have a
+unique (elder_id, period) key and a deterministic ``_id``, and each ``visit.due`` and
+``visit.missed`` event has a unique (case_id, seq, type) key in the events log.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from service.visits.repository.visits import VisitSchedulesRepository
 log = logging.getLogger("huimin.visits")
 BATCH = 2000
 MISSED = "visit.missed"
+DUE = "visit.due"
+# A visit still open on the last day of its period is due "today" (今日待探访).
+DUE_NOTICE = timedelta(days=1)
 
 
 def effective_tier(doc: dict[str, Any], at: datetime) -> str:
@@ -58,6 +61,7 @@ def schedule_doc(elder: dict[str, Any], at: datetime, now: datetime) -> dict[str
         "visited_at": None,
         "method": None,
         "missed_event": False,
+        "due_event": False,
         "withdrawn": None,  # {at, reason} once the person was ended before the period was over
         "machine_reached": False,  # a machine (AI) call reached them; counted where the county says so
         "created_at": now,
@@ -116,18 +120,18 @@ async def schedule_period(*, ctx: Context, at: datetime, progress: Callable[[int
     return created
 
 
-def missed_event(schedule: dict[str, Any]) -> CaseEvent:
-    """The ``visit.missed`` event of an unvisited schedule (stable keys, so raising it twice is harmless)."""
+def missed_event(schedule: dict[str, Any], event_type: str = MISSED) -> CaseEvent:
+    """The ``visit.missed`` or ``visit.due`` event of an open schedule (stable keys: raising it twice is harmless)."""
 
     return CaseEvent(
-        type=MISSED,
+        type=event_type,
         # The events log is keyed by case; a miss belongs to a person, so it uses a
         # "visit:<elder_id>" key and the period's stable number as its sequence.
         case_id=f"visit:{schedule['elder_id']}",
         seq=_missed_seq(schedule),
         actor_subject="system",
         actor_role="system",
-        time=schedule["period_end"],
+        time=schedule["period_end"] if event_type == MISSED else schedule["period_end"] - DUE_NOTICE,
         station_id=schedule["station_id"],
         division=schedule["township"],
         data={
@@ -155,3 +159,21 @@ async def close_periods(*, ctx: Context, at: datetime) -> int:
             except ConflictError:
                 pass  # another process raised it first
             await schedules.mark_missed_reported(doc["_id"])
+
+
+async def remind_due(*, ctx: Context, at: datetime) -> int:
+    """Raise one ``visit.due`` per schedule still unvisited on the last day of its period; how many were new."""
+    schedules = VisitSchedulesRepository(ctx.db)
+    raised = 0
+    while True:
+        batch = await schedules.unvisited_ending(at, at + DUE_NOTICE, 500)
+        if not batch:
+            return raised
+        for doc in batch:
+            try:
+                if doc.get("kind") != CHECKUP:  # daily machine check-ups have no "due today" reminder
+                    await case_reads.append_event(ctx=ctx, event=missed_event(doc, DUE))
+                    raised += 1
+            except ConflictError:
+                pass  # another process raised it first
+            await schedules.mark_due_reported(doc["_id"])

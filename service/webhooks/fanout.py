@@ -23,7 +23,7 @@ from service.webhooks.repository import (
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE
+from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE, scope_for_area_event
 
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
@@ -73,15 +73,23 @@ async def fan_out_events(*, ctx: Context) -> int:
         creators = await case_reads.case_creators(ctx=ctx, case_ids=(e.case_id for e in events))
         pairs: list[tuple[Subscription, CaseEvent]] = []
         for event in events:
-            owner = creators.get(event.case_id)
-            is_alert = event.type.startswith("alert.")
-            if owner is None and is_alert:
-                # An alert belongs to the vendor client that reported it.
-                owner = {"subject": event.actor_subject, "role": event.actor_role}
-            if not owner or owner.get("role") != "client":
-                continue
-            needed = ALERTS_SCOPE if is_alert else READ_SCOPE
-            for sub in by_client.get(str(owner.get("subject")), ()):
+            area_scope = scope_for_area_event(event.type)
+            if area_scope is not None:
+                # Events of an area other than cases (visits, volunteer service) belong to no
+                # case: every subscription that asks for the type, from a client holding the
+                # area's read scope.
+                candidates, needed = subs, area_scope
+            else:
+                owner = creators.get(event.case_id)
+                is_alert = event.type.startswith("alert.")
+                if owner is None and is_alert:
+                    # An alert belongs to the vendor client that reported it.
+                    owner = {"subject": event.actor_subject, "role": event.actor_role}
+                if not owner or owner.get("role") != "client":
+                    continue
+                needed = ALERTS_SCOPE if is_alert else READ_SCOPE
+                candidates = by_client.get(str(owner.get("subject")), [])
+            for sub in candidates:
                 if not sub.wants(event.type) or not sub.was_active_at(written_at(event)):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)

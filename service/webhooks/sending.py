@@ -30,7 +30,7 @@ from service.webhooks.payloads import (
     without_staff_ids,
 )
 from service.webhooks.repository import WebhookDeliveriesRepository, WebhookSubscriptionsRepository
-from service.webhooks.subscriptions import allowed_host_patterns, host_allowed, secret_of
+from service.webhooks.subscriptions import allowed_host_patterns, host_allowed, scope_for_area_event, secret_of
 
 log = logging.getLogger("huimin.webhooks")
 
@@ -77,7 +77,7 @@ async def _build_payload(ctx: Context, sub: Subscription, d: Delivery) -> dict[s
     if event is None:
         return None
     payload = event_payload(event)
-    if ctx.case_views is not None and d.case_id:
+    if ctx.case_views is not None and d.case_id and scope_for_area_event(d.event_type) is None:
         view = await ctx.case_views.case_for_client(ctx, d.case_id, sub.client_id)
         if view is not None:
             payload["case"] = without_staff_ids(view)

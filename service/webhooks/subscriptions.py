@@ -21,6 +21,20 @@ MAX_URL_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_CLIENT = 20
 MANAGE_SCOPE = "webhooks:manage"
 READ_SCOPE = "cases:read"
+# Event families of other areas than cases, and the scope a client needs to receive them.
+AREA_EVENT_SCOPES = {"volunteer": "volunteers:read", "activity": "volunteers:read", "certificate": "volunteers:read"}
+# The visit programme's events (visit.missed) belong to no case: clients granted this scope receive them.
+VISITS_SCOPE = "visits:read"
+VISIT_EVENT_TYPES = ("visit.missed",)
+
+
+def scope_for_area_event(event_type: str) -> str | None:
+    """The read scope that receives an event of an area other than cases, or None for case events."""
+    if event_type in VISIT_EVENT_TYPES:
+        return VISITS_SCOPE
+    return AREA_EVENT_SCOPES.get(event_type.split(".", 1)[0])
+
+
 ALERTS_SCOPE = "alerts:write"  # alert events reach the vendor client that reported the alert
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (
@@ -42,6 +56,14 @@ KNOWN_EVENT_TYPES = (
     "case.urged",
     "case.overdue",
     "visit.missed",
+    "volunteer.registered",
+    "activity.published",
+    "activity.cancelled",
+    "volunteer.hours_confirmed",
+    "volunteer.hours_corrected",
+    "volunteer.correction_requested",
+    "certificate.issued",
+    "certificate.revoked",
     "alert.received",
     "alert.escalated",
 )

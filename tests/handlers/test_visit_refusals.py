@@ -1,5 +1,6 @@
 """Refused requests of the visit programme: a 4xx problem, and nothing written (counted before and after)."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -189,6 +190,8 @@ async def test_a_case_opened_from_a_visit_names_the_visit_and_the_visit_names_th
             "elder_id": elder["id"],
             "visit_id": f"{visit['id']}:{finding}",
         }
+        # The register's phone (contact and any phone answer) is masked for a worker not assigned to the case.
+        assert "13800138000" not in json.dumps(case, ensure_ascii=False) and "138****8000" in json.dumps(case)
         r = await client.get(f"/api/v1/visits/{case['source']['visit_record_id']}", headers=worker)
         back = await r.json()
         assert r.status == 200 and case_id in back["case_ids"]

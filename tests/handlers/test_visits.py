@@ -7,7 +7,7 @@ import pytest
 from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
-from service.visits.schedules import close_periods, schedule_period
+from service.visits.schedules import close_periods, remind_due, schedule_period
 from tests.factories import bearer_for, make_staff, make_wechat_resident
 from tests.visits_support import age_born, elder_body, seed_stations
 
@@ -138,6 +138,31 @@ async def test_a_closed_period_raises_one_missed_event_per_miss(client, stations
     await schedules(client).update_many({}, {"$set": {"missed_event": False}})
     assert await close_periods(ctx=ctx, at=W10.end) == 0
     assert await ctx.db["events"].count_documents({"type": "visit.missed"}) == 2
+
+
+async def test_visits_still_open_on_the_last_day_raise_one_visit_due_each(client, stations, admin):
+    ids = [await register(client, admin, seq=seq, at=W10.start, flags=["disabled"]) for seq in range(1, 5)]
+    ctx = client.app[CTX]
+    await schedule_period(ctx=ctx, at=W10.start)
+    await visit(client, admin, ids[0], W10.start + timedelta(days=2))
+    ctx.clock = lambda: W10.start + timedelta(days=3)  # ended mid-week: leaves the due list at once
+    r = await client.post(f"/api/v1/elders/{ids[3]}/end", json={"reason": "moved"}, headers=admin)
+    assert r.status == 200, await r.json()
+    sunday = W10.end - timedelta(days=1)  # Sunday 00:00 Beijing time: the week's last day
+    assert await remind_due(ctx=ctx, at=sunday - timedelta(seconds=1)) == 0
+    assert await remind_due(ctx=ctx, at=sunday + timedelta(hours=8)) == 2
+    assert await remind_due(ctx=ctx, at=sunday + timedelta(hours=9)) == 0
+    events = await ctx.db["events"].find({"type": "visit.due"}).to_list()
+    assert sorted(e["data"]["elder_id"] for e in events) == sorted(ids[1:3])
+    assert {(e["data"]["period"], e["data"]["tier"], e["data"]["elder_name"]) for e in events} == {
+        ("2026-W10", "high", "王**")
+    }
+    assert all(e["station_id"] == stations["340102001"] and e["time"] == sunday for e in events)
+    # Another process that had not seen the marks raises nothing new; a closed week is missed, not due.
+    await schedules(client).update_many({}, {"$set": {"due_event": False}})
+    assert await remind_due(ctx=ctx, at=sunday + timedelta(hours=10)) == 0
+    assert await remind_due(ctx=ctx, at=W10.end) == 0
+    assert await ctx.db["events"].count_documents({"type": "visit.due"}) == 2
 
 
 async def test_the_rate_by_station_county_and_city_adds_up(client, settings, stations, admin):

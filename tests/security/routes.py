@@ -47,6 +47,8 @@ PUBLIC_ROUTES = frozenset(
         ("POST", "/oauth/token"),
         # The mini program asks for subscription consent before the resident signs in.
         ("GET", "/api/v1/notification-templates"),
+        # Anyone holding a volunteer certificate (or its QR code) can check it: masked name, hours, valid or revoked.
+        ("GET", "/verify/{code}"),
         # Open311 GeoReport v2: public at the gate as the spec requires; the routes that read or
         # write requests authenticate with an api_key inside (see API_KEY_FIELD and the matrix).
         *(

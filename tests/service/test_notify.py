@@ -319,6 +319,66 @@ async def test_visit_linked_case_tells_the_resident(aiohttp_client: Any, nsettin
     assert [(i["event_type"], i["case_id"]) for i in box["items"]] == [("case.created", referral["case_id"])]
 
 
+async def test_visit_followup_reaches_a_wechat_resident_who_added_their_phone(
+    aiohttp_client: Any, nsettings: Settings, sms: FakeSms, wechat_api: FakeWeChatAPI
+) -> None:
+    # The referral case's owner is found by the register's phone number; a WeChat resident
+    # becomes findable by adding that number (verified by a texted code), and then hears of
+    # the case through the visit_followup subscription message.
+    client = await aiohttp_client(
+        create_app(nsettings.replace(sms_sender="http", sms_api_base=sms.url, quiet_hours=""))
+    )
+    ctx = client.app[CTX]
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    elder = await make_elder(ctx, phone="13800005678")
+    daughter = await make_wechat_resident(ctx, openid="openid-daughter")
+    assert (await client.post("/api/v1/auth/otp", json={"phone": "13800005678"})).status == 202
+    code = sms.last_code("13800005678")
+    resp = await client.post(
+        "/api/v1/me/phone", json={"phone": "138 0000 5678", "code": code}, headers=bearer_for(nsettings, daughter)
+    )
+    me = await resp.json()
+    assert resp.status == 200, me
+    assert me["has_wechat"] and me["has_phone"] and me["phone_masked"] == "138****5678"
+    await grant(client, nsettings, "tmpl-visit-followup", daughter)
+    visit = await record_visit(
+        ctx=ctx,
+        principal=principal_of(worker),
+        data={
+            "elder_id": elder.id,
+            "method": "phone",
+            "visited_at": ctx.now() - timedelta(minutes=30),
+            "reached": True,
+            "needs": [{"service_code": "elderly_home_visit", "note": "希望社工每周上门"}],
+        },
+    )
+    [referral] = visit["referrals"]
+    await run_once(ctx)
+    assert [(s["touser"], s["template_id"]) for s in wechat_api.sends] == [("openid-daughter", "tmpl-visit-followup")]
+    assert wechat_api.sends[0]["data"]["phrase5"]["value"] == "已登记"
+    assert [m for m in sms.messages if m["template"] != "login_code"] == []
+    box = await inbox(client, nsettings, daughter)
+    assert [(i["event_type"], i["case_id"]) for i in box["items"]] == [("case.created", referral["case_id"])]
+
+
+async def test_a_phone_number_another_account_logs_in_with_cannot_be_added(
+    aiohttp_client: Any, nsettings: Settings, sms: FakeSms
+) -> None:
+    client = await aiohttp_client(create_app(nsettings.replace(sms_sender="http", sms_api_base=sms.url)))
+    ctx = client.app[CTX]
+    await make_phone_resident(ctx, phone="13800009999")
+    other = await make_wechat_resident(ctx)
+    assert (await client.post("/api/v1/auth/otp", json={"phone": "13800009999"})).status == 202
+    body = {"phone": "13800009999", "code": sms.last_code("13800009999")}
+    resp = await client.post("/api/v1/me/phone", json=body, headers=bearer_for(nsettings, other))
+    assert resp.status == 409 and (await resp.json())["code"] == "phone_in_use"
+    assert await ctx.db["residents"].count_documents({"phone": "13800009999"}) == 1
+    worker = await make_staff(ctx, station_id=(await make_station(ctx)).id)
+    resp = await client.post("/api/v1/me/phone", json=body, headers=bearer_for(nsettings, worker))
+    assert resp.status == 403
+
+
 async def test_phone_resident_gets_an_sms_delayed_past_quiet_hours(
     aiohttp_client: Any, nsettings: Settings, sms: FakeSms, wechat_api: FakeWeChatAPI
 ) -> None:

@@ -373,6 +373,26 @@ async def test_client_never_receives_events_of_cases_it_did_not_create(
     assert receiver.received("c") == []
 
 
+async def test_a_client_granted_visits_read_receives_visit_missed(
+    client: Any, settings: Any, receiver: WebhookReceiver
+) -> None:
+    # visit.missed belongs to no case: a client with visits:read gets it, one with only cases:read does not.
+    ctx = client.app[CTX]
+    await staff(ctx)
+    await integrator(client, settings, receiver.url("v"), scopes=("visits:read", "webhooks:manage"))
+    await integrator(client, settings, receiver.url("c"), event_types=["visit.missed"])
+    elder = await make_elder(ctx)
+    assert await close_periods(ctx=ctx, at=ctx.now() + timedelta(days=400)) == 1
+    [event] = await ctx.db["events"].find({"type": "visit.missed"}).to_list()
+    await deliver_once(ctx=ctx, worker_id="w1")
+    [got] = receiver.received("v")
+    assert got.event_id == str(event["_id"]) and got.headers["Huimin-Event-Type"] == "visit.missed"
+    body = got.json
+    assert body["type"] == "visit.missed" and "case" not in body
+    assert body["data"]["elder_id"] == elder.id and body["data"]["elder_name"].endswith("*")
+    assert receiver.received("c") == []
+
+
 async def test_client_disabled_through_the_scopes_hook_receives_nothing(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:

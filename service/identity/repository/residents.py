@@ -9,7 +9,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.common.errors import NotFoundError
+from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
 from service.identity.accounts import Resident
 from service.storage.indexes import declare
@@ -55,6 +55,16 @@ class ResidentsRepository:
         except DuplicateKeyError:
             await self.col.update_one({"phone": phone}, {"$set": {"last_login_at": now}})
         return await self._find({"phone": phone})
+
+    async def set_phone(self, resident_id: str, phone: str) -> Resident:
+        """Give a resident a verified phone number; a number another resident holds is a conflict."""
+        try:
+            await self.col.update_one({"_id": resident_id}, {"$set": {"phone": phone}})
+        except DuplicateKeyError:
+            raise ConflictError(
+                "phone_in_use", "Another account logs in with this number; log in with it by phone instead."
+            ) from None
+        return await self._find({"_id": resident_id})
 
     async def get(self, resident_id: str) -> Resident:
         """One resident by id, or NotFoundError."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -132,6 +133,14 @@ class StaffRepository:
         more = len(docs) > limit
         docs = docs[:limit]
         return Page([_staff(d) for d in docs], encode_cursor(docs[-1]["_id"]) if more else None)
+
+    async def count_by_station(self, station_ids: Sequence[str], roles: tuple[str, ...]) -> dict[str, int]:
+        """Active accounts of these roles per station id (stations without any are left out)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"station_id": {"$in": [*station_ids]}, "role": {"$in": list(roles)}, "active": True}},
+            {"$group": {"_id": "$station_id", "n": {"$sum": 1}}},
+        ]
+        return {str(d["_id"]): int(d["n"]) async for d in await self.col.aggregate(pipeline)}
 
     async def update(self, staff_id: str, changes: dict[str, Any], now: datetime) -> StaffMember:
         """Apply field changes; NotFoundError when the account does not exist."""

@@ -146,6 +146,16 @@ class VisitSchedulesRepository:
         q = {"period_end": {"$lte": at}, "visited": False, "missed_event": False, "withdrawn": None}
         return await self.col.find(q).sort("period_end", ASCENDING).limit(limit).to_list()
 
+    async def unvisited_ending(self, after: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+        """Open schedules whose period ends in ``(after, until]``, not withdrawn, not yet reported due."""
+        q = {"period_end": {"$gt": after, "$lte": until}, "visited": False, "due_event": {"$ne": True}}
+        q["withdrawn"] = None
+        return await self.col.find(q).sort("period_end", ASCENDING).limit(limit).to_list()
+
+    async def mark_due_reported(self, schedule_id: str) -> None:
+        """Remember that this schedule's ``visit.due`` reminder was raised."""
+        await self.col.update_one({"_id": schedule_id}, {"$set": {"due_event": True}})
+
     async def mark_missed_reported(self, schedule_id: str) -> None:
         """Remember that the miss of this schedule was raised as an event."""
         await self.col.update_one({"_id": schedule_id}, {"$set": {"missed_event": True}})

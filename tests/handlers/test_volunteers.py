@@ -1,0 +1,669 @@
+"""Volunteer service against the real servers: from publication to certificate, codes, hours, corrections."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from pypdf import PdfReader
+from pypdf.generic import ContentStream
+
+from config import Settings
+from handlers.keys import CTX
+from service.common.context import Context
+from service.volunteers.models import Activity
+from service.webhooks.delivery import deliver_once
+from tests.factories import (
+    TOWNSHIP,
+    bearer_for,
+    events_of,
+    make_activity,
+    make_case,
+    make_client,
+    make_confirmed_volunteer,
+    make_phone_resident,
+    make_staff,
+    make_station,
+    make_volunteer,
+)
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.helpers_webhooks import subscribe
+from tests.visits_support import id_card
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+UNKNOWN_ID = "65a0c0ffee0000000000beef"
+
+
+@dataclasses.dataclass
+class World:
+    client: Any
+    settings: Settings
+    ctx: Context
+    station: Any
+    worker: Any
+    other_station: Any
+    other_worker: Any
+
+    def auth(self, who: Any) -> dict[str, str]:
+        return bearer_for(self.settings, who)
+
+    async def call(self, method: str, path: str, who: Any = None, **kw: Any) -> tuple[int, Any]:
+        headers = {**(self.auth(who) if who is not None else {}), **kw.pop("headers", {})}
+        resp = await self.client.request(method, path, headers=headers, **kw)
+        if resp.content_type.endswith("json"):
+            return resp.status, await resp.json()
+        return resp.status, await resp.read()
+
+    def shift_clock(self, delta: timedelta) -> None:
+        fixed = datetime.now(UTC) + delta
+        self.ctx.clock = lambda: fixed
+
+    async def code(self, activity_id: str, purpose: str = "in") -> str:
+        status, body = await self.call(
+            "GET", f"/api/v1/volunteer-activities/{activity_id}/checkin-code?purpose={purpose}", self.worker
+        )
+        assert status == 200, body
+        return str(body["code"])
+
+    async def scan(self, resident: Any, code: str) -> tuple[int, Any]:
+        return await self.call("POST", "/api/v1/volunteer-checkins", resident, json={"code": code})
+
+
+@pytest.fixture
+async def world(client: Any, settings: Settings) -> World:
+    ctx = client.app[CTX]
+    station = await make_station(ctx)
+    other = await make_station(ctx, code="341002002", name="老街街道社工站", point=(118.33, 29.71))
+    return World(
+        client=client,
+        settings=settings,
+        ctx=ctx,
+        station=station,
+        worker=await make_staff(ctx, station_id=station.id),
+        other_station=other,
+        other_worker=await make_staff(ctx, station_id=other.id),
+    )
+
+
+def _pdf_text(data: bytes) -> str:
+    """The text a viewer copies out of the PDF: every shown string decoded through its font's ToUnicode map.
+
+    The certificate's font is a CID-keyed CFF font with an embedded encoding CMap (2-byte codes),
+    which pypdf's ``extract_text`` reads as 1-byte codes; the ToUnicode map is what viewers use for
+    copying and search, so the test reads the strings through it. Whitespace is dropped.
+    """
+    reader = PdfReader(io.BytesIO(data))
+    out: list[str] = []
+    for page in reader.pages:
+        maps: dict[str, dict[int, str]] = {}
+        for name, font in page["/Resources"]["/Font"].items():
+            cmap = font.get_object()["/ToUnicode"].get_object().get_data().decode("latin-1")
+            maps[name] = {
+                int(code, 16): bytes.fromhex(uni).decode("utf-16-be")
+                for code, uni in re.findall(r"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>", cmap)
+            }
+        current: dict[int, str] = {}
+        for operands, operator in ContentStream(page.get_contents(), reader).operations:
+            if operator == b"Tf":
+                current = maps[str(operands[0])]
+            elif operator in (b"Tj", b"TJ"):
+                strings = operands[0] if operator == b"TJ" else [operands[0]]
+                for item in strings:
+                    if not isinstance(item, bytes | str):
+                        continue  # a TJ kerning number
+                    raw = item if isinstance(item, bytes) else item.get_original_bytes()  # type: ignore[attr-defined]
+                    out.extend(current.get(int.from_bytes(raw[i : i + 2], "big"), "") for i in range(0, len(raw), 2))
+    return re.sub(r"\s+", "", "".join(out))
+
+
+def _embedded_fonts(data: bytes) -> list[str]:
+    reader = PdfReader(io.BytesIO(data))
+    found = []
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            for desc in font.get("/DescendantFonts", []):
+                descriptor = desc.get_object()["/FontDescriptor"]
+                if any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+                    found.append(str(descriptor["/FontName"]))
+    return found
+
+
+async def test_an_activity_from_publication_to_a_revoked_certificate(world: World) -> None:
+    w = world
+    resident = await make_phone_resident(w.ctx)
+    status, volunteer = await w.call(
+        "POST",
+        "/api/v1/volunteers",
+        resident,
+        json={
+            "name": "李志愿",
+            "id_card": id_card("19900101", 11, region="341002"),
+            "phone": "13712345678",
+            "skills": ["companionship", "errands"],
+            "availability": "周末",
+            "township": TOWNSHIP,
+        },
+    )
+    assert status == 201, volunteer
+    assert volunteer["id_card_masked"] == "3410**********" + id_card("19900101", 11, region="341002")[-4:]
+    assert "id_card" not in volunteer and volunteer["station_id"] == w.station.id
+
+    now = datetime.now(UTC)
+    status, activity = await w.call(
+        "POST",
+        "/api/v1/volunteer-activities",
+        w.worker,
+        json={
+            "title": "重阳节敬老院陪伴",
+            "scenario": "elderly",
+            "content": "陪老人聊天、读报",
+            "location": "昱东街道敬老院",
+            "start_at": (now - timedelta(minutes=30)).isoformat(),
+            "end_at": (now + timedelta(hours=2, minutes=30)).isoformat(),
+            "slots": 5,
+        },
+    )
+    assert status == 201, activity
+    status, signup = await w.call("POST", f"/api/v1/volunteer-activities/{activity['id']}/signups", resident)
+    assert (status, signup["status"]) == (201, "pending")
+    status, signup = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", w.worker, json={"decision": "confirm"}
+    )
+    assert (status, signup["status"]) == (200, "confirmed")
+
+    status, attendance = await w.scan(resident, await w.code(activity["id"], "in"))
+    assert (status, attendance["status"]) == (200, "checked_in"), attendance
+
+    w.shift_clock(timedelta(hours=2))  # two hours later, at the same place
+    status, attendance = await w.scan(resident, await w.code(activity["id"], "out"))
+    assert (status, attendance["status"], attendance["hours"]) == (200, "checked_out", 2.0), attendance
+
+    status, attendance = await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+    assert (status, attendance["status"], attendance["hours"]) == (200, "confirmed", 2.0), attendance
+
+    today = w.ctx.now().astimezone(LOCAL).date()
+    status, cert = await w.call(
+        "POST",
+        f"/api/v1/volunteers/{volunteer['id']}/certificates",
+        w.worker,
+        json={"period_from": (today - timedelta(days=30)).isoformat(), "period_to": today.isoformat()},
+    )
+    assert status == 201, cert
+    assert re.fullmatch(r"ZYZM-341002001-\d{4}-000001", cert["number"])
+    assert cert["total_hours"] == 2.0 and cert["status"] == "valid"
+    assert cert["organisation"] == w.station.name
+
+    status, pdf = await w.call("GET", f"/api/v1/volunteer-certificates/{cert['id']}/pdf", resident)
+    assert status == 200 and pdf[:5] == b"%PDF-"
+    text = _pdf_text(pdf)
+    for required in (
+        "志愿服务记录证明",
+        cert["number"],
+        cert["verification_code"],
+        "李志愿",
+        volunteer["id_card_masked"],
+        "重阳节敬老院陪伴",
+        "陪老人聊天、读报",
+        "昱东街道敬老院",
+        "服务时长合计",
+        "2小时",
+        w.station.name,
+        f"{cert['period_from']}至{cert['period_to']}",
+        f"/verify/{cert['verification_code']}",
+    ):
+        assert required in text, required
+    assert any("NotoSansSC" in name for name in _embedded_fonts(pdf)), "the CJK font is embedded"
+    assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) >= 1, "the QR code is on the page"
+
+    verify = f"/verify/{cert['verification_code']}"
+    status, seen = await w.call("GET", verify, headers={"Accept": "application/json"})
+    assert status == 200, seen
+    assert seen["valid"] is True and seen["status"] == "valid"
+    assert seen["name_masked"] == "李**" and seen["total_hours"] == 2.0
+    assert seen["organisation"] == w.station.name
+    assert not {"id_card_masked", "volunteer_id", "services", "phone", "volunteer_name"} & set(seen)
+    status, page = await w.call("GET", verify)
+    assert status == 200 and "有效".encode() in page and "李志愿".encode() not in page
+
+    status, revoked = await w.call(
+        "POST", f"/api/v1/volunteer-certificates/{cert['id']}/revoke", w.worker, json={"reason": "记录有误，重新出具"}
+    )
+    assert (status, revoked["status"]) == (200, "revoked")
+    status, seen = await w.call("GET", verify + "?format=json")
+    assert status == 200 and seen["valid"] is False and seen["status"] == "revoked"
+    assert seen["revoked_reason"] == "记录有误，重新出具"
+    status, page = await w.call("GET", verify)
+    assert "已撤销".encode() in page
+    status, again = await w.call(
+        "POST", f"/api/v1/volunteer-certificates/{cert['id']}/revoke", w.worker, json={"reason": "again"}
+    )
+    assert (status, again["code"]) == (409, "certificate_revoked")
+
+    assert [e.type for e in await events_of(w.ctx, f"certificate:{cert['id']}")] == [
+        "certificate.issued",
+        "certificate.revoked",
+    ]
+    assert [e.type for e in await events_of(w.ctx, f"attendance:{attendance['id']}")] == ["volunteer.hours_confirmed"]
+    status, missing = await w.call("GET", "/verify/ABCDEFGHJKMN")
+    assert (status, missing["code"]) == (404, "certificate_not_found")
+
+
+async def test_a_replayed_expired_or_forged_check_in_code_is_refused(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, _ = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    code = await w.code(activity.id)
+    assert (await w.scan(resident, code))[0] == 200
+    status, body = await w.scan(resident, code)
+    assert (status, body["code"]) == (409, "checkin_code_used")
+
+    stale = await w.code(activity.id, "out")
+    w.shift_clock(timedelta(seconds=w.settings.volunteer_checkin_code_seconds + 1))
+    status, body = await w.scan(resident, stale)
+    assert (status, body["code"]) == (409, "checkin_code_expired")
+
+    head, payload, sig = (await w.code(activity.id, "out")).split(".")
+    status, body = await w.scan(resident, f"{head}.{payload}.{sig[::-1]}")
+    assert (status, body["code"]) == (422, "checkin_code_invalid")
+
+    stranger, _ = await make_volunteer(w.ctx)  # a friend sent a photo of the screen
+    status, body = await w.scan(stranger, await w.code(activity.id))
+    assert (status, body["code"]) == (403, "not_confirmed")
+    status, listed = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/attendance", w.worker)
+    assert [a["status"] for a in listed["items"]] == ["checked_in"]
+
+
+async def test_fifty_concurrent_check_ins_lose_none_and_double_none(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker, slots=60)
+    people = [await make_confirmed_volunteer(w.ctx, activity, w.worker) for _ in range(50)]
+    code = await w.code(activity.id)
+    first = await asyncio.gather(*(w.scan(resident, code) for resident, _ in people))
+    assert [s for s, _ in first] == [200] * 50, [b for s, b in first if s != 200][:3]
+    # Everyone scans again at once, with the same code and with a fresh one: nobody is counted twice.
+    fresh = await w.code(activity.id)
+    again = await asyncio.gather(*(w.scan(resident, c) for resident, _ in people for c in (code, fresh)))
+    assert sorted({b["code"] for _, b in again}) == ["already_checked_in", "checkin_code_used"]
+    _, listed = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/attendance", w.worker)
+    ids = [a["volunteer_id"] for a in listed["items"]]
+    assert len(ids) == 50 and set(ids) == {v.id for _, v in people}
+
+
+async def _checked_out(w: World, activity: Activity, hours: float = 2.0) -> tuple[Any, Any, dict[str, Any]]:
+    resident, volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    assert (await w.scan(resident, await w.code(activity.id)))[0] == 200
+    w.shift_clock(timedelta(hours=hours))
+    status, attendance = await w.scan(resident, await w.code(activity.id, "out"))
+    assert status == 200, attendance
+    return resident, volunteer, attendance
+
+
+async def test_a_volunteer_cannot_change_hours(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, _, attendance = await _checked_out(w, activity)
+    path = f"/api/v1/volunteer-attendance/{attendance['id']}"
+    status, body = await w.call("POST", path + "/confirm", resident, json={"hours": 2.5})
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call("POST", path + "/corrections", resident, json={"hours": 2.5, "reason": "我多干了"})
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call("PATCH", path, resident, json={"hours": 2.5})
+    assert status == 405
+    status, body = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/attendance", resident, json={
+        "volunteer_id": attendance["volunteer_id"],
+        "check_in_at": activity.start_at.isoformat(),
+        "check_out_at": activity.end_at.isoformat(),
+    })  # fmt: skip
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, seen = await w.call("GET", path, resident)
+    assert (seen["hours"], seen["status"], seen["version"]) == (
+        attendance["hours"],
+        "checked_out",
+        attendance["version"],
+    )
+
+
+async def test_a_correction_keeps_the_old_value_in_the_history(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, _, attendance = await _checked_out(w, activity)
+    path = f"/api/v1/volunteer-attendance/{attendance['id']}"
+    status, confirmed = await w.call("POST", path + "/confirm", w.worker)
+    assert (status, confirmed["hours"]) == (200, 2.0)
+
+    status, asked = await w.call(
+        "POST", path + "/correction-requests", resident, json={"reason": "我提前离开了半小时", "proposed_hours": 1.5}
+    )
+    assert status == 200 and asked["hours"] == 2.0, "a request changes nothing by itself"
+    status, corrected = await w.call(
+        "POST", path + "/corrections", w.worker, json={"hours": 1.5, "reason": "志愿者申请更正：提前离开"}
+    )
+    assert (status, corrected["hours"]) == (200, 1.5), corrected
+    history = corrected["history"]
+    assert [h["action"] for h in history] == [
+        "check_in",
+        "check_out",
+        "confirmed",
+        "correction_requested",
+        "corrected",
+    ]
+    assert history[:4] == asked["history"], "earlier entries are never edited"
+    last = history[-1]
+    assert last["changes"]["hours"] == {"old": 2.0, "new": 1.5}
+    assert last["reason"] == "志愿者申请更正：提前离开" and last["by"]["role"] == "worker"
+    events = await events_of(w.ctx, f"attendance:{attendance['id']}")
+    assert [e.type for e in events] == [
+        "volunteer.hours_confirmed",
+        "volunteer.correction_requested",
+        "volunteer.hours_corrected",
+    ]
+    assert events[-1].data["old_hours"] == 2.0 and events[-1].data["hours"] == 1.5
+
+
+async def test_bad_input_gets_problems_and_writes_nothing(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, volunteer, attendance = await _checked_out(w, activity)
+    path = f"/api/v1/volunteer-attendance/{attendance['id']}"
+
+    # Hours beyond the activity's length (3 hours).
+    status, body = await w.call("POST", path + "/confirm", w.worker, json={"hours": 3.5})
+    assert (status, body["code"]) == (422, "hours_exceed_activity") and "hours" in body["errors"]
+    status, seen = await w.call("GET", path, w.worker)
+    assert (seen["status"], seen["hours"], seen["version"]) == ("checked_out", 2.0, attendance["version"])
+
+    # Overlapping attendance: the same volunteer at another activity at the same time.
+    other = await make_activity(w.ctx, w.worker, title="社区清洁")
+    await make_signup_confirmed(w, other, resident)
+    status, body = await w.call(
+        "POST",
+        f"/api/v1/volunteer-activities/{other.id}/attendance",
+        w.worker,
+        json={
+            "volunteer_id": volunteer.id,
+            "check_in_at": (other.start_at + timedelta(minutes=40)).isoformat(),
+            "check_out_at": (other.start_at + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert (status, body["code"]) == (409, "attendance_overlap"), body
+    status, listed = await w.call("GET", f"/api/v1/volunteer-activities/{other.id}/attendance", w.worker)
+    assert listed["items"] == []
+
+    # Unknown team.
+    status, before = await w.call("GET", "/api/v1/volunteer-activities?limit=100", w.worker)
+    body_json = {
+        "title": "助老",
+        "scenario": "elderly",
+        "content": "探访",
+        "start_at": activity.start_at.isoformat(),
+        "end_at": activity.end_at.isoformat(),
+        "slots": 3,
+        "team_id": UNKNOWN_ID,
+    }
+    status, body = await w.call("POST", "/api/v1/volunteer-activities", w.worker, json=body_json)
+    assert (status, body["code"]) == (422, "unknown_team") and "team_id" in body["errors"]
+    for bad, code in (
+        ({"end_at": activity.start_at.isoformat(), "team_id": None}, "invalid_activity"),
+        ({"slots": 0, "team_id": None}, "validation_failed"),
+        ({"team_id": None, "budget": 5}, "unknown_field"),
+    ):
+        status, body = await w.call("POST", "/api/v1/volunteer-activities", w.worker, json={**body_json, **bad})
+        assert (status, body["code"]) == (422, code), body
+    status, after = await w.call("GET", "/api/v1/volunteer-activities?limit=100", w.worker)
+    assert [a["id"] for a in after["items"]] == [a["id"] for a in before["items"]]
+
+    # Wrong organisation certifying: another station did not record this service.
+    await w.call("POST", path + "/confirm", w.worker)
+    today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+    period = {"period_from": today, "period_to": today}
+    status, body = await w.call(
+        "POST",
+        f"/api/v1/volunteers/{volunteer.id}/certificates",
+        w.other_worker,
+        json={**period, "station_id": w.station.id},
+    )
+    assert (status, body["code"]) == (403, "not_recording_organisation")
+    status, body = await w.call("POST", f"/api/v1/volunteers/{volunteer.id}/certificates", w.other_worker, json=period)
+    assert (status, body["code"]) == (422, "no_records_in_period")
+    status, body = await w.call("POST", f"/api/v1/volunteers/{volunteer.id}/certificates", resident, json=period)
+    assert (status, body["code"]) == (403, "role_not_allowed")
+    status, record = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}/record", resident)
+    assert status == 200 and record["certificates"] == [] and record["total_hours"] == 2.0
+
+    # A second registration of the same person, a bad ID number.
+    status, body = await w.call("POST", "/api/v1/volunteers", resident, json={
+        "name": "李志愿", "id_card": id_card("19900101", 999, region="341002"), "phone": "13700000000",
+        "township": TOWNSHIP,
+    })  # fmt: skip
+    assert (status, body["code"]) == (409, "volunteer_exists")
+    newcomer = await make_phone_resident(w.ctx)
+    status, body = await w.call("POST", "/api/v1/volunteers", newcomer, json={
+        "name": "王五", "id_card": "341002199001010000", "phone": "13700000001", "township": TOWNSHIP,
+    })  # fmt: skip
+    assert (status, body["code"]) == (422, "invalid_id_card")
+    status, body = await w.call("GET", "/api/v1/volunteers/me", newcomer)
+    assert (status, body["code"]) == (403, "not_a_volunteer")
+
+
+async def make_signup_confirmed(w: World, activity: Activity, resident: Any) -> None:
+    status, signup = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/signups", resident)
+    assert status == 201, signup
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", w.worker, json={"decision": "confirm"}
+    )
+    assert status == 200, body
+
+
+async def test_a_full_activity_puts_sign_ups_on_the_waiting_list(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker, slots=1, start_at=datetime.now(UTC) + timedelta(days=2),
+                                   end_at=datetime.now(UTC) + timedelta(days=2, hours=2))  # fmt: skip
+    first, _ = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    late, _ = await make_volunteer(w.ctx)
+    status, waiting = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/signups", late)
+    assert (status, waiting["status"]) == (201, "waitlisted")
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{waiting['id']}/decision", w.worker, json={"decision": "confirm"}
+    )
+    assert (status, body["code"]) == (409, "activity_full")
+    status, mine = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/signups", first)
+    status, cancelled = await w.call("POST", f"/api/v1/volunteer-signups/{mine['items'][0]['id']}/cancel", first)
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    status, listed = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/signups", w.worker)
+    assert {s["id"]: s["status"] for s in listed["items"]}[waiting["id"]] == "pending"
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{waiting['id']}/decision", w.worker, json={"decision": "confirm"}
+    )
+    assert (status, body["status"]) == (200, "confirmed")
+
+
+async def test_a_case_becomes_a_volunteer_task_and_its_history_says_so(world: World) -> None:
+    w = world
+    resident = await make_phone_resident(w.ctx)
+    case = await make_case(w.ctx, resident)
+    now = datetime.now(UTC)
+    status, activity = await w.call(
+        "POST",
+        "/api/v1/volunteer-activities/from-case",
+        w.worker,
+        json={
+            "case_id": case["id"],
+            "title": "为独居老人代买药品",
+            "start_at": (now + timedelta(hours=1)).isoformat(),
+            "end_at": (now + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert status == 201, activity
+    assert activity["case_id"] == case["id"] and activity["station_id"] == w.station.id
+    assert activity["scenario"] == "elderly"
+    status, seen = await w.call("GET", f"/api/v1/cases/{case['id']}", w.worker)
+    notes = [h for h in seen["history"] if h["action"] == "note"]
+    assert notes and "志愿服务任务" in notes[-1]["note"] and activity["id"] in notes[-1]["note"]
+    later = (now + timedelta(hours=1)).isoformat()
+    status, body = await w.call("POST", "/api/v1/volunteer-activities/from-case", w.other_worker, json={
+        "case_id": case["id"], "title": "x", "start_at": now.isoformat(), "end_at": later,
+    })  # fmt: skip
+    assert status in (403, 404) and body["code"] in ("other_station", "case_not_found")
+
+
+async def test_kpis_and_csv_export_count_confirmed_hours(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    _, volunteer, attendance = await _checked_out(w, activity, hours=1.5)
+    await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+    await make_volunteer(w.ctx)  # registered, never served
+    status, kpis = await w.call("GET", "/api/v1/volunteer-kpis", w.worker)
+    assert status == 200, kpis
+    assert (kpis["registered_volunteers"], kpis["active_volunteers"], kpis["hours"]) == (2, 1, 1.5)
+    assert kpis["activities_held"] == 1
+    supervisor = await make_staff(w.ctx, role="supervisor")
+    status, county = await w.call("GET", "/api/v1/volunteer-kpis?county=341002", supervisor)
+    assert (status, county["hours"]) == (200, 1.5)
+    status, body = await w.call("GET", "/api/v1/volunteer-kpis?county=340102", supervisor)
+    assert (status, body["code"]) == (403, "outside_division")
+    status, seen = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}", supervisor)
+    assert status == 200 and seen["phone"] == volunteer.phone[:3] + "****" + volunteer.phone[-4:]
+    status, seen = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}", w.worker)
+    assert seen["phone"] == volunteer.phone, "the volunteer's station calls them"
+
+    status, raw = await w.call("GET", "/api/v1/volunteer-records.csv", w.worker)
+    assert status == 200
+    text = raw.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:])))
+    assert len(rows) == 1
+    assert rows[0]["volunteer_id"] == volunteer.id and rows[0]["hours"] == "1.5"
+    assert rows[0]["organisation"] == w.station.name and rows[0]["activity_title"] == "重阳节敬老院陪伴"
+    status, nothing = await w.call("GET", "/api/v1/volunteer-records.csv", w.other_worker)
+    assert len(nothing.decode("utf-8").strip().splitlines()) == 1
+
+
+async def test_an_integrator_with_volunteers_read_receives_certificate_events(world: World) -> None:
+    w = world
+    receiver = await WebhookReceiver().start()
+    try:
+        reader = await make_client(w.ctx, scopes=("volunteers:read", "webhooks:manage"))
+        cases_only = await make_client(w.ctx, scopes=("cases:read", "webhooks:manage"))
+        await subscribe(w.client, bearer_for(w.settings, reader), receiver.url("reader"), ["certificate.issued"])
+        await subscribe(w.client, bearer_for(w.settings, cases_only), receiver.url("cases"), ["*"])
+        activity = await make_activity(w.ctx, w.worker)
+        _, volunteer, attendance = await _checked_out(w, activity)
+        await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+        today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+        status, cert = await w.call(
+            "POST", f"/api/v1/volunteers/{volunteer.id}/certificates", w.worker,
+            json={"period_from": today, "period_to": today},
+        )  # fmt: skip
+        assert status == 201, cert
+        while await deliver_once(ctx=w.ctx, worker_id="w1"):
+            pass
+    finally:
+        await receiver.close()
+    (got,) = receiver.delivered("reader")
+    assert got.json["type"] == "certificate.issued" and got.json["case_id"] == f"certificate:{cert['id']}"
+    assert got.json["data"]["number"] == cert["number"] and got.json["data"]["total_hours"] == 2.0
+    assert "case" not in got.json and "actor" not in got.json
+    assert receiver.delivered("cases") == [], "without volunteers:read a client gets none of the area's events"
+
+
+async def test_a_team_organiser_runs_the_teams_activity_but_not_another_stations(world: World) -> None:
+    w = world
+    leader, leader_volunteer = await make_volunteer(w.ctx)
+    status, team = await w.call(
+        "POST",
+        "/api/v1/volunteer-teams",
+        w.worker,
+        json={"name": "昱东助老志愿服务队", "organiser_ids": [leader_volunteer.id]},
+    )
+    assert (status, team["station_id"]) == (201, w.station.id), team
+    status, body = await w.call(
+        "POST", "/api/v1/volunteer-teams", w.worker, json={"name": "x", "organiser_ids": [UNKNOWN_ID]}
+    )
+    assert (status, body["code"]) == (422, "unknown_volunteer")
+    now = datetime.now(UTC)
+    body_json = {
+        "title": "社区助老理发",
+        "scenario": "community",
+        "content": "为高龄老人理发",
+        "start_at": (now + timedelta(days=1)).isoformat(),
+        "end_at": (now + timedelta(days=1, hours=2)).isoformat(),
+        "slots": 2,
+        "team_id": team["id"],
+    }
+    status, activity = await w.call("POST", "/api/v1/volunteer-activities", leader, json=body_json)
+    assert (status, activity["station_id"], activity["team_id"]) == (201, w.station.id, team["id"]), activity
+    member, _ = await make_volunteer(w.ctx)
+    status, signup = await w.call("POST", f"/api/v1/volunteer-activities/{activity['id']}/signups", member)
+    assert status == 201
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", member, json={"decision": "confirm"}
+    )
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", leader, json={"decision": "confirm"}
+    )
+    assert (status, body["status"]) == (200, "confirmed")
+    status, body = await w.call(
+        "POST", f"/api/v1/volunteer-signups/{signup['id']}/decision", w.other_worker, json={"decision": "decline"}
+    )
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, body = await w.call("POST", "/api/v1/volunteer-activities", member, json=body_json)
+    assert (status, body["code"]) == (403, "not_organiser")
+
+
+async def test_publishing_again_with_the_same_idempotency_key_creates_one_activity(world: World) -> None:
+    w = world
+    now = datetime.now(UTC)
+    body = {
+        "title": "社区义诊",
+        "scenario": "community",
+        "content": "量血压",
+        "start_at": (now + timedelta(days=3)).isoformat(),
+        "end_at": (now + timedelta(days=3, hours=3)).isoformat(),
+        "slots": 4,
+    }
+    headers = {"Idempotency-Key": "publish-yidong-clinic"}
+    answers = await asyncio.gather(
+        *(w.call("POST", "/api/v1/volunteer-activities", w.worker, json=body, headers=headers) for _ in range(3))
+    )
+    assert {status for status, _ in answers} == {201}
+    assert len({a["id"] for _, a in answers}) == 1
+    _, listed = await w.call("GET", "/api/v1/volunteer-activities", w.worker)
+    assert [a["id"] for a in listed["items"]] == [answers[0][1]["id"]]
+
+
+async def test_lists_page_with_opaque_cursors_and_refuse_a_forged_one(world: World) -> None:
+    made = [await make_activity(world.ctx, world.worker, title=f"活动{i}") for i in range(3)]
+    for _ in range(3):
+        await make_volunteer(world.ctx)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, body = await world.call("GET", f"/api/v1/volunteer-activities?{query}", world.worker)
+        assert status == 200, body
+        seen += [a["id"] for a in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert not re.fullmatch(r"[0-9a-f]{24}", cursor)  # opaque, not a bare id
+    assert seen == [a.id for a in reversed(made)]  # newest first, each once
+
+    status, first = await world.call("GET", "/api/v1/volunteers?limit=2", world.worker)
+    assert status == 200 and len(first["items"]) == 2 and first["next_cursor"], first
+    status, rest = await world.call("GET", f"/api/v1/volunteers?limit=2&cursor={first['next_cursor']}", world.worker)
+    assert status == 200 and rest["next_cursor"] is None, rest
+    ids = [v["id"] for v in first["items"] + rest["items"]]
+    assert len(ids) == len(set(ids)) == 3
+
+    for path in ("/api/v1/volunteer-activities", "/api/v1/volunteers"):
+        status, body = await world.call("GET", f"{path}?cursor={made[0].id}", world.worker)
+        assert status == 400 and body["code"] == "invalid_cursor", body
