@@ -43,7 +43,9 @@ from service.visits.stats import GROUPS, rate_pipeline, tier_scopes
 from service.workforce import rules
 from service.workforce.models import Session
 from service.workforce.plan import plan_indicators
-from service.workforce.repository import PEOPLE, RECORDS, person_document, record_document
+from service.workforce.repository.indexes import PEOPLE, RECORDS
+from service.workforce.repository.people import person_document
+from service.workforce.repository.training import record_document
 
 PEOPLE_N = int(os.environ.get("BENCH_WORKFORCE_PEOPLE", "150000"))
 RECORDS_N = int(os.environ.get("BENCH_WORKFORCE_RECORDS", "1000000"))

@@ -28,6 +28,7 @@ from schemas.alerts import (
     RotaQuerySchema,
 )
 from service.alerts import devices, intake, maintenance, rota
+from service.alerts import queries as alert_queries
 
 routes = web.RouteTableDef()
 TAGS = ("alerts",)
@@ -69,7 +70,7 @@ async def receive_alert(request: web.Request) -> web.Response:
 )
 async def list_alerts(request: web.Request) -> web.Response:
     query = read_query(request, AlertQuerySchema())
-    page = await intake.list_alerts(ctx=request.app[CTX], principal=principal_of(request), **query)
+    page = await alert_queries.list_alerts(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(AlertPageSchema(), page)
 
 
@@ -83,7 +84,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def get_alert(request: web.Request) -> web.Response:
-    alert = await intake.get_alert(
+    alert = await alert_queries.get_alert(
         ctx=request.app[CTX], principal=principal_of(request), alert_id=request.match_info["id"]
     )
     return json_response(AlertSchema(), alert)

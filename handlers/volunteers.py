@@ -50,7 +50,16 @@ from schemas.volunteers import (
     VolunteerSchema,
 )
 from service.common.context import Context
-from service.volunteers import service as volunteers
+from service.volunteers import activities as volunteer_activities
+from service.volunteers import attendance as volunteer_attendance
+from service.volunteers import certificates as volunteer_certificates
+from service.volunteers import hours as volunteer_hours
+from service.volunteers import kpis as volunteers_kpis
+from service.volunteers import records as volunteer_records
+from service.volunteers import registration as volunteer_registration
+from service.volunteers import signups as volunteer_signups
+from service.volunteers import tasks as volunteer_tasks
+from service.volunteers import teams as volunteer_teams
 
 routes = web.RouteTableDef()
 TAGS = ("volunteers",)
@@ -80,7 +89,7 @@ def _ctx(request: web.Request) -> Context:
 )
 async def register_volunteer(request: web.Request) -> web.Response:
     data = await read_json(request, VolunteerCreateSchema())
-    v = await volunteers.register_volunteer(ctx=_ctx(request), principal=principal_of(request), data=data)
+    v = await volunteer_registration.register_volunteer(ctx=_ctx(request), principal=principal_of(request), data=data)
     return json_response(VolunteerSchema(), v, status=201)
 
 
@@ -95,21 +104,21 @@ async def register_volunteer(request: web.Request) -> web.Response:
 )
 async def list_volunteers(request: web.Request) -> web.Response:
     query = read_query(request, VolunteerQuerySchema())
-    page = await volunteers.list_volunteers(ctx=_ctx(request), principal=principal_of(request), **query)
+    page = await volunteer_registration.list_volunteers(ctx=_ctx(request), principal=principal_of(request), **query)
     return json_response(VolunteerPageSchema(), page)
 
 
 @routes.get("/api/v1/volunteers/me")
 @endpoint("My volunteer registration", tags=TAGS, roles=("resident",), response=VolunteerSchema(), problems=(403,))
 async def my_volunteer(request: web.Request) -> web.Response:
-    v = await volunteers.get_my_volunteer(ctx=_ctx(request), principal=principal_of(request))
+    v = await volunteer_registration.get_my_volunteer(ctx=_ctx(request), principal=principal_of(request))
     return json_response(VolunteerSchema(), v)
 
 
 @routes.get("/api/v1/volunteers/{id}")
 @endpoint("Get a volunteer", tags=TAGS, roles=PEOPLE, response=VolunteerSchema(), problems=(404,))
 async def get_volunteer(request: web.Request) -> web.Response:
-    v = await volunteers.get_volunteer(
+    v = await volunteer_registration.get_volunteer(
         ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"]
     )
     return json_response(VolunteerSchema(), v)
@@ -124,7 +133,7 @@ async def get_volunteer(request: web.Request) -> web.Response:
     problems=(404,),
 )
 async def volunteer_record(request: web.Request) -> web.Response:
-    record = await volunteers.volunteer_record(
+    record = await volunteer_records.volunteer_record(
         ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"]
     )
     return json_response(VolunteerRecordSchema(), record)
@@ -142,7 +151,7 @@ async def volunteer_record(request: web.Request) -> web.Response:
 )
 async def add_record_entry(request: web.Request) -> web.Response:
     data = await read_json(request, RecordEntryCreateSchema())
-    v = await volunteers.add_record_entry(
+    v = await volunteer_registration.add_record_entry(
         ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"], **data
     )
     return json_response(VolunteerSchema(), v, status=201)
@@ -166,7 +175,7 @@ async def issue_certificate(request: web.Request) -> web.Response:
     data = await read_json(request, CertificateCreateSchema())
 
     async def create() -> tuple[int, dict[str, Any]]:
-        cert = await volunteers.issue_certificate(
+        cert = await volunteer_certificates.issue_certificate(
             ctx=_ctx(request), principal=principal_of(request), volunteer_id=request.match_info["id"], **data
         )
         return 201, CertificateSchema().dump(cert)
@@ -192,7 +201,7 @@ async def create_team(request: web.Request) -> web.Response:
     data = await read_json(request, TeamCreateSchema())
 
     async def create() -> tuple[int, dict[str, Any]]:
-        team = await volunteers.create_team(ctx=_ctx(request), principal=principal_of(request), data=data)
+        team = await volunteer_teams.create_team(ctx=_ctx(request), principal=principal_of(request), data=data)
         return 201, TeamSchema().dump(team)
 
     return await idempotent_json(request, body=data, operation=create)
@@ -202,7 +211,7 @@ async def create_team(request: web.Request) -> web.Response:
 @endpoint("List volunteer teams", tags=TAGS, roles=PEOPLE, query=TeamQuerySchema(), response=TeamListSchema())
 async def list_teams(request: web.Request) -> web.Response:
     query = read_query(request, TeamQuerySchema())
-    teams = await volunteers.list_teams(
+    teams = await volunteer_teams.list_teams(
         ctx=_ctx(request), principal=principal_of(request), station_id=query.get("station")
     )
     return json_response(TeamListSchema(), {"items": teams})
@@ -211,7 +220,7 @@ async def list_teams(request: web.Request) -> web.Response:
 @routes.get("/api/v1/volunteer-teams/{id}")
 @endpoint("Get a volunteer team", tags=TAGS, roles=PEOPLE, response=TeamSchema(), problems=(404,))
 async def get_team(request: web.Request) -> web.Response:
-    team = await volunteers.get_team(
+    team = await volunteer_teams.get_team(
         ctx=_ctx(request), principal=principal_of(request), team_id=request.match_info["id"]
     )
     return json_response(TeamSchema(), team)
@@ -235,7 +244,9 @@ async def publish_activity(request: web.Request) -> web.Response:
     data = await read_json(request, ActivityCreateSchema())
 
     async def create() -> tuple[int, dict[str, Any]]:
-        activity = await volunteers.publish_activity(ctx=_ctx(request), principal=principal_of(request), data=data)
+        activity = await volunteer_activities.publish_activity(
+            ctx=_ctx(request), principal=principal_of(request), data=data
+        )
         return 201, ActivitySchema().dump(activity)
 
     return await idempotent_json(request, body=data, operation=create)
@@ -257,7 +268,7 @@ async def task_from_case(request: web.Request) -> web.Response:
 
     async def create() -> tuple[int, dict[str, Any]]:
         fields = {k: v for k, v in data.items() if k != "case_id"}
-        activity = await volunteers.task_from_case(
+        activity = await volunteer_tasks.task_from_case(
             ctx=_ctx(request), principal=principal_of(request), case_id=data["case_id"], data=fields
         )
         return 201, ActivitySchema().dump(activity)
@@ -276,7 +287,7 @@ async def task_from_case(request: web.Request) -> web.Response:
 )
 async def list_activities(request: web.Request) -> web.Response:
     query = read_query(request, ActivityQuerySchema())
-    page = await volunteers.list_activities(
+    page = await volunteer_activities.list_activities(
         ctx=_ctx(request),
         principal=principal_of(request),
         station_id=query.get("station"),
@@ -291,7 +302,7 @@ async def list_activities(request: web.Request) -> web.Response:
 @routes.get("/api/v1/volunteer-activities/{id}")
 @endpoint("Get a volunteer activity", tags=TAGS, roles=PEOPLE, response=ActivitySchema(), problems=(404,))
 async def get_activity(request: web.Request) -> web.Response:
-    activity = await volunteers.get_activity(
+    activity = await volunteer_activities.get_activity(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"]
     )
     return json_response(ActivitySchema(), activity)
@@ -308,7 +319,7 @@ async def get_activity(request: web.Request) -> web.Response:
 )
 async def cancel_activity(request: web.Request) -> web.Response:
     data = await read_json(request, VolunteerReasonSchema())
-    activity = await volunteers.cancel_activity(
+    activity = await volunteer_activities.cancel_activity(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], **data
     )
     return json_response(ActivitySchema(), activity)
@@ -327,7 +338,7 @@ async def cancel_activity(request: web.Request) -> web.Response:
 )
 async def sign_up(request: web.Request) -> web.Response:
     data = await read_json(request, SignupCreateSchema(), body_optional=True)
-    signup = await volunteers.sign_up(
+    signup = await volunteer_signups.sign_up(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], **data
     )
     return json_response(SignupSchema(), signup, status=201)
@@ -342,7 +353,7 @@ async def sign_up(request: web.Request) -> web.Response:
     problems=(403, 404),
 )
 async def list_signups(request: web.Request) -> web.Response:
-    items = await volunteers.list_signups(
+    items = await volunteer_signups.list_signups(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"]
     )
     return json_response(SignupListSchema(), {"items": items})
@@ -359,7 +370,7 @@ async def list_signups(request: web.Request) -> web.Response:
 )
 async def decide_signup(request: web.Request) -> web.Response:
     data = await read_json(request, SignupDecisionSchema())
-    signup = await volunteers.decide_signup(
+    signup = await volunteer_signups.decide_signup(
         ctx=_ctx(request), principal=principal_of(request), signup_id=request.match_info["id"], **data
     )
     return json_response(SignupSchema(), signup)
@@ -375,7 +386,7 @@ async def decide_signup(request: web.Request) -> web.Response:
     problems=(403, 404, 409),
 )
 async def cancel_signup(request: web.Request) -> web.Response:
-    signup = await volunteers.cancel_signup(
+    signup = await volunteer_signups.cancel_signup(
         ctx=_ctx(request), principal=principal_of(request), signup_id=request.match_info["id"]
     )
     return json_response(SignupSchema(), signup)
@@ -397,7 +408,7 @@ async def cancel_signup(request: web.Request) -> web.Response:
 )
 async def checkin_code(request: web.Request) -> web.Response:
     query = read_query(request, CheckinCodeQuerySchema())
-    code = await volunteers.issue_checkin_code(
+    code = await volunteer_attendance.issue_checkin_code(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], **query
     )
     return json_response(CheckinCodeSchema(), code)
@@ -414,7 +425,7 @@ async def checkin_code(request: web.Request) -> web.Response:
 )
 async def check_in(request: web.Request) -> web.Response:
     data = await read_json(request, CheckinSchema())
-    attendance = await volunteers.check_in_by_code(ctx=_ctx(request), principal=principal_of(request), **data)
+    attendance = await volunteer_attendance.check_in_by_code(ctx=_ctx(request), principal=principal_of(request), **data)
     return json_response(AttendanceSchema(), attendance)
 
 
@@ -430,7 +441,7 @@ async def check_in(request: web.Request) -> web.Response:
 )
 async def record_attendance(request: web.Request) -> web.Response:
     data = await read_json(request, AttendanceCreateSchema())
-    attendance = await volunteers.record_attendance(
+    attendance = await volunteer_attendance.record_attendance(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], data=data
     )
     return json_response(AttendanceSchema(), attendance, status=201)
@@ -439,7 +450,7 @@ async def record_attendance(request: web.Request) -> web.Response:
 @routes.get("/api/v1/volunteer-activities/{id}/attendance")
 @endpoint("Attendance of an activity", tags=TAGS, roles=PEOPLE, response=AttendanceListSchema(), problems=(403, 404))
 async def list_attendance(request: web.Request) -> web.Response:
-    items = await volunteers.list_attendance(
+    items = await volunteer_attendance.list_attendance(
         ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"]
     )
     return json_response(AttendanceListSchema(), {"items": items})
@@ -450,7 +461,7 @@ async def list_attendance(request: web.Request) -> web.Response:
     "One attendance record with its history", tags=TAGS, roles=PEOPLE, response=AttendanceSchema(), problems=(404,)
 )
 async def get_attendance(request: web.Request) -> web.Response:
-    attendance = await volunteers.get_attendance(
+    attendance = await volunteer_attendance.get_attendance(
         ctx=_ctx(request), principal=principal_of(request), attendance_id=request.match_info["id"]
     )
     return json_response(AttendanceSchema(), attendance)
@@ -468,7 +479,7 @@ async def get_attendance(request: web.Request) -> web.Response:
 )
 async def confirm_hours(request: web.Request) -> web.Response:
     data = await read_json(request, ConfirmHoursSchema(), body_optional=True)
-    attendance = await volunteers.confirm_hours(
+    attendance = await volunteer_hours.confirm_hours(
         ctx=_ctx(request), principal=principal_of(request), attendance_id=request.match_info["id"], **data
     )
     return json_response(AttendanceSchema(), attendance)
@@ -485,7 +496,7 @@ async def confirm_hours(request: web.Request) -> web.Response:
 )
 async def correct_attendance(request: web.Request) -> web.Response:
     data = await read_json(request, CorrectionSchema())
-    attendance = await volunteers.correct_attendance(
+    attendance = await volunteer_hours.correct_attendance(
         ctx=_ctx(request), principal=principal_of(request), attendance_id=request.match_info["id"], data=data
     )
     return json_response(AttendanceSchema(), attendance)
@@ -502,7 +513,7 @@ async def correct_attendance(request: web.Request) -> web.Response:
 )
 async def request_correction(request: web.Request) -> web.Response:
     data = await read_json(request, CorrectionRequestSchema())
-    attendance = await volunteers.request_correction(
+    attendance = await volunteer_hours.request_correction(
         ctx=_ctx(request), principal=principal_of(request), attendance_id=request.match_info["id"], **data
     )
     return json_response(AttendanceSchema(), attendance)
@@ -514,7 +525,7 @@ async def request_correction(request: web.Request) -> web.Response:
 @routes.get("/api/v1/volunteer-certificates/{id}")
 @endpoint("Get a certificate", tags=TAGS, roles=PEOPLE, response=CertificateSchema(), problems=(404,))
 async def get_certificate(request: web.Request) -> web.Response:
-    cert = await volunteers.get_certificate(
+    cert = await volunteer_certificates.get_certificate(
         ctx=_ctx(request), principal=principal_of(request), certificate_id=request.match_info["id"]
     )
     return json_response(CertificateSchema(), cert)
@@ -530,7 +541,9 @@ async def get_certificate(request: web.Request) -> web.Response:
 )
 async def certificate_pdf(request: web.Request) -> web.Response:
     cert_id = request.match_info["id"]
-    body = await volunteers.certificate_pdf(ctx=_ctx(request), principal=principal_of(request), certificate_id=cert_id)
+    body = await volunteer_certificates.certificate_pdf(
+        ctx=_ctx(request), principal=principal_of(request), certificate_id=cert_id
+    )
     return web.Response(
         body=body,
         content_type="application/pdf",
@@ -549,7 +562,7 @@ async def certificate_pdf(request: web.Request) -> web.Response:
 )
 async def revoke_certificate(request: web.Request) -> web.Response:
     data = await read_json(request, VolunteerReasonSchema())
-    cert = await volunteers.revoke_certificate(
+    cert = await volunteer_certificates.revoke_certificate(
         ctx=_ctx(request), principal=principal_of(request), certificate_id=request.match_info["id"], **data
     )
     return json_response(CertificateSchema(), cert)
@@ -587,7 +600,7 @@ _PAGE = """<!doctype html>
 )
 async def verify_page(request: web.Request) -> web.Response:
     query = read_query(request, VerifyQuerySchema())
-    result = await volunteers.verify_certificate(ctx=_ctx(request), code=request.match_info["code"])
+    result = await volunteer_certificates.verify_certificate(ctx=_ctx(request), code=request.match_info["code"])
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
     wants_json = query.get("format") == "json" or (
         query.get("format") is None and "application/json" in request.headers.get("Accept", "")
@@ -626,7 +639,7 @@ async def verify_page(request: web.Request) -> web.Response:
 )
 async def volunteer_kpis(request: web.Request) -> web.Response:
     q = read_query(request, VolunteerKpiQuerySchema())
-    result = await volunteers.kpis(
+    result = await volunteers_kpis.kpis(
         ctx=_ctx(request),
         principal=principal_of(request),
         station_id=q.get("station"),
@@ -649,7 +662,7 @@ async def volunteer_kpis(request: web.Request) -> web.Response:
 )
 async def export_records(request: web.Request) -> web.Response:
     q = read_query(request, VolunteerKpiQuerySchema())
-    text = await volunteers.export_records_csv(
+    text = await volunteers_kpis.export_records_csv(
         ctx=_ctx(request),
         principal=principal_of(request),
         station_id=q.get("station"),

@@ -38,7 +38,7 @@ from schemas.workforce import (
 )
 from service.common.errors import PayloadTooLargeError
 from service.common.models import STAFF_ROLES
-from service.workforce import figures, plan, register, rules, training
+from service.workforce import figures, plan, register, register_import, rules, training
 
 routes = web.RouteTableDef()
 TAGS = ("workforce",)
@@ -108,7 +108,7 @@ async def list_people(request: web.Request) -> web.Response:
 )
 async def import_people(request: web.Request) -> web.Response:
     query = read_query(request, ImportQuerySchema())
-    report = await register.import_people(
+    report = await register_import.import_people(
         ctx=request.app[CTX],
         principal=principal_of(request),
         body=await _file(request),

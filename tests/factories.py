@@ -39,9 +39,11 @@ from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
 from service.visits.models import Elder
-from service.volunteers import service as volunteers
+from service.volunteers import activities as volunteer_activities
+from service.volunteers import registration as volunteer_registration
+from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
-from service.workforce import figures, register, training
+from service.workforce import figures, register_import, training
 from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -325,7 +327,7 @@ async def make_volunteer(
         "township": township,
         **fields,
     }
-    volunteer = await volunteers.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
     return resident, volunteer
 
 
@@ -342,14 +344,16 @@ async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity
         "slots": 10,
         **fields,
     }
-    return await volunteers.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
 
 
 async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
     """A new volunteer signed up for ``activity`` and confirmed by its organiser."""
     resident, volunteer = await make_volunteer(ctx)
-    signup = await volunteers.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
-    await volunteers.decide_signup(ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm")
+    signup = await volunteer_signups.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+    await volunteer_signups.decide_signup(
+        ctx=ctx, principal=principal_of(organiser), signup_id=signup.id, decision="confirm"
+    )
     return resident, volunteer
 
 
@@ -451,7 +455,7 @@ def worker_row(seq: int, **fields: Any) -> dict[str, Any]:
 
 async def import_register(ctx: Context, rows: list[dict[str, Any]], *, by: Who = SYSTEM, dry_run: bool = False) -> Any:
     """Rows put on the workforce register through the register's CSV import (all or nothing)."""
-    return await register.import_people(
+    return await register_import.import_people(
         ctx=ctx,
         principal=principal_of(by),
         body=csv_text(REGISTER_COLUMNS, rows),

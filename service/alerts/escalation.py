@@ -16,7 +16,7 @@ from typing import Any
 
 from config.county_rules import load_county_rules
 from service.alerts import rules
-from service.alerts.intake import ESCALATED, alert_event, announce
+from service.alerts.events import ESCALATED, alert_event, announce
 from service.alerts.models import Alert, Recipient
 from service.alerts.repository import AlertsRepository
 from service.alerts.rota import escalation_targets

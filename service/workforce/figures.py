@@ -18,7 +18,7 @@ from service.common.models import Page, Principal, require_role
 from service.visits.periods import local_date
 from service.workforce import rules
 from service.workforce.models import ImportReport, ReferenceFigure
-from service.workforce.repository import WorkforceRepository
+from service.workforce.repository.store import WorkforceRepository
 
 CSV_REQUIRED = ("division", "year", "source")
 CSV_OPTIONAL = ("older_population", "care_home_beds")

@@ -2,10 +2,9 @@
 
 Targets come from ``config/plan_targets.toml`` (:mod:`service.workforce.targets`). Figures
 come from the records: the register and training records (this area), the reference
-figures (this area, imported), station coverage (the stations service), the weekly visit
-rate (the visits service). The stations' six-haves (六有) compliance has no source yet: it
-is answered as not available, with the reason, from :func:`six_haves_compliance`, the one
-function to fill when the stations' construction-standard records exist.
+figures (this area, imported), station coverage and six-haves (六有) compliance (the station
+network's read port ``service.network.service.division_coverage``: one definition, the same
+figures as ``GET /api/v1/stats/stations``), the weekly visit rate (the visits service).
 """
 
 from __future__ import annotations
@@ -18,17 +17,17 @@ from typing import Any
 from service.common.context import Context
 from service.common.errors import PermissionDeniedError, ValidationFailedError
 from service.common.models import Principal
-from service.stations import service as stations
+from service.network import service as network
+from service.network.models import DivisionFigures
 from service.stations.divisions_data import division_table
 from service.visits import stats as visits
 from service.visits.periods import local_date, period_of
 from service.workforce import rules
 from service.workforce.figures import figure_total
 from service.workforce.models import Indicator, PlanReport
-from service.workforce.repository import WorkforceRepository
+from service.workforce.repository.store import WorkforceRepository
 from service.workforce.targets import PlanPeriod, plan_targets
 
-STATION_PAGE = 100
 NAMES: dict[str, tuple[str, str, str]] = {
     "social_workers_total": ("社会工作专业人才总量", "Professional social workers in post", "persons"),
     "social_workers_growth": ("社会工作专业人才年增长率", "Growth of social workers on the year before", "fraction"),
@@ -84,49 +83,65 @@ class Scope:
 # ---------------------------------------------------------------- figures from other areas
 
 
-async def six_haves_compliance(ctx: Context, scope: Scope) -> Figure:
-    """Stations meeting the six-haves (六有) construction standard, of the division's stations.
+NOT_A_NETWORK_DIVISION = (
+    "社工站覆盖率和“六有”达标率按省、市、县统计 The station network keeps these figures for the province, a city "
+    "or a county; ask for the county this township belongs to."
+)
 
-    Not available until the stations' construction-standard records exist. Fill this in from
-    the stations service then (for example a ``stations.six_haves_compliance(ctx=, division=)``
-    returning compliant and assessed counts) and return ``Figure(compliant / assessed, ...)``.
-    """
+
+async def _network_figures(ctx: Context, scope: Scope) -> DivisionFigures | None:
+    """The station network's own figures of the division (its read port), or None for a division it does not
+    keep figures for (a township, or a code the division list does not know)."""
+    if len(scope.code) != 6 or scope.code not in division_table().by_code:
+        return None
+    return await network.division_coverage(ctx=ctx, division_code=scope.code)
+
+
+def _network_computation(scope: Scope, method: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    note = None if scope.as_of == local_date(scope.now) else "Station records keep no history: this is today's figure."
+    return {
+        "method": method,
+        "sources": ["station construction records and sign-offs (the network service's division_coverage)"],
+        "inputs": inputs,
+        "note": note,
+        "figures": f"/api/v1/stats/stations?division={scope.code}",
+        "records": f"/api/v1/network/stations?division={scope.code}",
+    }
+
+
+async def six_haves_compliance(ctx: Context, scope: Scope) -> Figure:
+    """Stations signed off as meeting the six haves (六有) at their current revision, of the division's
+    stations: the station network's own figure (``service.network.service.division_coverage``)."""
+    figures = await _network_figures(ctx, scope)
+    method = (
+        "Stations a supervisor signed off as meeting all six haves (六有) at their current revision / active "
+        "stations of the division: the station network's compliance (division_coverage)."
+    )
+    if figures is None:
+        return Figure(None, {"method": method, "sources": []}, reason=NOT_A_NETWORK_DIVISION)
+    inputs = {"verified": figures.verified, "stations": figures.stations, "compliant_as_recorded": figures.compliant}
     return Figure(
-        None,
-        {"method": "Stations meeting all six of the 六有 construction standard / stations assessed.", "sources": []},
-        reason="社工站建设标准（六有）尚未登记 The stations' construction-standard (six-haves) records do not exist "
-        "yet; this figure will come from the stations' construction records when they do.",
+        rules.ratio(figures.verified, figures.stations),
+        _network_computation(scope, method, inputs),
+        reason=None if figures.stations else "这一地区尚无社工站 The division has no active stations.",
     )
 
 
 async def station_coverage(ctx: Context, scope: Scope) -> Figure:
-    """Townships (the NBS list) under the division with at least one active station, of all its townships."""
-    townships = {c for c, d in division_table().by_code.items() if d.level == "township" and c.startswith(scope.prefix)}
-    filters: dict[str, Any] = {}
-    if scope.level == "city":
-        filters["city_code"] = scope.code
-    elif len(scope.prefix) >= 6:
-        filters["county_code"] = scope.prefix[:6]
-    covered: set[str] = set()
-    cursor = None
-    while True:
-        page = await stations.list_stations(ctx=ctx, limit=STATION_PAGE, cursor=cursor, **filters)
-        covered |= {s.code for s in page.items if s.code in townships}
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    note = None if scope.as_of == local_date(scope.now) else "Stations keep no history: this is today's coverage."
-    query = "&".join(f"{k.removesuffix('_code')}={v}" for k, v in filters.items())
+    """Townships with an operating or model station, of the division's townships: the station network's
+    own figure (``service.network.service.division_coverage``)."""
+    figures = await _network_figures(ctx, scope)
+    method = (
+        "Townships with an operating or model station / townships of the division (the NBS list, plus "
+        "township-like units that hold a station): the station network's coverage (division_coverage)."
+    )
+    if figures is None:
+        return Figure(None, {"method": method, "sources": []}, reason=NOT_A_NETWORK_DIVISION)
+    inputs = {"townships_with_station": figures.covered_townships, "townships": figures.townships}
     return Figure(
-        rules.ratio(len(covered), len(townships)),
-        {
-            "method": "Townships with at least one active station / townships in the division (NBS list).",
-            "sources": ["stations (the stations service)", "data/anhui_townships.csv"],
-            "inputs": {"townships_with_station": len(covered), "townships": len(townships)},
-            "note": note,
-            "records": "/api/v1/stations" + (f"?{query}" if query else ""),
-        },
-        reason=None if townships else "No townships of this division are in the division list.",
+        rules.ratio(figures.covered_townships, figures.townships),
+        _network_computation(scope, method, inputs),
+        reason=None if figures.townships else "No townships of this division are in the division list.",
     )
 
 

@@ -17,27 +17,18 @@ from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
     PermissionDeniedError,
-    UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
 from service.identity import directory
 from service.stations import service as stations
 from service.stations.models import Station
 from service.visits.periods import local_date
-from service.workforce import rules
-from service.workforce.models import HistoryEntry, ImportReport, Person
-from service.workforce.repository import (
-    WorkforceRepository,
-    flat_of,
-    history_document,
-    person_changes,
-    person_document,
-)
+from service.workforce import checks, rules
+from service.workforce.models import HistoryEntry, Person
+from service.workforce.repository.people import flat_of, history_document, person_changes, person_document
+from service.workforce.repository.store import WorkforceRepository
 
-CSV_REQUIRED = rules.REQUIRED_PERSON_FIELDS
-CSV_OPTIONAL = tuple(f for f in rules.PERSON_FIELDS if f not in CSV_REQUIRED and f != "station_id")
 STATION_PAGE = 100
 
 
@@ -48,7 +39,7 @@ MANAGERS_ONLY = "Only administrators and supervisors change the register."
 STAFF_ONLY = "The register is for staff."
 
 
-def _actor(principal: Principal) -> dict[str, str]:
+def actor_of(principal: Principal) -> dict[str, str]:
     return {"subject": principal.subject, "role": principal.role}
 
 
@@ -103,7 +94,7 @@ async def _station(ctx: Context, station_id: str) -> Station | None:
     return station if station.active else None
 
 
-async def _staff_exists(ctx: Context, staff_id: str) -> bool:
+async def staff_exists(ctx: Context, staff_id: str) -> bool:
     # An existence check of the link only (nothing of the account is shown), through identity's read port.
     try:
         await directory.staff_member(ctx=ctx, staff_id=staff_id)
@@ -121,7 +112,7 @@ def id_card_facts(number: str) -> tuple[str, str]:
 
 
 def _check_new(data: dict[str, Any], today: date) -> tuple[dict[str, Any], str | None, dict[str, list[str]]]:
-    fields, errors = rules.check_person_fields(data, today=today, partial=False)
+    fields, errors = checks.check_person_fields(data, today=today, partial=False)
     number = None
     if "id_card" not in errors:
         try:
@@ -132,12 +123,12 @@ def _check_new(data: dict[str, Any], today: date) -> tuple[dict[str, Any], str |
         fields.setdefault("occupation", "social_work")
         fields.setdefault("qualification_level", "none")
         fields.setdefault("status", "active")
-        for name, msgs in rules.check_person_whole(fields, today).items():
+        for name, msgs in checks.check_person_whole(fields, today).items():
             errors.setdefault(name, []).extend(msgs)
     return fields, number, errors
 
 
-async def _place(
+async def place_person(
     ctx: Context, principal: Principal, fields: dict[str, Any], known: dict[str, Station] | None = None
 ) -> tuple[str, str | None, dict[str, list[str]]]:
     """(employer name, station id, errors) of a record's workplace; the caller must manage its division."""
@@ -186,25 +177,27 @@ async def create_person(*, ctx: Context, principal: Principal, data: dict[str, A
     if errors:
         raise _invalid(errors)
     assert number is not None
-    name, station_id, problems = await _place(ctx, principal, fields)
-    if fields.get("staff_id") and not await _staff_exists(ctx, fields["staff_id"]):
+    name, station_id, problems = await place_person(ctx, principal, fields)
+    if fields.get("staff_id") and not await staff_exists(ctx, fields["staff_id"]):
         problems.setdefault("staff_id", []).append("No staff account has this id.")
     if problems:
         if problems.get("division") == ["Outside your division."]:
             raise PermissionDeniedError("outside_your_area", "You may register people only in your own division.")
         raise _invalid(problems)
-    doc = _document(ctx, principal, fields, number, name, station_id, now)
+    doc = new_person_document(ctx, principal, fields, number, name, station_id, now)
     flat = {**fields, "employer_name": name, "station_id": station_id}
-    entry = history_document("", action="created", actor=_actor(principal), changes=rules.diff({}, _flat(flat)), at=now)
+    entry = history_document(
+        "", action="created", actor=actor_of(principal), changes=checks.diff({}, flat_fields(flat)), at=now
+    )
     person = await WorkforceRepository(ctx.db).insert_person(doc, entry)
     return present(principal, person)
 
 
-def _flat(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: fields.get(k) for k in rules.PERSON_FIELDS if k != "id_card"}
+def flat_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: fields.get(k) for k in checks.PERSON_FIELDS if k != "id_card"}
 
 
-def _document(
+def new_person_document(
     ctx: Context,
     principal: Principal,
     fields: dict[str, Any],
@@ -224,7 +217,7 @@ def _document(
         gender=gender,
         employer_name=employer_name,
         station_id=station_id,
-        actor=_actor(principal),
+        actor=actor_of(principal),
         now=now,
     )
 
@@ -292,7 +285,7 @@ async def update_person(*, ctx: Context, principal: Principal, person_id: str, c
         raise ValidationFailedError("invalid_person", "The ID number cannot be changed.", {"id_card": ["Read-only."]})
     now = ctx.now()
     today = local_date(now)
-    fields, errors = rules.check_person_fields(changes, today=today, partial=True)
+    fields, errors = checks.check_person_fields(changes, today=today, partial=True)
     if errors:
         raise _invalid(errors)
     before = flat_of(person)
@@ -302,14 +295,14 @@ async def update_person(*, ctx: Context, principal: Principal, person_id: str, c
     elif "division" in fields and "station_id" not in fields:
         after["station_id"] = None  # found again from the new township
         after["employer_name"] = fields.get("employer_name")
-    errors = rules.check_person_whole(after, today)
+    errors = checks.check_person_whole(after, today)
     if errors:
         raise _invalid(errors)
-    name, station_id, problems = await _place(ctx, principal, after)
+    name, station_id, problems = await place_person(ctx, principal, after)
     if (
         after.get("staff_id")
         and after["staff_id"] != before["staff_id"]
-        and not await _staff_exists(ctx, after["staff_id"])
+        and not await staff_exists(ctx, after["staff_id"])
     ):
         problems.setdefault("staff_id", []).append("No staff account has this id.")
     if problems:
@@ -321,7 +314,7 @@ async def update_person(*, ctx: Context, principal: Principal, person_id: str, c
     if not changed:
         return present(principal, person)
     entry = history_document(
-        person.id, action="updated", actor=_actor(principal), changes=rules.diff(before, after), at=now
+        person.id, action="updated", actor=actor_of(principal), changes=checks.diff(before, after), at=now
     )
     updated = await WorkforceRepository(ctx.db).update_person(
         person.id, person.version, {**person_changes(changed), "updated_at": now}, entry
@@ -333,120 +326,3 @@ async def person_history(*, ctx: Context, principal: Principal, person_id: str) 
     """Every change of an entry the caller may see, oldest first."""
     person = await load_visible(ctx, principal, person_id)
     return await WorkforceRepository(ctx.db).person_history(person.id)
-
-
-# ---------------------------------------------------------------- bulk import
-
-
-async def import_people(
-    *, ctx: Context, principal: Principal, body: bytes, content_type: str, dry_run: bool
-) -> ImportReport:
-    """Check every row of a register CSV; unless a dry run, write all of them or none.
-
-    A row whose ID number is on the register changes that entry (the columns it fills);
-    any other row adds a person. Each bad row is reported with its line and field.
-    """
-    rules.require_manager(principal, detail=MANAGERS_ONLY)
-    if content_type != "text/csv":
-        raise UnsupportedMediaTypeError("unsupported_media_type", "Send the register as text/csv.")
-    text, encoding = decode_text(body)
-    rows = csv_rows(text, required=CSV_REQUIRED, optional=CSV_OPTIONAL, what="workforce register")
-    now = ctx.now()
-    today = local_date(now)
-    key = ctx.settings.data_key_bytes
-    errors: list[RowError] = []
-    checked: list[tuple[int, dict[str, Any], str]] = []
-    for line, row in rows:
-        if "__error__" in row:
-            errors.append(RowError(line, "_row", row["__error__"]))
-            continue
-        fields, problems = rules.check_person_fields(row, today=today, partial=False)
-        number = None
-        if "id_card" not in problems:
-            try:
-                number = pii.validate_id_card(str(row.get("id_card") or ""), today=today)
-            except ValidationFailedError as exc:
-                problems.setdefault("id_card", []).extend(m for ms in exc.errors.values() for m in ms)
-        for name, msgs in problems.items():
-            errors += [RowError(line, name, m) for m in msgs]
-        if not problems and number:
-            checked.append((line, fields, number))
-    repo = WorkforceRepository(ctx.db)
-    hashes = {n: pii.lookup_hash(key, n) for _, _, n in checked}
-    existing = await repo.people_by_hash(hashes.values())
-    known = await stations_by_code(ctx, {f["division"] for _, f, _ in checked if f["employer_kind"] == "station"})
-    staff_ok = {s: await _staff_exists(ctx, s) for s in {f["staff_id"] for _, f, _ in checked if f.get("staff_id")}}
-    seen: dict[str, int] = {}
-    linked: dict[str, int] = {}
-    inserts: list[dict[str, Any]] = []
-    updates: list[tuple[str, int, dict[str, Any]]] = []
-    history: list[dict[str, Any]] = []
-    for line, fields, number in checked:
-        h = hashes[number]
-        if h in seen:
-            errors.append(RowError(line, "id_card", f"The same ID number is on line {seen[h]}."))
-            continue
-        seen[h] = line
-        current = existing.get(h)
-        record = (
-            {**flat_of(current), **fields}
-            if current
-            else {"occupation": "social_work", "qualification_level": "none", "status": "active", **fields}
-        )
-        record["station_id"] = None  # a CSV names the township; its station is found from it
-        if record["employer_kind"] == "station" and "employer_name" not in fields:
-            record["employer_name"] = None  # the station's own name
-        problems = rules.check_person_whole(record, today)
-        name, station_id, place_problems = await _place(ctx, principal, record, known)
-        for f, msgs in place_problems.items():
-            problems.setdefault(f, []).extend(msgs)
-        if current is not None and not rules.may_manage_division(principal, current.division):
-            problems.setdefault("id_card", []).append("This person is on the register outside your division.")
-        staff_id = record.get("staff_id")
-        if staff_id and fields.get("staff_id"):
-            if not staff_ok.get(staff_id):
-                problems.setdefault("staff_id", []).append("No staff account has this id.")
-            elif staff_id in linked:
-                problems.setdefault("staff_id", []).append(f"The same staff account is on line {linked[staff_id]}.")
-            linked.setdefault(staff_id, line)
-        if problems:
-            errors += [RowError(line, f, m) for f, msgs in problems.items() for m in msgs]
-            continue
-        record.update(employer_name=name, station_id=station_id)
-        if current is None:
-            history.append(
-                history_document(
-                    ("new", len(inserts)),
-                    action="imported",
-                    actor=_actor(principal),
-                    changes=rules.diff({}, _flat(record)),
-                    at=now,
-                )
-            )
-            inserts.append(_document(ctx, principal, record, number, name, station_id, now))
-            continue
-        before = flat_of(current)
-        changed = {k: v for k, v in _flat(record).items() if before.get(k) != v}
-        if changed:
-            updates.append((current.id, current.version, {**person_changes(changed), "updated_at": now}))
-            history.append(
-                history_document(
-                    current.id,
-                    action="imported",
-                    actor=_actor(principal),
-                    changes=rules.diff(before, _flat(record)),
-                    at=now,
-                )
-            )
-    report, write = rules.import_outcome(
-        dry_run=dry_run,
-        total=len(rows),
-        to_create=len(inserts),
-        to_update=len(updates),
-        encoding=encoding,
-        errors=errors,
-    )
-    if not write:
-        return report
-    await repo.apply_people_import(inserts, updates, history)
-    return dataclasses.replace(report, written=True)

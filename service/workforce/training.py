@@ -22,7 +22,7 @@ from service.common.errors import (
 from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
 from service.visits.periods import local_date
-from service.workforce import rules
+from service.workforce import checks, rules
 from service.workforce.models import (
     ImportReport,
     Programme,
@@ -30,7 +30,8 @@ from service.workforce.models import (
     TrainingRecord,
 )
 from service.workforce.register import load_visible, read_scope
-from service.workforce.repository import WorkforceRepository, record_document
+from service.workforce.repository.store import WorkforceRepository
+from service.workforce.repository.training import record_document
 
 RECORD_CSV_REQUIRED = ("id_card", "status")
 RECORD_CSV_OPTIONAL = ("name", "attended_hours", "completed_on", "certificate_no")
@@ -138,7 +139,7 @@ async def list_sessions(*, ctx: Context, principal: Principal, programme_id: str
 
 def _check_record_fields(fields: dict[str, Any], session: Session, today: date) -> None:
     row = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
-    clean, problems = rules.check_record_row(row, ends_on=session.ends_on, today=today)
+    clean, problems = checks.check_record_row(row, ends_on=session.ends_on, today=today)
     if problems:
         errors: dict[str, list[str]] = {}
         for f, m in problems:
@@ -237,7 +238,7 @@ async def import_records(
             number = pii.validate_id_card(str(row.get("id_card") or ""), today=today)
         except ValidationFailedError as exc:
             problems += [("id_card", m) for ms in exc.errors.values() for m in ms]
-        fields, more = rules.check_record_row(row, ends_on=session.ends_on, today=today)
+        fields, more = checks.check_record_row(row, ends_on=session.ends_on, today=today)
         problems += more
         errors += [RowError(line, f, m) for f, m in problems]
         if not problems and number:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,13 @@ from tests.factories import (
     import_reference_figures,
     import_register,
     import_training_records,
+    keep_network_record,
+    make_compliant_station,
     make_elder,
     make_staff,
     make_station,
     make_training_session,
+    verify_network_record,
 )
 from tests.visits_support import id_card
 
@@ -100,8 +103,24 @@ async def world(client: Any) -> dict[str, Any]:
     ctx = client.app[CTX]
     ctx.clock = lambda: NOW
     await seed_catalog(ctx)
-    for code, name in (("341002001", "昱东街道社工站"), ("341002002", "昱中街道社工站"), ("341003100", "甘棠镇社工站")):
-        await make_station(ctx, code=code, name=name)
+    stations = {
+        code: await make_station(ctx, code=code, name=name)
+        for code, name in (
+            ("341002001", "昱东街道社工站"),
+            ("341002002", "昱中街道社工站"),
+            ("341003100", "甘棠镇社工站"),
+        )
+    }
+    # The station network: 昱东 operating, six haves met and signed off; 昱中 operating, six haves met as
+    # recorded but not signed off; 甘棠 only built (not covering, not compliant).
+    heads = {code: await make_staff(ctx, role="station_head", station_id=s.id) for code, s in stations.items()}
+    supervisor = await make_staff(ctx, role="supervisor", division_prefix="3410")
+    await make_compliant_station(ctx, stations["341002001"], heads["341002001"])
+    await verify_network_record(ctx, stations["341002001"], supervisor)
+    await make_compliant_station(ctx, stations["341002002"], heads["341002002"])
+    await keep_network_record(
+        ctx, stations["341003100"], heads["341003100"], status="built", dates={"built": date(2025, 1, 10)}
+    )
     report = await import_register(ctx, [P1, P2, P3, P4, P5, P6, P7, P8])
     assert report.written and report.to_create == 8, report
     certified_a = await make_training_session(ctx, category="certified", starts_on="2025-04-01", ends_on="2025-04-03")
@@ -180,7 +199,8 @@ async def get_plan(client: Any, headers: dict[str, str], query: str) -> dict[str
                 "trained_elderly_care": 0,
                 "social_workers_per_1000_older": round(3 * 1000 / 60000, 4),
                 "social_workers_per_100_beds": round(1 * 100 / 400, 4),  # P2 works in a care home
-                "station_coverage": round(2 / townships_under(TUNXI), 4),
+                "station_coverage": round(2 / townships_under(TUNXI), 4),  # 昱东, 昱中 operate
+                "six_haves_compliance": 0.5,  # 昱东 signed off, of 昱东 and 昱中
                 "weekly_visit_rate": 0.5,
             },
         ),
@@ -196,7 +216,8 @@ async def get_plan(client: Any, headers: dict[str, str], query: str) -> dict[str
                 "trained_elderly_care": 2,  # P6 in 2024 and 2025: person-times over the plan period
                 "social_workers_per_1000_older": round(5 * 1000 / 90000, 4),  # the sum of the county figures
                 "social_workers_per_100_beds": round(2 * 100 / 600, 4),  # P2 and P5
-                "station_coverage": round(3 / townships_under("3410"), 4),
+                "station_coverage": round(2 / townships_under("3410"), 4),  # 甘棠 is only built
+                "six_haves_compliance": round(1 / 3, 4),  # 昱东 of three stations
                 "weekly_visit_rate": round(1 / 3, 4),
             },
         ),
@@ -210,8 +231,9 @@ async def test_each_indicator_equals_a_hand_count_for_a_county_and_its_city(
     assert report["as_of"] == "2025-11-27" and report["plan_period"]["id"] == "2021-2025"
     assert {code: got[code]["actual"] for code in expected} == pytest.approx(expected)
     six = got["six_haves_compliance"]
-    assert six["actual"] is None and six["available"] is False and "六有" in six["reason"]
-    assert six["target"] == 1.0 and six["gap"] is None
+    assert six["available"] is True and six["target"] == 1.0 and six["gap"] == pytest.approx(1.0 - six["actual"])
+    assert six["computation"]["inputs"]["compliant_as_recorded"] == 2  # 昱中's own record does not count
+    assert "division_coverage" in six["computation"]["method"]
     growth = got["social_workers_growth"]
     assert growth["target"] == pytest.approx(0.106) and growth["met"] is (growth["actual"] >= 0.106)
     assert growth["gap"] == pytest.approx(max(0.0, 0.106 - growth["actual"]))
@@ -223,17 +245,52 @@ async def test_each_indicator_equals_a_hand_count_for_a_county_and_its_city(
 async def test_the_drill_down_lists_the_counted_records(client: Any, settings: Any, world: dict[str, Any]) -> None:
     headers = bearer_for(settings, SYSTEM)
     got = await get_plan(client, headers, f"division={CITY}&year=2025")
-    for code in ("social_workers_total", "trained_certified", "station_coverage"):
+    for code in ("social_workers_total", "trained_certified"):
         resp = await client.get(got[code]["computation"]["records"] + "&limit=100", headers=headers)
-        assert resp.status == 200, await resp.text()
         page = await resp.json()
         assert resp.status == 200, page
         if code == "social_workers_total":
             assert len(page["items"]) == got[code]["actual"]
-        elif code == "station_coverage":
-            assert len(page["items"]) == got[code]["computation"]["inputs"]["townships_with_station"]
         else:
             assert len({r["person_id"] for r in page["items"]}) == got[code]["actual"]
+
+
+async def test_coverage_and_compliance_are_the_station_networks_own_figures(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    for division in (TUNXI, CITY, "340000"):
+        got = await get_plan(client, headers, f"division={division}&year=2025")
+        coverage, six = got["station_coverage"], got["six_haves_compliance"]
+        resp = await client.get(six["computation"]["figures"], headers=headers)
+        body = await resp.json()
+        assert resp.status == 200, body
+        network = body["division"]
+        assert coverage["computation"]["inputs"] == {
+            "townships_with_station": network["covered_townships"],
+            "townships": network["townships"],
+        }
+        assert six["computation"]["inputs"]["verified"] == network["verified"] == 1
+        assert six["computation"]["inputs"]["stations"] == network["stations"]
+        assert round(coverage["actual"] * 100, 1) == network["coverage_pct"]
+        assert round(six["actual"] * 100, 1) == network["compliance_pct"]
+        # the drill-down lists the stations counted
+        resp = await client.get(six["computation"]["records"] + "&limit=100", headers=headers)
+        rows = (await resp.json())["items"]
+        assert len(rows) == six["computation"]["inputs"]["stations"]
+        assert sum(r["verified"] for r in rows) == six["computation"]["inputs"]["verified"]
+        covering = {r["station"]["code"] for r in rows if r["status"] in ("operating", "model")}
+        assert len(covering) == coverage["computation"]["inputs"]["townships_with_station"]
+
+
+async def test_a_township_has_no_network_figures_but_says_why(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    got = await get_plan(client, bearer_for(settings, SYSTEM), "division=341002001&year=2025")
+    assert got["_report"]["level"] == "township" and got["social_workers_total"]["actual"] == 1  # P1
+    for code in ("station_coverage", "six_haves_compliance"):
+        assert got[code]["actual"] is None and got[code]["available"] is False
+        assert "county" in got[code]["reason"]
 
 
 async def test_the_province_gets_the_province_wide_targets(client: Any, settings: Any, world: dict[str, Any]) -> None:

@@ -79,6 +79,19 @@ class H5:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
+    def upload_as_worker(self, image: Any) -> str:
+        """An image uploaded by the station's worker (as the console does before resolving)."""
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        resp = requests.post(
+            f"{self.base}/api/v1/uploads",
+            files={"file": ("result.png", buf.getvalue(), "image/png")},
+            headers=self.worker(),
+            timeout=10,
+        )
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
     def cases_of(self, resident_token: str) -> list[dict[str, Any]]:
         resp = requests.get(
             f"{self.base}/api/v1/cases", headers={"Authorization": f"Bearer {resident_token}"}, timeout=10
@@ -242,6 +255,7 @@ def test_a_resident_logs_in_files_with_a_photo_sees_the_routing_and_follows_the_
     assert 0 < first_screen < 200 * 1024, f"{first_screen / 1024:.0f} KB of gzipped JavaScript on the first screen"
     assert abs(first_screen - on_disk) < 1024
     print(f"H5 first screen: {len(scripts)} scripts, {first_screen / 1024:.1f} KB gzipped")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS.parent / "h5-first-screen-js.txt").write_text(
         f"{first_screen} bytes gzipped JavaScript in {len(scripts)} files on the H5 home page\n"
     )
@@ -321,13 +335,29 @@ def test_a_resident_logs_in_files_with_a_photo_sees_the_routing_and_follows_the_
     expect_text(page, "等待社工站接手")
     shot(page, "cases")
 
-    # A worker signs for the case and resolves it through the API; the resident sees it in plain words.
+    # A worker signs for the case and resolves it through the API with a photo of the result; the
+    # resident sees it in plain words, and the photo (fetched with the resident's own token).
     accepted = h5.act(case["id"], "accept", {})
-    h5.act(case["id"], "resolve", {"expected_version": accepted["version"], "result": "已上门看望，老人身体健康"})
+    result_photo = h5.upload_as_worker(Image.new("RGB", (40, 30), (30, 160, 90)))
+    resolved = h5.act(
+        case["id"],
+        "resolve",
+        {"expected_version": accepted["version"], "result": "已上门看望，老人身体健康", "photos": [result_photo]},
+    )
+    assert resolved["result_photos"] == [result_photo]
     page.goto(f"{h5.base}/h5/cases/{case['id']}")
     expect_text(page, "已办完，请评价")
     expect_text(page, "社工站已接手，正在安排")
     expect_text(page, "已办完：已上门看望，老人身体健康")
+    page.get_by_role("heading", name="办理结果照片").wait_for()
+    shown = page.locator("[data-test=result-photos] img")
+    shown.wait_for()
+    assert shown.count() == 1 and shown.get_attribute("alt") == "社工站拍的办理结果照片"
+    assert (shown.get_attribute("src") or "").startswith("blob:")  # fetched with the bearer token
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-test=result-photos] img'); return i && i.complete }"
+    )
+    assert shown.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
     shot(page, "case-resolved")
     page.get_by_role("button", name="提交评价").click()
     expect_text(page, "请点星星打分")
@@ -453,3 +483,38 @@ def test_large_text_mode_passes_an_accessibility_check(browser: Any, h5: H5) -> 
         assert not found, json.dumps(found, ensure_ascii=False, indent=1)
     finally:
         context.close()
+
+
+def test_a_wechat_resident_adds_a_verified_phone_on_the_me_page(page: Any, h5: H5) -> None:
+    from tests.factories import make_phone_resident, make_wechat_resident
+
+    assert h5.server.settings is not None
+    resident = h5.server.run(make_wechat_resident(h5.server.ctx))
+    taken = "13700005555"
+    h5.server.run(make_phone_resident(h5.server.ctx, phone=taken))  # someone who logs in with that number
+    token = token_for(h5.server.settings, "resident", subject=resident.id)["Authorization"].removeprefix("Bearer ")
+    # The session a WeChat login leaves (the mini program's web view shares it).
+    stored = {"access": token, "refresh": "-", "accessExpiresAt": 4102444800000, "earlyMs": 30000, "role": "resident"}
+    page.add_init_script(f"localStorage.setItem('huimin.h5.session', {json.dumps(json.dumps(stored))})")
+    page.goto(h5.base + "/h5/me")
+    form = page.locator("[data-test=add-phone]")
+    page.get_by_role("heading", name="绑定手机号").wait_for()
+
+    def add(phone: str) -> None:
+        form.locator("input[name=phone]").fill(phone)
+        form.get_by_role("button", name="获取验证码").click()
+        form.get_by_text("秒后可重发").wait_for()
+        form.locator("input[name=code]").fill(h5.sms.last_code(phone))
+        form.get_by_role("button", name="绑定手机号").click()
+
+    add(taken)
+    expect_text(page, "这个手机号已用于另一个账号登录")
+    me = requests.get(f"{h5.base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert me["has_phone"] is False
+    page.reload()
+    add("13700006666")
+    expect_text(page, "137****6666")
+    form.wait_for(state="detached")
+    me = requests.get(f"{h5.base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert me["has_phone"] is True and me["phone_masked"] == "137****6666"
+    shot(page, "me-phone-added")

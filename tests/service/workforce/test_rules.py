@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from service.common.models import Principal
-from service.workforce import rules
+from service.workforce import checks, rules
 from service.workforce.targets import DEFAULT_FILE, TargetsError, parse_targets, plan_targets
 
 TODAY = date(2025, 11, 27)
@@ -48,13 +48,13 @@ def test_the_phone_is_shown_only_to_the_person_themselves() -> None:
 
 def test_a_whole_record_must_hold_together() -> None:
     base = {"employer_kind": "station", "division": "341002001", "start_date": "2024-01-01", "status": "active"}
-    assert rules.check_person_whole(base, TODAY) == {}
-    assert "end_date" in rules.check_person_whole({**base, "status": "left"}, TODAY)
-    assert "end_date" in rules.check_person_whole({**base, "end_date": "2025-01-01"}, TODAY)
-    assert "end_date" in rules.check_person_whole({**base, "status": "left", "end_date": "2023-01-01"}, TODAY)
-    assert "certificate_no" in rules.check_person_whole({**base, "qualification_level": "senior"}, TODAY)
-    assert "division" in rules.check_person_whole({**base, "division": "341002"}, TODAY)
-    assert "start_date" in rules.check_person_whole({**base, "start_date": "2026-01-01"}, TODAY)
+    assert checks.check_person_whole(base, TODAY) == {}
+    assert "end_date" in checks.check_person_whole({**base, "status": "left"}, TODAY)
+    assert "end_date" in checks.check_person_whole({**base, "end_date": "2025-01-01"}, TODAY)
+    assert "end_date" in checks.check_person_whole({**base, "status": "left", "end_date": "2023-01-01"}, TODAY)
+    assert "certificate_no" in checks.check_person_whole({**base, "qualification_level": "senior"}, TODAY)
+    assert "division" in checks.check_person_whole({**base, "division": "341002"}, TODAY)
+    assert "start_date" in checks.check_person_whole({**base, "start_date": "2026-01-01"}, TODAY)
 
 
 def test_the_gap_is_the_shortfall_and_zero_once_met() -> None:

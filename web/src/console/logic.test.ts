@@ -3,6 +3,7 @@ import { ACTIONS, bodyFor, missing, offered } from './actions'
 import { answerRows } from './answers'
 import { bboxOf, mapView } from './anhuiMap'
 import { maskAddress, maskName, maskPhone } from './mask'
+import { scopeLabel, SCOPE_LABELS } from './scopes'
 import { countdown, formatTime } from './time'
 import type { Service } from '@api/client'
 
@@ -95,5 +96,20 @@ describe('masking personal data in lists', () => {
   })
   it('hides house numbers in an address', () => {
     expect(maskAddress('昱东街道 新安路 2 号 3 栋 401 室')).toBe('昱东街道 新安路 *号 *栋 *室')
+  })
+})
+
+describe('scope labels', () => {
+  it('names every scope in Chinese, the newer ones too', () => {
+    for (const [scope, label] of Object.entries(SCOPE_LABELS)) expect(label, scope).toMatch(/[\u4e00-\u9fff]/)
+    expect(['visits:read', 'volunteers:read', 'alerts:write', 'visits:write'].map(scopeLabel)).toEqual([
+      '接收探访事件',
+      '接收志愿服务事件',
+      '上报设备告警',
+      '提交外呼探访结果',
+    ])
+  })
+  it('shows a scope it has no words for as the API spells it', () => {
+    expect(scopeLabel('future:scope')).toBe('future:scope')
   })
 })

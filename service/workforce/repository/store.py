@@ -1,21 +1,12 @@
-"""The collections the workforce area owns, and only those.
-
-``workforce_people`` (the register; ID number stored encrypted, with a keyed hash for lookup
-and a masked copy), ``workforce_history`` (one entry per change, never edited),
-``training_programmes``, ``training_sessions``, ``training_records`` (enrolment,
-attendance, completion) and ``reference_figures``. Every id is a string made by
-:func:`service.ids.new_id`. The document builders here are the one shape these
-collections hold; the benchmark loads its data through them too.
-"""
+"""Reading and writing the workforce collections: the register, its history, training and reference figures."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, InsertOne, UpdateOne
+from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -23,228 +14,20 @@ from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id, new_id
 from service.common.models import Page
 from service.common.paging import decode_cursor, encode_cursor, paged
-from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
 from service.workforce.models import (
-    Employer,
     HistoryEntry,
     Person,
     Programme,
-    Qualification,
     ReferenceFigure,
     Session,
     TrainingRecord,
 )
+from service.workforce.repository.indexes import FIGURES, HISTORY, PEOPLE, PROGRAMMES, RECORDS, SESSIONS
+from service.workforce.repository.people import person_from_doc, person_taken
+from service.workforce.repository.training import record_from
 
-PEOPLE = "workforce_people"
-HISTORY = "workforce_history"
-PROGRAMMES = "training_programmes"
-SESSIONS = "training_sessions"
-RECORDS = "training_records"
-FIGURES = "reference_figures"
 CHUNK = 1000
-
-declare(
-    PEOPLE,
-    IndexModel("id_card_hash", unique=True, name="id_card_hash_unique"),
-    IndexModel("staff_id", unique=True, partialFilterExpression={"staff_id": {"$type": "string"}}, name="staff_id"),
-    IndexModel([("county_code", ASCENDING), ("occupation", ASCENDING), ("start_date", ASCENDING)], name="county"),
-    IndexModel([("city_code", ASCENDING), ("occupation", ASCENDING), ("start_date", ASCENDING)], name="city"),
-    IndexModel([("province_code", ASCENDING), ("occupation", ASCENDING), ("start_date", ASCENDING)], name="province"),
-    IndexModel([("division", ASCENDING), ("_id", ASCENDING)], name="division"),
-    IndexModel([("employer.station_id", ASCENDING), ("_id", ASCENDING)], name="station"),
-)
-declare(HISTORY, IndexModel([("person_id", ASCENDING), ("at", ASCENDING)], name="person_at"))
-declare(PROGRAMMES, IndexModel([("organiser_division", ASCENDING), ("_id", ASCENDING)], name="organiser"))
-declare(SESSIONS, IndexModel([("programme_id", ASCENDING), ("starts_on", ASCENDING)], name="programme"))
-declare(
-    RECORDS,
-    IndexModel([("session_id", ASCENDING), ("person_id", ASCENDING)], unique=True, name="session_person_unique"),
-    IndexModel([("person_id", ASCENDING), ("_id", ASCENDING)], name="person"),
-    IndexModel([("county_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="county"),
-    IndexModel([("city_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="city"),
-    IndexModel([("province_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="province"),
-)
-declare(FIGURES, IndexModel([("division", ASCENDING), ("year", ASCENDING)], unique=True, name="division_year"))
-
-
-# ---------------------------------------------------------------- documents <-> records
-
-
-def person_document(
-    *,
-    fields: dict[str, Any],
-    id_card_enc: str,
-    id_card_hash: str,
-    id_card_masked: str,
-    birth_date: str,
-    gender: str,
-    employer_name: str,
-    station_id: str | None,
-    actor: dict[str, str],
-    now: datetime,
-) -> dict[str, Any]:
-    """The stored shape of a new register entry (``fields`` as :func:`rules.check_person_fields` returns them)."""
-    division = fields["division"]
-    return {
-        "name": fields["name"],
-        "id_card_masked": id_card_masked,
-        "id_card_enc": id_card_enc,
-        "id_card_hash": id_card_hash,
-        "birth_date": birth_date,
-        "gender": gender,
-        "phone": fields.get("phone"),
-        "occupation": fields.get("occupation") or "social_work",
-        "qualification": {
-            "level": fields.get("qualification_level") or "none",
-            "certificate_no": fields.get("certificate_no"),
-            "year": fields.get("certificate_year"),
-        },
-        "employer": {"kind": fields["employer_kind"], "name": employer_name, "station_id": station_id},
-        "division": division,
-        "county_code": division[:6],
-        "city_code": division[:4] + "00",
-        "province_code": division[:2] + "0000",
-        "post": fields.get("post"),
-        "role": fields["role"],
-        "status": fields.get("status") or "active",
-        "start_date": fields["start_date"],
-        "end_date": fields.get("end_date"),
-        "staff_id": fields.get("staff_id"),
-        "version": 1,
-        "created_by": actor,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def person_changes(flat: dict[str, Any]) -> dict[str, Any]:
-    """The stored ``$set`` of changed flat register fields (nested and division fields placed)."""
-    out: dict[str, Any] = {}
-    nested = {
-        "qualification_level": "qualification.level",
-        "certificate_no": "qualification.certificate_no",
-        "certificate_year": "qualification.year",
-        "employer_kind": "employer.kind",
-        "employer_name": "employer.name",
-        "station_id": "employer.station_id",
-    }
-    for key, value in flat.items():
-        out[nested.get(key, key)] = value
-        if key == "division":
-            out.update(county_code=value[:6], city_code=value[:4] + "00", province_code=value[:2] + "0000")
-    return out
-
-
-def flat_of(person: Person) -> dict[str, Any]:
-    """A register entry as the flat fields a body or CSV row gives (for comparisons and history)."""
-    return {
-        "name": person.name,
-        "phone": person.phone,
-        "occupation": person.occupation,
-        "qualification_level": person.qualification.level,
-        "certificate_no": person.qualification.certificate_no,
-        "certificate_year": person.qualification.year,
-        "employer_kind": person.employer.kind,
-        "employer_name": person.employer.name,
-        "station_id": person.employer.station_id,
-        "division": person.division,
-        "post": person.post,
-        "role": person.role,
-        "status": person.status,
-        "start_date": person.start_date,
-        "end_date": person.end_date,
-        "staff_id": person.staff_id,
-    }
-
-
-def person_from_doc(doc: dict[str, Any]) -> Person:
-    q, e = doc.get("qualification") or {}, doc.get("employer") or {}
-    return Person(
-        id=str(doc["_id"]),
-        name=doc["name"],
-        id_card_masked=doc["id_card_masked"],
-        gender=doc.get("gender") or "",
-        birth_date=doc.get("birth_date") or "",
-        phone=doc.get("phone"),
-        occupation=doc.get("occupation") or "social_work",
-        qualification=Qualification(
-            level=q.get("level") or "none", certificate_no=q.get("certificate_no"), year=q.get("year")
-        ),
-        employer=Employer(kind=e.get("kind") or "", name=e.get("name") or "", station_id=e.get("station_id")),
-        division=doc["division"],
-        county_code=doc["county_code"],
-        city_code=doc["city_code"],
-        post=doc.get("post"),
-        role=doc["role"],
-        status=doc["status"],
-        start_date=doc["start_date"],
-        end_date=doc.get("end_date"),
-        staff_id=doc.get("staff_id"),
-        version=int(doc.get("version") or 1),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
-
-
-def history_document(
-    person_id: str | tuple[str, int], *, action: str, actor: dict[str, str], changes: dict[str, Any], at: datetime
-) -> dict[str, Any]:
-    """The stored shape of one change of a register entry."""
-    return {"person_id": person_id, "at": at, "actor": actor, "action": action, "changes": changes}
-
-
-def record_document(
-    *,
-    person: dict[str, Any],
-    session: Session,
-    programme_name: str,
-    fields: dict[str, Any],
-    now: datetime,
-) -> dict[str, Any]:
-    """The stored shape of a new training record; ``person`` holds id, name and division."""
-    division = person["division"]
-    return {
-        "person_id": person["id"],
-        "person_name": person["name"],
-        "session_id": session.id,
-        "programme_id": session.programme_id,
-        "programme_name": programme_name,
-        "category": session.category,
-        "tier": session.tier,
-        "division": division,
-        "county_code": division[:6],
-        "city_code": division[:4] + "00",
-        "province_code": division[:2] + "0000",
-        "status": fields.get("status") or "enrolled",
-        "attended_hours": float(fields.get("attended_hours") or 0.0),
-        "completed_on": fields.get("completed_on"),
-        "certificate_no": fields.get("certificate_no"),
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _record(doc: dict[str, Any]) -> TrainingRecord:
-    return TrainingRecord(
-        id=str(doc["_id"]),
-        person_id=doc["person_id"],
-        person_name=doc.get("person_name") or "",
-        session_id=doc["session_id"],
-        programme_id=doc["programme_id"],
-        programme_name=doc.get("programme_name") or "",
-        category=doc["category"],
-        tier=doc["tier"],
-        division=doc["division"],
-        status=doc["status"],
-        attended_hours=float(doc.get("attended_hours") or 0.0),
-        completed_on=doc.get("completed_on"),
-        certificate_no=doc.get("certificate_no"),
-        version=int(doc.get("version") or 1),
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-    )
 
 
 def _fields_of(cls: Any) -> tuple[str, ...]:
@@ -263,13 +46,6 @@ async def _page(col: Any, query: dict[str, Any], limit: int, cursor: str | None,
     docs = await col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
     items, next_cursor = paged([build(d) for d in docs], limit, lambda item: encode_cursor(item.id))
     return Page(items=items, next_cursor=next_cursor)
-
-
-def _person_taken(exc: BaseException) -> ConflictError:
-    text = str(exc)
-    if "staff_id" in text:
-        return ConflictError("staff_account_linked", "That staff account is linked to another person on the register.")
-    return ConflictError("person_already_registered", "A person with this ID number is already on the register.")
 
 
 # ---------------------------------------------------------------- the repository
@@ -297,7 +73,7 @@ class WorkforceRepository:
             try:
                 await self.people.insert_one(doc, session=session)
             except DuplicateKeyError as exc:
-                raise _person_taken(exc) from None
+                raise person_taken(exc) from None
             await self.history.insert_one({**history, "_id": new_id(), "person_id": doc["_id"]}, session=session)
 
         await run_transaction(self.db, write)
@@ -321,7 +97,7 @@ class WorkforceRepository:
                     {"_id": person_id, "version": version}, {"$set": changes, "$inc": {"version": 1}}, session=session
                 )
             except DuplicateKeyError as exc:
-                raise _person_taken(exc) from None
+                raise person_taken(exc) from None
             if result.matched_count == 0:
                 raise ConflictError("person_changed", "The entry was changed meanwhile; reload and retry.")
             await self.history.insert_one({**history, "_id": new_id()}, session=session)
@@ -374,7 +150,7 @@ class WorkforceRepository:
                     if result.matched_count == 0:
                         raise ConflictError("person_changed", "An entry was changed during the import; run it again.")
             except (BulkWriteError, DuplicateKeyError) as exc:
-                raise _person_taken(exc) from None
+                raise person_taken(exc) from None
             for start in range(0, len(entries), CHUNK):
                 await self.history.insert_many(entries[start : start + CHUNK], session=session)
 
@@ -433,7 +209,7 @@ class WorkforceRepository:
         for start in range(0, len(ids), CHUNK):
             query = {"session_id": session_id, "person_id": {"$in": ids[start : start + CHUNK]}}
             async for doc in self.records.find(query):
-                out[doc["person_id"]] = _record(doc)
+                out[doc["person_id"]] = record_from(doc)
         return out
 
     async def apply_records(
@@ -466,7 +242,7 @@ class WorkforceRepository:
         doc = await self.records.find_one({"_id": record_id}) if is_id(record_id) else None
         if doc is None:
             raise NotFoundError("record_not_found", f"There is no training record {record_id!r}.")
-        return _record(doc)
+        return record_from(doc)
 
     async def update_record(self, record_id: str, version: int, changes: dict[str, Any]) -> TrainingRecord:
         """Change a record still at ``version`` (409 ``record_changed``)."""
@@ -485,11 +261,11 @@ class WorkforceRepository:
             await self.records.insert_one(doc)
         except DuplicateKeyError:
             raise ConflictError("already_enrolled", "The person is already enrolled in this session.") from None
-        return _record(doc)
+        return record_from(doc)
 
     async def list_records(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[TrainingRecord]:
         """Training records matching ``query``, one page."""
-        return await _page(self.records, query, limit, cursor, _record)
+        return await _page(self.records, query, limit, cursor, record_from)
 
     async def aggregate_records(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run an aggregation over the training records."""

@@ -1,0 +1,82 @@
+"""Reading alerts: the list the caller may see, and one alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.alerts.access import require_vendor, staff_scope
+from service.alerts.models import (
+    REFUSED,
+    Alert,
+)
+from service.alerts.repository import AlertsRepository
+from service.common.context import Context
+from service.common.errors import NotFoundError
+from service.common.models import Page, Principal
+
+MAX_PAGE = 100
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def list_alerts(
+    *,
+    ctx: Context,
+    principal: Principal,
+    station: str | None = None,
+    outcome: str | None = None,
+    type: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Alert]:
+    """Alerts newest first: a vendor's client sees its own (refused ones too), staff their station or division."""
+    if principal.is_client:
+        require_vendor(principal)
+        query: dict[str, Any] = {"client_id": principal.subject}
+    else:
+        query = {**staff_scope(principal), "outcome": {"$ne": REFUSED}}
+        if station:
+            if query.get("station_id", station) != station:
+                return Page(items=[], next_cursor=None)
+            query["station_id"] = station
+    if outcome:
+        query["outcome"] = outcome
+    if type:
+        query["type"] = type
+    limit = max(1, min(limit, MAX_PAGE))
+    items = await AlertsRepository(ctx.db).page(query, before=cursor, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=items[-1].id if more and items else None)
+
+
+async def get_alert(*, ctx: Context, principal: Principal, alert_id: str) -> Alert:
+    """One alert, if the caller reported it or may see its station."""
+    if principal.is_client:
+        require_vendor(principal)
+    else:
+        scope = staff_scope(principal)
+    try:
+        alert: Alert | None = await AlertsRepository(ctx.db).get(alert_id)
+    except NotFoundError:
+        alert = None
+    if alert is not None and principal.is_client:
+        visible = alert.client_id == principal.subject
+    else:
+        visible = (
+            alert is not None
+            and alert.outcome != REFUSED
+            and all(_matches(alert, key, value) for key, value in scope.items())
+        )
+    if alert is None or not visible:
+        raise NotFoundError("alert_not_found", f"There is no alert {alert_id!r}.")
+    return alert
+
+
+def _matches(alert: Alert, key: str, value: Any) -> bool:
+    if key == "station_id":
+        return alert.station_id == value
+    if key == "township":
+        return alert.township is not None and value["$gte"] <= alert.township < value["$lt"]
+    return True

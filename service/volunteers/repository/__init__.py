@@ -1,0 +1,8 @@
+"""The collections of the volunteer service, and only these, one module per collection group.
+
+``volunteers`` (ID number encrypted, with a keyed lookup hash), ``volunteer_teams``,
+``volunteer_activities``, ``volunteer_signups`` (one per activity and volunteer),
+``volunteer_attendance`` (one per activity and volunteer, with its append-only history) and
+``volunteer_certificates`` (unique number and verification code). Stations, cases and
+residents are read through their own areas' service functions, never here.
+"""
