@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.common import StrictBoolean
 from schemas.routing import TownshipSchema
-from service.cases.lifecycle import STATES
+from service.cases.states import STATES
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 SCENARIOS = ("elderly", "children", "community", "social_aid", "social_org", "social_work", "funeral")

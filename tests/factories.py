@@ -25,7 +25,7 @@ from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.context import Context
-from service.common.models import SYSTEM, Principal, utcnow
+from service.common.models import CLIENT_SCOPES, SYSTEM, Principal, utcnow
 from service.identity import clients
 from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.identity.repository.residents import ResidentsRepository
@@ -179,6 +179,48 @@ async def make_client(
         scopes=list(scopes),
         rate_limit_per_minute=rate_limit_per_minute,
     )
+
+
+class Accounts:
+    """One real account per role, made on first use (``bearer`` gives its Authorization header).
+
+    Workers and station heads belong to one station made here; the supervisor covers the
+    factories' township; clients hold every scope unless ``scopes`` says otherwise.
+    """
+
+    def __init__(self, ctx: Context, settings: Settings, *, client_rate_limit: int = 600) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.client_rate_limit = client_rate_limit
+        self._made: dict[tuple[str, tuple[str, ...] | None], Who] = {}
+        self._station: Station | None = None
+
+    async def of(self, role: str, *, scopes: tuple[str, ...] | None = None) -> Who:
+        """The account of ``role`` (a client with exactly ``scopes`` when given)."""
+        key = (role, scopes if role == "client" else None)
+        if key not in self._made:
+            self._made[key] = await self._make(role, scopes)
+        return self._made[key]
+
+    async def bearer(self, role: str, *, scopes: tuple[str, ...] | None = None) -> dict[str, str]:
+        """An Authorization header of the account of ``role``."""
+        return bearer_for(self.settings, await self.of(role, scopes=scopes))
+
+    async def _make(self, role: str, scopes: tuple[str, ...] | None) -> Who:
+        if role == "resident":
+            return await make_wechat_resident(self.ctx)
+        if role == "client":
+            return await make_client(
+                self.ctx,
+                scopes=tuple(CLIENT_SCOPES) if scopes is None else scopes,
+                rate_limit_per_minute=self.client_rate_limit,
+            )
+        station_id = None
+        if role in ("worker", "station_head"):
+            if self._station is None:
+                self._station = await make_station(self.ctx)
+            station_id = self._station.id
+        return await make_staff(self.ctx, role=role, station_id=station_id)
 
 
 async def case_body(

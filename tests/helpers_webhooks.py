@@ -1,42 +1,29 @@
-"""Helpers for webhook tests: subscribing, the receiver-side signature check, a settable clock.
-
-``client_headers``, ``admin_headers``, ``insert_case`` and ``insert_event`` make tokens for
-clients that do not exist and write case and event documents by hand. Only
-tests/handlers/test_webhooks.py still uses them; new tests register clients with
-``tests.factories.make_client`` and get events from real case actions (``make_case``,
-``act_on``). Remove them once that file has moved over.
+"""Helpers for webhook tests: a registered integrator, subscribing, the receiver-side
+signature check, a settable clock. Clients come from ``tests.factories.make_client`` and
+events from real case actions (``make_case``, ``act_on``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
-from service.common.models import Principal
-from service.identity.tokens import issue_access_token
+from handlers.keys import CTX
+from service.identity.accounts import ApiClient
+from tests.factories import bearer_for, make_client
 
-CLIENT_SCOPES = frozenset({"webhooks:manage", "cases:read"})
-
-
-def client_headers(settings: Settings, client_id: str, scopes: frozenset[str] = CLIENT_SCOPES) -> dict[str, str]:
-    """Bearer headers of an API client token."""
-    token, _ = issue_access_token(
-        settings=settings,
-        principal=Principal(subject=client_id, role="client", scopes=scopes),
-        now=datetime.now(UTC),
-    )
-    return {"Authorization": f"Bearer {token}"}
+WEBHOOK_SCOPES = ("webhooks:manage", "cases:read", "cases:write")
 
 
-def admin_headers(settings: Settings) -> dict[str, str]:
-    token, _ = issue_access_token(
-        settings=settings, principal=Principal(subject="admin-1", role="admin"), now=datetime.now(UTC)
-    )
-    return {"Authorization": f"Bearer {token}"}
+async def integrator(
+    app_client: Any, settings: Settings, scopes: tuple[str, ...] = WEBHOOK_SCOPES
+) -> tuple[ApiClient, dict[str, str]]:
+    """A registered integrator client (``make_client``) and the bearer headers of its token."""
+    made = await make_client(app_client.app[CTX], scopes=scopes)
+    return made.client, bearer_for(settings, made)
 
 
 class Clock:
@@ -50,49 +37,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
-
-
-async def insert_case(db: Any, case_id: str, *, created_by: str, role: str = "client") -> None:
-    await db["cases"].insert_one(
-        {
-            "_id": case_id,
-            "number": f"AH-{case_id}",
-            "status": "dispatched",
-            "created_by": {"subject": created_by, "role": role},
-        }
-    )
-
-
-async def insert_event(
-    db: Any,
-    case_id: str,
-    seq: int,
-    event_type: str,
-    *,
-    created_at: datetime | None = None,
-    data: dict[str, Any] | None = None,
-) -> str:
-    """An event document of the agreed shape, as the cases code writes it."""
-    at = created_at or datetime.now(UTC)
-    event_id = f"evt_{uuid.uuid4().hex}"
-    await db["events"].insert_one(
-        {
-            "_id": event_id,
-            "seq": seq,
-            "type": event_type,
-            "case_id": case_id,
-            "case_number": f"AH-{case_id}",
-            "station_id": "st-1",
-            "division": "341002001",
-            "actor": {"subject": "w-1", "role": "worker"},
-            "from_state": None,
-            "to_state": event_type.split(".")[1],
-            "time": at,
-            "data": data or {"note": "已签收 accepted"},
-            "created_at": at,
-        }
-    )
-    return event_id
 
 
 async def subscribe(

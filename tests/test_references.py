@@ -36,7 +36,8 @@ from service.catalog.service import example_answers
 from service.notify import delivery
 from service.notify import service as notify
 from service.visits.schedules import schedule_period
-from service.webhooks.delivery import drain_subscription, fan_out_events
+from service.webhooks.fanout import fan_out_events
+from service.webhooks.sending import drain_subscription
 from tests.factories import (
     STAFF_PASSWORD,
     act,

@@ -1,1 +1,1 @@
-"""Cases: submission, reading, actions, sweeps and KPIs; owns `cases`, `events`, `counters`, `audit_log`."""
+"""Cases: submission, reading, actions, sweeps and KPIs; owns `cases`, `events`, `counters`."""

@@ -2,63 +2,38 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
 from service.cases import lifecycle
+from service.cases.lifecycle import Relationship
 from service.common.errors import (
     NotFoundError,
 )
 from service.common.models import Principal
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Access:
-    """How the caller relates to one case; drives visibility, masking and allowed actions."""
-
-    owner: bool = False  # the resident who filed it
-    creator: bool = False  # the integrator client (with cases:read) or staff member who created it
-    station: bool = False  # staff of the station that holds it
-    assignee: bool = False  # the worker it is assigned to
-    division: bool = False  # a supervisor whose prefix covers it
-    admin: bool = False
-
-    @property
-    def can_view(self) -> bool:
-        return self.owner or self.creator or self.station or self.division or self.admin
-
-
-def access_of(principal: Principal, case: dict[str, Any]) -> Access:
+def access_of(principal: Principal, case: dict[str, Any]) -> Relationship:
     """Pure: the caller's relationship to the case."""
     role = principal.role
     created_by = case.get("created_by") or {}
     staff_at = role in ("worker", "station_head") and bool(principal.station_id)
-    return Access(
+    creator = created_by.get("subject") == principal.subject
+    return Relationship(
         owner=role == "resident" and case.get("owner") == principal.subject,
-        creator=created_by.get("subject") == principal.subject
-        and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
+        creator=creator and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
+        client_creator=creator and principal.is_client and principal.has_scope("cases:read"),
         station=staff_at and case.get("station_id") == principal.station_id,
         assignee=staff_at and case.get("assignee_id") == principal.subject,
         division=role == "supervisor"
         and principal.division_prefix is not None
         and str(case.get("division") or "").startswith(principal.division_prefix),
         admin=role == "admin",
+        assigned=bool(case.get("assignee_id")),
     )
 
 
 REOPEN_WINDOW = timedelta(days=7)
-
-
-def lifecycle_relationship(principal: Principal, access: Access, case: dict[str, Any]) -> lifecycle.Relationship:
-    """The lifecycle table's view of the caller: owner, at station, assignee, division."""
-    return lifecycle.Relationship(
-        owner=access.owner or (principal.is_client and access.creator),
-        at_station=access.station,
-        assignee=access.assignee,
-        assigned=bool(case.get("assignee_id")),
-        covers_division=access.division,
-    )
 
 
 def case_facts(case: dict[str, Any], now: datetime) -> lifecycle.CaseFacts:
@@ -69,14 +44,12 @@ def case_facts(case: dict[str, Any], now: datetime) -> lifecycle.CaseFacts:
     )
 
 
-def allowed_actions(principal: Principal, access: Access, case: dict[str, Any], now: datetime) -> list[str]:
+def allowed_actions(principal: Principal, rel: Relationship, case: dict[str, Any], now: datetime) -> list[str]:
     """What the caller may do next on this case: exactly the actions that would succeed now."""
-    return lifecycle.allowed_actions(
-        case["status"], principal.role, lifecycle_relationship(principal, access, case), case_facts(case, now)
-    )
+    return lifecycle.allowed_actions(case["status"], principal.role, rel, case_facts(case, now))
 
 
-def ensure_visible(principal: Principal, case: dict[str, Any]) -> Access:
+def ensure_visible(principal: Principal, case: dict[str, Any]) -> Relationship:
     rel = access_of(principal, case)
     if not rel.can_view:
         # Same answer as a missing case: do not reveal that the id exists.

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
-from service.cases.access import access_of, case_facts, ensure_visible, lifecycle_relationship
+from service.cases import lifecycle, states
+from service.cases.access import access_of, case_facts, ensure_visible
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
@@ -40,9 +40,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     # State before relationship: when a colleague has just signed for the case, "already
     # accepted" (409) is the answer that tells this caller what happened.
     transition = lifecycle.check_transition(case["status"], action, principal.role)
-    lifecycle.check_transition(
-        case["status"], action, principal.role, lifecycle_relationship(principal, rel, case), case_facts(case, now)
-    )
+    lifecycle.check_transition(case["status"], action, principal.role, rel, case_facts(case, now))
     lifecycle.check_fields(action, data)
     if data.get("expected_version") is not None and data["expected_version"] != case["version"]:
         raise ConflictError(
@@ -67,7 +65,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         events.append(
             event_doc(
                 post,
-                event_type=lifecycle.EVENT_UNROUTED,
+                event_type=states.EVENT_UNROUTED,
                 actor=principal,
                 from_state=case["status"],
                 to_state=to_state,

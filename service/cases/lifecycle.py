@@ -1,5 +1,7 @@
 """The case state machine (工单流程, after the 12345 hotline standard): one pure table.
 
+The states and event types it moves between are named in ``service/cases/states.py``.
+
 ``TRANSITIONS`` holds, for every action, the states it may start from, the state it leads
 to, the roles that may take it, the relationship to the case each role needs, the fields
 it requires and the event it emits. Everything else here is a plain function over that
@@ -19,84 +21,43 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from service.cases.states import (
+    ACCEPTED,
+    CANCELLED,
+    CLOSED,
+    DISPATCHED,
+    EVENT_ACCEPTED,
+    EVENT_ASSIGNED,
+    EVENT_CANCELLED,
+    EVENT_CLOSED,
+    EVENT_CREATED,
+    EVENT_DISPATCHED,
+    EVENT_EXTENSION_APPROVED,
+    EVENT_EXTENSION_DENIED,
+    EVENT_EXTENSION_REQUESTED,
+    EVENT_NOTED,
+    EVENT_OVERDUE,
+    EVENT_RATED,
+    EVENT_REJECTED,
+    EVENT_REOPENED,
+    EVENT_RESOLVED,
+    EVENT_RETURNED,
+    EVENT_SCHEDULED,
+    EVENT_STARTED,
+    EVENT_URGED,
+    IN_PROGRESS,
+    OPEN_STATES,
+    REJECTED,
+    RESOLVED,
+    STATE_LABELS,
+    UNROUTED,
+)
 from service.common.errors import InvalidStateError, NotFoundError, PermissionDeniedError, ValidationFailedError
-
-# ------------------------------------------------------------------ states
-
-UNROUTED = "unrouted"
-DISPATCHED = "dispatched"
-ACCEPTED = "accepted"
-IN_PROGRESS = "in_progress"
-RESOLVED = "resolved"
-CLOSED = "closed"
-CANCELLED = "cancelled"
-REJECTED = "rejected"
-
-STATES: tuple[str, ...] = (UNROUTED, DISPATCHED, ACCEPTED, IN_PROGRESS, RESOLVED, CLOSED, CANCELLED, REJECTED)
-# Open: work still to be done by the station; these can be noted, urged and go overdue.
-OPEN_STATES: frozenset[str] = frozenset({UNROUTED, DISPATCHED, ACCEPTED, IN_PROGRESS})
-FINAL_STATES: frozenset[str] = frozenset({CLOSED, CANCELLED, REJECTED})
-
-STATE_LABELS: dict[str, dict[str, str]] = {
-    UNROUTED: {"zh": "待派单", "en": "awaiting dispatch"},
-    DISPATCHED: {"zh": "已派单", "en": "dispatched"},
-    ACCEPTED: {"zh": "已签收", "en": "accepted"},
-    IN_PROGRESS: {"zh": "办理中", "en": "in progress"},
-    RESOLVED: {"zh": "已办结", "en": "resolved"},
-    CLOSED: {"zh": "已归档", "en": "closed"},
-    CANCELLED: {"zh": "已撤回", "en": "cancelled"},
-    REJECTED: {"zh": "不予受理", "en": "rejected"},
-}
 
 # Pseudo target states: SAME keeps the state; ROUTED is dispatched or unrouted, as routing decides.
 SAME = "same"
 ROUTED = "routed"
 
-# ------------------------------------------------------------------ events
-
-EVENT_CREATED = "case.created"
-EVENT_DISPATCHED = "case.dispatched"
-EVENT_ACCEPTED = "case.accepted"
-EVENT_RETURNED = "case.returned"
-EVENT_ASSIGNED = "case.assigned"
-EVENT_STARTED = "case.started"
-EVENT_SCHEDULED = "case.scheduled"
-EVENT_NOTED = "case.noted"
-EVENT_EXTENSION_REQUESTED = "case.extension_requested"
-EVENT_EXTENSION_APPROVED = "case.extension_approved"
-EVENT_EXTENSION_DENIED = "case.extension_denied"
-EVENT_RESOLVED = "case.resolved"
-EVENT_REOPENED = "case.reopened"
-EVENT_RATED = "case.rated"
-EVENT_CLOSED = "case.closed"
-EVENT_CANCELLED = "case.cancelled"
-EVENT_REJECTED = "case.rejected"
-EVENT_URGED = "case.urged"
-EVENT_OVERDUE = "case.overdue"
-EVENT_UNROUTED = "case.unrouted"  # emitted with case.created / case.returned when no station was found
-
-EVENT_TYPES: tuple[str, ...] = (
-    EVENT_CREATED,
-    EVENT_DISPATCHED,
-    EVENT_ACCEPTED,
-    EVENT_RETURNED,
-    EVENT_ASSIGNED,
-    EVENT_STARTED,
-    EVENT_SCHEDULED,
-    EVENT_NOTED,
-    EVENT_EXTENSION_REQUESTED,
-    EVENT_EXTENSION_APPROVED,
-    EVENT_EXTENSION_DENIED,
-    EVENT_RESOLVED,
-    EVENT_REOPENED,
-    EVENT_RATED,
-    EVENT_CLOSED,
-    EVENT_CANCELLED,
-    EVENT_REJECTED,
-    EVENT_URGED,
-    EVENT_OVERDUE,
-    EVENT_UNROUTED,
-)
 
 # ------------------------------------------------------------------ roles and relationships
 
@@ -111,25 +72,34 @@ Need = Literal["owner", "station", "assignee", "division", "any"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Relationship:
-    """How the caller stands to one case; the cases service fills it from the case and principal."""
+    """How the caller stands to one case: what it may see, which personal data in clear, and what
+    the table lets it do. The cases service fills it from the case and principal (``access_of``)."""
 
-    owner: bool = False  # filed the case (resident) or created it (integrator)
-    at_station: bool = False  # works at the case's station
+    owner: bool = False  # the resident who filed it
+    creator: bool = False  # the integrator client (with cases:read) or staff member who created it
+    client_creator: bool = False  # the creator is this integrator client: it acts on the case as its owner
+    station: bool = False  # works at the case's station
     assignee: bool = False  # is the case's assigned worker
     assigned: bool = False  # the case has an assigned worker at all
-    covers_division: bool = False  # supervisor whose division prefix covers the case
+    division: bool = False  # supervisor whose division prefix covers the case
+    admin: bool = False
+
+    @property
+    def can_view(self) -> bool:
+        """Whether the caller may see the case at all."""
+        return self.owner or self.creator or self.station or self.division or self.admin
 
     def satisfies(self, need: Need) -> bool:
         """Whether this relationship meets ``need``."""
         if need == "any":
             return True
         if need == "owner":
-            return self.owner
+            return self.owner or self.client_creator
         if need == "station":
-            return self.at_station
+            return self.station
         if need == "assignee":
-            return self.at_station and (self.assignee or not self.assigned)
-        return self.covers_division
+            return self.station and (self.assignee or not self.assigned)
+        return self.division
 
 
 # ------------------------------------------------------------------ facts about the case beyond its state
@@ -397,9 +367,3 @@ def check_fields(action: str, data: Mapping[str, Any]) -> None:
         raise ValidationFailedError(
             f"{action}_fields_invalid", f"The {action} action needs valid {', '.join(sorted(errors))}.", errors=errors
         )
-
-
-def state_label(state: str) -> str:
-    """People-facing label, Chinese first: "已派单 dispatched"."""
-    label = STATE_LABELS[state]
-    return f"{label['zh']} {label['en']}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from service.cases.access import Access
+from service.cases.lifecycle import Relationship
 from service.common import pii
 
 # The fixed parts of a case and the kind of each personal key in them.
@@ -36,7 +36,7 @@ class Disclosure:
     phones: bool  # phone numbers in clear
 
 
-def disclosure(rel: Access, case: dict[str, Any]) -> Disclosure:
+def disclosure(rel: Relationship, case: dict[str, Any]) -> Disclosure:
     """Pure: confidential cases hide the reporter from station staff (supervisors see a named
     reporter, nobody but the reporter an anonymous one); phones are clear to owner and assignee."""
     anonymous = bool(case.get("anonymous"))

@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.audit import service as audit
 from service.cases import privacy as case_privacy
-from service.cases.access import Access, access_of, ensure_visible
-from service.cases.repository.audit import AuditRepository
+from service.cases.access import access_of, ensure_visible
+from service.cases.lifecycle import Relationship
 from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common import geo
@@ -34,17 +35,16 @@ async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_sy
     return in_coord_system(result, coord_system)
 
 
-async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Access, case: dict[str, Any]) -> None:
+async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: dict[str, Any]) -> None:
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
     shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
     if principal.is_staff and rel.assignee and shown:
-        await AuditRepository(ctx.db).record(
-            at=ctx.now(),
-            actor_subject=principal.subject,
-            actor_role=principal.role,
+        await audit.record_reads(
+            ctx=ctx,
+            principal=principal,
             action="read_sensitive",
             target_kind="case",
-            target_id=case["_id"],
+            target_ids=[case["_id"]],
             fields=shown,
         )
 

@@ -1,7 +1,13 @@
-"""What other areas may read of cases (open311, uploads, visit referrals): the cases area's read port."""
+"""What other areas may read of cases and their events: the cases area's read port.
+
+Open311, uploads and visit referrals read cases here; notifications and webhook delivery
+read the ``events`` outbox here, forward in ``_id`` or creation order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from service.cases.models import CaseEvent
@@ -30,3 +36,47 @@ async def find_cases(
 async def append_event(*, ctx: Context, event: CaseEvent) -> None:
     """Write one event to the outbox on its own (ConflictError when it was written before)."""
     await EventsRepository(ctx.db).append(event)
+
+
+# The fields of a case that notifications use.
+NOTICE_FIELDS = (
+    "number",
+    "status",
+    "owner",
+    "created_by",
+    "station_id",
+    "station_name",
+    "assignee_id",
+    "service",
+    "scheduled_at",
+    "resolve_due_at",
+    "result",
+    "source.channel",
+)
+
+
+async def case_for_notice(*, ctx: Context, case_id: str) -> dict[str, Any] | None:
+    """The fields of one case that notifications use (None when there is no such case)."""
+    return await CasesRepository(ctx.db).projected(case_id, NOTICE_FIELDS)
+
+
+async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``created_by`` ({subject, role}) of each of these cases that has one."""
+    return await CasesRepository(ctx.db).creators(case_ids)
+
+
+async def events_after(*, ctx: Context, after_id: str, limit: int) -> list[CaseEvent]:
+    """Events with an ``_id`` above ``after_id``, in ``_id`` order."""
+    return await EventsRepository(ctx.db).after(after_id, limit=limit)
+
+
+async def events_by_ids(*, ctx: Context, event_ids: Iterable[str]) -> dict[str, CaseEvent]:
+    """Events by id (ids with no event are left out)."""
+    return await EventsRepository(ctx.db).by_ids(event_ids)
+
+
+async def events_created_since(
+    *, ctx: Context, since: datetime, after: tuple[datetime, str] | None, limit: int
+) -> list[CaseEvent]:
+    """Events written at or after ``since``, in (created_at, _id) order, past ``after``."""
+    return await EventsRepository(ctx.db).created_since(since=since, after=after, limit=limit)

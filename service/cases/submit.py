@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
 from service.cases import privacy as case_privacy
+from service.cases import states
 from service.cases.access import access_of
 from service.cases.changes import DIVISION_PROVINCE, adjust_load, event_doc, history_entry, station_placement
 from service.cases.numbers import next_case_number
@@ -192,7 +192,7 @@ async def submit_case(
         events.append(
             event_doc(
                 case,
-                event_type=lifecycle.EVENT_UNROUTED,
+                event_type=states.EVENT_UNROUTED,
                 actor=principal,
                 from_state=None,
                 to_state="unrouted",

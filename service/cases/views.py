@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
 from service.cases import privacy as case_privacy
-from service.cases.access import Access, allowed_actions
+from service.cases import states
+from service.cases.access import allowed_actions
+from service.cases.lifecycle import Relationship
 from service.common.models import Principal
 
 
 def view(
-    case: dict[str, Any], principal: Principal, rel: Access, now: datetime, *, with_history: bool = True
+    case: dict[str, Any], principal: Principal, rel: Relationship, now: datetime, *, with_history: bool = True
 ) -> dict[str, Any]:
     """The case as this caller may see it: one privacy rule (``case_privacy``) for every personal field."""
     hidden = ("_id", "history", "contact", "served_person", "answers_secure", "personal")
@@ -26,7 +27,7 @@ def view(
     out["served_person"] = case_privacy.shown_served_person(case, seen)
     out["answers"] = case_privacy.shown_answers(case, seen)
     out["allowed_actions"] = allowed_actions(principal, rel, case, now)
-    out["status_label"] = lifecycle.STATE_LABELS.get(case["status"])
+    out["status_label"] = states.STATE_LABELS.get(case["status"])
     if with_history:
         out["history"] = [_history_view(h, hide_reporter) for h in case.get("history", [])]
     return out

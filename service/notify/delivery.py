@@ -12,6 +12,8 @@ from service.common.errors import (
     UpstreamError,
 )
 from service.common.loops import failure_class, pause
+from service.identity import directory
+from service.identity.accounts import Resident, StaffMember
 from service.notify import wechat as notify_wechat
 from service.notify.models import (
     CHANNEL_SMS,
@@ -23,7 +25,6 @@ from service.notify.models import (
     Notification,
 )
 from service.notify.repository.notifications import NotificationsRepository
-from service.notify.repository.outbox import PeopleReader
 from service.notify.repository.preferences import PreferencesRepository
 from service.notify.repository.subscriptions import SubscriptionsRepository
 from service.notify.rules import (
@@ -40,8 +41,8 @@ async def _deliver_wechat(ctx: Context, n: Notification, resident_id: str) -> tu
     if not ctx.settings.wechat_appid:
         return SKIPPED, "wechat_not_configured", {}
     subs = SubscriptionsRepository(ctx.db)
-    resident = await PeopleReader(ctx.db).resident(resident_id) or {}
-    openid = resident.get("openid")
+    resident = await directory.resident_or_none(ctx=ctx, resident_id=resident_id)
+    openid = resident.openid if resident is not None else None
     if not openid:
         return SKIPPED, "no_openid", {}
     key = str(n.template)
@@ -75,9 +76,12 @@ async def _deliver_wechat(ctx: Context, n: Notification, resident_id: str) -> tu
 async def _deliver_sms(
     ctx: Context, n: Notification, kind: str, person_id: str
 ) -> tuple[str, str | None, dict[str, Any]]:
-    people = PeopleReader(ctx.db)
-    person = await (people.resident(person_id) if kind == "resident" else people.staff_member(person_id)) or {}
-    phone = n.payload.get("phone") or person.get("phone")
+    person: Resident | StaffMember | None
+    if kind == "resident":
+        person = await directory.resident_or_none(ctx=ctx, resident_id=person_id)
+    else:
+        person = await directory.staff_or_none(ctx=ctx, staff_id=person_id)
+    phone = n.payload.get("phone") or (person.phone if person is not None else None)
     if not phone:
         return SKIPPED, "no_phone", {}
     try:

@@ -23,6 +23,16 @@ FAILED = "failed"  # gave up; ``reason`` says why
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ParkedClaim:
+    """The claim of a parked event: how often its handling failed, and why."""
+
+    event_id: str
+    attempts: int
+    last_error: str
+    parked_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ParkedEvent:
     """An event whose notifications could not be made after every attempt (a dead letter)."""
 

@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from service.cases import reads as case_reads
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
@@ -23,6 +24,8 @@ from service.common.errors import (
 )
 from service.common.loops import failure_class, pause
 from service.common.models import Principal
+from service.identity import directory
+from service.identity.accounts import StaffMember
 from service.notify.models import (
     CHANNEL_INBOX,
     CHANNEL_SMS,
@@ -34,8 +37,9 @@ from service.notify.models import (
     ParkedEvent,
     Preferences,
 )
+from service.notify.outbox import events_after, events_by_ids, parked_events
 from service.notify.repository.notifications import NotificationsRepository, new_notification_id
-from service.notify.repository.outbox import OutboxReader, PeopleReader, id_floor
+from service.notify.repository.outbox import OutboxReader, id_floor
 from service.notify.repository.preferences import PreferencesRepository
 from service.notify.rules import (
     STREAM_TYPES,
@@ -84,31 +88,31 @@ DETAIL_PAGE = "pages/cases/detail?id={case_id}"
 class _Recipient:
     key: str  # resident:<id> / staff:<id>
     role: str
-    person: dict[str, Any]
+    person: StaffMember
 
 
-async def _staff_recipients(people: PeopleReader, event: OutboxEvent, case: dict[str, Any] | None) -> list[_Recipient]:
-    found: dict[str, dict[str, Any]] = {}
+async def _staff_recipients(ctx: Context, event: OutboxEvent, case: dict[str, Any] | None) -> list[_Recipient]:
+    found: dict[str, StaffMember] = {}
     # case.returned carries the station it now sits with (``station_id`` / ``next_station``).
     station = event.station_id or event.data.get("next_station") or event.data.get("to_station_id")
     t = event.type
 
     async def add_station(roles: tuple[str, ...]) -> None:
         if station:
-            for s in await people.station_staff(str(station), roles):
-                found[s["_id"]] = s
+            for s in await directory.active_station_staff(ctx=ctx, station_id=str(station), roles=roles):
+                found[s.id] = s
 
     async def add_supervisors() -> None:
         if event.division:
-            for s in await people.supervisors_over(event.division):
-                found[s["_id"]] = s
+            for s in await directory.active_supervisors_over(ctx=ctx, division=event.division):
+                found[s.id] = s
 
     async def add_assignee(assignee: Any) -> bool:
         if not assignee:
             return False
-        s = await people.staff_member(str(assignee))
-        if s is not None and s.get("active", True):
-            found[s["_id"]] = s
+        s = await directory.staff_or_none(ctx=ctx, staff_id=str(assignee))
+        if s is not None and s.active:
+            found[s.id] = s
             return True
         return False
 
@@ -134,7 +138,7 @@ async def _staff_recipients(people: PeopleReader, event: OutboxEvent, case: dict
             await add_assignee(target.get("staff_id"))
     # Nobody is told about what they did themselves.
     found.pop(str(event.actor_subject), None)
-    return [_Recipient("staff:" + sid, str(s.get("role")), s) for sid, s in found.items()]
+    return [_Recipient("staff:" + sid, str(s.role), s) for sid, s in found.items()]
 
 
 def _base(event: OutboxEvent, recipient: str, channel: str, now: Any, texts: tuple[str, str, str, str]) -> Notification:
@@ -167,8 +171,7 @@ def _sms_not_before(ctx: Context, event: OutboxEvent, prefs: Preferences | None,
 
 async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notification]:
     """The records one event should produce (pure of side effects except reads)."""
-    people = PeopleReader(ctx.db)
-    case = await people.case(event.case_id) if event.case_id else None
+    case = await case_reads.case_for_notice(ctx=ctx, case_id=event.case_id) if event.case_id else None
     if urgent_service(case):
         # The notices of an urgent service carry the urgent flag: no SMS quiet hours for them.
         event = dataclasses.replace(event, data={**event.data, "urgent": True})
@@ -181,8 +184,8 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
         prefs = await PreferencesRepository(ctx.db).get(recipient)
         texts = resident_texts(template, event, case)
         out.append(dataclasses.replace(_base(event, recipient, CHANNEL_INBOX, now, texts), template=template.key))
-        resident = await people.resident(str(owner)) or {}
-        if resident.get("openid"):
+        resident = await directory.resident_or_none(ctx=ctx, resident_id=str(owner))
+        if resident is not None and resident.openid:
             if wants(prefs, "resident", event.type, CHANNEL_WECHAT):
                 payload = {
                     "template_id": template_ids(ctx.settings)[template.key],
@@ -191,7 +194,7 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
                 }
                 n = _base(event, recipient, CHANNEL_WECHAT, now, texts)
                 out.append(dataclasses.replace(n, template=template.key, payload=payload))
-        elif resident.get("phone") and wants(prefs, "resident", event.type, CHANNEL_SMS):
+        elif resident is not None and resident.phone and wants(prefs, "resident", event.type, CHANNEL_SMS):
             n = _base(event, recipient, CHANNEL_SMS, now, texts)
             payload = {"template": f"huimin_{template.key}", "params": sms_params(template, event, case)}
             out.append(
@@ -199,7 +202,7 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
                     n, template=template.key, payload=payload, not_before=_sms_not_before(ctx, event, prefs, now)
                 )
             )
-    staff = await _staff_recipients(people, event, case)
+    staff = await _staff_recipients(ctx, event, case)
     if staff:
         all_prefs = await PreferencesRepository(ctx.db).get_many([r.key for r in staff])
         texts = staff_texts(event, case)
@@ -281,7 +284,7 @@ async def list_parked_events(
     """Events whose notifications could not be made (admins): the dead letters of the events loop."""
     if principal.role != "admin":
         raise PermissionDeniedError("admin_only", "Only administrators see parked notification events.")
-    items = await OutboxReader(ctx.db).parked(after=cursor, limit=limit + 1)
+    items = await parked_events(ctx=ctx, after=cursor, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
     return items, (items[-1].event.id if more and items else None)
@@ -309,7 +312,7 @@ async def process_events(*, ctx: Context) -> int:
     highest = checkpoint
     handled = 0
     while True:
-        page = await reader.after(after, limit=settings.notify_batch_size)
+        page = await events_after(ctx=ctx, after_id=after, limit=settings.notify_batch_size)
         if not page:
             break
         done = await reader.finished([e.id for e in page])
@@ -332,7 +335,7 @@ async def process_events(*, ctx: Context) -> int:
     stale_before = now - timedelta(seconds=settings.notify_claim_stale_seconds)
     stale_ids = await reader.stale_claims(stale_before=stale_before, limit=settings.notify_batch_size)
     if stale_ids:
-        events = await reader.by_ids(stale_ids)
+        events = await events_by_ids(ctx=ctx, event_ids=stale_ids)
         for eid in stale_ids:
             if eid in events and await reader.claim(eid, owner=owner, now=now, stale_before=stale_before):
                 await _handle_claimed(ctx, reader, events[eid])

@@ -27,6 +27,7 @@ from service.common.context import Context
 from service.common.errors import PermissionDeniedError, ValidationFailedError
 from service.common.models import Principal
 from service.notify.models import OutboxEvent
+from service.notify.outbox import feed_after
 from service.notify.repository.outbox import OutboxReader
 from service.notify.repository.preferences import PreferencesRepository
 from service.notify.rules import effective, recipient_of, stream_visible
@@ -213,10 +214,9 @@ class Stream:
     async def _messages(self) -> AsyncIterator[StreamMessage]:
         replayed: set[int] = set()
         if self.last_seen is not None:
-            reader = OutboxReader(self.ctx.db)
             after = self.last_seen
             while True:
-                page = await reader.feed_after(after, limit=REPLAY_PAGE)
+                page = await feed_after(ctx=self.ctx, feed_seq=after, limit=REPLAY_PAGE)
                 for feed_seq, event in page:
                     replayed.add(feed_seq)
                     if stream_visible(event, self.conn.principal, self.conn.table):

@@ -6,9 +6,9 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from service.cases import lifecycle
 from service.cases import reads as case_reads
-from service.cases.lifecycle import OPEN_STATES, STATES
+from service.cases import states
+from service.cases.states import OPEN_STATES, STATES
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
 from service.common.models import Principal
@@ -30,7 +30,7 @@ def status_notes(case: dict[str, Any]) -> str | None:
         for text in (entry.get("note"), data.get("result"), data.get("reason")):
             if text:
                 return str(text)
-    label = lifecycle.STATE_LABELS.get(case.get("status", ""))
+    label = states.STATE_LABELS.get(case.get("status", ""))
     return f"{label['zh']} {label['en']}" if label else None
 
 

@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from service.audit import service as audit
 from service.common import pii
 from service.common.context import Context
 from service.common.errors import (
@@ -26,7 +27,7 @@ from service.stations import service as stations
 from service.visits.elder_fields import check_age_flags, check_elder_fields, id_card_facts, present
 from service.visits.models import END_REASONS, Elder
 from service.visits.periods import local_date, period_of
-from service.visits.repository.elders import ElderAuditRepository, EldersRepository
+from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository
 from service.visits.schedules import schedule_elders
 from service.visits.tiers import TIER_RANK, tier_table
@@ -190,12 +191,14 @@ async def create_elder(*, ctx: Context, principal: Principal, data: dict[str, An
 
 
 async def _audit(ctx: Context, principal: Principal, action: str, elder_ids: list[str]) -> None:
-    await ElderAuditRepository(ctx.db).record(
-        actor={"subject": principal.subject, "role": principal.role},
+    await audit.record_reads(
+        ctx=ctx,
+        principal=principal,
         action=action,
-        elder_ids=elder_ids,
-        at=ctx.now(),
+        target_kind="elder",
+        target_ids=elder_ids,
         fields=list(READ_FIELDS),
+        keyed_as="elder_id",
     )
 
 

@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from service.audit import service as audit
 from service.common.context import Context
 from service.common.errors import (
     DomainError,
@@ -36,7 +37,7 @@ from service.visits.elders import can_see, load_visible, scope_query
 from service.visits.models import Elder
 from service.visits.periods import SHANGHAI, Period, local_date, parse_period, period_of
 from service.visits.referrals import open_referrals, plan_referrals, referral_key, retry_referrals
-from service.visits.repository.elders import ElderAuditRepository, EldersRepository
+from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
 from service.visits.schedules import checkup_doc, close_periods, remind_due, schedule_elders, schedule_period
 from service.visits.tiers import tier_table
@@ -385,12 +386,14 @@ async def list_due(
     docs = await VisitSchedulesRepository(ctx.db).due(query, limit + 1)
     page, more = docs[:limit], len(docs) > limit
     elders = await EldersRepository(ctx.db).get_many([d["elder_id"] for d in page])
-    await ElderAuditRepository(ctx.db).record(
-        actor={"subject": principal.subject, "role": principal.role},
+    await audit.record_reads(
+        ctx=ctx,
+        principal=principal,
         action="visit.due_list",
-        elder_ids=[d["elder_id"] for d in page],
-        at=now,
+        target_kind="elder",
+        target_ids=[d["elder_id"] for d in page],
         fields=["name", "phone", "address"],
+        keyed_as="elder_id",
     )
     items = []
     for d in page:

@@ -10,11 +10,11 @@ from service.common.context import Context
 from service.common.errors import ValidationFailedError
 from service.common.models import Page, Principal
 from service.common.timestamps import rfc3339
-from service.webhooks.delivery import attempt_leased
 from service.webhooks.models import DELIVERY_STATUSES, PING_EVENT_TYPE, Delivery
 from service.webhooks.repository import (
     WebhookDeliveriesRepository,
 )
+from service.webhooks.sending import attempt_leased
 from service.webhooks.subscriptions import (
     visible_subscription,
 )

@@ -7,6 +7,7 @@ import random
 from datetime import datetime
 from typing import Any
 
+from service.cases.models import CaseEvent
 from service.common.timestamps import json_default, rfc3339
 from service.webhooks.models import Delivery
 
@@ -66,19 +67,23 @@ def without_staff_ids(value: Any) -> Any:
     return value
 
 
-def event_payload(event: dict[str, Any]) -> dict[str, Any]:
-    """The public part of an event document (no actor: staff identities are not shared)."""
-    when = event.get("time") or event.get("created_at")
+def written_at(event: CaseEvent) -> datetime:
+    """When an event was written (its ``time`` for one read before it was stored)."""
+    return event.created_at or event.time
+
+
+def event_payload(event: CaseEvent) -> dict[str, Any]:
+    """The public part of an event (no actor: staff identities are not shared)."""
     return {
-        "id": str(event["_id"]),
-        "type": event["type"],
-        "time": rfc3339(when) if isinstance(when, datetime) else when,
-        "case_id": event.get("case_id"),
-        "case_number": event.get("case_number"),
-        "from_state": event.get("from_state"),
-        "to_state": event.get("to_state"),
-        "seq": event.get("seq"),
-        "data": without_staff_ids(event.get("data") or {}),
+        "id": event.id,
+        "type": event.type,
+        "time": rfc3339(event.time) if isinstance(event.time, datetime) else event.time,
+        "case_id": event.case_id,
+        "case_number": event.case_number,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "seq": event.seq,
+        "data": without_staff_ids(event.data),
     }
 
 

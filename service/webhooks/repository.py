@@ -1,8 +1,9 @@
-"""Webhook subscriptions, deliveries and the fan-out checkpoint; read access to case events.
+"""Webhook subscriptions, deliveries and the fan-out checkpoint.
 
 Collections: ``webhook_subscriptions``, ``webhook_deliveries`` (one per subscription and
-event, unique), ``webhook_state`` (the fan-out checkpoint). ``events`` and ``cases`` belong
-to the cases area; this module only reads them.
+event, unique), ``webhook_state`` (the fan-out checkpoint). Events and cases belong to the
+cases area (read through ``service.cases.reads``), clients to identity
+(``service.identity.directory``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from service.webhooks.models import Attempt, Delivery, Subscription
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
 STATE = "webhook_state"
-EVENTS = "events"
-CASES = "cases"
-API_CLIENTS = "api_clients"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTEMPT_LOG_KEEP = 20
 FANOUT_CHECKPOINT = "fanout"
@@ -39,8 +37,6 @@ declare(
     IndexModel([("subscription_id", ASCENDING), ("status", ASCENDING), ("event_created_at", ASCENDING)]),
     IndexModel([("subscription_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
 )
-# The fan-out scans events in creation order.
-declare(EVENTS, IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]))
 
 
 MAX_PAUSES = 20
@@ -327,59 +323,3 @@ class WebhookStateRepository:
             await self.col.update_one({"_id": FANOUT_CHECKPOINT}, {"$max": {"created_at": created_at}}, upsert=True)
         except DuplicateKeyError:  # two first upserts raced; the other one created it
             await self.col.update_one({"_id": FANOUT_CHECKPOINT}, {"$max": {"created_at": created_at}})
-
-
-class CaseEventsReader:
-    """Reads what the fan-out needs from other areas: ``events``, case owners, ``api_clients``."""
-
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.events = db[EVENTS]
-        self.cases = db[CASES]
-        self.clients = db[API_CLIENTS]
-
-    async def events_after(
-        self, *, since: datetime, after: tuple[datetime, str] | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """Events created at or after ``since`` in (created_at, _id) order, past ``after``."""
-        query: dict[str, Any] = {"created_at": {"$gte": since}}
-        if after is not None:
-            at, last_id = after
-            query = {
-                "$and": [
-                    query,
-                    {"$or": [{"created_at": {"$gt": at}}, {"created_at": at, "_id": {"$gt": last_id}}]},
-                ]
-            }
-        docs = (
-            await self.events.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list()
-        )
-        for d in docs:
-            d["_id"] = str(d["_id"])
-            d["created_at"] = _utc(d["created_at"])
-            if isinstance(d.get("time"), datetime):
-                d["time"] = _utc(d["time"])
-        return docs
-
-    async def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """One event document."""
-        doc = await self.events.find_one({"_id": event_id})
-        if doc is not None and isinstance(doc.get("time"), datetime):
-            doc["time"] = _utc(doc["time"])
-        return doc
-
-    async def case_creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """``created_by`` ({subject, role}) of each case that has one."""
-        wanted = {c for c in case_ids if c}
-        if not wanted:
-            return {}
-        cursor = self.cases.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
-        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
-
-    async def client_scopes(self, client_id: str) -> tuple[bool, frozenset[str] | None]:
-        """(known, scopes) of an API client: scopes None when it is disabled; (False, None) if unknown."""
-        doc = await self.clients.find_one({"_id": client_id}, {"scopes": 1, "active": 1})
-        if doc is None:
-            return False, None
-        if not doc.get("active", True):
-            return True, None
-        return True, frozenset(doc.get("scopes") or ())

@@ -33,6 +33,8 @@ def scope_for_area_event(event_type: str) -> str | None:
     if event_type in VISIT_EVENT_TYPES:
         return VISITS_SCOPE
     return AREA_EVENT_SCOPES.get(event_type.split(".", 1)[0])
+
+
 ALERTS_SCOPE = "alerts:write"  # alert events reach the vendor client that reported the alert
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 KNOWN_EVENT_TYPES = (

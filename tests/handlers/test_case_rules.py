@@ -20,7 +20,7 @@ from run import create_app
 from service.catalog.service import FormField, example_answers, get_service, seed_catalog, update_service
 from service.common.models import SYSTEM
 from service.notify import service as notify
-from service.notify.repository.outbox import OutboxReader
+from service.notify.outbox import events_by_ids
 from tests.fakes.sms import FakeSms
 from tests.support import bearer, login, make_staff
 from tests.visits_support import elder_body, seed_stations
@@ -244,7 +244,7 @@ async def test_notices_of_an_urgent_service_are_flagged_to_skip_sms_quiet_hours(
         case = await world.submit(code)
         await world.act(case["id"], "accept", world.worker)
         accepted = await world.ctx.db["events"].find_one({"case_id": case["id"], "type": "case.accepted"})
-        [event] = (await OutboxReader(world.ctx.db).by_ids([accepted["_id"]])).values()
+        [event] = (await events_by_ids(ctx=world.ctx, event_ids=[accepted["_id"]])).values()
         notices = await notify.notifications_for(ctx=world.ctx, event=event)
         assert notices, code
         assert {n.urgent for n in notices} == {urgent}, code

@@ -5,7 +5,7 @@ import pytest
 from handlers.keys import CTX
 from service.visits.periods import period_of
 from service.visits.schedules import schedule_period
-from tests.helpers import token_for
+from tests.factories import bearer_for, make_staff, make_wechat_resident
 from tests.visits_support import age_born, elder_body, id_card, seed_stations
 
 
@@ -14,19 +14,36 @@ async def stations(client):
     return await seed_stations(client.app[CTX])
 
 
-def worker(settings, stations, code="340102001", role="worker"):
-    return token_for(settings, role, station_id=stations[code], subject=f"{role}-{code}")
+class Workers:
+    """One real worker account per station (made on first use) and its bearer headers."""
+
+    def __init__(self, client, settings, stations):
+        self.ctx, self.settings, self.stations = client.app[CTX], settings, stations
+        self.made = {}
+
+    async def account(self, code="340102001"):
+        if code not in self.made:
+            self.made[code] = await make_staff(self.ctx, role="worker", station_id=self.stations[code])
+        return self.made[code]
+
+    async def headers(self, code="340102001"):
+        return bearer_for(self.settings, await self.account(code))
+
+
+@pytest.fixture
+def workers(client, settings, stations):
+    return Workers(client, settings, stations)
 
 
 async def count(client, collection, query=None):
     return await client.app[CTX].db[collection].count_documents(query or {})
 
 
-async def test_register_masks_the_id_number_and_suggests_a_tier(client, settings, stations):
+async def test_register_masks_the_id_number_and_suggests_a_tier(client, settings, stations, workers):
     body = elder_body(
         flags=["alone", "disabled"], emergency_contacts=[{"name": "王强", "relation": "儿子", "phone": "13900139000"}]
     )
-    r = await client.post("/api/v1/elders", json=body, headers=worker(settings, stations))
+    r = await client.post("/api/v1/elders", json=body, headers=await workers.headers())
     got = await r.json()
     assert r.status == 201, got
     assert got["id_card_masked"] == body["id_card"][:4] + "*" * 10 + body["id_card"][-4:]
@@ -35,46 +52,46 @@ async def test_register_masks_the_id_number_and_suggests_a_tier(client, settings
     assert got["suggested_tier"] == "high" and got["tier"] == "high"
     assert "very_old" in got["flags"] and got["age"] >= 80
     assert got["county_code"] == "340102" and got["city_code"] == "340100"
-    assert got["consent"]["given"] is True and got["consent"]["recorded_by"] == "worker-340102001"
+    assert got["consent"]["given"] is True and got["consent"]["recorded_by"] == (await workers.account()).id
     stored = await client.app[CTX].db["elders"].find_one({})
     assert body["id_card"] not in str(stored) and stored["id_card_enc"].startswith("v1.")
     assert await count(client, "visit_schedules") == 1
 
 
-async def test_staff_reads_are_audit_logged(client, settings, stations):
-    r = await client.post("/api/v1/elders", json=elder_body(), headers=worker(settings, stations))
+async def test_staff_reads_are_audit_logged(client, settings, stations, workers):
+    r = await client.post("/api/v1/elders", json=elder_body(), headers=await workers.headers())
     elder_id = (await r.json())["id"]
-    r = await client.get(f"/api/v1/elders/{elder_id}", headers=worker(settings, stations))
+    r = await client.get(f"/api/v1/elders/{elder_id}", headers=await workers.headers())
     assert r.status == 200
-    r = await client.get("/api/v1/elders", headers=worker(settings, stations))
+    r = await client.get("/api/v1/elders", headers=await workers.headers())
     assert [e["id"] for e in (await r.json())["items"]] == [elder_id]
     log = await client.app[CTX].db["audit_log"].find({"elder_id": elder_id}).sort("at", 1).to_list()
     assert [(e["action"], e["actor"]["subject"]) for e in log] == [
-        ("elder.read", "worker-340102001"),
-        ("elder.list", "worker-340102001"),
+        ("elder.read", (await workers.account()).id),
+        ("elder.list", (await workers.account()).id),
     ]
 
 
-async def test_staff_of_one_station_cannot_read_another_stations_people(client, settings, stations):
-    r = await client.post("/api/v1/elders", json=elder_body(), headers=worker(settings, stations))
+async def test_staff_of_one_station_cannot_read_another_stations_people(client, settings, stations, workers):
+    r = await client.post("/api/v1/elders", json=elder_body(), headers=await workers.headers())
     elder_id = (await r.json())["id"]
-    other = worker(settings, stations, "340102002")
+    other = await workers.headers("340102002")
     r = await client.get(f"/api/v1/elders/{elder_id}", headers=other)
     assert r.status == 404 and (await r.json())["code"] == "elder_not_found"
     r = await client.patch(f"/api/v1/elders/{elder_id}", json={"tier": "key"}, headers=other)
     assert r.status == 404
     r = await client.get("/api/v1/elders", headers=other)
     assert (await r.json())["items"] == []
-    hefei = token_for(settings, "supervisor", division_prefix="3401")
-    huangshan = token_for(settings, "supervisor", division_prefix="3410")
+    hefei = bearer_for(settings, await make_staff(client.app[CTX], role="supervisor", division_prefix="3401"))
+    huangshan = bearer_for(settings, await make_staff(client.app[CTX], role="supervisor", division_prefix="3410"))
     assert (await client.get(f"/api/v1/elders/{elder_id}", headers=hefei)).status == 200
     assert (await client.get(f"/api/v1/elders/{elder_id}", headers=huangshan)).status == 404
-    r = await client.get("/api/v1/elders", headers=token_for(settings, "resident"))
+    r = await client.get("/api/v1/elders", headers=bearer_for(settings, await make_wechat_resident(client.app[CTX])))
     assert r.status == 403
 
 
-async def test_worker_cannot_register_people_of_another_station(client, settings, stations):
-    r = await client.post("/api/v1/elders", json=elder_body("340104001"), headers=worker(settings, stations))
+async def test_worker_cannot_register_people_of_another_station(client, settings, stations, workers):
+    r = await client.post("/api/v1/elders", json=elder_body("340104001"), headers=await workers.headers())
     assert r.status == 403 and (await r.json())["code"] == "outside_your_area"
     assert await count(client, "elders") == 0
 
@@ -90,14 +107,18 @@ async def test_worker_cannot_register_people_of_another_station(client, settings
     ],
 )
 async def test_bad_registration_gets_a_problem_and_writes_nothing(client, settings, stations, change, status, code):
-    r = await client.post("/api/v1/elders", json=elder_body(**change), headers=token_for(settings, "admin"))
+    r = await client.post(
+        "/api/v1/elders",
+        json=elder_body(**change),
+        headers=bearer_for(settings, await make_staff(client.app[CTX], role="admin")),
+    )
     got = await r.json()
     assert r.status == status and got["code"] == code, got
     assert await count(client, "elders") == 0 and await count(client, "visit_schedules") == 0
 
 
 async def test_an_id_number_is_active_on_one_register_only(client, settings, stations):
-    admin = token_for(settings, "admin")
+    admin = bearer_for(settings, await make_staff(client.app[CTX], role="admin"))
     first = await client.post("/api/v1/elders", json=elder_body(), headers=admin)
     again = await client.post("/api/v1/elders", json=elder_body("340102002"), headers=admin)
     assert again.status == 409 and (await again.json())["code"] == "elder_already_registered"
@@ -114,7 +135,7 @@ async def test_an_id_number_is_active_on_one_register_only(client, settings, sta
 
 
 async def test_list_filters_by_tier_flag_and_active_with_a_cursor(client, settings, stations):
-    admin = token_for(settings, "admin")
+    admin = bearer_for(settings, await make_staff(client.app[CTX], role="admin"))
     for seq in range(1, 4):
         await client.post("/api/v1/elders", json=elder_body(seq=seq, flags=["alone"]), headers=admin)
     await client.post("/api/v1/elders", json=elder_body(seq=9, born=age_born(70), flags=["empty_nest"]), headers=admin)
@@ -131,7 +152,7 @@ async def test_list_filters_by_tier_flag_and_active_with_a_cursor(client, settin
 
 
 async def test_a_tier_change_applies_from_the_next_iso_week(client, settings, stations):
-    admin = token_for(settings, "admin")
+    admin = bearer_for(settings, await make_staff(client.app[CTX], role="admin"))
     r = await client.post("/api/v1/elders", json=elder_body(flags=["alone"], tier="general"), headers=admin)
     elder_id = (await r.json())["id"]
     r = await client.patch(f"/api/v1/elders/{elder_id}", json={"tier": "high"}, headers=admin)
@@ -154,7 +175,7 @@ CSV_HEAD = "name,id_card,township,phone,flags,tier\n"
 
 
 async def test_import_dry_run_reports_every_bad_row_then_applies_all_or_nothing(client, settings, stations):
-    admin = token_for(settings, "admin")
+    admin = bearer_for(settings, await make_staff(client.app[CTX], role="admin"))
     good1, good2 = id_card(seq=11), id_card(seq=12)
     text = (
         CSV_HEAD

@@ -17,7 +17,7 @@ from service.catalog.seed import SEED_SERVICES
 from service.common.models import Principal
 from service.identity import clients
 from service.stations import service as stations
-from tests.helpers import token_for
+from tests.factories import bearer_for, make_staff
 
 ADMIN = Principal(subject="admin-1", role="admin")
 BASE = "/open311/v2"
@@ -220,7 +220,7 @@ async def test_multi_value_attributes_and_query_string_fields_are_accepted(world
 async def test_status_maps_to_closed_with_the_result_as_status_notes(world: Open311World) -> None:
     number = (await _filed(world))["service_request_id"]
     case = await world.ctx.db["cases"].find_one({"number": number})
-    worker = token_for(world.settings, "worker", subject="w-1", station_id=world.station.id)
+    worker = bearer_for(world.settings, await make_staff(world.ctx, role="worker", station_id=world.station.id))
     result = "已上门探访，安排每周助餐 visited; weekly meals arranged"
     for action, body in (("accept", {}), ("resolve", {"result": result})):
         resp = await world.client.post(f"/api/v1/cases/{case['_id']}/{action}", json=body, headers=worker)

@@ -8,7 +8,7 @@ from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
 from service.visits.schedules import close_periods, remind_due, schedule_period
-from tests.helpers import token_for
+from tests.factories import bearer_for, make_staff, make_wechat_resident
 from tests.visits_support import age_born, elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
@@ -26,8 +26,13 @@ async def stations(client):
 
 
 @pytest.fixture
-def admin(settings):
-    return token_for(settings, "admin", subject="admin-1")
+async def admin_account(client):
+    return await make_staff(client.app[CTX], role="admin")
+
+
+@pytest.fixture
+def admin(settings, admin_account):
+    return bearer_for(settings, admin_account)
 
 
 async def register(client, headers, township="340102001", seq=1, at=REGISTERED, **kw):
@@ -52,12 +57,12 @@ def schedules(client):
     return client.app[CTX].db["visit_schedules"]
 
 
-async def test_visit_on_sunday_2330_shanghai_counts_for_that_week_not_the_next(client, stations, admin):
+async def test_visit_on_sunday_2330_shanghai_counts_for_that_week_not_the_next(client, stations, admin, admin_account):
     elder_id = await register(client, admin, flags=["disabled"])
     r = await visit(client, admin, elder_id, datetime(2026, 3, 8, 23, 30, tzinfo=CST), method="home")
     got = await r.json()
     assert r.status == 201, got
-    assert got["counts_for"] == ["2026-W10"] and got["visitor"] == "admin-1"
+    assert got["counts_for"] == ["2026-W10"] and got["visitor"] == admin_account.id
     await schedule_period(ctx=client.app[CTX], at=datetime(2026, 3, 9, 9, 0, tzinfo=CST))
     w10 = await schedules(client).find_one({"elder_id": elder_id, "period": "2026-W10"})
     w11 = await schedules(client).find_one({"elder_id": elder_id, "period": "2026-W11"})
@@ -186,12 +191,14 @@ async def test_the_rate_by_station_county_and_city_adds_up(client, settings, sta
     assert totals["county"] == {"340102": (4, 3), "340104": (1, 0), "341021": (3, 1)}
     assert totals["city"] == {"340100": (5, 3), "341000": (3, 1)}
     assert totals["station"][stations["340102002"]] == (2, 2)
-    hefei = token_for(settings, "supervisor", division_prefix="3401")
+    hefei = bearer_for(settings, await make_staff(client.app[CTX], role="supervisor", division_prefix="3401"))
     body = await (await client.get("/api/v1/stats/visits?period=2026-W10&group_by=county", headers=hefei)).json()
     assert (body["due"], body["visited"]) == (5, 3)
     r = await client.get("/api/v1/stats/visits?period=2026-W10&division=3410", headers=hefei)
     assert r.status == 403
-    r = await client.get("/api/v1/stats/visits", headers=token_for(settings, "resident"))
+    r = await client.get(
+        "/api/v1/stats/visits", headers=bearer_for(settings, await make_wechat_resident(client.app[CTX]))
+    )
     assert r.status == 403
 
 
@@ -202,12 +209,12 @@ async def test_due_list_shows_who_still_needs_a_visit_soonest_first(client, sett
     await schedule_period(ctx=client.app[CTX], at=datetime.now(CST))
     await visit(client, admin, c, datetime.now(CST) - timedelta(minutes=1))
     station = stations["340102001"]
-    own = token_for(settings, "worker", station_id=station)
+    own = bearer_for(settings, await make_staff(client.app[CTX], role="worker", station_id=station))
     r = await client.get("/api/v1/visits/due", headers=own)
     items = (await r.json())["items"]
     assert r.status == 200 and {i["elder_id"] for i in items} == {a, b}
     assert [i["due_by"] for i in items] == sorted(i["due_by"] for i in items)
-    other = token_for(settings, "worker", station_id=stations["340104001"])
+    other = bearer_for(settings, await make_staff(client.app[CTX], role="worker", station_id=stations["340104001"]))
     assert (await (await client.get("/api/v1/visits/due", headers=other)).json())["items"] == []
     r = await client.get(f"/api/v1/visits/due?station={station}", headers=other)
     assert r.status == 404
@@ -242,7 +249,7 @@ async def test_a_visit_for_an_ended_person_is_refused(client, stations, admin):
 
 async def test_staff_of_another_station_cannot_record_visits_for_its_people(client, settings, stations, admin):
     elder_id = await register(client, admin, flags=["disabled"])
-    other = token_for(settings, "worker", station_id=stations["340102002"])
+    other = bearer_for(settings, await make_staff(client.app[CTX], role="worker", station_id=stations["340102002"]))
     r = await visit(client, other, elder_id, datetime.now(CST))
     assert r.status == 404 and (await r.json())["code"] == "elder_not_found"
 

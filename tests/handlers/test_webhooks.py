@@ -12,16 +12,9 @@ import pytest
 from handlers.keys import CTX
 from run import create_app
 from service.webhooks.delivery import deliver_once
+from tests.factories import bearer_for, make_case, make_staff, make_station, make_wechat_resident
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.helpers_webhooks import (
-    Clock,
-    admin_headers,
-    client_headers,
-    insert_case,
-    insert_event,
-    subscribe,
-    verify,
-)
+from tests.helpers_webhooks import Clock, integrator, subscribe, verify
 
 
 @pytest.fixture
@@ -32,11 +25,11 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 async def test_client_creates_webhook_and_secret_is_shown_only_once(client: Any, settings: Any) -> None:
-    headers = client_headers(settings, "client-a")
+    client_a, headers = await integrator(client, settings)
     created = await subscribe(client, headers, "https://hooks.example.gov.cn/huimin", ["case.created", "case.resolved"])
     assert created["secret"].startswith("whsec_")
     assert created["event_types"] == ["case.created", "case.resolved"]
-    assert created["client_id"] == "client-a"
+    assert created["client_id"] == client_a.client_id
     assert created["active"] is True
     resp = await client.get(f"/api/v1/webhooks/{created['id']}", headers=headers)
     assert resp.status == 200
@@ -62,7 +55,7 @@ async def test_client_creates_webhook_and_secret_is_shown_only_once(client: Any,
     ],
 )
 async def test_invalid_webhook_url_is_422_and_nothing_is_stored(client: Any, settings: Any, url: str) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     resp = await client.post("/api/v1/webhooks", json={"url": url, "event_types": ["*"]}, headers=headers)
     assert resp.status == 422
     body = await resp.json()
@@ -72,7 +65,7 @@ async def test_invalid_webhook_url_is_422_and_nothing_is_stored(client: Any, set
 
 
 async def test_bad_event_types_are_422(client: Any, settings: Any) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     resp = await client.post(
         "/api/v1/webhooks", json={"url": "https://h.example.cn/x", "event_types": ["Case Created"]}, headers=headers
     )
@@ -84,7 +77,7 @@ async def test_host_outside_the_allow_list_is_refused(aiohttp_client: Any, setti
     client = await aiohttp_client(
         create_app(settings.replace(webhook_allowed_hosts="*.ahzwfw.gov.cn, hooks.example.cn"))
     )
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     bad = await client.post(
         "/api/v1/webhooks", json={"url": "http://169.254.169.254/", "event_types": ["*"]}, headers=headers
     )
@@ -96,7 +89,7 @@ async def test_host_outside_the_allow_list_is_refused(aiohttp_client: Any, setti
 
 
 async def test_client_without_manage_scope_is_forbidden(client: Any, settings: Any) -> None:
-    headers = client_headers(settings, "client-a", frozenset({"cases:read"}))
+    _, headers = await integrator(client, settings, scopes=("cases:read",))
     resp = await client.post(
         "/api/v1/webhooks", json={"url": "https://h.example.cn/x", "event_types": ["*"]}, headers=headers
     )
@@ -105,22 +98,19 @@ async def test_client_without_manage_scope_is_forbidden(client: Any, settings: A
 
 
 async def test_resident_cannot_subscribe(client: Any, settings: Any) -> None:
-    from service.common.models import Principal, utcnow
-    from service.identity.tokens import issue_access_token
-
-    token, _ = issue_access_token(settings=settings, principal=Principal(subject="r-1", role="resident"), now=utcnow())
+    resident = await make_wechat_resident(client.app[CTX])
     resp = await client.post(
         "/api/v1/webhooks",
         json={"url": "https://h.example.cn/x", "event_types": ["*"]},
-        headers={"Authorization": f"Bearer {token}"},
+        headers=bearer_for(settings, resident),
     )
     assert resp.status == 403
     assert (await resp.json())["code"] == "role_not_allowed"
 
 
 async def test_other_client_cannot_see_or_change_a_subscription(client: Any, settings: Any) -> None:
-    created = await subscribe(client, client_headers(settings, "client-a"), "https://h.example.cn/a")
-    other = client_headers(settings, "client-b")
+    created = await subscribe(client, (await integrator(client, settings))[1], "https://h.example.cn/a")
+    _, other = await integrator(client, settings)
     path = f"/api/v1/webhooks/{created['id']}"
     for method, url, kwargs in (
         ("GET", path, {}),
@@ -138,18 +128,19 @@ async def test_other_client_cannot_see_or_change_a_subscription(client: Any, set
 
 
 async def test_admin_lists_every_clients_subscriptions(client: Any, settings: Any) -> None:
-    a = await subscribe(client, client_headers(settings, "client-a"), "https://h.example.cn/a")
-    b = await subscribe(client, client_headers(settings, "client-b"), "https://h.example.cn/b")
-    admin = admin_headers(settings)
+    a = await subscribe(client, (await integrator(client, settings))[1], "https://h.example.cn/a")
+    client_b, b_headers = await integrator(client, settings)
+    b = await subscribe(client, b_headers, "https://h.example.cn/b")
+    admin = bearer_for(settings, await make_staff(client.app[CTX], role="admin"))
     listed = await (await client.get("/api/v1/webhooks", headers=admin)).json()
     assert {s["id"] for s in listed["items"]} == {a["id"], b["id"]}
-    only_b = await (await client.get("/api/v1/webhooks?client_id=client-b", headers=admin)).json()
+    only_b = await (await client.get(f"/api/v1/webhooks?client_id={client_b.client_id}", headers=admin)).json()
     assert [s["id"] for s in only_b["items"]] == [b["id"]]
     assert (await client.get(f"/api/v1/webhooks/{a['id']}", headers=admin)).status == 200
 
 
 async def test_subscription_list_pages_with_a_cursor(client: Any, settings: Any) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     ids = [(await subscribe(client, headers, f"https://h.example.cn/{i}"))["id"] for i in range(3)]
     first = await (await client.get("/api/v1/webhooks?limit=2", headers=headers)).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
@@ -162,7 +153,7 @@ async def test_subscription_list_pages_with_a_cursor(client: Any, settings: Any)
 
 
 async def test_patch_changes_fields_and_delete_removes(client: Any, settings: Any) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     created = await subscribe(client, headers, "https://h.example.cn/a")
     path = f"/api/v1/webhooks/{created['id']}"
     resp = await client.patch(
@@ -186,7 +177,7 @@ async def test_patch_changes_fields_and_delete_removes(client: Any, settings: An
 async def test_ping_reports_the_receivers_answer_with_a_valid_signature(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     created = await subscribe(client, headers, receiver.url("a"))
     resp = await client.post(f"/api/v1/webhooks/{created['id']}/ping", headers=headers)
     assert resp.status == 200
@@ -203,7 +194,7 @@ async def test_ping_reports_the_receivers_answer_with_a_valid_signature(
 
 
 async def test_rotated_secret_signs_the_next_delivery(client: Any, settings: Any, receiver: WebhookReceiver) -> None:
-    headers = client_headers(settings, "client-a")
+    _, headers = await integrator(client, settings)
     created = await subscribe(client, headers, receiver.url("a"))
     rotated = await (await client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", headers=headers)).json()
     assert rotated["secret"] != created["secret"]
@@ -217,12 +208,11 @@ async def test_rotated_secret_signs_the_next_delivery(client: Any, settings: Any
 async def test_delivery_log_shows_attempts_and_dead_delivery_can_be_redelivered(
     client: Any, settings: Any, receiver: WebhookReceiver
 ) -> None:
-    headers = client_headers(settings, "client-a")
+    client_a, headers = await integrator(client, settings)
     created = await subscribe(client, headers, receiver.url("a"))
     ctx = dataclasses.replace(client.app[CTX], clock=Clock(), settings=settings.replace(webhook_retry_hours=0.01))
-    db = ctx.db
-    await insert_case(db, "c1", created_by="client-a")
-    await insert_event(db, "c1", 1, "case.created")
+    await make_station(ctx)  # the case is routed: one event (case.created), one delivery
+    await make_case(ctx, client_a)
     receiver.always("a", 500)
     assert await deliver_once(ctx=ctx, worker_id="w1") == 1
     ctx.clock.advance(hours=1)  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.endpoint import Endpoint, endpoint_of
-from service.common.models import ALL_ROLES, CLIENT_SCOPES
+from service.common.models import ALL_ROLES
 
 # (METHOD, path template) of every route that answers without a token.
 PUBLIC_ROUTES = frozenset(
@@ -164,16 +164,3 @@ def best_role(route: Route) -> str:
         if role in allowed:
             return role
     return allowed[0]
-
-
-def role_claims(role: str, **overrides: Any) -> dict[str, Any]:
-    """Principal fields for a test token of ``role`` (clients hold every scope unless told)."""
-    claims: dict[str, Any] = {"subject": f"sec-{role}"}
-    if role == "client":
-        claims["scopes"] = CLIENT_SCOPES
-    if role in ("worker", "station_head"):
-        claims["station_id"] = OBJECT_ID
-    if role == "supervisor":
-        claims["division_prefix"] = "34"
-    claims.update(overrides)
-    return claims

@@ -16,8 +16,8 @@ from handlers.keys import CTX
 from run import create_app
 from service.common.models import CLIENT_SCOPES, SYSTEM
 from service.identity.clients import create_client
-from tests.helpers import token_for
-from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, read_answer, role_claims
+from tests.factories import Accounts
+from tests.security.routes import PUBLIC_ROUTES, Route, all_routes, protected_routes, read_answer
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -68,10 +68,11 @@ async def test_every_protected_route_needs_a_token(client: Any) -> None:
 async def test_a_token_in_the_query_string_is_ignored_except_on_event_streams(client: Any, settings: Settings) -> None:
     """Query strings end up in logs; only EventSource, which cannot send headers, may use one."""
     failures = []
+    accounts = Accounts(client.app[CTX], settings)
     for route in protected_routes(client.server.app):
         assert route.meta is not None
         role = route.allowed_roles[0]
-        token = token_for(settings, role, **role_claims(role))["Authorization"].removeprefix("Bearer ")
+        token = (await accounts.bearer(role))["Authorization"].removeprefix("Bearer ")
         resp = await client.request(route.method, route.url() + f"?access_token={token}")
         body = await read_answer(resp, route) or {}
         if route.meta.token_in_query:
@@ -85,9 +86,10 @@ async def test_a_token_in_the_query_string_is_ignored_except_on_event_streams(cl
 async def test_roles_outside_the_rule_are_refused(client: Any, settings: Settings) -> None:
     failures = []
     checked = 0
+    accounts = Accounts(client.app[CTX], settings)
     for route in protected_routes(client.server.app):
         for role in route.denied_roles:
-            status, body = await _call(client, route, token_for(settings, role, **role_claims(role)))
+            status, body = await _call(client, route, await accounts.bearer(role))
             checked += 1
             if status != 403 or body.get("code") != "role_not_allowed":
                 failures.append(f"{route.label} as {role}: {status} {body.get('code')}")
@@ -98,19 +100,18 @@ async def test_roles_outside_the_rule_are_refused(client: Any, settings: Setting
 async def test_clients_need_every_scope_the_route_names(client: Any, settings: Settings) -> None:
     failures = []
     checked = 0
+    accounts = Accounts(client.app[CTX], settings)
     for route in protected_routes(client.server.app):
         assert route.meta is not None
         if "client" not in route.allowed_roles or not route.meta.scopes:
             continue
         for scope in route.meta.scopes:
             held = tuple(s for s in CLIENT_SCOPES if s != scope)
-            status, body = await _call(
-                client, route, token_for(settings, "client", **role_claims("client", scopes=held))
-            )
+            status, body = await _call(client, route, await accounts.bearer("client", scopes=held))
             checked += 1
             if status != 403 or body.get("code") != "insufficient_scope":
                 failures.append(f"{route.label} without {scope}: {status} {body.get('code')}")
-        status, body = await _call(client, route, token_for(settings, "client", **role_claims("client", scopes=())))
+        status, body = await _call(client, route, await accounts.bearer("client", scopes=()))
         if status != 403 or body.get("code") != "insufficient_scope":
             failures.append(f"{route.label} with no scopes: {status} {body.get('code')}")
     assert checked, "no route open to clients names a scope"
@@ -127,9 +128,10 @@ def test_routes_name_only_known_scopes(settings: Settings) -> None:
 async def test_allowed_roles_get_past_the_gate(client: Any, settings: Settings) -> None:
     """The converse: a role inside the rule is not turned away by the gate (the handler may still say no)."""
     failures = []
+    accounts = Accounts(client.app[CTX], settings)
     for route in protected_routes(client.server.app):
         for role in route.allowed_roles:
-            status, body = await _call(client, route, token_for(settings, role, **role_claims(role)))
+            status, body = await _call(client, route, await accounts.bearer(role))
             if status == 401 or body.get("code") in ("role_not_allowed", "insufficient_scope"):
                 failures.append(f"{route.label} as {role}: {status} {body.get('code')}")
     assert not failures, "\n".join(failures)

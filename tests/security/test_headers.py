@@ -14,8 +14,9 @@ import asyncio
 from typing import Any
 
 from config import Settings
-from tests.helpers import token_for
-from tests.security.routes import all_routes, best_role, read_answer, role_claims
+from handlers.keys import CTX
+from tests.factories import Accounts, bearer_for, make_wechat_resident
+from tests.security.routes import all_routes, best_role, read_answer
 
 NO_STORE_PREFIXES = ("/api/", "/oauth/", "/open311/")
 REVALIDATED = {
@@ -39,9 +40,10 @@ def _header_problems(label: str, path: str, headers: Any) -> list[str]:
 
 async def test_every_route_answers_with_the_safe_headers(client: Any, settings: Settings) -> None:
     failures = []
+    accounts = Accounts(client.app[CTX], settings)
     for route in all_routes(client.server.app):
         assert route.meta is not None
-        headers = {} if route.meta.public else token_for(settings, best_role(route), **role_claims(best_role(route)))
+        headers = {} if route.meta.public else await accounts.bearer(best_role(route))
         kwargs: dict[str, Any] = {"headers": headers}
         if route.method != "GET":
             kwargs["json"] = {}
@@ -57,7 +59,7 @@ async def test_every_route_answers_with_the_safe_headers(client: Any, settings: 
 
 
 async def test_personal_data_is_never_cached(client: Any, settings: Settings) -> None:
-    resident = token_for(settings, "resident")
+    resident = bearer_for(settings, await make_wechat_resident(client.app[CTX]))
     for path in ("/api/v1/me", "/api/v1/cases", "/api/v1/cases/65a0c0ffee0000000000beef"):
         resp = await client.get(path, headers=resident)
         await resp.read()

@@ -27,10 +27,9 @@ from service.catalog.service import example_answers
 from service.common.models import CLIENT_SCOPES, SYSTEM
 from service.identity.clients import create_client
 from service.stations import service as stations
-from tests.factories import bearer_for, make_wechat_resident
+from tests.factories import Accounts, bearer_for, make_wechat_resident
 from tests.fuzz.world import SERVICE_CODE
-from tests.helpers import token_for
-from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer, role_claims
+from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer
 
 OPERATORS: list[Any] = [{"$gt": ""}, {"$ne": None}, {"$where": "1"}, {"$regex": ".*"}]
 OPERATOR_STRINGS = ("$gt", "$ne", '{"$ne": null}', "$where")
@@ -45,12 +44,12 @@ class Populated:
     settings: Settings
     ids: dict[str, str]
     api_key: str
+    accounts: Accounts
 
-    def headers(self, route: Route) -> dict[str, str]:
+    async def headers(self, route: Route) -> dict[str, str]:
         if route.meta is not None and route.meta.public:
             return {}
-        role = best_role(route)
-        return token_for(self.settings, role, **role_claims(role))
+        return await self.accounts.bearer(best_role(route))
 
 
 @pytest.fixture
@@ -98,7 +97,7 @@ async def populated(client: Any, settings: Settings) -> Populated:
     )
     assert resp.status in (200, 201), await resp.text()
     ids = {"case_id": case_id, "id": station.id, "station_id": station.id}
-    return Populated(client, settings, ids, api_key)
+    return Populated(client, settings, ids, api_key, Accounts(ctx, settings, client_rate_limit=100000))
 
 
 def _form_answers(service: Any) -> dict[str, str]:
@@ -136,7 +135,7 @@ async def _send(world: Populated, route: Route, *, query: str = "", json: Any = 
     if route.keyed:
         query = "&".join(q for q in (f"api_key={quote(world.api_key)}", query) if q)
     url = route.url(**world.ids) + (f"?{query}" if query else "")
-    kwargs: dict[str, Any] = {"headers": world.headers(route)}
+    kwargs: dict[str, Any] = {"headers": await world.headers(route)}
     if json is not None:
         kwargs["json"] = json
     resp = await world.client.request(route.method, url, **kwargs)

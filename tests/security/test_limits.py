@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from config import Settings
+from handlers.keys import CTX
 from run import create_app
-from tests.helpers import token_for
-from tests.security.routes import Route, all_routes, best_role, role_claims
+from tests.factories import Accounts, bearer_for, make_wechat_resident
+from tests.security.routes import Route, all_routes, best_role
 
 LIMIT = 4096
 # Representative JSON routes: a public login, a resident's filing, an admin's write.
@@ -30,8 +31,8 @@ async def api(aiohttp_client: Any, settings: Settings) -> Any:
     return await aiohttp_client(create_app(tight))
 
 
-def _headers(settings: Settings, role: str | None) -> dict[str, str]:
-    return token_for(settings, role) if role else {}
+async def _headers(api: Any, settings: Settings, role: str | None) -> dict[str, str]:
+    return await Accounts(api.app[CTX], settings).bearer(role) if role else {}
 
 
 async def _problem(resp: Any) -> dict[str, Any]:
@@ -42,7 +43,9 @@ async def _problem(resp: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("path", "role"), JSON_ROUTES)
 async def test_oversize_json_with_content_length_is_413(api: Any, settings: Settings, path: str, role: str) -> None:
     body = json.dumps({"username": "x" * (LIMIT + 10)})
-    resp = await api.post(path, data=body, headers={**_headers(settings, role), "Content-Type": "application/json"})
+    resp = await api.post(
+        path, data=body, headers={**(await _headers(api, settings, role)), "Content-Type": "application/json"}
+    )
     assert resp.status == 413
     problem = await _problem(resp)
     assert problem["code"] == "payload_too_large" and problem["limit"] == LIMIT
@@ -58,7 +61,9 @@ async def test_oversize_chunked_json_is_cut_off_at_the_limit(
             yield b"x" * 1024  # no Content-Length: the limit is enforced while reading
         yield b'"}'
 
-    resp = await api.post(path, data=chunks(), headers={**_headers(settings, role), "Content-Type": "application/json"})
+    resp = await api.post(
+        path, data=chunks(), headers={**(await _headers(api, settings, role)), "Content-Type": "application/json"}
+    )
     assert resp.status == 413
     problem = await _problem(resp)
     assert problem["code"] == "payload_too_large" and problem["limit"] == LIMIT
@@ -68,7 +73,9 @@ async def test_oversize_chunked_json_is_cut_off_at_the_limit(
 @pytest.mark.parametrize(("path", "role"), JSON_ROUTES)
 async def test_deeply_nested_json_is_400(api: Any, settings: Settings, path: str, role: str, depth: int) -> None:
     body = '{"a": ' + "[" * depth + "]" * depth + "}"
-    resp = await api.post(path, data=body, headers={**_headers(settings, role), "Content-Type": "application/json"})
+    resp = await api.post(
+        path, data=body, headers={**(await _headers(api, settings, role)), "Content-Type": "application/json"}
+    )
     assert resp.status == 400
     assert (await _problem(resp))["code"] == "too_deeply_nested"
 
@@ -117,7 +124,7 @@ async def test_a_stalled_upload_is_cut_off_with_408(api: Any, settings: Settings
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n'
         "Content-Type: image/png\r\n\r\n"
     ).encode() + b"\x89PNG\r\n\x1a\n"
-    auth = token_for(settings, "resident")["Authorization"]
+    auth = bearer_for(settings, await make_wechat_resident(api.app[CTX]))["Authorization"]
     reader, writer = await _raw(
         api,
         b"POST /api/v1/uploads HTTP/1.1\r\nHost: test\r\n"
@@ -187,10 +194,8 @@ async def test_no_route_waits_for_a_body_that_never_comes(api: Any, settings: Se
         if r.meta is not None and r.method in ("POST", "PUT", "PATCH", "DELETE") and not r.streams
     ]
     assert routes
-    headers = [
-        {} if r.meta is not None and r.meta.public else token_for(settings, best_role(r), **role_claims(best_role(r)))
-        for r in routes
-    ]
+    accounts = Accounts(api.app[CTX], settings)
+    headers = [{} if r.meta is not None and r.meta.public else await accounts.bearer(best_role(r)) for r in routes]
     results = await asyncio.gather(*(_trickle(api, r, h) for r, h in zip(routes, headers, strict=True)))
     failures = [
         f"{r.label}: {status or 'no answer'} after {elapsed:.1f}s"

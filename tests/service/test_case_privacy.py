@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.cases import privacy as case_privacy
-from service.cases.access import Access
+from service.cases.lifecycle import Relationship
 from service.catalog.models import FormField
 from service.catalog.seed import SEED_SERVICES
 
@@ -52,15 +52,15 @@ def test_phone_and_id_card_fields_are_personal_by_their_type_and_phones_identify
 @pytest.mark.parametrize(
     ("access", "phones_clear"),
     [
-        (Access(owner=True), True),
-        (Access(station=True, assignee=True), True),
-        (Access(station=True), False),
-        (Access(division=True), False),
-        (Access(admin=True), False),
-        (Access(creator=True), False),
+        (Relationship(owner=True), True),
+        (Relationship(station=True, assignee=True), True),
+        (Relationship(station=True), False),
+        (Relationship(division=True), False),
+        (Relationship(admin=True), False),
+        (Relationship(creator=True), False),
     ],
 )
-def test_answers_contact_and_served_person_follow_the_same_phone_rule(access: Access, phones_clear: bool) -> None:
+def test_answers_contact_and_served_person_follow_the_same_phone_rule(access: Relationship, phones_clear: bool) -> None:
     case = _case(COMPLAINT, {"reporter_phone": "13687654321", "org_name": "某协会"})
     seen = case_privacy.disclosure(access, case)
     answers = case_privacy.shown_answers(case, seen)
@@ -84,15 +84,15 @@ def test_answers_contact_and_served_person_follow_the_same_phone_rule(access: Ac
 
 def test_a_confidential_case_hides_the_reporter_but_not_the_child_from_station_staff() -> None:
     case = _case(REPORT, {"reporter_phone": "13687654321", "where": "学校门口", "details": "x"})
-    staff = case_privacy.disclosure(Access(station=True, assignee=True), case)
+    staff = case_privacy.disclosure(Relationship(station=True, assignee=True), case)
     assert case_privacy.shown_contact(case, staff) is None
     assert case_privacy.shown_answers(case, staff) == {"where": "学校门口", "details": "x"}
     assert case_privacy.clear_phones(case, staff) == ["served_person.phone"]
-    supervisor = case_privacy.disclosure(Access(division=True), case)
+    supervisor = case_privacy.disclosure(Relationship(division=True), case)
     assert case_privacy.shown_answers(case, supervisor)["reporter_phone"] == "136****4321"
     anonymous_case = {**case, "anonymous": True}
-    assert not case_privacy.disclosure(Access(division=True), anonymous_case).reporter
-    assert case_privacy.disclosure(Access(owner=True), anonymous_case).reporter
+    assert not case_privacy.disclosure(Relationship(division=True), anonymous_case).reporter
+    assert case_privacy.disclosure(Relationship(owner=True), anonymous_case).reporter
 
 
 def test_an_anonymous_report_keeps_no_answer_that_identifies_the_reporter() -> None:
@@ -104,7 +104,7 @@ def test_an_anonymous_report_keeps_no_answer_that_identifies_the_reporter() -> N
 def test_cases_filed_before_forms_had_marks_still_mask_their_phone_answers() -> None:
     case = _case(REPORT, {"reporter_phone": "13687654321", "applicant_id_card": "34102119450101123X"})
     del case["personal"]
-    staff = case_privacy.disclosure(Access(station=True), case)
+    staff = case_privacy.disclosure(Relationship(station=True), case)
     assert case_privacy.shown_answers(case, staff) == {"applicant_id_card": "3410**********123X"}
 
 

@@ -7,10 +7,10 @@ import itertools
 import pytest
 
 from service.cases import lifecycle as lc
+from service.cases import states
 from service.cases.lifecycle import (
     CASE_ACTIONS,
     ROLES,
-    STATES,
     CaseFacts,
     Relationship,
     allowed_actions,
@@ -53,12 +53,12 @@ EXPECTED: dict[str, tuple[set[str], str, set[str], str, set[str]]] = {
     "overdue": (OPEN, "same", {"system"}, "case.overdue", set()),
 }
 
-EVERYONE = Relationship(owner=True, at_station=True, assignee=True, assigned=True, covers_division=True)
+EVERYONE = Relationship(owner=True, station=True, assignee=True, assigned=True, division=True)
 
 
 def test_table_has_exactly_the_designed_actions_and_states() -> None:
     assert set(lc.TRANSITIONS) == set(EXPECTED)
-    assert set(lc.STATES) == {
+    assert set(states.STATES) == {
         "unrouted",
         "dispatched",
         "accepted",
@@ -68,12 +68,12 @@ def test_table_has_exactly_the_designed_actions_and_states() -> None:
         "cancelled",
         "rejected",
     }
-    assert set(lc.STATE_LABELS) == set(lc.STATES)
-    assert lc.state_label("dispatched") == "已派单 dispatched"
-    assert {t.event for t in lc.TRANSITIONS.values()} | {"case.unrouted"} == set(lc.EVENT_TYPES)
+    assert set(states.STATE_LABELS) == set(states.STATES)
+    assert states.state_label("dispatched") == "已派单 dispatched"
+    assert {t.event for t in lc.TRANSITIONS.values()} | {"case.unrouted"} == set(states.EVENT_TYPES)
 
 
-@pytest.mark.parametrize(("state", "action"), list(itertools.product(lc.STATES, EXPECTED)))
+@pytest.mark.parametrize(("state", "action"), list(itertools.product(states.STATES, EXPECTED)))
 def test_every_state_and_action_follows_the_design(state: str, action: str) -> None:
     from_states, to_state, roles, event, required = EXPECTED[action]
     for role in lc.ROLES:
@@ -101,16 +101,16 @@ def test_unknown_action_is_not_found() -> None:
 
 def test_worker_of_another_station_cannot_accept() -> None:
     with pytest.raises(PermissionDeniedError) as exc:
-        check_transition("dispatched", "accept", "worker", Relationship(at_station=False))
+        check_transition("dispatched", "accept", "worker", Relationship(station=False))
     assert exc.value.code == "not_your_case"
 
 
 def test_worker_cannot_resolve_a_case_assigned_to_a_colleague_but_the_head_can() -> None:
-    colleague_has_it = Relationship(at_station=True, assigned=True, assignee=False)
+    colleague_has_it = Relationship(station=True, assigned=True, assignee=False)
     with pytest.raises(PermissionDeniedError):
         check_transition("in_progress", "resolve", "worker", colleague_has_it)
     assert check_transition("in_progress", "resolve", "station_head", colleague_has_it).to_state == "resolved"
-    assert check_transition("in_progress", "resolve", "worker", Relationship(at_station=True)).action == "resolve"
+    assert check_transition("in_progress", "resolve", "worker", Relationship(station=True)).action == "resolve"
 
 
 def test_resident_cannot_cancel_someone_elses_case() -> None:
@@ -120,28 +120,28 @@ def test_resident_cannot_cancel_someone_elses_case() -> None:
 
 def test_supervisor_outside_the_division_cannot_dispatch() -> None:
     with pytest.raises(PermissionDeniedError):
-        check_transition("unrouted", "dispatch", "supervisor", Relationship(covers_division=False))
+        check_transition("unrouted", "dispatch", "supervisor", Relationship(division=False))
     assert check_transition("unrouted", "dispatch", "admin", Relationship()).to_state == "dispatched"
 
 
 @pytest.mark.parametrize(
     ("state", "role", "rel", "expected"),
     [
-        ("dispatched", "worker", Relationship(at_station=True), ["accept", "return", "note"]),
-        ("dispatched", "worker", Relationship(at_station=False), []),
-        ("dispatched", "station_head", Relationship(at_station=True), ["accept", "return", "note", "reject"]),
+        ("dispatched", "worker", Relationship(station=True), ["accept", "return", "note"]),
+        ("dispatched", "worker", Relationship(station=False), []),
+        ("dispatched", "station_head", Relationship(station=True), ["accept", "return", "note", "reject"]),
         ("dispatched", "resident", Relationship(owner=True), ["cancel"]),
         ("dispatched", "resident", Relationship(owner=False), []),
-        ("unrouted", "supervisor", Relationship(covers_division=True), ["dispatch", "note", "urge"]),
+        ("unrouted", "supervisor", Relationship(division=True), ["dispatch", "note", "urge"]),
         (
             "accepted",
             "station_head",
-            Relationship(at_station=True),
+            Relationship(station=True),
             ["return", "assign", "start", "schedule", "note", "request_extension", "resolve", "reject"],
         ),
-        ("in_progress", "supervisor", Relationship(covers_division=True), ["note", "urge"]),
+        ("in_progress", "supervisor", Relationship(division=True), ["note", "urge"]),
         ("resolved", "resident", Relationship(owner=True), ["reopen", "rate"]),
-        ("resolved", "worker", Relationship(at_station=True), []),
+        ("resolved", "worker", Relationship(station=True), []),
         ("closed", "admin", Relationship(), []),
         ("resolved", "system", Relationship(), []),
     ],
@@ -159,14 +159,14 @@ PENDING = CaseFacts(extension_pending=True)
         (
             "in_progress",
             "supervisor",
-            Relationship(covers_division=True),
+            Relationship(division=True),
             PENDING,
             ["note", "approve_extension", "deny_extension", "urge"],
         ),
         (
             "accepted",
             "station_head",
-            Relationship(at_station=True),
+            Relationship(station=True),
             PENDING,
             ["return", "assign", "start", "schedule", "note", "resolve", "reject"],
         ),
@@ -174,7 +174,7 @@ PENDING = CaseFacts(extension_pending=True)
         (
             "resolved",
             "supervisor",
-            Relationship(covers_division=True),
+            Relationship(division=True),
             CaseFacts(within_reopen_window=False),
             ["reopen"],
         ),
@@ -190,13 +190,13 @@ def test_every_allowed_action_passes_check_transition_and_no_other_does() -> Non
     """One source of truth: allowed_actions lists exactly what check_transition lets through."""
     relationships = [
         Relationship(owner=True),
-        Relationship(at_station=True),
-        Relationship(at_station=True, assigned=True),
-        Relationship(at_station=True, assigned=True, assignee=True),
-        Relationship(covers_division=True),
+        Relationship(station=True),
+        Relationship(station=True, assigned=True),
+        Relationship(station=True, assigned=True, assignee=True),
+        Relationship(division=True),
     ]
     facts_cases = [CaseFacts(), PENDING, CaseFacts(within_reopen_window=False)]
-    for state in STATES:
+    for state in states.STATES:
         for role in ROLES:
             for rel in relationships:
                 for facts in facts_cases:
@@ -211,12 +211,12 @@ def test_every_allowed_action_passes_check_transition_and_no_other_does() -> Non
 
 
 def test_guards_refuse_with_their_own_codes() -> None:
-    rel = Relationship(covers_division=True)
+    rel = Relationship(division=True)
     with pytest.raises(InvalidStateError) as exc:
         check_transition("in_progress", "approve_extension", "supervisor", rel, CaseFacts())
     assert exc.value.code == "no_extension_requested"
     with pytest.raises(InvalidStateError) as exc:
-        check_transition("in_progress", "request_extension", "station_head", Relationship(at_station=True), PENDING)
+        check_transition("in_progress", "request_extension", "station_head", Relationship(station=True), PENDING)
     assert exc.value.code == "extension_pending"
     with pytest.raises(InvalidStateError) as exc:
         check_transition(

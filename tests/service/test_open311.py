@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.cases.lifecycle import STATES
+from service.cases.states import STATES
 from service.catalog.models import FIELD_TYPES, Choice, FormField, ServiceType
 from service.catalog.seed import SEED_SERVICES
 from service.common.errors import ValidationFailedError

@@ -29,7 +29,8 @@ from service.identity.accounts import IssuedClient, StaffMember
 from service.identity.clients import disable_client
 from service.identity.repository.clients import ApiClientsRepository
 from service.visits.schedules import close_periods
-from service.webhooks.delivery import deliver_once, fan_out_events, run_delivery_loop
+from service.webhooks.delivery import deliver_once, run_delivery_loop
+from service.webhooks.fanout import fan_out_events
 from service.webhooks.payloads import backoff_seconds
 from tests.factories import (
     act_on,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -57,6 +58,18 @@ class CasesRepository:
         if doc is None:
             raise NotFoundError("case_not_found", f"No case with id {case_id!r}.")
         return doc
+
+    async def projected(self, case_id: str, fields: Iterable[str]) -> dict[str, Any] | None:
+        """Some fields of one case (None when there is no such case)."""
+        return await self.col.find_one({"_id": case_id}, dict.fromkeys(fields, 1))
+
+    async def creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``created_by`` ({subject, role}) of each of these cases that has one."""
+        wanted = {c for c in case_ids if c}
+        if not wanted:
+            return {}
+        cursor = self.col.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
+        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
 
     async def find_by_idempotency(self, idempotency_id: str) -> dict[str, Any] | None:
         """The case created under this (caller, Idempotency-Key) id, if one exists."""

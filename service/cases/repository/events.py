@@ -16,7 +16,8 @@ seq, e.g. case.created + case.unrouted), ``type`` (case.created ...), ``case_id`
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -36,6 +37,8 @@ declare(
     IndexModel([("case_id", ASCENDING), ("seq", ASCENDING), ("type", ASCENDING)], unique=True, name="case_seq_type"),
     IndexModel([("type", ASCENDING), ("time", ASCENDING)], name="type_time"),
     IndexModel([("division", ASCENDING), ("time", ASCENDING)], name="division_time"),
+    # Webhook fan-out reads events in creation order.
+    IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
 )
 
 
@@ -57,8 +60,15 @@ def _to_doc(e: CaseEvent, now: datetime) -> dict[str, Any]:
     }
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _from_doc(d: dict[str, Any]) -> CaseEvent:
     actor = d.get("actor") or {}
+    created_at = _utc(d["created_at"]) if isinstance(d.get("created_at"), datetime) else None
+    # Passed on as stored: a malformed event fails in the consumer that handles it, not in the read of a page.
+    time: Any = d.get("time") or d["created_at"]
     return CaseEvent(
         id=str(d["_id"]),
         seq=int(d["seq"]),
@@ -71,9 +81,9 @@ def _from_doc(d: dict[str, Any]) -> CaseEvent:
         actor_role=actor.get("role", ""),
         from_state=d.get("from_state"),
         to_state=d.get("to_state"),
-        time=d["time"],
+        time=_utc(time) if isinstance(time, datetime) else time,
         data=d.get("data") or {},
-        created_at=d.get("created_at"),
+        created_at=created_at,
     )
 
 
@@ -103,4 +113,27 @@ class EventsRepository:
         """
         query: dict[str, Any] = {"_id": {"$gt": last_id}} if last_id else {}
         cursor = self.col.find(query).sort("_id", ASCENDING).limit(limit)
+        return [_from_doc(d) async for d in cursor]
+
+    async def by_ids(self, event_ids: Iterable[str]) -> dict[str, CaseEvent]:
+        """Events by id (ids with no event are left out)."""
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        return {str(d["_id"]): _from_doc(d) async for d in self.col.find({"_id": {"$in": ids}})}
+
+    async def created_since(
+        self, *, since: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[CaseEvent]:
+        """Events written at or after ``since`` in (created_at, _id) order, past ``after``."""
+        query: dict[str, Any] = {"created_at": {"$gte": since}}
+        if after is not None:
+            at, last_id = after
+            query = {
+                "$and": [
+                    query,
+                    {"$or": [{"created_at": {"$gt": at}}, {"created_at": at, "_id": {"$gt": last_id}}]},
+                ]
+            }
+        cursor = self.col.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [_from_doc(d) async for d in cursor]

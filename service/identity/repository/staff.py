@@ -105,6 +105,15 @@ class StaffRepository:
             locked_until=doc.get("locked_until"),
         )
 
+    async def active_at_station(self, station_id: str, roles: tuple[str, ...]) -> list[StaffMember]:
+        """Active accounts of a station with one of the roles."""
+        cursor = self.col.find({"station_id": station_id, "role": {"$in": list(roles)}, "active": {"$ne": False}})
+        return [_staff(d) async for d in cursor]
+
+    async def active_with_role(self, role: str) -> list[StaffMember]:
+        """Every active account with this role."""
+        return [_staff(d) async for d in self.col.find({"role": role, "active": {"$ne": False}})]
+
     async def any_with_role(self, role: str) -> bool:
         """True when at least one account has this role."""
         return await self.col.count_documents({"role": role}, limit=1) > 0

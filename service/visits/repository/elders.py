@@ -1,4 +1,4 @@
-"""The visit register (collection ``elders``) and the staff read log (collection ``audit_log``).
+"""The visit register (collection ``elders``).
 
 The ID number is stored only encrypted (``id_card_enc``) with a keyed hash for lookup
 (``id_card_hash``, unique among active people) and a masked copy for display.
@@ -24,7 +24,6 @@ from service.storage.transactions import run_transaction
 from service.visits.models import Elder
 
 COLLECTION = "elders"
-AUDIT = "audit_log"
 declare(
     COLLECTION,
     IndexModel(
@@ -34,7 +33,6 @@ declare(
     IndexModel([("township", ASCENDING), ("_id", ASCENDING)], name="township"),
     IndexModel([("active", ASCENDING), ("_id", ASCENDING)], name="active"),
 )
-declare(AUDIT, IndexModel([("elder_id", ASCENDING), ("at", ASCENDING)], name="elder_at"))
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Elder) if f.name not in ("id", "age"))
 
@@ -189,29 +187,3 @@ class EldersRepository:
                 chunk = []
         if chunk:
             yield chunk
-
-
-class ElderAuditRepository:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.col = db[AUDIT]
-
-    async def record(
-        self, *, actor: dict[str, Any], action: str, elder_ids: list[str], at: datetime, fields: list[str]
-    ) -> None:
-        """Log that staff read these people's records (one entry per person, in the shared audit-log shape)."""
-        if elder_ids:
-            await self.col.insert_many(
-                [
-                    {
-                        "_id": new_id(),
-                        "at": at,
-                        "actor": actor,
-                        "action": action,
-                        "target": {"kind": "elder", "id": e},
-                        "elder_id": e,
-                        "fields": fields,
-                    }
-                    for e in elder_ids
-                ],
-                ordered=False,
-            )

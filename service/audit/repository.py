@@ -16,6 +16,8 @@ declare(
     COLLECTION,
     IndexModel([("actor.subject", ASCENDING), ("at", DESCENDING)]),
     IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("at", DESCENDING)]),
+    # The reads of one person on the visit register.
+    IndexModel([("elder_id", ASCENDING), ("at", ASCENDING)], name="elder_at"),
 )
 
 
@@ -31,17 +33,23 @@ class AuditRepository:
         actor_role: str,
         action: str,
         target_kind: str,
-        target_id: str,
+        target_ids: list[str],
         fields: list[str],
+        keyed_as: str | None = None,
     ) -> None:
-        """Append one audit entry."""
-        await self.col.insert_one(
+        """Append one audit entry per target (each also under ``keyed_as`` when given)."""
+        if not target_ids:
+            return
+        docs = [
             {
                 "_id": new_id(),
                 "at": at,
                 "actor": {"subject": actor_subject, "role": actor_role},
                 "action": action,
                 "target": {"kind": target_kind, "id": target_id},
+                **({keyed_as: target_id} if keyed_as else {}),
                 "fields": fields,
             }
-        )
+            for target_id in target_ids
+        ]
+        await self.col.insert_many(docs, ordered=False)
