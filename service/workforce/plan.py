@@ -24,7 +24,7 @@ from service.visits import stats as visits
 from service.visits.periods import local_date, period_of
 from service.workforce import rules
 from service.workforce.figures import figure_total
-from service.workforce.models import Indicator, PlanReport
+from service.workforce.models import DivisionFigure, Indicator, PlanBreakdown, PlanReport
 from service.workforce.repository.store import WorkforceRepository
 from service.workforce.targets import PlanPeriod, plan_targets
 
@@ -284,13 +284,8 @@ async def plan_indicators(
 ) -> PlanReport:
     """Every plan indicator for a division and year: target, actual, gap and how it was computed."""
     scope = _scope(ctx, principal, division, year)
-    sources: list[tuple[str, Callable[[Context, Scope], Awaitable[Figure]]]] = [
-        ("station_coverage", station_coverage),
-        ("six_haves_compliance", six_haves_compliance),
-        ("weekly_visit_rate", weekly_visit_rate),
-    ]
     figures = await _register_figures(ctx, scope)
-    for code, compute in sources:
+    for code, compute in SOURCES.items():
         figures[code] = await compute(ctx, scope)
     table = division_table()
     known = table.by_code.get(scope.code)
@@ -310,6 +305,76 @@ async def plan_indicators(
             "targets_source": f"config/{plan_targets().source}",
         },
         indicators=tuple(_indicator(scope, code, figures[code]) for code in NAMES),
+    )
+
+
+SOURCES: dict[str, Callable[[Context, Scope], Awaitable[Figure]]] = {
+    "station_coverage": station_coverage,
+    "six_haves_compliance": six_haves_compliance,
+    "weekly_visit_rate": weekly_visit_rate,
+}
+CHILD_LEVELS = {"province": ("city",), "city": ("county", "development_zone"), "county": ("township",)}
+
+
+async def _one_figure(ctx: Context, scope: Scope, code: str) -> Figure:
+    if code in SOURCES:
+        return await SOURCES[code](ctx, scope)
+    return (await _register_figures(ctx, scope))[code]
+
+
+async def plan_breakdown(
+    *, ctx: Context, principal: Principal, indicator: str, division: str | None = None, year: int | None = None
+) -> PlanBreakdown:
+    """One indicator for each division directly under ``division`` (the province's cities, a city's counties,
+    a county's townships), each computed exactly as ``plan_indicators`` computes it for that division."""
+    if indicator not in NAMES:
+        raise ValidationFailedError(
+            "unknown_indicator", f"No plan indicator {indicator!r}.", {"indicator": [f"One of {', '.join(NAMES)}."]}
+        )
+    scope = _scope(ctx, principal, division, year)
+    table = division_table()
+    levels = CHILD_LEVELS.get(scope.level, ())
+    children = sorted(
+        (d for d in table.by_code.values() if d.parent == scope.code),
+        key=lambda d: d.code,
+    )
+    out = []
+    for child in children:
+        if child.level not in levels:
+            continue
+        prefix = rules.prefix_of(child.code)
+        child_scope = dataclasses.replace(scope, code=child.code, prefix=prefix, level=child.level)
+        figure = await _one_figure(ctx, child_scope, indicator)
+        one = _indicator(child_scope, indicator, figure)
+        records = one.computation.get("records")
+        out.append(
+            DivisionFigure(
+                division=child.code,
+                name=child.name,
+                level=child.level,
+                target=one.target,
+                actual=one.actual,
+                progress=one.progress,
+                met=one.met,
+                available=one.available,
+                reason=one.reason,
+                records=records if isinstance(records, str) else None,
+            )
+        )
+    known = table.by_code.get(scope.code)
+    name, name_en, unit = NAMES[indicator]
+    return PlanBreakdown(
+        division=scope.code,
+        division_name=known.name if known else None,
+        level=scope.level,
+        year=scope.year,
+        as_of=scope.as_of.isoformat(),
+        computed_at=scope.now,
+        indicator=indicator,
+        name=name,
+        name_en=name_en,
+        unit=unit,
+        divisions=tuple(out),
     )
 
 
