@@ -192,15 +192,13 @@ def _indicator(scope: Scope, code: str, figure: Figure) -> Indicator:
 
 async def _register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
     repo = WorkforceRepository(ctx.db)
-    match = rules.scope_match(scope.prefix)
     as_of, before = scope.as_of.isoformat(), scope.before.isoformat()
-    [people] = await repo.aggregate_people(rules.people_pipeline(match, as_of, before))
+    year_start = date(scope.year, 1, 1).isoformat()
+    period_start = date(scope.period.start_year, 1, 1).isoformat()
+    people, trained, snapshot = await _register_counts(repo, scope, as_of, before, year_start, period_start)
     by_kind = {r["_id"]: r["n"] for r in people["now"]}
     total = sum(by_kind.values())
     previous = people["before"][0]["n"] if people["before"] else 0
-    year_start = date(scope.year, 1, 1).isoformat()
-    period_start = date(scope.period.start_year, 1, 1).isoformat()
-    [trained] = await repo.aggregate_records(rules.training_pipeline(match, year_start, period_start, as_of))
     per_category = {r["_id"]: r["n"] for r in trained["year_people"]}
     elderly = trained["period_elderly_care"][0]["n"] if trained["period_elderly_care"] else 0
     people_link = f"/api/v1/workforce/people?division={scope.code}&occupation=social_work&in_post_on={as_of}"
@@ -276,7 +274,45 @@ async def _register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
             if fig.value
             else f"No {what} figure of {scope.year} has been imported for this division or its counties.",
         )
-    return out
+    return {
+        code: dataclasses.replace(f, computation={**f.computation, "snapshot": snapshot}) for code, f in out.items()
+    }
+
+
+SNAPSHOT_MAX_AGE = timedelta(hours=1)
+SNAPSHOT_RULE = (
+    "The register and training aggregations of a division, year and as-of day are stored with the register's "
+    "change counter; they are reused while no person or training record has been written since (the counter is "
+    "unchanged) and for at most an hour, else computed again."
+)
+
+
+async def _register_counts(
+    repo: WorkforceRepository, scope: Scope, as_of: str, before: str, year_start: str, period_start: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The people and training aggregations of the scope: stored ones while fresh (SNAPSHOT_RULE), else run."""
+    key = f"{scope.prefix}|{as_of}|{before}|{year_start}|{period_start}"
+    version = await repo.register_version()  # read before the aggregations, so a write during them shows later
+    stored = await repo.get_snapshot(key)
+    if (
+        stored is not None
+        and stored.get("version") == version
+        and scope.now - stored["computed_at"] <= SNAPSHOT_MAX_AGE
+        and stored["computed_at"] <= scope.now
+    ):
+        info = {
+            "rule": SNAPSHOT_RULE,
+            "reused": True,
+            "computed_at": stored["computed_at"].isoformat(),
+            "version": version,
+        }
+        return stored["people"], stored["trained"], info
+    match = rules.scope_match(scope.prefix)
+    [people] = await repo.aggregate_people(rules.people_pipeline(match, as_of, before))
+    [trained] = await repo.aggregate_records(rules.training_pipeline(match, year_start, period_start, as_of))
+    await repo.put_snapshot(key, {"version": version, "computed_at": scope.now, "people": people, "trained": trained})
+    info = {"rule": SNAPSHOT_RULE, "reused": False, "computed_at": scope.now.isoformat(), "version": version}
+    return people, trained, info
 
 
 async def plan_indicators(

@@ -394,3 +394,27 @@ async def test_the_breakdown_refuses_an_unknown_indicator_and_another_division(
         headers=bearer_for(settings, supervisor),
     )
     assert resp.status == 403 and (await resp.json())["code"] == "outside_your_area"
+
+
+async def test_stored_figures_are_reused_only_until_the_register_changes(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    first = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    again = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert again["social_workers_total"]["computation"]["snapshot"]["reused"] is True
+    assert again["social_workers_total"]["actual"] == first["social_workers_total"]["actual"] == 3
+    assert "counter" in again["trained_certified"]["computation"]["snapshot"]["rule"]
+    # A new person on the register: the next answer is computed again and counts them.
+    report = await import_register(
+        world["ctx"], [person(9, employer_kind="station", division="341002001", start_date="2025-01-01")]
+    )
+    assert report.written, report
+    after = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert after["social_workers_total"]["computation"]["snapshot"]["reused"] is False
+    assert after["social_workers_total"]["actual"] == 4
+    # An hour later the stored figures are not reused either, changed or not.
+    ctx = world["ctx"]
+    ctx.clock = lambda: LATER + timedelta(hours=1, minutes=1)
+    later = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert later["social_workers_total"]["computation"]["snapshot"]["reused"] is False
