@@ -223,6 +223,41 @@ class Accounts:
         return await make_staff(self.ctx, role=role, station_id=station_id)
 
 
+async def account_of(
+    ctx: Context,
+    role: str,
+    *,
+    station_id: str | None = None,
+    division_prefix: str | None = None,
+    scopes: tuple[str, ...] | None = None,
+) -> Who:
+    """A new real account of ``role``.
+
+    A resident logs in by WeChat; a client holds ``scopes`` (every client scope when not
+    given); staff are created as ``run.py create-staff`` creates them, a supervisor over
+    ``division_prefix`` (the factories' county when not given) and a worker or station head at
+    ``station_id``.
+    """
+    if role == "resident":
+        return await make_wechat_resident(ctx)
+    if role == "client":
+        return await make_client(ctx, scopes=tuple(CLIENT_SCOPES) if scopes is None else tuple(scopes))
+    return await make_staff(ctx, role=role, station_id=station_id, division_prefix=division_prefix)
+
+
+async def bearer_of(
+    ctx: Context,
+    role: str,
+    *,
+    station_id: str | None = None,
+    division_prefix: str | None = None,
+    scopes: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """An Authorization header of a new real account of ``role`` (see :func:`account_of`)."""
+    who = await account_of(ctx, role, station_id=station_id, division_prefix=division_prefix, scopes=scopes)
+    return bearer_for(ctx.settings, who)
+
+
 async def case_body(
     ctx: Context, *, service_code: str = "elderly_home_visit", division_code: str = TOWNSHIP
 ) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-from tests.helpers import token_for
+from handlers.keys import CTX
+from tests.factories import bearer_of, make_station
 
 NEW_SERVICE = {
     "code": "library_delivery",
@@ -77,7 +78,7 @@ async def test_service_detail_tells_who_may_apply_what_to_prepare_and_how_long(s
 
 async def test_admin_sets_and_changes_a_services_page_texts(client, settings):
     await seed_catalog(client)
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.patch(
         "/api/v1/services/facility_booking",
         json={"materials_zh": ["活动方案"], "materials_en": ["the plan"], "icon": "room"},
@@ -97,7 +98,7 @@ async def test_unknown_service_is_404(seeded_client):
 
 async def test_admin_change_makes_a_new_version_and_keeps_the_old(client, settings):
     await seed_catalog(client)
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.patch(
         "/api/v1/services/elderly_home_visit", json={"sign_within_hours": 4, "expected_version": 1}, headers=admin
     )
@@ -116,7 +117,7 @@ async def test_admin_change_makes_a_new_version_and_keeps_the_old(client, settin
 
 
 async def test_admin_creates_and_retires_a_service(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
     assert r.status == 201, await r.text()
     again = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
@@ -134,14 +135,15 @@ async def test_admin_creates_and_retires_a_service(client, settings):
 
 
 async def test_only_admins_change_the_catalogue(client, settings):
-    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=token_for(settings, "worker"))
+    worker = await bearer_of(client.app[CTX], "worker", station_id=(await make_station(client.app[CTX])).id)
+    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=worker)
     assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
     r = await client.post("/api/v1/services", json=NEW_SERVICE)
     assert r.status == 401
 
 
 async def test_invalid_service_definition_is_refused_and_nothing_stored(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     bad = {**NEW_SERVICE, "fields": [{"code": "x", "type": "single_choice", "label_zh": "x", "label_en": "x"}]}
     r = await client.post("/api/v1/services", json=bad, headers=admin)
     assert r.status == 422

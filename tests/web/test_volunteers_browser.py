@@ -13,7 +13,7 @@ from tests.web.conftest import Deployment, login, shot
 
 def test_a_worker_sees_the_stations_activity_and_shows_its_check_in_code(page: Any, deployment: Deployment) -> None:
     worker = deployment.accounts["wang.wu"]
-    headers = deployment.headers("worker", subject=worker.id, station_id=worker.station_id)
+    headers = deployment.bearer(worker)
     now = datetime.now(UTC)
     resp = requests.post(
         f"{deployment.base}/api/v1/volunteer-activities",
