@@ -84,6 +84,12 @@ async def make_station(
     )
 
 
+async def township_station_id(ctx: Context) -> str:
+    """The id of the factories' township station, made on first use."""
+    existing = await stations.station_ids_by_code(ctx=ctx, codes=[TOWNSHIP])
+    return existing.get(TOWNSHIP) or (await make_station(ctx)).id
+
+
 async def make_staff(
     ctx: Context,
     *,
@@ -94,9 +100,16 @@ async def make_staff(
     phone: str | None = None,
     name: str | None = None,
 ) -> StaffMember:
-    """A staff account created as ``run.py create-staff`` creates one."""
+    """A staff account created as ``run.py create-staff`` creates one.
+
+    A supervisor covers the factories' county unless ``division_prefix`` says otherwise; a
+    worker or station head without ``station_id`` works at the factories' township station
+    (made here on first use).
+    """
     if role == "supervisor" and division_prefix is None:
         division_prefix = TOWNSHIP[:6]
+    if role in ("worker", "station_head") and station_id is None:
+        station_id = await township_station_id(ctx)
     return await create_staff(
         ctx=ctx,
         principal=SYSTEM,
@@ -156,6 +169,24 @@ def principal_of(who: Who) -> Principal:
     if isinstance(who, ApiClient | IssuedClient):
         return principal_of_client(who)
     return who
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an access token the API gave."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: Any, username: str, password: str = STAFF_PASSWORD) -> dict[str, Any]:
+    """Log staff in through the API; returns the token response."""
+    resp = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def admin_token(client: Any) -> str:
+    """An access token of a new administrator ``root``, logged in through the API."""
+    await make_staff(client.app[CTX], role="admin", username="root")
+    return str((await login(client, "root"))["access_token"])
 
 
 def bearer_for(settings: Settings, who: Who) -> dict[str, str]:
