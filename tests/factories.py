@@ -26,6 +26,7 @@ from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.context import Context
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal, utcnow
+from service.common.pii import id_card_check_char
 from service.identity import clients
 from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.identity.repository.residents import ResidentsRepository
@@ -44,7 +45,6 @@ from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
 from service.workforce import figures, register_import, training
-from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
 # 屯溪区昱东街道 (Tunxi district, Huangshan): a real township with a real county polygon around it.
@@ -646,3 +646,55 @@ def alert_body(device: Device, *, type: str = "sos", alert_id: str | None = None
         "details": {"message": "按下紧急按钮 button pressed"},
         **fields,
     }
+
+
+# ---------------------------------------------------------------- the visit programme's stations and people
+
+# Two stations in one Hefei county, one in another Hefei county, one in Huangshan.
+STATIONS = (
+    ("340102001", "明光路街道社工站", 117.304, 31.860),
+    ("340102002", "三里街街道社工站", 117.310, 31.870),
+    ("340104001", "五里墩街道社工站", 117.230, 31.850),
+    ("341021103", "富堨镇社工站", 118.430, 29.860),
+)
+
+
+def id_card(born: str = "19400101", seq: int = 1, region: str = "340102") -> str:
+    """A valid 18-character ID number (GB 11643 check digit) for a birth date YYYYMMDD."""
+    first17 = f"{region}{born}{seq:03d}"
+    return first17 + id_card_check_char(first17)
+
+
+async def seed_stations(ctx: Any) -> dict[str, str]:
+    """Create the test stations; returns township code -> station id."""
+    out = {}
+    for code, name, lon, lat in STATIONS:
+        station = await stations.create_station(
+            ctx=ctx,
+            principal=SYSTEM,
+            data={"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+        )
+        out[code] = station.id
+    return out
+
+
+def elder_body(township: str = "340102001", *, seq: int = 1, born: str = "19400101", **kw: Any) -> dict[str, Any]:
+    """A valid create body."""
+    body: dict[str, Any] = {
+        "name": kw.pop("name", "王秀英"),
+        "id_card": id_card(born, seq),
+        "township": township,
+        "phone": "13800138000",
+        "address": "合肥市瑶海区明光路1号",
+        "location": {"lon": 117.304, "lat": 31.86},
+        "flags": ["alone"],
+        "consent": {"given": True, "method": "written"},
+    }
+    body.update(kw)
+    return body
+
+
+def age_born(years: int, today: date | None = None) -> str:
+    """A YYYYMMDD birth date for someone ``years`` old today."""
+    today = today or date.today()
+    return f"{today.year - years:04d}0101"

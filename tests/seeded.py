@@ -14,7 +14,7 @@ from run import create_app, open_context
 from service import bootstrap
 from service.stations.service import station_ids_by_code
 from tests.factories import bearer_of
-from tests.stores import isolated_settings
+from tests.servers import isolated_settings
 
 SEEDED_TOWNSHIP = "341021100"  # 歙县徽城镇, a township of the seeded station list
 

@@ -16,7 +16,7 @@ from service.catalog.service import example_answers
 from service.common.models import CLIENT_SCOPES
 from service.stations.service import station_ids_by_code
 from tests.factories import Who, bearer_for, make_client, make_phone_resident, make_staff
-from tests.live import LiveServer
+from tests.servers import LiveServer
 
 DIVISION = "340102001"  # a township of 合肥市瑶海区 in the seeded station list
 SUPERVISOR_PREFIX = "3401"

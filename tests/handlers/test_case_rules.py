@@ -21,9 +21,8 @@ from service.catalog.service import FormField, example_answers, get_service, see
 from service.common.models import SYSTEM
 from service.notify import service as notify
 from service.notify.outbox import events_by_ids
-from tests.factories import bearer, login, make_staff
+from tests.factories import bearer, elder_body, login, make_staff, seed_stations
 from tests.fakes.sms import FakeSms
-from tests.visits_support import elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
 TOWNSHIP = "340102001"  # 明光路街道 (瑶海区, 合肥)

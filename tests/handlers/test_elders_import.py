@@ -3,8 +3,7 @@
 import pytest
 
 from handlers.keys import CTX
-from tests.factories import bearer_of
-from tests.visits_support import id_card, seed_stations
+from tests.factories import bearer_of, id_card, seed_stations
 
 HEAD = "name,id_card,township,address,flags\n"
 

@@ -12,8 +12,7 @@ from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
 from service.visits.schedules import close_periods, schedule_period
 from service.visits.tiers import DEFAULT_FILE
-from tests.factories import bearer_of
-from tests.visits_support import age_born, elder_body, seed_stations
+from tests.factories import age_born, bearer_of, elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
 W47, W48, W49 = parse_period("2026-W47"), parse_period("2026-W48"), parse_period("2026-W49")

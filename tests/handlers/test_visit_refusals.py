@@ -8,8 +8,7 @@ import pytest
 from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.common.pii import id_card_check_char
-from tests.factories import bearer_of
-from tests.visits_support import elder_body, id_card, seed_stations
+from tests.factories import bearer_of, elder_body, id_card, seed_stations
 
 CST = timezone(timedelta(hours=8))
 REGISTERED = datetime(2026, 3, 4, 10, 0, tzinfo=CST)

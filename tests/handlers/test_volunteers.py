@@ -24,6 +24,7 @@ from tests.factories import (
     TOWNSHIP,
     bearer_for,
     events_of,
+    id_card,
     make_activity,
     make_case,
     make_client,
@@ -35,7 +36,6 @@ from tests.factories import (
 )
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.helpers_webhooks import subscribe
-from tests.visits_support import id_card
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 UNKNOWN_ID = "65a0c0ffee0000000000beef"

@@ -18,8 +18,7 @@ from service.catalog.service import example_answers
 from service.common.models import SYSTEM
 from service.identity.staff import create_staff
 from tests.factories import Who, bearer_for, make_station, make_wechat_resident
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"

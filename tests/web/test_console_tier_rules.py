@@ -12,9 +12,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.live import LiveServer
-from tests.stores import isolated_settings
-from tests.visits_support import elder_body
+from tests.factories import elder_body
+from tests.servers import LiveServer, isolated_settings
 from tests.web.conftest import Deployment, _world, login, need_browser, shot
 
 RULES = Path(__file__).resolve().parents[2] / "config" / "visit_tiers.toml"

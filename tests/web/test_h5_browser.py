@@ -25,8 +25,7 @@ from handlers.h5 import H5_DIR, h5_built
 from service.catalog.service import example_id_card
 from tests.factories import bearer_for
 from tests.fakes.sms import FakeSms
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 from tests.web.conftest import CHROMIUM, SCREENSHOTS, _world
 from tests.web.support import WEB
 
