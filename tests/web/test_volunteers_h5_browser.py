@@ -11,6 +11,7 @@ console does.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from playwright.sync_api import expect
 from tests.factories import make_phone_resident
 from tests.helpers import token_for
 from tests.visits_support import id_card
-from tests.web.test_h5_browser import H5, browser, h5, log_in, page, pick_township, shot
+from tests.web.test_h5_browser import AXE, H5, browser, h5, log_in, page, phone_context, pick_township, shot
 
 __all__ = ["browser", "h5", "page"]
 
@@ -238,3 +239,52 @@ def test_a_full_activity_shows_the_place_on_the_waiting_list_and_the_sign_up_can
         f"{h5.base}/api/v1/volunteers/me/signups", headers={"Authorization": f"Bearer {token}"}, timeout=10
     ).json()["items"]
     assert [s["status"] for s in mine] == ["cancelled"]
+
+
+def test_the_volunteer_pages_pass_an_accessibility_check_in_large_text(browser: Any, h5: H5) -> None:
+    # axe-core is put into the page by the test (bypass_csp): the app itself loads no such script.
+    activity = publish(h5, "无障碍检查活动")
+    context = phone_context(browser, h5.base, bypass_csp=True)
+    page = context.new_page()
+    try:
+        token = log_in(page, h5, "13700009999", then="/h5/volunteer/register")
+        page.goto(h5.base + "/h5/me")
+        page.get_by_role("switch", name="大字模式").click()
+        assert page.evaluate("() => document.documentElement.classList.contains('large-text')")
+        found: dict[str, list[str]] = {}
+
+        def check(path: str, ready: str) -> None:
+            page.goto(h5.base + path)
+            page.get_by_role("heading", name=ready).first.wait_for()
+            page.wait_for_load_state("networkidle")
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+            serious = [
+                f"{v['id']}: {v['help']} ({len(v['nodes'])}: {v['nodes'][0]['target']})"
+                for v in result
+                if v["impact"] in ("serious", "critical")
+            ]
+            if serious:
+                found[path] = serious
+
+        check("/h5/volunteer", "志愿服务")
+        check("/h5/volunteer/register", "注册志愿者")
+        body = {"name": "周无障", "id_card": id_card("19800303", 9, region="341021"), "phone": "13700009999",
+                "township": h5.station_a.code}  # fmt: skip
+        resp = requests.post(
+            f"{h5.base}/api/v1/volunteers", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert resp.status_code == 201, resp.text
+        for path, ready in (
+            ("/h5/volunteer", "我要"),
+            ("/h5/volunteer/activities", "找活动"),
+            (f"/h5/volunteer/activities/{activity['id']}", "无障碍检查活动"),
+            ("/h5/volunteer/signups", "我的活动"),
+            ("/h5/volunteer/checkin", "签到 / 签退"),
+            ("/h5/volunteer/record", "我的服务记录"),
+            ("/h5/volunteer/certificates", "我的志愿服务证明"),
+        ):
+            check(path, ready)
+        assert not found, json.dumps(found, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
