@@ -88,6 +88,8 @@ def _haversine_prepared(
 # The polygon grid (counties, jurisdictions): cells of this many degrees (about 2 km).
 POLYGON_CELL_DEG = 0.02
 CELLS_PER_POLYGON = 600
+# Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
+CELLS_PER_JURISDICTION = 16
 # The station grid: cells sized so that a station sees about this many others in its cell,
 # clamped to these sides, never more than MAX_GRID_CELLS cells, and a margin around the stations
 # so that points near (not only among) them are answered from the grid too.
@@ -142,7 +144,13 @@ class PolygonGrid:
     every polygon.
     """
 
-    def __init__(self, geoms: np.ndarray, rank: Sequence[int], cell_deg: float = POLYGON_CELL_DEG) -> None:
+    def __init__(
+        self,
+        geoms: np.ndarray,
+        rank: Sequence[int],
+        cell_deg: float = POLYGON_CELL_DEG,
+        cells_per_polygon: int = CELLS_PER_POLYGON,
+    ) -> None:
         self.geoms = geoms
         self.cell = cell_deg
         self.x0 = self.y0 = 0.0
@@ -156,7 +164,7 @@ class PolygonGrid:
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
         # Fine enough that most cells lie inside one polygon, at most CELLS_PER_POLYGON per polygon.
         area = (maxx - minx + 2 * cell_deg) * (maxy - miny + 2 * cell_deg)
-        cell_deg = max(cell_deg, math.sqrt(area / (CELLS_PER_POLYGON * len(geoms))))
+        cell_deg = max(cell_deg, math.sqrt(area / (cells_per_polygon * len(geoms))))
         self.cell = cell_deg
         self.x0 = math.floor(minx / cell_deg) * cell_deg - cell_deg
         self.y0 = math.floor(miny / cell_deg) * cell_deg - cell_deg
@@ -353,7 +361,7 @@ class StationIndex:
         self.lats = np.fromiter((s.lat for s in live), dtype=np.float64, count=n)
         self.rad_lats = np.radians(self.lats)
         self.cos_lats = np.cos(self.rad_lats)
-        self.labels = [(s.id, s.code, s.name) for s in live]
+        self.labels: list[tuple[str, str, str]] = [(s.id, s.code, s.name) for s in live]
         keys = _code_keys([s.code for s in live])
         self.numeric_codes = keys is not None
         if keys is None:
@@ -404,7 +412,9 @@ class StationIndex:
         self.jurisdiction_station = np.asarray([i for i, _ in own], dtype=np.int64)
         self.jurisdiction_geoms = np.asarray([g for _, g in own], dtype=object)
         shapely.prepare(self.jurisdiction_geoms)
-        self.jurisdiction_grid = PolygonGrid(self.jurisdiction_geoms, range(len(own)))
+        self.jurisdiction_grid = PolygonGrid(
+            self.jurisdiction_geoms, range(len(own)), cells_per_polygon=CELLS_PER_JURISDICTION
+        )
 
     # ---------------------------------------------------------------- keeping it current
 
@@ -645,6 +655,11 @@ class StationIndex:
             r0, r1 = max(0, r - reach), min(n_rows - 1, r + reach)
             c0, c1 = max(0, c - reach), min(n_cols - 1, c + reach)
             parts = [entries[starts[row * n_cols + c0] : starts[row * n_cols + c1 + 1]] for row in range(r0, r1 + 1)]
+            if sum(len(part) for part in parts) < TOP_CANDIDATES and not (
+                r0 == 0 and c0 == 0 and r1 == n_rows - 1 and c1 == n_cols - 1
+            ):
+                reach *= 2  # too few to answer from: widen before measuring anything
+                continue
             idx = np.concatenate(parts)
             if exclude:
                 idx = idx[~np.isin(idx, np.fromiter(exclude, dtype=np.int64))]
@@ -683,7 +698,10 @@ class StationIndex:
         n_near = int(head.searchsorted(max_km, side="right"))
         n_top = min(TOP_CANDIDATES, int(head.searchsorted(r_last, side="right")))
         labels = self.labels
-        top = [Candidate(*labels[i], d) for i, d in zip(idx[:n_top].tolist(), dist[:n_top].tolist(), strict=True)]
+        top = [
+            Candidate(labels[i][0], labels[i][1], labels[i][2], d)
+            for i, d in zip(idx[:n_top].tolist(), dist[:n_top].tolist(), strict=True)
+        ]
         return idx[:n_near], dist[:n_near], top
 
     def _search_all(

@@ -272,8 +272,8 @@ def decide(
         members, all_exact = index.county_members(county, bit, excluded)
         if len(members) > 1 and county in index.county_names and (point is None or not point_exact or not all_exact):
             # The point cannot tell them apart whatever the distances: no need to measure them.
-            why = "no_point" if point is None else "approx"
-            return _county_queue(index, members, why, exclude, county, capability)
+            blind = "no_point" if point is None else "approx"
+            return _county_queue(index, members, blind, exclude, county, capability)
         if len(members):
             idx, dist = index.ordered(members, point)
             why = index.indistinct(idx, dist, point, point_exact)
