@@ -21,10 +21,11 @@ a station at capacity is passed over while another candidate remains; equal dist
 to the lower station code.
 
 The index is built from MongoDB and kept per process; a version counter in MongoDB, bumped
-on every station write, tells each process to rebuild within about a second. Nearest
-searches use a fixed lat/lon grid (stations sorted by cell, one slice per grid row) and a
-vectorised haversine, so a decision touches the few hundred stations around the point,
-never all of them and never a database geo query.
+on every station write, tells each process to take the changed stations in within about a
+second. What does not depend on the request is precomputed: the county (and jurisdiction) of
+each cell of a fixed grid, with polygon tests only for cells on a border, and per capability
+the stations of each cell, so a decision is a cell lookup plus a few dozen distance checks,
+certified against a scan of every station (docs/routing.md), never a database geo query.
 """
 
 from __future__ import annotations
