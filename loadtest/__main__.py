@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261128)
     curve = p.add_argument_group("throughput curve (--curve, what `make load` runs)")
     curve.add_argument("--curve", action="store_true", help="step the offered rate (open loop), ours and the floor")
-    curve.add_argument("--rates", default="4,8,12,16,20,24,28,32,40,48", help="offered rates per second, in order")
+    curve.add_argument("--rates", default="1,2,4,6,8,12,16,20,24,32,40", help="offered rates per second, in order")
     curve.add_argument("--step-seconds", type=float, default=20.0, help="seconds per step (default 20)")
     curve.add_argument("--no-nginx", action="store_true", help="use the round-robin proxy even if nginx is installed")
     args = p.parse_args(argv)

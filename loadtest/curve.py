@@ -93,6 +93,7 @@ class Step:
             "errors": sum(errors.values()),
             "errors_by_status": dict(errors),
             "generator_lag_p99_ms": round(report._pct(self.lag_ms, 0.99), 1),
+            "load_average_1m": round(os.getloadavg()[0], 2),  # the machine's, at the step's end
             "by_op_p99_ms": {
                 op: round(report._pct([s.latency * 1000 for s in self.samples if s.op == op], 0.99), 1)
                 for op in sorted({s.op for s in self.samples})
@@ -162,7 +163,8 @@ async def run_curve(
         rows.append(row)
         print(
             f"{name:6} offered {rate:6.1f}/s achieved {row['achieved_per_s']:6.1f}/s p50 {row['p50_ms']:7.1f} ms "
-            f"p99 {row['p99_ms']:8.1f} ms errors {row['errors']:4} {'ok' if row['sustained'] else 'NOT sustained'}",
+            f"p99 {row['p99_ms']:8.1f} ms errors {row['errors']:4} load {row['load_average_1m']:5.1f} "
+            f"{'ok' if row['sustained'] else 'NOT sustained'}",
             flush=True,
         )
         misses = 0 if row["sustained"] else misses + 1
