@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     curve.add_argument("--curve", action="store_true", help="step the offered rate (open loop), ours and the floor")
     curve.add_argument("--rates", default="1,2,4,6,8,12,16,20,24,32,40", help="offered rates per second, in order")
     curve.add_argument("--step-seconds", type=float, default=20.0, help="seconds per step (default 20)")
+    curve.add_argument("--all-steps", action="store_true", help="run every step (default: stop after 2 misses)")
     curve.add_argument("--no-nginx", action="store_true", help="use the round-robin proxy even if nginx is installed")
     args = p.parse_args(argv)
     if args.curve:

@@ -156,6 +156,8 @@ async def run_curve(
     seconds: float,
     seed: int,
     do: Callable[[str], Awaitable[tuple[str, int, str | None]]],
+    *,
+    all_steps: bool = False,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     misses = 0
@@ -171,7 +173,7 @@ async def run_curve(
             flush=True,
         )
         misses = 0 if row["sustained"] else misses + 1
-        if misses >= 2:
+        if misses >= 2 and not all_steps:
             break
         await asyncio.sleep(2.0)  # let background work of the step settle before the next
     return rows
@@ -409,7 +411,7 @@ async def main_async(args: argparse.Namespace, prepare: Callable[..., Awaitable[
             for _ in range(len(world.stations) * 2):
                 await actors.do("case.submit")
             print(f"via {proxy} at {base}; steps of {args.step_seconds:.0f} s at {rates} per s", flush=True)
-            ours = await run_curve("ours", rates, args.step_seconds, args.seed, actors.do)
+            ours = await run_curve("ours", rates, args.step_seconds, args.seed, actors.do, all_steps=args.all_steps)
             load_after_ours = machine()["load_average"]
 
             driver: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(cluster.mongo.uri, tz_aware=True)
@@ -421,7 +423,9 @@ async def main_async(args: argparse.Namespace, prepare: Callable[..., Awaitable[
                 await fa.prepare(driver["huimin_load"])
                 for _ in range(len(world.stations) * 2):
                     await fa.do("case.submit")
-                floor_rows = await run_curve("floor", rates, args.step_seconds, args.seed, fa.do)
+                floor_rows = await run_curve(
+                    "floor", rates, args.step_seconds, args.seed, fa.do, all_steps=args.all_steps
+                )
             finally:
                 await driver.close()
         print("checking the ledger ...", flush=True)
@@ -429,7 +433,8 @@ async def main_async(args: argparse.Namespace, prepare: Callable[..., Awaitable[
         out = {
             "run": {
                 "command": "make load",
-                "argv": f"python -m loadtest --curve --rates {args.rates} --step-seconds {args.step_seconds:g}",
+                "argv": f"python -m loadtest --curve --rates {args.rates} --step-seconds {args.step_seconds:g}"
+                + (" --all-steps" if args.all_steps else ""),
                 "started": started.isoformat(timespec="seconds"),
                 "proxy": proxy,
                 "web_processes": len(cluster.webs),
