@@ -1,9 +1,11 @@
-"""Mixed load, and fault injection during it: `python -m loadtest [--chaos] [--duration S]`.
+"""Load runs: `python -m loadtest [--curve | --chaos] [--duration S]`.
 
-`make load` runs the mixed load (two web processes behind a local round-robin proxy, on a
-SecantusDB and a Redis started for the run, data under var/load/); `make chaos` runs the same
-load while stopping MongoDB and Redis for 10 s each and SIGKILLing one web process, then
-checks the ledger. Loopback only; every loop is bounded in requests and time.
+`python -m loadtest` is the closed-loop mixed load (two web processes behind a local
+round-robin proxy, on a SecantusDB and a Redis started for the run, data under var/load/);
+`make chaos` runs it while stopping MongoDB and Redis for 10 s each and SIGKILLing one web
+process, then checks the ledger. `make load` runs `--curve` (loadtest/curve.py): open-loop
+arrivals at stepped rates through nginx to two web processes and a worker, next to the
+driver floor, then the same ledger. Loopback only; every loop is bounded in requests and time.
 """
 
 from __future__ import annotations
