@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ import pytest
 
 from config import Settings
 from loadtest.cluster import WebProcess
-from loadtest.nginx import WEB_DIST, Nginx, nginx_binary
+from loadtest.nginx import LOCATIONS, WEB_DIST, Nginx, nginx_binary
 from run import open_context
 from service.storage.embedded import free_port
 from tests.factories import bearer_for, case_body, make_phone_resident, make_staff, make_station
@@ -162,3 +163,62 @@ async def test_submission_list_live_feed_and_front_ends_through_nginx(deployment
             assert r.status == 503
             assert r.headers["Retry-After"] == "5"
             assert (await r.json())["code"] == "upstream_unavailable"
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "huimin.example.gov.cn")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    crt, pem = directory / "huimin.crt", directory / "huimin.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return crt, pem
+
+
+def test_the_production_site_file_passes_nginx_t(tmp_path: Path) -> None:
+    """deploy/nginx/huimin.conf as installed (only the snippet and certificate paths differ)."""
+    need_nginx()
+    crt, pem = _self_signed(tmp_path)
+    site = (LOCATIONS.parent / "huimin.conf").read_text(encoding="utf-8")
+    for installed, here in (
+        ("/etc/nginx/snippets/huimin-locations.conf", str(LOCATIONS)),
+        ("/etc/nginx/tls/huimin.crt", str(crt)),
+        ("/etc/nginx/tls/huimin.key", str(pem)),
+    ):
+        assert installed in site
+        site = site.replace(installed, here)
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    temp = " ".join(f"{k}_temp_path {tmp_path}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{ include /etc/nginx/mime.types; access_log {tmp_path}/access.log; {temp}\n"
+        f"  include {tmp_path}/site.conf; }}\n",
+        encoding="utf-8",
+    )
+    exe = nginx_binary()
+    assert exe is not None
+    check = subprocess.run(
+        [exe, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    assert "test is successful" in check.stderr
