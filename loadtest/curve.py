@@ -146,6 +146,7 @@ async def run_step(step: Step, rng: random.Random, do: Callable[[str], Awaitable
         await asyncio.wait(tasks, timeout=60)
     for t in tasks:
         t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)  # the cut-off ones record themselves
     step.elapsed = max((s.t + s.latency for s in step.samples), default=step.seconds)
     step.elapsed = max(step.elapsed, step.seconds)
 
