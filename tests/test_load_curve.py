@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
-from loadtest.curve import MIX, Step, best, schedule
+from loadtest.curve import MIX, Step, best, run_step, schedule
 from loadtest.users import Sample
 
 
@@ -40,3 +42,20 @@ def test_the_highest_sustained_rate_is_the_last_before_the_first_miss() -> None:
     rows = [{"offered_per_s": r, "sustained": ok} for r, ok in ((1, True), (2, True), (4, False), (6, True))]
     assert best(rows) == 2
     assert best([{"offered_per_s": 1, "sustained": False}]) is None
+
+
+async def test_arrivals_start_on_schedule_while_earlier_requests_are_still_running() -> None:
+    started: list[float] = []
+    t0 = time.monotonic()
+
+    async def slow(op: str) -> tuple[str, int, str | None]:
+        started.append(time.monotonic() - t0)
+        await asyncio.sleep(0.5)  # each request outlasts many inter-arrival gaps
+        return op, 200, None
+
+    step = Step(rate=40.0, seconds=1.0)
+    await run_step(step, random.Random(3), slow)
+    assert len(step.samples) == len(started) >= 20
+    assert max(started) < 1.2  # a closed loop of one would need len x 0.5 s
+    assert min(s.latency for s in step.samples) >= 0.5  # counted from the scheduled start
+    assert step.result()["achieved_per_s"] > 0
