@@ -72,8 +72,7 @@ def test_the_plan_map_colours_the_divisions_by_progress_and_a_click_drills_down(
     page: Any, deployment: Deployment
 ) -> None:
     year = _seed_map_figures(deployment)
-    supervisor = deployment.accounts["sun.du"]
-    headers = deployment.headers("supervisor", subject=supervisor.id, division_prefix=supervisor.division_prefix)
+    headers = deployment.bearer(deployment.accounts["sun.du"])
     indicator = "social_workers_per_1000_older"
     api = requests.get(
         deployment.base + f"/api/v1/stats/plan/divisions?year={year}&indicator={indicator}", headers=headers, timeout=30
