@@ -204,13 +204,14 @@ async def newest_first(
 
 
 # Pages by due time are read in windows on ``next_due_at``, from the soonest due upwards, between
-# fixed edges around the time of the request (4**k hours before and after it, about two years at
-# most): the overdue backlog and the work due soon are read in narrow windows, what is due far
-# away in wide ones. Cases with no due time (resolved, closed, cancelled, rejected: the history)
-# fall in no window, as a range on a date matches no null, so a queue never reads the history.
+# fixed edges around the time of the request (4**k hours before and after it, up to about six
+# weeks): the overdue backlog and the work due soon are read in narrow windows, what is due far
+# away in wide ones, and all that is due more than six weeks ahead (or overdue by more) in one.
+# Cases with no due time (resolved, closed, cancelled, rejected: the history) fall in no window,
+# as a range on a date matches no null, so a queue never reads the history.
 # A filter on several states is read as one query per state, each an equality prefix of an index
 # that ends in (next_due_at, _id): the embedded server reads the window's keys of that state only.
-DUE_EDGES = tuple(-timedelta(hours=4**k) for k in range(7, -1, -1)) + tuple(timedelta(hours=4**k) for k in range(8))
+DUE_EDGES = tuple(-timedelta(hours=4**k) for k in range(5, -1, -1)) + tuple(timedelta(hours=4**k) for k in range(6))
 
 
 def by_state(conditions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
