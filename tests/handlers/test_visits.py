@@ -219,6 +219,29 @@ async def test_due_list_shows_who_still_needs_a_visit_soonest_first(client, sett
     assert r.status == 404
 
 
+
+async def test_due_list_pages_hold_what_one_sorted_list_holds(client, settings, stations, admin):
+    # Weekly and monthly people (different period ends), several with one due date (ties on it).
+    ids = [await register(client, admin, seq=i, flags=["disabled"] if i % 2 else []) for i in range(1, 8)]
+    await schedule_period(ctx=client.app[CTX], at=datetime.now(CST))
+    whole = (await (await client.get("/api/v1/visits/due?limit=100", headers=admin)).json())["items"]
+    assert {i["elder_id"] for i in whole} <= set(ids) and len(whole) >= 4
+    assert len({i["due_by"] for i in whole}) < len(whole), "the fixture has ties on the due date"
+    for limit in (1, 2, 3):
+        seen, cursor = [], None
+        while True:
+            url = f"/api/v1/visits/due?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            r = await client.get(url, headers=admin)
+            body = await r.json()
+            assert r.status == 200, body
+            seen.append([i["elder_id"] for i in body["items"]])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        flat = [e for page in seen for e in page]
+        assert flat == [i["elder_id"] for i in whole], limit
+        assert all(len(page) == limit for page in seen[:-1])
+
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
