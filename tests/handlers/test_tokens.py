@@ -123,7 +123,7 @@ async def test_expired_access_token_is_refused(client: Any, settings: Settings) 
 
 async def test_access_token_accepted_before_is_refused_once_it_expires(client: Any, settings: Settings) -> None:
     # A verified token is remembered per process; its lifetime must still be checked on each use.
-    member = await make_staff(client, "worker1")
+    member = await make_staff(client.app[CTX], username="worker1")
     lifetime = timedelta(seconds=settings.access_token_ttl_seconds + LEEWAY_SECONDS)
     token, _ = issue_access_token(
         settings=settings,
