@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.dumping import compiled
 from handlers.endpoint import Handler, endpoint
 from handlers.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent_json
 from handlers.io import json_response, read_json, read_query
@@ -45,6 +46,18 @@ def _submit_example() -> dict[str, Any]:
     }
 
 
+# One instance of each schema for every request: building a marshmallow schema deep-copies its
+# fields (and a nested field builds its schema on first use), which cost more than the dump
+# itself. Loading and dumping keep no state on the instance, so sharing them is safe.
+CASE_CREATE = CaseCreateSchema()
+CASE_OUT = CaseSchema()
+CASE_PAGE = CasePageSchema()
+CASE_QUERY = CaseQuerySchema()
+CASE_READ_QUERY = CaseReadQuerySchema()
+# And their dumps without marshmallow's per-field calls (handlers/dumping.py: the same output).
+dump_case = compiled(CASE_OUT)
+dump_page = compiled(CASE_PAGE)
+
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 
 
@@ -64,7 +77,7 @@ ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", 
     "once and stores the routing decision. Send an Idempotency-Key header to make retries safe.",
 )
 async def submit(request: web.Request) -> web.StreamResponse:
-    data = await read_json(request, CaseCreateSchema())
+    data = await read_json(request, CASE_CREATE)
 
     async def operation() -> tuple[int, dict]:
         case = await case_submit.submit_case(
@@ -73,7 +86,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             data=data,
             idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
         )
-        return 201, CaseSchema().dump(case)
+        return 201, dump_case(case)
 
     return await idempotent_json(request, body=data, operation=operation)
 
@@ -88,9 +101,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
     scopes=("cases:read",),
 )
 async def list_cases(request: web.Request) -> web.Response:
-    query = read_query(request, CaseQuerySchema())
+    query = read_query(request, CASE_QUERY)
     page = await case_queries.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
-    return json_response(CasePageSchema(), page)
+    return json_response(None, dump_page(page))
 
 
 @routes.get("/api/v1/cases/{case_id}")
@@ -104,15 +117,16 @@ async def list_cases(request: web.Request) -> web.Response:
     problems=(404, 422),
 )
 async def get_case(request: web.Request) -> web.Response:
-    query = read_query(request, CaseReadQuerySchema())
+    query = read_query(request, CASE_READ_QUERY)
     case = await case_queries.get_case(
         ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"], **query
     )
-    return json_response(CaseSchema(), case)
+    return json_response(None, dump_case(case))
 
 
 def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     action, schema_cls, summary = ACTIONS[segment]
+    body_schema = schema_cls()
 
     @endpoint(
         summary,
@@ -133,7 +147,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     )
     async def handler(request: web.Request) -> web.Response:
         # An action that needs no fields needs no body either; one that does answers 422 naming them.
-        data = await read_json(request, schema_cls(), body_optional=True)
+        data = await read_json(request, body_schema, body_optional=True)
         case = await case_actions.act(
             ctx=request.app[CTX],
             principal=principal_of(request),
@@ -141,7 +155,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
             action=action,
             data=data,
         )
-        return json_response(CaseSchema(), case)
+        return json_response(None, dump_case(case))
 
     handler.__name__ = f"case_{action}"
     return handler

@@ -56,11 +56,13 @@ async def idempotent_json(
     operation: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> web.Response:
     """Run ``operation`` under the request's Idempotency-Key and answer with its JSON result."""
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     status, payload, replayed = await run_idempotent(
         ctx=request.app[CTX],
         principal=principal_of(request),
-        key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
-        fingerprint=request_fingerprint(request, body),
+        key=key,
+        # Only a keyed request is compared with an earlier one; without a key nothing reads it.
+        fingerprint=request_fingerprint(request, body) if key is not None else "",
         operation=operation,
     )
     headers = {REPLAYED_HEADER: "true"} if replayed else None

@@ -102,8 +102,15 @@ async def submit_case(
     answers_out, answers_secure = _protect_answers(ctx, service_type, answers)
     photos = list(data.get("photos") or [])
     await _check_photos(ctx, principal, photos)
+    if service_type.retired:
+        raise ValidationFailedError(
+            "service_retired",
+            f"Service {service_type.code!r} is no longer offered.",
+            {"service_code": ["This service is retired."]},
+        )
+    # By capability: the service type was read above, so routing need not read it again.
     decision = await routing.route_request(
-        ctx=ctx, service_code=service_type.code, location=location, division_code=division_code
+        ctx=ctx, capability=service_type.capability, location=location, division_code=division_code
     )
     if not decision.in_service_area:
         # Nobody would ever see a case here: say so now instead of filing it into no queue.
