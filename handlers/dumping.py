@@ -6,7 +6,7 @@ same order, missing keys left out, ``None`` kept, strings, integers, floats and 
 converted as marshmallow converts them, nested schemas and lists recursed, and every other
 field type (date-times among them) through the field's own ``_serialize``. A schema with
 dump hooks, dump defaults or dotted attributes is not compiled: ``schema.dump`` serves it.
-``tests/handlers/test_dumping.py`` compares both on every case shape the tests make.
+``tests/service/cases/test_case_dumping.py`` compares both on every case shape the tests make.
 """
 
 from __future__ import annotations
