@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.endpoint import Handler, endpoint
-from handlers.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent_json
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -66,16 +66,13 @@ ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", 
 async def submit(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, CaseCreateSchema())
 
-    async def operation() -> tuple[int, dict]:
+    async def create(case_id: str) -> tuple[int, dict]:
         case = await case_submit.submit_case(
-            ctx=request.app[CTX],
-            principal=principal_of(request),
-            data=data,
-            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+            ctx=request.app[CTX], principal=principal_of(request), data=data, case_id=case_id
         )
         return 201, CaseSchema().dump(case)
 
-    return await idempotent_json(request, body=data, operation=operation)
+    return await idempotent_json(request, body=data, create=create)
 
 
 @routes.get("/api/v1/cases")

@@ -17,6 +17,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from service.common.ids import new_id
 from service.idempotency.keys import record_id
 from service.storage.indexes import declare
 
@@ -37,6 +38,9 @@ class IdempotencyRecord:
     lease_until: datetime
     status: int | None = None
     body: str | None = None  # the response body as JSON text, replayed byte for byte
+    # The id the request's new resource gets, made with the record and kept when a retry takes
+    # the key over, so a resource stored before a crash is found again instead of made twice.
+    resource_id: str | None = None
 
 
 def _from_doc(d: dict[str, Any]) -> IdempotencyRecord:
@@ -49,6 +53,7 @@ def _from_doc(d: dict[str, Any]) -> IdempotencyRecord:
         lease_until=d["lease_until"],
         status=d.get("status"),
         body=d.get("body"),
+        resource_id=d.get("resource_id"),
     )
 
 
@@ -66,6 +71,7 @@ class IdempotencyRepository:
         now: datetime,
         lease_until: datetime,
         expires_at: datetime,
+        resource_id: str | None = None,
     ) -> bool:
         """Insert a pending record; False when one exists already for (subject, key)."""
         try:
@@ -80,6 +86,7 @@ class IdempotencyRepository:
                     "lease_until": lease_until,
                     "created_at": now,
                     "expires_at": expires_at,
+                    "resource_id": resource_id or new_id(),
                 }
             )
         except DuplicateKeyError:
