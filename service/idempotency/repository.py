@@ -17,7 +17,6 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.common.ids import new_id
 from service.idempotency.keys import record_id
 from service.storage.indexes import declare
 
@@ -74,21 +73,21 @@ class IdempotencyRepository:
         resource_id: str | None = None,
     ) -> bool:
         """Insert a pending record; False when one exists already for (subject, key)."""
+        doc: dict[str, Any] = {
+            "_id": record_id(subject, key),
+            "subject": subject,
+            "key": key,
+            "fingerprint": fingerprint,
+            "state": PENDING,
+            "owner": owner,
+            "lease_until": lease_until,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        if resource_id is not None:
+            doc["resource_id"] = resource_id
         try:
-            await self.col.insert_one(
-                {
-                    "_id": record_id(subject, key),
-                    "subject": subject,
-                    "key": key,
-                    "fingerprint": fingerprint,
-                    "state": PENDING,
-                    "owner": owner,
-                    "lease_until": lease_until,
-                    "created_at": now,
-                    "expires_at": expires_at,
-                    "resource_id": resource_id or new_id(),
-                }
-            )
+            await self.col.insert_one(doc)
         except DuplicateKeyError:
             return False
         return True

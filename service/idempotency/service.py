@@ -102,7 +102,7 @@ async def run_idempotent(
             now=now,
             lease_until=lease_until,
             expires_at=now + RECORD_TTL,
-            resource_id=resource_id,
+            resource_id=resource_id if create is not None else None,  # an operation that creates nothing names nothing
         )
         if not claimed:
             record = await repo.get(principal.subject, key)
