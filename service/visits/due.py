@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from service.audit import service as audit
@@ -30,6 +30,24 @@ def _after(cursor: str) -> dict[str, Any]:
             {"period_end": end, "period_start": start, "_id": {"$gt": sid}},
         ]
     }
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _from_cursor(query: dict[str, Any], cursor: str) -> dict[str, Any]:
+    """``query`` limited to what follows the cursor, as one plain filter whose ``period_end`` range
+    starts at the cursor's: the index range begins there on every server (the embedded one scans
+    the whole collection for a top-level ``$and``)."""
+    after = _after(cursor)
+    end = after["$or"][1]["period_end"]
+    bounds = dict(query.get("period_end") or {})
+    low = bounds.get("$gte", bounds.get("$gt"))
+    if low is None or _utc(end) >= _utc(low):
+        bounds.pop("$gt", None)
+        bounds["$gte"] = end
+    return {**query, "period_end": bounds, **after}
 
 
 def _period_scope(period: Period) -> dict[str, Any]:
@@ -66,7 +84,7 @@ async def list_due(
     else:
         query.update({"period_start": {"$lte": now}, "period_end": {"$gt": now}})
     if cursor:
-        query = {"$and": [query, _after(cursor)]}
+        query = _from_cursor(query, cursor)
     docs = await VisitSchedulesRepository(ctx.db).due(query, limit + 1)
     page, more = docs[:limit], len(docs) > limit
     elders = await EldersRepository(ctx.db).get_many([d["elder_id"] for d in page])

@@ -8,8 +8,7 @@ from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
 from service.visits.schedules import close_periods, remind_due, schedule_period
-from tests.factories import bearer_for, make_staff, make_wechat_resident
-from tests.visits_support import age_born, elder_body, seed_stations
+from tests.factories import age_born, bearer_for, elder_body, make_staff, make_wechat_resident, seed_stations
 
 CST = timezone(timedelta(hours=8))
 W10 = parse_period("2026-W10")  # 2026-03-02 .. 2026-03-08
@@ -220,6 +219,29 @@ async def test_due_list_shows_who_still_needs_a_visit_soonest_first(client, sett
     r = await client.get(f"/api/v1/visits/due?station={station}", headers=other)
     assert r.status == 404
 
+
+
+async def test_due_list_pages_hold_what_one_sorted_list_holds(client, settings, stations, admin):
+    # Weekly and monthly people (different period ends), several with one due date (ties on it).
+    ids = [await register(client, admin, seq=i, flags=["disabled"] if i % 2 else []) for i in range(1, 8)]
+    await schedule_period(ctx=client.app[CTX], at=datetime.now(CST))
+    whole = (await (await client.get("/api/v1/visits/due?limit=100", headers=admin)).json())["items"]
+    assert {i["elder_id"] for i in whole} <= set(ids) and len(whole) >= 4
+    assert len({i["due_by"] for i in whole}) < len(whole), "the fixture has ties on the due date"
+    for limit in (1, 2, 3):
+        seen, cursor = [], None
+        while True:
+            url = f"/api/v1/visits/due?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            r = await client.get(url, headers=admin)
+            body = await r.json()
+            assert r.status == 200, body
+            seen.append([i["elder_id"] for i in body["items"]])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        flat = [e for page in seen for e in page]
+        assert flat == [i["elder_id"] for i in whole], limit
+        assert all(len(page) == limit for page in seen[:-1])
 
 @pytest.mark.parametrize(
     ("change", "status", "code"),

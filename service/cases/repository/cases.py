@@ -27,12 +27,16 @@ declare(
     IndexModel("number", unique=True),
     IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
-    IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING)]),
+    # A station's queue in some states, by due time: one equality prefix per state (see
+    # service.cases.queries.soonest_due_first), read in index order on every server.
+    IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     # A station's list in either order (newest, due) is read in index order, never sorted in memory.
     IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
     IndexModel([("station_id", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("division", ASCENDING), ("created_at", DESCENDING)]),
-    IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING)]),
+    IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
+    # Every scope's cases with a due time, by due time (admin, and a supervisor's windows).
+    IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
     IndexModel("photos", sparse=True),
