@@ -8,7 +8,7 @@ from aiohttp import web
 
 from handlers.dumping import compiled
 from handlers.endpoint import Handler, endpoint
-from handlers.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent_json
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -79,16 +79,13 @@ ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", 
 async def submit(request: web.Request) -> web.StreamResponse:
     data = await read_json(request, CASE_CREATE)
 
-    async def operation() -> tuple[int, dict]:
+    async def create(case_id: str) -> tuple[int, dict]:
         case = await case_submit.submit_case(
-            ctx=request.app[CTX],
-            principal=principal_of(request),
-            data=data,
-            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+            ctx=request.app[CTX], principal=principal_of(request), data=data, case_id=case_id
         )
         return 201, dump_case(case)
 
-    return await idempotent_json(request, body=data, operation=operation)
+    return await idempotent_json(request, body=data, create=create)
 
 
 @routes.get("/api/v1/cases")

@@ -130,9 +130,10 @@ async def test_a_closed_period_raises_one_missed_event_per_miss(client, stations
     assert sorted(e["data"]["elder_id"] for e in events) == sorted(ids[1:])
     assert {e["data"]["period"] for e in events} == {"2026-W10"}
     assert all(e["data"]["tier"] == "high" and e["data"]["station_id"] for e in events)
-    assert {e["data"]["elder_name"] for e in events} == {"王**"} and {e["case_id"] for e in events} == {
-        f"visit:{i}" for i in ids[1:]
-    }
+    assert {e["data"]["elder_name"] for e in events} == {"王**"}
+    # About a person, not a case: the person is the subject, and no case id is made up for it.
+    assert {(e["subject"]["kind"], e["subject"]["id"]) for e in events} == {("elder", i) for i in ids[1:]}
+    assert not any("case_id" in e for e in events)
     # A second process that had not yet seen the mark raises nothing new either.
     await schedules(client).update_many({}, {"$set": {"missed_event": False}})
     assert await close_periods(ctx=ctx, at=W10.end) == 0
