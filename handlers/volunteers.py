@@ -31,6 +31,10 @@ from schemas.volunteers import (
     CorrectionSchema,
     MySignupListSchema,
     RecordEntryCreateSchema,
+    RecordRequestCreateSchema,
+    RecordRequestListSchema,
+    RecordRequestQuerySchema,
+    RecordRequestSchema,
     SignupCreateSchema,
     SignupDecisionSchema,
     SignupListSchema,
@@ -56,6 +60,7 @@ from service.volunteers import attendance as volunteer_attendance
 from service.volunteers import certificates as volunteer_certificates
 from service.volunteers import hours as volunteer_hours
 from service.volunteers import kpis as volunteers_kpis
+from service.volunteers import record_requests as volunteer_record_requests
 from service.volunteers import records as volunteer_records
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
@@ -533,6 +538,90 @@ async def request_correction(request: web.Request) -> web.Response:
         ctx=_ctx(request), principal=principal_of(request), attendance_id=request.match_info["id"], **data
     )
     return json_response(AttendanceSchema(), attendance)
+
+
+# ---------------------------------------------------------------- requests to record missing service (补录申请)
+
+
+@routes.post("/api/v1/volunteer-activities/{id}/record-requests")
+@endpoint(
+    "Ask the organiser to record my service at an ended activity that has no record of it (补录申请)",
+    tags=TAGS,
+    roles=("resident",),
+    body=RecordRequestCreateSchema(),
+    response=RecordRequestSchema(),
+    status=201,
+    problems=(403, 404, 409, 422),
+)
+async def request_record(request: web.Request) -> web.Response:
+    data = await read_json(request, RecordRequestCreateSchema())
+    item = await volunteer_record_requests.request_record(
+        ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], data=data
+    )
+    return json_response(RecordRequestSchema(), item, status=201)
+
+
+@routes.get("/api/v1/volunteer-activities/{id}/record-requests")
+@endpoint(
+    "Requests to record missing service at an activity, oldest first (its organisers and supervisors)",
+    tags=TAGS,
+    roles=(*STAFF, "resident"),
+    query=RecordRequestQuerySchema(),
+    response=RecordRequestListSchema(),
+    problems=(403, 404, 422),
+)
+async def list_record_requests(request: web.Request) -> web.Response:
+    query = read_query(request, RecordRequestQuerySchema())
+    items = await volunteer_record_requests.list_record_requests(
+        ctx=_ctx(request), principal=principal_of(request), activity_id=request.match_info["id"], **query
+    )
+    return json_response(RecordRequestListSchema(), {"items": items})
+
+
+@routes.get("/api/v1/volunteers/me/record-requests")
+@endpoint(
+    "My requests to record missing service, newest first, with their status",
+    tags=TAGS,
+    roles=("resident",),
+    response=RecordRequestListSchema(),
+    problems=(403,),
+)
+async def my_record_requests(request: web.Request) -> web.Response:
+    items = await volunteer_record_requests.my_record_requests(ctx=_ctx(request), principal=principal_of(request))
+    return json_response(RecordRequestListSchema(), {"items": items})
+
+
+@routes.get("/api/v1/volunteer-record-requests/{id}")
+@endpoint(
+    "One request to record missing service, with its history",
+    tags=TAGS,
+    roles=PEOPLE,
+    response=RecordRequestSchema(),
+    problems=(404,),
+)
+async def get_record_request(request: web.Request) -> web.Response:
+    item = await volunteer_record_requests.get_record_request(
+        ctx=_ctx(request), principal=principal_of(request), request_id=request.match_info["id"]
+    )
+    return json_response(RecordRequestSchema(), item)
+
+
+@routes.post("/api/v1/volunteer-record-requests/{id}/decline")
+@endpoint(
+    "Decline a request to record missing service, with a reason (the organiser); "
+    "grant one by recording the attendance (POST /api/v1/volunteer-activities/{id}/attendance)",
+    tags=TAGS,
+    roles=ORGANISERS,
+    body=VolunteerReasonSchema(),
+    response=RecordRequestSchema(),
+    problems=(403, 404, 409, 422),
+)
+async def decline_record_request(request: web.Request) -> web.Response:
+    data = await read_json(request, VolunteerReasonSchema())
+    item = await volunteer_record_requests.decline_record_request(
+        ctx=_ctx(request), principal=principal_of(request), request_id=request.match_info["id"], **data
+    )
+    return json_response(RecordRequestSchema(), item)
 
 
 # ---------------------------------------------------------------- certificates

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from service.catalog.models import SCENARIO_CODES
-from service.volunteers.models import RECORD_KINDS, SIGNUP_STATUSES, SKILLS
+from service.volunteers.models import RECORD_KINDS, RECORD_REQUEST_STATUSES, SIGNUP_STATUSES, SKILLS
 
 NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
 PHONE_PATTERN = r"^(\+?86-?)?1[3-9]\d{9}$"
@@ -210,6 +210,11 @@ class MySignupSchema(SignupSchema):
     attendance = fields.Nested(
         lambda: AttendanceSchema(), allow_none=True, metadata={"description": "My attendance, once checked in"}
     )
+    record_request = fields.Nested(
+        lambda: RecordRequestSchema(),
+        allow_none=True,
+        metadata={"description": "My latest request to record missing service here (补录申请), if any"},
+    )
     waiting_position = fields.Integer(
         allow_none=True, metadata={"description": "1 = next to move up (only while waitlisted)"}
     )
@@ -303,6 +308,51 @@ class CorrectionSchema(Schema):
 class CorrectionRequestSchema(Schema):
     reason = _text(500, required=True)
     proposed_hours = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(0, 168))
+
+
+# ---------------------------------------------------------------- requests to record missing service (补录申请)
+
+
+class RecordRequestCreateSchema(Schema):
+    reason = _text(500, required=True, metadata={"example": "我参加了活动，但忘记签到签退"})
+    proposed_check_in_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When I arrived (with proposed_check_out_at, or neither)"}
+    )
+    proposed_check_out_at = fields.AwareDateTime(allow_none=True)
+    proposed_hours = fields.Float(
+        allow_none=True,
+        allow_nan=False,
+        validate=validate.Range(0, 168),
+        metadata={"description": "At most the activity's length; computed from the times when omitted"},
+    )
+
+
+class RecordRequestSchema(Schema):
+    id = fields.String()
+    activity_id = fields.String()
+    volunteer_id = fields.String()
+    station_id = fields.String()
+    reason = fields.String()
+    proposed_check_in_at = fields.AwareDateTime(allow_none=True)
+    proposed_check_out_at = fields.AwareDateTime(allow_none=True)
+    proposed_hours = fields.Float(allow_none=True)
+    status = fields.String(
+        metadata={"description": "open; recorded (the organiser recorded the attendance); declined (with a reason)"}
+    )
+    attendance_id = fields.String(allow_none=True, metadata={"description": "The record made, once recorded"})
+    decline_reason = fields.String(allow_none=True)
+    history = fields.List(fields.Nested(AttendanceHistoryEntrySchema), metadata={"description": "Append-only"})
+    version = fields.Integer()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class RecordRequestListSchema(Schema):
+    items = fields.List(fields.Nested(RecordRequestSchema), required=True)
+
+
+class RecordRequestQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(RECORD_REQUEST_STATUSES))
 
 
 # ---------------------------------------------------------------- records and certificates

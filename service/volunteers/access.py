@@ -6,7 +6,7 @@ organisers of the activity's team (volunteers themselves). "Whoever organises re
 whoever records certifies" (谁组织谁记录，谁记录谁证明): hours are written only by the
 organising side, from attendance, and a certificate is issued only by the station whose
 activities recorded the service. Volunteers never write hours; they may ask for a
-correction, which goes to the recording organisation.
+correction of a record, or for a missing record (补录申请), which goes to the recording organisation.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ EVENT_CANCELLED = "activity.cancelled"
 EVENT_HOURS_CONFIRMED = "volunteer.hours_confirmed"
 EVENT_CORRECTED = "volunteer.hours_corrected"
 EVENT_CORRECTION_REQUESTED = "volunteer.correction_requested"
+EVENT_RECORD_REQUESTED = "volunteer.record_requested"
+EVENT_RECORD_REQUEST_RECORDED = "volunteer.record_request_recorded"
+EVENT_RECORD_REQUEST_DECLINED = "volunteer.record_request_declined"
 EVENT_CERT_ISSUED = "certificate.issued"
 EVENT_CERT_REVOKED = "certificate.revoked"
 EVENT_TYPES = (
@@ -61,6 +64,9 @@ EVENT_TYPES = (
     EVENT_HOURS_CONFIRMED,
     EVENT_CORRECTED,
     EVENT_CORRECTION_REQUESTED,
+    EVENT_RECORD_REQUESTED,
+    EVENT_RECORD_REQUEST_RECORDED,
+    EVENT_RECORD_REQUEST_DECLINED,
     EVENT_CERT_ISSUED,
     EVENT_CERT_REVOKED,
 )

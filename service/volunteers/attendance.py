@@ -16,7 +16,7 @@ from service.common.errors import (
 )
 from service.common.ids import new_id
 from service.common.models import Principal
-from service.volunteers import rules
+from service.volunteers import record_requests, rules
 from service.volunteers.access import CHECKIN_GRACE, actor_of, aware, can_see_station, my_volunteer, require_organiser
 from service.volunteers.models import (
     Activity,
@@ -200,12 +200,17 @@ def _attendance_doc(
 async def record_attendance(
     *, ctx: Context, principal: Principal, activity_id: str, data: dict[str, Any]
 ) -> Attendance:
-    """The organiser records a volunteer's attendance (confirmation by the organiser, for those without a phone)."""
+    """The organiser records a volunteer's attendance (confirmation by the organiser, for those without a phone).
+
+    Also how an open request for a missing record (补录申请) is granted: recording closes it. A volunteer
+    who asked may be recorded though their sign-up was never confirmed (they took part anyway).
+    """
     activity = await ActivitiesRepository(ctx.db).get(activity_id)
     await require_organiser(ctx, principal, activity)
     volunteer_id = data["volunteer_id"]
     signup = await SignupsRepository(ctx.db).find(activity.id, volunteer_id)
-    if signup is None or signup.status != "confirmed":
+    asked = signup is not None and await record_requests.has_open_request(ctx, activity.id, volunteer_id)
+    if signup is None or (signup.status != "confirmed" and not asked):
         raise ValidationFailedError(
             "unknown_volunteer",
             "Not a volunteer confirmed for this activity.",
@@ -228,9 +233,11 @@ async def record_attendance(
         action="recorded",
         changes={"check_in_at": {"old": None, "new": check_in}, "check_out_at": {"old": None, "new": check_out}},
     )
-    return await AttendanceRepository(ctx.db).insert(
+    attendance = await AttendanceRepository(ctx.db).insert(
         _attendance_doc(activity, volunteer_id, check_in=check_in, check_out=check_out, method="organiser", entry=entry)
     )
+    await record_requests.settle_by_record(ctx, principal, activity, attendance)
+    return attendance
 
 
 async def list_attendance(*, ctx: Context, principal: Principal, activity_id: str) -> list[Attendance]:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 SignupStatus = Literal["pending", "confirmed", "waitlisted", "declined", "cancelled"]
 AttendanceStatus = Literal["checked_in", "checked_out", "confirmed"]
+RecordRequestStatus = Literal["open", "recorded", "declined"]
+RECORD_REQUEST_STATUSES: tuple[str, ...] = ("open", "recorded", "declined")
 RecordKind = Literal["training", "award", "evaluation"]
 ActivityStatus = Literal["published", "cancelled"]
 
@@ -147,6 +149,31 @@ class Attendance:
     history: tuple[HistoryEntry, ...]
     version: int
     created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """A volunteer's request that the organiser record service that has no attendance record (补录申请).
+
+    ``status``: open, recorded (the organiser recorded the attendance) or declined (with a reason).
+    """
+
+    id: str
+    activity_id: str
+    volunteer_id: str
+    station_id: str
+    township: str
+    reason: str
+    proposed_check_in_at: datetime | None
+    proposed_check_out_at: datetime | None
+    proposed_hours: float | None
+    status: str
+    attendance_id: str | None
+    decline_reason: str | None
+    history: tuple[HistoryEntry, ...]
+    version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

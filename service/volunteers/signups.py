@@ -15,10 +15,12 @@ from service.common.models import Principal
 from service.volunteers import rules
 from service.volunteers.access import CANCEL_BEFORE, can_see_station, is_team_organiser, my_volunteer, require_organiser
 from service.volunteers.models import (
+    RecordRequest,
     Signup,
 )
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.attendance import AttendanceRepository
+from service.volunteers.repository.record_requests import RecordRequestsRepository
 
 # ---------------------------------------------------------------- sign-up
 
@@ -106,11 +108,15 @@ async def list_signups(*, ctx: Context, principal: Principal, activity_id: str) 
 
 async def my_signups(*, ctx: Context, principal: Principal) -> list[dict[str, Any]]:
     """The caller's sign-ups, newest first, each with its activity, the caller's attendance there and,
-    while waiting, the place on the waiting list (what the resident app's 我的活动 shows)."""
+    while waiting, the place on the waiting list, and the latest request to record missing service
+    (what the resident app's 我的活动 shows)."""
     me = await my_volunteer(ctx, principal)
     signups = await SignupsRepository(ctx.db).for_volunteer(me.id)
     activities = await ActivitiesRepository(ctx.db).many([s.activity_id for s in signups])
     attendance = {a.activity_id: a for a in await AttendanceRepository(ctx.db).for_volunteer(me.id)}
+    asked: dict[str, RecordRequest] = {}
+    for request in await RecordRequestsRepository(ctx.db).for_volunteer(me.id):  # newest first
+        asked.setdefault(request.activity_id, request)
     out: list[dict[str, Any]] = []
     for signup in signups:
         activity = activities.get(signup.activity_id)
@@ -126,6 +132,7 @@ async def my_signups(*, ctx: Context, principal: Principal) -> list[dict[str, An
                 "updated_at": signup.updated_at,
                 "activity": activity,
                 "attendance": attendance.get(activity.id),
+                "record_request": asked.get(activity.id),
                 "waiting_position": position,
             }
         )

@@ -760,3 +760,228 @@ async def test_volunteers_browse_upcoming_activities_by_county_or_township(world
     assert await titles(county="340000") == []
     status, body = await w.call("GET", "/api/v1/volunteer-activities", resident, params={"county": "34100"})
     assert (status, body["code"]) == (422, "validation_failed")
+
+
+# ---------------------------------------------------------------- requests to record missing service (补录申请)
+
+
+async def _ended_with_absent_record(w: World) -> tuple[Activity, Any, Any]:
+    """An activity that has ended, and a confirmed volunteer who took part but never checked in."""
+    activity = await make_activity(w.ctx, w.worker)
+    resident, volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    w.shift_clock(activity.end_at - datetime.now(UTC) + timedelta(minutes=10))
+    return activity, resident, volunteer
+
+
+async def test_a_missing_record_is_asked_for_recorded_by_the_organiser_and_shows_on_the_record(world: World) -> None:
+    w = world
+    activity, resident, volunteer = await _ended_with_absent_record(w)
+    path = f"/api/v1/volunteer-activities/{activity.id}/record-requests"
+    start = activity.start_at
+    status, asked = await w.call("POST", path, resident, json={
+        "reason": "我参加了活动，但手机没电没能签到",
+        "proposed_check_in_at": start.isoformat(),
+        "proposed_check_out_at": (start + timedelta(hours=2)).isoformat(),
+    })  # fmt: skip
+    assert status == 201, asked
+    assert (asked["status"], asked["proposed_hours"], asked["volunteer_id"]) == ("open", 2.0, volunteer.id)
+    assert [h["action"] for h in asked["history"]] == ["requested"]
+
+    # It reaches the organiser: an event for notifications and webhooks, and the activity's open requests.
+    events = await events_about(w.ctx, "record_request", asked["id"])
+    assert [e.type for e in events] == ["volunteer.record_requested"]
+    assert events[0].station_id == w.station.id and events[0].data["activity_id"] == activity.id
+    status, listed = await w.call("GET", path + "?status=open", w.worker)
+    assert status == 200 and [(r["id"], r["reason"]) for r in listed["items"]] == [
+        (asked["id"], "我参加了活动，但手机没电没能签到")
+    ]
+    # The resident app shows it next to the sign-up.
+    status, mine = await w.call("GET", "/api/v1/volunteers/me/signups", resident)
+    assert status == 200 and mine["items"][0]["record_request"]["status"] == "open"
+    assert mine["items"][0]["attendance"] is None
+
+    # The organiser records the attendance the ordinary way; that closes the request.
+    status, attendance = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/attendance", w.worker, json={
+        "volunteer_id": volunteer.id,
+        "check_in_at": start.isoformat(),
+        "check_out_at": (start + timedelta(hours=2)).isoformat(),
+    })  # fmt: skip
+    assert status == 201, attendance
+    status, confirmed = await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+    assert (status, confirmed["hours"]) == (200, 2.0), confirmed
+
+    status, closed = await w.call("GET", f"/api/v1/volunteer-record-requests/{asked['id']}", resident)
+    assert status == 200
+    assert (closed["status"], closed["attendance_id"]) == ("recorded", attendance["id"])
+    assert [h["action"] for h in closed["history"]] == ["requested", "recorded"]
+    assert closed["history"][0] == asked["history"][0], "earlier entries are never edited"
+    assert closed["history"][1]["by"]["role"] == "worker"
+    status, record = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}/record", resident)
+    assert status == 200 and record["total_hours"] == 2.0
+    assert [s["attendance_id"] for s in record["services"]] == [attendance["id"]]
+    status, listed = await w.call("GET", path + "?status=open", w.worker)
+    assert listed["items"] == []
+    events = await events_about(w.ctx, "record_request", asked["id"])
+    assert [e.type for e in events] == ["volunteer.record_requested", "volunteer.record_request_recorded"]
+
+    # Now there is a record: a new request is refused and points at the correction of that record.
+    status, body = await w.call("POST", path, resident, json={"reason": "再申请一次"})
+    assert (status, body["code"], body["attendance_id"]) == (409, "record_exists", attendance["id"])
+    assert f"/api/v1/volunteer-attendance/{attendance['id']}/correction-requests" in body["detail"]
+
+
+async def test_a_record_request_is_refused_when_it_cannot_be_true(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, _ = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    present, present_volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    path = f"/api/v1/volunteer-activities/{activity.id}/record-requests"
+
+    # The activity has not ended.
+    status, body = await w.call("POST", path, resident, json={"reason": "忘记签到"})
+    assert (status, body["code"]) == (409, "activity_not_ended"), body
+
+    w.shift_clock(activity.end_at - datetime.now(UTC) + timedelta(minutes=10))
+    # Never signed up.
+    stranger, _ = await make_volunteer(w.ctx)
+    status, body = await w.call("POST", path, stranger, json={"reason": "我也去了"})
+    assert (status, body["code"]) == (403, "not_signed_up")
+    # Hours beyond the activity's length (3 hours), times outside it, one time without the other.
+    status, body = await w.call("POST", path, resident, json={"reason": "忘记签到", "proposed_hours": 3.5})
+    assert (status, body["code"]) == (422, "hours_exceed_activity") and "proposed_hours" in body["errors"]
+    late = activity.end_at + timedelta(hours=2)
+    status, body = await w.call("POST", path, resident, json={
+        "reason": "忘记签到",
+        "proposed_check_in_at": activity.end_at.isoformat(),
+        "proposed_check_out_at": late.isoformat(),
+    })  # fmt: skip
+    assert (status, body["code"]) == (422, "invalid_attendance_time") and "proposed_check_out_at" in body["errors"]
+    status, body = await w.call(
+        "POST", path, resident, json={"reason": "忘记签到", "proposed_check_in_at": activity.start_at.isoformat()}
+    )
+    assert (status, body["code"]) == (422, "invalid_attendance_time") and "proposed_check_out_at" in body["errors"]
+    status, body = await w.call("POST", path, resident, json={"reason": "  "})
+    assert (status, body["code"]) == (422, "validation_failed") and "reason" in body["errors"]
+    status, body = await w.call("POST", path, resident, json={"reason": "x", "hours": 2})
+    assert (status, body["code"]) == (422, "unknown_field")
+    status, body = await w.call("POST", path, w.worker, json={"reason": "代申请"})
+    assert status == 403
+    status, listed = await w.call("GET", path, w.worker)
+    assert listed["items"] == [], "refused requests write nothing"
+
+    # One open request at a time.
+    status, first = await w.call("POST", path, resident, json={"reason": "忘记签到", "proposed_hours": 1.5})
+    assert status == 201, first
+    status, body = await w.call("POST", path, resident, json={"reason": "再问一次"})
+    assert (status, body["code"], body["request_id"]) == (409, "record_request_open", first["id"])
+    assert len(await events_about(w.ctx, "record_request", first["id"])) == 1
+
+    # Someone with a record is pointed at the correction of that record.
+    attendance = await _recorded(w, activity, present_volunteer.id)
+    status, body = await w.call("POST", path, present, json={"reason": "忘记签到"})
+    assert (status, body["code"], body["attendance_id"]) == (409, "record_exists", attendance["id"])
+
+
+async def _recorded(w: World, activity: Activity, volunteer_id: str) -> dict[str, Any]:
+    """The organiser records an hour of ``volunteer_id``'s attendance at ``activity``."""
+    status, attendance = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/attendance", w.worker, json={
+        "volunteer_id": volunteer_id,
+        "check_in_at": activity.start_at.isoformat(),
+        "check_out_at": (activity.start_at + timedelta(hours=1)).isoformat(),
+    })  # fmt: skip
+    assert status == 201, attendance
+    return attendance
+
+
+async def test_another_volunteer_or_station_cannot_see_or_settle_a_record_request(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    other, other_volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)  # at the same activity
+    w.shift_clock(activity.end_at - datetime.now(UTC) + timedelta(minutes=10))
+    status, asked = await w.call(
+        "POST", f"/api/v1/volunteer-activities/{activity.id}/record-requests", resident, json={"reason": "忘记签到"}
+    )
+    assert status == 201, asked
+    one = f"/api/v1/volunteer-record-requests/{asked['id']}"
+
+    status, body = await w.call("GET", one, other)
+    assert (status, body["code"]) == (404, "record_request_not_found")
+    status, body = await w.call("POST", one + "/decline", other, json={"reason": "不是我的"})
+    assert (status, body["code"]) == (404, "record_request_not_found")
+    status, body = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/record-requests", other)
+    assert (status, body["code"]) == (403, "not_organiser")
+    status, mine = await w.call("GET", "/api/v1/volunteers/me/record-requests", other)
+    assert (status, mine["items"]) == (200, [])
+    status, body = await w.call("GET", one, w.other_worker)
+    assert (status, body["code"]) == (404, "record_request_not_found")
+    status, body = await w.call("POST", one + "/decline", w.other_worker, json={"reason": "不归我们"})
+    assert (status, body["code"]) == (403, "not_organiser")
+    # Nor can the volunteer decline (or settle) their own request.
+    status, body = await w.call("POST", one + "/decline", resident, json={"reason": "算了"})
+    assert (status, body["code"]) == (404, "record_request_not_found")
+
+    status, seen = await w.call("GET", one, resident)
+    assert (status, seen["status"], seen["version"]) == (200, "open", 1)
+    status, mine = await w.call("GET", "/api/v1/volunteers/me/record-requests", resident)
+    assert [r["id"] for r in mine["items"]] == [asked["id"]]
+    assert other_volunteer.id != volunteer.id
+
+
+async def test_the_organiser_declines_a_record_request_with_a_reason(world: World) -> None:
+    w = world
+    activity, resident, volunteer = await _ended_with_absent_record(w)
+    path = f"/api/v1/volunteer-activities/{activity.id}/record-requests"
+    status, asked = await w.call("POST", path, resident, json={"reason": "忘记签到", "proposed_hours": 2})
+    assert status == 201, asked
+    one = f"/api/v1/volunteer-record-requests/{asked['id']}"
+
+    status, body = await w.call("POST", one + "/decline", w.worker, json={"reason": ""})
+    assert (status, body["code"]) == (422, "validation_failed") and "reason" in body["errors"]
+    status, declined = await w.call("POST", one + "/decline", w.worker, json={"reason": "签到表上没有你的签名"})
+    assert status == 200, declined
+    assert (declined["status"], declined["decline_reason"], declined["attendance_id"]) == (
+        "declined",
+        "签到表上没有你的签名",
+        None,
+    )
+    assert [h["action"] for h in declined["history"]] == ["requested", "declined"]
+    assert declined["history"][1]["reason"] == "签到表上没有你的签名"
+    status, body = await w.call("POST", one + "/decline", w.worker, json={"reason": "again"})
+    assert (status, body["code"]) == (409, "record_request_settled")
+
+    status, mine = await w.call("GET", "/api/v1/volunteers/me/signups", resident)
+    assert mine["items"][0]["record_request"]["status"] == "declined"
+    assert mine["items"][0]["attendance"] is None, "a declined request records nothing"
+    status, record = await w.call("GET", f"/api/v1/volunteers/{volunteer.id}/record", resident)
+    assert record["total_hours"] == 0
+    events = await events_about(w.ctx, "record_request", asked["id"])
+    assert [e.type for e in events] == ["volunteer.record_requested", "volunteer.record_request_declined"]
+    # Declined is settled: the volunteer may ask again, with more to go on.
+    status, again = await w.call("POST", path, resident, json={"reason": "附上了队长的证明"})
+    assert (status, again["status"]) == (201, "open")
+
+
+async def test_a_volunteer_who_asked_may_be_recorded_without_a_confirmed_signup(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker, slots=1)
+    await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    resident, volunteer = await make_volunteer(w.ctx)
+    status, signup = await w.call("POST", f"/api/v1/volunteer-activities/{activity.id}/signups", resident)
+    assert (status, signup["status"]) == (201, "waitlisted")
+    body = {
+        "volunteer_id": volunteer.id,
+        "check_in_at": activity.start_at.isoformat(),
+        "check_out_at": (activity.start_at + timedelta(hours=1)).isoformat(),
+    }
+    w.shift_clock(activity.end_at - datetime.now(UTC) + timedelta(minutes=10))
+    attend = f"/api/v1/volunteer-activities/{activity.id}/attendance"
+    status, refused = await w.call("POST", attend, w.worker, json=body)
+    assert (status, refused["code"]) == (422, "unknown_volunteer")
+    asks = f"/api/v1/volunteer-activities/{activity.id}/record-requests"
+    status, asked = await w.call("POST", asks, resident, json={"reason": "候补也来帮忙了"})
+    assert status == 201, asked
+    status, attendance = await w.call("POST", attend, w.worker, json=body)
+    assert (status, attendance["hours"]) == (201, 1.0), attendance
+    status, closed = await w.call("GET", f"/api/v1/volunteer-record-requests/{asked['id']}", w.worker)
+    assert (closed["status"], closed["attendance_id"]) == ("recorded", attendance["id"])

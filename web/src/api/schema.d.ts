@@ -2030,6 +2030,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/volunteer-activities/{id}/record-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Requests to record missing service at an activity, oldest first (its organisers and supervisors) */
+        get: operations["list_record_requests"];
+        put?: never;
+        /** Ask the organiser to record my service at an ended activity that has no record of it (补录申请) */
+        post: operations["request_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteers/me/record-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My requests to record missing service, newest first, with their status */
+        get: operations["my_record_requests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-record-requests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One request to record missing service, with its history */
+        get: operations["get_record_request"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/volunteer-record-requests/{id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decline a request to record missing service, with a reason (the organiser); grant one by recording the attendance (POST /api/v1/volunteer-activities/{id}/attendance) */
+        post: operations["decline_record_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/volunteer-certificates/{id}": {
         parameters: {
             query?: never;
@@ -4769,6 +4838,30 @@ export interface components {
             history?: components["schemas"]["AttendanceHistoryEntry"][];
             version?: number;
         };
+        RecordRequest: {
+            id?: string;
+            activity_id?: string;
+            volunteer_id?: string;
+            station_id?: string;
+            reason?: string;
+            /** Format: date-time */
+            proposed_check_in_at?: string | null;
+            /** Format: date-time */
+            proposed_check_out_at?: string | null;
+            proposed_hours?: number | null;
+            /** @description open; recorded (the organiser recorded the attendance); declined (with a reason) */
+            status?: string;
+            /** @description The record made, once recorded */
+            attendance_id?: string | null;
+            decline_reason?: string | null;
+            /** @description Append-only */
+            history?: components["schemas"]["AttendanceHistoryEntry"][];
+            version?: number;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+        };
         MySignup: {
             id?: string;
             activity_id?: string;
@@ -4783,6 +4876,8 @@ export interface components {
             activity?: components["schemas"]["Activity"];
             /** @description My attendance, once checked in */
             attendance?: components["schemas"]["Attendance"] | null;
+            /** @description My latest request to record missing service here (补录申请), if any */
+            record_request?: components["schemas"]["RecordRequest"] | null;
             /** @description 1 = next to move up (only while waitlisted) */
             waiting_position?: number | null;
         };
@@ -4988,6 +5083,22 @@ export interface components {
         CorrectionRequest: {
             reason: string;
             proposed_hours?: number | null;
+        };
+        RecordRequestCreate: {
+            /** @example 我参加了活动，但忘记签到签退 */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description When I arrived (with proposed_check_out_at, or neither)
+             */
+            proposed_check_in_at?: string | null;
+            /** Format: date-time */
+            proposed_check_out_at?: string | null;
+            /** @description At most the activity's length; computed from the times when omitted */
+            proposed_hours?: number | null;
+        };
+        RecordRequestList: {
+            items: components["schemas"]["RecordRequest"][];
         };
         CertificateVerification: {
             number?: string;
@@ -11760,6 +11871,176 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Attendance"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    list_record_requests: {
+        parameters: {
+            query?: {
+                status?: "open" | "recorded" | "declined";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordRequestList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    request_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordRequestCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordRequest"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    my_record_requests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordRequestList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    get_record_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordRequest"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    decline_record_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VolunteerReason"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordRequest"];
                 };
             };
             400: components["responses"]["Problem400"];
