@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,48 @@ def test_the_volunteer_pages_pass_an_accessibility_check_in_large_text(browser: 
         assert not found, json.dumps(found, ensure_ascii=False, indent=1)
     finally:
         context.close()
+
+
+def test_a_volunteer_without_a_record_asks_for_it_and_sees_the_organisers_answer(page: Any, h5: H5) -> None:
+    token = log_in(page, h5, "13700008888", then="/h5/volunteer/record")
+    me = {"Authorization": f"Bearer {token}"}
+    resp = requests.post(
+        f"{h5.base}/api/v1/volunteers",
+        json={
+            "name": "孙忘签",
+            "id_card": id_card("19880303", 9, region="341021"),
+            "phone": "13700008888",
+            "township": h5.station_a.code,
+        },
+        headers=me,
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    # An activity that ends in a few seconds: signed up and confirmed, but never checked in.
+    activity = publish(h5, "敬老院打扫卫生", starts_in=timedelta(hours=-3, seconds=15))
+    signed = requests.post(f"{h5.base}/api/v1/volunteer-activities/{activity['id']}/signups", headers=me, timeout=10)
+    assert signed.status_code == 201, signed.text
+    confirm_everyone(h5, activity["id"])
+    end = datetime.fromisoformat(activity["end_at"])
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 1)
+
+    page.goto(h5.base + "/h5/volunteer/record")
+    missing = page.locator("[data-test=record-missing]", has_text="敬老院打扫卫生")
+    missing.get_by_text("申请补录", exact=True).click()
+    missing.get_by_role("button", name="提交补录申请").click()
+    expect(missing.get_by_text("请说明参加了什么")).to_be_visible()
+    page.fill(f"#record-reason-{activity['id']}", "我打扫了两小时，忘记扫码签到")
+    page.fill(f"#record-hours-{activity['id']}", "2")
+    missing.get_by_role("button", name="提交补录申请").click()
+    expect(missing.locator("[data-test=record-request-status]")).to_contain_text("处理中")
+    expect(missing.get_by_text("申请补录", exact=True)).to_have_count(0)  # one open request at a time
+
+    # The organiser sees it with the reason and declines it; the volunteer reads why.
+    asked = as_worker(h5, "GET", f"/api/v1/volunteer-activities/{activity['id']}/record-requests?status=open")["items"]
+    assert [(r["reason"], r["proposed_hours"]) for r in asked] == [("我打扫了两小时，忘记扫码签到", 2.0)]
+    decline = f"/api/v1/volunteer-record-requests/{asked[0]['id']}/decline"
+    as_worker(h5, "POST", decline, json={"reason": "签到表上没有"})
+    page.reload()
+    expect(missing.locator("[data-test=record-request-status]")).to_contain_text("组织方未同意补录：签到表上没有")
+    expect(missing.get_by_text("申请补录", exact=True)).to_be_visible()
+    shot(page, "volunteer-record-request")
