@@ -61,7 +61,7 @@ async def test_staff_pages_in_creation_order_with_filters(ctx: Context) -> None:
     first = await repo.list(role=None, station_id=None, limit=2, cursor=None)
     assert [s.id for s in first.items] == [m.id for m in made[:2]] and first.next_cursor
     seen = [s.id for s in first.items]
-    cursor = first.next_cursor
+    cursor: str | None = first.next_cursor
     while cursor:
         page = await repo.list(role=None, station_id=None, limit=2, cursor=cursor)
         seen += [s.id for s in page.items]
