@@ -39,6 +39,8 @@ from service.stations.models import Station
 from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
+from service.webhooks import subscriptions as webhooks
+from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
@@ -209,6 +211,17 @@ async def make_client(
         name=name or f"接入系统 {_n()}",
         scopes=list(scopes),
         rate_limit_per_minute=rate_limit_per_minute,
+    )
+
+
+async def make_webhook(
+    ctx: Context, client: ApiClient | IssuedClient, *, event_types: tuple[str, ...] = ("*",)
+) -> SubscriptionWithSecret:
+    """A webhook subscription the client (holding webhooks:manage) registers for its own URL (with its secret)."""
+    return await webhooks.create_subscription(
+        ctx=ctx,
+        principal=principal_of_client(client),
+        data=SubscriptionData(url=f"https://hooks-{_n()}.example.com/huimin", event_types=list(event_types)),
     )
 
 
