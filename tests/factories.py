@@ -39,13 +39,13 @@ from service.stations.models import Station
 from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
-from service.webhooks import subscriptions as webhooks
-from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
+from service.webhooks import subscriptions as webhooks
+from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.workforce import figures, register_import, training
 
 STAFF_PASSWORD = "correct-horse-battery"
