@@ -6,16 +6,21 @@ read and driven directly.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from service.alerts.intake import receive_alert
-from service.alerts.repository import AlertsRepository, DevicesRepository
+from service.alerts.repository import AlertsRepository, DevicesRepository, RotaRepository
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
+from service.common.models import utcnow
 from tests.factories import (
     alert_body,
     make_device,
     make_elder,
+    make_rota_entry,
+    make_staff,
     make_station,
     make_vendor,
     principal_of_client,
@@ -78,3 +83,23 @@ async def test_an_alert_is_stored_once_per_vendor_alert_id(ctx: Context) -> None
     with pytest.raises(NotFoundError) as nf:
         await repo.get(device.id)
     assert nf.value.code == "alert_not_found"
+
+
+async def test_the_rota_covers_a_moment_by_half_open_shifts(ctx: Context) -> None:
+    station = await make_station(ctx)
+    early = await make_staff(ctx, station_id=station.id, phone="13800000001")
+    late = await make_staff(ctx, station_id=station.id, phone="13800000002")
+    start = utcnow().replace(microsecond=0) + timedelta(days=1)
+    day = await make_rota_entry(ctx, early, starts_at=start, hours=2)
+    night = await make_rota_entry(ctx, late, starts_at=start + timedelta(hours=1), hours=12)
+    repo = RotaRepository(ctx.db)
+    assert [e.id for e in await repo.covering(station.id, start - timedelta(seconds=1))] == []
+    assert [e.id for e in await repo.covering(station.id, start)] == [day.id]
+    assert {e.id for e in await repo.covering(station.id, start + timedelta(minutes=90))} == {day.id, night.id}
+    assert [e.id for e in await repo.covering(station.id, start + timedelta(hours=2))] == [night.id]  # ends_at is out
+    assert [e.id for e in await repo.ending_after(station.id, start, 10)] == [day.id, night.id]
+    assert [e.id for e in await repo.ending_after(station.id, start + timedelta(hours=2), 10)] == [night.id]
+    await repo.delete(day.id)
+    with pytest.raises(NotFoundError) as nf:
+        await repo.get(day.id)
+    assert nf.value.code == "rota_entry_not_found"
