@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from service.alerts.intake import receive_alert
-from service.alerts.repository import AlertsRepository, DevicesRepository, RotaRepository
+from service.alerts.repository import AlertsRepository, DevicesRepository, MaintenanceRepository, RotaRepository
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
 from service.common.models import utcnow
@@ -103,3 +103,32 @@ async def test_the_rota_covers_a_moment_by_half_open_shifts(ctx: Context) -> Non
     with pytest.raises(NotFoundError) as nf:
         await repo.get(day.id)
     assert nf.value.code == "rota_entry_not_found"
+
+
+async def test_repeated_reports_count_on_one_open_item_until_it_is_closed(ctx: Context) -> None:
+    await make_station(ctx)
+    elder = await make_elder(ctx)
+    vendor = await make_vendor(ctx)
+    device = await make_device(ctx, elder, vendor)
+    client = principal_of_client(vendor)
+    reports = [
+        (await receive_alert(ctx=ctx, principal=client, data=alert_body(device, type="low_battery")))[0]
+        for _ in range(3)
+    ]
+    assert len({a.maintenance_id for a in reports}) == 1
+    repo = MaintenanceRepository(ctx.db)
+    item_id = reports[0].maintenance_id or ""
+    closer = await make_staff(ctx)
+    item = await repo.get(item_id)
+    assert (item.status, item.count) == ("open", 3)
+    assert await repo.close(item_id, by=closer.id, at=reports[0].received_at, note=None)
+    assert not await repo.close(item_id, by=closer.id, at=reports[0].received_at, note=None)
+    later, _ = await receive_alert(ctx=ctx, principal=client, data=alert_body(device, type="low_battery"))
+    assert later.maintenance_id not in (None, item_id)  # a report after closing opens a new item
+    assert [i.id for i in await repo.page({"device_id": device.id}, before=None, limit=10)] == [
+        later.maintenance_id,
+        item_id,
+    ]
+    with pytest.raises(NotFoundError) as nf:
+        await repo.get(device.id)
+    assert nf.value.code == "maintenance_item_not_found"
