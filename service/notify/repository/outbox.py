@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.notify.models import ParkedClaim
 from service.storage.indexes import declare
@@ -66,6 +66,13 @@ class OutboxReader:
         """Remember the live-feed id an event was published under."""
         await self.claims.update_one({"_id": event_id}, {"$set": {"feed_seq": feed_seq}})
 
+    async def set_feed_seqs(self, numbered: list[tuple[str, int]]) -> None:
+        """Remember the live-feed ids several events were published under (one bulk write)."""
+        if numbered:
+            await self.claims.bulk_write(
+                [UpdateOne({"_id": eid}, {"$set": {"feed_seq": seq}}) for eid, seq in numbered], ordered=False
+            )
+
     async def max_feed_seq(self) -> int:
         """The highest live-feed id given so far (0 when none)."""
         doc = await self.claims.find_one({"feed_seq": {"$exists": True}}, {"feed_seq": 1}, sort=[("feed_seq", -1)])
@@ -95,6 +102,46 @@ class OutboxReader:
             {"$set": {"owner": owner, "claimed_at": now}, "$inc": {"takeovers": 1}},
         )
         return res.modified_count == 1
+
+    async def claim_many(self, event_ids: list[str], *, owner: str, now: datetime, stale_before: datetime) -> set[str]:
+        """Take a batch of events in one write; returns the ids this process now holds.
+
+        Ids another process holds (and has not left stale) are not returned; the same rule
+        as :meth:`claim`, one round trip for the batch instead of one per event.
+        """
+        if not event_ids:
+            return set()
+        docs = [{"_id": eid, "owner": owner, "claimed_at": now, "done": False} for eid in event_ids]
+        taken = set(event_ids)
+        try:
+            await self.claims.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            taken -= {event_ids[int(e["index"])] for e in errors}
+        held = [eid for eid in event_ids if eid not in taken]
+        if held:
+            # Only stale claims can be taken over: usually none, so one read settles the rest.
+            cursor = self.claims.find(
+                {"_id": {"$in": held}, "done": False, "claimed_at": {"$lt": stale_before}}, {"_id": 1}
+            )
+            for eid in [d["_id"] async for d in cursor]:
+                if await self.claim(eid, owner=owner, now=now, stale_before=stale_before):
+                    taken.add(eid)
+        return taken
+
+    async def release_many(self, event_ids: list[str], *, now: datetime) -> None:
+        """Mark several events handled (each one handled on its own before)."""
+        if event_ids:
+            await self.claims.update_many({"_id": {"$in": event_ids}}, {"$set": {"done": True, "done_at": now}})
+
+    async def withdraw(self, event_ids: list[str], *, owner: str) -> None:
+        """Give back claims taken but not handled (the batch stopped), for the next pass to take."""
+        if event_ids:
+            await self.claims.delete_many(
+                {"_id": {"$in": event_ids}, "owner": owner, "done": False, "attempts": {"$exists": False}}
+            )
 
     async def release(self, event_id: str, *, now: datetime) -> None:
         """Mark an event handled."""
