@@ -74,9 +74,13 @@ fuzz: $(STAMP_DEV)
 bench: $(STAMP_DEV)
 	$(PY) -m bench
 
-# Mixed load on loopback (about 75 s of load; LOAD_ARGS="--duration 300" for longer).
+# The throughput curve on loopback: open-loop arrivals at stepped rates through nginx (if
+# installed) to two web processes and a `run.py worker`, next to the same curve for the bare
+# driver operations (the floor), then the ledger check (about 8 minutes; writes
+# var/load-curve.json; LOAD_ARGS="--rates 5,10,20 --step-seconds 30" to change the steps).
+# `python -m loadtest` without --curve is the closed-loop mixed load that `make chaos` uses.
 load: $(STAMP_DEV)
-	$(PY) -m loadtest $(LOAD_ARGS)
+	$(PY) -m loadtest --curve $(LOAD_ARGS)
 
 # The same load while MongoDB and Redis are stopped for 10 s each and a web process is
 # killed; ends with the ledger check and a verdict (about 150 s of load).

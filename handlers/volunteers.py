@@ -29,6 +29,7 @@ from schemas.volunteers import (
     ConfirmHoursSchema,
     CorrectionRequestSchema,
     CorrectionSchema,
+    MySignupListSchema,
     RecordEntryCreateSchema,
     SignupCreateSchema,
     SignupDecisionSchema,
@@ -113,6 +114,19 @@ async def list_volunteers(request: web.Request) -> web.Response:
 async def my_volunteer(request: web.Request) -> web.Response:
     v = await volunteer_registration.get_my_volunteer(ctx=_ctx(request), principal=principal_of(request))
     return json_response(VolunteerSchema(), v)
+
+
+@routes.get("/api/v1/volunteers/me/signups")
+@endpoint(
+    "My sign-ups, newest first, with each activity, my attendance there and my place on a waiting list",
+    tags=TAGS,
+    roles=("resident",),
+    response=MySignupListSchema(),
+    problems=(403,),
+)
+async def my_signups(request: web.Request) -> web.Response:
+    items = await volunteer_signups.my_signups(ctx=_ctx(request), principal=principal_of(request))
+    return json_response(MySignupListSchema(), {"items": items})
 
 
 @routes.get("/api/v1/volunteers/{id}")
@@ -292,7 +306,9 @@ async def list_activities(request: web.Request) -> web.Response:
         principal=principal_of(request),
         station_id=query.get("station"),
         township=query.get("township"),
+        county=query.get("county"),
         status=query.get("status"),
+        upcoming=query["upcoming"],
         limit=query["limit"],
         cursor=query.get("cursor"),
     )

@@ -1,9 +1,11 @@
-"""Mixed load, and fault injection during it: `python -m loadtest [--chaos] [--duration S]`.
+"""Load runs: `python -m loadtest [--curve | --chaos] [--duration S]`.
 
-`make load` runs the mixed load (two web processes behind a local round-robin proxy, on a
-SecantusDB and a Redis started for the run, data under var/load/); `make chaos` runs the same
-load while stopping MongoDB and Redis for 10 s each and SIGKILLing one web process, then
-checks the ledger. Loopback only; every loop is bounded in requests and time.
+`python -m loadtest` is the closed-loop mixed load (two web processes behind a local
+round-robin proxy, on a SecantusDB and a Redis started for the run, data under var/load/);
+`make chaos` runs it while stopping MongoDB and Redis for 10 s each and SIGKILLing one web
+process, then checks the ledger. `make load` runs `--curve` (loadtest/curve.py): open-loop
+arrivals at stepped rates through nginx to two web processes and a worker, next to the
+driver floor, then the same ledger. Loopback only; every loop is bounded in requests and time.
 """
 
 from __future__ import annotations
@@ -241,7 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outage", type=float, default=10.0, help="seconds each backing server stays down")
     p.add_argument("--catch-up", type=float, default=120.0, help="longest wait for webhook deliveries to catch up")
     p.add_argument("--seed", type=int, default=20261128)
+    curve = p.add_argument_group("throughput curve (--curve, what `make load` runs)")
+    curve.add_argument("--curve", action="store_true", help="step the offered rate (open loop), ours and the floor")
+    curve.add_argument("--rates", default="1,2,4,6,8,12,16,20,24,32,40", help="offered rates per second, in order")
+    curve.add_argument("--step-seconds", type=float, default=20.0, help="seconds per step (default 20)")
+    curve.add_argument("--all-steps", action="store_true", help="run every step (default: stop after 2 misses)")
+    curve.add_argument("--no-nginx", action="store_true", help="use the round-robin proxy even if nginx is installed")
     args = p.parse_args(argv)
+    if args.curve:
+        from loadtest import curve as curve_run
+
+        if args.residents == 16:
+            args.residents = 24
+        return asyncio.run(curve_run.main_async(args, prepare))
     if args.duration is None:
         args.duration = 150.0 if args.chaos else 75.0
     return asyncio.run(main_async(args))

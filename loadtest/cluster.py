@@ -99,18 +99,28 @@ class WebProcess:
     peak_rss: int = 0
     starts: int = 0
     pids: list[int] = field(default_factory=list)
+    command: str = "serve"  # or "worker": background work only, no port
+    log: Any = None  # the open log file of the running child
 
     async def start(self, timeout: float = 60.0) -> None:
-        log = open(self.logdir / f"web-{self.slot}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        env = {**self.env, "HUIMIN_PORT": str(self.port)}
+        name = "web" if self.command == "serve" else self.command
+        self._close_log()
+        log = self.log = open(self.logdir / f"{name}-{self.slot}.log", "ab")  # noqa: SIM115 - closed in stop/kill
+        env = {**self.env, "HUIMIN_PORT": str(self.port)} if self.command == "serve" else dict(self.env)
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "serve"],
+            [sys.executable, str(ROOT / "run.py"), self.command],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_kill_group_on_parent_death,
         )  # fmt: skip
         self.starts += 1
         self.pids.append(self.process.pid)
         deadline = time.monotonic() + timeout
+        if self.command != "serve":
+            # A worker answers nothing: up when it is still running after its start-up.
+            await asyncio.sleep(3.0)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} {self.slot} exited with {self.process.returncode}; see its log")
+            return
         async with aiohttp.ClientSession() as session:
             while True:
                 if self.process.poll() is not None:
@@ -131,26 +141,35 @@ class WebProcess:
         with contextlib.suppress(psutil.Error):
             self.peak_rss = max(self.peak_rss, psutil.Process(self.process.pid).memory_info().rss)
 
+    def _close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as a crash."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._close_log()
 
     def stop(self, timeout: float = 35.0) -> int | None:
         """SIGTERM and wait (graceful shutdown); returns the exit status."""
         proc, self.process = self.process, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                return -9
-        return proc.returncode
+        try:
+            if proc is None:
+                return None
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    return -9
+            return proc.returncode
+        finally:
+            self._close_log()
 
 
 class RoundRobinProxy:
@@ -308,9 +327,14 @@ class Cluster:
     env: dict[str, str]
     base_url: str = ""
     admin_password: str = "load-admin-Passw0rd!"
+    workers: list[WebProcess] = field(default_factory=list)  # `run.py worker` processes
+    worker_exit_codes: dict[int, int | None] = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, workdir: Path, *, webs: int = 2, sms: FakeSmsGateway | None = None) -> Cluster:
+    async def start(
+        cls, workdir: Path, *, webs: int = 2, workers: int = 0, sms: FakeSmsGateway | None = None
+    ) -> Cluster:
+        """Start everything; with ``workers``, the web processes leave background work to them."""
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -348,11 +372,13 @@ class Cluster:
         out, _ = await asyncio.wait_for(seed.communicate(), 300)
         if seed.returncode != 0:
             raise RuntimeError(f"seed failed: {out.decode()[-2000:]}")
-        procs = [WebProcess(slot=i, port=free_port(), env=env, logdir=workdir) for i in range(webs)]
-        await asyncio.gather(*(p.start() for p in procs))
+        web_env = {**env, "HUIMIN_BACKGROUND_TASKS": "false"} if workers else env
+        procs = [WebProcess(slot=i, port=free_port(), env=web_env, logdir=workdir) for i in range(webs)]
+        bg = [WebProcess(slot=i, port=0, env=env, logdir=workdir, command="worker") for i in range(workers)]
+        await asyncio.gather(*(p.start() for p in procs + bg))
         proxy = RoundRobinProxy([p.port for p in procs])
         base = await proxy.start()
-        return cls(workdir, mongo, redis, sms, receiver, procs, proxy, env, base)
+        return cls(workdir, mongo, redis, sms, receiver, procs, proxy, env, base, workers=bg)
 
     async def restart_mongo(self) -> None:
         await self.mongo.start_async()
@@ -362,6 +388,8 @@ class Cluster:
         codes = {}
         for p in self.webs:
             codes[p.slot] = await asyncio.to_thread(p.stop)
+        for p in self.workers:
+            self.worker_exit_codes[p.slot] = await asyncio.to_thread(p.stop)
         await self.proxy.close()
         await self.sms.close()
         await self.receiver.close()

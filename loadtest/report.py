@@ -12,7 +12,8 @@ from pymongo import MongoClient
 
 from loadtest.cluster import Cluster
 from loadtest.users import Recorder, Sample
-from service.cases.lifecycle import FINAL_STATES, STATES, TRANSITIONS
+from service.cases.lifecycle import TRANSITIONS
+from service.cases.states import FINAL_STATES, STATES
 
 # Operations on cases that must keep working while Redis is down.
 CASE_OPS = {

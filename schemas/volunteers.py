@@ -172,7 +172,13 @@ class ActivityPageSchema(Schema):
 class ActivityQuerySchema(Schema):
     station = fields.String(validate=ID_PATTERN, metadata={"description": "Station id"})
     township = fields.String(validate=validate.Regexp(r"^[1-9]\d{8}$"))
+    county = fields.String(
+        validate=validate.Regexp(r"^[1-9]\d{5}$"), metadata={"description": "County code (6 digits): its townships"}
+    )
     status = fields.String(validate=validate.OneOf(("published", "cancelled")))
+    upcoming = fields.Boolean(
+        load_default=False, metadata={"description": "Only activities that have not ended (for volunteers browsing)"}
+    )
     limit = fields.Integer(validate=validate.Range(1, 100), load_default=20)
     cursor = fields.String(validate=validate.Length(max=200))
 
@@ -199,6 +205,20 @@ class SignupListSchema(Schema):
     items = fields.List(fields.Nested(SignupSchema))
 
 
+class MySignupSchema(SignupSchema):
+    activity = fields.Nested(ActivitySchema)
+    attendance = fields.Nested(
+        lambda: AttendanceSchema(), allow_none=True, metadata={"description": "My attendance, once checked in"}
+    )
+    waiting_position = fields.Integer(
+        allow_none=True, metadata={"description": "1 = next to move up (only while waitlisted)"}
+    )
+
+
+class MySignupListSchema(Schema):
+    items = fields.List(fields.Nested(MySignupSchema), required=True)
+
+
 class SignupDecisionSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(("confirm", "decline")))
 
@@ -212,13 +232,27 @@ class CheckinCodeQuerySchema(Schema):
 
 class CheckinCodeSchema(Schema):
     code = fields.String(metadata={"description": "Show it as a QR code; it expires in about a minute"})
+    short_code = fields.String(
+        metadata={
+            "description": "The same code in 6 characters, for volunteers who type it instead of scanning "
+            "(sent with activity_id)",
+            "example": "K7M4QX",
+        }
+    )
     purpose = fields.String()
     expires_at = fields.AwareDateTime()
     activity_id = fields.String()
 
 
 class CheckinSchema(Schema):
-    code = fields.String(required=True, validate=validate.Length(1, 400))
+    code = fields.String(
+        required=True,
+        validate=validate.Length(1, 400),
+        metadata={"description": "The scanned code (v1.…), or the 6 characters typed from the screen"},
+    )
+    activity_id = fields.String(
+        validate=ID_PATTERN, metadata={"description": "Required with a typed 6-character code: the activity"}
+    )
 
 
 class AttendanceHistoryEntrySchema(Schema):

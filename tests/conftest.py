@@ -18,7 +18,7 @@ from run import create_app
 from service.storage.embedded import EmbeddedMongo, free_port
 from tests.fakes.sms import FakeSms
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.stores import isolated_settings
+from tests.servers import isolated_settings
 
 
 def _redis_answers(url: str) -> bool:

@@ -26,6 +26,7 @@ from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.context import Context
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal, utcnow
+from service.common.pii import id_card_check_char
 from service.identity import clients
 from service.identity.accounts import ApiClient, IssuedClient, Resident, StaffMember
 from service.identity.repository.residents import ResidentsRepository
@@ -44,7 +45,6 @@ from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
 from service.workforce import figures, register_import, training
-from tests.visits_support import id_card
 
 STAFF_PASSWORD = "correct-horse-battery"
 # 屯溪区昱东街道 (Tunxi district, Huangshan): a real township with a real county polygon around it.
@@ -84,6 +84,12 @@ async def make_station(
     )
 
 
+async def township_station_id(ctx: Context) -> str:
+    """The id of the factories' township station, made on first use."""
+    existing = await stations.station_ids_by_code(ctx=ctx, codes=[TOWNSHIP])
+    return existing.get(TOWNSHIP) or (await make_station(ctx)).id
+
+
 async def make_staff(
     ctx: Context,
     *,
@@ -94,9 +100,16 @@ async def make_staff(
     phone: str | None = None,
     name: str | None = None,
 ) -> StaffMember:
-    """A staff account created as ``run.py create-staff`` creates one."""
+    """A staff account created as ``run.py create-staff`` creates one.
+
+    A supervisor covers the factories' county unless ``division_prefix`` says otherwise; a
+    worker or station head without ``station_id`` works at the factories' township station
+    (made here on first use).
+    """
     if role == "supervisor" and division_prefix is None:
         division_prefix = TOWNSHIP[:6]
+    if role in ("worker", "station_head") and station_id is None:
+        station_id = await township_station_id(ctx)
     return await create_staff(
         ctx=ctx,
         principal=SYSTEM,
@@ -156,6 +169,24 @@ def principal_of(who: Who) -> Principal:
     if isinstance(who, ApiClient | IssuedClient):
         return principal_of_client(who)
     return who
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an access token the API gave."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: Any, username: str, password: str = STAFF_PASSWORD) -> dict[str, Any]:
+    """Log staff in through the API; returns the token response."""
+    resp = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def admin_token(client: Any) -> str:
+    """An access token of a new administrator ``root``, logged in through the API."""
+    await make_staff(client.app[CTX], role="admin", username="root")
+    return str((await login(client, "root"))["access_token"])
 
 
 def bearer_for(settings: Settings, who: Who) -> dict[str, str]:
@@ -221,6 +252,41 @@ class Accounts:
                 self._station = await make_station(self.ctx)
             station_id = self._station.id
         return await make_staff(self.ctx, role=role, station_id=station_id)
+
+
+async def account_of(
+    ctx: Context,
+    role: str,
+    *,
+    station_id: str | None = None,
+    division_prefix: str | None = None,
+    scopes: tuple[str, ...] | None = None,
+) -> Who:
+    """A new real account of ``role``.
+
+    A resident logs in by WeChat; a client holds ``scopes`` (every client scope when not
+    given); staff are created as ``run.py create-staff`` creates them, a supervisor over
+    ``division_prefix`` (the factories' county when not given) and a worker or station head at
+    ``station_id``.
+    """
+    if role == "resident":
+        return await make_wechat_resident(ctx)
+    if role == "client":
+        return await make_client(ctx, scopes=tuple(CLIENT_SCOPES) if scopes is None else tuple(scopes))
+    return await make_staff(ctx, role=role, station_id=station_id, division_prefix=division_prefix)
+
+
+async def bearer_of(
+    ctx: Context,
+    role: str,
+    *,
+    station_id: str | None = None,
+    division_prefix: str | None = None,
+    scopes: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """An Authorization header of a new real account of ``role`` (see :func:`account_of`)."""
+    who = await account_of(ctx, role, station_id=station_id, division_prefix=division_prefix, scopes=scopes)
+    return bearer_for(ctx.settings, who)
 
 
 async def case_body(
@@ -580,3 +646,55 @@ def alert_body(device: Device, *, type: str = "sos", alert_id: str | None = None
         "details": {"message": "按下紧急按钮 button pressed"},
         **fields,
     }
+
+
+# ---------------------------------------------------------------- the visit programme's stations and people
+
+# Two stations in one Hefei county, one in another Hefei county, one in Huangshan.
+STATIONS = (
+    ("340102001", "明光路街道社工站", 117.304, 31.860),
+    ("340102002", "三里街街道社工站", 117.310, 31.870),
+    ("340104001", "五里墩街道社工站", 117.230, 31.850),
+    ("341021103", "富堨镇社工站", 118.430, 29.860),
+)
+
+
+def id_card(born: str = "19400101", seq: int = 1, region: str = "340102") -> str:
+    """A valid 18-character ID number (GB 11643 check digit) for a birth date YYYYMMDD."""
+    first17 = f"{region}{born}{seq:03d}"
+    return first17 + id_card_check_char(first17)
+
+
+async def seed_stations(ctx: Any) -> dict[str, str]:
+    """Create the test stations; returns township code -> station id."""
+    out = {}
+    for code, name, lon, lat in STATIONS:
+        station = await stations.create_station(
+            ctx=ctx,
+            principal=SYSTEM,
+            data={"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+        )
+        out[code] = station.id
+    return out
+
+
+def elder_body(township: str = "340102001", *, seq: int = 1, born: str = "19400101", **kw: Any) -> dict[str, Any]:
+    """A valid create body."""
+    body: dict[str, Any] = {
+        "name": kw.pop("name", "王秀英"),
+        "id_card": id_card(born, seq),
+        "township": township,
+        "phone": "13800138000",
+        "address": "合肥市瑶海区明光路1号",
+        "location": {"lon": 117.304, "lat": 31.86},
+        "flags": ["alone"],
+        "consent": {"given": True, "method": "written"},
+    }
+    body.update(kw)
+    return body
+
+
+def age_born(years: int, today: date | None = None) -> str:
+    """A YYYYMMDD birth date for someone ``years`` old today."""
+    today = today or date.today()
+    return f"{today.year - years:04d}0101"

@@ -5,8 +5,8 @@ import sys
 from pymongo import MongoClient
 
 from service.visits.tiers import DEFAULT_FILE
+from tests.factories import age_born, id_card
 from tests.test_import_stations_cli import ROOT, run_cli
-from tests.visits_support import age_born, id_card
 
 
 def run(settings, *args, rules=None):

@@ -18,9 +18,7 @@ import pytest
 from handlers.keys import CTX
 from service.cases.numbers import CASE_NUMBER
 from service.catalog import service as catalog
-from service.common.models import SYSTEM
-from service.stations import service as stations
-from tests.helpers import token_for
+from tests.factories import bearer_of, make_station
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -50,18 +48,10 @@ async def test_a_documented_request_example_is_accepted(
     await catalog.seed_catalog(ctx)
     payload = json.loads(body)
     code = payload.get("division_code")
-    if code:  # the township's station, as the seeded station list has it
-        await stations.create_station(
-            ctx=ctx,
-            principal=SYSTEM,
-            data={
-                "code": code,
-                "name": "徽城镇社工站",
-                "location": {"type": "Point", "coordinates": [118.41, 29.86]},
-                "precision": "exact",
-            },
-        )
-    headers = token_for(settings, role, subject=f"docs-{role}", scopes=("cases:read", "cases:write"))
+    # The township's station, as the seeded station list has it (staff of a station work there).
+    station = await make_station(ctx, code=code or "341021100", name="徽城镇社工站", point=(118.41, 29.86))
+    station_id = station.id
+    headers = await bearer_of(ctx, role, station_id=station_id, scopes=("cases:read", "cases:write"))
     resp = await client.request(method, path, json=payload, headers=headers)
     assert resp.status < 300, f"{doc}: {method} {path} answered {resp.status}: {await resp.text()}"
 

@@ -1,7 +1,7 @@
 from pymongo import MongoClient
 
+from tests.factories import id_card
 from tests.test_import_stations_cli import run_cli
-from tests.visits_support import id_card
 
 
 def test_cli_import_elders_dry_run_reports_rows_then_applies(settings, tmp_path):

@@ -43,6 +43,8 @@ from tests.factories import (
     act,
     bearer_for,
     case_body,
+    elder_body,
+    id_card,
     make_phone_resident,
     make_staff,
     make_station,
@@ -52,7 +54,6 @@ from tests.fakes.sms import FakeSms
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.handlers.test_uploads import png
-from tests.visits_support import elder_body, id_card
 
 ID = re.compile(r"^[0-9a-f]{24}$")
 PERSON = re.compile(r"^(resident|staff):([0-9a-f]{24})$")

@@ -13,7 +13,7 @@ from pymongo import MongoClient
 
 from config import Settings
 from run import create_app, open_context
-from tests.support import bearer, login
+from tests.factories import bearer, login
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from service import bootstrap
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

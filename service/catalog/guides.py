@@ -123,13 +123,6 @@ GUIDES: dict[str, Guide] = {
         ("组织名称和类型", "想咨询的问题"),
         ("the organization's name and kind", "your question"),
     ),
-    "volunteer_project_enrolment": Guide(
-        "volunteer",
-        "愿意参加志愿服务或公益项目的居民。",
-        "Residents who want to join a volunteer or charity project.",
-        ("项目名称", "可以参加的日期"),
-        ("the project's name", "when you can take part"),
-    ),
     "org_complaint": Guide(
         "complaint",
         "任何人发现社会组织违规收费、非法募捐等，都可以投诉；可以不留电话。",
@@ -143,13 +136,6 @@ GUIDES: dict[str, Guide] = {
         "Residents who need counselling, help with family relations or links to services.",
         ("想得到的帮助", "方便的时间"),
         ("what help you need", "a convenient time"),
-    ),
-    "volunteer_certificate": Guide(
-        "certificate",
-        "在社工站参加过志愿服务的人员。",
-        "People who have volunteered at a social-work station.",
-        (ID_ZH, "服务的起止日期和时长"),
-        (ID_EN, "the dates and hours served"),
     ),
     "funeral_service_booking": Guide(
         "funeral",

@@ -444,23 +444,6 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         resolve_within_days=5,
     ),
     ServiceType(
-        code="volunteer_project_enrolment",
-        version=1,
-        scenario="social_org",
-        name_zh="志愿公益项目报名",
-        name_en="Volunteer or charity project enrolment",
-        description_zh="报名参加社会组织发起的志愿服务或公益项目。",
-        description_en="Sign up for a volunteer or charity project run by a social organization.",
-        fields=(
-            NAME,
-            _f("project_name", "string", "项目名称", "Project", required=True, max_length=100),
-            _f("available_from", "date", "可参加日期", "Available from", required=True),
-        ),
-        capability="social_org",
-        sign_within_hours=24,
-        resolve_within_days=10,
-    ),
-    ServiceType(
         code="org_complaint",
         version=1,
         scenario="social_org",
@@ -508,25 +491,6 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
         booking=True,
         sign_within_hours=8,
         resolve_within_days=10,
-    ),
-    ServiceType(
-        code="volunteer_certificate",
-        version=1,
-        scenario="social_work",
-        name_zh="志愿服务证明开具",
-        name_en="Volunteer service record certificate",
-        description_zh="为在社工站参加志愿服务的人员开具志愿服务时长证明。",
-        description_en="A certificate of volunteer hours served through the station.",
-        fields=(
-            NAME,
-            APPLICANT_ID,
-            _f("period_from", "date", "服务起始日期", "From", required=True),
-            _f("period_to", "date", "服务截止日期", "To", required=True),
-            _f("hours", "number", "服务时长（小时）", "Hours", required=True, min=1, max=10000),
-        ),
-        capability="social_work",
-        sign_within_hours=16,
-        resolve_within_days=5,
     ),
     # ---------------------------------------------------------------- 殡葬 funeral services
     ServiceType(
@@ -646,3 +610,8 @@ SEED_SERVICES: tuple[ServiceType, ...] = (
 
 # Every built-in carries its service-page texts (conditions, materials, time limits, icon).
 SEED_SERVICES = tuple(with_guide(s) for s in SEED_SERVICES)
+
+# Built-ins of earlier releases that the seed now retires where they are stored: the volunteer
+# service (docs/volunteers.md) replaced both, since there the organiser records the hours instead
+# of the applicant typing them. Retired services stay readable, so cases filed with them still show.
+RETIRED_BUILT_INS: tuple[str, ...] = ("volunteer_certificate", "volunteer_project_enrolment")

@@ -332,8 +332,8 @@ async def retire_service(*, ctx: Context, principal: Principal, code: str) -> Se
 
 
 async def seed_catalog(ctx: Context) -> str:
-    """Load the built-in service types that are missing (idempotent)."""
-    from service.catalog.seed import SEED_SERVICES
+    """Load the built-in service types that are missing and retire the withdrawn ones (idempotent)."""
+    from service.catalog.seed import RETIRED_BUILT_INS, SEED_SERVICES
 
     now = ctx.now()
     docs = [service_to_doc(dataclasses.replace(s, created_at=now)) for s in SEED_SERVICES]
@@ -341,8 +341,23 @@ async def seed_catalog(ctx: Context) -> str:
         check_definition(s)
     added = await _repo(ctx).insert_missing(docs)
     upgraded = await _upgrade_built_ins(ctx, SEED_SERVICES)
+    retired = await _retire_withdrawn(ctx, RETIRED_BUILT_INS)
     also = f", {upgraded} upgraded to the current built-in definition" if upgraded else ""
+    also += f", {retired} withdrawn built-ins retired" if retired else ""
     return f"{added} service types added{also}, {len(SEED_SERVICES)} in the built-in catalogue"
+
+
+async def _retire_withdrawn(ctx: Context, codes: tuple[str, ...]) -> int:
+    """Retire stored built-ins that the catalogue no longer offers; their versions stay for old cases."""
+    retired = 0
+    for code in codes:
+        try:
+            current = await get_service(ctx=ctx, code=code)
+        except NotFoundError:
+            continue  # never stored here
+        if not current.retired and await _repo(ctx).set_retired(code, current.version, ctx.now()):
+            retired += 1
+    return retired
 
 
 # Form fields the built-in forms once had and no longer ask: where and whom are asked once,

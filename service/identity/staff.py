@@ -7,13 +7,14 @@ import re
 from typing import Any
 
 from service.common.context import Context
-from service.common.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from service.common.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.common.pii import normalize_phone
 from service.identity import passwords
 from service.identity.accounts import StaffMember
 from service.identity.auth import revoke_sessions_of
 from service.identity.repository.staff import StaffRepository
+from service.stations.service import get_station
 
 ADMIN_ONLY = "Only administrators manage staff accounts."
 
@@ -26,6 +27,16 @@ FIRST_ADMIN_USERNAME = "admin"
 
 def _invalid(field: str, message: str) -> ValidationFailedError:
     return ValidationFailedError("validation_failed", message, errors={field: [message]})
+
+
+async def check_station(ctx: Context, station_id: str | None) -> None:
+    """Refuse an assignment to a station that does not exist (a worker there would see nothing)."""
+    if station_id is None:
+        return
+    try:
+        await get_station(ctx=ctx, station_id=station_id)
+    except NotFoundError:
+        raise _invalid("station_id", f"There is no station {station_id!r}.") from None
 
 
 def check_password(password: str) -> None:
@@ -72,6 +83,7 @@ async def create_staff(
         raise _invalid("username", "Usernames are 3-32 characters: lower-case letters, digits, '_', '.', '-'.")
     check_password(password)
     station_id, division_prefix = normalise_assignment(role, station_id, division_prefix)
+    await check_station(ctx, station_id)
     return await StaffRepository(ctx.db).insert(
         username=username,
         name=(name or username).strip(),
@@ -140,6 +152,8 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
             changes.get("station_id", current.station_id),
             changes.get("division_prefix", current.division_prefix),
         )
+        if station_id != current.station_id:
+            await check_station(ctx, station_id)
         updates.update(role=role, station_id=station_id, division_prefix=division_prefix)
     if changes.get("password") is not None:
         check_password(changes["password"])

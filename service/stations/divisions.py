@@ -56,14 +56,14 @@ def _tree(index: StationIndex) -> DivisionTree:
     by_code = dict(table.by_code)
     station_of: dict[str, str] = {}
     for code, positions in index.by_code.items():
-        station_of[code] = index.stations[positions[0]].id
+        station_of[code] = index.station(positions[0]).id
         if code in by_code:
             continue
         like = table.township_like.get(code)
         if like is not None and like.parent in by_code:
             by_code[code] = like
         elif len(code) == 9 and code[:6] in by_code:
-            s = index.stations[positions[0]]
+            s = index.station(positions[0])
             name = s.name.removesuffix(STATION_SUFFIX) or s.name
             by_code[code] = Division(code, name, "township", code[:6], "other")
     children: dict[str, list[str]] = {}

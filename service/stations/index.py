@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,9 +17,6 @@ from shapely.geometry import shape
 from service.common.context import Context
 from service.common.geo import EARTH_RADIUS_KM, Point
 from service.stations.models import CountyArea, IndexedStation
-
-CELL_DEG = 0.2
-
 
 TOP_CANDIDATES = 5
 
@@ -75,8 +73,271 @@ def haversine_many(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+def _haversine_prepared(
+    lon: float, lat: float, lons: np.ndarray, rad_lats: np.ndarray, cos_lats: np.ndarray
+) -> np.ndarray:
+    """:func:`haversine_many` with the stations' radians and cosines of latitude computed once
+    (the same operations in the same order, so the same distances to the last bit)."""
+    p1 = math.radians(lat)
+    dp = rad_lats - p1
+    dl = np.radians(lons - lon)
+    h = np.sin(dp / 2) ** 2 + math.cos(p1) * cos_lats * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+
+
+# The polygon grid (counties, jurisdictions): cells of this many degrees (about 2 km).
+POLYGON_CELL_DEG = 0.02
+CELLS_PER_POLYGON = 600
+# Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
+CELLS_PER_JURISDICTION = 16
+# The station grid: cells sized so that a station sees about this many others in its cell,
+# clamped to these sides, never more than MAX_GRID_CELLS cells, and a margin around the stations
+# so that points near (not only among) them are answered from the grid too.
+STATIONS_PER_CELL = 3.0
+MIN_CELL_DEG = 0.01
+MAX_CELL_DEG = 2.0
+MAX_GRID_CELLS = 4_000_000
+GRID_MARGIN_DEG = 3.0
+# More station changes than this share of the stations: build the index anew instead of in place.
+INCREMENTAL_SHARE = 0.05
+# A lower bound is shaved by this much (km) so that rounding never certifies a station too far.
+CERTIFY_SLACK_KM = 1e-6
+
+
+def _last_radius(max_km: float) -> float:
+    """The widest radius the top-candidates search reaches (max_km doubled until >= 1000 km)."""
+    radius = max_km * 2
+    while radius < MAX_CANDIDATE_SEARCH_KM:
+        radius *= 2
+    return radius
+
+
+def _code_keys(codes: Sequence[str]) -> np.ndarray | None:
+    """Station codes as integers that sort as the codes do (9-digit codes), else ``None``."""
+    if all(len(c) == 9 and c.isdigit() for c in codes):
+        return np.fromiter((int(c) for c in codes), dtype=np.int64, count=len(codes))
+    return None
+
+
+def _routing_fields(s: IndexedStation) -> tuple[Any, ...]:
+    """What an index holds of a station, except its open-case count (re-read without a rebuild)."""
+    return (
+        s.code,
+        s.name,
+        s.county_code,
+        s.county_name,
+        s.lon,
+        s.lat,
+        s.capabilities,
+        s.capacity,
+        s.jurisdiction,
+        s.precision,
+    )
+
+
+class PolygonGrid:
+    """Which polygons hold a point, precomputed on a fixed grid.
+
+    A cell that lies wholly inside one polygon and touches no other answers without any
+    geometry; a cell on a border lists the few polygons touching it (in rank order), and only
+    those are tested against the point. The answer equals ``geometry.intersects(point)`` over
+    every polygon.
+    """
+
+    def __init__(
+        self,
+        geoms: np.ndarray,
+        rank: Sequence[int],
+        cell_deg: float = POLYGON_CELL_DEG,
+        cells_per_polygon: int = CELLS_PER_POLYGON,
+    ) -> None:
+        self.geoms = geoms
+        self.cell = cell_deg
+        self.x0 = self.y0 = 0.0
+        self.n_cols = self.n_rows = 0
+        self.single: list[int] = []
+        self.starts: list[int] = [0]
+        self.entries: list[int] = []
+        self.covered: list[bool] = []
+        if not len(geoms):
+            return
+        minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
+        # Fine enough that most cells lie inside one polygon, at most CELLS_PER_POLYGON per polygon.
+        area = (maxx - minx + 2 * cell_deg) * (maxy - miny + 2 * cell_deg)
+        cell_deg = max(cell_deg, math.sqrt(area / (cells_per_polygon * len(geoms))))
+        self.cell = cell_deg
+        self.x0 = math.floor(minx / cell_deg) * cell_deg - cell_deg
+        self.y0 = math.floor(miny / cell_deg) * cell_deg - cell_deg
+        self.n_cols = (math.ceil((maxx - self.x0) / cell_deg)) + 2
+        self.n_rows = (math.ceil((maxy - self.y0) / cell_deg)) + 2
+        n_cells = self.n_cols * self.n_rows
+        cols = np.tile(np.arange(self.n_cols), self.n_rows)
+        rows = np.repeat(np.arange(self.n_rows), self.n_cols)
+        eps = 1e-9  # a point that rounding puts in a cell is inside its (slightly grown) box
+        boxes = shapely.box(
+            self.x0 + cols * cell_deg - eps,
+            self.y0 + rows * cell_deg - eps,
+            self.x0 + (cols + 1) * cell_deg + eps,
+            self.y0 + (rows + 1) * cell_deg + eps,
+        )
+        cell_of, geom_of = shapely.STRtree(geoms).query(boxes, predicate="intersects")
+        covered = shapely.covers(geoms[geom_of], boxes[cell_of])
+        ranks = np.asarray(rank, dtype=np.int64)
+        order = np.lexsort((ranks[geom_of], cell_of))
+        cell_of, geom_of, covered = cell_of[order], geom_of[order], covered[order]
+        starts = np.searchsorted(cell_of, np.arange(n_cells + 1), side="left")
+        counts = np.diff(starts)
+        single = np.full(n_cells, -2, dtype=np.int64)
+        single[counts == 0] = -1
+        one = np.nonzero(counts == 1)[0]
+        first = starts[one]
+        whole = covered[first]
+        single[one[whole]] = geom_of[first[whole]]
+        self.single = single.tolist()
+        self.starts = starts.tolist()
+        self.entries = geom_of.tolist()
+        self.covered = covered.tolist()
+
+    def _cell(self, lon: float, lat: float) -> int:
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            return -1
+        c = int((lon - self.x0) // self.cell)
+        r = int((lat - self.y0) // self.cell)
+        if 0 <= c < self.n_cols and 0 <= r < self.n_rows:
+            return r * self.n_cols + c
+        return -1
+
+    def first(self, lon: float, lat: float) -> int | None:
+        """The lowest-ranked polygon holding the point."""
+        k = self._cell(lon, lat)
+        if k < 0:
+            return None
+        one = self.single[k]
+        if one != -2:
+            return None if one < 0 else one
+        for j in range(self.starts[k], self.starts[k + 1]):
+            g = self.entries[j]
+            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+                return g
+        return None
+
+    def holding(self, lon: float, lat: float) -> list[int]:
+        """Every polygon holding the point, in rank order."""
+        k = self._cell(lon, lat)
+        if k < 0:
+            return []
+        out = []
+        for j in range(self.starts[k], self.starts[k + 1]):
+            g = self.entries[j]
+            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+                out.append(g)
+        return out
+
+
+class StationGrid:
+    """Active stations by capability and grid cell (row-major), so a row of cells is one slice."""
+
+    def __init__(
+        self, lons: np.ndarray, lats: np.ndarray, alive: np.ndarray, bits: Iterable[int], masks: np.ndarray
+    ) -> None:
+        live = np.nonzero(alive)[0]
+        self.enabled = bool(len(live))
+        self.cell = MAX_CELL_DEG
+        self.x0 = self.y0 = 0.0
+        self.n_cols = self.n_rows = 1
+        self.starts: dict[int, np.ndarray] = {}
+        self.entries: dict[int, np.ndarray] = {}
+        if not self.enabled:
+            return
+        x, y = lons[live], lats[live]
+        minx, maxx, miny, maxy = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+        if maxx - minx > 170.0:
+            # No wrap-around at 180 degrees in the grid: such an index answers by the general search.
+            self.enabled = False
+            return
+        # The density a typical station sees: stations per square degree of its 1-degree cell.
+        coarse = np.floor(y).astype(np.int64) * 1000 + np.floor(x).astype(np.int64)
+        _, counts = np.unique(coarse, return_counts=True)
+        weighted = np.sort(np.repeat(counts, counts))
+        density = float(weighted[len(weighted) // 2])
+        cell = min(MAX_CELL_DEG, max(MIN_CELL_DEG, math.sqrt(STATIONS_PER_CELL / density)))
+        margin = GRID_MARGIN_DEG
+        while True:
+            x0 = math.floor((minx - margin) / cell) * cell
+            y0 = math.floor((max(-90.0, miny - margin)) / cell) * cell
+            n_cols = int((min(maxx + margin, 180.0) - x0) // cell) + 1
+            n_rows = int((min(90.0, maxy + margin) - y0) // cell) + 1
+            if n_cols * n_rows <= MAX_GRID_CELLS:
+                break
+            cell *= 1.5
+        self.cell, self.x0, self.y0, self.n_cols, self.n_rows = cell, x0, y0, n_cols, n_rows
+        for bit in (0, *bits):
+            self.rebuild(bit, lons, lats, alive, masks)
+
+    def copy(self) -> StationGrid:
+        out = copy.copy(self)
+        out.starts = {bit: starts.copy() for bit, starts in self.starts.items()}
+        out.entries = dict(self.entries)
+        return out
+
+    def cells(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+        cols = ((lons - self.x0) // self.cell).astype(np.int64)
+        rows = ((lats - self.y0) // self.cell).astype(np.int64)
+        return rows * self.n_cols + cols
+
+    def holds(self, lon: float, lat: float) -> bool:
+        c = (lon - self.x0) // self.cell
+        r = (lat - self.y0) // self.cell
+        return self.enabled and 0 <= c < self.n_cols and 0 <= r < self.n_rows
+
+    def rebuild(self, bit: int, lons: np.ndarray, lats: np.ndarray, alive: np.ndarray, masks: np.ndarray) -> None:
+        # Key 0: every station, whatever it offers.
+        pos = np.nonzero(alive & ((masks & bit) != 0))[0] if bit else np.nonzero(alive)[0]
+        cells = self.cells(lons[pos], lats[pos])
+        order = np.argsort(cells, kind="stable")
+        self.entries[bit] = pos[order]
+        counts = np.bincount(cells, minlength=self.n_cols * self.n_rows)
+        self.starts[bit] = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+
+    def add(self, bit: int, i: int, cell: int) -> None:
+        starts = self.starts[bit]
+        self.entries[bit] = np.insert(self.entries[bit], starts[cell + 1], i)
+        starts[cell + 1 :] += 1
+
+    def remove(self, bit: int, i: int, cell: int) -> None:
+        starts = self.starts[bit]
+        lo, hi = int(starts[cell]), int(starts[cell + 1])
+        hits = np.nonzero(self.entries[bit][lo:hi] == i)[0]
+        if len(hits):
+            self.entries[bit] = np.delete(self.entries[bit], lo + int(hits[0]))
+            starts[cell + 1 :] -= 1
+
+
+_COUNTY_GRIDS: dict[tuple[tuple[str, int], ...], tuple[tuple[CountyArea, ...], PolygonGrid]] = {}
+
+
+def _county_grid(counties: tuple[CountyArea, ...]) -> PolygonGrid:
+    """The grid of these county polygons; the last few are kept (they do not change with stations)."""
+    key = tuple((c.code, id(c.geometry)) for c in counties)
+    hit = _COUNTY_GRIDS.get(key)
+    if hit is not None:
+        return hit[1]
+    geoms = np.asarray([shape(c.geometry) for c in counties], dtype=object)
+    shapely.prepare(geoms)
+    codes = sorted(c.code for c in counties)
+    grid = PolygonGrid(geoms, [codes.index(c.code) for c in counties])
+    if len(_COUNTY_GRIDS) >= 4:
+        _COUNTY_GRIDS.pop(next(iter(_COUNTY_GRIDS)))
+    _COUNTY_GRIDS[key] = (counties, grid)  # the counties held, so their ids stay theirs
+    return grid
+
+
 class StationIndex:
-    """Active stations and county polygons, arranged for fast routing decisions."""
+    """Active stations and county polygons, arranged for fast routing decisions.
+
+    Positions are stable: a closed or changed station leaves a hole (``alive`` false) and its new
+    state is appended, so a change touches only what it changes (:meth:`apply`).
+    """
 
     def __init__(
         self,
@@ -85,60 +346,195 @@ class StationIndex:
         *,
         version: int = 0,
         township_names: Mapping[str, str] | None = None,
+        county_grid: PolygonGrid | None = None,
     ) -> None:
         self.version = version
-        self.stations: tuple[IndexedStation, ...] = tuple(stations)
+        self.stations: list[IndexedStation | None] = list(stations)
+        live: list[IndexedStation] = [s for s in self.stations if s is not None]
         self.township_names = dict(township_names or {})
-        n = len(self.stations)
-        self.by_id = {s.id: i for i, s in enumerate(self.stations)}
+        n = len(live)
+        self.by_id = {s.id: i for i, s in enumerate(live)}
         self.by_code: dict[str, list[int]] = {}
-        by_county: dict[str, list[int]] = {}
-        for i, s in enumerate(self.stations):
+        for i, s in enumerate(live):
             self.by_code.setdefault(s.code, []).append(i)
-            by_county.setdefault(s.county_code, []).append(i)
-        self.by_county = {k: np.asarray(v, dtype=np.int64) for k, v in by_county.items()}
-        self.lons = np.fromiter((s.lon for s in self.stations), dtype=np.float64, count=n)
-        self.lats = np.fromiter((s.lat for s in self.stations), dtype=np.float64, count=n)
-        order = sorted(range(n), key=lambda i: self.stations[i].code)
-        self.code_rank = np.empty(n, dtype=np.int64)
-        self.code_rank[order] = np.arange(n)
-        self.at_capacity = np.fromiter((s.at_capacity for s in self.stations), dtype=bool, count=n)
-        self.exact = np.fromiter((s.precision == "exact" for s in self.stations), dtype=bool, count=n)
-        self.capped = {i: s.capacity for i, s in enumerate(self.stations) if s.capacity is not None}
-        capabilities = sorted({c for s in self.stations for c in s.capabilities})
+        self.lons = np.fromiter((s.lon for s in live), dtype=np.float64, count=n)
+        self.lats = np.fromiter((s.lat for s in live), dtype=np.float64, count=n)
+        self.rad_lats = np.radians(self.lats)
+        self.cos_lats = np.cos(self.rad_lats)
+        self.labels: list[tuple[str, str, str]] = [(s.id, s.code, s.name) for s in live]
+        keys = _code_keys([s.code for s in live])
+        self.numeric_codes = keys is not None
+        if keys is None:
+            order = sorted(range(n), key=lambda i: live[i].code)
+            keys = np.empty(n, dtype=np.int64)
+            keys[order] = np.arange(n)
+        self.code_rank = keys
+        self.alive = np.ones(n, dtype=bool)
+        self.at_capacity = np.fromiter((s.at_capacity for s in live), dtype=bool, count=n)
+        self.exact = np.fromiter((s.precision == "exact" for s in live), dtype=bool, count=n)
+        self.capped = {i: s.capacity for i, s in enumerate(live) if s.capacity is not None}
+        capabilities = sorted({c for s in live for c in s.capabilities})
         if len(capabilities) > 63:
             raise ValueError("at most 63 distinct capabilities are supported")
         self.capability_bit = {c: 1 << k for k, c in enumerate(capabilities)}
-        self.capability_mask = np.fromiter(
-            (sum(self.capability_bit[c] for c in s.capabilities) for s in self.stations), dtype=np.int64, count=n
-        )
-        # The grid: stations sorted by cell id, so each grid row's cells form one slice.
-        self.n_cols = round(360 / CELL_DEG)
-        rows = np.clip(((self.lats + 90) // CELL_DEG).astype(np.int64), 0, int(180 / CELL_DEG) - 1)
-        cols = np.clip(((self.lons + 180) // CELL_DEG).astype(np.int64), 0, self.n_cols - 1)
-        cell = rows * self.n_cols + cols
-        self.grid_order = np.argsort(cell, kind="stable")
-        self.grid_cells = cell[self.grid_order]
-        # Station jurisdictions and counties, with prepared geometries for point-in-polygon.
-        own = [(i, shape(s.jurisdiction)) for i, s in enumerate(self.stations) if s.jurisdiction]
+        bit = self.capability_bit
+        self.capability_mask = np.fromiter((sum(bit[c] for c in s.capabilities) for s in live), dtype=np.int64, count=n)
+        self.by_county: dict[str, np.ndarray] = {}
+        by_county: dict[str, list[int]] = {}
+        for i, s in enumerate(live):
+            by_county.setdefault(s.county_code, []).append(i)
+        for code, members in by_county.items():
+            self._set_county(code, np.asarray(members, dtype=np.int64))
+        self.grid = StationGrid(self.lons, self.lats, self.alive, self.capability_bit.values(), self.capability_mask)
+        self._build_jurisdictions()
+        self.counties = tuple(counties)
+        self.county_names = {c.code: c.name for c in self.counties}
+        if county_grid is None:
+            county_grid = _county_grid(self.counties)
+        self.county_grid = county_grid
+        self.county_geoms = county_grid.geoms
+        self.known_counties = set(self.county_names) | set(self.by_county)
+        self.queue_townships: dict[tuple[str, str], tuple[Township, ...]] = {}
+        self.members_cache: dict[tuple[str, int], tuple[np.ndarray, bool]] = {}
+
+    def _set_county(self, code: str, members: np.ndarray) -> None:
+        if len(members):
+            self.by_county[code] = members[np.argsort(self.code_rank[members], kind="stable")]
+        else:
+            self.by_county.pop(code, None)
+
+    def _build_jurisdictions(self) -> None:
+        own = [
+            (i, shape(s.jurisdiction))
+            for i, s in enumerate(self.stations)
+            if s is not None and s.jurisdiction and self.alive[i]
+        ]
         self.jurisdiction_station = np.asarray([i for i, _ in own], dtype=np.int64)
         self.jurisdiction_geoms = np.asarray([g for _, g in own], dtype=object)
         shapely.prepare(self.jurisdiction_geoms)
-        self.jurisdiction_tree = shapely.STRtree(self.jurisdiction_geoms)
-        self.counties = tuple(counties)
-        self.county_names = {c.code: c.name for c in self.counties}
-        self.county_geoms = np.asarray([shape(c.geometry) for c in self.counties], dtype=object)
-        shapely.prepare(self.county_geoms)
-        self.county_tree = shapely.STRtree(self.county_geoms)
-        self.known_counties = set(self.county_names) | set(self.by_county)
-        self.queue_townships: dict[tuple[str, str], tuple[Township, ...]] = {}
+        self.jurisdiction_grid = PolygonGrid(
+            self.jurisdiction_geoms, range(len(own)), cells_per_polygon=CELLS_PER_JURISDICTION
+        )
+
+    # ---------------------------------------------------------------- keeping it current
 
     def update_loads(self, open_cases: dict[str, int]) -> None:
         """Take fresh open-case counts: which capped stations are full now (no rebuild needed)."""
         full = self.at_capacity.copy()
         for i, capacity in self.capped.items():
-            full[i] = open_cases.get(self.stations[i].id, 0) >= capacity
+            s = self.stations[i]
+            if s is not None:
+                full[i] = open_cases.get(s.id, 0) >= capacity
         self.at_capacity = full
+
+    def changes(self, stations: Sequence[IndexedStation]) -> tuple[list[IndexedStation], list[str]] | None:
+        """What differs between this index and ``stations`` (changed or new, and closed ids);
+        ``None`` when so much differs that building anew is cheaper. Reads only."""
+        fresh = {s.id: s for s in stations}
+        closed = [sid for sid in self.by_id if sid not in fresh]
+        changed = []
+        limit = max(16, int(INCREMENTAL_SHARE * max(len(self.by_id), len(fresh))))
+        for s in stations:
+            i = self.by_id.get(s.id)
+            old = self.stations[i] if i is not None else None
+            if old is None or _routing_fields(old) != _routing_fields(s):
+                changed.append(s)
+                if len(changed) + len(closed) > limit:
+                    return None
+        if len(changed) + len(closed) > limit:
+            return None
+        return changed, closed
+
+    def updated(self, changed: Sequence[IndexedStation], closed: Iterable[str], *, version: int) -> StationIndex | None:
+        """A copy of this index with station changes taken in: only the touched cells, counties
+        and lists change (this index, still in use, is left as it is).
+
+        ``None`` when the changes cannot be taken in place (a new capability, a station off the
+        grid): build anew then.
+        """
+        closed = [sid for sid in closed if sid in self.by_id]
+        if any(c not in self.capability_bit for s in changed for c in s.capabilities):
+            return None
+        if not self.numeric_codes or _code_keys([s.code for s in changed]) is None:
+            return None
+        if not self.grid.enabled or not all(self.grid.holds(s.lon, s.lat) for s in changed):
+            return None
+        out = copy.copy(self)
+        out.stations = list(self.stations)
+        out.by_id = dict(self.by_id)
+        out.by_code = dict(self.by_code)
+        out.by_county = dict(self.by_county)
+        out.capped = dict(self.capped)
+        out.grid = self.grid.copy()
+        out.apply(changed, closed, version=version)
+        return out
+
+    def apply(self, changed: Sequence[IndexedStation], closed: Sequence[str], *, version: int) -> None:
+        """Take station changes (checked by :meth:`updated`) into this index, in place."""
+        gone = [self.by_id[sid] for sid in closed] + [self.by_id[s.id] for s in changed if s.id in self.by_id]
+        touched: set[str] = set()
+        jurisdictions = False
+        bits = [0, *self.capability_bit.values()]
+        alive = self.alive.copy()
+        for i in gone:
+            s = self.stations[i]
+            assert s is not None
+            del self.by_id[s.id]
+            holders = [h for h in self.by_code[s.code] if h != i]
+            if holders:
+                self.by_code[s.code] = holders
+            else:
+                del self.by_code[s.code]
+            touched.add(s.county_code)
+            jurisdictions = jurisdictions or bool(s.jurisdiction)
+            self.capped.pop(i, None)
+            cell = int(self.grid.cells(self.lons[i : i + 1], self.lats[i : i + 1])[0]) if self.grid.enabled else -1
+            for bit in bits if self.grid.enabled else ():
+                if bit == 0 or self.capability_mask[i] & bit:
+                    self.grid.remove(bit, i, cell)
+            self.stations[i] = None
+            alive[i] = False
+        n0, k = len(self.stations), len(changed)
+        if k:
+            bit_of = self.capability_bit
+            self.lons = np.concatenate((self.lons, [s.lon for s in changed]))
+            self.lats = np.concatenate((self.lats, [s.lat for s in changed]))
+            self.rad_lats = np.radians(self.lats)
+            self.cos_lats = np.cos(self.rad_lats)
+            self.labels = [*self.labels, *((s.id, s.code, s.name) for s in changed)]
+            keys = _code_keys([s.code for s in changed])
+            assert keys is not None
+            self.code_rank = np.concatenate((self.code_rank, keys))
+            self.at_capacity = np.concatenate((self.at_capacity, [s.at_capacity for s in changed]))
+            self.exact = np.concatenate((self.exact, [s.precision == "exact" for s in changed]))
+            masks = np.asarray([sum(bit_of[c] for c in s.capabilities) for s in changed], dtype=np.int64)
+            self.capability_mask = np.concatenate((self.capability_mask, masks))
+            alive = np.concatenate((alive, np.ones(k, dtype=bool)))
+            cells = self.grid.cells(self.lons[n0:], self.lats[n0:])
+            for j, s in enumerate(changed):
+                i = n0 + j
+                self.stations.append(s)
+                self.by_id[s.id] = i
+                self.by_code[s.code] = [*self.by_code.get(s.code, ()), i]
+                touched.add(s.county_code)
+                jurisdictions = jurisdictions or bool(s.jurisdiction)
+                if s.capacity is not None:
+                    self.capped[i] = s.capacity
+                for bit in bits:
+                    if bit == 0 or masks[j] & bit:
+                        self.grid.add(bit, i, int(cells[j]))
+        self.alive = alive
+        for code in touched:
+            members = self.by_county.get(code, np.empty(0, dtype=np.int64))
+            members = members[self.alive[members]] if len(members) else members
+            added = [n0 + j for j, s in enumerate(changed) if s.county_code == code]
+            self._set_county(code, np.concatenate((members, np.asarray(added, dtype=np.int64))))
+        if jurisdictions:
+            self._build_jurisdictions()
+        self.known_counties = set(self.county_names) | set(self.by_county)
+        self.queue_townships = {}
+        self.members_cache = {}
+        self.version = version
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -148,54 +544,71 @@ class StationIndex:
     def candidate_mask(self, capability: str, exclude: Iterable[str]) -> np.ndarray:
         """Stations offering ``capability`` and not excluded."""
         bit = self.capability_bit.get(capability, 0)
-        mask = (self.capability_mask & bit) != 0
+        mask = ((self.capability_mask & bit) != 0) & self.alive
         for station_id in exclude:
             i = self.by_id.get(station_id)
             if i is not None:
                 mask[i] = False
         return mask
 
+    def positions(self, station_ids: Iterable[str]) -> frozenset[int]:
+        """Positions of the (active) stations among ``station_ids``."""
+        return frozenset(i for sid in station_ids if (i := self.by_id.get(sid)) is not None)
+
     def county_at(self, point: Point) -> str | None:
         """The code of the county polygon holding the point (lowest code on a shared border)."""
-        if not len(self.county_geoms):
-            return None
-        pt = shapely.Point(point.lon, point.lat)
-        hits = self.county_tree.query(pt)
-        inside = [self.counties[i].code for i in hits if self.county_geoms[i].intersects(pt)]
-        return min(inside) if inside else None
+        g = self.county_grid.first(point.lon, point.lat)
+        return None if g is None else self.counties[g].code
 
     def jurisdictions_at(self, point: Point) -> np.ndarray:
         """Station positions whose own jurisdiction polygon holds the point."""
         if not len(self.jurisdiction_geoms):
             return np.empty(0, dtype=np.int64)
-        pt = shapely.Point(point.lon, point.lat)
-        hits = self.jurisdiction_tree.query(pt)
-        inside = [self.jurisdiction_station[i] for i in hits if self.jurisdiction_geoms[i].intersects(pt)]
-        return np.asarray(inside, dtype=np.int64)
+        hits = self.jurisdiction_grid.holding(point.lon, point.lat)
+        return self.jurisdiction_station[hits] if hits else np.empty(0, dtype=np.int64)
+
+    def county_members(self, county: str, bit: int, exclude: frozenset[int]) -> tuple[np.ndarray, bool]:
+        """A county's candidates by code, and whether all their points are exact."""
+        key = (county, bit)
+        hit = self.members_cache.get(key)
+        if hit is None:
+            members = self.by_county.get(county, np.empty(0, dtype=np.int64))
+            members = members[(self.capability_mask[members] & bit) != 0] if bit else members[:0]
+            hit = self.members_cache[key] = (members, bool(self.exact[members].all()))
+        if exclude and len(hit[0]):
+            members = np.asarray([i for i in hit[0].tolist() if i not in exclude], dtype=np.int64)
+            return members, bool(self.exact[members].all())
+        return hit
 
     def within(self, point: Point, radius_km: float) -> np.ndarray:
         """Positions of stations in the grid cells covering a circle (a superset of the circle)."""
-        if not len(self.stations):
-            return np.empty(0, dtype=np.int64)
+        grid = self.grid
+        if not grid.enabled or not (math.isfinite(point.lon) and math.isfinite(point.lat)):
+            live = np.nonzero(self.alive)[0]
+            if not len(live):
+                return live
+            dist = haversine_many(point.lon, point.lat, self.lons[live], self.lats[live])
+            return live[~(dist > radius_km)]
+        g, n_cols, n_rows = grid.cell, grid.n_cols, grid.n_rows
         dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
         lat0, lat1 = max(-90.0, point.lat - dlat), min(90.0, point.lat + dlat)
         widest = math.cos(math.radians(max(abs(lat0), abs(lat1))))
         if widest < 1e-6 or radius_km / (EARTH_RADIUS_KM * widest) >= math.pi:
-            c0, c1 = 0, self.n_cols - 1
+            c0, c1 = 0, n_cols - 1
         else:
             dlon = math.degrees(radius_km / (EARTH_RADIUS_KM * widest))
             if point.lon - dlon < -180 or point.lon + dlon > 180:
-                c0, c1 = 0, self.n_cols - 1
+                c0, c1 = 0, n_cols - 1
             else:
-                c0 = int((point.lon - dlon + 180) // CELL_DEG)
-                c1 = min(self.n_cols - 1, int((point.lon + dlon + 180) // CELL_DEG))
-        r0 = int((lat0 + 90) // CELL_DEG)
-        r1 = min(int(180 / CELL_DEG) - 1, int((lat1 + 90) // CELL_DEG))
-        rows = np.arange(r0, r1 + 1, dtype=np.int64)
-        starts = np.searchsorted(self.grid_cells, rows * self.n_cols + c0, side="left")
-        ends = np.searchsorted(self.grid_cells, rows * self.n_cols + c1, side="right")
-        parts = [self.grid_order[s:e] for s, e in zip(starts, ends, strict=True) if e > s]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+                c0 = max(0, int((point.lon - dlon - grid.x0) // g))
+                c1 = min(n_cols - 1, int((point.lon + dlon - grid.x0) // g))
+        r0 = max(0, int((lat0 - grid.y0) // g))
+        r1 = min(n_rows - 1, int((lat1 - grid.y0) // g))
+        if c0 > c1 or r0 > r1:
+            return np.empty(0, dtype=np.int64)
+        starts, entries = grid.starts[0], grid.entries[0]
+        parts = [entries[starts[row * n_cols + c0] : starts[row * n_cols + c1 + 1]] for row in range(r0, r1 + 1)]
+        return np.concatenate(parts).astype(np.int64)
 
     def ordered(self, idx: np.ndarray, point: Point | None) -> tuple[np.ndarray, np.ndarray]:
         """``idx`` sorted by distance from the point, then station code; with the distances."""
@@ -215,30 +628,95 @@ class StationIndex:
         keep = dist <= radius_km
         return idx[keep], dist[keep]
 
-    def top_candidates(
-        self,
-        point: Point | None,
-        mask: np.ndarray,
-        county: str | None,
-        near: tuple[np.ndarray, np.ndarray, float] | None = None,
-    ) -> list[Candidate]:
-        """The nearest few candidates (or, without a point, the county's first by code).
+    def search(
+        self, point: Point, bit: int, exclude: frozenset[int], max_km: float
+    ) -> tuple[np.ndarray, np.ndarray, list[Candidate]]:
+        """Candidates within ``max_km`` nearest first (ties by code) with distances, as far as the
+        choice among them needs (at least up to the first with room), and the top candidates.
 
-        ``near`` is an already computed ``nearest()`` answer and its radius, reused when it holds enough.
+        From the grid: the cells around the point, widened until a lower bound on the distance to
+        every station outside them certifies the answer, so it equals a scan of every station.
         """
-        if point is None:
-            idx = self.by_county.get(county or "", np.empty(0, dtype=np.int64))
-            idx, dist = self.ordered(idx[mask[idx]], None)
-        elif near is not None and len(near[0]) >= TOP_CANDIDATES:
-            idx, dist = near[0], near[1]
-        else:
-            radius = near[2] * 2 if near is not None else 50.0
-            while True:
-                idx, dist = self.nearest(point, mask, radius)
-                if len(idx) >= TOP_CANDIDATES or radius >= MAX_CANDIDATE_SEARCH_KM:
-                    break
-                radius *= 2
-        return [self.candidate(int(i), d) for i, d in zip(idx[:TOP_CANDIDATES], dist[:TOP_CANDIDATES], strict=True)]
+        r_last = _last_radius(max_km)
+        grid = self.grid
+        starts = grid.starts.get(bit)
+        lon, lat = point.lon, point.lat
+        if not bit:
+            return np.empty(0, dtype=np.int64), np.empty(0), []
+        if starts is None or not grid.holds(lon, lat):
+            return self._search_all(point, bit, exclude, max_km)
+        entries = grid.entries[bit]
+        g, x0, y0, n_cols, n_rows = grid.cell, grid.x0, grid.y0, grid.n_cols, grid.n_rows
+        c = int((lon - x0) // g)
+        r = int((lat - y0) // g)
+        cos_lat = math.cos(math.radians(lat))
+        reach = 1
+        while True:
+            r0, r1 = max(0, r - reach), min(n_rows - 1, r + reach)
+            c0, c1 = max(0, c - reach), min(n_cols - 1, c + reach)
+            parts = [entries[starts[row * n_cols + c0] : starts[row * n_cols + c1 + 1]] for row in range(r0, r1 + 1)]
+            if sum(len(part) for part in parts) < TOP_CANDIDATES and not (
+                r0 == 0 and c0 == 0 and r1 == n_rows - 1 and c1 == n_cols - 1
+            ):
+                reach *= 2  # too few to answer from: widen before measuring anything
+                continue
+            idx = np.concatenate(parts)
+            if exclude:
+                idx = idx[~np.isin(idx, np.fromiter(exclude, dtype=np.int64))]
+            dist = _haversine_prepared(lon, lat, self.lons[idx], self.rad_lats[idx], self.cos_lats[idx])
+            order = np.lexsort((self.code_rank[idx], dist))
+            idx, dist = idx[order], dist[order]
+            # A lower bound on the distance to any station outside the cells read (none lies
+            # beyond the grid's edges): latitude alone, and the distance to the meridian past which
+            # the longitude differs more than the cells cover.
+            d_lat = min(
+                lat - (y0 + r0 * g) if r0 > 0 else math.inf, y0 + (r1 + 1) * g - lat if r1 < n_rows - 1 else math.inf
+            )
+            d_lon = min(
+                lon - (x0 + c0 * g) if c0 > 0 else math.inf, x0 + (c1 + 1) * g - lon if c1 < n_cols - 1 else math.inf
+            )
+            bound = math.inf
+            if d_lat < math.inf:
+                bound = math.radians(d_lat) * EARTH_RADIUS_KM
+            if d_lon < math.inf:
+                s = min(1.0, max(0.0, cos_lat) * math.sin(math.radians(min(d_lon, 90.0))))
+                bound = min(bound, math.asin(s) * EARTH_RADIUS_KM)
+            everything = bound == math.inf
+            cert = bound * (1 - 1e-9) - CERTIFY_SLACK_KM
+            n_cert = len(dist) if everything else int(dist.searchsorted(cert, side="right"))
+            done = everything
+            if not done and (n_cert >= TOP_CANDIDATES or cert >= r_last):
+                if cert >= max_km:
+                    done = True
+                else:
+                    m = int(dist[:n_cert].searchsorted(max_km, side="right"))
+                    done = bool(m) and not bool(self.at_capacity[idx[:m]].all())
+            if done:
+                break
+            reach *= 2
+        head = dist[:n_cert]
+        n_near = int(head.searchsorted(max_km, side="right"))
+        n_top = min(TOP_CANDIDATES, int(head.searchsorted(r_last, side="right")))
+        labels = self.labels
+        top = [
+            Candidate(labels[i][0], labels[i][1], labels[i][2], d)
+            for i, d in zip(idx[:n_top].tolist(), dist[:n_top].tolist(), strict=True)
+        ]
+        return idx[:n_near], dist[:n_near], top
+
+    def _search_all(
+        self, point: Point, bit: int, exclude: frozenset[int], max_km: float
+    ) -> tuple[np.ndarray, np.ndarray, list[Candidate]]:
+        """:meth:`search` over every station (points off the grid)."""
+        mask = ((self.capability_mask & bit) != 0) & self.alive
+        for i in exclude:
+            mask[i] = False
+        idx = np.nonzero(mask)[0]
+        idx, dist = self.ordered(idx, point)
+        n_near = int(np.searchsorted(dist, max_km, side="right"))
+        n_top = min(TOP_CANDIDATES, int(np.searchsorted(dist, _last_radius(max_km), side="right")))
+        top = [self.candidate(int(i), d) for i, d in zip(idx[:n_top].tolist(), dist[:n_top].tolist(), strict=True)]
+        return idx[:n_near], dist[:n_near], top
 
     def indistinct(self, idx: np.ndarray, dist: np.ndarray, point: Point | None, point_exact: bool) -> str | None:
         """Why the point cannot tell these ordered candidates apart (``None`` when it can).
@@ -265,19 +743,24 @@ class StationIndex:
         """The townships of these stations by code; remembered under ``key`` (county, capability)."""
         if key is not None and (hit := self.queue_townships.get(key)) is not None:
             return hit
-        order = sorted((int(i) for i in idx), key=lambda i: self.stations[i].code)
+        order = sorted((int(i) for i in idx), key=lambda i: int(self.code_rank[i]))
         out = tuple(self.township(i) for i in order)
         if key is not None:
             self.queue_townships[key] = out
         return out
 
-    def township(self, i: int) -> Township:
+    def station(self, i: int) -> IndexedStation:
         s = self.stations[i]
+        assert s is not None
+        return s
+
+    def township(self, i: int) -> Township:
+        s = self.station(i)
         name = self.township_names.get(s.code) or s.name.removesuffix(STATION_SUFFIX) or s.name
         return Township(s.code, name, s.id, s.name)
 
     def candidate(self, i: int, distance: float | None) -> Candidate:
-        s = self.stations[i]
+        s = self.station(i)
         d = None if distance is None or math.isnan(distance) else float(distance)
         return Candidate(s.id, s.code, s.name, d)
 
@@ -291,8 +774,9 @@ class IndexHolder:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-async def load_index(*, ctx: Context) -> StationIndex:
-    """Build a fresh index from the stations and counties in MongoDB."""
+async def load_index(*, ctx: Context, previous: StationIndex | None = None) -> StationIndex:
+    """A fresh index of the stations and counties in MongoDB: ``previous`` with the stations that
+    changed taken in when it can, else built anew (the county grid is kept while counties stay)."""
     from service.stations.repository import CountiesRepository, StationsRepository, read_stations_version
 
     version = await read_stations_version(ctx.db)
@@ -301,7 +785,28 @@ async def load_index(*, ctx: Context) -> StationIndex:
     from service.stations.divisions_data import division_table
 
     names = division_table().township_names()
-    return await asyncio.to_thread(StationIndex, stations, counties, version=version, township_names=names)
+    return await asyncio.to_thread(refresh_index, previous, stations, counties, version=version, township_names=names)
+
+
+def refresh_index(
+    previous: StationIndex | None,
+    stations: Sequence[IndexedStation],
+    counties: Sequence[CountyArea],
+    *,
+    version: int,
+    township_names: Mapping[str, str],
+) -> StationIndex:
+    """The index of ``stations``: ``previous`` changed where the stations changed, when it can."""
+    county_grid = None
+    if previous is not None and tuple(counties) == previous.counties:
+        county_grid = previous.county_grid
+        if dict(township_names) == previous.township_names:
+            diff = previous.changes(stations)
+            fresh = previous.updated(*diff, version=version) if diff is not None else None
+            if fresh is not None:
+                fresh.update_loads({s.id: s.open_cases for s in stations})
+                return fresh
+    return StationIndex(stations, counties, version=version, township_names=township_names, county_grid=county_grid)
 
 
 async def current_index(*, ctx: Context) -> StationIndex:
@@ -319,7 +824,7 @@ async def current_index(*, ctx: Context) -> StationIndex:
             return holder.index
         version = await read_stations_version(ctx.db)
         if holder.index is None or holder.index.version != version:
-            holder.index = await load_index(ctx=ctx)
+            holder.index = await load_index(ctx=ctx, previous=holder.index)
         elif holder.index.capped:
             # Open-case counts change with every case; they are re-read here, cheaply, instead
             # of rebuilding the whole index on each change.

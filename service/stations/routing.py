@@ -21,10 +21,11 @@ a station at capacity is passed over while another candidate remains; equal dist
 to the lower station code.
 
 The index is built from MongoDB and kept per process; a version counter in MongoDB, bumped
-on every station write, tells each process to rebuild within about a second. Nearest
-searches use a fixed lat/lon grid (stations sorted by cell, one slice per grid row) and a
-vectorised haversine, so a decision touches the few hundred stations around the point,
-never all of them and never a database geo query.
+on every station write, tells each process to take the changed stations in within about a
+second. What does not depend on the request is precomputed: the county (and jurisdiction) of
+each cell of a fixed grid, with polygon tests only for cells on a border, and per capability
+the stations of each cell, so a decision is a cell lookup plus a few dozen distance checks,
+certified against a scan of every station (docs/routing.md), never a database geo query.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
 from service.common.geo import Point
-from service.stations.index import Candidate, StationIndex, Township, current_index, haversine_many
+from service.stations.index import TOP_CANDIDATES, Candidate, StationIndex, Township, current_index, haversine_many
 
 METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
@@ -106,9 +107,11 @@ def _pick(index: StationIndex, idx: np.ndarray, dist: np.ndarray) -> tuple[int, 
     """The first ordered candidate with room, else the first; with how many full ones were skipped."""
     if not len(idx):
         return None
-    room = ~index.at_capacity[idx]
-    k = int(np.argmax(room)) if room.any() else 0
-    return int(idx[k]), float(dist[k]), k
+    full = index.at_capacity
+    for k, i in enumerate(idx.tolist()):
+        if not full[i]:
+            return i, float(dist[k]), k
+    return int(idx[0]), float(dist[0]), 0
 
 
 def _km(d: float | None) -> str:
@@ -142,7 +145,7 @@ def _decision(
         )
         return RoutingDecision("unrouted", None, None, None, county, None, tuple(candidates), reason, excluded)
     i, dist, skipped = chosen
-    s = index.stations[i]
+    s = index.station(i)
     d = None if math.isnan(dist) else dist
     km = _km(d)
     at = f"，距 {km} 公里" if km else ""
@@ -170,7 +173,7 @@ def _county_queue(
     index: StationIndex, idx: np.ndarray, why: str, exclude: frozenset[str], county: str, capability: str
 ) -> RoutingDecision:
     """Unrouted for the county's dispatch queue, with its candidate townships to pick from."""
-    county_name = index.county_names.get(county) or index.stations[int(idx[0])].county_name or county
+    county_name = index.county_names.get(county) or index.station(int(idx[0])).county_name or county
     zh, en = _WHY[why]
     reason = (
         f"位置无法区分{county_name}各乡镇（{zh}），转{county_name}民政部门派单；"
@@ -210,7 +213,8 @@ def decide(
             {"location": ["A location or a division code is required."]},
         )
     exclude = frozenset(exclude)
-    mask = index.candidate_mask(capability, exclude)
+    bit = index.capability_bit.get(capability, 0)
+    excluded = index.positions(exclude)
     division = normalize_division_code(division_code) if division_code is not None else None
     if division is not None and division not in index.by_code and division[:6] not in index.known_counties:
         raise ValidationFailedError(
@@ -225,18 +229,25 @@ def decide(
         # Without a location, the township's own station stands in for the point.
         holders = index.by_code.get(division, [])
         if holders:
-            s = index.stations[holders[0]]
+            s = index.station(holders[0])
             point = Point(s.lon, s.lat)
             point_exact = s.precision == "exact"
         county = division[:6]
     elif point is not None:
         county = index.county_at(point) or (division[:6] if division else None)
-    near = (*index.nearest(point, mask, max_km), max_km) if point is not None else None
-    candidates = index.top_candidates(point, mask, county, near)
+    # The candidates within reach, nearest first (as far as the choice needs), and the top few.
+    near: tuple[np.ndarray, np.ndarray] | None = None
+    if point is not None:
+        near_idx, near_dist, top = index.search(point, bit, excluded, max_km)
+        near = (near_idx, near_dist)
+        candidates = top
+    else:
+        members, _ = index.county_members(county or "", bit, excluded)
+        candidates = [index.candidate(int(i), None) for i in members[:TOP_CANDIDATES]]
 
     # 1. the township's own station
     if division is not None:
-        held = [i for i in index.by_code.get(division, []) if mask[i]]
+        held = [i for i in index.by_code.get(division, []) if index.capability_mask[i] & bit and i not in excluded]
         if held:
             i = min(held, key=lambda k: index.code_rank[k])
             d = (
@@ -248,7 +259,10 @@ def decide(
     # 2. a station whose own jurisdiction holds the point (no capacity rule: it is theirs)
     if point is not None:
         inside = index.jurisdictions_at(point)
-        inside = inside[mask[inside]] if len(inside) else inside
+        if len(inside):
+            inside = np.asarray(
+                [i for i in inside.tolist() if index.capability_mask[i] & bit and i not in excluded], dtype=np.int64
+            )
         if len(inside):
             idx, dist = index.ordered(inside, point)
             return _decision(
@@ -256,8 +270,11 @@ def decide(
             )
     # 3. the county holding the point (or named by the division code)
     if county is not None:
-        members = index.by_county.get(county, np.empty(0, dtype=np.int64))
-        members = members[mask[members]]
+        members, all_exact = index.county_members(county, bit, excluded)
+        if len(members) > 1 and county in index.county_names and (point is None or not point_exact or not all_exact):
+            # The point cannot tell them apart whatever the distances: no need to measure them.
+            blind = "no_point" if point is None else "approx"
+            return _county_queue(index, members, blind, exclude, county, capability)
         if len(members):
             idx, dist = index.ordered(members, point)
             why = index.indistinct(idx, dist, point, point_exact)

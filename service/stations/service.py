@@ -161,11 +161,11 @@ async def find_nearby_stations(
             break
         radius *= 2
     idx, dist = idx[:limit], dist[:limit]
-    stations = await StationsRepository(ctx.db).get_many([index.stations[int(i)].id for i in idx])
+    stations = await StationsRepository(ctx.db).get_many([index.station(int(i)).id for i in idx])
     by_id = {s.id: s for s in stations}
     out = []
     for i, d in zip(idx, dist, strict=True):
-        s = by_id.get(index.stations[int(i)].id)
+        s = by_id.get(index.station(int(i)).id)
         if s is not None:
             out.append(NearbyStation(s, round(float(d), 3)))
     return out

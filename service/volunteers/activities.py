@@ -146,11 +146,14 @@ async def list_activities(
     principal: Principal,
     station_id: str | None = None,
     township: str | None = None,
+    county: str | None = None,
     status: str | None = None,
+    upcoming: bool = False,
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Activity]:
-    """Activities, newest first: staff see their station's by default; anyone may filter by station or township."""
+    """Activities, newest first: staff see their station's by default; anyone may filter by station, township
+    or county, and ask only for those not yet over (``upcoming``)."""
     query: dict[str, Any] = {}
     if station_id:
         query["station_id"] = station_id
@@ -158,10 +161,14 @@ async def list_activities(
         query["station_id"] = principal.station_id
     elif principal.role == "supervisor":
         query["township"] = {"$regex": f"^{re.escape(principal.division_prefix or '-')}"}
+    if county:
+        query["township"] = {"$regex": f"^{re.escape(county)}"}
     if township:
         query["township"] = township
     if status:
         query["status"] = status
+    if upcoming:
+        query["end_at"] = {"$gt": ctx.now()}
     items, next_cursor = paged(
         await ActivitiesRepository(ctx.db).find_page(query, after=after_id(cursor), limit=limit + 1),
         limit,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.common.context import Context
@@ -11,6 +11,7 @@ from service.common.errors import (
     InvalidStateError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     ValidationFailedError,
 )
 from service.common.ids import new_id
@@ -20,6 +21,7 @@ from service.volunteers.access import CHECKIN_GRACE, actor_of, aware, can_see_st
 from service.volunteers.models import (
     Activity,
     Attendance,
+    CheckinCode,
     HistoryEntry,
     IssuedCode,
 )
@@ -39,8 +41,11 @@ async def issue_checkin_code(*, ctx: Context, principal: Principal, activity_id:
     code = rules.make_checkin_code(
         activity_id=activity.id, purpose=purpose, now=ctx.now(), ttl_seconds=ctx.settings.volunteer_checkin_code_seconds
     )
-    text = rules.sign_checkin_code(rules.code_key(ctx.settings.data_key_bytes), code)
-    return IssuedCode(code=text, purpose=purpose, expires_at=code.expires_at, activity_id=activity.id)
+    key = rules.code_key(ctx.settings.data_key_bytes)
+    text = rules.sign_checkin_code(key, code)
+    window = rules.code_window(ctx.now(), ctx.settings.volunteer_checkin_code_seconds)
+    short = rules.short_checkin_code(key, activity_id=activity.id, purpose=purpose, window=window)
+    return IssuedCode(code=text, purpose=purpose, expires_at=code.expires_at, activity_id=activity.id, short_code=short)
 
 
 async def check_overlap(
@@ -61,16 +66,65 @@ async def check_overlap(
             )
 
 
-async def check_in_by_code(*, ctx: Context, principal: Principal, code: str) -> Attendance:
-    """A volunteer scans the organiser's code to check in or out (each code once per volunteer, while fresh)."""
+SHORT_CODE_TRIES = 10  # wrong typed codes a volunteer may send in SHORT_CODE_TRIES_WINDOW
+SHORT_CODE_TRIES_WINDOW = 600
+
+
+async def _typed_code(ctx: Context, volunteer_id: str, code: str, activity_id: str | None) -> CheckinCode:
+    """The typed 6-character code of ``activity_id`` as a check-in code (its window is the nonce).
+
+    Wrong guesses are counted per volunteer, so the 887 million codes cannot be tried one by one.
+    """
+    if not activity_id:
+        detail = "A typed code needs the activity it belongs to (activity_id)."
+        raise ValidationFailedError("checkin_code_invalid", detail, errors={"activity_id": [detail]})
+    tries_key = ctx.key("volunteer-code-tries", volunteer_id)
+    tries = int(await ctx.redis.get(tries_key) or 0)
+    if tries >= SHORT_CODE_TRIES:
+        ttl = await ctx.redis.ttl(tries_key)
+        raise RateLimitedError(
+            "checkin_code_tries", "Too many wrong codes; scan the QR code or wait a few minutes.", retry_after=ttl
+        )
+    activity = await ActivitiesRepository(ctx.db).get(activity_id)
+    step = ctx.settings.volunteer_checkin_code_seconds
+    try:
+        purpose, window = rules.verify_short_code(
+            rules.code_key(ctx.settings.data_key_bytes), code, activity_id=activity.id, now=ctx.now(), step_seconds=step
+        )
+    except rules.CodeProblem:
+        tries = await ctx.redis.incr(tries_key)
+        if tries == 1:
+            await ctx.redis.expire(tries_key, SHORT_CODE_TRIES_WINDOW)
+        raise
+    return CheckinCode(
+        activity_id=activity.id,
+        purpose=purpose,
+        nonce=f"{activity.id}-w{window}-{purpose}",
+        expires_at=datetime.fromtimestamp((window + 2) * step, UTC),
+    )
+
+
+async def check_in_by_code(
+    *, ctx: Context, principal: Principal, code: str, activity_id: str | None = None
+) -> Attendance:
+    """A volunteer scans the organiser's code (or types its 6-character form) to check in or out.
+
+    Each code works once per volunteer, while fresh; a typed code names its activity.
+    """
     volunteer = await my_volunteer(ctx, principal)
     now = ctx.now()
     try:
-        parsed = rules.verify_checkin_code(rules.code_key(ctx.settings.data_key_bytes), code, now=now)
+        if code.strip().startswith("v1."):
+            parsed = rules.verify_checkin_code(rules.code_key(ctx.settings.data_key_bytes), code, now=now)
+        else:
+            parsed = await _typed_code(ctx, volunteer.id, code, activity_id)
     except rules.CodeProblem as problem:
         if problem.code == "checkin_code_expired":
             raise InvalidStateError("checkin_code_expired", problem.detail) from None
         raise ValidationFailedError("checkin_code_invalid", problem.detail, errors={"code": [problem.detail]}) from None
+    if activity_id and parsed.activity_id != activity_id:
+        detail = "This code belongs to another activity."
+        raise ValidationFailedError("checkin_code_invalid", detail, errors={"code": [detail]})
     activity = await ActivitiesRepository(ctx.db).get(parsed.activity_id)
     signup = await SignupsRepository(ctx.db).find(activity.id, volunteer.id)
     if signup is None or signup.status != "confirmed":

@@ -205,6 +205,7 @@ class IssuedCode:
     purpose: str
     expires_at: datetime
     activity_id: str
+    short_code: str = ""  # the 6 characters volunteers can type instead of scanning
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

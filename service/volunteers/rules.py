@@ -151,6 +151,59 @@ def verify_checkin_code(key: bytes, text: str, *, now: datetime) -> CheckinCode:
     return code
 
 
+SHORT_CODE_LENGTH = 6
+
+
+def code_window(now: datetime, step_seconds: int) -> int:
+    """The index of the time window a short code belongs to (windows are ``step_seconds`` long)."""
+    return int(now.timestamp()) // max(step_seconds, 1)
+
+
+def short_checkin_code(key: bytes, *, activity_id: str, purpose: str, window: int) -> str:
+    """The typed form of a check-in code: 6 characters for one activity, purpose and time window.
+
+    The long signed code is for the QR code; this one is for typing it from the screen. It is
+    derived with the same key, so it needs no storage: anyone who knows the activity and can read
+    the screen can type it, and a copy is worthless once its window and the next have passed.
+    """
+    mac = hmac.new(key, f"short|{activity_id}|{purpose}|{window}".encode(), hashlib.sha256).digest()
+    number = int.from_bytes(mac[:8], "big")
+    chars = []
+    for _ in range(SHORT_CODE_LENGTH):
+        number, digit = divmod(number, len(VERIFY_ALPHABET))
+        chars.append(VERIFY_ALPHABET[digit])
+    return "".join(chars)
+
+
+def normalise_short_code(text: str) -> str:
+    """What a volunteer typed, as a short code: upper case, without spaces or dashes."""
+    return "".join(ch for ch in text.upper() if ch not in " -\t")
+
+
+def verify_short_code(key: bytes, text: str, *, activity_id: str, now: datetime, step_seconds: int) -> tuple[str, int]:
+    """(purpose, window) of a typed short code of this activity's current or previous window; CodeProblem otherwise.
+
+    A code shown at any moment of window ``w`` is accepted until window ``w + 1`` ends, so it
+    lives at least one full step (the signed code's lifetime) and at most two.
+    """
+    typed = normalise_short_code(text)
+    if len(typed) != SHORT_CODE_LENGTH or any(ch not in VERIFY_ALPHABET for ch in typed):
+        raise CodeProblem("checkin_code_invalid", "A typed check-in code has 6 letters and digits.")
+    current = code_window(now, step_seconds)
+    # The two live windows, then the ten before them (an old code is "expired", not "wrong").
+    for window in range(current, current - 12, -1):
+        for purpose in CODE_PURPOSES:
+            expected = short_checkin_code(key, activity_id=activity_id, purpose=purpose, window=window)
+            if not hmac.compare_digest(typed, expected):
+                continue
+            if window >= current - 1:
+                return purpose, window
+            raise CodeProblem(
+                "checkin_code_expired", "The check-in code has expired; type the code on the organiser's screen again."
+            )
+    raise CodeProblem("checkin_code_invalid", "This is not the activity's check-in code; check the letters.")
+
+
 # ---------------------------------------------------------------- certificates
 
 

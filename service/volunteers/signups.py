@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.common.context import Context
 from service.common.errors import (
     ConflictError,
@@ -16,6 +18,7 @@ from service.volunteers.models import (
     Signup,
 )
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
+from service.volunteers.repository.attendance import AttendanceRepository
 
 # ---------------------------------------------------------------- sign-up
 
@@ -99,3 +102,31 @@ async def list_signups(*, ctx: Context, principal: Principal, activity_id: str) 
         return await SignupsRepository(ctx.db).for_activity(activity_id)
     await require_organiser(ctx, principal, activity)
     return await SignupsRepository(ctx.db).for_activity(activity_id)
+
+
+async def my_signups(*, ctx: Context, principal: Principal) -> list[dict[str, Any]]:
+    """The caller's sign-ups, newest first, each with its activity, the caller's attendance there and,
+    while waiting, the place on the waiting list (what the resident app's 我的活动 shows)."""
+    me = await my_volunteer(ctx, principal)
+    signups = await SignupsRepository(ctx.db).for_volunteer(me.id)
+    activities = await ActivitiesRepository(ctx.db).many([s.activity_id for s in signups])
+    attendance = {a.activity_id: a for a in await AttendanceRepository(ctx.db).for_volunteer(me.id)}
+    out: list[dict[str, Any]] = []
+    for signup in signups:
+        activity = activities.get(signup.activity_id)
+        if activity is None:
+            continue
+        position = None
+        if signup.status == "waitlisted":
+            position = await SignupsRepository(ctx.db).waiting_ahead(activity.id, signup.id) + 1
+        out.append(
+            {
+                **{f: getattr(signup, f) for f in ("id", "activity_id", "volunteer_id", "status", "note")},
+                "created_at": signup.created_at,
+                "updated_at": signup.updated_at,
+                "activity": activity,
+                "attendance": attendance.get(activity.id),
+                "waiting_position": position,
+            }
+        )
+    return out

@@ -10,8 +10,7 @@ import pytest
 from config import Settings
 from tests.fakes.wechat import FakeWechat
 from tests.fuzz.world import World, build_world
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,20 @@ upload) rather than only answering 404.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import requests
 
 from service import bootstrap
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
-from service.common.models import CLIENT_SCOPES, SYSTEM
-from service.identity.clients import create_client
-from service.identity.repository.residents import ResidentsRepository
-from service.identity.staff import create_staff
-from service.stations.repository import StationsRepository
-from tests.helpers import token_for
-from tests.live import LiveServer
+from service.common.models import CLIENT_SCOPES
+from service.stations.service import station_ids_by_code
+from tests.factories import Who, bearer_for, make_client, make_phone_resident, make_staff
+from tests.servers import LiveServer
 
 DIVISION = "340102001"  # a township of 合肥市瑶海区 in the seeded station list
 SUPERVISOR_PREFIX = "3401"
 SERVICE_CODE = "elderly_home_visit"
-PASSWORD = "fuzz-password-0123"
 # The smallest PNG there is: 1x1, one grey pixel.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010800000000"
@@ -36,7 +31,7 @@ PNG = bytes.fromhex(
 @dataclasses.dataclass
 class World:
     server: LiveServer
-    claims: dict[str, dict[str, Any]]  # role -> the principal fields of its account
+    accounts: dict[str, Who]  # role -> its account
     ids: dict[str, str]  # path parameter name -> an id that exists
 
     def url(self, path: str) -> str:
@@ -44,46 +39,35 @@ class World:
 
     def auth(self, role: str) -> dict[str, str]:
         """A fresh Authorization header for ``role`` (a new token id each time: logout revokes one)."""
-        if role not in self.claims:
+        if role not in self.accounts:
             return {}
         assert self.server.settings is not None
-        return token_for(self.server.settings, role, **self.claims[role])
+        return bearer_for(self.server.settings, self.accounts[role])
 
 
-async def _accounts(server: LiveServer) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Create one account per role; returns the token claims per role and their ids."""
+async def _accounts(server: LiveServer) -> tuple[dict[str, Who], dict[str, str]]:
+    """Create one account per role; returns the accounts per role and their ids."""
     ctx = server.ctx
     await bootstrap.seed(ctx=ctx)
-    claims: dict[str, dict[str, Any]] = {}
     ids: dict[str, str] = {}
-    station_id = (await StationsRepository(ctx.db).codes([DIVISION]))[DIVISION]
+    station_id = (await station_ids_by_code(ctx=ctx, codes=[DIVISION]))[DIVISION]
     ids.update({"id": station_id, "station_id": station_id})
-    resident = await ResidentsRepository(ctx.db).upsert_phone(phone="13800000001", now=ctx.now())
-    claims["resident"] = {"subject": resident.id}
-    for role, extra in (
-        ("worker", {"station_id": station_id}),
-        ("station_head", {"station_id": station_id}),
-        ("supervisor", {"division_prefix": SUPERVISOR_PREFIX}),
-        ("admin", {}),
-    ):
-        member = await create_staff(
-            ctx=ctx, principal=SYSTEM, username=f"fuzz-{role}", password=PASSWORD, role=role, **extra
-        )
-        claims[role] = {"subject": member.id, **extra}
+    accounts: dict[str, Who] = {"resident": await make_phone_resident(ctx, phone="13800000001")}
+    for role in ("worker", "station_head", "supervisor", "admin"):
+        member = await make_staff(ctx, role=role, station_id=station_id, division_prefix=SUPERVISOR_PREFIX)
+        accounts[role] = member
         ids.setdefault("staff_id", member.id)
-    issued = await create_client(
-        ctx=ctx, principal=SYSTEM, name="fuzz client", scopes=list(CLIENT_SCOPES), rate_limit_per_minute=100000
-    )
-    claims["client"] = {"subject": issued.client.client_id, "scopes": CLIENT_SCOPES}
+    issued = await make_client(ctx, scopes=tuple(CLIENT_SCOPES), name="fuzz client", rate_limit_per_minute=100000)
+    accounts["client"] = issued
     ids["client_id"] = issued.client.client_id
     ids["api_key"] = f"{issued.client.client_id}:{issued.client_secret}"  # Open311's key
-    return claims, ids
+    return accounts, ids
 
 
 def build_world(server: LiveServer) -> World:
     """Seed the server's database and file a case or two through the API."""
-    claims, ids = server.run(_accounts(server))
-    world = World(server=server, claims=claims, ids=ids)
+    accounts, ids = server.run(_accounts(server))
+    world = World(server=server, accounts=accounts, ids=ids)
     service = server.run(catalog.get_service(ctx=server.ctx, code=SERVICE_CODE))
     with requests.Session() as http:
         upload = http.post(

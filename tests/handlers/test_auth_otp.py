@@ -12,8 +12,8 @@ from config import Settings
 from handlers.keys import CTX
 from run import create_app
 from service.storage.embedded import free_port
+from tests.factories import bearer
 from tests.fakes.sms import FakeSms
-from tests.support import bearer
 
 PHONE = "13800138000"
 

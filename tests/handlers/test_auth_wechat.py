@@ -11,8 +11,8 @@ from config import Settings
 from handlers.keys import CTX
 from run import create_app
 from service.storage.embedded import free_port
+from tests.factories import bearer
 from tests.fakes.wechat import FakeWechat
-from tests.support import bearer
 
 TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "role"}
 

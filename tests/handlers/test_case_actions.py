@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from handlers.keys import CTX
 from schemas.cases import ACTIONS
 from service.common.models import Principal
 from service.identity import auth
 from service.identity.repository.residents import ResidentsRepository
+from tests.factories import bearer, login, make_staff
 from tests.handlers.test_cases import XI_COUNTY, World, world  # noqa: F401 - the shared case-world fixture
-from tests.support import bearer, login, make_staff
 
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -52,7 +53,7 @@ class People:
 @pytest.fixture
 async def people(world: World) -> People:  # noqa: F811
     async def staff(username: str, role: str, **kw: Any) -> tuple[str, dict[str, str]]:
-        member = await make_staff(world.client, username, role=role, **kw)
+        member = await make_staff(world.client.app[CTX], username=username, role=role, **kw)
         return str(member.id), bearer((await login(world.client, username))["access_token"])
 
     worker_id, worker = await staff("worker-li", "worker", station_id=world.station_a.id)

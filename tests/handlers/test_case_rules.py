@@ -21,9 +21,8 @@ from service.catalog.service import FormField, example_answers, get_service, see
 from service.common.models import SYSTEM
 from service.notify import service as notify
 from service.notify.outbox import events_by_ids
+from tests.factories import bearer, elder_body, login, make_staff, seed_stations
 from tests.fakes.sms import FakeSms
-from tests.support import bearer, login, make_staff
-from tests.visits_support import elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
 TOWNSHIP = "340102001"  # 明光路街道 (瑶海区, 合肥)
@@ -89,7 +88,7 @@ async def _resident(client: Any, sms: FakeSms, phone: str) -> dict[str, str]:
 
 
 async def _staff(client: Any, username: str, role: str, **kw: Any) -> tuple[dict[str, str], str]:
-    member = await make_staff(client, username, role=role, **kw)
+    member = await make_staff(client.app[CTX], username=username, role=role, **kw)
     return bearer((await login(client, username))["access_token"]), member.id
 
 

@@ -14,15 +14,12 @@ from service.catalog import service as catalog
 from service.catalog.models import ServiceType
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers, example_id_card
-from service.common.models import Principal
 from service.idempotency.keys import record_id
 from service.idempotency.repository import COLLECTION as IDEMPOTENCY_COLLECTION
 from service.idempotency.repository import PENDING
-from service.stations import service as stations
-from tests.helpers import token_for
+from tests.factories import Who, account_of, bearer_for, bearer_of, make_staff, make_station, principal_of
 
 XI_COUNTY = "341021"  # 歙县
-ADMIN = Principal(subject="admin-1", role="admin")
 CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
 
 
@@ -35,26 +32,40 @@ class World:
     station_b: Any
     station_c: Any
 
-    def headers(self, role: str, **kw: Any) -> dict[str, str]:
-        return token_for(self.settings, role, **kw)
+    accounts: dict[tuple[str, str | None], Who] = dataclasses.field(default_factory=dict)
 
-    @property
-    def resident(self) -> dict[str, str]:
-        return self.headers("resident", subject="res-1")
+    async def _account(self, key: str, role: str, station: Any = None, **fields: Any) -> dict[str, str]:
+        """The Authorization header of this world's account ``key`` (made on first use)."""
+        slot = (key, station.id if station is not None else None)
+        if slot not in self.accounts:
+            station_id = station.id if station is not None else None
+            self.accounts[slot] = await account_of(self.ctx, role, station_id=station_id, **fields)
+        return bearer_for(self.settings, self.accounts[slot])
 
-    @property
-    def other_resident(self) -> dict[str, str]:
-        return self.headers("resident", subject="res-2")
+    def made(self, key: str, station: Any = None) -> Who:
+        """The account behind ``key`` ("resident", "worker", ...) once its header was asked for."""
+        return self.accounts[(key, station.id if station is not None else None)]
 
-    def worker(self, station: Any = None, subject: str = "w-a") -> dict[str, str]:
-        return self.headers("worker", subject=subject, station_id=(station or self.station_a).id)
+    async def new(self, role: str, **fields: Any) -> dict[str, str]:
+        """The Authorization header of a new account of ``role`` (fields as factories.account_of takes)."""
+        return await bearer_of(self.ctx, role, **fields)
 
-    def head(self, station: Any = None) -> dict[str, str]:
-        return self.headers("station_head", subject="head-a", station_id=(station or self.station_a).id)
+    async def resident(self) -> dict[str, str]:
+        return await self._account("resident", "resident")
 
-    @property
-    def supervisor(self) -> dict[str, str]:
-        return self.headers("supervisor", subject="sup-xi", division_prefix=XI_COUNTY)
+    async def other_resident(self) -> dict[str, str]:
+        return await self._account("other_resident", "resident")
+
+    async def worker(self, station: Any = None) -> dict[str, str]:
+        """The worker of ``station`` (station A when not given)."""
+        return await self._account("worker", "worker", station or self.station_a)
+
+    async def head(self, station: Any = None) -> dict[str, str]:
+        return await self._account("head", "station_head", station or self.station_a)
+
+    async def supervisor(self) -> dict[str, str]:
+        """The supervisor of 歙县, the county of the world's three stations."""
+        return await self._account("supervisor", "supervisor", division_prefix=XI_COUNTY)
 
     async def service(self, code: str) -> ServiceType:
         return await catalog.get_service(ctx=self.ctx, code=code)
@@ -78,7 +89,7 @@ class World:
         if service.booking:
             body["preferred_window"] = {"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T11:00:00+08:00"}
         body.update(extra)
-        resp = await self.client.post("/api/v1/cases", json=body, headers=headers or self.resident)
+        resp = await self.client.post("/api/v1/cases", json=body, headers=headers or await self.resident())
         payload = await resp.json()
         assert resp.status == expect, payload
         return payload
@@ -95,24 +106,13 @@ class World:
         return await self.ctx.db[collection].count_documents(query or {})
 
 
-async def _station(ctx: Any, code: str, name: str, lon: float, lat: float) -> Any:
-    data = {
-        "code": code,
-        "name": name,
-        "location": {"type": "Point", "coordinates": [lon, lat]},
-        "capabilities": CAPABILITIES,
-        "precision": "exact",
-    }
-    return await stations.create_station(ctx=ctx, principal=ADMIN, data=data)
-
-
 @pytest.fixture
 async def world(client: Any, settings: Any) -> World:
     ctx = client.app[CTX]
     await catalog.seed_catalog(ctx)
-    a = await _station(ctx, "341021100", "徽城镇社工站", 118.41, 29.86)
-    b = await _station(ctx, "341021101", "深渡镇社工站", 118.60, 29.80)
-    c = await _station(ctx, "341021102", "北岸镇社工站", 118.47, 29.87)
+    a = await make_station(ctx, code="341021100", name="徽城镇社工站", point=(118.41, 29.86))
+    b = await make_station(ctx, code="341021101", name="深渡镇社工站", point=(118.60, 29.80))
+    c = await make_station(ctx, code="341021102", name="北岸镇社工站", point=(118.47, 29.87))
     return World(client=client, settings=settings, ctx=ctx, station_a=a, station_b=b, station_c=c)
 
 
@@ -140,7 +140,7 @@ async def test_full_lifecycle_for_each_scenario(world: World, scenario: str) -> 
     assert case["number"].startswith("HM" + XI_COUNTY)
     assert case["sign_due_at"] < case["resolve_due_at"]
     cid = case["id"]
-    worker = world.worker()
+    worker = await world.worker()
     as_worker = await (await world.client.get(f"/api/v1/cases/{cid}", headers=worker)).json()
     assert "accept" in as_worker["allowed_actions"]
     assert (await world.act(cid, "accept", worker))["status"] == "accepted"
@@ -151,9 +151,11 @@ async def test_full_lifecycle_for_each_scenario(world: World, scenario: str) -> 
     assert resolved["status"] == "resolved"
     assert (
         "rate"
-        in (await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.resident)).json())["allowed_actions"]
+        in (await (await world.client.get(f"/api/v1/cases/{cid}", headers=await world.resident())).json())[
+            "allowed_actions"
+        ]
     )
-    closed = await world.act(cid, "rate", world.resident, rating=5, comment="很满意")
+    closed = await world.act(cid, "rate", await world.resident(), rating=5, comment="很满意")
     assert closed["status"] == "closed"
     assert [h["action"] for h in closed["history"]] == [
         "submit",
@@ -184,17 +186,17 @@ async def test_illegal_transitions_are_409_with_a_code(world: World) -> None:
     case = await world.submit()
     cid = case["id"]
     for action, headers, body in (
-        ("rate", world.resident, {"rating": 4}),
-        ("resolve", world.worker(), {"result": "x"}),
-        ("start", world.worker(), {}),
-        ("reopen", world.resident, {"reason": "x"}),
+        ("rate", await world.resident(), {"rating": 4}),
+        ("resolve", await world.worker(), {"result": "x"}),
+        ("start", await world.worker(), {}),
+        ("reopen", await world.resident(), {"reason": "x"}),
     ):
         resp = await world.client.post(f"/api/v1/cases/{cid}/{action}", json=body, headers=headers)
         problem = await resp.json()
         assert resp.status == 409, (action, problem)
         assert problem["code"] == "illegal_transition"
-    await world.act(cid, "accept", world.worker())
-    problem = await world.act(cid, "accept", world.worker(), expect=409)
+    await world.act(cid, "accept", await world.worker())
+    problem = await world.act(cid, "accept", await world.worker(), expect=409)
     assert problem["code"] == "illegal_transition"
 
 
@@ -220,13 +222,13 @@ async def test_role_boundaries(
 ) -> None:
     case = await world.submit()
     headers = {
-        "resident": world.resident,
-        "other_resident": world.other_resident,
-        "worker_a": world.worker(),
-        "worker_b": world.worker(world.station_b, subject="w-b"),
-        "supervisor_xi": world.supervisor,
-        "supervisor_hefei": world.headers("supervisor", subject="sup-hf", division_prefix="3401"),
-        "other_client": world.headers("client", subject="client-x", scopes=("cases:read", "cases:write")),
+        "resident": await world.resident(),
+        "other_resident": await world.other_resident(),
+        "worker_a": await world.worker(),
+        "worker_b": await world.worker(world.station_b),
+        "supervisor_xi": await world.supervisor(),
+        "supervisor_hefei": await world.new("supervisor", division_prefix="3401"),
+        "other_client": await world.new("client", scopes=("cases:read", "cases:write")),
     }[who]
     url = f"/api/v1/cases/{case['id']}{suffix}"
     resp = await (
@@ -237,24 +239,24 @@ async def test_role_boundaries(
     problem = await resp.json()
     assert resp.status == status, problem
     assert problem["code"] == code
-    assert (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).status == 200
+    assert (await world.client.get(f"/api/v1/cases/{case['id']}", headers=await world.resident())).status == 200
 
 
 async def test_lists_show_only_what_each_role_covers(world: World) -> None:
     mine = await world.submit()
-    await world.submit(headers=world.other_resident)
-    await world.submit(division_code=world.station_b.code, headers=world.headers("resident", subject="res-3"))
+    await world.submit(headers=await world.other_resident())
+    await world.submit(division_code=world.station_b.code, headers=await world.new("resident"))
 
     async def ids(headers: dict[str, str]) -> set[str]:
         resp = await world.client.get("/api/v1/cases", headers=headers)
         assert resp.status == 200
         return {c["id"] for c in (await resp.json())["items"]}
 
-    assert await ids(world.resident) == {mine["id"]}
-    assert len(await ids(world.worker())) == 2
-    assert len(await ids(world.worker(world.station_b, subject="w-b"))) == 1
-    assert len(await ids(world.supervisor)) == 3
-    assert await ids(world.headers("supervisor", subject="s", division_prefix="3401")) == set()
+    assert await ids(await world.resident()) == {mine["id"]}
+    assert len(await ids(await world.worker())) == 2
+    assert len(await ids(await world.worker(world.station_b))) == 1
+    assert len(await ids(await world.supervisor())) == 3
+    assert await ids(await world.new("supervisor", division_prefix="3401")) == set()
 
 
 async def test_list_pages_with_a_cursor_and_filters(world: World) -> None:
@@ -264,11 +266,11 @@ async def test_list_pages_with_a_cursor_and_filters(world: World) -> None:
     seen: list[str] = []
     url = "/api/v1/cases?limit=2&scenario=elderly"
     while url:
-        page = await (await world.client.get(url, headers=world.supervisor)).json()
+        page = await (await world.client.get(url, headers=await world.supervisor())).json()
         seen += [c["id"] for c in page["items"]]
         url = f"/api/v1/cases?limit=2&scenario=elderly&cursor={page['next_cursor']}" if page["next_cursor"] else ""
     assert len(seen) == len(set(seen)) == 3
-    resp = await world.client.get("/api/v1/cases?cursor=garbage", headers=world.supervisor)
+    resp = await world.client.get("/api/v1/cases?cursor=garbage", headers=await world.supervisor())
     assert resp.status == 400 and (await resp.json())["code"] == "invalid_cursor"
 
 
@@ -284,7 +286,7 @@ async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: Wo
         "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
-    headers = {**world.resident, "Idempotency-Key": "retry-me-0001"}
+    headers = {**await world.resident(), "Idempotency-Key": "retry-me-0001"}
 
     async def one() -> tuple[int, str]:
         resp = await world.client.post("/api/v1/cases", json=body, headers=headers)
@@ -312,12 +314,12 @@ async def test_retry_after_a_crash_between_storing_the_case_and_its_answer_retur
         "address": "徽城镇 新安路 1 号",
         "contact": {"name": "王芳", "phone": "13912345678"},
     }
-    headers = {**world.resident, "Idempotency-Key": "crash-then-retry-1"}
+    headers = {**await world.resident(), "Idempotency-Key": "crash-then-retry-1"}
     first = await world.client.post("/api/v1/cases", json=body, headers=headers)
     assert first.status == 201
     db = world.client.app[CTX].db
     changed = await db[IDEMPOTENCY_COLLECTION].update_one(
-        {"_id": record_id("res-1", "crash-then-retry-1")},
+        {"_id": record_id(principal_of(world.made("resident")).subject, "crash-then-retry-1")},
         {"$set": {"state": PENDING, "owner": "dead-process", "lease_until": datetime.now(UTC) - timedelta(seconds=1)},
          "$unset": {"status": "", "body": ""}},
     )  # fmt: skip
@@ -334,7 +336,9 @@ async def test_twenty_concurrent_accepts_give_one_winner(world: World) -> None:
 
     async def accept(i: int) -> int:
         resp = await world.client.post(
-            f"/api/v1/cases/{case['id']}/accept", json={}, headers=world.worker(subject=f"w-{i}")
+            f"/api/v1/cases/{case['id']}/accept",
+            json={},
+            headers=await world.new("worker", station_id=world.station_a.id),
         )
         return resp.status
 
@@ -348,17 +352,17 @@ async def test_twenty_concurrent_accepts_give_one_winner(world: World) -> None:
 
 async def test_return_reroutes_and_two_returns_go_to_the_supervisor(world: World) -> None:
     case = await world.submit()
-    first = await world.act(case["id"], "return", world.worker(), reason="不属于本站辖区 not our township")
+    first = await world.act(case["id"], "return", await world.worker(), reason="不属于本站辖区 not our township")
     assert first["status"] == "dispatched"
     assert first["station_id"] not in (world.station_a.id, None)
     assert world.station_a.id in first["routing"]["excluded"]
     second_station = next(s for s in (world.station_b, world.station_c) if s.id == first["station_id"])
-    second = await world.act(case["id"], "return", world.worker(second_station, subject="w-2"), reason="也不是 no")
+    second = await world.act(case["id"], "return", await world.worker(second_station), reason="也不是 no")
     assert second["status"] == "unrouted"
     assert second["station_id"] is None
     assert second["division"] == XI_COUNTY
     assert second["routing"]["method"] == "unrouted"
-    dispatched = await world.act(case["id"], "dispatch", world.supervisor, station_id=world.station_c.id)
+    dispatched = await world.act(case["id"], "dispatch", await world.supervisor(), station_id=world.station_c.id)
     assert dispatched["status"] == "dispatched" and dispatched["station_id"] == world.station_c.id
     types = [e["type"] async for e in world.ctx.db["events"].find({"case_id": case["id"]}).sort("seq", 1)]
     assert types.count("case.returned") == 2 and "case.unrouted" in types and types[-1] == "case.dispatched"
@@ -376,7 +380,7 @@ async def test_sweep_flags_an_overdue_case_once_even_with_two_sweepers(world: Wo
     assert first["sign_overdue"] + second["sign_overdue"] == 1
     assert (await case_sweeps.sweep_once(ctx=world.ctx))["sign_overdue"] == 0
     assert await world.count("events", {"case_id": case["id"], "type": "case.overdue"}) == 1
-    listed = await (await world.client.get("/api/v1/cases?overdue=true", headers=world.supervisor)).json()
+    listed = await (await world.client.get("/api/v1/cases?overdue=true", headers=await world.supervisor())).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]]
 
 
@@ -389,14 +393,14 @@ async def test_sweep_auto_closes_cases_resolved_seven_days_ago(world: World) -> 
     from service.cases import sweeps as case_sweeps
 
     case = await world.submit()
-    await world.act(case["id"], "accept", world.worker())
-    resolved = await world.act(case["id"], "resolve", world.worker(), result="done")
+    await world.act(case["id"], "accept", await world.worker())
+    resolved = await world.act(case["id"], "resolve", await world.worker(), result="done")
     resolved_at = resolved["resolved_at"]
     world.ctx.clock = lambda: _later(resolved_at, days=6)
     assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 0
     world.ctx.clock = lambda: _later(resolved_at, days=7)
     assert (await case_sweeps.sweep_once(ctx=world.ctx))["auto_closed"] == 1
-    got = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
+    got = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=await world.resident())).json()
     assert got["status"] == "closed"
     assert got["history"][-1]["action"] == "auto_close"
 
@@ -417,24 +421,25 @@ async def test_phones_are_masked_except_for_the_resident_and_the_assignee(world:
     assert case["contact"]["phone"] == "13912345678"
     assert case["served_person"]["id_card_masked"].startswith("3410") and "*" in case["served_person"]["id_card_masked"]
     assert "id_card" not in case["served_person"] and "id_card_enc" not in case["served_person"]
-    as_head = await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.head())).json()
+    as_head = await (await world.client.get(f"/api/v1/cases/{cid}", headers=await world.head())).json()
     assert as_head["contact"]["phone"] == "139****5678"
     assert as_head["served_person"]["phone"] == "137****1111"
-    await world.act(cid, "accept", world.worker())
-    as_assignee = await (await world.client.get(f"/api/v1/cases/{cid}", headers=world.worker())).json()
+    await world.act(cid, "accept", await world.worker())
+    as_assignee = await (await world.client.get(f"/api/v1/cases/{cid}", headers=await world.worker())).json()
     assert as_assignee["contact"]["phone"] == "13912345678"
     audit = await world.ctx.db["audit_log"].find_one({"target.id": cid})
-    assert audit["actor"]["subject"] == "w-a" and "contact.phone" in audit["fields"]
+    worker = principal_of(world.made("worker", world.station_a))
+    assert audit["actor"]["subject"] == worker.subject and "contact.phone" in audit["fields"]
     stored = await world.ctx.db["cases"].find_one({"_id": cid})
     assert example_id_card() not in str(stored)
 
 
 async def test_confidential_report_hides_the_reporter_from_station_staff(world: World) -> None:
     case = await world.submit("child_protection_report", anonymous=False)
-    as_worker = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.worker())).json()
+    as_worker = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=await world.worker())).json()
     assert as_worker["contact"] is None
     assert as_worker["created_by"] == {"role": "resident"}
-    as_owner = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=world.resident)).json()
+    as_owner = await (await world.client.get(f"/api/v1/cases/{case['id']}", headers=await world.resident())).json()
     assert as_owner["contact"]["name"] == "王芳"
 
 
@@ -463,7 +468,7 @@ async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, cha
         "contact": {"name": "王芳", "phone": "13912345678"},
         **change,
     }
-    resp = await world.client.post("/api/v1/cases", json=body, headers=world.resident)
+    resp = await world.client.post("/api/v1/cases", json=body, headers=await world.resident())
     problem = await resp.json()
     assert resp.status == 422, problem
     assert problem["code"] == code
@@ -473,11 +478,11 @@ async def test_bad_submissions_get_a_problem_and_write_nothing(world: World, cha
 
 async def test_rating_out_of_range_and_missing_case(world: World) -> None:
     case = await world.submit()
-    await world.act(case["id"], "accept", world.worker())
-    await world.act(case["id"], "resolve", world.worker(), result="ok")
-    problem = await world.act(case["id"], "rate", world.resident, expect=422, rating=6)
+    await world.act(case["id"], "accept", await world.worker())
+    await world.act(case["id"], "resolve", await world.worker(), result="ok")
+    problem = await world.act(case["id"], "rate", await world.resident(), expect=422, rating=6)
     assert problem["code"] == "validation_failed"
-    problem = await world.act("0" * 24, "accept", world.worker(), expect=404)
+    problem = await world.act("0" * 24, "accept", await world.worker(), expect=404)
     assert problem["code"] == "case_not_found"
     stored = await world.ctx.db["cases"].find_one({"_id": case["id"]})
     assert stored["status"] == "resolved" and stored["version"] == 3
@@ -488,15 +493,17 @@ async def test_rating_out_of_range_and_missing_case(world: World) -> None:
 
 async def test_kpis_count_and_rate_by_station(world: World) -> None:
     done = await world.submit()
-    await world.act(done["id"], "accept", world.worker())
-    await world.act(done["id"], "resolve", world.worker(), result="ok")
-    await world.act(done["id"], "rate", world.resident, rating=5)
+    await world.act(done["id"], "accept", await world.worker())
+    await world.act(done["id"], "resolve", await world.worker(), result="ok")
+    await world.act(done["id"], "rate", await world.resident(), rating=5)
     meh = await world.submit()
-    await world.act(meh["id"], "accept", world.worker())
-    await world.act(meh["id"], "resolve", world.worker(), result="ok")
-    await world.act(meh["id"], "rate", world.resident, rating=2)
+    await world.act(meh["id"], "accept", await world.worker())
+    await world.act(meh["id"], "resolve", await world.worker(), result="ok")
+    await world.act(meh["id"], "rate", await world.resident(), rating=2)
     await world.submit(division_code=world.station_b.code)
-    resp = await world.client.get(f"/api/v1/stats/kpis?division={XI_COUNTY}&group_by=station", headers=world.supervisor)
+    resp = await world.client.get(
+        f"/api/v1/stats/kpis?division={XI_COUNTY}&group_by=station", headers=await world.supervisor()
+    )
     body = await resp.json()
     assert resp.status == 200, body
     groups = {g["key"]: g for g in body["groups"]}
@@ -507,41 +514,24 @@ async def test_kpis_count_and_rate_by_station(world: World) -> None:
     assert a["response_rate"] == 1.0
     assert a["on_time_resolution_rate"] == 1.0
     assert groups[world.station_b.id]["by_status"] == {"dispatched": 1}
-    resp = await world.client.get("/api/v1/stats/kpis?division=3401", headers=world.supervisor)
+    resp = await world.client.get("/api/v1/stats/kpis?division=3401", headers=await world.supervisor())
     assert resp.status == 403
-    assert (await world.client.get("/api/v1/stats/kpis", headers=world.resident)).status == 403
+    assert (await world.client.get("/api/v1/stats/kpis", headers=await world.resident())).status == 403
 
 
 async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -> None:
-    from service.identity import staff
-
-    li = await staff.create_staff(
-        ctx=world.ctx,
-        principal=ADMIN,
-        username="li.worker",
-        password="correct-horse-1",
-        role="worker",
-        name="李社工",
-        station_id=world.station_a.id,
-    )
-    zhao = await staff.create_staff(
-        ctx=world.ctx,
-        principal=ADMIN,
-        username="zhao.worker",
-        password="correct-horse-2",
-        role="worker",
-        station_id=world.station_b.id,
-    )
+    li = await make_staff(world.ctx, role="worker", name="李社工", station_id=world.station_a.id)
+    zhao = await make_staff(world.ctx, role="worker", station_id=world.station_b.id)
     case = await world.submit()
-    await world.act(case["id"], "accept", world.head())
-    problem = await world.act(case["id"], "assign", world.head(), expect=422, assignee_id=zhao.id)
+    await world.act(case["id"], "accept", await world.head())
+    problem = await world.act(case["id"], "assign", await world.head(), expect=422, assignee_id=zhao.id)
     assert problem["code"] == "assignee_not_at_station"
-    assigned = await world.act(case["id"], "assign", world.head(), assignee_id=li.id)
+    assigned = await world.act(case["id"], "assign", await world.head(), assignee_id=li.id)
     assert assigned["assignee_id"] == li.id
-    other = world.worker(subject="w-someone-else")
+    other = await world.new("worker", station_id=world.station_a.id)
     problem = await world.act(case["id"], "start", other, expect=403)
     assert problem["code"] == "not_your_case"
-    li_headers = world.worker(subject=li.id)
+    li_headers = bearer_for(world.settings, li)
     assert (await world.act(case["id"], "start", li_headers))["status"] == "in_progress"
     mine = await (await world.client.get(f"/api/v1/cases?assignee={li.id}", headers=li_headers)).json()
     assert [c["id"] for c in mine["items"]] == [case["id"]]
@@ -549,14 +539,16 @@ async def test_station_head_assigns_only_to_staff_of_the_station(world: World) -
 
 async def test_extension_request_and_approval_moves_the_resolve_due_time(world: World) -> None:
     case = await world.submit()
-    await world.act(case["id"], "accept", world.head())
-    requested = await world.act(case["id"], "request_extension", world.head(), extra_days=3, reason="需要上门核实")
+    await world.act(case["id"], "accept", await world.head())
+    requested = await world.act(
+        case["id"], "request_extension", await world.head(), extra_days=3, reason="需要上门核实"
+    )
     assert requested["extension"]["status"] == "requested"
-    problem = await world.act(case["id"], "approve_extension", world.worker(), expect=403)
+    problem = await world.act(case["id"], "approve_extension", await world.worker(), expect=403)
     assert problem["code"] == "action_not_allowed_for_role"
-    approved = await world.act(case["id"], "approve_extension", world.supervisor)
+    approved = await world.act(case["id"], "approve_extension", await world.supervisor())
     assert approved["resolve_due_at"] > case["resolve_due_at"]
-    problem = await world.act(case["id"], "deny_extension", world.supervisor, expect=409, reason="x")
+    problem = await world.act(case["id"], "deny_extension", await world.supervisor(), expect=409, reason="x")
     assert problem["code"] == "no_extension_requested"
 
 
@@ -568,15 +560,15 @@ async def test_case_photos_are_visible_to_the_station_of_the_case_only(world: Wo
     async def upload() -> str:
         form = aiohttp.FormData()
         form.add_field("file", png, filename="p.png", content_type="image/png")
-        resp = await world.client.post("/api/v1/uploads", data=form, headers=world.resident)
+        resp = await world.client.post("/api/v1/uploads", data=form, headers=await world.resident())
         assert resp.status == 201
         return str((await resp.json())["id"])
 
     attached, loose = await upload(), await upload()
     case = await world.submit(photos=[attached])
     assert case["photos"] == [attached]
-    assert (await world.client.get(f"/api/v1/uploads/{attached}", headers=world.worker())).status == 200
-    for headers, upload_id in ((world.worker(world.station_b, subject="w-b"), attached), (world.worker(), loose)):
+    assert (await world.client.get(f"/api/v1/uploads/{attached}", headers=await world.worker())).status == 200
+    for headers, upload_id in ((await world.worker(world.station_b), attached), (await world.worker(), loose)):
         resp = await world.client.get(f"/api/v1/uploads/{upload_id}", headers=headers)
         assert resp.status == 404
         assert (await resp.json())["code"] == "upload_not_found"
@@ -586,12 +578,10 @@ async def test_staff_entry_on_behalf_of_a_resident_appears_in_their_app(world: W
     from service.identity.repository.residents import ResidentsRepository
 
     resident = await ResidentsRepository(world.ctx.db).upsert_phone(phone="13912345678", now=world.ctx.now())
-    case = await world.submit(headers=world.worker())
+    case = await world.submit(headers=await world.worker())
     assert case["created_by"]["role"] == "worker"
-    theirs = await (
-        await world.client.get("/api/v1/cases", headers=world.headers("resident", subject=resident.id))
-    ).json()
+    theirs = await (await world.client.get("/api/v1/cases", headers=bearer_for(world.settings, resident))).json()
     assert [c["id"] for c in theirs["items"]] == [case["id"]]
-    unknown = await world.submit(headers=world.worker(), contact={"name": "赵", "phone": "13700009999"})
+    unknown = await world.submit(headers=await world.worker(), contact={"name": "赵", "phone": "13700009999"})
     stored = await world.ctx.db["cases"].find_one({"_id": unknown["id"]})
     assert stored["owner"] is None

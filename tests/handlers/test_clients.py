@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers.keys import CTX
-from tests.support import admin_token, bearer
+from tests.factories import admin_token, bearer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -5,8 +5,7 @@ import pytest
 from handlers.keys import CTX
 from service.visits.periods import period_of
 from service.visits.schedules import schedule_period
-from tests.factories import bearer_for, make_staff, make_wechat_resident
-from tests.visits_support import age_born, elder_body, id_card, seed_stations
+from tests.factories import age_born, bearer_for, elder_body, id_card, make_staff, make_wechat_resident, seed_stations
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 import pytest
 
 from handlers.keys import CTX
-from tests.helpers import token_for
-from tests.visits_support import id_card, seed_stations
+from tests.factories import bearer_of, id_card, seed_stations
 
 HEAD = "name,id_card,township,address,flags\n"
 
@@ -19,7 +18,7 @@ def _id_with_x() -> str:
 
 
 async def post(client, settings, data: bytes, dry_run: str = "false"):
-    headers = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
+    headers = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"}
     r = await client.post(f"/api/v1/elders/import?dry_run={dry_run}", data=data, headers=headers)
     return r.status, await r.json()
 

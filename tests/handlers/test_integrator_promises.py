@@ -14,10 +14,10 @@ from urllib.parse import quote
 from handlers.keys import CTX
 from service.identity import tokens
 from service.webhooks.delivery import deliver_once
+from tests.factories import admin_token, bearer, login, make_staff
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.handlers.test_cases import World, world  # noqa: F401 - the shared case-world fixture
 from tests.helpers_webhooks import subscribe
-from tests.support import admin_token, bearer, login, make_staff
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 ALL_SCOPES = ["cases:read", "cases:write", "stations:read", "webhooks:manage"]
@@ -139,7 +139,7 @@ async def test_a_413_names_its_limit(client: Any, settings: Any) -> None:
 
 
 async def _staff_of(w: World, username: str, role: str) -> tuple[str, dict[str, str]]:
-    member = await make_staff(w.client, username, role=role, station_id=w.station_a.id)
+    member = await make_staff(w.client.app[CTX], username=username, role=role, station_id=w.station_a.id)
     return str(member.id), bearer((await login(w.client, username))["access_token"])
 
 
@@ -182,7 +182,9 @@ async def test_webhook_payloads_carry_no_staff_account_ids(world: World) -> None
     integrator = await _client_token(world.client, cid, secret)
     worker_id, worker = await _staff_of(world, "worker-li", "worker")
     head_id, head = await _staff_of(world, "head-wang", "station_head")
-    supervisor = await make_staff(world.client, "sup-xi", role="supervisor", division_prefix=world.station_a.code[:6])
+    supervisor = await make_staff(
+        world.client.app[CTX], username="sup-xi", role="supervisor", division_prefix=world.station_a.code[:6]
+    )
     sup = bearer((await login(world.client, "sup-xi"))["access_token"])
     receiver = await WebhookReceiver().start()
     try:

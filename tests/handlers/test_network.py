@@ -20,6 +20,7 @@ from tests.factories import (
     make_station,
     verify_network_record,
 )
+from tests.seeded import seeded_bearer
 
 # 屯溪区 (341002) has 9 townships in the NBS list; 黄山市 (341000) has 105.
 TUNXI, HUANGSHAN = "341002", "341000"
@@ -364,9 +365,7 @@ def _p(member: Any) -> Any:
 
 
 async def test_the_seeded_province_counts_every_township_and_reports_nothing_as_done(seeded_client):
-    from tests.helpers import token_for
-
-    admin = token_for(seeded_client.app[CTX].settings, "admin")
+    admin = await seeded_bearer(seeded_client, "admin")
     r = await seeded_client.get("/api/v1/stats/stations?group_by=city", headers=admin)
     body = await r.json()
     assert r.status == 200, body

@@ -6,7 +6,7 @@ from typing import Any
 
 from handlers.keys import CTX
 from service import bootstrap
-from tests.helpers import token_for
+from tests.factories import bearer_of
 
 
 async def test_each_problem_response_shows_an_example_of_its_own_status(client: Any) -> None:
@@ -25,13 +25,13 @@ async def test_the_documented_filing_example_files_a_case_on_a_seeded_deployment
     await bootstrap.seed(ctx=client.server.app[CTX])
     doc = await (await client.get("/api/v1/openapi.json")).json()
     example = doc["paths"]["/api/v1/cases"]["post"]["requestBody"]["content"]["application/json"]["example"]
-    resp = await client.post("/api/v1/cases", json=example, headers=token_for(settings, "resident", subject="docs-1"))
+    resp = await client.post("/api/v1/cases", json=example, headers=await bearer_of(client.app[CTX], "resident"))
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["status"] == "dispatched"
 
 
 async def test_a_405_lists_only_the_methods_of_a_fixed_address(client: Any, settings: Any) -> None:
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     for path in ("/api/v1/elders/import", "/api/v1/stations/import"):
         resp = await client.get(path, headers=admin)
         assert resp.status == 405, path
@@ -48,7 +48,7 @@ async def test_an_undeclared_method_on_open311_is_405_with_allow(client: Any) ->
 
 
 async def test_an_empty_query_parameter_is_refused_as_documented(client: Any, settings: Any) -> None:
-    resp = await client.get("/api/v1/stations?service=", headers=token_for(settings, "admin"))
+    resp = await client.get("/api/v1/stations?service=", headers=await bearer_of(client.app[CTX], "admin"))
     assert resp.status == 422
     body = await resp.json()
     assert body["code"] == "validation_failed" and "service" in body["errors"]

@@ -8,7 +8,8 @@ from shapely.geometry import shape
 
 from run import create_app
 from service.catalog.service import seed_catalog
-from tests.helpers import token_for
+from tests.factories import bearer_of
+from tests.seeded import seeded_bearer
 
 SHEXIAN = (118.43, 29.86)
 DATA = Path(__file__).resolve().parents[2] / "data" / "anhui_counties.geojson"
@@ -25,11 +26,11 @@ def preview_body(lon, lat, **kw):
 
 
 async def test_preview_for_a_point_in_shexian_asks_for_the_township_while_points_are_approximate(
-    seeded_client, seeded_settings
+    seeded_client,
 ):
     assert county_holding(*SHEXIAN) == ["歙县"]
     r = await seeded_client.post(
-        "/api/v1/routing/preview", json=preview_body(*SHEXIAN), headers=token_for(seeded_settings, "worker")
+        "/api/v1/routing/preview", json=preview_body(*SHEXIAN), headers=await seeded_bearer(seeded_client, "worker")
     )
     body = await r.json()
     assert r.status == 200, body
@@ -41,31 +42,31 @@ async def test_preview_for_a_point_in_shexian_asks_for_the_township_while_points
     assert all(t["station_id"] and t["station_name"] == f"{t['name']}社工站" for t in body["townships"])
 
 
-async def test_preview_by_twelve_digit_division_code(seeded_client, seeded_settings):
+async def test_preview_by_twelve_digit_division_code(seeded_client):
     r = await seeded_client.post(
         "/api/v1/routing/preview",
         json={"service_code": "elderly_home_visit", "division_code": "341021103000"},
-        headers=token_for(seeded_settings, "supervisor"),
+        headers=await seeded_bearer(seeded_client, "supervisor"),
     )
     body = await r.json()
     assert r.status == 200 and (body["method"], body["station_code"]) == ("division", "341021103")
 
 
-async def test_preview_with_gcj02_location_in_hefei(seeded_client, seeded_settings):
+async def test_preview_with_gcj02_location_in_hefei(seeded_client):
     r = await seeded_client.post(
         "/api/v1/routing/preview",
         json=preview_body(
             117.232682, 31.818601, **{"location": {"lon": 117.232682, "lat": 31.818601, "coord_system": "gcj02"}}
         ),
-        headers=token_for(seeded_settings, "admin"),
+        headers=await seeded_bearer(seeded_client, "admin"),
     )
     body = await r.json()
     # Converted to WGS-84 first: the point lies in Shushan district (蜀山区) of Hefei.
     assert r.status == 200 and body["needs_township"] and body["county_code"].startswith("3401")
 
 
-async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_settings):
-    worker = token_for(seeded_settings, "worker")
+async def test_preview_bad_inputs_are_clear_problems(seeded_client):
+    worker = await seeded_bearer(seeded_client, "worker")
     cases = [
         ({"service_code": "no_such_service", "location": {"lon": 117.2, "lat": 31.8}}, "unknown_service"),
         ({"service_code": "elderly_home_visit", "division_code": "3410"}, "invalid_division_code"),
@@ -79,18 +80,20 @@ async def test_preview_bad_inputs_are_clear_problems(seeded_client, seeded_setti
         assert (r.status, problem["code"]) == (422, code), body
 
 
-async def test_preview_access_follows_roles_and_the_stations_read_scope(seeded_client, seeded_settings):
+async def test_preview_access_follows_roles_and_the_stations_read_scope(seeded_client):
     body = preview_body(*SHEXIAN)
     r = await seeded_client.post("/api/v1/routing/preview", json=body)
     assert r.status == 401
     # A resident's app asks before filing, so it can offer the township picker.
-    r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=token_for(seeded_settings, "resident"))
+    r = await seeded_client.post(
+        "/api/v1/routing/preview", json=body, headers=await seeded_bearer(seeded_client, "resident")
+    )
     assert r.status == 200 and (await r.json())["needs_township"] is True
     # docs/integrators.md: stations:read grants routing previews; cases:read alone does not.
-    no_scope = token_for(seeded_settings, "client", scopes=("cases:read", "cases:write"))
+    no_scope = await seeded_bearer(seeded_client, "client", scopes=("cases:read", "cases:write"))
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=no_scope)
     assert r.status == 403 and (await r.json())["code"] == "insufficient_scope"
-    with_scope = token_for(seeded_settings, "client", scopes=("stations:read",))
+    with_scope = await seeded_bearer(seeded_client, "client", scopes=("stations:read",))
     r = await seeded_client.post("/api/v1/routing/preview", json=body, headers=with_scope)
     assert r.status == 200
 
@@ -111,7 +114,7 @@ async def test_station_changes_reach_another_app_instance_within_five_seconds(ai
     from handlers.keys import CTX
 
     await seed_catalog(one.app[CTX])
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(one.app[CTX], "admin")
     body = preview_body(121.47, 31.23)  # Shanghai: no station yet
     first = await (await two.post("/api/v1/routing/preview", json=body, headers=admin)).json()
     assert first["method"] == "unrouted"

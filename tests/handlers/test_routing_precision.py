@@ -17,8 +17,8 @@ from handlers.keys import CTX
 from service import bootstrap
 from service.common.geo import Point, haversine_km
 from service.stations.routing import route_request
-from tests.factories import bearer_for, case_body, make_phone_resident, make_staff
-from tests.helpers import token_for
+from service.stations.service import station_ids_by_code
+from tests.factories import bearer_for, bearer_of, case_body, make_phone_resident, make_staff
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SHEXIAN = "341021"  # 歙县, Huangshan: 28 townships around one county-seat point in the seed
@@ -83,7 +83,8 @@ async def test_location_only_requests_go_to_the_county_queue_until_the_county_ha
     assert sum(queued.values()) == 352
 
     # The preview says so before filing, with the townships a resident picks from.
-    worker = token_for(settings, "worker")
+    station_ids = await station_ids_by_code(ctx=ctx, codes=["341021100"])
+    worker = await bearer_of(ctx, "worker", station_id=station_ids["341021100"])
     p = points[SHEXIAN][0]
     r = await client.post(
         "/api/v1/routing/preview",
@@ -127,7 +128,7 @@ async def test_location_only_requests_go_to_the_county_queue_until_the_county_ha
     r = await client.post(
         "/api/v1/stations/import?dry_run=false",
         data=out.getvalue().encode(),
-        headers={**token_for(settings, "admin"), "Content-Type": "text/csv"},
+        headers={**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"},
     )
     report = await r.json()
     assert r.status == 200 and report["written"] and report["to_update"] == len(rows), report

@@ -1,4 +1,5 @@
-from tests.helpers import token_for
+from handlers.keys import CTX
+from tests.factories import bearer_for, bearer_of, make_phone_resident, make_staff, make_station
 
 NEW_SERVICE = {
     "code": "library_delivery",
@@ -31,7 +32,7 @@ async def seed_catalog(client):
     await seed(client.app[CTX])
 
 
-async def test_catalogue_lists_seven_scenarios_and_at_least_twenty_services(seeded_client):
+async def test_catalogue_lists_seven_scenarios_and_at_least_nineteen_services(seeded_client):
     r = await seeded_client.get("/api/v1/scenarios")
     assert r.status == 200
     scenarios = (await r.json())["items"]
@@ -46,7 +47,9 @@ async def test_catalogue_lists_seven_scenarios_and_at_least_twenty_services(seed
     ]
     r = await seeded_client.get("/api/v1/services")
     services = (await r.json())["items"]
-    assert len(services) >= 20
+    assert len(services) >= 19
+    # Retired for the volunteer service (docs/volunteers.md): hours are recorded by the organiser.
+    assert not {"volunteer_certificate", "volunteer_project_enrolment"} & {s["code"] for s in services}
     assert {s["scenario"] for s in services} == {s["code"] for s in scenarios}
 
 
@@ -77,7 +80,7 @@ async def test_service_detail_tells_who_may_apply_what_to_prepare_and_how_long(s
 
 async def test_admin_sets_and_changes_a_services_page_texts(client, settings):
     await seed_catalog(client)
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.patch(
         "/api/v1/services/facility_booking",
         json={"materials_zh": ["活动方案"], "materials_en": ["the plan"], "icon": "room"},
@@ -97,7 +100,7 @@ async def test_unknown_service_is_404(seeded_client):
 
 async def test_admin_change_makes_a_new_version_and_keeps_the_old(client, settings):
     await seed_catalog(client)
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.patch(
         "/api/v1/services/elderly_home_visit", json={"sign_within_hours": 4, "expected_version": 1}, headers=admin
     )
@@ -116,7 +119,7 @@ async def test_admin_change_makes_a_new_version_and_keeps_the_old(client, settin
 
 
 async def test_admin_creates_and_retires_a_service(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
     assert r.status == 201, await r.text()
     again = await client.post("/api/v1/services", json=NEW_SERVICE, headers=admin)
@@ -134,16 +137,74 @@ async def test_admin_creates_and_retires_a_service(client, settings):
 
 
 async def test_only_admins_change_the_catalogue(client, settings):
-    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=token_for(settings, "worker"))
+    worker = await bearer_of(client.app[CTX], "worker", station_id=(await make_station(client.app[CTX])).id)
+    r = await client.post("/api/v1/services", json=NEW_SERVICE, headers=worker)
     assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
     r = await client.post("/api/v1/services", json=NEW_SERVICE)
     assert r.status == 401
 
 
 async def test_invalid_service_definition_is_refused_and_nothing_stored(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     bad = {**NEW_SERVICE, "fields": [{"code": "x", "type": "single_choice", "label_zh": "x", "label_en": "x"}]}
     r = await client.post("/api/v1/services", json=bad, headers=admin)
     assert r.status == 422
     r = await client.get("/api/v1/services/library_delivery")
     assert r.status == 404
+
+
+# The built-in of an earlier release where the applicant typed their own hours.
+OLD_VOLUNTEER_CERTIFICATE = {
+    "code": "volunteer_certificate",
+    "scenario": "social_work",
+    "name_zh": "志愿服务证明开具",
+    "name_en": "Volunteer service record certificate",
+    "description_zh": "为在社工站参加志愿服务的人员开具志愿服务时长证明。",
+    "description_en": "A certificate of volunteer hours served through the station.",
+    "fields": [
+        {"code": "period_from", "type": "date", "label_zh": "服务起始日期", "label_en": "From", "required": True},
+        {"code": "period_to", "type": "date", "label_zh": "服务截止日期", "label_en": "To", "required": True},
+        {"code": "hours", "type": "number", "label_zh": "服务时长（小时）", "label_en": "Hours", "required": True},
+    ],
+    "capability": "social_work",
+    "sign_within_hours": 16,
+    "resolve_within_days": 5,
+}
+
+
+async def test_seeding_retires_the_old_volunteer_entries_and_their_cases_still_read(client, settings):
+    ctx = client.app[CTX]
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    resident = await make_phone_resident(ctx)
+    admin = await bearer_of(ctx, "admin")
+    r = await client.post("/api/v1/services", json=OLD_VOLUNTEER_CERTIFICATE, headers=admin)
+    assert r.status == 201, await r.text()
+    filing = {
+        "service_code": "volunteer_certificate",
+        "answers": {"period_from": "2026-01-01", "period_to": "2026-06-30", "hours": 12},
+        "division_code": station.code,
+        "address": "昱东街道 新安路 1 号",
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+    r = await client.post("/api/v1/cases", json=filing, headers=bearer_for(settings, resident))
+    assert r.status == 201, await r.text()
+    case_id = (await r.json())["id"]
+
+    await seed_catalog(client)
+
+    listed = await (await client.get("/api/v1/services")).json()
+    codes = {s["code"] for s in listed["items"]}
+    assert "volunteer_certificate" not in codes and "volunteer_project_enrolment" not in codes
+    r = await client.get("/api/v1/services/volunteer_certificate")
+    assert r.status == 200 and (await r.json())["active"] is False
+    for who in (bearer_for(settings, resident), bearer_for(settings, worker)):
+        r = await client.get(f"/api/v1/cases/{case_id}", headers=who)
+        assert r.status == 200, await r.text()
+        body = await r.json()
+        assert body["service"]["name_zh"] == "志愿服务证明开具" and body["answers"]["hours"] == 12
+    r = await client.post("/api/v1/cases", json=filing, headers=bearer_for(settings, resident))
+    assert r.status == 422 and (await r.json())["code"] == "service_retired"
+    await seed_catalog(client)  # seeding again changes nothing
+    r = await client.get("/api/v1/cases", headers=bearer_for(settings, resident))
+    assert [c["id"] for c in (await r.json())["items"]] == [case_id]

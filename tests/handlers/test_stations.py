@@ -5,7 +5,7 @@ import pytest
 from handlers.keys import CTX
 from service.common.errors import ConflictError
 from service.stations.repository import StationsRepository
-from tests.helpers import token_for
+from tests.factories import bearer_of, make_station
 
 CSV_HEADER = "code,name,county_code,county_name,city_name,lon,lat,capabilities,capacity\n"
 GOOD_ROWS = (
@@ -100,7 +100,7 @@ async def test_bad_near_values_are_422(seeded_client):
 
 
 async def test_admin_adds_changes_and_deactivates_a_station(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.post("/api/v1/stations", json=NEW_STATION, headers=admin)
     assert r.status == 201, await r.text()
     station = await r.json()
@@ -124,13 +124,15 @@ async def test_admin_adds_changes_and_deactivates_a_station(client, settings):
 
 async def test_twelve_digit_code_is_stored_as_nine(client, settings):
     r = await client.post(
-        "/api/v1/stations", json={**NEW_STATION, "code": "340102004000"}, headers=token_for(settings, "admin")
+        "/api/v1/stations",
+        json={**NEW_STATION, "code": "340102004000"},
+        headers=await bearer_of(client.app[CTX], "admin"),
     )
     assert r.status == 201 and (await r.json())["code"] == "340102004"
 
 
 async def test_self_intersecting_or_open_polygons_are_refused_and_nothing_written(client, settings):
-    admin = token_for(settings, "admin")
+    admin = await bearer_of(client.app[CTX], "admin")
     r = await client.post("/api/v1/stations", json={**NEW_STATION, "jurisdiction": BOWTIE}, headers=admin)
     body = await r.json()
     assert r.status == 422 and body["code"] == "invalid_station"
@@ -146,14 +148,15 @@ async def test_self_intersecting_or_open_polygons_are_refused_and_nothing_writte
 
 async def test_bad_station_fields_are_each_reported(client, settings):
     bad = {**NEW_STATION, "code": "12345", "location": {"type": "Point", "coordinates": [117, 95]}, "capacity": -1}
-    r = await client.post("/api/v1/stations", json=bad, headers=token_for(settings, "admin"))
+    r = await client.post("/api/v1/stations", json=bad, headers=await bearer_of(client.app[CTX], "admin"))
     body = await r.json()
     assert r.status == 422 and body["code"] == "invalid_station"
     assert {"code", "location", "capacity"} <= set(body["errors"])
 
 
 async def test_only_admins_change_stations(client, settings):
-    r = await client.post("/api/v1/stations", json=NEW_STATION, headers=token_for(settings, "station_head"))
+    head = await bearer_of(client.app[CTX], "station_head", station_id=(await make_station(client.app[CTX])).id)
+    r = await client.post("/api/v1/stations", json=NEW_STATION, headers=head)
     assert r.status == 403 and (await r.json())["code"] == "role_not_allowed"
 
 
@@ -170,7 +173,7 @@ async def test_csv_dry_run_reports_every_bad_row_and_writes_nothing(client, sett
         + "340102001,重复,340102,瑶海区,合肥市,117.3,31.8,,\n"
         + "340102007,列太多,340102,瑶海区,合肥市,117.3,31.8,,,extra\n"
     )
-    admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"}
     r = await client.post("/api/v1/stations/import?dry_run=true", data=body.encode(), headers=admin)
     report = await r.json()
     assert r.status == 200, report
@@ -190,7 +193,7 @@ async def test_csv_dry_run_reports_every_bad_row_and_writes_nothing(client, sett
 
 
 async def test_csv_apply_creates_then_updates(client, settings):
-    admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"}
     r = await client.post(
         "/api/v1/stations/import?dry_run=false", data=(CSV_HEADER + GOOD_ROWS).encode(), headers=admin
     )
@@ -206,14 +209,14 @@ async def test_csv_apply_creates_then_updates(client, settings):
 
 
 async def test_missing_csv_columns_are_refused(client, settings):
-    admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"}
     r = await client.post("/api/v1/stations/import", data=b"code,name\n340102001,x\n", headers=admin)
     body = await r.json()
     assert r.status == 422 and body["code"] == "invalid_import" and "columns" in body["errors"]
 
 
 async def test_geojson_that_is_not_a_feature_collection_is_refused(client, settings):
-    admin = {**token_for(settings, "admin"), "Content-Type": "application/geo+json"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "application/geo+json"}
     r = await client.post(
         "/api/v1/stations/import?dry_run=false",
         data=json.dumps({"type": "Feature", "geometry": None, "properties": {}}).encode(),
@@ -251,7 +254,7 @@ async def test_geojson_import_with_jurisdictions(client, settings):
             },
         },
     ]
-    admin = {**token_for(settings, "admin"), "Content-Type": "application/geo+json"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "application/geo+json"}
     data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
     r = await client.post("/api/v1/stations/import?dry_run=false", data=data, headers=admin)
     assert r.status == 422 and [e["row"] for e in (await r.json())["rows"]] == [2]
@@ -264,7 +267,7 @@ async def test_geojson_import_with_jurisdictions(client, settings):
 
 async def test_import_that_fails_while_writing_leaves_nothing_behind(client, settings):
     ctx = client.app[CTX]
-    admin = {**token_for(settings, "admin"), "Content-Type": "text/csv"}
+    admin = {**await bearer_of(client.app[CTX], "admin"), "Content-Type": "text/csv"}
     await client.post("/api/v1/stations/import?dry_run=false", data=(CSV_HEADER + GOOD_ROWS).encode(), headers=admin)
     from service.stations.fields import complete_station
 

@@ -23,7 +23,7 @@ from handlers.keys import CTX
 from run import create_app
 from service.common.models import Principal, utcnow
 from service.identity.tokens import issue_access_token
-from tests.support import admin_token, bearer, login, make_staff
+from tests.factories import admin_token, bearer, login, make_staff
 
 
 async def _refresh(client: Any, token: str) -> Any:
@@ -35,7 +35,7 @@ async def _me(client: Any, access: str) -> Any:
 
 
 async def test_refresh_rotates_and_each_token_is_single_use(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     first = await login(client, "worker1")
     resp = await _refresh(client, first["refresh_token"])
     assert resp.status == 200
@@ -48,7 +48,7 @@ async def test_refresh_rotates_and_each_token_is_single_use(client: Any) -> None
 
 
 async def test_reusing_a_spent_refresh_token_revokes_the_family(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     first = await login(client, "worker1")
     second = await (await _refresh(client, first["refresh_token"])).json()
     resp = await _refresh(client, first["refresh_token"])  # a copied token comes back
@@ -65,7 +65,7 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family(client: Any) -> 
 
 
 async def test_concurrent_use_of_one_refresh_token_lets_exactly_one_through(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     pair = await login(client, "worker1")
     results = await asyncio.gather(*(_refresh(client, pair["refresh_token"]) for _ in range(3)))
     statuses = sorted(r.status for r in results)
@@ -78,7 +78,7 @@ async def test_concurrent_use_of_one_refresh_token_lets_exactly_one_through(clie
 
 
 async def test_refresh_tokens_are_stored_hashed(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     pair = await login(client, "worker1")
     docs = [d async for d in client.app[CTX].db["refresh_tokens"].find({})]
     assert len(docs) == 1
@@ -89,7 +89,7 @@ async def test_unknown_and_expired_refresh_tokens_are_refused(aiohttp_client: An
     client = await aiohttp_client(create_app(settings))
     resp = await _refresh(client, "made-up-token")
     assert resp.status == 401 and (await resp.json())["code"] == "invalid_refresh_token"
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     pair = await login(client, "worker1")
     await (
         client.app[CTX].db["refresh_tokens"].update_many({}, {"$set": {"expires_at": utcnow() - timedelta(seconds=1)}})
@@ -99,7 +99,7 @@ async def test_unknown_and_expired_refresh_tokens_are_refused(aiohttp_client: An
 
 
 async def test_logout_revokes_access_token_and_refresh_family(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     pair = await login(client, "worker1")
     resp = await client.post("/api/v1/auth/logout", headers=bearer(pair["access_token"]))
     assert resp.status == 204
@@ -110,7 +110,7 @@ async def test_logout_revokes_access_token_and_refresh_family(client: Any) -> No
 
 
 async def test_expired_access_token_is_refused(client: Any, settings: Settings) -> None:
-    member = await make_staff(client, "worker1")
+    member = await make_staff(client.app[CTX], username="worker1")
     token, _ = issue_access_token(
         settings=settings,
         principal=Principal(subject=member.id, role="worker", station_id="st-340102001"),
@@ -129,7 +129,7 @@ async def test_route_without_a_token_is_401(client: Any) -> None:
 
 
 async def test_wrong_role_is_403(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     token = (await login(client, "worker1"))["access_token"]
     resp = await client.post("/api/v1/clients", json={"name": "x", "scopes": ["open311"]}, headers=bearer(token))
     assert resp.status == 403
@@ -217,7 +217,7 @@ async def _assert_refused(client: Any, token: str) -> None:
 
 
 async def test_forged_hs256_tokens_are_refused(client: Any, settings: Settings) -> None:
-    member = await make_staff(client, "worker1")
+    member = await make_staff(client.app[CTX], username="worker1")
     genuine = (await login(client, "worker1"))["access_token"]
     assert (await _me(client, genuine)).status == 200
     secret = settings.jwt_secret.encode()
@@ -254,7 +254,7 @@ async def test_key_pair_tokens_refuse_hs256_signed_with_the_public_key(
     priv, pub, pub_pem = _write_keys(tmp_path, kind)
     s = settings.replace(jwt_private_key_file=priv, jwt_public_key_file=pub)
     client = await aiohttp_client(create_app(s))
-    member = await make_staff(client, "worker1")
+    member = await make_staff(client.app[CTX], username="worker1")
     genuine = (await login(client, "worker1"))["access_token"]
     assert jwt.get_unverified_header(genuine)["alg"] == ("RS256" if kind == "rsa" else "EdDSA")
     assert (await _me(client, genuine)).status == 200
@@ -271,7 +271,7 @@ async def test_key_pair_tokens_refuse_hs256_signed_with_the_public_key(
 
 
 async def test_revoked_token_stays_revoked_after_redis_loses_its_data(client: Any) -> None:
-    await make_staff(client, "worker1")
+    await make_staff(client.app[CTX], username="worker1")
     pair = await login(client, "worker1")
     resp = await client.post("/api/v1/auth/logout", headers=bearer(pair["access_token"]))
     assert resp.status == 204

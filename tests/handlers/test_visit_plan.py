@@ -12,8 +12,7 @@ from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
 from service.visits.schedules import close_periods, schedule_period
 from service.visits.tiers import DEFAULT_FILE
-from tests.helpers import token_for
-from tests.visits_support import age_born, elder_body, seed_stations
+from tests.factories import age_born, bearer_of, elder_body, seed_stations
 
 CST = timezone(timedelta(hours=8))
 W47, W48, W49 = parse_period("2026-W47"), parse_period("2026-W48"), parse_period("2026-W49")
@@ -28,8 +27,8 @@ async def stations(client):
 
 
 @pytest.fixture
-def admin(settings):
-    return token_for(settings, "admin", subject="admin-1")
+async def admin(client):
+    return await bearer_of(client.app[CTX], "admin")
 
 
 def at(client, when):
@@ -155,7 +154,7 @@ async def test_the_weekly_series_gives_the_last_n_weeks_oldest_first(client, sta
         ("2026-W49", 8, 4),
     ]
     assert body["plan"]["tier"] == "high" and all(w["closed"] for w in body["items"])
-    hefei = token_for(client.app[CTX].settings, "supervisor", division_prefix="340104")
+    hefei = await bearer_of(client.app[CTX], "supervisor", division_prefix="340104")
     r = await client.get("/api/v1/stats/visits/weekly?weeks=1&until=2026-W49", headers=hefei)
     assert [(w["due"], w["visited"]) for w in (await r.json())["items"]] == [(2, 0)]
 
@@ -163,7 +162,7 @@ async def test_the_weekly_series_gives_the_last_n_weeks_oldest_first(client, sta
 async def test_an_ended_person_leaves_the_due_list_and_raises_no_miss(
     client, settings, stations, admin, month_boundary
 ):
-    station_b = token_for(settings, "worker", station_id=stations[B])
+    station_b = await bearer_of(client.app[CTX], "worker", station_id=stations[B])
     at(client, datetime(2026, 12, 3, 12, 0, tzinfo=CST))
     r = await client.get("/api/v1/visits/due", headers=station_b)
     due = {i["elder_id"] for i in (await r.json())["items"]}
@@ -213,7 +212,7 @@ async def test_the_answer_of_a_recorded_visit_agrees_with_later_reads(client, st
 async def test_a_visit_record_of_another_station_is_not_found(client, settings, stations, admin):
     elder_id = (await register(client, admin, A, 1))["id"]
     created = await visit(client, admin, elder_id, datetime.now(CST) - timedelta(minutes=1))
-    other = token_for(settings, "worker", station_id=stations[B])
+    other = await bearer_of(client.app[CTX], "worker", station_id=stations[B])
     r = await client.get(f"/api/v1/visits/{created['id']}", headers=other)
     assert r.status == 404 and (await r.json())["code"] == "visit_not_found"
     r = await client.get("/api/v1/visits/000000000000000000000000", headers=admin)
@@ -279,7 +278,7 @@ async def test_a_changed_table_is_reapplied_with_a_dry_run_listing_who_moves(aio
     client = await aiohttp_client(create_app(settings.replace(visit_tier_rules_file=str(path))))
     ctx = client.app[CTX]
     await seed_stations(ctx)
-    admin = token_for(ctx.settings, "admin")
+    admin = await bearer_of(ctx, "admin")
     alone = await register(client, admin, A, 1, flags=["alone"], born=age_born(70))
     old = await register(client, admin, A, 2, flags=[], born="19400101")
     pinned = await register(client, admin, A, 3, flags=["alone"], born=age_born(70), tier="general")
@@ -297,7 +296,7 @@ async def test_a_changed_table_is_reapplied_with_a_dry_run_listing_who_moves(aio
     }
     assert all("*" in m["name_masked"] for m in dry["moves"])
     assert await ctx.db["elders"].find({}, {"tier": 1, "version": 1}).to_list() == before
-    worker = token_for(ctx.settings, "supervisor", division_prefix="34")
+    worker = await bearer_of(ctx, "supervisor", division_prefix="34")
     r = await client.post("/api/v1/elders/tier-rules/apply?dry_run=false", headers=worker)
     assert r.status == 403
     r = await client.post("/api/v1/elders/tier-rules/apply?dry_run=false", headers=admin)

@@ -8,8 +8,7 @@ import pytest
 from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.common.pii import id_card_check_char
-from tests.helpers import token_for
-from tests.visits_support import elder_body, id_card, seed_stations
+from tests.factories import bearer_of, elder_body, id_card, seed_stations
 
 CST = timezone(timedelta(hours=8))
 REGISTERED = datetime(2026, 3, 4, 10, 0, tzinfo=CST)
@@ -24,8 +23,8 @@ async def stations(client):
 
 
 @pytest.fixture
-def admin(settings):
-    return token_for(settings, "admin", subject="admin-1")
+async def admin(client):
+    return await bearer_of(client.app[CTX], "admin")
 
 
 @pytest.fixture
@@ -179,7 +178,7 @@ async def test_a_case_opened_from_a_visit_names_the_visit_and_the_visit_names_th
     visit = await r.json()
     assert r.status == 201, visit
     assert len(visit["case_ids"]) == 2
-    worker = token_for(settings, "worker", station_id=elder["station_id"])
+    worker = await bearer_of(client.app[CTX], "worker", station_id=elder["station_id"])
     for case_id, finding in zip(visit["case_ids"], ("need:0", "danger"), strict=True):
         r = await client.get(f"/api/v1/cases/{case_id}", headers=worker)
         case = await r.json()

@@ -8,8 +8,7 @@ from handlers.keys import CTX
 from service.catalog.service import seed_catalog
 from service.visits.periods import parse_period
 from service.visits.schedules import close_periods, remind_due, schedule_period
-from tests.factories import bearer_for, make_staff, make_wechat_resident
-from tests.visits_support import age_born, elder_body, seed_stations
+from tests.factories import age_born, bearer_for, elder_body, make_staff, make_wechat_resident, seed_stations
 
 CST = timezone(timedelta(hours=8))
 W10 = parse_period("2026-W10")  # 2026-03-02 .. 2026-03-08

@@ -24,6 +24,7 @@ from tests.factories import (
     TOWNSHIP,
     bearer_for,
     events_of,
+    id_card,
     make_activity,
     make_case,
     make_client,
@@ -35,7 +36,6 @@ from tests.factories import (
 )
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.helpers_webhooks import subscribe
-from tests.visits_support import id_card
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 UNKNOWN_ID = "65a0c0ffee0000000000beef"
@@ -667,3 +667,96 @@ async def test_lists_page_with_opaque_cursors_and_refuse_a_forged_one(world: Wor
     for path in ("/api/v1/volunteer-activities", "/api/v1/volunteers"):
         status, body = await world.call("GET", f"{path}?cursor={made[0].id}", world.worker)
         assert status == 400 and body["code"] == "invalid_cursor", body
+
+
+async def test_a_typed_short_code_checks_in_once_and_guessing_is_stopped(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    resident, _ = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    status, shown = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/checkin-code", w.worker)
+    assert status == 200 and len(shown["short_code"]) == 6
+    typed = shown["short_code"].lower()
+    status, body = await w.call("POST", "/api/v1/volunteer-checkins", resident, json={"code": typed})
+    assert (status, body["code"]) == (422, "checkin_code_invalid") and "activity_id" in body["errors"]
+    checkin = {"code": typed, "activity_id": activity.id}
+    status, att = await w.call("POST", "/api/v1/volunteer-checkins", resident, json=checkin)
+    assert (status, att["status"], att["method"]) == (200, "checked_in", "code"), att
+    status, body = await w.call("POST", "/api/v1/volunteer-checkins", resident, json=checkin)
+    assert (status, body["code"]) == (409, "checkin_code_used")
+    # The long code of another activity cannot be sent as this one's.
+    other = await make_activity(w.ctx, w.worker)
+    status, body = await w.call(
+        "POST",
+        "/api/v1/volunteer-checkins",
+        resident,
+        json={"code": await w.code(other.id), "activity_id": activity.id},
+    )
+    assert (status, body["code"]) == (422, "checkin_code_invalid")
+
+    status, out = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/checkin-code?purpose=out", w.worker)
+    w.shift_clock(timedelta(seconds=2 * w.settings.volunteer_checkin_code_seconds + 1))
+    status, body = await w.call(
+        "POST", "/api/v1/volunteer-checkins", resident, json={"code": out["short_code"], "activity_id": activity.id}
+    )
+    assert (status, body["code"]) == (409, "checkin_code_expired")
+
+    guesser, _ = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    wrong = {"code": "222222" if shown["short_code"] != "222222" else "333333", "activity_id": activity.id}
+    answers = [await w.call("POST", "/api/v1/volunteer-checkins", guesser, json=wrong) for _ in range(11)]
+    assert [s for s, _ in answers] == [422] * 10 + [429]
+    assert answers[-1][1]["code"] == "checkin_code_tries"
+    status, listed = await w.call("GET", f"/api/v1/volunteer-activities/{activity.id}/attendance", w.worker)
+    assert len(listed["items"]) == 1  # neither the expired code nor the guesses wrote anything
+
+
+async def test_my_signups_show_the_activity_my_attendance_and_my_place_in_the_queue(world: World) -> None:
+    w = world
+    later = datetime.now(UTC) + timedelta(days=2)
+    full = await make_activity(w.ctx, w.worker, slots=1, start_at=later, end_at=later + timedelta(hours=2))
+    await make_confirmed_volunteer(w.ctx, full, w.worker)
+    running = await make_activity(w.ctx, w.worker, title="社区清扫")
+    resident, _ = await make_confirmed_volunteer(w.ctx, running, w.worker)
+    ahead, _ = await make_volunteer(w.ctx)
+    assert (await w.call("POST", f"/api/v1/volunteer-activities/{full.id}/signups", ahead))[0] == 201
+    status, waiting = await w.call("POST", f"/api/v1/volunteer-activities/{full.id}/signups", resident)
+    assert (status, waiting["status"]) == (201, "waitlisted")
+    assert (await w.scan(resident, await w.code(running.id)))[0] == 200
+
+    status, mine = await w.call("GET", "/api/v1/volunteers/me/signups", resident)
+    assert status == 200
+    by_activity = {s["activity_id"]: s for s in mine["items"]}
+    assert by_activity[full.id]["status"] == "waitlisted" and by_activity[full.id]["waiting_position"] == 2
+    assert by_activity[full.id]["attendance"] is None and by_activity[full.id]["activity"]["slots"] == 1
+    assert by_activity[running.id]["status"] == "confirmed" and by_activity[running.id]["waiting_position"] is None
+    assert by_activity[running.id]["attendance"]["status"] == "checked_in"
+    assert by_activity[running.id]["activity"]["title"] == "社区清扫"
+    assert [s["activity_id"] for s in mine["items"]] == [full.id, running.id]  # newest sign-up first
+
+    stranger = await make_phone_resident(w.ctx)
+    status, body = await w.call("GET", "/api/v1/volunteers/me/signups", stranger)
+    assert (status, body["code"]) == (403, "not_a_volunteer")
+    status, body = await w.call("GET", "/api/v1/volunteers/me/signups", w.worker)
+    assert status == 403
+
+
+async def test_volunteers_browse_upcoming_activities_by_county_or_township(world: World) -> None:
+    w = world
+    now = datetime.now(UTC)
+    here = await make_activity(w.ctx, w.worker, title="本街道活动")
+    there = await make_activity(w.ctx, w.other_worker, title="老街活动")
+    over = await make_activity(w.ctx, w.worker, title="已结束", start_at=now - timedelta(days=3),
+                               end_at=now - timedelta(days=3) + timedelta(hours=2))  # fmt: skip
+    resident, _ = await make_volunteer(w.ctx)
+
+    async def titles(**params: str) -> list[str]:
+        status, body = await w.call("GET", "/api/v1/volunteer-activities", resident, params=params)
+        assert status == 200, body
+        return [a["title"] for a in body["items"]]
+
+    county = w.station.code[:6]
+    assert set(await titles(county=county)) == {here.title, there.title, over.title}
+    assert set(await titles(county=county, upcoming="true")) == {here.title, there.title}
+    assert await titles(township=w.other_station.code, upcoming="true") == [there.title]
+    assert await titles(county="340000") == []
+    status, body = await w.call("GET", "/api/v1/volunteer-activities", resident, params={"county": "34100"})
+    assert (status, body["code"]) == (422, "validation_failed")

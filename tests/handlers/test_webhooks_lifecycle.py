@@ -23,7 +23,7 @@ async def test_client_receiver_gets_every_event_of_a_full_lifecycle_in_order(wor
         case = await world.submit(headers=client_a)
         other = await world.submit(headers=client_b)
         cid = case["id"]
-        worker = world.worker()
+        worker = await world.worker()
         await world.act(cid, "accept", worker)
         await world.act(cid, "start", worker)
         await world.act(cid, "note", worker, text="已电话联系 called")

@@ -17,6 +17,7 @@ from service.visits.stats import visit_stats
 from service.workforce import plan
 from tests.factories import (
     bearer_for,
+    id_card,
     import_reference_figures,
     import_register,
     import_training_records,
@@ -28,7 +29,6 @@ from tests.factories import (
     make_training_session,
     verify_network_record,
 )
-from tests.visits_support import id_card
 
 CST = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 11, 20, 10, 0, tzinfo=CST)  # Thursday of 2025-W47

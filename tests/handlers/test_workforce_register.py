@@ -14,13 +14,13 @@ from tests.factories import (
     TOWNSHIP,
     bearer_for,
     csv_text,
+    id_card,
     import_register,
     make_staff,
     make_station,
     make_training_session,
     worker_row,
 )
-from tests.visits_support import id_card
 
 
 @pytest.fixture

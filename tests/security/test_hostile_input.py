@@ -25,10 +25,9 @@ from service.catalog import service as catalog
 from service.catalog.service import example_answers
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal
 from service.identity.clients import create_client
-from tests.factories import bearer_for, make_phone_resident, make_staff, make_station
+from tests.factories import bearer, bearer_for, make_phone_resident, make_staff, make_station
 from tests.fuzz.world import SERVICE_CODE
 from tests.security.routes import Route, all_routes
-from tests.support import bearer
 
 DIVISION = "340102001"
 OPEN311 = "/open311/v2"

@@ -15,19 +15,16 @@ from handlers.console import console_built
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
-from service.common.models import SYSTEM, Principal
+from service.common.models import SYSTEM
 from service.identity.staff import create_staff
-from service.stations import service as stations
-from tests.helpers import token_for
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.factories import Who, bearer_for, make_station, make_wechat_resident
+from tests.servers import LiveServer, isolated_settings
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "console-pass-0123"
 XI_COUNTY = "341021"  # 歙县
 CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
-ADMIN = Principal(subject="admin-e2e", role="admin")
 
 
 def need_browser() -> None:
@@ -54,14 +51,24 @@ class Deployment:
     def base(self) -> str:
         return self.server.base_url
 
-    def headers(self, role: str, **kw: Any) -> dict[str, str]:
+    def bearer(self, who: Who) -> dict[str, str]:
+        """An Authorization header of an account of this deployment."""
         assert self.server.settings is not None
-        return token_for(self.server.settings, role, **kw)
+        return bearer_for(self.server.settings, who)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.bearer(self.accounts["admin.e2e"])
+
+    def resident(self) -> dict[str, str]:
+        """The Authorization header of the deployment's resident (made on first use)."""
+        if "resident" not in self.accounts:
+            self.accounts["resident"] = self.server.run(make_wechat_resident(self.server.ctx))
+        return self.bearer(self.accounts["resident"])
 
     def file_case(
         self,
         *,
-        resident: str = "res-e2e",
         division_code: str | None = None,
         code: str = "elderly_home_visit",
         **extra: Any,
@@ -78,41 +85,24 @@ class Deployment:
         }
         if service.booking and "preferred_window" not in body:
             body["preferred_window"] = {"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T11:00:00+08:00"}
-        resp = requests.post(
-            self.base + "/api/v1/cases", json=body, headers=self.headers("resident", subject=resident), timeout=10
-        )
+        resp = requests.post(self.base + "/api/v1/cases", json=body, headers=self.resident(), timeout=10)
         assert resp.status_code == 201, resp.text
         return resp.json()
 
     def case(self, case_id: str) -> dict[str, Any]:
-        resp = requests.get(
-            f"{self.base}/api/v1/cases/{case_id}", headers=self.headers("admin", subject="admin-e2e"), timeout=10
-        )
+        resp = requests.get(f"{self.base}/api/v1/cases/{case_id}", headers=self.admin, timeout=10)
         assert resp.status_code == 200, resp.text
         return resp.json()
-
-
-async def _station(
-    ctx: Any, code: str, name: str, lon: float, lat: float, capabilities: list[str] = CAPABILITIES
-) -> Any:
-    data = {
-        "code": code,
-        "name": name,
-        "location": {"type": "Point", "coordinates": [lon, lat]},
-        "capabilities": capabilities,
-        "precision": "exact",
-    }
-    return await stations.create_station(ctx=ctx, principal=ADMIN, data=data)
 
 
 async def _world(server: LiveServer) -> tuple[Any, Any, dict[str, Any]]:
     ctx = server.ctx
     await catalog.seed_catalog(ctx)
-    a = await _station(ctx, "341021100", "徽城镇社工站", 118.41, 29.86)
-    b = await _station(ctx, "341021101", "深渡镇社工站", 118.60, 29.80)
+    a = await make_station(ctx, code="341021100", name="徽城镇社工站", point=(118.41, 29.86))
+    b = await make_station(ctx, code="341021101", name="深渡镇社工站", point=(118.60, 29.80))
     # A station in 阜阳 that offers no elderly-care services: such requests there stay unrouted.
     other = [c for c in CAPABILITIES if c != "elderly_care"]
-    await _station(ctx, "341202002", "文峰街道社工站", 115.80, 32.88, capabilities=other)
+    await make_station(ctx, code="341202002", name="文峰街道社工站", point=(115.80, 32.88), capabilities=other)
     accounts = {}
     for username, role, name, extra in (
         ("wang.wu", "worker", "王五", {"station_id": a.id}),

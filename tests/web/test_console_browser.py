@@ -159,7 +159,7 @@ def test_dashboard_figures_equal_the_kpi_api_and_its_charts_are_drawn(page: Any,
     api = requests.get(
         deployment.base + "/api/v1/stats/kpis",
         params={"division": "34"},
-        headers=deployment.headers("supervisor", subject=supervisor.id, division_prefix="34"),
+        headers=deployment.bearer(supervisor),
         timeout=10,
     ).json()
     [overall] = api["groups"]
@@ -242,7 +242,7 @@ def test_station_head_asks_for_more_time_and_the_supervisor_approves(page: Any, 
     accepted = requests.post(
         f"{deployment.base}/api/v1/cases/{case['id']}/accept",
         json={},
-        headers=deployment.headers("station_head", subject=head.id, station_id=deployment.station_a.id),
+        headers=deployment.bearer(head),
         timeout=10,
     )
     assert accepted.status_code == 200, accepted.text
@@ -388,7 +388,7 @@ def test_station_head_assigns_a_case_to_a_worker_picked_from_the_station_staff(
     accepted = requests.post(
         f"{deployment.base}/api/v1/cases/{case['id']}/accept",
         json={},
-        headers=deployment.headers("station_head", subject=head.id, station_id=deployment.station_a.id),
+        headers=deployment.bearer(head),
         timeout=10,
     )
     assert accepted.status_code == 200, accepted.text

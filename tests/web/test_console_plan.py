@@ -20,7 +20,7 @@ def shown(value: float | None, unit: str) -> str:
 
 def test_the_plan_page_shows_the_plan_apis_figures_and_opens_the_records(page: Any, deployment: Deployment) -> None:
     supervisor = deployment.accounts["sun.du"]
-    headers = deployment.headers("supervisor", subject=supervisor.id, division_prefix=supervisor.division_prefix)
+    headers = deployment.bearer(supervisor)
     api = requests.get(deployment.base + "/api/v1/stats/plan", headers=headers, timeout=30).json()
     indicators = {i["code"]: i for i in api["indicators"]}
     assert indicators["station_coverage"]["actual"] is not None

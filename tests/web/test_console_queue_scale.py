@@ -13,8 +13,7 @@ from playwright.sync_api import expect
 
 from service.common.context import Context
 from tests.factories import STAFF_PASSWORD, bearer_for, make_case, make_phone_resident, make_staff, make_station
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 from tests.web.conftest import login, need_browser, shot
 
 CASES = 1000

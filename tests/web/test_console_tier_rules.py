@@ -12,9 +12,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.live import LiveServer
-from tests.stores import isolated_settings
-from tests.visits_support import elder_body
+from tests.factories import elder_body
+from tests.servers import LiveServer, isolated_settings
 from tests.web.conftest import Deployment, _world, login, need_browser, shot
 
 RULES = Path(__file__).resolve().parents[2] / "config" / "visit_tiers.toml"
@@ -49,15 +48,15 @@ def tiers(mongo_uri: str, redis_url: str, tmp_path_factory: Any, rules_file: Pat
 def register(d: Deployment, seq: int, flags: list[str]) -> dict[str, Any]:
     """Register a 76-year-old through the API, as staff do."""
     body = elder_body(d.station_a.code, seq=seq, born="19500101", flags=flags, name="赵桂兰")
-    resp = requests.post(
-        d.base + "/api/v1/elders", json=body, headers=d.headers("admin", subject="admin-e2e"), timeout=10
-    )
+    resp = requests.post(d.base + "/api/v1/elders", json=body, headers=d.admin, timeout=10)
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
 
 
 def test_staff_read_the_tier_table_the_api_serves_and_cannot_apply_it(page: Any, tiers: Deployment) -> None:
-    api = requests.get(tiers.base + "/api/v1/elders/tier-rules", headers=tiers.headers("worker"), timeout=10).json()
+    api = requests.get(
+        tiers.base + "/api/v1/elders/tier-rules", headers=tiers.bearer(tiers.accounts["wang.wu"]), timeout=10
+    ).json()
     anhui = next(p for p in api["provinces"] if p["province"] == "34")
     login(page, tiers.base, "wang.wu")
     page.get_by_role("menuitem", name="探访规则").click()
@@ -103,7 +102,7 @@ def test_admin_previews_who_moves_after_the_table_changes(page: Any, tiers: Depl
     # A dry run writes nothing.
     after = requests.get(
         f"{tiers.base}/api/v1/elders/{empty_nest['id']}",
-        headers=tiers.headers("admin", subject="admin-e2e"),
+        headers=tiers.admin,
         timeout=10,
     )
     assert after.json()["tier"] == "key"

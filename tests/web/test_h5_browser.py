@@ -23,10 +23,9 @@ import requests
 
 from handlers.h5 import H5_DIR, h5_built
 from service.catalog.service import example_id_card
+from tests.factories import bearer_for
 from tests.fakes.sms import FakeSms
-from tests.helpers import token_for
-from tests.live import LiveServer
-from tests.stores import isolated_settings
+from tests.servers import LiveServer, isolated_settings
 from tests.web.conftest import CHROMIUM, SCREENSHOTS, _world
 from tests.web.support import WEB
 
@@ -69,8 +68,7 @@ class H5:
 
     def worker(self) -> dict[str, str]:
         assert self.server.settings is not None
-        worker = self.accounts["wang.wu"]
-        return token_for(self.server.settings, "worker", subject=worker.id, station_id=self.station_a.id)
+        return bearer_for(self.server.settings, self.accounts["wang.wu"])
 
     def act(self, case_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = requests.post(
@@ -492,7 +490,7 @@ def test_a_wechat_resident_adds_a_verified_phone_on_the_me_page(page: Any, h5: H
     resident = h5.server.run(make_wechat_resident(h5.server.ctx))
     taken = "13700005555"
     h5.server.run(make_phone_resident(h5.server.ctx, phone=taken))  # someone who logs in with that number
-    token = token_for(h5.server.settings, "resident", subject=resident.id)["Authorization"].removeprefix("Bearer ")
+    token = bearer_for(h5.server.settings, resident)["Authorization"].removeprefix("Bearer ")
     # The session a WeChat login leaves (the mini program's web view shares it).
     stored = {"access": token, "refresh": "-", "accessExpiresAt": 4102444800000, "earlyMs": 30000, "role": "resident"}
     page.add_init_script(f"localStorage.setItem('huimin.h5.session', {json.dumps(json.dumps(stored))})")

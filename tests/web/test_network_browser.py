@@ -18,12 +18,12 @@ def test_supervisor_sees_the_network_figures_of_the_api_and_each_stations_status
     resp = requests.patch(
         f"{deployment.base}/api/v1/network/stations/{station.id}",
         json={"status": "operating", "dates": {"built": "2024-03-01", "operating": "2024-05-20"}},
-        headers=deployment.headers("station_head", subject=head.id, station_id=station.id),
+        headers=deployment.bearer(head),
         timeout=10,
     )
     assert resp.status_code == 200, resp.text
     supervisor = deployment.accounts["sun.du"]
-    as_supervisor = deployment.headers("supervisor", subject=supervisor.id, division_prefix="34")
+    as_supervisor = deployment.bearer(supervisor)
     stats = requests.get(
         deployment.base + "/api/v1/stats/stations", params={"group_by": "county"}, headers=as_supervisor, timeout=30
     ).json()

@@ -179,6 +179,12 @@ class SignupsRepository:
         doc = await self.col.find_one({"activity_id": activity_id, "status": "waitlisted"}, sort=[("_id", ASCENDING)])
         return _signup(doc) if doc else None
 
+    async def waiting_ahead(self, activity_id: str, signup_id: str) -> int:
+        """How many waiting sign-ups of the activity came before this one (they move up first)."""
+        return await self.col.count_documents(
+            {"activity_id": activity_id, "status": "waitlisted", "_id": {"$lt": signup_id}}
+        )
+
     async def for_volunteer(self, volunteer_id: str) -> list[Signup]:
         cursor = self.col.find({"volunteer_id": volunteer_id}).sort("_id", DESCENDING).limit(200)
         return [_signup(d) async for d in cursor]

@@ -72,3 +72,32 @@ def test_certificate_numbers_and_codes() -> None:
     assert len(codes) == 200
     assert all(len(c) == 12 and set(c) <= set(rules.VERIFY_ALPHABET) for c in codes)
     assert rules.format_hours(3.0) == "3" and rules.format_hours(12.5) == "12.5"
+
+
+def test_a_typed_short_code_lives_its_window_and_the_next_then_expires() -> None:
+    step = 60
+    shown_at = T0 + timedelta(seconds=59)  # the last second of a window
+    window = rules.code_window(shown_at, step)
+    short = rules.short_checkin_code(KEY, activity_id="a1", purpose="in", window=window)
+    assert len(short) == rules.SHORT_CODE_LENGTH and set(short) <= set(rules.VERIFY_ALPHABET)
+    typed = f"{short[:3].lower()} -{short[3:]}"  # typed loosely: case, spaces and dashes do not matter
+    assert rules.verify_short_code(KEY, typed, activity_id="a1", now=shown_at, step_seconds=step) == ("in", window)
+    later = shown_at + timedelta(seconds=step)  # a full step later it still works
+    assert rules.verify_short_code(KEY, short, activity_id="a1", now=later, step_seconds=step) == ("in", window)
+    with pytest.raises(rules.CodeProblem) as expired:
+        rules.verify_short_code(KEY, short, activity_id="a1", now=later + timedelta(seconds=1), step_seconds=step)
+    assert expired.value.code == "checkin_code_expired"
+
+
+def test_a_short_code_is_bound_to_its_activity_purpose_and_key() -> None:
+    window = rules.code_window(T0, 60)
+    short_in = rules.short_checkin_code(KEY, activity_id="a1", purpose="in", window=window)
+    short_out = rules.short_checkin_code(KEY, activity_id="a1", purpose="out", window=window)
+    assert short_in != short_out
+    assert rules.verify_short_code(KEY, short_out, activity_id="a1", now=T0, step_seconds=60)[0] == "out"
+    other_key = rules.code_key(b"x" * 32)
+    assert short_in != rules.short_checkin_code(other_key, activity_id="a1", purpose="in", window=window)
+    for text, activity in ((short_in, "a2"), ("ABC", "a1"), ("IIIIII", "a1")):
+        with pytest.raises(rules.CodeProblem) as info:
+            rules.verify_short_code(KEY, text, activity_id=activity, now=T0, step_seconds=60)
+        assert info.value.code == "checkin_code_invalid"

@@ -1663,6 +1663,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/volunteers/me/signups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My sign-ups, newest first, with each activity, my attendance there and my place on a waiting list */
+        get: operations["my_signups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/volunteers/{id}": {
         parameters: {
             query?: never;
@@ -4676,6 +4693,82 @@ export interface components {
             items: components["schemas"]["Volunteer"][];
             next_cursor?: string | null;
         };
+        Activity: {
+            id?: string;
+            title?: string;
+            scenario?: string;
+            content?: string;
+            station_id?: string;
+            station_name?: string;
+            township?: string;
+            team_id?: string | null;
+            location?: string;
+            /** Format: date-time */
+            start_at?: string;
+            /** Format: date-time */
+            end_at?: string;
+            slots?: number;
+            confirmed_count?: number;
+            skills_wanted?: string[];
+            /** @description published 已发布, cancelled 已取消 */
+            status?: string;
+            cancel_reason?: string | null;
+            /** @description The case this task came from */
+            case_id?: string | null;
+            length_hours?: number;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        AttendanceHistoryEntry: {
+            /** Format: date-time */
+            at?: string;
+            by?: components["schemas"]["VolunteerActor"];
+            action?: string;
+            /** @description field -> {old, new} */
+            changes?: {
+                [key: string]: unknown;
+            };
+            reason?: string | null;
+        };
+        Attendance: {
+            id?: string;
+            activity_id?: string;
+            volunteer_id?: string;
+            station_id?: string;
+            /** Format: date-time */
+            check_in_at?: string | null;
+            /** Format: date-time */
+            check_out_at?: string | null;
+            /** @description code (scanned) or organiser (recorded) */
+            method?: string;
+            hours?: number | null;
+            /** @description checked_in, checked_out, confirmed */
+            status?: string;
+            evaluation?: string | null;
+            /** @description Append-only */
+            history?: components["schemas"]["AttendanceHistoryEntry"][];
+            version?: number;
+        };
+        MySignup: {
+            id?: string;
+            activity_id?: string;
+            volunteer_id?: string;
+            /** @description pending, confirmed, waitlisted, declined, cancelled */
+            status?: string;
+            note?: string | null;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            updated_at?: string;
+            activity?: components["schemas"]["Activity"];
+            /** @description My attendance, once checked in */
+            attendance?: components["schemas"]["Attendance"] | null;
+            /** @description 1 = next to move up (only while waitlisted) */
+            waiting_position?: number | null;
+        };
+        MySignupList: {
+            items: components["schemas"]["MySignup"][];
+        };
         RecordService: {
             activity_id?: string;
             title?: string;
@@ -4786,32 +4879,6 @@ export interface components {
             /** @description Admins only: the hosting station */
             station_id?: string;
         };
-        Activity: {
-            id?: string;
-            title?: string;
-            scenario?: string;
-            content?: string;
-            station_id?: string;
-            station_name?: string;
-            township?: string;
-            team_id?: string | null;
-            location?: string;
-            /** Format: date-time */
-            start_at?: string;
-            /** Format: date-time */
-            end_at?: string;
-            slots?: number;
-            confirmed_count?: number;
-            skills_wanted?: string[];
-            /** @description published 已发布, cancelled 已取消 */
-            status?: string;
-            cancel_reason?: string | null;
-            /** @description The case this task came from */
-            case_id?: string | null;
-            length_hours?: number;
-            /** Format: date-time */
-            created_at?: string;
-        };
         ActivityPage: {
             items: components["schemas"]["Activity"][];
             next_cursor?: string | null;
@@ -4860,43 +4927,21 @@ export interface components {
         CheckinCode: {
             /** @description Show it as a QR code; it expires in about a minute */
             code?: string;
+            /**
+             * @description The same code in 6 characters, for volunteers who type it instead of scanning (sent with activity_id)
+             * @example K7M4QX
+             */
+            short_code?: string;
             purpose?: string;
             /** Format: date-time */
             expires_at?: string;
             activity_id?: string;
         };
         Checkin: {
+            /** @description The scanned code (v1.…), or the 6 characters typed from the screen */
             code: string;
-        };
-        AttendanceHistoryEntry: {
-            /** Format: date-time */
-            at?: string;
-            by?: components["schemas"]["VolunteerActor"];
-            action?: string;
-            /** @description field -> {old, new} */
-            changes?: {
-                [key: string]: unknown;
-            };
-            reason?: string | null;
-        };
-        Attendance: {
-            id?: string;
+            /** @description Required with a typed 6-character code: the activity */
             activity_id?: string;
-            volunteer_id?: string;
-            station_id?: string;
-            /** Format: date-time */
-            check_in_at?: string | null;
-            /** Format: date-time */
-            check_out_at?: string | null;
-            /** @description code (scanned) or organiser (recorded) */
-            method?: string;
-            hours?: number | null;
-            /** @description checked_in, checked_out, confirmed */
-            status?: string;
-            evaluation?: string | null;
-            /** @description Append-only */
-            history?: components["schemas"]["AttendanceHistoryEntry"][];
-            version?: number;
         };
         AttendanceCreate: {
             volunteer_id: string;
@@ -10799,6 +10844,34 @@ export interface operations {
             503: components["responses"]["Problem503"];
         };
     };
+    my_signups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MySignupList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
     get_volunteer: {
         parameters: {
             query?: never;
@@ -11046,7 +11119,11 @@ export interface operations {
                 /** @description Station id */
                 station?: string;
                 township?: string;
+                /** @description County code (6 digits): its townships */
+                county?: string;
                 status?: "published" | "cancelled";
+                /** @description Only activities that have not ended (for volunteers browsing) */
+                upcoming?: boolean;
                 limit?: number;
                 cursor?: string;
             };

@@ -1,22 +1,55 @@
-"""The app served on a real loopback port from a background thread, for synchronous clients.
+"""Real servers for tests.
 
-Schemathesis (and anything else built on ``requests``) calls the API from the test's own
-thread, so the server needs an event loop of its own: this runs one in a daemon thread.
+``isolated_settings`` gives settings for a throw-away database and Redis key prefix and removes
+both afterwards; ``LiveServer`` serves the app on a real loopback port from a background thread,
+for synchronous clients (Schemathesis, Playwright, ``requests``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+import redis as sync_redis
 from aiohttp import web
+from pymongo import MongoClient
 
-from config import Settings
+from config import Settings, load_settings
 from handlers.keys import CTX
 from run import create_app
 from service.common.context import Context
+
+
+@contextlib.contextmanager
+def isolated_settings(
+    mongo_uri: str, redis_url: str, data_dir: Any, *, prefix: str = "t", **overrides: Any
+) -> Iterator[Settings]:
+    """Settings with their own database name and Redis key prefix; both are removed afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    values: dict[str, Any] = {"env": "test", "background_tasks": False, "log_level": "WARNING", **overrides}
+    settings = load_settings(
+        {},
+        mongodb_uri=mongo_uri,
+        mongodb_db=name,
+        redis_url=redis_url,
+        redis_prefix=f"{name}:",
+        data_dir=str(data_dir),
+        **values,
+    )
+    try:
+        yield settings
+    finally:
+        with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as mongo:
+            mongo.drop_database(name)
+        with sync_redis.Redis.from_url(redis_url) as r:
+            keys = list(r.scan_iter(match=f"{name}:*", count=1000))
+            if keys:
+                r.delete(*keys)
+
 
 T = TypeVar("T")
 

@@ -1,0 +1,189 @@
+"""The grid index decides exactly as the reference (the index before the grids) did, also after
+stations are created, changed and closed in place."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from shapely.geometry import box, mapping
+
+from service.common.errors import ValidationFailedError
+from service.common.geo import Point
+from service.stations.index import StationIndex, refresh_index
+from service.stations.models import CountyArea, IndexedStation
+from service.stations.routing import decide
+from tests.service.stations import reference_routing as ref
+
+CAPS = ("elderly_care", "funeral", "social_aid")
+DATA = Path(__file__).resolve().parents[3] / "data"
+
+
+def anhui_counties() -> list[CountyArea]:
+    data = json.loads((DATA / "anhui_counties.geojson").read_text(encoding="utf-8"))
+    return [CountyArea(f["properties"]["code"], f["properties"]["name"], f["geometry"]) for f in data["features"]]
+
+
+COUNTIES = anhui_counties()
+
+
+def make_stations(rng: random.Random, n: int, *, start: int = 0) -> list[IndexedStation]:
+    """Stations in and around Anhui, of its counties and of none, some coinciding, some full."""
+    out = []
+    spots = [(rng.uniform(114.5, 120.0), rng.uniform(29.0, 35.0)) for _ in range(max(1, n // 4))]
+    for k in range(start, start + n):
+        county = rng.choice(COUNTIES)
+        if rng.random() < 0.3:
+            lon, lat = rng.choice(spots)  # shared points: coinciding stations, equal distances
+        else:
+            lon, lat = round(rng.uniform(114.5, 120.0), 3), round(rng.uniform(29.0, 35.0), 3)
+        jurisdiction = None
+        if rng.random() < 0.05:
+            half = rng.choice([0.02, 0.1, 0.3])
+            jurisdiction = mapping(box(lon - half, lat - half, lon + half, lat + half))
+        out.append(
+            IndexedStation(
+                id=f"s{k:06d}",
+                code=f"{county.code}{k % 1000:03d}" if rng.random() < 0.7 else f"{110000000 + k}",
+                name=f"站{k}",
+                county_code=county.code if rng.random() < 0.9 else "110101",
+                county_name=county.name,
+                lon=lon,
+                lat=lat,
+                capabilities=frozenset(c for c in CAPS if rng.random() < 0.7) or frozenset(CAPS[:1]),
+                capacity=rng.choice([None, None, 0, 1, 5]),
+                open_cases=rng.randint(0, 3),
+                jurisdiction=jurisdiction,
+                precision=rng.choice(["exact", "exact", "exact", "approx"]),
+            )
+        )
+    return list({s.code: s for s in out}.values())
+
+
+def request(rng: random.Random, stations: list[IndexedStation]) -> dict:
+    point = None
+    roll = rng.random()
+    if roll < 0.6:
+        point = Point(rng.uniform(113.5, 121.0), rng.uniform(28.5, 35.5))
+    elif roll < 0.7:
+        s = rng.choice(stations)
+        point = Point(s.lon, s.lat)  # exactly on a station (and on coinciding ones)
+    elif roll < 0.75:
+        point = Point(rng.uniform(75.0, 130.0), rng.uniform(20.0, 50.0))  # far off the grid
+    division = None
+    if point is None or rng.random() < 0.2:
+        division = rng.choice([s.code for s in stations] + ["340102999", "340104000"])
+    exclude = frozenset(s.id for s in rng.sample(stations, k=min(len(stations), rng.choice([0, 0, 1, 3]))))
+    return {
+        "capability": rng.choice((*CAPS, "unknown")),
+        "point": point,
+        "division_code": division,
+        "exclude": exclude,
+        "max_km": rng.choice([10.0, 50.0, 50.0, 300.0]),
+    }
+
+
+def assert_same(index: StationIndex, reference: ref.ReferenceIndex, kwargs: dict) -> str | None:
+    """The two decide alike; the method, or ``None`` when both refuse (with the same code)."""
+    try:
+        want = ref.decide(reference, **kwargs).to_dict()
+    except ValidationFailedError as e:
+        with pytest.raises(ValidationFailedError) as got:
+            decide(index, **kwargs)
+        assert got.value.code == e.code
+        return None
+    assert decide(index, **kwargs).to_dict() == want, kwargs
+    return str(want["method"])
+
+
+@pytest.mark.parametrize(("seed", "n"), [(1, 60), (2, 400), (3, 1500)])
+def test_grid_decisions_equal_the_reference_decision_for_decision(seed, n):
+    rng = random.Random(seed)
+    stations = make_stations(rng, n)
+    index = StationIndex(stations, COUNTIES)
+    reference = ref.ReferenceIndex(stations, COUNTIES)
+    methods = set()
+    for _ in range(600):
+        kwargs = request(rng, stations)
+        methods.add(assert_same(index, reference, kwargs))
+    assert {"division", "county", "nearest", "unrouted"} <= methods
+
+
+def test_grid_decisions_equal_the_reference_at_many_stations_across_china():
+    rng = random.Random(11)
+    stations = [
+        IndexedStation(
+            id=f"c{i}",
+            code=f"{110000000 + i}",
+            name=f"站{i}",
+            county_code=f"{110000 + i // 20}",
+            county_name="",
+            lon=rng.uniform(105, 123) if i % 10 < 7 else rng.uniform(73.5, 135),
+            lat=rng.uniform(21, 42) if i % 10 < 7 else rng.uniform(18, 53.5),
+            capabilities=frozenset(c for c in CAPS if rng.random() < 0.8) or frozenset(CAPS[:1]),
+            capacity=rng.choice([None, None, 10]),
+            open_cases=rng.randint(0, 12),
+        )
+        for i in range(20_000)
+    ]
+    index = StationIndex(stations, COUNTIES)
+    reference = ref.ReferenceIndex(stations, COUNTIES)
+    for _ in range(400):
+        p = Point(rng.uniform(73.5, 135), rng.uniform(18, 53.5))
+        exclude = frozenset(rng.sample([s.id for s in stations], k=rng.choice([0, 0, 2])))
+        for max_km in (5.0, 50.0):
+            assert_same(
+                index, reference, {"capability": rng.choice(CAPS), "point": p, "exclude": exclude, "max_km": max_km}
+            )
+
+
+def test_station_changes_are_taken_in_place_and_decide_as_a_fresh_build():
+    rng = random.Random(5)
+    stations = make_stations(rng, 600)
+    index = refresh_index(None, stations, COUNTIES, version=1, township_names={})
+    for round_ in range(6):
+        # create a few, move and re-equip a few, close a few, change some loads
+        current = {s.id: s for s in stations}
+        for s in rng.sample(list(current.values()), k=4):
+            del current[s.id]
+        for s in rng.sample(list(current.values()), k=4):
+            moved = rng.choice(stations)
+            current[s.id] = IndexedStation(
+                **{
+                    **{f: getattr(s, f) for f in s.__dataclass_fields__},
+                    "lon": moved.lon,
+                    "lat": moved.lat,
+                    "capabilities": frozenset(rng.sample(CAPS, k=rng.randint(1, 3))),
+                    "precision": rng.choice(["exact", "approx"]),
+                    "capacity": rng.choice([None, 1]),
+                }
+            )
+        codes = {s.code for s in current.values()}
+        for s in make_stations(rng, 4, start=10_000 + 10 * round_):
+            if s.code not in codes:
+                current[s.id] = s
+        stations = list(current.values())
+        previous = index
+        index = refresh_index(previous, stations, COUNTIES, version=round_ + 2, township_names={})
+        # taken in place: the county grid and the positions of unchanged stations are kept
+        assert index is not previous and index.version == round_ + 2
+        assert index.county_grid is previous.county_grid
+        assert len(index) > len(previous)
+        assert previous.version == round_ + 1  # the index in use is left as it was
+        reference = ref.ReferenceIndex(stations, COUNTIES)
+        fresh = StationIndex(stations, COUNTIES)
+        for _ in range(300):
+            kwargs = request(rng, stations)
+            assert_same(index, reference, kwargs)
+            assert_same(fresh, reference, kwargs)
+
+
+def test_many_changes_build_anew():
+    rng = random.Random(6)
+    stations = make_stations(rng, 200)
+    index = refresh_index(None, stations, COUNTIES, version=1, township_names={})
+    again = refresh_index(index, stations[:100], COUNTIES, version=2, township_names={})
+    assert len(again) == len(again.by_id) == 100  # no holes: built anew
+    assert again.county_grid is index.county_grid
