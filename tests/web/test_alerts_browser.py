@@ -71,7 +71,7 @@ def test_an_sos_appears_on_the_station_board_live_and_signing_for_it_updates_the
     resp = requests.post(
         f"{deployment.base}/api/v1/cases/{case['id']}/accept",
         json={},
-        headers=deployment.headers("worker", subject=other.id, station_id=station.id),
+        headers=deployment.bearer(other),
         timeout=10,
     )
     assert resp.status_code == 200, resp.text
