@@ -54,7 +54,7 @@ def _decode(raw: str) -> tuple[int, OutboxEvent]:
 
 
 async def publish_events(*, ctx: Context, events: list[OutboxEvent]) -> None:
-    """Number several events for the live feed in the given order (one counter step, one write), then publish them."""
+    """Number several events for the live feed in the given order (one counter step), record and publish each."""
     if not events:
         return
     reader = OutboxReader(ctx.db)
@@ -63,11 +63,11 @@ async def publish_events(*, ctx: Context, events: list[OutboxEvent]) -> None:
         await ctx.redis.set(key, await reader.max_feed_seq(), nx=True)
     last = int(await ctx.redis.incrby(key, len(events)))
     numbered = list(zip(range(last - len(events) + 1, last + 1), events, strict=True))
-    # Stored before publishing: a client that subscribed after this point finds them by replay.
-    await reader.set_feed_seqs([(event.id, seq) for seq, event in numbered])
-    # One message at a time, not pipelined: a burst of a whole batch would overflow the
-    # bounded queues of clients that are keeping up.
     for seq, event in numbered:
+        # Stored before publishing: a client that subscribed after this point finds it by replay.
+        # One at a time, each after its write: a whole batch arriving at once would overflow
+        # the bounded queues of clients that are keeping up.
+        await reader.set_feed_seq(event.id, seq)
         await ctx.redis.publish(_channel(ctx), _encode(seq, event))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -65,13 +65,6 @@ class OutboxReader:
     async def set_feed_seq(self, event_id: str, feed_seq: int) -> None:
         """Remember the live-feed id an event was published under."""
         await self.claims.update_one({"_id": event_id}, {"$set": {"feed_seq": feed_seq}})
-
-    async def set_feed_seqs(self, numbered: list[tuple[str, int]]) -> None:
-        """Remember the live-feed ids several events were published under (one bulk write)."""
-        if numbered:
-            await self.claims.bulk_write(
-                [UpdateOne({"_id": eid}, {"$set": {"feed_seq": seq}}) for eid, seq in numbered], ordered=False
-            )
 
     async def max_feed_seq(self) -> int:
         """The highest live-feed id given so far (0 when none)."""
