@@ -31,7 +31,10 @@ only when a page comes back short (``service.cases.queries.newest_first``), so e
 carries a range bound on the index's sort key and reads about a page of keys; the floor for
 that page is the same window queries issued through the driver. Both stay flat as the
 collection grows. On MongoDB each window is an index-ordered scan that stops at the limit.
-The worker's list sorted by due time is read with one query and still grows on this server.
+A list by due time (``service.cases.queries.soonest_due_first``) reads the cases with no due
+time (the history: resolved, closed, cancelled) in one query, then windows on ``next_due_at``
+between fixed edges around now, one query per state filtered on: the worker's queue (open
+states, as the console asks for it) never reads the history; the unfiltered list still does.
 """
 
 from __future__ import annotations
@@ -61,15 +64,29 @@ from pymongo.write_concern import WriteConcern
 from config import load_settings
 from handlers.keys import CTX
 from run import create_app
-from service.cases.queries import SORTS, WINDOW_START, filter_conditions, list_query, newest_first
+from service.cases.queries import (
+    SORTS,
+    WINDOW_START,
+    filter_conditions,
+    list_query,
+    newest_first,
+    soonest_due_first,
+)
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.models import Principal, utcnow
+from service.common.paging import newest_by_id
 from service.identity.tokens import issue_access_token
+from service.notify.models import CHANNEL_INBOX
+from service.notify.repository.notifications import new_notification_id, notification_id_at
+from service.notify.rules import recipient_of
 from service.stations import service as stations
 from service.storage.embedded import EmbeddedMongo, free_port
 from service.storage.indexes import ensure_indexes
+
+# The worker's queue as the console asks for it (web/src/console/views/QueueView.vue, open states).
+QUEUE = "dispatched,accepted,in_progress"
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 OUT = Path(__file__).resolve().parents[1] / "var" / "bench-cases.json"
@@ -210,6 +227,26 @@ class Floor:
         docs, _ = await newest_first(find, conditions=filter_conditions(principal, {}), want=21, now=utcnow())
         return docs
 
+    async def inbox(self, recipient: str, collection: Any) -> list[Any]:
+        """An inbox's first page as the service reads it: windows of time on the id (``newest_by_id``)."""
+        query = {"recipient": recipient, "channel": CHANNEL_INBOX}
+
+        async def find(id_range: dict[str, Any], n: int) -> list[Any]:
+            window = {"_id": id_range, **query} if id_range else query
+            return [d async for d in collection.find(window).sort("_id", -1).limit(n)]
+
+        return await newest_by_id(find, want=21, now=utcnow(), id_at=notification_id_at)
+
+    async def list_due(self, principal: Principal, query: dict[str, Any], collection: Any = None) -> list[Any]:
+        """A first page by due time as the service reads it: the cases with none, then windows on
+        ``next_due_at`` (``service.cases.queries.soonest_due_first``), one driver ``find`` per state."""
+        col = self.cases if collection is None else collection
+
+        async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[Any]:
+            return [d async for d in col.find(filt, {"history": 0}).sort(sort).limit(n)]
+
+        return await soonest_due_first(find, conditions=filter_conditions(principal, query), want=21, now=utcnow())
+
     async def accept(self, case_id: str, event_template: dict[str, Any]) -> dict[str, Any] | None:
         now = utcnow()
         event = {**event_template, "_id": str(ObjectId()), "case_id": case_id, "seq": 2, "time": now}
@@ -307,11 +344,45 @@ def clone_cases(
     return out
 
 
+async def seed_inbox(notes: Any, principal: Principal, size: int, rng: random.Random) -> None:
+    """Notifications up to ``size`` in all, a sixth of them in ``principal``'s inbox (as cases
+    spread over six stations), made over the same 60 days, a third of them read."""
+    have = await notes.count_documents({})
+    now = utcnow()
+    mine = recipient_of(principal)
+    while have < size:
+        batch = []
+        for i in range(have, min(size, have + 5000)):
+            at = now - timedelta(seconds=rng.uniform(0, 60 * 86400))
+            batch.append(
+                {
+                    "_id": new_notification_id(at),
+                    "event_id": f"bench-{i}",
+                    "event_type": "case.dispatched",
+                    "recipient": mine if i % 6 == 0 else f"staff:bench-{i % 6}",
+                    "channel": CHANNEL_INBOX,
+                    "status": "delivered",
+                    "title_zh": "新工单",
+                    "title_en": "New case",
+                    "body_zh": "您所在的社工站收到一件新工单。",
+                    "body_en": "Your station received a new case.",
+                    "case_id": None,
+                    "case_number": None,
+                    "created_at": at,
+                    "read_at": at if i % 3 == 0 else None,
+                }
+            )
+        await notes.insert_many(batch, ordered=False)
+        have += len(batch)
+
+
 # ---------------------------------------------------------------- the run
 
 
-async def main(quick: bool) -> dict[str, Any]:
-    n_ops = 100 if quick else 300
+async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -> dict[str, Any]:
+    """The operations, then the lists by collection size; ``lists_only``: a few operations (for the
+    case the lists are cloned from), then the lists, with the inbox, by size."""
+    n_ops = 25 if lists_only else 100 if quick else 300
     sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
     # Up to this many list requests per series and size, within a time budget per series.
     n_list, list_budget_s = (30, 6.0) if quick else (100, 15.0)
@@ -468,18 +539,23 @@ async def main(quick: bool) -> dict[str, Any]:
             print(
                 f"{'cases':>8} | {'seed s':>6} | {'supervisor p50':>14} {'p99':>7} | "
                 f"{'worker due p50':>14} {'p99':>7} | {'floor sup p50':>13} {'floor wrk p50':>13} | "
+                f"{'queue p50':>11} {'floor':>11} | "
                 f"{'one find sup p50':>16}"
             )
             station_ids = [(s.id, s.code) for s in station_objs]
             # Seed and read through the bench's own client: the app's client has short socket
             # timeouts, and a retried bulk insert would collide with its own first attempt.
             col = driver[settings.mongodb_db]["cases"]
+            notes = driver[settings.mongodb_db]["notifications"]
             # The sizes are cases spread over 60 days, as a county files them. The cases filed
             # above (hundreds within a minute, a burst no county sees) go first: a time window
             # that holds a burst reads all of it (docs/performance.md).
             await col.delete_many({})
             have = 0
             for size in sizes:
+                # Fresh tokens for each size: seeding 100,000 cases outlasts an access token.
+                supervisor.update(token("supervisor", subject="sup-bench", division_prefix=COUNTY))
+                worker_a.update(token("worker", subject=f"w-{xi[0].code}", station_id=xi[0].id))
                 t = time.perf_counter()
                 if have < size:
                     # In bulk: the embedded server writes about 500 indexed documents a second
@@ -491,6 +567,8 @@ async def main(quick: bool) -> dict[str, Any]:
                         await col.insert_many(batch, ordered=False)
                         have += len(batch)
                     await ensure_indexes(driver[settings.mongodb_db])
+                    if lists_only:
+                        await seed_inbox(notes, worker_principal, size, rng)
                 seed_s = time.perf_counter() - t
                 # Ours and the floor alternate, so a change in the machine's load hits both alike.
                 fns: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -501,17 +579,36 @@ async def main(quick: bool) -> dict[str, Any]:
                     "worker_due": lambda: call(
                         http, "GET", f"{base}/api/v1/cases?limit=20&sort=due", 200, headers=worker_a
                     ),
-                    "floor_worker_due": lambda: floor.list(wrk_filter, SORTS["due"], col),
+                    "floor_worker_due": lambda: floor.list_due(worker_principal, {}, col),
+                    "worker_queue": lambda: call(
+                        http, "GET", f"{base}/api/v1/cases?limit=20&sort=due&status={QUEUE}", 200, headers=worker_a
+                    ),
+                    "floor_worker_queue": lambda: floor.list_due(worker_principal, {"status": QUEUE.split(",")}, col),
                 }
+                if lists_only:
+                    fns["worker_inbox"] = lambda: call(
+                        http, "GET", f"{base}/api/v1/me/notifications?limit=20", 200, headers=worker_a
+                    )
+                    fns["floor_worker_inbox"] = lambda: floor.inbox(recipient_of(worker_principal), notes)
                 if have <= 10_000:
                     # For contrast: the same page as one unbounded find (seconds at 100,000, so not there).
                     fns["single_find_supervisor_newest"] = lambda: floor.list(sup_filter, SORTS["newest"], col)
                 # The fast pair in rounds of its own, so the slow series do not use up its budget.
-                fast = ("supervisor_newest", "floor_supervisor_newest")
-                series = await interleaved({k: fns[k] for k in fast}, n_list, list_budget_s)
-                series.update(await interleaved({k: f for k, f in fns.items() if k not in fast}, n_list, list_budget_s))
+                groups = [
+                    ("supervisor_newest", "floor_supervisor_newest"),
+                    ("worker_queue", "floor_worker_queue"),
+                    ("worker_inbox", "floor_worker_inbox"),
+                ]
+                series = {}
+                for group in groups:
+                    if group[0] in fns:
+                        series.update(await interleaved({k: fns[k] for k in group}, n_list, list_budget_s))
+                grouped = {k for group in groups for k in group}
+                rest = {k: f for k, f in fns.items() if k not in grouped}
+                series.update(await interleaved(rest, n_list, list_budget_s))
                 row: dict[str, Any] = {
                     "cases": have,
+                    **({"inbox_size": await notes.count_documents({})} if lists_only else {}),
                     "seed_s": seed_s,
                     **{name: summary(lat) for name, lat in series.items()},
                     "plans": {
@@ -526,6 +623,7 @@ async def main(quick: bool) -> dict[str, Any]:
                     f"{w['p50_ms']:>11.2f} ms {w['p99_ms']:>7.2f} | "
                     f"{row['floor_supervisor_newest']['p50_ms']:>10.2f} ms "
                     f"{row['floor_worker_due']['p50_ms']:>10.2f} ms | "
+                    f"{row['worker_queue']['p50_ms']:>8.2f} ms {row['floor_worker_queue']['p50_ms']:>8.2f} ms | "
                     + (
                         f"{row['single_find_supervisor_newest']['p50_ms']:>13.2f} ms"
                         if "single_find_supervisor_newest" in row
@@ -533,10 +631,27 @@ async def main(quick: bool) -> dict[str, Any]:
                     ),
                     flush=True,
                 )
+                if "worker_inbox" in row:
+                    print(
+                        f"{'':>8}   inbox of one worker ({row['inbox_size']:,} notifications): "
+                        f"ours p50 {row['worker_inbox']['p50_ms']:.2f} ms p99 {row['worker_inbox']['p99_ms']:.2f}, "
+                        f"floor p50 {row['floor_worker_inbox']['p50_ms']:.2f} ms",
+                        flush=True,
+                    )
             first, last = results["list_sizes"][0], results["list_sizes"][-1]
             growth = {
                 key: last[key]["p50_ms"] / first[key]["p50_ms"]
-                for key in ("supervisor_newest", "worker_due", "floor_supervisor_newest", "floor_worker_due")
+                for key in (
+                    "supervisor_newest",
+                    "worker_due",
+                    "worker_queue",
+                    "worker_inbox",
+                    "floor_supervisor_newest",
+                    "floor_worker_due",
+                    "floor_worker_queue",
+                    "floor_worker_inbox",
+                )
+                if key in first and key in last
             }
             results["list_growth_p50"] = growth
             print(
@@ -546,11 +661,20 @@ async def main(quick: bool) -> dict[str, Any]:
             )
             flat = {
                 key: growth[key] <= 2.0 and all(r[key]["p50_ms"] < 100.0 for r in results["list_sizes"])
-                for key in ("supervisor_newest", "floor_supervisor_newest")
+                for key in (
+                    "supervisor_newest",
+                    "floor_supervisor_newest",
+                    "worker_queue",
+                    "floor_worker_queue",
+                    "worker_inbox",
+                    "floor_worker_inbox",
+                )
+                if key in growth
             }
             results["list_flat"] = flat
             print(
-                "supervisor's first page newest first, target <= 2x growth and p50 < 100 ms at every size: "
+                "first pages (supervisor newest first, worker queue by due time), "
+                "target <= 2x growth and p50 < 100 ms at every size: "
                 + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in flat.items())
             )
             print("query plans at the largest size: " + json.dumps(last["plans"], ensure_ascii=False))
@@ -561,9 +685,10 @@ async def main(quick: bool) -> dict[str, Any]:
         await clean_redis(redis_url, prefix)
         await asyncio.to_thread(server.stop)
         tmp.cleanup()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"results written to {OUT}")
+    out = out or OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results written to {out}")
     return results
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.dumping import compiled
 from handlers.endpoint import Handler, endpoint
-from handlers.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent_json
+from handlers.idempotency import idempotent_json
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
@@ -45,6 +46,18 @@ def _submit_example() -> dict[str, Any]:
     }
 
 
+# One instance of each schema for every request: building a marshmallow schema deep-copies its
+# fields (and a nested field builds its schema on first use), which cost more than the dump
+# itself. Loading and dumping keep no state on the instance, so sharing them is safe.
+CASE_CREATE = CaseCreateSchema()
+CASE_OUT = CaseSchema()
+CASE_PAGE = CasePageSchema()
+CASE_QUERY = CaseQuerySchema()
+CASE_READ_QUERY = CaseReadQuerySchema()
+# And their dumps without marshmallow's per-field calls (handlers/dumping.py: the same output).
+dump_case = compiled(CASE_OUT)
+dump_page = compiled(CASE_PAGE)
+
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 
 
@@ -64,18 +77,15 @@ ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", 
     "once and stores the routing decision. Send an Idempotency-Key header to make retries safe.",
 )
 async def submit(request: web.Request) -> web.StreamResponse:
-    data = await read_json(request, CaseCreateSchema())
+    data = await read_json(request, CASE_CREATE)
 
-    async def operation() -> tuple[int, dict]:
+    async def create(case_id: str) -> tuple[int, dict]:
         case = await case_submit.submit_case(
-            ctx=request.app[CTX],
-            principal=principal_of(request),
-            data=data,
-            idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+            ctx=request.app[CTX], principal=principal_of(request), data=data, case_id=case_id
         )
-        return 201, CaseSchema().dump(case)
+        return 201, dump_case(case)
 
-    return await idempotent_json(request, body=data, operation=operation)
+    return await idempotent_json(request, body=data, create=create)
 
 
 @routes.get("/api/v1/cases")
@@ -88,9 +98,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
     scopes=("cases:read",),
 )
 async def list_cases(request: web.Request) -> web.Response:
-    query = read_query(request, CaseQuerySchema())
+    query = read_query(request, CASE_QUERY)
     page = await case_queries.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
-    return json_response(CasePageSchema(), page)
+    return json_response(None, dump_page(page))
 
 
 @routes.get("/api/v1/cases/{case_id}")
@@ -104,15 +114,16 @@ async def list_cases(request: web.Request) -> web.Response:
     problems=(404, 422),
 )
 async def get_case(request: web.Request) -> web.Response:
-    query = read_query(request, CaseReadQuerySchema())
+    query = read_query(request, CASE_READ_QUERY)
     case = await case_queries.get_case(
         ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"], **query
     )
-    return json_response(CaseSchema(), case)
+    return json_response(None, dump_case(case))
 
 
 def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     action, schema_cls, summary = ACTIONS[segment]
+    body_schema = schema_cls()
 
     @endpoint(
         summary,
@@ -133,7 +144,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     )
     async def handler(request: web.Request) -> web.Response:
         # An action that needs no fields needs no body either; one that does answers 422 naming them.
-        data = await read_json(request, schema_cls(), body_optional=True)
+        data = await read_json(request, body_schema, body_optional=True)
         case = await case_actions.act(
             ctx=request.app[CTX],
             principal=principal_of(request),
@@ -141,7 +152,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
             action=action,
             data=data,
         )
-        return json_response(CaseSchema(), case)
+        return json_response(None, dump_case(case))
 
     handler.__name__ = f"case_{action}"
     return handler

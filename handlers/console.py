@@ -9,6 +9,7 @@ gets ``index.html`` (the router in the browser draws the page).
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from handlers.endpoint import endpoint
+from service.stations.division_shapes import division_shapes
 
 routes = web.RouteTableDef()
 
@@ -74,6 +76,28 @@ async def console_counties(request: web.Request) -> web.StreamResponse:
         COUNTIES_GEOJSON,
         headers={"Content-Type": "application/geo+json", "Cache-Control": "public, max-age=86400"},
     )
+
+
+@routes.get("/console/data/anhui_divisions.json")
+@endpoint(
+    "Simplified outlines of Anhui's cities and counties as SVG paths, for the console's maps",
+    tags=("console",),
+    public=True,
+    include_in_schema=False,
+)
+async def console_division_shapes(request: web.Request) -> web.StreamResponse:
+    shapes = await asyncio.to_thread(division_shapes)  # built once per process (~1 s), then cached
+    headers = {
+        "Cache-Control": "public, max-age=86400",
+        "ETag": shapes.etag,
+        "Vary": "Accept-Encoding",
+        "Content-Type": "application/json",
+    }
+    if shapes.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return web.Response(body=shapes.gzipped, headers={**headers, "Content-Encoding": "gzip"})
+    return web.Response(body=shapes.body, headers=headers)
 
 
 @routes.get("/console/{tail:.*}")

@@ -53,15 +53,23 @@ async def idempotent_json(
     request: web.Request,
     *,
     body: Any,
-    operation: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    operation: Callable[[], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
+    create: Callable[[str], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
 ) -> web.Response:
-    """Run ``operation`` under the request's Idempotency-Key and answer with its JSON result."""
+    """Run ``operation`` under the request's Idempotency-Key and answer with its JSON result.
+
+    ``create`` instead of ``operation`` is given the id the new resource gets, the same for
+    every retry with the key (service.idempotency.service).
+    """
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     status, payload, replayed = await run_idempotent(
         ctx=request.app[CTX],
         principal=principal_of(request),
-        key=request.headers.get(IDEMPOTENCY_KEY_HEADER),
-        fingerprint=request_fingerprint(request, body),
+        key=key,
+        # Only a keyed request is compared with an earlier one; without a key nothing reads it.
+        fingerprint=request_fingerprint(request, body) if key is not None else "",
         operation=operation,
+        create=create,
     )
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     return web.Response(

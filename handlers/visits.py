@@ -24,6 +24,7 @@ from schemas.visits import (
     WeeklySeriesSchema,
 )
 from service.common.models import STAFF_ROLES
+from service.visits import due as visits_due
 from service.visits import records as visits
 from service.visits import stats as visit_rates
 
@@ -83,7 +84,7 @@ async def list_visits(request: web.Request) -> web.Response:
 )
 async def list_due(request: web.Request) -> web.Response:
     query = read_query(request, DueQuerySchema())
-    page = await visits.list_due(ctx=request.app[CTX], principal=principal_of(request), **query)
+    page = await visits_due.list_due(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(DuePageSchema(), page)
 
 

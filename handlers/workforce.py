@@ -20,6 +20,8 @@ from schemas.workforce import (
     PersonQuerySchema,
     PersonSchema,
     PersonUpdateSchema,
+    PlanBreakdownQuerySchema,
+    PlanBreakdownSchema,
     PlanQuerySchema,
     PlanReportSchema,
     ProgrammeCreateSchema,
@@ -393,3 +395,21 @@ async def plan_indicators(request: web.Request) -> web.Response:
     query = read_query(request, PlanQuerySchema())
     report = await plan.plan_indicators(ctx=request.app[CTX], principal=principal_of(request), **query)
     return json_response(PlanReportSchema(), report)
+
+
+@routes.get("/api/v1/stats/plan/divisions")
+@endpoint(
+    "One plan indicator for each division under a division (for the map)",
+    description="The province's cities, a city's counties (and county-level development zones) or a county's "
+    "townships, each with the indicator's target, actual and progress computed exactly as GET /api/v1/stats/plan "
+    "computes it for that division, and the address of its records.",
+    tags=("stats",),
+    roles=rules.MANAGERS,
+    query=PlanBreakdownQuerySchema(),
+    response=PlanBreakdownSchema(),
+    problems=(403, 422),
+)
+async def plan_breakdown(request: web.Request) -> web.Response:
+    query = read_query(request, PlanBreakdownQuerySchema())
+    breakdown = await plan.plan_breakdown(ctx=request.app[CTX], principal=principal_of(request), **query)
+    return json_response(PlanBreakdownSchema(), breakdown)

@@ -343,6 +343,40 @@ class PlanQuerySchema(Schema):
     year = fields.Integer(validate=validate.Range(2000, 2100), metadata={"description": "Default: this year"})
 
 
+class PlanBreakdownQuerySchema(PlanQuerySchema):
+    indicator = fields.String(
+        required=True,
+        metadata={"description": "An indicator code of GET /api/v1/stats/plan (e.g. station_coverage)"},
+    )
+
+
+class DivisionFigureSchema(Schema):
+    division = fields.String()
+    name = fields.String()
+    level = fields.String(metadata={"description": "city, county, development_zone or township"})
+    target = fields.Float(allow_none=True)
+    actual = fields.Float(allow_none=True)
+    progress = fields.Float(allow_none=True, metadata={"description": "actual / target; null without a target"})
+    met = fields.Boolean(allow_none=True)
+    available = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    records = fields.String(allow_none=True, metadata={"description": "The drill-down address of the figure"})
+
+
+class PlanBreakdownSchema(Schema):
+    division = fields.String()
+    division_name = fields.String(allow_none=True)
+    level = fields.String()
+    year = fields.Integer()
+    as_of = fields.String()
+    computed_at = fields.AwareDateTime()
+    indicator = fields.String()
+    name = fields.String()
+    name_en = fields.String()
+    unit = fields.String()
+    divisions = fields.List(fields.Nested(DivisionFigureSchema))
+
+
 class IndicatorSchema(Schema):
     code = fields.String()
     name = fields.String()

@@ -347,6 +347,15 @@ async def events_of(ctx: Context, case_id: str) -> list[CaseEvent]:
     return out
 
 
+async def events_about(ctx: Context, kind: str, subject_id: str) -> list[CaseEvent]:
+    """The events of one subject (a case, or another area's record: ``certificate``, ``attendance`` ...) in order."""
+    repo, out, last = EventsRepository(ctx.db), [], None
+    while batch := await repo.after(last, limit=500):
+        out += [e for e in batch if (e.subject.kind, e.subject.id) == (kind, subject_id)]
+        last = batch[-1].id
+    return out
+
+
 async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM, **fields: Any) -> Elder:
     """A person put on the visit register as staff register one (their first due visit is scheduled).
 

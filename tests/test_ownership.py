@@ -57,11 +57,13 @@ OWNERS: dict[str, str] = {
     "webhook_deliveries": "webhooks",
     "webhook_state": "webhooks",
     "webhook_subscriptions": "webhooks",
+    "plan_snapshots": "workforce",
     "reference_figures": "workforce",
     "training_programmes": "workforce",
     "training_records": "workforce",
     "training_sessions": "workforce",
     "workforce_history": "workforce",
+    "workforce_meta": "workforce",
     "workforce_people": "workforce",
 }
 

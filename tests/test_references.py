@@ -80,6 +80,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("cases", "source.visit_record_id"): "visits",
     ("cases", "source.elder_id"): "elders",
     ("events", "case_id"): "cases",
+    ("events", "subject.id"): "event-subject",
     ("events", "station_id"): "stations",
     ("events", "actor.subject"): "person-or-client",
     ("events", "data.assignee_id"): "staff",
@@ -108,6 +109,7 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("audit_log", "elder_id"): "elders",
     ("refresh_tokens", "subject"): "person-or-client",
     ("idempotency_keys", "subject"): "person-or-client",
+    ("idempotency_keys", "resource_id"): "cases",  # the one keyed create the world makes is a case
     ("uploads.files", "metadata.owner"): "person-or-client",
     ("uploads.chunks", "files_id"): "uploads.files",
     ("station_network", "_id"): "stations",
@@ -170,6 +172,15 @@ GRIDFS_INTERNAL = {("uploads.chunks", "_id")}
 MIXED = {
     "person-or-client": ("residents", "staff", "api_clients"),
     "audit-target": ("elders", "cases", "residents", "staff"),
+    "event-subject": (
+        "cases",
+        "elders",
+        "alerts",
+        "volunteers",
+        "volunteer_activities",
+        "volunteer_attendance",
+        "volunteer_certificates",
+    ),
 }
 
 

@@ -15,7 +15,7 @@ from service.alerts.models import (
 )
 from service.alerts.repository import AlertsRepository
 from service.cases import reads as case_reads
-from service.cases.models import CaseEvent
+from service.cases.models import CaseEvent, Subject
 from service.common.context import Context
 from service.common.errors import ConflictError
 
@@ -39,11 +39,12 @@ def alert_event(
     extra: dict[str, Any] | None = None,
     level_to: str | None = None,
 ) -> CaseEvent:
-    """The outbox event of an alert (keyed by its case, or ``alert:<id>`` when it opened none)."""
+    """The outbox event of an alert (its subject is the alert; ``case_id`` is the case it opened, if any)."""
     zh, en = rules.summary(alert, level_to=level_to)
     return CaseEvent(
         type=event_type,
-        case_id=alert.case_id or f"alert:{alert.id}",
+        case_id=alert.case_id,
+        subject=Subject("alert", alert.id),
         seq=seq,
         actor_subject=alert.client_id if event_type == RECEIVED else "system",
         actor_role="client" if event_type == RECEIVED else "system",

@@ -9,6 +9,7 @@ from typing import Any
 from service.cases import lifecycle, states
 from service.cases.access import access_of, case_facts, ensure_visible
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
+from service.cases.models import CaseChange
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.cases.views import view
@@ -47,9 +48,9 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
             "case_changed", "The case changed since you read it; reload and try again.", current_version=case["version"]
         )
     plan = await _plan(ctx, principal, case, action, data, now)
-    to_state = plan.get("to_state") or transition.target(case["status"])
-    event_type = plan.get("event_type") or transition.event
-    sets = {**plan.get("set", {}), "status": to_state, "updated_at": now}
+    to_state = plan.to_state or transition.target(case["status"])
+    event_type = plan.event_type or transition.event
+    sets = {**plan.fields, "status": to_state, "updated_at": now}
     post = {**case, **sets, "version": case["version"] + 1}
     event = event_doc(
         post,
@@ -58,7 +59,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         from_state=case["status"],
         to_state=to_state,
         now=now,
-        data=plan.get("event_data", {}),
+        data=plan.event_data,
     )
     events = [event]
     if to_state == "unrouted" and case["status"] != "unrouted":
@@ -70,7 +71,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
                 from_state=case["status"],
                 to_state=to_state,
                 now=now,
-                data=plan.get("event_data", {}),
+                data=plan.event_data,
             )
         )
     entry = history_entry(
@@ -80,16 +81,19 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         from_state=case["status"],
         to_state=to_state,
         now=now,
-        note=plan.get("note"),
-        data=plan.get("event_data"),
+        note=plan.note,
+        data=plan.event_data,
     )
-    update: dict[str, Any] = {"$set": sets, "$push": {"history": entry}}
-    if plan.get("inc"):
-        update["$inc"] = dict(plan["inc"])
 
     async def write(session: Any) -> bool:
         if not await repo.apply(
-            case_id, expected_version=case["version"], expected_status=case["status"], update=update, session=session
+            case_id,
+            expected_version=case["version"],
+            expected_status=case["status"],
+            fields=sets,
+            increments=plan.increments,
+            history=entry,
+            session=session,
         ):
             return False
         await EventsRepository(ctx.db).append(*events, session=session)
@@ -97,7 +101,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
 
     if not await in_transaction(ctx, write):
         raise ConflictError("case_changed", "Someone else acted on this case at the same moment; reload it.")
-    await adjust_load(ctx, plan.get("load", []))
+    await adjust_load(ctx, list(plan.load))
     fresh = await repo.get(case_id)
     return view(fresh, principal, access_of(principal, fresh), now)
 
@@ -167,7 +171,7 @@ async def _check_result_photos(
 
 async def _plan(
     ctx: Context, principal: Principal, case: dict[str, Any], action: str, data: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+) -> CaseChange:
     """What an action changes, beyond the status: pure except for routing and staff look-ups.
 
     The action's required fields were checked by ``lifecycle.check_fields`` before this runs.
@@ -175,16 +179,16 @@ async def _plan(
     station = case.get("station_id")
     if action == "accept":
         late = now > case["sign_due_at"]
-        return {
-            "set": {
+        return CaseChange(
+            fields={
                 "accepted_at": now,
                 "signed_late": late,
                 # Whoever signs for a case holds it, a station head included, until it is assigned on.
                 "assignee_id": case.get("assignee_id") or principal.subject,
                 "next_due_at": case["resolve_due_at"],
             },
-            "event_data": {"signed_late": late},
-        }
+            event_data={"signed_late": late},
+        )
     if action == "return":
         reason = data["reason"]
         returned = [*case.get("returned_by", []), station] if station else list(case.get("returned_by", []))
@@ -222,11 +226,11 @@ async def _plan(
         placement = station_placement(decision)
         if placement["station_id"]:
             load.append((placement["station_id"], +1))
-        return {
-            "to_state": placement.pop("status"),
-            "event_type": "case.returned",
-            "note": reason,
-            "set": {
+        return CaseChange(
+            to_state=placement.pop("status"),
+            event_type="case.returned",
+            note=reason,
+            fields={
                 **placement,
                 "routing": decision.to_dict(),
                 "returned_by": returned,
@@ -234,15 +238,15 @@ async def _plan(
                 "accepted_at": None,
                 "next_due_at": case["sign_due_at"],
             },
-            "inc": {"return_count": 1},
-            "load": load,
-            "event_data": {
+            increments={"return_count": 1},
+            load=load,
+            event_data={
                 "reason": reason,
                 "returned_by_station": station,
                 "next_station": placement["station_id"],
                 "routing_method": decision.method,
             },
-        }
+        )
     if action == "dispatch":
         station_id = data["station_id"]
         try:
@@ -260,11 +264,11 @@ async def _plan(
         load = [(target.id, +1)]
         if station:
             load.append((station, -1))
-        return {
-            "to_state": "dispatched",
-            "note": data.get("note"),
-            "load": load,
-            "set": {
+        return CaseChange(
+            to_state="dispatched",
+            note=data.get("note"),
+            load=load,
+            fields={
                 "station_id": target.id,
                 "station_code": target.code,
                 "station_name": target.name,
@@ -273,8 +277,8 @@ async def _plan(
                 "assignee_id": None,
                 "routing": manual_routing(case.get("routing") or {}, target, principal, now),
             },
-            "event_data": {"station_id": target.id, "note": data.get("note")},
-        }
+            event_data={"station_id": target.id, "note": data.get("note")},
+        )
     if action == "assign":
         assignee = data["assignee_id"]
         if not await _works_at(ctx, assignee, station):
@@ -283,20 +287,20 @@ async def _plan(
                 "The assignee is not active staff of this station.",
                 errors={"assignee_id": ["Not active staff of this station."]},
             )
-        return {"set": {"assignee_id": assignee}, "note": data.get("note"), "event_data": {"assignee_id": assignee}}
+        return CaseChange(fields={"assignee_id": assignee}, note=data.get("note"), event_data={"assignee_id": assignee})
     if action == "start":
-        return {"set": {"started_at": now}, "note": data.get("note")}
+        return CaseChange(fields={"started_at": now}, note=data.get("note"))
     if action == "schedule":
         at = data["scheduled_at"]
-        return {"set": {"scheduled_at": at}, "note": data.get("note"), "event_data": {"scheduled_at": at}}
+        return CaseChange(fields={"scheduled_at": at}, note=data.get("note"), event_data={"scheduled_at": at})
     if action == "note":
         text = data["text"]
-        return {"note": text, "event_data": {"text": text}}
+        return CaseChange(note=text, event_data={"text": text})
     if action == "request_extension":
         days = data["extra_days"]
         reason = data["reason"]
-        return {
-            "set": {
+        return CaseChange(
+            fields={
                 "extension": {
                     "status": "requested",
                     "extra_days": days,
@@ -305,17 +309,17 @@ async def _plan(
                     "requested_by": principal.subject,
                 }
             },
-            "note": reason,
-            "event_data": {"extra_days": days, "reason": reason},
-        }
+            note=reason,
+            event_data={"extra_days": days, "reason": reason},
+        )
     if action in ("approve_extension", "deny_extension"):
         ext = case.get("extension") or {}
         if action == "deny_extension":
-            return {
-                "set": {"extension": {**ext, "status": "denied", "decided_at": now}},
-                "note": data.get("reason"),
-                "event_data": {"reason": data.get("reason")},
-            }
+            return CaseChange(
+                fields={"extension": {**ext, "status": "denied", "decided_at": now}},
+                note=data.get("reason"),
+                event_data={"reason": data.get("reason")},
+            )
         clock = (case.get("service") or {}).get("clock") or "working"
         # Requests stored before the field took the API's name (extra_days) kept it as "days".
         new_due = worktime.add_days(case["resolve_due_at"], int(ext.get("extra_days") or ext["days"]), clock)
@@ -326,65 +330,65 @@ async def _plan(
         }
         if case["status"] != "dispatched":
             sets["next_due_at"] = new_due
-        return {"set": sets, "note": data.get("note"), "event_data": {"resolve_due_at": new_due}}
+        return CaseChange(fields=sets, note=data.get("note"), event_data={"resolve_due_at": new_due})
     if action == "resolve":
         result = data["result"]
         photos = await _check_result_photos(ctx, principal, case, list(data.get("photos") or []))
-        return {
-            "set": {
+        return CaseChange(
+            fields={
                 "resolved_at": now,
                 "result": result,
                 "result_photos": photos,
                 "resolved_late": now > case["resolve_due_at"],
                 "next_due_at": None,
             },
-            "note": result,
-            "load": [(station, -1)] if station else [],
-            "event_data": {"result": result, "photos": photos} if photos else {"result": result},
-        }
+            note=result,
+            load=[(station, -1)] if station else [],
+            event_data={"result": result, "photos": photos} if photos else {"result": result},
+        )
     if action == "reopen":
         reason = data["reason"]
-        return {
-            "set": {
+        return CaseChange(
+            fields={
                 "reopened_at": now,
                 "resolved_at": None,
                 "result": None,
                 "result_photos": [],
                 "next_due_at": case["resolve_due_at"],
             },
-            "inc": {"reopen_count": 1},
-            "note": reason,
-            "load": [(station, +1)] if station else [],
-            "event_data": {"reason": reason},
-        }
+            increments={"reopen_count": 1},
+            note=reason,
+            load=[(station, +1)] if station else [],
+            event_data={"reason": reason},
+        )
     if action == "rate":
         rating = data["rating"]
-        return {
-            "event_type": "case.rated",
-            "set": {"rating": rating, "rating_comment": data.get("comment"), "closed_at": now, "rated_at": now},
-            "note": data.get("comment"),
-            "event_data": {"rating": rating},
-        }
+        return CaseChange(
+            event_type="case.rated",
+            fields={"rating": rating, "rating_comment": data.get("comment"), "closed_at": now, "rated_at": now},
+            note=data.get("comment"),
+            event_data={"rating": rating},
+        )
     if action == "cancel":
-        return {
-            "set": {"cancelled_at": now, "next_due_at": None},
-            "note": data.get("reason"),
-            "load": [(station, -1)] if station and case["status"] in ("dispatched", "accepted") else [],
-            "event_data": {"reason": data.get("reason")},
-        }
+        return CaseChange(
+            fields={"cancelled_at": now, "next_due_at": None},
+            note=data.get("reason"),
+            load=[(station, -1)] if station and case["status"] in ("dispatched", "accepted") else [],
+            event_data={"reason": data.get("reason")},
+        )
     if action == "reject":
         reason = data["reason"]
-        return {
-            "set": {"rejected_at": now, "next_due_at": None},
-            "note": reason,
-            "load": [(station, -1)] if station else [],
-            "event_data": {"reason": reason},
-        }
+        return CaseChange(
+            fields={"rejected_at": now, "next_due_at": None},
+            note=reason,
+            load=[(station, -1)] if station else [],
+            event_data={"reason": reason},
+        )
     if action == "urge":
-        return {
-            "set": {"urged_at": now},
-            "inc": {"urge_count": 1},
-            "note": data.get("note"),
-            "event_data": {"note": data.get("note")},
-        }
+        return CaseChange(
+            fields={"urged_at": now},
+            increments={"urge_count": 1},
+            note=data.get("note"),
+            event_data={"note": data.get("note")},
+        )
     raise BadRequestError("unknown_action", f"Unknown action {action!r}.")

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import CaseEvent
+from service.cases.models import CaseEvent, HistoryEntry
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
@@ -51,23 +51,25 @@ def history_entry(
     *,
     event_id: str,
     action: str,
-    actor: Principal,
+    actor: Principal | None,
     from_state: str | None,
     to_state: str,
     now: datetime,
     note: str | None = None,
     data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "action": action,
-        "actor": {"subject": actor.subject, "role": actor.role},
-        "from_state": from_state,
-        "to_state": to_state,
-        "at": now,
-        "note": note,
-        "data": data or {},
-    }
+) -> HistoryEntry:
+    """The history line of a change, naming its event (``actor`` None: the system's own doing)."""
+    return HistoryEntry(
+        event_id=event_id,
+        action=action,
+        actor_subject=actor.subject if actor else "system",
+        actor_role=actor.role if actor else "system",
+        from_state=from_state,
+        to_state=to_state,
+        at=now,
+        note=note,
+        data=data or {},
+    )
 
 
 def station_placement(decision: routing.RoutingDecision) -> dict[str, Any]:

@@ -203,6 +203,76 @@ async def newest_first(
     return docs, width
 
 
+# Pages by due time are read in windows on ``next_due_at``, from the soonest due upwards, between
+# fixed edges around the time of the request (4**k hours before and after it, up to about six
+# weeks): the overdue backlog and the work due soon are read in narrow windows, what is due far
+# away in wide ones, and all that is due more than six weeks ahead (or overdue by more) in one.
+# Cases with no due time (resolved, closed, cancelled, rejected: the history) fall in no window,
+# as a range on a date matches no null, so a queue never reads the history.
+# A filter on several states is read as one query per state, each an equality prefix of an index
+# that ends in (next_due_at, _id): the embedded server reads the window's keys of that state only.
+DUE_EDGES = tuple(-timedelta(hours=4**k) for k in range(5, -1, -1)) + tuple(timedelta(hours=4**k) for k in range(6))
+
+
+def by_state(conditions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Pure: ``conditions`` as one list per state when they hold a filter on several states, else as is."""
+    for i, condition in enumerate(conditions):
+        wanted = condition.get("status") if list(condition) == ["status"] else None
+        if isinstance(wanted, dict) and list(wanted) == ["$in"] and len(wanted["$in"]) > 1:
+            states = list(dict.fromkeys(wanted["$in"]))
+            return [[*conditions[:i], {"status": state}, *conditions[i + 1 :]] for state in states]
+    return [conditions]
+
+
+def _due_order(doc: dict[str, Any]) -> tuple[bool, datetime, str]:
+    due = doc.get("next_due_at")
+    return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, doc["_id"])
+
+
+async def soonest_due_first(
+    find: Find,
+    *,
+    conditions: list[dict[str, Any]],
+    want: int,
+    now: datetime,
+    after: tuple[datetime | None, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` documents matching ``conditions`` by due time (``next_due_at``, ``_id``), after ``after``.
+
+    The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
+    ``$or`` (nulls first, as the server sorts them), for documents whose ``next_due_at`` is a
+    date or null: read as those with no due time, the cursor's ties, then windows between
+    :data:`DUE_EDGES` until ``want`` are found; each window as one query per state filtered on.
+    """
+    variants = by_state(conditions)
+    sort = SORTS["due"]
+
+    async def read(bound: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for variant in variants:
+            found += await find({**bound, **all_of(variant)}, sort, n)
+        return sorted(found, key=_due_order)[:n] if len(variants) > 1 else found
+
+    docs: list[dict[str, Any]] = []
+    lowest: datetime | None = None
+    if after is None or after[0] is None:
+        docs += await read({"next_due_at": None, **({"_id": {"$gt": after[1]}} if after else {})}, want)
+    else:
+        lowest = _aware(after[0])
+        docs += await read({"next_due_at": lowest, "_id": {"$gt": after[1]}}, want)
+    edges = [now + offset for offset in DUE_EDGES]
+    edges = [edge for edge in edges if lowest is None or edge > lowest]
+    start: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
+    for edge in [*edges, None]:
+        if len(docs) >= want:
+            break
+        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start``.
+        due = {**start, **({"$lt": edge} if edge is not None else {})}
+        docs += await read({"next_due_at": due}, want - len(docs))
+        start = {"$gte": edge}
+    return docs
+
+
 def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:
     """The next window: as wide as the density seen so far says the missing documents need, with a
     margin, and within [WINDOW_GROWTH_MIN, WINDOW_GROWTH_EMPTY] times the last; the widest after nothing."""
@@ -238,8 +308,23 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
             after=after,
             width=hint,
         )
+    elif sort == "due":
+
+        async def find_due(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+            return await repo.page(filt, sort=sort_keys, limit=n)
+
+        due_after = None
+        if query.get("cursor"):
+            due_after = (value, case_id)
+        docs = await soonest_due_first(
+            find_due,
+            conditions=filter_conditions(principal, query) + created_range(query),
+            want=limit + 1,
+            now=ctx.now(),
+            after=due_after,
+        )
     else:
-        # By due time, or after a case with no creation time (none is written so): one query.
+        # After a case with no creation time (none is written so): one query.
         filt, sort_keys, limit = list_query(principal, query)
         docs = await repo.page(filt, sort=sort_keys, limit=limit + 1)
     more = len(docs) > limit
@@ -272,17 +357,23 @@ def filter_conditions(principal: Principal, query: dict[str, Any]) -> list[dict[
     return conditions
 
 
+def created_range(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pure: the creation-time range of a list request as conditions (from inclusive, to exclusive)."""
+    created: dict[str, Any] = {}
+    if query.get("created_from"):
+        created["$gte"] = query["created_from"]
+    if query.get("created_to"):
+        created["$lt"] = query["created_to"]
+    return [{"created_at": created}] if created else []
+
+
 def list_query(principal: Principal, query: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int]], int]:
     """Pure: the whole list as one filter, sort and page size (one more is fetched to see if more exist).
 
     Pages by due time are read with it; newest-first pages are read in time windows
     (:func:`newest_first`) and hold the same documents in the same order.
     """
-    conditions = filter_conditions(principal, query)
-    if query.get("created_from"):
-        conditions.append({"created_at": {"$gte": query["created_from"]}})
-    if query.get("created_to"):
-        conditions.append({"created_at": {"$lt": query["created_to"]}})
+    conditions = filter_conditions(principal, query) + created_range(query)
     sort = query.get("sort") or "newest"
     if query.get("cursor"):
         conditions.append(_decode_cursor(query["cursor"], sort))

@@ -10,7 +10,7 @@ from service.cases import states
 from service.cases.access import access_of
 from service.cases.changes import DIVISION_PROVINCE, adjust_load, event_doc, history_entry, station_placement
 from service.cases.numbers import next_case_number
-from service.cases.repository.cases import CasesRepository
+from service.cases.repository.cases import CasesRepository, history_doc
 from service.cases.repository.events import EventsRepository
 from service.cases.views import view
 from service.catalog import service as catalog
@@ -24,7 +24,6 @@ from service.common.errors import (
 )
 from service.common.ids import new_id
 from service.common.models import Principal
-from service.idempotency.keys import record_id
 from service.identity import directory
 from service.stations import routing
 from service.storage.transactions import in_transaction
@@ -38,18 +37,15 @@ def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
 
 
 async def submit_case(
-    *, ctx: Context, principal: Principal, data: dict[str, Any], idempotency_key: str | None = None
+    *, ctx: Context, principal: Principal, data: dict[str, Any], case_id: str | None = None
 ) -> dict[str, Any]:
     """File a new case: validate against its service type, route it, number it, store it and its event.
 
-    With ``idempotency_key`` the case is stored with it, and a second call with the same key
-    by the same caller returns the first case instead of filing another.
+    ``case_id`` is the id the case gets: a keyed request passes the one its Idempotency-Key
+    holds, so a retry after a crash finds the case stored before it instead of filing another.
     """
     if principal.role not in ("resident", "client", "worker", "station_head", "supervisor", "admin"):
         raise PermissionDeniedError("role_not_allowed", "This role cannot submit cases.")
-    idempotency_id = record_id(principal.subject, idempotency_key) if idempotency_key else None
-    if idempotency_id and (earlier := await CasesRepository(ctx.db).find_by_idempotency(idempotency_id)):
-        return view(earlier, principal, access_of(principal, earlier), ctx.now())
     try:
         service_type = await catalog.get_service(ctx=ctx, code=data["service_code"])
     except NotFoundError:
@@ -102,8 +98,15 @@ async def submit_case(
     answers_out, answers_secure = _protect_answers(ctx, service_type, answers)
     photos = list(data.get("photos") or [])
     await _check_photos(ctx, principal, photos)
+    if service_type.retired:
+        raise ValidationFailedError(
+            "service_retired",
+            f"Service {service_type.code!r} is no longer offered.",
+            {"service_code": ["This service is retired."]},
+        )
+    # By capability: the service type was read above, so routing need not read it again.
     decision = await routing.route_request(
-        ctx=ctx, service_code=service_type.code, location=location, division_code=division_code
+        ctx=ctx, capability=service_type.capability, location=location, division_code=division_code
     )
     if not decision.in_service_area:
         # Nobody would ever see a case here: say so now instead of filing it into no queue.
@@ -116,7 +119,7 @@ async def submit_case(
     now = ctx.now()
     sign_due, resolve_due = _deadlines(service_type, now)
     placement = station_placement(decision)
-    case_id = new_id()
+    case_id = case_id or new_id()
     number = await _case_number(ctx, placement.get("county_code") or (division_code or "")[:6], now)
     case: dict[str, Any] = {
         "_id": case_id,
@@ -164,8 +167,6 @@ async def submit_case(
     }
     if data.get("source"):
         case["source"] = {**data["source"], "channel": data["source"].get("channel", _channel(principal))}
-    if idempotency_id:
-        case["idempotency_id"] = idempotency_id
     event = event_doc(
         case,
         event_type="case.created",
@@ -176,14 +177,16 @@ async def submit_case(
         data={"routing_method": decision.method, "reason": decision.reason},
     )
     case["history"] = [
-        history_entry(
-            event_id=event.id,
-            action="submit",
-            actor=principal,
-            from_state=None,
-            to_state=case["status"],
-            now=now,
-            note=decision.reason,
+        history_doc(
+            history_entry(
+                event_id=event.id,
+                action="submit",
+                actor=principal,
+                from_state=None,
+                to_state=case["status"],
+                now=now,
+                note=decision.reason,
+            )
         )
     ]
 
@@ -208,8 +211,8 @@ async def submit_case(
     try:
         await in_transaction(ctx, write)
     except ConflictError:
-        # A concurrent or taken-over request with the same key stored its case first.
-        earlier = await CasesRepository(ctx.db).find_by_idempotency(idempotency_id) if idempotency_id else None
+        # A retry that took over an abandoned Idempotency-Key: its first attempt stored the case.
+        earlier = await CasesRepository(ctx.db).get_if_any(case_id)
         if earlier is None:
             raise
         return view(earlier, principal, access_of(principal, earlier), ctx.now())

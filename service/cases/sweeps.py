@@ -11,7 +11,6 @@ from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 from service.common.loops import pause
-from service.common.models import SYSTEM
 from service.storage.transactions import in_transaction
 
 log = logging.getLogger("huimin.cases")
@@ -25,18 +24,11 @@ async def sweep_once(*, ctx: Context, limit: int = 500) -> dict[str, int]:
     repo = CasesRepository(ctx.db)
     now = ctx.now()
     counts = {"sign_overdue": 0, "resolve_overdue": 0, "auto_closed": 0}
-    checks = (
-        ("sign", {"status": "dispatched", "overdue.sign": False, "sign_due_at": {"$lt": now}}),
-        (
-            "resolve",
-            {"status": {"$in": ["accepted", "in_progress"]}, "overdue.resolve": False, "resolve_due_at": {"$lt": now}},
-        ),
-    )
-    for kind, query in checks:
-        for doc in await repo.due_for(query, limit=limit):
+    for kind in ("sign", "resolve"):
+        for doc in await repo.overdue_unflagged(kind, now, limit=limit):
             if await _flag_overdue(ctx, doc, kind, now):
                 counts[f"{kind}_overdue"] += 1
-    for doc in await repo.due_for({"status": "resolved", "resolved_at": {"$lt": now - AUTO_CLOSE_AFTER}}, limit=limit):
+    for doc in await repo.resolved_before(now - AUTO_CLOSE_AFTER, limit=limit):
         if await _auto_close(ctx, doc, now):
             counts["auto_closed"] += 1
     return counts
@@ -57,21 +49,17 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
     entry = history_entry(
         event_id=event.id,
         action="overdue",
-        actor=SYSTEM,
+        actor=None,
         from_state=doc["status"],
         to_state=doc["status"],
         now=now,
         note=f"超时督办 overdue ({kind})",
         data={"kind": kind},
     )
-    entry["actor"] = {"subject": "system", "role": "system"}
 
     async def write(session: Any) -> bool:
-        if not await repo.flag(
-            doc["_id"],
-            condition={"status": doc["status"], f"overdue.{kind}": False},
-            update={"$set": {f"overdue.{kind}": True, "overdue_flagged_at": now}, "$push": {"history": entry}},
-            session=session,
+        if not await repo.flag_overdue(
+            doc["_id"], kind=kind, status=doc["status"], now=now, history=entry, session=session
         ):
             return False
         await EventsRepository(ctx.db).append(event, session=session)
@@ -94,20 +82,20 @@ async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
     entry = history_entry(
         event_id=event.id,
         action="auto_close",
-        actor=SYSTEM,
+        actor=None,
         from_state="resolved",
         to_state="closed",
         now=now,
         note="7 天未评价，自动归档 auto-closed without a rating",
     )
-    entry["actor"] = {"subject": "system", "role": "system"}
 
     async def write(session: Any) -> bool:
         if not await repo.apply(
             doc["_id"],
             expected_version=doc["version"],
             expected_status="resolved",
-            update={"$set": {"status": "closed", "closed_at": now, "updated_at": now}, "$push": {"history": entry}},
+            fields={"status": "closed", "closed_at": now, "updated_at": now},
+            history=entry,
             session=session,
         ):
             return False

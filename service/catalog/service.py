@@ -412,9 +412,7 @@ async def _upgrade_built_ins(ctx: Context, built_ins: tuple[ServiceType, ...]) -
                 else f
                 for f in fields
             )
-        new = dataclasses.replace(
-            current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now()
-        )
+        new = dataclasses.replace(current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now())
         try:
             await _repo(ctx).insert_version(service_to_doc(new))
         except ConflictError:

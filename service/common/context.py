@@ -36,6 +36,9 @@ class ProcessState:
     stream_hub: StreamHub | None = None
     client_limits: dict[str, CachedLimit] = field(default_factory=dict)
     notify_owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Access tokens whose signature, issuer and audience were verified here, by token text:
+    # the claims of a given text never change, only whether it has expired (checked on each use).
+    verified_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

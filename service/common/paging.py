@@ -12,8 +12,8 @@ import base64
 import binascii
 import json
 import types
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.common.errors import BadRequestError
@@ -65,3 +65,52 @@ def paged(items: Sequence[Any], limit: int, cursor_of: Callable[[Any], str]) -> 
     """The first ``limit`` of ``items`` (read with ``limit + 1``) and the cursor after them, if more remain."""
     page = list(items[:limit])
     return page, (cursor_of(page[-1]) if len(items) > limit and page else None)
+
+
+# Lists sorted by a time-ordered id, newest first (an inbox, a delivery log), are read in windows
+# of creation time on that id: the first reaches ID_WINDOW_START back from the page's upper end,
+# each next one ID_WINDOW_GROWTH times as far, and the last, once a window would reach back before
+# ID_WINDOW_FLOOR, has no lower bound. Every query but that last one carries a range bound on the
+# id, so a server that reads every matching index key before it applies ``limit`` (the embedded
+# one) reads about a page of keys; on MongoDB each is an index-ordered scan stopped at the limit.
+ID_WINDOW_START = timedelta(days=1)
+ID_WINDOW_GROWTH = 8
+ID_WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+FindPage = Callable[[dict[str, Any], int], Awaitable[list[dict[str, Any]]]]
+
+
+async def newest_by_id(
+    find: FindPage,
+    *,
+    want: int,
+    now: datetime,
+    id_at: Callable[[datetime], str],
+    after: tuple[str, datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` documents, ``_id`` descending, below ``after`` (an id and the time it was made at).
+
+    ``find(id_range, n)`` returns the first ``n`` documents of the list with ``_id`` in ``id_range``
+    (``{"$lt": ..., "$gte": ...}``, either may be absent), ``_id`` descending. ``id_at(t)`` is the
+    smallest id made at time ``t``. The pages are those of one query over the whole range: the
+    windows cover it without gaps or overlaps, whatever the ids look like; they are only faster
+    when the ids are made as ``id_at`` says.
+    """
+    docs: list[dict[str, Any]] = []
+    upper = after[0] if after is not None else None
+    top = after[1] if after is not None else now
+    width = ID_WINDOW_START
+    while len(docs) < want:
+        bound: dict[str, Any] = {"$lt": upper} if upper is not None else {}
+        final = top - width <= ID_WINDOW_FLOOR
+        if not final:
+            lower = id_at(top - width)
+            if upper is not None and lower >= upper:
+                final = True  # an id not made as id_at says: read the rest in one query
+            else:
+                bound["$gte"] = lower
+        docs += await find(bound, want - len(docs))
+        if final:
+            break
+        upper, top, width = bound["$gte"], top - width, width * ID_WINDOW_GROWTH
+    return docs

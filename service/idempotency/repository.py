@@ -37,6 +37,9 @@ class IdempotencyRecord:
     lease_until: datetime
     status: int | None = None
     body: str | None = None  # the response body as JSON text, replayed byte for byte
+    # The id the request's new resource gets, made with the record and kept when a retry takes
+    # the key over, so a resource stored before a crash is found again instead of made twice.
+    resource_id: str | None = None
 
 
 def _from_doc(d: dict[str, Any]) -> IdempotencyRecord:
@@ -49,6 +52,7 @@ def _from_doc(d: dict[str, Any]) -> IdempotencyRecord:
         lease_until=d["lease_until"],
         status=d.get("status"),
         body=d.get("body"),
+        resource_id=d.get("resource_id"),
     )
 
 
@@ -66,22 +70,24 @@ class IdempotencyRepository:
         now: datetime,
         lease_until: datetime,
         expires_at: datetime,
+        resource_id: str | None = None,
     ) -> bool:
         """Insert a pending record; False when one exists already for (subject, key)."""
+        doc: dict[str, Any] = {
+            "_id": record_id(subject, key),
+            "subject": subject,
+            "key": key,
+            "fingerprint": fingerprint,
+            "state": PENDING,
+            "owner": owner,
+            "lease_until": lease_until,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        if resource_id is not None:
+            doc["resource_id"] = resource_id
         try:
-            await self.col.insert_one(
-                {
-                    "_id": record_id(subject, key),
-                    "subject": subject,
-                    "key": key,
-                    "fingerprint": fingerprint,
-                    "state": PENDING,
-                    "owner": owner,
-                    "lease_until": lease_until,
-                    "created_at": now,
-                    "expires_at": expires_at,
-                }
-            )
+            await self.col.insert_one(doc)
         except DuplicateKeyError:
             return False
         return True

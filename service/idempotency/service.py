@@ -9,6 +9,11 @@
   ``WAIT_SECONDS`` for it and replay its response, or get 409 ``idempotency_in_progress``;
 * the operation fails (an error, or a 5xx status): the key is released and may be retried.
 
+An operation that creates something may take the id its new resource should get
+(``create=``): the id is made with the key's record and is the same when a retry takes an
+abandoned key over, so what a process stored before it died is found under that id rather
+than made a second time (the resource's unique ``_id`` refuses the copy).
+
 Keys are scoped to the caller (principal subject): two callers never see each other's
 responses. A process that dies mid-operation holds its key only until ``LEASE_SECONDS``
 pass; then a retry takes it over.
@@ -17,6 +22,7 @@ pass; then a retry takes it over.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,6 +31,7 @@ from typing import Any
 
 from service.common.context import Context
 from service.common.errors import BadRequestError, ConflictError, ValidationFailedError
+from service.common.ids import new_id
 from service.common.models import Principal
 from service.common.timestamps import json_default
 from service.idempotency.repository import DONE, IdempotencyRecord, IdempotencyRepository
@@ -35,6 +42,8 @@ WAIT_SECONDS = 5.0
 MAX_KEY_LENGTH = 255
 
 Operation = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+# Given the id the created resource gets (a fresh one when the request has no key).
+CreateOperation = Callable[[str], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def check_key(key: str) -> str:
@@ -66,12 +75,14 @@ async def run_idempotent(
     principal: Principal,
     key: str | None,
     fingerprint: str,
-    operation: Operation,
+    operation: Operation | None = None,
+    create: CreateOperation | None = None,
     wait_seconds: float = WAIT_SECONDS,
 ) -> tuple[int, dict[str, Any], bool]:
-    """Run ``operation`` at most once per (caller, key); returns (status, body, replayed)."""
+    """Run ``operation`` (or ``create``) at most once per (caller, key); returns (status, body, replayed)."""
+    run = create if create is not None else _ignoring_id(operation)
     if key is None:
-        status, body = await operation()
+        status, body = await run(new_id())
         return status, body, False
     check_key(key)
     repo = IdempotencyRepository(ctx.db)
@@ -82,6 +93,7 @@ async def run_idempotent(
     while True:
         now = ctx.now()
         lease_until = now + timedelta(seconds=LEASE_SECONDS)
+        resource_id = new_id()
         claimed = await repo.claim(
             subject=principal.subject,
             key=key,
@@ -90,6 +102,7 @@ async def run_idempotent(
             now=now,
             lease_until=lease_until,
             expires_at=now + RECORD_TTL,
+            resource_id=resource_id if create is not None else None,  # an operation that creates nothing names nothing
         )
         if not claimed:
             record = await repo.get(principal.subject, key)
@@ -101,8 +114,9 @@ async def run_idempotent(
                 return _replay(record)
             if record.lease_until <= now and await repo.take_over(record, owner=owner, lease_until=lease_until):
                 claimed = True
+                resource_id = record.resource_id or resource_id
         if claimed:
-            return await _run_once(repo, principal.subject, key, owner, operation)
+            return await _run_once(repo, principal.subject, key, owner, functools.partial(run, resource_id))
         if loop.time() >= deadline:
             raise ConflictError(
                 "idempotency_in_progress",
@@ -110,6 +124,16 @@ async def run_idempotent(
             )
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+def _ignoring_id(operation: Operation | None) -> CreateOperation:
+    if operation is None:
+        raise TypeError("pass operation or create")
+
+    async def run(_resource_id: str) -> tuple[int, dict[str, Any]]:
+        return await operation()
+
+    return run
 
 
 async def _run_once(

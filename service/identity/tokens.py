@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,8 @@ LEEWAY_SECONDS = 10
 # a revocation that reached only MongoDB (Redis was down at the time) counts within a minute.
 LOADED_MARKER = "_complete"
 LOADED_MARKER_SECONDS = 60
+# Verified tokens kept per process (the oldest goes first): about an hour of active callers.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -197,9 +200,29 @@ async def revoke_subject(*, ctx: Context, subject: str) -> None:
             raise
 
 
+def verified_claims(*, ctx: Context, token: str) -> dict[str, Any]:
+    """``decode_access_token``, remembered per process for tokens that verified.
+
+    The signature, issuer and audience of one token text never change, so a token verified
+    once is not verified again; its lifetime is checked on every use, with the same leeway
+    (an expired one goes through ``decode_access_token`` again, which refuses it). Revocation
+    is not cached: ``authenticate`` asks Redis on every request.
+    """
+    cache = ctx.process.verified_tokens
+    claims = cache.get(token)
+    if claims is not None and time.time() < claims["exp"] + LEEWAY_SECONDS:
+        return claims
+    cache.pop(token, None)
+    claims = decode_access_token(settings=ctx.settings, token=token)
+    while len(cache) >= VERIFIED_TOKENS_KEPT:
+        del cache[next(iter(cache))]
+    cache[token] = claims
+    return claims
+
+
 async def authenticate(*, ctx: Context, token: str) -> Principal:
     """The principal of a bearer token, or AuthenticationError."""
-    claims = decode_access_token(settings=ctx.settings, token=token)
+    claims = verified_claims(ctx=ctx, token=token)
     if await is_revoked(ctx=ctx, jti=claims["jti"], subject=str(claims["sub"]), issued_at=int(claims["iat"])):
         raise AuthenticationError("token_revoked", "The access token has been revoked.")
     return Principal(

@@ -145,7 +145,9 @@ async def list_inbox(
     if cursor:
         after = decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]
     repo = NotificationsRepository(ctx.db)
-    page: Page[Notification] = await repo.inbox(recipient=recipient, unread=unread, after_id=after, limit=limit)
+    page: Page[Notification] = await repo.inbox(
+        recipient=recipient, unread=unread, after_id=after, limit=limit, now=ctx.now()
+    )
     return InboxPage(
         items=page.items, next_cursor=page.next_cursor, unread_count=await repo.unread_count(recipient=recipient)
     )

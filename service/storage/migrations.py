@@ -8,14 +8,26 @@ re-keyed to the string form of its id: deleted and inserted again in one transac
 a copy made before the delete). References need no change: they already hold the string.
 Uploaded files are stored in GridFS, whose chunks point at their file by ``files_id``; both
 move together.
+
+Event subjects: events of records that are not cases (visit reminders and misses, alerts,
+volunteer service) were keyed by a made-up ``case_id`` (``visit:<elder_id>``,
+``alert:<id>`` ...), unique with ``seq`` and ``type`` (index ``case_seq_type``). Each event
+now has a ``subject`` ({kind, id}), and ``case_id`` only when it belongs to a case; the
+unique key is the subject's (``subject_seq_type``). The old index is dropped first (with
+``case_id`` absent, two people's misses of one period would collide in it), then every event
+without a subject is given one. Readers also accept an event without one, as written by a
+process not yet upgraded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from service.storage.transactions import run_transaction
 
@@ -29,6 +41,19 @@ OBJECT_ID = {"$type": "objectId"}
 # One document per finished migration, so a start after it reads one document, not every collection.
 MIGRATIONS = "migrations"
 STRING_IDS = "string_ids"
+EVENT_SUBJECTS = "event_subjects"
+EVENTS = "events"
+OLD_EVENT_KEY_INDEX = "case_seq_type"
+# The prefixes of the made-up case ids, and the kind of record each stood for ("visit:" keyed a person).
+EVENT_KEY_KINDS = {
+    "visit": "elder",
+    "alert": "alert",
+    "activity": "activity",
+    "certificate": "certificate",
+    "attendance": "attendance",
+    "volunteer": "volunteer",
+}
+BATCH = 500
 
 
 async def _rekey(db: AsyncDatabase[dict[str, Any]], name: str) -> int:
@@ -75,3 +100,39 @@ async def rekey_object_ids(db: AsyncDatabase[dict[str, Any]]) -> dict[str, int]:
         log.info("re-keyed documents to string ids", extra={"moved": done})
     await db[MIGRATIONS].update_one({"_id": STRING_IDS}, {"$set": {"moved": moved}}, upsert=True)
     return moved
+
+
+def event_subject_update(doc: dict[str, Any]) -> dict[str, Any]:
+    """The update that gives one stored event its subject (and drops a made-up ``case_id``)."""
+    key = str(doc.get("case_id") or "")
+    prefix, sep, rest = key.partition(":")
+    stored = doc.get("data")
+    data = stored if isinstance(stored, dict) else {}
+    if sep and prefix in EVENT_KEY_KINDS:
+        return {"$set": {"subject": {"kind": EVENT_KEY_KINDS[prefix], "id": rest}}, "$unset": {"case_id": ""}}
+    if str(doc.get("type", "")).startswith("alert.") and data.get("alert_id"):
+        # An alert that opened a case was keyed by that case: the alert is the subject, the case stays.
+        return {"$set": {"subject": {"kind": "alert", "id": str(data["alert_id"])}}}
+    return {"$set": {"subject": {"kind": "case", "id": key}}}
+
+
+async def give_events_subjects(db: AsyncDatabase[dict[str, Any]]) -> int:
+    """Give every event written before subjects its subject, once; returns how many were changed."""
+    if await db[MIGRATIONS].find_one({"_id": EVENT_SUBJECTS}) is not None:
+        return 0
+    events = db[EVENTS]
+    with contextlib.suppress(OperationFailure):  # a database made after the change never had it
+        await events.drop_index(OLD_EVENT_KEY_INDEX)
+    changed = 0
+    while True:
+        projection = {"case_id": 1, "type": 1, "data.alert_id": 1}
+        batch = await events.find({"subject": {"$exists": False}}, projection).to_list(BATCH)
+        if not batch:
+            break
+        ops = [UpdateOne({"_id": d["_id"], "subject": {"$exists": False}}, event_subject_update(d)) for d in batch]
+        result = await events.bulk_write(ops, ordered=False)
+        changed += result.modified_count
+    if changed:
+        log.info("gave events their subjects", extra={"events": changed})
+    await db[MIGRATIONS].update_one({"_id": EVENT_SUBJECTS}, {"$set": {"changed": changed}}, upsert=True)
+    return changed

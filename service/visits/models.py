@@ -60,3 +60,37 @@ class Elder:
         if self.tier_from is not None and self.previous_tier and at < self.tier_from:
             return self.previous_tier
         return self.tier
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Referral:
+    """A need or danger a visit found, and the case opened for it (None until it is open)."""
+
+    kind: str  # need | danger
+    service_code: str
+    source_key: str  # "<visit id>:need:<n>" or "<visit id>:danger": the case's unique source.visit_id
+    plan: dict[str, Any]  # the case's service, answers and note, as planned when the visit was recorded
+    case_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Visit:
+    """A visit record (探访记录): append-only; a correction is a new record naming the one it corrects."""
+
+    id: str
+    elder_id: str
+    station_id: str
+    township: str
+    method: str  # phone | video | home | ai_call
+    visitor: str
+    visited_at: datetime
+    reached: bool
+    recorded_by: dict[str, Any]  # {subject, role, station_id, division_prefix}: who recorded it, to act again as them
+    created_at: datetime
+    findings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    needs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    danger: dict[str, Any] = dataclasses.field(default_factory=lambda: {"found": False})
+    summary: str | None = None
+    flags: list[str] = dataclasses.field(default_factory=list)
+    corrects: str | None = None
+    referrals: tuple[Referral, ...] = ()

@@ -1,4 +1,4 @@
-"""Visit records (探访记录), the due list, the visit rate, and referrals of what a visit found (需求转介).
+"""Visit records (探访记录), machine check-ups and referrals of findings (需求转介); the due list is in due.py.
 
 A record counts for the period that contains its ``visited_at`` (Asia/Shanghai) and only
 if the person was reached. Records are append-only: a correction is a new record naming
@@ -19,7 +19,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.audit import service as audit
 from service.common.context import Context
 from service.common.errors import (
     DomainError,
@@ -29,13 +28,11 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.loops import pause
-from service.common.models import SYSTEM, Page, Principal
-from service.common.paging import decode_cursor, encode_cursor
-from service.stations import service as stations
+from service.common.models import SYSTEM, Principal
 from service.visits.elder_fields import EARLIEST, present, sane_time
-from service.visits.elders import can_see, load_visible, scope_query
-from service.visits.models import Elder
-from service.visits.periods import SHANGHAI, Period, local_date, parse_period, period_of
+from service.visits.elders import load_visible
+from service.visits.models import Elder, Referral, Visit
+from service.visits.periods import SHANGHAI, local_date, period_of
 from service.visits.referrals import open_referrals, plan_referrals, referral_key, retry_referrals
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
@@ -183,7 +180,7 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
             corrected = await visits.get(data["corrects"])
         except NotFoundError:
             corrected = None
-        if corrected is None or corrected["elder_id"] != elder.id:
+        if corrected is None or corrected.elder_id != elder.id:
             raise ValidationFailedError(
                 "invalid_correction",
                 "A correction must name an earlier record of the same person.",
@@ -191,64 +188,64 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
             )
     plans = await plan_referrals(ctx, elder, data)
     visit_id = visits.new_id()
-    doc: dict[str, Any] = {
-        "_id": visit_id,
-        "elder_id": elder.id,
-        "station_id": elder.station_id,
-        "township": elder.township,
-        "method": data["method"],
-        "visitor": principal.subject if principal.is_client else data.get("visitor") or principal.subject,
-        "visited_at": data["visited_at"],
-        "reached": bool(data["reached"]),
-        "findings": data.get("findings") or {},
-        "needs": data.get("needs") or [],
-        "danger": data.get("danger") or {"found": False},
-        "summary": data.get("summary"),
-        "flags": list(data.get("flags") or []),
-        "corrects": data.get("corrects"),
-        "referrals": [
-            {
-                "kind": p["kind"],
-                "service_code": p["service_code"],
-                "source_key": referral_key(visit_id, p["kind"], p["index"]),
-                "plan": p,
-                "case_id": None,
-            }
+    visit = Visit(
+        id=visit_id,
+        elder_id=elder.id,
+        station_id=elder.station_id,
+        township=elder.township,
+        method=data["method"],
+        visitor=principal.subject if principal.is_client else data.get("visitor") or principal.subject,
+        visited_at=data["visited_at"],
+        reached=bool(data["reached"]),
+        findings=data.get("findings") or {},
+        needs=data.get("needs") or [],
+        danger=data.get("danger") or {"found": False},
+        summary=data.get("summary"),
+        flags=list(data.get("flags") or []),
+        corrects=data.get("corrects"),
+        referrals=tuple(
+            Referral(
+                kind=p["kind"],
+                service_code=p["service_code"],
+                source_key=referral_key(visit_id, p["kind"], p["index"]),
+                plan=p,
+            )
             for p in plans
-        ],
-        "recorded_by": {
+        ),
+        recorded_by={
             "subject": principal.subject,
             "role": principal.role,
             "station_id": principal.station_id,
             "division_prefix": principal.division_prefix,
         },
-        "created_at": now,
-    }
-    await visits.insert(doc)
+        created_at=now,
+    )
+    await visits.insert(visit)
     schedules = VisitSchedulesRepository(ctx.db)
-    if doc["reached"] and not (await schedules.covering(elder.id, doc["visited_at"])):
-        await schedule_elders(ctx=ctx, elders=[_elder_schedule_source(elder)], at=doc["visited_at"])
+    if visit.reached and not (await schedules.covering(elder.id, visit.visited_at)):
+        await schedule_elders(ctx=ctx, elders=[_elder_schedule_source(elder)], at=visit.visited_at)
     if corrected is not None:
-        await _recompute(ctx, elder, doc["visited_at"])
-        if period_key(corrected["visited_at"]) != period_key(doc["visited_at"]):
-            await _recompute(ctx, elder, corrected["visited_at"])
-    elif doc["reached"] and doc["method"] == MACHINE_METHOD:
+        await _recompute(ctx, elder, visit.visited_at)
+        if period_key(corrected.visited_at) != period_key(visit.visited_at):
+            await _recompute(ctx, elder, corrected.visited_at)
+    elif visit.reached and visit.method == MACHINE_METHOD:
         # Kept apart from a visitor's visit: whether it counts is the county's setting, read with the rate.
-        for sched in await schedules.covering(elder.id, doc["visited_at"]):
-            await schedules.mark_machine_reached(sched["_id"], doc)
-    elif doc["reached"]:
+        for sched in await schedules.covering(elder.id, visit.visited_at):
+            await schedules.mark_machine_reached(sched["_id"], visit)
+    elif visit.reached:
         # Conditional: only the first counting record of a period claims it.
-        for sched in await schedules.covering(elder.id, doc["visited_at"]):
-            await schedules.mark_visited(sched["_id"], doc)
+        for sched in await schedules.covering(elder.id, visit.visited_at):
+            await schedules.mark_visited(sched["_id"], visit)
     counts_for = (await schedules.counted_by(elder.id, [visit_id])).get(visit_id, [])
-    if doc["reached"] and doc["method"] != MACHINE_METHOD:
-        await EldersRepository(ctx.db).note_visit(elder.id, doc["visited_at"])
+    if visit.reached and visit.method != MACHINE_METHOD:
+        await EldersRepository(ctx.db).note_visit(elder.id, visit.visited_at)
     try:
-        await open_referrals(ctx, principal, elder, doc)
+        visit = await open_referrals(ctx, principal, elder, visit)
     except DomainError:
         # The record stands; the referral loop retries cases that could not be opened now.
         log.exception("visit %s: a referral could not be opened yet", visit_id)
-    return visit_view(doc, counts_for)
+        visit = await visits.get(visit_id)  # with the cases that did open
+    return visit_view(visit, counts_for)
 
 
 async def request_checkup(
@@ -278,153 +275,54 @@ def period_key(at: datetime) -> str:
     return period_of("week", at).id
 
 
-def visit_view(doc: dict[str, Any], counts_for: list[str] | None = None) -> dict[str, Any]:
+def visit_view(visit: Visit, counts_for: list[str] | None = None) -> dict[str, Any]:
     """A record as the API shows it; ``counts_for`` is read from the schedules it marked visited."""
     return {
-        "id": doc["_id"],
-        "elder_id": doc["elder_id"],
-        "station_id": doc["station_id"],
-        "method": doc["method"],
-        "visitor": doc["visitor"],
-        "visited_at": doc["visited_at"],
-        "reached": doc["reached"],
-        "findings": doc.get("findings") or {},
-        "needs": doc.get("needs") or [],
-        "danger": doc.get("danger") or {"found": False},
-        "summary": doc.get("summary"),
-        "flags": doc.get("flags") or [],
-        "corrects": doc.get("corrects"),
+        "id": visit.id,
+        "elder_id": visit.elder_id,
+        "station_id": visit.station_id,
+        "method": visit.method,
+        "visitor": visit.visitor,
+        "visited_at": visit.visited_at,
+        "reached": visit.reached,
+        "findings": visit.findings,
+        "needs": visit.needs,
+        "danger": visit.danger,
+        "summary": visit.summary,
+        "flags": visit.flags,
+        "corrects": visit.corrects,
         "counts_for": counts_for or [],
-        "referrals": [
-            {"kind": r["kind"], "service_code": r["service_code"], "case_id": r.get("case_id")}
-            for r in doc.get("referrals") or []
-        ],
-        "case_ids": [r["case_id"] for r in doc.get("referrals") or [] if r.get("case_id")],
-        "recorded_by": {"subject": doc["recorded_by"]["subject"], "role": doc["recorded_by"]["role"]},
-        "created_at": doc["created_at"],
+        "referrals": [{"kind": r.kind, "service_code": r.service_code, "case_id": r.case_id} for r in visit.referrals],
+        "case_ids": [r.case_id for r in visit.referrals if r.case_id],
+        "recorded_by": {"subject": visit.recorded_by["subject"], "role": visit.recorded_by["role"]},
+        "created_at": visit.created_at,
     }
 
 
 async def list_visits(*, ctx: Context, principal: Principal, elder_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """A person's visit records, newest first."""
     await load_visible(ctx=ctx, principal=principal, elder_id=elder_id)
-    docs = await VisitsRepository(ctx.db).list_for_elder(elder_id, limit)
-    counted = await VisitSchedulesRepository(ctx.db).counted_by(elder_id, [d["_id"] for d in docs])
-    return [visit_view(d, counted.get(d["_id"], [])) for d in docs]
+    found = await VisitsRepository(ctx.db).list_for_elder(elder_id, limit)
+    counted = await VisitSchedulesRepository(ctx.db).counted_by(elder_id, [v.id for v in found])
+    return [visit_view(v, counted.get(v.id, [])) for v in found]
 
 
 async def get_visit(*, ctx: Context, principal: Principal, visit_id: str) -> dict[str, Any]:
     """One visit record (with the periods it counts for and the cases it opened), if the caller may see the person."""
+    visit: Visit | None
     try:
-        doc = await VisitsRepository(ctx.db).get(visit_id)
+        visit = await VisitsRepository(ctx.db).get(visit_id)
     except NotFoundError:
-        doc = None
+        visit = None
     try:
-        if doc is not None:
-            await load_visible(ctx=ctx, principal=principal, elder_id=doc["elder_id"])
+        if visit is not None:
+            await load_visible(ctx=ctx, principal=principal, elder_id=visit.elder_id)
     except NotFoundError:
-        doc = None
-    if doc is None:
+        visit = None
+    if visit is None:
         raise NotFoundError("visit_not_found", f"There is no visit record {visit_id!r}.")
-    counted = await VisitSchedulesRepository(ctx.db).counted_by(doc["elder_id"], [visit_id])
-    return visit_view(doc, counted.get(visit_id, []))
-
-
-# ---------------------------------------------------------------- due list
-
-
-def _cursor(doc: dict[str, Any]) -> str:
-    return encode_cursor(doc["period_end"], doc["period_start"], doc["_id"])
-
-
-def _after(cursor: str) -> dict[str, Any]:
-    end, start, sid = decode_cursor(cursor, datetime, datetime, str)
-    return {
-        "$or": [
-            {"period_end": {"$gt": end}},
-            {"period_end": end, "period_start": {"$gt": start}},
-            {"period_end": end, "period_start": start, "_id": {"$gt": sid}},
-        ]
-    }
-
-
-def _period_scope(period: Period) -> dict[str, Any]:
-    """Schedules whose due date (the end of their own period) falls within ``period``."""
-    return {"period_end": {"$gt": period.start, "$lte": period.end}}
-
-
-async def _station_scope(ctx: Context, principal: Principal, station: str | None) -> dict[str, Any]:
-    if station is None:
-        return scope_query(principal)
-    try:
-        st = await stations.get_station(ctx=ctx, station_id=station)
-    except NotFoundError:
-        raise NotFoundError("station_not_found", f"There is no station {station!r}.") from None
-    if not can_see(principal, station_id=st.id, township=st.code):
-        raise NotFoundError("station_not_found", f"There is no station {station!r}.")
-    return {"station_id": st.id}
-
-
-async def list_due(
-    *,
-    ctx: Context,
-    principal: Principal,
-    station: str | None = None,
-    period: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> Page[dict[str, Any]]:
-    """Who still needs a visit: unvisited schedules of periods in progress (or due in ``period``), soonest first."""
-    query = await _station_scope(ctx, principal, station)
-    now = ctx.now()
-    if period:
-        query.update(_period_scope(parse(period)))
-    else:
-        query.update({"period_start": {"$lte": now}, "period_end": {"$gt": now}})
-    if cursor:
-        query = {"$and": [query, _after(cursor)]}
-    docs = await VisitSchedulesRepository(ctx.db).due(query, limit + 1)
-    page, more = docs[:limit], len(docs) > limit
-    elders = await EldersRepository(ctx.db).get_many([d["elder_id"] for d in page])
-    await audit.record_reads(
-        ctx=ctx,
-        principal=principal,
-        action="visit.due_list",
-        target_kind="elder",
-        target_ids=[d["elder_id"] for d in page],
-        fields=["name", "phone", "address"],
-        keyed_as="elder_id",
-    )
-    items = []
-    for d in page:
-        e = elders.get(d["elder_id"])
-        items.append(
-            {
-                "elder_id": d["elder_id"],
-                "name": e.name if e else None,
-                "phone": e.phone if e else None,
-                "address": e.address if e else None,
-                "visitor_id": e.visitor_id if e else None,
-                "last_visited_at": e.last_visited_at if e else None,
-                "station_id": d["station_id"],
-                "township": d["township"],
-                "tier": d["tier"],
-                "period": d["period"],
-                "due_by": d["period_end"],
-                "overdue": d["period_end"] <= now,
-            }
-        )
-    return Page(items=items, next_cursor=_cursor(page[-1]) if more and page else None)
-
-
-def parse(period: str) -> Period:
-    try:
-        return parse_period(period)
-    except ValueError as exc:
-        raise ValidationFailedError("invalid_period", str(exc), {"period": [str(exc)]}) from None
-
-
-# ---------------------------------------------------------------- visit rate
+    counted = await VisitSchedulesRepository(ctx.db).counted_by(visit.elder_id, [visit_id])
+    return visit_view(visit, counted.get(visit_id, []))
 
 
 # ---------------------------------------------------------------- background work

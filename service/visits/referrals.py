@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from service.common.errors import (
 )
 from service.common.models import Principal
 from service.visits.elder_fields import present
-from service.visits.models import Elder
+from service.visits.models import Elder, Visit
 from service.visits.periods import local_date
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitsRepository
@@ -116,7 +117,7 @@ async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> li
     return plans
 
 
-def _case_data(elder: Elder, visit: dict[str, Any], plan: dict[str, Any], key: str) -> dict[str, Any]:
+def _case_data(elder: Elder, visit: Visit, plan: dict[str, Any], key: str) -> dict[str, Any]:
     urgent = plan["kind"] == "danger"
     label = "探访发现危险 danger found on a visit" if urgent else "探访发现需求 need found on a visit"
     phone = elder.phone or next((c["phone"] for c in elder.emergency_contacts), None)
@@ -131,7 +132,7 @@ def _case_data(elder: Elder, visit: dict[str, Any], plan: dict[str, Any], key: s
         "preferred_window": plan.get("preferred_window"),
         "anonymous": False,
         "photos": [],
-        "source": {"channel": "visit", "visit_id": key, "visit_record_id": visit["_id"], "elder_id": elder.id},
+        "source": {"channel": "visit", "visit_id": key, "visit_record_id": visit.id, "elder_id": elder.id},
         "urgent": urgent,
     }
     if elder.location:
@@ -140,27 +141,34 @@ def _case_data(elder: Elder, visit: dict[str, Any], plan: dict[str, Any], key: s
     return data
 
 
-async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit: dict[str, Any]) -> None:
-    """Open the case of every referral of a record that has none yet (safe to repeat)."""
+async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit: Visit) -> Visit:
+    """Open the case of every referral of a record that has none yet (safe to repeat); the record with their ids.
+
+    Each case is linked as soon as it is open, so a failure part-way keeps what was done.
+    """
     visits = VisitsRepository(ctx.db)
-    pending = [(i, r) for i, r in enumerate(visit.get("referrals") or []) if not r.get("case_id")]
-    for i, ref in pending:
-        found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref["source_key"])
+    referrals = list(visit.referrals)
+    for i, ref in enumerate(visit.referrals):
+        if ref.case_id:
+            continue
+        found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref.source_key)
         if found is not None:
             case_id = str(found["_id"])
         else:
-            data = _case_data(elder, visit, ref["plan"], ref["source_key"])
+            data = _case_data(elder, visit, ref.plan, ref.source_key)
             try:
                 case = await case_submit.submit_case(ctx=ctx, principal=principal, data=data)
                 case_id = str(case["id"])
             except ConflictError:
                 # Another attempt opened it meanwhile: the unique source key kept it to one case.
-                found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref["source_key"])
+                found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref.source_key)
                 if found is None:
                     raise
                 case_id = str(found["_id"])
-        await visits.set_case_id(visit["_id"], i, case_id)
-        ref["case_id"] = case_id
+        await visits.set_case_id(visit.id, i, case_id)
+        referrals[i] = dataclasses.replace(ref, case_id=case_id)
+        visit = dataclasses.replace(visit, referrals=tuple(referrals))
+    return visit
 
 
 async def retry_referrals(*, ctx: Context, older_than: timedelta = timedelta(minutes=1)) -> int:
@@ -168,24 +176,18 @@ async def retry_referrals(*, ctx: Context, older_than: timedelta = timedelta(min
     visits = VisitsRepository(ctx.db)
     elders = EldersRepository(ctx.db)
     done = 0
-    for doc in (
-        await visits.col.find(
-            {"referrals": {"$elemMatch": {"case_id": None}}, "created_at": {"$lt": ctx.now() - older_than}}
-        )
-        .limit(100)
-        .to_list()
-    ):
-        by = doc["recorded_by"]
+    for visit in await visits.with_unopened_referrals(ctx.now() - older_than, 100):
+        by = visit.recorded_by
         principal = Principal(
             subject=by["subject"],
             role=by["role"],
             station_id=by.get("station_id"),
             division_prefix=by.get("division_prefix"),
         )
-        elder = present(await elders.get(doc["elder_id"]), local_date(ctx.now()), tier_table(ctx.settings))
+        elder = present(await elders.get(visit.elder_id), local_date(ctx.now()), tier_table(ctx.settings))
         try:
-            await open_referrals(ctx, principal, elder, doc)
+            await open_referrals(ctx, principal, elder, visit)
             done += 1
         except DomainError:
-            log.exception("visit %s: referral retry failed", doc["_id"])
+            log.exception("visit %s: referral retry failed", visit.id)
     return done

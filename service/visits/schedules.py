@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from service.cases import reads as case_reads
-from service.cases.models import CaseEvent
+from service.cases.models import CaseEvent, Subject
 from service.common.context import Context
 from service.common.errors import ConflictError
 from service.common.pii import mask_name
@@ -125,9 +125,10 @@ def missed_event(schedule: dict[str, Any], event_type: str = MISSED) -> CaseEven
 
     return CaseEvent(
         type=event_type,
-        # The events log is keyed by case; a miss belongs to a person, so it uses a
-        # "visit:<elder_id>" key and the period's stable number as its sequence.
-        case_id=f"visit:{schedule['elder_id']}",
+        # A miss belongs to a person, not a case: the person is the subject, and the period's
+        # stable number its sequence (so raising it twice is refused by the log's unique key).
+        case_id=None,
+        subject=Subject("elder", schedule["elder_id"]),
         seq=_missed_seq(schedule),
         actor_subject="system",
         actor_role="system",

@@ -14,8 +14,9 @@ from service.common.errors import (
 )
 from service.common.models import Principal
 from service.stations import service as stations
+from service.visits.due import parse
 from service.visits.periods import TIER_KIND, TIER_NAMES, TIERS, Period, period_of
-from service.visits.records import HUMAN_METHODS, MACHINE_METHOD, MAX_MISSES, METHOD_NAMES, METHODS, parse
+from service.visits.records import HUMAN_METHODS, MACHINE_METHOD, MAX_MISSES, METHOD_NAMES, METHODS
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository
 

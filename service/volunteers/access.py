@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.cases import reads as case_reads
-from service.cases.models import CaseEvent
+from service.cases.models import CaseEvent, Subject
 from service.common.context import Context
 from service.common.errors import (
     ConflictError,
@@ -130,7 +130,7 @@ async def append_event(
     ctx: Context,
     *,
     type: str,
-    key: str,
+    subject: Subject,
     seq: int,
     principal: Principal | None,
     station: str | None,
@@ -140,7 +140,8 @@ async def append_event(
     """Write one event to the outbox (webhooks, notifications and the live feed read it from there)."""
     event = CaseEvent(
         type=type,
-        case_id=key,
+        case_id=None,
+        subject=subject,
         seq=seq,
         actor_subject=principal.subject if principal else "system",
         actor_role=principal.role if principal else "system",

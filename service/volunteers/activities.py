@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from service.cases.models import Subject
 from service.catalog.models import SCENARIO_CODES
 from service.common.context import Context
 from service.common.errors import (
@@ -125,7 +126,7 @@ async def publish_activity(
     await append_event(
         ctx,
         type=EVENT_PUBLISHED,
-        key=f"activity:{activity.id}",
+        subject=Subject("activity", activity.id),
         seq=1,
         principal=principal,
         station=activity.station_id,
@@ -189,7 +190,7 @@ async def cancel_activity(*, ctx: Context, principal: Principal, activity_id: st
     await append_event(
         ctx,
         type=EVENT_CANCELLED,
-        key=f"activity:{activity.id}",
+        subject=Subject("activity", activity.id),
         seq=2,
         principal=principal,
         station=activity.station_id,

@@ -7,6 +7,7 @@ import re
 from datetime import date
 from typing import Any
 
+from service.cases.models import Subject
 from service.common.context import Context
 from service.common.errors import (
     ConflictError,
@@ -121,7 +122,7 @@ async def issue_certificate(
     await append_event(
         ctx,
         type=EVENT_CERT_ISSUED,
-        key=f"certificate:{certificate.id}",
+        subject=Subject("certificate", certificate.id),
         seq=1,
         principal=principal,
         station=station.id,
@@ -183,7 +184,7 @@ async def revoke_certificate(*, ctx: Context, principal: Principal, certificate_
     await append_event(
         ctx,
         type=EVENT_CERT_REVOKED,
-        key=f"certificate:{certificate.id}",
+        subject=Subject("certificate", certificate.id),
         seq=2,
         principal=principal,
         station=certificate.station_id,

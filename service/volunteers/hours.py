@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.cases.models import Subject
 from service.common.context import Context
 from service.common.errors import (
     InvalidStateError,
@@ -67,7 +68,7 @@ async def confirm_hours(
     await append_event(
         ctx,
         type=EVENT_HOURS_CONFIRMED,
-        key=f"attendance:{attendance.id}",
+        subject=Subject("attendance", attendance.id),
         seq=updated.version,
         principal=principal,
         station=activity.station_id,
@@ -123,7 +124,7 @@ async def correct_attendance(
     await append_event(
         ctx,
         type=EVENT_CORRECTED,
-        key=f"attendance:{attendance.id}",
+        subject=Subject("attendance", attendance.id),
         seq=updated.version,
         principal=principal,
         station=activity.station_id,
@@ -161,7 +162,7 @@ async def request_correction(
     await append_event(
         ctx,
         type=EVENT_CORRECTION_REQUESTED,
-        key=f"attendance:{attendance.id}",
+        subject=Subject("attendance", attendance.id),
         seq=updated.version,
         principal=principal,
         station=activity.station_id,

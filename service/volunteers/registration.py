@@ -7,6 +7,7 @@ import re
 from datetime import date
 from typing import Any
 
+from service.cases.models import Subject
 from service.common import pii
 from service.common.context import Context
 from service.common.errors import (
@@ -95,7 +96,7 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
     await append_event(
         ctx,
         type=EVENT_REGISTERED,
-        key=f"volunteer:{volunteer.id}",
+        subject=Subject("volunteer", volunteer.id),
         seq=1,
         principal=principal,
         station=volunteer.station_id,

@@ -70,7 +70,7 @@ async def fan_out_events(*, ctx: Context) -> int:
         events = await case_reads.events_created_since(ctx=ctx, since=since, after=after, limit=FANOUT_BATCH)
         if not events:
             break
-        creators = await case_reads.case_creators(ctx=ctx, case_ids=(e.case_id for e in events))
+        creators = await case_reads.case_creators(ctx=ctx, case_ids=(e.case_id for e in events if e.case_id))
         pairs: list[tuple[Subscription, CaseEvent]] = []
         for event in events:
             area_scope = scope_for_area_event(event.type)
@@ -80,7 +80,7 @@ async def fan_out_events(*, ctx: Context) -> int:
                 # area's read scope.
                 candidates, needed = subs, area_scope
             else:
-                owner = creators.get(event.case_id)
+                owner = creators.get(event.case_id) if event.case_id else None
                 is_alert = event.type.startswith("alert.")
                 if owner is None and is_alert:
                     # An alert belongs to the vendor client that reported it.
@@ -104,7 +104,7 @@ async def fan_out_events(*, ctx: Context) -> int:
                 "client_id": sub.client_id,
                 "event_id": event.id,
                 "event_type": event.type,
-                "case_id": event.case_id,
+                "case_id": event.key,
                 "seq": event.seq,
                 "event_created_at": written_at(event),
                 "status": "pending",

@@ -78,7 +78,7 @@ def event_payload(event: CaseEvent) -> dict[str, Any]:
         "id": event.id,
         "type": event.type,
         "time": rfc3339(event.time) if isinstance(event.time, datetime) else event.time,
-        "case_id": event.case_id,
+        "case_id": event.key,  # the case, or the one-string key of the subject (docs/webhooks.md)
         "case_number": event.case_number,
         "from_state": event.from_state,
         "to_state": event.to_state,

@@ -208,3 +208,36 @@ class PlanReport:
     computed_at: datetime
     plan_period: dict[str, Any]
     indicators: tuple[Indicator, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DivisionFigure:
+    """One indicator for one division under the one asked about: for the map and its legend."""
+
+    division: str
+    name: str
+    level: str
+    target: float | None
+    actual: float | None
+    progress: float | None
+    met: bool | None
+    available: bool
+    reason: str | None
+    records: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlanBreakdown:
+    """One indicator of the plan for each division directly under a division (cities, counties, townships)."""
+
+    division: str
+    division_name: str | None
+    level: str
+    year: int
+    as_of: str
+    computed_at: datetime
+    indicator: str
+    name: str
+    name_en: str
+    unit: str
+    divisions: tuple[DivisionFigure, ...]

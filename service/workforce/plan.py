@@ -24,7 +24,7 @@ from service.visits import stats as visits
 from service.visits.periods import local_date, period_of
 from service.workforce import rules
 from service.workforce.figures import figure_total
-from service.workforce.models import Indicator, PlanReport
+from service.workforce.models import DivisionFigure, Indicator, PlanBreakdown, PlanReport
 from service.workforce.repository.store import WorkforceRepository
 from service.workforce.targets import PlanPeriod, plan_targets
 
@@ -192,15 +192,13 @@ def _indicator(scope: Scope, code: str, figure: Figure) -> Indicator:
 
 async def _register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
     repo = WorkforceRepository(ctx.db)
-    match = rules.scope_match(scope.prefix)
     as_of, before = scope.as_of.isoformat(), scope.before.isoformat()
-    [people] = await repo.aggregate_people(rules.people_pipeline(match, as_of, before))
+    year_start = date(scope.year, 1, 1).isoformat()
+    period_start = date(scope.period.start_year, 1, 1).isoformat()
+    people, trained, snapshot = await _register_counts(repo, scope, as_of, before, year_start, period_start)
     by_kind = {r["_id"]: r["n"] for r in people["now"]}
     total = sum(by_kind.values())
     previous = people["before"][0]["n"] if people["before"] else 0
-    year_start = date(scope.year, 1, 1).isoformat()
-    period_start = date(scope.period.start_year, 1, 1).isoformat()
-    [trained] = await repo.aggregate_records(rules.training_pipeline(match, year_start, period_start, as_of))
     per_category = {r["_id"]: r["n"] for r in trained["year_people"]}
     elderly = trained["period_elderly_care"][0]["n"] if trained["period_elderly_care"] else 0
     people_link = f"/api/v1/workforce/people?division={scope.code}&occupation=social_work&in_post_on={as_of}"
@@ -276,7 +274,45 @@ async def _register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
             if fig.value
             else f"No {what} figure of {scope.year} has been imported for this division or its counties.",
         )
-    return out
+    return {
+        code: dataclasses.replace(f, computation={**f.computation, "snapshot": snapshot}) for code, f in out.items()
+    }
+
+
+SNAPSHOT_MAX_AGE = timedelta(hours=1)
+SNAPSHOT_RULE = (
+    "The register and training aggregations of a division, year and as-of day are stored with the register's "
+    "change counter; they are reused while no person or training record has been written since (the counter is "
+    "unchanged) and for at most an hour, else computed again."
+)
+
+
+async def _register_counts(
+    repo: WorkforceRepository, scope: Scope, as_of: str, before: str, year_start: str, period_start: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The people and training aggregations of the scope: stored ones while fresh (SNAPSHOT_RULE), else run."""
+    key = f"{scope.prefix}|{as_of}|{before}|{year_start}|{period_start}"
+    version = await repo.register_version()  # read before the aggregations, so a write during them shows later
+    stored = await repo.get_snapshot(key)
+    if (
+        stored is not None
+        and stored.get("version") == version
+        and scope.now - stored["computed_at"] <= SNAPSHOT_MAX_AGE
+        and stored["computed_at"] <= scope.now
+    ):
+        info = {
+            "rule": SNAPSHOT_RULE,
+            "reused": True,
+            "computed_at": stored["computed_at"].isoformat(),
+            "version": version,
+        }
+        return stored["people"], stored["trained"], info
+    match = rules.scope_match(scope.prefix)
+    [people] = await repo.aggregate_people(rules.people_pipeline(match, as_of, before))
+    [trained] = await repo.aggregate_records(rules.training_pipeline(match, year_start, period_start, as_of))
+    await repo.put_snapshot(key, {"version": version, "computed_at": scope.now, "people": people, "trained": trained})
+    info = {"rule": SNAPSHOT_RULE, "reused": False, "computed_at": scope.now.isoformat(), "version": version}
+    return people, trained, info
 
 
 async def plan_indicators(
@@ -284,13 +320,8 @@ async def plan_indicators(
 ) -> PlanReport:
     """Every plan indicator for a division and year: target, actual, gap and how it was computed."""
     scope = _scope(ctx, principal, division, year)
-    sources: list[tuple[str, Callable[[Context, Scope], Awaitable[Figure]]]] = [
-        ("station_coverage", station_coverage),
-        ("six_haves_compliance", six_haves_compliance),
-        ("weekly_visit_rate", weekly_visit_rate),
-    ]
     figures = await _register_figures(ctx, scope)
-    for code, compute in sources:
+    for code, compute in SOURCES.items():
         figures[code] = await compute(ctx, scope)
     table = division_table()
     known = table.by_code.get(scope.code)
@@ -310,6 +341,76 @@ async def plan_indicators(
             "targets_source": f"config/{plan_targets().source}",
         },
         indicators=tuple(_indicator(scope, code, figures[code]) for code in NAMES),
+    )
+
+
+SOURCES: dict[str, Callable[[Context, Scope], Awaitable[Figure]]] = {
+    "station_coverage": station_coverage,
+    "six_haves_compliance": six_haves_compliance,
+    "weekly_visit_rate": weekly_visit_rate,
+}
+CHILD_LEVELS = {"province": ("city",), "city": ("county", "development_zone"), "county": ("township",)}
+
+
+async def _one_figure(ctx: Context, scope: Scope, code: str) -> Figure:
+    if code in SOURCES:
+        return await SOURCES[code](ctx, scope)
+    return (await _register_figures(ctx, scope))[code]
+
+
+async def plan_breakdown(
+    *, ctx: Context, principal: Principal, indicator: str, division: str | None = None, year: int | None = None
+) -> PlanBreakdown:
+    """One indicator for each division directly under ``division`` (the province's cities, a city's counties,
+    a county's townships), each computed exactly as ``plan_indicators`` computes it for that division."""
+    if indicator not in NAMES:
+        raise ValidationFailedError(
+            "unknown_indicator", f"No plan indicator {indicator!r}.", {"indicator": [f"One of {', '.join(NAMES)}."]}
+        )
+    scope = _scope(ctx, principal, division, year)
+    table = division_table()
+    levels = CHILD_LEVELS.get(scope.level, ())
+    children = sorted(
+        (d for d in table.by_code.values() if d.parent == scope.code),
+        key=lambda d: d.code,
+    )
+    out = []
+    for child in children:
+        if child.level not in levels:
+            continue
+        prefix = rules.prefix_of(child.code)
+        child_scope = dataclasses.replace(scope, code=child.code, prefix=prefix, level=child.level)
+        figure = await _one_figure(ctx, child_scope, indicator)
+        one = _indicator(child_scope, indicator, figure)
+        records = one.computation.get("records")
+        out.append(
+            DivisionFigure(
+                division=child.code,
+                name=child.name,
+                level=child.level,
+                target=one.target,
+                actual=one.actual,
+                progress=one.progress,
+                met=one.met,
+                available=one.available,
+                reason=one.reason,
+                records=records if isinstance(records, str) else None,
+            )
+        )
+    known = table.by_code.get(scope.code)
+    name, name_en, unit = NAMES[indicator]
+    return PlanBreakdown(
+        division=scope.code,
+        division_name=known.name if known else None,
+        level=scope.level,
+        year=scope.year,
+        as_of=scope.as_of.isoformat(),
+        computed_at=scope.now,
+        indicator=indicator,
+        name=name,
+        name_en=name_en,
+        unit=unit,
+        divisions=tuple(out),
     )
 
 

@@ -22,7 +22,7 @@ from handlers.endpoint import endpoint
 from handlers.keys import CTX
 from run import create_app
 from service.common.models import Principal, utcnow
-from service.identity.tokens import issue_access_token
+from service.identity.tokens import LEEWAY_SECONDS, issue_access_token
 from tests.factories import admin_token, bearer, login, make_staff
 
 
@@ -119,6 +119,22 @@ async def test_expired_access_token_is_refused(client: Any, settings: Settings) 
     resp = await _me(client, token)
     assert resp.status == 401
     assert (await resp.json())["code"] == "token_expired"
+
+
+async def test_access_token_accepted_before_is_refused_once_it_expires(client: Any, settings: Settings) -> None:
+    # A verified token is remembered per process; its lifetime must still be checked on each use.
+    member = await make_staff(client.app[CTX], username="worker1")
+    lifetime = timedelta(seconds=settings.access_token_ttl_seconds + LEEWAY_SECONDS)
+    token, _ = issue_access_token(
+        settings=settings,
+        principal=Principal(subject=member.id, role="worker", station_id="st-340102001"),
+        now=utcnow() - lifetime + timedelta(seconds=2),
+    )
+    resp = await _me(client, token)
+    assert resp.status == 200
+    await asyncio.sleep(2.5)
+    resp = await _me(client, token)
+    assert resp.status == 401 and (await resp.json())["code"] == "token_expired"
 
 
 async def test_route_without_a_token_is_401(client: Any) -> None:

@@ -130,9 +130,10 @@ async def test_a_closed_period_raises_one_missed_event_per_miss(client, stations
     assert sorted(e["data"]["elder_id"] for e in events) == sorted(ids[1:])
     assert {e["data"]["period"] for e in events} == {"2026-W10"}
     assert all(e["data"]["tier"] == "high" and e["data"]["station_id"] for e in events)
-    assert {e["data"]["elder_name"] for e in events} == {"王**"} and {e["case_id"] for e in events} == {
-        f"visit:{i}" for i in ids[1:]
-    }
+    assert {e["data"]["elder_name"] for e in events} == {"王**"}
+    # About a person, not a case: the person is the subject, and no case id is made up for it.
+    assert {(e["subject"]["kind"], e["subject"]["id"]) for e in events} == {("elder", i) for i in ids[1:]}
+    assert not any("case_id" in e for e in events)
     # A second process that had not yet seen the mark raises nothing new either.
     await schedules(client).update_many({}, {"$set": {"missed_event": False}})
     assert await close_periods(ctx=ctx, at=W10.end) == 0
@@ -218,6 +219,29 @@ async def test_due_list_shows_who_still_needs_a_visit_soonest_first(client, sett
     r = await client.get(f"/api/v1/visits/due?station={station}", headers=other)
     assert r.status == 404
 
+
+
+async def test_due_list_pages_hold_what_one_sorted_list_holds(client, settings, stations, admin):
+    # Weekly and monthly people (different period ends), several with one due date (ties on it).
+    ids = [await register(client, admin, seq=i, flags=["disabled"] if i % 2 else []) for i in range(1, 8)]
+    await schedule_period(ctx=client.app[CTX], at=datetime.now(CST))
+    whole = (await (await client.get("/api/v1/visits/due?limit=100", headers=admin)).json())["items"]
+    assert {i["elder_id"] for i in whole} <= set(ids) and len(whole) >= 4
+    assert len({i["due_by"] for i in whole}) < len(whole), "the fixture has ties on the due date"
+    for limit in (1, 2, 3):
+        seen, cursor = [], None
+        while True:
+            url = f"/api/v1/visits/due?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            r = await client.get(url, headers=admin)
+            body = await r.json()
+            assert r.status == 200, body
+            seen.append([i["elder_id"] for i in body["items"]])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        flat = [e for page in seen for e in page]
+        assert flat == [i["elder_id"] for i in whole], limit
+        assert all(len(page) == limit for page in seen[:-1])
 
 @pytest.mark.parametrize(
     ("change", "status", "code"),

@@ -23,7 +23,7 @@ from service.webhooks.delivery import deliver_once
 from tests.factories import (
     TOWNSHIP,
     bearer_for,
-    events_of,
+    events_about,
     id_card,
     make_activity,
     make_case,
@@ -247,11 +247,11 @@ async def test_an_activity_from_publication_to_a_revoked_certificate(world: Worl
     )
     assert (status, again["code"]) == (409, "certificate_revoked")
 
-    assert [e.type for e in await events_of(w.ctx, f"certificate:{cert['id']}")] == [
+    assert [e.type for e in await events_about(w.ctx, "certificate", cert["id"])] == [
         "certificate.issued",
         "certificate.revoked",
     ]
-    assert [e.type for e in await events_of(w.ctx, f"attendance:{attendance['id']}")] == ["volunteer.hours_confirmed"]
+    assert [e.type for e in await events_about(w.ctx, "attendance", attendance["id"])] == ["volunteer.hours_confirmed"]
     status, missing = await w.call("GET", "/verify/ABCDEFGHJKMN")
     assert (status, missing["code"]) == (404, "certificate_not_found")
 
@@ -359,7 +359,7 @@ async def test_a_correction_keeps_the_old_value_in_the_history(world: World) -> 
     last = history[-1]
     assert last["changes"]["hours"] == {"old": 2.0, "new": 1.5}
     assert last["reason"] == "志愿者申请更正：提前离开" and last["by"]["role"] == "worker"
-    events = await events_of(w.ctx, f"attendance:{attendance['id']}")
+    events = await events_about(w.ctx, "attendance", attendance["id"])
     assert [e.type for e in events] == [
         "volunteer.hours_confirmed",
         "volunteer.correction_requested",

@@ -344,3 +344,77 @@ async def test_a_year_outside_every_plan_period_or_in_the_future_is_refused(
     for year, code in ((2019, "no_plan_period"), (2026, "invalid_year")):
         resp = await client.get(f"/api/v1/stats/plan?year={year}", headers=headers)
         assert resp.status == 422 and (await resp.json())["code"] == code
+
+
+async def test_the_breakdown_gives_each_counties_figure_as_the_plan_gives_it(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    for indicator in ("social_workers_total", "station_coverage", "weekly_visit_rate"):
+        resp = await client.get(
+            f"/api/v1/stats/plan/divisions?division={CITY}&year=2025&indicator={indicator}", headers=headers
+        )
+        body = await resp.json()
+        assert resp.status == 200, body
+        rows = {r["division"]: r for r in body["divisions"]}
+        # every county of 黄山市 in the division list, and nothing else
+        assert set(rows) == {"341002", "341003", "341004", "341021", "341022", "341023", "341024"}
+        assert body["indicator"] == indicator and body["level"] == "city"
+        for county in (TUNXI, HUANGSHAN_DISTRICT):
+            own = (await get_plan(client, headers, f"division={county}&year=2025"))[indicator]
+            assert (rows[county]["actual"], rows[county]["progress"], rows[county]["target"]) == (
+                own["actual"],
+                own["progress"],
+                own["target"],
+            )
+            assert rows[county]["records"] == own["computation"].get("records")
+    resp = await client.get(
+        f"/api/v1/stats/plan/divisions?division={CITY}&year=2025&indicator=social_workers_total", headers=headers
+    )
+    rows = {r["division"]: r for r in (await resp.json())["divisions"]}
+    assert rows[TUNXI]["actual"] == 3 and rows[HUANGSHAN_DISTRICT]["actual"] == 2  # P5, P7
+    resp = await client.get("/api/v1/stats/plan/divisions?year=2025&indicator=station_coverage", headers=headers)
+    cities = (await resp.json())["divisions"]
+    assert len(cities) == 16 and {r["level"] for r in cities} == {"city"}
+    resp = await client.get(
+        f"/api/v1/stats/plan/divisions?division={TUNXI}&year=2025&indicator=social_workers_total", headers=headers
+    )
+    townships = {r["division"]: r["actual"] for r in (await resp.json())["divisions"]}
+    assert len(townships) == townships_under(TUNXI) and townships["341002001"] == 1 and townships["341002002"] == 1
+
+
+async def test_the_breakdown_refuses_an_unknown_indicator_and_another_division(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    resp = await client.get("/api/v1/stats/plan/divisions?indicator=happiness", headers=bearer_for(settings, SYSTEM))
+    assert resp.status == 422 and (await resp.json())["code"] == "unknown_indicator"
+    supervisor = await make_staff(world["ctx"], role="supervisor", division_prefix=TUNXI)
+    resp = await client.get(
+        "/api/v1/stats/plan/divisions?division=341000&indicator=station_coverage",
+        headers=bearer_for(settings, supervisor),
+    )
+    assert resp.status == 403 and (await resp.json())["code"] == "outside_your_area"
+
+
+async def test_stored_figures_are_reused_only_until_the_register_changes(
+    client: Any, settings: Any, world: dict[str, Any]
+) -> None:
+    headers = bearer_for(settings, SYSTEM)
+    first = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    again = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert again["social_workers_total"]["computation"]["snapshot"]["reused"] is True
+    assert again["social_workers_total"]["actual"] == first["social_workers_total"]["actual"] == 3
+    assert "counter" in again["trained_certified"]["computation"]["snapshot"]["rule"]
+    # A new person on the register: the next answer is computed again and counts them.
+    report = await import_register(
+        world["ctx"], [person(9, employer_kind="station", division="341002001", start_date="2025-01-01")]
+    )
+    assert report.written, report
+    after = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert after["social_workers_total"]["computation"]["snapshot"]["reused"] is False
+    assert after["social_workers_total"]["actual"] == 4
+    # An hour later the stored figures are not reused either, changed or not.
+    ctx = world["ctx"]
+    ctx.clock = lambda: LATER + timedelta(hours=1, minutes=1)
+    later = await get_plan(client, headers, f"division={TUNXI}&year=2025")
+    assert later["social_workers_total"]["computation"]["snapshot"]["reused"] is False

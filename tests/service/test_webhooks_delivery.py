@@ -439,7 +439,7 @@ async def test_event_committed_late_is_still_fanned_out_within_the_overlap(
         slow_case["id"],
         expected_version=1,
         expected_status="dispatched",
-        update={"$set": {"status": "accepted", "assignee_id": people.worker.id}},
+        fields={"status": "accepted", "assignee_id": people.worker.id},
         session=session,
     )
     late = CaseEvent(

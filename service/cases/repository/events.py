@@ -6,9 +6,14 @@ its change was committed. The log is append-only: nothing updates or deletes an 
 facts. Consumers (webhook delivery, notifications, KPIs) read forward in ``_id`` order;
 delivery bookkeeping belongs to the consumers' own collections, not to these documents.
 
-Document: ``_id`` (ObjectId hex string, roughly time-ordered), ``seq`` (the case's version
-after the change: monotonic per case; one change may emit several events with the same
-seq, e.g. case.created + case.unrouted), ``type`` (case.created ...), ``case_id``,
+Other areas write their events here too (visit reminders and misses, alerts, volunteer
+service): each event has a ``subject`` ({kind, id}: the case, or the person, alert,
+activity ... it is about), and ``case_id`` only when it belongs to a case.
+
+Document: ``_id`` (ObjectId hex string, roughly time-ordered), ``subject`` ({kind, id}),
+``seq`` (for a case, its version after the change: monotonic per subject; one change may
+emit several events with the same seq, e.g. case.created + case.unrouted), ``type``
+(case.created ...), ``case_id`` (absent when the event belongs to no case),
 ``case_number``, ``station_id``, ``division`` (township code), ``actor``
 ({subject, role}), ``from_state``, ``to_state``, ``time`` (when it happened),
 ``data`` (action details: reason, rating, note ...), ``created_at`` (when written).
@@ -25,7 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.cases.models import CaseEvent
+from service.cases.models import CASE, CaseEvent, Subject
 from service.common.errors import ConflictError
 from service.common.models import utcnow
 from service.storage.indexes import declare
@@ -33,8 +38,16 @@ from service.storage.indexes import declare
 COLLECTION = "events"
 declare(
     COLLECTION,
-    # The same change cannot be logged twice (a retried transaction writes the same keys).
-    IndexModel([("case_id", ASCENDING), ("seq", ASCENDING), ("type", ASCENDING)], unique=True, name="case_seq_type"),
+    # The same change cannot be logged twice (a retried transaction writes the same keys). Partial,
+    # so that a database from before subjects builds it before its events are given theirs at start
+    # (service/storage/migrations.py, which also drops the index this one replaced, keyed by case_id).
+    IndexModel(
+        [("subject.kind", ASCENDING), ("subject.id", ASCENDING), ("seq", ASCENDING), ("type", ASCENDING)],
+        unique=True,
+        name="subject_seq_type",
+        partialFilterExpression={"subject.kind": {"$exists": True}},
+    ),
+    IndexModel([("case_id", ASCENDING), ("seq", ASCENDING)], name="case_seq"),
     IndexModel([("type", ASCENDING), ("time", ASCENDING)], name="type_time"),
     IndexModel([("division", ASCENDING), ("time", ASCENDING)], name="division_time"),
     # Webhook fan-out reads events in creation order.
@@ -43,8 +56,9 @@ declare(
 
 
 def _to_doc(e: CaseEvent, now: datetime) -> dict[str, Any]:
-    return {
+    doc = {
         "_id": e.id,
+        "subject": {"kind": e.subject.kind, "id": e.subject.id},
         "seq": e.seq,
         "type": e.type,
         "case_id": e.case_id,
@@ -58,14 +72,28 @@ def _to_doc(e: CaseEvent, now: datetime) -> dict[str, Any]:
         "data": e.data,
         "created_at": e.created_at or now,
     }
+    if e.case_id is None:
+        del doc["case_id"]
+    return doc
 
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _subject(d: dict[str, Any]) -> tuple[Subject, str | None]:
+    """The event's subject and case: an event written before subjects (by a process that has not
+    been upgraded yet) has only the one-string key in ``case_id``."""
+    stored = d.get("subject")
+    if isinstance(stored, dict):
+        return Subject(str(stored["kind"]), str(stored["id"])), d.get("case_id")
+    subject = Subject.from_key(d["case_id"])
+    return subject, d["case_id"] if subject.kind == CASE else None
+
+
 def _from_doc(d: dict[str, Any]) -> CaseEvent:
     actor = d.get("actor") or {}
+    subject, case_id = _subject(d)
     created_at = _utc(d["created_at"]) if isinstance(d.get("created_at"), datetime) else None
     # Passed on as stored: a malformed event fails in the consumer that handles it, not in the read of a page.
     time: Any = d.get("time") or d["created_at"]
@@ -73,7 +101,8 @@ def _from_doc(d: dict[str, Any]) -> CaseEvent:
         id=str(d["_id"]),
         seq=int(d["seq"]),
         type=d["type"],
-        case_id=d["case_id"],
+        case_id=case_id,
+        subject=subject,
         case_number=d.get("case_number"),
         station_id=d.get("station_id"),
         division=d.get("division"),

@@ -21,6 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
 from service.storage.indexes import declare
+from service.visits.models import Referral, Visit
 
 SCHEDULES = "visit_schedules"
 VISITS = "visits"
@@ -37,6 +38,68 @@ declare(
     IndexModel([("elder_id", ASCENDING), ("visited_at", DESCENDING)], name="elder_time"),
     IndexModel("corrects", unique=True, partialFilterExpression={"corrects": {"$type": "string"}}, name="corrects"),
 )
+
+
+def _visit_doc(v: Visit) -> dict[str, Any]:
+    return {
+        "_id": v.id,
+        "elder_id": v.elder_id,
+        "station_id": v.station_id,
+        "township": v.township,
+        "method": v.method,
+        "visitor": v.visitor,
+        "visited_at": v.visited_at,
+        "reached": v.reached,
+        "findings": v.findings,
+        "needs": v.needs,
+        "danger": v.danger,
+        "summary": v.summary,
+        "flags": v.flags,
+        "corrects": v.corrects,
+        "referrals": [
+            {
+                "kind": r.kind,
+                "service_code": r.service_code,
+                "source_key": r.source_key,
+                "plan": r.plan,
+                "case_id": r.case_id,
+            }
+            for r in v.referrals
+        ],
+        "recorded_by": v.recorded_by,
+        "created_at": v.created_at,
+    }
+
+
+def _visit(d: dict[str, Any]) -> Visit:
+    return Visit(
+        id=str(d["_id"]),
+        elder_id=d["elder_id"],
+        station_id=d["station_id"],
+        township=d.get("township", ""),
+        method=d["method"],
+        visitor=d["visitor"],
+        visited_at=d["visited_at"],
+        reached=bool(d["reached"]),
+        recorded_by=d["recorded_by"],
+        created_at=d["created_at"],
+        findings=d.get("findings") or {},
+        needs=d.get("needs") or [],
+        danger=d.get("danger") or {"found": False},
+        summary=d.get("summary"),
+        flags=d.get("flags") or [],
+        corrects=d.get("corrects"),
+        referrals=tuple(
+            Referral(
+                kind=r["kind"],
+                service_code=r["service_code"],
+                source_key=r.get("source_key", ""),
+                plan=r.get("plan") or {},
+                case_id=r.get("case_id"),
+            )
+            for r in d.get("referrals") or []
+        ),
+    )
 
 
 def _only_duplicates(exc: BulkWriteError) -> bool:
@@ -89,26 +152,26 @@ class VisitSchedulesRepository:
             out.setdefault(d["visit_id"], []).append(d["period"])
         return out
 
-    async def mark_visited(self, schedule_id: str, visit: dict[str, Any]) -> bool:
+    async def mark_visited(self, schedule_id: str, visit: Visit) -> bool:
         """Mark a schedule visited by ``visit`` unless it already is; True if this call did."""
         result = await self.col.update_one(
             {"_id": schedule_id, "visited": False},
             {
                 "$set": {
                     "visited": True,
-                    "visit_id": visit["_id"],
-                    "visited_at": visit["visited_at"],
-                    "method": visit["method"],
+                    "visit_id": visit.id,
+                    "visited_at": visit.visited_at,
+                    "method": visit.method,
                 }
             },
         )
         return result.modified_count == 1
 
-    async def mark_machine_reached(self, schedule_id: str, visit: dict[str, Any]) -> bool:
+    async def mark_machine_reached(self, schedule_id: str, visit: Visit) -> bool:
         """Note that a machine (AI) call reached the person in this schedule's period (first call wins)."""
         result = await self.col.update_one(
             {"_id": schedule_id, "machine_reached": {"$ne": True}},
-            {"$set": {"machine_reached": True, "machine_visit_id": visit["_id"], "machine_at": visit["visited_at"]}},
+            {"$set": {"machine_reached": True, "machine_visit_id": visit.id, "machine_at": visit.visited_at}},
         )
         return result.modified_count == 1
 
@@ -120,17 +183,13 @@ class VisitSchedulesRepository:
             return False
         return True
 
-    async def set_status(self, schedule_id: str, visit: dict[str, Any] | None) -> None:
+    async def set_status(self, schedule_id: str, visit: Visit | None) -> None:
         """Set a schedule's visited status from the record that now counts (None: not visited)."""
+        update: dict[str, Any]
         if visit is None:
             update = {"visited": False, "visit_id": None, "visited_at": None, "method": None}
         else:
-            update = {
-                "visited": True,
-                "visit_id": visit["_id"],
-                "visited_at": visit["visited_at"],
-                "method": visit["method"],
-            }
+            update = {"visited": True, "visit_id": visit.id, "visited_at": visit.visited_at, "method": visit.method}
         await self.col.update_one({"_id": schedule_id}, {"$set": update})
 
     async def withdraw_open(self, elder_id: str, *, at: datetime, reason: str) -> int:
@@ -184,28 +243,28 @@ class VisitsRepository:
     def new_id() -> str:
         return new_id()
 
-    async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+    async def insert(self, visit: Visit) -> Visit:
         """Append a record; correcting a record that was corrected already is a conflict."""
         try:
-            await self.col.insert_one(doc)
+            await self.col.insert_one(_visit_doc(visit))
         except DuplicateKeyError:
             raise ConflictError(
                 "visit_already_corrected", "That record was corrected already; correct the latest correction instead."
             ) from None
-        return doc
+        return visit
 
-    async def get(self, visit_id: str) -> dict[str, Any]:
+    async def get(self, visit_id: str) -> Visit:
         """One record by id."""
         doc = await self.col.find_one({"_id": visit_id})
         if doc is None:
             raise NotFoundError("visit_not_found", f"There is no visit record {visit_id!r}.")
-        return doc
+        return _visit(doc)
 
     async def set_case_id(self, visit_id: str, index: int, case_id: str) -> None:
         """Link the case opened for referral ``index`` of a record."""
         await self.col.update_one({"_id": visit_id}, {"$set": {f"referrals.{index}.case_id": case_id}})
 
-    async def counting_in(self, elder_id: str, start: datetime, end: datetime) -> dict[str, Any] | None:
+    async def counting_in(self, elder_id: str, start: datetime, end: datetime) -> Visit | None:
         """The latest reached, not superseded record of a person in ``[start, end)``."""
         q = {"elder_id": elder_id, "visited_at": {"$gte": start, "$lt": end}}
         docs = await self.col.find(q).sort("visited_at", DESCENDING).to_list()
@@ -217,9 +276,15 @@ class VisitsRepository:
         for d in docs:
             # Machine calls are counted apart (``machine_reached``), never as a visitor's visit.
             if d["_id"] not in superseded and d["reached"] and d.get("method") != "ai_call":
-                return d
+                return _visit(d)
         return None
 
-    async def list_for_elder(self, elder_id: str, limit: int) -> list[dict[str, Any]]:
+    async def list_for_elder(self, elder_id: str, limit: int) -> list[Visit]:
         """A person's records, newest first."""
-        return await self.col.find({"elder_id": elder_id}).sort("visited_at", DESCENDING).limit(limit).to_list()
+        cursor = self.col.find({"elder_id": elder_id}).sort("visited_at", DESCENDING).limit(limit)
+        return [_visit(d) async for d in cursor]
+
+    async def with_unopened_referrals(self, before: datetime, limit: int) -> list[Visit]:
+        """Records written before ``before`` with a referral whose case is not open yet."""
+        query = {"referrals": {"$elemMatch": {"case_id": None}}, "created_at": {"$lt": before}}
+        return [_visit(d) async for d in self.col.find(query).limit(limit)]

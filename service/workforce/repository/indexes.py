@@ -12,6 +12,9 @@ PROGRAMMES = "training_programmes"
 SESSIONS = "training_sessions"
 RECORDS = "training_records"
 FIGURES = "reference_figures"
+# The register's change counter and the plan figures computed at one counter value (see plan.py).
+META = "workforce_meta"
+SNAPSHOTS = "plan_snapshots"
 
 
 declare(

@@ -23,7 +23,16 @@ from service.workforce.models import (
     Session,
     TrainingRecord,
 )
-from service.workforce.repository.indexes import FIGURES, HISTORY, PEOPLE, PROGRAMMES, RECORDS, SESSIONS
+from service.workforce.repository.indexes import (
+    FIGURES,
+    HISTORY,
+    META,
+    PEOPLE,
+    PROGRAMMES,
+    RECORDS,
+    SESSIONS,
+    SNAPSHOTS,
+)
 from service.workforce.repository.people import person_from_doc, person_taken
 from service.workforce.repository.training import record_from
 
@@ -62,6 +71,27 @@ class WorkforceRepository:
         self.sessions = db[SESSIONS]
         self.records = db[RECORDS]
         self.figures = db[FIGURES]
+        self.meta = db[META]
+        self.snapshots = db[SNAPSHOTS]
+
+    # -- the register's change counter: every write to people or training records moves it on,
+    # after the write, so a figure computed at an earlier count is never taken for a later one.
+
+    async def _changed(self) -> None:
+        await self.meta.update_one({"_id": "register"}, {"$inc": {"version": 1}}, upsert=True)
+
+    async def register_version(self) -> int:
+        """How many times the register and training records have been written to (0: never)."""
+        doc = await self.meta.find_one({"_id": "register"})
+        return int(doc["version"]) if doc else 0
+
+    async def get_snapshot(self, key: str) -> dict[str, Any] | None:
+        """Figures stored under ``key`` (with the counter value they were computed at), or None."""
+        return await self.snapshots.find_one({"_id": key})
+
+    async def put_snapshot(self, key: str, doc: dict[str, Any]) -> None:
+        """Store figures under ``key``, replacing older ones."""
+        await self.snapshots.replace_one({"_id": key}, doc, upsert=True)
 
     # -- register
 
@@ -77,6 +107,7 @@ class WorkforceRepository:
             await self.history.insert_one({**history, "_id": new_id(), "person_id": doc["_id"]}, session=session)
 
         await run_transaction(self.db, write)
+        await self._changed()
         return person_from_doc(doc)
 
     async def get_person(self, person_id: str) -> Person:
@@ -104,6 +135,7 @@ class WorkforceRepository:
 
         await self.get_person(person_id)
         await run_transaction(self.db, write)
+        await self._changed()
         return await self.get_person(person_id)
 
     async def people_by_hash(self, hashes: Iterable[str]) -> dict[str, Person]:
@@ -155,6 +187,7 @@ class WorkforceRepository:
                 await self.history.insert_many(entries[start : start + CHUNK], session=session)
 
         await run_transaction(self.db, write)
+        await self._changed()
 
     async def person_history(self, person_id: str) -> list[HistoryEntry]:
         """Every change of one entry, oldest first."""
@@ -236,6 +269,7 @@ class WorkforceRepository:
                     raise ConflictError("record_changed", "A record was changed during the import; run it again.")
 
         await run_transaction(self.db, write)
+        await self._changed()
 
     async def get_record(self, record_id: str) -> TrainingRecord:
         """One training record by id."""
@@ -252,6 +286,7 @@ class WorkforceRepository:
         if result.matched_count == 0:
             await self.get_record(record_id)
             raise ConflictError("record_changed", "The record was changed meanwhile; reload and retry.")
+        await self._changed()
         return await self.get_record(record_id)
 
     async def insert_record(self, doc: dict[str, Any]) -> TrainingRecord:
@@ -261,6 +296,7 @@ class WorkforceRepository:
             await self.records.insert_one(doc)
         except DuplicateKeyError:
             raise ConflictError("already_enrolled", "The person is already enrolled in this session.") from None
+        await self._changed()
         return record_from(doc)
 
     async def list_records(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[TrainingRecord]:

@@ -148,3 +148,43 @@ async def test_pages_by_due_time_match_one_sorted_query(ctx: Context, filed: dic
         for limit in (1, 2, 5):
             pages = await _pages(ctx, filed[who], {"sort": "due", "limit": limit})
             assert pages == [expected[i : i + limit] for i in range(0, len(expected), limit)], (who, limit)
+
+
+DUE_FILTERS = [
+    {"status": ["dispatched", "accepted", "in_progress", "unrouted"]},
+    {"status": ["cancelled", "dispatched"]},
+    {"created_from": NOW - timedelta(days=21), "status": ["dispatched", "unrouted"]},
+]
+
+
+async def test_pages_by_due_time_with_state_filters_match_one_sorted_query(ctx: Context, filed: dict[str, Any]) -> None:
+    for query in DUE_FILTERS:
+        for who in ("worker", "supervisor", "admin"):
+            expected = await _plain(ctx, filed[who], {**query, "sort": "due"})
+            for limit in (2, 5):
+                pages = await _pages(ctx, filed[who], {**query, "sort": "due", "limit": limit})
+                want = [expected[i : i + limit] for i in range(0, len(expected), limit)] or [[]]
+                assert pages == want, (query, who, limit)
+
+
+async def test_a_queue_by_due_time_never_reads_cases_without_a_due_time(ctx: Context, filed: dict[str, Any]) -> None:
+    issued: list[dict[str, Any]] = []
+
+    async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        issued.append(filt)
+        return [d async for d in ctx.db["cases"].find(filt).sort(sort).limit(n)]
+
+    open_states = ["dispatched", "accepted", "in_progress", "unrouted"]
+    for who in ("worker", "supervisor", "admin"):
+        conditions = queries.filter_conditions(filed[who], {"status": open_states})
+        docs = await queries.soonest_due_first(find, conditions=conditions, want=1000, now=NOW)
+        assert [d["_id"] for d in docs] == await _plain(ctx, filed[who], {"status": open_states, "sort": "due"})
+    assert issued
+    for filt in issued:
+        # One state per query (an equality prefix of an index), and a bound on the due time
+        # except for the query of cases with none (which the state's prefix keeps to that state).
+        assert isinstance(filt["status"], str), filt
+        due = filt["next_due_at"]
+        assert due is None or set(due) & {"$lt", "$gt", "$gte"}, filt
+    windows = [f["next_due_at"] for f in issued if f["next_due_at"] is not None]
+    assert all("$lt" in w for w in windows if "$gte" not in w and "$gt" not in w)

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from service.cases import actions, queries, sweeps
+from service.cases.models import CaseChange
+from service.cases.repository.cases import CasesRepository
 from service.common.context import Context
 from service.common.errors import NotFoundError
 from tests.factories import events_of, make_case, make_staff, make_station, make_wechat_resident, principal_of
@@ -62,3 +64,25 @@ async def test_sweep_flags_an_unsigned_case_overdue_once(ctx: Context) -> None:
     assert first["sign_overdue"] == 2  # both dispatched cases
     assert (await sweeps.sweep_once(ctx=ctx))["sign_overdue"] == 0  # flagged once, not again
     assert [e.type for e in await events_of(ctx, mine["id"])].count("case.overdue") == 1
+    history = (await CasesRepository(ctx.db).get(mine["id"]))["history"]
+    assert history[-1]["action"] == "overdue" and history[-1]["actor"] == {"subject": "system", "role": "system"}
+
+
+async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_the_loads(ctx: Context) -> None:
+    here, _there, mine, _theirs = await two_stations_with_a_case_each(ctx)
+    worker = principal_of(await make_staff(ctx, station_id=here.id))
+    case = await CasesRepository(ctx.db).get(mine["id"])
+    plan = await actions._plan(ctx, worker, case, "return", {"reason": "不属本站 not ours"}, ctx.now())
+    assert isinstance(plan, CaseChange)
+    assert plan.event_type == "case.returned" and plan.increments == {"return_count": 1}
+    assert plan.fields["returned_by"] == [here.id] and plan.fields["assignee_id"] is None
+    next_station = plan.fields["station_id"]
+    assert next_station != here.id and plan.to_state == ("dispatched" if next_station else "unrouted")
+    assert (here.id, -1) in plan.load and plan.event_data["returned_by_station"] == here.id
+    # Acting writes what the plan says: the counters raised, one history line naming the event.
+    returned = await actions.act(ctx=ctx, principal=worker, case_id=mine["id"], action="return", data={"reason": "x"})
+    stored = await CasesRepository(ctx.db).get(mine["id"])
+    assert stored["return_count"] == 1 and stored["version"] == case["version"] + 1
+    assert stored["history"][-1]["action"] == "return" and returned["status"] == stored["status"]
+    [event] = [e for e in await events_of(ctx, mine["id"]) if e.type == "case.returned"]
+    assert stored["history"][-1]["event_id"] == event.id and event.data["reason"] == "x"

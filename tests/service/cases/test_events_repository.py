@@ -103,7 +103,7 @@ async def test_case_update_and_event_commit_together(ctx: Context) -> None:
             case["id"],
             expected_version=1,
             expected_status="dispatched",
-            update={"$set": {"status": "accepted", "assignee_id": worker.id}},
+            fields={"status": "accepted", "assignee_id": worker.id},
             session=session,
         )
         await repo.append(accepted_event(case, worker), session=session)
@@ -125,7 +125,7 @@ async def test_an_error_inside_the_transaction_leaves_neither_write(ctx: Context
             case["id"],
             expected_version=1,
             expected_status="dispatched",
-            update={"$set": {"status": "accepted"}},
+            fields={"status": "accepted"},
             session=session,
         )
         await repo.append(accepted_event(case, worker), session=session)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 
 from handlers.keys import CTX
 from run import create_app
+from service.cases.models import Subject
+from service.cases.repository.events import EventsRepository
+from service.common.context import Context
 from service.identity.repository.residents import ResidentsRepository
 from service.identity.repository.staff import StaffRepository
-from service.storage.migrations import MIGRATIONS, STRING_IDS, rekey_object_ids
-from tests.factories import make_staff, make_station
+from service.storage.migrations import (
+    EVENT_SUBJECTS,
+    MIGRATIONS,
+    OLD_EVENT_KEY_INDEX,
+    STRING_IDS,
+    give_events_subjects,
+    rekey_object_ids,
+)
+from tests.factories import make_case, make_staff, make_station, make_wechat_resident
 from tests.handlers.test_uploads import png
 
 
@@ -65,3 +76,51 @@ async def test_a_new_database_records_the_migration_at_first_start(aiohttp_clien
     member = await make_staff(client.app[CTX], role="admin")
     assert isinstance((await db["staff"].find_one({"username": member.username}))["_id"], str)
     assert await db[MIGRATIONS].find_one({"_id": STRING_IDS}) is not None
+
+
+async def test_events_keyed_by_made_up_case_ids_get_subjects_once(ctx: Context) -> None:
+    db = ctx.db
+    station = await make_station(ctx)
+    case = await make_case(ctx, await make_wechat_resident(ctx))
+    await db[MIGRATIONS].delete_many({"_id": EVENT_SUBJECTS})  # this database is older than subjects
+    await db["events"].create_index([("case_id", 1), ("seq", 1), ("type", 1)], unique=True, name="case_seq_type")
+    at = datetime(2026, 3, 9, tzinfo=UTC)
+    # The shapes an older release wrote: everything keyed by case_id, made up for what is not a case.
+    common = {"actor": {"subject": "system", "role": "system"}, "time": at, "created_at": at, "division": station.code}
+    old = [
+        {"_id": "e-miss-1", "case_id": "visit:elder-1", "seq": 2026110, "type": "visit.missed", "data": {}},
+        {"_id": "e-miss-2", "case_id": "visit:elder-2", "seq": 2026110, "type": "visit.missed", "data": {}},
+        {"_id": "e-alert-1", "case_id": "alert:al-1", "seq": 1, "type": "alert.received", "data": {"alert_id": "al-1"}},
+        {"_id": "e-alert-2", "case_id": case["id"], "seq": 1, "type": "alert.received", "data": {"alert_id": "al-2"}},
+        {"_id": "e-cert", "case_id": "certificate:c-1", "seq": 1, "type": "certificate.issued", "data": {}},
+    ]
+    await db["events"].delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+    await db["events"].update_many({"case_id": case["id"]}, {"$unset": {"subject": ""}})
+    await db["events"].insert_many([{**common, **d} for d in old])
+
+    assert await give_events_subjects(db) == len(old) + 1  # and the case's own case.created
+    stored = {d["_id"]: d async for d in db["events"].find({"_id": {"$in": [d["_id"] for d in old]}})}
+    assert stored["e-miss-1"]["subject"] == {"kind": "elder", "id": "elder-1"} and "case_id" not in stored["e-miss-1"]
+    assert stored["e-alert-1"]["subject"] == {"kind": "alert", "id": "al-1"} and "case_id" not in stored["e-alert-1"]
+    assert stored["e-alert-2"]["subject"] == {"kind": "alert", "id": "al-2"}
+    assert stored["e-alert-2"]["case_id"] == case["id"]
+    assert stored["e-cert"]["subject"] == {"kind": "certificate", "id": "c-1"}
+    created = await db["events"].find_one({"case_id": case["id"], "type": "case.created"})
+    assert created is not None and created["subject"] == {"kind": "case", "id": case["id"]}
+    assert OLD_EVENT_KEY_INDEX not in await db["events"].index_information()
+    # Read back, the events carry their subjects; consumers still see the one-string key.
+    read = await EventsRepository(db).by_ids(["e-miss-1", "e-alert-2"])
+    assert read["e-miss-1"].case_id is None and read["e-miss-1"].key == "visit:elder-1"
+    assert read["e-alert-2"].subject == Subject("alert", "al-2") and read["e-alert-2"].key == case["id"]
+    # Recorded: a later start does nothing; and two people's misses of one period both fit the new key.
+    assert await give_events_subjects(db) == 0
+    assert await db["events"].count_documents({"type": "visit.missed", "seq": 2026110}) == 2
+
+
+async def test_an_event_not_yet_given_its_subject_is_read_with_one(ctx: Context) -> None:
+    # Written by a process of the older release still running beside an upgraded one.
+    at = datetime(2026, 3, 9, tzinfo=UTC)
+    doc = {"_id": "e-old", "case_id": "visit:elder-9", "seq": 1, "type": "visit.due", "time": at, "created_at": at}
+    await ctx.db["events"].insert_one({**doc, "actor": {"subject": "system", "role": "system"}, "data": {}})
+    [event] = (await EventsRepository(ctx.db).by_ids(["e-old"])).values()
+    assert event.subject == Subject("elder", "elder-9") and event.case_id is None and event.key == "visit:elder-9"

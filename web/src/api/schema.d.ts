@@ -2542,6 +2542,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stats/plan/divisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One plan indicator for each division under a division (for the map)
+         * @description The province's cities, a city's counties (and county-level development zones) or a county's townships, each with the indicator's target, actual and progress computed exactly as GET /api/v1/stats/plan computes it for that division, and the address of its records.
+         */
+        get: operations["plan_breakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts": {
         parameters: {
             query?: never;
@@ -5543,6 +5563,35 @@ export interface components {
             plan_period?: components["schemas"]["PlanPeriod"];
             indicators?: components["schemas"]["Indicator"][];
         };
+        DivisionFigure: {
+            division?: string;
+            name?: string;
+            /** @description city, county, development_zone or township */
+            level?: string;
+            target?: number | null;
+            actual?: number | null;
+            /** @description actual / target; null without a target */
+            progress?: number | null;
+            met?: boolean | null;
+            available?: boolean;
+            reason?: string | null;
+            /** @description The drill-down address of the figure */
+            records?: string | null;
+        };
+        PlanBreakdown: {
+            division?: string;
+            division_name?: string | null;
+            level?: string;
+            year?: number;
+            as_of?: string;
+            /** Format: date-time */
+            computed_at?: string;
+            indicator?: string;
+            name?: string;
+            name_en?: string;
+            unit?: string;
+            divisions?: components["schemas"]["DivisionFigure"][];
+        };
         AlertCreate: {
             /** @description The vendor's own alert id (resending is safe) */
             alert_id: string;
@@ -5681,6 +5730,8 @@ export interface components {
             id?: string;
             station_id?: string;
             staff_id?: string;
+            /** @description The staff member's name */
+            staff_name?: string | null;
             phone?: string;
             /** Format: date-time */
             starts_at?: string;
@@ -12957,6 +13008,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PlanReport"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    plan_breakdown: {
+        parameters: {
+            query: {
+                /** @description 6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code; default: the caller's division (administrators: the province) */
+                division?: string;
+                /** @description Default: this year */
+                year?: number;
+                /** @description An indicator code of GET /api/v1/stats/plan (e.g. station_coverage) */
+                indicator: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanBreakdown"];
                 };
             };
             400: components["responses"]["Problem400"];

@@ -1,0 +1,266 @@
+"""Our own cost per request: the API's latency less its floor and bare HTTP, measured in one run.
+
+For each operation (get, submit, list as a worker and as a supervisor, accept) three things
+are timed in the same run, interleaved request by request so that a change in the machine's
+load hits all three alike:
+
+- **ours**: the real app (``run.create_app``) on a loopback port, driven by an aiohttp client
+  one request at a time;
+- **floor**: the MongoDB operations the request cannot do without, issued through pymongo
+  (``bench.cases.Floor``: the case-number counter and the case + event inserts for submit,
+  ``find_one`` for get, the same newest-first window finds for a list, the conditional update
+  + event insert and the read back for accept);
+- **bare HTTP**: a trivial JSON handler on the same kind of server and client.
+
+"Our own cost" is ours − floor − bare HTTP (medians), what is left that is ours to make small;
+each operation has a target (issue #18): get <= 0.5 ms, submit <= 5 ms, lists and accept
+<= 1 ms. Results also go to ``var/bench-overhead.json``. ``--quick``: 60 of each instead of 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from bench.cases import (
+    ADMIN,
+    CAPABILITIES,
+    COUNTY,
+    SERVICE_CODE,
+    STATIONS,
+    Floor,
+    bare_app,
+    call,
+    clean_redis,
+    redis_url_or_none,
+    serve,
+)
+from config import load_settings
+from handlers.keys import CTX
+from run import create_app
+from service.catalog import service as catalog
+from service.catalog.service import example_answers
+from service.common.models import Principal, utcnow
+from service.identity.tokens import issue_access_token
+from service.stations import service as stations
+from service.storage.embedded import EmbeddedMongo
+from service.storage.indexes import ensure_indexes
+
+OUT = Path(__file__).resolve().parents[1] / "var" / "bench-overhead.json"
+# Our own cost (ms, p50) each operation should stay within (issue #18).
+TARGETS_MS = {"get": 0.5, "submit": 5.0, "list_worker": 1.0, "list_supervisor": 1.0, "accept": 1.0}
+
+Op = Callable[[int], Awaitable[Any]]
+
+
+async def rounds(ops: dict[str, Op], n: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Latencies of each of ``ops`` called in turn, ``n`` rounds after ``warmup`` unmeasured ones."""
+    for i in range(warmup):
+        for fn in ops.values():
+            await fn(-1 - i)
+    out: dict[str, list[float]] = {name: [] for name in ops}
+    for i in range(n):
+        for name, fn in ops.items():
+            t = time.perf_counter()
+            await fn(i)
+            out[name].append(time.perf_counter() - t)
+    return out
+
+
+def p50_ms(latencies: list[float]) -> float:
+    return statistics.median(latencies) * 1000
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    n = 60 if quick else 300
+    server = EmbeddedMongo(":memory:", durable=False)
+    uri = await asyncio.to_thread(server.start)
+    redis_url = redis_url_or_none()
+    prefix = f"bench-overhead-{uuid.uuid4().hex[:8]}:"
+    tmp = tempfile.TemporaryDirectory(prefix="bench-overhead-")
+    settings = load_settings(
+        {},
+        env="test",
+        mongodb_uri=uri,
+        mongodb_db="bench_overhead",
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        data_dir=tmp.name,
+        background_tasks=False,
+        log_level="WARNING",
+    )
+    load = os.getloadavg()
+    print(
+        f"SecantusDB in memory (not durable); Redis: {redis_url or 'in-process stand-in'}; "
+        f"{n} of each, interleaved; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+        flush=True,
+    )
+    app = create_app(settings)
+    runner, base = await serve(app)
+    bare_runner, bare_base = await serve(bare_app())
+    driver: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, retryWrites=False)
+    results: dict[str, Any] = {"quick": quick, "n": n, "load_average": load, "ops": {}}
+    try:
+        ctx = app[CTX]
+        await catalog.seed_catalog(ctx)
+        station_objs = []
+        for code, name, lon, lat in STATIONS:
+            data = {
+                "code": code,
+                "name": name,
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+                "capabilities": CAPABILITIES,
+                "precision": "exact",
+            }
+            station_objs.append(await stations.create_station(ctx=ctx, principal=ADMIN, data=data))
+        xi = [s for s in station_objs if s.code.startswith(COUNTY)]
+        service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
+        answers = example_answers(service)
+
+        def token(role: str, **kw: Any) -> dict[str, str]:
+            principal = Principal(subject=kw.pop("subject", f"bench-{role}"), role=role, **kw)  # type: ignore[arg-type]
+            tok, _ = issue_access_token(settings=settings, principal=principal, now=utcnow())
+            return {"Authorization": f"Bearer {tok}"}
+
+        resident = token("resident", subject="res-bench")
+        supervisor = token("supervisor", subject="sup-bench", division_prefix=COUNTY)
+        workers = {s.id: token("worker", subject=f"w-{s.code}", station_id=s.id) for s in station_objs}
+        worker_a = workers[xi[0].id]
+        sup_principal = Principal(subject="sup-bench", role="supervisor", division_prefix=COUNTY)
+        worker_principal = Principal(subject=f"w-{xi[0].code}", role="worker", station_id=xi[0].id)
+        floor_db = "bench_overhead_floor"
+        await ensure_indexes(driver[floor_db])
+        floor = Floor(driver, floor_db)
+        app_cases = ctx.db["cases"]
+
+        async with aiohttp.ClientSession() as http:
+            submitted: list[tuple[str, str]] = []
+            url = f"{base}/api/v1/cases"
+            template: dict[str, Any] = {}
+            event_template: dict[str, Any] = {}
+
+            async def bare(i: int) -> None:
+                await call(http, "GET", f"{bare_base}/bare/{i}", 200)
+
+            async def submit(i: int) -> None:
+                station = xi[i % len(xi)]
+                body = {
+                    "service_code": SERVICE_CODE,
+                    "answers": answers,
+                    "division_code": station.code,
+                    "address": "徽城镇 新安路 1 号",
+                    "contact": {"name": "王芳", "phone": "13912345678"},
+                }
+                case = await call(http, "POST", url, 201, json=body, headers=resident)
+                submitted.append((case["id"], case["station_id"]))
+
+            # The floor clones one real case and its creation event.
+            await submit(0)
+            template.update(await app_cases.find_one({"_id": submitted[0][0]}) or {})
+            event_template.update(await ctx.db["events"].find_one({"case_id": submitted[0][0]}) or {})
+
+            async def submit_floor(i: int) -> None:
+                await floor.submit(template, event_template)
+
+            async def get(i: int) -> None:
+                await call(http, "GET", f"{url}/{submitted[i % len(submitted)][0]}", 200, headers=resident)
+
+            async def get_floor(i: int) -> None:
+                await floor.get(floor.dispatched[i % len(floor.dispatched)])
+
+            async def list_supervisor(i: int) -> None:
+                await call(http, "GET", f"{url}?limit=20", 200, headers=supervisor)
+
+            async def list_supervisor_floor(i: int) -> None:
+                await floor.list_newest(sup_principal, app_cases)
+
+            async def list_worker(i: int) -> None:
+                await call(http, "GET", f"{url}?limit=20", 200, headers=worker_a)
+
+            async def list_worker_floor(i: int) -> None:
+                await floor.list_newest(worker_principal, app_cases)
+
+            accept_event = {**event_template, "type": "case.accepted", "from_state": "dispatched"}
+            accept_event["to_state"] = "accepted"
+
+            async def accept(i: int) -> None:
+                case_id, station_id = to_accept.pop()
+                await call(http, "POST", f"{url}/{case_id}/accept", 200, json={}, headers=workers[station_id])
+
+            async def accept_floor(i: int) -> None:
+                await floor.accept(floor_accept.pop(), accept_event)
+
+            phases: list[tuple[str, Op, Op]] = [
+                ("submit", submit, submit_floor),
+                ("get", get, get_floor),
+                ("list_worker", list_worker, list_worker_floor),
+                ("list_supervisor", list_supervisor, list_supervisor_floor),
+                ("accept", accept, accept_floor),
+            ]
+            to_accept: list[tuple[str, str]] = []
+            floor_accept: list[str] = []
+            print(
+                f"\n{'operation':<16} | {'ours p50':>8} | {'floor p50':>9} | {'bare p50':>8} | "
+                f"{'our own cost':>12} | {'target':>8} | met"
+            )
+            for name, ours_fn, floor_fn in phases:
+                if name == "accept":
+                    to_accept[:] = submitted
+                    floor_accept[:] = floor.dispatched
+                    count = min(n, len(to_accept) - 3, len(floor_accept) - 3)
+                else:
+                    count = n
+                series = await rounds({"ours": ours_fn, "floor": floor_fn, "bare": bare}, count)
+                o, f, b = (p50_ms(series[k]) for k in ("ours", "floor", "bare"))
+                own = o - f - b
+                target = TARGETS_MS[name]
+                met = own <= target
+                results["ops"][name] = {
+                    "n": count,
+                    "ours_p50_ms": o,
+                    "floor_p50_ms": f,
+                    "bare_p50_ms": b,
+                    "own_cost_ms": own,
+                    "target_ms": target,
+                    "met": met,
+                    "ours_over_floor": o / f,
+                }
+                print(
+                    f"{name:<16} | {o:>5.2f} ms | {f:>6.2f} ms | {b:>5.2f} ms | {own:>9.2f} ms | "
+                    f"{target:>5.1f} ms | {'yes' if met else 'NO'}",
+                    flush=True,
+                )
+    finally:
+        await driver.close()
+        await bare_runner.cleanup()
+        await runner.cleanup()
+        await clean_redis(redis_url, prefix)
+        await asyncio.to_thread(server.stop)
+        tmp.cleanup()
+    load_after = os.getloadavg()
+    results["load_average_after"] = load_after
+    print(f"load average after: {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results written to {OUT}")
+    return results
+
+
+def run(quick: bool = False) -> int:
+    results = asyncio.run(main(quick))
+    return 0 if all(op["met"] for op in results["ops"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())
