@@ -79,9 +79,9 @@ async def test_an_inbox_pages_newest_first_and_reads_are_per_person(ctx: Context
     repo = NotificationsRepository(ctx.db)
     inbox_ids = sorted((n.id for n in made if n.channel == CHANNEL_INBOX), reverse=True)
     assert len(inbox_ids) == 3
-    first = await repo.inbox(recipient=resident, unread=None, after_id=None, limit=2)
+    first = await repo.inbox(recipient=resident, unread=None, after_id=None, limit=2, now=ctx.now())
     assert [n.id for n in first.items] == inbox_ids[:2] and first.next_cursor
-    rest = await repo.inbox(recipient=resident, unread=None, after_id=first.items[-1].id, limit=2)
+    rest = await repo.inbox(recipient=resident, unread=None, after_id=first.items[-1].id, limit=2, now=ctx.now())
     assert [n.id for n in rest.items] == inbox_ids[2:] and rest.next_cursor is None
     assert await repo.unread_count(recipient=resident) == 3
     stranger = f"resident:{(await make_wechat_resident(ctx)).id}"
@@ -90,7 +90,7 @@ async def test_an_inbox_pages_newest_first_and_reads_are_per_person(ctx: Context
     read = await repo.mark_read(recipient=resident, notification_id=inbox_ids[0], now=T0)
     again = await repo.mark_read(recipient=resident, notification_id=inbox_ids[0], now=T0 + timedelta(hours=1))
     assert read.read_at == T0 and again.read_at == T0  # the first reading counts
-    unread = await repo.inbox(recipient=resident, unread=True, after_id=None, limit=10)
+    unread = await repo.inbox(recipient=resident, unread=True, after_id=None, limit=10, now=ctx.now())
     assert [n.id for n in unread.items] == inbox_ids[1:]
     assert await repo.mark_all_read(recipient=resident, now=T0) == 2
     assert await repo.unread_count(recipient=resident) == 0
