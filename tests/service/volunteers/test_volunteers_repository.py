@@ -8,9 +8,10 @@ import pytest
 
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
-from service.volunteers.repository.activities import ActivitiesRepository
+from service.volunteers import signups
+from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.people import VolunteersRepository
-from tests.factories import id_card, make_activity, make_phone_resident, make_staff, make_volunteer
+from tests.factories import id_card, make_activity, make_phone_resident, make_staff, make_volunteer, principal_of
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -62,3 +63,26 @@ async def test_a_slot_is_never_overbooked_and_an_activity_is_cancelled_once(ctx:
     with pytest.raises(NotFoundError) as nf:
         await repo.get(organiser.id)
     assert nf.value.code == "activity_not_found"
+
+
+async def test_one_signup_per_volunteer_and_a_status_move_is_won_once(ctx: Context) -> None:
+    organiser = await make_staff(ctx)
+    activity = await make_activity(ctx, organiser)
+    people = [await make_volunteer(ctx) for _ in range(2)]
+    made = [
+        await signups.sign_up(ctx=ctx, principal=principal_of(resident), activity_id=activity.id)
+        for resident, _ in people
+    ]
+    with pytest.raises(ConflictError) as exc:
+        await signups.sign_up(ctx=ctx, principal=principal_of(people[0][0]), activity_id=activity.id)
+    assert exc.value.code == "already_signed_up"
+    repo = SignupsRepository(ctx.db)
+    assert [s.id for s in await repo.for_activity(activity.id)] == [s.id for s in made]
+    found = await repo.find(activity.id, people[1][1].id)
+    assert found is not None and found.id == made[1].id
+    assert await repo.move(made[0].id, expected=(made[0].status,), status="cancelled", now=T0)
+    assert not await repo.move(made[0].id, expected=(made[0].status,), status="confirmed", now=T0)  # lost the race
+    assert (await repo.get(made[0].id)).status == "cancelled"
+    with pytest.raises(NotFoundError) as nf:
+        await repo.get(activity.id)
+    assert nf.value.code == "signup_not_found"
