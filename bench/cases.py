@@ -199,7 +199,13 @@ class Floor:
         now = utcnow()
         case = {**template, "_id": str(ObjectId()), "number": f"HM{COUNTY}20261128{seq:05d}F"}
         case["created_at"] = case["updated_at"] = now
-        event = {**event_template, "_id": str(ObjectId()), "case_id": case["_id"], "case_number": case["number"]}
+        event = {
+            **event_template,
+            "_id": str(ObjectId()),
+            "case_id": case["_id"],
+            "subject": {"kind": "case", "id": case["_id"]},
+            "case_number": case["number"],
+        }
 
         async def write(session: Any) -> None:
             await self.cases.insert_one(case, session=session)
@@ -249,7 +255,14 @@ class Floor:
 
     async def accept(self, case_id: str, event_template: dict[str, Any]) -> dict[str, Any] | None:
         now = utcnow()
-        event = {**event_template, "_id": str(ObjectId()), "case_id": case_id, "seq": 2, "time": now}
+        event = {
+            **event_template,
+            "_id": str(ObjectId()),
+            "case_id": case_id,
+            "subject": {"kind": "case", "id": case_id},
+            "seq": 2,
+            "time": now,
+        }
 
         async def write(session: Any) -> bool:
             result = await self.cases.update_one(

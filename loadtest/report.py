@@ -128,7 +128,8 @@ def _ledger_sync(cluster: Cluster, rec: Recorder, catch_up: float) -> dict[str, 
         if dup_keys:
             problems.append(f"{len(dup_keys)} keys created more than one case, e.g. {dup_keys[:3]}")
         all_cases = list(db.cases.find({}, {"history": 1, "status": 1, "station_id": 1, "created_by": 1, "owner": 1}))
-        events_per_case = Counter(str(e["case_id"]) for e in db.events.find({}, {"case_id": 1}))
+        case_events = db.events.find({"case_id": {"$exists": True}}, {"case_id": 1})  # events of cases only
+        events_per_case = Counter(str(e["case_id"]) for e in case_events)
         bad_history = [
             str(d["_id"]) for d in all_cases if len(d.get("history") or []) != events_per_case.get(str(d["_id"]), 0)
         ]

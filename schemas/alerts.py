@@ -187,6 +187,7 @@ class RotaEntrySchema(Schema):
     id = fields.String()
     station_id = fields.String()
     staff_id = fields.String()
+    staff_name = fields.String(allow_none=True, metadata={"description": "The staff member's name"})
     phone = fields.String()
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()

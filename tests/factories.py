@@ -44,6 +44,8 @@ from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
 from service.volunteers.models import Activity, Volunteer
+from service.webhooks import subscriptions as webhooks
+from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.workforce import figures, register_import, training
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -209,6 +211,17 @@ async def make_client(
         name=name or f"接入系统 {_n()}",
         scopes=list(scopes),
         rate_limit_per_minute=rate_limit_per_minute,
+    )
+
+
+async def make_webhook(
+    ctx: Context, client: ApiClient | IssuedClient, *, event_types: tuple[str, ...] = ("*",)
+) -> SubscriptionWithSecret:
+    """A webhook subscription the client (holding webhooks:manage) registers for its own URL (with its secret)."""
+    return await webhooks.create_subscription(
+        ctx=ctx,
+        principal=principal_of_client(client),
+        data=SubscriptionData(url=f"https://hooks-{_n()}.example.com/huimin", event_types=list(event_types)),
     )
 
 

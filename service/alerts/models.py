@@ -116,6 +116,7 @@ class RotaEntry:
     note: str | None
     created_by: str
     created_at: datetime
+    staff_name: str | None = None  # filled in when listed, for the board
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

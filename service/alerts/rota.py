@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,7 +87,14 @@ async def list_rota(
     """A station's shifts not over yet (from ``at``, default now), soonest first."""
     require_staff(principal)
     station = await _station(ctx, principal, station_id)
-    return await RotaRepository(ctx.db).ending_after(station.id, at or ctx.now(), MAX_LISTED)
+    entries = await RotaRepository(ctx.db).ending_after(station.id, at or ctx.now(), MAX_LISTED)
+    names: dict[str, str | None] = {}
+    for sid in {e.staff_id for e in entries}:
+        try:
+            names[sid] = (await staff.get_staff(ctx=ctx, principal=SYSTEM, staff_id=sid)).name
+        except NotFoundError:
+            names[sid] = None
+    return [dataclasses.replace(e, staff_name=names.get(e.staff_id)) for e in entries]
 
 
 async def remove_rota_entry(*, ctx: Context, principal: Principal, entry_id: str) -> None:

@@ -13,6 +13,8 @@ from service.notify.templates import SHANGHAI
 STAFF_DEFAULTS: dict[str, dict[str, bool]] = {
     "case.created": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.dispatched": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
+    # Live feed only: the alert board shows when an urgent case is signed for (签收).
+    "case.accepted": {CHANNEL_INBOX: False, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.returned": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.assigned": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},
     "case.overdue": {CHANNEL_INBOX: True, CHANNEL_SMS: False, CHANNEL_STREAM: True},

@@ -10,6 +10,8 @@ gateway is called, so nothing is sent twice; a crash before that point leaves it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from datetime import timedelta
@@ -69,6 +71,8 @@ LOOKBACK_SECONDS = 30
 FIRST_RUN_SECONDS = 3600
 # Tries of one event's handling before it is parked (back-off HUIMIN_NOTIFY_RETRY_BASE_SECONDS, doubling).
 EVENT_ATTEMPTS = 5
+# Events of different cases handled side by side within a batch (one case's events stay in order).
+EVENT_CONCURRENCY = 8
 DETAIL_PAGE = "pages/cases/detail?id={case_id}"
 
 
@@ -237,20 +241,64 @@ def _owner(ctx: Context) -> str:
     return ctx.process.notify_owner
 
 
-async def _handle_claimed(ctx: Context, reader: OutboxReader, event: OutboxEvent) -> None:
-    """Handle one claimed event; a failure of this event alone is retried, then parked, never blocking the rest."""
-    from service.notify.stream import publish_event  # the live feed builds on this module's claims
+async def _handle_claimed(ctx: Context, reader: OutboxReader, event: OutboxEvent) -> bool:
+    """Write one claimed event's notifications; True when that worked (the event is then published and acknowledged).
 
+    A failure of this event alone is recorded for a retry (then parked) and never blocks the
+    rest; a store that is down is raised, so the loop backs off.
+    """
     try:
         await handle_event(ctx=ctx, event=event)
-        if event.type in STREAM_TYPES:
-            await publish_event(ctx=ctx, event=event)
     except Exception as exc:
         if isinstance(exc, UnavailableError) or translate_error(exc) is not None:
             raise  # the store is down: not the event's fault, the loop backs off and retries it
         await _event_failed(ctx, reader, event, exc)
-        return
-    await reader.release(event.id, now=ctx.now())
+        return False
+    return True
+
+
+def _order_key(event: OutboxEvent) -> str:
+    """Events with the same key are handled one after another, in ``_id`` order."""
+    return event.case_id or str(event.data.get("elder_id") or "") or event.id
+
+
+async def _handle_batch(ctx: Context, reader: OutboxReader, events: list[OutboxEvent]) -> int:
+    """Handle a batch of claimed events; returns how many were acknowledged.
+
+    The notifications of different cases are written side by side, one case's events one
+    after another in ``_id`` order; then the events handled are published to the live feed
+    in ``_id`` order and acknowledged (their claims marked done). A store failure stops the
+    batch: what was not acknowledged is handled again (notification records are
+    idempotent), and the claims of events not yet started are withdrawn so the next pass
+    takes them at once.
+    """
+    from service.notify.stream import publish_events  # the live feed builds on this module's claims
+
+    events = sorted(events, key=lambda e: e.id)
+    groups: dict[str, list[OutboxEvent]] = {}
+    for event in events:
+        groups.setdefault(_order_key(event), []).append(event)
+    handled: set[str] = set()
+    started: set[str] = set()
+    gate = asyncio.Semaphore(EVENT_CONCURRENCY)
+
+    async def run(group: list[OutboxEvent]) -> None:
+        async with gate:
+            for event in group:
+                started.add(event.id)
+                if await _handle_claimed(ctx, reader, event):
+                    handled.add(event.id)
+
+    results = await asyncio.gather(*(run(g) for g in groups.values()), return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        with contextlib.suppress(Exception):
+            await reader.withdraw([e.id for e in events if e.id not in started], owner=_owner(ctx))
+        raise failure
+    done = [e for e in events if e.id in handled]
+    await publish_events(ctx=ctx, events=[e for e in done if e.type in STREAM_TYPES])
+    await reader.release_many([e.id for e in done], now=ctx.now())
+    return len(done)
 
 
 async def _event_failed(ctx: Context, reader: OutboxReader, event: OutboxEvent, exc: Exception) -> None:
@@ -316,14 +364,12 @@ async def process_events(*, ctx: Context) -> int:
         if not page:
             break
         done = await reader.finished([e.id for e in page])
-        for event in page:
-            if event.id in done:
-                continue
+        todo = [e for e in page if e.id not in done]
+        if todo:
             now = ctx.now()
             stale = now - timedelta(seconds=settings.notify_claim_stale_seconds)
-            if await reader.claim(event.id, owner=owner, now=now, stale_before=stale):
-                await _handle_claimed(ctx, reader, event)
-                handled += 1
+            mine = await reader.claim_many([e.id for e in todo], owner=owner, now=now, stale_before=stale)
+            handled += await _handle_batch(ctx, reader, [e for e in todo if e.id in mine])
         after = page[-1].id
         highest = max(highest, after)
         if len(page) < settings.notify_batch_size:
@@ -336,10 +382,11 @@ async def process_events(*, ctx: Context) -> int:
     stale_ids = await reader.stale_claims(stale_before=stale_before, limit=settings.notify_batch_size)
     if stale_ids:
         events = await events_by_ids(ctx=ctx, event_ids=stale_ids)
+        mine = set()
         for eid in stale_ids:
             if eid in events and await reader.claim(eid, owner=owner, now=now, stale_before=stale_before):
-                await _handle_claimed(ctx, reader, events[eid])
-                handled += 1
+                mine.add(eid)
+        handled += await _handle_batch(ctx, reader, [events[eid] for eid in stale_ids if eid in mine])
     return handled
 
 

@@ -53,17 +53,22 @@ def _decode(raw: str) -> tuple[int, OutboxEvent]:
     return int(msg["feed_seq"]), OutboxEvent(**body)
 
 
-async def publish_event(*, ctx: Context, event: OutboxEvent) -> int:
-    """Number an event for the live feed, record the number, publish it once; returns the number."""
+async def publish_events(*, ctx: Context, events: list[OutboxEvent]) -> None:
+    """Number several events for the live feed in the given order (one counter step), record and publish each."""
+    if not events:
+        return
     reader = OutboxReader(ctx.db)
     key = ctx.key("stream", "feed_seq")
     if not await ctx.redis.exists(key):
         await ctx.redis.set(key, await reader.max_feed_seq(), nx=True)
-    feed_seq = int(await ctx.redis.incr(key))
-    # Stored before publishing: a client that subscribed after this point finds it by replay.
-    await reader.set_feed_seq(event.id, feed_seq)
-    await ctx.redis.publish(_channel(ctx), _encode(feed_seq, event))
-    return feed_seq
+    last = int(await ctx.redis.incrby(key, len(events)))
+    numbered = list(zip(range(last - len(events) + 1, last + 1), events, strict=True))
+    for seq, event in numbered:
+        # Stored before publishing: a client that subscribed after this point finds it by replay.
+        # One at a time, each after its write: a whole batch arriving at once would overflow
+        # the bounded queues of clients that are keeping up.
+        await reader.set_feed_seq(event.id, seq)
+        await ctx.redis.publish(_channel(ctx), _encode(seq, event))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -78,6 +78,8 @@ class Scope:
     before: date
     period: PlanPeriod
     now: datetime
+    # Figures read from other areas once per request (the two network indicators share one read).
+    borrowed: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)  # by kind:code
 
 
 # ---------------------------------------------------------------- figures from other areas
@@ -94,7 +96,11 @@ async def _network_figures(ctx: Context, scope: Scope) -> DivisionFigures | None
     keep figures for (a township, or a code the division list does not know)."""
     if len(scope.code) != 6 or scope.code not in division_table().by_code:
         return None
-    return await network.division_coverage(ctx=ctx, division_code=scope.code)
+    key = f"network:{scope.code}"  # a scope copied for a child division shares this dict
+    if key not in scope.borrowed:
+        scope.borrowed[key] = await network.division_coverage(ctx=ctx, division_code=scope.code)
+    figures: DivisionFigures = scope.borrowed[key]
+    return figures
 
 
 def _network_computation(scope: Scope, method: str, inputs: dict[str, Any]) -> dict[str, Any]:

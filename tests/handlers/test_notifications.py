@@ -147,7 +147,7 @@ async def test_preferences_refuse_unknown_event_types_and_channels(client: Any, 
     worker = bearer_for(settings, await station_worker(client.app[CTX]))
     resp = await client.put(
         "/api/v1/me/preferences",
-        json={"events": {"case.teleported": {"inbox": True}, "case.accepted": {"stream": True}}},
+        json={"events": {"case.teleported": {"inbox": True}, "case.scheduled": {"stream": True}}},
         headers=worker,
     )
     assert resp.status == 422

@@ -5841,6 +5841,8 @@ export interface components {
             id?: string;
             station_id?: string;
             staff_id?: string;
+            /** @description The staff member's name */
+            staff_name?: string | null;
             phone?: string;
             /** Format: date-time */
             starts_at?: string;

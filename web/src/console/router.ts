@@ -11,6 +11,7 @@ const routes: RouteRecordRaw[] = [
       { path: '', name: 'home', redirect: { name: 'queue' } },
       { path: 'queue', name: 'queue', component: () => import('./views/QueueView.vue'), meta: { title: '我的工单' } },
       { path: 'cases/:id', name: 'case', component: () => import('./views/CaseView.vue'), props: true, meta: { title: '工单详情' } },
+      { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue'), meta: { title: '紧急告警', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
       { path: 'dispatch', name: 'dispatch', component: () => import('./views/DispatchView.vue'), meta: { title: '派单队列', roles: ['supervisor', 'admin'] } },
       { path: 'dashboard', name: 'dashboard', component: () => import('./views/DashboardView.vue'), meta: { title: '绩效看板', roles: ['supervisor', 'admin'] } },
       { path: 'volunteers', name: 'volunteers', component: () => import('./views/VolunteersView.vue'), meta: { title: '志愿服务', roles: ['worker', 'station_head', 'supervisor', 'admin'] } },
