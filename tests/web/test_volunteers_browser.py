@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 from playwright.sync_api import expect
 
+from tests.factories import make_wechat_resident
 from tests.web.conftest import Deployment, login, shot
 
 
@@ -72,7 +73,7 @@ def _qr_state(page: Any) -> dict[str, Any]:
 
 def test_the_check_in_code_shows_as_a_qr_code_that_rotates_with_the_code(page: Any, deployment: Deployment) -> None:
     worker = deployment.accounts["wang.wu"]
-    headers = deployment.headers("worker", subject=worker.id, station_id=worker.station_id)
+    headers = deployment.bearer(worker)
     now = datetime.now(UTC)
     resp = requests.post(
         f"{deployment.base}/api/v1/volunteer-activities",
@@ -110,7 +111,7 @@ def test_the_check_in_code_shows_as_a_qr_code_that_rotates_with_the_code(page: A
     second = _qr_state(page)
     assert second["payload"].endswith(quote(second["text"], safe="")) and second["pixels"] != first["pixels"]
     # What the QR code holds checks a confirmed volunteer in.
-    volunteer = deployment.headers("resident", subject="res-qr-e2e")
+    volunteer = deployment.bearer(deployment.server.run(make_wechat_resident(deployment.server.ctx)))
     body = {"name": "钱扫码", "id_card": "341021199001010019", "phone": "13700008888", "township": "341021100"}
     assert requests.post(f"{deployment.base}/api/v1/volunteers", json=body, headers=volunteer, timeout=10).ok
     activity_id = resp.json()["id"]
