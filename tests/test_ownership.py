@@ -52,6 +52,7 @@ OWNERS: dict[str, str] = {
     "volunteer_attendance": "volunteers",
     "volunteer_certificates": "volunteers",
     "volunteer_signups": "volunteers",
+    "volunteer_record_requests": "volunteers",
     "volunteer_teams": "volunteers",
     "volunteers": "volunteers",
     "webhook_deliveries": "webhooks",
