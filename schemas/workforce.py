@@ -15,6 +15,7 @@ from service.workforce.models import (
     TIERS,
     TRAINING_CATEGORIES,
 )
+from service.workforce.targets import INDICATOR_CODES
 
 DIVISION = r"^[1-9]\d{5}(\d{3})?$"
 DIVISION_HELP = "6-digit province, city or county code (340000, 341000, 341002) or 9-digit township code"
@@ -346,7 +347,8 @@ class PlanQuerySchema(Schema):
 class PlanBreakdownQuerySchema(PlanQuerySchema):
     indicator = fields.String(
         required=True,
-        metadata={"description": "An indicator code of GET /api/v1/stats/plan (e.g. station_coverage)"},
+        # Listed for the OpenAPI document; the service names an unknown one (422 unknown_indicator).
+        metadata={"description": "An indicator code of GET /api/v1/stats/plan", "enum": list(INDICATOR_CODES)},
     )
 
 

@@ -13308,8 +13308,8 @@ export interface operations {
                 division?: string;
                 /** @description Default: this year */
                 year?: number;
-                /** @description An indicator code of GET /api/v1/stats/plan (e.g. station_coverage) */
-                indicator: string;
+                /** @description An indicator code of GET /api/v1/stats/plan */
+                indicator: "social_workers_total" | "social_workers_growth" | "trained_certified" | "trained_managers" | "trained_supervisors" | "trained_elderly_care" | "social_workers_per_1000_older" | "social_workers_per_100_beds" | "station_coverage" | "six_haves_compliance" | "weekly_visit_rate";
             };
             header?: never;
             path?: never;
