@@ -59,7 +59,7 @@ seed: $(STAMP_RUN)
 	$(PY) run.py seed
 
 test: $(STAMP_DEV) $(CONSOLE_STAMP) $(H5_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .

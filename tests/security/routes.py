@@ -29,6 +29,8 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/console"),
         ("GET", "/console/{tail}"),
         ("GET", "/console/data/anhui_counties.geojson"),
+        # The plan map's division outlines (public boundary data, like the county polygons).
+        ("GET", "/console/data/anhui_divisions.json"),
         # The resident app's static files (H5): it too signs in through the API.
         ("GET", "/h5"),
         ("GET", "/h5/{tail}"),
