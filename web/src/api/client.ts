@@ -15,6 +15,10 @@ export type Kpi = Schemas['Kpi']
 export type KpiGroup = Schemas['KpiGroup']
 export type Station = Schemas['Station']
 export type Staff = Schemas['Staff']
+/** The indicator codes of the plan (GET /api/v1/stats/plan), as the map's breakdown accepts them. */
+export type PlanIndicatorCode = NonNullable<
+  paths['/api/v1/stats/plan/divisions']['get']['parameters']['query']
+>['indicator']
 
 export const api = createClient<paths>({
   baseUrl: absolute('/').replace(/\/$/, ''),
