@@ -58,8 +58,12 @@ run: $(STAMP_RUN) $(CONSOLE_STAMP) $(H5_STAMP)
 seed: $(STAMP_RUN)
 	$(PY) run.py seed
 
+# Two test processes (one per core), each with its own embedded database server; a test
+# module stays in one process, so its module fixtures are made once. TEST_WORKERS=0 runs
+# everything in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP_DEV) $(CONSOLE_STAMP) $(H5_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
