@@ -1,6 +1,7 @@
 """Webhook deliveries: one per subscription and event (even from two fan-outs at once), pending ones
 in event order, a lease taken once and an attempt counted only under it, a redelivery's fresh
-window, the delivery log newest first with pages that continue where they stopped.
+window, the delivery log newest first with pages that continue where they stopped, and the
+fan-out checkpoint that only moves forward.
 
 Deliveries are made by the fan-out from the events of cases an integrator filed and a worker
 acted on; the repository is then read and driven directly.
@@ -21,8 +22,8 @@ from service.common.models import utcnow
 from service.identity.accounts import IssuedClient, StaffMember
 from service.webhooks.fanout import fan_out_events
 from service.webhooks.models import Attempt, Delivery, Subscription
-from service.webhooks.repository import ATTEMPT_LOG_KEEP, EPOCH, WebhookDeliveriesRepository
-from tests.factories import act_on, make_case, make_client, make_staff, make_station, make_webhook
+from service.webhooks.repository import ATTEMPT_LOG_KEEP, EPOCH, WebhookDeliveriesRepository, WebhookStateRepository
+from tests.factories import act_on, events_of, make_case, make_client, make_staff, make_station, make_webhook
 
 HOOKS = ("cases:read", "cases:write", "webhooks:manage")
 SECOND = timedelta(seconds=1)
@@ -213,3 +214,27 @@ async def test_the_delivery_log_is_newest_first_and_a_cursor_continues_where_it_
     assert await repo.list_page(subscription_id=other.subscription.id, status=None, cursor=None, limit=10) == ([], None)
     pending, _ = await repo.list_page(subscription_id=it.subscription.id, status="pending", cursor=None, limit=10)
     assert len(pending) == 5
+
+
+async def test_the_fan_out_checkpoint_only_moves_forward_even_when_set_at_once(ctx: Context) -> None:
+    state = WebhookStateRepository(ctx.db)
+    assert await state.checkpoint() is None
+    it = await integrator(ctx)
+    case = await it.file(ctx, "accept")
+    await fan_out_events(ctx=ctx)
+    last = (await events_of(ctx, case["id"]))[-1].created_at
+    assert last is not None and await state.checkpoint() == last
+    await asyncio.gather(*(state.advance(last - n * SECOND) for n in range(1, 4)))  # older sweeps finishing late
+    assert await state.checkpoint() == last
+    later = after_now()
+    await asyncio.gather(*(state.advance(later + n * SECOND) for n in (2, 0, 3, 1)))
+    assert await state.checkpoint() == later + 3 * SECOND
+    assert await state.col.count_documents({}) == 1
+
+
+async def test_the_first_checkpoints_written_at_once_make_one_document_holding_the_latest(ctx: Context) -> None:
+    state = WebhookStateRepository(ctx.db)
+    at = after_now()
+    await asyncio.gather(*(state.advance(at + n * SECOND) for n in (1, 4, 2, 3, 0)))
+    assert await state.checkpoint() == at + 4 * SECOND
+    assert await state.col.count_documents({}) == 1
