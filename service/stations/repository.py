@@ -296,14 +296,23 @@ class StationsRepository:
             await bump_stations_version(self.db)
 
 
+def _differs(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """True when a county document is missing or any of ``wanted``'s fields holds another value."""
+    return stored is None or any(k not in stored or stored[k] != v for k, v in wanted.items())
+
+
 class CountiesRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[COUNTIES]
 
     async def upsert_many(self, counties: list[dict[str, Any]]) -> int:
         """Store county polygons keyed by code, skipping unchanged ones; returns how many changed."""
-        existing = {d["_id"] async for d in self.col.find({}, {"_id": 1})}
-        ops = [UpdateOne({"_id": c["code"]}, {"$set": c}, upsert=True) for c in counties if c["code"] not in existing]
+        stored = {d["_id"]: d async for d in self.col.find({"_id": {"$in": [c["code"] for c in counties]}})}
+        ops = [
+            UpdateOne({"_id": c["code"]}, {"$set": c}, upsert=True)
+            for c in counties
+            if _differs(stored.get(c["code"]), c)
+        ]
         if ops:
             await self.col.bulk_write(ops, ordered=False)
         return len(ops)
