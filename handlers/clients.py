@@ -8,7 +8,14 @@ from handlers.endpoint import endpoint
 from handlers.io import json_response, read_json, read_query
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
-from schemas.clients import ClientCreateSchema, ClientPageSchema, ClientQuerySchema, ClientSchema, IssuedClientSchema
+from schemas.clients import (
+    ClientCreateSchema,
+    ClientPageSchema,
+    ClientQuerySchema,
+    ClientSchema,
+    ClientUpdateSchema,
+    IssuedClientSchema,
+)
 from service.identity import clients
 
 routes = web.RouteTableDef()
@@ -45,6 +52,23 @@ async def list_clients(request: web.Request) -> web.Response:
 async def get_client(request: web.Request) -> web.Response:
     client = await clients.get_client(
         ctx=request.app[CTX], principal=principal_of(request), client_id=request.match_info["client_id"]
+    )
+    return json_response(ClientSchema(), client)
+
+
+@routes.patch("/api/v1/clients/{client_id}")
+@endpoint(
+    "Set the territory (division-code prefix) whose visit-programme events the client receives",
+    tags=TAGS,
+    roles=ADMIN,
+    body=ClientUpdateSchema(),
+    response=ClientSchema(),
+    problems=(404, 422),
+)
+async def update_client(request: web.Request) -> web.Response:
+    data = await read_json(request, ClientUpdateSchema())
+    client = await clients.set_client_division(
+        ctx=request.app[CTX], principal=principal_of(request), client_id=request.match_info["client_id"], **data
     )
     return json_response(ClientSchema(), client)
 

@@ -43,7 +43,8 @@ SCOPE_DESCRIPTIONS = {
     "cases:write": "提交与更新工单 Submit and update cases",
     "stations:read": "读取社工站 Read stations and their coverage",
     "volunteers:read": "志愿服务事件 Receive volunteer-service webhook events (hours confirmed, certificates)",
-    "visits:read": "接收探访事件 Receive the visit programme's events (visit.missed)",
+    "visits:read": "接收探访事件 Receive the visit programme's events (visit.missed) for the client's territory "
+    "(division_prefix; none while unset)",
     "webhooks:manage": "管理事件订阅 Manage webhook subscriptions",
     "open311": "使用 Open311 GeoReport v2 接口 Use the Open311 GeoReport v2 facade",
 }

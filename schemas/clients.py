@@ -6,6 +6,12 @@ from marshmallow import Schema, fields, validate
 
 from service.common.models import CLIENT_SCOPES
 
+_DIVISION_DOC = (
+    "Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) "
+    "this client receives, e.g. 3410 for 黄山市; null: none of them"
+)
+_PREFIX = validate.Regexp(r"^\d{2,12}$", error="A division-code prefix of 2-12 digits, e.g. 3410.")
+
 
 class ClientCreateSchema(Schema):
     name = fields.String(
@@ -18,6 +24,13 @@ class ClientCreateSchema(Schema):
         metadata={"description": "Any of: " + ", ".join(CLIENT_SCOPES)},
     )
     rate_limit_per_minute = fields.Integer(load_default=600, validate=validate.Range(min=1, max=100000))
+    division_prefix = fields.String(allow_none=True, validate=_PREFIX, metadata={"description": _DIVISION_DOC})
+
+
+class ClientUpdateSchema(Schema):
+    division_prefix = fields.String(
+        required=True, allow_none=True, validate=_PREFIX, metadata={"description": _DIVISION_DOC}
+    )
 
 
 class ClientQuerySchema(Schema):
@@ -31,6 +44,7 @@ class ClientSchema(Schema):
     scopes = fields.List(fields.String(), required=True)
     rate_limit_per_minute = fields.Integer(required=True)
     active = fields.Boolean(required=True)
+    division_prefix = fields.String(allow_none=True, required=True, metadata={"description": _DIVISION_DOC})
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
 

@@ -203,6 +203,7 @@ async def make_client(
     scopes: tuple[str, ...] = ("cases:read", "cases:write"),
     name: str | None = None,
     rate_limit_per_minute: int = 600,
+    division_prefix: str | None = None,
 ) -> IssuedClient:
     """An integrator client registered as an admin registers one (the secret is in the answer)."""
     return await clients.create_client(
@@ -211,6 +212,7 @@ async def make_client(
         name=name or f"接入系统 {_n()}",
         scopes=list(scopes),
         rate_limit_per_minute=rate_limit_per_minute,
+        division_prefix=division_prefix,
     )
 
 

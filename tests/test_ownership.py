@@ -51,6 +51,7 @@ OWNERS: dict[str, str] = {
     "volunteer_activities": "volunteers",
     "volunteer_attendance": "volunteers",
     "volunteer_certificates": "volunteers",
+    "volunteer_certificate_counters": "volunteers",
     "volunteer_signups": "volunteers",
     "volunteer_record_requests": "volunteers",
     "volunteer_teams": "volunteers",

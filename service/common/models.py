@@ -74,5 +74,10 @@ class Page(Generic[T]):
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now in UTC; every stored time is UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware now in UTC, to the millisecond; every stored time is UTC.
+
+    MongoDB keeps times to the millisecond, so a record a create returns carries the very
+    times a later read of it gives (the default clock of every ``Context``).
+    """
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

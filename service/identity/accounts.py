@@ -58,6 +58,9 @@ class ApiClient:
     active: bool
     created_at: datetime
     updated_at: datetime
+    # The territory (division-code prefix) whose visit-programme events the client receives;
+    # None: none of them.
+    division_prefix: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -20,6 +21,14 @@ ADMIN_ONLY = "Only administrators manage API clients."
 
 CLIENT_ID_PREFIX = "hmc_"
 SECRET_PREFIX = "hms_"
+DIVISION_PREFIX = re.compile(r"^\d{2,12}$")
+
+
+def _check_division(division_prefix: str | None) -> str | None:
+    if division_prefix is not None and not DIVISION_PREFIX.match(division_prefix):
+        message = "A division-code prefix of 2-12 digits, e.g. 3410."
+        raise ValidationFailedError("validation_failed", message, errors={"division_prefix": [message]})
+    return division_prefix
 
 
 def hash_client_secret(secret: str) -> str:
@@ -36,7 +45,13 @@ def _check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 async def create_client(
-    *, ctx: Context, principal: Principal, name: str, scopes: list[str], rate_limit_per_minute: int
+    *,
+    ctx: Context,
+    principal: Principal,
+    name: str,
+    scopes: list[str],
+    rate_limit_per_minute: int,
+    division_prefix: str | None = None,
 ) -> IssuedClient:
     """Register a client; the secret is returned here once and stored only as a hash."""
     require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
@@ -49,8 +64,18 @@ async def create_client(
         secret_hash=hash_client_secret(secret),
         created_by=principal.subject,
         now=ctx.now(),
+        division_prefix=_check_division(division_prefix),
     )
     return IssuedClient(client=client, client_secret=secret)
+
+
+async def set_client_division(
+    *, ctx: Context, principal: Principal, client_id: str, division_prefix: str | None
+) -> ApiClient:
+    """Set (or with None clear) the territory whose visit-programme events a client receives."""
+    require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
+    changes = {"division_prefix": _check_division(division_prefix)}
+    return await ApiClientsRepository(ctx.db).update(client_id, changes, ctx.now())
 
 
 async def get_client(*, ctx: Context, principal: Principal, client_id: str) -> ApiClient:

@@ -17,6 +17,12 @@ unique key is the subject's (``subject_seq_type``). The old index is dropped fir
 ``case_id`` absent, two people's misses of one period would collide in it), then every event
 without a subject is given one. Readers also accept an event without one, as written by a
 process not yet upgraded.
+
+Case idempotency: cases filed with an Idempotency-Key once carried an ``idempotency_id``
+under a unique partial index; the key's own record now names the case it creates, so the
+field is no longer written and its index is dropped wherever it is still present. Looking at
+the cases' index list is one command, so every start checks (an older process starting beside
+an upgraded one during a rolling upgrade may have made the index again).
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ EVENT_KEY_KINDS = {
     "volunteer": "volunteer",
 }
 BATCH = 500
+CASES = "cases"
+OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
 
 
 async def _rekey(db: AsyncDatabase[dict[str, Any]], name: str) -> int:
@@ -136,3 +144,15 @@ async def give_events_subjects(db: AsyncDatabase[dict[str, Any]]) -> int:
         log.info("gave events their subjects", extra={"events": changed})
     await db[MIGRATIONS].update_one({"_id": EVENT_SUBJECTS}, {"$set": {"changed": changed}}, upsert=True)
     return changed
+
+
+async def drop_case_idempotency_index(db: AsyncDatabase[dict[str, Any]]) -> list[str]:
+    """Drop the cases' old ``idempotency_id`` index wherever it is present; returns the names dropped."""
+    info = await db[CASES].index_information()
+    old = [name for name, spec in info.items() if [k for k, _ in spec["key"]] == [OLD_CASE_IDEMPOTENCY_FIELD]]
+    for name in old:
+        with contextlib.suppress(OperationFailure):  # another process starting at once dropped it first
+            await db[CASES].drop_index(name)
+    if old:
+        log.info("dropped the cases' old idempotency index", extra={"indexes": old})
+    return old

@@ -25,7 +25,7 @@ from service.volunteers.models import (
 )
 from service.volunteers.records import local_date, service_lines
 from service.volunteers.repository.attendance import line_doc
-from service.volunteers.repository.certificates import CertificatesRepository
+from service.volunteers.repository.certificates import CertificateCountersRepository, CertificatesRepository
 from service.volunteers.repository.codecs import actor_doc
 from service.volunteers.repository.people import VolunteersRepository, record_doc
 
@@ -91,10 +91,13 @@ async def issue_certificate(
         if r.station_id == station.id and period_from.isoformat() <= r.on <= period_to.isoformat()
     ]
     repo = CertificatesRepository(ctx.db)
+    counters = CertificateCountersRepository(ctx.db)
     now = ctx.now()
+    # Serials run 1, 2, 3 ... per issuing station and year, from a counter, so concurrent
+    # issues never skip a number; the prefix is the number's own (rules.certificate_number).
     prefix = f"ZYZM-{station.code}-{now.year}-"
     for _attempt in range(20):
-        serial = await repo.count_numbers(prefix) + 1 + _attempt
+        serial = await counters.next(prefix, start_after=lambda: repo.last_serial(prefix))
         doc = {
             "_id": new_id(),
             "number": rules.certificate_number(township=station.code, issued_at=now, serial=serial),
@@ -117,7 +120,7 @@ async def issue_certificate(
         certificate = await repo.insert(doc)
         if certificate is not None:
             break
-    else:  # pragma: no cover - twenty collisions in a row
+    else:  # pragma: no cover - twenty numbers taken by an older release in a row
         raise ConflictError("certificate_number_busy", "Certificates are being numbered at this moment; try again.")
     await append_event(
         ctx,

@@ -23,7 +23,7 @@ from service.webhooks.repository import (
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE, scope_for_area_event
+from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE, VISITS_SCOPE, scope_for_area_event
 
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
@@ -46,6 +46,19 @@ async def _client_scopes(
     return cache[sub.client_id]
 
 
+async def _client_division(ctx: Context, client_id: str, cache: dict[str, str | None]) -> str | None:
+    """The division-code prefix of the territory a client receives visit events of (None: none)."""
+    if client_id not in cache:
+        client = await directory.client_or_none(ctx=ctx, client_id=client_id)
+        cache[client_id] = client.division_prefix if client is not None else None
+    return cache[client_id]
+
+
+def _in_territory(event: CaseEvent, prefix: str | None) -> bool:
+    # A person's missed visit is for the client whose territory holds the person's township.
+    return prefix is not None and bool(event.division) and str(event.division).startswith(prefix)
+
+
 async def fan_out_events(*, ctx: Context) -> int:
     """Create a delivery for every new event and matching subscription; returns how many."""
     subs = await WebhookSubscriptionsRepository(ctx.db).list_active()
@@ -63,6 +76,7 @@ async def fan_out_events(*, ctx: Context) -> int:
     # event was already seen; the unique index makes the re-scan harmless.
     since = earliest if checkpoint is None else max(checkpoint - overlap, earliest)
     scopes_cache: dict[str, frozenset[str] | None] = {}
+    division_cache: dict[str, str | None] = {}
     created = 0
     seen = 0
     after: tuple[datetime, str] | None = None
@@ -77,7 +91,7 @@ async def fan_out_events(*, ctx: Context) -> int:
             if area_scope is not None:
                 # Events of an area other than cases (visits, volunteer service) belong to no
                 # case: every subscription that asks for the type, from a client holding the
-                # area's read scope.
+                # area's read scope (and, for visits, whose territory holds the person).
                 candidates, needed = subs, area_scope
             else:
                 owner = creators.get(event.case_id) if event.case_id else None
@@ -93,8 +107,13 @@ async def fan_out_events(*, ctx: Context) -> int:
                 if not sub.wants(event.type) or not sub.was_active_at(written_at(event)):
                     continue
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
-                if scopes is not None and needed in scopes:
-                    pairs.append((sub, event))
+                if scopes is None or needed not in scopes:
+                    continue
+                if needed == VISITS_SCOPE and not _in_territory(
+                    event, await _client_division(ctx, sub.client_id, division_cache)
+                ):
+                    continue
+                pairs.append((sub, event))
         existing = await deliveries.existing_pairs(e.id for e in events)
         now = ctx.now()
         docs: list[dict[str, Any]] = [

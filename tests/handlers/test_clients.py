@@ -158,3 +158,19 @@ async def test_unknown_scope_and_unknown_client_are_refused(client: Any) -> None
     resp = await client.get("/api/v1/clients/hmc_nope", headers=bearer(admin))
     assert resp.status == 404
     assert (await resp.json())["code"] == "client_not_found"
+
+
+async def test_admin_sets_and_clears_the_territory_of_a_clients_visit_events(client: Any) -> None:
+    token = await admin_token(client)
+    body = {"name": "省养老服务平台", "scopes": ["visits:read", "webhooks:manage"], "division_prefix": "3410"}
+    resp = await client.post("/api/v1/clients", json=body, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    cid = (await resp.json())["client"]["client_id"]
+    url = f"/api/v1/clients/{cid}"
+    assert (await (await client.get(url, headers=bearer(token))).json())["division_prefix"] == "3410"
+    resp = await client.patch(url, json={"division_prefix": "34"}, headers=bearer(token))
+    assert resp.status == 200 and (await resp.json())["division_prefix"] == "34"
+    resp = await client.patch(url, json={"division_prefix": "34x"}, headers=bearer(token))
+    assert resp.status == 422 and "division_prefix" in (await resp.json())["errors"]
+    resp = await client.patch(url, json={"division_prefix": None}, headers=bearer(token))
+    assert resp.status == 200 and (await resp.json())["division_prefix"] is None

@@ -985,3 +985,32 @@ async def test_a_volunteer_who_asked_may_be_recorded_without_a_confirmed_signup(
     assert (status, attendance["hours"]) == (201, 1.0), attendance
     status, closed = await w.call("GET", f"/api/v1/volunteer-record-requests/{asked['id']}", w.worker)
     assert (closed["status"], closed["attendance_id"]) == ("recorded", attendance["id"])
+
+
+async def test_certificates_issued_at_once_are_numbered_without_gaps_or_duplicates(world: World) -> None:
+    w = world
+    activity = await make_activity(w.ctx, w.worker)
+    _, volunteer = await make_confirmed_volunteer(w.ctx, activity, w.worker)
+    status, attendance = await w.call(
+        "POST",
+        f"/api/v1/volunteer-activities/{activity.id}/attendance",
+        w.worker,
+        json={
+            "volunteer_id": volunteer.id,
+            "check_in_at": (activity.start_at + timedelta(minutes=5)).isoformat(),
+            "check_out_at": (activity.start_at + timedelta(minutes=25)).isoformat(),
+        },
+    )
+    assert status == 201, attendance
+    status, body = await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
+    assert status == 200, body
+    today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+    path = f"/api/v1/volunteers/{volunteer.id}/certificates"
+    answers = await asyncio.gather(
+        *(w.call("POST", path, w.worker, json={"period_from": today, "period_to": today}) for _ in range(20))
+    )
+    assert [status for status, _ in answers] == [201] * 20, answers
+    serials = sorted(int(cert["number"].rsplit("-", 1)[1]) for _, cert in answers)
+    assert serials == list(range(1, 21))
+    # Numbered under the issuing station (organisation) and year.
+    assert all(cert["number"].startswith(f"ZYZM-{w.station.code}-") for _, cert in answers)

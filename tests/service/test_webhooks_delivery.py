@@ -85,7 +85,11 @@ async def staff(ctx: Context) -> Staff:
 
 async def integrator(client: Any, settings: Any, url: str, **options: Any) -> IssuedClient:
     """A registered client with a webhook subscription to ``url`` (``event_types``, ``scopes`` in options)."""
-    issued = await make_client(client.app[CTX], scopes=options.pop("scopes", INTEGRATOR_SCOPES))
+    issued = await make_client(
+        client.app[CTX],
+        scopes=options.pop("scopes", INTEGRATOR_SCOPES),
+        division_prefix=options.pop("division_prefix", None),
+    )
     await subscribe(client, bearer_for(settings, issued), url, options.pop("event_types", None))
     return issued
 
@@ -379,8 +383,10 @@ async def test_a_client_granted_visits_read_receives_visit_missed(
     # visit.missed belongs to no case: a client with visits:read gets it, one with only cases:read does not.
     ctx = client.app[CTX]
     await staff(ctx)
-    await integrator(client, settings, receiver.url("v"), scopes=("visits:read", "webhooks:manage"))
-    await integrator(client, settings, receiver.url("c"), event_types=["visit.missed"])
+    await integrator(
+        client, settings, receiver.url("v"), scopes=("visits:read", "webhooks:manage"), division_prefix="3410"
+    )
+    await integrator(client, settings, receiver.url("c"), event_types=["visit.missed"], division_prefix="3410")
     elder = await make_elder(ctx)
     assert await close_periods(ctx=ctx, at=ctx.now() + timedelta(days=400)) == 1
     [event] = await ctx.db["events"].find({"type": "visit.missed"}).to_list()
@@ -391,6 +397,26 @@ async def test_a_client_granted_visits_read_receives_visit_missed(
     assert body["type"] == "visit.missed" and "case" not in body
     assert body["data"]["elder_id"] == elder.id and body["data"]["elder_name"].endswith("*")
     assert receiver.received("c") == []
+
+
+async def test_visit_missed_reaches_only_clients_whose_territory_holds_the_person(
+    client: Any, settings: Any, receiver: WebhookReceiver
+) -> None:
+    ctx = client.app[CTX]
+    await staff(ctx)  # the station of 屯溪区昱东街道 (Huangshan, 3410)
+    await make_station(ctx, code="340102001", name="明光路街道社工站", point=(117.304, 31.860))  # Hefei, 3401
+    scopes = ("visits:read", "webhooks:manage")
+    await integrator(client, settings, receiver.url("huangshan"), scopes=scopes, division_prefix="3410")
+    await integrator(client, settings, receiver.url("hefei"), scopes=scopes, division_prefix="340102")
+    await integrator(client, settings, receiver.url("province"), scopes=scopes, division_prefix="34")
+    await integrator(client, settings, receiver.url("nowhere"), scopes=scopes)  # no territory set
+    tunxi, hefei = await make_elder(ctx), await make_elder(ctx, township="340102001")
+    assert await close_periods(ctx=ctx, at=ctx.now() + timedelta(days=400)) == 2
+    await deliver_once(ctx=ctx, worker_id="w1")
+    assert [r.json["data"]["elder_id"] for r in receiver.received("huangshan")] == [tunxi.id]
+    assert [r.json["data"]["elder_id"] for r in receiver.received("hefei")] == [hefei.id]
+    assert sorted(r.json["data"]["elder_id"] for r in receiver.received("province")) == sorted([tunxi.id, hefei.id])
+    assert receiver.received("nowhere") == []
 
 
 async def test_client_disabled_through_the_scopes_hook_receives_nothing(

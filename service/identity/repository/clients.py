@@ -28,6 +28,7 @@ def _client(doc: dict[str, Any]) -> ApiClient:
         active=bool(doc.get("active", True)),
         created_at=doc["created_at"],
         updated_at=doc.get("updated_at", doc["created_at"]),
+        division_prefix=doc.get("division_prefix"),
     )
 
 
@@ -45,6 +46,7 @@ class ApiClientsRepository:
         secret_hash: str,
         created_by: str,
         now: datetime,
+        division_prefix: str | None = None,
     ) -> ApiClient:
         """Create a client; ConflictError if the id exists already."""
         doc = {
@@ -52,6 +54,7 @@ class ApiClientsRepository:
             "name": name,
             "scopes": list(scopes),
             "rate_limit_per_minute": rate_limit_per_minute,
+            "division_prefix": division_prefix,
             "secret_hash": secret_hash,
             "active": True,
             "created_by": created_by,

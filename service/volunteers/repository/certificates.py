@@ -1,7 +1,19 @@
-"""``volunteer_certificates`` (unique number and verification code)."""
+"""``volunteer_certificates`` (unique number and verification code), and the serial counters
+that number them (``volunteer_certificate_counters``).
+
+A serial is taken by compare-and-set, as the case numbers are: read the counter, then a
+conditional update from that value to the next; of two callers that read the same value exactly
+one update matches and the other reads again. No transaction is held and ``find_one_and_update``
+is avoided (see MONGODB_COMPAT.md).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +21,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.common.errors import NotFoundError
+from service.common.errors import NotFoundError, UnavailableError
 from service.storage.indexes import declare
 from service.volunteers.models import (
     Actor,
@@ -20,6 +32,8 @@ from service.volunteers.repository.codecs import actor_doc, actor_from, as_utc
 from service.volunteers.repository.people import record_from
 
 CERTIFICATES = "volunteer_certificates"
+COUNTERS = "volunteer_certificate_counters"
+MAX_ATTEMPTS = 500  # of compare-and-set; each miss means another caller took a serial
 
 
 declare(
@@ -65,8 +79,11 @@ class CertificatesRepository:
             return None
         return _certificate(doc)
 
-    async def count_numbers(self, prefix: str) -> int:
-        return await self.col.count_documents({"number": {"$regex": f"^{prefix}"}})
+    async def last_serial(self, prefix: str) -> int:
+        """The highest serial of the numbers stored under ``prefix`` (0 if none)."""
+        cursor = self.col.find({"number": {"$regex": "^" + re.escape(prefix)}}, {"number": 1})
+        doc = await cursor.sort("number", DESCENDING).limit(1).to_list(1)
+        return int(doc[0]["number"][len(prefix) :]) if doc else 0
 
     async def get(self, certificate_id: str) -> Certificate:
         doc = await self.col.find_one({"_id": certificate_id})
@@ -91,3 +108,28 @@ class CertificatesRepository:
 
     async def count(self, query: dict[str, Any]) -> int:
         return await self.col.count_documents(query)
+
+
+class CertificateCountersRepository:
+    """One counter per numbering prefix (issuing organisation and year): gap-free serials."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[COUNTERS]
+
+    async def next(self, prefix: str, *, start_after: Callable[[], Awaitable[int]]) -> int:
+        """The next serial under ``prefix``; a new counter continues after ``await start_after()``."""
+        if await self.col.find_one({"_id": prefix}, {"_id": 1}) is None:
+            # Numbers issued before the counter existed (or by an older release) are skipped over.
+            # Of concurrent creators of one counter all but one fail with a duplicate key: it exists.
+            with contextlib.suppress(DuplicateKeyError):
+                await self.col.insert_one({"_id": prefix, "value": await start_after()})
+        delay = 0.002
+        for _ in range(MAX_ATTEMPTS):
+            doc = await self.col.find_one({"_id": prefix}, {"value": 1})
+            value = int(doc["value"]) if doc else 0
+            taken = await self.col.update_one({"_id": prefix, "value": value}, {"$set": {"value": value + 1}})
+            if taken.modified_count == 1:
+                return value + 1
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 0.05)
+        raise UnavailableError("database_busy", "The database is busy; please retry shortly.", retry_after=1)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo import AsyncMongoClient
 
 from handlers.keys import CTX
 from run import create_app
@@ -19,6 +20,7 @@ from service.storage.migrations import (
     MIGRATIONS,
     OLD_EVENT_KEY_INDEX,
     STRING_IDS,
+    drop_case_idempotency_index,
     give_events_subjects,
     rekey_object_ids,
 )
@@ -124,3 +126,24 @@ async def test_an_event_not_yet_given_its_subject_is_read_with_one(ctx: Context)
     await ctx.db["events"].insert_one({**doc, "actor": {"subject": "system", "role": "system"}, "data": {}})
     [event] = (await EventsRepository(ctx.db).by_ids(["e-old"])).values()
     assert event.subject == Subject("elder", "elder-9") and event.case_id is None and event.key == "visit:elder-9"
+
+
+async def test_the_old_case_idempotency_index_is_dropped_at_start_and_a_second_start_does_nothing(
+    aiohttp_client: Any, settings: Any
+) -> None:
+    # A database an older release made: the cases' unique partial index on idempotency_id.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        await mongo[settings.mongodb_db]["cases"].create_index(
+            "idempotency_id", unique=True, partialFilterExpression={"idempotency_id": {"$exists": True}}
+        )
+        assert "idempotency_id_1" in await mongo[settings.mongodb_db]["cases"].index_information()
+    finally:
+        await mongo.close()
+    first = await aiohttp_client(create_app(settings))
+    db = first.app[CTX].db
+    after_first = await db["cases"].index_information()
+    assert not [n for n, spec in after_first.items() if [k for k, _ in spec["key"]] == ["idempotency_id"]]
+    assert await drop_case_idempotency_index(db) == []
+    second = await aiohttp_client(create_app(settings))
+    assert await second.app[CTX].db["cases"].index_information() == after_first
