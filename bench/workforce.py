@@ -11,7 +11,8 @@ repository's indexes built after the load. Then, for the province, a city and a 
   stations service and the weekly visit rate through the visits service), with the stored
   register figures stale (the register's change counter moved on), so they are computed;
 - ``warm``: the same answer while the stored figures are fresh (reused, see
-  ``plan.SNAPSHOT_RULE``), as every request but the first after a register change gets it;
+  ``service.workforce.plan.register_figures.SNAPSHOT_RULE``), as every request but the first
+  after a register change gets it;
 - ``floor``: the same aggregations issued directly through pymongo: the people and
   training pipelines, the figures query twice, the active stations under the division, and
   the visit-rate pipeline.

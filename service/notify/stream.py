@@ -1,6 +1,6 @@
 """The staff live feed: events fanned out across processes through Redis pub/sub.
 
-The process whose events loop claims an event (see service/notify/service.py) numbers it with
+The process whose events loop claims an event (see service/notify/processing.py) numbers it with
 the next ``feed_seq`` (a Redis counter, re-seeded from MongoDB if Redis lost it), stores
 that number on the claim and publishes the event once. Every web process keeps one
 subscription (a :class:`StreamHub`) and hands each message to its local connections,

@@ -24,7 +24,7 @@ from typing import Any
 
 from service.cases import submit as case_submit
 from service.catalog import service as catalog
-from service.catalog.models import SCENARIOS, ServiceType
+from service.catalog.models import SCENARIOS, SHANGHAI, ServiceType
 from service.common.context import Context
 from service.common.errors import BadRequestError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from service.common.models import Principal
@@ -264,7 +264,7 @@ def booking_window(service: ServiceType, answers: dict[str, Any]) -> dict[str, d
             except ValueError:
                 return None  # the attribute's own validation reports it
             if start.tzinfo is None:
-                start = start.replace(tzinfo=catalog.SHANGHAI)
+                start = start.replace(tzinfo=SHANGHAI)
             return {"start": start, "end": start + BOOKING_WINDOW}
     return None
 

@@ -40,7 +40,15 @@ import numpy as np
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
 from service.common.geo import Point
-from service.stations.index import TOP_CANDIDATES, Candidate, StationIndex, Township, current_index, haversine_many
+from service.stations.index import (
+    TOP_CANDIDATES,
+    Candidate,
+    StationIndex,
+    Township,
+    current_index,
+    haversine_many,
+    search_nearest,
+)
 
 METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
@@ -238,7 +246,7 @@ def decide(
     # The candidates within reach, nearest first (as far as the choice needs), and the top few.
     near: tuple[np.ndarray, np.ndarray] | None = None
     if point is not None:
-        near_idx, near_dist, top = index.search(point, bit, excluded, max_km)
+        near_idx, near_dist, top = search_nearest(index, point, bit, excluded, max_km)
         near = (near_idx, near_dist)
         candidates = top
     else:

@@ -9,7 +9,6 @@ person's record is written to ``audit_log``.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ from service.common.errors import (
 from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.stations import service as stations
 from service.visits.elder_fields import check_age_flags, check_elder_fields, id_card_facts, present
-from service.visits.models import END_REASONS, Elder
+from service.visits.models import END_REASONS, Elder, ElderFilter, RegisterScope
 from service.visits.periods import local_date, period_of
 from service.visits.repository.elders import EldersRepository
 from service.visits.repository.visits import VisitSchedulesRepository
@@ -48,18 +47,18 @@ def require_staff(principal: Principal) -> None:
     require_role(principal, STAFF_ROLES, code="staff_only", detail=STAFF_ONLY)
 
 
-def scope_query(principal: Principal) -> dict[str, Any]:
-    """The register filter for what ``principal`` may see."""
+def register_scope(principal: Principal) -> RegisterScope:
+    """The part of the register ``principal`` may see."""
     require_staff(principal)
     if principal.role == "admin":
-        return {}
+        return RegisterScope()
     if principal.role == "supervisor":
         if not principal.division_prefix:
             raise PermissionDeniedError("no_division", "Your account has no division assigned.")
-        return {"township": {"$regex": f"^{re.escape(principal.division_prefix)}"}}
+        return RegisterScope(township_prefix=principal.division_prefix)
     if not principal.station_id:
         raise PermissionDeniedError("no_station", "Your account has no station assigned.")
-    return {"station_id": principal.station_id}
+    return RegisterScope(station_id=principal.station_id)
 
 
 def can_see(principal: Principal, *, station_id: str, township: str) -> bool:
@@ -230,16 +229,8 @@ async def list_elders(
     cursor: str | None = None,
 ) -> Page[Elder]:
     """People on the register the caller may see, filtered, one page; the read is audit-logged."""
-    query = scope_query(principal)
-    if station:
-        query = {"$and": [query, {"station_id": station}]} if query else {"station_id": station}
-    if tier:
-        query["tier"] = tier
-    if flag:
-        query["flags"] = flag
-    if active is not None:
-        query["active"] = active
-    page = await EldersRepository(ctx.db).list_page(query, limit=limit, cursor=cursor)
+    where = ElderFilter(register_scope(principal), station_id=station, tier=tier, flag=flag, active=active)
+    page = await EldersRepository(ctx.db).list_page(where, limit=limit, cursor=cursor)
     await _audit(ctx, principal, "elder.list", [e.id for e in page.items])
     today = local_date(ctx.now())
     table = tier_table(ctx.settings)

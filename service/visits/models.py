@@ -94,3 +94,57 @@ class Visit:
     flags: list[str] = dataclasses.field(default_factory=list)
     corrects: str | None = None
     referrals: tuple[Referral, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisterScope:
+    """The part of the visit register a reader may see: all of it (neither set), the people of the
+    townships under a division prefix, or the people of one station."""
+
+    township_prefix: str | None = None
+    station_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ElderFilter:
+    """Which people on the register a list holds: those in ``scope``, narrowed by the filters given."""
+
+    scope: RegisterScope
+    station_id: str | None = None
+    tier: str | None = None
+    flag: str | None = None
+    active: bool | None = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DueWindow:
+    """Which due visits a due list holds: those of periods in progress at ``at``, or (``at`` None)
+    those whose due date, the end of their own period, falls in ``(after, until]``."""
+
+    at: datetime | None = None
+    after: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def in_progress(cls, at: datetime) -> DueWindow:
+        """Due visits of the periods in progress at ``at``."""
+        return cls(at=at)
+
+    @classmethod
+    def due_within(cls, after: datetime, until: datetime) -> DueWindow:
+        """Due visits whose due date falls in ``(after, until]``."""
+        return cls(after=after, until=until)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DueVisit:
+    """One person's unvisited due visit of one period, as the due list shows it."""
+
+    id: str
+    elder_id: str
+    station_id: str
+    township: str
+    tier: str
+    period: str
+    period_start: datetime
+    period_end: datetime

@@ -17,7 +17,8 @@ import pytest
 
 from handlers.keys import CTX
 from run import create_app
-from service.catalog.service import FormField, example_answers, get_service, seed_catalog, update_service
+from service.catalog.models import FormField
+from service.catalog.service import example_answers, get_service, seed_catalog, update_service
 from service.common.models import SYSTEM
 from service.notify import service as notify
 from service.notify.outbox import events_by_ids

@@ -2,15 +2,10 @@ import dataclasses
 
 import pytest
 
+from service.catalog.answers import validate_answers
+from service.catalog.definitions import check_definition
+from service.catalog.models import SCENARIO_CODES, Choice, FormField, ServiceType
 from service.catalog.seed import RETIRED_BUILT_INS, SEED_SERVICES
-from service.catalog.service import (
-    SCENARIO_CODES,
-    Choice,
-    FormField,
-    ServiceType,
-    check_definition,
-    validate_answers,
-)
 from service.common.errors import ValidationFailedError
 
 ALLOWANCE = next(s for s in SEED_SERVICES if s.code == "elderly_age_allowance")

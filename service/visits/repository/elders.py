@@ -21,7 +21,8 @@ from service.common.models import Page
 from service.common.paging import decode_cursor, encode_cursor
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
-from service.visits.models import Elder
+from service.visits.models import Elder, ElderFilter
+from service.visits.repository.scopes import scope_filter
 
 COLLECTION = "elders"
 declare(
@@ -138,9 +139,18 @@ class EldersRepository:
         """Remember the latest reached visit."""
         await self.col.update_one({"_id": _oid(elder_id)}, {"$max": {"last_visited_at": visited_at}})
 
-    async def list_page(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Elder]:
-        """People matching ``query`` in registration order, one page."""
-        q = dict(query)
+    async def list_page(self, where: ElderFilter, *, limit: int, cursor: str | None) -> Page[Elder]:
+        """People matching ``where`` in registration order, one page."""
+        q = scope_filter(where.scope)
+        if where.station_id:
+            station: dict[str, Any] = {"station_id": where.station_id}
+            q = {"$and": [q, station]} if q else station
+        if where.tier:
+            q["tier"] = where.tier
+        if where.flag:
+            q["flags"] = where.flag
+        if where.active is not None:
+            q["active"] = where.active
         if cursor:
             q["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
         docs = await self.col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()

@@ -11,7 +11,7 @@ chain). The only later write to a record fills in the ids of the cases it opened
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -20,8 +20,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
+from service.common.models import Page
+from service.common.paging import decode_cursor, encode_cursor
 from service.storage.indexes import declare
-from service.visits.models import Referral, Visit
+from service.visits.models import DueVisit, DueWindow, Referral, RegisterScope, Visit
+from service.visits.repository.scopes import scope_filter
 
 SCHEDULES = "visit_schedules"
 VISITS = "visits"
@@ -100,6 +103,41 @@ def _visit(d: dict[str, Any]) -> Visit:
             for r in d.get("referrals") or []
         ),
     )
+
+
+def _due_visit(d: dict[str, Any]) -> DueVisit:
+    return DueVisit(
+        id=str(d["_id"]),
+        elder_id=d["elder_id"],
+        station_id=d["station_id"],
+        township=d["township"],
+        tier=d["tier"],
+        period=d["period"],
+        period_start=d["period_start"],
+        period_end=d["period_end"],
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _from_due_cursor(query: dict[str, Any], cursor: str) -> dict[str, Any]:
+    """``query`` limited to what follows the cursor (due date, period start, id), as one plain filter
+    whose ``period_end`` range starts at the cursor's: the index range begins there on every server
+    (the embedded one scans the whole collection for a top-level ``$and``)."""
+    end, start, sid = decode_cursor(cursor, datetime, datetime, str)
+    after = [
+        {"period_end": {"$gt": end}},
+        {"period_end": end, "period_start": {"$gt": start}},
+        {"period_end": end, "period_start": start, "_id": {"$gt": sid}},
+    ]
+    bounds = dict(query.get("period_end") or {})
+    low = bounds.get("$gte", bounds.get("$gt"))
+    if low is None or _utc(end) >= _utc(low):
+        bounds.pop("$gt", None)
+        bounds["$gte"] = end
+    return {**query, "period_end": bounds, "$or": after}
 
 
 def _only_duplicates(exc: BulkWriteError) -> bool:
@@ -219,11 +257,27 @@ class VisitSchedulesRepository:
         """Remember that the miss of this schedule was raised as an event."""
         await self.col.update_one({"_id": schedule_id}, {"$set": {"missed_event": True}})
 
-    async def due(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """Unvisited, not withdrawn schedules matching ``query``, oldest due first."""
+    async def due_page(
+        self, scope: RegisterScope, window: DueWindow, *, limit: int, cursor: str | None
+    ) -> Page[DueVisit]:
+        """Unvisited, not withdrawn schedules of the people in ``scope`` within ``window``, soonest due
+        first (then by period start and id), one page."""
+        query = scope_filter(scope)
+        if window.at is not None:
+            query.update({"period_start": {"$lte": window.at}, "period_end": {"$gt": window.at}})
+        else:
+            query.update({"period_end": {"$gt": window.after, "$lte": window.until}})
+        if cursor:
+            query = _from_due_cursor(query, cursor)
         q = {**query, "visited": False, "withdrawn": None}
-        cursor = self.col.find(q).sort([("period_end", ASCENDING), ("period_start", ASCENDING), ("_id", ASCENDING)])
-        return await cursor.limit(limit).to_list()
+        found = self.col.find(q).sort([("period_end", ASCENDING), ("period_start", ASCENDING), ("_id", ASCENDING)])
+        docs = await found.limit(limit + 1).to_list()
+        page = [_due_visit(d) for d in docs[:limit]]
+        last = page[-1] if len(docs) > limit and page else None
+        return Page(
+            items=page,
+            next_cursor=encode_cursor(last.period_end, last.period_start, last.id) if last is not None else None,
+        )
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run an aggregation over the schedules."""
