@@ -10,8 +10,9 @@ from service.audit import service as audit
 from service.cases import privacy as case_privacy
 from service.cases.access import access_of, ensure_visible
 from service.cases.lifecycle import Relationship
+from service.cases.models import Case
 from service.cases.repository.cases import CasesRepository
-from service.cases.views import view
+from service.cases.views import CaseView, view
 from service.common import geo
 from service.common.context import Context
 from service.common.errors import BadRequestError
@@ -19,14 +20,14 @@ from service.common.models import Page, Principal
 from service.common.paging import decode_cursor, encode_cursor
 
 
-def in_coord_system(case_view: dict[str, Any], coord_system: str) -> dict[str, Any]:
+def in_coord_system(case_view: CaseView, coord_system: str) -> CaseView:
     """A case view with its location in ``coord_system`` (gcj02 for WeChat/Tencent maps, bd09 for Baidu)."""
     if coord_system == "wgs84" or not case_view.get("location"):
         return case_view
     return {**case_view, "location": geo.point_doc_in(case_view["location"], coord_system)}
 
 
-async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84") -> dict[str, Any]:
+async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84") -> CaseView:
     """One case with its history, routing reason, deadlines and the caller's allowed actions."""
     case = await CasesRepository(ctx.db).get(case_id)
     rel = ensure_visible(principal, case)
@@ -35,7 +36,7 @@ async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_sy
     return in_coord_system(result, coord_system)
 
 
-async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: dict[str, Any]) -> None:
+async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: Case) -> None:
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
     shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
     if principal.is_staff and rel.assignee and shown:
@@ -44,7 +45,7 @@ async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relatio
             principal=principal,
             action="read_sensitive",
             target_kind="case",
-            target_ids=[case["_id"]],
+            target_ids=[case.id],
             fields=shown,
         )
 
@@ -94,12 +95,11 @@ def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _encode_cursor(doc: dict[str, Any], sort: str, width: timedelta | None = None) -> str:
-    key = "created_at" if sort == "newest" else "next_due_at"
-    value = doc.get(key)
+def _encode_cursor(case: Case, sort: str, width: timedelta | None = None) -> str:
+    value = case.created_at if sort == "newest" else case.next_due_at
     if width is not None and isinstance(value, datetime):
-        return encode_cursor(value, doc["_id"], int(width.total_seconds()))
-    return encode_cursor(value if isinstance(value, datetime) else None, doc["_id"])
+        return encode_cursor(value, case.id, int(width.total_seconds()))
+    return encode_cursor(value if isinstance(value, datetime) else None, case.id)
 
 
 def _read_cursor(cursor: str) -> tuple[datetime | None, str, timedelta | None]:
@@ -139,7 +139,7 @@ WINDOW_GROWTH_EMPTY = 8
 WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_WINDOW_SECONDS = 200 * 365 * 86400
 
-Find = Callable[[dict[str, Any], list[tuple[str, int]], int], Awaitable[list[dict[str, Any]]]]
+Find = Callable[[dict[str, Any], list[tuple[str, int]], int], Awaitable[list[Case]]]
 
 
 def _aware(value: datetime) -> datetime:
@@ -162,7 +162,7 @@ async def newest_first(
     created_to: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     width: timedelta | None = None,
-) -> tuple[list[dict[str, Any]], timedelta]:
+) -> tuple[list[Case], timedelta]:
     """Up to ``want`` documents matching ``conditions``, newest first (``created_at``, ``_id``), after ``after``.
 
     The same documents, in the same order, as one ``find`` sorted newest first with the cursor's
@@ -172,7 +172,7 @@ async def newest_first(
     ``created_from`` is inclusive and ``created_to`` exclusive, as in the API.
     """
     sort = SORTS["newest"]
-    docs: list[dict[str, Any]] = []
+    docs: list[Case] = []
     upper = _aware(created_to) if created_to is not None else None
     lowest = _aware(created_from) if created_from is not None else None
     if after is not None:
@@ -224,9 +224,9 @@ def by_state(conditions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [conditions]
 
 
-def _due_order(doc: dict[str, Any]) -> tuple[bool, datetime, str]:
-    due = doc.get("next_due_at")
-    return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, doc["_id"])
+def _due_order(case: Case) -> tuple[bool, datetime, str]:
+    due = case.next_due_at
+    return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, case.id)
 
 
 async def soonest_due_first(
@@ -236,7 +236,7 @@ async def soonest_due_first(
     want: int,
     now: datetime,
     after: tuple[datetime | None, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Case]:
     """Up to ``want`` documents matching ``conditions`` by due time (``next_due_at``, ``_id``), after ``after``.
 
     The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
@@ -247,13 +247,13 @@ async def soonest_due_first(
     variants = by_state(conditions)
     sort = SORTS["due"]
 
-    async def read(bound: dict[str, Any], n: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    async def read(bound: dict[str, Any], n: int) -> list[Case]:
+        found: list[Case] = []
         for variant in variants:
             found += await find({**bound, **all_of(variant)}, sort, n)
         return sorted(found, key=_due_order)[:n] if len(variants) > 1 else found
 
-    docs: list[dict[str, Any]] = []
+    docs: list[Case] = []
     lowest: datetime | None = None
     if after is None or after[0] is None:
         docs += await read({"next_due_at": None, **({"_id": {"$gt": after[1]}} if after else {})}, want)
@@ -282,7 +282,7 @@ def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: in
     return min(max(estimate, width * WINDOW_GROWTH_MIN), width * WINDOW_GROWTH_EMPTY)
 
 
-async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[dict[str, Any]]:
+async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[CaseView]:
     """Cases the caller may see, filtered, newest first or by due time, cursor-paginated."""
     sort = query.get("sort") or "newest"
     limit = int(query.get("limit") or 20)
@@ -295,7 +295,7 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
     width: timedelta | None = None
     if sort == "newest" and (after is not None or not query.get("cursor")):
 
-        async def find(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        async def find(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[Case]:
             return await repo.page(filt, sort=sort_keys, limit=n)
 
         docs, width = await newest_first(
@@ -310,7 +310,7 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
         )
     elif sort == "due":
 
-        async def find_due(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        async def find_due(filt: dict[str, Any], sort_keys: list[tuple[str, int]], n: int) -> list[Case]:
             return await repo.page(filt, sort=sort_keys, limit=n)
 
         due_after = None
@@ -330,9 +330,7 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
     more = len(docs) > limit
     docs = docs[:limit]
     now = ctx.now()
-    items = []
-    for doc in docs:
-        items.append(view(doc, principal, access_of(principal, doc), now, with_history=False))
+    items = [view(case, principal, access_of(principal, case.parties), now, with_history=False) for case in docs]
     coord_system = query.get("coord_system") or "wgs84"
     items = [in_coord_system(item, coord_system) for item in items]
     return Page(items=items, next_cursor=_encode_cursor(docs[-1], sort, width) if more and docs else None)
