@@ -301,3 +301,37 @@ class Case:
             assignee_id=self.assignee_id,
             division=self.placement.division,
         )
+
+
+# ------------------------------------------------------------------ lists of cases
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseScope:
+    """Which cases a caller may list at all: a resident's own (``owner``), a client's (``creator``), a
+    station's (``station_id``), a division's (``division_prefix``); with none of them, every case."""
+
+    owner: str | None = None
+    creator: str | None = None
+    station_id: str | None = None
+    division_prefix: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseListQuery:
+    """One list of cases: the caller's scope, the filters asked for, and the order.
+
+    ``created_from`` is inclusive and ``created_to`` exclusive; ``overdue`` True lists cases flagged
+    overdue (either deadline), False those flagged neither.
+    """
+
+    scope: CaseScope
+    sort: str = "newest"  # or "due"
+    statuses: tuple[str, ...] = ()
+    scenario: str | None = None
+    service_code: str | None = None
+    station_id: str | None = None
+    assignee_id: str | None = None
+    overdue: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import Case, CaseEvent, Parties
+from service.cases.models import Actor, Case, CaseEvent, Parties
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
@@ -61,8 +61,8 @@ async def case_for_notice(*, ctx: Context, case_id: str) -> dict[str, Any] | Non
     return await CasesRepository(ctx.db).projected(case_id, NOTICE_FIELDS)
 
 
-async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``created_by`` ({subject, role}) of each of these cases that has one."""
+async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, Actor]:
+    """Who created each of these cases that records it, by case id."""
     return await CasesRepository(ctx.db).creators(case_ids)
 
 

@@ -47,7 +47,10 @@ def _case(service: Any, answers: dict[str, Any]) -> Case:
         personal=case_privacy.personal_marks(service),
         contact=Contact(name="王芳", phone="13912345678", keys=("name", "phone")),
         served_person=ServedPerson(
-            name="王大爷", phone="13700001111", id_card_masked="3410**********123X", keys=("name", "phone", "id_card_masked")
+            name="王大爷",
+            phone="13700001111",
+            id_card_masked="3410**********123X",
+            keys=("name", "phone", "id_card_masked"),
         ),
     )
 

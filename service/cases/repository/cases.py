@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -15,7 +15,9 @@ from pymongo.errors import DuplicateKeyError
 from service.cases.models import (
     Actor,
     Case,
+    CaseListQuery,
     CaseRef,
+    CaseScope,
     Contact,
     HistoryEntry,
     Overdue,
@@ -25,6 +27,7 @@ from service.cases.models import (
     ServedPerson,
     ServiceRef,
 )
+from service.cases.repository import kpis, listing
 from service.common import geo
 from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
@@ -42,7 +45,7 @@ declare(
     IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
     # A station's queue in some states, by due time: one equality prefix per state (see
-    # service.cases.queries.soonest_due_first), read in index order on every server.
+    # service.cases.repository.listing.soonest_due_first), read in index order on every server.
     IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     # A station's list in either order (newest, due) is read in index order, never sorted in memory.
     IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
@@ -77,12 +80,12 @@ def history_doc(entry: HistoryEntry) -> dict[str, Any]:
 
 def history_from_doc(doc: Mapping[str, Any]) -> HistoryEntry:
     """A history line as ``cases.history`` holds it, typed."""
-    actor = doc.get("actor") or {}
+    actor = doc["actor"]
     return HistoryEntry(
-        event_id=str(doc.get("event_id")),
+        event_id=doc["event_id"],
         action=doc["action"],
-        actor_subject=actor.get("subject"),
-        actor_role=actor.get("role"),
+        actor_subject=actor["subject"],
+        actor_role=actor["role"],
         from_state=doc.get("from_state"),
         to_state=doc["to_state"],
         at=doc["at"],
@@ -228,13 +231,13 @@ class CasesRepository:
         """Some fields of one case (None when there is no such case)."""
         return await self.col.find_one({"_id": case_id}, dict.fromkeys(fields, 1))
 
-    async def creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """``created_by`` ({subject, role}) of each of these cases that has one."""
+    async def creators(self, case_ids: Iterable[str]) -> dict[str, Actor]:
+        """Who created each of these cases that records it (``created_by``), by case id."""
         wanted = {c for c in case_ids if c}
         if not wanted:
             return {}
         cursor = self.col.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
-        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
+        return {str(d["_id"]): actor async for d in cursor if (actor := _actor(d.get("created_by"))) is not None}
 
     async def find_by_source(self, key: str, value: str) -> Case | None:
         """A case created from another record (e.g. a visit), if one exists."""
@@ -279,10 +282,26 @@ class CasesRepository:
         )
         return result.modified_count == 1
 
-    async def page(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[Case]:
-        """Up to ``limit`` cases in ``sort`` order, without their history."""
-        cursor = self.col.find(query, {"history": 0}).sort(sort).limit(limit)
-        return [case_from_document(doc) async for doc in cursor]
+    async def _listed(self, query: dict[str, Any], sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
+        return [doc async for doc in self.col.find(query, {"history": 0}).sort(sort).limit(limit)]
+
+    async def listed(
+        self,
+        query: CaseListQuery,
+        *,
+        limit: int,
+        now: datetime,
+        after: tuple[datetime | None, str] | None = None,
+        width: timedelta | None = None,
+    ) -> tuple[list[Case], timedelta | None]:
+        """Up to ``limit`` cases of a list (without their history), in its order, after the position
+        ``after`` (the sort value and id of the last case of the page before).
+
+        Newest-first lists are read in time windows, starting as wide as ``width`` (the last window
+        of the page before); the width of this page's last window comes back with the cases.
+        """
+        docs, last = await listing.read_list(self._listed, query, want=limit, now=now, after=after, width=width)
+        return [case_from_document(doc) for doc in docs], last
 
     async def find(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` whole documents (history included) in ``sort`` order."""
@@ -327,7 +346,18 @@ class CasesRepository:
             async for d in self.col.find(query, projection).limit(limit)
         ]
 
-    async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run an aggregation over cases."""
+    async def kpi_facets(
+        self,
+        scope: CaseScope,
+        *,
+        division: str | None,
+        date_from: datetime | None,
+        date_to: datetime | None,
+        group_by: str | None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The KPI facets (``totals``, ``by_status``, ``by_scenario``) of the cases in ``scope``
+        (see ``repository.kpis.kpi_pipeline``)."""
+        pipeline = kpis.kpi_pipeline(scope, division=division, date_from=date_from, date_to=date_to, group_by=group_by)
         cursor = await self.col.aggregate(pipeline)
-        return [doc async for doc in cursor]
+        rows = [doc async for doc in cursor]
+        return rows[0] if rows else kpis.NO_FACETS

@@ -1,4 +1,4 @@
-"""The cases repository's edge: a stored case reads back as a typed ``Case``, filed and changed through the real service."""
+"""The cases repository's edge: a stored case reads back as a typed ``Case``, filed and changed for real."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from service.cases.access import access_of
-from service.cases.models import Actor, Case, HistoryEntry, Overdue, Placement, Rating, parts_of
+from service.cases.models import (
+    Actor,
+    Case,
+    CaseListQuery,
+    CaseScope,
+    HistoryEntry,
+    Overdue,
+    Placement,
+    Rating,
+    parts_of,
+)
 from service.cases.repository.cases import CasesRepository
 from service.cases.views import view
 from service.common.context import Context
@@ -18,6 +28,7 @@ from tests.factories import (
     TOWNSHIP,
     act_on,
     events_of,
+    id_card,
     make_case,
     make_staff,
     make_station,
@@ -25,7 +36,7 @@ from tests.factories import (
     principal_of,
 )
 
-ID_CARD = "34102119450101123X"
+ID_CARD = id_card("19450101", 12, region="341021")
 
 
 async def _filed(ctx: Context, **body: Any) -> tuple[Case, dict[str, Any], Any, Any]:
@@ -55,7 +66,8 @@ async def test_a_filed_case_reads_back_as_a_typed_case(ctx: Context) -> None:
     # The ID number is kept encrypted with a lookup hash and a masked copy, never in clear.
     person = case.served_person
     assert person is not None and (person.name, person.relation, person.phone) == ("王大爷", "父亲", "13700001111")
-    assert person.id_card_masked == "3410**********123X" and person.id_card_enc and person.id_card_hash
+    assert person.id_card_masked == f"{ID_CARD[:4]}**********{ID_CARD[-4:]}"
+    assert person.id_card_enc and person.id_card_hash
     assert ID_CARD not in repr(case)
     assert case.overdue == Overdue(sign=False, resolve=False) and case.rating is None
     assert case.sign_due_at < case.resolve_due_at and case.next_due_at == case.sign_due_at
@@ -123,8 +135,14 @@ async def test_a_case_is_found_by_the_record_it_was_opened_from(ctx: Context) ->
     assert found.source == {"channel": "visit", "visit_id": key}
 
 
-async def test_pages_of_cases_are_typed_and_leave_the_history_out(ctx: Context) -> None:
-    case, _answer, _resident, _worker = await _filed(ctx)
-    [listed] = await CasesRepository(ctx.db).page({"_id": case.id}, sort=[("_id", 1)], limit=5)
+async def test_lists_of_cases_are_typed_and_leave_the_history_out(ctx: Context) -> None:
+    case, _answer, resident, worker = await _filed(ctx)
+    repo = CasesRepository(ctx.db)
+    [listed], _width = await repo.listed(CaseListQuery(scope=CaseScope(owner=resident.id)), limit=5, now=ctx.now())
     assert listed.id == case.id and listed.history == () and "history" not in listed.fields_set
     assert listed.placement == case.placement
+    queue = CaseListQuery(scope=CaseScope(station_id=worker.station_id), sort="due", statuses=("dispatched",))
+    due, width = await repo.listed(queue, limit=5, now=ctx.now())
+    assert [c.id for c in due] == [case.id] and width is None
+    elsewhere = CaseListQuery(scope=CaseScope(division_prefix="3401"))
+    assert (await repo.listed(elsewhere, limit=5, now=ctx.now()))[0] == []

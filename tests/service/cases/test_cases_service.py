@@ -65,7 +65,10 @@ async def test_sweep_flags_an_unsigned_case_overdue_once(ctx: Context) -> None:
     assert (await sweeps.sweep_once(ctx=ctx))["sign_overdue"] == 0  # flagged once, not again
     assert [e.type for e in await events_of(ctx, mine["id"])].count("case.overdue") == 1
     history = (await CasesRepository(ctx.db).get(mine["id"])).history
-    assert history[-1].action == "overdue" and (history[-1].actor_subject, history[-1].actor_role) == ("system", "system")
+    assert history[-1].action == "overdue" and (history[-1].actor_subject, history[-1].actor_role) == (
+        "system",
+        "system",
+    )
 
 
 async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_the_loads(ctx: Context) -> None:
