@@ -27,11 +27,11 @@ What the sizes show on the embedded server: SecantusDB 0.7 applies ``limit`` onl
 has read every matching index key and document, so one unbounded ``find().sort().limit(21)``
 costs time in proportion to all the cases it matches (the "one find" column, measured up to
 10,000). The service reads a newest-first page in time windows on ``created_at`` that widen
-only when a page comes back short (``service.cases.queries.newest_first``), so each query
+only when a page comes back short (``service.cases.repository.listing.newest_first``), so each query
 carries a range bound on the index's sort key and reads about a page of keys; the floor for
 that page is the same window queries issued through the driver. Both stay flat as the
 collection grows. On MongoDB each window is an index-ordered scan that stops at the limit.
-A list by due time (``service.cases.queries.soonest_due_first``) reads the cases with no due
+A list by due time (``service.cases.repository.listing.soonest_due_first``) reads the cases with no due
 time (the history: resolved, closed, cancelled) in one query, then windows on ``next_due_at``
 between fixed edges around now, one query per state filtered on: the worker's queue (open
 states, as the console asks for it) never reads the history; the unfiltered list still does.
@@ -64,7 +64,8 @@ from pymongo.write_concern import WriteConcern
 from config import load_settings
 from handlers.keys import CTX
 from run import create_app
-from service.cases.queries import (
+from service.cases.queries import list_query_of
+from service.cases.repository.listing import (
     SORTS,
     WINDOW_START,
     filter_conditions,
@@ -224,13 +225,14 @@ class Floor:
 
     async def list_newest(self, principal: Principal, collection: Any = None) -> list[Any]:
         """A newest-first first page as the service reads it: time windows on ``created_at`` that
-        widen until 21 are found (``service.cases.queries.newest_first``), each one driver ``find``."""
+        widen until 21 are found (``service.cases.repository.listing.newest_first``), each one driver ``find``."""
         col = self.cases if collection is None else collection
 
         async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[Any]:
             return [d async for d in col.find(filt, {"history": 0}).sort(sort).limit(n)]
 
-        docs, _ = await newest_first(find, conditions=filter_conditions(principal, {}), want=21, now=utcnow())
+        conditions = filter_conditions(list_query_of(principal, {}))
+        docs, _ = await newest_first(find, conditions=conditions, want=21, now=utcnow())
         return docs
 
     async def inbox(self, recipient: str, collection: Any) -> list[Any]:
@@ -245,13 +247,14 @@ class Floor:
 
     async def list_due(self, principal: Principal, query: dict[str, Any], collection: Any = None) -> list[Any]:
         """A first page by due time as the service reads it: the cases with none, then windows on
-        ``next_due_at`` (``service.cases.queries.soonest_due_first``), one driver ``find`` per state."""
+        ``next_due_at`` (``service.cases.repository.listing.soonest_due_first``), one driver ``find`` per state."""
         col = self.cases if collection is None else collection
 
         async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[Any]:
             return [d async for d in col.find(filt, {"history": 0}).sort(sort).limit(n)]
 
-        return await soonest_due_first(find, conditions=filter_conditions(principal, query), want=21, now=utcnow())
+        conditions = filter_conditions(list_query_of(principal, query))
+        return await soonest_due_first(find, conditions=conditions, want=21, now=utcnow())
 
     async def accept(self, case_id: str, event_template: dict[str, Any]) -> dict[str, Any] | None:
         now = utcnow()
@@ -707,12 +710,12 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
 
 def _first_window(principal: Principal) -> dict[str, Any]:
     """The filter of the first window a newest-first first page reads."""
-    return {"created_at": {"$gte": utcnow() - WINDOW_START}, **list_query(principal, {})[0]}
+    return {"created_at": {"$gte": utcnow() - WINDOW_START}, **list_query(list_query_of(principal, {}))[0]}
 
 
 def _service_filter(principal: Principal) -> dict[str, Any]:
     """The filter ``service.cases.queries.list_cases`` issues for a caller with no other filters."""
-    return list_query(principal, {})[0]
+    return list_query(list_query_of(principal, {}))[0]
 
 
 async def plan_of(col: Any, filt: dict[str, Any], sort: list[tuple[str, int]]) -> Any:

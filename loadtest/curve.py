@@ -49,7 +49,8 @@ from loadtest import report
 from loadtest.cluster import ROOT, Cluster
 from loadtest.nginx import Nginx, nginx_binary
 from loadtest.users import Recorder, Sample, Submission, World, case_body, staff_login
-from service.cases.queries import filter_conditions, newest_first
+from service.cases.queries import list_query_of
+from service.cases.repository.listing import filter_conditions, newest_first
 from service.common.models import Principal, utcnow
 from service.storage.embedded import free_port
 from service.storage.indexes import ensure_indexes
@@ -345,7 +346,8 @@ class FloorActors:
         async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[Any]:
             return [d async for d in self.app_cases.find(filt, {"history": 0}).sort(sort).limit(n)]
 
-        docs, _ = await newest_first(find, conditions=filter_conditions(principal, query), want=21, now=utcnow())
+        conditions = filter_conditions(list_query_of(principal, query))
+        docs, _ = await newest_first(find, conditions=conditions, want=21, now=utcnow())
         return docs
 
     async def do(self, op: str) -> tuple[str, int, str | None]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from service.cases import lifecycle, states
 from service.cases.access import access_of, case_facts, ensure_visible
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
-from service.cases.models import CaseChange
+from service.cases.models import Case, CaseChange
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
-from service.cases.views import view
+from service.cases.views import CaseView, view
 from service.common import worktime
 from service.common.context import Context
 from service.common.errors import (
@@ -32,7 +33,7 @@ from service.uploads import service as uploads
 MAX_RETURNS = 2
 
 
-async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
+async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, data: dict[str, Any]) -> CaseView:
     """Perform one lifecycle action; exactly one of several concurrent actions wins, the rest get 409."""
     repo = CasesRepository(ctx.db)
     case = await repo.get(case_id)
@@ -40,35 +41,39 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     now = ctx.now()
     # State before relationship: when a colleague has just signed for the case, "already
     # accepted" (409) is the answer that tells this caller what happened.
-    transition = lifecycle.check_transition(case["status"], action, principal.role)
-    lifecycle.check_transition(case["status"], action, principal.role, rel, case_facts(case, now))
+    transition = lifecycle.check_transition(case.status, action, principal.role)
+    lifecycle.check_transition(case.status, action, principal.role, rel, case_facts(case, now))
     lifecycle.check_fields(action, data)
-    if data.get("expected_version") is not None and data["expected_version"] != case["version"]:
+    if data.get("expected_version") is not None and data["expected_version"] != case.version:
         raise ConflictError(
-            "case_changed", "The case changed since you read it; reload and try again.", current_version=case["version"]
+            "case_changed", "The case changed since you read it; reload and try again.", current_version=case.version
         )
     plan = await _plan(ctx, principal, case, action, data, now)
-    to_state = plan.to_state or transition.target(case["status"])
+    to_state = plan.to_state or transition.target(case.status)
     event_type = plan.event_type or transition.event
     sets = {**plan.fields, "status": to_state, "updated_at": now}
-    post = {**case, **sets, "version": case["version"] + 1}
+    # The events name the case where the change leaves it.
+    post = dataclasses.replace(case.ref, **{k: sets[k] for k in ("station_id", "division") if k in sets})
+    seq = case.version + 1
     event = event_doc(
         post,
+        seq=seq,
         event_type=event_type,
         actor=principal,
-        from_state=case["status"],
+        from_state=case.status,
         to_state=to_state,
         now=now,
         data=plan.event_data,
     )
     events = [event]
-    if to_state == "unrouted" and case["status"] != "unrouted":
+    if to_state == "unrouted" and case.status != "unrouted":
         events.append(
             event_doc(
                 post,
+                seq=seq,
                 event_type=states.EVENT_UNROUTED,
                 actor=principal,
-                from_state=case["status"],
+                from_state=case.status,
                 to_state=to_state,
                 now=now,
                 data=plan.event_data,
@@ -78,7 +83,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         event_id=event.id,
         action=action,
         actor=principal,
-        from_state=case["status"],
+        from_state=case.status,
         to_state=to_state,
         now=now,
         note=plan.note,
@@ -88,8 +93,8 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     async def write(session: Any) -> bool:
         if not await repo.apply(
             case_id,
-            expected_version=case["version"],
-            expected_status=case["status"],
+            expected_version=case.version,
+            expected_status=case.status,
             fields=sets,
             increments=plan.increments,
             history=entry,
@@ -103,10 +108,10 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         raise ConflictError("case_changed", "Someone else acted on this case at the same moment; reload it.")
     await adjust_load(ctx, list(plan.load))
     fresh = await repo.get(case_id)
-    return view(fresh, principal, access_of(principal, fresh), now)
+    return view(fresh, principal, access_of(principal, fresh.parties), now)
 
 
-def manual_routing(previous: dict[str, Any], target: Any, principal: Principal, now: datetime) -> dict[str, Any]:
+def manual_routing(previous: Mapping[str, Any], target: Any, principal: Principal, now: datetime) -> dict[str, Any]:
     """Pure: the routing record after a dispatch by hand: where the case went, who sent it and when,
     with the system's own decision kept under ``system`` (the first one, across repeated dispatches)."""
     system = previous.get("system") or {
@@ -143,14 +148,12 @@ async def _works_at(ctx: Context, staff_id: str, station_id: str | None) -> bool
     )
 
 
-async def _check_result_photos(
-    ctx: Context, principal: Principal, case: dict[str, Any], photos: list[str]
-) -> list[str]:
+async def _check_result_photos(ctx: Context, principal: Principal, case: Case, photos: list[str]) -> list[str]:
     """The photos a resolution shows: uploads by the resolver, or already on this case; 422 ``unknown_photo`` else."""
     wanted = list(dict.fromkeys(photos))  # the same photo twice is shown once
     refused = []
     for upload_id in wanted:
-        if upload_id in (case.get("photos") or []):
+        if upload_id in case.photos:
             continue
         try:
             upload = await uploads.get_upload(ctx=ctx, principal=principal, upload_id=upload_id)
@@ -170,29 +173,29 @@ async def _check_result_photos(
 
 
 async def _plan(
-    ctx: Context, principal: Principal, case: dict[str, Any], action: str, data: dict[str, Any], now: datetime
+    ctx: Context, principal: Principal, case: Case, action: str, data: dict[str, Any], now: datetime
 ) -> CaseChange:
     """What an action changes, beyond the status: pure except for routing and staff look-ups.
 
     The action's required fields were checked by ``lifecycle.check_fields`` before this runs.
     """
-    station = case.get("station_id")
+    station = case.placement.station_id
     if action == "accept":
-        late = now > case["sign_due_at"]
+        late = now > case.sign_due_at
         return CaseChange(
             fields={
                 "accepted_at": now,
                 "signed_late": late,
                 # Whoever signs for a case holds it, a station head included, until it is assigned on.
-                "assignee_id": case.get("assignee_id") or principal.subject,
-                "next_due_at": case["resolve_due_at"],
+                "assignee_id": case.assignee_id or principal.subject,
+                "next_due_at": case.resolve_due_at,
             },
             event_data={"signed_late": late},
         )
     if action == "return":
         reason = data["reason"]
-        returned = [*case.get("returned_by", []), station] if station else list(case.get("returned_by", []))
-        count = case.get("return_count", 0) + 1
+        returned = [*case.returned_by, station] if station else list(case.returned_by)
+        count = case.return_count + 1
         load = [(station, -1)] if station else []
         if count >= MAX_RETURNS:
             decision = routing.RoutingDecision(
@@ -200,7 +203,7 @@ async def _plan(
                 station_id=None,
                 station_code=None,
                 station_name=None,
-                county_code=case.get("county_code"),
+                county_code=case.placement.county_code,
                 distance_km=None,
                 candidates=(),
                 excluded=tuple(returned),
@@ -210,16 +213,16 @@ async def _plan(
         else:
             decision = await routing.route_request(
                 ctx=ctx,
-                service_code=case["service"]["code"],
-                location=case.get("location_input"),
-                division_code=case.get("division_code"),
+                service_code=case.service.code,
+                location=dict(case.location_input) if case.location_input is not None else None,
+                division_code=case.division_code,
                 exclude=frozenset(returned),
             )
             if decision.county_code is None:
                 # No other station reaches the place: the county that held it keeps it in its queue.
                 decision = dataclasses.replace(
                     decision,
-                    county_code=case.get("county_code"),
+                    county_code=case.placement.county_code,
                     reason="无其他可派社工站，转县区民政部门人工派单 (no other station can take it: queued for the "
                     "county supervisor to dispatch by hand)",
                 )
@@ -236,7 +239,7 @@ async def _plan(
                 "returned_by": returned,
                 "assignee_id": None,
                 "accepted_at": None,
-                "next_due_at": case["sign_due_at"],
+                "next_due_at": case.sign_due_at,
             },
             increments={"return_count": 1},
             load=load,
@@ -275,7 +278,7 @@ async def _plan(
                 "division": target.code,
                 "county_code": target.county_code,
                 "assignee_id": None,
-                "routing": manual_routing(case.get("routing") or {}, target, principal, now),
+                "routing": manual_routing(case.routing or {}, target, principal, now),
             },
             event_data={"station_id": target.id, "note": data.get("note")},
         )
@@ -313,22 +316,22 @@ async def _plan(
             event_data={"extra_days": days, "reason": reason},
         )
     if action in ("approve_extension", "deny_extension"):
-        ext = case.get("extension") or {}
+        ext = case.extension or {}
         if action == "deny_extension":
             return CaseChange(
                 fields={"extension": {**ext, "status": "denied", "decided_at": now}},
                 note=data.get("reason"),
                 event_data={"reason": data.get("reason")},
             )
-        clock = (case.get("service") or {}).get("clock") or "working"
+        clock = case.service.clock or "working"
         # Requests stored before the field took the API's name (extra_days) kept it as "days".
-        new_due = worktime.add_days(case["resolve_due_at"], int(ext.get("extra_days") or ext["days"]), clock)
+        new_due = worktime.add_days(case.resolve_due_at, int(ext.get("extra_days") or ext["days"]), clock)
         sets: dict[str, Any] = {
             "extension": {**ext, "status": "approved", "decided_at": now},
             "resolve_due_at": new_due,
             "overdue.resolve": False,
         }
-        if case["status"] != "dispatched":
+        if case.status != "dispatched":
             sets["next_due_at"] = new_due
         return CaseChange(fields=sets, note=data.get("note"), event_data={"resolve_due_at": new_due})
     if action == "resolve":
@@ -339,7 +342,7 @@ async def _plan(
                 "resolved_at": now,
                 "result": result,
                 "result_photos": photos,
-                "resolved_late": now > case["resolve_due_at"],
+                "resolved_late": now > case.resolve_due_at,
                 "next_due_at": None,
             },
             note=result,
@@ -354,7 +357,7 @@ async def _plan(
                 "resolved_at": None,
                 "result": None,
                 "result_photos": [],
-                "next_due_at": case["resolve_due_at"],
+                "next_due_at": case.resolve_due_at,
             },
             increments={"reopen_count": 1},
             note=reason,
@@ -373,7 +376,7 @@ async def _plan(
         return CaseChange(
             fields={"cancelled_at": now, "next_due_at": None},
             note=data.get("reason"),
-            load=[(station, -1)] if station and case["status"] in ("dispatched", "accepted") else [],
+            load=[(station, -1)] if station and case.status in ("dispatched", "accepted") else [],
             event_data={"reason": data.get("reason")},
         )
     if action == "reject":

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import CaseEvent, HistoryEntry
+from service.cases.models import CaseEvent, CaseRef, HistoryEntry
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
@@ -21,8 +21,9 @@ DIVISION_PROVINCE = "340000"
 
 
 def event_doc(
-    case: dict[str, Any],
+    case: CaseRef,
     *,
+    seq: int,
     event_type: str,
     actor: Principal | None,
     from_state: str | None,
@@ -30,17 +31,17 @@ def event_doc(
     now: datetime,
     data: dict[str, Any],
 ) -> CaseEvent:
-    """The outbox event for a change that leaves the case at ``case['version']``."""
+    """The outbox event for a change that leaves the case at version ``seq`` (``case``: where it then sits)."""
     return CaseEvent(
         type=event_type,
-        case_id=case["_id"],
-        seq=case["version"],
+        case_id=case.id,
+        seq=seq,
         actor_subject=actor.subject if actor else "system",
         actor_role=actor.role if actor else "system",
         time=now,
-        case_number=case["number"],
-        station_id=case.get("station_id"),
-        division=case.get("division"),
+        case_number=case.number,
+        station_id=case.station_id,
+        division=case.division,
         from_state=from_state,
         to_state=to_state,
         data=data,

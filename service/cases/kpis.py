@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.cases.queries import all_of, division_range, scope_filter
+from service.cases.queries import scope_of
 from service.cases.repository.cases import CasesRepository
 from service.common.context import Context
 from service.common.errors import (
     PermissionDeniedError,
 )
 from service.common.models import Principal
-
-GROUP_KEYS = {"station": "$station_id", "county": "$county_code", "city": {"$substrCP": ["$county_code", 0, 4]}}
 
 
 async def kpis(
@@ -28,81 +26,11 @@ async def kpis(
     """Counts and rates computed by aggregation over the cases the caller may see."""
     if principal.role not in ("supervisor", "admin", "station_head", "worker"):
         raise PermissionDeniedError("role_not_allowed", "Only staff can read KPIs.")
-    conditions: list[dict[str, Any]] = [scope_filter(principal)]
-    if division:
-        if principal.role == "supervisor" and not division.startswith(principal.division_prefix or ""):
-            raise PermissionDeniedError("division_outside_scope", "That division is outside yours.")
-        conditions.append({"division": division_range(division)})
-    if date_from:
-        conditions.append({"created_at": {"$gte": date_from}})
-    if date_to:
-        conditions.append({"created_at": {"$lt": date_to}})
-    match = all_of(conditions)
-    key: Any = GROUP_KEYS.get(group_by or "")
-    pipeline: list[dict[str, Any]] = [
-        {"$match": match},
-        {
-            "$project": {
-                "k": key if key is not None else "all",
-                "status": 1,
-                "scenario": "$service.scenario",
-                "rating": 1,
-                "signed": {"$cond": [{"$ifNull": ["$accepted_at", False]}, 1, 0]},
-                "signed_on_time": {
-                    "$cond": [{"$and": [{"$ifNull": ["$accepted_at", False]}, {"$ne": ["$signed_late", True]}]}, 1, 0]
-                },
-                "resolved": {"$cond": [{"$ifNull": ["$resolved_at", False]}, 1, 0]},
-                "resolved_on_time": {
-                    "$cond": [{"$and": [{"$ifNull": ["$resolved_at", False]}, {"$ne": ["$resolved_late", True]}]}, 1, 0]
-                },
-                "is_closed_or_resolved": {"$cond": [{"$in": ["$status", ["resolved", "closed"]]}, 1, 0]},
-                "sign_ms": {
-                    "$cond": [
-                        {"$ifNull": ["$accepted_at", False]},
-                        {"$subtract": ["$accepted_at", "$created_at"]},
-                        None,
-                    ]
-                },
-                "resolve_ms": {
-                    "$cond": [
-                        {"$ifNull": ["$resolved_at", False]},
-                        {"$subtract": ["$resolved_at", "$created_at"]},
-                        None,
-                    ]
-                },
-                "overdue": {"$cond": [{"$or": ["$overdue.sign", "$overdue.resolve"]}, 1, 0]},
-                "rated": {"$cond": [{"$ifNull": ["$rating", False]}, 1, 0]},
-                "satisfied": {"$cond": [{"$gte": [{"$ifNull": ["$rating", 0]}, 4]}, 1, 0]},
-            }
-        },
-    ]
-    pipeline.append(
-        {
-            "$facet": {
-                "totals": [
-                    {
-                        "$group": {
-                            "_id": "$k",
-                            "total": {"$sum": 1},
-                            "signed": {"$sum": "$signed"},
-                            "signed_on_time": {"$sum": "$signed_on_time"},
-                            "resolved": {"$sum": "$resolved"},
-                            "resolved_on_time": {"$sum": "$resolved_on_time"},
-                            "done": {"$sum": "$is_closed_or_resolved"},
-                            "overdue": {"$sum": "$overdue"},
-                            "rated": {"$sum": "$rated"},
-                            "satisfied": {"$sum": "$satisfied"},
-                            "sign_ms": {"$push": "$sign_ms"},
-                            "resolve_ms": {"$push": "$resolve_ms"},
-                        }
-                    }
-                ],
-                "by_status": [{"$group": {"_id": {"k": "$k", "v": "$status"}, "n": {"$sum": 1}}}],
-                "by_scenario": [{"$group": {"_id": {"k": "$k", "v": "$scenario"}, "n": {"$sum": 1}}}],
-            }
-        }
+    if division and principal.role == "supervisor" and not division.startswith(principal.division_prefix or ""):
+        raise PermissionDeniedError("division_outside_scope", "That division is outside yours.")
+    facets = await CasesRepository(ctx.db).kpi_facets(
+        scope_of(principal), division=division, date_from=date_from, date_to=date_to, group_by=group_by
     )
-    [facets] = await CasesRepository(ctx.db).aggregate(pipeline) or [{"totals": [], "by_status": [], "by_scenario": []}]
     breakdown: dict[str, dict[str, dict[str, int]]] = {}
     for name in ("by_status", "by_scenario"):
         for row in facets[name]:

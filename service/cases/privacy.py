@@ -18,9 +18,11 @@ Cases keep the marks of the form they were filed with (``personal``), as they ke
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from service.cases.lifecycle import Relationship
+from service.cases.models import Case, parts_of
 from service.common import pii
 
 # The fixed parts of a case and the kind of each personal key in them.
@@ -36,11 +38,11 @@ class Disclosure:
     phones: bool  # phone numbers in clear
 
 
-def disclosure(rel: Relationship, case: dict[str, Any]) -> Disclosure:
+def disclosure(rel: Relationship, case: Case) -> Disclosure:
     """Pure: confidential cases hide the reporter from station staff (supervisors see a named
     reporter, nobody but the reporter an anonymous one); phones are clear to owner and assignee."""
-    anonymous = bool(case.get("anonymous"))
-    confidential = anonymous or bool((case.get("service") or {}).get("confidential"))
+    anonymous = case.anonymous
+    confidential = anonymous or case.service.confidential
     hide = confidential and not (rel.owner or rel.admin or (rel.division and not anonymous))
     return Disclosure(reporter=not hide, phones=rel.owner or rel.assignee)
 
@@ -50,7 +52,7 @@ def personal_marks(service_type: Any) -> dict[str, dict[str, Any]]:
     return {f.code: {"kind": f.personal, "reporter": bool(f.reporter)} for f in service_type.fields if f.personal}
 
 
-def _legacy_marks(answers: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _legacy_marks(answers: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     # Cases filed before forms carried marks: the built-in forms name their phone and ID fields so.
     marks: dict[str, dict[str, Any]] = {}
     for code in answers:
@@ -80,31 +82,35 @@ def shown_value(value: Any, kind: str, seen: Disclosure) -> Any:
     return value
 
 
-def _shown_part(part: dict[str, Any] | None, kinds: dict[str, str], seen: Disclosure) -> dict[str, Any] | None:
+def _shown_part(part: dict[str, Any], kinds: dict[str, str], seen: Disclosure) -> dict[str, Any] | None:
     if not part:
         return None
     return {k: shown_value(v, kinds[k], seen) if k in kinds else v for k, v in part.items()}
 
 
-def shown_contact(case: dict[str, Any], seen: Disclosure) -> dict[str, Any] | None:
+def shown_contact(case: Case, seen: Disclosure) -> dict[str, Any] | None:
     """The reporter's contact, or None when the caller may not know who filed."""
-    return _shown_part(case.get("contact"), CONTACT_KINDS, seen) if seen.reporter else None
+    if not seen.reporter or case.contact is None:
+        return None
+    return _shown_part(parts_of(case.contact), CONTACT_KINDS, seen)
 
 
-def shown_served_person(case: dict[str, Any], seen: Disclosure) -> dict[str, Any] | None:
+def shown_served_person(case: Case, seen: Disclosure) -> dict[str, Any] | None:
     """The person helped (never the encrypted ID number or its hash)."""
-    served = {k: v for k, v in (case.get("served_person") or {}).items() if k not in ("id_card_enc", "id_card_hash")}
+    held = parts_of(case.served_person) if case.served_person is not None else {}
+    served = {k: v for k, v in held.items() if k not in ("id_card_enc", "id_card_hash")}
     return _shown_part(served, SERVED_KINDS, seen)
 
 
-def shown_answers(case: dict[str, Any], seen: Disclosure) -> dict[str, Any]:
+def _marks(case: Case) -> Mapping[str, Mapping[str, Any]]:
+    return case.personal if case.personal is not None else _legacy_marks(case.answers)
+
+
+def shown_answers(case: Case, seen: Disclosure) -> dict[str, Any]:
     """The form answers, with the same rule as contact and served person."""
-    answers = dict(case.get("answers") or {})
-    marks = case.get("personal")
-    if marks is None:
-        marks = _legacy_marks(answers)
+    marks = _marks(case)
     out: dict[str, Any] = {}
-    for code, value in answers.items():
+    for code, value in case.answers.items():
         mark = marks.get(code)
         if mark is None:
             out[code] = value
@@ -115,19 +121,17 @@ def shown_answers(case: dict[str, Any], seen: Disclosure) -> dict[str, Any]:
     return out
 
 
-def clear_phones(case: dict[str, Any], seen: Disclosure) -> list[str]:
+def clear_phones(case: Case, seen: Disclosure) -> list[str]:
     """Which phone numbers this caller is shown in clear (for the audit log)."""
     if not seen.phones:
         return []
     shown = []
-    if seen.reporter and (case.get("contact") or {}).get("phone"):
+    if seen.reporter and case.contact is not None and case.contact.phone:
         shown.append("contact.phone")
-    if (case.get("served_person") or {}).get("phone"):
+    if case.served_person is not None and case.served_person.phone:
         shown.append("served_person.phone")
-    marks = case.get("personal")
-    if marks is None:
-        marks = _legacy_marks(case.get("answers") or {})
-    for code, value in (case.get("answers") or {}).items():
+    marks = _marks(case)
+    for code, value in case.answers.items():
         mark = marks.get(code) or {}
         if mark.get("kind") == "phone" and value and (seen.reporter or not mark.get("reporter")):
             shown.append(f"answers.{code}")

@@ -10,18 +10,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import CaseEvent
+from service.cases.models import Actor, Case, CaseEvent, Parties
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 
 
-async def cases_with_photo(*, ctx: Context, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Cases with an upload among their photos or their resolution's (who may see them is the caller's call)."""
+async def cases_with_photo(*, ctx: Context, upload_id: str, limit: int = 20) -> list[Parties]:
+    """The parties of cases with an upload among their photos or their resolution's (who may see them is
+    the caller's call, with ``access.access_of``)."""
     return await CasesRepository(ctx.db).with_photo(upload_id, limit)
 
 
-async def case_from_source(*, ctx: Context, key: str, value: str) -> dict[str, Any] | None:
+async def case_from_source(*, ctx: Context, key: str, value: str) -> Case | None:
     """The case created from another record (e.g. a visit referral), if one exists."""
     return await CasesRepository(ctx.db).find_by_source(key, value)
 
@@ -60,8 +61,8 @@ async def case_for_notice(*, ctx: Context, case_id: str) -> dict[str, Any] | Non
     return await CasesRepository(ctx.db).projected(case_id, NOTICE_FIELDS)
 
 
-async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``created_by`` ({subject, role}) of each of these cases that has one."""
+async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, Actor]:
+    """Who created each of these cases that records it, by case id."""
     return await CasesRepository(ctx.db).creators(case_ids)
 
 

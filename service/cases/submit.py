@@ -9,10 +9,11 @@ from service.cases import privacy as case_privacy
 from service.cases import states
 from service.cases.access import access_of
 from service.cases.changes import DIVISION_PROVINCE, adjust_load, event_doc, history_entry, station_placement
+from service.cases.models import CaseRef
 from service.cases.numbers import next_case_number
-from service.cases.repository.cases import CasesRepository, history_doc
+from service.cases.repository.cases import CasesRepository, case_from_document, history_doc
 from service.cases.repository.events import EventsRepository
-from service.cases.views import view
+from service.cases.views import CaseView, view
 from service.catalog import service as catalog
 from service.common import geo, pii, worktime
 from service.common.context import Context
@@ -38,7 +39,7 @@ def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
 
 async def submit_case(
     *, ctx: Context, principal: Principal, data: dict[str, Any], case_id: str | None = None
-) -> dict[str, Any]:
+) -> CaseView:
     """File a new case: validate against its service type, route it, number it, store it and its event.
 
     ``case_id`` is the id the case gets: a keyed request passes the one its Idempotency-Key
@@ -167,8 +168,10 @@ async def submit_case(
     }
     if data.get("source"):
         case["source"] = {**data["source"], "channel": data["source"].get("channel", _channel(principal))}
+    ref = CaseRef(case_id, number, case["station_id"], case["division"])
     event = event_doc(
-        case,
+        ref,
+        seq=1,
         event_type="case.created",
         actor=principal,
         from_state=None,
@@ -194,7 +197,8 @@ async def submit_case(
     if case["status"] == "unrouted":
         events.append(
             event_doc(
-                case,
+                ref,
+                seq=1,
                 event_type=states.EVENT_UNROUTED,
                 actor=principal,
                 from_state=None,
@@ -215,9 +219,10 @@ async def submit_case(
         earlier = await CasesRepository(ctx.db).get_if_any(case_id)
         if earlier is None:
             raise
-        return view(earlier, principal, access_of(principal, earlier), ctx.now())
+        return view(earlier, principal, access_of(principal, earlier.parties), ctx.now())
     await adjust_load(ctx, [(case["station_id"], +1)] if case["station_id"] else [])
-    return view(case, principal, access_of(principal, case), now)
+    filed = case_from_document(case)
+    return view(filed, principal, access_of(principal, filed.parties), now)
 
 
 async def _owner_for(ctx: Context, principal: Principal, data: dict[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.cases.changes import event_doc, history_entry
-from service.cases.repository.cases import CasesRepository
+from service.cases.repository.cases import CasesRepository, SweepCandidate
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
 from service.common.loops import pause
@@ -34,15 +34,16 @@ async def sweep_once(*, ctx: Context, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datetime) -> bool:
+async def _flag_overdue(ctx: Context, doc: SweepCandidate, kind: str, now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
-    due = doc["sign_due_at"] if kind == "sign" else doc["resolve_due_at"]
+    due = doc.sign_due_at if kind == "sign" else doc.resolve_due_at
     event = event_doc(
-        {**doc, "version": doc["version"] + 1},
+        doc.ref,
+        seq=doc.version + 1,
         event_type="case.overdue",
         actor=None,
-        from_state=doc["status"],
-        to_state=doc["status"],
+        from_state=doc.status,
+        to_state=doc.status,
         now=now,
         data={"kind": kind, "due_at": due},
     )
@@ -50,8 +51,8 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
         event_id=event.id,
         action="overdue",
         actor=None,
-        from_state=doc["status"],
-        to_state=doc["status"],
+        from_state=doc.status,
+        to_state=doc.status,
         now=now,
         note=f"超时督办 overdue ({kind})",
         data={"kind": kind},
@@ -59,7 +60,7 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
 
     async def write(session: Any) -> bool:
         if not await repo.flag_overdue(
-            doc["_id"], kind=kind, status=doc["status"], now=now, history=entry, session=session
+            doc.ref.id, kind=kind, status=doc.status, now=now, history=entry, session=session
         ):
             return False
         await EventsRepository(ctx.db).append(event, session=session)
@@ -68,10 +69,11 @@ async def _flag_overdue(ctx: Context, doc: dict[str, Any], kind: str, now: datet
     return bool(await in_transaction(ctx, write))
 
 
-async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
+async def _auto_close(ctx: Context, doc: SweepCandidate, now: datetime) -> bool:
     repo = CasesRepository(ctx.db)
     event = event_doc(
-        {**doc, "version": doc["version"] + 1},
+        doc.ref,
+        seq=doc.version + 1,
         event_type="case.closed",
         actor=None,
         from_state="resolved",
@@ -91,8 +93,8 @@ async def _auto_close(ctx: Context, doc: dict[str, Any], now: datetime) -> bool:
 
     async def write(session: Any) -> bool:
         if not await repo.apply(
-            doc["_id"],
-            expected_version=doc["version"],
+            doc.ref.id,
+            expected_version=doc.version,
             expected_status="resolved",
             fields={"status": "closed", "closed_at": now, "updated_at": now},
             history=entry,

@@ -89,7 +89,7 @@ async def _may_read(ctx: Context, principal: Principal, upload: Upload) -> bool:
     # Photos are personal data: staff, integrators and residents see them through a case they may
     # see (a resident the photos of the resolution of their own case).
     cases = await case_reads.cases_with_photo(ctx=ctx, upload_id=upload.id)
-    return any(access_of(principal, case).can_view for case in cases)
+    return any(access_of(principal, parties).can_view for parties in cases)
 
 
 async def get_upload(*, ctx: Context, principal: Principal, upload_id: str) -> Upload:

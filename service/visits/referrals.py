@@ -153,7 +153,7 @@ async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit
             continue
         found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref.source_key)
         if found is not None:
-            case_id = str(found["_id"])
+            case_id = found.id
         else:
             data = _case_data(elder, visit, ref.plan, ref.source_key)
             try:
@@ -164,7 +164,7 @@ async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit
                 found = await case_reads.case_from_source(ctx=ctx, key="visit_id", value=ref.source_key)
                 if found is None:
                     raise
-                case_id = str(found["_id"])
+                case_id = found.id
         await visits.set_case_id(visit.id, i, case_id)
         referrals[i] = dataclasses.replace(ref, case_id=case_id)
         visit = dataclasses.replace(visit, referrals=tuple(referrals))

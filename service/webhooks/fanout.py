@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.cases import reads as case_reads
-from service.cases.models import CaseEvent
+from service.cases.models import Actor, CaseEvent
 from service.common.context import Context
 from service.identity import directory
 from service.webhooks.models import Subscription
@@ -98,11 +98,11 @@ async def fan_out_events(*, ctx: Context) -> int:
                 is_alert = event.type.startswith("alert.")
                 if owner is None and is_alert:
                     # An alert belongs to the vendor client that reported it.
-                    owner = {"subject": event.actor_subject, "role": event.actor_role}
-                if not owner or owner.get("role") != "client":
+                    owner = Actor(event.actor_subject, event.actor_role)
+                if owner is None or owner.role != "client":
                     continue
                 needed = ALERTS_SCOPE if is_alert else READ_SCOPE
-                candidates = by_client.get(str(owner.get("subject")), [])
+                candidates = by_client.get(str(owner.subject), [])
             for sub in candidates:
                 if not sub.wants(event.type) or not sub.was_active_at(written_at(event)):
                     continue

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.cases.queries import SORTS, all_of, division_range, filter_conditions, list_query, newest_first
+from service.cases.queries import list_query_of
+from service.cases.repository.listing import SORTS, all_of, division_range, filter_conditions, list_query, newest_first
 from service.common.context import Context
 from service.common.ids import new_id
 from service.common.models import Principal
@@ -46,10 +47,10 @@ def test_all_of_merges_distinct_fields_and_keeps_and_for_repeated_ones() -> None
 
 
 def test_list_query_has_no_regex_and_no_and_for_a_plain_scope() -> None:
-    filt, sort, limit = list_query(SUPERVISOR, {"limit": 20})
+    filt, sort = list_query(list_query_of(SUPERVISOR, {"limit": 20}))
     assert filt == {"division": {"$gte": "341021", "$lt": "341021:"}}
-    assert sort == [("created_at", -1), ("_id", -1)] and limit == 20
-    filt, sort, _ = list_query(WORKER, {"sort": "due"})
+    assert sort == [("created_at", -1), ("_id", -1)]
+    filt, sort = list_query(list_query_of(WORKER, {"sort": "due"}))
     assert filt == {"station_id": STATION}
     assert sort == [("next_due_at", 1), ("_id", 1)]
 
@@ -83,7 +84,8 @@ async def test_list_queries_are_answered_from_an_index(ctx: Context, role: str, 
         member = await make_staff(ctx, station_id=here.id)
     else:
         member = await make_staff(ctx, role="supervisor", division_prefix="341002")
-    filt, sort, limit = list_query(principal_of(member), query)
+    filt, sort = list_query(list_query_of(principal_of(member), query))
+    limit = 20
     explained = await ctx.db.command(
         "explain", {"find": "cases", "filter": filt, "sort": dict(sort), "limit": limit + 1}, verbosity="queryPlanner"
     )
@@ -109,7 +111,7 @@ async def test_newest_first_windows_are_answered_from_an_index(ctx: Context, rol
         issued.append(filt)
         return [d async for d in ctx.db["cases"].find(filt).sort(sort).limit(n)]
 
-    await newest_first(find, conditions=filter_conditions(principal, {}), want=2, now=ctx.now())
+    await newest_first(find, conditions=filter_conditions(list_query_of(principal, {})), want=2, now=ctx.now())
     explained = await ctx.db.command(
         "explain",
         {"find": "cases", "filter": issued[0], "sort": dict(SORTS["newest"]), "limit": 2},

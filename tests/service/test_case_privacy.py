@@ -9,8 +9,11 @@ import pytest
 
 from service.cases import privacy as case_privacy
 from service.cases.lifecycle import Relationship
+from service.cases.models import Actor, Case, Contact, ServedPerson, ServiceRef
 from service.catalog.models import FormField
 from service.catalog.seed import SEED_SERVICES
+from service.common.ids import new_id
+from service.common.models import utcnow
 
 # Fields of the built-in forms that name a person or give where they live.
 PEOPLE_FIELDS = {
@@ -27,15 +30,29 @@ REPORT = next(s for s in SEED_SERVICES if s.code == "child_protection_report")
 COMPLAINT = next(s for s in SEED_SERVICES if s.code == "org_complaint")
 
 
-def _case(service: Any, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "service": {"code": service.code, "confidential": service.confidential},
-        "answers": answers,
-        "personal": case_privacy.personal_marks(service),
-        "contact": {"name": "王芳", "phone": "13912345678"},
-        "served_person": {"name": "王大爷", "phone": "13700001111", "id_card_masked": "3410**********123X"},
-        **extra,
-    }
+def _case(service: Any, answers: dict[str, Any]) -> Case:
+    now = utcnow()
+    return Case(
+        id=new_id(),
+        number="HM3410022026113000001",
+        version=1,
+        status="dispatched",
+        service=ServiceRef(code=service.code, confidential=service.confidential, keys=("code", "confidential")),
+        created_by=Actor(new_id(), "resident"),
+        created_at=now,
+        updated_at=now,
+        sign_due_at=now,
+        resolve_due_at=now,
+        answers=answers,
+        personal=case_privacy.personal_marks(service),
+        contact=Contact(name="王芳", phone="13912345678", keys=("name", "phone")),
+        served_person=ServedPerson(
+            name="王大爷",
+            phone="13700001111",
+            id_card_masked="3410**********123X",
+            keys=("name", "phone", "id_card_masked"),
+        ),
+    )
 
 
 def test_phone_and_id_card_fields_are_personal_by_their_type_and_phones_identify_the_reporter() -> None:
@@ -90,7 +107,7 @@ def test_a_confidential_case_hides_the_reporter_but_not_the_child_from_station_s
     assert case_privacy.clear_phones(case, staff) == ["served_person.phone"]
     supervisor = case_privacy.disclosure(Relationship(division=True), case)
     assert case_privacy.shown_answers(case, supervisor)["reporter_phone"] == "136****4321"
-    anonymous_case = {**case, "anonymous": True}
+    anonymous_case = dataclasses.replace(case, anonymous=True)
     assert not case_privacy.disclosure(Relationship(division=True), anonymous_case).reporter
     assert case_privacy.disclosure(Relationship(owner=True), anonymous_case).reporter
 
@@ -102,8 +119,9 @@ def test_an_anonymous_report_keeps_no_answer_that_identifies_the_reporter() -> N
 
 
 def test_cases_filed_before_forms_had_marks_still_mask_their_phone_answers() -> None:
-    case = _case(REPORT, {"reporter_phone": "13687654321", "applicant_id_card": "34102119450101123X"})
-    del case["personal"]
+    case = dataclasses.replace(
+        _case(REPORT, {"reporter_phone": "13687654321", "applicant_id_card": "34102119450101123X"}), personal=None
+    )
     staff = case_privacy.disclosure(Relationship(station=True), case)
     assert case_privacy.shown_answers(case, staff) == {"applicant_id_card": "3410**********123X"}
 

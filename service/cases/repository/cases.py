@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.cases.models import HistoryEntry
+from service.cases.models import (
+    Actor,
+    Case,
+    CaseListQuery,
+    CaseRef,
+    CaseScope,
+    Contact,
+    HistoryEntry,
+    Overdue,
+    Parties,
+    Placement,
+    Rating,
+    ServedPerson,
+    ServiceRef,
+)
+from service.cases.repository import kpis, listing
+from service.common import geo
 from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 
@@ -28,7 +45,7 @@ declare(
     IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
     IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
     # A station's queue in some states, by due time: one equality prefix per state (see
-    # service.cases.queries.soonest_due_first), read in index order on every server.
+    # service.cases.repository.listing.soonest_due_first), read in index order on every server.
     IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     # A station's list in either order (newest, due) is read in index order, never sorted in memory.
     IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
@@ -61,6 +78,125 @@ def history_doc(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
+def history_from_doc(doc: Mapping[str, Any]) -> HistoryEntry:
+    """A history line as ``cases.history`` holds it, typed."""
+    actor = doc["actor"]
+    return HistoryEntry(
+        event_id=doc["event_id"],
+        action=doc["action"],
+        actor_subject=actor["subject"],
+        actor_role=actor["role"],
+        from_state=doc.get("from_state"),
+        to_state=doc["to_state"],
+        at=doc["at"],
+        note=doc.get("note"),
+        data=dict(doc.get("data") or {}),
+    )
+
+
+R = TypeVar("R", ServiceRef, Contact, ServedPerson)
+
+
+def _part(cls: type[R], doc: Mapping[str, Any] | None) -> R | None:
+    """A sub-document as its record, keeping which of its parts it holds and their order."""
+    if doc is None:
+        return None
+    known = {f.name for f in dataclasses.fields(cls)} - {"keys"}
+    held = tuple(k for k in doc if k in known)
+    return cls(**{k: doc[k] for k in held}, keys=held)
+
+
+def _point(doc: Mapping[str, Any] | None) -> geo.Point | None:
+    if not doc:
+        return None
+    lon, lat = doc["coordinates"][:2]
+    return geo.Point(lon, lat)
+
+
+def _actor(doc: Mapping[str, Any] | None) -> Actor | None:
+    return Actor(doc.get("subject"), doc.get("role")) if isinstance(doc, Mapping) else None
+
+
+def _ref(doc: Mapping[str, Any]) -> CaseRef:
+    return CaseRef(str(doc["_id"]), doc["number"], doc.get("station_id"), doc.get("division"))
+
+
+def case_from_document(doc: Mapping[str, Any]) -> Case:
+    """The case a stored document holds (ids as strings): the one way a document becomes a ``Case``."""
+    get = doc.get
+    rating = get("rating")
+    return Case(
+        id=str(doc["_id"]),
+        number=doc["number"],
+        version=doc["version"],
+        status=doc["status"],
+        service=_part(ServiceRef, get("service")) or ServiceRef(code=""),
+        created_by=_actor(get("created_by")) or Actor(None, None),
+        created_at=doc["created_at"],
+        updated_at=get("updated_at", doc["created_at"]),
+        placement=Placement(
+            station_id=get("station_id"),
+            station_code=get("station_code"),
+            station_name=get("station_name"),
+            division=get("division"),
+            county_code=get("county_code"),
+        ),
+        answers=get("answers") or {},
+        answers_secure=get("answers_secure") or {},
+        personal=get("personal"),
+        description=get("description"),
+        location=_point(get("location")),
+        location_input=get("location_input"),
+        division_code=get("division_code"),
+        address=get("address"),
+        contact=_part(Contact, get("contact")),
+        served_person=_part(ServedPerson, get("served_person")),
+        preferred_window=get("preferred_window"),
+        anonymous=bool(get("anonymous")),
+        photos=tuple(get("photos") or ()),
+        owner=get("owner"),
+        source=get("source"),
+        routing=get("routing"),
+        returned_by=tuple(get("returned_by") or ()),
+        return_count=get("return_count") or 0,
+        assignee_id=get("assignee_id"),
+        sign_due_at=doc["sign_due_at"],
+        resolve_due_at=doc["resolve_due_at"],
+        next_due_at=get("next_due_at"),
+        overdue=Overdue(**{k: bool(v) for k, v in (get("overdue") or {}).items() if k in ("sign", "resolve")}),
+        urge_count=get("urge_count") or 0,
+        accepted_at=get("accepted_at"),
+        signed_late=get("signed_late"),
+        started_at=get("started_at"),
+        scheduled_at=get("scheduled_at"),
+        extension=get("extension"),
+        resolved_at=get("resolved_at"),
+        result=get("result"),
+        result_photos=tuple(get("result_photos") or ()),
+        resolved_late=get("resolved_late"),
+        reopened_at=get("reopened_at"),
+        reopen_count=get("reopen_count") or 0,
+        rating=Rating(rating, get("rating_comment"), get("rated_at")) if rating is not None else None,
+        closed_at=get("closed_at"),
+        cancelled_at=get("cancelled_at"),
+        rejected_at=get("rejected_at"),
+        urged_at=get("urged_at"),
+        history=tuple(history_from_doc(h) for h in get("history") or ()),
+        fields_set=frozenset(doc),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SweepCandidate:
+    """What a sweep reads of a case: which it is, its state and version, and its deadlines."""
+
+    ref: CaseRef
+    status: str
+    version: int
+    sign_due_at: datetime | None
+    resolve_due_at: datetime | None
+
+
 def _update(fields: dict[str, Any], increments: dict[str, int] | None, history: HistoryEntry | None) -> dict[str, Any]:
     update: dict[str, Any] = {"$set": dict(fields), "$inc": {**(increments or {}), "version": 1}}
     if history is not None:
@@ -79,32 +215,34 @@ class CasesRepository:
         except DuplicateKeyError as exc:
             raise ConflictError("case_exists", "A case with this number or source already exists.") from exc
 
-    async def get(self, case_id: str, *, session: AsyncClientSession | None = None) -> dict[str, Any]:
-        """The case document, or NotFoundError."""
+    async def get(self, case_id: str, *, session: AsyncClientSession | None = None) -> Case:
+        """The case, or NotFoundError."""
         doc = await self.col.find_one({"_id": case_id}, session=session) if isinstance(case_id, str) else None
         if doc is None:
             raise NotFoundError("case_not_found", f"No case with id {case_id!r}.")
-        return doc
+        return case_from_document(doc)
 
-    async def get_if_any(self, case_id: str) -> dict[str, Any] | None:
-        """The case document, or None when there is no such case."""
-        return await self.col.find_one({"_id": case_id})
+    async def get_if_any(self, case_id: str) -> Case | None:
+        """The case, or None when there is no such case."""
+        doc = await self.col.find_one({"_id": case_id})
+        return case_from_document(doc) if doc is not None else None
 
     async def projected(self, case_id: str, fields: Iterable[str]) -> dict[str, Any] | None:
         """Some fields of one case (None when there is no such case)."""
         return await self.col.find_one({"_id": case_id}, dict.fromkeys(fields, 1))
 
-    async def creators(self, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """``created_by`` ({subject, role}) of each of these cases that has one."""
+    async def creators(self, case_ids: Iterable[str]) -> dict[str, Actor]:
+        """Who created each of these cases that records it (``created_by``), by case id."""
         wanted = {c for c in case_ids if c}
         if not wanted:
             return {}
         cursor = self.col.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
-        return {d["_id"]: d["created_by"] async for d in cursor if isinstance(d.get("created_by"), dict)}
+        return {str(d["_id"]): actor async for d in cursor if (actor := _actor(d.get("created_by"))) is not None}
 
-    async def find_by_source(self, key: str, value: str) -> dict[str, Any] | None:
+    async def find_by_source(self, key: str, value: str) -> Case | None:
         """A case created from another record (e.g. a visit), if one exists."""
-        return await self.col.find_one({f"source.{key}": value})
+        doc = await self.col.find_one({f"source.{key}": value})
+        return case_from_document(doc) if doc is not None else None
 
     async def apply(
         self,
@@ -144,20 +282,39 @@ class CasesRepository:
         )
         return result.modified_count == 1
 
-    async def page(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` documents in ``sort`` order."""
-        cursor = self.col.find(query, {"history": 0}).sort(sort).limit(limit)
-        return [doc async for doc in cursor]
+    async def _listed(self, query: dict[str, Any], sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
+        return [doc async for doc in self.col.find(query, {"history": 0}).sort(sort).limit(limit)]
+
+    async def listed(
+        self,
+        query: CaseListQuery,
+        *,
+        limit: int,
+        now: datetime,
+        after: tuple[datetime | None, str] | None = None,
+        width: timedelta | None = None,
+    ) -> tuple[list[Case], timedelta | None]:
+        """Up to ``limit`` cases of a list (without their history), in its order, after the position
+        ``after`` (the sort value and id of the last case of the page before).
+
+        Newest-first lists are read in time windows, starting as wide as ``width`` (the last window
+        of the page before); the width of this page's last window comes back with the cases.
+        """
+        docs, last = await listing.read_list(self._listed, query, want=limit, now=now, after=after, width=width)
+        return [case_from_document(doc) for doc in docs], last
 
     async def find(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` whole documents (history included) in ``sort`` order."""
         return [doc async for doc in self.col.find(query).sort(sort).limit(limit)]
 
-    async def _sweep_candidates(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    async def _sweep_candidates(self, query: dict[str, Any], limit: int) -> list[SweepCandidate]:
         projection = dict.fromkeys(SWEEP_FIELDS, 1)
-        return [doc async for doc in self.col.find(query, projection).limit(limit)]
+        return [
+            SweepCandidate(_ref(d), d["status"], d["version"], d.get("sign_due_at"), d.get("resolve_due_at"))
+            async for d in self.col.find(query, projection).limit(limit)
+        ]
 
-    async def overdue_unflagged(self, kind: str, now: datetime, *, limit: int) -> list[dict[str, Any]]:
+    async def overdue_unflagged(self, kind: str, now: datetime, *, limit: int) -> list[SweepCandidate]:
         """Open cases past their sign-for (``kind`` sign) or resolve deadline, not yet flagged (sweep fields)."""
         if kind == "sign":
             query = {"status": "dispatched", "overdue.sign": False, "sign_due_at": {"$lt": now}}
@@ -169,17 +326,38 @@ class CasesRepository:
             }
         return await self._sweep_candidates(query, limit)
 
-    async def resolved_before(self, cutoff: datetime, *, limit: int) -> list[dict[str, Any]]:
+    async def resolved_before(self, cutoff: datetime, *, limit: int) -> list[SweepCandidate]:
         """Cases still resolved (not rated, so not closed) that were resolved before ``cutoff`` (sweep fields only)."""
         return await self._sweep_candidates({"status": "resolved", "resolved_at": {"$lt": cutoff}}, limit)
 
-    async def with_photo(self, upload_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Cases with an upload among their photos or their resolution's (who may see them is the caller's call)."""
+    async def with_photo(self, upload_id: str, limit: int = 20) -> list[Parties]:
+        """The parties of cases with an upload among their photos or their resolution's (who may see
+        them is the caller's call)."""
         projection = {"owner": 1, "created_by": 1, "station_id": 1, "assignee_id": 1, "division": 1}
         query = {"$or": [{"photos": upload_id}, {"result_photos": upload_id}]}
-        return [doc async for doc in self.col.find(query, projection).limit(limit)]
+        return [
+            Parties(
+                owner=d.get("owner"),
+                created_by=_actor(d.get("created_by")),
+                station_id=d.get("station_id"),
+                assignee_id=d.get("assignee_id"),
+                division=d.get("division"),
+            )
+            async for d in self.col.find(query, projection).limit(limit)
+        ]
 
-    async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run an aggregation over cases."""
+    async def kpi_facets(
+        self,
+        scope: CaseScope,
+        *,
+        division: str | None,
+        date_from: datetime | None,
+        date_to: datetime | None,
+        group_by: str | None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The KPI facets (``totals``, ``by_status``, ``by_scenario``) of the cases in ``scope``
+        (see ``repository.kpis.kpi_pipeline``)."""
+        pipeline = kpis.kpi_pipeline(scope, division=division, date_from=date_from, date_to=date_to, group_by=group_by)
         cursor = await self.col.aggregate(pipeline)
-        return [doc async for doc in cursor]
+        rows = [doc async for doc in cursor]
+        return rows[0] if rows else kpis.NO_FACETS

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from service.cases import queries
+from service.cases.repository import listing
 from service.common.context import Context
 from service.common.models import Principal
 from tests.factories import act_on, make_case, make_staff, make_station, make_wechat_resident, principal_of
@@ -61,7 +62,7 @@ async def filed(ctx: Context) -> dict[str, Any]:
 
 async def _plain(ctx: Context, principal: Principal, query: dict[str, Any]) -> list[str]:
     """The straightforward answer: every matching case in one query, sorted newest first."""
-    filt, sort, _ = queries.list_query(principal, query)
+    filt, sort = listing.list_query(queries.list_query_of(principal, query))
     return [d["_id"] async for d in ctx.db["cases"].find(filt, {"_id": 1}).sort(sort)]
 
 
@@ -129,14 +130,14 @@ async def test_every_window_but_the_last_carries_a_bound_on_the_creation_time(
         issued.append(filt)
         return [d async for d in ctx.db["cases"].find(filt).sort(sort).limit(n)]
 
-    conditions = queries.filter_conditions(filed["supervisor"], {})
-    docs, width = await queries.newest_first(find, conditions=conditions, want=3, now=NOW)
-    assert len(docs) == 3 and width >= queries.WINDOW_START
+    conditions = listing.filter_conditions(queries.list_query_of(filed["supervisor"], {}))
+    docs, width = await listing.newest_first(find, conditions=conditions, want=3, now=NOW)
+    assert len(docs) == 3 and width >= listing.WINDOW_START
     assert all("$gte" in f["created_at"] for f in issued), issued
     # The first filter a planner meets is the time bound (see _with_created).
     assert all(next(iter(f)) == "created_at" for f in issued)
     issued.clear()
-    docs, _ = await queries.newest_first(find, conditions=conditions, want=1000, now=NOW)
+    docs, _ = await listing.newest_first(find, conditions=conditions, want=1000, now=NOW)
     assert len(docs) == len(await _plain(ctx, filed["supervisor"], {}))
     assert all("$gte" in f["created_at"] for f in issued[:-1]) and "$gte" not in issued[-1].get("created_at", {})
     assert len(issued) <= 12, "windows widen geometrically"
@@ -176,8 +177,8 @@ async def test_a_queue_by_due_time_never_reads_cases_without_a_due_time(ctx: Con
 
     open_states = ["dispatched", "accepted", "in_progress", "unrouted"]
     for who in ("worker", "supervisor", "admin"):
-        conditions = queries.filter_conditions(filed[who], {"status": open_states})
-        docs = await queries.soonest_due_first(find, conditions=conditions, want=1000, now=NOW)
+        conditions = listing.filter_conditions(queries.list_query_of(filed[who], {"status": open_states}))
+        docs = await listing.soonest_due_first(find, conditions=conditions, want=1000, now=NOW)
         assert [d["_id"] for d in docs] == await _plain(ctx, filed[who], {"status": open_states, "sort": "due"})
     assert issued
     for filt in issued:

@@ -64,8 +64,11 @@ async def test_sweep_flags_an_unsigned_case_overdue_once(ctx: Context) -> None:
     assert first["sign_overdue"] == 2  # both dispatched cases
     assert (await sweeps.sweep_once(ctx=ctx))["sign_overdue"] == 0  # flagged once, not again
     assert [e.type for e in await events_of(ctx, mine["id"])].count("case.overdue") == 1
-    history = (await CasesRepository(ctx.db).get(mine["id"]))["history"]
-    assert history[-1]["action"] == "overdue" and history[-1]["actor"] == {"subject": "system", "role": "system"}
+    history = (await CasesRepository(ctx.db).get(mine["id"])).history
+    assert history[-1].action == "overdue" and (history[-1].actor_subject, history[-1].actor_role) == (
+        "system",
+        "system",
+    )
 
 
 async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_the_loads(ctx: Context) -> None:
@@ -82,7 +85,7 @@ async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_th
     # Acting writes what the plan says: the counters raised, one history line naming the event.
     returned = await actions.act(ctx=ctx, principal=worker, case_id=mine["id"], action="return", data={"reason": "x"})
     stored = await CasesRepository(ctx.db).get(mine["id"])
-    assert stored["return_count"] == 1 and stored["version"] == case["version"] + 1
-    assert stored["history"][-1]["action"] == "return" and returned["status"] == stored["status"]
+    assert stored.return_count == 1 and stored.version == case.version + 1
+    assert stored.history[-1].action == "return" and returned["status"] == stored.status
     [event] = [e for e in await events_of(ctx, mine["id"]) if e.type == "case.returned"]
-    assert stored["history"][-1]["event_id"] == event.id and event.data["reason"] == "x"
+    assert stored.history[-1].event_id == event.id and event.data["reason"] == "x"

@@ -111,7 +111,7 @@ async def test_case_update_and_event_commit_together(ctx: Context) -> None:
 
     assert await in_transaction(ctx, accept) == "done"
     stored = await cases.get(case["id"])
-    assert (stored["status"], stored["version"], stored["assignee_id"]) == ("accepted", 2, worker.id)
+    assert (stored.status, stored.version, stored.assignee_id) == ("accepted", 2, worker.id)
     assert [e.type for e in await events_of(ctx, case["id"])] == ["case.created", "case.accepted"]
 
 
@@ -134,6 +134,6 @@ async def test_an_error_inside_the_transaction_leaves_neither_write(ctx: Context
     with pytest.raises(ConflictError):
         await in_transaction(ctx, accept_then_fail)
     stored = await cases.get(case["id"])
-    assert (stored["status"], stored["version"]) == ("dispatched", 1)
+    assert (stored.status, stored.version) == ("dispatched", 1)
     assert [e.type for e in await events_of(ctx, case["id"])] == ["case.created"]
     assert await ctx.db["events"].count_documents({}) == 1

@@ -1,0 +1,304 @@
+"""Lists of cases as MongoDB reads: the scope and filters as one filter, and pages read in windows.
+
+The service hands a typed :class:`~service.cases.models.CaseListQuery` and a position; every
+operator of the list's queries is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from service.cases.models import CaseListQuery, CaseScope
+
+SORTS = {
+    "newest": [("created_at", -1), ("_id", -1)],
+    "due": [("next_due_at", 1), ("_id", 1)],
+}
+
+
+def scope_filter(scope: CaseScope) -> dict[str, Any]:
+    """What a caller with this scope may list at all."""
+    if scope.owner is not None:
+        return {"owner": scope.owner}
+    if scope.creator is not None:
+        return {"created_by.subject": scope.creator}
+    if scope.station_id is not None:
+        return {"station_id": scope.station_id}
+    if scope.division_prefix is not None:
+        return {"division": division_range(scope.division_prefix)}
+    return {}
+
+
+def division_range(prefix: str) -> dict[str, str]:
+    """Division codes under ``prefix``, as an index range rather than a regex.
+
+    Division codes are digits only, so every code that starts with the prefix sorts in
+    [prefix, prefix + ":") (":" follows "9"); an index on ``division`` answers this with
+    tight bounds on every server, where a regex may be evaluated document by document.
+    """
+    return {"$gte": prefix, "$lt": prefix + ":"}
+
+
+def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One filter requiring every condition: a plain document when no field repeats, else ``$and``.
+
+    A plain document keeps the filter index-eligible on servers whose planner does not look
+    inside ``$and`` (the embedded server scans the whole collection for ``{"$and": [...]}``).
+    """
+    conditions = [c for c in conditions if c]
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        if any(key in merged for key in condition):
+            return {"$and": conditions}
+        merged.update(condition)
+    return merged
+
+
+# Newest-first pages are read in time windows on ``created_at``: the first window is the last
+# WINDOW_START before the page's upper end (or as wide as the window that ended the last page),
+# and each next one reaches further back, as wide as the density met so far says the rest of the
+# page needs, at least WINDOW_GROWTH_MIN and at most WINDOW_GROWTH_EMPTY times the last one (the
+# most after a window with nothing in it), until the page is full.
+# Every query thus carries a range bound on the index's sort key, so a server that reads every
+# matching key before applying ``limit`` (the embedded one) reads about a page of keys, not the
+# whole scope; on MongoDB each window is the same index-ordered scan, stopped at the limit.
+WINDOW_START = timedelta(minutes=5)
+WINDOW_GROWTH_MIN = 2
+WINDOW_GROWTH_EMPTY = 8
+# Below this no window is drawn: the last query has no lower bound, so nothing older is missed.
+WINDOW_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+Find = Callable[[dict[str, Any], list[tuple[str, int]], int], Awaitable[list[dict[str, Any]]]]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _with_created(created: dict[str, Any], conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    # ``created_at`` first: a planner that serves one clause of a filter from an index takes
+    # the first it can, and the time bound is the one that keeps the read to a page.
+    return {"created_at": created, **all_of(conditions)} if created else all_of(conditions)
+
+
+async def newest_first(
+    find: Find,
+    *,
+    conditions: list[dict[str, Any]],
+    want: int,
+    now: datetime,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    width: timedelta | None = None,
+) -> tuple[list[dict[str, Any]], timedelta]:
+    """Up to ``want`` documents matching ``conditions``, newest first (``created_at``, ``_id``), after ``after``.
+
+    The same documents, in the same order, as one ``find`` sorted newest first with the cursor's
+    ``$or`` (for documents that have a ``created_at``, as every case has); read as the cursor's
+    ties (same time, smaller ``_id``), then time windows that widen until ``want`` are found.
+    Returns them and the width of the last window, which the next page starts from.
+    ``created_from`` is inclusive and ``created_to`` exclusive, as in the API.
+    """
+    sort = SORTS["newest"]
+    docs: list[dict[str, Any]] = []
+    upper = _aware(created_to) if created_to is not None else None
+    lowest = _aware(created_from) if created_from is not None else None
+    if after is not None:
+        at, after_id = _aware(after[0]), after[1]
+        if (lowest is None or at >= lowest) and (upper is None or at < upper):
+            docs += await find({"created_at": at, "_id": {"$lt": after_id}, **all_of(conditions)}, sort, want)
+        upper = at if upper is None else min(upper, at)
+    width = width or WINDOW_START
+    top = upper if upper is not None else _aware(now)
+    start, found = top, 0
+    while len(docs) < want:
+        floor = lowest if lowest is not None else WINDOW_FLOOR
+        final = top - floor <= width
+        created: dict[str, Any] = {}
+        if not final:
+            created["$gte"] = top - width
+        elif lowest is not None:
+            created["$gte"] = lowest
+        if upper is not None:
+            created["$lt"] = upper
+        batch = await find(_with_created(created, conditions), sort, want - len(docs))
+        docs += batch
+        found += len(batch)
+        if final or len(docs) >= want:
+            break
+        top = upper = top - width
+        width = _next_width(width, covered=start - top, found=found, missing=want - len(docs))
+    return docs, width
+
+
+# Pages by due time are read in windows on ``next_due_at``, from the soonest due upwards, between
+# fixed edges around the time of the request (4**k hours before and after it, up to about six
+# weeks): the overdue backlog and the work due soon are read in narrow windows, what is due far
+# away in wide ones, and all that is due more than six weeks ahead (or overdue by more) in one.
+# Cases with no due time (resolved, closed, cancelled, rejected: the history) fall in no window,
+# as a range on a date matches no null, so a queue never reads the history.
+# A filter on several states is read as one query per state, each an equality prefix of an index
+# that ends in (next_due_at, _id): the embedded server reads the window's keys of that state only.
+DUE_EDGES = tuple(-timedelta(hours=4**k) for k in range(5, -1, -1)) + tuple(timedelta(hours=4**k) for k in range(6))
+
+
+def by_state(conditions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Pure: ``conditions`` as one list per state when they hold a filter on several states, else as is."""
+    for i, condition in enumerate(conditions):
+        wanted = condition.get("status") if list(condition) == ["status"] else None
+        if isinstance(wanted, dict) and list(wanted) == ["$in"] and len(wanted["$in"]) > 1:
+            states = list(dict.fromkeys(wanted["$in"]))
+            return [[*conditions[:i], {"status": state}, *conditions[i + 1 :]] for state in states]
+    return [conditions]
+
+
+def _due_order(doc: dict[str, Any]) -> tuple[bool, datetime, str]:
+    due = doc.get("next_due_at")
+    return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, doc["_id"])
+
+
+async def soonest_due_first(
+    find: Find,
+    *,
+    conditions: list[dict[str, Any]],
+    want: int,
+    now: datetime,
+    after: tuple[datetime | None, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` documents matching ``conditions`` by due time (``next_due_at``, ``_id``), after ``after``.
+
+    The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
+    ``$or`` (nulls first, as the server sorts them), for documents whose ``next_due_at`` is a
+    date or null: read as those with no due time, the cursor's ties, then windows between
+    :data:`DUE_EDGES` until ``want`` are found; each window as one query per state filtered on.
+    """
+    variants = by_state(conditions)
+    sort = SORTS["due"]
+
+    async def read(bound: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for variant in variants:
+            found += await find({**bound, **all_of(variant)}, sort, n)
+        return sorted(found, key=_due_order)[:n] if len(variants) > 1 else found
+
+    docs: list[dict[str, Any]] = []
+    lowest: datetime | None = None
+    if after is None or after[0] is None:
+        docs += await read({"next_due_at": None, **({"_id": {"$gt": after[1]}} if after else {})}, want)
+    else:
+        lowest = _aware(after[0])
+        docs += await read({"next_due_at": lowest, "_id": {"$gt": after[1]}}, want)
+    edges = [now + offset for offset in DUE_EDGES]
+    edges = [edge for edge in edges if lowest is None or edge > lowest]
+    start: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
+    for edge in [*edges, None]:
+        if len(docs) >= want:
+            break
+        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start``.
+        due = {**start, **({"$lt": edge} if edge is not None else {})}
+        docs += await read({"next_due_at": due}, want - len(docs))
+        start = {"$gte": edge}
+    return docs
+
+
+def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:
+    """The next window: as wide as the density seen so far says the missing documents need, with a
+    margin, and within [WINDOW_GROWTH_MIN, WINDOW_GROWTH_EMPTY] times the last; the widest after nothing."""
+    if not found:
+        return width * WINDOW_GROWTH_EMPTY
+    estimate = covered * (missing / found) * 1.5
+    return min(max(estimate, width * WINDOW_GROWTH_MIN), width * WINDOW_GROWTH_EMPTY)
+
+
+def filter_conditions(query: CaseListQuery) -> list[dict[str, Any]]:
+    """Pure: the scope and the filters of a list, except its creation-time range and position."""
+    conditions: list[dict[str, Any]] = [scope_filter(query.scope)]
+    if query.statuses:
+        statuses = list(query.statuses)
+        conditions.append({"status": statuses[0] if len(statuses) == 1 else {"$in": statuses}})
+    for key, value in (
+        ("service.scenario", query.scenario),
+        ("service.code", query.service_code),
+        ("station_id", query.station_id),
+        ("assignee_id", query.assignee_id),
+    ):
+        if value:
+            conditions.append({key: value})
+    if query.overdue is not None:
+        flag = {"$or": [{"overdue.sign": True}, {"overdue.resolve": True}]}
+        conditions.append(flag if query.overdue else {"overdue.sign": False, "overdue.resolve": False})
+    return conditions
+
+
+def created_range(query: CaseListQuery) -> list[dict[str, Any]]:
+    """Pure: the creation-time range of a list as conditions (from inclusive, to exclusive)."""
+    created: dict[str, Any] = {}
+    if query.created_from:
+        created["$gte"] = query.created_from
+    if query.created_to:
+        created["$lt"] = query.created_to
+    return [{"created_at": created}] if created else []
+
+
+def after_condition(sort: str, after: tuple[datetime | None, str]) -> dict[str, Any]:
+    """Pure: the cases that follow the position ``after`` (a sort value and an id) in ``sort`` order."""
+    value, case_id = after
+    key = "created_at" if sort == "newest" else "next_due_at"
+    op = "$lt" if sort == "newest" else "$gt"
+    if value is None and sort == "newest":
+        return {key: None, "_id": {op: case_id}}
+    if value is None:
+        # Ascending, the cases with no due time come first: after them come all that have one.
+        return {"$or": [{key: None, "_id": {op: case_id}}, {key: {"$ne": None}}]}
+    return {"$or": [{key: {op: value}}, {key: value, "_id": {op: case_id}}]}
+
+
+def list_query(
+    query: CaseListQuery, after: tuple[datetime | None, str] | None = None
+) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    """Pure: the whole list, from the position ``after``, as one filter and sort.
+
+    Pages read in windows (:func:`newest_first`, :func:`soonest_due_first`) hold the same
+    documents in the same order.
+    """
+    conditions = filter_conditions(query) + created_range(query)
+    if after is not None:
+        conditions.append(after_condition(query.sort, after))
+    return all_of(conditions), SORTS[query.sort]
+
+
+async def read_list(
+    find: Find,
+    query: CaseListQuery,
+    *,
+    want: int,
+    now: datetime,
+    after: tuple[datetime | None, str] | None = None,
+    width: timedelta | None = None,
+) -> tuple[list[dict[str, Any]], timedelta | None]:
+    """Up to ``want`` documents of a list after the position ``after``, read the way its order reads fastest.
+
+    Newest first in time windows (``width``: the last window of the page before; the width of this
+    page's last window is returned), by due time in windows per state, and after a position with
+    no creation time (none is written so) as one query.
+    """
+    at, after_id = after if after is not None else (None, "")
+    if query.sort == "newest" and (after is None or at is not None):
+        return await newest_first(
+            find,
+            conditions=filter_conditions(query),
+            want=want,
+            now=now,
+            created_from=query.created_from,
+            created_to=query.created_to,
+            after=(at, after_id) if at is not None else None,
+            width=width,
+        )
+    if query.sort == "due":
+        conditions = filter_conditions(query) + created_range(query)
+        return await soonest_due_first(find, conditions=conditions, want=want, now=now, after=after), None
+    filt, sort = list_query(query, after)
+    return await find(filt, sort, want), None

@@ -1,0 +1,148 @@
+"""The cases repository's edge: a stored case reads back as a typed ``Case``, filed and changed for real."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.cases.access import access_of
+from service.cases.models import (
+    Actor,
+    Case,
+    CaseListQuery,
+    CaseScope,
+    HistoryEntry,
+    Overdue,
+    Placement,
+    Rating,
+    parts_of,
+)
+from service.cases.repository.cases import CasesRepository
+from service.cases.views import view
+from service.common.context import Context
+from service.common.errors import NotFoundError
+from service.common.ids import new_id
+from service.common.models import utcnow
+from tests.factories import (
+    TOWNSHIP,
+    act_on,
+    events_of,
+    id_card,
+    make_case,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+    principal_of,
+)
+
+ID_CARD = id_card("19450101", 12, region="341021")
+
+
+async def _filed(ctx: Context, **body: Any) -> tuple[Case, dict[str, Any], Any, Any]:
+    """A case a resident filed at a station, read back; the filing's answer; the resident; a worker there."""
+    station = await make_station(ctx)
+    worker = await make_staff(ctx, station_id=station.id)
+    resident = await make_wechat_resident(ctx)
+    answer = await make_case(ctx, resident, **body)
+    return await CasesRepository(ctx.db).get(answer["id"]), answer, resident, worker
+
+
+async def test_a_filed_case_reads_back_as_a_typed_case(ctx: Context) -> None:
+    served = {"name": "王大爷", "relation": "父亲", "phone": "13700001111", "id_card": ID_CARD}
+    case, answer, resident, worker = await _filed(ctx, served_person=served)
+    assert isinstance(case, Case) and isinstance(case.id, str) and case.id == answer["id"]
+    assert (case.number, case.version, case.status) == (answer["number"], 1, "dispatched")
+    assert case.service.code == "elderly_home_visit" and case.service.clock in ("working", "calendar")
+    assert case.placement == Placement(
+        station_id=worker.station_id,
+        station_code=answer["station_code"],
+        station_name=answer["station_name"],
+        division=answer["division"],
+        county_code=TOWNSHIP[:6],
+    )
+    assert case.created_by == Actor(resident.id, "resident") and case.owner == resident.id
+    assert case.contact is not None and parts_of(case.contact) == {"name": "王芳", "phone": "13912345678"}
+    # The ID number is kept encrypted with a lookup hash and a masked copy, never in clear.
+    person = case.served_person
+    assert person is not None and (person.name, person.relation, person.phone) == ("王大爷", "父亲", "13700001111")
+    assert person.id_card_masked == f"{ID_CARD[:4]}**********{ID_CARD[-4:]}"
+    assert person.id_card_enc and person.id_card_hash
+    assert ID_CARD not in repr(case)
+    assert case.overdue == Overdue(sign=False, resolve=False) and case.rating is None
+    assert case.sign_due_at < case.resolve_due_at and case.next_due_at == case.sign_due_at
+    [created] = await events_of(ctx, case.id)
+    [entry] = case.history
+    assert isinstance(entry, HistoryEntry)
+    assert (entry.event_id, entry.action, entry.actor_subject, entry.to_state) == (
+        created.id,
+        "submit",
+        resident.id,
+        "dispatched",
+    )
+    assert case.ref.id == created.case_id and case.ref.station_id == created.station_id
+
+
+async def test_the_case_read_back_shows_exactly_what_the_filing_answered(ctx: Context) -> None:
+    at = utcnow()
+    ctx.clock = lambda: at.replace(microsecond=at.microsecond // 1000 * 1000)  # as stored: milliseconds
+    case, answer, resident, _worker = await _filed(ctx, location={"lon": 118.34, "lat": 29.72, "coord_system": "gcj02"})
+    who = principal_of(resident)
+    assert view(case, who, access_of(who, case.parties), ctx.now()) == answer
+    assert case.location is not None and answer["location"]["coordinates"] == [case.location.lon, case.location.lat]
+
+
+async def test_a_field_set_then_cleared_reads_as_null_and_one_never_set_is_left_out(ctx: Context) -> None:
+    case, answer, _resident, worker = await _filed(ctx)
+    assert "accepted_at" not in case.fields_set and "accepted_at" not in answer
+    await act_on(ctx, worker, case.id, "accept")
+    accepted = await CasesRepository(ctx.db).get(case.id)
+    assert accepted.accepted_at is not None and accepted.assignee_id == worker.id and accepted.signed_late is False
+    returned = await act_on(ctx, worker, case.id, "return", reason="不属本站 not ours")
+    stored = await CasesRepository(ctx.db).get(case.id)
+    assert stored.accepted_at is None and "accepted_at" in stored.fields_set
+    assert returned["accepted_at"] is None and "resolved_at" not in returned
+    assert stored.returned_by == (worker.station_id,) and stored.return_count == 1 and stored.version == 3
+
+
+async def test_a_rated_case_holds_its_rating_and_the_resolution(ctx: Context) -> None:
+    case, _answer, resident, worker = await _filed(ctx)
+    await act_on(ctx, worker, case.id, "accept")
+    await act_on(ctx, worker, case.id, "resolve", result="已上门探访 visited")
+    rated = await act_on(ctx, resident, case.id, "rate", rating=5, comment="很满意")
+    stored = await CasesRepository(ctx.db).get(case.id)
+    assert stored.status == "closed" and stored.result == "已上门探访 visited" and stored.result_photos == ()
+    assert stored.rating == Rating(5, "很满意", stored.closed_at) and rated["rating"] == 5
+    assert [h.action for h in stored.history] == ["submit", "accept", "resolve", "rate"]
+
+
+async def test_reads_of_a_missing_case(ctx: Context) -> None:
+    repo = CasesRepository(ctx.db)
+    with pytest.raises(NotFoundError) as missing:
+        await repo.get(new_id())
+    assert missing.value.code == "case_not_found"
+    assert await repo.get_if_any(new_id()) is None
+    assert await repo.find_by_source("visit_id", new_id()) is None
+
+
+async def test_a_case_is_found_by_the_record_it_was_opened_from(ctx: Context) -> None:
+    station = await make_station(ctx)
+    head = await make_staff(ctx, role="station_head", station_id=station.id)
+    key = f"{new_id()}:need:0"
+    answer = await make_case(ctx, head, source={"channel": "visit", "visit_id": key})
+    found = await CasesRepository(ctx.db).find_by_source("visit_id", key)
+    assert found is not None and found.id == answer["id"]
+    assert found.source == {"channel": "visit", "visit_id": key}
+
+
+async def test_lists_of_cases_are_typed_and_leave_the_history_out(ctx: Context) -> None:
+    case, _answer, resident, worker = await _filed(ctx)
+    repo = CasesRepository(ctx.db)
+    [listed], _width = await repo.listed(CaseListQuery(scope=CaseScope(owner=resident.id)), limit=5, now=ctx.now())
+    assert listed.id == case.id and listed.history == () and "history" not in listed.fields_set
+    assert listed.placement == case.placement
+    queue = CaseListQuery(scope=CaseScope(station_id=worker.station_id), sort="due", statuses=("dispatched",))
+    due, width = await repo.listed(queue, limit=5, now=ctx.now())
+    assert [c.id for c in due] == [case.id] and width is None
+    elsewhere = CaseListQuery(scope=CaseScope(division_prefix="3401"))
+    assert (await repo.listed(elsewhere, limit=5, now=ctx.now()))[0] == []
