@@ -229,9 +229,10 @@ async def list_elders(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Elder]:
-    """People on the register the caller may see, filtered, one page; the read is audit-logged."""
+    """People on the register the caller may see, filtered, newest registered first, one page; the read is
+    audit-logged."""
     query = scope_query(principal)
-    if station:
+    if station and query.get("station_id") != station:
         query = {"$and": [query, {"station_id": station}]} if query else {"station_id": station}
     if tier:
         query["tier"] = tier
@@ -239,7 +240,7 @@ async def list_elders(
         query["flags"] = flag
     if active is not None:
         query["active"] = active
-    page = await EldersRepository(ctx.db).list_page(query, limit=limit, cursor=cursor)
+    page = await EldersRepository(ctx.db).list_page(query, limit=limit, cursor=cursor, now=ctx.now())
     await _audit(ctx, principal, "elder.list", [e.id for e in page.items])
     today = local_date(ctx.now())
     table = tier_table(ctx.settings)

@@ -99,12 +99,12 @@ async def test_admin_creates_lists_and_reads_staff(client: Any) -> None:
         await client.get(f"/api/v1/staff?limit=2&cursor={page2['next_cursor']}", headers=bearer(token))
     ).json()
     names = [s["username"] for s in page1["items"] + page2["items"] + page3["items"]]
-    assert names == ["root", "user0", "user1", "user2", "user3"]
+    assert names == ["user3", "user2", "user1", "user0", "root"]  # newest first
     assert page3["next_cursor"] is None
     workers = await (await client.get("/api/v1/staff?role=worker", headers=bearer(token))).json()
-    assert [s["username"] for s in workers["items"]] == ["user0", "user1"]
+    assert [s["username"] for s in workers["items"]] == ["user1", "user0"]
     station = await (await client.get(f"/api/v1/staff?station_id={stations[0]}", headers=bearer(token))).json()
-    assert [s["username"] for s in station["items"]] == ["user0", "user2"]
+    assert [s["username"] for s in station["items"]] == ["user2", "user0"]
     one = await (await client.get(f"/api/v1/staff/{created[0]['id']}", headers=bearer(token))).json()
     assert one["username"] == "user0" and one["name"] == "员工0"
 
