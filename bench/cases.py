@@ -75,8 +75,8 @@ from service.cases.queries import (
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
-from service.common.models import Principal, utcnow
 from service.common.ids import new_id
+from service.common.models import Principal, utcnow
 from service.common.paging import newest_by_id, newest_by_new_id
 from service.identity.tokens import issue_access_token
 from service.notify.models import CHANNEL_INBOX

@@ -130,7 +130,9 @@ class VolunteersRepository:
             return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
 
         windows = served_with_id_range(query, ("station_id",))
-        return [_volunteer(d) for d in await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)]
+        return [
+            _volunteer(d) for d in await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
+        ]
 
     async def add_record(self, volunteer_id: str, entry: RecordEntry, now: datetime) -> Volunteer:
         """Append a training, award or evaluation entry to the record."""

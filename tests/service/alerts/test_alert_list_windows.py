@@ -62,9 +62,7 @@ async def test_alerts_maintenance_and_devices_page_newest_first_across_windows(c
         )
         assert await read_pages(vendor_view) == in_pages(every_alert, limit), limit
         staff_view = reader(
-            lambda c, n: alerts.page(
-                {"station_id": station.id}, before=c, limit=n, now=ctx.now(), hide_refused=True
-            ),
+            lambda c, n: alerts.page({"station_id": station.id}, before=c, limit=n, now=ctx.now(), hide_refused=True),
             limit,
         )
         assert await read_pages(staff_view) == in_pages(listed, limit), limit

@@ -72,7 +72,9 @@ async def test_subscriptions_page_newest_first_across_windows(ctx: Context) -> N
         for limit in LIMITS:
 
             async def read(cursor: str | None, client_id: Any = client_id, limit: int = limit) -> Any:
-                items, next_cursor = await repo.list_page(client_id=client_id, cursor=cursor, limit=limit, now=ctx.now())
+                items, next_cursor = await repo.list_page(
+                    client_id=client_id, cursor=cursor, limit=limit, now=ctx.now()
+                )
                 return [s.id for s in items], next_cursor
 
             assert await read_pages(read) == in_pages(ids, limit), (client_id, limit)

@@ -99,7 +99,9 @@ async def test_the_register_programmes_and_training_records_page_newest_first_ac
     for list_page, query, ids in lists:
         for limit in LIMITS:
 
-            async def read(cursor: str | None, list_page: Any = list_page, query: Any = query, limit: int = limit) -> Any:
+            async def read(
+                cursor: str | None, list_page: Any = list_page, query: Any = query, limit: int = limit
+            ) -> Any:
                 page = await list_page(query, limit=limit, cursor=cursor, now=ctx.now())
                 return [x.id for x in page.items], page.next_cursor
 
