@@ -366,7 +366,7 @@ async def province_only(sizes: tuple[int, ...], repeat: int) -> None:
                     break
                 assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
                 await asyncio.sleep(0.2)
-            await province(f"mongodb://127.0.0.1:{port}/?directConnection=true", sizes, repeat)
+            await province(f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false", sizes, repeat)
         except BaseException:
             print(log_path.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
             raise
