@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.alerts.access import ALERTS_SCOPE, require_staff, sees_station, staff_scope
+from service.alerts.access import ALERTS_SCOPE, county_list_scope, require_staff, sees_station
 from service.alerts.models import DEVICE_TYPES, Device
 from service.alerts.repository import DevicesRepository
 from service.common.context import Context
@@ -98,7 +98,7 @@ async def list_devices(
     cursor: str | None = None,
 ) -> Page[Device]:
     """Devices the caller may see, by station or person, newest registered first."""
-    query = staff_scope(principal)
+    query = county_list_scope(principal)
     if station:
         if query.get("station_id", station) != station:
             return Page(items=[], next_cursor=None)  # another station's devices are not the caller's to list

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.alerts.access import require_vendor, staff_scope
+from service.alerts.access import county_list_scope, require_vendor, staff_scope
 from service.alerts.models import (
     REFUSED,
     Alert,
@@ -35,7 +35,7 @@ async def list_alerts(
         require_vendor(principal)
         query: dict[str, Any] = {"client_id": principal.subject}
     else:
-        query = staff_scope(principal)
+        query = county_list_scope(principal)
         if station:
             if query.get("station_id", station) != station:
                 return Page(items=[], next_cursor=None)

@@ -30,6 +30,7 @@ declare(
     IndexModel([("vendor_client_id", ASCENDING), ("vendor_device_id", ASCENDING)], unique=True, name="vendor_device"),
     IndexModel([("station_id", ASCENDING), ("_id", ASCENDING)], name="station"),
     IndexModel([("elder_id", ASCENDING)], name="elder"),
+    IndexModel([("county_code", ASCENDING), ("_id", DESCENDING)], name="county_newest"),
 )
 declare(
     ALERTS,
@@ -194,7 +195,7 @@ class DevicesRepository:
             q = {**query, "_id": id_range} if id_range else query
             return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
 
-        windows = served_with_id_range(query, ("station_id",))
+        windows = served_with_id_range(query, ("station_id",), ("county_code",))
         docs = await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
         return [_device(d) for d in docs]
 

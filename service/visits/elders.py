@@ -232,6 +232,10 @@ async def list_elders(
     """People on the register the caller may see, filtered, newest registered first, one page; the read is
     audit-logged."""
     query = scope_query(principal)
+    if principal.role == "supervisor" and len(principal.division_prefix or "") == 6:
+        # A county's register as an equality (every record's county_code is its township's first six
+        # digits), which an index serves together with a range on the id, unlike a prefix pattern.
+        query = {"county_code": principal.division_prefix}
     if station and query.get("station_id") != station:
         query = {"$and": [query, {"station_id": station}]} if query else {"station_id": station}
     if tier:

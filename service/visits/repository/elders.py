@@ -39,6 +39,7 @@ declare(
     IndexModel([("active", ASCENDING), ("_id", ASCENDING)], name="active"),
     # A station's active register, newest first: read in windows of time on the id.
     IndexModel([("station_id", ASCENDING), ("active", ASCENDING), ("_id", DESCENDING)], name="station_active"),
+    IndexModel([("county_code", ASCENDING), ("active", ASCENDING), ("_id", DESCENDING)], name="county_active"),
 )
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Elder) if f.name not in ("id", "age"))
@@ -153,7 +154,9 @@ class EldersRepository:
             q = {**query, "_id": id_range} if id_range else query
             return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
 
-        windows = served_with_id_range(query, ("station_id", "active"), ("station_id",), ("active",), ("township",))
+        windows = served_with_id_range(
+            query, ("station_id", "active"), ("county_code", "active"), ("station_id",), ("active",), ("township",)
+        )
         docs = await newest_by_new_id(
             find, want=limit + 1, now=now, before=decode_newest_cursor(cursor), windows=windows
         )

@@ -77,6 +77,17 @@ async def test_alerts_maintenance_and_devices_page_newest_first_across_windows(c
             lambda c, n: register.page({"station_id": station.id}, before=c, limit=n, now=ctx.now()), limit
         )
         assert await read_pages(station_devices) == in_pages([d for d, _, _ in made], limit), limit
+        county_devices = reader(
+            lambda c, n: register.page({"county_code": station.code[:6]}, before=c, limit=n, now=ctx.now()), limit
+        )
+        assert await read_pages(county_devices) == in_pages([d for d, _, _ in made], limit), limit
+        county_view = reader(
+            lambda c, n: alerts.page(
+                {"county_code": station.code[:6]}, before=c, limit=n, now=ctx.now(), hide_refused=True
+            ),
+            limit,
+        )
+        assert await read_pages(county_view) == in_pages(listed, limit), limit
         # A filter no index serves with the id range is read in one query, to the same pages.
         everything = reader(lambda c, n: register.page({}, before=c, limit=n, now=ctx.now()), limit)
         assert await read_pages(everything) == in_pages([d for d, _, _ in made], limit), limit

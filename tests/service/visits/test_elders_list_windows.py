@@ -19,8 +19,13 @@ async def test_the_register_pages_newest_first_across_windows(ctx: Context) -> N
 
     ids = list(reversed(await made_over_time(ctx, make)))
     repo = EldersRepository(ctx.db)
-    # A station's active register and everyone's are read in windows; a division's by its prefix in one query.
-    queries = ({"station_id": station.id, "active": True}, {"active": True}, {"township": {"$regex": "^341002"}})
+    # A station's, a county's and everyone's active register are read in windows; a prefix pattern in one query.
+    queries = (
+        {"station_id": station.id, "active": True},
+        {"county_code": station.code[:6], "active": True},
+        {"active": True},
+        {"township": {"$regex": "^341002"}},
+    )
     for query in queries:
         for limit in LIMITS:
 
