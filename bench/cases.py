@@ -76,8 +76,9 @@ from service.cases.repository.listing import (
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
+from service.common.ids import new_id
 from service.common.models import Principal, utcnow
-from service.common.paging import newest_by_id
+from service.common.paging import newest_by_id, newest_by_new_id
 from service.identity.tokens import issue_access_token
 from service.notify.models import CHANNEL_INBOX
 from service.notify.repository.notifications import new_notification_id, notification_id_at
@@ -245,6 +246,16 @@ class Floor:
 
         return await newest_by_id(find, want=21, now=utcnow(), id_at=notification_id_at)
 
+    async def alerts(self, station_id: str, collection: Any) -> list[Any]:
+        """A station's alert board, first page, as the service reads it: windows of time on the id."""
+        query = {"station_id": station_id}
+
+        async def find(id_range: dict[str, Any], n: int) -> list[Any]:
+            window = {**query, "_id": id_range} if id_range else query
+            return [d async for d in collection.find(window).sort("_id", -1).limit(n)]
+
+        return await newest_by_new_id(find, want=21, now=utcnow())
+
     async def list_due(self, principal: Principal, query: dict[str, Any], collection: Any = None) -> list[Any]:
         """A first page by due time as the service reads it: the cases with none, then windows on
         ``next_due_at`` (``service.cases.repository.listing.soonest_due_first``), one driver ``find`` per state."""
@@ -389,6 +400,41 @@ async def seed_inbox(notes: Any, principal: Principal, size: int, rng: random.Ra
                 }
             )
         await notes.insert_many(batch, ordered=False)
+        have += len(batch)
+
+
+async def seed_alerts(col: Any, stations: list[Any], size: int, rng: random.Random) -> None:
+    """Device alerts up to a tenth of ``size`` in all, spread over ``stations`` and the same 60 days,
+    as a vendor's low-battery reports land on the maintenance list."""
+    have = await col.count_documents({})
+    now = utcnow()
+    while have < size // 10:
+        batch = []
+        for i in range(have, min(size // 10, have + 5000)):
+            at = now - timedelta(seconds=rng.uniform(0, 60 * 86400))
+            st = stations[i % len(stations)]
+            batch.append(
+                {
+                    "_id": new_id(at),
+                    "client_id": "vendor-bench",
+                    "vendor_alert_id": f"bench-{i}",
+                    "type": "low_battery",
+                    "vendor_device_id": f"DEV-{i % 500}",
+                    "occurred_at": at,
+                    "received_at": at,
+                    "details": {},
+                    "fingerprint": f"bench-{i}",
+                    "outcome": "maintenance_listed",
+                    "station_id": st.id,
+                    "township": st.code,
+                    "county_code": st.code[:6],
+                    "repeats": 0,
+                    "escalation": None,
+                    "announced": True,
+                    "notified": [],
+                }
+            )
+        await col.insert_many(batch, ordered=False)
         have += len(batch)
 
 
@@ -563,6 +609,7 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
             # timeouts, and a retried bulk insert would collide with its own first attempt.
             col = driver[settings.mongodb_db]["cases"]
             notes = driver[settings.mongodb_db]["notifications"]
+            alerts = driver[settings.mongodb_db]["alerts"]
             # The sizes are cases spread over 60 days, as a county files them. The cases filed
             # above (hundreds within a minute, a burst no county sees) go first: a time window
             # that holds a burst reads all of it (docs/performance.md).
@@ -585,6 +632,7 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     await ensure_indexes(driver[settings.mongodb_db])
                     if lists_only:
                         await seed_inbox(notes, worker_principal, size, rng)
+                        await seed_alerts(alerts, station_objs, size, rng)
                 seed_s = time.perf_counter() - t
                 # Ours and the floor alternate, so a change in the machine's load hits both alike.
                 fns: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -606,6 +654,10 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                         http, "GET", f"{base}/api/v1/me/notifications?limit=20", 200, headers=worker_a
                     )
                     fns["floor_worker_inbox"] = lambda: floor.inbox(recipient_of(worker_principal), notes)
+                    fns["worker_alerts"] = lambda: call(
+                        http, "GET", f"{base}/api/v1/alerts?limit=20", 200, headers=worker_a
+                    )
+                    fns["floor_worker_alerts"] = lambda: floor.alerts(xi[0].id, alerts)
                 if have <= 10_000:
                     # For contrast: the same page as one unbounded find (seconds at 100,000, so not there).
                     fns["single_find_supervisor_newest"] = lambda: floor.list(sup_filter, SORTS["newest"], col)
@@ -614,6 +666,7 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     ("supervisor_newest", "floor_supervisor_newest"),
                     ("worker_queue", "floor_worker_queue"),
                     ("worker_inbox", "floor_worker_inbox"),
+                    ("worker_alerts", "floor_worker_alerts"),
                 ]
                 series = {}
                 for group in groups:
@@ -624,7 +677,14 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                 series.update(await interleaved(rest, n_list, list_budget_s))
                 row: dict[str, Any] = {
                     "cases": have,
-                    **({"inbox_size": await notes.count_documents({})} if lists_only else {}),
+                    **(
+                        {
+                            "inbox_size": await notes.count_documents({}),
+                            "alerts_size": await alerts.count_documents({}),
+                        }
+                        if lists_only
+                        else {}
+                    ),
                     "seed_s": seed_s,
                     **{name: summary(lat) for name, lat in series.items()},
                     "plans": {
@@ -654,6 +714,13 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                         f"floor p50 {row['floor_worker_inbox']['p50_ms']:.2f} ms",
                         flush=True,
                     )
+                if "worker_alerts" in row:
+                    print(
+                        f"{'':>8}   alert board of one station ({row['alerts_size']:,} alerts): "
+                        f"ours p50 {row['worker_alerts']['p50_ms']:.2f} ms p99 {row['worker_alerts']['p99_ms']:.2f}, "
+                        f"floor p50 {row['floor_worker_alerts']['p50_ms']:.2f} ms",
+                        flush=True,
+                    )
             first, last = results["list_sizes"][0], results["list_sizes"][-1]
             growth = {
                 key: last[key]["p50_ms"] / first[key]["p50_ms"]
@@ -662,10 +729,12 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     "worker_due",
                     "worker_queue",
                     "worker_inbox",
+                    "worker_alerts",
                     "floor_supervisor_newest",
                     "floor_worker_due",
                     "floor_worker_queue",
                     "floor_worker_inbox",
+                    "floor_worker_alerts",
                 )
                 if key in first and key in last
             }
@@ -684,6 +753,8 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     "floor_worker_queue",
                     "worker_inbox",
                     "floor_worker_inbox",
+                    "worker_alerts",
+                    "floor_worker_alerts",
                 )
                 if key in growth
             }

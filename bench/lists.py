@@ -5,7 +5,9 @@ The same run as ``bench.cases`` with only a few operations (for the case the siz
 from): ``python -m bench lists`` (``--quick``: 1,000 and 10,000). Results go to
 ``var/bench-lists.json``. The inbox holds a sixth of the notifications (one of six recipients),
 made over 60 days; its floor is the same windows on the id issued through the driver
-(``service.common.paging.newest_by_id``).
+(``service.common.paging.newest_by_id``). A station's alert board (``GET /api/v1/alerts``) is
+measured the same way: a tenth as many alerts as cases, over the six stations and the same 60
+days, next to the same windows (``newest_by_new_id``) issued through the driver.
 """
 
 from __future__ import annotations

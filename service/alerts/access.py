@@ -46,6 +46,16 @@ def division_range(prefix: str) -> dict[str, str]:
     return {"$gte": prefix, "$lt": prefix + ":"}
 
 
+def county_list_scope(principal: Principal) -> dict[str, Any]:
+    """``staff_scope`` for lists of records that carry ``county_code`` (alerts, devices): a county
+    supervisor's as an equality on it (always the township's first six digits), which an index
+    serves together with a range on the id, unlike a range on the township."""
+    scope = staff_scope(principal)
+    if principal.role == "supervisor" and len(principal.division_prefix or "") == 6:
+        return {"county_code": principal.division_prefix}
+    return scope
+
+
 def staff_scope(principal: Principal) -> dict[str, Any]:
     """The filter of records (with ``station_id`` and ``township``) a staff member may list."""
     require_staff(principal)

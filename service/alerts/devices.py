@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.alerts.access import ALERTS_SCOPE, require_staff, sees_station, staff_scope
+from service.alerts.access import ALERTS_SCOPE, county_list_scope, require_staff, sees_station
 from service.alerts.models import DEVICE_TYPES, Device
 from service.alerts.repository import DevicesRepository
 from service.common.context import Context
 from service.common.errors import InvalidStateError, NotFoundError, ValidationFailedError
 from service.common.models import SYSTEM, Page, Principal
+from service.common.paging import decode_newest_cursor, encode_newest_cursor
 from service.identity import clients
 from service.visits import elders
 
@@ -96,8 +97,8 @@ async def list_devices(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Device]:
-    """Devices the caller may see, by station or person, in registration order."""
-    query = staff_scope(principal)
+    """Devices the caller may see, by station or person, newest registered first."""
+    query = county_list_scope(principal)
     if station:
         if query.get("station_id", station) != station:
             return Page(items=[], next_cursor=None)  # another station's devices are not the caller's to list
@@ -105,7 +106,8 @@ async def list_devices(
     if elder_id:
         query["elder_id"] = elder_id
     limit = max(1, min(limit, MAX_PAGE))
-    items = await DevicesRepository(ctx.db).page(query, after=cursor, limit=limit + 1)
+    before = decode_newest_cursor(cursor)
+    items = await DevicesRepository(ctx.db).page(query, before=before, limit=limit + 1, now=ctx.now())
     more = len(items) > limit
     items = items[:limit]
-    return Page(items=items, next_cursor=items[-1].id if more and items else None)
+    return Page(items=items, next_cursor=encode_newest_cursor(items[-1].id) if more and items else None)

@@ -75,7 +75,7 @@ async def receive_alert(*, ctx: Context, principal: Principal, data: dict[str, A
     now = ctx.now()
     device = await DevicesRepository(ctx.db).find_by_vendor(principal.subject, data["device_id"])
     doc: dict[str, Any] = {
-        "_id": alerts.new_id(),
+        "_id": alerts.new_id(now),
         "client_id": principal.subject,
         "vendor_alert_id": data["alert_id"],
         "type": data["type"],

@@ -30,7 +30,7 @@ async def list_maintenance(
     if status:
         query["status"] = status
     limit = max(1, min(limit, MAX_PAGE))
-    items = await MaintenanceRepository(ctx.db).page(query, before=cursor, limit=limit + 1)
+    items = await MaintenanceRepository(ctx.db).page(query, before=cursor, limit=limit + 1, now=ctx.now())
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=items[-1].id if more and items else None)

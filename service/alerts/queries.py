@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.alerts.access import require_vendor, staff_scope
+from service.alerts.access import county_list_scope, require_vendor, staff_scope
 from service.alerts.models import (
     REFUSED,
     Alert,
@@ -35,7 +35,7 @@ async def list_alerts(
         require_vendor(principal)
         query: dict[str, Any] = {"client_id": principal.subject}
     else:
-        query = {**staff_scope(principal), "outcome": {"$ne": REFUSED}}
+        query = county_list_scope(principal)
         if station:
             if query.get("station_id", station) != station:
                 return Page(items=[], next_cursor=None)
@@ -45,7 +45,9 @@ async def list_alerts(
     if type:
         query["type"] = type
     limit = max(1, min(limit, MAX_PAGE))
-    items = await AlertsRepository(ctx.db).page(query, before=cursor, limit=limit + 1)
+    items = await AlertsRepository(ctx.db).page(
+        query, before=cursor, limit=limit + 1, now=ctx.now(), hide_refused=not principal.is_client
+    )
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=items[-1].id if more and items else None)

@@ -17,9 +17,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.alerts.models import Alert, Device, Escalation, Incident, MaintenanceItem, RotaEntry
+from service.alerts.models import REFUSED, Alert, Device, Escalation, Incident, MaintenanceItem, RotaEntry
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
+from service.common.paging import newest_by_new_id, served_with_id_range, skipping
 from service.storage.indexes import declare
 
 DEVICES, ALERTS, ROTA, MAINTENANCE = "devices", "alerts", "rota", "maintenance"
@@ -29,6 +30,7 @@ declare(
     IndexModel([("vendor_client_id", ASCENDING), ("vendor_device_id", ASCENDING)], unique=True, name="vendor_device"),
     IndexModel([("station_id", ASCENDING), ("_id", ASCENDING)], name="station"),
     IndexModel([("elder_id", ASCENDING)], name="elder"),
+    IndexModel([("county_code", ASCENDING), ("_id", DESCENDING)], name="county_newest"),
 )
 declare(
     ALERTS,
@@ -156,7 +158,7 @@ class DevicesRepository:
 
     async def insert(self, doc: dict[str, Any]) -> Device:
         """Store a new device; a vendor device id already registered for that vendor is a conflict."""
-        doc = {"_id": new_id(), "open_incident": None, **doc}
+        doc = {"_id": new_id(doc.get("created_at")), "open_incident": None, **doc}
         try:
             await self.col.insert_one(doc)
         except DuplicateKeyError:
@@ -185,12 +187,17 @@ class DevicesRepository:
             raise NotFoundError("device_not_found", f"There is no device {device_id!r}.")
         return await self.get(device_id)
 
-    async def page(self, query: dict[str, Any], *, after: str | None, limit: int) -> list[Device]:
-        """Devices matching ``query`` in id order after ``after``."""
-        q = dict(query)
-        if after:
-            q["_id"] = {"$gt": after}
-        return [_device(d) async for d in self.col.find(q).sort("_id", ASCENDING).limit(limit)]
+    async def page(self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime) -> list[Device]:
+        """Devices matching ``query``, newest registered first, below the id ``before``, read in windows
+        of time on the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        windows = served_with_id_range(query, ("station_id",), ("county_code",))
+        docs = await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
+        return [_device(d) for d in docs]
 
     async def claim_incident(self, device_id: str, alert_id: str, now: datetime) -> bool:
         """Open an incident on the device for this alert unless one is open; True if this call did."""
@@ -219,8 +226,8 @@ class AlertsRepository:
         self.col = db[ALERTS]
 
     @staticmethod
-    def new_id() -> str:
-        return new_id()
+    def new_id(at: datetime | None = None) -> str:
+        return new_id(at)
 
     async def insert(self, doc: dict[str, Any]) -> Alert | None:
         """Store a new alert; None when the vendor's alert id is already stored (read it instead)."""
@@ -273,12 +280,22 @@ class AlertsRepository:
         q = {"announced": False, "received_at": {"$lt": before}}
         return [_alert(d) async for d in self.col.find(q).limit(limit)]
 
-    async def page(self, query: dict[str, Any], *, before: str | None, limit: int) -> list[Alert]:
-        """Alerts matching ``query``, newest first, before the id ``before``."""
-        q = dict(query)
-        if before:
-            q["_id"] = {"$lt": before}
-        return [_alert(d) async for d in self.col.find(q).sort("_id", DESCENDING).limit(limit)]
+    async def page(
+        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime, hide_refused: bool = False
+    ) -> list[Alert]:
+        """Alerts matching ``query`` (and not refused, with ``hide_refused``), newest first, below the id
+        ``before``; read in windows of time on the id (``newest_by_new_id``) when an index serves
+        ``query`` with that range. Refused alerts are few, so they are left out here rather than by
+        a condition that would keep the embedded server from reading only the window."""
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        read = skipping(find, lambda d: d.get("outcome") == REFUSED) if hide_refused else find
+        windows = served_with_id_range(query, ("station_id",), ("county_code",), ("client_id",))
+        docs = await newest_by_new_id(read, want=limit, now=now, before=before, windows=windows)
+        return [_alert(d) for d in docs]
 
 
 class RotaRepository:
@@ -323,7 +340,7 @@ class MaintenanceRepository:
             found = await self.col.find_one({"open_key": key}, {"_id": 1})
             if found is not None:
                 return str(found["_id"]), False
-        fresh = {"_id": new_id(), "open_key": key, "status": "open", "first_at": at, "last_at": at, "count": 1, **doc}
+        fresh = {"_id": new_id(at), "open_key": key, "status": "open", "first_at": at, "last_at": at, "count": 1, **doc}
         try:
             await self.col.insert_one(fresh)
             return str(fresh["_id"]), True
@@ -348,8 +365,16 @@ class MaintenanceRepository:
         )
         return result.modified_count == 1
 
-    async def page(self, query: dict[str, Any], *, before: str | None, limit: int) -> list[MaintenanceItem]:
-        q = dict(query)
-        if before:
-            q["_id"] = {"$lt": before}
-        return [_item(d) async for d in self.col.find(q).sort("_id", DESCENDING).limit(limit)]
+    async def page(
+        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
+    ) -> list[MaintenanceItem]:
+        """Items matching ``query``, newest first, below the id ``before``; read in windows of time on
+        the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        windows = served_with_id_range(query, ("station_id", "status"))
+        docs = await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
+        return [_item(d) for d in docs]

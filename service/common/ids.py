@@ -16,15 +16,37 @@ on it keep working. Documents written before this convention had ObjectId ``_id`
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from bson import ObjectId
 
 _ID = re.compile(r"[0-9a-f]{24}")
+_MAX_SECONDS = 0xFFFFFFFF
 
 
-def new_id() -> str:
-    """A new time-ordered id (24 lower-case hex characters)."""
-    return str(ObjectId())
+def new_id(at: datetime | None = None) -> str:
+    """A new time-ordered id (24 lower-case hex characters), made at ``at`` (default: now).
+
+    ``at`` is the creation time the service already holds (its clock), so the id's time agrees
+    with the document's own ``created_at``; the other 8 bytes are ObjectId's (per-process random
+    and a counter), which keep ids made in the same second unique and in creation order.
+    """
+    oid = str(ObjectId())
+    if at is None:
+        return oid
+    return f"{min(max(int(at.timestamp()), 0), _MAX_SECONDS):08x}" + oid[8:]
+
+
+def id_at(at: datetime) -> str:
+    """The smallest id made at ``at`` (its second): the time, then zeros; a range bound on ``_id``."""
+    return f"{min(max(int(at.timestamp()), 0), _MAX_SECONDS):08x}" + "0" * 16
+
+
+def id_time(value: str) -> datetime | None:
+    """When an id was made (to the second), or None for a value not shaped like an id."""
+    if not is_id(value):
+        return None
+    return datetime.fromtimestamp(int(value[:8], 16), UTC)
 
 
 def is_id(value: object) -> bool:

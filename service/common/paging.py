@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.common.errors import BadRequestError
+from service.common.ids import id_at, id_time, is_id
 
 CursorValue = str | int | datetime | None
 
@@ -85,8 +86,9 @@ async def newest_by_id(
     *,
     want: int,
     now: datetime,
-    id_at: Callable[[datetime], str],
-    after: tuple[str, datetime] | None = None,
+    id_at: Callable[[datetime], Any],
+    after: tuple[Any, datetime] | None = None,
+    windows: bool = True,
 ) -> list[dict[str, Any]]:
     """Up to ``want`` documents, ``_id`` descending, below ``after`` (an id and the time it was made at).
 
@@ -94,8 +96,12 @@ async def newest_by_id(
     (``{"$lt": ..., "$gte": ...}``, either may be absent), ``_id`` descending. ``id_at(t)`` is the
     smallest id made at time ``t``. The pages are those of one query over the whole range: the
     windows cover it without gaps or overlaps, whatever the ids look like; they are only faster
-    when the ids are made as ``id_at`` says.
+    when the ids are made as ``id_at`` says. ``windows=False`` reads them in one query below ``after``:
+    for a filter no index serves together with a range on the id, where the embedded server would
+    read the whole scope once per window.
     """
+    if not windows:
+        return await find({"$lt": after[0]} if after is not None else {}, want)
     docs: list[dict[str, Any]] = []
     upper = after[0] if after is not None else None
     top = after[1] if after is not None else now
@@ -114,3 +120,116 @@ async def newest_by_id(
             break
         upper, top, width = bound["$gte"], top - width, width * ID_WINDOW_GROWTH
     return docs
+
+
+# Lists of documents whose ``_id`` is made by ``service.common.ids.new_id`` (time-ordered), newest
+# first. Their cursor names its order, so a cursor of the same list when it was read oldest first
+# (the bare id) is refused (400 ``invalid_cursor``) rather than read the wrong way.
+NEWEST = "newest"
+
+
+def encode_newest_cursor(item_id: str) -> str:
+    """The cursor after ``item_id`` in a newest-first list of ``new_id`` ids."""
+    return encode_cursor(item_id, NEWEST)
+
+
+def decode_newest_cursor(cursor: str | None) -> str | None:
+    """The id a newest-first page continues below (400 ``invalid_cursor`` for any other cursor)."""
+    if not cursor:
+        return None
+    return str(decode_cursor(cursor, str, str, check=lambda v: is_id(v[0]) and v[1] == NEWEST)[0])
+
+
+async def newest_by_new_id(
+    find: FindPage, *, want: int, now: datetime, before: str | None = None, windows: bool = True
+) -> list[dict[str, Any]]:
+    """``newest_by_id`` for ids made by ``new_id``: up to ``want`` documents with ``_id`` below ``before``.
+
+    ``before`` may be any string a client sent back (a bare-id cursor): one not shaped like an id
+    is still a correct upper bound, read in one query.
+    """
+    after = (before, id_time(before) or now) if before else None
+    return await newest_by_id(find, want=want, now=now, id_at=id_at, after=after, windows=windows)
+
+
+def served_with_id_range(query: dict[str, Any], *prefixes: tuple[str, ...]) -> bool:
+    """True when ``query`` is bare equalities on exactly the fields of one of ``prefixes``.
+
+    Each prefix is the part before ``_id`` of one of the collection's indexes, so ``query`` plus a
+    range on ``_id`` is one index range on every server. The embedded one serves no other shape
+    from an index (a second range, a ``$ne``, a field outside the index all make it read every
+    key of the scope), so only such a query is worth reading in windows there.
+    """
+    if any(isinstance(v, dict | list) for v in query.values()):
+        return False
+    return any(set(query) == set(prefix) for prefix in prefixes)
+
+
+def skipping(find: FindPage, skip: Callable[[dict[str, Any]], bool]) -> FindPage:
+    """``find`` without the documents ``skip`` picks out, read on below the last one until ``n`` remain.
+
+    For a condition that leaves out few documents and that no index holds (``outcome != refused``):
+    the query stays one index range on the server, and the condition is applied here.
+    """
+
+    async def read(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        kept: list[dict[str, Any]] = []
+        bound = dict(id_range)
+        while len(kept) < n:
+            asked = n - len(kept)
+            batch = await find(bound, asked)
+            kept += [d for d in batch if not skip(d)]
+            if len(batch) < asked:
+                break  # nothing more in the range
+            bound["$lt"] = batch[-1]["_id"]
+        return kept
+
+    return read
+
+
+def all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One filter requiring every condition: a plain document when no field repeats, else ``$and``.
+
+    A plain document keeps the filter index-eligible on servers whose planner does not look
+    inside ``$and`` (the embedded server scans the whole collection for ``{"$and": [...]}``).
+    """
+    conditions = [c for c in conditions if c]
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        if any(key in merged for key in condition):
+            return {"$and": conditions}
+        merged.update(condition)
+    return merged
+
+
+async def newest_by_time(
+    find: FindPage,
+    *,
+    field: str,
+    want: int,
+    now: datetime,
+    after: tuple[datetime, str] | None = None,
+    windows: bool = True,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` documents newest first by (``field``, ``_id``), after ``after`` (a time and an id).
+
+    The same windows as ``newest_by_id``, on a stored time ``field`` rather than on the id: for ids
+    that say nothing about time. ``find(condition, n)`` returns the first ``n`` documents of the
+    list that also match ``condition`` (``{field: {"$lt": ..., "$gte": ...}}``, or the cursor's ties
+    ``{field: t, "_id": {"$lt": id}}``), sorted by (``field``, ``_id``) descending. Every document
+    of the list must have ``field`` (a time).
+    """
+    docs: list[dict[str, Any]] = []
+    if after is not None:
+        after = (after[0] if after[0].tzinfo is not None else after[0].replace(tzinfo=UTC), after[1])
+        docs += await find({field: after[0], "_id": {"$lt": after[1]}}, want)
+        if len(docs) >= want:
+            return docs
+
+    async def window(time_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        return await find({field: time_range} if time_range else {}, n)
+
+    at = (after[0], after[0]) if after is not None else None
+    return docs + await newest_by_id(
+        window, want=want - len(docs), now=now, id_at=lambda t: t, after=at, windows=windows
+    )

@@ -87,9 +87,9 @@ async def get_client(*, ctx: Context, principal: Principal, client_id: str) -> A
 async def list_clients(
     *, ctx: Context, principal: Principal, limit: int = 50, cursor: str | None = None
 ) -> Page[ApiClient]:
-    """Clients ordered by id (admins only)."""
+    """Clients, newest first (admins only)."""
     require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
-    return await ApiClientsRepository(ctx.db).list(limit=limit, cursor=cursor)
+    return await ApiClientsRepository(ctx.db).list(limit=limit, cursor=cursor, now=ctx.now())
 
 
 async def rotate_client_secret(*, ctx: Context, principal: Principal, client_id: str) -> IssuedClient:

@@ -111,9 +111,11 @@ async def list_staff(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[StaffMember]:
-    """Staff accounts in creation order, filtered by role and/or station (admins; station heads their own station)."""
+    """Staff accounts, newest first, filtered by role and/or station (admins; station heads their own station)."""
     station_id = listing_station(principal, station_id)
-    return await StaffRepository(ctx.db).list(role=role, station_id=station_id, limit=limit, cursor=cursor)
+    return await StaffRepository(ctx.db).list(
+        role=role, station_id=station_id, limit=limit, cursor=cursor, now=ctx.now()
+    )
 
 
 def listing_station(principal: Principal, station_id: str | None) -> str | None:

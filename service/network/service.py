@@ -278,13 +278,31 @@ async def list_station_network(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[StationNetwork]:
-    """The network table of a division (a supervisor's own by default), by station code."""
+    """The network table of a division (a supervisor's own by default), by station code.
+
+    Read a page of stations at a time from the cursor's code on, so a page costs about a page of
+    stations and their records, not the whole division's.
+    """
     prefix = rules.scope_of(principal, division)
     check_division(division)
-    after = rules.decode_cursor(cursor) if cursor else ""
-    networks = [n for n in await networks_of(ctx, await stations_under(ctx, prefix)) if n.station.code > after]
-    if status is not None:
-        networks = [n for n in networks if n.status == status]
+    after = rules.decode_cursor(cursor) if cursor else None
+    networks: list[StationNetwork] = []
+    station_cursor: str | None = None
+    while len(networks) <= limit:
+        page = await stations.list_stations(
+            ctx=ctx,
+            county_code=prefix[:6] if len(prefix) >= 6 else None,
+            city_code=prefix + "00" if len(prefix) == 4 else None,
+            limit=limit + 1,
+            cursor=station_cursor,
+            after_code=after,
+        )
+        refs = [_ref(s) for s in page.items if s.code.startswith(prefix)]
+        found = await networks_of(ctx, refs) if refs else []
+        networks += [n for n in found if status is None or n.status == status]
+        if page.next_cursor is None:
+            break
+        station_cursor = page.next_cursor
     items = networks[:limit]
     return Page(items=items, next_cursor=rules.encode_cursor(items[-1].station.code) if len(networks) > limit else None)
 

@@ -16,6 +16,7 @@ from service.common.errors import (
 )
 from service.common.geo import point_doc_in, to_wgs84
 from service.common.models import Page, Principal, require_role
+from service.common.paging import encode_cursor
 from service.stations.fields import check_station_fields, complete_station
 from service.stations.index import current_index, invalidate_index
 from service.stations.models import Station
@@ -111,8 +112,12 @@ async def list_stations(
     capability: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
+    after_code: str | None = None,
 ) -> Page[Station]:
-    """Stations by code, optionally of one county or city, or offering one capability."""
+    """Stations by code, optionally of one county or city, or offering one capability; ``after_code``
+    starts the list after that station code (as a cursor that ended there would)."""
+    if cursor is None and after_code:
+        cursor = encode_cursor(after_code)
     return await StationsRepository(ctx.db).list_page(
         county_code=county_code,
         city_code=city_code,

@@ -228,9 +228,10 @@ async def list_elders(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Elder]:
-    """People on the register the caller may see, filtered, one page; the read is audit-logged."""
+    """People on the register the caller may see, filtered, newest registered first, one page; the read is
+    audit-logged."""
     where = ElderFilter(register_scope(principal), station_id=station, tier=tier, flag=flag, active=active)
-    page = await EldersRepository(ctx.db).list_page(where, limit=limit, cursor=cursor)
+    page = await EldersRepository(ctx.db).list_page(where, limit=limit, cursor=cursor, now=ctx.now())
     await _audit(ctx, principal, "elder.list", [e.id for e in page.items])
     today = local_date(ctx.now())
     table = tier_table(ctx.settings)

@@ -102,7 +102,7 @@ async def publish_activity(
         )
     station = await known_station(ctx, station_id)
     doc = {
-        "_id": new_id(),
+        "_id": new_id(now),
         "title": data["title"].strip(),
         "scenario": data["scenario"],
         "content": data["content"].strip(),
@@ -171,7 +171,7 @@ async def list_activities(
     if upcoming:
         query["end_at"] = {"$gt": ctx.now()}
     items, next_cursor = paged(
-        await ActivitiesRepository(ctx.db).find_page(query, after=after_id(cursor), limit=limit + 1),
+        await ActivitiesRepository(ctx.db).find_page(query, before=after_id(cursor), limit=limit + 1, now=ctx.now()),
         limit,
         lambda a: encode_cursor(a.id),
     )

@@ -17,13 +17,12 @@ from service.common.errors import (
 )
 from service.common.ids import new_id
 from service.common.models import STATION_STAFF_ROLES, Page, Principal, require_role
-from service.common.paging import encode_cursor, paged
+from service.common.paging import decode_newest_cursor, encode_newest_cursor, paged
 from service.volunteers.access import (
     EVENT_REGISTERED,
     LOCAL,
     TOWNSHIP,
     actor_of,
-    after_id,
     append_event,
     can_see_station,
     my_volunteer,
@@ -76,7 +75,7 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
     key = ctx.settings.data_key_bytes
     now = ctx.now()
     doc = {
-        "_id": new_id(),
+        "_id": new_id(now),
         "name": data["name"].strip(),
         "id_card_enc": pii.encrypt(key, id_card, aad="volunteers.id_card"),
         "id_card_hash": pii.lookup_hash(key, id_card),
@@ -150,7 +149,7 @@ async def get_volunteer(*, ctx: Context, principal: Principal, volunteer_id: str
 async def list_volunteers(
     *, ctx: Context, principal: Principal, limit: int = 20, cursor: str | None = None, skill: str | None = None
 ) -> Page[Volunteer]:
-    """Volunteers of the caller's station (staff), division (supervisor) or all (admin)."""
+    """Volunteers of the caller's station (staff), division (supervisor) or all (admin), newest registered first."""
     query: dict[str, Any] = {}
     if principal.role in STATION_STAFF_ROLES:
         query["station_id"] = principal.station_id
@@ -161,9 +160,11 @@ async def list_volunteers(
     if skill:
         query["skills"] = skill
     items, next_cursor = paged(
-        await VolunteersRepository(ctx.db).find_page(query, after=after_id(cursor), limit=limit + 1),
+        await VolunteersRepository(ctx.db).find_page(
+            query, before=decode_newest_cursor(cursor), limit=limit + 1, now=ctx.now()
+        ),
         limit,
-        lambda v: encode_cursor(v.id),
+        lambda v: encode_newest_cursor(v.id),
     )
     return Page(items=[shown_to(principal, v) for v in items], next_cursor=next_cursor)
 

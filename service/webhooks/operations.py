@@ -79,7 +79,7 @@ async def list_deliveries(
             "invalid_status", "Unknown delivery status.", errors={"status": [f"One of {', '.join(DELIVERY_STATUSES)}."]}
         )
     items, next_cursor = await WebhookDeliveriesRepository(ctx.db).list_page(
-        subscription_id=subscription_id, status=status, cursor=cursor, limit=limit
+        subscription_id=subscription_id, status=status, cursor=cursor, limit=limit, now=ctx.now()
     )
     return Page(items, next_cursor)
 

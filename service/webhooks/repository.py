@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.common.errors import NotFoundError
-from service.common.paging import decode_cursor, encode_cursor
+from service.common.paging import decode_cursor, encode_cursor, newest_by_time
 from service.storage.indexes import declare
 from service.webhooks.models import Attempt, Delivery, Subscription
 
@@ -28,7 +28,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTEMPT_LOG_KEEP = 20
 FANOUT_CHECKPOINT = "fanout"
 
-declare(SUBSCRIPTIONS, IndexModel([("client_id", ASCENDING), ("_id", ASCENDING)]))
+declare(
+    SUBSCRIPTIONS,
+    IndexModel([("client_id", ASCENDING), ("_id", ASCENDING)]),
+    # Newest first, one client's or all: read in windows of creation time (ids are random).
+    IndexModel([("client_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="client_newest"),
+    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="newest"),
+)
 declare(
     DELIVERIES,
     IndexModel([("subscription_id", ASCENDING), ("event_id", ASCENDING)], unique=True),
@@ -121,18 +127,22 @@ class WebhookSubscriptionsRepository:
         return await self.col.count_documents({"client_id": client_id})
 
     async def list_page(
-        self, *, client_id: str | None, cursor: str | None, limit: int
+        self, *, client_id: str | None, cursor: str | None, limit: int, now: datetime
     ) -> tuple[list[Subscription], str | None]:
-        """A page of subscriptions (one client's, or all), oldest first."""
-        query: dict[str, Any] = {}
-        if client_id is not None:
-            query["client_id"] = client_id
-        if cursor:
-            (after,) = decode_cursor(cursor, str)
-            query["_id"] = {"$gt": after}
-        docs = await self.col.find(query).sort("_id", ASCENDING).limit(limit + 1).to_list()
+        """A page of subscriptions (one client's, or all), newest first, read in windows of creation
+        time (``newest_by_time``)."""
+        query: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+
+        async def find(condition: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, **condition}
+            return await self.col.find(q).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(n).to_list()
+
+        after = decode_cursor(cursor, datetime, str) if cursor else None
+        docs = await newest_by_time(
+            find, field="created_at", want=limit + 1, now=now, after=(after[0], after[1]) if after else None
+        )
         items = [_subscription(d) for d in docs[:limit]]
-        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit else None
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(docs) > limit else None
         return items, next_cursor
 
     async def list_active(self) -> list[Subscription]:
@@ -284,20 +294,26 @@ class WebhookDeliveriesRepository:
         return await self.get(delivery_id, subscription_id=subscription_id)
 
     async def list_page(
-        self, *, subscription_id: str, status: str | None, cursor: str | None, limit: int
+        self, *, subscription_id: str, status: str | None, cursor: str | None, limit: int, now: datetime
     ) -> tuple[list[Delivery], str | None]:
-        """A page of a subscription's deliveries, newest first."""
+        """A page of a subscription's deliveries, newest first, read in windows of creation time
+        (``newest_by_time``) when no status is asked for (the index holds no status before the time)."""
         query: dict[str, Any] = {"subscription_id": subscription_id}
         if status:
             query["status"] = status
-        if cursor:
-            created, after = decode_cursor(cursor, datetime, str)
-            query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": after}}]
-        docs = (
-            await self.col.find(query)
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(limit + 1)
-            .to_list()
+
+        async def find(condition: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, **condition}
+            return await self.col.find(q).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(n).to_list()
+
+        after = decode_cursor(cursor, datetime, str) if cursor else None
+        docs = await newest_by_time(
+            find,
+            field="created_at",
+            want=limit + 1,
+            now=now,
+            after=(after[0], after[1]) if after else None,
+            windows=not status,
         )
         items = [_delivery(d) for d in docs[:limit]]
         next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(docs) > limit else None

@@ -211,7 +211,7 @@ async def list_subscriptions(
         _require_client(principal)
         owner = principal.subject
     items, next_cursor = await WebhookSubscriptionsRepository(ctx.db).list_page(
-        client_id=owner, cursor=cursor, limit=limit
+        client_id=owner, cursor=cursor, limit=limit, now=ctx.now()
     )
     return Page(items, next_cursor)
 

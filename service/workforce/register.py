@@ -20,6 +20,7 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.models import Page, Principal
+from service.common.paging import all_of
 from service.identity import directory
 from service.stations import service as stations
 from service.stations.models import Station
@@ -251,7 +252,8 @@ async def list_people(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[Person]:
-    """Register entries the caller may see, filtered; ``in_post_on`` lists those a plan figure of that day counts."""
+    """Register entries the caller may see, filtered, newest registered first; ``in_post_on`` lists those a plan
+    figure of that day counts."""
     conditions = [read_scope(principal)]
     if division:
         prefix = rules.prefix_of(division)
@@ -270,8 +272,7 @@ async def list_people(
     if in_post_on is not None:
         day = in_post_on.isoformat()
         conditions.append({"start_date": {"$lte": day}, "$or": [{"end_date": None}, {"end_date": {"$gt": day}}]})
-    query = {"$and": [c for c in conditions if c]} if any(conditions) else {}
-    page = await WorkforceRepository(ctx.db).list_people(query, limit=limit, cursor=cursor)
+    page = await WorkforceRepository(ctx.db).list_people(all_of(conditions), limit=limit, cursor=cursor, now=ctx.now())
     return Page(items=[present(principal, p) for p in page.items], next_cursor=page.next_cursor)
 
 

@@ -21,6 +21,7 @@ from service.common.errors import (
 )
 from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
+from service.common.paging import all_of
 from service.visits.periods import local_date
 from service.workforce import checks, rules
 from service.workforce.models import (
@@ -98,7 +99,7 @@ async def list_programmes(
     """Programmes, filtered by category and tier."""
     rules.require_staff(principal, detail=STAFF_ONLY)
     query = {k: v for k, v in {"category": category, "tier": tier}.items() if v is not None}
-    return await WorkforceRepository(ctx.db).list_programmes(query, limit=limit, cursor=cursor)
+    return await WorkforceRepository(ctx.db).list_programmes(query, limit=limit, cursor=cursor, now=ctx.now())
 
 
 async def create_session(*, ctx: Context, principal: Principal, programme_id: str, data: dict[str, Any]) -> Session:
@@ -304,7 +305,9 @@ async def import_records(
 async def person_training(*, ctx: Context, principal: Principal, person_id: str) -> list[TrainingRecord]:
     """A person's training record: every enrolment, newest first."""
     person = await load_visible(ctx, principal, person_id)
-    page = await WorkforceRepository(ctx.db).list_records({"person_id": person.id}, limit=10_000, cursor=None)
+    page = await WorkforceRepository(ctx.db).list_records(
+        {"person_id": person.id}, limit=10_000, cursor=None, now=ctx.now()
+    )
     return sorted(page.items, key=lambda r: r.created_at, reverse=True)
 
 
@@ -344,5 +347,4 @@ async def list_records(
         if completed_to:
             window["$lte"] = completed_to.isoformat()
         conditions.append({"completed_on": window})
-    query = {"$and": [c for c in conditions if c]} if any(conditions) else {}
-    return await WorkforceRepository(ctx.db).list_records(query, limit=limit, cursor=cursor)
+    return await WorkforceRepository(ctx.db).list_records(all_of(conditions), limit=limit, cursor=cursor, now=ctx.now())

@@ -9,6 +9,7 @@ from config import Settings
 from handlers.keys import CTX
 from run import create_app
 from service.common.models import utcnow
+from service.common.paging import encode_cursor
 from tests.factories import STAFF_PASSWORD, admin_token, bearer, login, make_staff, make_station
 
 
@@ -99,12 +100,15 @@ async def test_admin_creates_lists_and_reads_staff(client: Any) -> None:
         await client.get(f"/api/v1/staff?limit=2&cursor={page2['next_cursor']}", headers=bearer(token))
     ).json()
     names = [s["username"] for s in page1["items"] + page2["items"] + page3["items"]]
-    assert names == ["root", "user0", "user1", "user2", "user3"]
+    assert names == ["user3", "user2", "user1", "user0", "root"]  # newest first
     assert page3["next_cursor"] is None
+    # A cursor of the list when it was read oldest first (the bare id, encoded) is refused, not read backwards.
+    old = await client.get(f"/api/v1/staff?cursor={encode_cursor(created[0]['id'])}", headers=bearer(token))
+    assert old.status == 400 and (await old.json())["code"] == "invalid_cursor"
     workers = await (await client.get("/api/v1/staff?role=worker", headers=bearer(token))).json()
-    assert [s["username"] for s in workers["items"]] == ["user0", "user1"]
+    assert [s["username"] for s in workers["items"]] == ["user1", "user0"]
     station = await (await client.get(f"/api/v1/staff?station_id={stations[0]}", headers=bearer(token))).json()
-    assert [s["username"] for s in station["items"]] == ["user0", "user2"]
+    assert [s["username"] for s in station["items"]] == ["user2", "user0"]
     one = await (await client.get(f"/api/v1/staff/{created[0]['id']}", headers=bearer(token))).json()
     assert one["username"] == "user0" and one["name"] == "员工0"
 

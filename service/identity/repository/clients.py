@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
 from service.common.models import Page
-from service.common.paging import decode_cursor, encode_cursor, paged
+from service.common.paging import decode_cursor, encode_cursor, newest_by_time, paged
 from service.identity.accounts import ApiClient
 from service.storage.indexes import declare
 
@@ -79,11 +79,18 @@ class ApiClientsRepository:
         doc = await self.col.find_one({"_id": str(client_id)})
         return (_client(doc), doc["secret_hash"]) if doc else None
 
-    async def list(self, *, limit: int, cursor: str | None) -> Page[ApiClient]:
-        """A page of clients ordered by id."""
-        query: dict[str, Any] = {"_id": {"$gt": decode_cursor(cursor, str)[0]}} if cursor else {}
-        docs = [d async for d in self.col.find(query).sort("_id", 1).limit(limit + 1)]
-        page, next_cursor = paged(docs, limit, lambda d: encode_cursor(d["_id"]))
+    async def list(self, *, limit: int, cursor: str | None, now: datetime) -> Page[ApiClient]:
+        """A page of clients, newest first (``created_at``, then id), read in windows of creation time
+        (``newest_by_time``; client ids are random, so the windows are on ``created_at``)."""
+
+        async def find(condition: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            return await self.col.find(condition).sort([("created_at", -1), ("_id", -1)]).limit(n).to_list()
+
+        after = decode_cursor(cursor, datetime, str) if cursor else None
+        docs = await newest_by_time(
+            find, field="created_at", want=limit + 1, now=now, after=(after[0], after[1]) if after else None
+        )
+        page, next_cursor = paged(docs, limit, lambda d: encode_cursor(d["created_at"], d["_id"]))
         return Page([_client(d) for d in page], next_cursor)
 
     async def update(self, client_id: str, changes: dict[str, Any], now: datetime) -> ApiClient:

@@ -13,7 +13,12 @@ from pymongo.errors import DuplicateKeyError
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id, new_id
 from service.common.models import Page
-from service.common.paging import decode_cursor, encode_cursor
+from service.common.paging import (
+    decode_newest_cursor,
+    encode_newest_cursor,
+    newest_by_new_id,
+    served_with_id_range,
+)
 from service.identity.accounts import StaffCredentials, StaffMember
 from service.storage.indexes import declare
 
@@ -66,7 +71,7 @@ class StaffRepository:
     ) -> StaffMember:
         """Create an account; ConflictError when the username is taken."""
         doc = {
-            "_id": new_id(),
+            "_id": new_id(now),
             "username": username,
             "name": name,
             "role": role,
@@ -119,20 +124,27 @@ class StaffRepository:
         return await self.col.count_documents({"role": role}, limit=1) > 0
 
     async def list(
-        self, *, role: str | None, station_id: str | None, limit: int, cursor: str | None
+        self, *, role: str | None, station_id: str | None, limit: int, cursor: str | None, now: datetime
     ) -> Page[StaffMember]:
-        """A page of accounts in creation order, optionally filtered."""
+        """A page of accounts, newest first, optionally filtered; read in windows of time on the id
+        (``newest_by_new_id``) when an index serves the filter with that range."""
         query: dict[str, Any] = {}
         if role is not None:
             query["role"] = role
         if station_id is not None:
             query["station_id"] = station_id
-        if cursor:
-            query["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
-        docs = [d async for d in self.col.find(query).sort("_id", 1).limit(limit + 1)]
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", -1).limit(n).to_list()
+
+        windows = served_with_id_range(query, ("role",), ("station_id",))
+        docs = await newest_by_new_id(
+            find, want=limit + 1, now=now, before=decode_newest_cursor(cursor), windows=windows
+        )
         more = len(docs) > limit
         docs = docs[:limit]
-        return Page([_staff(d) for d in docs], encode_cursor(docs[-1]["_id"]) if more else None)
+        return Page([_staff(d) for d in docs], encode_newest_cursor(docs[-1]["_id"]) if more else None)
 
     async def count_by_station(self, station_ids: Sequence[str], roles: tuple[str, ...]) -> dict[str, int]:
         """Active accounts of these roles per station id (stations without any are left out)."""

@@ -11,14 +11,19 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, InsertOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id, new_id
 from service.common.models import Page
-from service.common.paging import decode_cursor, encode_cursor
+from service.common.paging import (
+    decode_newest_cursor,
+    encode_newest_cursor,
+    newest_by_new_id,
+    served_with_id_range,
+)
 from service.storage.indexes import declare
 from service.storage.transactions import run_transaction
 from service.visits.models import Elder, ElderFilter
@@ -33,6 +38,9 @@ declare(
     IndexModel([("station_id", ASCENDING), ("_id", ASCENDING)], name="station_id"),
     IndexModel([("township", ASCENDING), ("_id", ASCENDING)], name="township"),
     IndexModel([("active", ASCENDING), ("_id", ASCENDING)], name="active"),
+    # A station's active register, newest first: read in windows of time on the id.
+    IndexModel([("station_id", ASCENDING), ("active", ASCENDING), ("_id", DESCENDING)], name="station_active"),
+    IndexModel([("county_code", ASCENDING), ("active", ASCENDING), ("_id", DESCENDING)], name="county_active"),
 )
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Elder) if f.name not in ("id", "age"))
@@ -70,7 +78,7 @@ class EldersRepository:
 
     async def insert(self, doc: dict[str, Any]) -> Elder:
         """Register a person; an ID number active elsewhere is a conflict."""
-        doc = {**doc, "_id": new_id()}
+        doc = {**doc, "_id": new_id(doc.get("created_at"))}
         try:
             await self.col.insert_one(doc)
         except DuplicateKeyError:
@@ -79,7 +87,7 @@ class EldersRepository:
 
     async def insert_all(self, docs: list[dict[str, Any]], progress: Callable[[int], None] | None = None) -> list[str]:
         """Register many people in one transaction: all or none; returns their ids."""
-        docs = [{**d, "_id": new_id()} for d in docs]
+        docs = [{**d, "_id": new_id(d.get("created_at"))} for d in docs]
 
         async def write(session: Any) -> None:
             for start in range(0, len(docs), 500):
@@ -139,23 +147,38 @@ class EldersRepository:
         """Remember the latest reached visit."""
         await self.col.update_one({"_id": _oid(elder_id)}, {"$max": {"last_visited_at": visited_at}})
 
-    async def list_page(self, where: ElderFilter, *, limit: int, cursor: str | None) -> Page[Elder]:
-        """People matching ``where`` in registration order, one page."""
-        q = scope_filter(where.scope)
-        if where.station_id:
+    async def list_page(self, where: ElderFilter, *, limit: int, cursor: str | None, now: datetime) -> Page[Elder]:
+        """People matching ``where``, newest registered first, one page; read in windows of time on
+        the id (``newest_by_new_id``) when an index serves the filter with that range."""
+        prefix = where.scope.township_prefix
+        if prefix is not None and len(prefix) == 6:
+            # A county's register as an equality (every record's county_code is its township's first
+            # six digits), which an index serves together with a range on the id, unlike a pattern.
+            query: dict[str, Any] = {"county_code": prefix}
+        else:
+            query = scope_filter(where.scope)
+        if where.station_id and query.get("station_id") != where.station_id:
             station: dict[str, Any] = {"station_id": where.station_id}
-            q = {"$and": [q, station]} if q else station
+            query = {"$and": [query, station]} if query else station
         if where.tier:
-            q["tier"] = where.tier
+            query["tier"] = where.tier
         if where.flag:
-            q["flags"] = where.flag
+            query["flags"] = where.flag
         if where.active is not None:
-            q["active"] = where.active
-        if cursor:
-            q["_id"] = {"$gt": decode_cursor(cursor, str, check=lambda v: is_id(v[0]))[0]}
-        docs = await self.col.find(q).sort("_id", ASCENDING).limit(limit + 1).to_list()
+            query["active"] = where.active
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        windows = served_with_id_range(
+            query, ("station_id", "active"), ("county_code", "active"), ("station_id",), ("active",), ("township",)
+        )
+        docs = await newest_by_new_id(
+            find, want=limit + 1, now=now, before=decode_newest_cursor(cursor), windows=windows
+        )
         items = [elder_from_doc(d) for d in docs[:limit]]
-        next_cursor = encode_cursor(items[-1].id) if len(docs) > limit and items else None
+        next_cursor = encode_newest_cursor(items[-1].id) if len(docs) > limit and items else None
         return Page(items=items, next_cursor=next_cursor)
 
     async def active_records(self, batch: int) -> AsyncIterator[list[Elder]]:

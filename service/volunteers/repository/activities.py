@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
+from service.common.paging import newest_by_new_id, served_with_id_range
 from service.storage.indexes import declare
 from service.volunteers.models import (
     Activity,
@@ -26,6 +27,8 @@ declare(
     ACTIVITIES,
     IndexModel([("station_id", ASCENDING), ("start_at", DESCENDING)], name="station_start"),
     IndexModel([("township", ASCENDING), ("start_at", DESCENDING)], name="township_start"),
+    # A station's activities, newest first: read in windows of time on the id.
+    IndexModel([("station_id", ASCENDING), ("_id", DESCENDING)], name="station_newest"),
 )
 declare(
     SIGNUPS,
@@ -93,12 +96,18 @@ class ActivitiesRepository:
     async def many(self, ids: list[str]) -> dict[str, Activity]:
         return {d["_id"]: _activity(d) async for d in self.col.find({"_id": {"$in": list(ids)}})}
 
-    async def find_page(self, query: dict[str, Any], *, after: str | None, limit: int) -> list[Activity]:
-        """A page of activities, newest first."""
-        if after:
-            query = {**query, "_id": {"$lt": after}}
-        cursor = self.col.find(query).sort("_id", DESCENDING).limit(limit)
-        return [_activity(d) async for d in cursor]
+    async def find_page(
+        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
+    ) -> list[Activity]:
+        """A page of activities, newest first, below the id ``before``; read in windows of time on the
+        id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        windows = served_with_id_range(query, ("station_id",))
+        return [_activity(d) for d in await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)]
 
     async def take_slot(
         self, activity_id: str, *, slots: int, now: datetime, session: AsyncClientSession | None = None

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
+from service.common.paging import newest_by_new_id, served_with_id_range
 from service.storage.indexes import declare
 from service.volunteers.models import (
     RecordEntry,
@@ -32,7 +33,8 @@ declare(
         partialFilterExpression={"resident_id": {"$type": "string"}},
     ),
     IndexModel([("township", ASCENDING)], name="township"),
-    IndexModel([("station_id", ASCENDING)], name="station_id"),
+    # A station's volunteers, newest first: read in windows of time on the id.
+    IndexModel([("station_id", ASCENDING), ("_id", DESCENDING)], name="station_newest"),
 )
 declare(TEAMS, IndexModel([("station_id", ASCENDING)], name="station_id"))
 
@@ -117,12 +119,20 @@ class VolunteersRepository:
         """Volunteers by id (missing ids are left out)."""
         return {d["_id"]: _volunteer(d) async for d in self.col.find({"_id": {"$in": list(ids)}})}
 
-    async def find_page(self, query: dict[str, Any], *, after: str | None, limit: int) -> list[Volunteer]:
-        """A page of volunteers in id order."""
-        if after:
-            query = {**query, "_id": {"$gt": after}}
-        cursor = self.col.find(query).sort("_id", ASCENDING).limit(limit)
-        return [_volunteer(d) async for d in cursor]
+    async def find_page(
+        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
+    ) -> list[Volunteer]:
+        """A page of volunteers, newest registered first, below the id ``before``; read in windows of
+        time on the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+
+        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+            q = {**query, "_id": id_range} if id_range else query
+            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+        windows = served_with_id_range(query, ("station_id",))
+        return [
+            _volunteer(d) for d in await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
+        ]
 
     async def add_record(self, volunteer_id: str, entry: RecordEntry, now: datetime) -> Volunteer:
         """Append a training, award or evaluation entry to the record."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from service.storage.indexes import declare
 
@@ -26,6 +26,8 @@ declare(
     IndexModel([("province_code", ASCENDING), ("occupation", ASCENDING), ("start_date", ASCENDING)], name="province"),
     IndexModel([("division", ASCENDING), ("_id", ASCENDING)], name="division"),
     IndexModel([("employer.station_id", ASCENDING), ("_id", ASCENDING)], name="station"),
+    # A county's register, newest first: read in windows of time on the id.
+    IndexModel([("county_code", ASCENDING), ("_id", DESCENDING)], name="county_newest"),
 )
 declare(HISTORY, IndexModel([("person_id", ASCENDING), ("at", ASCENDING)], name="person_at"))
 declare(PROGRAMMES, IndexModel([("organiser_division", ASCENDING), ("_id", ASCENDING)], name="organiser"))
@@ -37,5 +39,6 @@ declare(
     IndexModel([("county_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="county"),
     IndexModel([("city_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="city"),
     IndexModel([("province_code", ASCENDING), ("status", ASCENDING), ("completed_on", ASCENDING)], name="province"),
+    IndexModel([("county_code", ASCENDING), ("_id", DESCENDING)], name="county_newest"),
 )
 declare(FIGURES, IndexModel([("division", ASCENDING), ("year", ASCENDING)], unique=True, name="division_year"))

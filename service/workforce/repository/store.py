@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, InsertOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id, new_id
 from service.common.models import Page
-from service.common.paging import decode_cursor, encode_cursor, paged
+from service.common.paging import (
+    decode_cursor,
+    decode_newest_cursor,
+    encode_cursor,
+    encode_newest_cursor,
+    newest_by_new_id,
+    paged,
+    served_with_id_range,
+)
 from service.storage.transactions import run_transaction
 from service.workforce.models import (
     HistoryEntry,
@@ -45,6 +54,29 @@ def _fields_of(cls: Any) -> tuple[str, ...]:
 
 def _build(cls: Any, doc: dict[str, Any]) -> Any:
     return cls(id=str(doc["_id"]), **{k: doc.get(k) for k in _fields_of(cls)})
+
+
+async def _newest_page(
+    col: Any,
+    query: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    build: Any,
+    *,
+    now: datetime,
+    prefixes: tuple[tuple[str, ...], ...],
+) -> Page[Any]:
+    """Documents matching ``query``, newest first, one page; read in windows of time on the id
+    (``newest_by_new_id``) when one of the indexes ``prefixes`` + ``_id`` serves ``query``."""
+
+    async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        q = {**query, "_id": id_range} if id_range else query
+        return await col.find(q).sort("_id", DESCENDING).limit(n).to_list()
+
+    windows = served_with_id_range(query, *prefixes)
+    docs = await newest_by_new_id(find, want=limit + 1, now=now, before=decode_newest_cursor(cursor), windows=windows)
+    items, next_cursor = paged([build(d) for d in docs], limit, lambda item: encode_newest_cursor(item.id))
+    return Page(items=items, next_cursor=next_cursor)
 
 
 async def _page(col: Any, query: dict[str, Any], limit: int, cursor: str | None, build: Any) -> Page[Any]:
@@ -97,7 +129,7 @@ class WorkforceRepository:
 
     async def insert_person(self, doc: dict[str, Any], history: dict[str, Any]) -> Person:
         """Put one person on the register with their first history entry (together or not at all)."""
-        doc = {**doc, "_id": new_id()}
+        doc = {**doc, "_id": new_id(doc.get("created_at"))}
 
         async def write(session: Any) -> None:
             try:
@@ -147,9 +179,12 @@ class WorkforceRepository:
                 out[doc["id_card_hash"]] = person_from_doc(doc)
         return out
 
-    async def list_people(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Person]:
-        """Register entries matching ``query`` in registration order, one page."""
-        return await _page(self.people, query, limit, cursor, person_from_doc)
+    async def list_people(
+        self, query: dict[str, Any], *, limit: int, cursor: str | None, now: datetime
+    ) -> Page[Person]:
+        """Register entries matching ``query``, newest registered first, one page."""
+        prefixes = (("employer.station_id",), ("division",), ("county_code",))
+        return await _newest_page(self.people, query, limit, cursor, person_from_doc, now=now, prefixes=prefixes)
 
     async def apply_people_import(
         self,
@@ -162,7 +197,7 @@ class WorkforceRepository:
         ``history`` entries of new people carry the index of their document in ``inserts``
         under ``person_id`` as ``("new", i)``; the id is filled in here.
         """
-        ids = [new_id() for _ in inserts]
+        ids = [new_id(d.get("created_at")) for d in inserts]
         docs = [{**d, "_id": i} for d, i in zip(inserts, ids, strict=True)]
         entries = []
         for h in history:
@@ -202,7 +237,7 @@ class WorkforceRepository:
 
     async def insert_programme(self, doc: dict[str, Any]) -> Programme:
         """Add a training programme."""
-        doc = {**doc, "_id": new_id()}
+        doc = {**doc, "_id": new_id(doc.get("created_at"))}
         await self.programmes.insert_one(doc)
         return _build(Programme, doc)
 
@@ -213,13 +248,17 @@ class WorkforceRepository:
             raise NotFoundError("programme_not_found", f"There is no training programme {programme_id!r}.")
         return _build(Programme, doc)
 
-    async def list_programmes(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[Programme]:
-        """Programmes matching ``query``, one page."""
-        return await _page(self.programmes, query, limit, cursor, lambda d: _build(Programme, d))
+    async def list_programmes(
+        self, query: dict[str, Any], *, limit: int, cursor: str | None, now: datetime
+    ) -> Page[Programme]:
+        """Programmes matching ``query``, newest first, one page."""
+        return await _newest_page(
+            self.programmes, query, limit, cursor, lambda d: _build(Programme, d), now=now, prefixes=()
+        )
 
     async def insert_session(self, doc: dict[str, Any]) -> Session:
         """Add a session of a programme."""
-        doc = {**doc, "_id": new_id()}
+        doc = {**doc, "_id": new_id(doc.get("created_at"))}
         await self.sessions.insert_one(doc)
         return _build(Session, doc)
 
@@ -249,7 +288,7 @@ class WorkforceRepository:
         self, inserts: list[dict[str, Any]], updates: list[tuple[str, int, dict[str, Any]]]
     ) -> None:
         """Write new training records and changes in one transaction: all or none."""
-        docs = [{**d, "_id": new_id()} for d in inserts]
+        docs = [{**d, "_id": new_id(d.get("created_at"))} for d in inserts]
 
         async def write(session: Any) -> None:
             try:
@@ -291,7 +330,7 @@ class WorkforceRepository:
 
     async def insert_record(self, doc: dict[str, Any]) -> TrainingRecord:
         """Enrol one person in a session (409 ``already_enrolled``)."""
-        doc = {**doc, "_id": new_id()}
+        doc = {**doc, "_id": new_id(doc.get("created_at"))}
         try:
             await self.records.insert_one(doc)
         except DuplicateKeyError:
@@ -299,9 +338,12 @@ class WorkforceRepository:
         await self._changed()
         return record_from(doc)
 
-    async def list_records(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[TrainingRecord]:
-        """Training records matching ``query``, one page."""
-        return await _page(self.records, query, limit, cursor, record_from)
+    async def list_records(
+        self, query: dict[str, Any], *, limit: int, cursor: str | None, now: datetime
+    ) -> Page[TrainingRecord]:
+        """Training records matching ``query``, newest first, one page."""
+        prefixes = (("person_id",), ("county_code",))
+        return await _newest_page(self.records, query, limit, cursor, record_from, now=now, prefixes=prefixes)
 
     async def aggregate_records(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run an aggregation over the training records."""

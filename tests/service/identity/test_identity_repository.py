@@ -7,6 +7,7 @@ them); tokens through the login service; the repositories are then read and driv
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,8 @@ from service.identity.repository.refresh_tokens import RefreshTokensRepository
 from service.identity.repository.residents import ResidentsRepository
 from service.identity.repository.revoked_tokens import RevokedTokensRepository
 from service.identity.repository.staff import StaffRepository
-from tests.factories import make_client, make_phone_resident, make_staff, make_wechat_resident
+from tests.factories import make_client, make_phone_resident, make_staff, make_station, make_wechat_resident
+from tests.helpers_paging import LIMITS, in_pages, made_over_time, read_pages
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -54,21 +56,21 @@ async def test_staff_usernames_are_unique_and_missing_accounts_are_not_found(ctx
     assert creds is not None and creds.staff.id == worker.id and creds.failed_logins == 0
 
 
-async def test_staff_pages_in_creation_order_with_filters(ctx: Context) -> None:
+async def test_staff_pages_newest_first_with_filters(ctx: Context) -> None:
     made = [await make_staff(ctx, role="admin") for _ in range(3)]
     workers = [await make_staff(ctx) for _ in range(2)]
     repo = StaffRepository(ctx.db)
-    first = await repo.list(role=None, station_id=None, limit=2, cursor=None)
-    assert [s.id for s in first.items] == [m.id for m in made[:2]] and first.next_cursor
+    first = await repo.list(role=None, station_id=None, limit=2, cursor=None, now=ctx.now())
+    assert [s.id for s in first.items] == [w.id for w in reversed(workers)] and first.next_cursor
     seen = [s.id for s in first.items]
     cursor: str | None = first.next_cursor
     while cursor:
-        page = await repo.list(role=None, station_id=None, limit=2, cursor=cursor)
+        page = await repo.list(role=None, station_id=None, limit=2, cursor=cursor, now=ctx.now())
         seen += [s.id for s in page.items]
         cursor = page.next_cursor
-    assert seen == [m.id for m in made + workers]
-    only = await repo.list(role="worker", station_id=workers[0].station_id, limit=10, cursor=None)
-    assert [s.id for s in only.items] == [w.id for w in workers] and only.next_cursor is None
+    assert seen == [m.id for m in reversed(made + workers)]
+    only = await repo.list(role="worker", station_id=workers[0].station_id, limit=10, cursor=None, now=ctx.now())
+    assert [s.id for s in only.items] == [w.id for w in reversed(workers)] and only.next_cursor is None
     assert await repo.count_by_station([workers[0].station_id or "", "elsewhere"], ("worker",)) == {
         workers[0].station_id: 2
     }
@@ -108,12 +110,13 @@ async def test_residents_are_found_again_by_openid_or_phone_and_a_held_phone_con
     assert nf.value.code == "resident_not_found"
 
 
-async def test_clients_page_by_id_and_missing_ones_are_not_found(ctx: Context) -> None:
+async def test_clients_page_newest_first_and_missing_ones_are_not_found(ctx: Context) -> None:
     issued = [await make_client(ctx) for _ in range(3)]
     repo = ApiClientsRepository(ctx.db)
-    ids = sorted(c.client.client_id for c in issued)
-    first = await repo.list(limit=2, cursor=None)
-    rest = await repo.list(limit=2, cursor=first.next_cursor)
+    stored = [await repo.get(c.client.client_id) for c in issued]
+    ids = [c.client_id for c in sorted(stored, key=lambda c: (c.created_at, c.client_id), reverse=True)]
+    first = await repo.list(limit=2, cursor=None, now=ctx.now())
+    rest = await repo.list(limit=2, cursor=first.next_cursor, now=ctx.now())
     assert [c.client_id for c in first.items + rest.items] == ids and rest.next_cursor is None
     got = await repo.get(issued[0].client.client_id)
     assert isinstance(got, ApiClient) and got.scopes == issued[0].client.scopes
@@ -198,3 +201,35 @@ async def test_the_sliding_window_refuses_over_the_limit_until_the_oldest_leaves
     again = await log.hit(key, now_ms=t + 600, window_ms=1000, limit=3)  # refusals do not fill the window
     assert not again.allowed and again.retry_after_ms == 400
     assert (await log.hit(key, now_ms=t + 1001, window_ms=1000, limit=3)).allowed
+
+
+async def test_staff_and_clients_page_newest_first_across_windows(ctx: Context) -> None:
+    station_id = (await make_station(ctx)).id
+
+    async def make(i: int) -> tuple[str, str]:
+        member = await make_staff(ctx, role="station_head" if i % 2 else "worker", station_id=station_id)
+        return member.id, (await make_client(ctx)).client.client_id
+
+    in_order = await made_over_time(ctx, make)
+    made = list(reversed(in_order))
+    staff, clients = StaffRepository(ctx.db), ApiClientsRepository(ctx.db)
+    stored = [await clients.get(c) for _, c in made]
+    client_ids = [c.client_id for c in sorted(stored, key=lambda c: (c.created_at, c.client_id), reverse=True)]
+    heads = [m for i, (m, _) in reversed(list(enumerate(in_order))) if i % 2]
+    for limit in LIMITS:
+
+        async def at_station(cursor: str | None, limit: int = limit) -> Any:
+            page = await staff.list(role=None, station_id=station_id, limit=limit, cursor=cursor, now=ctx.now())
+            return [s.id for s in page.items], page.next_cursor
+
+        async def of_role(cursor: str | None, limit: int = limit) -> Any:
+            page = await staff.list(role="station_head", station_id=None, limit=limit, cursor=cursor, now=ctx.now())
+            return [s.id for s in page.items], page.next_cursor
+
+        async def every_client(cursor: str | None, limit: int = limit) -> Any:
+            page = await clients.list(limit=limit, cursor=cursor, now=ctx.now())
+            return [c.client_id for c in page.items], page.next_cursor
+
+        assert await read_pages(at_station) == in_pages([m for m, _ in made], limit), limit
+        assert await read_pages(of_role) == in_pages(heads, limit), limit
+        assert await read_pages(every_client) == in_pages(client_ids, limit), limit

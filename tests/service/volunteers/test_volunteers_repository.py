@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from service.volunteers import signups
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.people import VolunteersRepository
 from tests.factories import id_card, make_activity, make_phone_resident, make_staff, make_volunteer, principal_of
+from tests.helpers_paging import LIMITS, in_pages, made_over_time, read_pages
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
@@ -35,11 +37,11 @@ async def test_a_person_registers_once_by_id_card_and_by_account(ctx: Context) -
     assert nf.value.code == "volunteer_not_found"
 
 
-async def test_volunteers_page_in_id_order(ctx: Context) -> None:
-    made = sorted([(await make_volunteer(ctx))[1].id for _ in range(3)])
+async def test_volunteers_page_newest_first(ctx: Context) -> None:
+    made = sorted([(await make_volunteer(ctx))[1].id for _ in range(3)], reverse=True)
     repo = VolunteersRepository(ctx.db)
-    first = await repo.find_page({}, after=None, limit=2)
-    rest = await repo.find_page({}, after=first[-1].id, limit=2)
+    first = await repo.find_page({}, before=None, limit=2, now=ctx.now())
+    rest = await repo.find_page({}, before=first[-1].id, limit=2, now=ctx.now())
     assert [v.id for v in first + rest] == made
     assert set(await repo.many([made[0], "missing"])) == {made[0]}
 
@@ -58,8 +60,8 @@ async def test_a_slot_is_never_overbooked_and_an_activity_is_cancelled_once(ctx:
     assert await repo.cancel(activity.id, "下雨", T0)
     assert not await repo.cancel(activity.id, "下雨", T0)
     assert not await repo.take_slot(activity.id, slots=1, now=T0)  # a cancelled activity takes nobody
-    assert [a.id for a in await repo.find_page({}, after=None, limit=10)] == [later.id, activity.id]
-    assert [a.id for a in await repo.find_page({}, after=later.id, limit=10)] == [activity.id]
+    assert [a.id for a in await repo.find_page({}, before=None, limit=10, now=ctx.now())] == [later.id, activity.id]
+    assert [a.id for a in await repo.find_page({}, before=later.id, limit=10, now=ctx.now())] == [activity.id]
     with pytest.raises(NotFoundError) as nf:
         await repo.get(organiser.id)
     assert nf.value.code == "activity_not_found"
@@ -86,3 +88,27 @@ async def test_one_signup_per_volunteer_and_a_status_move_is_won_once(ctx: Conte
     with pytest.raises(NotFoundError) as nf:
         await repo.get(activity.id)
     assert nf.value.code == "signup_not_found"
+
+
+async def test_a_stations_volunteers_and_activities_page_newest_first_across_windows(ctx: Context) -> None:
+    organiser = await make_staff(ctx)
+
+    async def make(i: int) -> tuple[str, str]:
+        _, volunteer = await make_volunteer(ctx)
+        start = ctx.now() + timedelta(days=1)
+        activity = await make_activity(ctx, organiser, start_at=start, end_at=start + timedelta(hours=3))
+        return volunteer.id, activity.id
+
+    made = list(reversed(await made_over_time(ctx, make)))
+    station = {"station_id": organiser.station_id}
+    volunteers, activities = VolunteersRepository(ctx.db), ActivitiesRepository(ctx.db)
+    for repo, ids in ((volunteers, [v for v, _ in made]), (activities, [a for _, a in made])):
+        for query in (station, {}):  # a station's: in windows; every station's: in one query
+            for limit in LIMITS:
+
+                async def read(cursor: str | None, repo: Any = repo, query: Any = query, limit: int = limit) -> Any:
+                    found = await repo.find_page(query, before=cursor, limit=limit + 1, now=ctx.now())
+                    page = [x.id for x in found[:limit]]
+                    return page, (page[-1] if len(found) > limit else None)
+
+                assert await read_pages(read) == in_pages(ids, limit), (repo, query, limit)
