@@ -881,7 +881,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Set the territory (division-code prefix) whose visit-programme events the client receives */
+        patch: operations["update_client"];
         trace?: never;
     };
     "/api/v1/clients/{client_id}/rotate-secret": {
@@ -3891,6 +3892,8 @@ export interface components {
             scopes: ("cases:read" | "cases:write" | "stations:read" | "visits:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write" | "volunteers:read")[];
             /** @default 600 */
             rate_limit_per_minute: number;
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            division_prefix?: string | null;
         };
         Client: {
             client_id: string;
@@ -3898,6 +3901,8 @@ export interface components {
             scopes: string[];
             rate_limit_per_minute: number;
             active: boolean;
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            division_prefix: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3911,6 +3916,10 @@ export interface components {
         ClientPage: {
             items: components["schemas"]["Client"][];
             next_cursor: string | null;
+        };
+        ClientUpdate: {
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            division_prefix: string | null;
         };
         DiscoveryEndpoint: {
             specification: string;
@@ -8159,6 +8168,44 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             414: components["responses"]["Problem414"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
+            500: components["responses"]["Problem500"];
+            503: components["responses"]["Problem503"];
+        };
+    };
+    update_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Client"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
+            408: components["responses"]["Problem408"];
+            413: components["responses"]["Problem413"];
+            414: components["responses"]["Problem414"];
+            415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
             500: components["responses"]["Problem500"];
