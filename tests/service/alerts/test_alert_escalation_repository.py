@@ -181,4 +181,6 @@ async def test_alerts_page_newest_first_and_a_cursor_continues_where_it_stopped(
         made[3].id,
         made[1].id,
     ]
-    assert [a.id for a in await repo.page({"station_id": w.station_id}, before=made[1].id, limit=10, now=ctx.now())] == [made[0].id]
+    assert [
+        a.id for a in await repo.page({"station_id": w.station_id}, before=made[1].id, limit=10, now=ctx.now())
+    ] == [made[0].id]
