@@ -170,15 +170,17 @@ async def test_alerts_page_newest_first_and_a_cursor_continues_where_it_stopped(
     pages: list[list[str]] = []
     before = None
     while True:
-        page = await repo.page(query, before=before, limit=2)
+        page = await repo.page(query, before=before, limit=2, now=ctx.now())
         if not page:
             break
         pages.append([a.id for a in page])
         before = page[-1].id
     assert pages == [[made[4].id, made[3].id], [made[2].id, made[1].id], [made[0].id]]
-    assert [a.id for a in await repo.page({"type": "low_battery"}, before=None, limit=10)] == [
+    assert [a.id for a in await repo.page({"type": "low_battery"}, before=None, limit=10, now=ctx.now())] == [
         foreign.id,
         made[3].id,
         made[1].id,
     ]
-    assert [a.id for a in await repo.page({"station_id": w.station_id}, before=made[1].id, limit=10)] == [made[0].id]
+    assert [
+        a.id for a in await repo.page({"station_id": w.station_id}, before=made[1].id, limit=10, now=ctx.now())
+    ] == [made[0].id]
