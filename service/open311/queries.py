@@ -136,7 +136,7 @@ def _search(principal: Principal, q: RequestQuery) -> CaseSearch:
         service_codes=tuple(q.service_codes),
         created_from=q.start,
         created_to=q.end,
-        closed=None if both else q.statuses == ["closed"],
+        closed=None if both else set(q.statuses) == {"closed"},
     )
 
 

@@ -233,6 +233,8 @@ async def test_status_maps_to_closed_with_the_result_as_status_notes(world: Open
     assert await asyncio.to_thread(reader.get_service_requests, status="open") == []
     closed = await asyncio.to_thread(reader.get_service_requests, status="closed", service_code="elderly_home_visit")
     assert [r["service_request_id"] for r in closed] == [number]
+    repeated = await asyncio.to_thread(reader.get_service_requests, status="closed,closed")
+    assert [r["service_request_id"] for r in repeated] == [number]  # a state named twice is still that state
 
 
 async def test_token_maps_a_case_id_to_its_request_id(world: Open311World) -> None:
