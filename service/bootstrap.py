@@ -16,7 +16,12 @@ from service.identity.staff import ensure_first_admin
 from service.notify import delivery
 from service.notify import service as notify
 from service.stations import imports as station_imports
-from service.storage.migrations import drop_case_idempotency_index, give_events_subjects, rekey_object_ids
+from service.storage.migrations import (
+    drop_case_idempotency_index,
+    drop_descending_time_indexes,
+    give_events_subjects,
+    rekey_object_ids,
+)
 from service.visits import records as visits
 from service.webhooks.delivery import run_delivery_loop
 
@@ -50,12 +55,17 @@ async def _case_idempotency_index(ctx: Context) -> None:
     await drop_case_idempotency_index(ctx.db)
 
 
+async def _descending_time_indexes(ctx: Context) -> None:
+    await drop_descending_time_indexes(ctx.db)
+
+
 # Run at every start, in order, after indexes exist (cheap and idempotent).
 STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
     ("holiday calendar", install_holiday_calendar),
     ("string ids", _string_ids),
     ("event subjects", _event_subjects),
     ("case idempotency index", _case_idempotency_index),
+    ("descending time indexes", _descending_time_indexes),
     ("first admin", ensure_first_admin),
 ]
 # Run by `run.py seed` and by `make run` before serving (idempotent).

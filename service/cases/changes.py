@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import CaseEvent, CaseRef, HistoryEntry
+from service.cases.models import DIVISION_PROVINCE, CaseEvent, CaseRef, HistoryEntry
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
@@ -17,7 +17,6 @@ from service.stations import service as stations
 
 log = logging.getLogger("huimin.cases")
 
-DIVISION_PROVINCE = "340000"
 
 
 def event_doc(

@@ -17,6 +17,10 @@ KEY_PREFIX = {"elder": "visit"}
 KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 
 
+# The division of a case for which no county could be found: the province.
+DIVISION_PROVINCE = "340000"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Subject:
     """What an event is about: a case, or a record of another area (``elder``, ``alert``, ``activity`` ...)."""

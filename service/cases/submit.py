@@ -8,8 +8,8 @@ from typing import Any
 from service.cases import privacy as case_privacy
 from service.cases import states
 from service.cases.access import access_of
-from service.cases.changes import DIVISION_PROVINCE, adjust_load, event_doc, history_entry, station_placement
-from service.cases.models import CaseRef
+from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
+from service.cases.models import DIVISION_PROVINCE, CaseRef
 from service.cases.numbers import next_case_number
 from service.cases.repository.cases import CasesRepository, case_from_document, history_doc
 from service.cases.repository.events import EventsRepository

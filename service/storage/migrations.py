@@ -23,6 +23,12 @@ under a unique partial index; the key's own record now names the case it creates
 field is no longer written and its index is dropped wherever it is still present. Looking at
 the cases' index list is one command, so every start checks (an older process starting beside
 an upgraded one during a rolling upgrade may have made the index again).
+
+Descending time keys after an equality: the embedded server reads ``{"station_id": s,
+"created_at": {"$gte": t}}`` from an index ``(station_id, created_at desc, _id desc)`` as if
+the bound were ``$gt``, so a newest-first window dropped the records made exactly at its lower
+edge (measured on SecantusDB 0.7.0b3; an ascending key, read backwards, is right on every
+server). Those indexes are declared ascending now; the descending ones are dropped at start.
 """
 
 from __future__ import annotations
@@ -62,6 +68,18 @@ EVENT_KEY_KINDS = {
 BATCH = 500
 CASES = "cases"
 OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
+# Index keys superseded by the same keys with the time ascending (see the module's docstring).
+DESCENDING_AFTER_EQUALITY: dict[str, tuple[tuple[tuple[str, int], ...], ...]] = {
+    CASES: (
+        (("owner", 1), ("created_at", -1)),
+        (("created_by.subject", 1), ("created_at", -1)),
+        (("station_id", 1), ("created_at", -1), ("_id", -1)),
+        (("county_code", 1), ("created_at", -1), ("_id", -1)),
+        (("division", 1), ("created_at", -1)),
+    ),
+    "webhook_subscriptions": ((("client_id", 1), ("created_at", -1), ("_id", -1)),),
+    "webhook_deliveries": ((("subscription_id", 1), ("created_at", -1), ("_id", -1)),),
+}
 
 
 async def _rekey(db: AsyncDatabase[dict[str, Any]], name: str) -> int:
@@ -156,3 +174,19 @@ async def drop_case_idempotency_index(db: AsyncDatabase[dict[str, Any]]) -> list
     if old:
         log.info("dropped the cases' old idempotency index", extra={"indexes": old})
     return old
+
+
+async def drop_descending_time_indexes(db: AsyncDatabase[dict[str, Any]]) -> list[str]:
+    """Drop the indexes of :data:`DESCENDING_AFTER_EQUALITY` wherever present; returns their names."""
+    dropped = []
+    for collection, superseded in DESCENDING_AFTER_EQUALITY.items():
+        info = await db[collection].index_information()
+        for name, spec in info.items():
+            key = tuple((k, d) for k, d in spec["key"])
+            if all(isinstance(d, int | float) for _, d in key) and tuple((k, int(d)) for k, d in key) in superseded:
+                with contextlib.suppress(OperationFailure):  # another process starting at once dropped it first
+                    await db[collection].drop_index(name)
+                dropped.append(f"{collection}.{name}")
+    if dropped:
+        log.info("dropped descending time indexes superseded by ascending ones", extra={"indexes": dropped})
+    return dropped

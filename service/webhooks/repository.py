@@ -31,8 +31,9 @@ FANOUT_CHECKPOINT = "fanout"
 declare(
     SUBSCRIPTIONS,
     IndexModel([("client_id", ASCENDING), ("_id", ASCENDING)]),
-    # Newest first, one client's or all: read in windows of creation time (ids are random).
-    IndexModel([("client_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="client_newest"),
+    # Newest first, one client's or all: read in windows of creation time (ids are random); the
+    # time key ascending, read backwards (see storage.migrations.DESCENDING_AFTER_EQUALITY).
+    IndexModel([("client_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="client_created"),
     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="newest"),
 )
 declare(
@@ -41,7 +42,7 @@ declare(
     IndexModel([("event_id", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
     IndexModel([("subscription_id", ASCENDING), ("status", ASCENDING), ("event_created_at", ASCENDING)]),
-    IndexModel([("subscription_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel([("subscription_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
 )
 
 

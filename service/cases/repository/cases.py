@@ -47,18 +47,26 @@ SWEEP_FIELDS = (
     "resolved_at", "overdue",
 )  # fmt: skip
 
+# Time keys after an equality are ascending, read backwards for newest first (see
+# storage.migrations.DESCENDING_AFTER_EQUALITY: the embedded server drops a window's lower edge
+# from a descending one).
 declare(
     COLLECTION,
     IndexModel("number", unique=True),
-    IndexModel([("owner", ASCENDING), ("created_at", DESCENDING)]),
-    IndexModel([("created_by.subject", ASCENDING), ("created_at", DESCENDING)]),
+    IndexModel([("owner", ASCENDING), ("created_at", ASCENDING)]),
+    IndexModel([("created_by.subject", ASCENDING), ("created_at", ASCENDING)]),
     # A station's queue in some states, by due time: one equality prefix per state (see
     # service.cases.repository.listing.soonest_due_first), read in index order on every server.
     IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     # A station's list in either order (newest, due) is read in index order, never sorted in memory.
-    IndexModel([("station_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+    IndexModel([("station_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("station_id", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
-    IndexModel([("division", ASCENDING), ("created_at", DESCENDING)]),
+    IndexModel([("division", ASCENDING), ("created_at", ASCENDING)]),
+    # A county supervisor's lists (the scope read as county_code equality, see listing.scope_filter),
+    # as a station's: newest first, and by due time per state.
+    IndexModel([("county_code", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+    IndexModel([("county_code", ASCENDING), ("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
+    IndexModel([("county_code", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     IndexModel([("status", ASCENDING), ("next_due_at", ASCENDING), ("_id", ASCENDING)]),
     # Every scope's cases with a due time, by due time (admin, and a supervisor's windows).
     IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)]),

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.cases.models import CaseListQuery, CaseScope
+from service.cases.models import DIVISION_PROVINCE, CaseListQuery, CaseScope
 
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
@@ -27,8 +27,19 @@ def scope_filter(scope: CaseScope) -> dict[str, Any]:
     if scope.station_id is not None:
         return {"station_id": scope.station_id}
     if scope.division_prefix is not None:
+        if is_county_code(scope.division_prefix):
+            # The cases under a county are those whose county_code is the county (a station's
+            # code starts with its county's, an unrouted case's division is its county): an
+            # equality an index serves together with a range on the order, where the embedded
+            # server reads the whole collection for a range on ``division`` beside one on time.
+            return {"county_code": scope.division_prefix}
         return {"division": division_range(scope.division_prefix)}
     return {}
+
+
+def is_county_code(prefix: str) -> bool:
+    """Pure: a 6-digit division prefix below the province (340000 names the province's own cases)."""
+    return len(prefix) == 6 and prefix.isdigit() and prefix != DIVISION_PROVINCE
 
 
 def division_range(prefix: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -21,6 +21,7 @@ from service.storage.migrations import (
     OLD_EVENT_KEY_INDEX,
     STRING_IDS,
     drop_case_idempotency_index,
+    drop_descending_time_indexes,
     give_events_subjects,
     rekey_object_ids,
 )
@@ -147,3 +148,39 @@ async def test_the_old_case_idempotency_index_is_dropped_at_start_and_a_second_s
     assert await drop_case_idempotency_index(db) == []
     second = await aiohttp_client(create_app(settings))
     assert await second.app[CTX].db["cases"].index_information() == after_first
+
+
+async def test_descending_time_indexes_are_dropped_at_start_and_their_ascending_ones_serve_the_windows(
+    aiohttp_client: Any, settings: Any
+) -> None:
+    # A database an older release made: a station's newest-first index with the time descending.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    try:
+        await mongo[settings.mongodb_db]["cases"].create_index([("station_id", 1), ("created_at", -1), ("_id", -1)])
+        await mongo[settings.mongodb_db]["webhook_deliveries"].create_index(
+            [("subscription_id", 1), ("created_at", -1), ("_id", -1)]
+        )
+    finally:
+        await mongo.close()
+    first = await aiohttp_client(create_app(settings))
+    db = first.app[CTX].db
+    for collection in ("cases", "webhook_deliveries"):
+        keys = [[(k, int(d)) for k, d in spec["key"]] for spec in (await db[collection].index_information()).values()]
+        assert not [k for k in keys if len(k) > 1 and k[1] == ("created_at", -1)], collection
+        assert [k for k in keys if len(k) > 1 and k[1] == ("created_at", 1)], collection
+    assert await drop_descending_time_indexes(db) == []
+
+    # What the descending key got wrong: records made exactly at a window's lower edge.
+    station = await make_station(first.app[CTX])
+    resident = await make_wechat_resident(first.app[CTX])
+    at = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    made = []
+    for minutes in (0, 0, 5, 5, 10):
+        first.app[CTX].clock = lambda m=minutes: at + timedelta(minutes=m)
+        made.append((await make_case(first.app[CTX], resident))["id"])
+    window = {
+        "station_id": station.id,
+        "created_at": {"$gte": at + timedelta(minutes=5), "$lt": at + timedelta(minutes=10)},
+    }
+    found = [d["_id"] async for d in db["cases"].find(window).sort([("created_at", -1), ("_id", -1)])]
+    assert sorted(found) == sorted(made[2:4])
