@@ -19,7 +19,7 @@ from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id
 from service.common.models import SYSTEM, utcnow
 from service.workforce import training
-from service.workforce.models import Person, Session, TrainingRecord
+from service.workforce.models import PeopleFilter, Person, RecordFilter, Session, TrainingRecord
 from service.workforce.repository.store import WorkforceRepository
 from service.workforce.repository.training import record_document
 from tests.factories import (
@@ -36,7 +36,7 @@ async def register(ctx: Context, n: int) -> list[Person]:
     """``n`` social workers of the township's station put on the register by a CSV import, in order."""
     await make_station(ctx)
     await import_register(ctx, [worker_row(seq) for seq in range(1, n + 1)])
-    return (await WorkforceRepository(ctx.db).list_people({}, limit=100, cursor=None)).items
+    return (await WorkforceRepository(ctx.db).list_people(PeopleFilter(), limit=100, cursor=None, now=ctx.now())).items
 
 
 def sheet_row(seq: int, **fields: Any) -> dict[str, Any]:
@@ -103,12 +103,12 @@ async def test_sessions_come_by_start_date_and_programmes_page_by_id_with_filter
     assert await repo.sessions_of(made[0].id) == []
     others = [(await make_training_session(ctx, category=c)).programme_id for c in ("manager", "certified")]
     everything = [programme.id, *others]
-    first = await repo.list_programmes({}, limit=2, cursor=None)
-    rest = await repo.list_programmes({}, limit=2, cursor=first.next_cursor)
+    first = await repo.list_programmes({}, limit=2, cursor=None, now=ctx.now())
+    rest = await repo.list_programmes({}, limit=2, cursor=first.next_cursor, now=ctx.now())
     assert [p.id for p in first.items] == everything[:2] and first.next_cursor
     assert [p.id for p in rest.items] == everything[2:] and rest.next_cursor is None
-    certified = await repo.list_programmes({"category": "certified"}, limit=1, cursor=None)
-    more = await repo.list_programmes({"category": "certified"}, limit=1, cursor=certified.next_cursor)
+    certified = await repo.list_programmes({"category": "certified"}, limit=1, cursor=None, now=ctx.now())
+    more = await repo.list_programmes({"category": "certified"}, limit=1, cursor=certified.next_cursor, now=ctx.now())
     assert [p.id for p in certified.items + more.items] == [programme.id, others[1]] and more.next_cursor is None
 
 
@@ -204,12 +204,12 @@ async def test_records_page_by_id_and_a_cursor_continues_where_it_stopped(ctx: C
     assert report.written
     await enrol(ctx, other, people[0])
     repo = WorkforceRepository(ctx.db)
-    query = {"session_id": session.id}
+    query = RecordFilter(session_id=session.id)
     seen: list[str] = []
     cursor = None
     sizes = []
     while True:
-        page = await repo.list_records(query, limit=2, cursor=cursor)
+        page = await repo.list_records(query, limit=2, cursor=cursor, now=ctx.now())
         seen += [r.id for r in page.items]
         sizes.append(len(page.items))
         cursor = page.next_cursor
@@ -217,8 +217,8 @@ async def test_records_page_by_id_and_a_cursor_continues_where_it_stopped(ctx: C
             break
     assert sizes == [2, 2, 1]  # no page comes back short but the last
     assert seen == sorted(seen) and len(set(seen)) == 5
-    assert {r.person_id for r in (await repo.list_records(query, limit=10, cursor=None)).items} == {
+    assert {r.person_id for r in (await repo.list_records(query, limit=10, cursor=None, now=ctx.now())).items} == {
         p.id for p in people
     }
-    everyone = await repo.list_records({}, limit=10, cursor=None)
+    everyone = await repo.list_records(RecordFilter(), limit=10, cursor=None, now=ctx.now())
     assert len(everyone.items) == 6 and everyone.next_cursor is None
