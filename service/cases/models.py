@@ -303,6 +303,22 @@ class Case:
         )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseNotice:
+    """What notifications read of a case: who to tell, and what the texts name."""
+
+    number: str | None = None
+    owner: str | None = None
+    assignee_id: str | None = None
+    station_name: str | None = None
+    service_name_zh: str | None = None
+    service_name_en: str | None = None
+    urgent_service: bool = False  # the service is urgent: every notice goes out at once
+    source_channel: str | None = None  # "visit": opened from a home visit
+    scheduled_at: datetime | None = None
+    result: str | None = None
+
+
 # ------------------------------------------------------------------ lists of cases
 
 
@@ -335,3 +351,22 @@ class CaseListQuery:
     overdue: bool | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaseSearch:
+    """The cases one client filed (``created_by``, a subject), newest first, at most ``limit``.
+
+    Any ``ids`` or ``numbers`` given keep only those cases; ``service_codes`` those of these
+    services; ``created_from`` and ``created_to`` are both inclusive; ``closed`` True keeps the
+    cases no longer open (resolved ones included), False the open ones, None both.
+    """
+
+    created_by: str
+    limit: int
+    ids: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    closed: bool | None = None

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from service.cases.models import Actor, Case, CaseEvent, Parties
+from service.cases.models import Actor, Case, CaseEvent, CaseNotice, CaseSearch, Parties
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.common.context import Context
@@ -27,11 +26,9 @@ async def case_from_source(*, ctx: Context, key: str, value: str) -> Case | None
     return await CasesRepository(ctx.db).find_by_source(key, value)
 
 
-async def find_cases(
-    *, ctx: Context, query: dict[str, Any], sort: list[tuple[str, int]], limit: int
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` whole case documents matching ``query``, in ``sort`` order."""
-    return await CasesRepository(ctx.db).find(query, sort=sort, limit=limit)
+async def find_cases(*, ctx: Context, search: CaseSearch) -> list[Case]:
+    """The cases one client filed that ``search`` asks for, newest first (history included)."""
+    return await CasesRepository(ctx.db).search(search)
 
 
 async def append_event(*, ctx: Context, event: CaseEvent) -> None:
@@ -39,26 +36,9 @@ async def append_event(*, ctx: Context, event: CaseEvent) -> None:
     await EventsRepository(ctx.db).append(event)
 
 
-# The fields of a case that notifications use.
-NOTICE_FIELDS = (
-    "number",
-    "status",
-    "owner",
-    "created_by",
-    "station_id",
-    "station_name",
-    "assignee_id",
-    "service",
-    "scheduled_at",
-    "resolve_due_at",
-    "result",
-    "source.channel",
-)
-
-
-async def case_for_notice(*, ctx: Context, case_id: str) -> dict[str, Any] | None:
-    """The fields of one case that notifications use (None when there is no such case)."""
-    return await CasesRepository(ctx.db).projected(case_id, NOTICE_FIELDS)
+async def case_for_notice(*, ctx: Context, case_id: str) -> CaseNotice | None:
+    """What notifications read of one case (None when there is no such case)."""
+    return await CasesRepository(ctx.db).for_notice(case_id)
 
 
 async def case_creators(*, ctx: Context, case_ids: Iterable[str]) -> dict[str, Actor]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from service.catalog.definitions import check_definition, service_from_doc, service_to_doc
+from service.catalog.definitions import check_definition
 from service.catalog.models import ServiceType
 from service.catalog.repository import ServiceTypesRepository
 from service.catalog.seed import RETIRED_BUILT_INS, SEED_SERVICES
@@ -18,10 +18,10 @@ async def seed_catalog(ctx: Context) -> str:
     """Load the built-in service types that are missing and retire the withdrawn ones (idempotent)."""
     repo = ServiceTypesRepository(ctx.db)
     now = ctx.now()
-    docs = [service_to_doc(dataclasses.replace(s, created_at=now)) for s in SEED_SERVICES]
+    services = [dataclasses.replace(s, created_at=now) for s in SEED_SERVICES]
     for s in SEED_SERVICES:
         check_definition(s)
-    added = await repo.insert_missing(docs)
+    added = await repo.insert_missing(services)
     upgraded = await _upgrade_built_ins(ctx, repo, SEED_SERVICES)
     retired = await _retire_withdrawn(ctx, repo, RETIRED_BUILT_INS)
     also = f", {upgraded} upgraded to the current built-in definition" if upgraded else ""
@@ -34,7 +34,7 @@ async def _retire_withdrawn(ctx: Context, repo: ServiceTypesRepository, codes: t
     retired = 0
     for code in codes:
         try:
-            current = service_from_doc(await repo.get(code))
+            current = await repo.get(code)
         except NotFoundError:
             continue  # never stored here
         if not current.retired and await repo.set_retired(code, current.version, ctx.now()):
@@ -65,13 +65,12 @@ async def _upgrade_built_ins(ctx: Context, repo: ServiceTypesRepository, built_i
     icon, conditions, materials, time-limit texts and field hints."""
     upgraded = 0
     for built_in in built_ins:
-        doc = await repo.get(built_in.code)
-        if doc.get("retired") or ("clock" in doc and "address_required" in doc and "icon" in doc):
+        current, absent = await repo.get_with_absent_keys(built_in.code)
+        if current.retired or not absent & {"clock", "address_required", "icon"}:
             continue
-        current = service_from_doc(doc)
         changes: dict[str, Any] = {}
         fields = current.fields
-        if "clock" not in doc:
+        if "clock" in absent:
             marks = {f.code: f for f in built_in.fields}
             fields = tuple(
                 dataclasses.replace(f, personal=mark.personal, reporter=mark.reporter)
@@ -80,11 +79,11 @@ async def _upgrade_built_ins(ctx: Context, repo: ServiceTypesRepository, built_i
                 for f in fields
             )
             changes["clock"] = built_in.clock
-        if "address_required" not in doc:
+        if "address_required" in absent:
             kept = {f.code for f in built_in.fields}
             fields = tuple(f for f in fields if f.code in kept or f.code not in _ASKED_AT_TOP_LEVEL)
             changes["address_required"] = built_in.address_required
-        if "icon" not in doc:
+        if "icon" in absent:
             # Stored before services carried their service-page texts: take the built-in's.
             changes.update({key: getattr(built_in, key) for key in GUIDE_KEYS})
             helps = {f.code: f for f in built_in.fields}
@@ -96,7 +95,7 @@ async def _upgrade_built_ins(ctx: Context, repo: ServiceTypesRepository, built_i
             )
         new = dataclasses.replace(current, **changes, fields=fields, version=current.version + 1, created_at=ctx.now())
         try:
-            await repo.insert_version(service_to_doc(new))
+            await repo.insert_version(new)
         except ConflictError:
             continue  # another process upgraded it (or an admin changed it) meanwhile
         upgraded += 1

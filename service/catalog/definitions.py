@@ -1,44 +1,20 @@
-"""What a valid service type is (``check_definition``), and its stored form: one document per version."""
+"""What a valid service type is (``check_definition``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from typing import Any
 
 from service.catalog.models import (
     CHOICE_TYPES,
     FIELD_TYPES,
     PERSONAL_KINDS,
     SCENARIO_CODES,
-    Choice,
-    FormField,
     ServiceType,
 )
 from service.common.errors import ValidationFailedError
 from service.common.worktime import CLOCKS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-
-
-def _field_from(doc: dict[str, Any]) -> FormField:
-    choices = tuple(Choice(**c) for c in doc.get("choices") or ())
-    return FormField(**{**doc, "choices": choices})
-
-
-def service_from_doc(doc: dict[str, Any]) -> ServiceType:
-    """A ServiceType from a stored document (unknown keys ignored)."""
-    names = {f.name for f in dataclasses.fields(ServiceType)}
-    values = {k: v for k, v in doc.items() if k in names}
-    values["fields"] = tuple(_field_from(f) for f in doc.get("fields") or ())
-    for key in ("materials_zh", "materials_en"):
-        values[key] = tuple(doc.get(key) or ())
-    return ServiceType(**values)
-
-
-def service_to_doc(service: ServiceType) -> dict[str, Any]:
-    """The document stored for one version."""
-    return dataclasses.asdict(service)
 
 
 def check_definition(service: ServiceType) -> None:

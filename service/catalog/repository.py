@@ -1,13 +1,20 @@
-"""Service-type versions (collection ``service_types``): one immutable document per version."""
+"""Service-type versions (collection ``service_types``): one immutable document per version.
+
+Documents become ``ServiceType`` dataclasses here and nowhere else.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from service.catalog.models import Choice, FormField, ServiceType
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
 from service.storage.indexes import declare
@@ -20,18 +27,35 @@ declare(
 )
 
 
-def _strip(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = dict(doc)
-    doc.pop("_id", None)
-    return doc
+_SERVICE_KEYS = frozenset(f.name for f in dataclasses.fields(ServiceType))
+
+
+def _field_from(doc: Mapping[str, Any]) -> FormField:
+    choices = tuple(Choice(**c) for c in doc.get("choices") or ())
+    return FormField(**{**doc, "choices": choices})
+
+
+def service_from_doc(doc: Mapping[str, Any]) -> ServiceType:
+    """A ServiceType from a stored document (unknown keys, ``_id`` and ``current`` among them, ignored)."""
+    values = {k: v for k, v in doc.items() if k in _SERVICE_KEYS}
+    values["fields"] = tuple(_field_from(f) for f in doc.get("fields") or ())
+    for key in ("materials_zh", "materials_en"):
+        values[key] = tuple(doc.get(key) or ())
+    return ServiceType(**values)
+
+
+def service_to_doc(service: ServiceType) -> dict[str, Any]:
+    """The document stored for one version (without ``_id`` and ``current``)."""
+    return dataclasses.asdict(service)
 
 
 class ServiceTypesRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[COLLECTION]
 
-    async def insert_version(self, doc: dict[str, Any]) -> None:
+    async def insert_version(self, service: ServiceType) -> None:
         """Store a new version and mark it current; a version that exists already is a conflict."""
+        doc = service_to_doc(service)
         try:
             await self.col.insert_one({**doc, "_id": new_id(), "current": True})
         except DuplicateKeyError:
@@ -45,8 +69,9 @@ class ServiceTypesRepository:
             {"code": doc["code"], "version": {"$lt": doc["version"]}, "current": True}, {"$set": {"current": False}}
         )
 
-    async def insert_missing(self, docs: list[dict[str, Any]]) -> int:
-        """Insert version-1 documents whose code does not exist yet; returns how many."""
+    async def insert_missing(self, services: list[ServiceType]) -> int:
+        """Insert the version-1 service types whose code does not exist yet; returns how many."""
+        docs = [service_to_doc(s) for s in services]
         codes = [d["code"] for d in docs]
         existing = {d["code"] async for d in self.col.find({"code": {"$in": codes}}, {"code": 1})}
         todo = [{**d, "_id": new_id(), "current": True} for d in docs if d["code"] not in existing]
@@ -58,17 +83,26 @@ class ServiceTypesRepository:
             return int(exc.details.get("nInserted", 0))
         return len(todo)
 
-    async def get(self, code: str, version: int | None = None) -> dict[str, Any]:
-        """One version of a service type (the current one when ``version`` is None)."""
+    async def _get_doc(self, code: str, version: int | None) -> dict[str, Any]:
         query: dict[str, Any] = {"code": code}
         if version is not None:
             query["version"] = version
         docs = await self.col.find(query).sort("version", DESCENDING).limit(1).to_list()
         if not docs:
             raise NotFoundError("service_not_found", f"There is no service with code {code!r}.")
-        return _strip(docs[0])
+        return docs[0]
 
-    async def list_current(self, scenario: str | None = None) -> list[dict[str, Any]]:
+    async def get(self, code: str, version: int | None = None) -> ServiceType:
+        """One version of a service type (the current one when ``version`` is None)."""
+        return service_from_doc(await self._get_doc(code, version))
+
+    async def get_with_absent_keys(self, code: str) -> tuple[ServiceType, frozenset[str]]:
+        """The current version of a service type, and which of its fields its stored document lacks
+        (a version stored by an older release reads them as their defaults)."""
+        doc = await self._get_doc(code, None)
+        return service_from_doc(doc), _SERVICE_KEYS - doc.keys()
+
+    async def list_current(self, scenario: str | None = None) -> list[ServiceType]:
         """Current versions of every service type (optionally of one scenario), by code."""
         query: dict[str, Any] = {"current": True}
         if scenario is not None:
@@ -77,10 +111,10 @@ class ServiceTypesRepository:
         async for doc in self.col.find(query):
             prev = latest.get(doc["code"])
             if prev is None or doc["version"] > prev["version"]:
-                latest[doc["code"]] = _strip(doc)
-        return [latest[k] for k in sorted(latest)]
+                latest[doc["code"]] = doc
+        return [service_from_doc(latest[k]) for k in sorted(latest)]
 
-    async def set_retired(self, code: str, version: int, retired_at: Any) -> bool:
+    async def set_retired(self, code: str, version: int, retired_at: datetime) -> bool:
         """Mark the given (current) version retired; False if it is no longer current."""
         result = await self.col.update_one(
             {"code": code, "version": version, "current": True}, {"$set": {"retired": True, "retired_at": retired_at}}

@@ -15,7 +15,7 @@ from typing import Any
 
 from service.catalog.answers import example_answers, example_id_card, validate_answers
 from service.catalog.built_ins import seed_catalog
-from service.catalog.definitions import check_definition, service_from_doc, service_to_doc
+from service.catalog.definitions import check_definition
 from service.catalog.models import SCENARIO_CODES, SCENARIOS, Scenario, ServiceType
 from service.catalog.repository import ServiceTypesRepository
 from service.common.context import Context
@@ -55,13 +55,13 @@ async def list_services(
         raise ValidationFailedError(
             "unknown_scenario", f"There is no scenario {scenario!r}.", {"scenario": ["Unknown scenario."]}
         )
-    services = [service_from_doc(d) for d in await _repo(ctx).list_current(scenario)]
+    services = await _repo(ctx).list_current(scenario)
     return [s for s in services if include_retired or not s.retired]
 
 
 async def get_service(*, ctx: Context, code: str, version: int | None = None) -> ServiceType:
     """One service type: its current version, or the version asked for."""
-    return service_from_doc(await _repo(ctx).get(code, version))
+    return await _repo(ctx).get(code, version)
 
 
 async def create_service(*, ctx: Context, principal: Principal, service: ServiceType) -> ServiceType:
@@ -76,7 +76,7 @@ async def create_service(*, ctx: Context, principal: Principal, service: Service
     else:
         raise ConflictError("service_exists", f"A service with code {service.code!r} exists already.")
     try:
-        await _repo(ctx).insert_version(service_to_doc(service))
+        await _repo(ctx).insert_version(service)
     except ConflictError:
         raise ConflictError("service_exists", f"A service with code {service.code!r} exists already.") from None
     return service
@@ -102,7 +102,7 @@ async def update_service(
         )
     new = dataclasses.replace(current, **changes, version=current.version + 1, created_at=ctx.now())
     check_definition(new)
-    await _repo(ctx).insert_version(service_to_doc(new))
+    await _repo(ctx).insert_version(new)
     return new
 
 

@@ -72,7 +72,7 @@ async def notifications_for(*, ctx: Context, event: OutboxEvent) -> list[Notific
     now = ctx.now()
     out: list[Notification] = []
     template = resident_template_for(event, case)
-    owner = (case or {}).get("owner")
+    owner = case.owner if case is not None else None
     if template is not None and owner:
         recipient = "resident:" + str(owner)
         prefs = await PreferencesRepository(ctx.db).get(recipient)

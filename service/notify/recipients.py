@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from service.cases.models import CaseNotice
 from service.common.context import Context
 from service.identity import directory
 from service.identity.accounts import StaffMember
@@ -21,7 +22,7 @@ class Recipient:
     person: StaffMember
 
 
-async def staff_recipients(ctx: Context, event: OutboxEvent, case: dict[str, Any] | None) -> list[Recipient]:
+async def staff_recipients(ctx: Context, event: OutboxEvent, case: CaseNotice | None) -> list[Recipient]:
     """The active staff who hear of ``event`` (about ``case``, when it is about one)."""
     found: dict[str, StaffMember] = {}
     # case.returned carries the station it now sits with (``station_id`` / ``next_station``).
@@ -53,10 +54,10 @@ async def staff_recipients(ctx: Context, event: OutboxEvent, case: dict[str, Any
         await add_station(("worker", "station_head"))
         await add_supervisors()
     elif t == "case.assigned":
-        await add_assignee(event.data.get("assignee_id") or (case or {}).get("assignee_id"))
+        await add_assignee(event.data.get("assignee_id") or (case.assignee_id if case else None))
     elif t in ("case.urged", "case.overdue"):
         await add_station(("station_head",))
-        if not await add_assignee((case or {}).get("assignee_id") or event.data.get("assignee_id")):
+        if not await add_assignee((case.assignee_id if case else None) or event.data.get("assignee_id")):
             await add_station(("worker",))
     elif t in ("case.extension_requested", "case.unrouted"):
         await add_supervisors()

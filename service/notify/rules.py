@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
+from service.cases.models import CaseNotice
 from service.common.models import Principal
 from service.notify.models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_STREAM, CHANNEL_WECHAT, OutboxEvent, Preferences
 from service.notify.templates import SHANGHAI
@@ -74,9 +74,9 @@ def is_urgent(event: OutboxEvent) -> bool:
     return event.type in URGENT_TYPES or bool(event.data.get("urgent"))
 
 
-def urgent_service(case: dict[str, Any] | None) -> bool:
+def urgent_service(case: CaseNotice | None) -> bool:
     """Cases of urgent services (emergencies, child protection): every notice goes out at once."""
-    return bool(((case or {}).get("service") or {}).get("urgent"))
+    return case is not None and case.urgent_service
 
 
 def parse_quiet_hours(spec: str | None) -> tuple[time, time] | None:

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from config import Settings
+from service.cases.models import CaseNotice
 from service.notify.models import OutboxEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -133,13 +134,16 @@ def template_key_for_id(settings: Settings, template_id: str) -> str | None:
     return None
 
 
-def is_visit_linked(event: OutboxEvent, case: dict[str, Any] | None) -> bool:
+# What the texts read when the event is about no case (or one that is gone).
+NO_CASE = CaseNotice()
+
+
+def is_visit_linked(event: OutboxEvent, case: CaseNotice | None) -> bool:
     """A case opened from a home visit (需求转介)."""
-    source = (case or {}).get("source") or {}
-    return source.get("channel") == "visit"
+    return (case or NO_CASE).source_channel == "visit"
 
 
-def resident_template_for(event: OutboxEvent, case: dict[str, Any] | None) -> Template | None:
+def resident_template_for(event: OutboxEvent, case: CaseNotice | None) -> Template | None:
     """The template that tells the case's resident about this event, if any."""
     if event.type == "case.created":
         return TEMPLATES_BY_KEY["visit_followup"] if is_visit_linked(event, case) else None
@@ -190,9 +194,9 @@ def format_time_en(value: datetime | None) -> str:
     return f"{local.day} {MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M}"
 
 
-def scheduled_time(event: OutboxEvent, case: dict[str, Any] | None) -> datetime:
+def scheduled_time(event: OutboxEvent, case: CaseNotice | None) -> datetime:
     """When a ``case.scheduled`` event says the appointment is (the event's time if it cannot tell)."""
-    when = event.data.get("scheduled_at") or (case or {}).get("scheduled_at")
+    when: Any = event.data.get("scheduled_at") or (case or NO_CASE).scheduled_at
     if isinstance(when, str):
         try:
             when = datetime.fromisoformat(when)
@@ -211,17 +215,17 @@ PHRASES = {
 }
 
 
-def service_names(case: dict[str, Any] | None) -> tuple[str, str]:
-    service = (case or {}).get("service") or {}
-    return str(service.get("name_zh") or "惠民服务"), str(service.get("name_en") or "service request")
+def service_names(case: CaseNotice | None) -> tuple[str, str]:
+    case = case or NO_CASE
+    return str(case.service_name_zh or "惠民服务"), str(case.service_name_en or "service request")
 
 
-def template_data(template: Template, event: OutboxEvent, case: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+def template_data(template: Template, event: OutboxEvent, case: CaseNotice | None) -> dict[str, dict[str, str]]:
     """The ``data`` object of a subscription message, every value within its field's limit."""
-    case = case or {}
+    case = case or NO_CASE
     name_zh, _ = service_names(case)
-    number = event.case_number or str(case.get("number") or "")
-    station = str(case.get("station_name") or "社工站")
+    number = event.case_number or str(case.number or "")
+    station = str(case.station_name or "社工站")
     values: dict[str, str] = {}
     if template.key == "accepted":
         values = {
@@ -240,7 +244,7 @@ def template_data(template: Template, event: OutboxEvent, case: dict[str, Any] |
             "phrase5": cut_phrase(PHRASES[event.type]),
         }
     elif template.key == "resolved":
-        result = event.data.get("result") or case.get("result") or "已办结"
+        result: Any = event.data.get("result") or case.result or "已办结"
         if isinstance(result, dict):
             result = result.get("summary") or result.get("text") or "已办结"
         values = {
@@ -287,10 +291,10 @@ STAFF_TITLES: dict[str, tuple[str, str]] = {
 }
 
 
-def resident_texts(template: Template, event: OutboxEvent, case: dict[str, Any] | None) -> tuple[str, str, str, str]:
+def resident_texts(template: Template, event: OutboxEvent, case: CaseNotice | None) -> tuple[str, str, str, str]:
     """(title_zh, title_en, body_zh, body_en) of a resident's inbox entry."""
     name_zh, name_en = service_names(case)
-    number = event.case_number or str((case or {}).get("number") or "")
+    number = event.case_number or str((case or NO_CASE).number or "")
     title_zh, title_en = template.title_zh, template.title_en
     if template.key == "resolved":
         body_zh = f"您的{name_zh}申请（{number}）已办结，{RATE_PROMPT_ZH}。"
@@ -318,7 +322,7 @@ def resident_texts(template: Template, event: OutboxEvent, case: dict[str, Any] 
     return title_zh, title_en, body_zh, body_en
 
 
-def staff_texts(event: OutboxEvent, case: dict[str, Any] | None) -> tuple[str, str, str, str]:
+def staff_texts(event: OutboxEvent, case: CaseNotice | None) -> tuple[str, str, str, str]:
     """(title_zh, title_en, body_zh, body_en) of a staff member's inbox entry."""
     title_zh, title_en = STAFF_TITLES.get(event.type, ("工单动态", "Case update"))
     if event.type.startswith("alert."):
@@ -335,7 +339,7 @@ def staff_texts(event: OutboxEvent, case: dict[str, Any] | None) -> tuple[str, s
     return title_zh, title_en, body_zh, body_en
 
 
-def sms_params(template: Template, event: OutboxEvent, case: dict[str, Any] | None) -> dict[str, str]:
+def sms_params(template: Template, event: OutboxEvent, case: CaseNotice | None) -> dict[str, str]:
     """Parameters of the SMS that replaces a subscription message for phone-login residents."""
     name_zh, _ = service_names(case)
     return {

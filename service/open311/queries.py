@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from service.cases import reads as case_reads
 from service.cases import states
+from service.cases.models import Case, CaseSearch, HistoryEntry
 from service.cases.states import OPEN_STATES, STATES
 from service.common.context import Context
 from service.common.errors import NotFoundError, ValidationFailedError
@@ -23,43 +25,41 @@ def status_of(state: str) -> str:
     return "closed" if state in CLOSED_STATES else "open"
 
 
-def status_notes(case: dict[str, Any]) -> str | None:
+def status_notes(status: str, history: Sequence[HistoryEntry]) -> str | None:
     """Pure: the latest note, reason or result in the case's history, else the state's label."""
-    for entry in reversed(case.get("history") or []):
-        data = entry.get("data") or {}
-        for text in (entry.get("note"), data.get("result"), data.get("reason")):
+    for entry in reversed(history):
+        for text in (entry.note, entry.data.get("result"), entry.data.get("reason")):
             if text:
                 return str(text)
-    label = states.STATE_LABELS.get(case.get("status", ""))
+    label = states.STATE_LABELS.get(status)
     return f"{label['zh']} {label['en']}" if label else None
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return rfc3339(value) if isinstance(value, datetime) else None
 
 
-def request_view(case: dict[str, Any]) -> dict[str, Any]:
+def request_view(case: Case) -> dict[str, Any]:
     """Pure: one case as a GeoReport service request."""
-    service = case.get("service") or {}
-    coords = ((case.get("location") or {}).get("coordinates")) or [None, None]
-    source = case.get("source") or {}
+    source = case.source or {}
+    point = case.location
     return {
-        "service_request_id": case["number"],
-        "status": status_of(case["status"]),
-        "status_notes": status_notes(case),
-        "service_name": " ".join(p for p in (service.get("name_zh"), service.get("name_en")) if p),
-        "service_code": service.get("code"),
-        "description": case.get("description"),
-        "agency_responsible": case.get("station_name"),
+        "service_request_id": case.number,
+        "status": status_of(case.status),
+        "status_notes": status_notes(case.status, case.history),
+        "service_name": " ".join(p for p in (case.service.name_zh, case.service.name_en) if p),
+        "service_code": case.service.code,
+        "description": case.description,
+        "agency_responsible": case.placement.station_name,
         "service_notice": None,
-        "requested_datetime": _iso(case.get("created_at")),
-        "updated_datetime": _iso(case.get("updated_at")),
-        "expected_datetime": _iso(case.get("resolve_due_at")),
-        "address": case.get("address"),
-        "address_id": case.get("division_code") or source.get("address_id"),
+        "requested_datetime": _iso(case.created_at),
+        "updated_datetime": _iso(case.updated_at),
+        "expected_datetime": _iso(case.resolve_due_at),
+        "address": case.address,
+        "address_id": case.division_code or source.get("address_id"),
         "zipcode": None,
-        "lat": coords[1],
-        "long": coords[0],
+        "lat": point.lat if point is not None else None,
+        "long": point.lon if point is not None else None,
         "media_url": source.get("media_url"),
     }
 
@@ -126,26 +126,18 @@ def parse_request_query(params: Params, now: datetime) -> RequestQuery:
     return RequestQuery(ids=[], service_codes=_csv(params, "service_code"), start=start, end=end, statuses=statuses)
 
 
-def _filter(principal: Principal, q: RequestQuery) -> dict[str, Any]:
-    """One plain filter, the time range first: a planner that serves one clause from an index
-    (the embedded server does) reads the requested days, not every request the client made."""
-    filt: dict[str, Any] = {}
-    created: dict[str, Any] = {}
-    if q.start is not None:
-        created["$gte"] = q.start
-    if q.end is not None:
-        created["$lte"] = q.end
-    if created:
-        filt["created_at"] = created
-    filt["created_by.subject"] = principal.subject
-    if q.ids:
-        filt["number"] = {"$in": q.ids}
-    if q.service_codes:
-        filt["service.code"] = {"$in": q.service_codes}
-    if q.statuses and set(q.statuses) != {"open", "closed"}:
-        closed = sorted(CLOSED_STATES)
-        filt["status"] = {"$in": closed} if q.statuses == ["closed"] else {"$nin": closed}
-    return filt
+def _search(principal: Principal, q: RequestQuery) -> CaseSearch:
+    """The client's own cases that ``q`` asks for."""
+    both = not q.statuses or set(q.statuses) == {"open", "closed"}
+    return CaseSearch(
+        created_by=principal.subject,
+        limit=MAX_ROWS,
+        numbers=tuple(q.ids),
+        service_codes=tuple(q.service_codes),
+        created_from=q.start,
+        created_to=q.end,
+        closed=None if both else q.statuses == ["closed"],
+    )
 
 
 async def list_requests(*, ctx: Context, params: Params, basic: tuple[str, str] | None) -> list[dict[str, Any]]:
@@ -153,10 +145,8 @@ async def list_requests(*, ctx: Context, params: Params, basic: tuple[str, str] 
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
     query = parse_request_query(params, ctx.now())
-    docs = await case_reads.find_cases(
-        ctx=ctx, query=_filter(principal, query), sort=[("created_at", -1), ("_id", -1)], limit=MAX_ROWS
-    )
-    return [request_view(d) for d in docs]
+    cases = await case_reads.find_cases(ctx=ctx, search=_search(principal, query))
+    return [request_view(c) for c in cases]
 
 
 async def get_request(
@@ -165,24 +155,19 @@ async def get_request(
     """GET requests/{id}: one of the client's requests (a one-element list, as the spec has it)."""
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await case_reads.find_cases(
-        ctx=ctx,
-        query={"number": service_request_id, "created_by.subject": principal.subject},
-        sort=[("_id", 1)],
-        limit=1,
+    cases = await case_reads.find_cases(
+        ctx=ctx, search=CaseSearch(created_by=principal.subject, numbers=(service_request_id,), limit=1)
     )
-    if not docs:
+    if not cases:
         raise NotFoundError("request_not_found", f"No service request {service_request_id!r}.")
-    return [request_view(docs[0])]
+    return [request_view(cases[0])]
 
 
 async def get_token(*, ctx: Context, token: str, params: Params, basic: tuple[str, str] | None) -> list[dict[str, Any]]:
     """GET tokens/{token}: requests are created at once, so a token is a case id mapped to its number."""
     check_jurisdiction(params)
     principal = await authenticate(ctx=ctx, params=params, basic=basic)
-    docs = await case_reads.find_cases(
-        ctx=ctx, query={"_id": token, "created_by.subject": principal.subject}, sort=[("_id", 1)], limit=1
-    )
-    if not docs:
+    cases = await case_reads.find_cases(ctx=ctx, search=CaseSearch(created_by=principal.subject, ids=(token,), limit=1))
+    if not cases:
         raise NotFoundError("token_not_found", f"No service request for token {token!r}.")
-    return [{"service_request_id": docs[0]["number"], "token": token}]
+    return [{"service_request_id": cases[0].number, "token": token}]

@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.cases.models import HistoryEntry
 from service.cases.states import STATES
 from service.catalog.models import FIELD_TYPES, Choice, FormField, ServiceType
 from service.catalog.seed import SEED_SERVICES
 from service.common.errors import ValidationFailedError
+from service.common.ids import new_id
 from service.open311 import queries
 from service.open311 import service as open311
 
@@ -85,16 +87,12 @@ def test_booking_window_comes_from_the_datetime_attribute_in_beijing_time() -> N
 
 
 def test_status_notes_take_the_latest_note_reason_or_result() -> None:
-    case = {
-        "status": "resolved",
-        "history": [
-            {"note": "派单 routed", "data": {}},
-            {"note": None, "data": {"result": "已办结 done"}},
-            {"note": None, "data": {}},
-        ],
-    }
-    assert queries.status_notes(case) == "已办结 done"
-    assert queries.status_notes({"status": "dispatched", "history": []}) == "已派单 dispatched"
+    def line(note: str | None, **data: str) -> HistoryEntry:
+        return HistoryEntry(new_id(), "note", "system", "admin", None, "resolved", NOW, note=note, data=data)
+
+    history = (line("派单 routed"), line(None, result="已办结 done"), line(None))
+    assert queries.status_notes("resolved", history) == "已办结 done"
+    assert queries.status_notes("dispatched", ()) == "已派单 dispatched"
 
 
 def test_request_query_defaults_to_the_last_90_days() -> None:

@@ -406,3 +406,29 @@ def test_station_head_assigns_a_case_to_a_worker_picked_from_the_station_staff(
     expect(dialog).to_be_hidden()
     after = deployment.case(case["id"])
     assert after["assignee_id"] == deployment.accounts["zhao.liu"].id
+
+
+def test_admin_gives_an_integrator_a_territory_on_creation_and_changes_it(page: Any, deployment: Deployment) -> None:
+    login(page, deployment.base, "admin.e2e")
+    page.goto(f"{deployment.base}/console/admin/clients")
+    page.get_by_role("button", name="新建客户端").click()
+    dialog = page.locator(".el-dialog", has_text="新建客户端")
+    dialog.get_by_placeholder("如 皖事通").fill("黄山市智能外呼平台")
+    dialog.locator("input[data-test=client-territory-input]").fill("9x")  # not a division prefix
+    dialog.get_by_role("button", name="创建").click()
+    expect(dialog).to_contain_text("3410")  # the field's error names an example of a good prefix
+    dialog.locator("input[data-test=client-territory-input]").fill("3410")
+    dialog.get_by_role("button", name="创建").click()
+    expect(page.locator("[data-test=client-secret]")).to_be_visible()
+    row = page.locator("[data-test=clients] .el-table__row", has_text="黄山市智能外呼平台")
+    expect(row.locator("[data-test=client-territory]")).to_have_text("3410")
+
+    row.locator("[data-test=client-set-territory]").click()
+    box = page.locator(".el-message-box")
+    box.locator("input").fill("341021")
+    box.get_by_role("button", name="保存").click()
+    expect(box).to_be_hidden()
+    expect(row.locator("[data-test=client-territory]")).to_have_text("341021")
+    listed = requests.get(f"{deployment.base}/api/v1/clients", headers=deployment.admin, timeout=10).json()["items"]
+    assert [c["division_prefix"] for c in listed if c["name"] == "黄山市智能外呼平台"] == ["341021"]
+    shot(page, "08-clients-territory")

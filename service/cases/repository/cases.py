@@ -16,8 +16,10 @@ from service.cases.models import (
     Actor,
     Case,
     CaseListQuery,
+    CaseNotice,
     CaseRef,
     CaseScope,
+    CaseSearch,
     Contact,
     HistoryEntry,
     Overdue,
@@ -28,11 +30,17 @@ from service.cases.models import (
     ServiceRef,
 )
 from service.cases.repository import kpis, listing
+from service.cases.states import OPEN_STATES, STATES
 from service.common import geo
 from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 
 COLLECTION = "cases"
+# What notifications read of a case (see ``CaseNotice``).
+NOTICE_FIELDS = (
+    "number", "owner", "assignee_id", "station_name", "service.name_zh", "service.name_en", "service.urgent",
+    "source.channel", "scheduled_at", "result",
+)  # fmt: skip
 # What the sweeps read of a case: ids, status, version and deadlines.
 SWEEP_FIELDS = (
     "_id", "status", "version", "sign_due_at", "resolve_due_at", "number", "station_id", "division",
@@ -186,6 +194,30 @@ def case_from_document(doc: Mapping[str, Any]) -> Case:
     )
 
 
+def _search_filter(search: CaseSearch) -> dict[str, Any]:
+    """One plain filter, the time range first: a planner that serves one clause from an index
+    (the embedded server does) reads the requested days, not every case the client filed."""
+    filt: dict[str, Any] = {}
+    created: dict[str, Any] = {}
+    if search.created_from is not None:
+        created["$gte"] = search.created_from
+    if search.created_to is not None:
+        created["$lte"] = search.created_to
+    if created:
+        filt["created_at"] = created
+    filt["created_by.subject"] = search.created_by
+    if search.ids:
+        filt["_id"] = {"$in": list(search.ids)}
+    if search.numbers:
+        filt["number"] = {"$in": list(search.numbers)}
+    if search.service_codes:
+        filt["service.code"] = {"$in": list(search.service_codes)}
+    if search.closed is not None:
+        closed = sorted(frozenset(STATES) - OPEN_STATES)
+        filt["status"] = {"$in": closed} if search.closed else {"$nin": closed}
+    return filt
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SweepCandidate:
     """What a sweep reads of a case: which it is, its state and version, and its deadlines."""
@@ -227,9 +259,24 @@ class CasesRepository:
         doc = await self.col.find_one({"_id": case_id})
         return case_from_document(doc) if doc is not None else None
 
-    async def projected(self, case_id: str, fields: Iterable[str]) -> dict[str, Any] | None:
-        """Some fields of one case (None when there is no such case)."""
-        return await self.col.find_one({"_id": case_id}, dict.fromkeys(fields, 1))
+    async def for_notice(self, case_id: str) -> CaseNotice | None:
+        """What notifications read of one case (None when there is no such case)."""
+        doc = await self.col.find_one({"_id": case_id}, dict.fromkeys(NOTICE_FIELDS, 1))
+        if doc is None:
+            return None
+        service = doc.get("service") or {}
+        return CaseNotice(
+            number=doc.get("number"),
+            owner=doc.get("owner"),
+            assignee_id=doc.get("assignee_id"),
+            station_name=doc.get("station_name"),
+            service_name_zh=service.get("name_zh"),
+            service_name_en=service.get("name_en"),
+            urgent_service=bool(service.get("urgent")),
+            source_channel=(doc.get("source") or {}).get("channel"),
+            scheduled_at=doc.get("scheduled_at"),
+            result=doc.get("result"),
+        )
 
     async def creators(self, case_ids: Iterable[str]) -> dict[str, Actor]:
         """Who created each of these cases that records it (``created_by``), by case id."""
@@ -303,9 +350,14 @@ class CasesRepository:
         docs, last = await listing.read_list(self._listed, query, want=limit, now=now, after=after, width=width)
         return [case_from_document(doc) for doc in docs], last
 
-    async def find(self, query: dict[str, Any], *, sort: list[tuple[str, int]], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` whole documents (history included) in ``sort`` order."""
-        return [doc async for doc in self.col.find(query).sort(sort).limit(limit)]
+    async def search(self, search: CaseSearch) -> list[Case]:
+        """The cases ``search`` asks for, newest first (history included)."""
+        return [
+            case_from_document(doc)
+            async for doc in self.col.find(_search_filter(search))
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(search.limit)
+        ]
 
     async def _sweep_candidates(self, query: dict[str, Any], limit: int) -> list[SweepCandidate]:
         projection = dict.fromkeys(SWEEP_FIELDS, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +13,9 @@ from service.cases.models import (
     Actor,
     Case,
     CaseListQuery,
+    CaseNotice,
     CaseScope,
+    CaseSearch,
     HistoryEntry,
     Overdue,
     Placement,
@@ -146,3 +150,42 @@ async def test_lists_of_cases_are_typed_and_leave_the_history_out(ctx: Context) 
     assert [c.id for c in due] == [case.id] and width is None
     elsewhere = CaseListQuery(scope=CaseScope(division_prefix="3401"))
     assert (await repo.listed(elsewhere, limit=5, now=ctx.now()))[0] == []
+
+
+async def test_a_search_keeps_the_filers_own_cases_that_match_newest_first(ctx: Context) -> None:
+    case, _answer, resident, worker = await _filed(ctx)
+    second = await make_case(ctx, resident)
+    repo = CasesRepository(ctx.db)
+    mine = CaseSearch(created_by=resident.id, limit=10)
+    found = await repo.search(mine)
+    assert [c.id for c in found] == [second["id"], case.id] and found[1].history == case.history
+    assert [c.id for c in await repo.search(dataclasses.replace(mine, numbers=(case.number,)))] == [case.id]
+    assert [c.id for c in await repo.search(dataclasses.replace(mine, ids=(second["id"],)))] == [second["id"]]
+    assert [c.id for c in await repo.search(dataclasses.replace(mine, limit=1))] == [second["id"]]
+    assert len(await repo.search(dataclasses.replace(mine, service_codes=(case.service.code,)))) == 2
+    assert len(await repo.search(dataclasses.replace(mine, closed=False))) == 2
+    assert len(await repo.search(dataclasses.replace(mine, created_from=case.created_at, created_to=ctx.now()))) == 2
+    assert await repo.search(dataclasses.replace(mine, closed=True)) == []
+    assert await repo.search(dataclasses.replace(mine, service_codes=("no_such_service",))) == []
+    assert await repo.search(dataclasses.replace(mine, created_to=case.created_at - timedelta(seconds=1))) == []
+    assert await repo.search(dataclasses.replace(mine, created_by=worker.id)) == []
+
+
+async def test_what_notifications_read_of_a_case(ctx: Context) -> None:
+    case, answer, resident, worker = await _filed(ctx)
+    await act_on(ctx, worker, case.id, "accept")
+    await act_on(ctx, worker, case.id, "resolve", result="已上门探访 visited")
+    repo = CasesRepository(ctx.db)
+    assert await repo.for_notice(case.id) == CaseNotice(
+        number=answer["number"],
+        owner=resident.id,
+        assignee_id=worker.id,
+        station_name=answer["station_name"],
+        service_name_zh=case.service.name_zh,
+        service_name_en=case.service.name_en,
+        urgent_service=case.service.urgent,
+        source_channel=(case.source or {}).get("channel"),
+        scheduled_at=None,
+        result="已上门探访 visited",
+    )
+    assert await repo.for_notice(new_id()) is None

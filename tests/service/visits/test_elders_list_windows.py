@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.common.context import Context
+from service.visits.models import ElderFilter, RegisterScope
 from service.visits.repository.elders import EldersRepository
 from tests.factories import make_elder, make_station
 from tests.helpers_paging import LIMITS, in_pages, made_over_time, read_pages
@@ -19,12 +20,13 @@ async def test_the_register_pages_newest_first_across_windows(ctx: Context) -> N
 
     ids = list(reversed(await made_over_time(ctx, make)))
     repo = EldersRepository(ctx.db)
-    # A station's, a county's and everyone's active register are read in windows; a prefix pattern in one query.
+    # A station's, a county's and everyone's active register are read in windows; a city's (a
+    # township prefix shorter than a county's) in one query.
     queries = (
-        {"station_id": station.id, "active": True},
-        {"county_code": station.code[:6], "active": True},
-        {"active": True},
-        {"township": {"$regex": "^341002"}},
+        ElderFilter(RegisterScope(station_id=station.id), active=True),
+        ElderFilter(RegisterScope(township_prefix=station.code[:6]), active=True),
+        ElderFilter(RegisterScope(), active=True),
+        ElderFilter(RegisterScope(township_prefix=station.code[:4])),
     )
     for query in queries:
         for limit in LIMITS:

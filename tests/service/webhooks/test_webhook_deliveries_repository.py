@@ -174,7 +174,9 @@ async def test_a_redelivery_makes_a_dead_delivery_pending_with_a_fresh_window(ct
         assert await repo.record_attempt(d.id, token=t, attempt=attempt(now, 410), changes=changes)
     assert await repo.lease(dead.id, now=now, until=now + SECOND, owner="w1", token=token()) is None
     assert await repo.subscriptions_with_due_work(now + SECOND) == []
-    log, _ = await repo.list_page(subscription_id=it.subscription.id, status="delivered", cursor=None, limit=10)
+    log, _ = await repo.list_page(
+        subscription_id=it.subscription.id, status="delivered", cursor=None, limit=10, now=ctx.now()
+    )
     assert [d.id for d in log] == [delivered.id] and log[0].delivered_at == now
     later = now + 60 * SECOND
     again = await repo.requeue(dead.id, subscription_id=it.subscription.id, now=later)
@@ -197,22 +199,30 @@ async def test_the_delivery_log_is_newest_first_and_a_cursor_continues_where_it_
     await it.file(ctx, "accept")
     await fan_out_events(ctx=ctx)  # two more, later
     repo = WebhookDeliveriesRepository(ctx.db)
-    whole, end = await repo.list_page(subscription_id=it.subscription.id, status=None, cursor=None, limit=10)
+    whole, end = await repo.list_page(
+        subscription_id=it.subscription.id, status=None, cursor=None, limit=10, now=ctx.now()
+    )
     assert len(whole) == 5 and end is None
     assert [(d.created_at, d.id) for d in whole] == sorted(((d.created_at, d.id) for d in whole), reverse=True)
     assert len({d.created_at for d in whole}) == 2
     pages: list[list[Delivery]] = []
     cursor: str | None = None
     while True:
-        page, cursor = await repo.list_page(subscription_id=it.subscription.id, status=None, cursor=cursor, limit=2)
+        page, cursor = await repo.list_page(
+            subscription_id=it.subscription.id, status=None, cursor=cursor, limit=2, now=ctx.now()
+        )
         pages.append(page)
         if cursor is None:
             break
     assert [len(p) for p in pages] == [2, 2, 1]  # only the last page is short
     assert [d.id for p in pages for d in p] == [d.id for d in whole]
     other = await make_webhook(ctx, it.client)
-    assert await repo.list_page(subscription_id=other.subscription.id, status=None, cursor=None, limit=10) == ([], None)
-    pending, _ = await repo.list_page(subscription_id=it.subscription.id, status="pending", cursor=None, limit=10)
+    assert await repo.list_page(
+        subscription_id=other.subscription.id, status=None, cursor=None, limit=10, now=ctx.now()
+    ) == ([], None)
+    pending, _ = await repo.list_page(
+        subscription_id=it.subscription.id, status="pending", cursor=None, limit=10, now=ctx.now()
+    )
     assert len(pending) == 5
 
 

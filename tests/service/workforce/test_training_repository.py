@@ -77,7 +77,7 @@ async def test_programmes_and_sessions_read_back_as_added_and_missing_ones_are_n
         assert exc.value.code == code
 
 
-async def test_sessions_come_by_start_date_and_programmes_page_by_id_with_filters(ctx: Context) -> None:
+async def test_sessions_come_by_start_date_and_programmes_page_newest_first_with_filters(ctx: Context) -> None:
     programme = await training.create_programme(
         ctx=ctx, principal=SYSTEM, data={"name": "社工实务培训", "category": "certified", "tier": "beginner"}
     )
@@ -102,14 +102,14 @@ async def test_sessions_come_by_start_date_and_programmes_page_by_id_with_filter
     assert {s.id for s in await repo.sessions_of(programme.id)} == {s.id for s in made}
     assert await repo.sessions_of(made[0].id) == []
     others = [(await make_training_session(ctx, category=c)).programme_id for c in ("manager", "certified")]
-    everything = [programme.id, *others]
+    everything = [others[1], others[0], programme.id]  # newest first
     first = await repo.list_programmes({}, limit=2, cursor=None, now=ctx.now())
     rest = await repo.list_programmes({}, limit=2, cursor=first.next_cursor, now=ctx.now())
     assert [p.id for p in first.items] == everything[:2] and first.next_cursor
     assert [p.id for p in rest.items] == everything[2:] and rest.next_cursor is None
     certified = await repo.list_programmes({"category": "certified"}, limit=1, cursor=None, now=ctx.now())
     more = await repo.list_programmes({"category": "certified"}, limit=1, cursor=certified.next_cursor, now=ctx.now())
-    assert [p.id for p in certified.items + more.items] == [programme.id, others[1]] and more.next_cursor is None
+    assert [p.id for p in certified.items + more.items] == [others[1], programme.id] and more.next_cursor is None
 
 
 async def test_a_person_is_enrolled_once_and_a_record_changes_only_at_the_version_read(ctx: Context) -> None:
@@ -196,7 +196,7 @@ async def test_two_sheets_imported_at_once_enrol_each_person_once(ctx: Context) 
     assert await repo.records.count_documents({"session_id": session.id}) == 3
 
 
-async def test_records_page_by_id_and_a_cursor_continues_where_it_stopped(ctx: Context) -> None:
+async def test_records_page_newest_first_and_a_cursor_continues_where_it_stopped(ctx: Context) -> None:
     people = await register(ctx, 5)
     session = await make_training_session(ctx)
     other = await make_training_session(ctx, starts_on="2025-05-01", ends_on="2025-05-02")
@@ -216,7 +216,7 @@ async def test_records_page_by_id_and_a_cursor_continues_where_it_stopped(ctx: C
         if cursor is None:
             break
     assert sizes == [2, 2, 1]  # no page comes back short but the last
-    assert seen == sorted(seen) and len(set(seen)) == 5
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == 5  # newest first
     assert {r.person_id for r in (await repo.list_records(query, limit=10, cursor=None, now=ctx.now())).items} == {
         p.id for p in people
     }
