@@ -58,14 +58,13 @@ from service.storage.embedded import EmbeddedMongo, _executable, free_port
 from service.storage.indexes import ensure_indexes
 from service.visits.elder_imports import import_doc
 from service.visits.periods import parse_period
+from service.visits.repository.rates import rate_pipeline, weekly_pipeline
 from service.visits.schedules import schedule_doc, schedule_period
 from service.visits.stats import (
-    GROUPS,
-    _stats_scope,
-    rate_pipeline,
-    tier_scopes,
+    rate_query,
+    stats_scope,
     visit_stats,
-    weekly_pipeline,
+    weekly_query,
     weekly_series,
 )
 
@@ -157,15 +156,14 @@ async def one_size(uri: str, n: int, repeat: int) -> dict[str, float]:
         await ensure_indexes(db)
         print(f"    {n} rate set-up done", file=sys.stderr, flush=True)
         sched = db["visit_schedules"]
-        match = _stats_scope(SYSTEM, "34")
-        scopes = tier_scopes(PERIOD)
-        await (await sched.aggregate(rate_pipeline(match, scopes, GROUPS["county"]))).to_list()  # warm the cache
+        query = rate_query(stats_scope(SYSTEM, "34"), PERIOD, "county")
+        await (await sched.aggregate(rate_pipeline(query))).to_list()  # warm the cache
         rate_s, stats = await timed(
             lambda: visit_stats(ctx=ctx, principal=SYSTEM, division="34", period=PERIOD.id, group_by="county"), repeat
         )
 
         async def floor_rate() -> Any:
-            cursor = await sched.aggregate(rate_pipeline(match, scopes, GROUPS["county"]))
+            cursor = await sched.aggregate(rate_pipeline(query))
             return await cursor.to_list()
 
         rate_floor_s, raw = await timed(floor_rate, repeat)
@@ -286,21 +284,21 @@ async def province(uri: str, sizes: tuple[int, ...], repeat: int) -> None:
         load_ctx = Context(settings=settings, db=db, redis=None, clock=lambda: PERIOD.start)
         stations = [(new_id(), f"{COUNTIES[i % len(COUNTIES)]}{i // len(COUNTIES) + 1:03d}") for i in range(1_500)]
         sched = db["visit_schedules"]
-        match = _stats_scope(SYSTEM, "34")
-        scopes = tier_scopes(PERIOD)
-        first = parse_period("2026-W37")
+        scope = stats_scope(SYSTEM, "34")
+        query = rate_query(scope, PERIOD, "county")
+        weekly = weekly_query(scope, parse_period("2026-W37"), PERIOD)
 
         async def ours_rate() -> Any:
             return await visit_stats(ctx=ctx, principal=SYSTEM, division="34", period=PERIOD.id, group_by="county")
 
         async def floor_rate() -> Any:
-            return await (await sched.aggregate(rate_pipeline(match, scopes, GROUPS["county"]))).to_list()
+            return await (await sched.aggregate(rate_pipeline(query))).to_list()
 
         async def ours_series() -> Any:
             return await weekly_series(ctx=ctx, principal=SYSTEM, division="34", weeks=12, until=PERIOD.id)
 
         async def floor_series() -> Any:
-            return await (await sched.aggregate(weekly_pipeline(match, first, PERIOD))).to_list()
+            return await (await sched.aggregate(weekly_pipeline(weekly))).to_list()
 
         print(
             f"{'people':>8} {'weekly':>8} | {'load s':>6} | {'rate ms':>9} {'floor ms':>9} {'ratio':>6} | "

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -49,13 +48,16 @@ from service.common.models import SYSTEM
 from service.stations.divisions_data import division_table
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
+from service.visits.models import RateScope
 from service.visits.periods import period_of
-from service.visits.stats import GROUPS, rate_pipeline, tier_scopes
+from service.visits.repository.rates import rate_pipeline
+from service.visits.stats import rate_query
 from service.workforce import rules
-from service.workforce.models import Session
+from service.workforce.models import RegisterWindow, Session
 from service.workforce.plan import plan_indicators
 from service.workforce.repository.indexes import META, PEOPLE, RECORDS
 from service.workforce.repository.people import person_document
+from service.workforce.repository.register_counts import people_pipeline, training_pipeline
 from service.workforce.repository.training import record_document
 
 PEOPLE_N = int(os.environ.get("BENCH_WORKFORCE_PEOPLE", "150000"))
@@ -222,12 +224,15 @@ async def timed(fn: Any, repeat: int) -> tuple[float, Any]:
 async def floor(db: Any, code: str) -> dict[str, Any]:
     """The same aggregations and reads the plan makes, issued directly through pymongo."""
     prefix = rules.prefix_of(code)
-    match = rules.scope_match(prefix)
-    as_of, before = f"{YEAR}-12-31", f"{YEAR - 1}-12-31"
-    [people] = await (await db[PEOPLE].aggregate(rules.people_pipeline(match, as_of, before))).to_list()
-    [trained] = await (
-        await db[RECORDS].aggregate(rules.training_pipeline(match, f"{YEAR}-01-01", "2021-01-01", as_of))
-    ).to_list()
+    window = RegisterWindow(
+        prefix=prefix,
+        as_of=date(YEAR, 12, 31),
+        before=date(YEAR - 1, 12, 31),
+        year_start=date(YEAR, 1, 1),
+        period_start=date(2021, 1, 1),
+    )
+    [people] = await (await db[PEOPLE].aggregate(people_pipeline(window))).to_list()
+    [trained] = await (await db[RECORDS].aggregate(training_pipeline(window))).to_list()
     for _ in range(2):  # older population, care-home beds
         await db["reference_figures"].find({"year": YEAR, "division": {"$regex": "^" + prefix}}).to_list()
     stations_query: dict[str, Any] = {"active": True}
@@ -240,7 +245,7 @@ async def floor(db: Any, code: str) -> dict[str, Any]:
     await (
         await db["visit_schedules"].aggregate(
             # the schedules of the division, as the visits service matches them for an admin
-            rate_pipeline({"township": {"$regex": "^" + re.escape(prefix)}}, tier_scopes(week), GROUPS["station"], 1)
+            rate_pipeline(rate_query(RateScope(township_prefix=prefix), week, "station", 1))
         )
     ).to_list()
     return {"people": people, "trained": trained}

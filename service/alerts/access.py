@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.alerts.models import AlertScope
 from service.common.errors import PermissionDeniedError
 from service.common.models import Principal
 
@@ -41,30 +40,35 @@ def manages_rota(principal: Principal, *, station_id: str, township: str) -> boo
     return sees_station(principal, station_id=station_id, township=township)
 
 
-def division_range(prefix: str) -> dict[str, str]:
-    """Division codes under ``prefix`` as an index range (codes are digits; ":" follows "9")."""
-    return {"$gte": prefix, "$lt": prefix + ":"}
-
-
-def county_list_scope(principal: Principal) -> dict[str, Any]:
+def county_list_scope(principal: Principal) -> AlertScope:
     """``staff_scope`` for lists of records that carry ``county_code`` (alerts, devices): a county
     supervisor's as an equality on it (always the township's first six digits), which an index
     serves together with a range on the id, unlike a range on the township."""
     scope = staff_scope(principal)
     if principal.role == "supervisor" and len(principal.division_prefix or "") == 6:
-        return {"county_code": principal.division_prefix}
+        return AlertScope(county_code=principal.division_prefix)
     return scope
 
 
-def staff_scope(principal: Principal) -> dict[str, Any]:
-    """The filter of records (with ``station_id`` and ``township``) a staff member may list."""
+def staff_scope(principal: Principal) -> AlertScope:
+    """The records (with ``station_id`` and ``township``) a staff member may list."""
     require_staff(principal)
     if principal.role == "admin":
-        return {}
+        return AlertScope()
     if principal.role == "supervisor":
         if not principal.division_prefix:
             raise PermissionDeniedError("no_division", "Your account has no division assigned.")
-        return {"township": division_range(principal.division_prefix)}
+        return AlertScope(township_prefix=principal.division_prefix)
     if not principal.station_id:
         raise PermissionDeniedError("no_station", "Your account has no station assigned.")
-    return {"station_id": principal.station_id}
+    return AlertScope(station_id=principal.station_id)
+
+
+def in_scope(scope: AlertScope, *, station_id: str | None, township: str | None) -> bool:
+    """True if a record of ``station_id`` and ``township`` is one ``scope`` (from ``staff_scope``) lists."""
+    if scope.station_id is not None and station_id != scope.station_id:
+        return False
+    if scope.township_prefix is not None:
+        # the same bounds as the stored filter's range: codes are digits, and ":" follows "9"
+        return township is not None and scope.township_prefix <= township < scope.township_prefix + ":"
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from service.alerts.access import ALERTS_SCOPE, county_list_scope, require_staff, sees_station
@@ -98,16 +99,16 @@ async def list_devices(
     cursor: str | None = None,
 ) -> Page[Device]:
     """Devices the caller may see, by station or person, newest registered first."""
-    query = county_list_scope(principal)
+    scope = county_list_scope(principal)
     if station:
-        if query.get("station_id", station) != station:
+        if scope.station_id not in (None, station):
             return Page(items=[], next_cursor=None)  # another station's devices are not the caller's to list
-        query["station_id"] = station
-    if elder_id:
-        query["elder_id"] = elder_id
+        scope = dataclasses.replace(scope, station_id=station)
     limit = max(1, min(limit, MAX_PAGE))
     before = decode_newest_cursor(cursor)
-    items = await DevicesRepository(ctx.db).page(query, before=before, limit=limit + 1, now=ctx.now())
+    items = await DevicesRepository(ctx.db).page(
+        scope, elder_id=elder_id or None, before=before, limit=limit + 1, now=ctx.now()
+    )
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=encode_newest_cursor(items[-1].id) if more and items else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from service.alerts.access import require_staff, sees_station, staff_scope
 from service.alerts.models import MaintenanceItem
 from service.alerts.repository import MaintenanceRepository
@@ -22,15 +24,15 @@ async def list_maintenance(
     cursor: str | None = None,
 ) -> Page[MaintenanceItem]:
     """Maintenance items of the caller's station or division, newest first (open ones by default)."""
-    query = staff_scope(principal)
+    scope = staff_scope(principal)
     if station:
-        if query.get("station_id", station) != station:
+        if scope.station_id not in (None, station):
             return Page(items=[], next_cursor=None)
-        query["station_id"] = station
-    if status:
-        query["status"] = status
+        scope = dataclasses.replace(scope, station_id=station)
     limit = max(1, min(limit, MAX_PAGE))
-    items = await MaintenanceRepository(ctx.db).page(query, before=cursor, limit=limit + 1, now=ctx.now())
+    items = await MaintenanceRepository(ctx.db).page(
+        scope, status=status or None, before=cursor, limit=limit + 1, now=ctx.now()
+    )
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=items[-1].id if more and items else None)

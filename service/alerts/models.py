@@ -147,3 +147,14 @@ class Recipient:
 
     def as_data(self) -> dict[str, Any]:
         return {"staff_id": self.staff_id, "role": self.role, "phone": self.phone}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertScope:
+    """Which records (devices, alerts, maintenance items: each carries ``station_id``, ``township`` and
+    ``county_code``) a staff member may list: of one station, of the townships under a division prefix,
+    of one county, any of these together, or all (none set)."""
+
+    station_id: str | None = None
+    township_prefix: str | None = None
+    county_code: str | None = None

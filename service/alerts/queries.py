@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
-from service.alerts.access import county_list_scope, require_vendor, staff_scope
+from service.alerts.access import county_list_scope, in_scope, require_vendor, staff_scope
 from service.alerts.models import (
     REFUSED,
     Alert,
+    AlertScope,
 )
 from service.alerts.repository import AlertsRepository
 from service.common.context import Context
@@ -31,22 +32,26 @@ async def list_alerts(
     cursor: str | None = None,
 ) -> Page[Alert]:
     """Alerts newest first: a vendor's client sees its own (refused ones too), staff their station or division."""
+    client_id: str | None = None
     if principal.is_client:
         require_vendor(principal)
-        query: dict[str, Any] = {"client_id": principal.subject}
+        scope, client_id = AlertScope(), principal.subject
     else:
-        query = county_list_scope(principal)
+        scope = county_list_scope(principal)
         if station:
-            if query.get("station_id", station) != station:
+            if scope.station_id not in (None, station):
                 return Page(items=[], next_cursor=None)
-            query["station_id"] = station
-    if outcome:
-        query["outcome"] = outcome
-    if type:
-        query["type"] = type
+            scope = dataclasses.replace(scope, station_id=station)
     limit = max(1, min(limit, MAX_PAGE))
     items = await AlertsRepository(ctx.db).page(
-        query, before=cursor, limit=limit + 1, now=ctx.now(), hide_refused=not principal.is_client
+        scope,
+        client_id=client_id,
+        outcome=outcome or None,
+        type=type or None,
+        before=cursor,
+        limit=limit + 1,
+        now=ctx.now(),
+        hide_refused=not principal.is_client,
     )
     more = len(items) > limit
     items = items[:limit]
@@ -69,16 +74,8 @@ async def get_alert(*, ctx: Context, principal: Principal, alert_id: str) -> Ale
         visible = (
             alert is not None
             and alert.outcome != REFUSED
-            and all(_matches(alert, key, value) for key, value in scope.items())
+            and in_scope(scope, station_id=alert.station_id, township=alert.township)
         )
     if alert is None or not visible:
         raise NotFoundError("alert_not_found", f"There is no alert {alert_id!r}.")
     return alert
-
-
-def _matches(alert: Alert, key: str, value: Any) -> bool:
-    if key == "station_id":
-        return alert.station_id == value
-    if key == "township":
-        return alert.township is not None and value["$gte"] <= alert.township < value["$lt"]
-    return True

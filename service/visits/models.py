@@ -148,3 +148,93 @@ class DueVisit:
     period: str
     period_start: datetime
     period_end: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateScope:
+    """The due visits a visit rate counts: one station's, those of townships under a prefix, both, or all."""
+
+    station_id: str | None = None
+    township_prefix: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierWindow:
+    """The due visits of one tier a report counts: its period ``period`` (one in progress), or (``period``
+    None) those of its ``kind`` whose period ends in ``(ends_after, ends_by]``."""
+
+    tier: str
+    kind: str
+    period: str | None = None
+    ends_after: datetime | None = None
+    ends_by: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MachineCalls:
+    """Where an answered machine call counts as a visit: in every county but ``exceptions``
+    (``by_default`` True), or only in ``exceptions`` (``by_default`` False)."""
+
+    by_default: bool
+    exceptions: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateQuery:
+    """What the visit rate reads: the scope, one window per tier, the grouping field (``station_id``,
+    ``county_code`` or ``city_code``), the tier whose visits are counted by method (a counted machine
+    call under ``machine_method``), and at most ``max_misses`` unvisited due visits."""
+
+    scope: RateScope
+    windows: tuple[TierWindow, ...]
+    group_field: str
+    method_tier: str
+    machine_method: str
+    machine_calls: MachineCalls
+    max_misses: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WeeklyQuery:
+    """The due visits of one tier and kind whose period ends in ``(ends_after, ends_by]``, per period."""
+
+    scope: RateScope
+    tier: str
+    kind: str
+    ends_after: datetime
+    ends_by: datetime
+    machine_calls: MachineCalls
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierCount:
+    """Due visits and how many were visited: as each county counts machine calls (``visited``), never
+    counting them (``visited_human``) and always counting them (``visited_with_machine``)."""
+
+    due: int = 0
+    visited: int = 0
+    visited_human: int = 0
+    visited_with_machine: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MissedVisit:
+    """A due visit not (yet) counted as visited."""
+
+    elder_id: str
+    station_id: str
+    tier: str
+    period: str
+    period_end: datetime
+    name_masked: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateFigures:
+    """The counts behind a visit rate: per tier, visits of the method tier per method, per group key and
+    tier (keys in ascending order), and the first misses by due date."""
+
+    by_tier: dict[str, TierCount]
+    by_method: dict[str, int]
+    groups: dict[str, dict[str, TierCount]]
+    misses: tuple[MissedVisit, ...]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +14,11 @@ from service.common.errors import (
 from service.common.models import Principal
 from service.stations import service as stations
 from service.visits.due import parse
+from service.visits.models import MachineCalls, RateQuery, RateScope, TierCount, TierWindow, WeeklyQuery
 from service.visits.periods import TIER_KIND, TIER_NAMES, TIERS, Period, period_of
 from service.visits.records import HUMAN_METHODS, MACHINE_METHOD, MAX_MISSES, METHOD_NAMES, METHODS
 from service.visits.repository.elders import EldersRepository
-from service.visits.repository.visits import VisitSchedulesRepository
+from service.visits.repository.rates import VisitRatesRepository
 
 # What the plan's weekly figure counts, stated beside it.
 PLAN_TIER = "high"
@@ -50,10 +50,11 @@ def _rate(visited: int, due: int) -> float | None:
     return round(visited / due, 4) if due else None
 
 
-def _stats_scope(principal: Principal, division: str | None) -> dict[str, Any]:
+def stats_scope(principal: Principal, division: str | None) -> RateScope:
+    """The due visits ``principal`` may count, narrowed to ``division`` (PermissionDeniedError outside theirs)."""
     if principal.role not in ("worker", "station_head", "supervisor", "admin"):
         raise PermissionDeniedError("staff_only", "The visit rate is for staff.")
-    query: dict[str, Any] = {}
+    station_id: str | None = None
     if principal.role == "supervisor":
         prefix = principal.division_prefix or ""
         if not prefix:
@@ -62,13 +63,11 @@ def _stats_scope(principal: Principal, division: str | None) -> dict[str, Any]:
             raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
         division = division or prefix
     elif principal.role in ("worker", "station_head"):
-        query["station_id"] = principal.station_id or ""
-    if division:
-        query["township"] = {"$regex": f"^{re.escape(division)}"}
-    return query
+        station_id = principal.station_id or ""
+    return RateScope(station_id=station_id, township_prefix=division or None)
 
 
-def tier_scopes(p: Period) -> dict[str, dict[str, Any]]:
+def tier_windows(p: Period) -> tuple[TierWindow, ...]:
     """Per tier, the schedules a report of period ``p`` counts.
 
     A tier whose periods are as long as ``p`` or shorter counts its periods ending within
@@ -76,106 +75,61 @@ def tier_scopes(p: Period) -> dict[str, dict[str, Any]]:
     its period in progress at the end of ``p`` (a week report: the month and the quarter
     of the week's last day), so each tier is measured on its own period, never mixed.
     """
-    out = {}
+    out: list[TierWindow] = []
     for tier in TIERS:
         kind = TIER_KIND[tier]
         if KIND_ORDER[kind] <= KIND_ORDER[p.kind]:
-            out[tier] = {"kind": kind, "period_end": {"$gt": p.start, "$lte": p.end}}
+            out.append(TierWindow(tier=tier, kind=kind, ends_after=p.start, ends_by=p.end))
         else:
-            out[tier] = {"kind": kind, "period": period_of(kind, p.end - timedelta(microseconds=1)).id}
-    return out
+            out.append(TierWindow(tier=tier, kind=kind, period=period_of(kind, p.end - timedelta(microseconds=1)).id))
+    return tuple(out)
 
 
 def _covers(p: Period, tier: str) -> tuple[str | None, str]:
-    scope = tier_scopes(p)[tier]
-    if "period" in scope:
-        return scope["period"], scope["period"]
+    [window] = [w for w in tier_windows(p) if w.tier == tier]
+    if window.period is not None:
+        return window.period, window.period
     kind = TIER_KIND[tier]
     if kind == p.kind:
         return p.id, p.id
     return None, f"{kind}s ending in {p.id}"
 
 
-def machine_counts_expr(rules: CountyRules) -> Any:
-    """Pure: the aggregation expression "a machine call counts in this schedule's county"."""
+def machine_calls(rules: CountyRules) -> MachineCalls:
+    """Pure: where a machine call counts, from the county table (the default and the counties that differ)."""
     own = [c for c in rules.counties if c != "default"]
-    if rules.counties["default"].machine_calls_count:
-        return {"$not": [{"$in": ["$county_code", [c for c in own if not rules.counties[c].machine_calls_count]]}]}
-    return {"$in": ["$county_code", [c for c in own if rules.counties[c].machine_calls_count]]}
+    by_default = rules.counties["default"].machine_calls_count
+    return MachineCalls(
+        by_default=by_default,
+        exceptions=tuple(c for c in own if rules.counties[c].machine_calls_count != by_default),
+    )
 
 
-def counted_expr(rules: CountyRules) -> Any:
-    """Pure: visited by a person, or reached by a machine call where the county counts those."""
-    machine = {"$and": [{"$eq": ["$machine_reached", True]}, machine_counts_expr(rules)]}
-    return {"$or": [{"$eq": ["$visited", True]}, machine]}
+def rate_query(
+    scope: RateScope, p: Period, group_by: str, max_misses: int = MAX_MISSES, rules: CountyRules | None = None
+) -> RateQuery:
+    """Pure: what the visit rate of period ``p`` reads, grouped by ``group_by`` (a key of GROUPS)."""
+    return RateQuery(
+        scope=scope,
+        windows=tier_windows(p),
+        group_field=GROUPS[group_by],
+        method_tier=PLAN_TIER,
+        machine_method=MACHINE_METHOD,
+        machine_calls=machine_calls(rules or load_county_rules()),
+        max_misses=max_misses,
+    )
 
 
-def _with_counted(rules: CountyRules) -> dict[str, Any]:
-    return {
-        "$addFields": {
-            "counted": counted_expr(rules),
-            "human": {"$eq": ["$visited", True]},
-            "any_contact": {"$or": [{"$eq": ["$visited", True]}, {"$eq": ["$machine_reached", True]}]},
-        }
-    }
-
-
-def rate_pipeline(
-    match: dict[str, Any],
-    scopes: dict[str, dict[str, Any]],
-    group_field: str,
-    max_misses: int = MAX_MISSES,
-    rules: CountyRules | None = None,
-) -> list[dict[str, Any]]:
-    """The aggregation behind the visit rate: per tier (each on its own period), by method, by group, misses.
-
-    ``visited`` follows each county's setting for machine calls; ``visited_human`` never counts
-    them and ``visited_with_machine`` always does, so the figure is shown both ways.
-    """
-    rules = rules or load_county_rules()
-    counts = {
-        "due": {"$sum": 1},
-        "visited": {"$sum": {"$cond": ["$counted", 1, 0]}},
-        "visited_human": {"$sum": {"$cond": ["$human", 1, 0]}},
-        "visited_with_machine": {"$sum": {"$cond": ["$any_contact", 1, 0]}},
-    }
-    return [
-        {"$match": {**match, "withdrawn": None, "$or": list(scopes.values())}},
-        _with_counted(rules),
-        {
-            "$facet": {
-                "by_tier": [{"$group": {"_id": "$tier", **counts}}],
-                "by_method": [
-                    {"$match": {"tier": PLAN_TIER, "counted": True}},
-                    {
-                        "$group": {
-                            "_id": {"$cond": ["$human", "$method", MACHINE_METHOD]},
-                            "visited": {"$sum": 1},
-                        }
-                    },
-                ],
-                "groups": [
-                    {"$group": {"_id": {"key": f"${group_field}", "tier": "$tier"}, **counts}},
-                    {"$sort": {"_id.key": 1}},
-                ],
-                "misses": [
-                    {"$match": {"counted": False}},
-                    {"$sort": {"period_end": 1, "elder_id": 1}},
-                    {"$limit": max_misses},
-                    {
-                        "$project": {
-                            "elder_id": 1,
-                            "station_id": 1,
-                            "tier": 1,
-                            "period": 1,
-                            "period_end": 1,
-                            "name_masked": 1,
-                        }
-                    },
-                ],
-            }
-        },
-    ]
+def weekly_query(scope: RateScope, first: Period, last: Period, rules: CountyRules | None = None) -> WeeklyQuery:
+    """Pure: what the weekly series from week ``first`` to week ``last`` reads (the plan's tier only)."""
+    return WeeklyQuery(
+        scope=scope,
+        tier=PLAN_TIER,
+        kind="week",
+        ends_after=first.start,
+        ends_by=last.end,
+        machine_calls=machine_calls(rules or load_county_rules()),
+    )
 
 
 def plan_statement(rules: CountyRules | None = None) -> dict[str, Any]:
@@ -202,10 +156,10 @@ def plan_statement(rules: CountyRules | None = None) -> dict[str, Any]:
     }
 
 
-def _both_ways(row: dict[str, Any]) -> dict[str, Any]:
+def _both_ways(row: TierCount) -> dict[str, Any]:
     """The figure without and with machine calls, shown beside the county's own setting."""
-    due = row.get("due", 0)
-    human, machine = row.get("visited_human", 0), row.get("visited_with_machine", 0)
+    due = row.due
+    human, machine = row.visited_human, row.visited_with_machine
     return {
         "visited_without_machine": human,
         "rate_without_machine": _rate(human, due),
@@ -214,11 +168,12 @@ def _both_ways(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tier_rows(p: Period, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _tier_rows(p: Period, rows: dict[str, TierCount]) -> list[dict[str, Any]]:
     out = []
     for t in TIERS:
         period, covers = _covers(p, t)
-        due, visited = rows.get(t, {}).get("due", 0), rows.get(t, {}).get("visited", 0)
+        row = rows.get(t, TierCount())
+        due, visited = row.due, row.visited
         out.append(
             {
                 "tier": t,
@@ -227,7 +182,7 @@ def _tier_rows(p: Period, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any
                 "due": due,
                 "visited": visited,
                 "rate": _rate(visited, due),
-                **_both_ways(rows.get(t, {})),
+                **_both_ways(row),
             }
         )
     return out
@@ -249,23 +204,17 @@ async def visit_stats(
         )
     now = ctx.now()
     p = parse(period) if period else period_of("week", now)
-    scope = _stats_scope(principal, division)
-    scopes = tier_scopes(p)
+    scope = stats_scope(principal, division)
     rules = load_county_rules(ctx.settings.county_rules_file)
-    [facets] = await VisitSchedulesRepository(ctx.db).aggregate(
-        rate_pipeline(scope, scopes, GROUPS[group_by], misses_limit, rules)
-    )
-    by_tier = {r["_id"]: r for r in facets["by_tier"]}
-    plan = by_tier.get(PLAN_TIER, {"due": 0, "visited": 0})
-    grouped: dict[str, dict[str, dict[str, Any]]] = {}
-    for g in facets["groups"]:
-        grouped.setdefault(g["_id"]["key"], {})[g["_id"]["tier"]] = g
+    figures = await VisitRatesRepository(ctx.db).rate_figures(rate_query(scope, p, group_by, misses_limit, rules))
+    by_tier = figures.by_tier
+    plan = by_tier.get(PLAN_TIER, TierCount())
     names: dict[str, str] = {}
     if group_by == "station":
-        names = {s.id: s.name for s in await stations.stations_by_id(ctx=ctx, ids=list(grouped))}
-    misses = facets["misses"]
-    elders = await EldersRepository(ctx.db).get_many([m["elder_id"] for m in misses])
-    unvisited = sum(r["due"] - r["visited"] for r in by_tier.values())
+        names = {s.id: s.name for s in await stations.stations_by_id(ctx=ctx, ids=list(figures.groups))}
+    misses = figures.misses
+    elders = await EldersRepository(ctx.db).get_many([m.elder_id for m in misses])
+    unvisited = sum(r.due - r.visited for r in by_tier.values())
     plan_period, plan_covers = _covers(p, PLAN_TIER)
     return {
         "period": p.id,
@@ -275,60 +224,37 @@ async def visit_stats(
         "division": division or principal.division_prefix,
         "group_by": group_by,
         "plan": {**plan_statement(rules), "period": plan_period, "covers": plan_covers},
-        "due": plan["due"],
-        "visited": plan["visited"],
-        "rate": _rate(plan["visited"], plan["due"]),
+        "due": plan.due,
+        "visited": plan.visited,
+        "rate": _rate(plan.visited, plan.due),
         **_both_ways(plan),
         "by_tier": _tier_rows(p, by_tier),
-        "by_method": [
-            {"method": m, "visited": next((r["visited"] for r in facets["by_method"] if r["_id"] == m), 0)}
-            for m in METHODS
-        ],
+        "by_method": [{"method": m, "visited": figures.by_method.get(m, 0)} for m in METHODS],
         "groups": [
             {
                 "key": key,
                 "name": names.get(key),
-                "due": rows.get(PLAN_TIER, {}).get("due", 0),
-                "visited": rows.get(PLAN_TIER, {}).get("visited", 0),
-                "rate": _rate(rows.get(PLAN_TIER, {}).get("visited", 0), rows.get(PLAN_TIER, {}).get("due", 0)),
-                **_both_ways(rows.get(PLAN_TIER, {})),
+                "due": rows.get(PLAN_TIER, TierCount()).due,
+                "visited": rows.get(PLAN_TIER, TierCount()).visited,
+                "rate": _rate(rows.get(PLAN_TIER, TierCount()).visited, rows.get(PLAN_TIER, TierCount()).due),
+                **_both_ways(rows.get(PLAN_TIER, TierCount())),
                 "by_tier": _tier_rows(p, rows),
             }
-            for key, rows in sorted(grouped.items())
+            for key, rows in sorted(figures.groups.items())
         ],
         "misses": [
             {
-                "elder_id": m["elder_id"],
-                "name_masked": m.get("name_masked"),
-                "station_id": m["station_id"],
-                "tier": m["tier"],
-                "period": m["period"],
-                "last_visited_at": elders[m["elder_id"]].last_visited_at if m["elder_id"] in elders else None,
+                "elder_id": m.elder_id,
+                "name_masked": m.name_masked,
+                "station_id": m.station_id,
+                "tier": m.tier,
+                "period": m.period,
+                "last_visited_at": elders[m.elder_id].last_visited_at if m.elder_id in elders else None,
             }
             for m in misses
         ],
         "misses_truncated": unvisited > len(misses),
     }
-
-
-def weekly_pipeline(
-    match: dict[str, Any], first: Period, last: Period, rules: CountyRules | None = None
-) -> list[dict[str, Any]]:
-    """The aggregation behind the weekly series: the weekly tier's due and visited per ISO week."""
-    return [
-        {
-            "$match": {
-                **match,
-                "kind": "week",
-                "tier": PLAN_TIER,
-                "withdrawn": None,
-                "period_end": {"$gt": first.start, "$lte": last.end},
-            }
-        },
-        _with_counted(rules or load_county_rules()),
-        {"$group": {"_id": "$period", "due": {"$sum": 1}, "visited": {"$sum": {"$cond": ["$counted", 1, 0]}}}},
-        {"$sort": {"_id": 1}},
-    ]
 
 
 async def weekly_series(
@@ -354,12 +280,8 @@ async def weekly_series(
     series = [last]
     while len(series) < weeks:
         series.insert(0, period_of("week", series[0].start - timedelta(days=1)))
-    rows = {
-        r["_id"]: r
-        for r in await VisitSchedulesRepository(ctx.db).aggregate(
-            weekly_pipeline(_stats_scope(principal, division), series[0], last, rules)
-        )
-    }
+    query = weekly_query(stats_scope(principal, division), series[0], last, rules)
+    rows = await VisitRatesRepository(ctx.db).weekly_counts(query)
     return {
         "division": division or principal.division_prefix,
         "plan": plan_statement(rules),
@@ -369,9 +291,9 @@ async def weekly_series(
                 "period_start": w.start,
                 "period_end": w.end,
                 "closed": w.end <= now,
-                "due": rows.get(w.id, {}).get("due", 0),
-                "visited": rows.get(w.id, {}).get("visited", 0),
-                "rate": _rate(rows.get(w.id, {}).get("visited", 0), rows.get(w.id, {}).get("due", 0)),
+                "due": rows.get(w.id, TierCount()).due,
+                "visited": rows.get(w.id, TierCount()).visited,
+                "rate": _rate(rows.get(w.id, TierCount()).visited, rows.get(w.id, TierCount()).due),
             }
             for w in series
         ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,7 @@ from service.volunteers.models import (
     SKILLS,
     Activity,
     Team,
+    VolunteerScope,
 )
 from service.volunteers.repository.activities import ActivitiesRepository
 from service.volunteers.repository.codecs import actor_doc
@@ -155,23 +155,22 @@ async def list_activities(
 ) -> Page[Activity]:
     """Activities, newest first: staff see their station's by default; anyone may filter by station, township
     or county, and ask only for those not yet over (``upcoming``)."""
-    query: dict[str, Any] = {}
-    if station_id:
-        query["station_id"] = station_id
-    elif principal.role in STATION_STAFF_ROLES:
-        query["station_id"] = principal.station_id
-    elif principal.role == "supervisor":
-        query["township"] = {"$regex": f"^{re.escape(principal.division_prefix or '-')}"}
-    if county:
-        query["township"] = {"$regex": f"^{re.escape(county)}"}
-    if township:
-        query["township"] = township
-    if status:
-        query["status"] = status
-    if upcoming:
-        query["end_at"] = {"$gt": ctx.now()}
+    station: str | None = station_id or None
+    prefix: str | None = None
+    if station is None and principal.role in STATION_STAFF_ROLES:
+        station = principal.station_id or ""
+    elif station is None and principal.role == "supervisor":
+        prefix = principal.division_prefix or "-"
+    scope = VolunteerScope(station_id=station, township_prefix=county or prefix, township=township or None)
     items, next_cursor = paged(
-        await ActivitiesRepository(ctx.db).find_page(query, before=after_id(cursor), limit=limit + 1, now=ctx.now()),
+        await ActivitiesRepository(ctx.db).find_page(
+            scope,
+            status=status,
+            ends_after=ctx.now() if upcoming else None,
+            before=after_id(cursor),
+            limit=limit + 1,
+            now=ctx.now(),
+        ),
         limit,
         lambda a: encode_cursor(a.id),
     )

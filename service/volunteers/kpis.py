@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -18,6 +17,8 @@ from service.volunteers import rules
 from service.volunteers.access import EXPORT_COLUMNS, LOCAL
 from service.volunteers.models import (
     Kpis,
+    TimeWindow,
+    VolunteerScope,
 )
 from service.volunteers.repository.activities import ActivitiesRepository
 from service.volunteers.repository.attendance import AttendanceRepository
@@ -27,43 +28,31 @@ from service.volunteers.repository.people import VolunteersRepository
 # ---------------------------------------------------------------- KPIs and export
 
 
-def _scope(principal: Principal, station_id: str | None, county: str | None) -> tuple[str, dict[str, Any]]:
-    """(label, filter) of what the caller may count: a station, a division prefix, or everything."""
+def _scope(principal: Principal, station_id: str | None, county: str | None) -> tuple[str, VolunteerScope]:
+    """(label, scope) of what the caller may count: a station, a division prefix, or everything."""
     if principal.role in STATION_STAFF_ROLES:
         if station_id and station_id != principal.station_id:
             raise PermissionDeniedError("other_station", "Staff read their own station's figures.")
-        return f"station:{principal.station_id}", {"station_id": principal.station_id}
+        return f"station:{principal.station_id}", VolunteerScope(station_id=principal.station_id or "")
     if principal.role == "supervisor":
         prefix = principal.division_prefix or "-"
         if county and not county.startswith(prefix):
             raise PermissionDeniedError("outside_division", "This county is outside your division.")
         prefix = county or prefix
-        query: dict[str, Any] = {"township": {"$regex": f"^{re.escape(prefix)}"}}
-        if station_id:
-            query["station_id"] = station_id
-        return f"division:{prefix}", query
+        return f"division:{prefix}", VolunteerScope(station_id=station_id or None, township_prefix=prefix)
     if principal.role != "admin":
         raise PermissionDeniedError("staff_only", "Only staff read volunteer figures.")
     if station_id:
-        return f"station:{station_id}", {"station_id": station_id}
+        return f"station:{station_id}", VolunteerScope(station_id=station_id)
     if county:
-        return f"division:{county}", {"township": {"$regex": f"^{re.escape(county)}"}}
-    return "all", {}
+        return f"division:{county}", VolunteerScope(township_prefix=county)
+    return "all", VolunteerScope()
 
 
-def _period_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+def _period_bounds(start: date | None, end: date | None) -> TimeWindow:
     lo = datetime.combine(start, time.min, LOCAL).astimezone(UTC) if start else None
     hi = datetime.combine(end + timedelta(days=1), time.min, LOCAL).astimezone(UTC) if end else None
-    return lo, hi
-
-
-def _time_filter(field: str, lo: datetime | None, hi: datetime | None) -> dict[str, Any]:
-    cond: dict[str, Any] = {}
-    if lo:
-        cond["$gte"] = lo
-    if hi:
-        cond["$lt"] = hi
-    return {field: cond} if cond else {}
+    return TimeWindow(lo, hi)
 
 
 async def kpis(
@@ -76,31 +65,23 @@ async def kpis(
     period_to: date | None = None,
 ) -> Kpis:
     """Registered and active volunteers, confirmed hours, activities held, certificates, per station."""
-    label, query = _scope(principal, station_id, county)
-    lo, hi = _period_bounds(period_from, period_to)
-    registered = await VolunteersRepository(ctx.db).count(query)
+    label, scope = _scope(principal, station_id, county)
+    period = _period_bounds(period_from, period_to)
+    registered = await VolunteersRepository(ctx.db).count(scope)
     active: set[str] = set()
     hours = 0.0
     per_station: dict[str, dict[str, Any]] = {}
-    async for att in AttendanceRepository(ctx.db).confirmed({**query, **_time_filter("check_in_at", lo, hi)}):
+    async for att in AttendanceRepository(ctx.db).confirmed(scope, checked_in=period):
         active.add(att.volunteer_id)
         hours += float(att.hours or 0)
         row = per_station.setdefault(att.station_id, {"station_id": att.station_id, "hours": 0.0, "volunteers": set()})
         row["hours"] += float(att.hours or 0)
         row["volunteers"].add(att.volunteer_id)
     activities = ActivitiesRepository(ctx.db)
-    window = _time_filter("start_at", lo, hi)
-    held_query = {
-        **query,
-        **window,
-        "status": "published",
-        "start_at": {**window.get("start_at", {}), "$lt": min(hi or ctx.now(), ctx.now())},
-    }
-    held = await activities.count(held_query)
-    published = await activities.count({**query, **_time_filter("start_at", lo, hi)})
-    certificates = await CertificatesRepository(ctx.db).count(
-        {**query, **_time_filter("issued_at", lo, hi), "status": "valid"}
-    )
+    started = TimeWindow(period.start, min(period.end or ctx.now(), ctx.now()))  # held: started by now
+    held = await activities.count(scope, starting=started, status="published")
+    published = await activities.count(scope, starting=period)
+    certificates = await CertificatesRepository(ctx.db).count(scope, issued=period, status="valid")
     return Kpis(
         scope=label,
         registered_volunteers=registered,
@@ -126,11 +107,9 @@ async def export_records_csv(
     period_to: date | None = None,
 ) -> str:
     """Confirmed service records as CSV (UTF-8 with BOM) in the documented columns (docs/volunteers.md)."""
-    _, query = _scope(principal, station_id, county)
-    lo, hi = _period_bounds(period_from, period_to)
-    rows = [
-        att async for att in AttendanceRepository(ctx.db).confirmed({**query, **_time_filter("check_in_at", lo, hi)})
-    ]
+    _, scope = _scope(principal, station_id, county)
+    period = _period_bounds(period_from, period_to)
+    rows = [att async for att in AttendanceRepository(ctx.db).confirmed(scope, checked_in=period)]
     activities = await ActivitiesRepository(ctx.db).many(list({r.activity_id for r in rows}))
     volunteers = await VolunteersRepository(ctx.db).many(list({r.volunteer_id for r in rows}))
     out = io.StringIO()

@@ -245,3 +245,22 @@ class Kpis:
     activities_published: int
     certificates_issued: int
     by_station: list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VolunteerScope:
+    """Which records (volunteers, activities, attendance, certificates: each carries ``station_id`` and
+    ``township``) a list or a count reads: those of one station, of one township or of the townships
+    under a prefix (``township`` wins), any of these together, or all (none set)."""
+
+    station_id: str | None = None
+    township_prefix: str | None = None
+    township: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """``[start, end)``; an end left None is open."""
+
+    start: datetime | None = None
+    end: datetime | None = None

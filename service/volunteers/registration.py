@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import date
 from typing import Any
 
@@ -33,6 +32,7 @@ from service.volunteers.models import (
     SKILLS,
     RecordEntry,
     Volunteer,
+    VolunteerScope,
 )
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.attendance import AttendanceRepository
@@ -150,18 +150,17 @@ async def list_volunteers(
     *, ctx: Context, principal: Principal, limit: int = 20, cursor: str | None = None, skill: str | None = None
 ) -> Page[Volunteer]:
     """Volunteers of the caller's station (staff), division (supervisor) or all (admin), newest registered first."""
-    query: dict[str, Any] = {}
     if principal.role in STATION_STAFF_ROLES:
-        query["station_id"] = principal.station_id
+        scope = VolunteerScope(station_id=principal.station_id or "")
     elif principal.role == "supervisor":
-        query["township"] = {"$regex": f"^{re.escape(principal.division_prefix or '-')}"}
-    elif principal.role != "admin":
+        scope = VolunteerScope(township_prefix=principal.division_prefix or "-")
+    elif principal.role == "admin":
+        scope = VolunteerScope()
+    else:
         raise PermissionDeniedError("staff_only", "Only staff list volunteers.")
-    if skill:
-        query["skills"] = skill
     items, next_cursor = paged(
         await VolunteersRepository(ctx.db).find_page(
-            query, before=decode_newest_cursor(cursor), limit=limit + 1, now=ctx.now()
+            scope, skill=skill, before=decode_newest_cursor(cursor), limit=limit + 1, now=ctx.now()
         ),
         limit,
         lambda v: encode_newest_cursor(v.id),

@@ -17,7 +17,7 @@ from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal, require_role
 from service.visits.periods import local_date
 from service.workforce import rules
-from service.workforce.models import ImportReport, ReferenceFigure
+from service.workforce.models import FigureFilter, ImportReport, ReferenceFigure
 from service.workforce.repository.store import WorkforceRepository
 
 CSV_REQUIRED = ("division", "year", "source")
@@ -134,12 +134,8 @@ async def list_figures(
     )
     if principal.role == "supervisor" and not rules.may_see_division(principal, prefix or ""):
         raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
-    query: dict[str, Any] = {}
-    if prefix:
-        query["division"] = {"$regex": "^" + prefix}
-    if year is not None:
-        query["year"] = year
-    return await WorkforceRepository(ctx.db).list_figures(query, limit=limit, cursor=cursor)
+    wanted = FigureFilter(prefix=prefix or None, year=year)
+    return await WorkforceRepository(ctx.db).list_figures(wanted, limit=limit, cursor=cursor)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

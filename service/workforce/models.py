@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 OCCUPATIONS = ("social_work", "elderly_care")
@@ -241,3 +241,84 @@ class PlanBreakdown:
     name_en: str
     unit: str
     divisions: tuple[DivisionFigure, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisterWindow:
+    """What the register's plan figures count, under the division ``prefix``: social workers in post on
+    ``as_of`` and on ``before``, people trained from ``year_start`` and elderly-care completions from
+    ``period_start``, both up to ``as_of``."""
+
+    prefix: str
+    as_of: date
+    before: date
+    year_start: date
+    period_start: date
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisterCounts:
+    """The register's plan figures of one window: social workers in post by employer kind and in post
+    on the day before, distinct people trained per category, elderly-care completions (person-times)."""
+
+    in_post_by_kind: dict[str, int]
+    in_post_before: int
+    trained_by_category: dict[str, int]
+    elderly_care_completions: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredCounts:
+    """Register counts stored with the change counter value and the time they were computed at."""
+
+    counts: RegisterCounts
+    version: int | None
+    computed_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadScope:
+    """The part of the register a reader may see: all of it (neither set), everything under a division
+    ``prefix``, or the people of one station."""
+
+    prefix: str | None = None
+    station_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeopleFilter:
+    """Which register entries a list holds: those in ``scope``, narrowed by the filters given
+    (``in_post_on``: started on or before that day and not left by it)."""
+
+    scope: ReadScope = dataclasses.field(default_factory=ReadScope)
+    division_prefix: str | None = None
+    station_id: str | None = None
+    status: str | None = None
+    role: str | None = None
+    occupation: str | None = None
+    employer_kind: str | None = None
+    qualification_level: str | None = None
+    in_post_on: date | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which training records a list holds: those in ``scope`` (by where the person worked when enrolled),
+    narrowed by the filters given (``completed_from`` / ``completed_to`` inclusive)."""
+
+    scope: ReadScope = dataclasses.field(default_factory=ReadScope)
+    division_prefix: str | None = None
+    person_id: str | None = None
+    category: str | None = None
+    status: str | None = None
+    session_id: str | None = None
+    completed_from: date | None = None
+    completed_to: date | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FigureFilter:
+    """Which reference figures a list holds: those of divisions under ``prefix``, of ``year``."""
+
+    prefix: str | None = None
+    year: int | None = None

@@ -20,13 +20,12 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.models import Page, Principal
-from service.common.paging import all_of
 from service.identity import directory
 from service.stations import service as stations
 from service.stations.models import Station
 from service.visits.periods import local_date
 from service.workforce import checks, rules
-from service.workforce.models import HistoryEntry, Person
+from service.workforce.models import HistoryEntry, PeopleFilter, Person, ReadScope
 from service.workforce.repository.people import flat_of, history_document, person_changes, person_document
 from service.workforce.repository.store import WorkforceRepository
 
@@ -56,18 +55,18 @@ def present(principal: Principal, person: Person) -> Person:
     return dataclasses.replace(person, phone=rules.show_phone(principal, person.phone, person.staff_id))
 
 
-def read_scope(principal: Principal) -> dict[str, Any]:
-    """The register filter for what ``principal`` may read."""
+def read_scope(principal: Principal) -> ReadScope:
+    """The part of the register ``principal`` may read."""
     rules.require_staff(principal, detail=STAFF_ONLY)
     if principal.role == "admin":
-        return {}
+        return ReadScope()
     if principal.role == "supervisor":
         if not principal.division_prefix:
             raise PermissionDeniedError("no_division", rules.NO_DIVISION)
-        return rules.scope_match(principal.division_prefix)
+        return ReadScope(prefix=principal.division_prefix)
     if not principal.station_id:
         raise PermissionDeniedError("no_station", "Your account has no station assigned.")
-    return {"employer.station_id": principal.station_id}
+    return ReadScope(station_id=principal.station_id)
 
 
 # ---------------------------------------------------------------- reading other areas
@@ -254,25 +253,24 @@ async def list_people(
 ) -> Page[Person]:
     """Register entries the caller may see, filtered, newest registered first; ``in_post_on`` lists those a plan
     figure of that day counts."""
-    conditions = [read_scope(principal)]
+    scope = read_scope(principal)
+    prefix: str | None = None
     if division:
         prefix = rules.prefix_of(division)
         if principal.role == "supervisor" and not rules.may_see_division(principal, prefix):
             raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
-        conditions.append(rules.scope_match(prefix))
-    filters = {
-        "employer.station_id": station,
-        "status": status,
-        "role": role,
-        "occupation": occupation,
-        "employer.kind": employer_kind,
-        "qualification.level": qualification_level,
-    }
-    conditions.append({k: v for k, v in filters.items() if v is not None})
-    if in_post_on is not None:
-        day = in_post_on.isoformat()
-        conditions.append({"start_date": {"$lte": day}, "$or": [{"end_date": None}, {"end_date": {"$gt": day}}]})
-    page = await WorkforceRepository(ctx.db).list_people(all_of(conditions), limit=limit, cursor=cursor, now=ctx.now())
+    wanted = PeopleFilter(
+        scope=scope,
+        division_prefix=prefix,
+        station_id=station,
+        status=status,
+        role=role,
+        occupation=occupation,
+        employer_kind=employer_kind,
+        qualification_level=qualification_level,
+        in_post_on=in_post_on,
+    )
+    page = await WorkforceRepository(ctx.db).list_people(wanted, limit=limit, cursor=cursor, now=ctx.now())
     return Page(items=[present(principal, p) for p in page.items], next_cursor=page.next_cursor)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
 from service.common import pii
 from service.common.errors import PermissionDeniedError
@@ -51,19 +50,6 @@ def level_of(prefix: str) -> str:
 def code_of(prefix: str) -> str:
     """The division code a prefix stands for: 34 -> 340000, 3410 -> 341000."""
     return prefix.ljust(6, "0") if len(prefix) < 6 else prefix
-
-
-def scope_match(prefix: str) -> dict[str, Any]:
-    """The filter on stored division fields for everything under ``prefix`` (exact fields, so indexes serve it)."""
-    if len(prefix) == 2:
-        return {"province_code": prefix + "0000"}
-    if len(prefix) == 4:
-        return {"city_code": prefix + "00"}
-    if len(prefix) == 6:
-        return {"county_code": prefix}
-    if len(prefix) == 9:
-        return {"division": prefix}
-    return {"division": {"$regex": "^" + re.escape(prefix)}}
 
 
 def division_fields(division: str) -> dict[str, str]:
@@ -158,38 +144,6 @@ def compare(target: float | None, actual: float | None) -> tuple[float | None, f
     gap = round(max(0.0, target - actual), 4)
     progress = round(actual / target, 4) if target else None
     return gap, progress, actual >= target
-
-
-def people_pipeline(match: dict[str, Any], as_of: str, before: str) -> list[dict[str, Any]]:
-    """Social workers in post on ``as_of`` (by employer kind) and on ``before``, under ``match``."""
-    in_post = {"$or": [{"end_date": None}, {"end_date": {"$gt": as_of}}]}
-    was_in_post = {"start_date": {"$lte": before}, "$or": [{"end_date": None}, {"end_date": {"$gt": before}}]}
-    return [
-        {"$match": {**match, "occupation": "social_work", "start_date": {"$lte": as_of}}},
-        {
-            "$facet": {
-                "now": [{"$match": in_post}, {"$group": {"_id": "$employer.kind", "n": {"$sum": 1}}}],
-                "before": [{"$match": was_in_post}, {"$count": "n"}],
-            }
-        },
-    ]
-
-
-def training_pipeline(match: dict[str, Any], year_start: str, period_start: str, as_of: str) -> list[dict[str, Any]]:
-    """Completions under ``match``: people per category this year, elderly-care completions in the period."""
-    return [
-        {"$match": {**match, "status": "completed", "completed_on": {"$gte": period_start, "$lte": as_of}}},
-        {
-            "$facet": {
-                "year_people": [
-                    {"$match": {"completed_on": {"$gte": year_start}}},
-                    {"$group": {"_id": {"c": "$category", "p": "$person_id"}}},
-                    {"$group": {"_id": "$_id.c", "n": {"$sum": 1}}},
-                ],
-                "period_elderly_care": [{"$match": {"category": "elderly_care"}}, {"$count": "n"}],
-            }
-        },
-    ]
 
 
 def import_outcome(

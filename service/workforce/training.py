@@ -21,12 +21,12 @@ from service.common.errors import (
 )
 from service.common.imports import RowError, csv_rows, decode_text
 from service.common.models import Page, Principal
-from service.common.paging import all_of
 from service.visits.periods import local_date
 from service.workforce import checks, rules
 from service.workforce.models import (
     ImportReport,
     Programme,
+    RecordFilter,
     Session,
     TrainingRecord,
 )
@@ -306,7 +306,7 @@ async def person_training(*, ctx: Context, principal: Principal, person_id: str)
     """A person's training record: every enrolment, newest first."""
     person = await load_visible(ctx, principal, person_id)
     page = await WorkforceRepository(ctx.db).list_records(
-        {"person_id": person.id}, limit=10_000, cursor=None, now=ctx.now()
+        RecordFilter(person_id=person.id), limit=10_000, cursor=None, now=ctx.now()
     )
     return sorted(page.items, key=lambda r: r.created_at, reverse=True)
 
@@ -326,25 +326,22 @@ async def list_records(
 ) -> Page[TrainingRecord]:
     """Training records of people the caller may see (by where they worked when enrolled), filtered."""
     scope = read_scope(principal)
-    conditions: list[dict[str, Any]] = []
-    if scope:
-        if "employer.station_id" in scope:
-            raise PermissionDeniedError(
-                "workforce_managers_only", "Training records are read by supervisors and administrators."
-            )
-        conditions.append(scope)
+    if scope.station_id is not None:
+        raise PermissionDeniedError(
+            "workforce_managers_only", "Training records are read by supervisors and administrators."
+        )
+    prefix: str | None = None
     if division:
         prefix = rules.prefix_of(division)
         if principal.role == "supervisor" and not rules.may_see_division(principal, prefix):
             raise PermissionDeniedError("outside_your_area", "That division is outside yours.")
-        conditions.append(rules.scope_match(prefix))
-    simple = {"category": category, "status": status, "session_id": session}
-    conditions.append({k: v for k, v in simple.items() if v is not None})
-    if completed_from or completed_to:
-        window: dict[str, str] = {}
-        if completed_from:
-            window["$gte"] = completed_from.isoformat()
-        if completed_to:
-            window["$lte"] = completed_to.isoformat()
-        conditions.append({"completed_on": window})
-    return await WorkforceRepository(ctx.db).list_records(all_of(conditions), limit=limit, cursor=cursor, now=ctx.now())
+    wanted = RecordFilter(
+        scope=scope,
+        division_prefix=prefix,
+        category=category,
+        status=status,
+        session_id=session,
+        completed_from=completed_from,
+        completed_to=completed_to,
+    )
+    return await WorkforceRepository(ctx.db).list_records(wanted, limit=limit, cursor=cursor, now=ctx.now())

@@ -279,15 +279,6 @@ class VisitSchedulesRepository:
             next_cursor=encode_cursor(last.period_end, last.period_start, last.id) if last is not None else None,
         )
 
-    async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run an aggregation over the schedules."""
-        cursor = await self.col.aggregate(pipeline)
-        return await cursor.to_list()
-
-    async def count(self, query: dict[str, Any]) -> int:
-        """How many schedules match."""
-        return await self.col.count_documents(query)
-
 
 class VisitsRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:

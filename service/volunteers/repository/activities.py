@@ -16,8 +16,11 @@ from service.storage.indexes import declare
 from service.volunteers.models import (
     Activity,
     Signup,
+    TimeWindow,
+    VolunteerScope,
 )
 from service.volunteers.repository.codecs import actor_from, as_utc
+from service.volunteers.repository.filters import scope_filter, window_filter
 
 ACTIVITIES = "volunteer_activities"
 SIGNUPS = "volunteer_signups"
@@ -97,10 +100,23 @@ class ActivitiesRepository:
         return {d["_id"]: _activity(d) async for d in self.col.find({"_id": {"$in": list(ids)}})}
 
     async def find_page(
-        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
+        self,
+        scope: VolunteerScope,
+        *,
+        status: str | None = None,
+        ends_after: datetime | None = None,
+        before: str | None,
+        limit: int,
+        now: datetime,
     ) -> list[Activity]:
-        """A page of activities, newest first, below the id ``before``; read in windows of time on the
-        id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+        """A page of the activities of ``scope`` (of ``status``, not over by ``ends_after``, if given), newest
+        first, below the id ``before``; read in windows of time on the id (``newest_by_new_id``) when an
+        index serves the filter with that range."""
+        query = scope_filter(scope)
+        if status:
+            query["status"] = status
+        if ends_after is not None:
+            query["end_at"] = {"$gt": ends_after}
 
         async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
             q = {**query, "_id": id_range} if id_range else query
@@ -134,8 +150,12 @@ class ActivitiesRepository:
         )
         return result.modified_count == 1
 
-    async def count(self, query: dict[str, Any]) -> int:
-        return await self.col.count_documents(query)
+    async def count(self, scope: VolunteerScope, *, starting: TimeWindow, status: str | None = None) -> int:
+        """How many activities of ``scope`` (of ``status``, if given) start within ``starting``."""
+        query = scope_filter(scope)
+        if status:
+            query["status"] = status
+        return await self.col.count_documents({**query, **window_filter("start_at", starting)})
 
     async def ids(self, query: dict[str, Any]) -> list[str]:
         return [d["_id"] async for d in self.col.find(query, {"_id": 1})]

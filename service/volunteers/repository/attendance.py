@@ -16,8 +16,11 @@ from service.volunteers.models import (
     Attendance,
     HistoryEntry,
     ServiceLine,
+    TimeWindow,
+    VolunteerScope,
 )
 from service.volunteers.repository.codecs import actor_doc, actor_from, as_utc
+from service.volunteers.repository.filters import scope_filter, window_filter
 
 ATTENDANCE = "volunteer_attendance"
 
@@ -143,7 +146,18 @@ class AttendanceRepository:
         cursor = self.col.find(query).sort("check_in_at", ASCENDING).limit(5000)
         return [_attendance(d) async for d in cursor]
 
-    async def confirmed(self, query: dict[str, Any]) -> AsyncIterator[Attendance]:
-        """Confirmed records matching ``query`` (for KPIs and exports), oldest first."""
+    async def confirmed(
+        self,
+        scope: VolunteerScope = VolunteerScope(),
+        *,
+        checked_in: TimeWindow = TimeWindow(),
+        volunteer_id: str | None = None,
+    ) -> AsyncIterator[Attendance]:
+        """Confirmed records of ``scope`` (of one volunteer, if given) checked in within ``checked_in``
+        (for KPIs and exports), oldest first."""
+        query = scope_filter(scope)
+        if volunteer_id is not None:
+            query["volunteer_id"] = volunteer_id
+        query.update(window_filter("check_in_at", checked_in))
         async for d in self.col.find({**query, "status": "confirmed"}).sort("check_in_at", ASCENDING):
             yield _attendance(d)

@@ -26,9 +26,12 @@ from service.storage.indexes import declare
 from service.volunteers.models import (
     Actor,
     Certificate,
+    TimeWindow,
+    VolunteerScope,
 )
 from service.volunteers.repository.attendance import line_from
 from service.volunteers.repository.codecs import actor_doc, actor_from, as_utc
+from service.volunteers.repository.filters import scope_filter, window_filter
 from service.volunteers.repository.people import record_from
 
 CERTIFICATES = "volunteer_certificates"
@@ -106,7 +109,13 @@ class CertificatesRepository:
         )
         return result.modified_count == 1
 
-    async def count(self, query: dict[str, Any]) -> int:
+    async def count(
+        self, scope: VolunteerScope, *, issued: TimeWindow = TimeWindow(), status: str | None = None
+    ) -> int:
+        """How many certificates of ``scope`` (of ``status``, if given) were issued within ``issued``."""
+        query = {**scope_filter(scope), **window_filter("issued_at", issued)}
+        if status:
+            query["status"] = status
         return await self.col.count_documents(query)
 
 

@@ -16,8 +16,10 @@ from service.volunteers.models import (
     RecordEntry,
     Team,
     Volunteer,
+    VolunteerScope,
 )
 from service.volunteers.repository.codecs import actor_doc, actor_from, as_utc
+from service.volunteers.repository.filters import scope_filter
 
 VOLUNTEERS = "volunteers"
 TEAMS = "volunteer_teams"
@@ -120,10 +122,14 @@ class VolunteersRepository:
         return {d["_id"]: _volunteer(d) async for d in self.col.find({"_id": {"$in": list(ids)}})}
 
     async def find_page(
-        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
+        self, scope: VolunteerScope, *, skill: str | None = None, before: str | None, limit: int, now: datetime
     ) -> list[Volunteer]:
-        """A page of volunteers, newest registered first, below the id ``before``; read in windows of
-        time on the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+        """A page of the volunteers of ``scope`` (with ``skill``, if given), newest registered first, below
+        the id ``before``; read in windows of time on the id (``newest_by_new_id``) when an index serves
+        the filter with that range."""
+        query = scope_filter(scope)
+        if skill:
+            query["skills"] = skill
 
         async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
             q = {**query, "_id": id_range} if id_range else query
@@ -141,8 +147,9 @@ class VolunteersRepository:
         )
         return await self.get(volunteer_id)
 
-    async def count(self, query: dict[str, Any]) -> int:
-        return await self.col.count_documents(query)
+    async def count(self, scope: VolunteerScope) -> int:
+        """How many volunteers ``scope`` holds."""
+        return await self.col.count_documents(scope_filter(scope))
 
 
 class TeamsRepository:

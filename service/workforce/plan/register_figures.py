@@ -11,8 +11,10 @@ from typing import Any
 from service.common.context import Context
 from service.workforce import rules
 from service.workforce.figures import figure_total
+from service.workforce.models import RegisterCounts, RegisterWindow
 from service.workforce.plan.indicators import Figure
 from service.workforce.plan.scope import Scope
+from service.workforce.repository.register_counts import RegisterCountsRepository
 from service.workforce.repository.store import WorkforceRepository
 
 TRAINED = {"trained_certified": "certified", "trained_managers": "manager", "trained_supervisors": "supervisor"}
@@ -26,16 +28,21 @@ SNAPSHOT_RULE = (
 
 async def register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
     """The register, training and per-reference-figure indicators of the scope, each with how it was computed."""
-    repo = WorkforceRepository(ctx.db)
-    as_of, before = scope.as_of.isoformat(), scope.before.isoformat()
-    year_start = date(scope.year, 1, 1).isoformat()
-    period_start = date(scope.period.start_year, 1, 1).isoformat()
-    people, trained, snapshot = await _register_counts(repo, scope, as_of, before, year_start, period_start)
-    by_kind = {r["_id"]: r["n"] for r in people["now"]}
+    window = RegisterWindow(
+        prefix=scope.prefix,
+        as_of=scope.as_of,
+        before=scope.before,
+        year_start=date(scope.year, 1, 1),
+        period_start=date(scope.period.start_year, 1, 1),
+    )
+    as_of, before = window.as_of.isoformat(), window.before.isoformat()
+    year_start, period_start = window.year_start.isoformat(), window.period_start.isoformat()
+    counts, snapshot = await _register_counts(ctx, scope, window)
+    by_kind = dict(counts.in_post_by_kind)
     total = sum(by_kind.values())
-    previous = people["before"][0]["n"] if people["before"] else 0
-    per_category = {r["_id"]: r["n"] for r in trained["year_people"]}
-    elderly = trained["period_elderly_care"][0]["n"] if trained["period_elderly_care"] else 0
+    previous = counts.in_post_before
+    per_category = counts.trained_by_category
+    elderly = counts.elderly_care_completions
     people_link = f"/api/v1/workforce/people?division={scope.code}&occupation=social_work&in_post_on={as_of}"
     register = "workforce_people (this area's register)"
     out = {
@@ -114,29 +121,27 @@ async def register_figures(ctx: Context, scope: Scope) -> dict[str, Figure]:
     }
 
 
-async def _register_counts(
-    repo: WorkforceRepository, scope: Scope, as_of: str, before: str, year_start: str, period_start: str
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The people and training aggregations of the scope: stored ones while fresh (SNAPSHOT_RULE), else run."""
-    key = f"{scope.prefix}|{as_of}|{before}|{year_start}|{period_start}"
-    version = await repo.register_version()  # read before the aggregations, so a write during them shows later
-    stored = await repo.get_snapshot(key)
+async def _register_counts(ctx: Context, scope: Scope, w: RegisterWindow) -> tuple[RegisterCounts, dict[str, Any]]:
+    """The people and training counts of the window: stored ones while fresh (SNAPSHOT_RULE), else counted."""
+    key = "|".join([w.prefix, *(d.isoformat() for d in (w.as_of, w.before, w.year_start, w.period_start))])
+    repo = RegisterCountsRepository(ctx.db)
+    # read before the aggregations, so a write during them shows later
+    version = await WorkforceRepository(ctx.db).register_version()
+    stored = await repo.stored(key)
     if (
         stored is not None
-        and stored.get("version") == version
-        and scope.now - stored["computed_at"] <= SNAPSHOT_MAX_AGE
-        and stored["computed_at"] <= scope.now
+        and stored.version == version
+        and scope.now - stored.computed_at <= SNAPSHOT_MAX_AGE
+        and stored.computed_at <= scope.now
     ):
         info = {
             "rule": SNAPSHOT_RULE,
             "reused": True,
-            "computed_at": stored["computed_at"].isoformat(),
+            "computed_at": stored.computed_at.isoformat(),
             "version": version,
         }
-        return stored["people"], stored["trained"], info
-    match = rules.scope_match(scope.prefix)
-    [people] = await repo.aggregate_people(rules.people_pipeline(match, as_of, before))
-    [trained] = await repo.aggregate_records(rules.training_pipeline(match, year_start, period_start, as_of))
-    await repo.put_snapshot(key, {"version": version, "computed_at": scope.now, "people": people, "trained": trained})
+        return stored.counts, info
+    counts = await repo.count(w)
+    await repo.store(key, counts, version=version, computed_at=scope.now)
     info = {"rule": SNAPSHOT_RULE, "reused": False, "computed_at": scope.now.isoformat(), "version": version}
-    return people, trained, info
+    return counts, info

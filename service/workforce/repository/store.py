@@ -25,13 +25,17 @@ from service.common.paging import (
 )
 from service.storage.transactions import run_transaction
 from service.workforce.models import (
+    FigureFilter,
     HistoryEntry,
+    PeopleFilter,
     Person,
     Programme,
+    RecordFilter,
     ReferenceFigure,
     Session,
     TrainingRecord,
 )
+from service.workforce.repository.filters import figures_query, people_query, records_query
 from service.workforce.repository.indexes import (
     FIGURES,
     HISTORY,
@@ -40,7 +44,6 @@ from service.workforce.repository.indexes import (
     PROGRAMMES,
     RECORDS,
     SESSIONS,
-    SNAPSHOTS,
 )
 from service.workforce.repository.people import person_from_doc, person_taken
 from service.workforce.repository.training import record_from
@@ -104,7 +107,6 @@ class WorkforceRepository:
         self.records = db[RECORDS]
         self.figures = db[FIGURES]
         self.meta = db[META]
-        self.snapshots = db[SNAPSHOTS]
 
     # -- the register's change counter: every write to people or training records moves it on,
     # after the write, so a figure computed at an earlier count is never taken for a later one.
@@ -116,14 +118,6 @@ class WorkforceRepository:
         """How many times the register and training records have been written to (0: never)."""
         doc = await self.meta.find_one({"_id": "register"})
         return int(doc["version"]) if doc else 0
-
-    async def get_snapshot(self, key: str) -> dict[str, Any] | None:
-        """Figures stored under ``key`` (with the counter value they were computed at), or None."""
-        return await self.snapshots.find_one({"_id": key})
-
-    async def put_snapshot(self, key: str, doc: dict[str, Any]) -> None:
-        """Store figures under ``key``, replacing older ones."""
-        await self.snapshots.replace_one({"_id": key}, doc, upsert=True)
 
     # -- register
 
@@ -179,10 +173,9 @@ class WorkforceRepository:
                 out[doc["id_card_hash"]] = person_from_doc(doc)
         return out
 
-    async def list_people(
-        self, query: dict[str, Any], *, limit: int, cursor: str | None, now: datetime
-    ) -> Page[Person]:
-        """Register entries matching ``query``, newest registered first, one page."""
+    async def list_people(self, f: PeopleFilter, *, limit: int, cursor: str | None, now: datetime) -> Page[Person]:
+        """Register entries of ``f``, newest registered first, one page."""
+        query = people_query(f)
         prefixes = (("employer.station_id",), ("division",), ("county_code",))
         return await _newest_page(self.people, query, limit, cursor, person_from_doc, now=now, prefixes=prefixes)
 
@@ -228,10 +221,6 @@ class WorkforceRepository:
         """Every change of one entry, oldest first."""
         docs = await self.history.find({"person_id": person_id}).sort([("at", ASCENDING), ("_id", ASCENDING)]).to_list()
         return [_build(HistoryEntry, d) for d in docs]
-
-    async def aggregate_people(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run an aggregation over the register."""
-        return await (await self.people.aggregate(pipeline)).to_list()
 
     # -- training
 
@@ -339,15 +328,12 @@ class WorkforceRepository:
         return record_from(doc)
 
     async def list_records(
-        self, query: dict[str, Any], *, limit: int, cursor: str | None, now: datetime
+        self, f: RecordFilter, *, limit: int, cursor: str | None, now: datetime
     ) -> Page[TrainingRecord]:
-        """Training records matching ``query``, newest first, one page."""
+        """Training records of ``f``, newest first, one page."""
+        query = records_query(f)
         prefixes = (("person_id",), ("county_code",))
         return await _newest_page(self.records, query, limit, cursor, record_from, now=now, prefixes=prefixes)
-
-    async def aggregate_records(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run an aggregation over the training records."""
-        return await (await self.records.aggregate(pipeline)).to_list()
 
     # -- reference figures
 
@@ -378,9 +364,9 @@ class WorkforceRepository:
 
         await run_transaction(self.db, write)
 
-    async def list_figures(self, query: dict[str, Any], *, limit: int, cursor: str | None) -> Page[ReferenceFigure]:
-        """Reference figures matching ``query``, one page."""
-        return await _page(self.figures, query, limit, cursor, lambda d: _build(ReferenceFigure, d))
+    async def list_figures(self, f: FigureFilter, *, limit: int, cursor: str | None) -> Page[ReferenceFigure]:
+        """Reference figures of ``f``, one page."""
+        return await _page(self.figures, figures_query(f), limit, cursor, lambda d: _build(ReferenceFigure, d))
 
     async def figures_under(self, prefix: str, year: int) -> list[ReferenceFigure]:
         """Every figure of ``year`` whose division starts with ``prefix``."""

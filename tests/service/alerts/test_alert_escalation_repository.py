@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from service.alerts.escalation import escalate_alert
 from service.alerts.intake import receive_alert
-from service.alerts.models import Alert, Device
+from service.alerts.models import Alert, AlertScope, Device
 from service.alerts.repository import AlertsRepository
 from service.common.context import Context
 from service.common.models import utcnow
@@ -166,21 +166,20 @@ async def test_alerts_page_newest_first_and_a_cursor_continues_where_it_stopped(
         ctx=ctx, principal=principal_of_client(other_vendor), data=alert_body(theirs, type="low_battery")
     )
     repo = AlertsRepository(ctx.db)
-    query = {"client_id": w.vendor.client.client_id}
+    client_id = w.vendor.client.client_id
     pages: list[list[str]] = []
     before = None
     while True:
-        page = await repo.page(query, before=before, limit=2, now=ctx.now())
+        page = await repo.page(AlertScope(), client_id=client_id, before=before, limit=2, now=ctx.now())
         if not page:
             break
         pages.append([a.id for a in page])
         before = page[-1].id
     assert pages == [[made[4].id, made[3].id], [made[2].id, made[1].id], [made[0].id]]
-    assert [a.id for a in await repo.page({"type": "low_battery"}, before=None, limit=10, now=ctx.now())] == [
+    assert [a.id for a in await repo.page(AlertScope(), type="low_battery", before=None, limit=10, now=ctx.now())] == [
         foreign.id,
         made[3].id,
         made[1].id,
     ]
-    assert [
-        a.id for a in await repo.page({"station_id": w.station_id}, before=made[1].id, limit=10, now=ctx.now())
-    ] == [made[0].id]
+    station = AlertScope(station_id=w.station_id)
+    assert [a.id for a in await repo.page(station, before=made[1].id, limit=10, now=ctx.now())] == [made[0].id]

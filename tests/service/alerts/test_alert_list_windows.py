@@ -9,6 +9,7 @@ import pytest
 
 from service.alerts import devices
 from service.alerts.intake import receive_alert
+from service.alerts.models import AlertScope
 from service.alerts.repository import AlertsRepository, DevicesRepository, MaintenanceRepository
 from service.common.context import Context
 from service.common.errors import DomainError
@@ -58,36 +59,39 @@ async def test_alerts_maintenance_and_devices_page_newest_first_across_windows(c
 
     for limit in LIMITS:
         vendor_view = reader(
-            lambda c, n: alerts.page({"client_id": client_id}, before=c, limit=n, now=ctx.now()), limit
+            lambda c, n: alerts.page(AlertScope(), client_id=client_id, before=c, limit=n, now=ctx.now()), limit
         )
         assert await read_pages(vendor_view) == in_pages(every_alert, limit), limit
         staff_view = reader(
-            lambda c, n: alerts.page({"station_id": station.id}, before=c, limit=n, now=ctx.now(), hide_refused=True),
+            lambda c, n: alerts.page(
+                AlertScope(station_id=station.id), before=c, limit=n, now=ctx.now(), hide_refused=True
+            ),
             limit,
         )
         assert await read_pages(staff_view) == in_pages(listed, limit), limit
         open_items = reader(
             lambda c, n: maintenance.page(
-                {"station_id": station.id, "status": "open"}, before=c, limit=n, now=ctx.now()
+                AlertScope(station_id=station.id), status="open", before=c, limit=n, now=ctx.now()
             ),
             limit,
         )
         assert await read_pages(open_items) == in_pages(items, limit), limit
         station_devices = reader(
-            lambda c, n: register.page({"station_id": station.id}, before=c, limit=n, now=ctx.now()), limit
+            lambda c, n: register.page(AlertScope(station_id=station.id), before=c, limit=n, now=ctx.now()), limit
         )
         assert await read_pages(station_devices) == in_pages([d for d, _, _ in made], limit), limit
         county_devices = reader(
-            lambda c, n: register.page({"county_code": station.code[:6]}, before=c, limit=n, now=ctx.now()), limit
+            lambda c, n: register.page(AlertScope(county_code=station.code[:6]), before=c, limit=n, now=ctx.now()),
+            limit,
         )
         assert await read_pages(county_devices) == in_pages([d for d, _, _ in made], limit), limit
         county_view = reader(
             lambda c, n: alerts.page(
-                {"county_code": station.code[:6]}, before=c, limit=n, now=ctx.now(), hide_refused=True
+                AlertScope(county_code=station.code[:6]), before=c, limit=n, now=ctx.now(), hide_refused=True
             ),
             limit,
         )
         assert await read_pages(county_view) == in_pages(listed, limit), limit
         # A filter no index serves with the id range is read in one query, to the same pages.
-        everything = reader(lambda c, n: register.page({}, before=c, limit=n, now=ctx.now()), limit)
+        everything = reader(lambda c, n: register.page(AlertScope(), before=c, limit=n, now=ctx.now()), limit)
         assert await read_pages(everything) == in_pages([d for d, _, _ in made], limit), limit

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from service.alerts.intake import receive_alert
+from service.alerts.models import AlertScope
 from service.alerts.repository import AlertsRepository, DevicesRepository, MaintenanceRepository, RotaRepository
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
@@ -40,8 +41,8 @@ async def test_a_vendor_device_id_is_registered_once_per_vendor(ctx: Context) ->
     found = await repo.find_by_vendor(vendor.client.client_id, "SOS-1")
     assert found is not None and (found.id, found.elder_id) == (device.id, elder.id)
     assert await repo.find_by_vendor(vendor.client.client_id, "SOS-2") is None
-    assert [d.id for d in await repo.page({}, before=None, limit=10, now=ctx.now())] == [theirs.id, device.id]
-    assert [d.id for d in await repo.page({}, before=theirs.id, limit=10, now=ctx.now())] == [device.id]
+    assert [d.id for d in await repo.page(AlertScope(), before=None, limit=10, now=ctx.now())] == [theirs.id, device.id]
+    assert [d.id for d in await repo.page(AlertScope(), before=theirs.id, limit=10, now=ctx.now())] == [device.id]
     for call in (repo.get(elder.id), repo.update(elder.id, {"location_note": "x"})):
         with pytest.raises(NotFoundError) as nf:
             await call
@@ -125,7 +126,7 @@ async def test_repeated_reports_count_on_one_open_item_until_it_is_closed(ctx: C
     assert not await repo.close(item_id, by=closer.id, at=reports[0].received_at, note=None)
     later, _ = await receive_alert(ctx=ctx, principal=client, data=alert_body(device, type="low_battery"))
     assert later.maintenance_id not in (None, item_id)  # a report after closing opens a new item
-    assert [i.id for i in await repo.page({"device_id": device.id}, before=None, limit=10, now=ctx.now())] == [
+    assert [i.id for i in await repo.page(AlertScope(), device_id=device.id, before=None, limit=10, now=ctx.now())] == [
         later.maintenance_id,
         item_id,
     ]

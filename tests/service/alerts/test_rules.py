@@ -10,7 +10,8 @@ import pytest
 from config.county_rules import load_county_rules, parse_county_rules
 from service.alerts import rules
 from service.alerts.models import RotaEntry
-from service.visits.stats import counted_expr
+from service.visits.repository.rates import counted_expr
+from service.visits.stats import machine_calls
 
 T0 = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai
 
@@ -82,4 +83,4 @@ def test_the_shipped_table_has_a_default_and_counts_no_machine_calls() -> None:
     assert table.for_county("340102001").county == "default"
     assert [s.to for s in table.for_county("341002").escalation] == ["station_head", "county"]
     assert table.machine_counting_counties() == []
-    assert counted_expr(table)["$or"][0] == {"$eq": ["$visited", True]}
+    assert counted_expr(machine_calls(table))["$or"][0] == {"$eq": ["$visited", True]}

@@ -18,7 +18,7 @@ from service.common.ids import is_id
 from service.common.models import utcnow
 from service.volunteers import attendance as volunteer_attendance
 from service.volunteers import hours, signups
-from service.volunteers.models import Activity, Attendance, HistoryEntry
+from service.volunteers.models import Activity, Attendance, HistoryEntry, VolunteerScope
 from service.volunteers.repository.attendance import AttendanceRepository
 from tests.factories import (
     Who,
@@ -158,7 +158,7 @@ async def test_a_volunteers_records_come_in_check_in_order_filtered_by_status_an
     await hours.confirm_hours(ctx=ctx, principal=principal_of(other_organiser), attendance_id=second.id)
     assert [a.id for a in await repo.for_volunteer(volunteer.id, status="confirmed")] == [second.id]
     assert [a.id for a in await repo.for_volunteer(volunteer.id, status="checked_out")] == [first.id]
-    assert [a.id async for a in repo.confirmed({"volunteer_id": volunteer.id})] == [second.id]
-    assert [a.id async for a in repo.confirmed({"station_id": organiser.station_id})] == []
+    assert [a.id async for a in repo.confirmed(volunteer_id=volunteer.id)] == [second.id]
+    assert [a.id async for a in repo.confirmed(VolunteerScope(station_id=organiser.station_id))] == []
     assert await repo.for_volunteer(resident.id) == []  # an account id is not a volunteer id
     assert all(a.check_in_at and a.check_in_at.tzinfo == UTC for a in await repo.for_volunteer(volunteer.id))

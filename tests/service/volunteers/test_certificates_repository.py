@@ -18,7 +18,7 @@ from service.common.ids import is_id, new_id
 from service.common.models import utcnow
 from service.identity.accounts import StaffMember
 from service.volunteers import attendance, certificates, hours
-from service.volunteers.models import Actor, Certificate, Volunteer
+from service.volunteers.models import Actor, Certificate, Volunteer, VolunteerScope
 from service.volunteers.records import local_date
 from service.volunteers.repository.certificates import CertificatesRepository
 from tests.factories import make_activity, make_confirmed_volunteer, make_staff, principal_of
@@ -93,9 +93,9 @@ async def test_a_taken_number_or_verification_code_is_not_stored_again(ctx: Cont
     await repo.col.delete_one({"_id": other.id})
     assert await repo.insert({**stored, "_id": new_id(), "number": made.number}) is None
     assert await repo.insert({**stored, "_id": new_id(), "verification_code": made.verification_code}) is None
-    assert await repo.count({}) == 1
+    assert await repo.count(VolunteerScope()) == 1
     again = await repo.insert({**stored, "_id": new_id()})  # the same certificate under a new id is fine
-    assert again is not None and again.number == other.number and await repo.count({}) == 2
+    assert again is not None and again.number == other.number and await repo.count(VolunteerScope()) == 2
 
 
 async def test_certificates_issued_at_the_same_moment_get_distinct_numbers(ctx: Context) -> None:
@@ -126,4 +126,7 @@ async def test_a_certificate_is_revoked_once_and_a_volunteers_list_is_newest_fir
     assert (await repo.get(first.id)).revoked_at == ctx.now()  # the first revocation stands
     assert not await repo.revoke(volunteer.id, reason="x", by=by, now=ctx.now())  # no such certificate
     assert await repo.get(second.id) == second
-    assert (await repo.count({"status": "valid"}), await repo.count({"status": "revoked"})) == (1, 1)
+    assert (
+        await repo.count(VolunteerScope(), status="valid"),
+        await repo.count(VolunteerScope(), status="revoked"),
+    ) == (1, 1)

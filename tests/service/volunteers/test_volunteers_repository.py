@@ -10,6 +10,7 @@ import pytest
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
 from service.volunteers import signups
+from service.volunteers.models import VolunteerScope
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.people import VolunteersRepository
 from tests.factories import id_card, make_activity, make_phone_resident, make_staff, make_volunteer, principal_of
@@ -31,7 +32,7 @@ async def test_a_person_registers_once_by_id_card_and_by_account(ctx: Context) -
     assert exc.value.code == "volunteer_exists"
     with pytest.raises(ConflictError):  # the same account with another ID number
         await make_volunteer(ctx, resident=resident)
-    assert await repo.count({}) == 1
+    assert await repo.count(VolunteerScope()) == 1
     with pytest.raises(NotFoundError) as nf:
         await repo.get(resident.id)
     assert nf.value.code == "volunteer_not_found"
@@ -40,8 +41,8 @@ async def test_a_person_registers_once_by_id_card_and_by_account(ctx: Context) -
 async def test_volunteers_page_newest_first(ctx: Context) -> None:
     made = sorted([(await make_volunteer(ctx))[1].id for _ in range(3)], reverse=True)
     repo = VolunteersRepository(ctx.db)
-    first = await repo.find_page({}, before=None, limit=2, now=ctx.now())
-    rest = await repo.find_page({}, before=first[-1].id, limit=2, now=ctx.now())
+    first = await repo.find_page(VolunteerScope(), before=None, limit=2, now=ctx.now())
+    rest = await repo.find_page(VolunteerScope(), before=first[-1].id, limit=2, now=ctx.now())
     assert [v.id for v in first + rest] == made
     assert set(await repo.many([made[0], "missing"])) == {made[0]}
 
@@ -60,8 +61,13 @@ async def test_a_slot_is_never_overbooked_and_an_activity_is_cancelled_once(ctx:
     assert await repo.cancel(activity.id, "下雨", T0)
     assert not await repo.cancel(activity.id, "下雨", T0)
     assert not await repo.take_slot(activity.id, slots=1, now=T0)  # a cancelled activity takes nobody
-    assert [a.id for a in await repo.find_page({}, before=None, limit=10, now=ctx.now())] == [later.id, activity.id]
-    assert [a.id for a in await repo.find_page({}, before=later.id, limit=10, now=ctx.now())] == [activity.id]
+    assert [a.id for a in await repo.find_page(VolunteerScope(), before=None, limit=10, now=ctx.now())] == [
+        later.id,
+        activity.id,
+    ]
+    assert [a.id for a in await repo.find_page(VolunteerScope(), before=later.id, limit=10, now=ctx.now())] == [
+        activity.id
+    ]
     with pytest.raises(NotFoundError) as nf:
         await repo.get(organiser.id)
     assert nf.value.code == "activity_not_found"
@@ -100,10 +106,10 @@ async def test_a_stations_volunteers_and_activities_page_newest_first_across_win
         return volunteer.id, activity.id
 
     made = list(reversed(await made_over_time(ctx, make)))
-    station = {"station_id": organiser.station_id}
+    station = VolunteerScope(station_id=organiser.station_id)
     volunteers, activities = VolunteersRepository(ctx.db), ActivitiesRepository(ctx.db)
     for repo, ids in ((volunteers, [v for v, _ in made]), (activities, [a for _, a in made])):
-        for query in (station, {}):  # a station's: in windows; every station's: in one query
+        for query in (station, VolunteerScope()):  # a station's: in windows; every station's: in one query
             for limit in LIMITS:
 
                 async def read(cursor: str | None, repo: Any = repo, query: Any = query, limit: int = limit) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 from service.common.context import Context
 from service.common.ids import is_id
 from service.common.models import SYSTEM, utcnow
+from service.workforce.models import FigureFilter
 from service.workforce.repository.store import WorkforceRepository
 from tests.factories import import_reference_figures
 
@@ -80,11 +81,11 @@ async def test_figures_under_a_prefix_come_in_division_order_and_pages_continue(
     assert [(f.division, f.year) for f in await repo.figures_under("341002", 2023)] == [("341002", 2023)]
     assert await repo.figures_under("3410", 2022) == []
     assert await repo.figures_under(".*", 2024) == []  # not a division code: nothing, never a pattern
-    first = await repo.list_figures({}, limit=3, cursor=None)
-    rest = await repo.list_figures({}, limit=3, cursor=first.next_cursor)
+    first = await repo.list_figures(FigureFilter(), limit=3, cursor=None)
+    rest = await repo.list_figures(FigureFilter(), limit=3, cursor=first.next_cursor)
     ids = [f.id for f in first.items + rest.items]
     assert len(first.items) == 3 and len(rest.items) == 1 and rest.next_cursor is None
     assert ids == sorted(ids) and len(set(ids)) == len(ROWS)
-    of_2024 = await repo.list_figures({"year": 2024}, limit=2, cursor=None)
-    more = await repo.list_figures({"year": 2024}, limit=2, cursor=of_2024.next_cursor)
+    of_2024 = await repo.list_figures(FigureFilter(year=2024), limit=2, cursor=None)
+    more = await repo.list_figures(FigureFilter(year=2024), limit=2, cursor=of_2024.next_cursor)
     assert len(of_2024.items) == 2 and [f.year for f in of_2024.items + more.items] == [2024] * 3

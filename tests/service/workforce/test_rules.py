@@ -8,6 +8,7 @@ import pytest
 
 from service.common.models import Principal
 from service.workforce import checks, rules
+from service.workforce.repository.filters import scope_match
 from service.workforce.targets import DEFAULT_FILE, TargetsError, parse_targets, plan_targets
 
 TODAY = date(2025, 11, 27)
@@ -27,10 +28,10 @@ def test_a_division_code_becomes_the_prefix_its_records_share(code: str, prefix:
 
 
 def test_the_scope_filter_uses_the_stored_division_fields() -> None:
-    assert rules.scope_match("34") == {"province_code": "340000"}
-    assert rules.scope_match("3410") == {"city_code": "341000"}
-    assert rules.scope_match("341002") == {"county_code": "341002"}
-    assert rules.scope_match("341002001") == {"division": "341002001"}
+    assert scope_match("34") == {"province_code": "340000"}
+    assert scope_match("3410") == {"city_code": "341000"}
+    assert scope_match("341002") == {"county_code": "341002"}
+    assert scope_match("341002001") == {"division": "341002001"}
 
 
 def test_a_supervisor_sees_only_under_their_prefix() -> None:

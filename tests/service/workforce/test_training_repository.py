@@ -19,7 +19,7 @@ from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id
 from service.common.models import SYSTEM, utcnow
 from service.workforce import training
-from service.workforce.models import Person, Session, TrainingRecord
+from service.workforce.models import PeopleFilter, Person, RecordFilter, Session, TrainingRecord
 from service.workforce.repository.store import WorkforceRepository
 from service.workforce.repository.training import record_document
 from tests.factories import (
@@ -36,7 +36,7 @@ async def register(ctx: Context, n: int) -> list[Person]:
     """``n`` social workers of the township's station put on the register by a CSV import, in order."""
     await make_station(ctx)
     await import_register(ctx, [worker_row(seq) for seq in range(1, n + 1)])
-    return (await WorkforceRepository(ctx.db).list_people({}, limit=100, cursor=None, now=ctx.now())).items
+    return (await WorkforceRepository(ctx.db).list_people(PeopleFilter(), limit=100, cursor=None, now=ctx.now())).items
 
 
 def sheet_row(seq: int, **fields: Any) -> dict[str, Any]:
@@ -204,7 +204,7 @@ async def test_records_page_newest_first_and_a_cursor_continues_where_it_stopped
     assert report.written
     await enrol(ctx, other, people[0])
     repo = WorkforceRepository(ctx.db)
-    query = {"session_id": session.id}
+    query = RecordFilter(session_id=session.id)
     seen: list[str] = []
     cursor = None
     sizes = []
@@ -220,5 +220,5 @@ async def test_records_page_newest_first_and_a_cursor_continues_where_it_stopped
     assert {r.person_id for r in (await repo.list_records(query, limit=10, cursor=None, now=ctx.now())).items} == {
         p.id for p in people
     }
-    everyone = await repo.list_records({}, limit=10, cursor=None, now=ctx.now())
+    everyone = await repo.list_records(RecordFilter(), limit=10, cursor=None, now=ctx.now())
     assert len(everyone.items) == 6 and everyone.next_cursor is None

@@ -9,7 +9,7 @@ import pytest
 
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError
-from service.workforce.models import Person
+from service.workforce.models import PeopleFilter, Person, RecordFilter
 from service.workforce.repository.people import history_document, person_changes
 from service.workforce.repository.store import WorkforceRepository
 from tests.factories import (
@@ -32,7 +32,7 @@ async def register(ctx: Context, n: int) -> list[Person]:
     """``n`` people of the township's station put on the register by a CSV import, in registration order."""
     await make_station(ctx)
     await import_register(ctx, [worker_row(seq) for seq in range(1, n + 1)])
-    page = await WorkforceRepository(ctx.db).list_people({}, limit=100, cursor=None, now=ctx.now())
+    page = await WorkforceRepository(ctx.db).list_people(PeopleFilter(), limit=100, cursor=None, now=ctx.now())
     return list(reversed(page.items))  # the list is newest first
 
 
@@ -40,8 +40,8 @@ async def test_the_register_pages_newest_first_and_missing_entries_are_not_found
     people = await register(ctx, 3)
     assert [p.name for p in people] == ["社工1", "社工2", "社工3"]
     repo = WorkforceRepository(ctx.db)
-    first = await repo.list_people({}, limit=2, cursor=None, now=ctx.now())
-    rest = await repo.list_people({}, limit=2, cursor=first.next_cursor, now=ctx.now())
+    first = await repo.list_people(PeopleFilter(), limit=2, cursor=None, now=ctx.now())
+    rest = await repo.list_people(PeopleFilter(), limit=2, cursor=first.next_cursor, now=ctx.now())
     assert [p.id for p in first.items + rest.items] == [p.id for p in reversed(people)] and rest.next_cursor is None
     assert await repo.get_person(people[0].id) == people[0]
     for missing in ("not-an-id", (await make_wechat_resident(ctx)).id):
@@ -83,18 +83,19 @@ async def test_the_register_programmes_and_training_records_page_newest_first_ac
         )
         assert report.written and not report.errors, report
         repo = WorkforceRepository(ctx.db)
-        person = (await repo.list_people({}, limit=1, cursor=None, now=ctx.now())).items[0]
-        record = (await repo.list_records({"person_id": person.id}, limit=1, cursor=None, now=ctx.now())).items[0]
+        person = (await repo.list_people(PeopleFilter(), limit=1, cursor=None, now=ctx.now())).items[0]
+        wanted = RecordFilter(person_id=person.id)
+        record = (await repo.list_records(wanted, limit=1, cursor=None, now=ctx.now())).items[0]
         return person.id, session.programme_id, record.id
 
     made = list(reversed(await made_over_time(ctx, make)))
     repo = WorkforceRepository(ctx.db)
-    county = {"county_code": TOWNSHIP[:6]}
+    county = TOWNSHIP[:6]
     lists = (
-        (repo.list_people, county, [p for p, _, _ in made]),
-        (repo.list_people, {}, [p for p, _, _ in made]),
+        (repo.list_people, PeopleFilter(division_prefix=county), [p for p, _, _ in made]),
+        (repo.list_people, PeopleFilter(), [p for p, _, _ in made]),
         (repo.list_programmes, {}, [g for _, g, _ in made]),
-        (repo.list_records, county, [r for _, _, r in made]),
+        (repo.list_records, RecordFilter(division_prefix=county), [r for _, _, r in made]),
     )
     for list_page, query, ids in lists:
         for limit in LIMITS:

@@ -1,6 +1,7 @@
 """Storage of the alerts area: the collections ``devices``, ``alerts``, ``rota`` and ``maintenance``.
 
-Only this module opens them. Documents become the dataclasses of ``service.alerts.models``
+Only this package opens them (``maintenance`` holds that collection's repository, ``filters``
+builds the list filters). Documents become the dataclasses of ``service.alerts.models``
 here; ids are the strings ``service.ids.new_id`` makes. Unique indexes carry the area's
 promises: one device per vendor device id, one alert per vendor alert id, one open
 maintenance item per device and kind; a device's open incident is claimed by one
@@ -17,13 +18,23 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from service.alerts.models import REFUSED, Alert, Device, Escalation, Incident, MaintenanceItem, RotaEntry
+from service.alerts.models import (
+    REFUSED,
+    Alert,
+    AlertScope,
+    Device,
+    Escalation,
+    Incident,
+    RotaEntry,
+)
+from service.alerts.repository.filters import scope_filter
+from service.alerts.repository.maintenance import MaintenanceRepository as MaintenanceRepository
 from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import new_id
 from service.common.paging import newest_by_new_id, served_with_id_range, skipping
 from service.storage.indexes import declare
 
-DEVICES, ALERTS, ROTA, MAINTENANCE = "devices", "alerts", "rota", "maintenance"
+DEVICES, ALERTS, ROTA = "devices", "alerts", "rota"
 
 declare(
     DEVICES,
@@ -42,11 +53,6 @@ declare(
     IndexModel([("client_id", ASCENDING), ("_id", DESCENDING)], name="client_newest"),
 )
 declare(ROTA, IndexModel([("station_id", ASCENDING), ("ends_at", ASCENDING)], name="station_ends"))
-declare(
-    MAINTENANCE,
-    IndexModel([("open_key", ASCENDING)], unique=True, sparse=True, name="one_open"),
-    IndexModel([("station_id", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)], name="station_status"),
-)
 
 Db = AsyncDatabase[dict[str, Any]]
 
@@ -133,25 +139,6 @@ def _rota(d: dict[str, Any]) -> RotaEntry:
     )
 
 
-def _item(d: dict[str, Any]) -> MaintenanceItem:
-    return MaintenanceItem(
-        id=str(d["_id"]),
-        station_id=d["station_id"],
-        device_id=d["device_id"],
-        vendor_device_id=d["vendor_device_id"],
-        elder_id=d["elder_id"],
-        kind=d["kind"],
-        status=d["status"],
-        first_at=d["first_at"],
-        last_at=d["last_at"],
-        count=int(d.get("count", 1)),
-        done_at=d.get("done_at"),
-        done_by=d.get("done_by"),
-        note=d.get("note"),
-        township=d.get("township"),
-    )
-
-
 class DevicesRepository:
     def __init__(self, db: Db) -> None:
         self.col = db[DEVICES]
@@ -187,9 +174,12 @@ class DevicesRepository:
             raise NotFoundError("device_not_found", f"There is no device {device_id!r}.")
         return await self.get(device_id)
 
-    async def page(self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime) -> list[Device]:
-        """Devices matching ``query``, newest registered first, below the id ``before``, read in windows
-        of time on the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
+    async def page(
+        self, scope: AlertScope, *, elder_id: str | None = None, before: str | None, limit: int, now: datetime
+    ) -> list[Device]:
+        """Devices of ``scope`` (of one person, if given), newest registered first, below the id ``before``,
+        read in windows of time on the id (``newest_by_new_id``) when an index serves the filter with that range."""
+        query = scope_filter(scope, elder_id=elder_id)
 
         async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
             q = {**query, "_id": id_range} if id_range else query
@@ -281,12 +271,23 @@ class AlertsRepository:
         return [_alert(d) async for d in self.col.find(q).limit(limit)]
 
     async def page(
-        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime, hide_refused: bool = False
+        self,
+        scope: AlertScope,
+        *,
+        client_id: str | None = None,
+        outcome: str | None = None,
+        type: str | None = None,
+        before: str | None,
+        limit: int,
+        now: datetime,
+        hide_refused: bool = False,
     ) -> list[Alert]:
-        """Alerts matching ``query`` (and not refused, with ``hide_refused``), newest first, below the id
-        ``before``; read in windows of time on the id (``newest_by_new_id``) when an index serves
-        ``query`` with that range. Refused alerts are few, so they are left out here rather than by
-        a condition that would keep the embedded server from reading only the window."""
+        """Alerts of ``scope`` (of one client, outcome or type, if given; not refused, with
+        ``hide_refused``), newest first, below the id ``before``; read in windows of time on the id
+        (``newest_by_new_id``) when an index serves the filter with that range. Refused alerts are few,
+        so they are left out here rather than by a condition that would keep the embedded server from
+        reading only the window."""
+        query = scope_filter(scope, client_id=client_id, outcome=outcome, type=type)
 
         async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
             q = {**query, "_id": id_range} if id_range else query
@@ -325,56 +326,3 @@ class RotaRepository:
         """A station's entries not over by ``at``, soonest first."""
         q = {"station_id": station_id, "ends_at": {"$gt": at}}
         return [_rota(d) async for d in self.col.find(q).sort("starts_at", ASCENDING).limit(limit)]
-
-
-class MaintenanceRepository:
-    def __init__(self, db: Db) -> None:
-        self.col = db[MAINTENANCE]
-
-    async def open_or_count(self, doc: dict[str, Any], at: datetime) -> tuple[str, bool]:
-        """Count one more report on the open item of (device, kind), or open one; (item id, opened)."""
-        key = f"{doc['device_id']}:{doc['kind']}"
-        # Most reports repeat an open item: count first, open only when none is open.
-        counted = await self.col.update_one({"open_key": key}, {"$inc": {"count": 1}, "$max": {"last_at": at}})
-        if counted.matched_count:
-            found = await self.col.find_one({"open_key": key}, {"_id": 1})
-            if found is not None:
-                return str(found["_id"]), False
-        fresh = {"_id": new_id(at), "open_key": key, "status": "open", "first_at": at, "last_at": at, "count": 1, **doc}
-        try:
-            await self.col.insert_one(fresh)
-            return str(fresh["_id"]), True
-        except DuplicateKeyError:  # another report opened it at the same moment
-            await self.col.update_one({"open_key": key}, {"$inc": {"count": 1}, "$max": {"last_at": at}})
-        found = await self.col.find_one({"open_key": key}, {"_id": 1})
-        if found is None:  # closed in between: the next report opens a new one
-            raise ConflictError("maintenance_changed", "The maintenance item changed; send the report again.")
-        return str(found["_id"]), False
-
-    async def get(self, item_id: str) -> MaintenanceItem:
-        doc = await self.col.find_one({"_id": item_id})
-        if doc is None:
-            raise NotFoundError("maintenance_item_not_found", f"There is no maintenance item {item_id!r}.")
-        return _item(doc)
-
-    async def close(self, item_id: str, *, by: str, at: datetime, note: str | None) -> bool:
-        """Mark an open item done; True if this call did."""
-        result = await self.col.update_one(
-            {"_id": item_id, "status": "open"},
-            {"$set": {"status": "done", "done_at": at, "done_by": by, "note": note}, "$unset": {"open_key": ""}},
-        )
-        return result.modified_count == 1
-
-    async def page(
-        self, query: dict[str, Any], *, before: str | None, limit: int, now: datetime
-    ) -> list[MaintenanceItem]:
-        """Items matching ``query``, newest first, below the id ``before``; read in windows of time on
-        the id (``newest_by_new_id``) when an index serves ``query`` with that range."""
-
-        async def find(id_range: dict[str, Any], n: int) -> list[dict[str, Any]]:
-            q = {**query, "_id": id_range} if id_range else query
-            return await self.col.find(q).sort("_id", DESCENDING).limit(n).to_list()
-
-        windows = served_with_id_range(query, ("station_id", "status"))
-        docs = await newest_by_new_id(find, want=limit, now=now, before=before, windows=windows)
-        return [_item(d) for d in docs]
