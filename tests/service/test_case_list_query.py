@@ -48,8 +48,11 @@ def test_all_of_merges_distinct_fields_and_keeps_and_for_repeated_ones() -> None
 
 def test_list_query_has_no_regex_and_no_and_for_a_plain_scope() -> None:
     filt, sort = list_query(list_query_of(SUPERVISOR, {"limit": 20}))
-    assert filt == {"division": {"$gte": "341021", "$lt": "341021:"}}
+    assert filt == {"county_code": "341021"}  # a county: an equality an index serves with the time range
     assert sort == [("created_at", -1), ("_id", -1)]
+    city = Principal(subject=new_id(), role="supervisor", division_prefix="3410")
+    filt, _ = list_query(list_query_of(city, {"limit": 20}))
+    assert filt == {"division": {"$gte": "3410", "$lt": "3410:"}}
     filt, sort = list_query(list_query_of(WORKER, {"sort": "due"}))
     assert filt == {"station_id": STATION}
     assert sort == [("next_due_at", 1), ("_id", 1)]
