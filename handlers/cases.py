@@ -9,8 +9,8 @@ from aiohttp import web
 from handlers.dumping import compiled
 from handlers.endpoint import Handler, endpoint
 from handlers.idempotency import idempotent_json
-from handlers.io import json_response, read_json, read_query
-from handlers.keys import CTX
+from handlers.io import QueryReader, json_response, read_json, read_query
+from handlers.keys import CTX, REVOCATION_CHECK
 from handlers.middlewares import principal_of
 from schemas.cases import (
     ACTION_ALIASES,
@@ -54,6 +54,9 @@ CASE_OUT = CaseSchema()
 CASE_PAGE = CasePageSchema()
 CASE_QUERY = CaseQuerySchema()
 CASE_READ_QUERY = CaseReadQuerySchema()
+# Both load a query string to the same values every time (fixed defaults and validators).
+read_case_query = QueryReader(CASE_QUERY)
+read_case_read_query = QueryReader(CASE_READ_QUERY)
 # And their dumps without marshmallow's per-field calls (handlers/dumping.py: the same output).
 dump_case = compiled(CASE_OUT)
 dump_page = compiled(CASE_PAGE)
@@ -96,10 +99,13 @@ async def submit(request: web.Request) -> web.StreamResponse:
     response=CasePageSchema(),
     roles=ANYONE_ON_CASES,
     scopes=("cases:read",),
+    overlaps_revocation=True,
 )
 async def list_cases(request: web.Request) -> web.Response:
-    query = read_query(request, CASE_QUERY)
-    page = await case_queries.list_cases(ctx=request.app[CTX], principal=principal_of(request), query=query)
+    query = read_case_query(request)
+    page = await case_queries.list_cases(
+        ctx=request.app[CTX], principal=principal_of(request), query=query, ready=request.get(REVOCATION_CHECK)
+    )
     return json_response(None, dump_page(page))
 
 
@@ -112,11 +118,16 @@ async def list_cases(request: web.Request) -> web.Response:
     roles=ANYONE_ON_CASES,
     scopes=("cases:read",),
     problems=(404, 422),
+    overlaps_revocation=True,
 )
 async def get_case(request: web.Request) -> web.Response:
-    query = read_query(request, CASE_READ_QUERY)
+    query = read_case_read_query(request)
     case = await case_queries.get_case(
-        ctx=request.app[CTX], principal=principal_of(request), case_id=request.match_info["case_id"], **query
+        ctx=request.app[CTX],
+        principal=principal_of(request),
+        case_id=request.match_info["case_id"],
+        ready=request.get(REVOCATION_CHECK),
+        **query,
     )
     return json_response(None, dump_case(case))
 

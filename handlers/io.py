@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import copy
 import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -208,6 +209,33 @@ def read_query(request: web.Request, schema: Schema) -> Any:
     if empty:
         raise ValidationError(empty)
     return load(schema, data)
+
+
+class QueryReader:
+    """``read_query`` for one schema whose load is a pure function of the query string (fixed
+    defaults, fixed validators): each query string is loaded once and remembered (the last
+    ``kept``), and every caller gets its own copy. A query that fails to load is not remembered.
+
+    The same list or case read asked again (a console refreshing its queue) skips marshmallow.
+    """
+
+    def __init__(self, schema: Schema, *, kept: int = 256) -> None:
+        self.schema = schema
+        self.kept = kept
+        self._loaded: dict[str, Any] = {}
+
+    def __call__(self, request: web.Request) -> Any:
+        key = request.query_string
+        loaded = self._loaded.get(key, _NOT_LOADED)
+        if loaded is _NOT_LOADED:
+            loaded = read_query(request, self.schema)
+            while len(self._loaded) >= self.kept:
+                del self._loaded[next(iter(self._loaded))]
+            self._loaded[key] = loaded
+        return copy.deepcopy(loaded)
+
+
+_NOT_LOADED = object()
 
 
 def dumps(body: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,3 +19,5 @@ METRICS = web.AppKey("METRICS", Any)
 
 PRINCIPAL = web.RequestKey("PRINCIPAL", Principal)
 REQUEST_ID = web.RequestKey("REQUEST_ID", str)
+# The revocation check of the caller's token, under way (routes with ``overlaps_revocation``).
+REVOCATION_CHECK = web.RequestKey("REVOCATION_CHECK", Awaitable[None])

@@ -16,8 +16,8 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from marshmallow import ValidationError
 
 from handlers import problems
-from handlers.endpoint import endpoint_of
-from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID
+from handlers.endpoint import Endpoint, endpoint_of
+from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS, PRINCIPAL, REQUEST_ID, REVOCATION_CHECK
 from service.common.errors import AuthenticationError, BadRequestError, DomainError, PermissionDeniedError
 from service.common.models import Principal
 from service.common.text import check_text
@@ -192,6 +192,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if not token:
         raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
+    if meta is not None and meta.overlaps_revocation and request.method in ("GET", "HEAD"):
+        return await _read_while_revocation_is_checked(request, handler, meta, token)
     principal = await tokens.authenticate(ctx=request.app[CTX], token=token)
     request[PRINCIPAL] = principal
     await _limit_rate(request)
@@ -199,6 +201,34 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise PermissionDeniedError("forbidden", "This operation has no access rule and is closed.")
     check_access(principal, roles=meta.roles, scopes=meta.scopes)
     return await handler(request)
+
+
+async def _read_while_revocation_is_checked(
+    request: web.Request, handler: Handler, meta: Endpoint, token: str
+) -> web.StreamResponse:
+    """The auth middleware for a read that starts while its token's revocation is checked.
+
+    The handler's service awaits ``request[REVOCATION_CHECK]`` before it discloses or records
+    anything; whatever happens, the check is awaited here too before an answer leaves, and a
+    revoked token is answered ``token_revoked`` in place of any other answer or error.
+    """
+    principal, revocation = tokens.start_authentication(ctx=request.app[CTX], token=token)
+    try:
+        if principal.is_client:
+            await revocation  # an integrator's request counts against its limit only with a good token
+        request[PRINCIPAL] = principal
+        request[REVOCATION_CHECK] = revocation
+        await _limit_rate(request)
+        check_access(principal, roles=meta.roles, scopes=meta.scopes)
+        response = await handler(request)
+    except asyncio.CancelledError:
+        revocation.cancel()
+        raise
+    except BaseException:
+        await revocation
+        raise
+    await revocation
+    return response
 
 
 async def _limit_rate(request: web.Request) -> None:

@@ -25,6 +25,7 @@ OWNERS: dict[str, str] = {
     "cases": "cases",
     "counters": "cases",
     "events": "cases",
+    "catalog_versions": "catalog",
     "service_types": "catalog",
     "idempotency_keys": "idempotency",
     "api_clients": "identity",

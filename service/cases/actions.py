@@ -90,24 +90,19 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
         data=plan.event_data,
     )
 
-    async def write(session: Any) -> bool:
-        if not await repo.apply(
-            case_id,
-            expected_version=case.version,
-            expected_status=case.status,
-            fields=sets,
-            increments=plan.increments,
-            history=entry,
-            session=session,
-        ):
-            return False
-        await EventsRepository(ctx.db).append(*events, session=session)
-        return True
+    async def write(session: Any) -> Case | None:
+        # The case as this change leaves it comes from the copy read above, not from a read back.
+        changed = await repo.apply_to_read(
+            case, fields=sets, increments=plan.increments, history=entry, session=session
+        )
+        if changed is not None:
+            await EventsRepository(ctx.db).append(*events, session=session)
+        return changed
 
-    if not await in_transaction(ctx, write):
+    fresh = await in_transaction(ctx, write)
+    if fresh is None:
         raise ConflictError("case_changed", "Someone else acted on this case at the same moment; reload it.")
     await adjust_load(ctx, list(plan.load))
-    fresh = await repo.get(case_id)
     return view(fresh, principal, access_of(principal, fresh.parties), now)
 
 

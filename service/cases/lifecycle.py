@@ -18,6 +18,7 @@ the conditional update on the case's expected state and version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -331,14 +332,21 @@ def allowed_actions(state: str, role: str, relationship: Relationship, facts: Ca
 
     Exactly those ``check_transition`` lets through with the same arguments.
     """
+    return list(_allowed_actions(state, role, relationship, facts or CaseFacts()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_actions(state: str, role: str, relationship: Relationship, facts: CaseFacts) -> tuple[str, ...]:
+    # A pure function of a fixed table and of small frozen values (a few hundred combinations
+    # occur), remembered: a list of 20 cases asked it 20 times, each trying every action.
     result = []
     for action in CASE_ACTIONS:
         try:
-            check_transition(state, action, role, relationship, facts or CaseFacts())
+            check_transition(state, action, role, relationship, facts)
         except (PermissionDeniedError, InvalidStateError):
             continue
         result.append(action)
-    return result
+    return tuple(result)
 
 
 def check_fields(action: str, data: Mapping[str, Any]) -> None:

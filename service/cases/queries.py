@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,9 +27,22 @@ def in_coord_system(case_view: CaseView, coord_system: str) -> CaseView:
     return {**case_view, "location": geo.point_doc_in(case_view["location"], coord_system)}
 
 
-async def get_case(*, ctx: Context, principal: Principal, case_id: str, coord_system: str = "wgs84") -> CaseView:
-    """One case with its history, routing reason, deadlines and the caller's allowed actions."""
+async def get_case(
+    *,
+    ctx: Context,
+    principal: Principal,
+    case_id: str,
+    coord_system: str = "wgs84",
+    ready: Awaitable[None] | None = None,
+) -> CaseView:
+    """One case with its history, routing reason, deadlines and the caller's allowed actions.
+
+    ``ready``: the check of the caller's token still under way (it raises for a revoked one),
+    awaited once the case is read and before anything is shown or audited.
+    """
     case = await CasesRepository(ctx.db).get(case_id)
+    if ready is not None:
+        await ready
     rel = ensure_visible(principal, case)
     result = view(case, principal, rel, ctx.now())
     await _audit_sensitive_read(ctx, principal, rel, case)
@@ -102,8 +116,13 @@ def _read_cursor(cursor: str) -> tuple[datetime | None, str, timedelta | None]:
         return value, case_id, None
 
 
-async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any]) -> Page[CaseView]:
-    """Cases the caller may see, filtered, newest first or by due time, cursor-paginated."""
+async def list_cases(
+    *, ctx: Context, principal: Principal, query: dict[str, Any], ready: Awaitable[None] | None = None
+) -> Page[CaseView]:
+    """Cases the caller may see, filtered, newest first or by due time, cursor-paginated.
+
+    ``ready``: as for ``get_case``, awaited once the cases are read, before anything is shown.
+    """
     listing = list_query_of(principal, query)
     limit = int(query.get("limit") or 20)
     after: tuple[datetime | None, str] | None = None
@@ -114,6 +133,8 @@ async def list_cases(*, ctx: Context, principal: Principal, query: dict[str, Any
     cases, width = await CasesRepository(ctx.db).listed(
         listing, limit=limit + 1, now=ctx.now(), after=after, width=hint
     )
+    if ready is not None:
+        await ready
     more = len(cases) > limit
     cases = cases[:limit]
     now = ctx.now()

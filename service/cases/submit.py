@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ async def submit_case(
     if principal.role not in ("resident", "client", "worker", "station_head", "supervisor", "admin"):
         raise PermissionDeniedError("role_not_allowed", "This role cannot submit cases.")
     try:
-        service_type = await catalog.get_service(ctx=ctx, code=data["service_code"])
+        service_type = await catalog.current_service(ctx=ctx, code=data["service_code"])
     except NotFoundError:
         raise ValidationFailedError(
             "unknown_service",
@@ -212,15 +213,23 @@ async def submit_case(
         await CasesRepository(ctx.db).insert(case, session=session)
         await EventsRepository(ctx.db).append(*events, session=session)
 
-    try:
-        await in_transaction(ctx, write)
-    except ConflictError:
+    # The station's open-case count (best effort, as after every change) goes up while the case
+    # is written rather than after it: one round trip less to wait for. A filing that is not
+    # stored takes its count back.
+    load = [(case["station_id"], +1)] if case["station_id"] else []
+    stored, counted = await asyncio.gather(in_transaction(ctx, write), adjust_load(ctx, load), return_exceptions=True)
+    if isinstance(stored, BaseException):
+        if load and not isinstance(counted, BaseException):
+            await adjust_load(ctx, [(case["station_id"], -1)])
+        if not isinstance(stored, ConflictError):
+            raise stored
         # A retry that took over an abandoned Idempotency-Key: its first attempt stored the case.
         earlier = await CasesRepository(ctx.db).get_if_any(case_id)
         if earlier is None:
-            raise
+            raise stored
         return view(earlier, principal, access_of(principal, earlier.parties), ctx.now())
-    await adjust_load(ctx, [(case["station_id"], +1)] if case["station_id"] else [])
+    if isinstance(counted, BaseException):
+        raise counted
     filed = case_from_document(case)
     return view(filed, principal, access_of(principal, filed.parties), now)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from service.catalog.cache import forget_service_types
 from service.catalog.definitions import check_definition
 from service.catalog.models import ServiceType
 from service.catalog.repository import ServiceTypesRepository
@@ -24,6 +25,8 @@ async def seed_catalog(ctx: Context) -> str:
     added = await repo.insert_missing(services)
     upgraded = await _upgrade_built_ins(ctx, repo, SEED_SERVICES)
     retired = await _retire_withdrawn(ctx, repo, RETIRED_BUILT_INS)
+    if added or upgraded or retired:
+        forget_service_types(ctx)
     also = f", {upgraded} upgraded to the current built-in definition" if upgraded else ""
     also += f", {retired} withdrawn built-ins retired" if retired else ""
     return f"{added} service types added{also}, {len(SEED_SERVICES)} in the built-in catalogue"

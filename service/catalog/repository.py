@@ -20,6 +20,9 @@ from service.common.ids import new_id
 from service.storage.indexes import declare
 
 COLLECTION = "service_types"
+# One document counting the catalogue's changes: every write here bumps it, so a process that
+# keeps service types in memory knows when its copy is stale (``service.current_service``).
+VERSIONS = "catalog_versions"
 declare(
     COLLECTION,
     IndexModel([("code", ASCENDING), ("version", ASCENDING)], unique=True, name="code_version"),
@@ -52,6 +55,22 @@ def service_to_doc(service: ServiceType) -> dict[str, Any]:
 class ServiceTypesRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[COLLECTION]
+        self.versions = db[VERSIONS]
+
+    async def read_version(self) -> int:
+        """How many changes the catalogue has had (0 before the first)."""
+        doc = await self.versions.find_one({"_id": "catalog"})
+        return int(doc["version"]) if doc else 0
+
+    async def _bump_version(self) -> None:
+        for attempt in range(3):
+            try:
+                await self.versions.update_one({"_id": "catalog"}, {"$inc": {"version": 1}}, upsert=True)
+                return
+            except DuplicateKeyError:
+                # Two first-ever upserts raced; the document exists now, so the retry increments it.
+                if attempt == 2:
+                    raise
 
     async def insert_version(self, service: ServiceType) -> None:
         """Store a new version and mark it current; a version that exists already is a conflict."""
@@ -68,6 +87,7 @@ class ServiceTypesRepository:
         await self.col.update_many(
             {"code": doc["code"], "version": {"$lt": doc["version"]}, "current": True}, {"$set": {"current": False}}
         )
+        await self._bump_version()
 
     async def insert_missing(self, services: list[ServiceType]) -> int:
         """Insert the version-1 service types whose code does not exist yet; returns how many."""
@@ -80,7 +100,9 @@ class ServiceTypesRepository:
         try:
             await self.col.insert_many(todo, ordered=False)
         except BulkWriteError as exc:
+            await self._bump_version()
             return int(exc.details.get("nInserted", 0))
+        await self._bump_version()
         return len(todo)
 
     async def _get_doc(self, code: str, version: int | None) -> dict[str, Any]:
@@ -119,4 +141,6 @@ class ServiceTypesRepository:
         result = await self.col.update_one(
             {"code": code, "version": version, "current": True}, {"$set": {"retired": True, "retired_at": retired_at}}
         )
+        if result.matched_count == 1:
+            await self._bump_version()
         return result.matched_count == 1

@@ -15,6 +15,7 @@ from typing import Any
 
 from service.catalog.answers import example_answers, example_id_card, validate_answers
 from service.catalog.built_ins import seed_catalog
+from service.catalog.cache import current_service, forget_service_types
 from service.catalog.definitions import check_definition
 from service.catalog.models import SCENARIO_CODES, SCENARIOS, Scenario, ServiceType
 from service.catalog.repository import ServiceTypesRepository
@@ -24,6 +25,7 @@ from service.common.models import Principal, require_role
 
 __all__ = [
     "create_service",
+    "current_service",
     "example_answers",
     "example_id_card",
     "get_service",
@@ -79,6 +81,7 @@ async def create_service(*, ctx: Context, principal: Principal, service: Service
         await _repo(ctx).insert_version(service)
     except ConflictError:
         raise ConflictError("service_exists", f"A service with code {service.code!r} exists already.") from None
+    forget_service_types(ctx)
     return service
 
 
@@ -103,6 +106,7 @@ async def update_service(
     new = dataclasses.replace(current, **changes, version=current.version + 1, created_at=ctx.now())
     check_definition(new)
     await _repo(ctx).insert_version(new)
+    forget_service_types(ctx)
     return new
 
 
@@ -114,4 +118,5 @@ async def retire_service(*, ctx: Context, principal: Principal, code: str) -> Se
         return current
     if not await _repo(ctx).set_retired(code, current.version, ctx.now()):
         raise ConflictError("service_version_conflict", f"Service {code!r} changed meanwhile; retry.")
+    forget_service_types(ctx)
     return dataclasses.replace(current, retired=True)

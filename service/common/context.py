@@ -15,6 +15,7 @@ from service.common.loops import LoopHealth
 from service.common.models import utcnow
 
 if TYPE_CHECKING:  # typing only: the areas own these types, the context only holds them
+    from service.catalog.cache import ServiceTypeCache
     from service.identity.rate_limits import CachedLimit
     from service.notify.stream import StreamHub
     from service.stations.divisions import DivisionTree
@@ -32,6 +33,7 @@ class ProcessState:
     """
 
     station_index: IndexHolder | None = None
+    service_types: ServiceTypeCache | None = None
     division_tree: DivisionTree | None = None
     stream_hub: StreamHub | None = None
     client_limits: dict[str, CachedLimit] = field(default_factory=dict)

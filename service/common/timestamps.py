@@ -14,8 +14,13 @@ from typing import Any
 
 def rfc3339(value: datetime) -> str:
     """``value`` as RFC 3339 in UTC to the millisecond (naive values are taken as UTC, as stored)."""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat(timespec="milliseconds")
+    offset = value.utcoffset()
+    if offset is None:
+        value = value.replace(tzinfo=UTC)
+    elif offset:
+        value = value.astimezone(UTC)
+    # (A zero offset under another name, as the driver's own UTC, writes "+00:00" as UTC does.)
+    return value.isoformat(timespec="milliseconds")
 
 
 def json_default(value: Any) -> Any:

@@ -62,6 +62,7 @@ def install_overrides(years: dict[int, tuple[frozenset[date], frozenset[date]]])
     _overrides.clear()
     _overrides.update(years)
     _package_covers.cache_clear()
+    _working_day.cache_clear()
 
 
 @lru_cache(maxsize=256)
@@ -93,13 +94,7 @@ def calendar_version() -> str:
 
 def is_working_day(day: date) -> bool:
     """A statutory working day, make-up workdays included (Mon-Fri for uncovered years)."""
-    override = _overrides.get(day.year)
-    if override is not None:
-        holidays, workdays = override
-        return day in workdays or (day.weekday() < 5 and day not in holidays)
-    if _package_covers(day.year):
-        return bool(chinese_calendar.is_workday(day))
-    if day.year not in _warned_years:
+    if day.year not in _warned_years and not calendar_covers(day.year):
         _warned_years.add(day.year)
         log.warning(
             "no Chinese holiday data for %s in chinese-calendar %s: counting Monday-Friday as working days; "
@@ -107,6 +102,19 @@ def is_working_day(day: date) -> bool:
             day.year,
             calendar_version(),
         )
+    return _working_day(day)
+
+
+# Remembered by date (a deadline counts some ten days, each filing again): the answer changes
+# only with the overrides, which clear it.
+@lru_cache(maxsize=4096)
+def _working_day(day: date) -> bool:
+    override = _overrides.get(day.year)
+    if override is not None:
+        holidays, workdays = override
+        return day in workdays or (day.weekday() < 5 and day not in holidays)
+    if _package_covers(day.year):
+        return bool(chinese_calendar.is_workday(day))
     return day.weekday() < 5
 
 

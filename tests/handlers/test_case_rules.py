@@ -20,6 +20,7 @@ from run import create_app
 from service.catalog.models import FormField
 from service.catalog.service import example_answers, get_service, seed_catalog, update_service
 from service.common.models import SYSTEM
+from service.identity import tokens
 from service.notify import service as notify
 from service.notify.outbox import events_by_ids
 from tests.factories import bearer, elder_body, login, make_staff, seed_stations
@@ -129,6 +130,26 @@ async def test_a_phone_in_the_answers_is_masked_wherever_the_contact_phone_is(wo
     audit = await world.ctx.db["audit_log"].find_one({"target.id": cid, "actor.subject": world.worker_id})
     assert {"contact.phone", "answers.reporter_phone"} <= set(audit["fields"])
     assert (await world.read(cid, world.head))["answers"]["reporter_phone"] == "136****4321"
+
+
+async def test_a_revoked_token_reads_no_case_and_leaves_no_audit_entry_though_the_read_overlaps_the_check(
+    world: World,
+) -> None:
+    # Case reads start reading while the token's revocation is checked; the answer waits for the check.
+    case = await world.submit("org_complaint")
+    cid = case["id"]
+    await world.act(cid, "accept", world.worker)
+    assert (await world.read(cid, world.worker))["contact"]["phone"] == RESIDENT_PHONE  # shown in clear: audited
+    audited = {"target.id": cid, "actor.subject": world.worker_id}
+    entries = await world.ctx.db["audit_log"].count_documents(audited)
+    assert entries >= 1
+    await tokens.revoke_subject(ctx=world.ctx, subject=world.worker_id)
+    for path in (f"/api/v1/cases/{cid}", "/api/v1/cases/6b0d2c8bf22ef523a798a35d", "/api/v1/cases?limit=5"):
+        resp = await world.client.get(path, headers=world.worker)
+        assert resp.status == 401 and (await resp.json())["code"] == "token_revoked", path
+    assert await world.ctx.db["audit_log"].count_documents(audited) == entries
+    resp = await world.client.get("/api/v1/cases/not-an-id?coord_system=mars", headers=world.worker)
+    assert resp.status == 401 and (await resp.json())["code"] == "token_revoked"  # not 422: the token comes first
 
 
 async def test_a_confidential_report_hides_the_reporters_answers_from_station_staff(world: World) -> None:

@@ -32,15 +32,17 @@ class CountersRepository:
 
     async def next(self, name: str) -> int:
         """The next value of sequence ``name`` (1 for a new name)."""
-        # Create the document first; of concurrent upserts of one new _id all but one fail
-        # with a duplicate key, which is fine: the document exists.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.col.update_one({"_id": name}, {"$setOnInsert": {"value": 0}}, upsert=True)
-
         delay = 0.002
         for _ in range(MAX_ATTEMPTS):
             doc = await self.col.find_one({"_id": name}, {"value": 1})
-            value = int(doc["value"]) if doc else 0
+            if doc is None:
+                # A new name (the first case of a county's day): create the document at 0 and
+                # read again. Of concurrent upserts of one new _id all but one fail with a
+                # duplicate key, which is fine: the document exists.
+                with contextlib.suppress(DuplicateKeyError):
+                    await self.col.update_one({"_id": name}, {"$setOnInsert": {"value": 0}}, upsert=True)
+                continue
+            value = int(doc["value"])
             taken = await self.col.update_one({"_id": name, "value": value}, {"$set": {"value": value + 1}})
             if taken.modified_count == 1:
                 return value + 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from service.cases import queries
 from service.cases.access import access_of
 from service.cases.models import (
     Actor,
@@ -56,6 +57,8 @@ async def test_a_filed_case_reads_back_as_a_typed_case(ctx: Context) -> None:
     served = {"name": "王大爷", "relation": "父亲", "phone": "13700001111", "id_card": ID_CARD}
     case, answer, resident, worker = await _filed(ctx, served_person=served)
     assert isinstance(case, Case) and isinstance(case.id, str) and case.id == answer["id"]
+    # Built without the dataclass's __init__ (a faster constructor): every field set, the same case.
+    assert dataclasses.replace(case) == case and repr(dataclasses.replace(case)) == repr(case)
     assert (case.number, case.version, case.status) == (answer["number"], 1, "dispatched")
     assert case.service.code == "elderly_home_visit" and case.service.clock in ("working", "calendar")
     assert case.placement == Placement(
@@ -118,6 +121,56 @@ async def test_a_rated_case_holds_its_rating_and_the_resolution(ctx: Context) ->
     assert stored.status == "closed" and stored.result == "已上门探访 visited" and stored.result_photos == ()
     assert stored.rating == Rating(5, "很满意", stored.closed_at) and rated["rating"] == 5
     assert [h.action for h in stored.history] == ["submit", "accept", "resolve", "rate"]
+
+
+async def test_a_change_applied_to_the_case_read_equals_the_case_read_back(ctx: Context) -> None:
+    case, _answer, _resident, _worker = await _filed(ctx)
+    repo = CasesRepository(ctx.db)
+    read = await repo.get(case.id)
+    now = utcnow()  # microseconds, which the server keeps to the millisecond
+    entry = HistoryEntry("e1", "urge", "sup", "supervisor", "dispatched", "dispatched", now, "快办", {"n": 1})
+    changed = await repo.apply_to_read(
+        read,
+        fields={"urged_at": now, "overdue.resolve": True, "extension": {"status": "requested", "at": now}},
+        increments={"urge_count": 1, "reopen_count": 2},
+        history=entry,
+    )
+    assert changed is not None and changed == await CasesRepository(ctx.db).get(case.id)
+    assert (changed.version, changed.urge_count, changed.reopen_count) == (2, 1, 2)
+    assert changed.overdue == Overdue(sign=False, resolve=True) and changed.history[-1].note == "快办"
+    assert changed.urged_at == now.replace(microsecond=now.microsecond // 1000 * 1000)
+    # Read at version 1, the case is at 2 now: nothing is written and None comes back.
+    assert await repo.apply_to_read(read, fields={"urged_at": now}) is None
+    assert (await repo.get(case.id)).version == 2
+
+
+async def test_every_action_answers_the_case_as_a_read_afterwards_shows_it(ctx: Context) -> None:
+    """An action's answer is built from the case it read and the change it made, not read back."""
+    case, _answer, resident, worker = await _filed(ctx)
+    head = await make_staff(ctx, role="station_head", station_id=worker.station_id)
+    supervisor = await make_staff(ctx, role="supervisor")
+    steps: list[tuple[Any, str, dict[str, Any]]] = [
+        (worker, "accept", {}),
+        (worker, "schedule", {"scheduled_at": utcnow() + timedelta(days=1)}),
+        (worker, "start", {}),
+        (worker, "note", {"text": "已电话联系"}),
+        (head, "request_extension", {"extra_days": 3, "reason": "等材料"}),
+        (supervisor, "approve_extension", {}),
+        (supervisor, "urge", {"note": "请尽快"}),
+        (worker, "resolve", {"result": "已上门探访"}),
+        (resident, "reopen", {"reason": "还没解决"}),
+        (worker, "resolve", {"result": "再次上门"}),
+        (resident, "rate", {"rating": 4, "comment": "好"}),
+    ]
+    for who, action, data in steps:
+        answered = await act_on(ctx, who, case.id, action, **data)
+        assert answered == await queries.get_case(ctx=ctx, principal=principal_of(who), case_id=case.id), action
+    other = await make_case(ctx, resident)
+    for who, action, data in [(worker, "return", {"reason": "不属本站"}), (resident, "cancel", {})]:
+        answered = await act_on(ctx, who, other["id"], action, **data)
+        # A worker who returned a case no longer sees it: the view of the case read back, as they were answered.
+        back, p = await CasesRepository(ctx.db).get(other["id"]), principal_of(who)
+        assert answered == view(back, p, access_of(p, back.parties), utcnow()), action
 
 
 async def test_reads_of_a_missing_case(ctx: Context) -> None:
