@@ -15,6 +15,11 @@ load hits all three alike:
 "Our own cost" is ours − floor − bare HTTP (medians), what is left that is ours to make small;
 each operation has a target (issue #18): get <= 0.5 ms, submit <= 5 ms, lists and accept
 <= 1 ms. Results also go to ``var/bench-overhead.json``. ``--quick``: 60 of each instead of 300.
+
+Each call's CPU time (``time.process_time``, this one process: client, app and driver) is
+recorded beside its wall time, and "own CPU" (ours − floor − bare, medians) printed after: on
+a shared machine the wall-clock figures swing with its load, the CPU figures hardly do (what
+they leave out is the waiting on a round trip, so a round trip saved shows in the wall time only).
 """
 
 from __future__ import annotations
@@ -64,17 +69,26 @@ TARGETS_MS = {"get": 0.5, "submit": 5.0, "list_worker": 1.0, "list_supervisor": 
 Op = Callable[[int], Awaitable[Any]]
 
 
-async def rounds(ops: dict[str, Op], n: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Latencies of each of ``ops`` called in turn, ``n`` rounds after ``warmup`` unmeasured ones."""
+async def rounds(
+    ops: dict[str, Op], n: int, warmup: int = 3, cpu: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """Latencies of each of ``ops`` called in turn, ``n`` rounds after ``warmup`` unmeasured ones
+    (and into ``cpu``, when given, the process CPU time of each call)."""
     for i in range(warmup):
         for fn in ops.values():
             await fn(-1 - i)
     out: dict[str, list[float]] = {name: [] for name in ops}
+    for name in ops:
+        if cpu is not None:
+            cpu[name] = []
     for i in range(n):
         for name, fn in ops.items():
+            c = time.process_time()
             t = time.perf_counter()
             await fn(i)
             out[name].append(time.perf_counter() - t)
+            if cpu is not None:
+                cpu[name].append(time.process_time() - c)
     return out
 
 
@@ -221,9 +235,11 @@ async def main(quick: bool) -> dict[str, Any]:
                     count = min(n, len(to_accept) - 3, len(floor_accept) - 3)
                 else:
                     count = n
-                series = await rounds({"ours": ours_fn, "floor": floor_fn, "bare": bare}, count)
+                cpu: dict[str, list[float]] = {}
+                series = await rounds({"ours": ours_fn, "floor": floor_fn, "bare": bare}, count, cpu=cpu)
                 o, f, b = (p50_ms(series[k]) for k in ("ours", "floor", "bare"))
                 own = o - f - b
+                co, cf, cb = (p50_ms(cpu[k]) for k in ("ours", "floor", "bare"))
                 target = TARGETS_MS[name]
                 met = own <= target
                 results["ops"][name] = {
@@ -235,6 +251,8 @@ async def main(quick: bool) -> dict[str, Any]:
                     "target_ms": target,
                     "met": met,
                     "ours_over_floor": o / f,
+                    "cpu_p50_ms": {"ours": co, "floor": cf, "bare": cb},
+                    "own_cpu_ms": co - cf - cb,
                 }
                 print(
                     f"{name:<16} | {o:>5.2f} ms | {f:>6.2f} ms | {b:>5.2f} ms | {own:>9.2f} ms | "
@@ -248,6 +266,10 @@ async def main(quick: bool) -> dict[str, Any]:
         await clean_redis(redis_url, prefix)
         await asyncio.to_thread(server.stop)
         tmp.cleanup()
+    print(f"\n{'operation':<16} | {'ours CPU':>8} | {'floor CPU':>9} | {'bare CPU':>8} | own CPU (p50 of each call)")
+    for name, op in results["ops"].items():
+        c, own_cpu = op["cpu_p50_ms"], op["own_cpu_ms"]
+        print(f"{name:<16} | {c['ours']:>5.2f} ms | {c['floor']:>6.2f} ms | {c['bare']:>5.2f} ms | {own_cpu:>6.2f} ms")
     load_after = os.getloadavg()
     results["load_average_after"] = load_after
     print(f"load average after: {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
