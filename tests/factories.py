@@ -39,6 +39,7 @@ from service.stations.models import Station
 from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
+from service.visits import records as visit_records
 from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
@@ -376,6 +377,22 @@ async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM
         **fields,
     }
     return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=body)
+
+
+async def make_visit(
+    ctx: Context, who: Who, elder_id: str, *, method: str = "home", reached: bool = True, minutes_ago: int = 5
+) -> dict[str, Any]:
+    """A visit recorded as a visitor (or, method ``ai_call``, a calling platform) records one."""
+    return await visit_records.record_visit(
+        ctx=ctx,
+        principal=principal_of(who),
+        data={
+            "elder_id": elder_id,
+            "method": method,
+            "visited_at": ctx.now() - timedelta(minutes=minutes_ago),
+            "reached": reached,
+        },
+    )
 
 
 async def file_case(client: Any, settings: Settings, resident: Resident, **body_options: Any) -> dict[str, Any]:
