@@ -19,6 +19,7 @@ from service.alerts import devices, rota
 from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
+from service.cases.inputs import ActionInput, CaseSubmission
 from service.cases.models import CaseEvent
 from service.cases.repository.events import EventsRepository
 from service.catalog import service as catalog
@@ -330,7 +331,9 @@ async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, An
     body = await case_body(
         ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
     )
-    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
+    fields = {**body, **body_options}
+    data = CaseSubmission(**{**fields, "photos": tuple(fields.get("photos") or ())})
+    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data=data)
 
 
 async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any) -> dict[str, Any]:
@@ -338,7 +341,8 @@ async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
 
     ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
     """
-    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+    fields = ActionInput(**{**data, "photos": tuple(data.get("photos") or ())})
+    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=fields)
 
 
 async def events_of(ctx: Context, case_id: str) -> list[CaseEvent]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from service.cases import actions as case_actions
 from service.cases import queries as case_queries
+from service.cases.inputs import ActionInput
 from service.common.context import Context
 from service.common.errors import (
     InvalidStateError,
@@ -48,7 +49,7 @@ async def task_from_case(*, ctx: Context, principal: Principal, case_id: str, da
             principal=principal,
             case_id=case_id,
             action="note",
-            data={"text": f"已转为志愿服务任务 (volunteer task): {activity.title} [{activity.id}]"},
+            data=ActionInput(text=f"已转为志愿服务任务 (volunteer task): {activity.title} [{activity.id}]"),
         )
     except Exception:
         await ActivitiesRepository(ctx.db).delete(activity.id)  # nothing half-written
