@@ -26,6 +26,7 @@ from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.context import Context
+from service.common.inputs import from_given
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal, utcnow
 from service.common.pii import id_card_check_char
 from service.identity import clients
@@ -41,6 +42,7 @@ from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
 from service.visits import records as visit_records
+from service.visits.inputs import ElderRegistration, VisitInput
 from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
@@ -380,7 +382,7 @@ async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM
         "consent": {"given": True, "method": "written"},
         **fields,
     }
-    return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=body)
+    return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=from_given(ElderRegistration, body))
 
 
 async def make_visit(
@@ -390,12 +392,9 @@ async def make_visit(
     return await visit_records.record_visit(
         ctx=ctx,
         principal=principal_of(who),
-        data={
-            "elder_id": elder_id,
-            "method": method,
-            "visited_at": ctx.now() - timedelta(minutes=minutes_ago),
-            "reached": reached,
-        },
+        data=VisitInput(
+            elder_id=elder_id, method=method, visited_at=ctx.now() - timedelta(minutes=minutes_ago), reached=reached
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from service.common.errors import (
 )
 from service.common.models import Principal
 from service.visits.elder_fields import present
+from service.visits.inputs import VisitInput
 from service.visits.models import Elder, Visit
 from service.visits.periods import local_date
 from service.visits.repository.elders import EldersRepository
@@ -61,11 +62,11 @@ def referral_key(visit_id: str, kind: str, index: int) -> str:
     return f"{visit_id}:danger" if kind == "danger" else f"{visit_id}:need:{index}"
 
 
-async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> list[dict[str, Any]]:
+async def plan_referrals(ctx: Context, elder: Elder, data: VisitInput) -> list[dict[str, Any]]:
     """Check each need (and a danger) against the catalogue before anything is written."""
     plans: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
-    for i, need in enumerate(data.get("needs") or []):
+    for i, need in enumerate(data.needs):
         code = need["service_code"]
         try:
             service_type = await catalog.get_service(ctx=ctx, code=code)
@@ -95,7 +96,7 @@ async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> li
                 "preferred_window": need.get("preferred_window"),
             }
         )
-    danger = data.get("danger") or {}
+    danger = data.danger or {}
     if danger.get("found"):
         service_type = await catalog.get_service(ctx=ctx, code=DANGER_SERVICE)
         given = {"emergency_type": danger.get("kind") or "other"}
