@@ -51,6 +51,7 @@ from service.volunteers.models import Activity, Volunteer
 from service.webhooks import subscriptions as webhooks
 from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.workforce import figures, register_import, training
+from service.workforce.inputs import ProgrammeInput, SessionInput
 
 STAFF_PASSWORD = "correct-horse-battery"
 # 屯溪区昱东街道 (Tunxi district, Huangshan): a real township with a real county polygon around it.
@@ -587,19 +588,19 @@ async def make_training_session(
     programme = await training.create_programme(
         ctx=ctx,
         principal=principal_of(by),
-        data={"name": f"{category} 培训班 {_n()}", "category": category, "tier": tier},
+        data=ProgrammeInput(name=f"{category} 培训班 {_n()}", category=category, tier=tier),
     )
     return await training.create_session(
         ctx=ctx,
         principal=principal_of(by),
         programme_id=programme.id,
-        data={
-            "starts_on": date.fromisoformat(starts_on),
-            "ends_on": date.fromisoformat(ends_on),
-            "place": "合肥市 省民政厅培训中心",
-            "hours": 24.0,
-            "trainer": "王教授",
-        },
+        data=SessionInput(
+            starts_on=date.fromisoformat(starts_on),
+            ends_on=date.fromisoformat(ends_on),
+            place="合肥市 省民政厅培训中心",
+            hours=24.0,
+            trainer="王教授",
+        ),
     )
 
 
