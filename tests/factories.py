@@ -47,6 +47,7 @@ from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
+from service.volunteers.inputs import ActivityInput, VolunteerRegistration
 from service.volunteers.models import Activity, Volunteer
 from service.webhooks import subscriptions as webhooks
 from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
@@ -438,7 +439,8 @@ async def make_volunteer(
         "township": township,
         **fields,
     }
-    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    data = VolunteerRegistration(**{**body, "skills": tuple(body["skills"])})
+    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=data)
     return resident, volunteer
 
 
@@ -455,7 +457,8 @@ async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity
         "slots": 10,
         **fields,
     }
-    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+    data = ActivityInput(**{**body, "skills_wanted": tuple(body.get("skills_wanted") or ())})
+    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=data)
 
 
 async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
