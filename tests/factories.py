@@ -37,6 +37,7 @@ from service.identity.tokens import issue_access_token
 from service.network import service as network
 from service.network.models import Document, EquipmentItem, StationNetwork, Verification
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from service.stations.models import Station
 from service.uploads import service as uploads
 from service.uploads.service import Upload
@@ -81,14 +82,17 @@ async def make_station(
     return await stations.create_station(
         ctx=ctx,
         principal=SYSTEM,
-        data={
-            "code": code,
-            "name": name,
-            "location": {"type": "Point", "coordinates": list(point)},
-            "capabilities": capabilities if capabilities is not None else ALL_CAPABILITIES,
-            "precision": precision,
-            **extra,
-        },
+        data=from_given(
+            StationRegistration,
+            {
+                "code": code,
+                "name": name,
+                "location": {"type": "Point", "coordinates": list(point)},
+                "capabilities": capabilities if capabilities is not None else ALL_CAPABILITIES,
+                "precision": precision,
+                **extra,
+            },
+        ),
     )
 
 
@@ -720,7 +724,10 @@ async def seed_stations(ctx: Any) -> dict[str, str]:
         station = await stations.create_station(
             ctx=ctx,
             principal=SYSTEM,
-            data={"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+            data=from_given(
+                StationRegistration,
+                {"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+            ),
         )
         out[code] = station.id
     return out
