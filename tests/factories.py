@@ -16,6 +16,7 @@ from typing import Any
 from config import Settings
 from handlers.keys import CTX
 from service.alerts import devices, rota
+from service.alerts.inputs import DeviceRegistration, RotaShift
 from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
@@ -658,15 +659,17 @@ async def make_device(
     return await devices.register_device(
         ctx=ctx,
         principal=principal_of(by),
-        data={
-            "elder_id": elder.id,
-            "type": type,
-            "vendor_client_id": client.client_id,
-            "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
-            "location_note": "卧室床头 bedside",
-            "installed_by": "厂商安装员",
-            **fields,
-        },
+        data=DeviceRegistration(
+            **{
+                "elder_id": elder.id,
+                "type": type,
+                "vendor_client_id": client.client_id,
+                "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
+                "location_note": "卧室床头 bedside",
+                "installed_by": "厂商安装员",
+                **fields,
+            }
+        ),
     )
 
 
@@ -681,9 +684,7 @@ async def make_rota_entry(
 ) -> RotaEntry:
     """Put ``member`` on duty at their station (from ``starts_at``, default an hour ago, for ``hours``)."""
     start = starts_at or utcnow() - timedelta(hours=1)
-    data: dict[str, Any] = {"staff_id": member.id, "starts_at": start, "ends_at": start + timedelta(hours=hours)}
-    if phone:
-        data["phone"] = phone
+    data = RotaShift(staff_id=member.id, starts_at=start, ends_at=start + timedelta(hours=hours), phone=phone or None)
     assert member.station_id
     return await rota.add_rota_entry(ctx=ctx, principal=principal_of(by), station_id=member.station_id, data=data)
 
