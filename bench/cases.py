@@ -360,6 +360,8 @@ def clone_cases(
             station_code=code,
             division=code,
             county_code=code[:6],
+            city_code=code[:4] + "00",
+            province_code=code[:2] + "0000",
             status=status,
             created_at=created,
             updated_at=created,

@@ -6,11 +6,18 @@ operator of the list's queries is written here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
 from service.cases.models import DIVISION_PROVINCE, CaseListQuery, CaseScope
+from service.common.ids import id_at, id_time
+from service.storage.indexes import declare
 
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
@@ -33,8 +40,31 @@ def scope_filter(scope: CaseScope) -> dict[str, Any]:
             # equality an index serves together with a range on the order, where the embedded
             # server reads the whole collection for a range on ``division`` beside one on time.
             return {"county_code": scope.division_prefix}
+        # A city's (4 digits) and the province's (2) cases, likewise: the equality on the code stored
+        # beside the division (models.region_codes) holds exactly the divisions under the prefix.
+        region = REGION_FIELDS.get(len(scope.division_prefix))
+        if region is not None and scope.division_prefix.isdigit():
+            return {region: scope.division_prefix.ljust(6, "0")}
         return {"division": division_range(scope.division_prefix)}
     return {}
+
+
+# The stored code that a division prefix of this length is an equality on (see scope_filter).
+REGION_FIELDS = {4: "city_code", 2: "province_code"}
+# A city's and the province's lists as a county's: newest first, and by due time per state, each an
+# equality prefix followed by the order's keys, so every window is one bounded index range.
+declare(
+    "cases",
+    *(
+        IndexModel([(field, ASCENDING), *keys, ("_id", ASCENDING)])
+        for field in REGION_FIELDS.values()
+        for keys in (
+            [("created_at", ASCENDING)],
+            [("status", ASCENDING), ("next_due_at", ASCENDING)],
+            [("next_due_at", ASCENDING)],
+        )
+    ),
+)
 
 
 def is_county_code(prefix: str) -> bool:
@@ -171,6 +201,76 @@ def _due_order(doc: dict[str, Any]) -> tuple[bool, datetime, str]:
     return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, doc["_id"])
 
 
+# The cases with no due time come first, by ``_id``: they are read in windows of the time the ids
+# carry (service.common.ids), upwards from where the list's no-due part began the last time a first
+# page was read (a mark per list, see ListMarks) or from the cursor's id, each window one range on
+# ``_id`` after the scope's equalities and ``next_due_at: null`` (an index prefix ending in
+# (next_due_at, _id)), widening as the density met says, the first one open below and the last open
+# above: the windows partition the ids, so whatever the mark says, no case is missed.
+NO_DUE_WINDOW_START = timedelta(seconds=1)
+# Ids made more than this ahead of the request's clock (or not made by new_id) fall in the last window.
+NO_DUE_CEILING = timedelta(days=1)
+LIST_MARKS = "case_list_marks"
+
+
+class ListMarks:
+    """Where each list's cases with no due time began when its first page was last read (collection
+    ``case_list_marks``): the first id and the window width that filled the page. Only a hint for
+    where to start reading: a wrong or missing mark costs reads, never a case."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[LIST_MARKS]
+
+    async def get(self, key: str) -> tuple[str, timedelta] | None:
+        """The list's mark, if one was left."""
+        doc = await self.col.find_one({"_id": key})
+        if doc is None or not isinstance(doc.get("first"), str):
+            return None
+        return doc["first"], timedelta(seconds=max(int(doc.get("width_s") or 1), 1))
+
+    async def put(self, key: str, first: str, width: timedelta) -> None:
+        """Leave the list's mark."""
+        await self.col.update_one(
+            {"_id": key}, {"$set": {"first": first, "width_s": int(width.total_seconds())}}, upsert=True
+        )
+
+
+def marks_key(conditions: list[dict[str, Any]]) -> str:
+    """Pure: the key of a list's mark: its filters except the creation-time range (which does not move
+    where its no-due part begins much, and would make a mark per range)."""
+    kept = [c for c in conditions if list(c) != ["created_at"]]
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+Read = Callable[[dict[str, Any], int], Awaitable[list[dict[str, Any]]]]
+
+
+async def _no_due_first(
+    read: Read, *, want: int, now: datetime, after_id: str | None, start: tuple[str, timedelta] | None
+) -> tuple[list[dict[str, Any]], timedelta | None]:
+    """Up to ``want`` documents with no due time by ``_id`` after ``after_id`` (all, with None), read in
+    windows of id time from ``start`` (an id, and the width of the first window); one query without it."""
+    lower: dict[str, Any] = {"$gt": after_id} if after_id is not None else {}
+    begin = id_time(start[0]) if start is not None else None
+    if start is None or begin is None:
+        return await read({"next_due_at": None, **({"_id": lower} if lower else {})}, want), None
+    width = max(start[1], NO_DUE_WINDOW_START)
+    ceiling = _aware(now) + NO_DUE_CEILING
+    docs: list[dict[str, Any]] = []
+    top, found = begin + width, 0
+    while True:
+        final = top >= ceiling
+        ids = {**lower, **({} if final else {"$lt": id_at(top)})}
+        batch = await read({"next_due_at": None, **({"_id": ids} if ids else {})}, want - len(docs))
+        docs += batch
+        found += len(batch)
+        if final or len(docs) >= want:
+            return docs, width
+        lower = {"$gte": id_at(top)}
+        width = max(_next_width(width, covered=top - begin, found=found, missing=want - len(docs)), NO_DUE_WINDOW_START)
+        top += width
+
+
 async def soonest_due_first(
     find: Find,
     *,
@@ -178,13 +278,17 @@ async def soonest_due_first(
     want: int,
     now: datetime,
     after: tuple[datetime | None, str] | None = None,
-) -> list[dict[str, Any]]:
+    width: timedelta | None = None,
+    marks: ListMarks | None = None,
+) -> tuple[list[dict[str, Any]], timedelta | None]:
     """Up to ``want`` documents matching ``conditions`` by due time (``next_due_at``, ``_id``), after ``after``.
 
     The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
     ``$or`` (nulls first, as the server sorts them), for documents whose ``next_due_at`` is a
-    date or null: read as those with no due time, the cursor's ties, then windows between
+    date or null: read as those with no due time (in windows of id time from the cursor, or from the
+    list's mark, the first window ``width`` wide), the cursor's ties, then windows between
     :data:`DUE_EDGES` until ``want`` are found; each window as one query per state filtered on.
+    Returns them and, when the page ends among those with no due time, the width of its last window.
     """
     variants = by_state(conditions)
     sort = SORTS["due"]
@@ -197,22 +301,35 @@ async def soonest_due_first(
 
     docs: list[dict[str, Any]] = []
     lowest: datetime | None = None
+    last_width: timedelta | None = None
     if after is None or after[0] is None:
-        docs += await read({"next_due_at": None, **({"_id": {"$gt": after[1]}} if after else {})}, want)
+        key = marks_key(conditions) if marks is not None and after is None else None
+        mark = await marks.get(key) if marks is not None and key is not None else None
+        if after is not None:
+            start: tuple[str, timedelta] | None = (after[1], width or NO_DUE_WINDOW_START)
+        else:
+            start = mark
+        docs, last_width = await _no_due_first(
+            read, want=want, now=now, after_id=after[1] if after else None, start=start
+        )
+        if marks is not None and key is not None and docs and (mark is None or mark[0] != docs[0]["_id"]):
+            await marks.put(key, docs[0]["_id"], last_width or (mark[1] if mark else NO_DUE_WINDOW_START))
+        if len(docs) >= want:
+            return docs, last_width
     else:
         lowest = _aware(after[0])
         docs += await read({"next_due_at": lowest, "_id": {"$gt": after[1]}}, want)
     edges = [now + offset for offset in DUE_EDGES]
     edges = [edge for edge in edges if lowest is None or edge > lowest]
-    start: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
+    start_due: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
     for edge in [*edges, None]:
         if len(docs) >= want:
             break
-        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start``.
-        due = {**start, **({"$lt": edge} if edge is not None else {})}
+        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start_due``.
+        due = {**start_due, **({"$lt": edge} if edge is not None else {})}
         docs += await read({"next_due_at": due}, want - len(docs))
-        start = {"$gte": edge}
-    return docs
+        start_due = {"$gte": edge}
+    return docs, None
 
 
 def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:
@@ -289,12 +406,14 @@ async def read_list(
     now: datetime,
     after: tuple[datetime | None, str] | None = None,
     width: timedelta | None = None,
+    marks: ListMarks | None = None,
 ) -> tuple[list[dict[str, Any]], timedelta | None]:
     """Up to ``want`` documents of a list after the position ``after``, read the way its order reads fastest.
 
     Newest first in time windows (``width``: the last window of the page before; the width of this
-    page's last window is returned), by due time in windows per state, and after a position with
-    no creation time (none is written so) as one query.
+    page's last window is returned), by due time in windows per state (the no-due part in windows of
+    id time, likewise carrying ``width``; ``marks``: where each list's no-due part began), and after
+    a position with no creation time (none is written so) as one query.
     """
     at, after_id = after if after is not None else (None, "")
     if query.sort == "newest" and (after is None or at is not None):
@@ -310,6 +429,8 @@ async def read_list(
         )
     if query.sort == "due":
         conditions = filter_conditions(query) + created_range(query)
-        return await soonest_due_first(find, conditions=conditions, want=want, now=now, after=after), None
+        return await soonest_due_first(
+            find, conditions=conditions, want=want, now=now, after=after, width=width, marks=marks
+        )
     filt, sort = list_query(query, after)
     return await find(filt, sort, want), None
