@@ -6,6 +6,7 @@ operator of the list's queries is written here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from service.cases.models import DIVISION_PROVINCE, CaseListQuery, CaseScope
 from service.common.ids import id_at, id_time
@@ -214,25 +216,29 @@ LIST_MARKS = "case_list_marks"
 
 
 class ListMarks:
-    """Where each list's cases with no due time began when its first page was last read (collection
-    ``case_list_marks``): the first id and the window width that filled the page. Only a hint for
-    where to start reading: a wrong or missing mark costs reads, never a case."""
+    """Where each list began when its first page was last read (collection ``case_list_marks``): the
+    first id of its cases with no due time and the first due time of the rest, each with the window
+    width that filled the page. Only hints for where to start reading: a wrong or missing mark costs
+    reads, never a case."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.col = db[LIST_MARKS]
 
-    async def get(self, key: str) -> tuple[str, timedelta] | None:
-        """The list's mark, if one was left."""
-        doc = await self.col.find_one({"_id": key})
-        if doc is None or not isinstance(doc.get("first"), str):
-            return None
-        return doc["first"], timedelta(seconds=max(int(doc.get("width_s") or 1), 1))
+    async def get(self, key: str) -> dict[str, Any]:
+        """The list's marks (``first``, ``width_s``, ``due_first``, ``due_width_s``), those left."""
+        return await self.col.find_one({"_id": key}) or {}
 
-    async def put(self, key: str, first: str, width: timedelta) -> None:
-        """Leave the list's mark."""
-        await self.col.update_one(
-            {"_id": key}, {"$set": {"first": first, "width_s": int(width.total_seconds())}}, upsert=True
-        )
+    async def put(self, key: str, **fields: Any) -> None:
+        """Leave some of the list's marks (a request leaving them at the same moment may win instead)."""
+        with contextlib.suppress(DuplicateKeyError):  # two first upserts of one key: either mark will do
+            await self.col.update_one({"_id": key}, {"$set": fields}, upsert=True)
+
+
+def _mark(marks: dict[str, Any], at: str, width: str) -> tuple[Any, timedelta] | None:
+    value = marks.get(at)
+    if value is None or not isinstance(marks.get(width), int):
+        return None
+    return value, timedelta(seconds=max(marks[width], 1))
 
 
 def marks_key(conditions: list[dict[str, Any]]) -> str:
@@ -251,7 +257,7 @@ async def _no_due_first(
     """Up to ``want`` documents with no due time by ``_id`` after ``after_id`` (all, with None), read in
     windows of id time from ``start`` (an id, and the width of the first window); one query without it."""
     lower: dict[str, Any] = {"$gt": after_id} if after_id is not None else {}
-    begin = id_time(start[0]) if start is not None else None
+    begin = id_time(start[0]) if start is not None and isinstance(start[0], str) else None
     if start is None or begin is None:
         return await read({"next_due_at": None, **({"_id": lower} if lower else {})}, want), None
     width = max(start[1], NO_DUE_WINDOW_START)
@@ -271,6 +277,47 @@ async def _no_due_first(
         top += width
 
 
+# Past the cases with no due time, windows on ``next_due_at`` start from the list's mark of its first
+# due time (the first one open below) or from the cursor, as wide as the mark or the cursor says (else
+# DUE_WINDOW_START) and widening as the density met says; beyond DUE_CEILING from the request's time
+# the last one is open above. A list with no mark yet is read between the fixed DUE_EDGES.
+DUE_WINDOW_START = timedelta(hours=1)
+DUE_CEILING = timedelta(days=400)
+
+
+async def _due_windows(
+    read: Read, *, want: int, now: datetime, after: datetime | None, start: tuple[datetime, timedelta] | None
+) -> tuple[list[dict[str, Any]], timedelta | None]:
+    """Up to ``want`` documents with a due time after ``after`` (strictly; all, with None), by due time:
+    in windows from ``start`` (a due time and the first window's width), between DUE_EDGES without it."""
+    lower: dict[str, Any] = {"$gt": after} if after is not None else {}
+    docs: list[dict[str, Any]] = []
+    if start is None:
+        edges = [now + offset for offset in DUE_EDGES]
+        for edge in [*(e for e in edges if after is None or e > after), None]:
+            # Never empty: with no lower bound every edge is still ahead, and the last sets ``lower``.
+            due = {**lower, **({"$lt": edge} if edge is not None else {})}
+            docs += await read({"next_due_at": due}, want - len(docs))
+            if len(docs) >= want:
+                break
+            lower = {"$gte": edge}
+        return docs, None
+    begin, width = _aware(start[0]), start[1]
+    ceiling = max(_aware(now), begin) + DUE_CEILING
+    top, found = begin + width, 0
+    while True:
+        final = top >= ceiling
+        due = {**lower, **({} if final else {"$lt": top})}
+        batch = await read({"next_due_at": due} if due else {"next_due_at": {"$ne": None}}, want - len(docs))
+        docs += batch
+        found += len(batch)
+        if final or len(docs) >= want:
+            return docs, width
+        lower = {"$gte": top}
+        width = _next_width(width, covered=top - begin, found=found, missing=want - len(docs))
+        top += width
+
+
 async def soonest_due_first(
     find: Find,
     *,
@@ -285,10 +332,10 @@ async def soonest_due_first(
 
     The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
     ``$or`` (nulls first, as the server sorts them), for documents whose ``next_due_at`` is a
-    date or null: read as those with no due time (in windows of id time from the cursor, or from the
-    list's mark, the first window ``width`` wide), the cursor's ties, then windows between
-    :data:`DUE_EDGES` until ``want`` are found; each window as one query per state filtered on.
-    Returns them and, when the page ends among those with no due time, the width of its last window.
+    date or null: read as those with no due time (in windows of id time), the cursor's ties, then
+    windows on the due time, each from the cursor (the first window ``width`` wide) or from the
+    list's marks, until ``want`` are found; each window as one query per state filtered on.
+    Returns them and the width of the page's last window (None when no window was drawn).
     """
     variants = by_state(conditions)
     sort = SORTS["due"]
@@ -299,37 +346,40 @@ async def soonest_due_first(
             found += await find({**bound, **all_of(variant)}, sort, n)
         return sorted(found, key=_due_order)[:n] if len(variants) > 1 else found
 
+    # The marks are read for pages that reach the start of the dated part (a first page, or one after a
+    # case with no due time), and the first id of the no-due part is left only by a first page.
+    key = marks_key(conditions) if marks is not None and (after is None or after[0] is None) else None
+    left = await marks.get(key) if marks is not None and key is not None else {}
+    news: dict[str, Any] = {}
     docs: list[dict[str, Any]] = []
     lowest: datetime | None = None
-    last_width: timedelta | None = None
+    last_width = width
     if after is None or after[0] is None:
-        key = marks_key(conditions) if marks is not None and after is None else None
-        mark = await marks.get(key) if marks is not None and key is not None else None
-        if after is not None:
-            start: tuple[str, timedelta] | None = (after[1], width or NO_DUE_WINDOW_START)
-        else:
-            start = mark
+        mark = _mark(left, "first", "width_s")
+        start = (after[1], width or NO_DUE_WINDOW_START) if after is not None else mark
         docs, last_width = await _no_due_first(
             read, want=want, now=now, after_id=after[1] if after else None, start=start
         )
-        if marks is not None and key is not None and docs and (mark is None or mark[0] != docs[0]["_id"]):
-            await marks.put(key, docs[0]["_id"], last_width or (mark[1] if mark else NO_DUE_WINDOW_START))
-        if len(docs) >= want:
-            return docs, last_width
+        if key is not None and after is None and docs and (mark is None or mark[0] != docs[0]["_id"]):
+            news.update(first=docs[0]["_id"], width_s=_seconds(last_width or NO_DUE_WINDOW_START))
+        due_start = _mark(left, "due_first", "due_width_s")
     else:
         lowest = _aware(after[0])
         docs += await read({"next_due_at": lowest, "_id": {"$gt": after[1]}}, want)
-    edges = [now + offset for offset in DUE_EDGES]
-    edges = [edge for edge in edges if lowest is None or edge > lowest]
-    start_due: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
-    for edge in [*edges, None]:
-        if len(docs) >= want:
-            break
-        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start_due``.
-        due = {**start_due, **({"$lt": edge} if edge is not None else {})}
-        docs += await read({"next_due_at": due}, want - len(docs))
-        start_due = {"$gte": edge}
-    return docs, None
+        due_start = (lowest, width or DUE_WINDOW_START)
+    if len(docs) < want:
+        more, last_width = await _due_windows(read, want=want - len(docs), now=now, after=lowest, start=due_start)
+        known = bool(more) and due_start is not None and _aware(due_start[0]) == _aware(more[0]["next_due_at"])
+        if key is not None and lowest is None and more and not known:
+            news.update(due_first=more[0]["next_due_at"], due_width_s=_seconds(last_width or DUE_WINDOW_START))
+        docs += more
+    if marks is not None and key is not None and news:
+        await marks.put(key, **news)
+    return docs, last_width
+
+
+def _seconds(width: timedelta) -> int:
+    return max(int(width.total_seconds()), 1)
 
 
 def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:

@@ -1,5 +1,6 @@
-"""By due time, the cases with no due time come first, by id: read in windows of the time the ids carry,
-from the list's mark or the cursor, they page exactly as one sorted query and read about a page of keys."""
+"""By due time, the cases with no due time come first, by id, then the rest by due time: read in windows
+(of the time the ids carry, then of the due time) from the list's marks or the cursor, they page exactly as
+one sorted query whatever the marks say, and read about a page of keys."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _spread() -> list[dict[str, Any]]:
     docs += [
         {"_id": new_id(NOW - timedelta(days=d)), "station_id": "s1", "status": "dispatched",
          "next_due_at": NOW + timedelta(hours=h)}
-        for d, h in ((1, -30), (2, 5), (3, 5), (30, 400))
+        for d, h in ((1, -30), (2, 5), (3, 5), (4, 5), (30, 400), (40, -2000), (41, -2000), (5, 0.01), (6, 30000))
     ]  # fmt: skip
     return docs
 
@@ -87,25 +88,30 @@ async def test_no_due_pages_match_one_sorted_query_whatever_the_mark_says(ctx: C
         expected = await _sorted(col, conditions)
         key = listing.marks_key(conditions)
         made = [i for i in expected if len(i) == 24]
-        # No mark, the mark left by the first pass, and marks that are wrong: a later case, an id of
-        # no case, an id that carries no time, one made ahead of the clock.
-        for mark in (
-            None,
-            "left",
-            made[5],
-            new_id(NOW - timedelta(days=1000)),
-            "zz-legacy",
-            new_id(NOW + timedelta(days=30)),
-        ):
+        first_due = min(
+            [d["next_due_at"] async for d in col.find({**listing.all_of(conditions), "next_due_at": {"$ne": None}})]
+        )
+        # No marks, the marks left by the first pass, and marks that are wrong: a later case, an id of
+        # no case, an id that carries no time, one made ahead of the clock; due times before, after and
+        # far after the first.
+        wrong = [
+            (made[5], NOW + timedelta(hours=5)),
+            (new_id(NOW - timedelta(days=1000)), NOW - timedelta(days=3000)),
+            ("zz-legacy", NOW + timedelta(days=900)),
+            (new_id(NOW + timedelta(days=30)), first_due + timedelta(seconds=1)),
+        ]
+        for mark in [None, "left", *wrong]:
             if mark is None:
                 await ctx.db[listing.LIST_MARKS].delete_many({})
             elif mark != "left":
-                await marks.put(key, mark, timedelta(seconds=1))
+                await marks.put(key, first=mark[0], width_s=1, due_first=mark[1], due_width_s=60)
             for limit in (1, 2, 3, 7, 100):
                 pages = await _pages(ctx, col, conditions, limit, marks)
                 assert pages == [expected[i : i + limit] for i in range(0, len(expected), limit)], (mark, limit)
             stored = await marks.get(key)
-            assert stored is not None and stored[0] == expected[0]  # the mark follows where the list begins
+            # The marks follow where the list begins.
+            assert stored["first"] == expected[0], mark
+            assert stored["due_first"].replace(tzinfo=UTC) == first_due.replace(tzinfo=UTC), mark
     # And with no marks at all (a caller that keeps none).
     expected = await _sorted(col, SCOPE)
     assert await _pages(ctx, col, SCOPE, 4, None) == [expected[i : i + 4] for i in range(0, len(expected), 4)]
