@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -252,7 +254,11 @@ async def floor(db: Any, code: str) -> dict[str, Any]:
 
 
 async def main(sizes: list[tuple[int, int]], repeat: int) -> None:
-    server = EmbeddedMongo(":memory:", durable=False)
+    # On disk in a temporary directory, not ":memory:": an in-memory server holds the whole
+    # data set in its cache (1 GB), which a million training records outgrow; the server's
+    # log is kept beside the data (``secantusdb.log``) and printed if the run fails.
+    workdir = tempfile.mkdtemp(prefix="bench-workforce-")
+    server = EmbeddedMongo(os.path.join(workdir, "data"), durable=False)
     uri = await asyncio.to_thread(server.start)
     name = "bench_workforce"
     settings = load_settings(
@@ -316,9 +322,16 @@ async def main(sizes: list[tuple[int, int]], repeat: int) -> None:
             "them fresh (reused); floor = the same aggregations issued directly through pymongo; "
             "growth = time at this size / time at the size before."
         )
+    except Exception:
+        log = os.path.join(workdir, "secantusdb.log")
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as f:
+                print("-- the server's log, last lines --\n" + "".join(f.readlines()[-40:]), file=sys.stderr)
+        raise
     finally:
         await client.close()
         await asyncio.to_thread(server.stop)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(quick: bool = False) -> int:

@@ -8,7 +8,8 @@ from service.common.models import CLIENT_SCOPES
 
 _DIVISION_DOC = (
     "Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) "
-    "this client receives, e.g. 3410 for 黄山市; null: none of them"
+    "and volunteer-service events (with volunteers:read) this client receives, and whose people a calling platform "
+    "(visits:write) may record machine calls to, e.g. 3410 for 黄山市; null: none of them"
 )
 _PREFIX = validate.Regexp(r"^\d{2,12}$", error="A division-code prefix of 2-12 digits, e.g. 3410.")
 

@@ -609,10 +609,15 @@ async def import_reference_figures(ctx: Context, rows: list[dict[str, Any]], *, 
 
 
 async def make_vendor(
-    ctx: Context, *, scopes: tuple[str, ...] = ("alerts:write", "visits:write", "cases:read"), name: str | None = None
+    ctx: Context,
+    *,
+    scopes: tuple[str, ...] = ("alerts:write", "visits:write", "cases:read"),
+    name: str | None = None,
+    division_prefix: str | None = "34",
 ) -> IssuedClient:
-    """A device or AI-calling vendor's integrator client, registered as an admin registers one."""
-    return await make_client(ctx, scopes=scopes, name=name or f"设备厂商 {_n()}")
+    """A device or AI-calling vendor's integrator client, registered as an admin registers one (its territory
+    the whole province unless given)."""
+    return await make_client(ctx, scopes=scopes, name=name or f"设备厂商 {_n()}", division_prefix=division_prefix)
 
 
 async def make_device(

@@ -29,6 +29,7 @@ from service.common.errors import (
 )
 from service.common.loops import pause
 from service.common.models import SYSTEM, Principal
+from service.identity import directory
 from service.visits.elder_fields import EARLIEST, present, sane_time
 from service.visits.elders import load_visible
 from service.visits.models import Elder, Referral, Visit
@@ -121,6 +122,18 @@ def _check_visit_input(data: dict[str, Any], now: datetime, principal: Principal
         )
 
 
+async def _check_territory(ctx: Context, principal: Principal, elder: Elder) -> None:
+    """A calling platform's client records calls only to people whose township lies in its territory."""
+    client = await directory.client_or_none(ctx=ctx, client_id=principal.subject)
+    prefix = client.division_prefix if client is not None else None
+    if prefix is None or not (elder.township or "").startswith(prefix):
+        raise PermissionDeniedError(
+            "outside_territory",
+            "This person's township is outside the client's territory (division_prefix); "
+            "an administrator sets the territory on the client.",
+        )
+
+
 def _check_visit_time(elder: Elder, visited_at: datetime, now: datetime) -> None:
     """A visit cannot predate the day the person was registered (nor, so, their birth)."""
     registered = elder.created_at or now
@@ -165,9 +178,12 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
     """Append a visit record, count it for its period if the person was reached, and refer what it found."""
     now = ctx.now()
     _check_visit_input(data, now, principal)
-    # A calling platform works from the county's call list (elder ids), not the register itself.
+    # A calling platform works from the county's call list (elder ids), not the register itself,
+    # and records calls only to the people of its territory.
     reader = SYSTEM if principal.is_client else principal
     elder = await load_visible(ctx=ctx, principal=reader, elder_id=data["elder_id"])
+    if principal.is_client:
+        await _check_territory(ctx, principal, elder)
     data = machine_findings(data)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")

@@ -23,7 +23,7 @@ from service.webhooks.repository import (
     WebhookStateRepository,
     WebhookSubscriptionsRepository,
 )
-from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE, VISITS_SCOPE, scope_for_area_event
+from service.webhooks.subscriptions import ALERTS_SCOPE, READ_SCOPE, TERRITORY_SCOPES, scope_for_area_event
 
 FANOUT_BATCH = 500
 FANOUT_MAX_EVENTS_PER_PASS = 5000
@@ -47,7 +47,7 @@ async def _client_scopes(
 
 
 async def _client_division(ctx: Context, client_id: str, cache: dict[str, str | None]) -> str | None:
-    """The division-code prefix of the territory a client receives visit events of (None: none)."""
+    """The division-code prefix of the territory a client receives visit and volunteer events of (None: none)."""
     if client_id not in cache:
         client = await directory.client_or_none(ctx=ctx, client_id=client_id)
         cache[client_id] = client.division_prefix if client is not None else None
@@ -55,7 +55,8 @@ async def _client_division(ctx: Context, client_id: str, cache: dict[str, str | 
 
 
 def _in_territory(event: CaseEvent, prefix: str | None) -> bool:
-    # A person's missed visit is for the client whose territory holds the person's township.
+    # An event about a person (a missed visit, a volunteer's hours) is for the clients whose
+    # territory holds the township it happened in.
     return prefix is not None and bool(event.division) and str(event.division).startswith(prefix)
 
 
@@ -91,7 +92,7 @@ async def fan_out_events(*, ctx: Context) -> int:
             if area_scope is not None:
                 # Events of an area other than cases (visits, volunteer service) belong to no
                 # case: every subscription that asks for the type, from a client holding the
-                # area's read scope (and, for visits, whose territory holds the person).
+                # area's read scope and whose territory holds the event's township.
                 candidates, needed = subs, area_scope
             else:
                 owner = creators.get(event.case_id) if event.case_id else None
@@ -109,7 +110,7 @@ async def fan_out_events(*, ctx: Context) -> int:
                 scopes = await _client_scopes(ctx, sub, scopes_cache)
                 if scopes is None or needed not in scopes:
                     continue
-                if needed == VISITS_SCOPE and not _in_territory(
+                if needed in TERRITORY_SCOPES and not _in_territory(
                     event, await _client_division(ctx, sub.client_id, division_cache)
                 ):
                     continue

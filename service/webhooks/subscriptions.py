@@ -22,10 +22,14 @@ MAX_SUBSCRIPTIONS_PER_CLIENT = 20
 MANAGE_SCOPE = "webhooks:manage"
 READ_SCOPE = "cases:read"
 # Event families of other areas than cases, and the scope a client needs to receive them.
-AREA_EVENT_SCOPES = {"volunteer": "volunteers:read", "activity": "volunteers:read", "certificate": "volunteers:read"}
+VOLUNTEERS_SCOPE = "volunteers:read"
+AREA_EVENT_SCOPES = {"volunteer": VOLUNTEERS_SCOPE, "activity": VOLUNTEERS_SCOPE, "certificate": VOLUNTEERS_SCOPE}
 # The visit programme's events (visit.missed) belong to no case: clients granted this scope receive them.
 VISITS_SCOPE = "visits:read"
 VISIT_EVENT_TYPES = ("visit.missed",)
+# Events about people (a missed visit, a volunteer's hours or certificate) go only to clients
+# whose territory (division_prefix) holds the event's township; a client without one gets none.
+TERRITORY_SCOPES = frozenset({VISITS_SCOPE, VOLUNTEERS_SCOPE})
 
 
 def scope_for_area_event(event_type: str) -> str | None:

@@ -156,3 +156,26 @@ async def test_visit_rate_with_and_without_machine_calls_matches_a_hand_count(
     assert county["counted"] is True
     by_method = {m["method"]: m["visited"] for m in stats["by_method"]}
     assert by_method["home"] == len(human) and by_method["ai_call"] == with_machine - without
+
+
+async def test_a_platform_records_calls_only_to_the_people_of_its_territory(client: Any, settings: Settings) -> None:
+    ctx = client.app[CTX]
+    station = await make_station(ctx)
+    elder = await make_elder(ctx)  # in TOWNSHIP, 屯溪区 of 黄山市
+    city = await make_vendor(ctx, scopes=("visits:write",), division_prefix=TOWNSHIP[:4])
+    elsewhere = await make_vendor(ctx, scopes=("visits:write",), division_prefix="340102")
+    unset = await make_vendor(ctx, scopes=("visits:write",), division_prefix=None)
+    for platform in (elsewhere, unset):
+        resp = await client.post(
+            "/api/v1/visits", json=_call(elder.id, reached=True), headers=bearer_for(settings, platform)
+        )
+        problem = await resp.json()
+        assert (resp.status, problem["code"]) == (403, "outside_territory"), problem
+    resp = await client.post("/api/v1/visits", json=_call(elder.id, reached=True), headers=bearer_for(settings, city))
+    assert resp.status == 201, await resp.text()
+    resp = await client.get(
+        f"/api/v1/visits?elder_id={elder.id}",
+        headers=bearer_for(settings, await make_staff(ctx, station_id=station.id)),
+    )
+    records = (await resp.json())["items"]
+    assert [r["visitor"] for r in records] == [city.client.client_id], "the refused calls wrote nothing"

@@ -546,13 +546,18 @@ async def test_kpis_and_csv_export_count_confirmed_hours(world: World) -> None:
     assert len(nothing.decode("utf-8").strip().splitlines()) == 1
 
 
-async def test_an_integrator_with_volunteers_read_receives_certificate_events(world: World) -> None:
+async def test_an_integrator_with_volunteers_read_receives_certificate_events_of_its_territory(world: World) -> None:
     w = world
     receiver = await WebhookReceiver().start()
+    scopes = ("volunteers:read", "webhooks:manage")
     try:
-        reader = await make_client(w.ctx, scopes=("volunteers:read", "webhooks:manage"))
-        cases_only = await make_client(w.ctx, scopes=("cases:read", "webhooks:manage"))
+        reader = await make_client(w.ctx, scopes=scopes, division_prefix=w.station.code[:4])
+        elsewhere = await make_client(w.ctx, scopes=scopes, division_prefix="340102")
+        no_territory = await make_client(w.ctx, scopes=scopes)
+        cases_only = await make_client(w.ctx, scopes=("cases:read", "webhooks:manage"), division_prefix="34")
         await subscribe(w.client, bearer_for(w.settings, reader), receiver.url("reader"), ["certificate.issued"])
+        await subscribe(w.client, bearer_for(w.settings, elsewhere), receiver.url("elsewhere"), ["*"])
+        await subscribe(w.client, bearer_for(w.settings, no_territory), receiver.url("none"), ["*"])
         await subscribe(w.client, bearer_for(w.settings, cases_only), receiver.url("cases"), ["*"])
         activity = await make_activity(w.ctx, w.worker)
         _, volunteer, attendance = await _checked_out(w, activity)
@@ -572,6 +577,8 @@ async def test_an_integrator_with_volunteers_read_receives_certificate_events(wo
     assert got.json["data"]["number"] == cert["number"] and got.json["data"]["total_hours"] == 2.0
     assert "case" not in got.json and "actor" not in got.json
     assert receiver.delivered("cases") == [], "without volunteers:read a client gets none of the area's events"
+    assert receiver.delivered("elsewhere") == [], "another city's platform gets none of this station's volunteers"
+    assert receiver.delivered("none") == [], "a client with no territory gets no volunteer events"
 
 
 async def test_a_team_organiser_runs_the_teams_activity_but_not_another_stations(world: World) -> None:

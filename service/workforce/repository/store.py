@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -108,11 +108,19 @@ class WorkforceRepository:
         self.figures = db[FIGURES]
         self.meta = db[META]
 
-    # -- the register's change counter: every write to people or training records moves it on,
-    # after the write, so a figure computed at an earlier count is never taken for a later one.
+    # -- the register's change counter: every write to people or training records moves it on
+    # in the write's own transaction, so the count and the records change together: a figure
+    # computed at an earlier count is never taken for a later one, even when a process stops
+    # between a write and what would follow it.
 
-    async def _changed(self) -> None:
-        await self.meta.update_one({"_id": "register"}, {"$inc": {"version": 1}}, upsert=True)
+    async def _counted(self, write: Callable[[Any], Awaitable[None]]) -> None:
+        """Run ``write`` and move the counter on in one transaction (neither without the other)."""
+
+        async def with_counter(session: Any) -> None:
+            await write(session)
+            await self.meta.update_one({"_id": "register"}, {"$inc": {"version": 1}}, upsert=True, session=session)
+
+        await run_transaction(self.db, with_counter)
 
     async def register_version(self) -> int:
         """How many times the register and training records have been written to (0: never)."""
@@ -132,8 +140,7 @@ class WorkforceRepository:
                 raise person_taken(exc) from None
             await self.history.insert_one({**history, "_id": new_id(), "person_id": doc["_id"]}, session=session)
 
-        await run_transaction(self.db, write)
-        await self._changed()
+        await self._counted(write)
         return person_from_doc(doc)
 
     async def get_person(self, person_id: str) -> Person:
@@ -160,8 +167,7 @@ class WorkforceRepository:
             await self.history.insert_one({**history, "_id": new_id()}, session=session)
 
         await self.get_person(person_id)
-        await run_transaction(self.db, write)
-        await self._changed()
+        await self._counted(write)
         return await self.get_person(person_id)
 
     async def people_by_hash(self, hashes: Iterable[str]) -> dict[str, Person]:
@@ -214,8 +220,7 @@ class WorkforceRepository:
             for start in range(0, len(entries), CHUNK):
                 await self.history.insert_many(entries[start : start + CHUNK], session=session)
 
-        await run_transaction(self.db, write)
-        await self._changed()
+        await self._counted(write)
 
     async def person_history(self, person_id: str) -> list[HistoryEntry]:
         """Every change of one entry, oldest first."""
@@ -296,8 +301,7 @@ class WorkforceRepository:
                 if result.matched_count != len(ops):
                     raise ConflictError("record_changed", "A record was changed during the import; run it again.")
 
-        await run_transaction(self.db, write)
-        await self._changed()
+        await self._counted(write)
 
     async def get_record(self, record_id: str) -> TrainingRecord:
         """One training record by id."""
@@ -308,23 +312,32 @@ class WorkforceRepository:
 
     async def update_record(self, record_id: str, version: int, changes: dict[str, Any]) -> TrainingRecord:
         """Change a record still at ``version`` (409 ``record_changed``)."""
-        result = await self.records.update_one(
-            {"_id": record_id, "version": version}, {"$set": changes, "$inc": {"version": 1}}
-        )
-        if result.matched_count == 0:
-            await self.get_record(record_id)
-            raise ConflictError("record_changed", "The record was changed meanwhile; reload and retry.")
-        await self._changed()
+
+        async def write(session: Any) -> None:
+            result = await self.records.update_one(
+                {"_id": record_id, "version": version}, {"$set": changes, "$inc": {"version": 1}}, session=session
+            )
+            if result.matched_count == 0:
+                raise ConflictError("record_changed", "The record was changed meanwhile; reload and retry.")
+
+        try:
+            await self._counted(write)
+        except ConflictError:
+            await self.get_record(record_id)  # 404 for a record that is not there at all
+            raise
         return await self.get_record(record_id)
 
     async def insert_record(self, doc: dict[str, Any]) -> TrainingRecord:
         """Enrol one person in a session (409 ``already_enrolled``)."""
         doc = {**doc, "_id": new_id(doc.get("created_at"))}
-        try:
-            await self.records.insert_one(doc)
-        except DuplicateKeyError:
-            raise ConflictError("already_enrolled", "The person is already enrolled in this session.") from None
-        await self._changed()
+
+        async def write(session: Any) -> None:
+            try:
+                await self.records.insert_one(doc, session=session)
+            except DuplicateKeyError:
+                raise ConflictError("already_enrolled", "The person is already enrolled in this session.") from None
+
+        await self._counted(write)
         return record_from(doc)
 
     async def list_records(

@@ -3892,7 +3892,7 @@ export interface components {
             scopes: ("cases:read" | "cases:write" | "stations:read" | "visits:read" | "webhooks:manage" | "open311" | "alerts:write" | "visits:write" | "volunteers:read")[];
             /** @default 600 */
             rate_limit_per_minute: number;
-            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) and volunteer-service events (with volunteers:read) this client receives, and whose people a calling platform (visits:write) may record machine calls to, e.g. 3410 for 黄山市; null: none of them */
             division_prefix?: string | null;
         };
         Client: {
@@ -3901,7 +3901,7 @@ export interface components {
             scopes: string[];
             rate_limit_per_minute: number;
             active: boolean;
-            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) and volunteer-service events (with volunteers:read) this client receives, and whose people a calling platform (visits:write) may record machine calls to, e.g. 3410 for 黄山市; null: none of them */
             division_prefix: string | null;
             /** Format: date-time */
             created_at: string;
@@ -3918,7 +3918,7 @@ export interface components {
             next_cursor: string | null;
         };
         ClientUpdate: {
-            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) this client receives, e.g. 3410 for 黄山市; null: none of them */
+            /** @description Division-code prefix of the territory whose visit-programme events (visit.missed, with visits:read) and volunteer-service events (with volunteers:read) this client receives, and whose people a calling platform (visits:write) may record machine calls to, e.g. 3410 for 黄山市; null: none of them */
             division_prefix: string | null;
         };
         DiscoveryEndpoint: {
