@@ -259,7 +259,8 @@ async def _no_due_first(
     lower: dict[str, Any] = {"$gt": after_id} if after_id is not None else {}
     begin = id_time(start[0]) if start is not None and isinstance(start[0], str) else None
     if start is None or begin is None:
-        return await read({"next_due_at": None, **({"_id": lower} if lower else {})}, want), None
+        whole = await read({"next_due_at": None, **({"_id": lower} if lower else {})}, want)
+        return whole, _span([id_time(d["_id"]) if isinstance(d["_id"], str) else None for d in whole])
     width = max(start[1], NO_DUE_WINDOW_START)
     ceiling = _aware(now) + NO_DUE_CEILING
     docs: list[dict[str, Any]] = []
@@ -301,7 +302,7 @@ async def _due_windows(
             if len(docs) >= want:
                 break
             lower = {"$gte": edge}
-        return docs, None
+        return docs, _span([d.get("next_due_at") for d in docs])
     begin, width = _aware(start[0]), start[1]
     ceiling = max(_aware(now), begin) + DUE_CEILING
     top, found = begin + width, 0
@@ -360,8 +361,10 @@ async def soonest_due_first(
         docs, last_width = await _no_due_first(
             read, want=want, now=now, after_id=after[1] if after else None, start=start
         )
-        if key is not None and after is None and docs and (mark is None or mark[0] != docs[0]["_id"]):
-            news.update(first=docs[0]["_id"], width_s=_seconds(last_width or NO_DUE_WINDOW_START))
+        if key is not None and after is None and docs:
+            fits = _span([id_time(d["_id"]) if isinstance(d["_id"], str) else None for d in docs])
+            if _moved(mark, docs[0]["_id"], fits):
+                news.update(first=docs[0]["_id"], width_s=_seconds(fits or last_width or NO_DUE_WINDOW_START))
         due_start = _mark(left, "due_first", "due_width_s")
     else:
         lowest = _aware(after[0])
@@ -369,13 +372,35 @@ async def soonest_due_first(
         due_start = (lowest, width or DUE_WINDOW_START)
     if len(docs) < want:
         more, last_width = await _due_windows(read, want=want - len(docs), now=now, after=lowest, start=due_start)
-        known = bool(more) and due_start is not None and _aware(due_start[0]) == _aware(more[0]["next_due_at"])
-        if key is not None and lowest is None and more and not known:
-            news.update(due_first=more[0]["next_due_at"], due_width_s=_seconds(last_width or DUE_WINDOW_START))
+        if key is not None and lowest is None and more:
+            fits = _span([d.get("next_due_at") for d in more])
+            if _moved(due_start, more[0]["next_due_at"], fits):
+                news.update(
+                    due_first=more[0]["next_due_at"], due_width_s=_seconds(fits or last_width or DUE_WINDOW_START)
+                )
         docs += more
     if marks is not None and key is not None and news:
         await marks.put(key, **news)
     return docs, last_width
+
+
+def _moved(mark: tuple[Any, timedelta] | None, first: Any, fits: timedelta | None) -> bool:
+    """Pure: whether a mark no longer says where a list begins, or how wide a window holds its first
+    page (off by more than twice: the density changed since it was left)."""
+    if mark is None or _comparable(mark[0]) != _comparable(first):
+        return True
+    return fits is not None and not fits / 2 <= mark[1] <= fits * 2
+
+
+def _comparable(value: Any) -> Any:
+    return _aware(value) if isinstance(value, datetime) else value
+
+
+def _span(times: list[Any]) -> timedelta | None:
+    """Pure: the width of one window that would have held a page with these times (None with fewer
+    than two): their span with the margin :func:`_next_width` gives, and a second for the last one."""
+    known = [_aware(t) for t in times if isinstance(t, datetime)]
+    return (known[-1] - known[0]) * 1.5 + timedelta(seconds=1) if len(known) > 1 else None
 
 
 def _seconds(width: timedelta) -> int:
