@@ -22,9 +22,11 @@ from handlers.keys import CTX
 from run import create_app
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
+from service.common.inputs import from_given
 from service.common.models import Principal, utcnow
 from service.identity.tokens import issue_access_token
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from service.storage.embedded import EmbeddedMongo
 
 
@@ -61,7 +63,9 @@ async def main(kind: str, n: int, html: str | None) -> None:
                 "capabilities": CAPABILITIES,
                 "precision": "exact",
             }
-            objs.append(await stations.create_station(ctx=ctx, principal=ADMIN, data=data))
+            objs.append(
+                await stations.create_station(ctx=ctx, principal=ADMIN, data=from_given(StationRegistration, data))
+            )
         station = objs[0]
         service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
 

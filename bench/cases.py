@@ -78,6 +78,7 @@ from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.ids import new_id
+from service.common.inputs import from_given
 from service.common.models import Principal, utcnow
 from service.common.paging import newest_by_id, newest_by_new_id
 from service.identity.tokens import issue_access_token
@@ -85,6 +86,7 @@ from service.notify.models import CHANNEL_INBOX
 from service.notify.repository.notifications import new_notification_id, notification_id_at
 from service.notify.rules import recipient_of
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from service.storage.embedded import EmbeddedMongo, free_port
 from service.storage.indexes import ensure_indexes
 
@@ -506,7 +508,9 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                 "capabilities": CAPABILITIES,
                 "precision": "exact",
             }
-            station_objs.append(await stations.create_station(ctx=ctx, principal=ADMIN, data=data))
+            station_objs.append(
+                await stations.create_station(ctx=ctx, principal=ADMIN, data=from_given(StationRegistration, data))
+            )
         xi = [s for s in station_objs if s.code.startswith(COUNTY)]
         service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
         answers = example_answers(service)

@@ -51,9 +51,11 @@ from handlers.keys import CTX
 from run import create_app
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
+from service.common.inputs import from_given
 from service.common.models import Principal, utcnow
 from service.identity.tokens import issue_access_token
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from service.storage.embedded import EmbeddedMongo
 from service.storage.indexes import ensure_indexes
 
@@ -123,7 +125,9 @@ async def main(quick: bool) -> dict[str, Any]:
                 "capabilities": CAPABILITIES,
                 "precision": "exact",
             }
-            station_objs.append(await stations.create_station(ctx=ctx, principal=ADMIN, data=data))
+            station_objs.append(
+                await stations.create_station(ctx=ctx, principal=ADMIN, data=from_given(StationRegistration, data))
+            )
         xi = [s for s in station_objs if s.code.startswith(COUNTY)]
         service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
         answers = example_answers(service)

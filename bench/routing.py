@@ -41,6 +41,9 @@ from service.stations.models import CountyArea, IndexedStation
 from service.stations.routing import decide
 
 SIZES = (1_523, 40_000, 400_000)
+# Issue 18: the routing decision's p99 (on-CPU) at these sizes, ms; at every size never slower
+# than the brute-force floor (p50 and p99).
+TARGET_P99_MS = {40_000: 0.05, 400_000: 0.1}
 MAX_KM = 50.0
 CAPABILITIES = ("elderly_care", "child_protection", "social_aid", "funeral")
 COUNTIES = Path(__file__).resolve().parents[1] / "data" / "anhui_counties.geojson"
@@ -254,6 +257,25 @@ def one_change(index: StationIndex, stations: list[IndexedStation], rng: random.
     return time.perf_counter() - t, fresh.county_grid is index.county_grid and len(fresh) == len(index) + 1
 
 
+def targets_table(rows: list[tuple[Any, ...]]) -> str:
+    """Per size, the index's on-CPU p50/p99 against issue 18's targets: met or not met."""
+    lines = [
+        "\nissue 18 targets (on-CPU, ms): p99 <= target, and never slower than the brute-force floor",
+        f"{'stations':>9} | {'p50':>6} {'p99':>6} | {'p99 target':>10} {'':>7} | "
+        f"{'floor p50':>9} {'p99':>6} | {'not slower':>10}",
+    ]
+    for n, _, _, _, ic, bc in rows:
+        target = TARGET_P99_MS.get(n)
+        met = "-" if target is None else ("met" if ic["p99_ms"] <= target else "NOT met")
+        floor = ic["p50_ms"] <= bc["p50_ms"] and ic["p99_ms"] <= bc["p99_ms"]
+        lines.append(
+            f"{n:>9,} | {ic['p50_ms']:>6.3f} {ic['p99_ms']:>6.3f} | "
+            f"{'-' if target is None else f'{target:.3f}':>10} {met:>7} | "
+            f"{bc['p50_ms']:>9.3f} {bc['p99_ms']:>6.3f} | {'met' if floor else 'NOT met':>10}"
+        )
+    return "\n".join(lines)
+
+
 def run(quick: bool = False) -> int:
     rng = random.Random(20261128)
     counties = anhui_counties()
@@ -334,6 +356,7 @@ def run(quick: bool = False) -> int:
         "station into the index in place (* = it was built anew)."
     )
     anhui_seed_bench(counties, n_queries, rng)
+    print(targets_table(rows))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"answers that differ from the references (outside county polygons): {disagreements}")
     if slower:

@@ -286,10 +286,7 @@ async def task_from_case(request: web.Request) -> web.Response:
     data = await read_json(request, TaskFromCaseSchema())
 
     async def create() -> tuple[int, dict[str, Any]]:
-        fields = {k: v for k, v in data.items() if k != "case_id"}
-        activity = await volunteer_tasks.task_from_case(
-            ctx=_ctx(request), principal=principal_of(request), case_id=data["case_id"], data=fields
-        )
+        activity = await volunteer_tasks.task_from_case(ctx=_ctx(request), principal=principal_of(request), data=data)
         return 201, ActivitySchema().dump(activity)
 
     return await idempotent_json(request, body=data, operation=create)

@@ -265,13 +265,8 @@ async def enrol_person(request: web.Request) -> web.Response:
     data = await read_json(request, EnrolmentCreateSchema())
 
     async def create() -> tuple[int, dict]:
-        fields = dict(data)
         record = await training.enrol_person(
-            ctx=request.app[CTX],
-            principal=principal_of(request),
-            session_id=request.match_info["id"],
-            person_id=fields.pop("person_id"),
-            data=fields,
+            ctx=request.app[CTX], principal=principal_of(request), session_id=request.match_info["id"], data=data
         )
         return 201, TrainingRecordSchema().dump(record)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from service.alerts.inputs import DeviceChanges, DeviceRegistration, RotaShift
 from service.alerts.models import ALERT_TYPES, DEVICE_TYPES, OUTCOMES
+from service.common.inputs import from_given
 
 DETAIL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_DETAILS = 20
@@ -53,12 +55,20 @@ class DeviceCreateSchema(Schema):
     installed_by = fields.String(validate=validate.Length(max=100), metadata={"description": "Installed by whom"})
     installed_at = fields.AwareDateTime()
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> DeviceRegistration:
+        return DeviceRegistration(**data)
+
 
 class DeviceUpdateSchema(Schema):
     location_note = fields.String(validate=validate.Length(max=200), allow_none=True)
     installed_by = fields.String(validate=validate.Length(max=100), allow_none=True)
     installed_at = fields.AwareDateTime(allow_none=True)
     active = fields.Boolean(metadata={"description": "false takes the device off: its alerts are refused"})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> DeviceChanges:
+        return from_given(DeviceChanges, data)
 
 
 class IncidentSchema(Schema):
@@ -181,6 +191,10 @@ class RotaEntryCreateSchema(Schema):
         validate=validate.Length(1, 20), metadata={"description": "On-call mobile; default: the account's phone"}
     )
     note = fields.String(validate=validate.Length(max=200))
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RotaShift:
+        return RotaShift(**data)
 
 
 class RotaEntrySchema(Schema):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from schemas.common import StrictBoolean
 from schemas.routing import TownshipSchema
+from service.cases.inputs import ActionInput, CaseSubmission
 from service.cases.states import STATES
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
@@ -113,6 +114,10 @@ class CaseCreateSchema(Schema):
         metadata={"description": "Upload ids from POST /uploads"},
     )
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> CaseSubmission:
+        return CaseSubmission(**{**data, "photos": tuple(data["photos"])})
+
 
 class CaseReadQuerySchema(Schema):
     coord_system = fields.String(
@@ -152,6 +157,10 @@ class _ActionBase(Schema):
         validate=validate.Range(min=1, max=2**31 - 1),
         metadata={"description": "Refuse with 409 if the case has moved on"},
     )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ActionInput:
+        return ActionInput(**{**data, "photos": tuple(data["photos"])} if "photos" in data else data)
 
 
 class NoteOptionalSchema(_ActionBase):

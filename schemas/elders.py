@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
 
 from schemas.common import StrictBoolean
 from service.common.geo import COORD_SYSTEMS
+from service.common.inputs import from_given
+from service.visits.inputs import ElderChanges, ElderRegistration
 from service.visits.models import CONSENT_METHODS, END_REASONS, FLAGS
 from service.visits.periods import TIERS
 
@@ -94,11 +98,19 @@ class ElderCreateSchema(Schema.from_dict(_fields(True))):  # type: ignore[misc]
     )
     birth_date = fields.Date(metadata={"description": "Must agree with the ID number; default: from it"})
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ElderRegistration:
+        return from_given(ElderRegistration, data)
+
 
 class ElderUpdateSchema(Schema.from_dict(_fields(False))):  # type: ignore[misc]
     tier_pinned = fields.Boolean(
         metadata={"description": "false: the tier follows the tier rules again; true (with tier): pin it"}
     )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ElderChanges:
+        return from_given(ElderChanges, data)
 
 
 class EndedSchema(Schema):

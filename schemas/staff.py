@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
 
 from schemas.common import StrictBoolean
+from service.common.inputs import from_given
 from service.common.models import STAFF_ROLES
 from service.common.pii import mask_phone
+from service.identity.inputs import StaffChanges
 
 _ROLE = validate.OneOf(STAFF_ROLES)
 _PREFIX = validate.Regexp(r"^\d{2,12}$", error="A division-code prefix of 2-12 digits, e.g. 3410.")
@@ -41,6 +45,10 @@ class StaffUpdateSchema(Schema):
     active = StrictBoolean(metadata={"description": "false disables the account and ends its sessions"})
     phone = fields.String(allow_none=True, validate=_PHONE, metadata={"description": _PHONE_DOC + "; null removes it"})
     password = fields.String(load_only=True, validate=_PASSWORD, metadata={"description": "Reset the password"})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> StaffChanges:
+        return from_given(StaffChanges, data)
 
 
 class StaffQuerySchema(Schema):

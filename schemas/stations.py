@@ -10,6 +10,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, pre_dump, va
 
 from schemas.common import StrictBoolean
 from service.common.geo import COORD_SYSTEMS
+from service.common.inputs import from_given
+from service.stations.inputs import StationChanges, StationRegistration
 from service.stations.models import KINDS, PRECISIONS
 
 # The constraints below are the ones service/stations/service.py enforces, stated so they reach the
@@ -96,8 +98,16 @@ def _station_fields(required: bool) -> dict[str, fields.Field]:
     return out
 
 
-StationCreateSchema = Schema.from_dict(_station_fields(True), name="StationCreateSchema")
-StationUpdateSchema = Schema.from_dict(_station_fields(False), name="StationUpdateSchema")
+class StationCreateSchema(Schema.from_dict(_station_fields(True))):  # type: ignore[misc]
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> StationRegistration:
+        return from_given(StationRegistration, data)
+
+
+class StationUpdateSchema(Schema.from_dict(_station_fields(False))):  # type: ignore[misc]
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> StationChanges:
+        return from_given(StationChanges, data)
 
 
 class StationSchema(Schema.from_dict(_station_fields(False))):  # type: ignore[misc]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
 
 from schemas.common import StrictBoolean
+from service.visits.inputs import VisitInput
 from service.visits.records import AI_FLAGS, FINDING_AREAS, LEVELS, METHODS
 from service.visits.referrals import DANGER_KINDS
 
@@ -56,6 +59,10 @@ class VisitCreateSchema(Schema):
         validate=validate.Length(max=len(AI_FLAGS)),
         metadata={"description": "ai_call: needs_help, feels_unwell, asked_for_callback"},
     )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> VisitInput:
+        return VisitInput(**{**data, **{k: tuple(data[k]) for k in ("needs", "flags") if k in data}})
 
 
 class ReferralSchema(Schema):

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any, TypeVar
+
+from marshmallow import Schema, fields, post_load, validate
 
 from service.catalog.models import SCENARIO_CODES
+from service.volunteers.inputs import (
+    ActivityInput,
+    AttendanceInput,
+    CorrectionInput,
+    RecordRequestInput,
+    TaskFromCase,
+    TeamInput,
+    VolunteerRegistration,
+)
 from service.volunteers.models import RECORD_KINDS, RECORD_REQUEST_STATUSES, SIGNUP_STATUSES, SKILLS
 
 NON_BLANK = validate.Regexp(r"^\s*\S", error="Must be non-empty text.")
 PHONE_PATTERN = r"^(\+?86-?)?1[3-9]\d{9}$"
 SKILL_HELP = "Skills: " + ", ".join(SKILLS)
+
+
+T = TypeVar("T")
+
+
+def _input(cls: type[T], data: dict[str, Any]) -> T:
+    """The service's input record of a loaded body (lists as tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def _text(max_len: int, **kw: object) -> fields.String:
@@ -43,6 +62,10 @@ class VolunteerCreateSchema(Schema):
     township = fields.String(
         required=True, validate=validate.Regexp(r"^[1-9]\d{8}$"), metadata={"description": "Home township (9 digits)"}
     )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> VolunteerRegistration:
+        return _input(VolunteerRegistration, data)
 
 
 class RecordEntrySchema(Schema):
@@ -93,6 +116,10 @@ class TeamCreateSchema(Schema):
     organiser_ids = fields.List(fields.String(), load_default=list, validate=validate.Length(max=20))
     description = fields.String(allow_none=True, validate=validate.Length(max=500))
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> TeamInput:
+        return _input(TeamInput, data)
+
 
 class TeamSchema(Schema):
     id = fields.String()
@@ -129,6 +156,10 @@ class ActivityCreateSchema(Schema):
     team_id = fields.String(allow_none=True, metadata={"description": "The organising team (its station hosts it)"})
     station_id = fields.String(metadata={"description": "Admins only: the hosting station"})
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ActivityInput:
+        return _input(ActivityInput, data)
+
 
 class TaskFromCaseSchema(Schema):
     case_id = fields.String(required=True)
@@ -140,6 +171,10 @@ class TaskFromCaseSchema(Schema):
     slots = fields.Integer(load_default=1, validate=validate.Range(1, 50))
     skills_wanted = fields.List(fields.String(validate=validate.OneOf(SKILLS)), load_default=list)
     team_id = fields.String(allow_none=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> TaskFromCase:
+        return _input(TaskFromCase, data)
 
 
 class ActivitySchema(Schema):
@@ -292,6 +327,10 @@ class AttendanceCreateSchema(Schema):
     check_in_at = fields.AwareDateTime(required=True)
     check_out_at = fields.AwareDateTime(required=True)
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> AttendanceInput:
+        return _input(AttendanceInput, data)
+
 
 class ConfirmHoursSchema(Schema):
     hours = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(0, 168))
@@ -303,6 +342,10 @@ class CorrectionSchema(Schema):
     hours = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(0, 168))
     check_in_at = fields.AwareDateTime(allow_none=True)
     check_out_at = fields.AwareDateTime(allow_none=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> CorrectionInput:
+        return _input(CorrectionInput, data)
 
 
 class CorrectionRequestSchema(Schema):
@@ -325,6 +368,10 @@ class RecordRequestCreateSchema(Schema):
         validate=validate.Range(0, 168),
         metadata={"description": "At most the activity's length; computed from the times when omitted"},
     )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RecordRequestInput:
+        return _input(RecordRequestInput, data)
 
 
 class RecordRequestSchema(Schema):

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
 
 from schemas.elders import RowErrorSchema
+from service.common.inputs import from_given
+from service.workforce.inputs import (
+    Enrolment,
+    PersonChanges,
+    PersonRegistration,
+    ProgrammeInput,
+    RecordFields,
+    SessionInput,
+)
 from service.workforce.models import (
     EMPLOYER_KINDS,
     OCCUPATIONS,
@@ -90,9 +101,15 @@ class PersonCreateSchema(Schema.from_dict(_person_fields(True))):  # type: ignor
         metadata={"description": "18-character ID number (GB 11643)", CODE: "invalid_id_card"},
     )
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> PersonRegistration:
+        return from_given(PersonRegistration, data)
+
 
 class PersonUpdateSchema(Schema.from_dict(_person_fields(False))):  # type: ignore[misc]
-    pass
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> PersonChanges:
+        return from_given(PersonChanges, data)
 
 
 class QualificationSchema(Schema):
@@ -196,6 +213,10 @@ class ProgrammeCreateSchema(Schema):
     )
     description = _text(1000, allow_none=True)
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> ProgrammeInput:
+        return ProgrammeInput(**data)
+
 
 class ProgrammeSchema(Schema):
     id = fields.String()
@@ -225,6 +246,10 @@ class SessionCreateSchema(Schema):
     place = _text(100, required=True, metadata={"example": "合肥市 安徽省民政厅培训中心"})
     hours = fields.Float(required=True, allow_nan=False, validate=validate.Range(0.5, 1000))
     trainer = _text(100, required=True, metadata={"example": "王教授"})
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> SessionInput:
+        return SessionInput(**data)
 
 
 class SessionSchema(Schema):
@@ -263,9 +288,16 @@ def _record_fields() -> dict[str, fields.Field]:
 class EnrolmentCreateSchema(Schema.from_dict(_record_fields())):  # type: ignore[misc]
     person_id = fields.String(required=True, validate=validate.Regexp(ID))
 
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> Enrolment:
+        record = {k: v for k, v in data.items() if k != "person_id"}
+        return Enrolment(person_id=data["person_id"], record=from_given(RecordFields, record))
+
 
 class RecordUpdateSchema(Schema.from_dict(_record_fields())):  # type: ignore[misc]
-    pass
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RecordFields:
+        return from_given(RecordFields, data)
 
 
 class TrainingRecordSchema(Schema):

@@ -16,15 +16,18 @@ from typing import Any
 from config import Settings
 from handlers.keys import CTX
 from service.alerts import devices, rota
+from service.alerts.inputs import DeviceRegistration, RotaShift
 from service.alerts.models import Device, RotaEntry
 from service.cases import actions as case_actions
 from service.cases import submit as case_submit
+from service.cases.inputs import ActionInput, CaseSubmission
 from service.cases.models import CaseEvent
 from service.cases.repository.events import EventsRepository
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.context import Context
+from service.common.inputs import from_given
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal, utcnow
 from service.common.pii import id_card_check_char
 from service.identity import clients
@@ -35,18 +38,23 @@ from service.identity.tokens import issue_access_token
 from service.network import service as network
 from service.network.models import Document, EquipmentItem, StationNetwork, Verification
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from service.stations.models import Station
 from service.uploads import service as uploads
 from service.uploads.service import Upload
 from service.visits import elders
+from service.visits import records as visit_records
+from service.visits.inputs import ElderRegistration, VisitInput
 from service.visits.models import Elder
 from service.volunteers import activities as volunteer_activities
 from service.volunteers import registration as volunteer_registration
 from service.volunteers import signups as volunteer_signups
+from service.volunteers.inputs import ActivityInput, VolunteerRegistration
 from service.volunteers.models import Activity, Volunteer
 from service.webhooks import subscriptions as webhooks
 from service.webhooks.subscriptions import SubscriptionData, SubscriptionWithSecret
 from service.workforce import figures, register_import, training
+from service.workforce.inputs import ProgrammeInput, SessionInput
 
 STAFF_PASSWORD = "correct-horse-battery"
 # 屯溪区昱东街道 (Tunxi district, Huangshan): a real township with a real county polygon around it.
@@ -75,14 +83,17 @@ async def make_station(
     return await stations.create_station(
         ctx=ctx,
         principal=SYSTEM,
-        data={
-            "code": code,
-            "name": name,
-            "location": {"type": "Point", "coordinates": list(point)},
-            "capabilities": capabilities if capabilities is not None else ALL_CAPABILITIES,
-            "precision": precision,
-            **extra,
-        },
+        data=from_given(
+            StationRegistration,
+            {
+                "code": code,
+                "name": name,
+                "location": {"type": "Point", "coordinates": list(point)},
+                "capabilities": capabilities if capabilities is not None else ALL_CAPABILITIES,
+                "precision": precision,
+                **extra,
+            },
+        ),
     )
 
 
@@ -329,7 +340,9 @@ async def make_case(ctx: Context, who: Who, **body_options: Any) -> dict[str, An
     body = await case_body(
         ctx, **{k: body_options.pop(k) for k in ("service_code", "division_code") if k in body_options}
     )
-    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data={**body, **body_options})
+    fields = {**body, **body_options}
+    data = CaseSubmission(**{**fields, "photos": tuple(fields.get("photos") or ())})
+    return await case_submit.submit_case(ctx=ctx, principal=principal_of(who), data=data)
 
 
 async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any) -> dict[str, Any]:
@@ -337,7 +350,8 @@ async def act_on(ctx: Context, who: Who, case_id: str, action: str, **data: Any)
 
     ``data`` are the action's fields as the schema loads them (``scheduled_at`` a datetime).
     """
-    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=data)
+    fields = ActionInput(**{**data, "photos": tuple(data.get("photos") or ())})
+    return await case_actions.act(ctx=ctx, principal=principal_of(who), case_id=case_id, action=action, data=fields)
 
 
 async def events_of(ctx: Context, case_id: str) -> list[CaseEvent]:
@@ -375,7 +389,20 @@ async def make_elder(ctx: Context, *, township: str = TOWNSHIP, by: Who = SYSTEM
         "consent": {"given": True, "method": "written"},
         **fields,
     }
-    return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=body)
+    return await elders.create_elder(ctx=ctx, principal=principal_of(by), data=from_given(ElderRegistration, body))
+
+
+async def make_visit(
+    ctx: Context, who: Who, elder_id: str, *, method: str = "home", reached: bool = True, minutes_ago: int = 5
+) -> dict[str, Any]:
+    """A visit recorded as a visitor (or, method ``ai_call``, a calling platform) records one."""
+    return await visit_records.record_visit(
+        ctx=ctx,
+        principal=principal_of(who),
+        data=VisitInput(
+            elder_id=elder_id, method=method, visited_at=ctx.now() - timedelta(minutes=minutes_ago), reached=reached
+        ),
+    )
 
 
 async def file_case(client: Any, settings: Settings, resident: Resident, **body_options: Any) -> dict[str, Any]:
@@ -417,7 +444,8 @@ async def make_volunteer(
         "township": township,
         **fields,
     }
-    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=body)
+    data = VolunteerRegistration(**{**body, "skills": tuple(body["skills"])})
+    volunteer = await volunteer_registration.register_volunteer(ctx=ctx, principal=principal_of(resident), data=data)
     return resident, volunteer
 
 
@@ -434,7 +462,8 @@ async def make_activity(ctx: Context, organiser: Who, **fields: Any) -> Activity
         "slots": 10,
         **fields,
     }
-    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=body)
+    data = ActivityInput(**{**body, "skills_wanted": tuple(body.get("skills_wanted") or ())})
+    return await volunteer_activities.publish_activity(ctx=ctx, principal=principal_of(organiser), data=data)
 
 
 async def make_confirmed_volunteer(ctx: Context, activity: Activity, organiser: Who) -> tuple[Resident, Volunteer]:
@@ -567,19 +596,19 @@ async def make_training_session(
     programme = await training.create_programme(
         ctx=ctx,
         principal=principal_of(by),
-        data={"name": f"{category} 培训班 {_n()}", "category": category, "tier": tier},
+        data=ProgrammeInput(name=f"{category} 培训班 {_n()}", category=category, tier=tier),
     )
     return await training.create_session(
         ctx=ctx,
         principal=principal_of(by),
         programme_id=programme.id,
-        data={
-            "starts_on": date.fromisoformat(starts_on),
-            "ends_on": date.fromisoformat(ends_on),
-            "place": "合肥市 省民政厅培训中心",
-            "hours": 24.0,
-            "trainer": "王教授",
-        },
+        data=SessionInput(
+            starts_on=date.fromisoformat(starts_on),
+            ends_on=date.fromisoformat(ends_on),
+            place="合肥市 省民政厅培训中心",
+            hours=24.0,
+            trainer="王教授",
+        ),
     )
 
 
@@ -635,15 +664,17 @@ async def make_device(
     return await devices.register_device(
         ctx=ctx,
         principal=principal_of(by),
-        data={
-            "elder_id": elder.id,
-            "type": type,
-            "vendor_client_id": client.client_id,
-            "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
-            "location_note": "卧室床头 bedside",
-            "installed_by": "厂商安装员",
-            **fields,
-        },
+        data=DeviceRegistration(
+            **{
+                "elder_id": elder.id,
+                "type": type,
+                "vendor_client_id": client.client_id,
+                "vendor_device_id": vendor_device_id or f"DEV-{_n():06d}",
+                "location_note": "卧室床头 bedside",
+                "installed_by": "厂商安装员",
+                **fields,
+            }
+        ),
     )
 
 
@@ -658,9 +689,7 @@ async def make_rota_entry(
 ) -> RotaEntry:
     """Put ``member`` on duty at their station (from ``starts_at``, default an hour ago, for ``hours``)."""
     start = starts_at or utcnow() - timedelta(hours=1)
-    data: dict[str, Any] = {"staff_id": member.id, "starts_at": start, "ends_at": start + timedelta(hours=hours)}
-    if phone:
-        data["phone"] = phone
+    data = RotaShift(staff_id=member.id, starts_at=start, ends_at=start + timedelta(hours=hours), phone=phone or None)
     assert member.station_id
     return await rota.add_rota_entry(ctx=ctx, principal=principal_of(by), station_id=member.station_id, data=data)
 
@@ -701,7 +730,10 @@ async def seed_stations(ctx: Any) -> dict[str, str]:
         station = await stations.create_station(
             ctx=ctx,
             principal=SYSTEM,
-            data={"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+            data=from_given(
+                StationRegistration,
+                {"code": code, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}},
+            ),
         )
         out[code] = station.id
     return out

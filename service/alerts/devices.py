@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from service.alerts.access import ALERTS_SCOPE, county_list_scope, require_staff, sees_station
+from service.alerts.inputs import DeviceChanges, DeviceRegistration
 from service.alerts.models import DEVICE_TYPES, Device
 from service.alerts.repository import DevicesRepository
 from service.common.context import Context
 from service.common.errors import InvalidStateError, NotFoundError, ValidationFailedError
+from service.common.inputs import given
 from service.common.models import SYSTEM, Page, Principal
 from service.common.paging import decode_newest_cursor, encode_newest_cursor
 from service.identity import clients
@@ -37,17 +38,17 @@ def _not_found(device_id: str) -> NotFoundError:
     return NotFoundError("device_not_found", f"There is no device {device_id!r}.")
 
 
-async def register_device(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Device:
+async def register_device(*, ctx: Context, principal: Principal, data: DeviceRegistration) -> Device:
     """Put a device on the register, linked to a person the caller may see (station staff and above)."""
     require_staff(principal)
-    if data["type"] not in DEVICE_TYPES:
+    if data.type not in DEVICE_TYPES:
         raise ValidationFailedError(
             "unknown_device_type", "Unknown device type.", errors={"type": [f"Use one of {', '.join(DEVICE_TYPES)}."]}
         )
-    elder = await elders.load_visible(ctx=ctx, principal=principal, elder_id=data["elder_id"])
+    elder = await elders.load_visible(ctx=ctx, principal=principal, elder_id=data.elder_id)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
-    await _check_vendor(ctx, data["vendor_client_id"])
+    await _check_vendor(ctx, data.vendor_client_id)
     now = ctx.now()
     return await DevicesRepository(ctx.db).insert(
         {
@@ -55,12 +56,12 @@ async def register_device(*, ctx: Context, principal: Principal, data: dict[str,
             "station_id": elder.station_id,
             "township": elder.township,
             "county_code": elder.county_code,
-            "type": data["type"],
-            "vendor_client_id": data["vendor_client_id"],
-            "vendor_device_id": data["vendor_device_id"],
-            "location_note": data.get("location_note"),
-            "installed_by": data.get("installed_by"),
-            "installed_at": data.get("installed_at"),
+            "type": data.type,
+            "vendor_client_id": data.vendor_client_id,
+            "vendor_device_id": data.vendor_device_id,
+            "location_note": data.location_note,
+            "installed_by": data.installed_by,
+            "installed_at": data.installed_at,
             "active": True,
             "created_at": now,
             "created_by": principal.subject,
@@ -80,10 +81,10 @@ async def get_device(*, ctx: Context, principal: Principal, device_id: str) -> D
     return device
 
 
-async def update_device(*, ctx: Context, principal: Principal, device_id: str, changes: dict[str, Any]) -> Device:
+async def update_device(*, ctx: Context, principal: Principal, device_id: str, changes: DeviceChanges) -> Device:
     """Change where a device is installed, by whom, or take it off (active: false)."""
     await get_device(ctx=ctx, principal=principal, device_id=device_id)
-    allowed = {k: v for k, v in changes.items() if k in ("location_note", "installed_by", "installed_at", "active")}
+    allowed = given(changes)
     if not allowed:
         return await DevicesRepository(ctx.db).get(device_id)
     return await DevicesRepository(ctx.db).update(device_id, allowed)

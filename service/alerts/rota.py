@@ -8,6 +8,7 @@ from typing import Any
 
 from service.alerts import rules
 from service.alerts.access import manages_rota, require_staff, sees_station
+from service.alerts.inputs import RotaShift
 from service.alerts.models import Recipient, RotaEntry
 from service.alerts.repository import RotaRepository
 from service.common.context import Context
@@ -31,7 +32,7 @@ async def _station(ctx: Context, principal: Principal, station_id: str) -> Any:
     return station
 
 
-async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str, data: dict[str, Any]) -> RotaEntry:
+async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str, data: RotaShift) -> RotaEntry:
     """Put a worker of the station on duty for a shift (station heads, supervisors over it, admins)."""
     require_staff(principal)
     station = await _station(ctx, principal, station_id)
@@ -39,14 +40,14 @@ async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str,
         raise PermissionDeniedError(
             "rota_managers_only", "Only the station head, a supervisor or an admin sets the rota."
         )
-    starts, ends = data["starts_at"], data["ends_at"]
+    starts, ends = data.starts_at, data.ends_at
     errors: dict[str, list[str]] = {}
     if ends <= starts:
         errors["ends_at"] = ["Must be after starts_at."]
     elif ends - starts > MAX_SHIFT:
         errors["ends_at"] = ["A shift lasts at most 7 days."]
     try:
-        member = await staff.get_staff(ctx=ctx, principal=SYSTEM, staff_id=data["staff_id"])
+        member = await staff.get_staff(ctx=ctx, principal=SYSTEM, staff_id=data.staff_id)
     except NotFoundError:
         member = None
     if (
@@ -60,7 +61,7 @@ async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str,
         )
     ):
         errors["staff_id"] = ["Not an active worker or head of this station."]
-    phone = mobile_or_none(data.get("phone") or (member.phone if member else None))
+    phone = mobile_or_none(data.phone or (member.phone if member else None))
     if not phone:
         errors["phone"] = ["An on-call mainland mobile number is required (the account has none)."]
     if errors:
@@ -70,11 +71,11 @@ async def add_rota_entry(*, ctx: Context, principal: Principal, station_id: str,
     return await RotaRepository(ctx.db).insert(
         {
             "station_id": station.id,
-            "staff_id": data["staff_id"],
+            "staff_id": data.staff_id,
             "phone": phone,
             "starts_at": starts,
             "ends_at": ends,
-            "note": data.get("note"),
+            "note": data.note,
             "created_by": principal.subject,
             "created_at": ctx.now(),
         }

@@ -25,6 +25,7 @@ from service.alerts.repository import AlertsRepository, DevicesRepository
 from service.alerts.rota import first_responders
 from service.cases import queries as cases
 from service.cases import submit as case_submit
+from service.cases.inputs import CaseSubmission, LocationInput
 from service.common.context import Context
 from service.common.errors import ConflictError, DomainError, NotFoundError
 from service.common.models import SYSTEM, Principal
@@ -75,32 +76,31 @@ async def _collapse(ctx: Context, alert: Alert, *, into: str, case_id: str | Non
     return await repo.settle(alert, {"outcome": COLLAPSED, "collapsed_into": into, "case_id": case_id})
 
 
-def _case_data(alert: Alert, device: Device, elder: Any) -> dict[str, Any]:
+def _case_data(alert: Alert, device: Device, elder: Any) -> CaseSubmission:
     kind, text = rules.emergency_texts(alert.type, device, alert.details)
     phone = elder.phone or next((c.get("phone") for c in elder.emergency_contacts if c.get("phone")), None)
-    data: dict[str, Any] = {
-        "service_code": rules.EMERGENCY_SERVICE,
-        "answers": {"emergency_type": kind, "details": text},
-        "description": text,
-        "division_code": elder.township,
-        "address": elder.address or device.location_note or NO_ADDRESS,
-        "contact": {"name": elder.name, "phone": phone} if phone else None,
-        "served_person": {"name": elder.name, "relation": "本人 self", "phone": elder.phone},
-        "anonymous": False,
-        "photos": [],
-        "urgent": True,
-        "source": {
+    location: LocationInput | None = None
+    if elder.location:
+        lon, lat = elder.location["coordinates"]
+        location = {"lon": lon, "lat": lat, "coord_system": "wgs84"}
+    return CaseSubmission(
+        service_code=rules.EMERGENCY_SERVICE,
+        answers={"emergency_type": kind, "details": text},
+        description=text,
+        location=location,
+        division_code=elder.township,
+        address=elder.address or device.location_note or NO_ADDRESS,
+        contact={"name": elder.name, "phone": phone} if phone else None,
+        served_person={"name": elder.name, "relation": "本人 self", "phone": elder.phone},
+        urgent=True,
+        source={
             "channel": "device",
             "alert_id": alert.id,
             "alert_type": alert.type,
             "device_id": device.id,
             "elder_id": elder.id,
         },
-    }
-    if elder.location:
-        lon, lat = elder.location["coordinates"]
-        data["location"] = {"lon": lon, "lat": lat, "coord_system": "wgs84"}
-    return data
+    )
 
 
 async def _open_case(ctx: Context, principal: Principal, alert: Alert, device: Device) -> Alert:

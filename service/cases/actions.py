@@ -10,6 +10,7 @@ from typing import Any
 from service.cases import lifecycle, states
 from service.cases.access import access_of, case_facts, ensure_visible
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
+from service.cases.inputs import ActionInput
 from service.cases.models import Case, CaseChange, region_codes
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
@@ -33,7 +34,7 @@ from service.uploads import service as uploads
 MAX_RETURNS = 2
 
 
-async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, data: dict[str, Any]) -> CaseView:
+async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, data: ActionInput) -> CaseView:
     """Perform one lifecycle action; exactly one of several concurrent actions wins, the rest get 409."""
     repo = CasesRepository(ctx.db)
     case = await repo.get(case_id)
@@ -44,7 +45,7 @@ async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, 
     transition = lifecycle.check_transition(case.status, action, principal.role)
     lifecycle.check_transition(case.status, action, principal.role, rel, case_facts(case, now))
     lifecycle.check_fields(action, data)
-    if data.get("expected_version") is not None and data["expected_version"] != case.version:
+    if data.expected_version is not None and data.expected_version != case.version:
         raise ConflictError(
             "case_changed", "The case changed since you read it; reload and try again.", current_version=case.version
         )
@@ -173,7 +174,7 @@ async def _check_result_photos(ctx: Context, principal: Principal, case: Case, p
 
 
 async def _plan(
-    ctx: Context, principal: Principal, case: Case, action: str, data: dict[str, Any], now: datetime
+    ctx: Context, principal: Principal, case: Case, action: str, data: ActionInput, now: datetime
 ) -> CaseChange:
     """What an action changes, beyond the status: pure except for routing and staff look-ups.
 
@@ -193,7 +194,7 @@ async def _plan(
             event_data={"signed_late": late},
         )
     if action == "return":
-        reason = data["reason"]
+        reason = data.reason
         returned = [*case.returned_by, station] if station else list(case.returned_by)
         count = case.return_count + 1
         load = [(station, -1)] if station else []
@@ -251,7 +252,7 @@ async def _plan(
             },
         )
     if action == "dispatch":
-        station_id = data["station_id"]
+        station_id = str(data.station_id)  # required: checked by lifecycle.check_fields
         try:
             target = await stations.get_station(ctx=ctx, station_id=station_id)
         except NotFoundError:
@@ -269,7 +270,7 @@ async def _plan(
             load.append((station, -1))
         return CaseChange(
             to_state="dispatched",
-            note=data.get("note"),
+            note=data.note,
             load=load,
             fields={
                 "station_id": target.id,
@@ -281,28 +282,28 @@ async def _plan(
                 "assignee_id": None,
                 "routing": manual_routing(case.routing or {}, target, principal, now),
             },
-            event_data={"station_id": target.id, "note": data.get("note")},
+            event_data={"station_id": target.id, "note": data.note},
         )
     if action == "assign":
-        assignee = data["assignee_id"]
+        assignee = str(data.assignee_id)  # required: checked by lifecycle.check_fields
         if not await _works_at(ctx, assignee, station):
             raise ValidationFailedError(
                 "assignee_not_at_station",
                 "The assignee is not active staff of this station.",
                 errors={"assignee_id": ["Not active staff of this station."]},
             )
-        return CaseChange(fields={"assignee_id": assignee}, note=data.get("note"), event_data={"assignee_id": assignee})
+        return CaseChange(fields={"assignee_id": assignee}, note=data.note, event_data={"assignee_id": assignee})
     if action == "start":
-        return CaseChange(fields={"started_at": now}, note=data.get("note"))
+        return CaseChange(fields={"started_at": now}, note=data.note)
     if action == "schedule":
-        at = data["scheduled_at"]
-        return CaseChange(fields={"scheduled_at": at}, note=data.get("note"), event_data={"scheduled_at": at})
+        at = data.scheduled_at
+        return CaseChange(fields={"scheduled_at": at}, note=data.note, event_data={"scheduled_at": at})
     if action == "note":
-        text = data["text"]
+        text = data.text
         return CaseChange(note=text, event_data={"text": text})
     if action == "request_extension":
-        days = data["extra_days"]
-        reason = data["reason"]
+        days = data.extra_days
+        reason = data.reason
         return CaseChange(
             fields={
                 "extension": {
@@ -321,8 +322,8 @@ async def _plan(
         if action == "deny_extension":
             return CaseChange(
                 fields={"extension": {**ext, "status": "denied", "decided_at": now}},
-                note=data.get("reason"),
-                event_data={"reason": data.get("reason")},
+                note=data.reason,
+                event_data={"reason": data.reason},
             )
         clock = case.service.clock or "working"
         # Requests stored before the field took the API's name (extra_days) kept it as "days".
@@ -334,10 +335,10 @@ async def _plan(
         }
         if case.status != "dispatched":
             sets["next_due_at"] = new_due
-        return CaseChange(fields=sets, note=data.get("note"), event_data={"resolve_due_at": new_due})
+        return CaseChange(fields=sets, note=data.note, event_data={"resolve_due_at": new_due})
     if action == "resolve":
-        result = data["result"]
-        photos = await _check_result_photos(ctx, principal, case, list(data.get("photos") or []))
+        result = data.result
+        photos = await _check_result_photos(ctx, principal, case, list(data.photos))
         return CaseChange(
             fields={
                 "resolved_at": now,
@@ -351,7 +352,7 @@ async def _plan(
             event_data={"result": result, "photos": photos} if photos else {"result": result},
         )
     if action == "reopen":
-        reason = data["reason"]
+        reason = data.reason
         return CaseChange(
             fields={
                 "reopened_at": now,
@@ -366,22 +367,22 @@ async def _plan(
             event_data={"reason": reason},
         )
     if action == "rate":
-        rating = data["rating"]
+        rating = data.rating
         return CaseChange(
             event_type="case.rated",
-            fields={"rating": rating, "rating_comment": data.get("comment"), "closed_at": now, "rated_at": now},
-            note=data.get("comment"),
+            fields={"rating": rating, "rating_comment": data.comment, "closed_at": now, "rated_at": now},
+            note=data.comment,
             event_data={"rating": rating},
         )
     if action == "cancel":
         return CaseChange(
             fields={"cancelled_at": now, "next_due_at": None},
-            note=data.get("reason"),
+            note=data.reason,
             load=[(station, -1)] if station and case.status in ("dispatched", "accepted") else [],
-            event_data={"reason": data.get("reason")},
+            event_data={"reason": data.reason},
         )
     if action == "reject":
-        reason = data["reason"]
+        reason = data.reason
         return CaseChange(
             fields={"rejected_at": now, "next_due_at": None},
             note=reason,
@@ -392,7 +393,7 @@ async def _plan(
         return CaseChange(
             fields={"urged_at": now},
             increments={"urge_count": 1},
-            note=data.get("note"),
-            event_data={"note": data.get("note")},
+            note=data.note,
+            event_data={"note": data.note},
         )
     raise BadRequestError("unknown_action", f"Unknown action {action!r}.")

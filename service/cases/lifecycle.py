@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
+from service.cases.inputs import ActionInput
 from service.cases.states import (
     ACCEPTED,
     CANCELLED,
@@ -341,22 +342,22 @@ def allowed_actions(state: str, role: str, relationship: Relationship, facts: Ca
     return result
 
 
-def check_fields(action: str, data: Mapping[str, Any]) -> None:
+def check_fields(action: str, data: ActionInput) -> None:
     """Raise ValidationFailedError when the action's required fields are missing or invalid."""
     t = transition_for(action)
     errors: dict[str, list[str]] = {}
     for name in t.required:
-        value = data.get(name)
+        value = getattr(data, name)
         if value is None or (isinstance(value, str) and not value.strip()):
             errors[name] = ["Missing data for required field."]
-    rating = data.get("rating")
+    rating = data.rating
     if (
         "rating" in t.required
         and "rating" not in errors
         and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5)
     ):
         errors["rating"] = ["Must be a whole number from 1 to 5."]
-    days = data.get("extra_days")
+    days = data.extra_days
     if (
         "extra_days" in t.required
         and "extra_days" not in errors

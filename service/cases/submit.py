@@ -9,6 +9,7 @@ from service.cases import privacy as case_privacy
 from service.cases import states
 from service.cases.access import access_of
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
+from service.cases.inputs import CaseSubmission, LocationInput
 from service.cases.models import DIVISION_PROVINCE, CaseRef
 from service.cases.numbers import next_case_number
 from service.cases.repository.cases import CasesRepository, case_from_document, history_doc
@@ -38,7 +39,7 @@ def _deadlines(service_type: Any, start: datetime) -> tuple[datetime, datetime]:
 
 
 async def submit_case(
-    *, ctx: Context, principal: Principal, data: dict[str, Any], case_id: str | None = None
+    *, ctx: Context, principal: Principal, data: CaseSubmission, case_id: str | None = None
 ) -> CaseView:
     """File a new case: validate against its service type, route it, number it, store it and its event.
 
@@ -48,56 +49,55 @@ async def submit_case(
     if principal.role not in ("resident", "client", "worker", "station_head", "supervisor", "admin"):
         raise PermissionDeniedError("role_not_allowed", "This role cannot submit cases.")
     try:
-        service_type = await catalog.get_service(ctx=ctx, code=data["service_code"])
+        service_type = await catalog.get_service(ctx=ctx, code=data.service_code)
     except NotFoundError:
         raise ValidationFailedError(
             "unknown_service",
-            f"No service with code {data['service_code']!r}.",
+            f"No service with code {data.service_code!r}.",
             errors={"service_code": ["Unknown service code."]},
         ) from None
-    answers = catalog.validate_answers(service_type, data.get("answers") or {})
-    location, division_code = data.get("location"), data.get("division_code")
+    answers = catalog.validate_answers(service_type, dict(data.answers))
+    location, division_code = data.location, data.division_code
     if not location and not division_code:
         raise ValidationFailedError(
             "location_required",
             "Give a location or a township division code.",
             errors={"location": ["A location or division_code is required."]},
         )
-    if getattr(service_type, "address_required", False) and not (data.get("address") or "").strip():
+    if getattr(service_type, "address_required", False) and not (data.address or "").strip():
         raise ValidationFailedError(
             "address_required",
             "This service is delivered at an address: give it as address.",
             errors={"address": ["Required for this service."]},
         )
-    if service_type.booking and not data.get("preferred_window"):
+    if service_type.booking and not data.preferred_window:
         raise ValidationFailedError(
             "preferred_window_required",
             "This service is a booking: give a preferred time.",
             errors={"preferred_window": ["Required for bookings."]},
         )
-    if data.get("anonymous") and not getattr(service_type, "allows_anonymous", False):
+    if data.anonymous and not getattr(service_type, "allows_anonymous", False):
         raise ValidationFailedError(
             "anonymity_not_allowed",
             "Only confidential services may be filed anonymously.",
             errors={"anonymous": ["Not allowed for this service."]},
         )
-    if principal.role == "resident" and not data.get("anonymous") and not (data.get("contact") or {}).get("phone"):
+    if principal.role == "resident" and not data.anonymous and not (data.contact and data.contact.get("phone")):
         raise ValidationFailedError(
             "contact_required",
             "Give a contact name and phone so the station can reach you.",
             errors={"contact": ["Required unless filing anonymously."]},
         )
-    served = data.get("served_person")
+    served: dict[str, Any] | None = dict(data.served_person) if data.served_person is not None else None
     if served and served.get("id_card"):
-        served = dict(served)
         number = pii.validate_id_card(served.pop("id_card"))
         served["id_card_masked"] = pii.mask_id_card(number)
         served["id_card_enc"] = pii.encrypt(ctx.settings.data_key_bytes, number)
         served["id_card_hash"] = pii.lookup_hash(ctx.settings.data_key_bytes, number)
     # Anonymous means not stored: nothing in the answers that identifies the reporter is kept.
-    answers = case_privacy.stored_answers(service_type, answers, anonymous=bool(data.get("anonymous")))
+    answers = case_privacy.stored_answers(service_type, answers, anonymous=data.anonymous)
     answers_out, answers_secure = _protect_answers(ctx, service_type, answers)
-    photos = list(data.get("photos") or [])
+    photos = list(data.photos)
     await _check_photos(ctx, principal, photos)
     if service_type.retired:
         raise ValidationFailedError(
@@ -107,7 +107,10 @@ async def submit_case(
         )
     # By capability: the service type was read above, so routing need not read it again.
     decision = await routing.route_request(
-        ctx=ctx, capability=service_type.capability, location=location, division_code=division_code
+        ctx=ctx,
+        capability=service_type.capability,
+        location=dict(location) if location is not None else None,
+        division_code=division_code,
     )
     if not decision.in_service_area:
         # Nobody would ever see a case here: say so now instead of filing it into no queue.
@@ -134,25 +137,25 @@ async def submit_case(
             "name_en": service_type.name_en,
             "confidential": service_type.confidential,
             "booking": service_type.booking,
-            "urgent": bool(getattr(service_type, "urgent", False) or data.get("urgent")),
+            "urgent": bool(getattr(service_type, "urgent", False) or data.urgent),
             "clock": service_type.clock,
         },
         "answers": answers_out,
         "answers_secure": answers_secure,
         "personal": case_privacy.personal_marks(service_type),
-        "description": data.get("description"),
+        "description": data.description,
         "location": _geo_point(location),
         "location_input": location,
         "division_code": division_code,
-        "address": data.get("address"),
-        "contact": None if data.get("anonymous") else data.get("contact"),
+        "address": data.address,
+        "contact": None if data.anonymous else data.contact,
         "served_person": served,
-        "preferred_window": data.get("preferred_window"),
-        "anonymous": bool(data.get("anonymous")),
+        "preferred_window": data.preferred_window,
+        "anonymous": data.anonymous,
         "photos": photos,
         "owner": await _owner_for(ctx, principal, data),
         "created_by": {"subject": principal.subject, "role": principal.role},
-        "source": data.get("source") or {"channel": _channel(principal)},
+        "source": data.source or {"channel": _channel(principal)},
         **placement,
         "routing": decision.to_dict(),
         "returned_by": [],
@@ -166,8 +169,8 @@ async def submit_case(
         "created_at": now,
         "updated_at": now,
     }
-    if data.get("source"):
-        case["source"] = {**data["source"], "channel": data["source"].get("channel", _channel(principal))}
+    if data.source:
+        case["source"] = {**data.source, "channel": data.source.get("channel", _channel(principal))}
     ref = CaseRef(case_id, number, case["station_id"], case["division"])
     event = event_doc(
         ref,
@@ -225,13 +228,13 @@ async def submit_case(
     return view(filed, principal, access_of(principal, filed.parties), now)
 
 
-async def _owner_for(ctx: Context, principal: Principal, data: dict[str, Any]) -> str | None:
+async def _owner_for(ctx: Context, principal: Principal, data: CaseSubmission) -> str | None:
     """The resident who follows the case: the filer, or for staff entry (代录) the resident with
     the contact's phone number, so the request appears in their own app."""
     if principal.role == "resident":
         return principal.subject
-    phone = pii.mobile_or_none((data.get("contact") or {}).get("phone"))
-    if principal.is_staff and phone and not data.get("anonymous"):
+    phone = pii.mobile_or_none(data.contact.get("phone") if data.contact else None)
+    if principal.is_staff and phone and not data.anonymous:
         resident = await directory.resident_by_phone(ctx=ctx, phone=phone)
         return resident.id if resident else None
     return None
@@ -241,7 +244,7 @@ def _channel(principal: Principal) -> str:
     return {"resident": "mini_program", "client": "api"}.get(principal.role, "staff_entry")
 
 
-def _geo_point(location: dict[str, Any] | None) -> dict[str, Any] | None:
+def _geo_point(location: LocationInput | None) -> dict[str, Any] | None:
     """The case's location as a WGS-84 GeoJSON point (input may be GCJ-02 or BD-09)."""
     if not location:
         return None

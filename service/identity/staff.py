@@ -8,11 +8,13 @@ from typing import Any
 
 from service.common.context import Context
 from service.common.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from service.common.inputs import given
 from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.common.pii import normalize_phone
 from service.identity import passwords
 from service.identity.accounts import StaffMember
 from service.identity.auth import revoke_sessions_of
+from service.identity.inputs import StaffChanges
 from service.identity.repository.staff import StaffRepository
 from service.stations.service import get_station
 
@@ -133,7 +135,7 @@ async def count_station_staff(*, ctx: Context, station_ids: list[str]) -> dict[s
     return await StaffRepository(ctx.db).count_by_station(station_ids, ("worker", "station_head"))
 
 
-async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: dict[str, Any]) -> StaffMember:
+async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, changes: StaffChanges) -> StaffMember:
     """Change name, role, assignment, active flag, phone or password (admins only).
 
     Disabling an account, resetting its password or changing its role or assignment ends
@@ -142,25 +144,26 @@ async def update_staff(*, ctx: Context, principal: Principal, staff_id: str, cha
     require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     repo = StaffRepository(ctx.db)
     current = await repo.get(staff_id)
-    updates: dict[str, Any] = {k: changes[k] for k in ("name", "active") if k in changes}
-    if "phone" in changes:
-        updates["phone"] = normalize_phone(changes["phone"]) if changes["phone"] else None
+    given_fields = given(changes)
+    updates: dict[str, Any] = {k: given_fields[k] for k in ("name", "active") if k in given_fields}
+    if "phone" in given_fields:
+        updates["phone"] = normalize_phone(changes.phone) if changes.phone else None
     if updates.get("active") is False and staff_id == principal.subject:
         raise ConflictError("cannot_disable_self", "Administrators cannot disable their own account.")
-    if {"role", "station_id", "division_prefix"} & changes.keys():
-        role = changes.get("role", current.role)
+    if {"role", "station_id", "division_prefix"} & changes.fields_set:
+        role = given_fields.get("role", current.role)
         station_id, division_prefix = normalise_assignment(
             role,
-            changes.get("station_id", current.station_id),
-            changes.get("division_prefix", current.division_prefix),
+            given_fields.get("station_id", current.station_id),
+            given_fields.get("division_prefix", current.division_prefix),
         )
         if station_id != current.station_id:
             await check_station(ctx, station_id)
         updates.update(role=role, station_id=station_id, division_prefix=division_prefix)
-    if changes.get("password") is not None:
-        check_password(changes["password"])
+    if changes.password is not None:
+        check_password(changes.password)
         updates.update(
-            password_hash=await passwords.hash_password(changes["password"]), failed_logins=0, locked_until=None
+            password_hash=await passwords.hash_password(changes.password), failed_logins=0, locked_until=None
         )
     updated = await repo.update(staff_id, updates, ctx.now())
     # Tokens carry role, station and division: a change there must not live on in old tokens.

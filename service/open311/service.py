@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.cases import submit as case_submit
+from service.cases.inputs import CaseSubmission
 from service.catalog import service as catalog
 from service.catalog.models import SCENARIOS, SHANGHAI, ServiceType
 from service.common.context import Context
@@ -365,7 +366,7 @@ async def create_request(*, ctx: Context, params: Params, basic: tuple[str, str]
     if window is not None:
         data["preferred_window"] = window
     try:
-        case = await case_submit.submit_case(ctx=ctx, principal=principal, data=data)
+        case = await case_submit.submit_case(ctx=ctx, principal=principal, data=CaseSubmission(**data))
     except ValidationFailedError as exc:
         # Name the fields as the caller sent them: answers.<code> is attribute[<code>] here.
         exc.errors = {_attribute_name(k): v for k, v in exc.errors.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -19,10 +20,13 @@ POLYGON_CELL_DEG = 0.02
 CELLS_PER_POLYGON = 600
 # Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
 CELLS_PER_JURISDICTION = 16
-# The station grid: cells sized so that a station sees about this many others in its cell,
-# clamped to these sides, never more than MAX_GRID_CELLS cells, and a margin around the stations
-# so that points near (not only among) them are answered from the grid too.
-STATIONS_PER_CELL = 3.0
+# The station grid: cells sized so that a station sees about this many others in its cell
+# (about one of a capability offered by most stations: the search around a point reads the 5x5
+# cells around it, about 25 stations, and that block holds the five nearest for all but a few
+# tenths of a percent of points), clamped to these sides, never more than MAX_GRID_CELLS cells,
+# and a margin around the stations so that points near (not only among) them are answered from
+# the grid too.
+STATIONS_PER_CELL = 1.1
 MIN_CELL_DEG = 0.01
 MAX_CELL_DEG = 2.0
 MAX_GRID_CELLS = 4_000_000
@@ -163,6 +167,11 @@ class StationGrid:
         self.n_cols = self.n_rows = 1
         self.starts: dict[int, np.ndarray] = {}
         self.entries: dict[int, np.ndarray] = {}
+        # Per capability bit, what the per-decision search reads as plain arrays (a numpy slice and
+        # its conversion cost several times more): the starts, the entries, and the entries' unit
+        # vectors (x, y, z) in the same order, so a row of cells is one run of memory.
+        self.plain: dict[int, tuple[array[int], array[int], array[float]]] = {}
+        self.stale: set[int] = set()
         if not self.enabled:
             return
         x, y = lons[live], lats[live]
@@ -194,7 +203,22 @@ class StationGrid:
         out = copy.copy(self)
         out.starts = {bit: starts.copy() for bit, starts in self.starts.items()}
         out.entries = dict(self.entries)
+        out.plain = dict(self.plain)
+        out.stale = set(self.stale)
         return out
+
+    def settle(self, units: np.ndarray) -> None:
+        """Bring the plain arrays up to date: for every capability bit built or changed since
+        (:meth:`rebuild`, :meth:`add`, :meth:`remove`), with ``units`` the stations' unit vectors."""
+        for bit in self.stale:
+            if bit:
+                starts, entries = self.starts[bit], self.entries[bit]
+                self.plain[bit] = (
+                    array("i", starts.astype(np.intc).tobytes()),
+                    array("q", entries.astype(np.int64).tobytes()),
+                    array("d", np.ascontiguousarray(units[entries], dtype=np.float64).tobytes()),
+                )
+        self.stale.clear()
 
     def cells(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
         cols = ((lons - self.x0) // self.cell).astype(np.int64)
@@ -214,11 +238,13 @@ class StationGrid:
         self.entries[bit] = pos[order]
         counts = np.bincount(cells, minlength=self.n_cols * self.n_rows)
         self.starts[bit] = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+        self.stale.add(bit)
 
     def add(self, bit: int, i: int, cell: int) -> None:
         starts = self.starts[bit]
         self.entries[bit] = np.insert(self.entries[bit], starts[cell + 1], i)
         starts[cell + 1 :] += 1
+        self.stale.add(bit)
 
     def remove(self, bit: int, i: int, cell: int) -> None:
         starts = self.starts[bit]
@@ -227,6 +253,7 @@ class StationGrid:
         if len(hits):
             self.entries[bit] = np.delete(self.entries[bit], lo + int(hits[0]))
             starts[cell + 1 :] -= 1
+            self.stale.add(bit)
 
 
 _COUNTY_GRIDS: dict[tuple[tuple[str, int], ...], tuple[tuple[CountyArea, ...], PolygonGrid]] = {}

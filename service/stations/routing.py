@@ -24,7 +24,8 @@ The index is built from MongoDB and kept per process; a version counter in Mongo
 on every station write, tells each process to take the changed stations in within about a
 second. What does not depend on the request is precomputed: the county (and jurisdiction) of
 each cell of a fixed grid, with polygon tests only for cells on a border, and per capability
-the stations of each cell, so a decision is a cell lookup plus a few dozen distance checks,
+the stations of each cell, so a decision is a cell lookup, a dot product for each of about 25
+nearby stations and a handful of exact distances,
 certified against a scan of every station (docs/routing.md), never a database geo query.
 """
 
@@ -47,6 +48,7 @@ from service.stations.index import (
     Township,
     current_index,
     haversine_many,
+    nearest_quick,
     search_nearest,
 )
 
@@ -54,9 +56,13 @@ METHODS = ("division", "jurisdiction", "county", "nearest", "unrouted")
 _DIVISION = re.compile(r"^\d{9}(\d{3})?$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoutingDecision:
-    """Where a request goes and why; stored on the case as ``to_dict()``."""
+    """Where a request goes and why; stored on the case as ``to_dict()``.
+
+    Read-only by use; not frozen because one is made per decision and a frozen dataclass's
+    generated ``__init__`` (``object.__setattr__`` for each of its fields) costs a few microseconds.
+    """
 
     method: str
     station_id: str | None
@@ -156,18 +162,23 @@ def _decision(
     s = index.station(i)
     d = None if math.isnan(dist) else dist
     km = _km(d)
-    at = f"，距 {km} 公里" if km else ""
-    at_en = f", {km} km" if km else ""
-    full = f"；跳过满负荷站点 {skipped} 个" if skipped else ""
-    full_en = f"; {skipped} full station(s) passed over" if skipped else ""
-    head = {
-        "division": (f"按行政区划代码派单：{s.county_name} {s.name}", f"division: station of township {s.code}"),
-        "jurisdiction": (f"按社工站服务辖区派单：{s.county_name} {s.name}", "jurisdiction: inside the station's area"),
-        "county": (f"按所在县区就近派单：{s.county_name} {s.name}", f"county: nearest station in {s.county_name}"),
-        "nearest": (f"按距离就近派单：{s.county_name} {s.name}", f"nearest station within {max_km:g} km"),
-    }[method]
-    reason = f"{head[0]}{at}{full} ({head[1]}{at_en}{full_en})"
+    at, at_en = (f"，距 {km} 公里", f", {km} km") if km else ("", "")
+    full, full_en = (
+        (f"；跳过满负荷站点 {skipped} 个", f"; {skipped} full station(s) passed over") if skipped else ("", "")
+    )
+    zh, en = _HEADS[method]
+    en = en.format(code=s.code, county=s.county_name, max_km=max_km)
+    reason = f"{zh}{s.county_name} {s.name}{at}{full} ({en}{at_en}{full_en})"
     return RoutingDecision(method, s.id, s.code, s.name, s.county_code, d, tuple(candidates), reason, excluded)
+
+
+# The reason's head per method: Chinese (followed by the station's county and name), English.
+_HEADS = {
+    "division": ("按行政区划代码派单：", "division: station of township {code}"),
+    "jurisdiction": ("按社工站服务辖区派单：", "jurisdiction: inside the station's area"),
+    "county": ("按所在县区就近派单：", "county: nearest station in {county}"),
+    "nearest": ("按距离就近派单：", "nearest station within {max_km:g} km"),
+}
 
 
 _WHY = {
@@ -204,6 +215,23 @@ def _county_queue(
     )
 
 
+_NO_IDS: frozenset[str] = frozenset()
+_NO_POSITIONS: frozenset[int] = frozenset()
+_Near = tuple[list[Candidate], tuple[int, float, int] | None]
+
+
+def _near(index: StationIndex, point: Point, bit: int, excluded: frozenset[int], max_km: float) -> _Near:
+    """The top candidates around the point, and the station the nearest rule picks (first with
+    room within ``max_km``, else the first within it, else None)."""
+    quick = nearest_quick(index, point.lon, point.lat, bit, excluded, max_km)
+    if quick is not None:
+        top, pick = quick
+        labels = index.labels
+        return [Candidate(*labels[i], d) for i, d in top], pick
+    near_idx, near_dist, candidates = search_nearest(index, point, bit, excluded, max_km)
+    return candidates, _pick(index, near_idx, near_dist)
+
+
 def decide(
     index: StationIndex,
     *,
@@ -220,9 +248,12 @@ def decide(
             "Give a location or a township division code.",
             {"location": ["A location or a division code is required."]},
         )
-    exclude = frozenset(exclude)
+    if exclude:
+        exclude = frozenset(exclude)
+        excluded = index.positions(exclude)
+    else:
+        exclude, excluded = _NO_IDS, _NO_POSITIONS
     bit = index.capability_bit.get(capability, 0)
-    excluded = index.positions(exclude)
     division = normalize_division_code(division_code) if division_code is not None else None
     if division is not None and division not in index.by_code and division[:6] not in index.known_counties:
         raise ValidationFailedError(
@@ -243,15 +274,11 @@ def decide(
         county = division[:6]
     elif point is not None:
         county = index.county_at(point) or (division[:6] if division else None)
-    # The candidates within reach, nearest first (as far as the choice needs), and the top few.
-    near: tuple[np.ndarray, np.ndarray] | None = None
-    if point is not None:
-        near_idx, near_dist, top = search_nearest(index, point, bit, excluded, max_km)
-        near = (near_idx, near_dist)
-        candidates = top
-    else:
+    # The candidates a decision lists (and the station the nearest rule picks) are searched
+    # for only when the decision lists them (a county's dispatch queue lists none).
+    if point is None:
         members, _ = index.county_members(county or "", bit, excluded)
-        candidates = [index.candidate(int(i), None) for i in members[:TOP_CANDIDATES]]
+        listed: _Near = ([index.candidate(int(i), None) for i in members[:TOP_CANDIDATES]], None)
 
     # 1. the township's own station
     if division is not None:
@@ -263,9 +290,11 @@ def decide(
                 if given_point is None
                 else float(haversine_many(given_point.lon, given_point.lat, index.lons[[i]], index.lats[[i]])[0])
             )
-            return _decision(index, "division", (i, d, 0), candidates, exclude, county, max_km)
+            if point is not None:
+                listed = _near(index, point, bit, excluded, max_km)
+            return _decision(index, "division", (i, d, 0), listed[0], exclude, county, max_km)
     # 2. a station whose own jurisdiction holds the point (no capacity rule: it is theirs)
-    if point is not None:
+    if point is not None and len(index.jurisdiction_geoms):
         inside = index.jurisdictions_at(point)
         if len(inside):
             inside = np.asarray(
@@ -273,8 +302,9 @@ def decide(
             )
         if len(inside):
             idx, dist = index.ordered(inside, point)
+            listed = _near(index, point, bit, excluded, max_km)
             return _decision(
-                index, "jurisdiction", (int(idx[0]), float(dist[0]), 0), candidates, exclude, county, max_km
+                index, "jurisdiction", (int(idx[0]), float(dist[0]), 0), listed[0], exclude, county, max_km
             )
     # 3. the county holding the point (or named by the division code)
     if county is not None:
@@ -288,13 +318,15 @@ def decide(
             why = index.indistinct(idx, dist, point, point_exact)
             if why is not None:
                 return _county_queue(index, idx, why, exclude, county, capability)
-            return _decision(index, "county", _pick(index, idx, dist), candidates, exclude, county, max_km)
+            if point is not None:
+                listed = _near(index, point, bit, excluded, max_km)
+            return _decision(index, "county", _pick(index, idx, dist), listed[0], exclude, county, max_km)
     # 4. the nearest within reach
-    if near is not None:
-        chosen = _pick(index, near[0], near[1])
-        if chosen is not None:
-            return _decision(index, "nearest", chosen, candidates, exclude, county, max_km)
-    return _decision(index, "unrouted", None, candidates, exclude, county, max_km)
+    if point is not None:
+        listed = _near(index, point, bit, excluded, max_km)
+    if listed[1] is not None:
+        return _decision(index, "nearest", listed[1], listed[0], exclude, county, max_km)
+    return _decision(index, "unrouted", None, listed[0], exclude, county, max_km)
 
 
 # ---------------------------------------------------------------- the per-process index

@@ -15,10 +15,12 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.geo import point_doc_in, to_wgs84
+from service.common.inputs import given
 from service.common.models import Page, Principal, require_role
 from service.common.paging import encode_cursor
 from service.stations.fields import check_station_fields, complete_station
 from service.stations.index import current_index, invalidate_index
+from service.stations.inputs import StationChanges, StationRegistration
 from service.stations.models import Station
 from service.stations.repository import CountiesRepository, StationsRepository
 
@@ -40,10 +42,10 @@ async def _fill_names(ctx: Context, doc: dict[str, Any]) -> None:
         doc["city_name"] = page.items[0].city_name if page.items else ""
 
 
-async def create_station(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Station:
+async def create_station(*, ctx: Context, principal: Principal, data: StationRegistration) -> Station:
     """Add a station; routing in every process sees it within a few seconds."""
     require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
-    fields, errors = check_station_fields(data, partial=False)
+    fields, errors = check_station_fields(given(data), partial=False)
     if errors:
         raise ValidationFailedError("invalid_station", "The station is not valid; see errors.", errors)
     doc = complete_station(fields, ctx.now())
@@ -53,17 +55,15 @@ async def create_station(*, ctx: Context, principal: Principal, data: dict[str, 
     return station
 
 
-async def update_station(*, ctx: Context, principal: Principal, station_id: str, changes: dict[str, Any]) -> Station:
+async def update_station(*, ctx: Context, principal: Principal, station_id: str, changes: StationChanges) -> Station:
     """Change some fields of a station."""
     require_role(principal, ("admin",), code="admin_only", detail=ADMIN_ONLY)
     repo = StationsRepository(ctx.db)
     current = await repo.get(station_id)
-    for frozen in ("open_cases", "id", "created_at", "updated_at"):
-        if frozen in changes:
-            raise ValidationFailedError("invalid_station", f"{frozen} cannot be set.", {frozen: ["Read-only."]})
-    fields, errors = check_station_fields(changes, partial=True)
+    given_fields = given(changes)
+    fields, errors = check_station_fields(given_fields, partial=True)
     for name in ("code", "name", "location"):
-        if name in changes and changes[name] is None:
+        if name in given_fields and given_fields[name] is None:
             errors[name] = ["Cannot be removed."]
     if "code" in fields and not fields["code"].startswith(fields.get("county_code", current.county_code)):
         errors.setdefault("code", []).append("The station code must start with its county code.")

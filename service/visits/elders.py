@@ -21,9 +21,11 @@ from service.common.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.common.inputs import given
 from service.common.models import STAFF_ROLES, Page, Principal, require_role
 from service.stations import service as stations
 from service.visits.elder_fields import check_age_flags, check_elder_fields, id_card_facts, present
+from service.visits.inputs import ElderChanges, ElderRegistration
 from service.visits.models import END_REASONS, Elder, ElderFilter, RegisterScope
 from service.visits.periods import local_date, period_of
 from service.visits.repository.elders import EldersRepository
@@ -162,12 +164,12 @@ def validate_new(data: dict[str, Any], now: datetime) -> tuple[dict[str, Any], s
     return fields, number, errors
 
 
-async def create_elder(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Elder:
+async def create_elder(*, ctx: Context, principal: Principal, data: ElderRegistration) -> Elder:
     """Put a person on the register of the station of their township, and schedule their first visit."""
     require_staff(principal)
     now = ctx.now()
     today = local_date(now)
-    fields, number, errors = validate_new(data, now)
+    fields, number, errors = validate_new(given(data), now)
     if errors:
         code = "invalid_id_card" if list(errors) == ["id_card"] else "invalid_elder"
         raise ValidationFailedError(code, "The record is not valid; see errors.", errors)
@@ -241,7 +243,7 @@ async def list_elders(
 # ---------------------------------------------------------------- changes
 
 
-async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, changes: dict[str, Any]) -> Elder:
+async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, changes: ElderChanges) -> Elder:
     """Change a person's record; a new tier applies from the next ISO week.
 
     ``tier`` given: staff chose it, so it is pinned. ``tier_pinned: false``: the tier follows
@@ -253,14 +255,9 @@ async def update_elder(*, ctx: Context, principal: Principal, elder_id: str, cha
     now = ctx.now()
     today = local_date(now)
     table = tier_table(ctx.settings)
-    if "id_card" in changes:
-        raise ValidationFailedError(
-            "invalid_elder",
-            "The ID number cannot be changed; end this record and register the person anew.",
-            {"id_card": ["Read-only."]},
-        )
-    pin = changes.pop("tier_pinned", None)
-    fields, errors = check_elder_fields(changes, partial=True, now=now)
+    given_fields = given(changes)
+    pin = given_fields.pop("tier_pinned", None)
+    fields, errors = check_elder_fields(given_fields, partial=True, now=now)
     if "birth_date" in fields and fields["birth_date"] != elder.birth_date:
         errors.setdefault("birth_date", []).append("Does not agree with the birth date in the ID number.")
     if "flags" in fields:

@@ -15,6 +15,7 @@ retried, while a visit with several findings opens one case per finding.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from service.common.models import SYSTEM, Principal
 from service.identity import directory
 from service.visits.elder_fields import EARLIEST, present, sane_time
 from service.visits.elders import load_visible
+from service.visits.inputs import VisitInput
 from service.visits.models import Elder, Referral, Visit
 from service.visits.periods import SHANGHAI, local_date, period_of
 from service.visits.referrals import open_referrals, plan_referrals, referral_key, retry_referrals
@@ -72,48 +74,45 @@ LOOP_SECONDS = 300.0
 # ---------------------------------------------------------------- recording a visit
 
 
-def machine_findings(data: dict[str, Any]) -> dict[str, Any]:
+def machine_findings(data: VisitInput) -> VisitInput:
     """Pure: a machine call's flags as a visitor's findings: "needs help" is a danger (an urgent
     紧急求助 case), "feels unwell" or "asked for a call back" a need for a home visit (上门探访)."""
-    flags = list(data.get("flags") or [])
-    if data.get("method") != MACHINE_METHOD or not flags:
+    flags = list(data.flags)
+    if data.method != MACHINE_METHOD or not flags:
         return data
     note = "智能外呼：" + "、".join(AI_FLAG_NAMES[f] for f in flags)
-    if data.get("summary"):
-        note += f"。{data['summary']}"
+    if data.summary:
+        note += f"。{data.summary}"
     note = note[:1000]
-    out = dict(data)
     if "needs_help" in flags:
-        out["danger"] = {"found": True, "kind": "other", "note": note}
-    else:
-        out["needs"] = [{"service_code": MACHINE_NEED_SERVICE, "note": note}]
-    return out
+        return dataclasses.replace(data, danger={"found": True, "kind": "other", "note": note})
+    return dataclasses.replace(data, needs=({"service_code": MACHINE_NEED_SERVICE, "note": note},))
 
 
-def _check_visit_input(data: dict[str, Any], now: datetime, principal: Principal | None = None) -> None:
-    if data.get("method") not in METHODS:
+def _check_visit_input(data: VisitInput, now: datetime, principal: Principal | None = None) -> None:
+    if data.method not in METHODS:
         raise ValidationFailedError(
             "unknown_method",
-            f"Unknown visit method {data.get('method')!r}.",
+            f"Unknown visit method {data.method!r}.",
             {"method": [f"Must be one of {', '.join(METHODS)}."]},
         )
-    if principal is not None and principal.is_client and data["method"] != MACHINE_METHOD:
+    if principal is not None and principal.is_client and data.method != MACHINE_METHOD:
         raise PermissionDeniedError(
             "machine_calls_only", "An integrator client records machine (AI) calls only: method must be ai_call."
         )
-    if data["method"] != MACHINE_METHOD and (data.get("flags") or data.get("summary")):
+    if data.method != MACHINE_METHOD and (data.flags or data.summary):
         raise ValidationFailedError(
             "flags_for_machine_calls",
             "flags and summary belong to machine (AI) calls; a visitor records needs and danger.",
             {"flags": ["Only with method ai_call."]},
         )
-    if data["method"] == MACHINE_METHOD and (data.get("needs") or data.get("danger") or data.get("findings")):
+    if data.method == MACHINE_METHOD and (data.needs or data.danger or data.findings):
         raise ValidationFailedError(
             "findings_for_visitors",
             "A machine call reports flags and a summary; needs, danger and findings are a visitor's.",
             {"flags": ["Use flags (needs_help, feels_unwell, asked_for_callback) for a machine call."]},
         )
-    problem = sane_time(data["visited_at"], now)
+    problem = sane_time(data.visited_at, now)
     if problem == "Must not be in the future.":
         raise ValidationFailedError("visit_in_future", "The visit time is in the future.", {"visited_at": [problem]})
     if problem:
@@ -174,26 +173,26 @@ async def _recompute(ctx: Context, elder: Elder, at: datetime) -> list[str]:
     return out
 
 
-async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+async def record_visit(*, ctx: Context, principal: Principal, data: VisitInput) -> dict[str, Any]:
     """Append a visit record, count it for its period if the person was reached, and refer what it found."""
     now = ctx.now()
     _check_visit_input(data, now, principal)
     # A calling platform works from the county's call list (elder ids), not the register itself,
     # and records calls only to the people of its territory.
     reader = SYSTEM if principal.is_client else principal
-    elder = await load_visible(ctx=ctx, principal=reader, elder_id=data["elder_id"])
+    elder = await load_visible(ctx=ctx, principal=reader, elder_id=data.elder_id)
     if principal.is_client:
         await _check_territory(ctx, principal, elder)
     data = machine_findings(data)
     if not elder.active:
         raise InvalidStateError("elder_not_active", "This person is no longer on the active register.")
-    _check_visit_time(elder, data["visited_at"], now)
+    _check_visit_time(elder, data.visited_at, now)
     elder = present(elder, local_date(now), tier_table(ctx.settings))
     visits = VisitsRepository(ctx.db)
     corrected = None
-    if data.get("corrects"):
+    if data.corrects:
         try:
-            corrected = await visits.get(data["corrects"])
+            corrected = await visits.get(data.corrects)
         except NotFoundError:
             corrected = None
         if corrected is None or corrected.elder_id != elder.id:
@@ -209,16 +208,16 @@ async def record_visit(*, ctx: Context, principal: Principal, data: dict[str, An
         elder_id=elder.id,
         station_id=elder.station_id,
         township=elder.township,
-        method=data["method"],
-        visitor=principal.subject if principal.is_client else data.get("visitor") or principal.subject,
-        visited_at=data["visited_at"],
-        reached=bool(data["reached"]),
-        findings=data.get("findings") or {},
-        needs=data.get("needs") or [],
-        danger=data.get("danger") or {"found": False},
-        summary=data.get("summary"),
-        flags=list(data.get("flags") or []),
-        corrects=data.get("corrects"),
+        method=data.method,
+        visitor=principal.subject if principal.is_client else data.visitor or principal.subject,
+        visited_at=data.visited_at,
+        reached=bool(data.reached),
+        findings=dict(data.findings or {}),
+        needs=[dict(n) for n in data.needs],
+        danger=dict(data.danger or {"found": False}),
+        summary=data.summary,
+        flags=list(data.flags),
+        corrects=data.corrects,
         referrals=tuple(
             Referral(
                 kind=p["kind"],

@@ -9,6 +9,7 @@ from typing import Any
 
 from service.cases import reads as case_reads
 from service.cases import submit as case_submit
+from service.cases.inputs import CaseSubmission, LocationInput
 from service.catalog import service as catalog
 from service.common.context import Context
 from service.common.errors import (
@@ -19,6 +20,7 @@ from service.common.errors import (
 )
 from service.common.models import Principal
 from service.visits.elder_fields import present
+from service.visits.inputs import VisitInput
 from service.visits.models import Elder, Visit
 from service.visits.periods import local_date
 from service.visits.repository.elders import EldersRepository
@@ -60,11 +62,11 @@ def referral_key(visit_id: str, kind: str, index: int) -> str:
     return f"{visit_id}:danger" if kind == "danger" else f"{visit_id}:need:{index}"
 
 
-async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> list[dict[str, Any]]:
+async def plan_referrals(ctx: Context, elder: Elder, data: VisitInput) -> list[dict[str, Any]]:
     """Check each need (and a danger) against the catalogue before anything is written."""
     plans: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
-    for i, need in enumerate(data.get("needs") or []):
+    for i, need in enumerate(data.needs):
         code = need["service_code"]
         try:
             service_type = await catalog.get_service(ctx=ctx, code=code)
@@ -94,7 +96,7 @@ async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> li
                 "preferred_window": need.get("preferred_window"),
             }
         )
-    danger = data.get("danger") or {}
+    danger = data.danger or {}
     if danger.get("found"):
         service_type = await catalog.get_service(ctx=ctx, code=DANGER_SERVICE)
         given = {"emergency_type": danger.get("kind") or "other"}
@@ -117,28 +119,27 @@ async def plan_referrals(ctx: Context, elder: Elder, data: dict[str, Any]) -> li
     return plans
 
 
-def _case_data(elder: Elder, visit: Visit, plan: dict[str, Any], key: str) -> dict[str, Any]:
+def _case_data(elder: Elder, visit: Visit, plan: dict[str, Any], key: str) -> CaseSubmission:
     urgent = plan["kind"] == "danger"
     label = "探访发现危险 danger found on a visit" if urgent else "探访发现需求 need found on a visit"
     phone = elder.phone or next((c["phone"] for c in elder.emergency_contacts), None)
-    data: dict[str, Any] = {
-        "service_code": plan["service_code"],
-        "answers": plan["answers"],
-        "description": f"{label}: {plan.get('note') or ''}".strip().rstrip(":"),
-        "division_code": elder.township,
-        "address": elder.address,
-        "contact": {"name": elder.name, "phone": phone} if phone else None,
-        "served_person": {"name": elder.name, "relation": "本人 self", "phone": elder.phone},
-        "preferred_window": plan.get("preferred_window"),
-        "anonymous": False,
-        "photos": [],
-        "source": {"channel": "visit", "visit_id": key, "visit_record_id": visit.id, "elder_id": elder.id},
-        "urgent": urgent,
-    }
+    location: LocationInput | None = None
     if elder.location:
         lon, lat = elder.location["coordinates"]
-        data["location"] = {"lon": lon, "lat": lat, "coord_system": "wgs84"}
-    return data
+        location = {"lon": lon, "lat": lat, "coord_system": "wgs84"}
+    return CaseSubmission(
+        service_code=plan["service_code"],
+        answers=plan["answers"],
+        description=f"{label}: {plan.get('note') or ''}".strip().rstrip(":"),
+        location=location,
+        division_code=elder.township,
+        address=elder.address,
+        contact={"name": elder.name, "phone": phone} if phone else None,
+        served_person={"name": elder.name, "relation": "本人 self", "phone": elder.phone},
+        preferred_window=plan.get("preferred_window"),
+        source={"channel": "visit", "visit_id": key, "visit_record_id": visit.id, "elder_id": elder.id},
+        urgent=urgent,
+    )
 
 
 async def open_referrals(ctx: Context, principal: Principal, elder: Elder, visit: Visit) -> Visit:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from service.cases.models import Subject
 from service.catalog.models import SCENARIO_CODES
@@ -29,6 +28,7 @@ from service.volunteers.access import (
     known_station,
     require_organiser,
 )
+from service.volunteers.inputs import ActivityInput
 from service.volunteers.models import (
     SKILLS,
     Activity,
@@ -57,24 +57,24 @@ def _check_activity_times(start: datetime, end: datetime, now: datetime) -> None
 
 
 async def publish_activity(
-    *, ctx: Context, principal: Principal, data: dict[str, Any], case_id: str | None = None
+    *, ctx: Context, principal: Principal, data: ActivityInput, case_id: str | None = None
 ) -> Activity:
     """An organiser publishes an activity (项目) at a station; volunteers can then sign up."""
     now = ctx.now()
-    start, end = aware(data["start_at"]), aware(data["end_at"])
+    start, end = aware(data.start_at), aware(data.end_at)
     _check_activity_times(start, end, now)
-    if data["scenario"] not in SCENARIO_CODES:
+    if data.scenario not in SCENARIO_CODES:
         raise ValidationFailedError(
             "invalid_activity",
             f"Must be one of {', '.join(SCENARIO_CODES)}.",
             errors={"scenario": [f"Must be one of {', '.join(SCENARIO_CODES)}."]},
         )
-    bad = [s for s in data.get("skills_wanted") or [] if s not in SKILLS]
+    bad = [s for s in data.skills_wanted if s not in SKILLS]
     if bad:
         raise ValidationFailedError(
             "invalid_activity", f"Unknown skill {bad[0]!r}.", errors={"skills_wanted": [f"Unknown skill {bad[0]!r}."]}
         )
-    team_id = data.get("team_id")
+    team_id = data.team_id
     team: Team | None = None
     if team_id:
         team = await TeamsRepository(ctx.db).find(team_id)
@@ -87,7 +87,7 @@ async def publish_activity(
         if team and team.station_id != station_id:
             raise PermissionDeniedError("other_station", "This team belongs to another station.")
     elif principal.role == "admin":
-        station_id = data.get("station_id") or (team.station_id if team else "")
+        station_id = data.station_id or (team.station_id if team else "")
         if not station_id:
             raise ValidationFailedError(
                 "unknown_station",
@@ -103,18 +103,18 @@ async def publish_activity(
     station = await known_station(ctx, station_id)
     doc = {
         "_id": new_id(now),
-        "title": data["title"].strip(),
-        "scenario": data["scenario"],
-        "content": data["content"].strip(),
+        "title": data.title.strip(),
+        "scenario": data.scenario,
+        "content": data.content.strip(),
         "station_id": station.id,
         "station_name": station.name,
         "township": station.code,
         "team_id": team.id if team else None,
-        "location": (data.get("location") or station.name).strip(),
+        "location": (data.location or station.name).strip(),
         "start_at": start,
         "end_at": end,
-        "slots": int(data["slots"]),
-        "skills_wanted": list(dict.fromkeys(data.get("skills_wanted") or [])),
+        "slots": int(data.slots),
+        "skills_wanted": list(dict.fromkeys(data.skills_wanted)),
         "status": "published",
         "confirmed_count": 0,
         "case_id": case_id,

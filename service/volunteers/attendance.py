@@ -18,6 +18,7 @@ from service.common.ids import new_id
 from service.common.models import Principal
 from service.volunteers import record_requests, rules
 from service.volunteers.access import CHECKIN_GRACE, actor_of, aware, can_see_station, my_volunteer, require_organiser
+from service.volunteers.inputs import AttendanceInput
 from service.volunteers.models import (
     Activity,
     Attendance,
@@ -198,7 +199,7 @@ def _attendance_doc(
 
 
 async def record_attendance(
-    *, ctx: Context, principal: Principal, activity_id: str, data: dict[str, Any]
+    *, ctx: Context, principal: Principal, activity_id: str, data: AttendanceInput
 ) -> Attendance:
     """The organiser records a volunteer's attendance (confirmation by the organiser, for those without a phone).
 
@@ -207,7 +208,7 @@ async def record_attendance(
     """
     activity = await ActivitiesRepository(ctx.db).get(activity_id)
     await require_organiser(ctx, principal, activity)
-    volunteer_id = data["volunteer_id"]
+    volunteer_id = data.volunteer_id
     signup = await SignupsRepository(ctx.db).find(activity.id, volunteer_id)
     asked = signup is not None and await record_requests.has_open_request(ctx, activity.id, volunteer_id)
     if signup is None or (signup.status != "confirmed" and not asked):
@@ -216,7 +217,7 @@ async def record_attendance(
             "Not a volunteer confirmed for this activity.",
             errors={"volunteer_id": ["Not a volunteer confirmed for this activity."]},
         )
-    check_in, check_out = aware(data["check_in_at"]), aware(data["check_out_at"])
+    check_in, check_out = aware(data.check_in_at), aware(data.check_out_at)
     if check_out > ctx.now() + timedelta(minutes=5):
         raise ValidationFailedError(
             "invalid_attendance_time",

@@ -25,6 +25,7 @@ from service.volunteers.access import (
     require_organiser,
 )
 from service.volunteers.attendance import change_attendance, check_overlap
+from service.volunteers.inputs import CorrectionInput
 from service.volunteers.models import (
     Attendance,
     HistoryEntry,
@@ -84,24 +85,24 @@ async def confirm_hours(
 
 
 async def correct_attendance(
-    *, ctx: Context, principal: Principal, attendance_id: str, data: dict[str, Any]
+    *, ctx: Context, principal: Principal, attendance_id: str, data: CorrectionInput
 ) -> Attendance:
     """The recording organisation corrects a record; the old values and the reason stay in its history."""
     attendance = await AttendanceRepository(ctx.db).get(attendance_id)
     activity = await ActivitiesRepository(ctx.db).get(attendance.activity_id)
     await require_organiser(ctx, principal, activity)
-    reason = data["reason"].strip()
-    check_in = aware(data["check_in_at"]) if data.get("check_in_at") else attendance.check_in_at
-    check_out = aware(data["check_out_at"]) if data.get("check_out_at") else attendance.check_out_at
+    reason = data.reason.strip()
+    check_in = aware(data.check_in_at) if data.check_in_at else attendance.check_in_at
+    check_out = aware(data.check_out_at) if data.check_out_at else attendance.check_out_at
     if check_in is None or check_out is None:
         raise InvalidStateError("not_checked_out", "Correct a record after its check-out.")
     rules.check_attendance_window(
         check_in, check_out, start=activity.start_at, end=activity.end_at, grace=CHECKIN_GRACE
     )
     await check_overlap(ctx, attendance.volunteer_id, check_in, check_out, except_activity=activity.id)
-    if data.get("hours") is not None:
-        hours = rules.check_hours(float(data["hours"]), start=activity.start_at, end=activity.end_at)
-    elif data.get("check_in_at") or data.get("check_out_at"):
+    if data.hours is not None:
+        hours = rules.check_hours(float(data.hours), start=activity.start_at, end=activity.end_at)
+    elif data.check_in_at or data.check_out_at:
         hours = rules.attended_hours(check_in, check_out, activity.start_at, activity.end_at)
     else:
         hours = attendance.hours or 0.0

@@ -35,6 +35,7 @@ from service.volunteers.access import (
     my_volunteer,
     require_organiser,
 )
+from service.volunteers.inputs import RecordRequestInput
 from service.volunteers.models import Activity, Attendance, HistoryEntry, RecordRequest
 from service.volunteers.repository.activities import ActivitiesRepository, SignupsRepository
 from service.volunteers.repository.attendance import AttendanceRepository, history_doc
@@ -49,7 +50,7 @@ def _not_found(request_id: str) -> NotFoundError:
 
 
 async def request_record(
-    *, ctx: Context, principal: Principal, activity_id: str, data: dict[str, Any]
+    *, ctx: Context, principal: Principal, activity_id: str, data: RecordRequestInput
 ) -> RecordRequest:
     """A volunteer signed up for an ended activity, with no attendance record there, asks its organiser to record it."""
     me = await my_volunteer(ctx, principal)
@@ -75,7 +76,7 @@ async def request_record(
             "activity_not_ended", "Ask for a missing record after the activity has ended.", end_at=activity.end_at
         )
     check_in, check_out, hours = _proposal(activity, data)
-    reason = data["reason"].strip()
+    reason = data.reason.strip()
     changes: dict[str, dict[str, Any]] = {
         name: {"old": None, "new": value}
         for name, value in (("check_in_at", check_in), ("check_out_at", check_out), ("hours", hours))
@@ -115,9 +116,9 @@ async def request_record(
     return request
 
 
-def _proposal(activity: Activity, data: dict[str, Any]) -> tuple[Any, Any, float | None]:
+def _proposal(activity: Activity, data: RecordRequestInput) -> tuple[Any, Any, float | None]:
     """The proposed times and hours, checked against the activity like any other hours."""
-    raw_in, raw_out = data.get("proposed_check_in_at"), data.get("proposed_check_out_at")
+    raw_in, raw_out = data.proposed_check_in_at, data.proposed_check_out_at
     if (raw_in is None) != (raw_out is None):
         field = "proposed_check_out_at" if raw_out is None else "proposed_check_in_at"
         raise ValidationFailedError(
@@ -135,7 +136,7 @@ def _proposal(activity: Activity, data: dict[str, Any]) -> tuple[Any, Any, float
         except ValidationFailedError as problem:
             errors = {f"proposed_{k}": v for k, v in problem.errors.items()}
             raise ValidationFailedError("invalid_attendance_time", problem.detail, errors=errors) from None
-    hours = data.get("proposed_hours")
+    hours = data.proposed_hours
     if hours is not None:
         hours = rules.check_hours(float(hours), start=activity.start_at, end=activity.end_at, field="proposed_hours")
     elif check_in is not None and check_out is not None:

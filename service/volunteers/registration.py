@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from typing import Any
 
 from service.cases.models import Subject
 from service.common import pii
@@ -27,6 +26,7 @@ from service.volunteers.access import (
     my_volunteer,
     station_of_township,
 )
+from service.volunteers.inputs import VolunteerRegistration
 from service.volunteers.models import (
     RECORD_KINDS,
     SKILLS,
@@ -42,7 +42,7 @@ from service.volunteers.repository.people import VolunteersRepository
 # ---------------------------------------------------------------- volunteers
 
 
-async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Volunteer:
+async def register_volunteer(*, ctx: Context, principal: Principal, data: VolunteerRegistration) -> Volunteer:
     """A resident registers themself, or station staff register a person on their behalf."""
     require_role(
         principal,
@@ -50,16 +50,16 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
         code="not_allowed",
         detail="Residents and station staff register volunteers.",
     )
-    township = data["township"]
+    township = data.township
     if not TOWNSHIP.match(township):
         raise ValidationFailedError(
             "invalid_volunteer",
             "Must be a 9-digit township code.",
             errors={"township": ["Must be a 9-digit township code."]},
         )
-    id_card = pii.validate_id_card(data["id_card"])
-    phone = pii.normalize_phone(data["phone"])
-    skills = list(dict.fromkeys(data.get("skills") or []))
+    id_card = pii.validate_id_card(data.id_card)
+    phone = pii.normalize_phone(data.phone)
+    skills = list(dict.fromkeys(data.skills))
     bad = [s for s in skills if s not in SKILLS]
     if bad:
         raise ValidationFailedError(
@@ -76,13 +76,13 @@ async def register_volunteer(*, ctx: Context, principal: Principal, data: dict[s
     now = ctx.now()
     doc = {
         "_id": new_id(now),
-        "name": data["name"].strip(),
+        "name": data.name.strip(),
         "id_card_enc": pii.encrypt(key, id_card, aad="volunteers.id_card"),
         "id_card_hash": pii.lookup_hash(key, id_card),
         "id_card_masked": pii.mask_id_card(id_card),
         "phone": phone,
         "skills": skills,
-        "availability": data.get("availability"),
+        "availability": data.availability,
         "township": township,
         "station_id": station.id if station else None,
         "resident_id": principal.subject if principal.role == "resident" else None,

@@ -12,6 +12,7 @@ from service.common.errors import (
 from service.common.ids import new_id
 from service.common.models import STATION_STAFF_ROLES, Principal, require_role
 from service.volunteers.access import actor_of, known_station
+from service.volunteers.inputs import TeamInput
 from service.volunteers.models import (
     Team,
 )
@@ -21,12 +22,12 @@ from service.volunteers.repository.people import TeamsRepository, VolunteersRepo
 # ---------------------------------------------------------------- teams
 
 
-async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Team:
+async def create_team(*, ctx: Context, principal: Principal, data: TeamInput) -> Team:
     """Station staff form a volunteer team (志愿服务队) attached to their station as its service point."""
     require_role(
         principal, (*STATION_STAFF_ROLES, "admin"), code="not_allowed", detail="Station staff form volunteer teams."
     )
-    station_id = data.get("station_id") or principal.station_id
+    station_id = data.station_id or principal.station_id
     if not station_id:
         raise ValidationFailedError(
             "unknown_station",
@@ -36,7 +37,7 @@ async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any
     if principal.role in STATION_STAFF_ROLES and station_id != principal.station_id:
         raise PermissionDeniedError("other_station", "Teams are attached to your own station.")
     await known_station(ctx, station_id)
-    organisers = list(dict.fromkeys(data.get("organiser_ids") or []))
+    organisers = list(dict.fromkeys(data.organiser_ids))
     found = await VolunteersRepository(ctx.db).many(organisers)
     missing = [o for o in organisers if o not in found]
     if missing:
@@ -49,10 +50,10 @@ async def create_team(*, ctx: Context, principal: Principal, data: dict[str, Any
     return await TeamsRepository(ctx.db).insert(
         {
             "_id": new_id(),
-            "name": data["name"].strip(),
+            "name": data.name.strip(),
             "station_id": station_id,
             "organiser_ids": organisers,
-            "description": data.get("description"),
+            "description": data.description,
             "created_by": actor_doc(actor_of(principal)),
             "created_at": now,
         }

@@ -19,12 +19,14 @@ from service.common.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
+from service.common.inputs import given
 from service.common.models import Page, Principal
 from service.identity import directory
 from service.stations import service as stations
 from service.stations.models import Station
 from service.visits.periods import local_date
 from service.workforce import checks, rules
+from service.workforce.inputs import PersonChanges, PersonRegistration
 from service.workforce.models import HistoryEntry, PeopleFilter, Person, ReadScope
 from service.workforce.repository.people import flat_of, history_document, person_changes, person_document
 from service.workforce.repository.store import WorkforceRepository
@@ -168,12 +170,12 @@ def _invalid(errors: dict[str, list[str]]) -> ValidationFailedError:
 # ---------------------------------------------------------------- one entry
 
 
-async def create_person(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Person:
+async def create_person(*, ctx: Context, principal: Principal, data: PersonRegistration) -> Person:
     """Put one person on the register (supervisors: only in their division)."""
     rules.require_manager(principal, detail=MANAGERS_ONLY)
     now = ctx.now()
     today = local_date(now)
-    fields, number, errors = _check_new(data, today)
+    fields, number, errors = _check_new(given(data), today)
     if errors:
         raise _invalid(errors)
     assert number is not None
@@ -274,17 +276,15 @@ async def list_people(
     return Page(items=[present(principal, p) for p in page.items], next_cursor=page.next_cursor)
 
 
-async def update_person(*, ctx: Context, principal: Principal, person_id: str, changes: dict[str, Any]) -> Person:
+async def update_person(*, ctx: Context, principal: Principal, person_id: str, changes: PersonChanges) -> Person:
     """Change an entry (its division stays the caller's); the change is kept in its history."""
     rules.require_manager(principal, detail=MANAGERS_ONLY)
     person = await load_visible(ctx, principal, person_id)
     if not rules.may_manage_division(principal, person.division):
         raise PermissionDeniedError("outside_your_area", "You may change entries only in your own division.")
-    if "id_card" in changes:
-        raise ValidationFailedError("invalid_person", "The ID number cannot be changed.", {"id_card": ["Read-only."]})
     now = ctx.now()
     today = local_date(now)
-    fields, errors = checks.check_person_fields(changes, today=today, partial=True)
+    fields, errors = checks.check_person_fields(given(changes), today=today, partial=True)
     if errors:
         raise _invalid(errors)
     before = flat_of(person)

@@ -20,9 +20,11 @@ from service.common.errors import (
     ValidationFailedError,
 )
 from service.common.imports import RowError, csv_rows, decode_text
+from service.common.inputs import given
 from service.common.models import Page, Principal
 from service.visits.periods import local_date
 from service.workforce import checks, rules
+from service.workforce.inputs import Enrolment, ProgrammeInput, RecordFields, SessionInput
 from service.workforce.models import (
     ImportReport,
     Programme,
@@ -57,10 +59,10 @@ def _occupation_fits(category: str, occupation: str) -> bool:
 # ---------------------------------------------------------------- programmes and sessions
 
 
-async def create_programme(*, ctx: Context, principal: Principal, data: dict[str, Any]) -> Programme:
+async def create_programme(*, ctx: Context, principal: Principal, data: ProgrammeInput) -> Programme:
     """Add a programme organised by the caller's division (administrators: any division, default the province)."""
     rules.require_manager(principal, detail=MANAGERS_ONLY)
-    organiser = data.get("organiser_division")
+    organiser = data.organiser_division
     if organiser is None:
         organiser = rules.home_division(principal)
     try:
@@ -70,11 +72,11 @@ async def create_programme(*, ctx: Context, principal: Principal, data: dict[str
     if not rules.may_manage_division(principal, organiser):
         raise PermissionDeniedError("outside_your_area", "A programme is organised by your own division.")
     doc = {
-        "name": data["name"].strip(),
-        "category": data["category"],
-        "tier": data["tier"],
+        "name": data.name.strip(),
+        "category": data.category,
+        "tier": data.tier,
         "organiser_division": organiser,
-        "description": data.get("description"),
+        "description": data.description,
         "created_at": ctx.now(),
         "created_by": {"subject": principal.subject, "role": principal.role},
     }
@@ -102,12 +104,12 @@ async def list_programmes(
     return await WorkforceRepository(ctx.db).list_programmes(query, limit=limit, cursor=cursor, now=ctx.now())
 
 
-async def create_session(*, ctx: Context, principal: Principal, programme_id: str, data: dict[str, Any]) -> Session:
+async def create_session(*, ctx: Context, principal: Principal, programme_id: str, data: SessionInput) -> Session:
     """Add a session (dates, place, hours, trainer) to a programme the caller's division organises."""
     repo = WorkforceRepository(ctx.db)
     programme = await repo.get_programme(programme_id)
     _require_organiser(principal, programme)
-    starts, ends = data["starts_on"], data["ends_on"]
+    starts, ends = data.starts_on, data.ends_on
     if ends < starts:
         raise ValidationFailedError(
             "invalid_session", "The session ends before it starts.", {"ends_on": ["Must not be before starts_on."]}
@@ -119,9 +121,9 @@ async def create_session(*, ctx: Context, principal: Principal, programme_id: st
         "organiser_division": programme.organiser_division,
         "starts_on": starts.isoformat(),
         "ends_on": ends.isoformat(),
-        "place": data["place"].strip(),
-        "hours": float(data["hours"]),
-        "trainer": data["trainer"].strip(),
+        "place": data.place.strip(),
+        "hours": float(data.hours),
+        "trainer": data.trainer.strip(),
         "created_at": ctx.now(),
     }
     return await repo.insert_session(doc)
@@ -150,14 +152,12 @@ def _check_record_fields(fields: dict[str, Any], session: Session, today: date) 
     fields.update(clean)
 
 
-async def enrol_person(
-    *, ctx: Context, principal: Principal, session_id: str, person_id: str, data: dict[str, Any]
-) -> TrainingRecord:
+async def enrol_person(*, ctx: Context, principal: Principal, session_id: str, data: Enrolment) -> TrainingRecord:
     """Enrol a person the caller may see in a session (and record attendance or completion at once if given)."""
     rules.require_manager(principal, detail=MANAGERS_ONLY)
     repo = WorkforceRepository(ctx.db)
     session = await repo.get_session(session_id)
-    person = await load_visible(ctx, principal, person_id)
+    person = await load_visible(ctx, principal, data.person_id)
     if not rules.may_manage_division(principal, person.division):
         raise PermissionDeniedError("outside_your_area", "You may enrol people of your own division.")
     if not _occupation_fits(session.category, person.occupation):
@@ -170,7 +170,7 @@ async def enrol_person(
         raise ValidationFailedError(
             "person_has_left", "The person has left; they cannot be enrolled.", {"person_id": ["Has left."]}
         )
-    fields = {"status": "enrolled", **data}
+    fields = {"status": "enrolled", **given(data.record)}
     _check_record_fields(fields, session, local_date(ctx.now()))
     programme = await repo.get_programme(session.programme_id)
     doc = record_document(
@@ -183,10 +183,9 @@ async def enrol_person(
     return await repo.insert_record(doc)
 
 
-async def update_record(
-    *, ctx: Context, principal: Principal, record_id: str, changes: dict[str, Any]
-) -> TrainingRecord:
+async def update_record(*, ctx: Context, principal: Principal, record_id: str, changes: RecordFields) -> TrainingRecord:
     """Record attendance or completion of one enrolment (the organising division)."""
+    given_fields = given(changes)
     repo = WorkforceRepository(ctx.db)
     record = await repo.get_record(record_id)
     session = await repo.get_session(record.session_id)
@@ -197,10 +196,10 @@ async def update_record(
         "certificate_no": record.certificate_no,
         **(
             {"completed_on": record.completed_on}
-            if record.completed_on and changes.get("status", record.status) == "completed"
+            if record.completed_on and given_fields.get("status", record.status) == "completed"
             else {}
         ),
-        **changes,
+        **given_fields,
     }
     _check_record_fields(fields, session, local_date(ctx.now()))
     fields.setdefault("completed_on", None)

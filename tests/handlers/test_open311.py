@@ -14,9 +14,11 @@ from georeport import GeoReport
 from handlers.keys import CTX
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
+from service.common.inputs import from_given
 from service.common.models import Principal
 from service.identity import clients
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from tests.factories import bearer_for, make_staff
 
 ADMIN = Principal(subject="admin-1", role="admin")
@@ -99,13 +101,16 @@ async def world(client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> 
     station = await stations.create_station(
         ctx=ctx,
         principal=ADMIN,
-        data={
-            "code": "341021100",
-            "name": "徽城镇社工站",
-            "location": {"type": "Point", "coordinates": [118.41, 29.86]},
-            "capabilities": sorted({s.capability for s in SEED_SERVICES}),
-            "precision": "exact",
-        },
+        data=from_given(
+            StationRegistration,
+            {
+                "code": "341021100",
+                "name": "徽城镇社工站",
+                "location": {"type": "Point", "coordinates": [118.41, 29.86]},
+                "capabilities": sorted({s.capability for s in SEED_SERVICES}),
+                "precision": "exact",
+            },
+        ),
     )
     return Open311World(
         client=client,

@@ -22,6 +22,8 @@ from config import Settings
 from handlers.endpoint import endpoint
 from handlers.keys import CTX
 from run import create_app
+from service.common.inputs import from_given
+from service.stations.inputs import StationRegistration
 from service.storage.embedded import EmbeddedMongo, free_port
 
 PROMPT_SECONDS = 3.0
@@ -207,12 +209,15 @@ async def test_cases_are_filed_and_handled_while_redis_is_down(
     station = await stations.create_station(
         ctx=ctx,
         principal=SYSTEM,
-        data={
-            "code": "341021100",
-            "name": "徽城镇社工站",
-            "location": {"type": "Point", "coordinates": [118.41, 29.86]},
-            "precision": "exact",
-        },
+        data=from_given(
+            StationRegistration,
+            {
+                "code": "341021100",
+                "name": "徽城镇社工站",
+                "location": {"type": "Point", "coordinates": [118.41, 29.86]},
+                "precision": "exact",
+            },
+        ),
     )
     service = await catalog.get_service(ctx=ctx, code="elderly_home_visit")
     body = {

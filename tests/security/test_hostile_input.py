@@ -21,6 +21,7 @@ from marshmallow import fields
 from config import Settings
 from handlers.keys import CTX
 from service.cases import submit as case_submit
+from service.cases.inputs import CaseSubmission
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
 from service.common.models import CLIENT_SCOPES, SYSTEM, Principal
@@ -310,7 +311,7 @@ async def test_open311_xml_stays_well_formed_whatever_text_was_stored(deployment
     stored = "求助\x00\x01\x08\ufffe完"
     principal = Principal(subject=deployment.client_id, role="client", scopes=frozenset(CLIENT_SCOPES))
     case = await case_submit.submit_case(
-        ctx=deployment.ctx, principal=principal, data=_case_body(service, description=stored)
+        ctx=deployment.ctx, principal=principal, data=CaseSubmission(**_case_body(service, description=stored))
     )
     key = {"api_key": deployment.api_key}
     one = await deployment.client.get(f"{OPEN311}/requests/{case['number']}.xml", params=key)

@@ -24,9 +24,11 @@ from handlers.keys import CTX
 from service.catalog import service as catalog
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
+from service.common.inputs import from_given
 from service.common.models import CLIENT_SCOPES, SYSTEM
 from service.identity.clients import create_client
 from service.stations import service as stations
+from service.stations.inputs import StationRegistration
 from tests.factories import Accounts, bearer_for, make_wechat_resident
 from tests.fuzz.world import SERVICE_CODE
 from tests.security.routes import Route, all_routes, best_role, protected_routes, read_answer
@@ -60,13 +62,16 @@ async def populated(client: Any, settings: Settings) -> Populated:
     station = await stations.create_station(
         ctx=ctx,
         principal=SYSTEM,
-        data={
-            "code": DIVISION,
-            "name": "测试街道社工站",
-            "location": {"type": "Point", "coordinates": [117.31, 31.86]},
-            "capabilities": sorted({s.capability for s in SEED_SERVICES}),
-            "precision": "exact",
-        },
+        data=from_given(
+            StationRegistration,
+            {
+                "code": DIVISION,
+                "name": "测试街道社工站",
+                "location": {"type": "Point", "coordinates": [117.31, 31.86]},
+                "capabilities": sorted({s.capability for s in SEED_SERVICES}),
+                "precision": "exact",
+            },
+        ),
     )
     service = await catalog.get_service(ctx=ctx, code=SERVICE_CODE)
     body = {

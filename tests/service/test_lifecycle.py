@@ -8,6 +8,7 @@ import pytest
 
 from service.cases import lifecycle as lc
 from service.cases import states
+from service.cases.inputs import ActionInput
 from service.cases.lifecycle import (
     CASE_ACTIONS,
     ROLES,
@@ -227,21 +228,21 @@ def test_guards_refuse_with_their_own_codes() -> None:
 
 def test_required_fields_are_enforced() -> None:
     with pytest.raises(ValidationFailedError) as exc:
-        check_fields("return", {"reason": "  "})
+        check_fields("return", ActionInput(reason="  "))
     assert exc.value.errors == {"reason": ["Missing data for required field."]}
-    check_fields("return", {"reason": "不属于本站辖区"})
-    check_fields("accept", {})
+    check_fields("return", ActionInput(reason="不属于本站辖区"))
+    check_fields("accept", ActionInput())
     with pytest.raises(ValidationFailedError):
-        check_fields("resolve", {})
+        check_fields("resolve", ActionInput())
 
 
 @pytest.mark.parametrize("rating", [0, 6, 3.5, True, "5", None])
 def test_rating_must_be_one_to_five(rating: object) -> None:
     with pytest.raises(ValidationFailedError) as exc:
-        check_fields("rate", {"rating": rating})
+        check_fields("rate", ActionInput(rating=rating))  # type: ignore[arg-type]  # bad input on purpose
     assert "rating" in exc.value.errors
 
 
 @pytest.mark.parametrize("rating", [1, 5])
 def test_rating_bounds_are_accepted(rating: int) -> None:
-    check_fields("rate", {"rating": rating})
+    check_fields("rate", ActionInput(rating=rating))

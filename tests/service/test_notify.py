@@ -22,6 +22,7 @@ from service.notify.models import CHANNEL_INBOX, CHANNEL_SMS, CHANNEL_WECHAT
 from service.notify.repository.notifications import NotificationsRepository
 from service.notify.service import process_events
 from service.notify.templates import cut_character_string
+from service.visits.inputs import VisitInput
 from service.visits.records import record_visit
 from tests.factories import (
     bearer_for,
@@ -304,13 +305,13 @@ async def test_visit_linked_case_tells_the_resident(aiohttp_client: Any, nsettin
     visit = await record_visit(
         ctx=ctx,
         principal=principal_of(worker),
-        data={
-            "elder_id": elder.id,
-            "method": "home",
-            "visited_at": ctx.now() - timedelta(minutes=30),
-            "reached": True,
-            "needs": [{"service_code": "elderly_home_visit", "note": "希望社工每周上门"}],
-        },
+        data=VisitInput(
+            elder_id=elder.id,
+            method="home",
+            visited_at=ctx.now() - timedelta(minutes=30),
+            reached=True,
+            needs=({"service_code": "elderly_home_visit", "note": "希望社工每周上门"},),
+        ),
     )
     [referral] = visit["referrals"]
     await run_once(ctx)
@@ -345,13 +346,13 @@ async def test_visit_followup_reaches_a_wechat_resident_who_added_their_phone(
     visit = await record_visit(
         ctx=ctx,
         principal=principal_of(worker),
-        data={
-            "elder_id": elder.id,
-            "method": "phone",
-            "visited_at": ctx.now() - timedelta(minutes=30),
-            "reached": True,
-            "needs": [{"service_code": "elderly_home_visit", "note": "希望社工每周上门"}],
-        },
+        data=VisitInput(
+            elder_id=elder.id,
+            method="phone",
+            visited_at=ctx.now() - timedelta(minutes=30),
+            reached=True,
+            needs=({"service_code": "elderly_home_visit", "note": "希望社工每周上门"},),
+        ),
     )
     [referral] = visit["referrals"]
     await run_once(ctx)

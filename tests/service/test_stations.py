@@ -2,9 +2,11 @@ import time
 
 from run import open_context
 from service import bootstrap
+from service.common.inputs import from_given
 from service.common.models import SYSTEM
 from service.stations.fields import kind_from_name, normalize_station_code
 from service.stations.index import current_index, invalidate_index
+from service.stations.inputs import StationRegistration
 from service.stations.routing import route_request
 from service.stations.service import adjust_open_cases, create_station
 
@@ -47,23 +49,29 @@ async def test_a_full_station_is_passed_over_once_its_open_cases_reach_capacity(
         a = await create_station(
             ctx=ctx,
             principal=SYSTEM,
-            data={
-                **base,
-                "code": "310101001",
-                "name": "甲街道社工站",
-                "capacity": 1,
-                "location": {"type": "Point", "coordinates": [121.47, 31.23]},
-            },
+            data=from_given(
+                StationRegistration,
+                {
+                    **base,
+                    "code": "310101001",
+                    "name": "甲街道社工站",
+                    "capacity": 1,
+                    "location": {"type": "Point", "coordinates": [121.47, 31.23]},
+                },
+            ),
         )
         b = await create_station(
             ctx=ctx,
             principal=SYSTEM,
-            data={
-                **base,
-                "code": "310101002",
-                "name": "乙街道社工站",
-                "location": {"type": "Point", "coordinates": [121.50, 31.23]},
-            },
+            data=from_given(
+                StationRegistration,
+                {
+                    **base,
+                    "code": "310101002",
+                    "name": "乙街道社工站",
+                    "location": {"type": "Point", "coordinates": [121.50, 31.23]},
+                },
+            ),
         )
         where = {"lon": 121.47, "lat": 31.23}
         assert (await route_request(ctx=ctx, service_code="elderly_home_visit", location=where)).station_id == a.id

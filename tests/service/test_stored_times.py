@@ -21,6 +21,7 @@ from service.volunteers.activities import get_activity
 from service.volunteers.registration import get_volunteer
 from service.webhooks.subscriptions import get_subscription
 from service.workforce import register, training
+from service.workforce.inputs import ProgrammeInput
 from tests.factories import (
     alert_body,
     id_card,
@@ -97,6 +98,6 @@ async def test_created_records_carry_the_times_a_later_read_gives(ctx: Context) 
     )
     assert_same_times(person, await register.get_person(ctx=ctx, principal=SYSTEM, person_id=person.id))
     programme = await training.create_programme(
-        ctx=ctx, principal=SYSTEM, data={"name": "社工实务培训班", "category": "certified", "tier": "beginner"}
+        ctx=ctx, principal=SYSTEM, data=ProgrammeInput(name="社工实务培训班", category="certified", tier="beginner")
     )
     assert_same_times(programme, await training.get_programme(ctx=ctx, principal=SYSTEM, programme_id=programme.id))

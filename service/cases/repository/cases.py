@@ -1,11 +1,14 @@
-"""Cases (collection ``cases``): insert, read, conditional transitions, listing, sweeps."""
+"""Cases (collection ``cases``): insert, read, conditional transitions, listing, sweeps.
+
+How a case document becomes a ``Case`` is ``repository.documents``; its list windows ``repository.listing``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -20,18 +23,12 @@ from service.cases.models import (
     CaseRef,
     CaseScope,
     CaseSearch,
-    Contact,
     HistoryEntry,
-    Overdue,
     Parties,
-    Placement,
-    Rating,
-    ServedPerson,
-    ServiceRef,
 )
 from service.cases.repository import kpis, listing
+from service.cases.repository.documents import actor_from, case_from_document, history_doc, ref_from
 from service.cases.states import OPEN_STATES, STATES
-from service.common import geo
 from service.common.errors import ConflictError, NotFoundError
 from service.storage.indexes import declare
 
@@ -78,128 +75,6 @@ declare(
         [("source.visit_id", ASCENDING)], unique=True, partialFilterExpression={"source.visit_id": {"$exists": True}}
     ),
 )
-
-
-def history_doc(entry: HistoryEntry) -> dict[str, Any]:
-    """A history line as stored in ``cases.history``."""
-    return {
-        "event_id": entry.event_id,
-        "action": entry.action,
-        "actor": {"subject": entry.actor_subject, "role": entry.actor_role},
-        "from_state": entry.from_state,
-        "to_state": entry.to_state,
-        "at": entry.at,
-        "note": entry.note,
-        "data": entry.data,
-    }
-
-
-def history_from_doc(doc: Mapping[str, Any]) -> HistoryEntry:
-    """A history line as ``cases.history`` holds it, typed."""
-    actor = doc["actor"]
-    return HistoryEntry(
-        event_id=doc["event_id"],
-        action=doc["action"],
-        actor_subject=actor["subject"],
-        actor_role=actor["role"],
-        from_state=doc.get("from_state"),
-        to_state=doc["to_state"],
-        at=doc["at"],
-        note=doc.get("note"),
-        data=dict(doc.get("data") or {}),
-    )
-
-
-R = TypeVar("R", ServiceRef, Contact, ServedPerson)
-
-
-def _part(cls: type[R], doc: Mapping[str, Any] | None) -> R | None:
-    """A sub-document as its record, keeping which of its parts it holds and their order."""
-    if doc is None:
-        return None
-    known = {f.name for f in dataclasses.fields(cls)} - {"keys"}
-    held = tuple(k for k in doc if k in known)
-    return cls(**{k: doc[k] for k in held}, keys=held)
-
-
-def _point(doc: Mapping[str, Any] | None) -> geo.Point | None:
-    if not doc:
-        return None
-    lon, lat = doc["coordinates"][:2]
-    return geo.Point(lon, lat)
-
-
-def _actor(doc: Mapping[str, Any] | None) -> Actor | None:
-    return Actor(doc.get("subject"), doc.get("role")) if isinstance(doc, Mapping) else None
-
-
-def _ref(doc: Mapping[str, Any]) -> CaseRef:
-    return CaseRef(str(doc["_id"]), doc["number"], doc.get("station_id"), doc.get("division"))
-
-
-def case_from_document(doc: Mapping[str, Any]) -> Case:
-    """The case a stored document holds (ids as strings): the one way a document becomes a ``Case``."""
-    get = doc.get
-    rating = get("rating")
-    return Case(
-        id=str(doc["_id"]),
-        number=doc["number"],
-        version=doc["version"],
-        status=doc["status"],
-        service=_part(ServiceRef, get("service")) or ServiceRef(code=""),
-        created_by=_actor(get("created_by")) or Actor(None, None),
-        created_at=doc["created_at"],
-        updated_at=get("updated_at", doc["created_at"]),
-        placement=Placement(
-            station_id=get("station_id"),
-            station_code=get("station_code"),
-            station_name=get("station_name"),
-            division=get("division"),
-            county_code=get("county_code"),
-        ),
-        answers=get("answers") or {},
-        answers_secure=get("answers_secure") or {},
-        personal=get("personal"),
-        description=get("description"),
-        location=_point(get("location")),
-        location_input=get("location_input"),
-        division_code=get("division_code"),
-        address=get("address"),
-        contact=_part(Contact, get("contact")),
-        served_person=_part(ServedPerson, get("served_person")),
-        preferred_window=get("preferred_window"),
-        anonymous=bool(get("anonymous")),
-        photos=tuple(get("photos") or ()),
-        owner=get("owner"),
-        source=get("source"),
-        routing=get("routing"),
-        returned_by=tuple(get("returned_by") or ()),
-        return_count=get("return_count") or 0,
-        assignee_id=get("assignee_id"),
-        sign_due_at=doc["sign_due_at"],
-        resolve_due_at=doc["resolve_due_at"],
-        next_due_at=get("next_due_at"),
-        overdue=Overdue(**{k: bool(v) for k, v in (get("overdue") or {}).items() if k in ("sign", "resolve")}),
-        urge_count=get("urge_count") or 0,
-        accepted_at=get("accepted_at"),
-        signed_late=get("signed_late"),
-        started_at=get("started_at"),
-        scheduled_at=get("scheduled_at"),
-        extension=get("extension"),
-        resolved_at=get("resolved_at"),
-        result=get("result"),
-        result_photos=tuple(get("result_photos") or ()),
-        resolved_late=get("resolved_late"),
-        reopened_at=get("reopened_at"),
-        reopen_count=get("reopen_count") or 0,
-        rating=Rating(rating, get("rating_comment"), get("rated_at")) if rating is not None else None,
-        closed_at=get("closed_at"),
-        cancelled_at=get("cancelled_at"),
-        rejected_at=get("rejected_at"),
-        urged_at=get("urged_at"),
-        history=tuple(history_from_doc(h) for h in get("history") or ()),
-        fields_set=frozenset(doc),
-    )
 
 
 def _search_filter(search: CaseSearch) -> dict[str, Any]:
@@ -292,7 +167,7 @@ class CasesRepository:
         if not wanted:
             return {}
         cursor = self.col.find({"_id": {"$in": list(wanted)}}, {"created_by": 1})
-        return {str(d["_id"]): actor async for d in cursor if (actor := _actor(d.get("created_by"))) is not None}
+        return {str(d["_id"]): actor async for d in cursor if (actor := actor_from(d.get("created_by"))) is not None}
 
     async def find_by_source(self, key: str, value: str) -> Case | None:
         """A case created from another record (e.g. a visit), if one exists."""
@@ -373,7 +248,7 @@ class CasesRepository:
     async def _sweep_candidates(self, query: dict[str, Any], limit: int) -> list[SweepCandidate]:
         projection = dict.fromkeys(SWEEP_FIELDS, 1)
         return [
-            SweepCandidate(_ref(d), d["status"], d["version"], d.get("sign_due_at"), d.get("resolve_due_at"))
+            SweepCandidate(ref_from(d), d["status"], d["version"], d.get("sign_due_at"), d.get("resolve_due_at"))
             async for d in self.col.find(query, projection).limit(limit)
         ]
 
@@ -401,7 +276,7 @@ class CasesRepository:
         return [
             Parties(
                 owner=d.get("owner"),
-                created_by=_actor(d.get("created_by")),
+                created_by=actor_from(d.get("created_by")),
                 station_id=d.get("station_id"),
                 assignee_id=d.get("assignee_id"),
                 division=d.get("division"),

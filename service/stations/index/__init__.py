@@ -13,7 +13,7 @@ from service.stations.index.candidates import (
 )
 from service.stations.index.changes import refresh_index
 from service.stations.index.process import IndexHolder, current_index, invalidate_index, load_index
-from service.stations.index.search import search_nearest
+from service.stations.index.search import nearest_quick, search_nearest
 from service.stations.index.station_index import StationIndex
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "haversine_many",
     "invalidate_index",
     "load_index",
+    "nearest_quick",
     "refresh_index",
     "search_nearest",
 ]

@@ -16,7 +16,9 @@ COINCIDE_KM = 0.05
 STATION_SUFFIX = "社工站"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a decision makes up to five of these, and a frozen dataclass's generated
+# ``__init__`` (``object.__setattr__`` per field) costs several times a plain one. Read-only by use.
+@dataclass(slots=True)
 class Candidate:
     station_id: str
     station_code: str

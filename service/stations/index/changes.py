@@ -121,6 +121,7 @@ def _apply(index: StationIndex, changed: Sequence[IndexedStation], closed: Seque
         keys = code_keys([s.code for s in changed])
         assert keys is not None
         index.code_rank = np.concatenate((index.code_rank, keys))
+        index.set_scalars()
         index.at_capacity = np.concatenate((index.at_capacity, [s.at_capacity for s in changed]))
         index.exact = np.concatenate((index.exact, [s.precision == "exact" for s in changed]))
         masks = np.asarray([sum(bit_of[c] for c in s.capabilities) for s in changed], dtype=np.int64)
@@ -140,6 +141,7 @@ def _apply(index: StationIndex, changed: Sequence[IndexedStation], closed: Seque
                 if bit == 0 or masks[j] & bit:
                     grid.add(bit, i, int(cells[j]))
     index.alive = alive
+    grid.settle(index.units)
     for code in touched:
         members = index.by_county.get(code, np.empty(0, dtype=np.int64))
         members = members[index.alive[members]] if len(members) else members
@@ -148,8 +150,7 @@ def _apply(index: StationIndex, changed: Sequence[IndexedStation], closed: Seque
     if jurisdictions:
         index.build_jurisdictions()
     index.known_counties = set(index.county_names) | set(index.by_county)
-    index.queue_townships = {}
-    index.members_cache = {}
+    index.warm_counties()
     index.version = version
 
 

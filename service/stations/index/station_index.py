@@ -4,6 +4,7 @@ their grids and the county polygons, and the lookups a routing decision is made 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -66,6 +67,7 @@ class StationIndex:
             keys = np.empty(n, dtype=np.int64)
             keys[order] = np.arange(n)
         self.code_rank = keys
+        self.set_scalars()
         self.alive = np.ones(n, dtype=bool)
         self.at_capacity = np.fromiter((s.at_capacity for s in live), dtype=bool, count=n)
         self.exact = np.fromiter((s.precision == "exact" for s in live), dtype=bool, count=n)
@@ -83,6 +85,7 @@ class StationIndex:
         for code, members in by_county.items():
             self.set_county(code, np.asarray(members, dtype=np.int64))
         self.grid = StationGrid(self.lons, self.lats, self.alive, self.capability_bit.values(), self.capability_mask)
+        self.grid.settle(self.units)
         self.build_jurisdictions()
         self.counties = tuple(counties)
         self.county_names = {c.code: c.name for c in self.counties}
@@ -93,6 +96,32 @@ class StationIndex:
         self.known_counties = set(self.county_names) | set(self.by_county)
         self.queue_townships: dict[tuple[str, str], tuple[Township, ...]] = {}
         self.members_cache: dict[tuple[str, int], tuple[np.ndarray, bool]] = {}
+        self.warm_counties()
+
+    def set_scalars(self) -> None:
+        """Per-station values the quick search reads one station at a time, as compact arrays
+        (reading single numpy elements costs more than the arithmetic done with them): what the
+        exact distance is measured from; and the unit vectors the grid keeps per cell for ranking
+        by nearness."""
+        rad_lons = np.radians(self.lons)
+        self.units = np.column_stack(
+            (self.cos_lats * np.cos(rad_lons), self.cos_lats * np.sin(rad_lons), np.sin(self.rad_lats))
+        )
+        self.lon_of = array("d", self.lons.astype(np.float64).tobytes())
+        self.rad_lat_of = array("d", self.rad_lats.tobytes())
+        self.cos_lat_of = array("d", self.cos_lats.tobytes())
+        self.rank_of = array("q", self.code_rank.astype(np.int64).tobytes())
+
+    def warm_counties(self) -> None:
+        """For every county polygon and capability, its candidates and their townships, computed
+        now rather than by the first request there (a county queue decision is then lookups only)."""
+        self.queue_townships = {}
+        self.members_cache = {}
+        for capability, bit in self.capability_bit.items():
+            for code in self.county_names:
+                members, _ = self.county_members(code, bit, frozenset())
+                if len(members) > 1:
+                    self.townships(members, (code, capability))
 
     def set_county(self, code: str, members: np.ndarray) -> None:
         """Make ``members`` the county's stations, in code order (none: forget the county)."""

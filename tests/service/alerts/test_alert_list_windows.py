@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from service.alerts import devices
+from service.alerts.inputs import DeviceChanges
 from service.alerts.intake import receive_alert
 from service.alerts.models import AlertScope
 from service.alerts.repository import AlertsRepository, DevicesRepository, MaintenanceRepository
 from service.common.context import Context
 from service.common.errors import DomainError
+from service.common.inputs import from_given
 from service.common.models import SYSTEM
 from tests.factories import alert_body, make_device, make_elder, make_station, make_vendor, principal_of_client
 from tests.helpers_paging import LIMITS, in_pages, made_over_time, read_pages
@@ -30,7 +32,9 @@ async def test_alerts_maintenance_and_devices_page_newest_first_across_windows(c
         device = await make_device(ctx, elder, vendor)
         body = alert_body(device, type="low_battery", alert_id=f"LOW-{i}", occurred_at=ctx.now().isoformat())
         if i == REFUSED_AT:
-            await devices.update_device(ctx=ctx, principal=SYSTEM, device_id=device.id, changes={"active": False})
+            await devices.update_device(
+                ctx=ctx, principal=SYSTEM, device_id=device.id, changes=from_given(DeviceChanges, {"active": False})
+            )
             with pytest.raises(DomainError):
                 await receive_alert(ctx=ctx, principal=principal_of_client(vendor), data=body)
             refused = await AlertsRepository(ctx.db).find_by_vendor(client_id, body["alert_id"])

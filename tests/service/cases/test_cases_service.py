@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from service.cases import actions, queries, sweeps
+from service.cases.inputs import ActionInput
 from service.cases.models import CaseChange
 from service.cases.repository.cases import CasesRepository
 from service.common.context import Context
@@ -41,7 +42,9 @@ async def test_worker_of_another_station_cannot_accept_the_case(ctx: Context) ->
     _here, there, mine, _theirs = await two_stations_with_a_case_each(ctx)
     stranger = await make_staff(ctx, station_id=there.id)
     with pytest.raises(NotFoundError):
-        await actions.act(ctx=ctx, principal=principal_of(stranger), case_id=mine["id"], action="accept", data={})
+        await actions.act(
+            ctx=ctx, principal=principal_of(stranger), case_id=mine["id"], action="accept", data=ActionInput()
+        )
     assert [e.type for e in await events_of(ctx, mine["id"])][-1] != "case.accepted"
 
 
@@ -49,7 +52,9 @@ async def test_accepting_writes_the_state_and_one_event(ctx: Context) -> None:
     here, _there, mine, _theirs = await two_stations_with_a_case_each(ctx)
     worker = await make_staff(ctx, station_id=here.id)
     before = len(await events_of(ctx, mine["id"]))
-    accepted = await actions.act(ctx=ctx, principal=principal_of(worker), case_id=mine["id"], action="accept", data={})
+    accepted = await actions.act(
+        ctx=ctx, principal=principal_of(worker), case_id=mine["id"], action="accept", data=ActionInput()
+    )
     assert accepted["status"] == "accepted"
     after = await events_of(ctx, mine["id"])
     assert len(after) == before + 1 and after[-1].type == "case.accepted"
@@ -75,7 +80,7 @@ async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_th
     here, _there, mine, _theirs = await two_stations_with_a_case_each(ctx)
     worker = principal_of(await make_staff(ctx, station_id=here.id))
     case = await CasesRepository(ctx.db).get(mine["id"])
-    plan = await actions._plan(ctx, worker, case, "return", {"reason": "不属本站 not ours"}, ctx.now())
+    plan = await actions._plan(ctx, worker, case, "return", ActionInput(reason="不属本站 not ours"), ctx.now())
     assert isinstance(plan, CaseChange)
     assert plan.event_type == "case.returned" and plan.increments == {"return_count": 1}
     assert plan.fields["returned_by"] == [here.id] and plan.fields["assignee_id"] is None
@@ -83,7 +88,9 @@ async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_th
     assert next_station != here.id and plan.to_state == ("dispatched" if next_station else "unrouted")
     assert (here.id, -1) in plan.load and plan.event_data["returned_by_station"] == here.id
     # Acting writes what the plan says: the counters raised, one history line naming the event.
-    returned = await actions.act(ctx=ctx, principal=worker, case_id=mine["id"], action="return", data={"reason": "x"})
+    returned = await actions.act(
+        ctx=ctx, principal=worker, case_id=mine["id"], action="return", data=ActionInput(reason="x")
+    )
     stored = await CasesRepository(ctx.db).get(mine["id"])
     assert stored.return_count == 1 and stored.version == case.version + 1
     assert stored.history[-1].action == "return" and returned["status"] == stored.status

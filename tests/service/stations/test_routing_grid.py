@@ -12,7 +12,7 @@ from shapely.geometry import box, mapping
 
 from service.common.errors import ValidationFailedError
 from service.common.geo import Point
-from service.stations.index import StationIndex, refresh_index
+from service.stations.index import StationIndex, nearest_quick, refresh_index, search_nearest
 from service.stations.models import CountyArea, IndexedStation
 from service.stations.routing import decide
 from tests.service.stations import reference_routing as ref
@@ -137,6 +137,64 @@ def test_grid_decisions_equal_the_reference_at_many_stations_across_china():
             assert_same(
                 index, reference, {"capability": rng.choice(CAPS), "point": p, "exclude": exclude, "max_km": max_km}
             )
+
+
+def test_quick_search_answers_as_the_full_search_or_hands_over():
+    """The per-decision search (ranked by dot product, a few measured exactly) gives the full
+    search's top candidates, distances to the last bit and pick, or hands over to it."""
+    rng = random.Random(5)
+    stations = [
+        IndexedStation(
+            id=f"q{i}",
+            code=f"{120000000 + i}",
+            name=f"站{i}",
+            county_code="120000",
+            county_name="",
+            lon=round(rng.uniform(115, 119), 3),
+            lat=round(rng.uniform(29, 34), 3),
+            capabilities=frozenset(c for c in CAPS if rng.random() < 0.7) or frozenset(CAPS[:1]),
+            capacity=rng.choice([None, None, 0, 1]),
+            open_cases=rng.randint(0, 1),
+        )
+        for i in range(3000)
+    ]
+    index = StationIndex(stations)
+    answered = 0
+    for _ in range(1500):
+        p = Point(rng.uniform(114, 120), rng.uniform(28, 35))
+        bit = index.capability_bit[rng.choice(CAPS)]
+        excluded = frozenset(rng.sample(range(len(stations)), k=rng.choice([0, 0, 3])))
+        max_km = rng.choice([0.5, 5.0, 50.0])
+        quick = nearest_quick(index, p.lon, p.lat, bit, excluded, max_km)
+        idx, dist, top = search_nearest(index, p, bit, excluded, max_km)
+        if quick is None:
+            continue
+        answered += 1
+        assert [(index.labels[i][0], d) for i, d in quick[0]] == [(c.station_id, c.distance_km) for c in top]
+        room = [k for k, i in enumerate(idx.tolist()) if not index.at_capacity[i]]
+        if not len(idx):
+            assert quick[1] is None
+        else:
+            k = room[0] if room else 0
+            assert quick[1] == (int(idx[k]), float(dist[k]), k if room else 0)
+    assert answered > 1300
+
+
+def test_equal_distances_go_to_the_lower_code_in_the_quick_search():
+    # Longitudes 1/8 degree either side of the point: exactly the same distance.
+    stations = [
+        IndexedStation("far-code", "340000009", "乙", "", "", 117.125, 31.0, frozenset(CAPS)),
+        IndexedStation("low-code", "340000001", "甲", "", "", 116.875, 31.0, frozenset(CAPS)),
+        *(
+            IndexedStation(f"o{k}", f"34000010{k}", f"丙{k}", "", "", 117.0 + 0.2 * k, 31.5, frozenset(CAPS))
+            for k in range(6)
+        ),
+    ]
+    decision = decide(StationIndex(stations), capability="funeral", point=Point(117.0, 31.0))
+    assert decision.method == "nearest"
+    assert decision.station_id == "low-code"
+    assert [c.station_id for c in decision.candidates[:2]] == ["low-code", "far-code"]
+    assert decision.candidates[0].distance_km == decision.candidates[1].distance_km
 
 
 def test_station_changes_are_taken_in_place_and_decide_as_a_fresh_build():

@@ -9,23 +9,13 @@ import pytest
 
 from service.common.context import Context
 from service.common.errors import NotFoundError
-from service.visits.records import record_visit
+from service.identity.accounts import StaffMember
 from service.visits.repository.visits import VisitSchedulesRepository, VisitsRepository
-from tests.factories import make_elder, make_staff, make_station, principal_of
+from tests.factories import make_elder, make_staff, make_station, make_visit
 
 
-async def _visit(ctx: Context, worker: object, elder_id: str, minutes_ago: int, *, reached: bool = True) -> str:
-    made = await record_visit(
-        ctx=ctx,
-        principal=principal_of(worker),  # type: ignore[arg-type]
-        data={
-            "elder_id": elder_id,
-            "method": "home",
-            "visited_at": ctx.now() - timedelta(minutes=minutes_ago),
-            "reached": reached,
-        },
-    )
-    return str(made["id"])
+async def _visit(ctx: Context, worker: StaffMember, elder_id: str, minutes_ago: int, *, reached: bool = True) -> str:
+    return str((await make_visit(ctx, worker, elder_id, minutes_ago=minutes_ago, reached=reached))["id"])
 
 
 async def test_a_visit_reads_back_typed_and_a_persons_visits_come_newest_first(ctx: Context) -> None:

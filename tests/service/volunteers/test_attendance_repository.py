@@ -18,6 +18,7 @@ from service.common.ids import is_id
 from service.common.models import utcnow
 from service.volunteers import attendance as volunteer_attendance
 from service.volunteers import hours, signups
+from service.volunteers.inputs import AttendanceInput
 from service.volunteers.models import Activity, Attendance, HistoryEntry, VolunteerScope
 from service.volunteers.repository.attendance import AttendanceRepository
 from tests.factories import (
@@ -46,7 +47,7 @@ async def record(
         ctx=ctx,
         principal=principal_of(organiser),
         activity_id=activity.id,
-        data={"volunteer_id": volunteer_id, "check_in_at": start, "check_out_at": end},
+        data=AttendanceInput(volunteer_id=volunteer_id, check_in_at=start, check_out_at=end),
     )
 
 

@@ -18,6 +18,7 @@ from service.common.ids import is_id, new_id
 from service.common.models import utcnow
 from service.identity.accounts import StaffMember
 from service.volunteers import attendance, certificates, hours
+from service.volunteers.inputs import AttendanceInput
 from service.volunteers.models import Actor, Certificate, Volunteer, VolunteerScope
 from service.volunteers.records import local_date
 from service.volunteers.repository.certificates import CertificatesRepository
@@ -38,7 +39,7 @@ async def served(ctx: Context) -> tuple[StaffMember, Volunteer, date]:
         ctx=ctx,
         principal=principal_of(worker),
         activity_id=activity.id,
-        data={"volunteer_id": volunteer.id, "check_in_at": now - 2 * HOUR, "check_out_at": now},
+        data=AttendanceInput(volunteer_id=volunteer.id, check_in_at=now - 2 * HOUR, check_out_at=now),
     )
     await hours.confirm_hours(ctx=ctx, principal=principal_of(worker), attendance_id=made.id)
     return worker, volunteer, local_date(now)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from service.common.context import Context
 from service.common.errors import ConflictError
 from service.volunteers import record_requests
+from service.volunteers.inputs import RecordRequestInput
 from service.volunteers.models import HistoryEntry, RecordRequest
 from service.volunteers.repository.record_requests import RecordRequestsRepository
 from tests.factories import make_activity, make_confirmed_volunteer, make_staff, principal_of
@@ -23,7 +24,10 @@ async def test_concurrent_requests_open_one_and_a_settled_request_makes_room_for
     async def ask(n: int) -> RecordRequest | str:
         try:
             return await record_requests.request_record(
-                ctx=ctx, principal=principal_of(resident), activity_id=activity.id, data={"reason": f"忘记签到 {n}"}
+                ctx=ctx,
+                principal=principal_of(resident),
+                activity_id=activity.id,
+                data=RecordRequestInput(reason=f"忘记签到 {n}"),
             )
         except ConflictError as exc:
             return exc.code

@@ -13,6 +13,7 @@ from service.common.errors import NotFoundError
 from service.common.ids import is_id
 from service.common.models import utcnow
 from service.volunteers import teams
+from service.volunteers.inputs import TeamInput
 from service.volunteers.models import Actor, Team
 from service.volunteers.repository.people import TeamsRepository
 from tests.factories import Who, make_staff, make_station, make_volunteer, principal_of
@@ -25,7 +26,7 @@ async def form(ctx: Context, by: Who, name: str, organiser_ids: list[str] | None
     return await teams.create_team(
         ctx=ctx,
         principal=principal_of(by),
-        data={"name": name, "organiser_ids": organiser_ids or [], "description": f"{name}的说明"},
+        data=TeamInput(name=name, organiser_ids=tuple(organiser_ids or ()), description=f"{name}的说明"),
     )
 
 

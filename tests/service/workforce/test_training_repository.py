@@ -19,6 +19,7 @@ from service.common.errors import ConflictError, NotFoundError
 from service.common.ids import is_id
 from service.common.models import SYSTEM, utcnow
 from service.workforce import training
+from service.workforce.inputs import Enrolment, ProgrammeInput, SessionInput
 from service.workforce.models import PeopleFilter, Person, RecordFilter, Session, TrainingRecord
 from service.workforce.repository.store import WorkforceRepository
 from service.workforce.repository.training import record_document
@@ -46,7 +47,9 @@ def sheet_row(seq: int, **fields: Any) -> dict[str, Any]:
 
 async def enrol(ctx: Context, session: Session, person: Person) -> TrainingRecord:
     """An administrator enrols a person in a session."""
-    return await training.enrol_person(ctx=ctx, principal=SYSTEM, session_id=session.id, person_id=person.id, data={})
+    return await training.enrol_person(
+        ctx=ctx, principal=SYSTEM, session_id=session.id, data=Enrolment(person_id=person.id)
+    )
 
 
 def hold_clock(ctx: Context) -> None:
@@ -79,7 +82,7 @@ async def test_programmes_and_sessions_read_back_as_added_and_missing_ones_are_n
 
 async def test_sessions_come_by_start_date_and_programmes_page_newest_first_with_filters(ctx: Context) -> None:
     programme = await training.create_programme(
-        ctx=ctx, principal=SYSTEM, data={"name": "社工实务培训", "category": "certified", "tier": "beginner"}
+        ctx=ctx, principal=SYSTEM, data=ProgrammeInput(name="社工实务培训", category="certified", tier="beginner")
     )
     starts = ["2025-09-01", "2025-03-01", "2025-06-01"]
     made = [
@@ -87,13 +90,13 @@ async def test_sessions_come_by_start_date_and_programmes_page_newest_first_with
             ctx=ctx,
             principal=SYSTEM,
             programme_id=programme.id,
-            data={
-                "starts_on": date.fromisoformat(day),
-                "ends_on": date.fromisoformat(day),
-                "place": "合肥",
-                "hours": 8,
-                "trainer": "李老师",
-            },
+            data=SessionInput(
+                starts_on=date.fromisoformat(day),
+                ends_on=date.fromisoformat(day),
+                place="合肥",
+                hours=8,
+                trainer="李老师",
+            ),
         )
         for day in starts
     ]
