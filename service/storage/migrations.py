@@ -29,6 +29,11 @@ Descending time keys after an equality: the embedded server reads ``{"station_id
 the bound were ``$gt``, so a newest-first window dropped the records made exactly at its lower
 edge (measured on SecantusDB 0.7.0b3; an ascending key, read backwards, is right on every
 server). Those indexes are declared ascending now; the descending ones are dropped at start.
+
+Cases' city and province codes: a city's or the province's supervisor lists the cases whose
+``division`` starts with the prefix, which is now read as an equality on ``city_code`` (the
+division's first four digits and ``00``) or ``province_code`` (its first two and ``0000``), stored
+wherever the division is set. Cases written before are given both once, from their division.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ EVENT_KEY_KINDS = {
 }
 BATCH = 500
 CASES = "cases"
+CASE_REGIONS = "case_regions"
 OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
 # Index keys superseded by the same keys with the time ascending (see the module's docstring).
 DESCENDING_AFTER_EQUALITY: dict[str, tuple[tuple[tuple[str, int], ...], ...]] = {
@@ -190,3 +196,33 @@ async def drop_descending_time_indexes(db: AsyncDatabase[dict[str, Any]]) -> lis
     if dropped:
         log.info("dropped descending time indexes superseded by ascending ones", extra={"indexes": dropped})
     return dropped
+
+
+def case_region_codes(division: Any) -> dict[str, str | None]:
+    """The ``city_code`` and ``province_code`` of a case with this ``division`` (as the cases area writes them)."""
+    code = division if isinstance(division, str) else ""
+    return {
+        "city_code": code[:4] + "00" if len(code) >= 4 else None,
+        "province_code": code[:2] + "0000" if len(code) >= 2 else None,
+    }
+
+
+async def give_cases_regions(db: AsyncDatabase[dict[str, Any]]) -> int:
+    """Give every case written before city and province codes both, once; returns how many were changed."""
+    if await db[MIGRATIONS].find_one({"_id": CASE_REGIONS}) is not None:
+        return 0
+    cases = db[CASES]
+    changed, ops = 0, []
+    # One pass over the cases lacking the codes (a find per batch would scan the collection each time
+    # on a server that reads a filter with no index whole).
+    async for doc in cases.find({"province_code": {"$exists": False}}, {"division": 1}):
+        ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": case_region_codes(doc.get("division"))}))
+        if len(ops) >= BATCH:
+            changed += (await cases.bulk_write(ops, ordered=False)).modified_count
+            ops = []
+    if ops:
+        changed += (await cases.bulk_write(ops, ordered=False)).modified_count
+    if changed:
+        log.info("gave cases their city and province codes", extra={"cases": changed})
+    await db[MIGRATIONS].update_one({"_id": CASE_REGIONS}, {"$set": {"changed": changed}}, upsert=True)
+    return changed
