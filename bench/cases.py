@@ -68,6 +68,7 @@ from service.cases.queries import list_query_of
 from service.cases.repository.listing import (
     SORTS,
     WINDOW_START,
+    ListMarks,
     filter_conditions,
     list_query,
     newest_first,
@@ -96,6 +97,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 OUT = Path(__file__).resolve().parents[1] / "var" / "bench-cases.json"
 ADMIN = Principal(subject="admin-bench", role="admin")
 COUNTY = "341021"  # 歙县
+# Stations of two other cities (芜湖 镜湖区, 蚌埠 龙子湖区) the cloned cases are spread over besides
+# the six made through the API; no documents stand behind them.
+OTHER_CITIES = [(f"bench-other-{i}", f"{city}{100 + i}") for i, city in enumerate(["340202"] * 3 + ["340302"] * 3)]
 CAPABILITIES = sorted({s.capability for s in SEED_SERVICES})
 SERVICE_CODE = "elderly_home_visit"
 # Five township stations in the supervisor's county and one elsewhere (合肥 瑶海区), so the
@@ -267,7 +271,10 @@ class Floor:
             return [d async for d in col.find(filt, {"history": 0}).sort(sort).limit(n)]
 
         conditions = filter_conditions(list_query_of(principal, query))
-        return await soonest_due_first(find, conditions=conditions, want=21, now=utcnow())
+        docs, _ = await soonest_due_first(
+            find, conditions=conditions, want=21, now=utcnow(), marks=ListMarks(col.database)
+        )
+        return docs
 
     async def accept(self, case_id: str, event_template: dict[str, Any]) -> dict[str, Any] | None:
         now = utcnow()
@@ -356,12 +363,15 @@ def clone_cases(
         created = base + timedelta(seconds=rng.uniform(0, 60 * 86400))
         status = rng.choice(("dispatched", "dispatched", "accepted", "in_progress", "resolved", "closed"))
         doc.update(
-            _id=str(ObjectId()),
+            # Ids carry the filing time, as the service's do (the cases with no due time are read by id).
+            _id=new_id(created),
             number=f"HM{code[:6]}{created:%Y%m%d}{i:07d}S",
             station_id=station_id,
             station_code=code,
             division=code,
             county_code=code[:6],
+            city_code=code[:4] + "00",
+            province_code=code[:2] + "0000",
             status=status,
             created_at=created,
             updated_at=created,
@@ -515,6 +525,10 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
         workers = {s.id: token("worker", subject=f"w-{s.code}", station_id=s.id) for s in station_objs}
         worker_a = workers[xi[0].id]
         sup_principal = Principal(subject="sup-bench", role="supervisor", division_prefix=COUNTY)
+        city_principal = Principal(subject="city-bench", role="supervisor", division_prefix=COUNTY[:4])
+        province_principal = Principal(subject="prov-bench", role="supervisor", division_prefix=COUNTY[:2])
+        city = token("supervisor", subject="city-bench", division_prefix=COUNTY[:4])
+        province = token("supervisor", subject="prov-bench", division_prefix=COUNTY[:2])
         worker_principal = Principal(subject=f"w-{xi[0].code}", role="worker", station_id=xi[0].id)
 
         floor_db = "bench_floor"
@@ -608,7 +622,9 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                 f"{'queue p50':>11} {'floor':>11} | "
                 f"{'one find sup p50':>16}"
             )
-            station_ids = [(s.id, s.code) for s in station_objs]
+            # As many cases again at stations of two other cities (only their codes matter to the lists),
+            # so that a city's scope is a part of the province's.
+            station_ids = [(s.id, s.code) for s in station_objs] + OTHER_CITIES
             # Seed and read through the bench's own client: the app's client has short socket
             # timeouts, and a retried bulk insert would collide with its own first attempt.
             col = driver[settings.mongodb_db]["cases"]
@@ -622,6 +638,8 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
             for size in sizes:
                 # Fresh tokens for each size: seeding 100,000 cases outlasts an access token.
                 supervisor.update(token("supervisor", subject="sup-bench", division_prefix=COUNTY))
+                city.update(token("supervisor", subject="city-bench", division_prefix=COUNTY[:4]))
+                province.update(token("supervisor", subject="prov-bench", division_prefix=COUNTY[:2]))
                 worker_a.update(token("worker", subject=f"w-{xi[0].code}", station_id=xi[0].id))
                 t = time.perf_counter()
                 if have < size:
@@ -652,6 +670,12 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                         http, "GET", f"{base}/api/v1/cases?limit=20&sort=due&status={QUEUE}", 200, headers=worker_a
                     ),
                     "floor_worker_queue": lambda: floor.list_due(worker_principal, {"status": QUEUE.split(",")}, col),
+                    "city_newest": lambda: call(http, "GET", f"{base}/api/v1/cases?limit=20", 200, headers=city),
+                    "floor_city_newest": lambda: floor.list_newest(city_principal, col),
+                    "province_due": lambda: call(
+                        http, "GET", f"{base}/api/v1/cases?limit=20&sort=due", 200, headers=province
+                    ),
+                    "floor_province_due": lambda: floor.list_due(province_principal, {}, col),
                 }
                 if lists_only:
                     fns["worker_inbox"] = lambda: call(
@@ -669,6 +693,8 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                 groups = [
                     ("supervisor_newest", "floor_supervisor_newest"),
                     ("worker_queue", "floor_worker_queue"),
+                    ("city_newest", "floor_city_newest"),
+                    ("province_due", "floor_province_due"),
                     ("worker_inbox", "floor_worker_inbox"),
                     ("worker_alerts", "floor_worker_alerts"),
                 ]
@@ -711,6 +737,13 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     ),
                     flush=True,
                 )
+                print(
+                    f"{'':>8}   city {COUNTY[:4]} newest first: ours p50 {row['city_newest']['p50_ms']:.2f} ms, "
+                    f"floor p50 {row['floor_city_newest']['p50_ms']:.2f} ms; province by due time, no filter: "
+                    f"ours p50 {row['province_due']['p50_ms']:.2f} ms, "
+                    f"floor p50 {row['floor_province_due']['p50_ms']:.2f} ms",
+                    flush=True,
+                )
                 if "worker_inbox" in row:
                     print(
                         f"{'':>8}   inbox of one worker ({row['inbox_size']:,} notifications): "
@@ -734,8 +767,12 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     "worker_queue",
                     "worker_inbox",
                     "worker_alerts",
+                    "city_newest",
+                    "province_due",
                     "floor_supervisor_newest",
                     "floor_worker_due",
+                    "floor_city_newest",
+                    "floor_province_due",
                     "floor_worker_queue",
                     "floor_worker_inbox",
                     "floor_worker_alerts",
@@ -755,6 +792,12 @@ async def main(quick: bool, lists_only: bool = False, out: Path | None = None) -
                     "floor_supervisor_newest",
                     "worker_queue",
                     "floor_worker_queue",
+                    "city_newest",
+                    "floor_city_newest",
+                    "province_due",
+                    "floor_province_due",
+                    "worker_due",
+                    "floor_worker_due",
                     "worker_inbox",
                     "floor_worker_inbox",
                     "worker_alerts",

@@ -19,6 +19,7 @@ from service.stations import imports as station_imports
 from service.storage.migrations import (
     drop_case_idempotency_index,
     drop_descending_time_indexes,
+    give_cases_regions,
     give_events_subjects,
     rekey_object_ids,
 )
@@ -59,6 +60,10 @@ async def _descending_time_indexes(ctx: Context) -> None:
     await drop_descending_time_indexes(ctx.db)
 
 
+async def _case_regions(ctx: Context) -> None:
+    await give_cases_regions(ctx.db)
+
+
 # Run at every start, in order, after indexes exist (cheap and idempotent).
 STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
     ("holiday calendar", install_holiday_calendar),
@@ -66,6 +71,7 @@ STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
     ("event subjects", _event_subjects),
     ("case idempotency index", _case_idempotency_index),
     ("descending time indexes", _descending_time_indexes),
+    ("case city and province codes", _case_regions),
     ("first admin", ensure_first_admin),
 ]
 # Run by `run.py seed` and by `make run` before serving (idempotent).

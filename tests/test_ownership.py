@@ -23,6 +23,7 @@ OWNERS: dict[str, str] = {
     "rota": "alerts",
     "audit_log": "audit",
     "cases": "cases",
+    "case_list_marks": "cases",
     "counters": "cases",
     "events": "cases",
     "service_types": "catalog",

@@ -11,7 +11,7 @@ from service.cases import lifecycle, states
 from service.cases.access import access_of, case_facts, ensure_visible
 from service.cases.changes import adjust_load, event_doc, history_entry, station_placement
 from service.cases.inputs import ActionInput
-from service.cases.models import Case, CaseChange
+from service.cases.models import Case, CaseChange, region_codes
 from service.cases.repository.cases import CasesRepository
 from service.cases.repository.events import EventsRepository
 from service.cases.views import CaseView, view
@@ -278,6 +278,7 @@ async def _plan(
                 "station_name": target.name,
                 "division": target.code,
                 "county_code": target.county_code,
+                **region_codes(target.code),
                 "assignee_id": None,
                 "routing": manual_routing(case.routing or {}, target, principal, now),
             },

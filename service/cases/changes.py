@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from service.cases.models import DIVISION_PROVINCE, CaseEvent, CaseRef, HistoryEntry
+from service.cases.models import DIVISION_PROVINCE, CaseEvent, CaseRef, HistoryEntry, region_codes
 from service.common.context import Context
 from service.common.errors import (
     NotFoundError,
@@ -16,7 +16,6 @@ from service.stations import routing
 from service.stations import service as stations
 
 log = logging.getLogger("huimin.cases")
-
 
 
 def event_doc(
@@ -82,6 +81,7 @@ def station_placement(decision: routing.RoutingDecision) -> dict[str, Any]:
             "station_name": decision.station_name,
             "division": decision.station_code,
             "county_code": decision.county_code,
+            **region_codes(decision.station_code),
         }
     return {
         "status": "unrouted",
@@ -90,6 +90,7 @@ def station_placement(decision: routing.RoutingDecision) -> dict[str, Any]:
         "station_name": None,
         "division": decision.county_code or DIVISION_PROVINCE,
         "county_code": decision.county_code,
+        **region_codes(decision.county_code or DIVISION_PROVINCE),
     }
 
 

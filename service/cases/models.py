@@ -21,6 +21,21 @@ KIND_OF_PREFIX = {prefix: kind for kind, prefix in KEY_PREFIX.items()}
 DIVISION_PROVINCE = "340000"
 
 
+def region_codes(division: str | None) -> dict[str, str | None]:
+    """Pure: the city and province codes a case is listed under: its division's first four and two
+    digits, padded to six (``341021100`` -> ``341000``, ``340000``; the province's own ``340000`` -> ``340000``).
+
+    Stored beside ``division`` wherever it is set, so that a city's or the province's supervisor reads
+    an equality (``city_code = <prefix>00``) that holds exactly the cases whose division starts with
+    the prefix, where a range on ``division`` is not one index prefix.
+    """
+    code = division or ""
+    return {
+        "city_code": code[:4] + "00" if len(code) >= 4 else None,
+        "province_code": code[:2] + "0000" if len(code) >= 2 else None,
+    }
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Subject:
     """What an event is about: a case, or a record of another area (``elder``, ``alert``, ``activity`` ...)."""

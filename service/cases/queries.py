@@ -87,8 +87,12 @@ def list_query_of(principal: Principal, query: dict[str, Any]) -> CaseListQuery:
 
 def _encode_cursor(case: Case, sort: str, width: timedelta | None = None) -> str:
     value = case.created_at if sort == "newest" else case.next_due_at
-    if width is not None and isinstance(value, datetime):
-        return encode_cursor(value, case.id, int(width.total_seconds()))
+    if width is not None:
+        # Newest first: the creation-time window; by due time, among the cases with no due time
+        # (value None), the id-time window that filled the page.
+        return encode_cursor(
+            value if isinstance(value, datetime) else None, case.id, max(int(width.total_seconds()), 1)
+        )
     return encode_cursor(value if isinstance(value, datetime) else None, case.id)
 
 

@@ -29,12 +29,20 @@ Descending time keys after an equality: the embedded server reads ``{"station_id
 the bound were ``$gt``, so a newest-first window dropped the records made exactly at its lower
 edge (measured on SecantusDB 0.7.0b3; an ascending key, read backwards, is right on every
 server). Those indexes are declared ascending now; the descending ones are dropped at start.
+
+Cases' city and province codes: a city's or the province's supervisor lists the cases whose
+``division`` starts with the prefix, which is now read as an equality on ``city_code`` (the
+division's first four digits and ``00``) or ``province_code`` (its first two and ``0000``), stored
+wherever the division is set. Cases written before are given both once, from their division,
+and for a day after that each start gives them to the cases filed meanwhile by processes of the
+older release (a rolling upgrade).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
@@ -67,6 +75,9 @@ EVENT_KEY_KINDS = {
 }
 BATCH = 500
 CASES = "cases"
+CASE_REGIONS = "case_regions"
+# How long after the codes were first given each start also looks at the cases filed since.
+ROLLING_UPGRADE_WINDOW = timedelta(days=1)
 OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
 # Index keys superseded by the same keys with the time ascending (see the module's docstring).
 DESCENDING_AFTER_EQUALITY: dict[str, tuple[tuple[tuple[str, int], ...], ...]] = {
@@ -190,3 +201,52 @@ async def drop_descending_time_indexes(db: AsyncDatabase[dict[str, Any]]) -> lis
     if dropped:
         log.info("dropped descending time indexes superseded by ascending ones", extra={"indexes": dropped})
     return dropped
+
+
+def case_region_codes(division: Any) -> dict[str, str | None]:
+    """The ``city_code`` and ``province_code`` of a case with this ``division`` (as the cases area writes them)."""
+    code = division if isinstance(division, str) else ""
+    return {
+        "city_code": code[:4] + "00" if len(code) >= 4 else None,
+        "province_code": code[:2] + "0000" if len(code) >= 2 else None,
+    }
+
+
+async def give_cases_regions(db: AsyncDatabase[dict[str, Any]], *, now: datetime | None = None) -> int:
+    """Give every case written without city and province codes both; returns how many were changed.
+
+    The whole collection once; then, for a day after that, at every start the cases filed since an
+    hour before it (a process of the older release still serving during a rolling upgrade files
+    cases without the codes; the last process restarted runs this after the last of them stopped).
+    """
+    now = now or datetime.now(UTC)
+    done = await db[MIGRATIONS].find_one({"_id": CASE_REGIONS})
+    if done is not None:
+        first_run = done.get("at")
+        if not isinstance(first_run, datetime):
+            return 0
+        first_run = first_run if first_run.tzinfo else first_run.replace(tzinfo=UTC)
+        if now - first_run > ROLLING_UPGRADE_WINDOW:
+            return 0
+        missing: dict[str, Any] = {
+            "created_at": {"$gte": first_run - timedelta(hours=1)},
+            "province_code": {"$exists": False},
+        }
+    else:
+        missing = {"province_code": {"$exists": False}}
+    cases = db[CASES]
+    changed, ops = 0, []
+    # One pass over the cases lacking the codes (a find per batch would scan the collection each time
+    # on a server that reads a filter with no index whole).
+    async for doc in cases.find(missing, {"division": 1}):
+        ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": case_region_codes(doc.get("division"))}))
+        if len(ops) >= BATCH:
+            changed += (await cases.bulk_write(ops, ordered=False)).modified_count
+            ops = []
+    if ops:
+        changed += (await cases.bulk_write(ops, ordered=False)).modified_count
+    if changed:
+        log.info("gave cases their city and province codes", extra={"cases": changed})
+    if done is None:
+        await db[MIGRATIONS].update_one({"_id": CASE_REGIONS}, {"$set": {"changed": changed, "at": now}}, upsert=True)
+    return changed

@@ -230,7 +230,10 @@ class CasesRepository:
         Newest-first lists are read in time windows, starting as wide as ``width`` (the last window
         of the page before); the width of this page's last window comes back with the cases.
         """
-        docs, last = await listing.read_list(self._listed, query, want=limit, now=now, after=after, width=width)
+        marks = listing.ListMarks(self.col.database)
+        docs, last = await listing.read_list(
+            self._listed, query, want=limit, now=now, after=after, width=width, marks=marks
+        )
         return [case_from_document(doc) for doc in docs], last
 
     async def search(self, search: CaseSearch) -> list[Case]:

@@ -6,11 +6,20 @@ operator of the list's queries is written here.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
 from service.cases.models import DIVISION_PROVINCE, CaseListQuery, CaseScope
+from service.common.ids import id_at, id_time
+from service.storage.indexes import declare
 
 SORTS = {
     "newest": [("created_at", -1), ("_id", -1)],
@@ -33,8 +42,31 @@ def scope_filter(scope: CaseScope) -> dict[str, Any]:
             # equality an index serves together with a range on the order, where the embedded
             # server reads the whole collection for a range on ``division`` beside one on time.
             return {"county_code": scope.division_prefix}
+        # A city's (4 digits) and the province's (2) cases, likewise: the equality on the code stored
+        # beside the division (models.region_codes) holds exactly the divisions under the prefix.
+        region = REGION_FIELDS.get(len(scope.division_prefix))
+        if region is not None and scope.division_prefix.isdigit():
+            return {region: scope.division_prefix.ljust(6, "0")}
         return {"division": division_range(scope.division_prefix)}
     return {}
+
+
+# The stored code that a division prefix of this length is an equality on (see scope_filter).
+REGION_FIELDS = {4: "city_code", 2: "province_code"}
+# A city's and the province's lists as a county's: newest first, and by due time per state, each an
+# equality prefix followed by the order's keys, so every window is one bounded index range.
+declare(
+    "cases",
+    *(
+        IndexModel([(field, ASCENDING), *keys, ("_id", ASCENDING)])
+        for field in REGION_FIELDS.values()
+        for keys in (
+            [("created_at", ASCENDING)],
+            [("status", ASCENDING), ("next_due_at", ASCENDING)],
+            [("next_due_at", ASCENDING)],
+        )
+    ),
+)
 
 
 def is_county_code(prefix: str) -> bool:
@@ -171,6 +203,122 @@ def _due_order(doc: dict[str, Any]) -> tuple[bool, datetime, str]:
     return (due is not None, _aware(due) if isinstance(due, datetime) else WINDOW_FLOOR, doc["_id"])
 
 
+# The cases with no due time come first, by ``_id``: they are read in windows of the time the ids
+# carry (service.common.ids), upwards from where the list's no-due part began the last time a first
+# page was read (a mark per list, see ListMarks) or from the cursor's id, each window one range on
+# ``_id`` after the scope's equalities and ``next_due_at: null`` (an index prefix ending in
+# (next_due_at, _id)), widening as the density met says, the first one open below and the last open
+# above: the windows partition the ids, so whatever the mark says, no case is missed.
+NO_DUE_WINDOW_START = timedelta(seconds=1)
+# Ids made more than this ahead of the request's clock (or not made by new_id) fall in the last window.
+NO_DUE_CEILING = timedelta(days=1)
+LIST_MARKS = "case_list_marks"
+
+
+class ListMarks:
+    """Where each list began when its first page was last read (collection ``case_list_marks``): the
+    first id of its cases with no due time and the first due time of the rest, each with the window
+    width that filled the page. Only hints for where to start reading: a wrong or missing mark costs
+    reads, never a case."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.col = db[LIST_MARKS]
+
+    async def get(self, key: str) -> dict[str, Any]:
+        """The list's marks (``first``, ``width_s``, ``due_first``, ``due_width_s``), those left."""
+        return await self.col.find_one({"_id": key}) or {}
+
+    async def put(self, key: str, **fields: Any) -> None:
+        """Leave some of the list's marks (a request leaving them at the same moment may win instead)."""
+        with contextlib.suppress(DuplicateKeyError):  # two first upserts of one key: either mark will do
+            await self.col.update_one({"_id": key}, {"$set": fields}, upsert=True)
+
+
+def _mark(marks: dict[str, Any], at: str, width: str) -> tuple[Any, timedelta] | None:
+    value = marks.get(at)
+    if value is None or not isinstance(marks.get(width), int):
+        return None
+    return value, timedelta(seconds=max(marks[width], 1))
+
+
+def marks_key(conditions: list[dict[str, Any]]) -> str:
+    """Pure: the key of a list's mark: its filters except the creation-time range (which does not move
+    where its no-due part begins much, and would make a mark per range)."""
+    kept = [c for c in conditions if list(c) != ["created_at"]]
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+Read = Callable[[dict[str, Any], int], Awaitable[list[dict[str, Any]]]]
+
+
+async def _no_due_first(
+    read: Read, *, want: int, now: datetime, after_id: str | None, start: tuple[str, timedelta] | None
+) -> tuple[list[dict[str, Any]], timedelta | None]:
+    """Up to ``want`` documents with no due time by ``_id`` after ``after_id`` (all, with None), read in
+    windows of id time from ``start`` (an id, and the width of the first window); one query without it."""
+    lower: dict[str, Any] = {"$gt": after_id} if after_id is not None else {}
+    begin = id_time(start[0]) if start is not None and isinstance(start[0], str) else None
+    if start is None or begin is None:
+        whole = await read({"next_due_at": None, **({"_id": lower} if lower else {})}, want)
+        return whole, _span([id_time(d["_id"]) if isinstance(d["_id"], str) else None for d in whole])
+    width = max(start[1], NO_DUE_WINDOW_START)
+    ceiling = _aware(now) + NO_DUE_CEILING
+    docs: list[dict[str, Any]] = []
+    top, found = begin + width, 0
+    while True:
+        final = top >= ceiling
+        ids = {**lower, **({} if final else {"$lt": id_at(top)})}
+        batch = await read({"next_due_at": None, **({"_id": ids} if ids else {})}, want - len(docs))
+        docs += batch
+        found += len(batch)
+        if final or len(docs) >= want:
+            return docs, width
+        lower = {"$gte": id_at(top)}
+        width = max(_next_width(width, covered=top - begin, found=found, missing=want - len(docs)), NO_DUE_WINDOW_START)
+        top += width
+
+
+# Past the cases with no due time, windows on ``next_due_at`` start from the list's mark of its first
+# due time (the first one open below) or from the cursor, as wide as the mark or the cursor says (else
+# DUE_WINDOW_START) and widening as the density met says; beyond DUE_CEILING from the request's time
+# the last one is open above. A list with no mark yet is read between the fixed DUE_EDGES.
+DUE_WINDOW_START = timedelta(hours=1)
+DUE_CEILING = timedelta(days=400)
+
+
+async def _due_windows(
+    read: Read, *, want: int, now: datetime, after: datetime | None, start: tuple[datetime, timedelta] | None
+) -> tuple[list[dict[str, Any]], timedelta | None]:
+    """Up to ``want`` documents with a due time after ``after`` (strictly; all, with None), by due time:
+    in windows from ``start`` (a due time and the first window's width), between DUE_EDGES without it."""
+    lower: dict[str, Any] = {"$gt": after} if after is not None else {}
+    docs: list[dict[str, Any]] = []
+    if start is None:
+        edges = [now + offset for offset in DUE_EDGES]
+        for edge in [*(e for e in edges if after is None or e > after), None]:
+            # Never empty: with no lower bound every edge is still ahead, and the last sets ``lower``.
+            due = {**lower, **({"$lt": edge} if edge is not None else {})}
+            docs += await read({"next_due_at": due}, want - len(docs))
+            if len(docs) >= want:
+                break
+            lower = {"$gte": edge}
+        return docs, _span([d.get("next_due_at") for d in docs])
+    begin, width = _aware(start[0]), start[1]
+    ceiling = max(_aware(now), begin) + DUE_CEILING
+    top, found = begin + width, 0
+    while True:
+        final = top >= ceiling
+        due = {**lower, **({} if final else {"$lt": top})}
+        batch = await read({"next_due_at": due} if due else {"next_due_at": {"$ne": None}}, want - len(docs))
+        docs += batch
+        found += len(batch)
+        if final or len(docs) >= want:
+            return docs, width
+        lower = {"$gte": top}
+        width = _next_width(width, covered=top - begin, found=found, missing=want - len(docs))
+        top += width
+
+
 async def soonest_due_first(
     find: Find,
     *,
@@ -178,13 +326,17 @@ async def soonest_due_first(
     want: int,
     now: datetime,
     after: tuple[datetime | None, str] | None = None,
-) -> list[dict[str, Any]]:
+    width: timedelta | None = None,
+    marks: ListMarks | None = None,
+) -> tuple[list[dict[str, Any]], timedelta | None]:
     """Up to ``want`` documents matching ``conditions`` by due time (``next_due_at``, ``_id``), after ``after``.
 
     The same documents, in the same order, as one ``find`` sorted by due time with the cursor's
     ``$or`` (nulls first, as the server sorts them), for documents whose ``next_due_at`` is a
-    date or null: read as those with no due time, the cursor's ties, then windows between
-    :data:`DUE_EDGES` until ``want`` are found; each window as one query per state filtered on.
+    date or null: read as those with no due time (in windows of id time), the cursor's ties, then
+    windows on the due time, each from the cursor (the first window ``width`` wide) or from the
+    list's marks, until ``want`` are found; each window as one query per state filtered on.
+    Returns them and the width of the page's last window (None when no window was drawn).
     """
     variants = by_state(conditions)
     sort = SORTS["due"]
@@ -195,24 +347,64 @@ async def soonest_due_first(
             found += await find({**bound, **all_of(variant)}, sort, n)
         return sorted(found, key=_due_order)[:n] if len(variants) > 1 else found
 
+    # The marks are read for pages that reach the start of the dated part (a first page, or one after a
+    # case with no due time), and the first id of the no-due part is left only by a first page.
+    key = marks_key(conditions) if marks is not None and (after is None or after[0] is None) else None
+    left = await marks.get(key) if marks is not None and key is not None else {}
+    news: dict[str, Any] = {}
     docs: list[dict[str, Any]] = []
     lowest: datetime | None = None
+    last_width = width
     if after is None or after[0] is None:
-        docs += await read({"next_due_at": None, **({"_id": {"$gt": after[1]}} if after else {})}, want)
+        mark = _mark(left, "first", "width_s")
+        start = (after[1], width or NO_DUE_WINDOW_START) if after is not None else mark
+        docs, last_width = await _no_due_first(
+            read, want=want, now=now, after_id=after[1] if after else None, start=start
+        )
+        if key is not None and after is None and docs:
+            fits = _span([id_time(d["_id"]) if isinstance(d["_id"], str) else None for d in docs])
+            if _moved(mark, docs[0]["_id"], fits):
+                news.update(first=docs[0]["_id"], width_s=_seconds(fits or last_width or NO_DUE_WINDOW_START))
+        due_start = _mark(left, "due_first", "due_width_s")
     else:
         lowest = _aware(after[0])
         docs += await read({"next_due_at": lowest, "_id": {"$gt": after[1]}}, want)
-    edges = [now + offset for offset in DUE_EDGES]
-    edges = [edge for edge in edges if lowest is None or edge > lowest]
-    start: dict[str, Any] = {"$gt": lowest} if lowest is not None else {}
-    for edge in [*edges, None]:
-        if len(docs) >= want:
-            break
-        # Never empty: with no lower bound every edge is still ahead, and the last sets ``start``.
-        due = {**start, **({"$lt": edge} if edge is not None else {})}
-        docs += await read({"next_due_at": due}, want - len(docs))
-        start = {"$gte": edge}
-    return docs
+        due_start = (lowest, width or DUE_WINDOW_START)
+    if len(docs) < want:
+        more, last_width = await _due_windows(read, want=want - len(docs), now=now, after=lowest, start=due_start)
+        if key is not None and lowest is None and more:
+            fits = _span([d.get("next_due_at") for d in more])
+            if _moved(due_start, more[0]["next_due_at"], fits):
+                news.update(
+                    due_first=more[0]["next_due_at"], due_width_s=_seconds(fits or last_width or DUE_WINDOW_START)
+                )
+        docs += more
+    if marks is not None and key is not None and news:
+        await marks.put(key, **news)
+    return docs, last_width
+
+
+def _moved(mark: tuple[Any, timedelta] | None, first: Any, fits: timedelta | None) -> bool:
+    """Pure: whether a mark no longer says where a list begins, or how wide a window holds its first
+    page (off by more than twice: the density changed since it was left)."""
+    if mark is None or _comparable(mark[0]) != _comparable(first):
+        return True
+    return fits is not None and not fits / 2 <= mark[1] <= fits * 2
+
+
+def _comparable(value: Any) -> Any:
+    return _aware(value) if isinstance(value, datetime) else value
+
+
+def _span(times: list[Any]) -> timedelta | None:
+    """Pure: the width of one window that would have held a page with these times (None with fewer
+    than two): their span with the margin :func:`_next_width` gives, and a second for the last one."""
+    known = [_aware(t) for t in times if isinstance(t, datetime)]
+    return (known[-1] - known[0]) * 1.5 + timedelta(seconds=1) if len(known) > 1 else None
+
+
+def _seconds(width: timedelta) -> int:
+    return max(int(width.total_seconds()), 1)
 
 
 def _next_width(width: timedelta, *, covered: timedelta, found: int, missing: int) -> timedelta:
@@ -289,12 +481,14 @@ async def read_list(
     now: datetime,
     after: tuple[datetime | None, str] | None = None,
     width: timedelta | None = None,
+    marks: ListMarks | None = None,
 ) -> tuple[list[dict[str, Any]], timedelta | None]:
     """Up to ``want`` documents of a list after the position ``after``, read the way its order reads fastest.
 
     Newest first in time windows (``width``: the last window of the page before; the width of this
-    page's last window is returned), by due time in windows per state, and after a position with
-    no creation time (none is written so) as one query.
+    page's last window is returned), by due time in windows per state (the no-due part in windows of
+    id time, likewise carrying ``width``; ``marks``: where each list's no-due part began), and after
+    a position with no creation time (none is written so) as one query.
     """
     at, after_id = after if after is not None else (None, "")
     if query.sort == "newest" and (after is None or at is not None):
@@ -310,6 +504,8 @@ async def read_list(
         )
     if query.sort == "due":
         conditions = filter_conditions(query) + created_range(query)
-        return await soonest_due_first(find, conditions=conditions, want=want, now=now, after=after), None
+        return await soonest_due_first(
+            find, conditions=conditions, want=want, now=now, after=after, width=width, marks=marks
+        )
     filt, sort = list_query(query, after)
     return await find(filt, sort, want), None
