@@ -31,6 +31,13 @@ MIN_CELL_DEG = 0.01
 MAX_CELL_DEG = 2.0
 MAX_GRID_CELLS = 4_000_000
 GRID_MARGIN_DEG = 3.0
+# Per cell and capability, the stations that can be among the five nearest of any point in the
+# cell (the decision's candidates): the cells within this many of it are searched for them, and a
+# cell whose list those cells cannot certify (too few stations around it) has none.
+LIST_REACH = 3
+LIST_TOP = 5
+# How many cells' lists are computed at once (bounds the memory of the build).
+LIST_CHUNK = 20_000
 
 
 def haversine_many(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
@@ -52,6 +59,13 @@ def haversine_prepared(
     dp = rad_lats - p1
     dl = np.radians(lons - lon)
     h = np.sin(dp / 2) ** 2 + math.cos(p1) * cos_lats * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+
+
+def _haversine_pairs(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Great-circle distances in km between paired points (vectorised)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
@@ -172,6 +186,10 @@ class StationGrid:
         # vectors (x, y, z) in the same order, so a row of cells is one run of memory.
         self.plain: dict[int, tuple[array[int], array[int], array[float]]] = {}
         self.stale: set[int] = set()
+        # Per capability bit, the pruned lists (:meth:`nearest_lists`) as plain arrays: starts per
+        # cell and station positions; and the cells whose lists a change can affect.
+        self.plain_lists: dict[int, tuple[array[int], array[int]]] = {}
+        self.relist: dict[int, set[int]] = {}
         if not self.enabled:
             return
         x, y = lons[live], lats[live]
@@ -205,11 +223,14 @@ class StationGrid:
         out.entries = dict(self.entries)
         out.plain = dict(self.plain)
         out.stale = set(self.stale)
+        out.plain_lists = dict(self.plain_lists)
+        out.relist = {bit: set(cells) for bit, cells in self.relist.items()}
         return out
 
-    def settle(self, units: np.ndarray) -> None:
-        """Bring the plain arrays up to date: for every capability bit built or changed since
-        (:meth:`rebuild`, :meth:`add`, :meth:`remove`), with ``units`` the stations' unit vectors."""
+    def settle(self, units: np.ndarray, lons: np.ndarray, lats: np.ndarray) -> None:
+        """Bring the plain arrays and the pruned lists up to date: for every capability bit built
+        or changed since (:meth:`rebuild`, :meth:`add`, :meth:`remove`), with ``units`` the
+        stations' unit vectors; lists only for the cells a change can affect."""
         for bit in self.stale:
             if bit:
                 starts, entries = self.starts[bit], self.entries[bit]
@@ -218,7 +239,144 @@ class StationGrid:
                     array("q", entries.astype(np.int64).tobytes()),
                     array("d", np.ascontiguousarray(units[entries], dtype=np.float64).tobytes()),
                 )
+                cells = self.relist.pop(bit, None)
+                if bit not in self.plain_lists:
+                    list_starts, ids = self.nearest_lists(bit, lons, lats, None)
+                elif cells:
+                    list_starts, ids = self.splice_lists(bit, lons, lats, cells)
+                else:
+                    continue
+                self.plain_lists[bit] = (array("i", list_starts.tobytes()), array("i", ids.tobytes()))
         self.stale.clear()
+        self.relist.clear()
+
+    def nearest_lists(
+        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell (every cell, or ``cells`` in order), the stations offering ``bit`` that can be
+        among the :data:`LIST_TOP` nearest (ties included) of some point in the cell: starts per
+        cell and station positions.
+
+        From the cells within :data:`LIST_REACH` of it: ``T``, the fifth smallest upper bound on a
+        station's distance to any point of the cell (its distance to the centre plus the centre's
+        farthest corner), and every station whose lower bound (latitude, meridian and centre
+        bounds) is at most ``T``. A station left out is farther than five others from every point
+        of the cell. A cell near the grid's edge, with fewer than five such stations, or whose
+        ``T`` the stations beyond those cells could undercut, gets no list.
+        """
+        n_cells = self.n_cols * self.n_rows
+        todo = np.arange(n_cells, dtype=np.int64) if cells is None else cells
+        counts_all: list[np.ndarray] = []
+        ids_all: list[np.ndarray] = []
+        for k in range(0, len(todo), LIST_CHUNK):
+            counts, ids = self._lists_of(bit, lons, lats, todo[k : k + LIST_CHUNK])
+            counts_all.append(counts)
+            ids_all.append(ids)
+        counts = np.concatenate(counts_all) if counts_all else np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(ids_all) if ids_all else np.zeros(0, dtype=np.intc)
+        if cells is not None:
+            return counts, ids
+        return np.concatenate(([0], np.cumsum(counts))).astype(np.intc), ids
+
+    def _lists_of(
+        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        reach, g, n_cols, n_rows = LIST_REACH, self.cell, self.n_cols, self.n_rows
+        starts, entries = self.starts[bit], self.entries[bit]
+        rows, cols = cells // n_cols, cells % n_cols
+        inner = (rows >= reach) & (rows < n_rows - reach) & (cols >= reach) & (cols < n_cols - reach)
+        counts = np.zeros(len(cells), dtype=np.int64)
+        where = np.nonzero(inner)[0]
+        if not len(where):
+            return counts, np.zeros(0, dtype=np.intc)
+        r, c = rows[where], cols[where]
+        los, his = [], []
+        for dr in range(-reach, reach + 1):
+            base = (r + dr) * n_cols
+            los.append(starts[base + c - reach])
+            his.append(starts[base + c + reach + 1])
+        lo = np.stack(los, axis=1).astype(np.int64).ravel()
+        n = np.stack(his, axis=1).astype(np.int64).ravel() - lo
+        owner = np.repeat(np.repeat(np.arange(len(where)), 2 * reach + 1), n)
+        offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        sid = entries[np.repeat(lo, n) + offsets].astype(np.int64)
+        if not len(sid):
+            return counts, np.zeros(0, dtype=np.intc)
+        # The cells' boxes and centres, and the centre's farthest corner (the distance from the
+        # centre over a small latitude-longitude box is largest at a corner).
+        lon0 = self.x0 + c * g
+        lat0 = self.y0 + r * g
+        lonc, latc = lon0 + g / 2, lat0 + g / 2
+        corner = np.maximum(_haversine_pairs(lonc, latc, lon0, lat0), _haversine_pairs(lonc, latc, lon0, lat0 + g))
+        rho = corner * (1 + 1e-9) + 1e-6
+        slon, slat = lons[sid], lats[sid]
+        centre = _haversine_pairs(lonc[owner], latc[owner], slon, slat)
+        upper = centre + rho[owner]
+        b_lon0, b_lat0 = lon0[owner], lat0[owner]
+        d_lat = np.maximum(0.0, np.maximum(b_lat0 - slat, slat - (b_lat0 + g)))
+        d_lon = np.maximum(0.0, np.maximum(b_lon0 - slon, slon - (b_lon0 + g)))
+        lower = np.maximum(
+            np.radians(d_lat) * EARTH_RADIUS_KM,
+            np.arcsin(np.minimum(1.0, np.cos(np.radians(slat)) * np.sin(np.radians(np.minimum(d_lon, 90.0)))))
+            * EARTH_RADIUS_KM,
+        )
+        lower = np.maximum(lower, centre - rho[owner]) * (1 - 1e-9) - 1e-6
+        # T per cell: the fifth smallest upper bound (sorted by one combined key, several times
+        # quicker than a two-key sort; the largest of the first five is taken, so that T is
+        # certainly an upper bound for five stations whatever the key's rounding).
+        order = np.argsort(owner * (float(upper.max()) + 1.0) + upper)
+        per = np.bincount(owner, minlength=len(where))
+        first = np.concatenate(([0], np.cumsum(per)[:-1]))
+        enough = per >= LIST_TOP
+        t = np.full(len(where), -np.inf)
+        heads = first[enough]
+        t[enough] = np.max(np.stack([upper[order[heads + k]] for k in range(LIST_TOP)]), axis=0)
+        # Every station beyond the searched cells is at least this far from every point of the cell.
+        far_lat = np.maximum(np.abs(lat0), np.abs(lat0 + g))
+        beyond = (
+            np.minimum(
+                np.radians(reach * g) * EARTH_RADIUS_KM,
+                np.arcsin(np.cos(np.radians(np.minimum(far_lat, 90.0))) * math.sin(math.radians(min(reach * g, 90.0))))
+                * EARTH_RADIUS_KM,
+            )
+            * (1 - 1e-9)
+            - 1e-6
+        )
+        t[t >= beyond] = -np.inf
+        keep = lower <= t[owner]
+        kept_owner = owner[keep]
+        counts[where] = np.bincount(kept_owner, minlength=len(where))
+        return counts, sid[keep][np.argsort(kept_owner, kind="stable")].astype(np.intc)
+
+    def splice_lists(
+        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: set[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The lists with those of ``cells`` computed again (the rest kept as they are)."""
+        plain_starts, plain_ids = self.plain_lists[bit]
+        starts = np.frombuffer(plain_starts, dtype=np.intc)
+        ids = np.frombuffer(plain_ids, dtype=np.intc)
+        todo = np.asarray(sorted(cells), dtype=np.int64)
+        counts, fresh = self.nearest_lists(bit, lons, lats, todo)
+        old_counts = np.diff(starts)
+        keep_cells = np.ones(len(old_counts), dtype=bool)
+        keep_cells[todo] = False
+        kept = ids[np.repeat(keep_cells, old_counts)]
+        new_counts = old_counts.copy()
+        new_counts[todo] = counts
+        new_starts = np.concatenate(([0], np.cumsum(new_counts))).astype(np.intc)
+        kept_before = np.concatenate(([0], np.cumsum(np.where(keep_cells, old_counts, 0))))
+        at = np.repeat(kept_before[todo], counts)
+        return new_starts, np.insert(kept, at, fresh).astype(np.intc)
+
+    def touch_lists(self, bit: int, cell: int) -> None:
+        """Mark the cells whose lists a station in ``cell`` can affect (those within LIST_REACH)."""
+        if not bit or bit not in self.plain_lists:
+            return
+        r, c = divmod(cell, self.n_cols)
+        marked = self.relist.setdefault(bit, set())
+        for row in range(max(0, r - LIST_REACH), min(self.n_rows, r + LIST_REACH + 1)):
+            base = row * self.n_cols
+            marked.update(range(base + max(0, c - LIST_REACH), base + min(self.n_cols, c + LIST_REACH + 1)))
 
     def cells(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
         cols = ((lons - self.x0) // self.cell).astype(np.int64)
@@ -245,6 +403,7 @@ class StationGrid:
         self.entries[bit] = np.insert(self.entries[bit], starts[cell + 1], i)
         starts[cell + 1 :] += 1
         self.stale.add(bit)
+        self.touch_lists(bit, cell)
 
     def remove(self, bit: int, i: int, cell: int) -> None:
         starts = self.starts[bit]
@@ -254,6 +413,7 @@ class StationGrid:
             self.entries[bit] = np.delete(self.entries[bit], lo + int(hits[0]))
             starts[cell + 1 :] -= 1
             self.stale.add(bit)
+            self.touch_lists(bit, cell)
 
 
 _COUNTY_GRIDS: dict[tuple[tuple[str, int], ...], tuple[tuple[CountyArea, ...], PolygonGrid]] = {}

@@ -24,8 +24,9 @@ The index is built from MongoDB and kept per process; a version counter in Mongo
 on every station write, tells each process to take the changed stations in within about a
 second. What does not depend on the request is precomputed: the county (and jurisdiction) of
 each cell of a fixed grid, with polygon tests only for cells on a border, and per capability
-the stations of each cell, so a decision is a cell lookup, a dot product for each of about 25
-nearby stations and a handful of exact distances,
+the stations of each cell and each cell's pruned list (the stations that can be among its five
+nearest), so a decision is a cell lookup, a dot product for each of about 20 listed stations and a
+handful of exact distances,
 certified against a scan of every station (docs/routing.md), never a database geo query.
 """
 

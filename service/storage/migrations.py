@@ -33,13 +33,16 @@ server). Those indexes are declared ascending now; the descending ones are dropp
 Cases' city and province codes: a city's or the province's supervisor lists the cases whose
 ``division`` starts with the prefix, which is now read as an equality on ``city_code`` (the
 division's first four digits and ``00``) or ``province_code`` (its first two and ``0000``), stored
-wherever the division is set. Cases written before are given both once, from their division.
+wherever the division is set. Cases written before are given both once, from their division,
+and for a day after that each start gives them to the cases filed meanwhile by processes of the
+older release (a rolling upgrade).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
@@ -73,6 +76,8 @@ EVENT_KEY_KINDS = {
 BATCH = 500
 CASES = "cases"
 CASE_REGIONS = "case_regions"
+# How long after the codes were first given each start also looks at the cases filed since.
+ROLLING_UPGRADE_WINDOW = timedelta(days=1)
 OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
 # Index keys superseded by the same keys with the time ascending (see the module's docstring).
 DESCENDING_AFTER_EQUALITY: dict[str, tuple[tuple[tuple[str, int], ...], ...]] = {
@@ -207,15 +212,33 @@ def case_region_codes(division: Any) -> dict[str, str | None]:
     }
 
 
-async def give_cases_regions(db: AsyncDatabase[dict[str, Any]]) -> int:
-    """Give every case written before city and province codes both, once; returns how many were changed."""
-    if await db[MIGRATIONS].find_one({"_id": CASE_REGIONS}) is not None:
-        return 0
+async def give_cases_regions(db: AsyncDatabase[dict[str, Any]], *, now: datetime | None = None) -> int:
+    """Give every case written without city and province codes both; returns how many were changed.
+
+    The whole collection once; then, for a day after that, at every start the cases filed since an
+    hour before it (a process of the older release still serving during a rolling upgrade files
+    cases without the codes; the last process restarted runs this after the last of them stopped).
+    """
+    now = now or datetime.now(UTC)
+    done = await db[MIGRATIONS].find_one({"_id": CASE_REGIONS})
+    if done is not None:
+        first_run = done.get("at")
+        if not isinstance(first_run, datetime):
+            return 0
+        first_run = first_run if first_run.tzinfo else first_run.replace(tzinfo=UTC)
+        if now - first_run > ROLLING_UPGRADE_WINDOW:
+            return 0
+        missing: dict[str, Any] = {
+            "created_at": {"$gte": first_run - timedelta(hours=1)},
+            "province_code": {"$exists": False},
+        }
+    else:
+        missing = {"province_code": {"$exists": False}}
     cases = db[CASES]
     changed, ops = 0, []
     # One pass over the cases lacking the codes (a find per batch would scan the collection each time
     # on a server that reads a filter with no index whole).
-    async for doc in cases.find({"province_code": {"$exists": False}}, {"division": 1}):
+    async for doc in cases.find(missing, {"division": 1}):
         ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": case_region_codes(doc.get("division"))}))
         if len(ops) >= BATCH:
             changed += (await cases.bulk_write(ops, ordered=False)).modified_count
@@ -224,5 +247,6 @@ async def give_cases_regions(db: AsyncDatabase[dict[str, Any]]) -> int:
         changed += (await cases.bulk_write(ops, ordered=False)).modified_count
     if changed:
         log.info("gave cases their city and province codes", extra={"cases": changed})
-    await db[MIGRATIONS].update_one({"_id": CASE_REGIONS}, {"$set": {"changed": changed}}, upsert=True)
+    if done is None:
+        await db[MIGRATIONS].update_one({"_id": CASE_REGIONS}, {"$set": {"changed": changed, "at": now}}, upsert=True)
     return changed

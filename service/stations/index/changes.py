@@ -141,7 +141,7 @@ def _apply(index: StationIndex, changed: Sequence[IndexedStation], closed: Seque
                 if bit == 0 or masks[j] & bit:
                     grid.add(bit, i, int(cells[j]))
     index.alive = alive
-    grid.settle(index.units)
+    grid.settle(index.units, index.lons, index.lats)
     for code in touched:
         members = index.by_county.get(code, np.empty(0, dtype=np.int64))
         members = members[index.alive[members]] if len(members) else members

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from math import cos, radians, sin, sqrt
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,15 @@ def nearest_quick(
     rad_lon = radians(lon)
     px, py, pz = cos_lat * cos(rad_lon), cos_lat * sin(rad_lon), sin(p1)
     r_last = last_radius(max_km)
+    listed = grid.plain_lists.get(bit)
+    if listed is not None and not exclude:
+        cell = r * n_cols + c
+        list_starts, list_ids = listed
+        lo, hi = list_starts[cell], list_starts[cell + 1]
+        if lo < hi:
+            answer = _from_list(index, list_ids[lo:hi], lon, p1, cos_lat, px, py, pz, max_km, r_last)
+            if answer is not None:
+                return answer
     reach = QUICK_REACH
     while True:
         r0, r1 = max(0, r - reach), min(n_rows - 1, r + reach)
@@ -145,6 +155,39 @@ def nearest_quick(
                 first = (ordered[0][2], ordered[0][0], 0) if within else None
                 return _top(ordered, n_cert, r_last), first
         reach = reach + 1 if reach < 2 * QUICK_REACH else reach * 2
+
+
+def _from_list(
+    index: StationIndex,
+    ids: Sequence[int],
+    lon: float,
+    p1: float,
+    cos_lat: float,
+    px: float,
+    py: float,
+    pz: float,
+    max_km: float,
+    r_last: float,
+) -> Nearest | None:
+    """:func:`nearest_quick`'s answer from the cell's pruned list (every station that can be among
+    the five nearest of a point in the cell, :meth:`StationGrid.nearest_lists`): no bound to prove,
+    nothing to widen. ``None`` when the five nearest within ``max_km`` are all full."""
+    ux, uy, uz = index.ux_of, index.uy_of, index.uz_of
+    dots = [ux[i] * px + uy[i] * py + uz[i] * pz for i in ids]
+    cut = sorted(dots)[-TOP_CANDIDATES] - DOT_SLACK
+    ordered = _measured(index, [i for i, v in zip(ids, dots, strict=True) if v >= cut], lon, p1, cos_lat)
+    full = index.at_capacity
+    within = 0
+    for k, (d, _, i) in enumerate(ordered[:TOP_CANDIDATES]):
+        if d > max_km:
+            break
+        within += 1
+        if not full[i]:
+            return _top(ordered, TOP_CANDIDATES, r_last), (i, d, k)
+    if within == TOP_CANDIDATES:
+        return None  # more within reach may be beyond the five, all full so far
+    first = (ordered[0][2], ordered[0][0], 0) if within else None
+    return _top(ordered, TOP_CANDIDATES, r_last), first
 
 
 def _measured(

@@ -85,7 +85,7 @@ class StationIndex:
         for code, members in by_county.items():
             self.set_county(code, np.asarray(members, dtype=np.int64))
         self.grid = StationGrid(self.lons, self.lats, self.alive, self.capability_bit.values(), self.capability_mask)
-        self.grid.settle(self.units)
+        self.grid.settle(self.units, self.lons, self.lats)
         self.build_jurisdictions()
         self.counties = tuple(counties)
         self.county_names = {c.code: c.name for c in self.counties}
@@ -111,6 +111,9 @@ class StationIndex:
         self.rad_lat_of = array("d", self.rad_lats.tobytes())
         self.cos_lat_of = array("d", self.cos_lats.tobytes())
         self.rank_of = array("q", self.code_rank.astype(np.int64).tobytes())
+        self.ux_of = array("d", np.ascontiguousarray(self.units[:, 0]).tobytes())
+        self.uy_of = array("d", np.ascontiguousarray(self.units[:, 1]).tobytes())
+        self.uz_of = array("d", np.ascontiguousarray(self.units[:, 2]).tobytes())
 
     def warm_counties(self) -> None:
         """For every county polygon and capability, its candidates and their townships, computed

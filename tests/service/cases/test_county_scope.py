@@ -4,6 +4,7 @@ the cases under the supervisor's division prefix (routed to its stations or wait
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.cases import queries
@@ -118,3 +119,11 @@ async def test_cases_stored_before_the_codes_are_given_them_once(ctx: Context) -
     assert await give_cases_regions(ctx.db) == 3
     assert {d["_id"]: (d["city_code"], d["province_code"]) async for d in cases.find({})} == stored
     assert await give_cases_regions(ctx.db) == 0
+    # A process of the older release, still serving during a rolling upgrade, files a case without
+    # the codes: the next start within the day gives them; a start after the day no longer looks.
+    late = await make_case(ctx, resident, division_code=HEFEI_TOWNSHIP)
+    await cases.update_one({"_id": late["id"]}, {"$unset": {"city_code": "", "province_code": ""}})
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert await give_cases_regions(ctx.db, now=later) == 0
+    assert await give_cases_regions(ctx.db) == 1
+    assert (await cases.find_one({"_id": late["id"]}))["city_code"] == "340100"

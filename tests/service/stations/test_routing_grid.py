@@ -232,10 +232,41 @@ def test_station_changes_are_taken_in_place_and_decide_as_a_fresh_build():
         assert previous.version == round_ + 1  # the index in use is left as it was
         reference = ref.ReferenceIndex(stations, COUNTIES)
         fresh = StationIndex(stations, COUNTIES)
+        # only the cells a change can affect got new pruned lists, and all are as if built anew
+        for bit, (starts, ids) in index.grid.plain_lists.items():
+            again = index.grid.nearest_lists(bit, index.lons, index.lats, None)
+            assert (list(starts), list(ids)) == (again[0].tolist(), again[1].tolist())
         for _ in range(300):
             kwargs = request(rng, stations)
             assert_same(index, reference, kwargs)
             assert_same(fresh, reference, kwargs)
+
+
+def pruned_lists(index: StationIndex) -> dict[tuple[int, int], set[str]]:
+    """Per (capability bit, cell) with a list, the ids of the stations on it."""
+    out = {}
+    for bit, (starts, ids) in index.grid.plain_lists.items():
+        for cell in range(len(starts) - 1):
+            if starts[cell] < starts[cell + 1]:
+                out[bit, cell] = {index.labels[i][0] for i in ids[starts[cell] : starts[cell + 1]]}
+    return out
+
+
+def test_pruned_lists_hold_every_station_that_can_be_among_a_cells_five_nearest():
+    rng = random.Random(7)
+    index = StationIndex(make_stations(rng, 800), COUNTIES)
+    grid = index.grid
+    lists = pruned_lists(index)
+    assert len(lists) > 100
+    for (bit, cell), listed in rng.sample(sorted(lists.items()), k=60):
+        row, col = divmod(cell, grid.n_cols)
+        mask = index.candidate_mask(next(c for c, b in index.capability_bit.items() if b == bit), ())
+        for _ in range(5):
+            p = Point(grid.x0 + (col + rng.random()) * grid.cell, grid.y0 + (row + rng.random()) * grid.cell)
+            idx, dist = index.ordered(mask.nonzero()[0], p)
+            fifth = dist[4]
+            # every station as near as the fifth nearest (ties included) is on the cell's list
+            assert {index.labels[i][0] for i in idx[dist <= fifth].tolist()} <= listed
 
 
 def test_many_changes_build_anew():
