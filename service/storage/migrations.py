@@ -205,10 +205,10 @@ async def drop_descending_time_indexes(db: AsyncDatabase[dict[str, Any]]) -> lis
 
 def case_region_codes(division: Any) -> dict[str, str | None]:
     """The ``city_code`` and ``province_code`` of a case with this ``division`` (as the cases area writes them)."""
-    code = division if isinstance(division, str) else ""
+    digits = division if isinstance(division, str) else ""
     return {
-        "city_code": code[:4] + "00" if len(code) >= 4 else None,
-        "province_code": code[:2] + "0000" if len(code) >= 2 else None,
+        "city_code": digits[:4] + "00" if len(digits) >= 4 else None,
+        "province_code": digits[:2] + "0000" if len(digits) >= 2 else None,
     }
 
 
