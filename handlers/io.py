@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import copy
-import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import orjson
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
@@ -238,9 +238,15 @@ class QueryReader:
 _NOT_LOADED = object()
 
 
-def dumps(body: Any) -> str:
-    """JSON text as the API writes it (UTF-8 Chinese kept readable)."""
-    return json.dumps(body, ensure_ascii=False, default=json_default)
+# orjson (about a tenth of json.dumps' time for a page of cases); dates, times and dataclasses
+# go through json_default as before (RFC 3339 times with milliseconds, dataclasses as text),
+# non-string keys become strings as json.dumps makes them.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(body: Any) -> bytes:
+    """JSON as the API writes it: UTF-8 (Chinese kept readable), compact."""
+    return orjson.dumps(body, default=json_default, option=_ORJSON_OPTIONS)
 
 
 def json_response(
@@ -250,7 +256,8 @@ def json_response(
     body = schema.dump(obj, many=many) if schema is not None else obj
     return web.Response(
         status=status,
-        text=dumps(body),
+        body=dumps(body),
         content_type="application/json",
+        charset="utf-8",
         headers=headers,
     )
