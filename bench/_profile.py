@@ -1,4 +1,5 @@
-"""Profile single requests through the real app: `python -m bench._profile [get|submit|list|accept] [-n N]`.
+"""Profile single requests through the real app: `python -m bench._profile [get|submit|list|accept] [-n N]`
+(``--role worker`` or ``supervisor``: one role's list only).
 
 Needs pyinstrument (not a project dependency: `pip install --target DIR pyinstrument==5.1.3`
 and put DIR on PYTHONPATH). Serves ``run.create_app`` on a loopback port against an in-memory
@@ -30,7 +31,7 @@ from service.stations.inputs import StationRegistration
 from service.storage.embedded import EmbeddedMongo
 
 
-async def main(kind: str, n: int, html: str | None) -> None:
+async def main(kind: str, n: int, html: str | None, role: str = "both") -> None:
     from pyinstrument import Profiler
 
     server = EmbeddedMongo(":memory:", durable=False)
@@ -94,7 +95,8 @@ async def main(kind: str, n: int, html: str | None) -> None:
                 elif kind == "submit":
                     await call(http, "POST", url, 201, json=body, headers=resident)
                 elif kind == "list":
-                    await call(http, "GET", f"{url}?limit=20", 200, headers=supervisor if i % 2 else worker)
+                    as_supervisor = role == "supervisor" or (role == "both" and i % 2)
+                    await call(http, "GET", f"{url}?limit=20", 200, headers=supervisor if as_supervisor else worker)
                 elif kind == "accept":
                     await call(http, "POST", f"{url}/{ids[i]}/accept", 200, json={}, headers=worker)
 
@@ -121,5 +123,8 @@ if __name__ == "__main__":
     parser.add_argument("kind", choices=("get", "submit", "list", "accept"))
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--html")
+    parser.add_argument(
+        "--role", choices=("both", "worker", "supervisor"), default="both", help="list: whose list (both: alternate)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.kind, args.n, args.html))
+    asyncio.run(main(args.kind, args.n, args.html, args.role))

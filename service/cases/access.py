@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from service.cases import lifecycle
@@ -18,17 +19,42 @@ def access_of(principal: Principal, parties: Parties) -> Relationship:
     role = principal.role
     staff_at = role in ("worker", "station_head") and bool(principal.station_id)
     creator = parties.created_by is not None and parties.created_by.subject == principal.subject
-    return Relationship(
-        owner=role == "resident" and parties.owner == principal.subject,
-        creator=creator and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
-        client_creator=creator and principal.is_client and principal.has_scope("cases:read"),
-        station=staff_at and parties.station_id == principal.station_id,
-        assignee=staff_at and parties.assignee_id == principal.subject,
-        division=role == "supervisor"
+    return _relationship(
+        role == "resident" and parties.owner == principal.subject,
+        creator and (principal.is_staff or (role == "client" and principal.has_scope("cases:read"))),
+        creator and principal.is_client and principal.has_scope("cases:read"),
+        staff_at and parties.station_id == principal.station_id,
+        staff_at and parties.assignee_id == principal.subject,
+        role == "supervisor"
         and principal.division_prefix is not None
         and str(parties.division or "").startswith(principal.division_prefix),
-        admin=role == "admin",
-        assigned=bool(parties.assignee_id),
+        role == "admin",
+        bool(parties.assignee_id),
+    )
+
+
+@functools.cache
+def _relationship(
+    owner: bool,
+    creator: bool,
+    client_creator: bool,
+    station: bool,
+    assignee: bool,
+    division: bool,
+    admin: bool,
+    assigned: bool,
+) -> Relationship:
+    # At most 256 of these frozen values exist: each is built once, and a list of 20 cases
+    # (each asked its relationship and, through it, its allowed actions) reuses them.
+    return Relationship(
+        owner=owner,
+        creator=creator,
+        client_creator=client_creator,
+        station=station,
+        assignee=assignee,
+        division=division,
+        admin=admin,
+        assigned=assigned,
     )
 
 
@@ -37,10 +63,15 @@ REOPEN_WINDOW = timedelta(days=7)
 
 def case_facts(case: Case, now: datetime) -> lifecycle.CaseFacts:
     """What the lifecycle table's guards need to know about this case now."""
-    return lifecycle.CaseFacts(
-        extension_pending=(case.extension or {}).get("status") == "requested",
-        within_reopen_window=within_reopen_window(case, now),
-    )
+    return _FACTS[(case.extension or {}).get("status") == "requested", within_reopen_window(case, now)]
+
+
+# The four sets of facts, built once (CaseFacts is frozen).
+_FACTS = {
+    (pending, within): lifecycle.CaseFacts(extension_pending=pending, within_reopen_window=within)
+    for pending in (False, True)
+    for within in (False, True)
+}
 
 
 def allowed_actions(principal: Principal, rel: Relationship, case: Case, now: datetime) -> list[str]:

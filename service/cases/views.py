@@ -65,7 +65,9 @@ def view(case: Case, principal: Principal, rel: Relationship, now: datetime, *, 
 
     A field the case has never held is left out (``Case.fields_set``), one it holds as null is shown so.
     """
-    out: CaseView = {k: v for k, v in _held(case).items() if k in case.fields_set}
+    out: CaseView = _held(case)
+    for key in out.keys() - case.fields_set:
+        del out[key]
     out["id"] = case.id
     seen = case_privacy.disclosure(rel, case)
     hide_reporter = not seen.reporter

@@ -72,6 +72,29 @@ def _part(cls: type[R], doc: Mapping[str, Any] | None) -> R | None:
     return cls(**{k: doc[k] for k in held}, keys=held)
 
 
+# The services cases were filed for, as records, by their stored parts: a page of cases names a few
+# services many times over, and a ServiceRef is frozen, so one record serves every case that holds the
+# same parts. It holds no personal data; it is cleared when full (a catalogue has tens of services).
+_SERVICES: dict[tuple[tuple[str, Any], ...], ServiceRef] = {}
+_SERVICES_MAX = 1024
+
+
+def _service(doc: Mapping[str, Any] | None) -> ServiceRef:
+    if doc is None:
+        return ServiceRef(code="")
+    try:
+        key = tuple(doc.items())
+        ref = _SERVICES.get(key)
+    except TypeError:  # a part that cannot be a key (none is stored so): built each time
+        return _part(ServiceRef, doc) or ServiceRef(code="")
+    if ref is None:
+        ref = _part(ServiceRef, doc) or ServiceRef(code="")
+        if len(_SERVICES) >= _SERVICES_MAX:
+            _SERVICES.clear()
+        _SERVICES[key] = ref
+    return ref
+
+
 def _point(doc: Mapping[str, Any] | None) -> geo.Point | None:
     if not doc:
         return None
@@ -109,22 +132,32 @@ def _slot_builder(cls: type) -> Callable[..., Any]:
 
 
 _build_case: Callable[..., Case] = _slot_builder(Case)
+_build_placement: Callable[..., Placement] = _slot_builder(Placement)
+# The four ways a case can stand against its deadlines, built once (Overdue is frozen).
+_OVERDUE = {(sign, resolve): Overdue(sign=sign, resolve=resolve) for sign in (False, True) for resolve in (False, True)}
+
+
+def _overdue(doc: Any) -> Overdue:
+    if not doc:
+        return _OVERDUE[False, False]
+    return _OVERDUE[bool(doc.get("sign", False)), bool(doc.get("resolve", False))]
 
 
 def case_from_document(doc: Mapping[str, Any]) -> Case:
     """The case a stored document holds (ids as strings): the one way a document becomes a ``Case``."""
     get = doc.get
     rating = get("rating")
+    history = get("history")  # left out of lists' reads
     return _build_case(
         id=str(doc["_id"]),
         number=doc["number"],
         version=doc["version"],
         status=doc["status"],
-        service=_part(ServiceRef, get("service")) or ServiceRef(code=""),
+        service=_service(get("service")),
         created_by=actor_from(get("created_by")) or Actor(None, None),
         created_at=doc["created_at"],
         updated_at=get("updated_at", doc["created_at"]),
-        placement=Placement(
+        placement=_build_placement(
             station_id=get("station_id"),
             station_code=get("station_code"),
             station_name=get("station_name"),
@@ -153,7 +186,7 @@ def case_from_document(doc: Mapping[str, Any]) -> Case:
         sign_due_at=doc["sign_due_at"],
         resolve_due_at=doc["resolve_due_at"],
         next_due_at=get("next_due_at"),
-        overdue=Overdue(**{k: bool(v) for k, v in (get("overdue") or {}).items() if k in ("sign", "resolve")}),
+        overdue=_overdue(get("overdue")),
         urge_count=get("urge_count") or 0,
         accepted_at=get("accepted_at"),
         signed_late=get("signed_late"),
@@ -171,6 +204,6 @@ def case_from_document(doc: Mapping[str, Any]) -> Case:
         cancelled_at=get("cancelled_at"),
         rejected_at=get("rejected_at"),
         urged_at=get("urged_at"),
-        history=tuple(history_from_doc(h) for h in get("history") or ()),
+        history=tuple(map(history_from_doc, history)) if history else (),
         fields_set=frozenset(doc),
     )
