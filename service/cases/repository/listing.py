@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,23 +216,50 @@ NO_DUE_CEILING = timedelta(days=1)
 LIST_MARKS = "case_list_marks"
 
 
+# A process keeps the marks it last read for MARKS_KEPT_S, and what it left since: a first page in that
+# time reads none (one round trip fewer), and one whose marks did not move leaves none (as before).
+# Marks another process leaves meanwhile go unseen until then: being hints, that costs reads, not a case.
+MARKS_KEPT_S = 30.0
+_KEPT: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_KEPT_MOST = 10_000
+
+
 class ListMarks:
     """Where each list began when its first page was last read (collection ``case_list_marks``): the
     first id of its cases with no due time and the first due time of the rest, each with the window
     width that filled the page. Only hints for where to start reading: a wrong or missing mark costs
-    reads, never a case."""
+    reads, never a case. Kept in the process for ``kept_s`` seconds once read (0: read every time)."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, kept_s: float = MARKS_KEPT_S) -> None:
         self.col = db[LIST_MARKS]
+        self.db_name = db.name
+        self.kept_s = kept_s
 
     async def get(self, key: str) -> dict[str, Any]:
         """The list's marks (``first``, ``width_s``, ``due_first``, ``due_width_s``), those left."""
-        return await self.col.find_one({"_id": key}) or {}
+        kept = _KEPT.get((self.db_name, key))
+        if kept is not None and time.monotonic() - kept[0] < self.kept_s:
+            return dict(kept[1])
+        at = time.monotonic()
+        marks = await self.col.find_one({"_id": key}) or {}
+        if self.kept_s > 0:
+            if len(_KEPT) >= _KEPT_MOST:
+                _KEPT.clear()
+            _KEPT[self.db_name, key] = (at, dict(marks))
+        return marks
 
     async def put(self, key: str, **fields: Any) -> None:
         """Leave some of the list's marks (a request leaving them at the same moment may win instead)."""
         with contextlib.suppress(DuplicateKeyError):  # two first upserts of one key: either mark will do
             await self.col.update_one({"_id": key}, {"$set": fields}, upsert=True)
+        kept = _KEPT.get((self.db_name, key))
+        if kept is not None:
+            _KEPT[self.db_name, key] = (kept[0], {**kept[1], **fields})
+
+
+def forget_marks() -> None:
+    """Drop the marks this process keeps (the next first page of each list reads them again)."""
+    _KEPT.clear()
 
 
 def _mark(marks: dict[str, Any], at: str, width: str) -> tuple[Any, timedelta] | None:

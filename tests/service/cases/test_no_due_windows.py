@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from pymongo import ASCENDING
 
 from service.cases.repository import listing
@@ -81,9 +82,10 @@ async def _sorted(col: Any, conditions: list[dict[str, Any]]) -> list[str]:
     return [d["_id"] async for d in col.find(listing.all_of(conditions), {"_id": 1}).sort(SORT)]
 
 
-async def test_no_due_pages_match_one_sorted_query_whatever_the_mark_says(ctx: Context) -> None:
+@pytest.mark.parametrize("kept_s", [0, listing.MARKS_KEPT_S])
+async def test_no_due_pages_match_one_sorted_query_whatever_the_mark_says(ctx: Context, kept_s: float) -> None:
     col = await _collection(ctx, _spread())
-    marks = listing.ListMarks(ctx.db)
+    marks = listing.ListMarks(ctx.db, kept_s=kept_s)
     for conditions in (SCOPE, [*SCOPE, {"status": {"$in": ["cancelled", "dispatched"]}}]):
         expected = await _sorted(col, conditions)
         key = listing.marks_key(conditions)
@@ -103,6 +105,7 @@ async def test_no_due_pages_match_one_sorted_query_whatever_the_mark_says(ctx: C
         for mark in [None, "left", *wrong]:
             if mark is None:
                 await ctx.db[listing.LIST_MARKS].delete_many({})
+                listing.forget_marks()
             elif mark != "left":
                 await marks.put(key, first=mark[0], width_s=1, due_first=mark[1], due_width_s=60)
             for limit in (1, 2, 3, 7, 100):
@@ -150,3 +153,67 @@ async def test_a_first_page_by_due_time_reads_about_a_page_of_the_history(ctx: C
         start = expected.index(after) + 1
         assert [d["_id"] for d in docs_after] == expected[start : start + 21]
         assert sum(read) <= most, read
+
+
+async def test_kept_marks_are_read_once_and_left_only_when_they_move(ctx: Context) -> None:
+    # The dense history of the test above: with no mark a first page reads every case with no due time.
+    docs = [_history(NOW - timedelta(days=365) + timedelta(seconds=i)) for i in range(600)]
+    docs += [_history(NOW - timedelta(hours=1) + timedelta(seconds=i)) for i in range(600)]
+    col = await _collection(ctx, docs)
+    marks = listing.ListMarks(ctx.db)
+    read: list[int] = []
+
+    async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        explained = await ctx.db.command(
+            "explain", {"find": COLLECTION, "filter": filt, "sort": dict(sort), "limit": n}, verbosity="executionStats"
+        )
+        read.append(explained["executionStats"]["totalKeysExamined"])
+        return [d async for d in col.find(filt).sort(sort).limit(n)]
+
+    expected = await _sorted(col, SCOPE)
+    first, _ = await listing.soonest_due_first(find, conditions=SCOPE, want=21, now=NOW, marks=marks)
+    assert [d["_id"] for d in first] == expected[:21]
+    stored = await ctx.db[listing.LIST_MARKS].find_one({"_id": listing.marks_key(SCOPE)})
+    assert stored is not None and stored["first"] == expected[0]
+    # Gone from the store, still kept: the next first page starts from the kept marks, reads about a
+    # page, and leaves none (they did not move).
+    await ctx.db[listing.LIST_MARKS].delete_many({})
+    for _ in range(2):
+        read.clear()
+        again, _ = await listing.soonest_due_first(find, conditions=SCOPE, want=21, now=NOW, marks=marks)
+        assert [d["_id"] for d in again] == expected[:21]
+        assert sum(read) <= 3 * 21, read
+    assert await ctx.db[listing.LIST_MARKS].count_documents({}) == 0
+    # Marks that are not kept are read from the store every time: none there, every case is read again.
+    read.clear()
+    fresh, _ = await listing.soonest_due_first(
+        find, conditions=SCOPE, want=21, now=NOW, marks=listing.ListMarks(ctx.db, kept_s=0)
+    )
+    assert [d["_id"] for d in fresh] == expected[:21]
+    assert sum(read) == len(docs)
+
+
+async def test_marks_kept_from_before_a_change_still_page_exactly(ctx: Context) -> None:
+    col = await _collection(ctx, _spread())
+    marks = listing.ListMarks(ctx.db)
+    key = listing.marks_key(SCOPE)
+    expected = await _sorted(col, SCOPE)
+    assert await _pages(ctx, col, SCOPE, 4, marks) == [expected[i : i + 4] for i in range(0, len(expected), 4)]
+    # Meanwhile the list changes under the kept marks (cases with no due time made before its first, one
+    # due before its first due time) and another process leaves marks that are wrong: this one's are
+    # kept and no longer say where the list begins.
+    await col.insert_many(
+        [_history(NOW - timedelta(days=3400)), _history(NOW - timedelta(days=3350), status="cancelled")]
+        + [{"_id": new_id(NOW), "station_id": "s1", "status": "dispatched", "next_due_at": NOW - timedelta(days=90)}]
+    )
+    await ctx.db[listing.LIST_MARKS].update_one(
+        {"_id": key}, {"$set": {"first": "zz-legacy", "width_s": 1, "due_first": NOW + timedelta(days=900)}}
+    )
+    expected = await _sorted(col, SCOPE)
+    for limit in (1, 3, 7, 100):
+        pages = await _pages(ctx, col, SCOPE, limit, marks)
+        assert pages == [expected[i : i + limit] for i in range(0, len(expected), limit)], limit
+    # The first page found the list's new start and left it, over the other process's marks.
+    stored = await ctx.db[listing.LIST_MARKS].find_one({"_id": key})
+    assert stored is not None and stored["first"] == expected[0]
+    assert stored["due_first"].replace(tzinfo=UTC) == NOW - timedelta(days=90)
