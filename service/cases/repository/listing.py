@@ -174,7 +174,9 @@ async def newest_first(
         if final or len(docs) >= want:
             break
         top = upper = top - width
-        width = _next_width(width, covered=start - top, found=found, missing=want - len(docs))
+        # After a window with nothing in it the next is the widest (as before anything is found): a
+        # list with fewer cases than a page reaches back to its oldest in a few windows, not in doublings.
+        width = _next_width(width, covered=start - top, found=found if batch else 0, missing=want - len(docs))
     return docs, width
 
 

@@ -195,3 +195,23 @@ async def test_a_queue_by_due_time_never_reads_cases_without_a_due_time(ctx: Con
         assert due is None or set(due) & {"$lt", "$gt", "$gte"}, filt
     windows = [f["next_due_at"] for f in issued if f["next_due_at"] is not None]
     assert all("$lt" in w for w in windows if "$gte" not in w and "$gt" not in w)
+
+
+async def test_a_list_shorter_than_a_page_reaches_its_oldest_case_in_a_few_windows(ctx: Context) -> None:
+    # Fifteen cases of one station: fourteen in the last minutes, one five years ago. After each window
+    # with nothing in it the next is eight times as wide, so the first page reaches back to 2000 in ten
+    # queries (by the density of the first window alone the windows only doubled: twenty-two).
+    col = ctx.db["sparse_list"]
+    filed = [NOW - timedelta(seconds=10 * i) for i in range(14)] + [NOW - timedelta(days=5 * 365)]
+    await col.insert_many([{"_id": f"c{i:02d}", "station_id": "s1", "created_at": at} for i, at in enumerate(filed)])
+    await col.insert_one({"_id": "other", "station_id": "s2", "created_at": NOW - timedelta(days=2)})
+    issued: list[dict[str, Any]] = []
+
+    async def find(filt: dict[str, Any], sort: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
+        issued.append(filt)
+        return [d async for d in col.find(filt).sort(sort).limit(n)]
+
+    docs, _ = await listing.newest_first(find, conditions=[{"station_id": "s1"}], want=21, now=NOW)
+    assert [d["_id"] for d in docs] == [f"c{i:02d}" for i in range(15)]
+    assert len(issued) <= 10, len(issued)
+    assert "$gte" not in issued[-1].get("created_at", {})  # the last reaches back without a lower bound
