@@ -202,9 +202,14 @@ async def test_marks_kept_from_before_a_change_still_page_exactly(ctx: Context) 
     # Meanwhile the list changes under the kept marks (cases with no due time made before its first, one
     # due before its first due time) and another process leaves marks that are wrong: this one's are
     # kept and no longer say where the list begins.
+    due_early = {
+        "_id": new_id(NOW),
+        "station_id": "s1",
+        "status": "dispatched",
+        "next_due_at": NOW - timedelta(days=90),
+    }
     await col.insert_many(
-        [_history(NOW - timedelta(days=3400)), _history(NOW - timedelta(days=3350), status="cancelled")]
-        + [{"_id": new_id(NOW), "station_id": "s1", "status": "dispatched", "next_due_at": NOW - timedelta(days=90)}]
+        [_history(NOW - timedelta(days=3400)), _history(NOW - timedelta(days=3350), status="cancelled"), due_early]
     )
     await ctx.db[listing.LIST_MARKS].update_one(
         {"_id": key}, {"$set": {"first": "zz-legacy", "width_s": 1, "due_first": NOW + timedelta(days=900)}}
