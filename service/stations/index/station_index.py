@@ -183,6 +183,17 @@ class StationIndex:
                 full[i] = open_cases.get(s.id, 0) >= capacity
         self.at_capacity = full
 
+    @property
+    def at_capacity(self) -> np.ndarray:
+        """Per position, whether the station is full (a capped station with as many open cases)."""
+        return self._at_capacity
+
+    @at_capacity.setter
+    def at_capacity(self, full: np.ndarray) -> None:
+        self._at_capacity = full
+        # The same as bytes (0 or 1 each) for the per-decision search: a numpy element costs more.
+        self.full_of = full.tobytes()
+
     def __len__(self) -> int:
         return len(self.stations)
 
