@@ -147,6 +147,11 @@ class PolygonGrid:
             return r * self.n_cols + c
         return -1
 
+    def on_border(self, lon: float, lat: float) -> bool:
+        """Whether the point's cell lies on a border (an answer there tests polygons)."""
+        k = self._cell(lon, lat)
+        return k >= 0 and self.single[k] == -2
+
     def first(self, lon: float, lat: float) -> int | None:
         """The lowest-ranked polygon holding the point."""
         k = self._cell(lon, lat)

@@ -158,6 +158,29 @@ def nearest_quick(
         reach = reach + 1 if reach < 2 * QUICK_REACH else reach * 2
 
 
+def quick_path(index: StationIndex, lon: float, lat: float, bit: int, exclude: frozenset[int], max_km: float) -> str:
+    """Which way the search answers for this point (for measurement): ``list`` (the cell's pruned
+    list), ``ring`` (the cells around the point, widened until certain) or ``full``
+    (:func:`nearest_quick` hands over to :func:`search_nearest`)."""
+    if nearest_quick(index, lon, lat, bit, exclude, max_km) is None:
+        return "full"
+    grid = index.grid
+    listed = grid.plain_lists.get(bit)
+    if listed is None or exclude:
+        return "ring"
+    cell = int((lat - grid.y0) // grid.cell) * grid.n_cols + int((lon - grid.x0) // grid.cell)
+    list_starts, list_ids = listed
+    lo, hi = list_starts[cell], list_starts[cell + 1]
+    if lo == hi:
+        return "ring"
+    p1 = radians(lat)
+    cos_lat = cos(p1)
+    rad_lon = radians(lon)
+    px, py, pz = cos_lat * cos(rad_lon), cos_lat * sin(rad_lon), sin(p1)
+    answer = _from_list(index, list_ids[lo:hi], lon, p1, cos_lat, px, py, pz, max_km, last_radius(max_km))
+    return "ring" if answer is None else "list"
+
+
 def _from_list(
     index: StationIndex,
     ids: Sequence[int],
