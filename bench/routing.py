@@ -289,8 +289,8 @@ def paths_line(index: StationIndex, points: list[Point], cpu: list[float], capab
     if 0 < in_turns < len(cpu):
         a, b = summary(cpu[:in_turns]), summary(cpu[in_turns:])
         line += (
-            f"\n          index on-CPU p50/p99 ms: {a['p50_ms']:.3f}/{a['p99_ms']:.3f} on the {in_turns} points in turns "
-            f"with the floor, {b['p50_ms']:.3f}/{b['p99_ms']:.3f} on the {len(cpu) - in_turns} timed alone"
+            f"\n          index on-CPU p50/p99 ms: {a['p50_ms']:.3f}/{a['p99_ms']:.3f} on the {in_turns} points "
+            f"in turns with the floor, {b['p50_ms']:.3f}/{b['p99_ms']:.3f} on the {len(cpu) - in_turns} timed alone"
         )
     return line
 
