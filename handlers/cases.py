@@ -146,6 +146,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
         scopes=("cases:write",),
         problems=(404, 409, 422),
         operation_id=f"case_{action}",
+        overlaps_revocation=True,
         include_in_schema=not alias,
         description=(
             "Needs no fields: the body may be left out (or be {})."
@@ -162,6 +163,7 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
             case_id=request.match_info["case_id"],
             action=action,
             data=data,
+            ready=request.get(REVOCATION_CHECK),
         )
         return json_response(None, dump_case(case))
 

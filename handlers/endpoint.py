@@ -50,9 +50,10 @@ class Endpoint:
     # Also accept the access token as ``?access_token=`` (only for EventSource streams,
     # which cannot send an Authorization header).
     token_in_query: bool = False
-    # A read whose handler hands ``request[REVOCATION_CHECK]`` to the service, which awaits it after
-    # reading and before it discloses or records anything: the token's revocation check (a Redis
-    # round trip) runs while the data is read. Only for GET handlers that write nothing before it.
+    # A handler that hands ``request[REVOCATION_CHECK]`` to the service, which awaits it after its
+    # first read and before it discloses, records or writes anything: the token's revocation check
+    # (a Redis round trip) runs while the data is read. Only for handlers whose service does so
+    # (case reads and lists; case actions, which await it before their conditional write).
     overlaps_revocation: bool = False
 
 

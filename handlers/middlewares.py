@@ -192,7 +192,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if not token:
         raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
-    if meta is not None and meta.overlaps_revocation and request.method in ("GET", "HEAD"):
+    if meta is not None and meta.overlaps_revocation:
         return await _read_while_revocation_is_checked(request, handler, meta, token)
     principal = await tokens.authenticate(ctx=request.app[CTX], token=token)
     request[PRINCIPAL] = principal
@@ -206,11 +206,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def _read_while_revocation_is_checked(
     request: web.Request, handler: Handler, meta: Endpoint, token: str
 ) -> web.StreamResponse:
-    """The auth middleware for a read that starts while its token's revocation is checked.
+    """The auth middleware for a request whose first read starts while its token's revocation is checked.
 
-    The handler's service awaits ``request[REVOCATION_CHECK]`` before it discloses or records
-    anything; whatever happens, the check is awaited here too before an answer leaves, and a
-    revoked token is answered ``token_revoked`` in place of any other answer or error.
+    The handler's service awaits ``request[REVOCATION_CHECK]`` before it discloses, records or
+    writes anything; whatever happens, the check is awaited here too before an answer leaves,
+    and a revoked token is answered ``token_revoked`` in place of any other answer or error.
     """
     principal, revocation = tokens.start_authentication(ctx=request.app[CTX], token=token)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +34,26 @@ from service.uploads import service as uploads
 MAX_RETURNS = 2
 
 
-async def act(*, ctx: Context, principal: Principal, case_id: str, action: str, data: ActionInput) -> CaseView:
-    """Perform one lifecycle action; exactly one of several concurrent actions wins, the rest get 409."""
+async def act(
+    *,
+    ctx: Context,
+    principal: Principal,
+    case_id: str,
+    action: str,
+    data: ActionInput,
+    ready: Awaitable[None] | None = None,
+) -> CaseView:
+    """Perform one lifecycle action; exactly one of several concurrent actions wins, the rest get 409.
+
+    ``ready``: the check of the caller's token still under way (it raises for a revoked one),
+    awaited once the case is read and before anything is checked, looked up or written.
+    """
     repo = CasesRepository(ctx.db)
-    case = await repo.get(case_id)
+    try:
+        case = await repo.get(case_id)
+    finally:
+        if ready is not None:
+            await ready
     rel = ensure_visible(principal, case)
     now = ctx.now()
     # State before relationship: when a colleague has just signed for the case, "already

@@ -152,6 +152,27 @@ async def test_a_revoked_token_reads_no_case_and_leaves_no_audit_entry_though_th
     assert resp.status == 401 and (await resp.json())["code"] == "token_revoked"  # not 422: the token comes first
 
 
+async def test_a_revoked_token_changes_no_case_though_the_actions_read_overlaps_the_check(world: World) -> None:
+    # An action reads the case while the token's revocation is checked and writes only after it.
+    case = await world.submit("org_complaint")
+    cid = case["id"]
+    stored = await world.ctx.db["cases"].find_one({"_id": cid})
+    events = await world.ctx.db["events"].count_documents({"case_id": cid})
+    await tokens.revoke_subject(ctx=world.ctx, subject=world.worker_id)
+    for path, body in (
+        (f"/api/v1/cases/{cid}/accept", {}),
+        (f"/api/v1/cases/{cid}/accept", {"expected_version": 99}),  # would be 409
+        (f"/api/v1/cases/{cid}/resolve", {}),  # would be 409 or 422
+        ("/api/v1/cases/6b0d2c8bf22ef523a798a35d/accept", {}),  # would be 404
+    ):
+        resp = await world.client.post(path, json=body, headers=world.worker)
+        assert resp.status == 401 and (await resp.json())["code"] == "token_revoked", path
+    assert await world.ctx.db["cases"].find_one({"_id": cid}) == stored
+    assert await world.ctx.db["events"].count_documents({"case_id": cid}) == events
+    # A token that is not revoked acts as before.
+    assert (await world.act(cid, "accept", world.head))["status"] == "accepted"
+
+
 async def test_a_confidential_report_hides_the_reporters_answers_from_station_staff(world: World) -> None:
     case = await world.submit("child_protection_report", anonymous=False)
     cid = case["id"]
