@@ -308,13 +308,22 @@ class StationGrid:
 
     def block_counts(self, bit: int, cells: np.ndarray, reach: int) -> np.ndarray:
         """Per cell, how many stations offering ``bit`` the cells within ``reach`` of it hold."""
-        n_cols, n_rows = self.n_cols, self.n_rows
-        # Sums over blocks from the grid's summed-area table (one pass over the cells).
-        table = np.zeros((n_rows + 1, n_cols + 1), dtype=np.int64)
-        table[1:, 1:] = np.diff(self.starts[bit]).reshape(n_rows, n_cols).cumsum(axis=0).cumsum(axis=1)
+        starts, n_cols, n_rows = self.starts[bit], self.n_cols, self.n_rows
         rows, cols = cells // n_cols, cells % n_cols
-        r0, r1 = np.maximum(rows - reach, 0), np.minimum(rows + reach, n_rows - 1) + 1
         c0, c1 = np.maximum(cols - reach, 0), np.minimum(cols + reach, n_cols - 1) + 1
+        if len(cells) * (2 * reach + 1) < n_cols * n_rows:
+            # A few cells (a change): each block as its rows' runs of cells.
+            total = np.zeros(len(cells), dtype=np.int64)
+            for dr in range(-reach, reach + 1):
+                row = rows + dr
+                ok = (row >= 0) & (row < n_rows)
+                base = np.where(ok, row, 0) * n_cols
+                total += np.where(ok, starts[base + c1].astype(np.int64) - starts[base + c0], 0)
+            return total
+        # Many cells (a build): sums over blocks from the grid's summed-area table.
+        table = np.zeros((n_rows + 1, n_cols + 1), dtype=np.int64)
+        table[1:, 1:] = np.diff(starts).reshape(n_rows, n_cols).cumsum(axis=0).cumsum(axis=1)
+        r0, r1 = np.maximum(rows - reach, 0), np.minimum(rows + reach, n_rows - 1) + 1
         return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
 
     def _lists_of(

@@ -14,7 +14,7 @@ from shapely.geometry import box, mapping
 
 from service.common.errors import ValidationFailedError
 from service.common.geo import Point
-from service.stations.grids import LIST_REACH
+from service.stations.grids import LIST_REACH, WIDE_REACH
 from service.stations.index import StationIndex, nearest_quick, quick_path, refresh_index, search_nearest
 from service.stations.models import CountyArea, IndexedStation
 from service.stations.routing import decide
@@ -334,3 +334,20 @@ def test_cells_at_the_edge_of_the_stations_get_lists_from_a_wider_area():
     for b, (s, i) in again.grid.plain_lists.items():
         fresh = again.grid.nearest_lists(b, again.lons, again.lats, None)
         assert (list(s), list(i)) == (fresh[0].tolist(), fresh[1].tolist())
+
+
+def test_block_counts_equal_a_count_of_every_cell_in_the_block():
+    rng = random.Random(13)
+    index = StationIndex(make_stations(rng, 1500), COUNTIES)
+    grid = index.grid
+    bit = index.capability_bit["funeral"]
+    per_cell = np.diff(np.asarray(grid.starts[bit])).reshape(grid.n_rows, grid.n_cols)
+    n_cells = grid.n_cols * grid.n_rows
+    every = grid.block_counts(bit, np.arange(n_cells), WIDE_REACH)  # the summed-area table
+    few = np.asarray(sorted(rng.sample(range(n_cells), k=20)) + [0, n_cells - 1])
+    by_runs = grid.block_counts(bit, few, WIDE_REACH)  # row runs, for a few cells
+    for k, cell in enumerate(few.tolist()):
+        r, c = divmod(cell, grid.n_cols)
+        block = per_cell[max(0, r - WIDE_REACH) : r + WIDE_REACH + 1, max(0, c - WIDE_REACH) : c + WIDE_REACH + 1]
+        assert every[cell] == by_runs[k] == int(block.sum())
+    assert int(every.max()) > 0
