@@ -9,7 +9,7 @@ from aiohttp import web
 from handlers.dumping import compiled
 from handlers.endpoint import Handler, endpoint
 from handlers.idempotency import idempotent_json
-from handlers.io import QueryReader, json_response, read_json, read_query
+from handlers.io import QueryReader, json_response, load_json_object, read_json, read_query, read_raw_json
 from handlers.keys import CTX, REVOCATION_CHECK
 from handlers.middlewares import principal_of
 from schemas.cases import (
@@ -27,6 +27,7 @@ from service.cases import actions as case_actions
 from service.cases import kpis as case_kpis
 from service.cases import queries as case_queries
 from service.cases import submit as case_submit
+from service.cases.inputs import ActionInput
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
 from service.common.models import STAFF_ROLES
@@ -135,6 +136,9 @@ async def get_case(request: web.Request) -> web.Response:
 def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     action, schema_cls, summary = ACTIONS[segment]
     body_schema = schema_cls()
+    # What no fields at all (no body, or ``{}``: most actions) load as, once loaded: every default
+    # of an action's fields is a constant and the input is frozen, so each such call can share it.
+    no_fields: list[ActionInput] = []
 
     @endpoint(
         summary,
@@ -156,7 +160,13 @@ def _action_handler(segment: str, *, alias: bool = False) -> Handler:
     )
     async def handler(request: web.Request) -> web.Response:
         # An action that needs no fields needs no body either; one that does answers 422 naming them.
-        data = await read_json(request, body_schema, body_optional=True)
+        body = await read_raw_json(request, body_optional=True)
+        if body == {} and no_fields:
+            data = no_fields[0]
+        else:
+            data = load_json_object(body_schema, body)
+            if body == {}:
+                no_fields.append(data)
         case = await case_actions.act(
             ctx=request.app[CTX],
             principal=principal_of(request),

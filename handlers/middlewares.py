@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 import re
 import time
 import uuid
@@ -34,7 +35,7 @@ from aiohttp.typedefs import Handler  # noqa: E402
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Take X-Request-ID from the caller when it is sane, else make one; echo it back."""
     incoming = request.headers.get("X-Request-ID", "")
-    rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
     request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     try:

@@ -51,8 +51,10 @@ async def get_case(
 
 async def _audit_sensitive_read(ctx: Context, principal: Principal, rel: Relationship, case: Case) -> None:
     """Staff shown unmasked phone numbers leave an audit record (PIPL)."""
+    if not (principal.is_staff and rel.assignee):
+        return
     shown = case_privacy.clear_phones(case, case_privacy.disclosure(rel, case))
-    if principal.is_staff and rel.assignee and shown:
+    if shown:
         await audit.record_reads(
             ctx=ctx,
             principal=principal,

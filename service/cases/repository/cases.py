@@ -239,8 +239,8 @@ class CasesRepository:
         """``apply`` to a case this repository's ``get`` read, at the version and status read; the case
         as the change leaves it, or None when it changed meanwhile (nothing written then).
 
-        The result is the document read with the same update applied here and sent through BSON
-        as the server stores it (times to the millisecond, in UTC), so it equals what reading the
+        The result is the document read with the same update, sent through BSON as the server
+        stores it (times to the millisecond, in UTC), applied here, so it equals what reading the
         case back would give without that round trip (``tests/service/cases`` compares both).
         """
         doc = self._read.get(case.id)
@@ -253,9 +253,11 @@ class CasesRepository:
         if result.modified_count != 1:
             return None
         options = self.col.codec_options
-        # (The read copy stays as read: a transaction retried calls this again from it.)
-        after = bson.decode(bson.encode(_updated_copy(doc, update), codec_options=options), codec_options=options)
-        return case_from_document(after)
+        # The document read is as the server stores it; only the change goes through BSON here
+        # (times to the millisecond, in UTC) before it is applied to a copy of it. (The read copy
+        # stays as read: a transaction retried calls this again from it.)
+        stored = bson.decode(bson.encode(update, codec_options=options), codec_options=options)
+        return case_from_document(_updated_copy(doc, stored))
 
     async def flag_overdue(
         self,
