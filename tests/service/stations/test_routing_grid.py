@@ -344,7 +344,7 @@ def test_block_counts_equal_a_count_of_every_cell_in_the_block():
     per_cell = np.diff(np.asarray(grid.starts[bit])).reshape(grid.n_rows, grid.n_cols)
     n_cells = grid.n_cols * grid.n_rows
     every = grid.block_counts(bit, np.arange(n_cells), WIDE_REACH)  # the summed-area table
-    few = np.asarray(sorted(rng.sample(range(n_cells), k=20)) + [0, n_cells - 1])
+    few = np.asarray([*sorted(rng.sample(range(n_cells), k=20)), 0, n_cells - 1])
     by_runs = grid.block_counts(bit, few, WIDE_REACH)  # row runs, for a few cells
     for k, cell in enumerate(few.tolist()):
         r, c = divmod(cell, grid.n_cols)
