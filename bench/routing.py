@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from service.common.geo import Point
-from service.stations.index import StationIndex, haversine_many, refresh_index
+from service.stations.index import StationIndex, haversine_many, quick_path, refresh_index
 from service.stations.models import CountyArea, IndexedStation
 from service.stations.routing import decide
 
@@ -257,6 +257,44 @@ def one_change(index: StationIndex, stations: list[IndexedStation], rng: random.
     return time.perf_counter() - t, fresh.county_grid is index.county_grid and len(fresh) == len(index) + 1
 
 
+def paths_line(index: StationIndex, points: list[Point], cpu: list[float], capability: str, in_turns: int) -> str:
+    """Which way each point was decided, how many took each way and their on-CPU p50 / max; which
+    ways the points at or above the p99 took; and the index's p50 / p99 on the points timed in
+    turns with the floor (its caches emptied by the floor's scan) and on the rest, timed alone."""
+    bit = index.capability_bit.get(capability, 0)
+    ways = []
+    for p in points:
+        way = quick_path(index, p.lon, p.lat, bit, frozenset(), MAX_KM)
+        if index.county_grid.on_border(p.lon, p.lat):
+            way += "+county polygon test"
+        elif index.county_at(p) is not None:
+            way += "+county"
+        ways.append(way)
+    by_way: dict[str, list[float]] = {}
+    for way, t in zip(ways, cpu, strict=True):
+        by_way.setdefault(way, []).append(t)
+    p99 = summary(cpu)["p99_ms"] / 1000
+    slow: dict[str, int] = {}
+    for way, t in zip(ways, cpu, strict=True):
+        if t >= p99:
+            slow[way] = slow.get(way, 0) + 1
+    parts = [
+        f"{way} {len(ts)} ({statistics.median(ts) * 1000:.3f}/{max(ts) * 1000:.3f})"
+        for way, ts in sorted(by_way.items(), key=lambda kv: -len(kv[1]))
+    ]
+    line = (
+        f"          ways (on-CPU p50/max ms): {', '.join(parts)}; at or above p99: "
+        f"{', '.join(f'{w} {k}' for w, k in sorted(slow.items(), key=lambda kv: -kv[1]))}"
+    )
+    if 0 < in_turns < len(cpu):
+        a, b = summary(cpu[:in_turns]), summary(cpu[in_turns:])
+        line += (
+            f"\n          index on-CPU p50/p99 ms: {a['p50_ms']:.3f}/{a['p99_ms']:.3f} on the {in_turns} points "
+            f"in turns with the floor, {b['p50_ms']:.3f}/{b['p99_ms']:.3f} on the {len(cpu) - in_turns} timed alone"
+        )
+    return line
+
+
 def targets_table(rows: list[tuple[Any, ...]]) -> str:
     """Per size, the index's on-CPU p50/p99 against issue 18's targets: met or not met."""
     lines = [
@@ -338,6 +376,7 @@ def run(quick: bool = False) -> int:
             f"{bc['p50_ms'] / ic['p50_ms']:>5.1f}x {bc['p99_ms'] / ic['p99_ms']:>5.1f}x          | {g_text}",
             flush=True,
         )
+        print(paths_line(index, points, i_cpu, capability, len(brute_points)), flush=True)
     first, last = rows[0], rows[-1]
     growth_n = last[0] / first[0]
     print(

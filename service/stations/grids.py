@@ -36,6 +36,12 @@ GRID_MARGIN_DEG = 3.0
 # cell whose list those cells cannot certify (too few stations around it) has none.
 LIST_REACH = 3
 LIST_TOP = 5
+# A cell those cells cannot certify is searched again within this many cells, when they hold at
+# least WIDE_MIN_STATIONS of the capability (a quarter of what so many cells typically hold): a
+# cell at the edge of where stations are, or in a local gap, then has a list too; a cell in a
+# sparse region keeps none (its stations are few and the search around it is quick).
+WIDE_REACH = 6
+WIDE_MIN_STATIONS = 40
 # How many cells' lists are computed at once (bounds the memory of the build).
 LIST_CHUNK = 20_000
 
@@ -140,6 +146,11 @@ class PolygonGrid:
         if 0 <= c < self.n_cols and 0 <= r < self.n_rows:
             return r * self.n_cols + c
         return -1
+
+    def on_border(self, lon: float, lat: float) -> bool:
+        """Whether the point's cell lies on a border (an answer there tests polygons)."""
+        k = self._cell(lon, lat)
+        return k >= 0 and self.single[k] == -2
 
     def first(self, lon: float, lat: float) -> int | None:
         """The lowest-ranked polygon holding the point."""
@@ -262,26 +273,63 @@ class StationGrid:
         farthest corner), and every station whose lower bound (latitude, meridian and centre
         bounds) is at most ``T``. A station left out is farther than five others from every point
         of the cell. A cell near the grid's edge, with fewer than five such stations, or whose
-        ``T`` the stations beyond those cells could undercut, gets no list.
+        ``T`` the stations beyond those cells could undercut, gets no list from them; it is tried
+        again from the cells within :data:`WIDE_REACH` when they hold at least
+        :data:`WIDE_MIN_STATIONS` stations offering ``bit`` (the same rule over a wider area).
         """
         n_cells = self.n_cols * self.n_rows
         todo = np.arange(n_cells, dtype=np.int64) if cells is None else cells
-        counts_all: list[np.ndarray] = []
-        ids_all: list[np.ndarray] = []
-        for k in range(0, len(todo), LIST_CHUNK):
-            counts, ids = self._lists_of(bit, lons, lats, todo[k : k + LIST_CHUNK])
-            counts_all.append(counts)
-            ids_all.append(ids)
-        counts = np.concatenate(counts_all) if counts_all else np.zeros(0, dtype=np.int64)
-        ids = np.concatenate(ids_all) if ids_all else np.zeros(0, dtype=np.intc)
+        counts, ids = self._lists_chunked(bit, lons, lats, todo, LIST_REACH)
+        unlisted = np.nonzero(counts == 0)[0]
+        if len(unlisted):
+            again = unlisted[self.block_counts(bit, todo[unlisted], WIDE_REACH) >= WIDE_MIN_STATIONS]
+            wide_counts, wide_ids = self._lists_chunked(bit, lons, lats, todo[again], WIDE_REACH)
+            if len(wide_ids):
+                # Both passes' lists in the order of ``todo`` (each pass lists its cells in order).
+                owner = np.concatenate((np.repeat(np.arange(len(todo)), counts), np.repeat(again, wide_counts)))
+                ids = np.concatenate((ids, wide_ids))[np.argsort(owner, kind="stable")]
+                counts[again] = wide_counts
         if cells is not None:
             return counts, ids
         return np.concatenate(([0], np.cumsum(counts))).astype(np.intc), ids
 
-    def _lists_of(
-        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: np.ndarray
+    def _lists_chunked(
+        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: np.ndarray, reach: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        reach, g, n_cols, n_rows = LIST_REACH, self.cell, self.n_cols, self.n_rows
+        counts_all: list[np.ndarray] = []
+        ids_all: list[np.ndarray] = []
+        for k in range(0, len(cells), LIST_CHUNK):
+            counts, ids = self._lists_of(bit, lons, lats, cells[k : k + LIST_CHUNK], reach)
+            counts_all.append(counts)
+            ids_all.append(ids)
+        counts = np.concatenate(counts_all) if counts_all else np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(ids_all) if ids_all else np.zeros(0, dtype=np.intc)
+        return counts, ids
+
+    def block_counts(self, bit: int, cells: np.ndarray, reach: int) -> np.ndarray:
+        """Per cell, how many stations offering ``bit`` the cells within ``reach`` of it hold."""
+        starts, n_cols, n_rows = self.starts[bit], self.n_cols, self.n_rows
+        rows, cols = cells // n_cols, cells % n_cols
+        c0, c1 = np.maximum(cols - reach, 0), np.minimum(cols + reach, n_cols - 1) + 1
+        if len(cells) * (2 * reach + 1) < n_cols * n_rows:
+            # A few cells (a change): each block as its rows' runs of cells.
+            total = np.zeros(len(cells), dtype=np.int64)
+            for dr in range(-reach, reach + 1):
+                row = rows + dr
+                ok = (row >= 0) & (row < n_rows)
+                base = np.where(ok, row, 0) * n_cols
+                total += np.where(ok, starts[base + c1].astype(np.int64) - starts[base + c0], 0)
+            return total
+        # Many cells (a build): sums over blocks from the grid's summed-area table.
+        table = np.zeros((n_rows + 1, n_cols + 1), dtype=np.int64)
+        table[1:, 1:] = np.diff(starts).reshape(n_rows, n_cols).cumsum(axis=0).cumsum(axis=1)
+        r0, r1 = np.maximum(rows - reach, 0), np.minimum(rows + reach, n_rows - 1) + 1
+        return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+
+    def _lists_of(
+        self, bit: int, lons: np.ndarray, lats: np.ndarray, cells: np.ndarray, reach: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        g, n_cols, n_rows = self.cell, self.n_cols, self.n_rows
         starts, entries = self.starts[bit], self.entries[bit]
         rows, cols = cells // n_cols, cells % n_cols
         inner = (rows >= reach) & (rows < n_rows - reach) & (cols >= reach) & (cols < n_cols - reach)
@@ -369,14 +417,14 @@ class StationGrid:
         return new_starts, np.insert(kept, at, fresh).astype(np.intc)
 
     def touch_lists(self, bit: int, cell: int) -> None:
-        """Mark the cells whose lists a station in ``cell`` can affect (those within LIST_REACH)."""
+        """Mark the cells whose lists a station in ``cell`` can affect (those within WIDE_REACH)."""
         if not bit or bit not in self.plain_lists:
             return
         r, c = divmod(cell, self.n_cols)
         marked = self.relist.setdefault(bit, set())
-        for row in range(max(0, r - LIST_REACH), min(self.n_rows, r + LIST_REACH + 1)):
+        for row in range(max(0, r - WIDE_REACH), min(self.n_rows, r + WIDE_REACH + 1)):
             base = row * self.n_cols
-            marked.update(range(base + max(0, c - LIST_REACH), base + min(self.n_cols, c + LIST_REACH + 1)))
+            marked.update(range(base + max(0, c - WIDE_REACH), base + min(self.n_cols, c + WIDE_REACH + 1)))
 
     def cells(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
         cols = ((lons - self.x0) // self.cell).astype(np.int64)

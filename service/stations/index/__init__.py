@@ -13,7 +13,7 @@ from service.stations.index.candidates import (
 )
 from service.stations.index.changes import refresh_index
 from service.stations.index.process import IndexHolder, current_index, invalidate_index, load_index
-from service.stations.index.search import nearest_quick, search_nearest
+from service.stations.index.search import nearest_quick, quick_path, search_nearest
 from service.stations.index.station_index import StationIndex
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "invalidate_index",
     "load_index",
     "nearest_quick",
+    "quick_path",
     "refresh_index",
     "search_nearest",
 ]

@@ -13,6 +13,7 @@ from math import cos, radians, sin, sqrt
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy import arcsin
 
 from service.common.geo import EARTH_RADIUS_KM, Point
 from service.stations.grids import StationGrid, haversine_prepared
@@ -139,7 +140,7 @@ def nearest_quick(
                 break
             n_cert += 1
         if n_cert >= TOP_CANDIDATES or cert >= r_last:
-            full = index.at_capacity
+            full = index.full_of
             within = 0
             for k, (d, _, i) in enumerate(ordered[:n_cert]):
                 if d > max_km:
@@ -157,6 +158,29 @@ def nearest_quick(
         reach = reach + 1 if reach < 2 * QUICK_REACH else reach * 2
 
 
+def quick_path(index: StationIndex, lon: float, lat: float, bit: int, exclude: frozenset[int], max_km: float) -> str:
+    """Which way the search answers for this point (for measurement): ``list`` (the cell's pruned
+    list), ``ring`` (the cells around the point, widened until certain) or ``full``
+    (:func:`nearest_quick` hands over to :func:`search_nearest`)."""
+    if nearest_quick(index, lon, lat, bit, exclude, max_km) is None:
+        return "full"
+    grid = index.grid
+    listed = grid.plain_lists.get(bit)
+    if listed is None or exclude:
+        return "ring"
+    cell = int((lat - grid.y0) // grid.cell) * grid.n_cols + int((lon - grid.x0) // grid.cell)
+    list_starts, list_ids = listed
+    lo, hi = list_starts[cell], list_starts[cell + 1]
+    if lo == hi:
+        return "ring"
+    p1 = radians(lat)
+    cos_lat = cos(p1)
+    rad_lon = radians(lon)
+    px, py, pz = cos_lat * cos(rad_lon), cos_lat * sin(rad_lon), sin(p1)
+    answer = _from_list(index, list_ids[lo:hi], lon, p1, cos_lat, px, py, pz, max_km, last_radius(max_km))
+    return "ring" if answer is None else "list"
+
+
 def _from_list(
     index: StationIndex,
     ids: Sequence[int],
@@ -171,23 +195,38 @@ def _from_list(
 ) -> Nearest | None:
     """:func:`nearest_quick`'s answer from the cell's pruned list (every station that can be among
     the five nearest of a point in the cell, :meth:`StationGrid.nearest_lists`): no bound to prove,
-    nothing to widen. ``None`` when the five nearest within ``max_km`` are all full."""
+    nothing to widen. ``None`` when the five nearest within ``max_km`` are all full.
+
+    One pass ranks the list by dot product, one measures the few that can be among the five (as
+    :func:`_measured` does, inlined: this is the path of nearly every decision)."""
     ux, uy, uz = index.ux_of, index.uy_of, index.uz_of
     dots = [ux[i] * px + uy[i] * py + uz[i] * pz for i in ids]
     cut = sorted(dots)[-TOP_CANDIDATES] - DOT_SLACK
-    ordered = _measured(index, [i for i, v in zip(ids, dots, strict=True) if v >= cut], lon, p1, cos_lat)
-    full = index.at_capacity
+    lons, rad_lats, cos_lats = index.lon_of, index.rad_lat_of, index.cos_lat_of
+    few = []
+    roots = []
+    for i, v in zip(ids, dots, strict=True):
+        if v >= cut:
+            a = sin((rad_lats[i] - p1) / 2)
+            b = sin((lons[i] - lon) * DEGREE / 2)
+            h = a * a + cos_lat * cos_lats[i] * (b * b)
+            roots.append(sqrt(h if h < 1.0 else 1.0))
+            few.append(i)
+    ranks = index.rank_of
+    ordered = sorted(zip([TWO_R * a for a in arcsin(roots).tolist()], [ranks[i] for i in few], few, strict=True))
+    del ordered[TOP_CANDIDATES:]
+    full = index.full_of
     within = 0
-    for k, (d, _, i) in enumerate(ordered[:TOP_CANDIDATES]):
+    for k, (d, _, i) in enumerate(ordered):
         if d > max_km:
             break
         within += 1
         if not full[i]:
-            return _top(ordered, TOP_CANDIDATES, r_last), (i, d, k)
+            return [(i, d) for d, _, i in ordered if d <= r_last], (i, d, k)
     if within == TOP_CANDIDATES:
         return None  # more within reach may be beyond the five, all full so far
     first = (ordered[0][2], ordered[0][0], 0) if within else None
-    return _top(ordered, TOP_CANDIDATES, r_last), first
+    return [(i, d) for d, _, i in ordered if d <= r_last], first
 
 
 def _measured(

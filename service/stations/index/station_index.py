@@ -23,6 +23,28 @@ from service.stations.index.candidates import COINCIDE_KM, STATION_SUFFIX, Candi
 from service.stations.models import CountyArea, IndexedStation
 
 
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """The low 16 bits of each value spread to the even bits (for a Morton key)."""
+    v = (v | (v << 8)) & 0x00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F
+    v = (v | (v << 2)) & 0x33333333
+    return (v | (v << 1)) & 0x55555555
+
+
+def nearness_order(stations: Sequence[IndexedStation]) -> list[int]:
+    """The stations in Morton (Z) order of their points (ties in their given order): stations
+    near one another are then near one another in every per-station array, so a decision, which
+    reads the few stations around a point, reads a few runs of memory instead of scattered
+    elements (at 400,000 stations, cache misses are most of a decision's cost)."""
+    n = len(stations)
+    lons = np.nan_to_num(np.fromiter((s.lon for s in stations), dtype=np.float64, count=n))
+    lats = np.nan_to_num(np.fromiter((s.lat for s in stations), dtype=np.float64, count=n))
+    x = np.clip((lons + 180.0) * (65535 / 360.0), 0, 65535).astype(np.int64)
+    y = np.clip((lats + 90.0) * (65535 / 180.0), 0, 65535).astype(np.int64)
+    key = _spread_bits(x) | (_spread_bits(y) << 1)
+    return np.argsort(key, kind="stable").tolist()
+
+
 def code_keys(codes: Sequence[str]) -> np.ndarray | None:
     """Station codes as integers that sort as the codes do (9-digit codes), else ``None``."""
     if all(len(c) == 9 and c.isdigit() for c in codes):
@@ -33,8 +55,10 @@ def code_keys(codes: Sequence[str]) -> np.ndarray | None:
 class StationIndex:
     """Active stations and county polygons, arranged for fast routing decisions.
 
-    Positions are stable: a closed or changed station leaves a hole (``alive`` false) and its new
-    state is appended, so a change touches only what it changes (:mod:`service.stations.index.changes`).
+    A build places the stations in the Morton order of their points (:func:`nearness_order`).
+    Positions are stable from then on: a closed or changed station leaves a hole (``alive`` false)
+    and its new state is appended, so a change touches only what it changes
+    (:mod:`service.stations.index.changes`).
     """
 
     def __init__(
@@ -47,8 +71,9 @@ class StationIndex:
         county_grid: PolygonGrid | None = None,
     ) -> None:
         self.version = version
-        self.stations: list[IndexedStation | None] = list(stations)
-        live: list[IndexedStation] = [s for s in self.stations if s is not None]
+        given = [s for s in stations if s is not None]
+        live: list[IndexedStation] = [given[k] for k in nearness_order(given)]
+        self.stations: list[IndexedStation | None] = list(live)
         self.township_names = dict(township_names or {})
         n = len(live)
         self.by_id = {s.id: i for i, s in enumerate(live)}
@@ -157,6 +182,17 @@ class StationIndex:
             if s is not None:
                 full[i] = open_cases.get(s.id, 0) >= capacity
         self.at_capacity = full
+
+    @property
+    def at_capacity(self) -> np.ndarray:
+        """Per position, whether the station is full (a capped station with as many open cases)."""
+        return self._at_capacity
+
+    @at_capacity.setter
+    def at_capacity(self, full: np.ndarray) -> None:
+        self._at_capacity = full
+        # The same as bytes (0 or 1 each) for the per-decision search: a numpy element costs more.
+        self.full_of = full.tobytes()
 
     def __len__(self) -> int:
         return len(self.stations)

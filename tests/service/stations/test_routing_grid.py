@@ -3,16 +3,19 @@ stations are created, changed and closed in place."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from shapely.geometry import box, mapping
 
 from service.common.errors import ValidationFailedError
 from service.common.geo import Point
-from service.stations.index import StationIndex, nearest_quick, refresh_index, search_nearest
+from service.stations.grids import LIST_REACH, WIDE_REACH
+from service.stations.index import StationIndex, nearest_quick, quick_path, refresh_index, search_nearest
 from service.stations.models import CountyArea, IndexedStation
 from service.stations.routing import decide
 from tests.service.stations import reference_routing as ref
@@ -276,3 +279,75 @@ def test_many_changes_build_anew():
     again = refresh_index(index, stations[:100], COUNTIES, version=2, township_names={})
     assert len(again) == len(again.by_id) == 100  # no holes: built anew
     assert again.county_grid is index.county_grid
+
+
+def test_cells_at_the_edge_of_the_stations_get_lists_from_a_wider_area():
+    """A cell whose nearby cells cannot certify its list (the edge of where stations are) gets one
+    from the cells within WIDE_REACH; it holds every station as near as the fifth nearest of any
+    point in the cell, decisions there equal the reference, and a change near it is taken in as
+    a fresh build would list it."""
+    rng = random.Random(12)
+    stations = [
+        IndexedStation(
+            id=f"w{i}",
+            code=f"{130000000 + i}",
+            name=f"站{i}",
+            county_code="130000",
+            county_name="",
+            lon=round(rng.uniform(116.0, 118.0), 4),
+            lat=round(rng.uniform(30.0, 32.0), 4),
+            capabilities=frozenset(CAPS),
+            capacity=rng.choice([None, None, 1]),
+            open_cases=rng.randint(0, 1),
+        )
+        for i in range(4000)
+    ]
+    index = StationIndex(stations)
+    grid = index.grid
+    bit = index.capability_bit["funeral"]
+    n_cells = grid.n_cols * grid.n_rows
+    near, _ = grid._lists_chunked(bit, index.lons, index.lats, np.arange(n_cells), LIST_REACH)
+    starts, ids = grid.plain_lists[bit]
+    wide = [k for k in range(n_cells) if near[k] == 0 and starts[k] < starts[k + 1]]
+    assert len(wide) > 20
+    mask = index.candidate_mask("funeral", ())
+    reference = ref.ReferenceIndex(stations, ())
+    for cell in rng.sample(wide, k=20):
+        row, col = divmod(cell, grid.n_cols)
+        listed = {index.labels[i][0] for i in ids[starts[cell] : starts[cell + 1]]}
+        for _ in range(5):
+            p = Point(grid.x0 + (col + rng.random()) * grid.cell, grid.y0 + (row + rng.random()) * grid.cell)
+            idx, dist = index.ordered(mask.nonzero()[0], p)
+            assert {index.labels[i][0] for i in idx[dist <= dist[4]].tolist()} <= listed
+            assert quick_path(index, p.lon, p.lat, bit, frozenset(), 50.0) == "list"
+            assert_same(index, reference, {"capability": "funeral", "point": p, "max_km": 50.0})
+    # Stations moved to cells beyond LIST_REACH (within WIDE_REACH) of wide-listed cells: every
+    # list as a fresh build makes it.
+    moved = list(stations)
+    for k, cell in enumerate(rng.sample(wide, k=6)):
+        row, col = divmod(cell, grid.n_cols)
+        moved[k] = dataclasses.replace(
+            moved[k], lon=grid.x0 + (col + LIST_REACH + 1.5) * grid.cell, lat=grid.y0 + (row + 0.5) * grid.cell
+        )
+    again = refresh_index(index, moved, (), version=1, township_names={})
+    assert len(again) > len(index)  # taken in place
+    for b, (s, i) in again.grid.plain_lists.items():
+        fresh = again.grid.nearest_lists(b, again.lons, again.lats, None)
+        assert (list(s), list(i)) == (fresh[0].tolist(), fresh[1].tolist())
+
+
+def test_block_counts_equal_a_count_of_every_cell_in_the_block():
+    rng = random.Random(13)
+    index = StationIndex(make_stations(rng, 1500), COUNTIES)
+    grid = index.grid
+    bit = index.capability_bit["funeral"]
+    per_cell = np.diff(np.asarray(grid.starts[bit])).reshape(grid.n_rows, grid.n_cols)
+    n_cells = grid.n_cols * grid.n_rows
+    every = grid.block_counts(bit, np.arange(n_cells), WIDE_REACH)  # the summed-area table
+    few = np.asarray([*sorted(rng.sample(range(n_cells), k=20)), 0, n_cells - 1])
+    by_runs = grid.block_counts(bit, few, WIDE_REACH)  # row runs, for a few cells
+    for k, cell in enumerate(few.tolist()):
+        r, c = divmod(cell, grid.n_cols)
+        block = per_cell[max(0, r - WIDE_REACH) : r + WIDE_REACH + 1, max(0, c - WIDE_REACH) : c + WIDE_REACH + 1]
+        assert every[cell] == by_runs[k] == int(block.sum())
+    assert int(every.max()) > 0
