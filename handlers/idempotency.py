@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.io import json_response
 from handlers.keys import CTX
 from handlers.middlewares import principal_of
-from service.common.timestamps import json_default
 from service.idempotency.service import run_idempotent
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -72,9 +72,4 @@ async def idempotent_json(
         create=create,
     )
     headers = {REPLAYED_HEADER: "true"} if replayed else None
-    return web.Response(
-        status=status,
-        text=json.dumps(payload, ensure_ascii=False, default=json_default),
-        content_type="application/json",
-        headers=headers,
-    )
+    return json_response(None, payload, status=status, headers=headers)
