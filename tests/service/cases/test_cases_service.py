@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 
 from service.cases import actions, queries, sweeps
-from service.cases.inputs import ActionInput
+from service.cases.inputs import ActionInput, CaseSubmission
 from service.cases.models import CaseChange
 from service.cases.repository.cases import CasesRepository
+from service.cases.submit import submit_case
 from service.common.context import Context
 from service.common.errors import NotFoundError
-from tests.factories import events_of, make_case, make_staff, make_station, make_wechat_resident, principal_of
+from service.stations.service import get_station
+from tests.factories import case_body, events_of, make_case, make_staff, make_station, make_wechat_resident, principal_of
 
 OTHER_TOWNSHIP = "341002002"
 
@@ -96,3 +98,20 @@ async def test_the_plan_of_a_return_is_a_typed_change_that_moves_the_case_and_th
     assert stored.history[-1].action == "return" and returned["status"] == stored.status
     [event] = [e for e in await events_of(ctx, mine["id"]) if e.type == "case.returned"]
     assert stored.history[-1].event_id == event.id and event.data["reason"] == "x"
+
+
+async def test_a_filing_counts_at_its_station_once_and_a_retry_of_a_stored_one_not_again(ctx: Context) -> None:
+    here, there, mine, _theirs = await two_stations_with_a_case_each(ctx)
+    assert (await get_station(ctx=ctx, station_id=here.id)).open_cases == 1
+    assert (await get_station(ctx=ctx, station_id=there.id)).open_cases == 1
+    resident = await make_wechat_resident(ctx)
+    await make_case(ctx, resident)
+    assert (await get_station(ctx=ctx, station_id=here.id)).open_cases == 2
+    # A retry that took over an abandoned Idempotency-Key files under the id its first attempt
+    # stored: it answers with that case, and the station's count stays.
+    body = await case_body(ctx)
+    again = await submit_case(
+        ctx=ctx, principal=principal_of(resident), data=CaseSubmission(**body), case_id=mine["id"]
+    )
+    assert again["id"] == mine["id"] and again["number"] == mine["number"]
+    assert (await get_station(ctx=ctx, station_id=here.id)).open_cases == 2
