@@ -14,7 +14,15 @@ from service.cases.submit import submit_case
 from service.common.context import Context
 from service.common.errors import NotFoundError
 from service.stations.service import get_station
-from tests.factories import case_body, events_of, make_case, make_staff, make_station, make_wechat_resident, principal_of
+from tests.factories import (
+    case_body,
+    events_of,
+    make_case,
+    make_staff,
+    make_station,
+    make_wechat_resident,
+    principal_of,
+)
 
 OTHER_TOWNSHIP = "341002002"
 
