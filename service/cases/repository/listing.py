@@ -216,6 +216,10 @@ NO_DUE_WINDOW_START = timedelta(seconds=1)
 # Ids made more than this ahead of the request's clock (or not made by new_id) fall in the last window.
 NO_DUE_CEILING = timedelta(days=1)
 LIST_MARKS = "case_list_marks"
+# A list's marks go away once they have not moved for this long (a list nobody reads any more, or
+# one whose start never moves); its next first page reads from the history once and leaves them anew.
+MARKS_UNMOVED_DAYS = 90
+declare(LIST_MARKS, IndexModel("left_at", name="left_at_ttl", expireAfterSeconds=MARKS_UNMOVED_DAYS * 86400))
 
 
 # A process keeps the marks it last read for MARKS_KEPT_S, and what it left since: a first page in that
@@ -253,7 +257,7 @@ class ListMarks:
     async def put(self, key: str, **fields: Any) -> None:
         """Leave some of the list's marks (a request leaving them at the same moment may win instead)."""
         with contextlib.suppress(DuplicateKeyError):  # two first upserts of one key: either mark will do
-            await self.col.update_one({"_id": key}, {"$set": fields}, upsert=True)
+            await self.col.update_one({"_id": key}, {"$set": {**fields, "left_at": datetime.now(UTC)}}, upsert=True)
         kept = _KEPT.get((self.db_name, key))
         if kept is not None:
             _KEPT[self.db_name, key] = (kept[0], {**kept[1], **fields})

@@ -13,6 +13,7 @@ from pymongo import ASCENDING
 from service.cases.repository import listing
 from service.common.context import Context
 from service.common.ids import new_id
+from service.storage.indexes import ensure_indexes
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 COLLECTION = "no_due_windows"
@@ -222,3 +223,18 @@ async def test_marks_kept_from_before_a_change_still_page_exactly(ctx: Context) 
     stored = await ctx.db[listing.LIST_MARKS].find_one({"_id": key})
     assert stored is not None and stored["first"] == expected[0]
     assert stored["due_first"].replace(tzinfo=UTC) == NOW - timedelta(days=90)
+
+
+async def test_marks_left_carry_when_and_go_away_once_unmoved_for_the_ttl(ctx: Context) -> None:
+    marks = listing.ListMarks(ctx.db, kept_s=0)
+    before = datetime.now(UTC)
+    await marks.put("station:s1", first="abc", width_s=60.0)
+    stored = await ctx.db[listing.LIST_MARKS].find_one({"_id": "station:s1"})
+    assert stored is not None and stored["first"] == "abc"
+    left_at = stored["left_at"].replace(tzinfo=UTC) if stored["left_at"].tzinfo is None else stored["left_at"]
+    assert before - timedelta(seconds=1) <= left_at <= datetime.now(UTC) + timedelta(seconds=1)
+    # The marks read back are the marks: when they were left does not disturb where a list starts.
+    assert (await marks.get("station:s1"))["first"] == "abc"
+    await ensure_indexes(ctx.db)
+    ttl = {i["name"]: i.get("expireAfterSeconds") async for i in await ctx.db[listing.LIST_MARKS].list_indexes()}
+    assert ttl["left_at_ttl"] == listing.MARKS_UNMOVED_DAYS * 86400
