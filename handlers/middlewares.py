@@ -195,9 +195,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise AuthenticationError("authentication_required", "This operation needs a bearer access token.")
     if meta is not None and meta.overlaps_revocation:
         return await _read_while_revocation_is_checked(request, handler, meta, token)
-    principal = await tokens.authenticate(ctx=request.app[CTX], token=token)
+    principal, revocation = tokens.start_authentication(ctx=request.app[CTX], token=token)
+    if principal.is_client:
+        await _limit_rate_while_revocation_is_checked(request, principal, revocation)
+    else:
+        await revocation
     request[PRINCIPAL] = principal
-    await _limit_rate(request)
     if meta is None:
         raise PermissionDeniedError("forbidden", "This operation has no access rule and is closed.")
     check_access(principal, roles=meta.roles, scopes=meta.scopes)
@@ -216,10 +219,9 @@ async def _read_while_revocation_is_checked(
     principal, revocation = tokens.start_authentication(ctx=request.app[CTX], token=token)
     try:
         if principal.is_client:
-            await revocation  # an integrator's request counts against its limit only with a good token
+            await _limit_rate_while_revocation_is_checked(request, principal, revocation)
         request[PRINCIPAL] = principal
         request[REVOCATION_CHECK] = revocation
-        await _limit_rate(request)
         check_access(principal, roles=meta.roles, scopes=meta.scopes)
         response = await handler(request)
     except asyncio.CancelledError:
@@ -230,6 +232,32 @@ async def _read_while_revocation_is_checked(
         raise
     await revocation
     return response
+
+
+async def _limit_rate_while_revocation_is_checked(
+    request: web.Request, principal: Principal, revocation: asyncio.Future[None]
+) -> None:
+    """Count an integrator's request against its limit while its token's revocation is checked.
+
+    One round trip instead of two. A revoked token's request does not count: it is taken out of
+    the window again and answered ``token_revoked`` (not 429), so a stolen, revoked token cannot
+    use up its client's limit.
+    """
+    ctx = request.app[CTX]
+    counting = asyncio.ensure_future(rate_limits.enforce_client_rate_limit(ctx=ctx, client_id=principal.subject))
+    try:
+        await revocation
+    except asyncio.CancelledError:
+        counting.cancel()
+        raise
+    except BaseException:
+        try:
+            counted = await counting
+        except Exception:  # noqa: BLE001 - refused (nothing counted) or failed: the revocation answers
+            counted = None
+        await rate_limits.take_back_client_request(ctx=ctx, client_id=principal.subject, counted=counted)
+        raise
+    await counting
 
 
 async def _limit_rate(request: web.Request) -> None:

@@ -62,7 +62,7 @@ async def enforce_client_rate_limit(*, ctx: Context, client_id: str) -> WindowRe
     now_ms = int(ctx.now().timestamp() * 1000)
     try:
         result = await window.hit(
-            ctx.key("ratelimit", "client", client_id), now_ms=now_ms, window_ms=WINDOW_SECONDS * 1000, limit=limit
+            _window_key(ctx, client_id), now_ms=now_ms, window_ms=WINDOW_SECONDS * 1000, limit=limit
         )
     except Exception as exc:
         if not is_redis_down(exc):
@@ -77,3 +77,19 @@ async def enforce_client_rate_limit(*, ctx: Context, client_id: str) -> WindowRe
             limit_per_minute=limit,
         )
     return result
+
+
+async def take_back_client_request(*, ctx: Context, client_id: str, counted: WindowResult | None) -> None:
+    """Take a request counted by ``enforce_client_rate_limit`` out of the client's window again."""
+    if counted is None or counted.member is None:
+        return
+    try:
+        await SlidingWindowLog(ctx.redis).take_back(_window_key(ctx, client_id), counted.member)
+    except Exception as exc:
+        if not is_redis_down(exc):
+            raise
+        log.warning("a request was not taken out of its rate window: Redis is unreachable (%s)", type(exc).__name__)
+
+
+def _window_key(ctx: Context, client_id: str) -> str:
+    return ctx.key("ratelimit", "client", client_id)

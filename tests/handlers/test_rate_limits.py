@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from handlers.keys import CTX
 from run import create_app
 from service.common.errors import RateLimitedError
-from service.identity import rate_limits
+from service.identity import rate_limits, tokens
 from service.identity.accounts import IssuedClient
 from service.storage.embedded import free_port
 from tests.factories import bearer_for, make_client, make_wechat_resident
@@ -109,3 +110,24 @@ async def test_the_openapi_document_lists_429_with_retry_after(client: Any) -> N
         if "$ref" in response:
             response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
         assert "Retry-After" in response["headers"]
+
+
+async def test_a_revoked_tokens_requests_do_not_use_up_its_clients_limit(client: Any) -> None:
+    # The limit is counted while the token's revocation is checked; a revoked token's request is
+    # taken out of the window again, so a stolen token that was revoked cannot lock its client out.
+    ctx = client.app[CTX]
+    issued = await _client_with_limit(ctx, 2)
+    stolen = await _token(client, issued)
+    await tokens.revoke_subject(ctx=ctx, subject=issued.client.client_id)
+    for _ in range(4):
+        for resp in (
+            await client.get("/api/v1/cases", headers=stolen),
+            await client.post("/api/v1/cases", json={}, headers=stolen),
+        ):
+            assert resp.status == 401 and (await resp.json())["code"] == "token_revoked"
+    await asyncio.sleep(1.1)  # a token issued in the second of a revocation counts as revoked
+    fresh = await _token(client, issued)
+    for _ in range(2):
+        assert (await client.get("/api/v1/cases", headers=fresh)).status == 200
+    resp = await client.get("/api/v1/cases", headers=fresh)
+    assert resp.status == 429 and (await resp.json())["code"] == "rate_limited"

@@ -14,6 +14,7 @@ class WindowResult:
     allowed: bool
     count: int  # requests in the window, this one included when allowed
     retry_after_ms: int  # when refused: until the oldest counted request leaves the window
+    member: str | None = None  # when allowed: this request's entry, for ``take_back``
 
 
 class SlidingWindowLog:
@@ -39,10 +40,14 @@ class SlidingWindowLog:
             _, _, count, _ = await pipe.execute()
         count = int(count)
         if count <= limit:
-            return WindowResult(True, count, 0)
+            return WindowResult(True, count, 0, member)
         await self.redis.zrem(key, member)
         # With n others in the window, a slot frees when the (n - limit)-th oldest leaves it.
         others = count - 1
         entries = await self.redis.zrange(key, others - limit, others - limit, withscores=True)
         oldest = int(entries[0][1]) if entries else now_ms
         return WindowResult(False, others, max(1, oldest + window_ms - now_ms))
+
+    async def take_back(self, key: str, member: str) -> None:
+        """Take one counted request out of the window again (it turned out not to count)."""
+        await self.redis.zrem(key, member)

@@ -201,6 +201,13 @@ async def test_the_sliding_window_refuses_over_the_limit_until_the_oldest_leaves
     again = await log.hit(key, now_ms=t + 600, window_ms=1000, limit=3)  # refusals do not fill the window
     assert not again.allowed and again.retry_after_ms == 400
     assert (await log.hit(key, now_ms=t + 1001, window_ms=1000, limit=3)).allowed
+    # A counted request taken back frees its place at once.
+    other = ctx.key("test-window", tokens.new_token_id())
+    first = await log.hit(other, now_ms=t, window_ms=1000, limit=1)
+    assert first.allowed and first.member is not None
+    assert not (await log.hit(other, now_ms=t + 1, window_ms=1000, limit=1)).allowed
+    await log.take_back(other, first.member)
+    assert (await log.hit(other, now_ms=t + 2, window_ms=1000, limit=1)).allowed
 
 
 async def test_staff_and_clients_page_newest_first_across_windows(ctx: Context) -> None:
