@@ -17,6 +17,7 @@ from service.notify import delivery
 from service.notify import service as notify
 from service.stations import imports as station_imports
 from service.storage.migrations import (
+    date_list_marks,
     drop_case_idempotency_index,
     drop_descending_time_indexes,
     give_cases_regions,
@@ -64,6 +65,10 @@ async def _case_regions(ctx: Context) -> None:
     await give_cases_regions(ctx.db)
 
 
+async def _list_marks_time(ctx: Context) -> None:
+    await date_list_marks(ctx.db)
+
+
 # Run at every start, in order, after indexes exist (cheap and idempotent).
 STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
     ("holiday calendar", install_holiday_calendar),
@@ -72,6 +77,7 @@ STARTUP_HOOKS: list[tuple[str, StartupHook]] = [
     ("case idempotency index", _case_idempotency_index),
     ("descending time indexes", _descending_time_indexes),
     ("case city and province codes", _case_regions),
+    ("list marks' time", _list_marks_time),
     ("first admin", ensure_first_admin),
 ]
 # Run by `run.py seed` and by `make run` before serving (idempotent).

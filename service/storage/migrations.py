@@ -30,6 +30,11 @@ the bound were ``$gt``, so a newest-first window dropped the records made exactl
 edge (measured on SecantusDB 0.7.0b3; an ascending key, read backwards, is right on every
 server). Those indexes are declared ascending now; the descending ones are dropped at start.
 
+List marks' time: where each case list began (``case_list_marks``) carry ``left_at``,
+the time they were last left, under a TTL index, so the marks of a list nobody reads any more go
+away. Marks left before carry none; each start gives them the time of that start (once: then
+they all carry one), so they go away too if they never move again.
+
 Cases' city and province codes: a city's or the province's supervisor lists the cases whose
 ``division`` starts with the prefix, which is now read as an equality on ``city_code`` (the
 division's first four digits and ``00``) or ``province_code`` (its first two and ``0000``), stored
@@ -76,6 +81,7 @@ EVENT_KEY_KINDS = {
 BATCH = 500
 CASES = "cases"
 CASE_REGIONS = "case_regions"
+LIST_MARKS = "case_list_marks"
 # How long after the codes were first given each start also looks at the cases filed since.
 ROLLING_UPGRADE_WINDOW = timedelta(days=1)
 OLD_CASE_IDEMPOTENCY_FIELD = "idempotency_id"
@@ -250,3 +256,11 @@ async def give_cases_regions(db: AsyncDatabase[dict[str, Any]], *, now: datetime
     if done is None:
         await db[MIGRATIONS].update_one({"_id": CASE_REGIONS}, {"$set": {"changed": changed, "at": now}}, upsert=True)
     return changed
+
+
+async def date_list_marks(db: AsyncDatabase[dict[str, Any]], *, now: datetime | None = None) -> int:
+    """Give list marks left without ``left_at`` the time of this start; returns how many were changed."""
+    result = await db[LIST_MARKS].update_many(
+        {"left_at": {"$exists": False}}, {"$set": {"left_at": now or datetime.now(UTC)}}
+    )
+    return result.modified_count

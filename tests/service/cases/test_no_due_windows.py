@@ -14,6 +14,7 @@ from service.cases.repository import listing
 from service.common.context import Context
 from service.common.ids import new_id
 from service.storage.indexes import ensure_indexes
+from service.storage.migrations import date_list_marks
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 COLLECTION = "no_due_windows"
@@ -238,3 +239,20 @@ async def test_marks_left_carry_when_and_go_away_once_unmoved_for_the_ttl(ctx: C
     await ensure_indexes(ctx.db)
     ttl = {i["name"]: i.get("expireAfterSeconds") async for i in await ctx.db[listing.LIST_MARKS].list_indexes()}
     assert ttl["left_at_ttl"] == listing.MARKS_UNMOVED_DAYS * 86400
+
+
+async def test_marks_left_before_they_carried_a_time_are_given_the_time_of_a_start(ctx: Context) -> None:
+    await ctx.db[listing.LIST_MARKS].insert_many(
+        [{"_id": "old:1", "first": "a"}, {"_id": "old:2", "due_first": NOW, "due_width_s": 60.0}]
+    )
+    await listing.ListMarks(ctx.db).put("new:1", first="b")
+    left = (await ctx.db[listing.LIST_MARKS].find_one({"_id": "new:1"}))["left_at"]
+    start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert await date_list_marks(ctx.db, now=start) == 2
+    assert await date_list_marks(ctx.db, now=start) == 0  # once: then every mark carries a time
+    stored = {m["_id"]: m async for m in ctx.db[listing.LIST_MARKS].find()}
+    assert {k: v["left_at"].replace(tzinfo=UTC) for k, v in stored.items() if k.startswith("old")} == {
+        "old:1": start,
+        "old:2": start,
+    }
+    assert stored["new:1"]["left_at"] == left and stored["old:1"]["first"] == "a"
