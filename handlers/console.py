@@ -111,9 +111,7 @@ async def console_files(request: web.Request) -> web.StreamResponse:
     return built_app_file(CONSOLE_DIR, request.match_info["tail"], _index)
 
 
-def built_app_file(
-    app_dir: Path, tail: str, index: Callable[[], web.StreamResponse]
-) -> web.StreamResponse:
+def built_app_file(app_dir: Path, tail: str, index: Callable[[], web.StreamResponse]) -> web.StreamResponse:
     """One file of a built app (console or H5): a hashed asset, a top-level file, or its index page."""
     if tail.startswith("assets/"):
         path = (app_dir / tail).resolve()

@@ -23,12 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from handlers.io import json_response
-from handlers.keys import CTX
+from handlers.keys import CTX, SENT_JSON
 from handlers.middlewares import principal_of
 from service.idempotency.service import run_idempotent
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
+_NOT_SENT = object()
 
 
 def _plain(value: Any) -> Any:
@@ -43,8 +44,17 @@ def _plain(value: Any) -> Any:
 
 
 def request_fingerprint(request: web.Request, body: Any) -> str:
-    """sha256 of method, route and the canonical JSON of the loaded body."""
-    canonical = json.dumps(_plain(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """sha256 of method, route and the canonical JSON of the body as sent (``body``, the loaded one,
+    when it came in another form than JSON): defaults a schema fills in are not part of it, so a
+    retry sent again after an upgrade that changed one still replays."""
+    sent = request.get(SENT_JSON, _NOT_SENT)
+    canonical = json.dumps(
+        _plain(body if sent is _NOT_SENT else sent),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     material = f"{request.method}\n{request.path}\n{canonical}".encode()
     return hashlib.sha256(material).hexdigest()
 

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
-from handlers.keys import CTX
+from handlers.keys import CTX, SENT_JSON
 from service.common.errors import (
     BadRequestError,
     PayloadTooLargeError,
@@ -97,6 +97,7 @@ async def read_raw_json(request: web.Request, *, body_optional: bool = False) ->
     With ``body_optional``, a request without a body (or with an empty one) reads as ``{}``.
     """
     if body_optional and _sent_no_body(request):
+        request[SENT_JSON] = {}
         return {}
     if request.content_type not in JSON_TYPES:
         raise UnsupportedMediaTypeError(
@@ -108,6 +109,7 @@ async def read_raw_json(request: web.Request, *, body_optional: bool = False) ->
     raw = await read_body(request, limit=limit)
     if not raw.strip():
         if body_optional:
+            request[SENT_JSON] = {}
             return {}
         raise BadRequestError("empty_body", "The request body is empty; a JSON object is expected.")
     try:
@@ -117,6 +119,7 @@ async def read_raw_json(request: web.Request, *, body_optional: bool = False) ->
     data = parse_json_text(text)
     _check_keys(data)
     check_text(data)  # characters no answer format (JSON, XML, BSON) could carry
+    request[SENT_JSON] = data
     return data
 
 

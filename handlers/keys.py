@@ -21,3 +21,6 @@ PRINCIPAL = web.RequestKey("PRINCIPAL", Principal)
 REQUEST_ID = web.RequestKey("REQUEST_ID", str)
 # The revocation check of the caller's token, under way (routes with ``overlaps_revocation``).
 REVOCATION_CHECK = web.RequestKey("REVOCATION_CHECK", Awaitable[None])
+# The JSON body as sent (parsed, before any schema fills in defaults): what an Idempotency-Key's
+# fingerprint is taken of, so a release that changes a default does not change it.
+SENT_JSON = web.RequestKey("SENT_JSON", object)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -299,6 +301,33 @@ async def test_fifty_concurrent_submissions_with_one_key_make_one_case(world: Wo
     assert await world.count("events", {"type": "case.created"}) == 1
     resp = await world.client.post("/api/v1/cases", json={**body, "address": "另一个地址"}, headers=headers)
     assert resp.status == 422 and (await resp.json())["code"] == "idempotency_key_reused"
+
+
+async def test_a_keyed_filings_fingerprint_is_of_the_body_as_sent_not_of_the_defaults_filled_in(
+    world: World,
+) -> None:
+    # A release that changes a default must not turn a retry into idempotency_key_reused: the key
+    # remembers the body as the client sent it, before the schema filled in anything.
+    service = await world.service("elderly_home_visit")
+    body = {
+        "service_code": service.code,
+        "answers": example_answers(service),
+        "division_code": world.station_a.code,
+        "address": "徽城镇 新安路 1 号",
+        "contact": {"name": "王芳", "phone": "13912345678"},
+    }
+    headers = {**await world.resident(), "Idempotency-Key": "as-sent-0001"}
+    first = await world.client.post("/api/v1/cases", json=body, headers=headers)
+    assert first.status == 201
+    stored = await world.ctx.db["idempotency_keys"].find_one({"key": "as-sent-0001"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    sent = hashlib.sha256(f"POST\n/api/v1/cases\n{canonical}".encode()).hexdigest()
+    assert stored is not None and stored["fingerprint"] == sent
+    again = await world.client.post("/api/v1/cases", json=dict(reversed(list(body.items()))), headers=headers)
+    assert again.status == 201 and again.headers["Idempotency-Replayed"] == "true"
+    # The defaults written out are another body, as sent: the key refuses it.
+    spelled_out = await world.client.post("/api/v1/cases", json={**body, "anonymous": False}, headers=headers)
+    assert spelled_out.status == 422 and (await spelled_out.json())["code"] == "idempotency_key_reused"
 
 
 async def test_retry_after_a_crash_between_storing_the_case_and_its_answer_returns_the_same_case(
