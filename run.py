@@ -46,6 +46,7 @@ import handlers.volunteers
 import handlers.webhooks
 import handlers.workforce
 from config import ConfigError, Settings, load_settings
+from handlers.deadline import deadline_middleware, lift_deadline
 from handlers.keys import CTX, ERROR_TRANSLATOR, METRICS
 from handlers.logs import JsonAccessLogger, configure_logging
 from handlers.metrics import Metrics
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> web.Application:
             metrics_middleware,
             problem_middleware,
             handlers.open311.open311_error_middleware,
+            deadline_middleware(settings),
             request_target_middleware,
             auth_middleware,
         ],
@@ -148,6 +150,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ERROR_TRANSLATOR] = translate_error
     app[METRICS] = Metrics()
     app.on_response_prepare.append(secure_headers)
+    app.on_response_prepare.append(lift_deadline)
     hide_server_version()
     answer_unreadable_requests_with_problems()
     app.on_shutdown.append(handlers.stream.on_shutdown)

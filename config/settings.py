@@ -41,6 +41,9 @@ class Settings:
     redis_prefix: str = "huimin:"
     data_dir: str = "./var"
     store_timeout_seconds: float = 3.0
+    request_deadline_seconds: float = 0.0  # 0: max(4 x store_timeout_seconds, 10 s)
+    long_request_deadline_seconds: float = 600.0
+    background_pass_deadline_seconds: float = 300.0
     jwt_secret: str = ""
     jwt_private_key_file: str = ""
     jwt_public_key_file: str = ""
@@ -97,6 +100,11 @@ class Settings:
     def data_key_bytes(self) -> bytes:
         """The 32-byte field-encryption key."""
         return _b64(self.data_key)
+
+    @property
+    def request_deadline(self) -> float:
+        """Seconds a request may wait on the stores before it is answered 503 (see README)."""
+        return self.request_deadline_seconds or max(4 * self.store_timeout_seconds, 10.0)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (tests and the CLI use this)."""
@@ -173,6 +181,15 @@ def _validate(s: Settings) -> None:
             raise bad(name, f"must be positive, got {getattr(s, name)}")
     if s.store_timeout_seconds <= 0:
         raise bad("store_timeout_seconds", "must be positive")
+    if s.request_deadline_seconds < 0:
+        raise bad("request_deadline_seconds", "must not be negative (0 derives it from the store timeout)")
+    if s.request_deadline_seconds and s.request_deadline_seconds < s.store_timeout_seconds:
+        # shorter, and an outage the drivers would report as such is cut as a hang instead
+        raise bad("request_deadline_seconds", "must not be shorter than HUIMIN_STORE_TIMEOUT_SECONDS")
+    if s.long_request_deadline_seconds < s.request_deadline:
+        raise bad("long_request_deadline_seconds", "must not be shorter than the request deadline")
+    if s.background_pass_deadline_seconds <= 0:
+        raise bad("background_pass_deadline_seconds", "must be positive")
     if s.case_sweep_seconds <= 0:
         raise bad("case_sweep_seconds", "must be positive")
     if s.routing_max_km <= 0:

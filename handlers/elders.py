@@ -71,6 +71,7 @@ async def list_elders(request: web.Request) -> web.Response:
     tags=TAGS,
     roles=STAFF_ROLES,
     body_kind="file",
+    long_running=True,
     body_media_types=("text/csv",),
     query=ElderImportQuerySchema(),
     response=ElderImportReportSchema(),

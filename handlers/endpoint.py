@@ -55,6 +55,9 @@ class Endpoint:
     # (a Redis round trip) runs while the data is read. Only for handlers whose service does so
     # (case reads and lists; case actions, which await it before their conditional write).
     overlaps_revocation: bool = False
+    # Bulk imports and exports: the request deadline is HUIMIN_LONG_REQUEST_DEADLINE_SECONDS
+    # instead of HUIMIN_REQUEST_DEADLINE_SECONDS (handlers/deadline.py).
+    long_running: bool = False
 
 
 def endpoint(

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
+from handlers.deadline import deadline_paused
 from handlers.keys import CTX, SENT_JSON
 from service.common.errors import (
     BadRequestError,
@@ -54,8 +55,9 @@ async def within_body_timeout(request: web.Request, reading: Awaitable[T]) -> T:
     """Await a read of the body (a form, the raw bytes) within the body read timeout; 408 after."""
     seconds = request.app[CTX].settings.body_read_timeout_seconds
     try:
-        async with asyncio.timeout(seconds):
-            return await reading
+        with deadline_paused(request):
+            async with asyncio.timeout(seconds):
+                return await reading
     except TimeoutError:
         raise body_timeout_error(seconds) from None
 
@@ -73,14 +75,15 @@ async def read_body(request: web.Request, *, limit: int, what: str = "JSON body"
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(seconds):
-            async for chunk in request.content.iter_chunked(65536):
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLargeError(
-                        "payload_too_large", f"The {what} is larger than {limit} bytes.", limit=limit
-                    )
-                chunks.append(chunk)
+        with deadline_paused(request):
+            async with asyncio.timeout(seconds):
+                async for chunk in request.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLargeError(
+                            "payload_too_large", f"The {what} is larger than {limit} bytes.", limit=limit
+                        )
+                    chunks.append(chunk)
     except TimeoutError:
         raise body_timeout_error(seconds) from None
     return b"".join(chunks)

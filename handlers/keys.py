@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,3 +25,5 @@ REVOCATION_CHECK = web.RequestKey("REVOCATION_CHECK", Awaitable[None])
 # The JSON body as sent (parsed, before any schema fills in defaults): what an Idempotency-Key's
 # fingerprint is taken of, so a release that changes a default does not change it.
 SENT_JSON = web.RequestKey("SENT_JSON", object)
+# The request's deadline while its handler runs (handlers/deadline.py); None once it has returned.
+DEADLINE = web.RequestKey("DEADLINE", asyncio.Timeout | None)

@@ -44,6 +44,7 @@ SUPERVISION = ("supervisor", "admin")
     roles=SUPERVISION,
     query=ExportQuerySchema(),
     response_content_type="text/csv",
+    long_running=True,
     problems=(403, 404, 422),
 )
 async def export_network(request: web.Request) -> web.Response:
@@ -67,6 +68,7 @@ async def export_network(request: web.Request) -> web.Response:
     tags=TAGS,
     roles=SUPERVISION,
     body_kind="file",
+    long_running=True,
     body_media_types=("text/csv",),
     query=ImportQuerySchema(),
     response=ImportReportSchema(),

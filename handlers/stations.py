@@ -109,6 +109,7 @@ async def deactivate_station(request: web.Request) -> web.Response:
     tags=TAGS,
     roles=("admin",),
     body_kind="file",
+    long_running=True,
     body_media_types=("text/csv", "application/geo+json", "application/json"),
     query=ImportQuerySchema(),
     response=ImportReportSchema(),

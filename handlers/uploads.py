@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
+from handlers.deadline import deadline_paused
 from handlers.endpoint import endpoint
 from handlers.io import body_timeout_error, json_response, within_body_timeout
 from handlers.keys import CTX
@@ -61,12 +62,16 @@ async def _multipart_step(request: web.Request, step: Awaitable[T]) -> T:
         raise _malformed_multipart() from None
 
 
-async def _chunks(part: BodyPartReader, stall_seconds: float) -> AsyncIterator[bytes]:
-    """The file's bytes; a client that stalls longer than ``stall_seconds`` between chunks gets 408."""
+async def _chunks(request: web.Request, part: BodyPartReader, stall_seconds: float) -> AsyncIterator[bytes]:
+    """The file's bytes; a client that stalls longer than ``stall_seconds`` between chunks gets 408.
+
+    The request's deadline stops while a chunk is awaited: it bounds the store, not the client.
+    """
     while True:
         try:
-            async with asyncio.timeout(stall_seconds):
-                chunk = await part.read_chunk(READ_CHUNK)
+            with deadline_paused(request):
+                async with asyncio.timeout(stall_seconds):
+                    chunk = await part.read_chunk(READ_CHUNK)
         except TimeoutError:
             raise body_timeout_error(stall_seconds) from None
         except ValueError:  # the body ended inside the file part
@@ -92,7 +97,7 @@ async def _chunks(part: BodyPartReader, stall_seconds: float) -> AsyncIterator[b
 async def create_upload(request: web.Request) -> web.Response:
     part = await _file_part(request)
     ctx = request.app[CTX]
-    chunks = _chunks(part, ctx.settings.body_read_timeout_seconds)
+    chunks = _chunks(request, part, ctx.settings.body_read_timeout_seconds)
     upload = await uploads.store_upload(ctx=ctx, principal=principal_of(request), chunks=chunks, filename=part.filename)
     return json_response(UploadSchema(), upload, status=201)
 

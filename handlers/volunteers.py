@@ -760,6 +760,7 @@ async def volunteer_kpis(request: web.Request) -> web.Response:
     roles=STAFF,
     query=VolunteerKpiQuerySchema(),
     response_content_type="text/csv",
+    long_running=True,
     problems=(403, 422),
 )
 async def export_records(request: web.Request) -> web.Response:

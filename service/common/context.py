@@ -62,6 +62,10 @@ class Context:
     case_views: CaseViews | None = None  # webhook payloads carry the case as the API shows it
     client_scopes: ClientScopes | None = None  # overrides the stored scopes of clients (tests)
 
+    def __post_init__(self) -> None:
+        if self.loops.pass_deadline is None:
+            self.loops.pass_deadline = self.settings.background_pass_deadline_seconds
+
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's prefix."""
         return self.settings.redis_prefix + ":".join(parts)

@@ -23,7 +23,12 @@ async def _ping(coro: Awaitable[Any]) -> bool:
     (a connection to a server that just went away) is left to end by itself, not awaited.
     """
     task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=PING_TIMEOUT)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=PING_TIMEOUT)
+    except asyncio.CancelledError:  # the request's deadline, or shutdown: the ping goes with it
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
     if not done:
         task.cancel()
         task.add_done_callback(_retrieve)

@@ -6,6 +6,11 @@ by loop and failure class, logged with its traceback the first time that failure
 and followed by a back-off that doubles up to ``MAX_BACKOFF_SECONDS``. After
 ``DEGRADED_AFTER`` failures in a row the loop reports ``degraded`` (``/readyz`` and the
 ``huimin_background_loop_degraded`` metric) until a pass succeeds again, which is logged once.
+
+Each pass also runs under a deadline (``HUIMIN_BACKGROUND_PASS_DEADLINE_SECONDS``, one
+``asyncio.timeout``): a store that hangs without closing its connections would otherwise
+hold a loop for ever, since the drivers have no per-operation socket timeout. A pass cut at
+its deadline is logged in one line (no traceback), counted as a failure, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -73,13 +78,21 @@ class LoopState:
 class _Guard:
     def __init__(self, health: LoopHealth, name: str, base_backoff: float) -> None:
         self.health, self.name, self.base_backoff = health, name, base_backoff
+        self.deadline = asyncio.timeout(health.pass_deadline)
 
     async def __aenter__(self) -> None:
-        return None
+        await self.deadline.__aenter__()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
+        try:
+            # Turns the deadline's cancellation into TimeoutError (and leaves any other alone).
+            await self.deadline.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            delay = self.health.cut(self.name, self.health.pass_deadline or 0.0, base_backoff=self.base_backoff)
+            await asyncio.sleep(delay)
+            return True
         if exc is None:
             self.health.succeeded(self.name)
             return False
@@ -93,8 +106,10 @@ class _Guard:
 class LoopHealth:
     """The health of this process's background loops, by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, pass_deadline: float | None = None) -> None:
         self.loops: dict[str, LoopState] = {}
+        # Seconds one pass may take (None: no limit); the Context sets it from the settings.
+        self.pass_deadline = pass_deadline
 
     def state(self, name: str) -> LoopState:
         return self.loops.setdefault(name, LoopState())
@@ -126,6 +141,17 @@ class LoopHealth:
             log.error("background loop %s failed: %s", name, state.last_error, exc_info=exc)
         elif state.consecutive_failures == DEGRADED_AFTER:
             log.error("background loop %s degraded: %d failed passes in a row", name, state.consecutive_failures)
+        return min(MAX_BACKOFF_SECONDS, base_backoff * 2 ** (state.consecutive_failures - 1))
+
+    def cut(self, name: str, seconds: float, *, base_backoff: float = 1.0) -> float:
+        """Record a pass cut at its deadline (one log line, no traceback); returns the back-off."""
+        state = self.state(name)
+        label = "deadline"
+        state.failures[label] += 1
+        state.consecutive_failures += 1
+        state.last_error = f"pass cut at its {seconds:g} s deadline (a store did not answer)"
+        state.last_failure_at = utcnow()
+        log.error("background loop %s: %s", name, state.last_error)
         return min(MAX_BACKOFF_SECONDS, base_backoff * 2 ** (state.consecutive_failures - 1))
 
     def parked(self, name: str) -> None:

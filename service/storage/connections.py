@@ -46,25 +46,33 @@ def mongo_client(uri: str, settings: Settings) -> AsyncMongoClient[dict[str, Any
     # server to select and 20 s for a connect while MongoDB is down, holding its caller and
     # our connection slots. With these, an outage becomes a 503 within the store timeout
     # (a read retried once after a dropped connection selects again: about one timeout more).
-    # socketTimeoutMS stays long: a slow aggregation on a healthy server is not an outage.
-    # heartbeatFrequencyMS (default 10 s) is shorter so a failed or returning server is
-    # noticed sooner by the monitor; pymongo also re-checks at once when an operation fails.
+    # No socketTimeoutMS: on Python 3.11 it costs a task per operation (pymongo sends under
+    # asyncio.wait_for when it is set). A server that hangs without closing its connections
+    # is cut by the request's deadline (handlers/deadline.py) or the background pass's
+    # (service/common/loops.py) instead; the monitor's own checks still time out after
+    # connectTimeoutMS. heartbeatFrequencyMS (default 10 s) is shorter so a failed or
+    # returning server is noticed sooner; pymongo also re-checks at once when an operation fails.
     return AsyncMongoClient(
         uri,
         tz_aware=True,
         serverSelectionTimeoutMS=ms,
         connectTimeoutMS=ms,
-        socketTimeoutMS=max(ms * 4, 10_000),
         heartbeatFrequencyMS=5_000,
         appname="huimin",
     )
 
 
 def redis_client(url: str, settings: Settings) -> aioredis.Redis:
-    """A redis.asyncio client with short timeouts so an outage fails fast."""
-    t = settings.store_timeout_seconds
+    """A redis.asyncio client whose connects fail fast; a hung server is cut by the caller's deadline."""
+    # No socket_timeout: redis-py sends every command under asyncio.wait_for when it is set (a
+    # task per command on Python 3.11); the same option is its read timeout, and there is no
+    # public option for a read timeout alone. A request's or background pass's deadline bounds
+    # a hung server instead. Blocking reads (the live feed's subscription) never had a timeout.
     return aioredis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=t, socket_connect_timeout=t, health_check_interval=15
+        url,
+        decode_responses=True,
+        socket_connect_timeout=settings.store_timeout_seconds,
+        health_check_interval=15,
     )
 
 

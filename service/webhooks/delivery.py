@@ -40,8 +40,12 @@ def _being_cancelled() -> bool:
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("webhook work finished with an error after shutdown", exc_info=task.exception())
+    if task.cancelled() or (exc := task.exception()) is None:
+        return
+    if isinstance(exc, TimeoutError):
+        log.warning("webhook drain %s cut at its deadline (a store did not answer); it restarts", task.get_name())
+        return
+    log.warning("webhook work finished with an error", exc_info=exc)
 
 
 async def _finish_before_cancel(coro: Awaitable[T], *, grace: float) -> T:
@@ -49,12 +53,15 @@ async def _finish_before_cancel(coro: Awaitable[T], *, grace: float) -> T:
 
     A MongoDB operation interrupted by cancellation can leave the driver waiting on a closed
     connection for ever, so database work is allowed to complete and shutdown stays bounded.
+    Work still unfinished after the grace (a hung store) is cancelled, so that passes cut at
+    their deadline do not pile up.
     """
     task = asyncio.ensure_future(coro)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         await asyncio.wait({task}, timeout=grace)
+        task.cancel()
         task.add_done_callback(_retrieve)
         raise
 
@@ -98,7 +105,9 @@ async def run_delivery_loop(ctx: Context) -> None:
     try:
         while True:
             try:
-                due = await _finish_before_cancel(_one_pass(ctx), grace=grace)
+                deadline = asyncio.timeout(ctx.loops.pass_deadline)
+                async with deadline:
+                    due = await _finish_before_cancel(_one_pass(ctx), grace=grace)
                 for sub_id in due:
                     task = running.get(sub_id)
                     if task is None or task.done():
@@ -114,7 +123,10 @@ async def run_delivery_loop(ctx: Context) -> None:
             except Exception as exc:  # noqa: BLE001 - counted and logged by the loop health
                 if _being_cancelled():
                     raise asyncio.CancelledError from None
-                await asyncio.sleep(ctx.loops.failed(LOOP_NAME, exc))
+                if isinstance(exc, TimeoutError) and deadline.expired():
+                    await asyncio.sleep(ctx.loops.cut(LOOP_NAME, ctx.loops.pass_deadline or 0.0))
+                else:
+                    await asyncio.sleep(ctx.loops.failed(LOOP_NAME, exc))
             for sub_id, task in list(running.items()):
                 if task.done():
                     del running[sub_id]

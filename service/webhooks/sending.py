@@ -157,24 +157,33 @@ async def drain_subscription(
     limiter: asyncio.Semaphore,
     stopping: asyncio.Event | None = None,
 ) -> int:
-    """Send a subscription's due deliveries, one at a time in event order; returns attempts made."""
+    """Send a subscription's due deliveries, one at a time in event order; returns attempts made.
+
+    Each read and each attempt runs under the background pass deadline, so a store that hangs
+    without closing its connections ends the drain with TimeoutError (the next poll starts
+    it again) instead of holding the subscription for ever.
+    """
     subs = WebhookSubscriptionsRepository(ctx.db)
     repo = WebhookDeliveriesRepository(ctx.db)
+    deadline = ctx.loops.pass_deadline
     attempts = 0
     while stopping is None or not stopping.is_set():
-        try:
-            sub = await subs.get(subscription_id)
-        except NotFoundError:
-            return attempts
-        if not sub.active:
-            return attempts
-        ready = sendable_heads(await repo.pending_for(subscription_id, PENDING_SCAN_LIMIT), ctx.now())
+        async with asyncio.timeout(deadline):
+            try:
+                sub = await subs.get(subscription_id)
+            except NotFoundError:
+                return attempts
+            if not sub.active:
+                return attempts
+            ready = sendable_heads(await repo.pending_for(subscription_id, PENDING_SCAN_LIMIT), ctx.now())
         progressed = False
         for d in ready:
             if stopping is not None and stopping.is_set():
                 break
             async with limiter:
-                if await _lease_and_send(ctx, sub, d, worker_id=worker_id):
+                async with asyncio.timeout(deadline):
+                    sent = await _lease_and_send(ctx, sub, d, worker_id=worker_id)
+                if sent:
                     attempts += 1
                     progressed = True
         if not progressed:

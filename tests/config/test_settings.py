@@ -56,6 +56,12 @@ def test_environment_overrides_are_typed() -> None:
     assert s.log_level == "DEBUG"
 
 
+def test_the_request_deadline_follows_the_store_timeout_unless_set() -> None:
+    assert load_settings({}).request_deadline == 12.0  # 4 x 3 s
+    assert load_settings({"HUIMIN_STORE_TIMEOUT_SECONDS": "1"}).request_deadline == 10.0  # at least 10 s
+    assert load_settings({"HUIMIN_REQUEST_DEADLINE_SECONDS": "4.5"}).request_deadline == 4.5
+
+
 def test_settings_are_frozen() -> None:
     s = load_settings({})
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -91,6 +97,10 @@ def test_production_with_real_secrets_loads() -> None:
         ({"HUIMIN_STORE_TIMEOUT_SECONDS": "-1"}, "HUIMIN_STORE_TIMEOUT_SECONDS"),
         ({"HUIMIN_BODY_READ_TIMEOUT_SECONDS": "0"}, "HUIMIN_BODY_READ_TIMEOUT_SECONDS"),
         ({"HUIMIN_KEEPALIVE_TIMEOUT_SECONDS": "-5"}, "HUIMIN_KEEPALIVE_TIMEOUT_SECONDS"),
+        ({"HUIMIN_REQUEST_DEADLINE_SECONDS": "-1"}, "HUIMIN_REQUEST_DEADLINE_SECONDS"),
+        ({"HUIMIN_REQUEST_DEADLINE_SECONDS": "2", "HUIMIN_STORE_TIMEOUT_SECONDS": "3"}, "HUIMIN_REQUEST_DEADLINE_SECONDS"),
+        ({"HUIMIN_LONG_REQUEST_DEADLINE_SECONDS": "5"}, "HUIMIN_LONG_REQUEST_DEADLINE_SECONDS"),
+        ({"HUIMIN_BACKGROUND_PASS_DEADLINE_SECONDS": "0"}, "HUIMIN_BACKGROUND_PASS_DEADLINE_SECONDS"),
         ({"HUIMIN_SMS_SENDER": "pigeon"}, "HUIMIN_SMS_SENDER"),
         ({"HUIMIN_SMS_SENDER": "http"}, "HUIMIN_SMS_API_BASE"),
         ({"HUIMIN_JWT_PRIVATE_KEY_FILE": "/nonexistent.pem"}, "HUIMIN_JWT_PRIVATE_KEY_FILE"),

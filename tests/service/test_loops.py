@@ -88,3 +88,39 @@ async def test_guard_lets_cancellation_through() -> None:
         async with health.guard("x"):
             raise asyncio.CancelledError
     assert health.state("x").consecutive_failures == 0
+
+
+async def test_a_pass_past_its_deadline_is_cut_logged_in_one_line_and_the_next_pass_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = LoopHealth(pass_deadline=0.2)
+    caplog.set_level(logging.WARNING, logger="huimin.loops")
+    ran = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with health.guard("visits", base_backoff=0.01):
+        await asyncio.sleep(30)  # a driver call to a server that never answers
+    assert loop.time() - start < 1.0
+    async with health.guard("visits", base_backoff=0.01):
+        ran.append("next pass")
+    state = health.state("visits")
+    assert ran == ["next pass"]
+    assert (state.passes, state.failures["deadline"], state.consecutive_failures) == (1, 1, 0)
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records if "deadline" in r.getMessage()] == [
+        ("background loop visits: pass cut at its 0.2 s deadline (a store did not answer)", None)
+    ]
+
+
+async def test_an_outside_cancellation_is_not_taken_for_a_deadline() -> None:
+    health = LoopHealth(pass_deadline=5.0)
+
+    async def one_pass() -> None:
+        async with health.guard("x"):
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(one_pass())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert health.state("x").failures == {}
