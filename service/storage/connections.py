@@ -64,13 +64,15 @@ def mongo_client(uri: str, settings: Settings) -> AsyncMongoClient[dict[str, Any
 
 def redis_client(url: str, settings: Settings) -> aioredis.Redis:
     """A redis.asyncio client whose connects fail fast; a hung server is cut by the caller's deadline."""
-    # No socket_timeout: redis-py sends every command under asyncio.wait_for when it is set (a
-    # task per command on Python 3.11); the same option is its read timeout, and there is no
-    # public option for a read timeout alone. A request's or background pass's deadline bounds
-    # a hung server instead. Blocking reads (the live feed's subscription) never had a timeout.
+    # socket_timeout=None (redis-py's default is 5 s): when set, redis-py sends every command
+    # under asyncio.wait_for (a task per command on Python 3.11); the same option is its read
+    # timeout, and there is no public option for a read timeout alone. A request's or background
+    # pass's deadline bounds a hung server instead. Blocking reads (the live feed's
+    # subscription) never had a timeout.
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
+        socket_timeout=None,
         socket_connect_timeout=settings.store_timeout_seconds,
         health_check_interval=15,
     )

@@ -89,6 +89,7 @@ def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.fixture
 async def hanging_mongo(mongo_uri: str) -> AsyncIterator[HangingMongo]:
+    """The proxy; tests name it before ``aiohttp_client`` so that the app closes before it does."""
     host, port = parse_uri(mongo_uri)["nodelist"][0]
     proxy = await HangingMongo(host, port).start()
     yield proxy
@@ -99,7 +100,7 @@ async def hanging_mongo(mongo_uri: str) -> AsyncIterator[HangingMongo]:
 
 
 async def test_a_request_waiting_on_a_hung_mongodb_is_503_at_its_deadline_and_the_app_recovers(
-    aiohttp_client: Any, settings: Settings, hanging_mongo: HangingMongo, caplog: pytest.LogCaptureFixture
+    hanging_mongo: HangingMongo, aiohttp_client: Any, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = await _client_for(aiohttp_client, _hang_settings(settings, mongodb_uri=hanging_mongo.uri))
     await client.app[CTX].db["hang_probe"].insert_many([{"k": "a", "v": 1}, {"k": "b", "v": 2}])
@@ -126,9 +127,7 @@ async def test_a_request_waiting_on_a_hung_mongodb_is_503_at_its_deadline_and_th
         assert resp.status == 200 and body == {"doc": {"k": "a", "v": 1}}
 
 
-async def test_a_slow_client_body_does_not_count_against_the_deadline(
-    aiohttp_client: Any, settings: Settings
-) -> None:
+async def test_a_slow_client_body_does_not_count_against_the_deadline(aiohttp_client: Any, settings: Settings) -> None:
     client = await _client_for(aiohttp_client, _hang_settings(settings))
     text = "x" * 400
 
@@ -208,7 +207,7 @@ async def test_a_request_waiting_on_a_hung_redis_is_503_at_its_deadline_and_the_
 
 
 async def test_background_passes_on_a_hung_mongodb_are_cut_at_their_deadline_and_the_loops_go_on(
-    aiohttp_client: Any, settings: Settings, hanging_mongo: HangingMongo, caplog: pytest.LogCaptureFixture
+    hanging_mongo: HangingMongo, aiohttp_client: Any, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = _hang_settings(
         settings,
