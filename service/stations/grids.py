@@ -75,6 +75,50 @@ def _haversine_pairs(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+# GEOS's error bound for the orientation of a point against a segment in double precision
+# (``CGAlgorithmsDD::orientationIndexFilter``): a determinant this close to zero is undecided.
+ORIENTATION_EPSILON = 1e-15
+
+
+def ray_holds(edges: Sequence[float], x: float, y: float) -> bool | None:
+    """Whether the point lies in the polygon or on its boundary, from the polygon's edges that a
+    ray from the point eastwards can meet (flat: x1, y1, x2, y2, ...): GEOS's rule for a point
+    in an area (``RayCrossingCounter``: crossings of that ray counted per edge, a vertex counted
+    once by the half-open rule, a point on an edge on the boundary), so the same answer as
+    ``shapely.intersects_xy`` over the whole polygon. ``None`` when an edge passes so close to the
+    point that double precision cannot tell its side (GEOS then computes in higher precision:
+    the caller asks GEOS)."""
+    crossings = 0
+    it = iter(edges)
+    for x1, y1, x2, y2 in zip(it, it, it, it, strict=True):
+        if x1 < x and x2 < x:
+            continue  # wholly west of the point
+        if x2 == x and y2 == y:
+            return True  # a vertex
+        if y1 == y and y2 == y:
+            if x1 <= x <= x2 or x2 <= x <= x1:
+                return True  # on a horizontal edge
+            continue
+        if (y1 > y) != (y2 > y):
+            left = (x1 - x) * (y2 - y)
+            right = (y1 - y) * (x2 - x)
+            det = left - right
+            if left > 0.0:
+                if right > 0.0:
+                    bound = ORIENTATION_EPSILON * (left + right)
+                    if -bound < det < bound:
+                        return None
+            elif left < 0.0 and right < 0.0:
+                bound = ORIENTATION_EPSILON * (-left - right)
+                if -bound < det < bound:
+                    return None
+            if det == 0.0:
+                return True  # on the edge
+            if (det > 0.0) != (y2 < y1):
+                crossings += 1
+    return crossings % 2 == 1
+
+
 class PolygonGrid:
     """Which polygons hold a point, precomputed on a fixed grid.
 
@@ -82,6 +126,12 @@ class PolygonGrid:
     geometry; a cell on a border lists the few polygons touching it (in rank order), and only
     those are tested against the point. The answer equals ``geometry.intersects(point)`` over
     every polygon.
+
+    With ``edges``, each (border cell, polygon) pair also keeps the polygon's edges that a
+    horizontal ray from a point of the cell eastwards can meet (those spanning the cell's row and
+    not wholly west of the cell), so the test is a ray cast over a handful of edges in plain
+    Python (:func:`ray_holds`, GEOS's own point-in-area rule) instead of a call into GEOS over the
+    whole polygon; the few points it cannot decide with certainty are tested by GEOS.
     """
 
     def __init__(
@@ -90,6 +140,8 @@ class PolygonGrid:
         rank: Sequence[int],
         cell_deg: float = POLYGON_CELL_DEG,
         cells_per_polygon: int = CELLS_PER_POLYGON,
+        *,
+        edges: bool = False,
     ) -> None:
         self.geoms = geoms
         self.cell = cell_deg
@@ -99,6 +151,9 @@ class PolygonGrid:
         self.starts: list[int] = [0]
         self.entries: list[int] = []
         self.covered: list[bool] = []
+        # Per entry (a border cell's polygon), the edges a ray cast there reads, flat (x1, y1, x2,
+        # y2, ...); None without ``edges`` (then GEOS tests the point against the whole polygon).
+        self.edges: list[tuple[float, ...]] | None = None
         if not len(geoms):
             return
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
@@ -137,6 +192,37 @@ class PolygonGrid:
         self.starts = starts.tolist()
         self.entries = geom_of.tolist()
         self.covered = covered.tolist()
+        if edges:
+            self.edges = self._edge_lists(cell_of, geom_of, covered)
+
+    def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[tuple[float, ...]]:
+        """Per entry, the edges of its polygon (every ring) that can count in :func:`ray_holds` for
+        a point of its cell: spanning the cell's row (a margin for rounding) and reaching at least
+        the cell's west side; none for a cell the polygon covers (it answers without a test)."""
+        g, x0, y0 = self.cell, self.x0, self.y0
+        margin = g * 1e-6
+        out: list[tuple[float, ...]] = [()] * len(cell_of)
+        tested = np.nonzero(~covered)[0]
+        for geom_index in np.unique(geom_of[tested]).tolist():
+            rings = shapely.get_rings(shapely.get_parts(self.geoms[geom_index]))
+            segs = [
+                np.concatenate((c[:-1], c[1:]), axis=1)
+                for c in (shapely.get_coordinates(ring) for ring in rings)
+                if len(c) > 1
+            ]
+            if not segs:
+                continue
+            seg = np.concatenate(segs)  # x1, y1, x2, y2
+            lo_y, hi_y = np.minimum(seg[:, 1], seg[:, 3]), np.maximum(seg[:, 1], seg[:, 3])
+            hi_x = np.maximum(seg[:, 0], seg[:, 2])
+            first_row = np.floor((lo_y - margin - y0) / g).astype(np.int64)
+            last_row = np.floor((hi_y + margin - y0) / g).astype(np.int64)
+            mine = tested[geom_of[tested] == geom_index]
+            rows, cols = np.divmod(cell_of[mine], self.n_cols)
+            for j, row, col in zip(mine.tolist(), rows.tolist(), cols.tolist(), strict=True):
+                pick = (first_row <= row) & (last_row >= row) & (hi_x >= x0 + col * g - margin)
+                out[j] = tuple(seg[pick].ravel().tolist())
+        return out
 
     def _cell(self, lon: float, lat: float) -> int:
         if not (math.isfinite(lon) and math.isfinite(lat)):
@@ -160,9 +246,15 @@ class PolygonGrid:
         one = self.single[k]
         if one != -2:
             return None if one < 0 else one
+        edges = self.edges
         for j in range(self.starts[k], self.starts[k + 1]):
             g = self.entries[j]
-            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+            if self.covered[j]:
+                return g
+            hit = None if edges is None else ray_holds(edges[j], lon, lat)
+            if hit is None:
+                hit = shapely.intersects_xy(self.geoms[g], lon, lat)
+            if hit:
                 return g
         return None
 
@@ -172,9 +264,13 @@ class PolygonGrid:
         if k < 0:
             return []
         out = []
+        edges = self.edges
         for j in range(self.starts[k], self.starts[k + 1]):
             g = self.entries[j]
-            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+            hit = self.covered[j] or (None if edges is None else ray_holds(edges[j], lon, lat))
+            if hit is None:
+                hit = shapely.intersects_xy(self.geoms[g], lon, lat)
+            if hit:
                 out.append(g)
         return out
 
@@ -476,7 +572,7 @@ def build_county_grid(counties: tuple[CountyArea, ...]) -> PolygonGrid:
     geoms = np.asarray([shape(c.geometry) for c in counties], dtype=object)
     shapely.prepare(geoms)
     codes = sorted(c.code for c in counties)
-    grid = PolygonGrid(geoms, [codes.index(c.code) for c in counties])
+    grid = PolygonGrid(geoms, [codes.index(c.code) for c in counties], edges=True)
     if len(_COUNTY_GRIDS) >= 4:
         _COUNTY_GRIDS.pop(next(iter(_COUNTY_GRIDS)))
     _COUNTY_GRIDS[key] = (counties, grid)  # the counties held, so their ids stay theirs

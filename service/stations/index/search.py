@@ -199,19 +199,18 @@ def _from_list(
 
     One pass ranks the list by dot product, one measures the few that can be among the five (as
     :func:`_measured` does, inlined: this is the path of nearly every decision)."""
-    ux, uy, uz = index.ux_of, index.uy_of, index.uz_of
-    dots = [ux[i] * px + uy[i] * py + uz[i] * pz for i in ids]
+    u = index.unit_of
+    dots = [u[k] * px + u[k + 1] * py + u[k + 2] * pz for k in [3 * i for i in ids]]
     cut = sorted(dots)[-TOP_CANDIDATES] - DOT_SLACK
-    lons, rad_lats, cos_lats = index.lon_of, index.rad_lat_of, index.cos_lat_of
-    few = []
+    few = [i for i, v in zip(ids, dots, strict=True) if v >= cut]
+    g = index.place_of
     roots = []
-    for i, v in zip(ids, dots, strict=True):
-        if v >= cut:
-            a = sin((rad_lats[i] - p1) / 2)
-            b = sin((lons[i] - lon) * DEGREE / 2)
-            h = a * a + cos_lat * cos_lats[i] * (b * b)
-            roots.append(sqrt(h if h < 1.0 else 1.0))
-            few.append(i)
+    for i in few:
+        k = 3 * i
+        a = sin((g[k + 1] - p1) / 2)
+        b = sin((g[k] - lon) * DEGREE / 2)
+        h = a * a + cos_lat * g[k + 2] * (b * b)
+        roots.append(sqrt(h if h < 1.0 else 1.0))
     ranks = index.rank_of
     ordered = sorted(zip([TWO_R * a for a in arcsin(roots).tolist()], [ranks[i] for i in few], few, strict=True))
     del ordered[TOP_CANDIDATES:]
@@ -235,12 +234,13 @@ def _measured(
     """``few`` as (km, code rank, position), nearest first then by code: exactly the distances of
     :func:`haversine_prepared` (numpy's ``arcsin`` differs from ``math.asin`` in the last bit, so
     that one step is numpy's)."""
-    lons, rad_lats, cos_lats, ranks = index.lon_of, index.rad_lat_of, index.cos_lat_of, index.rank_of
+    g, ranks = index.place_of, index.rank_of
     roots = []
     for i in few:
-        a = sin((rad_lats[i] - p1) / 2)
-        b = sin((lons[i] - lon) * DEGREE / 2)
-        h = a * a + cos_p1 * cos_lats[i] * (b * b)
+        k = 3 * i
+        a = sin((g[k + 1] - p1) / 2)
+        b = sin((g[k] - lon) * DEGREE / 2)
+        h = a * a + cos_p1 * g[k + 2] * (b * b)
         roots.append(sqrt(h if h < 1.0 else 1.0))
     arcs: list[float] = np.arcsin(roots).tolist()
     return sorted(zip([TWO_R * a for a in arcs], [ranks[i] for i in few], few, strict=True))
