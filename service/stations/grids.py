@@ -153,7 +153,7 @@ class PolygonGrid:
         self.covered: list[bool] = []
         # Per entry (a border cell's polygon), the edges a ray cast there reads, flat (x1, y1, x2,
         # y2, ...); None without ``edges`` (then GEOS tests the point against the whole polygon).
-        self.edges: list[tuple[float, ...]] | None = None
+        self.edges: list[array[float]] | None = None
         if not len(geoms):
             return
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
@@ -195,13 +195,13 @@ class PolygonGrid:
         if edges:
             self.edges = self._edge_lists(cell_of, geom_of, covered)
 
-    def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[tuple[float, ...]]:
+    def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[array[float]]:
         """Per entry, the edges of its polygon (every ring) that can count in :func:`ray_holds` for
         a point of its cell: spanning the cell's row (a margin for rounding) and reaching at least
         the cell's west side; none for a cell the polygon covers (it answers without a test)."""
         g, x0, y0 = self.cell, self.x0, self.y0
         margin = g * 1e-6
-        out: list[tuple[float, ...]] = [()] * len(cell_of)
+        out: list[array[float]] = [array("d")] * len(cell_of)
         tested = np.nonzero(~covered)[0]
         for geom_index in np.unique(geom_of[tested]).tolist():
             rings = shapely.get_rings(shapely.get_parts(self.geoms[geom_index]))
@@ -221,7 +221,7 @@ class PolygonGrid:
             rows, cols = np.divmod(cell_of[mine], self.n_cols)
             for j, row, col in zip(mine.tolist(), rows.tolist(), cols.tolist(), strict=True):
                 pick = (first_row <= row) & (last_row >= row) & (hi_x >= x0 + col * g - margin)
-                out[j] = tuple(seg[pick].ravel().tolist())
+                out[j] = array("d", seg[pick].tobytes())
         return out
 
     def _cell(self, lon: float, lat: float) -> int:
