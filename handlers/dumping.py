@@ -139,3 +139,10 @@ class VersionedDump:
                 out.pop(name, None)
         out.update(self._caller_dump(view))
         return out
+
+    def clear(self) -> None:
+        """Forget every kept dump."""
+        self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)

@@ -37,7 +37,7 @@ def forget_kept_cases() -> None:
     """Empty every kept case, view and dump: the next read builds each from its document."""
     cases_repository.LISTED_CASES.clear()
     case_views.HELD_VIEWS.clear()
-    dump_listed_case._kept.clear()
+    dump_listed_case.clear()
 
 
 async def listed(client: Any, settings: Any, who: Who, query: str = "limit=50") -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ async def test_each_caller_gets_its_own_view_of_a_case_another_caller_listed_fir
     first = {c["id"]: c for c in await listed(client, settings, assignee)}
     assert first[taken["id"]]["contact"]["phone"] == PHONE
     assert first[taken["id"]]["served_person"]["phone"] == "13700001111"
-    assert len(dump_listed_case._kept) == 2
+    assert len(dump_listed_case) == 2
 
     for who in (supervisor, colleague, resident, assignee):
         items = {c["id"]: c for c in await listed(client, settings, who)}
