@@ -18,6 +18,12 @@ from service.stations.models import CountyArea
 # The polygon grid (counties, jurisdictions): cells of this many degrees (about 2 km).
 POLYGON_CELL_DEG = 0.02
 CELLS_PER_POLYGON = 600
+# With edges (the county grid), each border cell is divided into SUB_CELLS x SUB_CELLS sub-cells;
+# one that no polygon's edge meets has its answer precomputed (no test for a point there).
+SUB_CELLS = 8
+# A sub-cell's corner this close to an edge's line (degrees squared: the cross product, far above
+# its rounding) counts as on the line, so the edge counts as meeting the sub-cell.
+SIDE_TOLERANCE = 1e-13
 # Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
 CELLS_PER_JURISDICTION = 16
 # The station grid: cells sized so that a station sees about this many others in its cell
@@ -131,7 +137,11 @@ class PolygonGrid:
     horizontal ray from a point of the cell eastwards can meet (those spanning the cell's row and
     not wholly west of the cell), so the test is a ray cast over a handful of edges in plain
     Python (:func:`ray_holds`, GEOS's own point-in-area rule) instead of a call into GEOS over the
-    whole polygon; the few points it cannot decide with certainty are tested by GEOS.
+    whole polygon; the few points it cannot decide with certainty are tested by GEOS. Each border
+    cell is then divided into :data:`SUB_CELLS` x :data:`SUB_CELLS` sub-cells, and a sub-cell
+    that none of the cell's kept edges meets (so no polygon's boundary crosses it: each polygon
+    holds all of it or none) keeps its answer, found by GEOS at its centre when the grid is built:
+    a point there is answered by one more lookup, with no test.
     """
 
     def __init__(
@@ -154,6 +164,12 @@ class PolygonGrid:
         # Per entry (a border cell's polygon), the edges a ray cast there reads, flat (x1, y1, x2,
         # y2, ...); None without ``edges`` (then GEOS tests the point against the whole polygon).
         self.edges: list[array[float]] | None = None
+        # With ``edges``, per cell the start of its sub-cells' answers in ``sub`` (-1: none, not a
+        # border cell), and per sub-cell (row-major in its cell) the lowest-ranked polygon holding
+        # it, -1 for none, or -2 when an edge meets it (the point is tested).
+        self.sub_of: list[int] = []
+        self.sub: array[int] = array("h")
+        self.sub_scale = 0.0
         if not len(geoms):
             return
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
@@ -194,6 +210,86 @@ class PolygonGrid:
         self.covered = covered.tolist()
         if edges:
             self.edges = self._edge_lists(cell_of, geom_of, covered)
+            self._sub_cells(cell_of, geom_of, covered)
+
+    def _sub_cells(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> None:
+        """The border cells' sub-cell answers (``sub_of``, ``sub``): a sub-cell (grown by a hair
+        for rounding) that no kept edge meets lies wholly inside or wholly outside each of the
+        cell's polygons, so GEOS's answer at its centre is the answer for any point of it. Every
+        edge that can meet a sub-cell is among the kept ones: those span the cell's row and reach
+        its west side, with a wider margin than the sub-cells' hair. An edge meets a sub-cell
+        unless their boxes are apart or the sub-cell's four corners lie on one side of its line
+        (with a tolerance: in doubt, it meets, and the point is tested)."""
+        s, g, x0, y0 = SUB_CELLS, self.cell, self.x0, self.y0
+        ss, sg, eps = s * s, g / s, 1e-9
+        n_cells = self.n_cols * self.n_rows
+        single = np.asarray(self.single, dtype=np.int64)
+        border = np.nonzero(single == -2)[0]
+        ordinal = np.full(n_cells, -1, dtype=np.int64)
+        ordinal[border] = np.arange(len(border))
+        self.sub_scale = s / g
+        self.sub_of = (np.where(ordinal >= 0, ordinal * ss, -1)).tolist()
+        if not len(border):
+            return
+        assert self.edges is not None
+        ent = np.nonzero(ordinal[cell_of] >= 0)[0]  # the border cells' entries
+        seg = np.frombuffer(b"".join(self.edges[j].tobytes() for j in ent.tolist()), dtype=np.float64).reshape(-1, 4)
+        seg_b = np.repeat(ordinal[cell_of[ent]], [len(self.edges[j]) // 4 for j in ent.tolist()])
+        # Only the edges whose box meets their cell's can meet one of its sub-cells (most of those
+        # kept for the ray lie east of the cell).
+        br, bc = np.divmod(border[seg_b], self.n_cols)
+        cx, cy = x0 + bc * g, y0 + br * g
+        meet = (
+            (np.minimum(seg[:, 0], seg[:, 2]) <= cx + g + eps)
+            & (np.maximum(seg[:, 0], seg[:, 2]) >= cx - eps)
+            & (np.minimum(seg[:, 1], seg[:, 3]) <= cy + g + eps)
+            & (np.maximum(seg[:, 1], seg[:, 3]) >= cy - eps)
+        )
+        seg, seg_b = seg[meet], seg_b[meet]
+        touched = np.zeros((len(border), ss), dtype=bool)
+        steps = np.arange(s, dtype=np.float64) * sg
+        for lo in range(0, len(seg), 8192):
+            e, b = seg[lo : lo + 8192], seg_b[lo : lo + 8192]
+            r, c = np.divmod(border[b], self.n_cols)
+            west = (x0 + c * g)[:, None] + steps[None, :]  # [edge, sub-column]
+            south = (y0 + r * g)[:, None] + steps[None, :]  # [edge, sub-row]
+            ex0, ex1 = np.minimum(e[:, 0], e[:, 2])[:, None], np.maximum(e[:, 0], e[:, 2])[:, None]
+            ey0, ey1 = np.minimum(e[:, 1], e[:, 3])[:, None], np.maximum(e[:, 1], e[:, 3])[:, None]
+            cols = (ex0 <= west + sg + eps) & (ex1 >= west - eps)
+            rows = (ey0 <= south + sg + eps) & (ey1 >= south - eps)
+            near = rows[:, :, None] & cols[:, None, :]  # [edge, sub-row, sub-column]: boxes overlap
+            dx, dy = (e[:, 2] - e[:, 0])[:, None, None], (e[:, 3] - e[:, 1])[:, None, None]
+            at_x = np.stack((west - eps, west + sg + eps), axis=2)  # [edge, sub-column, west/east]
+            at_y = np.stack((south - eps, south + sg + eps), axis=2)
+            side_x = -dy * (at_x - e[:, 0, None, None])
+            side_y = dx * (at_y - e[:, 1, None, None])
+            sides = (side_y[:, :, None, :, None] + side_x[:, None, :, None, :]).reshape(len(e), s, s, 4)
+            apart = (sides > SIDE_TOLERANCE).all(axis=3) | (sides < -SIDE_TOLERANCE).all(axis=3)
+            np.logical_or.at(touched, b, (near & ~apart).reshape(len(e), ss))
+        # GEOS at the centre of every free sub-cell, for each polygon of its cell; the first
+        # polygon (lowest rank: entries are in rank order within a cell) holding it is the answer.
+        fb, fs = np.nonzero(~touched)
+        fstart = np.searchsorted(fb, np.arange(len(border) + 1))
+        eb = ordinal[cell_of[ent]]
+        n_e = fstart[eb + 1] - fstart[eb]
+        pe = np.repeat(ent, n_e)
+        at = np.repeat(fstart[eb], n_e) + (np.arange(int(n_e.sum())) - np.repeat(np.cumsum(n_e) - n_e, n_e))
+        pb, ps = fb[at], fs[at]
+        r, c = np.divmod(border[pb], self.n_cols)
+        xs = x0 + c * g + (ps % s + 0.5) * sg
+        ys = y0 + r * g + (ps // s + 0.5) * sg
+        hit = covered[pe].copy()
+        pg = geom_of[pe]
+        for gi in np.unique(pg[~hit]).tolist():
+            m = np.nonzero((pg == gi) & ~hit)[0]
+            hit[m] = shapely.intersects_xy(self.geoms[gi], xs[m], ys[m])
+        first = np.full(len(border) * ss, len(geom_of), dtype=np.int64)
+        np.minimum.at(first, (pb * ss + ps)[hit], pe[hit])
+        answers = np.full(len(border) * ss, -2, dtype=np.int16)
+        free = (~touched).ravel()
+        found = first[free]
+        answers[free] = np.where(found < len(geom_of), geom_of[np.minimum(found, len(geom_of) - 1)], -1)
+        self.sub = array("h", answers.tobytes())
 
     def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[array[float]]:
         """Per entry, the edges of its polygon (every ring) that can count in :func:`ray_holds` for
@@ -250,6 +346,18 @@ class PolygonGrid:
         if one != -2:
             return None if one < 0 else one
         edges = self.edges
+        base = self.sub_of[k] if edges is not None else -1
+        if base >= 0:
+            # The point's sub-cell (clamped: rounding may put a point on a cell's side one over;
+            # the sub-cells are grown by a hair for that).
+            s = SUB_CELLS
+            sc = int((lon - self.x0) * self.sub_scale) - int(c) * s
+            sr = int((lat - self.y0) * self.sub_scale) - int(r) * s
+            sc = 0 if sc < 0 else s - 1 if sc >= s else sc
+            sr = 0 if sr < 0 else s - 1 if sr >= s else sr
+            one = self.sub[base + sr * s + sc]
+            if one != -2:
+                return None if one < 0 else one
         for j in range(self.starts[k], self.starts[k + 1]):
             g = self.entries[j]
             if self.covered[j]:

@@ -14,7 +14,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from service.common.geo import Point
-from service.stations.grids import PolygonGrid, build_county_grid, ray_holds
+from service.stations.grids import SUB_CELLS, PolygonGrid, build_county_grid, ray_holds
 from service.stations.index import StationIndex, refresh_index
 from service.stations.models import CountyArea, IndexedStation
 
@@ -83,6 +83,32 @@ def test_county_border_cells_answer_as_geos_over_the_whole_polygons():
                 if hit is not None:
                     assert hit == shapely.intersects_xy(grid.geoms[grid.entries[j]], x, y), (x, y)
     assert decided > 300
+
+
+def test_most_points_of_a_border_cell_are_answered_by_its_sub_cell_as_geos_would():
+    counties = anhui_counties()
+    grid = build_county_grid(counties)
+    codes = sorted(c.code for c in counties)
+    rank = [codes.index(c.code) for c in counties]
+    border = [k for k, one in enumerate(grid.single) if one == -2]
+    sub = np.frombuffer(grid.sub, dtype=np.int16)
+    assert len(sub) == len(border) * SUB_CELLS**2
+    assert (sub != -2).mean() > 0.8  # an edge meets about one sub-cell in seven
+    rng = random.Random(19)
+    g, sg = grid.cell, grid.cell / SUB_CELLS
+    points = []
+    for k in rng.sample(border, 500):
+        r, c = divmod(k, grid.n_cols)
+        base = grid.sub_of[k]
+        answered = [t for t in range(SUB_CELLS**2) if grid.sub[base + t] != -2]
+        for t in rng.sample(answered, min(4, len(answered))):
+            x0, y0 = grid.x0 + c * g + (t % SUB_CELLS) * sg, grid.y0 + r * g + (t // SUB_CELLS) * sg
+            x, y = x0 + rng.random() * sg, y0 + rng.random() * sg
+            want = geos_holding(grid.geoms, rank, x, y)
+            assert grid.sub[base + t] == (want[0] if want else -1), (x, y)
+            # Anywhere in it, on its sides and corners, and a hair inside or outside them.
+            points += [(x, y), (x0, y0), (x0 + sg, y), (x, y0 + sg), (x0 + 1e-12, y0 + sg - 1e-12), (x0 - 1e-12, y)]
+    assert_as_geos(grid, rank, points)
 
 
 def test_holes_islands_in_holes_and_shared_borders_answer_as_geos():
