@@ -24,6 +24,8 @@ SUB_CELLS = 8
 # A sub-cell's corner this close to an edge's line (degrees squared: the cross product, far above
 # its rounding) counts as on the line, so the edge counts as meeting the sub-cell.
 SIDE_TOLERANCE = 1e-13
+# How many border cells' sub-cells are worked out at once (bounds the build's memory).
+SUB_CHUNK = 512
 # Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
 CELLS_PER_JURISDICTION = 16
 # The station grid: cells sized so that a station sees about this many others in its cell
@@ -220,24 +222,45 @@ class PolygonGrid:
         its west side, with a wider margin than the sub-cells' hair. An edge meets a sub-cell
         unless their boxes are apart or the sub-cell's four corners lie on one side of its line
         (with a tolerance: in doubt, it meets, and the point is tested)."""
-        s, g, x0, y0 = SUB_CELLS, self.cell, self.x0, self.y0
-        ss, sg, eps = s * s, g / s, 1e-9
+        s, ss = SUB_CELLS, SUB_CELLS * SUB_CELLS
         n_cells = self.n_cols * self.n_rows
         single = np.asarray(self.single, dtype=np.int64)
         border = np.nonzero(single == -2)[0]
         ordinal = np.full(n_cells, -1, dtype=np.int64)
         ordinal[border] = np.arange(len(border))
-        self.sub_scale = s / g
+        self.sub_scale = s / self.cell
         self.sub_of = (np.where(ordinal >= 0, ordinal * ss, -1)).tolist()
         if not len(border):
             return
+        parts = [
+            self._sub_answers(border, ordinal, b0, min(b0 + SUB_CHUNK, len(border)), cell_of, geom_of, covered)
+            for b0 in range(0, len(border), SUB_CHUNK)
+        ]
+        self.sub = array("h", np.concatenate(parts).tobytes())
+
+    def _sub_answers(
+        self,
+        border: np.ndarray,
+        ordinal: np.ndarray,
+        b0: int,
+        b1: int,
+        cell_of: np.ndarray,
+        geom_of: np.ndarray,
+        covered: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`_sub_cells` for the border cells ``border[b0:b1]``: their sub-cells' answers."""
+        s, g, x0, y0 = SUB_CELLS, self.cell, self.x0, self.y0
+        ss, sg, eps = s * s, g / s, 1e-9
         assert self.edges is not None
-        ent = np.nonzero(ordinal[cell_of] >= 0)[0]  # the border cells' entries
+        lo_entry, hi_entry = self.starts[int(border[b0])], self.starts[int(border[b1 - 1]) + 1]
+        ent = lo_entry + np.nonzero(ordinal[cell_of[lo_entry:hi_entry]] >= 0)[0]  # these border cells' entries
+        n_border = b1 - b0
+        local = ordinal - b0
         seg = np.frombuffer(b"".join(self.edges[j].tobytes() for j in ent.tolist()), dtype=np.float64).reshape(-1, 4)
-        seg_b = np.repeat(ordinal[cell_of[ent]], [len(self.edges[j]) // 4 for j in ent.tolist()])
+        seg_b = np.repeat(local[cell_of[ent]], [len(self.edges[j]) // 4 for j in ent.tolist()])
         # Only the edges whose box meets their cell's can meet one of its sub-cells (most of those
         # kept for the ray lie east of the cell).
-        br, bc = np.divmod(border[seg_b], self.n_cols)
+        br, bc = np.divmod(border[b0 + seg_b], self.n_cols)
         cx, cy = x0 + bc * g, y0 + br * g
         meet = (
             (np.minimum(seg[:, 0], seg[:, 2]) <= cx + g + eps)
@@ -246,11 +269,11 @@ class PolygonGrid:
             & (np.maximum(seg[:, 1], seg[:, 3]) >= cy - eps)
         )
         seg, seg_b = seg[meet], seg_b[meet]
-        touched = np.zeros((len(border), ss), dtype=bool)
+        touched = np.zeros((n_border, ss), dtype=bool)
         steps = np.arange(s, dtype=np.float64) * sg
-        for lo in range(0, len(seg), 8192):
-            e, b = seg[lo : lo + 8192], seg_b[lo : lo + 8192]
-            r, c = np.divmod(border[b], self.n_cols)
+        for lo in range(0, len(seg), 1024):
+            e, b = seg[lo : lo + 1024], seg_b[lo : lo + 1024]
+            r, c = np.divmod(border[b0 + b], self.n_cols)
             west = (x0 + c * g)[:, None] + steps[None, :]  # [edge, sub-column]
             south = (y0 + r * g)[:, None] + steps[None, :]  # [edge, sub-row]
             ex0, ex1 = np.minimum(e[:, 0], e[:, 2])[:, None], np.maximum(e[:, 0], e[:, 2])[:, None]
@@ -269,13 +292,13 @@ class PolygonGrid:
         # GEOS at the centre of every free sub-cell, for each polygon of its cell; the first
         # polygon (lowest rank: entries are in rank order within a cell) holding it is the answer.
         fb, fs = np.nonzero(~touched)
-        fstart = np.searchsorted(fb, np.arange(len(border) + 1))
-        eb = ordinal[cell_of[ent]]
+        fstart = np.searchsorted(fb, np.arange(n_border + 1))
+        eb = local[cell_of[ent]]
         n_e = fstart[eb + 1] - fstart[eb]
         pe = np.repeat(ent, n_e)
         at = np.repeat(fstart[eb], n_e) + (np.arange(int(n_e.sum())) - np.repeat(np.cumsum(n_e) - n_e, n_e))
         pb, ps = fb[at], fs[at]
-        r, c = np.divmod(border[pb], self.n_cols)
+        r, c = np.divmod(border[b0 + pb], self.n_cols)
         xs = x0 + c * g + (ps % s + 0.5) * sg
         ys = y0 + r * g + (ps // s + 0.5) * sg
         hit = covered[pe].copy()
@@ -283,13 +306,13 @@ class PolygonGrid:
         for gi in np.unique(pg[~hit]).tolist():
             m = np.nonzero((pg == gi) & ~hit)[0]
             hit[m] = shapely.intersects_xy(self.geoms[gi], xs[m], ys[m])
-        first = np.full(len(border) * ss, len(geom_of), dtype=np.int64)
+        first = np.full(n_border * ss, len(geom_of), dtype=np.int64)
         np.minimum.at(first, (pb * ss + ps)[hit], pe[hit])
-        answers = np.full(len(border) * ss, -2, dtype=np.int16)
+        answers = np.full(n_border * ss, -2, dtype=np.int16)
         free = (~touched).ravel()
         found = first[free]
         answers[free] = np.where(found < len(geom_of), geom_of[np.minimum(found, len(geom_of) - 1)], -1)
-        self.sub = array("h", answers.tobytes())
+        return answers
 
     def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[array[float]]:
         """Per entry, the edges of its polygon (every ring) that can count in :func:`ray_holds` for
