@@ -16,6 +16,13 @@ load hits all three alike:
 each operation has a target (issue #18): get <= 0.5 ms, submit <= 5 ms, lists and accept
 <= 1 ms. Results also go to ``var/bench-overhead.json``. ``--quick``: 60 of each instead of 300.
 
+The app keeps each case a list reads, per version, with the part of its view and dump that is
+the same for every caller (``service.common.memo``): the supervisor's list read again and again
+here finds them kept, as a console's refreshes of a page whose cases have not changed do.
+``list_supervisor_cold`` is the same list with nothing kept (emptied before each call): what
+a page of cases changed since they were last read costs. It has no target; it is printed so the
+cost of a miss stays in sight.
+
 Each call's CPU time (``time.process_time``, this one process: client, app and driver) is
 recorded beside its wall time, and "own CPU" (ours − floor − bare, medians) printed after: on
 a shared machine the wall-clock figures swing with its load, the CPU figures hardly do (what
@@ -52,8 +59,11 @@ from bench.cases import (
     serve,
 )
 from config import load_settings
+from handlers.cases import dump_listed_case
 from handlers.keys import CTX
 from run import create_app
+from service.cases.repository.cases import LISTED_CASES
+from service.cases.views import HELD_VIEWS
 from service.catalog import service as catalog
 from service.catalog.service import example_answers
 from service.common.inputs import from_given
@@ -92,6 +102,14 @@ async def rounds(
             if cpu is not None:
                 cpu[name].append(time.process_time() - c)
     return out
+
+
+def forget_kept_cases() -> None:
+    """Empty what the app keeps per version of a case (the case a list reads, its view's fields the
+    same for every caller, their dump), so the next list builds every case from its document."""
+    LISTED_CASES.clear()
+    HELD_VIEWS.clear()
+    dump_listed_case.clear()
 
 
 def p50_ms(latencies: list[float]) -> float:
@@ -203,6 +221,11 @@ async def main(quick: bool) -> dict[str, Any]:
             async def list_supervisor_floor(i: int) -> None:
                 await floor.list_newest(sup_principal, app_cases)
 
+            async def list_supervisor_cold(i: int) -> None:
+                # Nothing kept from the reads before: each case built, viewed and dumped anew.
+                forget_kept_cases()
+                await list_supervisor(i)
+
             async def list_worker(i: int) -> None:
                 await call(http, "GET", f"{url}?limit=20", 200, headers=worker_a)
 
@@ -224,12 +247,13 @@ async def main(quick: bool) -> dict[str, Any]:
                 ("get", get, get_floor),
                 ("list_worker", list_worker, list_worker_floor),
                 ("list_supervisor", list_supervisor, list_supervisor_floor),
+                ("list_supervisor_cold", list_supervisor_cold, list_supervisor_floor),
                 ("accept", accept, accept_floor),
             ]
             to_accept: list[tuple[str, str]] = []
             floor_accept: list[str] = []
             print(
-                f"\n{'operation':<16} | {'ours p50':>8} | {'floor p50':>9} | {'bare p50':>8} | "
+                f"\n{'operation':<20} | {'ours p50':>8} | {'floor p50':>9} | {'bare p50':>8} | "
                 f"{'our own cost':>12} | {'target':>8} | met"
             )
             for name, ours_fn, floor_fn in phases:
@@ -244,8 +268,8 @@ async def main(quick: bool) -> dict[str, Any]:
                 o, f, b = (p50_ms(series[k]) for k in ("ours", "floor", "bare"))
                 own = o - f - b
                 co, cf, cb = (p50_ms(cpu[k]) for k in ("ours", "floor", "bare"))
-                target = TARGETS_MS[name]
-                met = own <= target
+                target = TARGETS_MS.get(name)
+                met = None if target is None else own <= target
                 results["ops"][name] = {
                     "n": count,
                     "ours_p50_ms": o,
@@ -259,8 +283,9 @@ async def main(quick: bool) -> dict[str, Any]:
                     "own_cpu_ms": co - cf - cb,
                 }
                 print(
-                    f"{name:<16} | {o:>5.2f} ms | {f:>6.2f} ms | {b:>5.2f} ms | {own:>9.2f} ms | "
-                    f"{target:>5.1f} ms | {'yes' if met else 'NO'}",
+                    f"{name:<20} | {o:>5.2f} ms | {f:>6.2f} ms | {b:>5.2f} ms | {own:>9.2f} ms | "
+                    f"{'-' if target is None else f'{target:.1f}':>5} ms | "
+                    f"{'-' if met is None else 'yes' if met else 'NO'}",
                     flush=True,
                 )
     finally:
@@ -270,10 +295,10 @@ async def main(quick: bool) -> dict[str, Any]:
         await clean_redis(redis_url, prefix)
         await asyncio.to_thread(server.stop)
         tmp.cleanup()
-    print(f"\n{'operation':<16} | {'ours CPU':>8} | {'floor CPU':>9} | {'bare CPU':>8} | own CPU (p50 of each call)")
+    print(f"\n{'operation':<20} | {'ours CPU':>8} | {'floor CPU':>9} | {'bare CPU':>8} | own CPU (p50 of each call)")
     for name, op in results["ops"].items():
         c, own_cpu = op["cpu_p50_ms"], op["own_cpu_ms"]
-        print(f"{name:<16} | {c['ours']:>5.2f} ms | {c['floor']:>6.2f} ms | {c['bare']:>5.2f} ms | {own_cpu:>6.2f} ms")
+        print(f"{name:<20} | {c['ours']:>5.2f} ms | {c['floor']:>6.2f} ms | {c['bare']:>5.2f} ms | {own_cpu:>6.2f} ms")
     load_after = os.getloadavg()
     results["load_average_after"] = load_after
     print(f"load average after: {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}")
@@ -285,7 +310,7 @@ async def main(quick: bool) -> dict[str, Any]:
 
 def run(quick: bool = False) -> int:
     results = asyncio.run(main(quick))
-    return 0 if all(op["met"] for op in results["ops"].values()) else 1
+    return 0 if all(op["met"] is not False for op in results["ops"].values()) else 1
 
 
 if __name__ == "__main__":

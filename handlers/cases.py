@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.dumping import compiled
+from handlers.dumping import VersionedDump, compiled
 from handlers.endpoint import Handler, endpoint
 from handlers.idempotency import idempotent_json
 from handlers.io import QueryReader, json_response, load_json_object, read_json, read_query, read_raw_json
@@ -28,9 +28,11 @@ from service.cases import kpis as case_kpis
 from service.cases import queries as case_queries
 from service.cases import submit as case_submit
 from service.cases.inputs import ActionInput
+from service.cases.views import CALLER_FIELDS, CaseView
 from service.catalog.seed import SEED_SERVICES
 from service.catalog.service import example_answers
-from service.common.models import STAFF_ROLES
+from service.common.memo import CASES_KEPT
+from service.common.models import STAFF_ROLES, Page
 
 routes = web.RouteTableDef()
 
@@ -60,7 +62,18 @@ read_case_query = QueryReader(CASE_QUERY)
 read_case_read_query = QueryReader(CASE_READ_QUERY)
 # And their dumps without marshmallow's per-field calls (handlers/dumping.py: the same output).
 dump_case = compiled(CASE_OUT)
-dump_page = compiled(CASE_PAGE)
+# A list's cases: what is the same for every caller dumped once per version of a case (a page is
+# read far more often than its cases change), the caller's own fields each time.
+dump_listed_case = VersionedDump(CaseSchema(exclude=("history",)), CALLER_FIELDS, CASES_KEPT)
+
+
+def dump_case_page(page: Page[CaseView], coord_system: str) -> dict[str, Any]:
+    """What ``CASE_PAGE`` dumps ``page`` to, each case through ``dump_listed_case``."""
+    return {
+        "items": [dump_listed_case(item, coord_system) for item in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
 
 ANYONE_ON_CASES = ("resident", "worker", "station_head", "supervisor", "admin", "client")
 
@@ -107,7 +120,7 @@ async def list_cases(request: web.Request) -> web.Response:
     page = await case_queries.list_cases(
         ctx=request.app[CTX], principal=principal_of(request), query=query, ready=request.get(REVOCATION_CHECK)
     )
-    return json_response(None, dump_page(page))
+    return json_response(None, dump_case_page(page, query.get("coord_system") or "wgs84"))
 
 
 @routes.get("/api/v1/cases/{case_id}")

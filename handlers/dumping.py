@@ -14,10 +14,12 @@ inline (a list of 20 cases is some 150 nested dumps and 4,000 fields), and compi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from marshmallow import Schema, fields, missing
+
+from service.common.memo import VersionMemo
 
 Dump = Callable[[Any], Any]
 _MISSING = object()
@@ -102,3 +104,45 @@ def compiled(schema: Schema) -> Dump:
     exec(compile(source, f"<compiled dump of {type(schema).__name__}>", "exec"), writer.namespace)
     dump: Dump = writer.namespace["dump"]
     return dump
+
+
+class VersionedDump:
+    """``compiled(schema)`` for the views of a versioned record, the part the same for every caller
+    dumped once per version.
+
+    A view carries its record's ``id``, ``version`` and ``updated_at``; every write raises the version
+    (``service.common.memo``), so every field but ``caller_fields`` dumps the same way for as long as
+    those three are the same. The first dump of a version is kept (under ``variant`` too: e.g. the
+    coordinate system asked for); the next ones copy it and dump only the ``caller_fields`` of their
+    own view over it. The answer equals ``compiled(schema)(view)``: the same keys, in the same order
+    (``tests/handlers/test_case_list_dumps.py`` checks it for callers who see different things).
+    """
+
+    def __init__(self, schema: Schema, caller_fields: tuple[str, ...], size: int) -> None:
+        self._dump = compiled(schema)
+        self._caller_dump = compiled(type(schema)(only=caller_fields))
+        self._caller_fields = caller_fields
+        self._kept: VersionMemo[dict[str, Any]] = VersionMemo(size)
+
+    def __call__(self, view: dict[str, Any], variant: Hashable = None) -> dict[str, Any]:
+        record_id = view.get("id")
+        if record_id is None:
+            return self._dump(view)  # type: ignore[no-any-return]
+        key = (record_id, view.get("version"), view.get("updated_at"), variant)
+        kept = self._kept.get(key)
+        if kept is None:
+            # Answers are serialised, never changed: the dict answered is the one kept.
+            return self._kept.put(key, self._dump(view))
+        out = dict(kept)
+        for name in self._caller_fields:
+            if name not in view:
+                out.pop(name, None)
+        out.update(self._caller_dump(view))
+        return out
+
+    def clear(self) -> None:
+        """Forget every kept dump."""
+        self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)

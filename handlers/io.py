@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import copy
 from collections.abc import Awaitable
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -249,10 +250,29 @@ class QueryReader:
             while len(self._loaded) >= self.kept:
                 del self._loaded[next(iter(self._loaded))]
             self._loaded[key] = loaded
-        return copy.deepcopy(loaded)
+        return _copy_of(loaded)
 
 
 _NOT_LOADED = object()
+
+
+def _copy_of(value: Any) -> Any:
+    """A copy of a loaded query that shares nothing a caller could change: its dicts, lists and
+    sets are copied, everything else a query loads to (text, numbers, times, None) cannot change.
+    (``copy.deepcopy`` gives the same for a tenth of the speed: this runs on every list request.)"""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_of(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_of(item) for item in value]
+    if kind is set:
+        return {_copy_of(item) for item in value}
+    if kind in _UNCHANGING:
+        return value
+    return copy.deepcopy(value)
+
+
+_UNCHANGING = frozenset({str, int, float, bool, type(None), datetime, date, bytes})
 
 
 # orjson (about a tenth of json.dumps' time for a page of cases); dates, times and dataclasses

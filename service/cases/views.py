@@ -10,6 +10,7 @@ from service.cases import states
 from service.cases.access import allowed_actions
 from service.cases.lifecycle import Relationship
 from service.cases.models import Case, HistoryEntry, parts_of
+from service.common.memo import CASES_KEPT, VersionMemo
 from service.common.models import Principal
 
 # The wire format of a case (``schemas.cases.CaseSchema`` dumps it): plain JSON-able values by field name.
@@ -60,15 +61,37 @@ def _held(case: Case) -> dict[str, Any]:
     }
 
 
+# The fields of a view that depend on who asks (the privacy rule and the caller's actions); all the
+# others depend on the case alone. ``created_by`` is one of the case's own fields whose reporter
+# some callers may not see.
+CALLER_FIELDS = ("contact", "created_by", "served_person", "answers", "allowed_actions")
+
+# The fields of a case's view that are the same for every caller, by the case's id, version and last
+# change (every write raises the version: ``service.cases.repository``), for the next view of the
+# same version. Kept values are never changed: each view is a new dict over them.
+HELD_VIEWS: VersionMemo[CaseView] = VersionMemo(CASES_KEPT)
+
+
+def _held_view(case: Case) -> CaseView:
+    key = (case.id, case.version, case.updated_at)
+    held = HELD_VIEWS.get(key)
+    if held is None:
+        held = _held(case)
+        # A field the case has never held is left out, one it holds as null is shown so.
+        for name in held.keys() - case.fields_set:
+            del held[name]
+        held["id"] = case.id
+        held["status_label"] = states.STATE_LABELS.get(case.status)
+        HELD_VIEWS.put(key, held)
+    return held
+
+
 def view(case: Case, principal: Principal, rel: Relationship, now: datetime, *, with_history: bool = True) -> CaseView:
     """The case as this caller may see it: one privacy rule (``case_privacy``) for every personal field.
 
     A field the case has never held is left out (``Case.fields_set``), one it holds as null is shown so.
     """
-    out: CaseView = _held(case)
-    for key in out.keys() - case.fields_set:
-        del out[key]
-    out["id"] = case.id
+    out: CaseView = dict(_held_view(case))
     seen = case_privacy.disclosure(rel, case)
     hide_reporter = not seen.reporter
     out["contact"] = case_privacy.shown_contact(case, seen)
@@ -77,7 +100,6 @@ def view(case: Case, principal: Principal, rel: Relationship, now: datetime, *, 
     out["served_person"] = case_privacy.shown_served_person(case, seen)
     out["answers"] = case_privacy.shown_answers(case, seen)
     out["allowed_actions"] = allowed_actions(principal, rel, case, now)
-    out["status_label"] = states.STATE_LABELS.get(case.status)
     if with_history:
         out["history"] = [_history_view(h, hide_reporter) for h in case.history]
     return out

@@ -18,6 +18,14 @@ from service.stations.models import CountyArea
 # The polygon grid (counties, jurisdictions): cells of this many degrees (about 2 km).
 POLYGON_CELL_DEG = 0.02
 CELLS_PER_POLYGON = 600
+# With edges (the county grid), each border cell is divided into SUB_CELLS x SUB_CELLS sub-cells;
+# one that no polygon's edge meets has its answer precomputed (no test for a point there).
+SUB_CELLS = 8
+# A sub-cell's corner this close to an edge's line (degrees squared: the cross product, far above
+# its rounding) counts as on the line, so the edge counts as meeting the sub-cell.
+SIDE_TOLERANCE = 1e-13
+# How many border cells' sub-cells are worked out at once (bounds the build's memory).
+SUB_CHUNK = 512
 # Jurisdictions are township-sized and change with stations: a coarser grid, quick to rebuild.
 CELLS_PER_JURISDICTION = 16
 # The station grid: cells sized so that a station sees about this many others in its cell
@@ -75,6 +83,50 @@ def _haversine_pairs(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, h)))
 
 
+# GEOS's error bound for the orientation of a point against a segment in double precision
+# (``CGAlgorithmsDD::orientationIndexFilter``): a determinant this close to zero is undecided.
+ORIENTATION_EPSILON = 1e-15
+
+
+def ray_holds(edges: Sequence[float], x: float, y: float) -> bool | None:
+    """Whether the point lies in the polygon or on its boundary, from the polygon's edges that a
+    ray from the point eastwards can meet (flat: x1, y1, x2, y2, ...): GEOS's rule for a point
+    in an area (``RayCrossingCounter``: crossings of that ray counted per edge, a vertex counted
+    once by the half-open rule, a point on an edge on the boundary), so the same answer as
+    ``shapely.intersects_xy`` over the whole polygon. ``None`` when an edge passes so close to the
+    point that double precision cannot tell its side (GEOS then computes in higher precision:
+    the caller asks GEOS)."""
+    crossings = 0
+    it = iter(edges)
+    for x1, y1, x2, y2 in zip(it, it, it, it, strict=True):
+        if x1 < x and x2 < x:
+            continue  # wholly west of the point
+        if x2 == x and y2 == y:
+            return True  # a vertex
+        if y1 == y and y2 == y:
+            if x1 <= x <= x2 or x2 <= x <= x1:
+                return True  # on a horizontal edge
+            continue
+        if (y1 > y) != (y2 > y):
+            left = (x1 - x) * (y2 - y)
+            right = (y1 - y) * (x2 - x)
+            det = left - right
+            if left > 0.0:
+                if right > 0.0:
+                    bound = ORIENTATION_EPSILON * (left + right)
+                    if -bound < det < bound:
+                        return None
+            elif left < 0.0 and right < 0.0:
+                bound = ORIENTATION_EPSILON * (-left - right)
+                if -bound < det < bound:
+                    return None
+            if det == 0.0:
+                return True  # on the edge
+            if (det > 0.0) != (y2 < y1):
+                crossings += 1
+    return crossings % 2 == 1
+
+
 class PolygonGrid:
     """Which polygons hold a point, precomputed on a fixed grid.
 
@@ -82,6 +134,16 @@ class PolygonGrid:
     geometry; a cell on a border lists the few polygons touching it (in rank order), and only
     those are tested against the point. The answer equals ``geometry.intersects(point)`` over
     every polygon.
+
+    With ``edges``, each (border cell, polygon) pair also keeps the polygon's edges that a
+    horizontal ray from a point of the cell eastwards can meet (those spanning the cell's row and
+    not wholly west of the cell), so the test is a ray cast over a handful of edges in plain
+    Python (:func:`ray_holds`, GEOS's own point-in-area rule) instead of a call into GEOS over the
+    whole polygon; the few points it cannot decide with certainty are tested by GEOS. Each border
+    cell is then divided into :data:`SUB_CELLS` x :data:`SUB_CELLS` sub-cells, and a sub-cell
+    that none of the cell's kept edges meets (so no polygon's boundary crosses it: each polygon
+    holds all of it or none) keeps its answer, found by GEOS at its centre when the grid is built:
+    a point there is answered by one more lookup, with no test.
     """
 
     def __init__(
@@ -90,6 +152,8 @@ class PolygonGrid:
         rank: Sequence[int],
         cell_deg: float = POLYGON_CELL_DEG,
         cells_per_polygon: int = CELLS_PER_POLYGON,
+        *,
+        edges: bool = False,
     ) -> None:
         self.geoms = geoms
         self.cell = cell_deg
@@ -99,6 +163,15 @@ class PolygonGrid:
         self.starts: list[int] = [0]
         self.entries: list[int] = []
         self.covered: list[bool] = []
+        # Per entry (a border cell's polygon), the edges a ray cast there reads, flat (x1, y1, x2,
+        # y2, ...); None without ``edges`` (then GEOS tests the point against the whole polygon).
+        self.edges: list[array[float]] | None = None
+        # With ``edges``, per cell the start of its sub-cells' answers in ``sub`` (-1: none, not a
+        # border cell), and per sub-cell (row-major in its cell) the lowest-ranked polygon holding
+        # it, -1 for none, or -2 when an edge meets it (the point is tested).
+        self.sub_of: list[int] = []
+        self.sub: array[int] = array("h")
+        self.sub_scale = 0.0
         if not len(geoms):
             return
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
@@ -137,6 +210,138 @@ class PolygonGrid:
         self.starts = starts.tolist()
         self.entries = geom_of.tolist()
         self.covered = covered.tolist()
+        if edges:
+            self.edges = self._edge_lists(cell_of, geom_of, covered)
+            self._sub_cells(cell_of, geom_of, covered)
+
+    def _sub_cells(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> None:
+        """The border cells' sub-cell answers (``sub_of``, ``sub``): a sub-cell (grown by a hair
+        for rounding) that no kept edge meets lies wholly inside or wholly outside each of the
+        cell's polygons, so GEOS's answer at its centre is the answer for any point of it. Every
+        edge that can meet a sub-cell is among the kept ones: those span the cell's row and reach
+        its west side, with a wider margin than the sub-cells' hair. An edge meets a sub-cell
+        unless their boxes are apart or the sub-cell's four corners lie on one side of its line
+        (with a tolerance: in doubt, it meets, and the point is tested)."""
+        s, ss = SUB_CELLS, SUB_CELLS * SUB_CELLS
+        n_cells = self.n_cols * self.n_rows
+        single = np.asarray(self.single, dtype=np.int64)
+        border = np.nonzero(single == -2)[0]
+        ordinal = np.full(n_cells, -1, dtype=np.int64)
+        ordinal[border] = np.arange(len(border))
+        self.sub_scale = s / self.cell
+        self.sub_of = (np.where(ordinal >= 0, ordinal * ss, -1)).tolist()
+        if not len(border):
+            return
+        parts = [
+            self._sub_answers(border, ordinal, b0, min(b0 + SUB_CHUNK, len(border)), cell_of, geom_of, covered)
+            for b0 in range(0, len(border), SUB_CHUNK)
+        ]
+        self.sub = array("h", np.concatenate(parts).tobytes())
+
+    def _sub_answers(
+        self,
+        border: np.ndarray,
+        ordinal: np.ndarray,
+        b0: int,
+        b1: int,
+        cell_of: np.ndarray,
+        geom_of: np.ndarray,
+        covered: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`_sub_cells` for the border cells ``border[b0:b1]``: their sub-cells' answers."""
+        s, g, x0, y0 = SUB_CELLS, self.cell, self.x0, self.y0
+        ss, sg, eps = s * s, g / s, 1e-9
+        assert self.edges is not None
+        lo_entry, hi_entry = self.starts[int(border[b0])], self.starts[int(border[b1 - 1]) + 1]
+        ent = lo_entry + np.nonzero(ordinal[cell_of[lo_entry:hi_entry]] >= 0)[0]  # these border cells' entries
+        n_border = b1 - b0
+        local = ordinal - b0
+        seg = np.frombuffer(b"".join(self.edges[j].tobytes() for j in ent.tolist()), dtype=np.float64).reshape(-1, 4)
+        seg_b = np.repeat(local[cell_of[ent]], [len(self.edges[j]) // 4 for j in ent.tolist()])
+        # Only the edges whose box meets their cell's can meet one of its sub-cells (most of those
+        # kept for the ray lie east of the cell).
+        br, bc = np.divmod(border[b0 + seg_b], self.n_cols)
+        cx, cy = x0 + bc * g, y0 + br * g
+        meet = (
+            (np.minimum(seg[:, 0], seg[:, 2]) <= cx + g + eps)
+            & (np.maximum(seg[:, 0], seg[:, 2]) >= cx - eps)
+            & (np.minimum(seg[:, 1], seg[:, 3]) <= cy + g + eps)
+            & (np.maximum(seg[:, 1], seg[:, 3]) >= cy - eps)
+        )
+        seg, seg_b = seg[meet], seg_b[meet]
+        touched = np.zeros((n_border, ss), dtype=bool)
+        steps = np.arange(s, dtype=np.float64) * sg
+        for lo in range(0, len(seg), 1024):
+            e, b = seg[lo : lo + 1024], seg_b[lo : lo + 1024]
+            r, c = np.divmod(border[b0 + b], self.n_cols)
+            west = (x0 + c * g)[:, None] + steps[None, :]  # [edge, sub-column]
+            south = (y0 + r * g)[:, None] + steps[None, :]  # [edge, sub-row]
+            ex0, ex1 = np.minimum(e[:, 0], e[:, 2])[:, None], np.maximum(e[:, 0], e[:, 2])[:, None]
+            ey0, ey1 = np.minimum(e[:, 1], e[:, 3])[:, None], np.maximum(e[:, 1], e[:, 3])[:, None]
+            cols = (ex0 <= west + sg + eps) & (ex1 >= west - eps)
+            rows = (ey0 <= south + sg + eps) & (ey1 >= south - eps)
+            near = rows[:, :, None] & cols[:, None, :]  # [edge, sub-row, sub-column]: boxes overlap
+            dx, dy = (e[:, 2] - e[:, 0])[:, None, None], (e[:, 3] - e[:, 1])[:, None, None]
+            at_x = np.stack((west - eps, west + sg + eps), axis=2)  # [edge, sub-column, west/east]
+            at_y = np.stack((south - eps, south + sg + eps), axis=2)
+            side_x = -dy * (at_x - e[:, 0, None, None])
+            side_y = dx * (at_y - e[:, 1, None, None])
+            sides = (side_y[:, :, None, :, None] + side_x[:, None, :, None, :]).reshape(len(e), s, s, 4)
+            apart = (sides > SIDE_TOLERANCE).all(axis=3) | (sides < -SIDE_TOLERANCE).all(axis=3)
+            np.logical_or.at(touched, b, (near & ~apart).reshape(len(e), ss))
+        # GEOS at the centre of every free sub-cell, for each polygon of its cell; the first
+        # polygon (lowest rank: entries are in rank order within a cell) holding it is the answer.
+        fb, fs = np.nonzero(~touched)
+        fstart = np.searchsorted(fb, np.arange(n_border + 1))
+        eb = local[cell_of[ent]]
+        n_e = fstart[eb + 1] - fstart[eb]
+        pe = np.repeat(ent, n_e)
+        at = np.repeat(fstart[eb], n_e) + (np.arange(int(n_e.sum())) - np.repeat(np.cumsum(n_e) - n_e, n_e))
+        pb, ps = fb[at], fs[at]
+        r, c = np.divmod(border[b0 + pb], self.n_cols)
+        xs = x0 + c * g + (ps % s + 0.5) * sg
+        ys = y0 + r * g + (ps // s + 0.5) * sg
+        hit = covered[pe].copy()
+        pg = geom_of[pe]
+        for gi in np.unique(pg[~hit]).tolist():
+            m = np.nonzero((pg == gi) & ~hit)[0]
+            hit[m] = shapely.intersects_xy(self.geoms[gi], xs[m], ys[m])
+        first = np.full(n_border * ss, len(geom_of), dtype=np.int64)
+        np.minimum.at(first, (pb * ss + ps)[hit], pe[hit])
+        answers = np.full(n_border * ss, -2, dtype=np.int16)
+        free = (~touched).ravel()
+        found = first[free]
+        answers[free] = np.where(found < len(geom_of), geom_of[np.minimum(found, len(geom_of) - 1)], -1)
+        return answers
+
+    def _edge_lists(self, cell_of: np.ndarray, geom_of: np.ndarray, covered: np.ndarray) -> list[array[float]]:
+        """Per entry, the edges of its polygon (every ring) that can count in :func:`ray_holds` for
+        a point of its cell: spanning the cell's row (a margin for rounding) and reaching at least
+        the cell's west side; none for a cell the polygon covers (it answers without a test)."""
+        g, x0, y0 = self.cell, self.x0, self.y0
+        margin = g * 1e-6
+        out: list[array[float]] = [array("d")] * len(cell_of)
+        tested = np.nonzero(~covered)[0]
+        for geom_index in np.unique(geom_of[tested]).tolist():
+            rings = shapely.get_rings(shapely.get_parts(self.geoms[geom_index]))
+            segs = [
+                np.concatenate((c[:-1], c[1:]), axis=1)
+                for c in (shapely.get_coordinates(ring) for ring in rings)
+                if len(c) > 1
+            ]
+            if not segs:
+                continue
+            seg = np.concatenate(segs)  # x1, y1, x2, y2
+            lo_y, hi_y = np.minimum(seg[:, 1], seg[:, 3]), np.maximum(seg[:, 1], seg[:, 3])
+            hi_x = np.maximum(seg[:, 0], seg[:, 2])
+            first_row = np.floor((lo_y - margin - y0) / g).astype(np.int64)
+            last_row = np.floor((hi_y + margin - y0) / g).astype(np.int64)
+            mine = tested[geom_of[tested] == geom_index]
+            rows, cols = np.divmod(cell_of[mine], self.n_cols)
+            for j, row, col in zip(mine.tolist(), rows.tolist(), cols.tolist(), strict=True):
+                pick = (first_row <= row) & (last_row >= row) & (hi_x >= x0 + col * g - margin)
+                out[j] = array("d", seg[pick].tobytes())
+        return out
 
     def _cell(self, lon: float, lat: float) -> int:
         if not (math.isfinite(lon) and math.isfinite(lat)):
@@ -154,15 +359,36 @@ class PolygonGrid:
 
     def first(self, lon: float, lat: float) -> int | None:
         """The lowest-ranked polygon holding the point."""
-        k = self._cell(lon, lat)
-        if k < 0:
+        # As _cell (inlined: a call costs more than the lookup, most of all with cold caches).
+        c = (lon - self.x0) // self.cell
+        r = (lat - self.y0) // self.cell
+        if not (0 <= c < self.n_cols and 0 <= r < self.n_rows):  # also false for NaN and infinities
             return None
+        k = int(r) * self.n_cols + int(c)
         one = self.single[k]
         if one != -2:
             return None if one < 0 else one
+        edges = self.edges
+        base = self.sub_of[k] if edges is not None else -1
+        if base >= 0:
+            # The point's sub-cell (clamped: rounding may put a point on a cell's side one over;
+            # the sub-cells are grown by a hair for that).
+            s = SUB_CELLS
+            sc = int((lon - self.x0) * self.sub_scale) - int(c) * s
+            sr = int((lat - self.y0) * self.sub_scale) - int(r) * s
+            sc = 0 if sc < 0 else s - 1 if sc >= s else sc
+            sr = 0 if sr < 0 else s - 1 if sr >= s else sr
+            one = self.sub[base + sr * s + sc]
+            if one != -2:
+                return None if one < 0 else one
         for j in range(self.starts[k], self.starts[k + 1]):
             g = self.entries[j]
-            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+            if self.covered[j]:
+                return g
+            hit = None if edges is None else ray_holds(edges[j], lon, lat)
+            if hit is None:
+                hit = shapely.intersects_xy(self.geoms[g], lon, lat)
+            if hit:
                 return g
         return None
 
@@ -172,9 +398,13 @@ class PolygonGrid:
         if k < 0:
             return []
         out = []
+        edges = self.edges
         for j in range(self.starts[k], self.starts[k + 1]):
             g = self.entries[j]
-            if self.covered[j] or shapely.intersects_xy(self.geoms[g], lon, lat):
+            hit = self.covered[j] or (None if edges is None else ray_holds(edges[j], lon, lat))
+            if hit is None:
+                hit = shapely.intersects_xy(self.geoms[g], lon, lat)
+            if hit:
                 out.append(g)
         return out
 
@@ -476,7 +706,7 @@ def build_county_grid(counties: tuple[CountyArea, ...]) -> PolygonGrid:
     geoms = np.asarray([shape(c.geometry) for c in counties], dtype=object)
     shapely.prepare(geoms)
     codes = sorted(c.code for c in counties)
-    grid = PolygonGrid(geoms, [codes.index(c.code) for c in counties])
+    grid = PolygonGrid(geoms, [codes.index(c.code) for c in counties], edges=True)
     if len(_COUNTY_GRIDS) >= 4:
         _COUNTY_GRIDS.pop(next(iter(_COUNTY_GRIDS)))
     _COUNTY_GRIDS[key] = (counties, grid)  # the counties held, so their ids stay theirs

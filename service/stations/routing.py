@@ -32,7 +32,6 @@ certified against a scan of every station (docs/routing.md), never a database ge
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -129,10 +128,6 @@ def _pick(index: StationIndex, idx: np.ndarray, dist: np.ndarray) -> tuple[int, 
     return int(idx[0]), float(dist[0]), 0
 
 
-def _km(d: float | None) -> str:
-    return "" if d is None or math.isnan(d) else f"{d:.1f}"
-
-
 def _decision(
     index: StationIndex,
     method: str,
@@ -142,7 +137,7 @@ def _decision(
     county: str | None,
     max_km: float,
 ) -> RoutingDecision:
-    excluded = tuple(sorted(exclude))
+    excluded = tuple(sorted(exclude)) if exclude else ()
     if chosen is None and county is None:
         reason = (
             f"该位置不在服务范围内（安徽省），{max_km:g} 公里内也无提供该服务的社工站，无法受理 "
@@ -161,14 +156,21 @@ def _decision(
         return RoutingDecision("unrouted", None, None, None, county, None, tuple(candidates), reason, excluded)
     i, dist, skipped = chosen
     s = index.station(i)
-    d = None if math.isnan(dist) else dist
-    km = _km(d)
-    at, at_en = (f"，距 {km} 公里", f", {km} km") if km else ("", "")
+    if dist == dist:  # not NaN
+        d: float | None = dist
+        km = f"{dist:.1f}"
+        at, at_en = f"，距 {km} 公里", f", {km} km"
+    else:
+        d, at, at_en = None, "", ""
     full, full_en = (
         (f"；跳过满负荷站点 {skipped} 个", f"; {skipped} full station(s) passed over") if skipped else ("", "")
     )
     zh, en = _HEADS[method]
-    en = en.format(code=s.code, county=s.county_name, max_km=max_km)
+    if method == "nearest":
+        # The same for every decision with this limit: formatted once.
+        en = _NEAREST_EN.get(max_km) or _NEAREST_EN.setdefault(max_km, en.format(max_km=max_km))
+    else:
+        en = en.format(code=s.code, county=s.county_name, max_km=max_km)
     reason = f"{zh}{s.county_name} {s.name}{at}{full} ({en}{at_en}{full_en})"
     return RoutingDecision(method, s.id, s.code, s.name, s.county_code, d, tuple(candidates), reason, excluded)
 
@@ -181,6 +183,9 @@ _HEADS = {
     "nearest": ("按距离就近派单：", "nearest station within {max_km:g} km"),
 }
 
+
+# The English head of a nearest decision per limit (km), as formatted.
+_NEAREST_EN: dict[float, str] = {}
 
 _WHY = {
     "approx": ("社工站坐标为近似位置", "station points are approximate"),

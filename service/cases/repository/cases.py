@@ -31,6 +31,7 @@ from service.cases.repository import kpis, listing
 from service.cases.repository.documents import actor_from, case_from_document, history_doc, ref_from
 from service.cases.states import OPEN_STATES, STATES
 from service.common.errors import ConflictError, NotFoundError
+from service.common.memo import CASES_KEPT, VersionMemo
 from service.storage.indexes import declare
 
 COLLECTION = "cases"
@@ -111,6 +112,22 @@ class SweepCandidate:
     version: int
     sign_due_at: datetime | None
     resolve_due_at: datetime | None
+
+
+# Cases as lists read them (without their history), by id, version and last change: every write to
+# a case raises its version and sets updated_at (``_update``), so a kept case is the one stored until
+# it changes. Lists are read far more often than their cases change (a station's page at each look,
+# a supervisor's at each refresh); a case read again costs a lookup, not a build. Cases are frozen.
+LISTED_CASES: VersionMemo[Case] = VersionMemo(CASES_KEPT)
+
+
+def _listed_case(doc: Mapping[str, Any]) -> Case:
+    """The case a list's document (read without ``history``) holds, built once per version."""
+    key = (doc["_id"], doc["version"], doc.get("updated_at"))
+    case = LISTED_CASES.get(key)
+    if case is None:
+        case = LISTED_CASES.put(key, case_from_document(doc))
+    return case
 
 
 def _update(fields: dict[str, Any], increments: dict[str, int] | None, history: HistoryEntry | None) -> dict[str, Any]:
@@ -299,7 +316,7 @@ class CasesRepository:
         docs, last = await listing.read_list(
             self._listed, query, want=limit, now=now, after=after, width=width, marks=marks
         )
-        return [case_from_document(doc) for doc in docs], last
+        return [_listed_case(doc) for doc in docs], last
 
     async def search(self, search: CaseSearch) -> list[Case]:
         """The cases ``search`` asks for, newest first (history included)."""

@@ -132,13 +132,14 @@ class StationIndex:
         self.units = np.column_stack(
             (self.cos_lats * np.cos(rad_lons), self.cos_lats * np.sin(rad_lons), np.sin(self.rad_lats))
         )
-        self.lon_of = array("d", self.lons.astype(np.float64).tobytes())
-        self.rad_lat_of = array("d", self.rad_lats.tobytes())
-        self.cos_lat_of = array("d", self.cos_lats.tobytes())
         self.rank_of = array("q", self.code_rank.astype(np.int64).tobytes())
-        self.ux_of = array("d", np.ascontiguousarray(self.units[:, 0]).tobytes())
-        self.uy_of = array("d", np.ascontiguousarray(self.units[:, 1]).tobytes())
-        self.uz_of = array("d", np.ascontiguousarray(self.units[:, 2]).tobytes())
+        # Interleaved per station, so the few values a decision reads of one station are one run of
+        # memory (after other work has emptied the CPU caches, each run read is a wait): its unit
+        # vector (x, y, z) at 3 * position; and its longitude, radians and cosine of latitude.
+        self.unit_of = array("d", np.ascontiguousarray(self.units, dtype=np.float64).tobytes())
+        self.place_of = array(
+            "d", np.column_stack((self.lons.astype(np.float64), self.rad_lats, self.cos_lats)).tobytes()
+        )
 
     def warm_counties(self) -> None:
         """For every county polygon and capability, its candidates and their townships, computed
