@@ -1,10 +1,11 @@
 """A deadline per request, so that a store that hangs without closing its connections is answered 503.
 
-The drivers are opened without a per-operation socket timeout (on Python 3.11 it costs a task
-per operation, see service/storage/connections.py). Instead each request runs under one
-``asyncio.timeout``: a timer, no task. When it fires, the store operation under way is
-cancelled (pymongo and redis-py close a connection whose operation was cancelled, so none is
-reused half-read) and the request is answered 503 ``store_unavailable``.
+pymongo is opened without a per-operation socket timeout (on Python 3.11 it costs a task per
+operation, see service/storage/connections.py; Redis keeps its own, so that its callers can fall
+back). Instead each request runs under one ``asyncio.timeout``: a timer, no task. When it fires,
+the store operation under way is cancelled (pymongo and redis-py close a connection whose
+operation was cancelled, so none is reused half-read) and the request is answered 503
+``store_unavailable``.
 
 What the deadline does not count: time spent waiting for a slow client's body (it has its
 own limit, ``HUIMIN_BODY_READ_TIMEOUT_SECONDS``: the readers pause the deadline meanwhile),
