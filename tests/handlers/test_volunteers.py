@@ -306,6 +306,12 @@ async def _checked_out(w: World, activity: Activity, hours: float = 2.0) -> tupl
     return resident, volunteer, attendance
 
 
+def service_day(attendance: dict[str, Any]) -> str:
+    """The local day a certificate counts this service on: the day of its check-in in China's time
+    (not the test's clock now, which the check-out moved on, maybe past midnight)."""
+    return datetime.fromisoformat(attendance["check_in_at"]).astimezone(LOCAL).date().isoformat()
+
+
 async def test_a_volunteer_cannot_change_hours(world: World) -> None:
     w = world
     activity = await make_activity(w.ctx, w.worker)
@@ -422,8 +428,8 @@ async def test_bad_input_gets_problems_and_writes_nothing(world: World) -> None:
 
     # Wrong organisation certifying: another station did not record this service.
     await w.call("POST", path + "/confirm", w.worker)
-    today = w.ctx.now().astimezone(LOCAL).date().isoformat()
-    period = {"period_from": today, "period_to": today}
+    day = service_day(attendance)
+    period = {"period_from": day, "period_to": day}
     status, body = await w.call(
         "POST",
         f"/api/v1/volunteers/{volunteer.id}/certificates",
@@ -562,10 +568,10 @@ async def test_an_integrator_with_volunteers_read_receives_certificate_events_of
         activity = await make_activity(w.ctx, w.worker)
         _, volunteer, attendance = await _checked_out(w, activity)
         await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
-        today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+        day = service_day(attendance)
         status, cert = await w.call(
             "POST", f"/api/v1/volunteers/{volunteer.id}/certificates", w.worker,
-            json={"period_from": today, "period_to": today},
+            json={"period_from": day, "period_to": day},
         )  # fmt: skip
         assert status == 201, cert
         while await deliver_once(ctx=w.ctx, worker_id="w1"):
@@ -1011,10 +1017,10 @@ async def test_certificates_issued_at_once_are_numbered_without_gaps_or_duplicat
     assert status == 201, attendance
     status, body = await w.call("POST", f"/api/v1/volunteer-attendance/{attendance['id']}/confirm", w.worker)
     assert status == 200, body
-    today = w.ctx.now().astimezone(LOCAL).date().isoformat()
+    day = service_day(attendance)
     path = f"/api/v1/volunteers/{volunteer.id}/certificates"
     answers = await asyncio.gather(
-        *(w.call("POST", path, w.worker, json={"period_from": today, "period_to": today}) for _ in range(20))
+        *(w.call("POST", path, w.worker, json={"period_from": day, "period_to": day}) for _ in range(20))
     )
     assert [status for status, _ in answers] == [201] * 20, answers
     serials = sorted(int(cert["number"].rsplit("-", 1)[1]) for _, cert in answers)
