@@ -67,7 +67,7 @@ from service.common.context import Context
 from service.common.errors import DomainError
 from service.common.models import STAFF_ROLES, SYSTEM
 from service.identity import staff
-from service.storage.connections import open_stores
+from service.storage.connections import open_stores, wait_until_reachable
 from service.storage.errors import translate_error
 from service.storage.indexes import ensure_indexes
 from service.visits.tiers import tier_table
@@ -116,6 +116,7 @@ async def open_context(settings: Settings) -> tuple[Context, Callable[[], Awaita
         ctx = Context(
             settings=settings, db=db, redis=stores.redis, http=http, case_views=handlers.webhooks.ClientCaseViews()
         )
+        await wait_until_reachable(stores.mongo)
         await ensure_indexes(db)
         await bootstrap.on_start(ctx=ctx)
     except BaseException:

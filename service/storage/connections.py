@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
+from pymongo import errors as mongo_errors
 
 from config import Settings
 from service.storage.embedded import EmbeddedMongo, running_server
@@ -74,6 +75,35 @@ def redis_client(url: str, settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         url, decode_responses=True, socket_timeout=t, socket_connect_timeout=t, health_check_interval=15
     )
+
+
+# How long a process that is starting waits for MongoDB to answer before it gives up: a server
+# that is itself still starting (a unit started beside it, a busy machine) is waited for, and
+# the wait is logged; a request never waits this long (the store timeout applies to requests).
+STARTUP_PATIENCE_SECONDS = 30.0
+
+
+async def wait_until_reachable(
+    mongo: AsyncMongoClient[dict[str, Any]], *, patience: float = STARTUP_PATIENCE_SECONDS
+) -> None:
+    """Return once MongoDB answers a ping; raise the driver's last error after ``patience`` seconds."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    waited = False
+    while True:
+        try:
+            await mongo.admin.command("ping")
+        except (mongo_errors.ServerSelectionTimeoutError, mongo_errors.ConnectionFailure) as exc:
+            if loop.time() >= give_up:
+                raise
+            if not waited:
+                log.warning("MongoDB does not answer yet; waiting up to %.0f s", patience, extra={"error": str(exc)})
+                waited = True
+            await asyncio.sleep(0.5)
+        else:
+            if waited:
+                log.info("MongoDB answers")
+            return
 
 
 def in_process_redis() -> Any:
